@@ -1,0 +1,46 @@
+/* frontend.h - the front end's one public face: .tile source -> tile IR.
+ *
+ * Pipeline inside: load (with imports) -> parse -> sema -> lower to IR.  Sema
+ * and lowering are one walk (fe_lower.c): constants are evaluated while the
+ * IR is built, since shapes depend on them.  Every fn call becomes an IR CALL
+ * to a monomorphised fn (one per distinct argument types and const
+ * arguments); the IR inline pass removes them. */
+#ifndef TILE_FRONTEND_H
+#define TILE_FRONTEND_H
+
+#include <stdio.h>
+
+#include "../ir/ir.h"
+
+typedef struct fe_define {     /* -D NAME=VALUE */
+    const char *name;
+    const char *value;         /* parsed as a .tile expression: 128, true, bf16, causal, sliding_window(W: 64) */
+} fe_define;
+
+typedef struct fe_options {
+    const char *const *include_dirs;   /* searched after the importing file's folder */
+    int ninclude;
+    const fe_define *defines;
+    int ndefines;
+} fe_options;
+
+/* Parses, checks and lowers kernel `kernel` of `path` (a kernel or a
+ * `kernel x = y(...)` specialisation) into m.  kernel == NULL lowers every
+ * kernel whose constants are all bound (by defaults, `auto`, or defines).
+ * Errors go to m->diags.  The source may be given in `text` (NULL: read the
+ * file). */
+tile_status fe_compile(ir_module *m, const char *path, const char *text,
+                       const char *kernel, const fe_options *opts);
+
+/* `tilec check`: everything fe_compile(kernel=NULL) checks; kernels with
+ * unbound constants are checked as far as possible without them. */
+tile_status fe_check(ir_module *m, const char *path, const fe_options *opts);
+
+/* `tilec --emit=ast`: parses path (no imports followed) and prints the tree. */
+tile_status fe_dump_ast(diag_ctx *d, const char *path, FILE *out);
+
+/* Reads a whole file into the diag context's source manager; reports
+ * "cannot read FILE: reason" at `from` on failure. */
+const src_file *fe_read_source(diag_ctx *d, const char *path, src_loc from);
+
+#endif

@@ -1,0 +1,43 @@
+/* interp.h - the CPU interpreter: the reference semantics of tile IR.
+ *
+ * Runs a kernel over its whole launch grid, one program at a time, on host
+ * memory.  f32/i32/i64/bool are exact; bf16 and f16 values are computed in
+ * f32 and rounded to nearest even at every op that produces them (see
+ * docs/language.md, "Numerics").  Errors (bad launch arguments, integer
+ * division by zero) are reported through the diag context with the .tile
+ * location of the op, and the run stops with a status. */
+#ifndef TILE_INTERP_H
+#define TILE_INTERP_H
+
+#include <stdio.h>
+
+#include "ir.h"
+
+typedef struct interp_tensor {
+    ir_dtype dtype;
+    int rank;
+    int64_t shape[IR_MAX_RANK];
+    int64_t strides[IR_MAX_RANK];  /* in elements; any layout */
+    void *data;                    /* bf16/f16 as raw 16-bit patterns, bool as uint8 */
+} interp_tensor;
+
+typedef struct interp_arg {        /* one per kernel parameter, in order */
+    interp_tensor tensor;          /* tensor parameters */
+    ir_scalar scalar;              /* scalar parameters (by the param's dtype) */
+} interp_arg;
+
+typedef struct interp_options {
+    FILE *print_out;               /* where print() writes; NULL = stdout */
+} interp_options;
+
+/* Checks args against the kernel's parameters (dtypes, ranks, static dims,
+ * same-named dims equal, no NULL data), evaluates the grid, runs every
+ * program.  Returns TILE_ERR_ARG for bad arguments, TILE_ERR_RUNTIME for
+ * errors while running, TILE_ERR_NOMEM. */
+tile_status interp_launch(const ir_func *kernel, const interp_arg *args, int nargs,
+                          diag_ctx *d, const interp_options *opts);
+
+/* Helpers for hosts: contiguous row-major strides for a shape. */
+void interp_contiguous_strides(interp_tensor *t);
+
+#endif

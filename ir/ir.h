@@ -1,0 +1,367 @@
+/* ir.h - the tile IR: typed SSA over tiles with structured control flow.
+ *
+ * Shape of the IR
+ *   ir_module  - every function of one compilation, plus its arena and diags.
+ *   ir_func    - a kernel (entry point, has a grid block) or an fn (inlined).
+ *   ir_block   - a list of ops with block arguments.  A function body is one
+ *                block; structured ops (for/while/if) own one block per region.
+ *                There are no branches: control flow is the nesting itself.
+ *   ir_op      - opcode + operands + results + regions + attributes.
+ *   ir_value   - an SSA value: an op result or a block argument.
+ *
+ * Types: every value is a tile (dtype + static shape; rank 0 is a scalar) or
+ * a tensor (a kernel parameter: pointer + dynamic sizes/strides, only usable
+ * by load/store/atomic_add/tensor_dim).
+ *
+ * Invariants (checked by ir_verify): elementwise ops take operands of exactly
+ * the result's shape (the front end inserts explicit broadcast/cast ops, so
+ * nothing below it re-derives broadcasting or promotion); every block ends in
+ * its terminator; a value is used only in the block that defines it or in
+ * blocks nested inside it.
+ *
+ * Room for the scheduled IR: every value carries a `layout` (NULL in tile
+ * IR); scheduling adds layout attributes and its own ops (shared-memory
+ * buffers, async copies, barriers) to the same table, so the printer,
+ * verifier and interpreter keep working on scheduled IR.
+ *
+ * One op table (IR_OPS below) is shared by the printer, verifier, passes and
+ * interpreter: adding an op starts there. */
+#ifndef TILE_IR_H
+#define TILE_IR_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "arena.h"
+#include "diag.h"
+#include "status.h"
+
+#define IR_MAX_RANK 6
+
+typedef enum ir_dtype {
+    IR_BOOL,
+    IR_I32,
+    IR_I64,
+    IR_F16,
+    IR_BF16,
+    IR_F32,
+    IR_DTYPE_COUNT
+} ir_dtype;
+
+typedef enum ir_type_kind { IR_TY_TILE, IR_TY_TENSOR } ir_type_kind;
+
+typedef struct ir_type {
+    ir_type_kind kind;
+    ir_dtype dtype;
+    int rank;                       /* tile: 0 = scalar; tensor: number of dims */
+    int64_t shape[IR_MAX_RANK];     /* tile only: static sizes, each >= 1 */
+} ir_type;
+
+/* A compile-time scalar.  Which member is live follows the dtype: bool and
+ * integers use .i, floats use .f (already rounded to the dtype). */
+typedef union ir_scalar {
+    int64_t i;
+    double f;
+} ir_scalar;
+
+/* Scheduled IR only; defined by the scheduler's layout module later. */
+typedef struct ir_layout ir_layout;
+
+typedef struct ir_op ir_op;
+typedef struct ir_block ir_block;
+typedef struct ir_func ir_func;
+typedef struct ir_module ir_module;
+
+typedef struct ir_value {
+    int id;              /* unique within the module; the printer renumbers */
+    ir_type type;
+    ir_op *def;          /* defining op, or NULL for a block argument */
+    ir_block *owner;     /* block of a block argument, else NULL */
+    int index;           /* result index in def, or argument index in owner */
+    const char *name;    /* source name hint ("acc", "m_i"), may be NULL */
+    ir_layout *layout;   /* NULL until scheduled */
+} ir_value;
+
+/* Op flags. */
+enum {
+    IR_PURE = 1 << 0,        /* no side effects: CSE and DCE may touch it */
+    IR_COMMUTATIVE = 1 << 1,
+    IR_TERMINATOR = 1 << 2,
+    IR_ELEMENTWISE = 1 << 3, /* operands (except SELECT's cond dtype) match result shape */
+    IR_CMP = 1 << 4,         /* elementwise, result bool */
+    IR_FLOAT_ONLY = 1 << 5,  /* transcendental: float operands only */
+};
+
+/* X(ENUM, "name", noperands (-1 = variadic), nresults (-1 = variadic), flags)
+ *
+ * Operand and attribute conventions (attr fields in ir_attr):
+ *   CONST        () -> tile; attr.cval, splat to the result shape
+ *   ARANGE       () -> i32[n]; values 0..n-1 (n = result shape[0])
+ *   BROADCAST    (x) -> result shape; numpy rules, right aligned, rank may grow
+ *   RESHAPE      (x) -> same element count, row-major order
+ *   TRANS        (x) -> permuted dims; attr.perm[i] = source dim of result dim i
+ *   CAST         (x) -> same shape, result dtype; float->int truncates toward 0,
+ *                       to bf16/f16 rounds to nearest even; to bool is x != 0
+ *   unary/binary elementwise: see docs/language.md for exact semantics
+ *   SELECT       (cond bool, a, b) -> where(cond, a, b)
+ *   REDUCE_*     (x) -> x without dim attr.axis
+ *   CUMSUM       (x) -> inclusive prefix sum along attr.axis
+ *   DOT          (a[M,K], b[K,N] [, acc[M,N]]) -> [M,N]; float inputs accumulate
+ *                in f32 (result f32), i32 inputs in i32; k runs 0..K-1 in order
+ *   PROGRAM_ID   () -> i32 scalar; attr.axis in 0..2
+ *   NUM_PROGRAMS () -> i32 scalar; attr.axis in 0..2
+ *   TENSOR_DIM   (tensor) -> i32 scalar size of dim attr.axis
+ *   LOAD         (tensor, idx_0..idx_{r-1} [, mask] [, other]) -> tile
+ *                attr.i bit0 = has mask, bit1 = has other.  Orthogonal
+ *                indexing: result shape = concat of the idx shapes (scalars
+ *                add no dims).  An element whose index is out of [0, dim) in
+ *                any dim, or whose mask is false, reads `other` (default 0).
+ *                mask/other have the result shape (broadcast by the front end).
+ *   STORE        (tensor, idx..., value [, mask]); attr.i bit0 = has mask.
+ *                Out-of-range or masked elements are not written.
+ *   ATOMIC_ADD   like STORE, adds value atomically (f32, i32).
+ *   FOR          (lo, hi, step, init...) -> carried...; region 0 = body with
+ *                args (iv i32, carried...), ends in YIELD(carried...).
+ *                Runs iv = lo, lo+step, ... while iv < hi (step > 0).
+ *   WHILE        (init...) -> carried...; region 0 = cond (args: carried),
+ *                ends in CONDITION(bool scalar); region 1 = body (args:
+ *                carried), ends in YIELD(carried...).
+ *   IF           (cond bool scalar) -> results...; region 0 then, region 1
+ *                else, each ends in YIELD(results...).
+ *   CALL         (args...) -> results...; attr.callee
+ *   RETURN       (values...) terminator of a function body
+ *   PRINT        (values...) attr.str = label; interpreter prints them
+ */
+#define IR_OPS(X)                                                          \
+    X(CONST, "const", 0, 1, IR_PURE)                                       \
+    X(ARANGE, "arange", 0, 1, IR_PURE)                                     \
+    X(BROADCAST, "broadcast", 1, 1, IR_PURE)                               \
+    X(RESHAPE, "reshape", 1, 1, IR_PURE)                                   \
+    X(TRANS, "trans", 1, 1, IR_PURE)                                       \
+    X(CAST, "cast", 1, 1, IR_PURE | IR_ELEMENTWISE)                        \
+    X(NEG, "neg", 1, 1, IR_PURE | IR_ELEMENTWISE)                          \
+    X(NOT, "not", 1, 1, IR_PURE | IR_ELEMENTWISE)                          \
+    X(ABS, "abs", 1, 1, IR_PURE | IR_ELEMENTWISE)                          \
+    X(EXP, "exp", 1, 1, IR_PURE | IR_ELEMENTWISE | IR_FLOAT_ONLY)          \
+    X(EXP2, "exp2", 1, 1, IR_PURE | IR_ELEMENTWISE | IR_FLOAT_ONLY)        \
+    X(LOG, "log", 1, 1, IR_PURE | IR_ELEMENTWISE | IR_FLOAT_ONLY)          \
+    X(LOG2, "log2", 1, 1, IR_PURE | IR_ELEMENTWISE | IR_FLOAT_ONLY)        \
+    X(SQRT, "sqrt", 1, 1, IR_PURE | IR_ELEMENTWISE | IR_FLOAT_ONLY)        \
+    X(RSQRT, "rsqrt", 1, 1, IR_PURE | IR_ELEMENTWISE | IR_FLOAT_ONLY)      \
+    X(SIGMOID, "sigmoid", 1, 1, IR_PURE | IR_ELEMENTWISE | IR_FLOAT_ONLY)  \
+    X(TANH, "tanh", 1, 1, IR_PURE | IR_ELEMENTWISE | IR_FLOAT_ONLY)        \
+    X(ADD, "add", 2, 1, IR_PURE | IR_ELEMENTWISE | IR_COMMUTATIVE)         \
+    X(SUB, "sub", 2, 1, IR_PURE | IR_ELEMENTWISE)                          \
+    X(MUL, "mul", 2, 1, IR_PURE | IR_ELEMENTWISE | IR_COMMUTATIVE)         \
+    X(DIV, "div", 2, 1, IR_PURE | IR_ELEMENTWISE)                          \
+    X(REM, "rem", 2, 1, IR_PURE | IR_ELEMENTWISE)                          \
+    X(MIN, "min", 2, 1, IR_PURE | IR_ELEMENTWISE | IR_COMMUTATIVE)         \
+    X(MAX, "max", 2, 1, IR_PURE | IR_ELEMENTWISE | IR_COMMUTATIVE)         \
+    X(AND, "and", 2, 1, IR_PURE | IR_ELEMENTWISE | IR_COMMUTATIVE)         \
+    X(OR, "or", 2, 1, IR_PURE | IR_ELEMENTWISE | IR_COMMUTATIVE)           \
+    X(XOR, "xor", 2, 1, IR_PURE | IR_ELEMENTWISE | IR_COMMUTATIVE)         \
+    X(SHL, "shl", 2, 1, IR_PURE | IR_ELEMENTWISE)                          \
+    X(SHR, "shr", 2, 1, IR_PURE | IR_ELEMENTWISE)                          \
+    X(CMP_EQ, "cmp.eq", 2, 1, IR_PURE | IR_ELEMENTWISE | IR_CMP | IR_COMMUTATIVE) \
+    X(CMP_NE, "cmp.ne", 2, 1, IR_PURE | IR_ELEMENTWISE | IR_CMP | IR_COMMUTATIVE) \
+    X(CMP_LT, "cmp.lt", 2, 1, IR_PURE | IR_ELEMENTWISE | IR_CMP)           \
+    X(CMP_LE, "cmp.le", 2, 1, IR_PURE | IR_ELEMENTWISE | IR_CMP)           \
+    X(CMP_GT, "cmp.gt", 2, 1, IR_PURE | IR_ELEMENTWISE | IR_CMP)           \
+    X(CMP_GE, "cmp.ge", 2, 1, IR_PURE | IR_ELEMENTWISE | IR_CMP)           \
+    X(SELECT, "select", 3, 1, IR_PURE | IR_ELEMENTWISE)                    \
+    X(REDUCE_SUM, "reduce.sum", 1, 1, IR_PURE)                             \
+    X(REDUCE_MAX, "reduce.max", 1, 1, IR_PURE)                             \
+    X(REDUCE_MIN, "reduce.min", 1, 1, IR_PURE)                             \
+    X(CUMSUM, "cumsum", 1, 1, IR_PURE)                                     \
+    X(DOT, "dot", -1, 1, IR_PURE)                                          \
+    X(PROGRAM_ID, "program_id", 0, 1, IR_PURE)                             \
+    X(NUM_PROGRAMS, "num_programs", 0, 1, IR_PURE)                         \
+    X(TENSOR_DIM, "tensor_dim", 1, 1, IR_PURE)                             \
+    X(LOAD, "load", -1, 1, 0)                                              \
+    X(STORE, "store", -1, 0, 0)                                            \
+    X(ATOMIC_ADD, "atomic_add", -1, 0, 0)                                  \
+    X(FOR, "for", -1, -1, 0)                                               \
+    X(WHILE, "while", -1, -1, 0)                                           \
+    X(IF, "if", 1, -1, 0)                                                  \
+    X(YIELD, "yield", -1, 0, IR_TERMINATOR)                                \
+    X(CONDITION, "condition", 1, 0, IR_TERMINATOR)                         \
+    X(CALL, "call", -1, -1, 0)                                             \
+    X(RETURN, "return", -1, 0, IR_TERMINATOR)                              \
+    X(PRINT, "print", -1, 0, 0)
+
+typedef enum ir_opcode {
+#define X(e, n, no, nr, fl) IR_OP_##e,
+    IR_OPS(X)
+#undef X
+    IR_OP_COUNT
+} ir_opcode;
+
+typedef struct ir_op_info {
+    const char *name;
+    int noperands; /* -1: variadic */
+    int nresults;  /* -1: variadic */
+    unsigned flags;
+} ir_op_info;
+
+extern const ir_op_info ir_op_table[IR_OP_COUNT];
+
+enum { IR_LOAD_HAS_MASK = 1, IR_LOAD_HAS_OTHER = 2 };
+
+typedef struct ir_attr {
+    int64_t i;               /* axis (reductions, program_id, tensor_dim); load/store flags */
+    ir_scalar cval;          /* CONST value (dtype = result dtype) */
+    int perm[IR_MAX_RANK];   /* TRANS */
+    const char *str;         /* PRINT label */
+    ir_func *callee;         /* CALL */
+} ir_attr;
+
+struct ir_op {
+    ir_opcode code;
+    int noperands, nresults, nblocks;
+    ir_value **operands;
+    ir_value **results;
+    ir_block **blocks;       /* regions, one block each */
+    ir_attr attr;
+    src_loc loc;             /* where in the .tile source this op came from */
+    ir_op *prev, *next;
+    ir_block *parent;
+};
+
+struct ir_block {
+    int nargs;
+    ir_value **args;
+    ir_op *first, *last;
+    ir_op *parent;           /* op owning this region; NULL for a function body/grid */
+    ir_func *func;
+};
+
+typedef enum ir_func_kind { IR_FUNC_KERNEL, IR_FUNC_FN } ir_func_kind;
+
+/* One dimension of a tensor parameter: named (`M`), static (`64` or a const
+ * like `D`), or both (a const name: then `size` is its value).  Dims with the
+ * same name must agree at launch. */
+typedef struct ir_dim {
+    const char *name; /* NULL for a literal size */
+    int64_t size;     /* >= 1 if known at compile time, else -1 */
+} ir_dim;
+
+typedef struct ir_param {
+    const char *name;
+    ir_type type;            /* IR_TY_TENSOR, or a scalar tile type */
+    bool is_out;             /* tensor written by the kernel */
+    ir_dim dims[IR_MAX_RANK];/* tensors: one per dim */
+    src_loc loc;
+} ir_param;
+
+/* A compile-time constant a kernel was specialised with, kept for printing,
+ * cache keys and --explain. */
+typedef struct ir_const_binding {
+    const char *name;
+    const char *value;       /* printed form: "128", "true", "bf16", "causal" */
+    bool was_auto;           /* chosen by the compiler, not the user */
+} ir_const_binding;
+
+struct ir_func {
+    const char *name;
+    ir_func_kind kind;
+    ir_module *module;
+    int nparams;
+    ir_param *params;        /* kernels: the ABI; fns: param names/types */
+    ir_block *body;          /* args = one value per param */
+    ir_block *grid;          /* kernels only: args = one value per param,
+                                ends in YIELD(gx, gy, gz) of i32 scalars */
+    int nresults;            /* fns: result types */
+    ir_type *result_types;
+    int nconsts;
+    ir_const_binding *consts;
+    src_loc loc;
+    ir_func *next;
+};
+
+struct ir_module {
+    arena *mem;
+    diag_ctx *diags;
+    ir_func *first, *last;
+    int next_value_id;
+};
+
+/* ---- types ------------------------------------------------------------- */
+const char *ir_dtype_name(ir_dtype t);           /* "bf16" */
+bool ir_dtype_from_name(const char *s, ir_dtype *out);
+bool ir_dtype_is_float(ir_dtype t);
+bool ir_dtype_is_int(ir_dtype t);                /* i32, i64 (not bool) */
+int ir_dtype_size(ir_dtype t);                   /* bytes in memory */
+ir_type ir_type_scalar(ir_dtype t);
+ir_type ir_type_tile(ir_dtype t, int rank, const int64_t *shape);
+ir_type ir_type_tensor(ir_dtype t, int rank);
+bool ir_type_equal(const ir_type *a, const ir_type *b);
+bool ir_type_same_shape(const ir_type *a, const ir_type *b);
+int64_t ir_type_numel(const ir_type *t);         /* tiles; 1 for scalars */
+/* "f32[64,128]", "i32", "tensor<bf16,4>" into buf; returns buf. */
+char *ir_type_str(const ir_type *t, char *buf, size_t size);
+char *ir_shape_str(int rank, const int64_t *shape, char *buf, size_t size); /* "[64,128]" */
+/* Rounds a double to what dtype can hold (RNE for floats, wrap for ints). */
+ir_scalar ir_scalar_round(ir_dtype t, double v);
+
+/* ---- construction ------------------------------------------------------ */
+ir_module *ir_module_new(arena *mem, diag_ctx *diags);
+ir_func *ir_func_new(ir_module *m, const char *name, ir_func_kind kind, src_loc loc);
+/* Appends a parameter; adds a block argument to body (and grid for kernels).
+ * Returns the body's argument. */
+ir_value *ir_func_add_param(ir_func *f, const ir_param *p);
+void ir_func_set_results(ir_func *f, int n, const ir_type *types);
+ir_func *ir_module_find(const ir_module *m, const char *name);
+ir_block *ir_block_new(ir_func *f, int nargs, const ir_type *arg_types);
+ir_value *ir_value_new(ir_module *m, ir_type type);
+
+/* Insertion point: before `before`, or at the end of `block` when NULL. */
+typedef struct ir_builder {
+    ir_module *m;
+    ir_func *f;
+    ir_block *block;
+    ir_op *before;
+    src_loc loc;   /* stamped on every op built */
+} ir_builder;
+
+void ir_builder_at_end(ir_builder *b, ir_block *block);
+void ir_builder_before(ir_builder *b, ir_op *op);
+
+/* Generic: builds and inserts an op.  result_types may be NULL if nresults is
+ * 0.  Regions are created empty (nblocks entries, NULL) for the caller to
+ * fill with ir_block_new.  Returns NULL on OOM. */
+ir_op *ir_build(ir_builder *b, ir_opcode code, int noperands, ir_value *const *operands,
+                int nresults, const ir_type *result_types, int nblocks);
+
+/* Convenience builders (NULL on OOM).  They do not insert implicit
+ * broadcasts or casts: callers pass operands that already agree. */
+ir_value *ir_const_int(ir_builder *b, ir_dtype t, int64_t v, int rank, const int64_t *shape);
+ir_value *ir_const_float(ir_builder *b, ir_dtype t, double v, int rank, const int64_t *shape);
+ir_value *ir_const_bool(ir_builder *b, bool v, int rank, const int64_t *shape);
+ir_value *ir_unary(ir_builder *b, ir_opcode code, ir_value *x);
+ir_value *ir_binary(ir_builder *b, ir_opcode code, ir_value *x, ir_value *y);
+ir_value *ir_select(ir_builder *b, ir_value *c, ir_value *x, ir_value *y);
+ir_value *ir_cast(ir_builder *b, ir_value *x, ir_dtype t);
+ir_value *ir_broadcast(ir_builder *b, ir_value *x, int rank, const int64_t *shape);
+ir_value *ir_reshape(ir_builder *b, ir_value *x, int rank, const int64_t *shape);
+
+/* ---- editing (for passes) ---------------------------------------------- */
+void ir_op_remove(ir_op *op);                          /* unlinks from its block */
+void ir_op_insert_before(ir_op *pos, ir_op *op);
+void ir_op_append(ir_block *blk, ir_op *op);
+/* Replaces every use of `from` inside `scope` (recursively) with `to`. */
+void ir_replace_uses(ir_block *scope, ir_value *from, ir_value *to);
+/* Walks ops in program order, pre-order into regions. */
+typedef void (*ir_walk_fn)(ir_op *op, void *ctx);
+void ir_walk(ir_block *blk, ir_walk_fn fn, void *ctx);
+
+/* ---- printer, verifier ------------------------------------------------- */
+/* Stable textual form (golden tests depend on it; see docs/architecture.md). */
+void ir_print_module(FILE *out, const ir_module *m);
+void ir_print_func(FILE *out, const ir_func *f);
+
+/* Checks all invariants; reports "internal error: ir verifier (after PASS): ..."
+ * diagnostics.  Returns TILE_OK or TILE_ERR_INTERNAL. */
+tile_status ir_verify_module(ir_module *m, const char *after_pass);
+
+#endif

@@ -1,0 +1,30 @@
+/* passes.h - the generic tile-IR passes and the pipeline that runs them.
+ * One pass per file (ir/pass_*.c); each is listed once in ir_optimize. */
+#ifndef TILE_PASSES_H
+#define TILE_PASSES_H
+
+#include "ir.h"
+
+/* Inlines every CALL in every kernel and removes the fns afterwards. */
+tile_status pass_inline(ir_module *m);
+/* Folds ops whose operands are all constants (exact, dtype-rounded). */
+void pass_fold(ir_func *f);
+/* Algebraic simplification: x+0, x*1, x*0 (ints), cast to same type,
+ * broadcast/reshape to same shape, select on constant cond, trans(trans x). */
+void pass_canonicalize(ir_func *f);
+/* Common-subexpression elimination of pure ops (a value defined in an outer
+ * block is reused in nested blocks). */
+void pass_cse(ir_func *f);
+/* Removes pure ops with unused results, and loop-carried values / if results
+ * that nothing uses. */
+void pass_dce(ir_func *f);
+
+typedef struct ir_opt_options {
+    int level;          /* 0: inline only; 1+: the full pipeline */
+    bool verify_each;   /* run the verifier after every pass */
+    FILE *dump;         /* if non-NULL, print the module after every pass */
+} ir_opt_options;
+
+tile_status ir_optimize(ir_module *m, const ir_opt_options *o);
+
+#endif

@@ -1,0 +1,1 @@
+/* placeholder: the naive references land with the library tests. */
