@@ -313,6 +313,10 @@ ir_value *ir_func_add_param(ir_func *f, const ir_param *p);
 void ir_func_set_results(ir_func *f, int n, const ir_type *types);
 ir_func *ir_module_find(const ir_module *m, const char *name);
 ir_block *ir_block_new(ir_func *f, int nargs, const ir_type *arg_types);
+/* Creates region i of an inserted op (a block of the op's function with the
+ * given arguments), stores it in op->blocks[i] and sets its parent to op.
+ * Equivalent to ir_block_new + the two assignments.  NULL on OOM. */
+ir_block *ir_op_new_region(ir_op *op, int i, int nargs, const ir_type *arg_types);
 ir_value *ir_value_new(ir_module *m, ir_type type);
 
 /* Insertion point: before `before`, or at the end of `block` when NULL. */

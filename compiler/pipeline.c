@@ -1,0 +1,101 @@
+/* pipeline.c - the one compilation pipeline (see pipeline.h).
+ *
+ *   source --fe_compile--> tile IR --ir_optimize--> optimised tile IR
+ *
+ * The scheduler (SRAM-capacity model, layouts) and code generation slot in
+ * after ir_optimize; everything that compiles a .tile file goes through
+ * tc_compile so tilec, the runtime and the tests see identical IR. */
+#include "pipeline.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static tile_status compile_unit(tc_unit *u, const char *path, const char *text,
+                                const tc_options *o)
+{
+    fe_define *defs = NULL;
+    if (o->ndefines > 0) {
+        defs = arena_calloc(&u->mem, (size_t)o->ndefines, sizeof *defs);
+        if (!defs) return TILE_ERR_NOMEM;
+    }
+    for (int i = 0; i < o->ndefines; i++) {
+        const char *eq = strchr(o->defines[i], '=');
+        if (!eq || eq == o->defines[i]) {
+            diag_error(&u->diags, (src_loc){0}, "bad define '%s': expected NAME=VALUE",
+                       o->defines[i]);
+            return TILE_ERR_ARG;
+        }
+        defs[i].name = arena_strndup(&u->mem, o->defines[i], (size_t)(eq - o->defines[i]));
+        defs[i].value = eq + 1;
+    }
+    fe_options fo = {
+        .include_dirs = o->include_dirs, .ninclude = o->ninclude,
+        .defines = defs, .ndefines = o->ndefines,
+    };
+    tile_status st = fe_compile(u->module, path, text, o->kernel, &fo);
+    if (st != TILE_OK) return st;
+    ir_opt_options oo = {
+        .level = o->opt_level, .verify_each = o->verify_each, .dump = o->dump_passes,
+    };
+    st = ir_verify_module(u->module, "front end");
+    if (st != TILE_OK) return st;
+    st = ir_optimize(u->module, &oo);
+    if (st != TILE_OK) return st;
+    if (o->kernel) {
+        u->kernel = ir_module_find(u->module, o->kernel);
+        if (!u->kernel) {
+            diag_error(&u->diags, (src_loc){.file = path}, "no kernel named '%s'", o->kernel);
+            return TILE_ERR_SEMA;
+        }
+    }
+    return TILE_OK;
+}
+
+tile_status tc_compile(tc_unit **out, const char *path, const char *text, const tc_options *o)
+{
+    static const tc_options defaults = {.opt_level = 1};
+    if (!o) o = &defaults;
+    *out = NULL;
+    tc_unit *u = calloc(1, sizeof *u);
+    if (!u) return TILE_ERR_NOMEM;
+    arena_init(&u->mem);
+    diag_init(&u->diags, &u->mem);
+    *out = u;
+    u->module = ir_module_new(&u->mem, &u->diags);
+    if (!u->module) return TILE_ERR_NOMEM;
+    return compile_unit(u, path, text, o);
+}
+
+void tc_unit_free(tc_unit *u)
+{
+    if (!u) return;
+    arena_free(&u->mem);
+    free(u);
+}
+
+int tc_split_defines(arena *mem, const char *list, const char ***out)
+{
+    int cap = 1;
+    for (const char *p = list; *p; p++) cap += *p == ',';
+    const char **defs = arena_calloc(mem, (size_t)cap, sizeof *defs);
+    if (!defs) return -1;
+    int n = 0, depth = 0;
+    const char *start = list;
+    for (const char *p = list;; p++) {
+        if (*p == '(' || *p == '[') depth++;
+        if (*p == ')' || *p == ']') depth--;
+        if (depth < 0) return -1;
+        if ((*p == ',' && depth == 0) || *p == 0) {
+            if (p > start) {
+                defs[n] = arena_strndup(mem, start, (size_t)(p - start));
+                if (!strchr(defs[n], '=')) return -1;
+                n++;
+            }
+            if (!*p) break;
+            start = p + 1;
+        }
+    }
+    if (depth != 0) return -1;
+    *out = defs;
+    return n;
+}

@@ -1,0 +1,349 @@
+/* fe_load.c - reading sources, following imports, the global namespace and
+ * the -D defines.
+ *
+ * A program is the root file plus everything it imports, transitively; each
+ * file is loaded once (identified by its real path) and all top-level names
+ * share one namespace.  A file's imports are loaded before its own items are
+ * registered, so a clash between a user's file and the library is reported in
+ * the user's file with a note pointing into the library.  Import paths are
+ * resolved relative to the importing file's folder, then each -I folder,
+ * then the installed library (TILE_LIB_DIR). */
+#include "fe_lower.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#ifndef TILE_LIB_DIR
+#define TILE_LIB_DIR "lib"
+#endif
+
+const src_file *fe_read_source(diag_ctx *d, const char *path, src_loc from)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        diag_error(d, from, "cannot read %s: %s", path, strerror(errno));
+        return NULL;
+    }
+    char *buf = NULL;
+    size_t len = 0, cap = 0;
+    int err = 0;
+    for (;;) {
+        if (len == cap) {
+            cap = cap ? cap * 2 : 8192;
+            char *nb = realloc(buf, cap);
+            if (!nb) {
+                err = ENOMEM;
+                break;
+            }
+            buf = nb;
+        }
+        size_t n = fread(buf + len, 1, cap - len, f);
+        len += n;
+        if (n == 0) {
+            if (ferror(f)) err = errno ? errno : EIO;
+            break;
+        }
+    }
+    fclose(f);
+    const src_file *sf = NULL;
+    if (err) diag_error(d, from, "cannot read %s: %s", path, strerror(err));
+    else if (!(sf = diag_add_source(d, path, buf ? buf : "", len)))
+        diag_error(d, from, "cannot read %s: %s", path, strerror(ENOMEM));
+    free(buf);
+    return sf;
+}
+
+tile_status fe_dump_ast(diag_ctx *d, const char *path, FILE *out)
+{
+    const src_file *sf = fe_read_source(d, path, (src_loc){0});
+    if (!sf) return TILE_ERR_IO;
+    ast_file *f = fe_parse(d->mem, d, sf->path, sf->text, sf->len);
+    if (!f || d->nerrors) return TILE_ERR_SYNTAX;
+    ast_print(out, f);
+    return TILE_OK;
+}
+
+/* ---- global names ------------------------------------------------------ */
+
+static unsigned hash_name(const char *s)
+{
+    unsigned h = 2166136261u;
+    for (; *s; s++) h = (h ^ (unsigned char)*s) * 16777619u;
+    return h % FE_GLOBAL_BUCKETS;
+}
+
+fe_global *fe_global_find(fe_ctx *cx, const char *name)
+{
+    if (!name) return NULL;
+    for (fe_global *g = cx->gtab[hash_name(name)]; g; g = g->next)
+        if (strcmp(g->name, name) == 0) return g;
+    return NULL;
+}
+
+bool fe_is_builtin_name(const char *name)
+{
+    ir_dtype dt;
+    return ir_dtype_from_name(name, &dt) || strcmp(name, "inf") == 0 || fe_find_builtin(name);
+}
+
+static void register_item(fe_ctx *cx, const ast_item *it)
+{
+    static const fe_global_kind kinds[] = {
+        [AST_ITEM_CONST] = FE_G_CONST, [AST_ITEM_FN] = FE_G_FN,
+        [AST_ITEM_KERNEL] = FE_G_KERNEL, [AST_ITEM_SPEC] = FE_G_SPEC,
+    };
+    if (it->kind == AST_ITEM_IMPORT || !it->name) return;
+    if (fe_is_builtin_name(it->name)) {
+        diag_error(cx->d, it->name_loc, "'%s' is a built-in name and cannot be redefined",
+                   it->name);
+        return;
+    }
+    fe_global *prev = fe_global_find(cx, it->name);
+    if (prev) {
+        diag_error(cx->d, it->name_loc, "redefinition of '%s'", it->name);
+        diag_note(cx->d, prev->item->name_loc, "previous definition is here");
+        return;
+    }
+    fe_global *g = arena_alloc(cx->mem, sizeof *g);
+    if (!g || ptr_vec_push(cx->mem, &cx->globals, g)) {
+        fe_oom(cx);
+        return;
+    }
+    g->name = it->name;
+    g->kind = kinds[it->kind];
+    g->item = it;
+    g->define = -1;
+    unsigned h = hash_name(it->name);
+    g->next = cx->gtab[h];
+    cx->gtab[h] = g;
+}
+
+/* ---- files and imports ------------------------------------------------- */
+
+typedef struct loaded_file {
+    const char *real;      /* identity */
+    const char *path;      /* as shown in diagnostics */
+    int state;             /* 1 loading, 2 done */
+} loaded_file;
+
+typedef struct loader {
+    fe_ctx *cx;
+    ptr_vec files;         /* loaded_file* */
+    ptr_vec stack;         /* loaded_file* being loaded, outermost first */
+    bool failed;           /* syntax error or missing import: no sema */
+    bool syntax;
+} loader;
+
+static bool is_file(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+static char *join_path(arena *mem, const char *dir, const char *name)
+{
+    if (!dir || !*dir || name[0] == '/') return arena_strdup(mem, name);
+    size_t n = strlen(dir);
+    return arena_printf(mem, "%s%s%s", dir, dir[n - 1] == '/' ? "" : "/", name);
+}
+
+static char *dir_of(arena *mem, const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    if (!slash) return arena_strdup(mem, "");
+    if (slash == path) return arena_strdup(mem, "/");
+    return arena_strndup(mem, path, (size_t)(slash - path));
+}
+
+static const char *real_path(arena *mem, const char *path)
+{
+    char buf[PATH_MAX];
+    if (realpath(path, buf)) return arena_strdup(mem, buf);
+    return arena_strdup(mem, path);
+}
+
+static loaded_file *find_loaded(loader *L, const char *real)
+{
+    for (int i = 0; i < L->files.len; i++) {
+        loaded_file *f = L->files.items[i];
+        if (strcmp(f->real, real) == 0) return f;
+    }
+    return NULL;
+}
+
+static void load_file(loader *L, const char *path, const char *text, src_loc from);
+
+/* Resolves and loads one import of the file `importer`. */
+static void load_import(loader *L, const loaded_file *importer, const ast_item *it)
+{
+    fe_ctx *cx = L->cx;
+    arena *mem = cx->mem;
+    const char *name = it->path ? it->path : "";
+    ptr_vec tried = {0};
+    char *found = NULL;
+    if (name[0] == '/') {
+        if (is_file(name)) found = arena_strdup(mem, name);
+    } else {
+        char *dir = dir_of(mem, importer->path);
+        char *cand = dir ? join_path(mem, dir, name) : NULL;
+        if (!cand) { fe_oom(cx); return; }
+        ptr_vec_push(mem, &tried, (dir && *dir) ? dir : ".");
+        if (is_file(cand)) found = cand;
+        for (int i = 0; !found && cx->opts && i < cx->opts->ninclude; i++) {
+            const char *inc = cx->opts->include_dirs[i];
+            cand = join_path(mem, inc, name);
+            if (!cand) { fe_oom(cx); return; }
+            ptr_vec_push(mem, &tried, (void *)inc);
+            if (is_file(cand)) found = cand;
+        }
+        if (!found) {
+            cand = join_path(mem, TILE_LIB_DIR, name);
+            if (!cand) { fe_oom(cx); return; }
+            ptr_vec_push(mem, &tried, "the tile library");
+            if (is_file(cand)) found = cand;
+        }
+    }
+    if (!found) {
+        char *list = arena_strdup(mem, "");
+        for (int i = 0; list && i < tried.len; i++)
+            list = arena_printf(mem, "%s%s%s", list, i ? ", " : "", (const char *)tried.items[i]);
+        if (!list) { fe_oom(cx); return; }
+        if (tried.len)
+            diag_error(cx->d, it->loc, "cannot find '%s' (searched: %s)", name, list);
+        else
+            diag_error(cx->d, it->loc, "cannot find '%s'", name);
+        L->failed = true;
+        return;
+    }
+    /* "./x.tile" reads better as "x.tile". */
+    while (found[0] == '.' && found[1] == '/') found += 2;
+    const char *real = real_path(mem, found);
+    if (!real) { fe_oom(cx); return; }
+    loaded_file *lf = find_loaded(L, real);
+    if (lf && lf->state == 2) return;
+    if (lf) {
+        char *chain = NULL;
+        int start = 0;
+        for (int i = 0; i < L->stack.len; i++)
+            if (L->stack.items[i] == lf) start = i;
+        chain = arena_strdup(mem, "");
+        for (int i = start; chain && i < L->stack.len; i++)
+            chain = arena_printf(mem, "%s%s -> ", chain, ((loaded_file *)L->stack.items[i])->path);
+        if (!chain) { fe_oom(cx); return; }
+        diag_error(cx->d, it->loc, "import cycle: %s%s", chain, lf->path);
+        return;
+    }
+    load_file(L, found, NULL, it->loc);
+}
+
+static void load_file(loader *L, const char *path, const char *text, src_loc from)
+{
+    fe_ctx *cx = L->cx;
+    loaded_file *lf = arena_alloc(cx->mem, sizeof *lf);
+    if (!lf) { fe_oom(cx); return; }
+    lf->path = arena_strdup(cx->mem, path);
+    lf->real = real_path(cx->mem, path);
+    lf->state = 1;
+    if (!lf->path || !lf->real || ptr_vec_push(cx->mem, &L->files, lf)) { fe_oom(cx); return; }
+    const src_file *sf;
+    if (text) {
+        sf = diag_add_source(cx->d, path, text, strlen(text));
+        if (!sf) { fe_oom(cx); return; }
+    } else {
+        sf = fe_read_source(cx->d, path, from);
+        if (!sf) {
+            L->failed = true;
+            lf->state = 2;
+            return;
+        }
+    }
+    lf->path = sf->path;
+    int errors_before = cx->d->nerrors;
+    ast_file *af = fe_parse(cx->mem, cx->d, sf->path, sf->text, sf->len);
+    if (!af || cx->d->nerrors > errors_before) {
+        L->failed = true;
+        L->syntax = true;
+        lf->state = 2;
+        return;
+    }
+    if (ptr_vec_push(cx->mem, &cx->files, af) || ptr_vec_push(cx->mem, &L->stack, lf)) {
+        fe_oom(cx);
+        return;
+    }
+    for (int i = 0; i < af->items.len; i++) {
+        const ast_item *it = af->items.items[i];
+        if (it->kind == AST_ITEM_IMPORT) load_import(L, lf, it);
+    }
+    L->stack.len--;
+    lf->state = 2;
+    for (int i = 0; i < af->items.len; i++) register_item(cx, af->items.items[i]);
+}
+
+tile_status fe_load_program(fe_ctx *cx, const char *path, const char *text)
+{
+    loader L = {.cx = cx};
+    load_file(&L, path, text, (src_loc){0});
+    if (cx->oom) return TILE_ERR_NOMEM;
+    if (L.syntax) return TILE_ERR_SYNTAX;
+    if (L.failed) return cx->files.len == 0 ? TILE_ERR_IO : TILE_ERR_SEMA;
+    return TILE_OK;
+}
+
+/* ---- defines ----------------------------------------------------------- */
+
+/* Each -D NAME=VALUE is parsed as the source "const __d = VALUE;" under the
+ * file name "-D NAME", so a bad value is reported with a caret into it. */
+void fe_parse_defines(fe_ctx *cx)
+{
+    const fe_options *o = cx->opts;
+    if (!o || o->ndefines <= 0) return;
+    cx->defs = arena_calloc(cx->mem, (size_t)o->ndefines, sizeof *cx->defs);
+    if (!cx->defs) { fe_oom(cx); return; }
+    cx->ndefs = o->ndefines;
+    for (int i = 0; i < o->ndefines; i++) {
+        fe_def *def = &cx->defs[i];
+        def->name = o->defines[i].name ? o->defines[i].name : "";
+        const char *value = o->defines[i].value ? o->defines[i].value : "";
+        char *file = arena_printf(cx->mem, "-D %s", def->name);
+        char *src = arena_printf(cx->mem, "const __d = %s;", value);
+        if (!file || !src) { fe_oom(cx); return; }
+        int before = cx->d->nerrors;
+        const src_file *sf = diag_add_source(cx->d, file, src, strlen(src));
+        if (!sf) { fe_oom(cx); return; }
+        ast_file *af = fe_parse(cx->mem, cx->d, sf->path, sf->text, sf->len);
+        if (!af || cx->d->nerrors > before) continue;
+        const ast_item *it = af->items.len == 1 ? af->items.items[0] : NULL;
+        if (!it || it->kind != AST_ITEM_CONST || !it->value) {
+            diag_error(cx->d, (src_loc){.file = sf->path}, "bad value '%s' for -D %s: expected one expression",
+                       value, def->name);
+            continue;
+        }
+        def->expr = it->value;
+    }
+}
+
+fe_def *fe_find_define(fe_ctx *cx, const char *name)
+{
+    /* The last -D of a name wins, as with a C compiler. */
+    for (int i = cx->ndefs - 1; i >= 0; i--)
+        if (strcmp(cx->defs[i].name, name) == 0) return &cx->defs[i];
+    return NULL;
+}
+
+fe_val fe_define_value(fe_ctx *cx, fe_def *def)
+{
+    if (def->state == 2) return def->val;
+    if (!def->expr) return fe_err();
+    if (def->state == 1) {
+        diag_error(cx->d, def->expr->loc, "-D %s refers to itself", def->name);
+        return fe_err();
+    }
+    def->state = 1;
+    fe_val v = fe_const_expr(cx, NULL, def->expr);
+    def->state = 2;
+    def->val = v;
+    return v;
+}

@@ -1,0 +1,701 @@
+/* fe_lower_builtin.c - the built-in functions of docs/language.md section 8.
+ *
+ * One table gives each built-in its arity and named arguments, so argument
+ * checking (`unknown argument 'axs' to 'max'`) is generic; each built-in then
+ * checks shapes and dtypes and emits its op.  Built-ins that only compute on
+ * constants (cdiv, min, max, abs on constants) fold, so they work in constant
+ * expressions. */
+#include "fe_lower.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "../ir/eval.h"
+
+typedef enum bkind {
+    B_PROGRAM_ID, B_ARANGE, B_ZEROS, B_FULL, B_DOT, B_TRANS, B_RESHAPE, B_BROADCAST_TO,
+    B_WHERE, B_UNARY_F, B_ABS, B_MINMAX, B_REDUCE, B_ROWRED, B_CUMSUM, B_CDIV, B_PRINT,
+    B_LOAD, B_STORE,
+} bkind;
+
+struct fe_builtin {
+    const char *name;
+    bkind kind;
+    ir_opcode code;
+    int min, max;               /* positional arguments; max -1 = any */
+    const char *named[2];
+};
+
+static const fe_builtin builtins[] = {
+    {"program_id", B_PROGRAM_ID, IR_OP_PROGRAM_ID, 1, 1, {0}},
+    {"num_programs", B_PROGRAM_ID, IR_OP_NUM_PROGRAMS, 1, 1, {0}},
+    {"arange", B_ARANGE, IR_OP_ARANGE, 1, 2, {0}},
+    {"zeros", B_ZEROS, IR_OP_CONST, 1, 1, {"dtype"}},
+    {"full", B_FULL, IR_OP_CONST, 2, 2, {"dtype"}},
+    {"dot", B_DOT, IR_OP_DOT, 2, 3, {0}},
+    {"trans", B_TRANS, IR_OP_TRANS, 1, 1, {0}},
+    {"reshape", B_RESHAPE, IR_OP_RESHAPE, 2, 2, {0}},
+    {"broadcast_to", B_BROADCAST_TO, IR_OP_BROADCAST, 2, 2, {0}},
+    {"where", B_WHERE, IR_OP_SELECT, 3, 3, {0}},
+    {"exp", B_UNARY_F, IR_OP_EXP, 1, 1, {0}},
+    {"exp2", B_UNARY_F, IR_OP_EXP2, 1, 1, {0}},
+    {"log", B_UNARY_F, IR_OP_LOG, 1, 1, {0}},
+    {"log2", B_UNARY_F, IR_OP_LOG2, 1, 1, {0}},
+    {"sqrt", B_UNARY_F, IR_OP_SQRT, 1, 1, {0}},
+    {"rsqrt", B_UNARY_F, IR_OP_RSQRT, 1, 1, {0}},
+    {"sigmoid", B_UNARY_F, IR_OP_SIGMOID, 1, 1, {0}},
+    {"tanh", B_UNARY_F, IR_OP_TANH, 1, 1, {0}},
+    {"abs", B_ABS, IR_OP_ABS, 1, 1, {0}},
+    {"max", B_MINMAX, IR_OP_MAX, 1, 2, {"axis"}},
+    {"min", B_MINMAX, IR_OP_MIN, 1, 2, {"axis"}},
+    {"sum", B_REDUCE, IR_OP_REDUCE_SUM, 1, 1, {"axis"}},
+    {"rowmax", B_ROWRED, IR_OP_REDUCE_MAX, 1, 1, {0}},
+    {"rowmin", B_ROWRED, IR_OP_REDUCE_MIN, 1, 1, {0}},
+    {"rowsum", B_ROWRED, IR_OP_REDUCE_SUM, 1, 1, {0}},
+    {"cumsum", B_CUMSUM, IR_OP_CUMSUM, 1, 1, {"axis"}},
+    {"cdiv", B_CDIV, IR_OP_DIV, 2, 2, {0}},
+    {"print", B_PRINT, IR_OP_PRINT, 1, -1, {0}},
+    {"load", B_LOAD, IR_OP_LOAD, 1, 1, {"mask", "other"}},
+    {"store", B_STORE, IR_OP_STORE, 2, 2, {"mask"}},
+    {"atomic_add", B_STORE, IR_OP_ATOMIC_ADD, 2, 2, {"mask"}},
+};
+
+const fe_builtin *fe_find_builtin(const char *name)
+{
+    if (!name) return NULL;
+    for (size_t i = 0; i < sizeof builtins / sizeof builtins[0]; i++)
+        if (strcmp(builtins[i].name, name) == 0) return &builtins[i];
+    return NULL;
+}
+
+const char *fe_builtin_name(const fe_builtin *b) { return b->name; }
+
+bool fe_builtin_arg_allowed(const fe_builtin *b, const char *arg)
+{
+    for (int i = 0; i < 2; i++)
+        if (b->named[i] && strcmp(b->named[i], arg) == 0) return true;
+    return false;
+}
+
+/* The evaluated arguments of one call. */
+typedef struct bargs {
+    const fe_builtin *b;
+    src_loc loc;                /* the callee name */
+    int npos;
+    fe_val *pos;
+    src_loc *pos_loc;
+    fe_val named[2];
+    src_loc named_loc[2];
+    bool has[2];
+} bargs;
+
+static const fe_val *named_arg(const bargs *a, const char *name)
+{
+    for (int i = 0; i < 2; i++)
+        if (a->has[i] && strcmp(a->b->named[i], name) == 0) return &a->named[i];
+    return NULL;
+}
+
+static src_loc named_loc(const bargs *a, const char *name)
+{
+    for (int i = 0; i < 2; i++)
+        if (a->has[i] && strcmp(a->b->named[i], name) == 0) return a->named_loc[i];
+    return a->loc;
+}
+
+/* ---- helpers ----------------------------------------------------------- */
+
+/* Reads a shape argument: [a, b], a tuple of ints, or one int. */
+static bool get_shape(fe_func *F, const fe_val *v, src_loc loc, int *rank, int64_t *shape)
+{
+    fe_ctx *cx = F->cx;
+    if (v->kind == FE_SHAPE) {
+        *rank = v->u.shape.rank;
+        memcpy(shape, v->u.shape.dims, (size_t)*rank * sizeof *shape);
+    } else if (v->kind == FE_INT) {
+        *rank = 1;
+        shape[0] = v->u.i;
+    } else if (v->kind == FE_TUPLE && v->u.tup.n <= IR_MAX_RANK) {
+        *rank = v->u.tup.n;
+        for (int i = 0; i < *rank; i++) {
+            if (v->u.tup.items[i].kind != FE_INT) {
+                diag_error(cx->d, loc, "shape dimensions must be constant ints, got %s",
+                           fe_describe(cx, &v->u.tup.items[i]));
+                return false;
+            }
+            shape[i] = v->u.tup.items[i].u.i;
+        }
+    } else {
+        diag_error(cx->d, loc, "expected a shape like [64, 32], got %s", fe_describe(cx, v));
+        return false;
+    }
+    return fe_shape_ok(F, *rank, shape, loc);
+}
+
+static bool get_const_int(fe_func *F, const fe_val *v, src_loc loc, const char *what,
+                          int64_t *out)
+{
+    if (v->kind == FE_INT) {
+        *out = v->u.i;
+        return true;
+    }
+    diag_error(F->cx->d, loc, "%s must be a constant int, got %s", what, fe_describe(F->cx, v));
+    return false;
+}
+
+static bool get_axis(fe_func *F, const fe_val *v, src_loc loc, int rank, int *axis)
+{
+    int64_t a;
+    if (!get_const_int(F, v, loc, "axis", &a)) return false;
+    if (a < -rank || a >= rank) {
+        diag_error(F->cx->d, loc, "axis %lld is out of range for a tile of rank %d", (long long)a,
+                   rank);
+        return false;
+    }
+    *axis = (int)(a < 0 ? a + rank : a);
+    return true;
+}
+
+static fe_val emit_tile(fe_func *F, src_loc loc, ir_opcode code, int n, ir_value *const *ops,
+                        ir_type t, int64_t attr, bool weak)
+{
+    ir_op *op = fe_build(F, loc, code, n, ops, 1, &t, 0);
+    if (!op) return fe_err();
+    op->attr.i = attr;
+    return fe_tile(op->results[0], weak);
+}
+
+/* ---- the built-ins ----------------------------------------------------- */
+
+static fe_val b_program_id(fe_func *F, bargs *a)
+{
+    int64_t axis;
+    if (!get_const_int(F, &a->pos[0], a->pos_loc[0], "axis", &axis)) return fe_err();
+    if (axis < 0 || axis > 2) {
+        diag_error(F->cx->d, a->pos_loc[0], "%s axis must be 0, 1 or 2, got %lld", a->b->name,
+                   (long long)axis);
+        return fe_err();
+    }
+    return emit_tile(F, a->loc, a->b->code, 0, NULL, ir_type_scalar(IR_I32), axis, false);
+}
+
+static fe_val b_arange(fe_func *F, bargs *a)
+{
+    int64_t lo = 0, hi;
+    if (a->npos == 2) {
+        if (!get_const_int(F, &a->pos[0], a->pos_loc[0], "arange bound", &lo) ||
+            !get_const_int(F, &a->pos[1], a->pos_loc[1], "arange bound", &hi))
+            return fe_err();
+    } else if (!get_const_int(F, &a->pos[0], a->pos_loc[0], "arange size", &hi)) {
+        return fe_err();
+    }
+    if (a->npos == 1 && hi <= 0) {
+        diag_error(F->cx->d, a->pos_loc[0], "arange size must be positive, got %lld", (long long)hi);
+        return fe_err();
+    }
+    if (hi <= lo || lo < INT32_MIN || hi > (int64_t)INT32_MAX + 1) {
+        diag_error(F->cx->d, a->loc, "arange(%lld, %lld) is empty or outside the i32 range",
+                   (long long)lo, (long long)hi);
+        return fe_err();
+    }
+    int64_t n = hi - lo;
+    if (!fe_shape_ok(F, 1, &n, a->loc)) return fe_err();
+    fe_val r = emit_tile(F, a->loc, IR_OP_ARANGE, 0, NULL, ir_type_tile(IR_I32, 1, &n), 0, false);
+    if (lo == 0 || r.kind == FE_ERR) return r;
+    return fe_binop(F, AST_OP_ADD, r, fe_int(lo), a->loc);
+}
+
+static fe_val b_full(fe_func *F, bargs *a)
+{
+    fe_ctx *cx = F->cx;
+    int rank;
+    int64_t shape[IR_MAX_RANK];
+    if (!get_shape(F, &a->pos[0], a->pos_loc[0], &rank, shape)) return fe_err();
+    const fe_val *dv = named_arg(a, "dtype");
+    if (dv && dv->kind != FE_DTYPE) {
+        diag_error(cx->d, named_loc(a, "dtype"), "dtype must be a dtype, got %s",
+                   fe_describe(cx, dv));
+        return fe_err();
+    }
+    fe_val v = a->b->kind == B_ZEROS ? fe_int(0) : a->pos[1];
+    src_loc vloc = a->b->kind == B_ZEROS ? a->loc : a->pos_loc[1];
+    if (!fe_check_operand(F, &v, vloc)) return fe_err();
+    if (fe_val_rank(&v) != 0) {
+        diag_error(cx->d, vloc, "full needs a scalar value, got %s", fe_describe(cx, &v));
+        return fe_err();
+    }
+    ir_dtype dt = dv ? dv->u.dt : a->b->kind == B_ZEROS ? IR_F32 : fe_val_dtype(&v);
+    if (!fe_need_ir(F, a->loc, a->b->kind == B_ZEROS ? "'zeros'" : "'full'")) return fe_err();
+    ir_value *r = fe_materialize(F, &v, dt, rank, shape, a->loc);
+    bool weak = a->b->kind == B_FULL && !dv && (v.kind != FE_TILE || v.weak);
+    return fe_tile(r, weak);
+}
+
+static fe_val b_dot(fe_func *F, bargs *a)
+{
+    fe_ctx *cx = F->cx;
+    for (int i = 0; i < 2; i++)
+        if (a->pos[i].kind != FE_TILE) {
+            if (fe_check_operand(F, &a->pos[i], a->pos_loc[i]))
+                diag_error(cx->d, a->pos_loc[i], "dot needs tiles, got %s",
+                           fe_describe(cx, &a->pos[i]));
+            return fe_err();
+        }
+    const ir_type *x = &a->pos[0].u.v->type, *y = &a->pos[1].u.v->type;
+    if (x->rank != 2 || y->rank != 2 || x->shape[1] != y->shape[0]) {
+        diag_error(cx->d, a->loc, "dot expects [M,K]x[K,N], got %sx%s",
+                   fe_shape_str(cx, x->rank, x->shape), fe_shape_str(cx, y->rank, y->shape));
+        return fe_err();
+    }
+    if (x->dtype != y->dtype) {
+        diag_error(cx->d, a->loc, "dot operands must have the same dtype, got %s and %s",
+                   fe_describe(cx, &a->pos[0]), fe_describe(cx, &a->pos[1]));
+        return fe_err();
+    }
+    if (!ir_dtype_is_float(x->dtype) && x->dtype != IR_I32) {
+        diag_error(cx->d, a->loc, "dot is not defined on %s (use a float type or i32)",
+                   ir_dtype_name(x->dtype));
+        return fe_err();
+    }
+    ir_dtype rdt = x->dtype == IR_I32 ? IR_I32 : IR_F32;
+    int64_t mn[2] = {x->shape[0], y->shape[1]};
+    ir_value *ops[3] = {a->pos[0].u.v, a->pos[1].u.v, NULL};
+    if (a->npos == 3) {
+        ops[2] = fe_convert_to(F, &a->pos[2], rdt, 2, mn, a->pos_loc[2], "use",
+                               "as the accumulator");
+        if (!ops[2]) return fe_err();
+    }
+    return emit_tile(F, a->loc, IR_OP_DOT, a->npos, ops, ir_type_tile(rdt, 2, mn), 0, false);
+}
+
+static fe_val b_trans(fe_func *F, bargs *a)
+{
+    fe_ctx *cx = F->cx;
+    const fe_val *x = &a->pos[0];
+    if (!fe_check_operand(F, x, a->pos_loc[0])) return fe_err();
+    int rank = fe_val_rank(x);
+    if (rank < 2) {
+        diag_error(cx->d, a->loc, "trans needs a tile of rank 2 or more, got %s",
+                   fe_describe(cx, x));
+        return fe_err();
+    }
+    ir_type t = x->u.v->type;
+    ir_op *op;
+    int perm[IR_MAX_RANK];
+    for (int i = 0; i < rank; i++) perm[i] = i;
+    perm[rank - 2] = rank - 1;
+    perm[rank - 1] = rank - 2;
+    t.shape[rank - 2] = x->u.v->type.shape[rank - 1];
+    t.shape[rank - 1] = x->u.v->type.shape[rank - 2];
+    op = fe_build(F, a->loc, IR_OP_TRANS, 1, &x->u.v, 1, &t, 0);
+    if (!op) return fe_err();
+    memcpy(op->attr.perm, perm, sizeof perm);
+    return fe_tile(op->results[0], x->weak);
+}
+
+static fe_val b_reshape(fe_func *F, bargs *a)
+{
+    fe_ctx *cx = F->cx;
+    const fe_val *x = &a->pos[0];
+    int rank;
+    int64_t shape[IR_MAX_RANK];
+    if (!fe_check_operand(F, x, a->pos_loc[0]) ||
+        !get_shape(F, &a->pos[1], a->pos_loc[1], &rank, shape))
+        return fe_err();
+    ir_type want = ir_type_tile(fe_val_dtype(x), rank, shape);
+    int xr = fe_val_rank(x);
+    const int64_t *xs = fe_val_shape(x);
+    if (a->b->kind == B_RESHAPE) {
+        ir_type xt = ir_type_tile(fe_val_dtype(x), xr, xs);
+        if (ir_type_numel(&xt) != ir_type_numel(&want)) {
+            diag_error(cx->d, a->loc, "cannot reshape %s to %s: element counts differ (%lld vs %lld)",
+                       fe_describe(cx, x), fe_shape_str(cx, rank, shape),
+                       (long long)ir_type_numel(&xt), (long long)ir_type_numel(&want));
+            return fe_err();
+        }
+    } else {
+        int rr;
+        int64_t rs[IR_MAX_RANK];
+        bool ok = fe_broadcast_shapes(xr, xs, rank, shape, &rr, rs) && rr == rank;
+        for (int i = 0; ok && i < rank; i++) ok = rs[i] == shape[i];
+        if (!ok) {
+            diag_error(cx->d, a->loc, "cannot broadcast %s to %s", fe_describe(cx, x),
+                       fe_shape_str(cx, rank, shape));
+            return fe_err();
+        }
+    }
+    if (!fe_need_ir(F, a->loc, a->b->kind == B_RESHAPE ? "'reshape'" : "'broadcast_to'"))
+        return fe_err();
+    ir_value *v = fe_to_ir(F, x, a->pos_loc[0]);
+    if (!v) return fe_err();
+    bool weak = x->kind != FE_TILE || x->weak;
+    if (ir_type_same_shape(&v->type, &want)) return fe_tile(v, weak);
+    F->b.loc = a->loc;
+    ir_value *r = a->b->kind == B_RESHAPE ? ir_reshape(&F->b, v, rank, shape)
+                                           : ir_broadcast(&F->b, v, rank, shape);
+    if (!r) fe_oom(cx);
+    return fe_tile(r, weak);
+}
+
+static fe_val b_where(fe_func *F, bargs *a)
+{
+    fe_ctx *cx = F->cx;
+    for (int i = 0; i < 3; i++)
+        if (!fe_check_operand(F, &a->pos[i], a->pos_loc[i])) return fe_err();
+    const fe_val *c = &a->pos[0], *x = &a->pos[1], *y = &a->pos[2];
+    if (fe_val_dtype(c) != IR_BOOL) {
+        diag_error(cx->d, a->pos_loc[0], "where condition must be bool, got %s",
+                   fe_describe(cx, c));
+        return fe_err();
+    }
+    ir_dtype dt;
+    bool weak;
+    if (!fe_promote(x, y, &dt, &weak)) {
+        diag_error(cx->d, a->loc, "where cannot mix %s and %s: bool does not mix with numbers",
+                   fe_describe(cx, x), fe_describe(cx, y));
+        return fe_err();
+    }
+    if (c->kind == FE_BOOL && fe_is_scalar_const(x) && fe_is_scalar_const(y))
+        return c->u.b ? *x : *y;
+    int r1, r2;
+    int64_t s1[IR_MAX_RANK], s2[IR_MAX_RANK];
+    if (!fe_broadcast_shapes(fe_val_rank(x), fe_val_shape(x), fe_val_rank(y), fe_val_shape(y),
+                             &r1, s1) ||
+        !fe_broadcast_shapes(fe_val_rank(c), fe_val_shape(c), r1, s1, &r2, s2)) {
+        diag_error(cx->d, a->loc, "where operands %s, %s and %s do not broadcast",
+                   fe_describe(cx, c), fe_describe(cx, x), fe_describe(cx, y));
+        return fe_err();
+    }
+    if (!fe_shape_ok(F, r2, s2, a->loc) || !fe_need_ir(F, a->loc, "'where'")) return fe_err();
+    ir_value *cv = fe_materialize(F, c, IR_BOOL, r2, s2, a->loc);
+    ir_value *xv = cv ? fe_materialize(F, x, dt, r2, s2, a->loc) : NULL;
+    ir_value *yv = xv ? fe_materialize(F, y, dt, r2, s2, a->loc) : NULL;
+    if (!yv) return fe_err();
+    F->b.loc = a->loc;
+    ir_value *r = ir_select(&F->b, cv, xv, yv);
+    if (!r) fe_oom(cx);
+    return fe_tile(r, weak);
+}
+
+static fe_val b_unary(fe_func *F, bargs *a)
+{
+    fe_ctx *cx = F->cx;
+    fe_val x = a->pos[0];
+    if (!fe_check_operand(F, &x, a->pos_loc[0])) return fe_err();
+    ir_dtype dt = fe_val_dtype(&x);
+    bool weak = x.kind != FE_TILE || x.weak;
+    if (a->b->kind == B_ABS) {
+        if (dt == IR_BOOL) {
+            diag_error(cx->d, a->loc, "abs needs a number, got %s", fe_describe(cx, &x));
+            return fe_err();
+        }
+        if (x.kind == FE_INT) return fe_int(x.u.i < 0 ? (int64_t)(0 - (uint64_t)x.u.i) : x.u.i);
+        if (x.kind == FE_FLOAT) return fe_float(fabs(x.u.f));
+    } else if (!ir_dtype_is_float(dt)) {
+        if (x.kind != FE_INT) {
+            diag_error(cx->d, a->loc, "%s needs a float tile, got %s%s", a->b->name,
+                       fe_describe(cx, &x), dt == IR_BOOL ? "" : " (use cast<f32>(x))");
+            return fe_err();
+        }
+        dt = IR_F32;
+    }
+    if (!fe_need_ir(F, a->loc, arena_printf(cx->mem, "'%s'", a->b->name))) return fe_err();
+    ir_value *v = fe_materialize(F, &x, dt, fe_val_rank(&x), fe_val_shape(&x), a->pos_loc[0]);
+    if (!v) return fe_err();
+    F->b.loc = a->loc;
+    ir_value *r = ir_unary(&F->b, a->b->code, v);
+    if (!r) fe_oom(cx);
+    return fe_tile(r, weak);
+}
+
+static fe_val reduce(fe_func *F, bargs *a, ir_opcode code, const fe_val *axis_v, bool last)
+{
+    fe_ctx *cx = F->cx;
+    const fe_val *x = &a->pos[0];
+    if (!fe_check_operand(F, x, a->pos_loc[0])) return fe_err();
+    if (fe_val_dtype(x) == IR_BOOL) {
+        diag_error(cx->d, a->loc, "%s needs numbers, got %s", a->b->name, fe_describe(cx, x));
+        return fe_err();
+    }
+    int rank = fe_val_rank(x);
+    if (rank == 0 && !axis_v && !last && code != IR_OP_CUMSUM) return *x;
+    if (rank == 0) {
+        diag_error(cx->d, a->loc, "%s needs a tile of rank 1 or more, got %s", a->b->name,
+                   fe_describe(cx, x));
+        return fe_err();
+    }
+    int axis = rank - 1;
+    if (axis_v && !get_axis(F, axis_v, named_loc(a, "axis"), rank, &axis)) return fe_err();
+    ir_value *v = x->u.v;
+    ir_type t = v->type;
+    if (code == IR_OP_CUMSUM)
+        return emit_tile(F, a->loc, code, 1, &v, t, axis, x->weak);
+    if (!axis_v && !last && rank > 1) {
+        /* Over all axes: flatten, then reduce the one axis. */
+        int64_t n = ir_type_numel(&t);
+        F->b.loc = a->loc;
+        v = ir_reshape(&F->b, v, 1, &n);
+        if (!v) {
+            fe_oom(cx);
+            return fe_err();
+        }
+        t = v->type;
+        axis = 0;
+    }
+    ir_type rt = t;
+    rt.rank = t.rank - 1;
+    for (int i = axis; i < rt.rank; i++) rt.shape[i] = t.shape[i + 1];
+    rt.shape[t.rank - 1] = 0;
+    return emit_tile(F, a->loc, code, 1, &v, rt, axis, x->weak);
+}
+
+/* Elementwise max/min on two operands (folds on constants). */
+static fe_val minmax2(fe_func *F, bargs *a)
+{
+    fe_ctx *cx = F->cx;
+    fe_val x = a->pos[0], y = a->pos[1];
+    if (named_arg(a, "axis")) {
+        diag_error(cx->d, named_loc(a, "axis"), "%s(a, b) takes no axis (reduce with %s(x, axis: k))",
+                   a->b->name, a->b->name);
+        return fe_err();
+    }
+    if (!fe_check_operand(F, &x, a->pos_loc[0]) || !fe_check_operand(F, &y, a->pos_loc[1]))
+        return fe_err();
+    if (fe_val_dtype(&x) == IR_BOOL || fe_val_dtype(&y) == IR_BOOL) {
+        diag_error(cx->d, a->loc, "%s needs numbers, got %s and %s", a->b->name,
+                   fe_describe(cx, &x), fe_describe(cx, &y));
+        return fe_err();
+    }
+    if (fe_is_scalar_const(&x) && fe_is_scalar_const(&y)) {
+        ir_scalar r;
+        if (x.kind == FE_INT && y.kind == FE_INT) {
+            ir_eval_binary(a->b->code, IR_I64, (ir_scalar){.i = x.u.i}, (ir_scalar){.i = y.u.i}, &r);
+            return fe_int(r.i);
+        }
+        ir_scalar fx = ir_scalar_round(IR_F32, x.kind == FE_INT ? (double)x.u.i : x.u.f);
+        ir_scalar fy = ir_scalar_round(IR_F32, y.kind == FE_INT ? (double)y.u.i : y.u.f);
+        ir_eval_binary(a->b->code, IR_F32, fx, fy, &r);
+        return fe_float(r.f);
+    }
+    ir_dtype dt;
+    bool weak;
+    fe_promote(&x, &y, &dt, &weak);
+    int rr;
+    int64_t rs[IR_MAX_RANK];
+    if (!fe_broadcast_shapes(fe_val_rank(&x), fe_val_shape(&x), fe_val_rank(&y), fe_val_shape(&y),
+                             &rr, rs)) {
+        diag_error(cx->d, a->loc, "cannot take the %s of %s and %s: shapes do not broadcast",
+                   a->b->name, fe_describe(cx, &x), fe_describe(cx, &y));
+        return fe_err();
+    }
+    if (!fe_shape_ok(F, rr, rs, a->loc)) return fe_err();
+    ir_value *xv = fe_materialize(F, &x, dt, rr, rs, a->loc);
+    ir_value *yv = xv ? fe_materialize(F, &y, dt, rr, rs, a->loc) : NULL;
+    if (!yv) return fe_err();
+    F->b.loc = a->loc;
+    ir_value *r = ir_binary(&F->b, a->b->code, xv, yv);
+    if (!r) fe_oom(cx);
+    return fe_tile(r, weak);
+}
+
+static fe_val b_cdiv(fe_func *F, bargs *a)
+{
+    fe_ctx *cx = F->cx;
+    fe_val x = a->pos[0], y = a->pos[1];
+    if (!fe_check_operand(F, &x, a->pos_loc[0]) || !fe_check_operand(F, &y, a->pos_loc[1]))
+        return fe_err();
+    if (!ir_dtype_is_int(fe_val_dtype(&x)) || !ir_dtype_is_int(fe_val_dtype(&y)) ||
+        x.kind == FE_FLOAT || y.kind == FE_FLOAT) {
+        diag_error(cx->d, a->loc, "cdiv needs integers, got %s and %s", fe_describe(cx, &x),
+                   fe_describe(cx, &y));
+        return fe_err();
+    }
+    fe_val s = fe_binop(F, AST_OP_ADD, x, y, a->loc);
+    s = fe_binop(F, AST_OP_SUB, s, fe_int(1), a->loc);
+    return fe_binop(F, AST_OP_DIV, s, y, a->loc);
+}
+
+static fe_val b_print(fe_func *F, bargs *a)
+{
+    fe_ctx *cx = F->cx;
+    if (a->pos[0].kind != FE_STR) {
+        diag_error(cx->d, a->pos_loc[0], "print needs a string label first: print(\"x\", x)");
+        return fe_err();
+    }
+    if (!fe_need_ir(F, a->loc, "'print'")) return fe_err();
+    ir_value **vals = arena_calloc(cx->mem, (size_t)a->npos, sizeof *vals);
+    if (!vals) {
+        fe_oom(cx);
+        return fe_err();
+    }
+    for (int i = 1; i < a->npos; i++) {
+        if (!fe_check_operand(F, &a->pos[i], a->pos_loc[i])) return fe_err();
+        vals[i - 1] = fe_to_ir(F, &a->pos[i], a->pos_loc[i]);
+        if (!vals[i - 1]) return fe_err();
+    }
+    ir_op *op = fe_build(F, a->loc, IR_OP_PRINT, a->npos - 1, vals, 0, NULL, 0);
+    if (!op) return fe_err();
+    op->attr.str = a->pos[0].u.s;
+    return fe_unit();
+}
+
+/* load(view, mask: m, other: v), store(view, value, mask: m), atomic_add(...) */
+static fe_val b_memory(fe_func *F, bargs *a)
+{
+    fe_ctx *cx = F->cx;
+    const char *fname = a->b->name;
+    const fe_val *vv = &a->pos[0];
+    if (vv->kind != FE_VIEW) {
+        if (vv->kind == FE_TENSOR)
+            diag_error(cx->d, a->pos_loc[0], "%s needs a view of '%s': index it (%s[...])", fname,
+                       vv->u.t->name, vv->u.t->name);
+        else
+            diag_error(cx->d, a->pos_loc[0], "%s needs a tensor view as its first argument, got %s",
+                       fname, fe_describe(cx, vv));
+        return fe_err();
+    }
+    if (!fe_need_ir(F, a->loc, arena_printf(cx->mem, "'%s'", fname))) return fe_err();
+    const fe_view *vw = vv->u.view;
+    const fe_tensor *t = vw->t;
+    bool is_load = a->b->kind == B_LOAD;
+    if (!is_load && !t->is_out) {
+        diag_error(cx->d, a->pos_loc[0], "cannot %s '%s': it is not declared 'out'",
+                   a->b->code == IR_OP_STORE ? "store to" : "atomic_add to", t->name);
+        return fe_err();
+    }
+    if (a->b->code == IR_OP_ATOMIC_ADD && t->dtype != IR_F32 && t->dtype != IR_I32) {
+        diag_error(cx->d, a->loc, "atomic_add needs an f32 or i32 tensor, '%s' is %s", t->name,
+                   ir_dtype_name(t->dtype));
+        return fe_err();
+    }
+    ir_value *ops[IR_MAX_RANK + 4];
+    int n = 0;
+    ops[n++] = t->v;
+    for (int k = 0; k < t->rank; k++) ops[n++] = vw->idx[k];
+    if (!is_load) {
+        const fe_val *x = &a->pos[1];
+        ir_value *xv;
+        if (fe_is_scalar_const(x))
+            xv = fe_materialize(F, x, t->dtype, vw->rank, vw->shape, a->pos_loc[1]);
+        else
+            xv = fe_convert_to(F, x, fe_val_dtype(x), vw->rank, vw->shape, a->pos_loc[1], "store",
+                               arena_printf(cx->mem, "to a view of '%s'", t->name));
+        if (!xv) return fe_err();
+        if (xv->type.dtype != t->dtype) {
+            F->b.loc = a->loc;
+            xv = ir_cast(&F->b, xv, t->dtype);
+            if (!xv) { fe_oom(cx); return fe_err(); }
+        }
+        ops[n++] = xv;
+    }
+    int64_t flags = 0;
+    const fe_val *m = named_arg(a, "mask");
+    if (m) {
+        src_loc ml = named_loc(a, "mask");
+        if (!fe_check_operand(F, m, ml)) return fe_err();
+        if (fe_val_dtype(m) != IR_BOOL) {
+            diag_error(cx->d, ml, "mask must be bool, got %s", fe_describe(cx, m));
+            return fe_err();
+        }
+        ir_value *mv = fe_convert_to(F, m, IR_BOOL, vw->rank, vw->shape, ml, "use",
+                                     "as the mask of a view");
+        if (!mv) return fe_err();
+        ops[n++] = mv;
+        flags |= IR_LOAD_HAS_MASK;
+    }
+    const fe_val *o = is_load ? named_arg(a, "other") : NULL;
+    if (o) {
+        src_loc ol = named_loc(a, "other");
+        if (!fe_check_operand(F, o, ol)) return fe_err();
+        fe_val ow = *o;
+        ow.weak = true; /* `other` converts to the tensor's dtype like a literal */
+        ir_value *ov = fe_convert_to(F, &ow, t->dtype, vw->rank, vw->shape, ol, "use",
+                                     "as the 'other' value of a view");
+        if (!ov) return fe_err();
+        ops[n++] = ov;
+        flags |= IR_LOAD_HAS_OTHER;
+    }
+    ir_type rt = ir_type_tile(t->dtype, vw->rank, vw->shape);
+    ir_op *op = fe_build(F, a->loc, a->b->code, n, ops, is_load ? 1 : 0, &rt, 0);
+    if (!op) return fe_err();
+    op->attr.i = flags;
+    return is_load ? fe_tile(op->results[0], false) : fe_unit();
+}
+
+/* ---- argument checking and dispatch ------------------------------------ */
+
+fe_val fe_call_builtin(fe_func *F, const fe_builtin *b, const ast_expr *call)
+{
+    fe_ctx *cx = F->cx;
+    const ast_list *args = &call->u.call.args;
+    bargs a = {.b = b, .loc = call->u.call.callee->loc};
+    a.pos = arena_calloc(cx->mem, (size_t)args->len + 1, sizeof *a.pos);
+    a.pos_loc = arena_calloc(cx->mem, (size_t)args->len + 1, sizeof *a.pos_loc);
+    if (!a.pos || !a.pos_loc) {
+        fe_oom(cx);
+        return fe_err();
+    }
+    bool bad = false;
+    for (int i = 0; i < args->len; i++) {
+        const ast_arg *arg = args->items[i];
+        fe_val v = fe_expr(F, arg->value);
+        bad |= v.kind == FE_ERR;
+        if (!arg->name) {
+            a.pos_loc[a.npos] = arg->value->loc;
+            a.pos[a.npos++] = v;
+            continue;
+        }
+        int k = -1;
+        for (int j = 0; j < 2; j++)
+            if (b->named[j] && strcmp(b->named[j], arg->name) == 0) k = j;
+        if (k < 0) {
+            diag_error(cx->d, arg->loc, "unknown argument '%s' to '%s'", arg->name, b->name);
+            bad = true;
+        } else if (a.has[k]) {
+            diag_error(cx->d, arg->loc, "argument '%s' given twice", arg->name);
+            bad = true;
+        } else {
+            a.has[k] = true;
+            a.named[k] = v;
+            a.named_loc[k] = arg->loc;
+        }
+    }
+    if (a.npos < b->min || (b->max >= 0 && a.npos > b->max)) {
+        if (b->max < 0)
+            diag_error(cx->d, a.loc, "'%s' takes at least %d argument%s, got %d", b->name, b->min,
+                       b->min == 1 ? "" : "s", a.npos);
+        else if (b->min == b->max)
+            diag_error(cx->d, a.loc, "'%s' takes %d argument%s, got %d", b->name, b->min,
+                       b->min == 1 ? "" : "s", a.npos);
+        else
+            diag_error(cx->d, a.loc, "'%s' takes %d to %d arguments, got %d", b->name, b->min,
+                       b->max, a.npos);
+        return fe_err();
+    }
+    if (bad) return fe_err();
+    switch (b->kind) {
+    case B_PROGRAM_ID:
+        if (!fe_need_ir(F, a.loc, arena_printf(cx->mem, "'%s'", b->name))) return fe_err();
+        return b_program_id(F, &a);
+    case B_ARANGE:
+        if (!fe_need_ir(F, a.loc, "'arange'")) return fe_err();
+        return b_arange(F, &a);
+    case B_ZEROS: case B_FULL: return b_full(F, &a);
+    case B_DOT: return b_dot(F, &a);
+    case B_TRANS: return b_trans(F, &a);
+    case B_RESHAPE: case B_BROADCAST_TO: return b_reshape(F, &a);
+    case B_WHERE: return b_where(F, &a);
+    case B_UNARY_F: case B_ABS: return b_unary(F, &a);
+    case B_MINMAX:
+        if (a.npos == 2) return minmax2(F, &a);
+        return reduce(F, &a, b->code == IR_OP_MAX ? IR_OP_REDUCE_MAX : IR_OP_REDUCE_MIN,
+                      named_arg(&a, "axis"), false);
+    case B_REDUCE: return reduce(F, &a, b->code, named_arg(&a, "axis"), false);
+    case B_ROWRED: return reduce(F, &a, b->code, NULL, true);
+    case B_CUMSUM: return reduce(F, &a, IR_OP_CUMSUM, named_arg(&a, "axis"), true);
+    case B_CDIV: return b_cdiv(F, &a);
+    case B_PRINT: return b_print(F, &a);
+    case B_LOAD: case B_STORE: return b_memory(F, &a);
+    }
+    return fe_err();
+}

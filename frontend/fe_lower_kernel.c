@@ -1,0 +1,557 @@
+/* fe_lower_kernel.c - kernels, specialisations and the front end's entry
+ * points (fe_compile, fe_check).
+ *
+ * A kernel is lowered once per set of constants: its const parameters are
+ * bound from (in priority order) a `kernel x = k(...)` specialisation, a -D
+ * define, the default, or `auto` (32 for now); a kernel with a constant left
+ * unbound is skipped when compiling everything, and an error when named.
+ * Const parameters are not IR parameters: they are folded in and recorded in
+ * ir_func.consts.  Tensor and scalar parameters become IR parameters in
+ * declaration order; each dynamic dimension name becomes a TENSOR_DIM of the
+ * first tensor that has it, at the top of both the grid and the body. */
+#include "fe_lower.h"
+
+#include <string.h>
+
+typedef struct kbinding {
+    const char *name;
+    fe_val val;
+} kbinding;
+
+typedef struct fe_spec {
+    const ast_item *kernel;      /* the kernel specialised, NULL if broken */
+    int n;
+    kbinding *b;
+} fe_spec;
+
+typedef struct kconst {
+    const ast_param *p;
+    fe_val val;
+    bool was_auto;
+} kconst;
+
+static const ast_param *kparam(const ast_item *k, int i) { return k->params.items[i]; }
+
+static const ast_param *find_param(const ast_item *k, const char *name)
+{
+    for (int i = 0; i < k->params.len; i++)
+        if (strcmp(kparam(k, i)->name, name) == 0) return kparam(k, i);
+    return NULL;
+}
+
+static const char *kind_word(fe_global_kind k)
+{
+    switch (k) {
+    case FE_G_CONST: return "a constant";
+    case FE_G_FN: return "an fn";
+    default: return "a kernel";
+    }
+}
+
+/* ---- specialisations --------------------------------------------------- */
+
+static fe_spec *eval_spec(fe_ctx *cx, fe_global *g)
+{
+    if (g->spec) return g->spec;
+    fe_spec *sp = arena_alloc(cx->mem, sizeof *sp);
+    if (!sp) {
+        fe_oom(cx);
+        return NULL;
+    }
+    const ast_item *it = g->item;
+    if (g->state == 1) {
+        diag_error(cx->d, it->base_loc, "specialisation '%s' refers to itself", g->name);
+        return sp;
+    }
+    g->state = 1;
+    fe_global *base = fe_global_find(cx, it->base);
+    const fe_spec *parent = NULL;
+    if (!base) {
+        diag_error(cx->d, it->base_loc, "unknown kernel '%s'", it->base);
+    } else if (base->kind == FE_G_SPEC) {
+        parent = eval_spec(cx, base);
+        if (parent) sp->kernel = parent->kernel;
+    } else if (base->kind == FE_G_KERNEL) {
+        sp->kernel = base->item;
+    } else {
+        diag_error(cx->d, it->base_loc, "'%s' is not a kernel (it is %s)", it->base,
+                   kind_word(base->kind));
+    }
+    g->spec = sp;
+    g->state = 2;
+    int np = parent ? parent->n : 0;
+    sp->b = arena_calloc(cx->mem, (size_t)(np + it->args.len) + 1, sizeof *sp->b);
+    if (!sp->b) {
+        fe_oom(cx);
+        sp->kernel = NULL;
+        return sp;
+    }
+    for (int i = 0; i < np; i++) sp->b[sp->n++] = parent->b[i];
+    bool bad = false;
+    for (int i = 0; i < it->args.len; i++) {
+        const ast_arg *a = it->args.items[i];
+        fe_val v = fe_const_expr(cx, NULL, a->value);
+        if (!sp->kernel || !a->name) {
+            bad = true;
+            continue;
+        }
+        const ast_param *p = find_param(sp->kernel, a->name);
+        if (!p) {
+            diag_error(cx->d, a->loc, "kernel '%s' has no constant named '%s'", sp->kernel->name,
+                       a->name);
+            bad = true;
+            continue;
+        }
+        if (p->kind != AST_PARAM_CONST) {
+            diag_error(cx->d, a->loc, "'%s' of kernel '%s' is not a constant (only const "
+                       "parameters can be bound)", a->name, sp->kernel->name);
+            bad = true;
+            continue;
+        }
+        if (v.kind == FE_ERR) {
+            bad = true;
+            continue;
+        }
+        if (!fe_const_fits_kind(p->type->ckind, &v)) {
+            diag_error(cx->d, a->value->loc, "constant '%s' of kernel '%s' is %s, got %s", a->name,
+                       sp->kernel->name, fe_ckind_name(p->type->ckind), fe_describe(cx, &v));
+            bad = true;
+            continue;
+        }
+        int k = 0;
+        while (k < sp->n && strcmp(sp->b[k].name, a->name) != 0) k++;
+        for (int j = 0; j < i; j++) {
+            const ast_arg *prev = it->args.items[j];
+            if (prev->name && strcmp(prev->name, a->name) == 0) {
+                diag_error(cx->d, a->loc, "constant '%s' is bound twice", a->name);
+                bad = true;
+            }
+        }
+        sp->b[k] = (kbinding){a->name, v};
+        if (k == sp->n) sp->n++;
+    }
+    if (bad) sp->kernel = NULL;
+    return sp;
+}
+
+/* ---- kernel signature and constants ------------------------------------ */
+
+/* Checks what does not depend on constants, once per kernel item. */
+static void check_signature(fe_ctx *cx, fe_global *g)
+{
+    if (!g || g->state) return;
+    g->state = 1;
+    const ast_item *k = g->item;
+    for (int i = 0; i < k->params.len; i++) {
+        const ast_param *p = kparam(k, i);
+        for (int j = 0; j < i; j++)
+            if (strcmp(kparam(k, j)->name, p->name) == 0) {
+                diag_error(cx->d, p->loc, "redefinition of parameter '%s'", p->name);
+                diag_note(cx->d, kparam(k, j)->loc, "previous definition is here");
+            }
+        if (fe_is_builtin_name(p->name))
+            diag_error(cx->d, p->loc, "'%s' is a built-in name and cannot be redefined", p->name);
+        if (p->kind == AST_PARAM_VALUE && !p->type)
+            diag_error(cx->d, p->loc, "kernel parameter '%s' needs a type (e.g. '%s: f32')",
+                       p->name, p->name);
+        if (p->kind == AST_PARAM_CONST && p->deflt && p->deflt->kind == AST_AUTO &&
+            p->type->ckind != AST_CK_INT)
+            diag_error(cx->d, p->deflt->loc, "'auto' needs an int constant, '%s' is %s", p->name,
+                       fe_ckind_name(p->type->ckind));
+    }
+}
+
+/* Binds every const parameter of kernel k; false if one is unbound or bad. */
+static bool bind_consts(fe_ctx *cx, const ast_item *k, const fe_spec *sp, kconst *out,
+                        bool report_unbound, fe_scope **scope)
+{
+    fe_func C = {.cx = cx};
+    fe_push_scope(&C);
+    bool ok = true;
+    int nc = 0;
+    for (int i = 0; i < k->params.len; i++) {
+        const ast_param *p = kparam(k, i);
+        if (p->kind != AST_PARAM_CONST) continue;
+        kconst *c = &out[nc++];
+        c->p = p;
+        c->val = fe_err();
+        bool found = false;
+        src_loc at = p->loc;
+        for (int j = 0; sp && j < sp->n; j++)
+            if (strcmp(sp->b[j].name, p->name) == 0) {
+                c->val = sp->b[j].val;
+                found = true;
+            }
+        fe_def *def = found ? NULL : fe_find_define(cx, p->name);
+        if (def) {
+            def->used = true;
+            c->val = fe_define_value(cx, def);
+            if (def->expr) at = def->expr->loc;
+            found = true;
+        } else if (!found && p->deflt) {
+            if (p->deflt->kind == AST_AUTO) {
+                if (p->type->ckind != AST_CK_INT) {
+                    ok = false; /* reported by check_signature */
+                    continue;
+                }
+                c->val = fe_int(32);
+                c->was_auto = true;
+            } else {
+                c->val = fe_const_expr(cx, C.scope, p->deflt);
+                at = p->deflt->loc;
+            }
+            found = true;
+        }
+        if (!found) {
+            if (report_unbound)
+                diag_error(cx->d, p->loc, "constant '%s' needs a value (give it with -D %s=...)",
+                           p->name, p->name);
+            ok = false;
+            continue;
+        }
+        if (c->val.kind == FE_ERR) {
+            ok = false;
+            continue;
+        }
+        if (!fe_const_fits_kind(p->type->ckind, &c->val)) {
+            diag_error(cx->d, at, "constant '%s' of kernel '%s' is %s, got %s", p->name, k->name,
+                       fe_ckind_name(p->type->ckind), fe_describe(cx, &c->val));
+            ok = false;
+            continue;
+        }
+        fe_declare(&C, p->name, FE_SYM_CONST, c->val, p->loc);
+    }
+    *scope = C.scope;
+    return ok;
+}
+
+/* ---- lowering one kernel ----------------------------------------------- */
+
+typedef struct kparam_info {
+    const ast_param *p;
+    ir_param ip;
+} kparam_info;
+
+typedef struct dyn_dim {
+    const char *name;
+    int param;                   /* index into the IR params */
+    int axis;
+} dyn_dim;
+
+/* Params, dims and dynamic dim names of kernel k under constants `consts`. */
+static bool build_params(fe_ctx *cx, const ast_item *k, fe_scope *consts, kparam_info *info,
+                         int *nparams, dyn_dim *dims, int *ndims)
+{
+    fe_func C = {.cx = cx, .scope = consts};
+    bool ok = true;
+    *nparams = *ndims = 0;
+    for (int i = 0; i < k->params.len; i++) {
+        const ast_param *p = kparam(k, i);
+        if (p->kind == AST_PARAM_CONST) continue;
+        kparam_info *pi = &info[(*nparams)++];
+        pi->p = p;
+        pi->ip.name = p->name;
+        pi->ip.loc = p->loc;
+        ir_dtype dt = IR_F32;
+        if (!p->type) {
+            ok = false;
+            continue;
+        }
+        if (!fe_type_dtype(&C, p->type, &dt)) {
+            ok = false;
+            continue;
+        }
+        if (p->kind == AST_PARAM_VALUE) {
+            pi->ip.type = ir_type_scalar(dt);
+            continue;
+        }
+        int rank = p->type->dims.len;
+        if (rank < 1 || rank > IR_MAX_RANK) {
+            diag_error(cx->d, p->type->loc, "tensor '%s' has rank %d (1 to %d allowed)", p->name,
+                       rank, IR_MAX_RANK);
+            ok = false;
+            continue;
+        }
+        pi->ip.type = ir_type_tensor(dt, rank);
+        pi->ip.is_out = p->is_out;
+        for (int d = 0; d < rank; d++) {
+            const ast_expr *de = p->type->dims.items[d];
+            ir_dim *dim = &pi->ip.dims[d];
+            dim->size = -1;
+            if (de->kind == AST_INT) {
+                dim->size = de->u.ival;
+            } else if (de->kind == AST_NAME) {
+                dim->name = de->u.str;
+                fe_sym *s = fe_lookup(&C, de->u.str);
+                fe_global *g = s ? NULL : fe_global_find(cx, de->u.str);
+                fe_val v = s ? s->val : g && g->kind == FE_G_CONST ? fe_global_const(cx, g, de->loc)
+                                                                   : fe_unit();
+                if (v.kind == FE_ERR) {
+                    ok = false;
+                    continue;
+                }
+                if (v.kind == FE_UNIT) {
+                    int j = 0;
+                    while (j < *ndims && strcmp(dims[j].name, de->u.str) != 0) j++;
+                    if (j == *ndims) dims[(*ndims)++] = (dyn_dim){de->u.str, *nparams - 1, d};
+                    continue;
+                }
+                if (v.kind != FE_INT) {
+                    diag_error(cx->d, de->loc, "dimension '%s' of '%s' must be an int constant, "
+                               "got %s", de->u.str, p->name, fe_describe(cx, &v));
+                    ok = false;
+                    continue;
+                }
+                dim->size = v.u.i;
+            } else {
+                diag_error(cx->d, de->loc, "a tensor dimension must be a name or an integer");
+                ok = false;
+                continue;
+            }
+            if (dim->size < 1) {
+                diag_error(cx->d, de->loc, "dimension %d of '%s' must be positive, got %lld", d,
+                           p->name, (long long)dim->size);
+                ok = false;
+            }
+        }
+    }
+    return ok;
+}
+
+/* Declares the parameters and dims for the block `blk` (body or grid). */
+static void declare_params(fe_func *F, ir_block *blk, const kparam_info *info, int np,
+                           const dyn_dim *dims, int nd, bool report)
+{
+    fe_ctx *cx = F->cx;
+    fe_push_scope(F);
+    for (int i = 0; i < np; i++) {
+        const ast_param *p = info[i].p;
+        fe_val v;
+        if (info[i].ip.type.kind == IR_TY_TENSOR) {
+            fe_tensor *t = arena_alloc(cx->mem, sizeof *t);
+            if (!t) {
+                fe_oom(cx);
+                return;
+            }
+            t->v = blk->args[i];
+            t->name = p->name;
+            t->dtype = info[i].ip.type.dtype;
+            t->rank = info[i].ip.type.rank;
+            memcpy(t->dims, info[i].ip.dims, sizeof t->dims);
+            t->is_out = p->is_out;
+            v = (fe_val){.kind = FE_TENSOR, .u.t = t};
+        } else {
+            v = fe_tile(blk->args[i], false);
+        }
+        fe_sym *s = F->scope->syms;
+        while (s && strcmp(s->name, p->name) != 0) s = s->next;
+        /* Clashes were reported by check_signature. */
+        if (!s && !fe_is_builtin_name(p->name)) fe_declare(F, p->name, FE_SYM_PARAM, v, p->loc);
+    }
+    for (int i = 0; i < nd; i++) {
+        fe_sym *s = F->scope->syms;
+        while (s && strcmp(s->name, dims[i].name) != 0) s = s->next;
+        if (s) {
+            if (report)
+                diag_error(cx->d, s->loc, "'%s' is both a dimension and a parameter", dims[i].name);
+            continue;
+        }
+        ir_value *t = blk->args[dims[i].param];
+        ir_op *op = fe_build(F, info[dims[i].param].ip.loc, IR_OP_TENSOR_DIM, 1, &t, 1,
+                             &(ir_type){.kind = IR_TY_TILE, .dtype = IR_I32}, 0);
+        if (!op) return;
+        op->attr.i = dims[i].axis;
+        op->results[0]->name = dims[i].name;
+        fe_declare(F, dims[i].name, FE_SYM_DIM, fe_tile(op->results[0], false), info[dims[i].param].ip.loc);
+    }
+}
+
+static void lower_grid(fe_func *F, const ast_item *k)
+{
+    fe_ctx *cx = F->cx;
+    ir_value *g[3] = {NULL, NULL, NULL};
+    for (int i = 0; i < 3; i++) {
+        if (i < k->grid.len) {
+            const ast_expr *e = k->grid.items[i];
+            fe_val v = fe_expr(F, e);
+            if (v.kind == FE_INT || (v.kind == FE_TILE && v.u.v->type.rank == 0 &&
+                                     ir_dtype_is_int(v.u.v->type.dtype)))
+                g[i] = fe_materialize(F, &v, IR_I32, 0, NULL, e->loc);
+            else if (v.kind != FE_ERR)
+                diag_error(cx->d, e->loc, "grid size must be an integer scalar, got %s",
+                           fe_describe(cx, &v));
+        }
+        if (!g[i]) {
+            F->b.loc = k->loc;
+            g[i] = ir_const_int(&F->b, IR_I32, 1, 0, NULL);
+            if (!g[i]) {
+                fe_oom(cx);
+                return;
+            }
+        }
+    }
+    fe_build(F, k->loc, IR_OP_YIELD, 3, g, 0, NULL, 0);
+}
+
+static void lower_kernel(fe_ctx *cx, const ast_item *k, const char *fname, src_loc loc,
+                         const kconst *consts, int nconsts, fe_scope *const_scope)
+{
+    int np, nd;
+    kparam_info *info = arena_calloc(cx->mem, (size_t)k->params.len + 1, sizeof *info);
+    dyn_dim *dims = arena_calloc(cx->mem, (size_t)k->params.len * IR_MAX_RANK + 1, sizeof *dims);
+    if (!info || !dims) {
+        fe_oom(cx);
+        return;
+    }
+    if (!build_params(cx, k, const_scope, info, &np, dims, &nd)) return;
+    ir_func *f = ir_func_new(cx->m, fname, IR_FUNC_KERNEL, loc);
+    if (!f) {
+        fe_oom(cx);
+        return;
+    }
+    int nover = 0;
+    for (int i = 0; i < cx->globals.len; i++)
+        nover += ((fe_global *)cx->globals.items[i])->define >= 0;
+    f->consts = arena_calloc(cx->mem, (size_t)(nconsts + nover) + 1, sizeof *f->consts);
+    if (!f->consts) {
+        fe_oom(cx);
+        return;
+    }
+    for (int i = 0; i < nconsts; i++)
+        f->consts[f->nconsts++] = (ir_const_binding){consts[i].p->name,
+                                                     fe_const_str(cx, &consts[i].val),
+                                                     consts[i].was_auto};
+    for (int i = 0; i < cx->globals.len; i++) {
+        fe_global *g = cx->globals.items[i];
+        if (g->define >= 0 && g->state == 2 && g->val.kind != FE_ERR)
+            f->consts[f->nconsts++] = (ir_const_binding){g->name, fe_const_str(cx, &g->val), false};
+    }
+    for (int i = 0; i < np; i++)
+        if (!ir_func_add_param(f, &info[i].ip)) {
+            fe_oom(cx);
+            return;
+        }
+
+    fe_func G = {.cx = cx, .f = f, .item = k, .is_kernel = true, .in_grid = true,
+                 .scope = const_scope};
+    ir_builder_at_end(&G.b, f->grid);
+    declare_params(&G, f->grid, info, np, dims, nd, true);
+    lower_grid(&G, k);
+
+    fe_func B = {.cx = cx, .f = f, .item = k, .is_kernel = true, .scope = const_scope};
+    ir_builder_at_end(&B.b, f->body);
+    declare_params(&B, f->body, info, np, dims, nd, false);
+    fe_block(&B, k->body, NULL, true);
+    fe_build(&B, k->body ? k->body->end : loc, IR_OP_RETURN, 0, NULL, 0, NULL, 0);
+}
+
+/* Lowers kernel or specialisation g if all its constants are bound. */
+static void compile_global(fe_ctx *cx, fe_global *g, bool report_unbound)
+{
+    const ast_item *k = NULL;
+    const fe_spec *sp = NULL;
+    if (g->kind == FE_G_SPEC) {
+        sp = eval_spec(cx, g);
+        if (!sp || !sp->kernel) return;
+        k = sp->kernel;
+    } else if (g->kind == FE_G_KERNEL) {
+        k = g->item;
+    } else {
+        return;
+    }
+    fe_global *kg = fe_global_find(cx, k->name);
+    check_signature(cx, kg);
+    kconst *consts = arena_calloc(cx->mem, (size_t)k->params.len + 1, sizeof *consts);
+    if (!consts) {
+        fe_oom(cx);
+        return;
+    }
+    int nconsts = 0;
+    for (int i = 0; i < k->params.len; i++) nconsts += kparam(k, i)->kind == AST_PARAM_CONST;
+    fe_scope *scope = NULL;
+    int errors = cx->d->nerrors;
+    if (!bind_consts(cx, k, sp, consts, report_unbound, &scope) || cx->d->nerrors > errors) return;
+    g->used = true;
+    if (kg) kg->used = true;
+    lower_kernel(cx, k, g->name, g->item->name_loc, consts, nconsts, scope);
+}
+
+/* ---- entry points ------------------------------------------------------ */
+
+static tile_status setup(fe_ctx *cx, ir_module *m, const char *path, const char *text,
+                         const fe_options *opts)
+{
+    memset(cx, 0, sizeof *cx);
+    cx->mem = m->mem;
+    cx->d = m->diags;
+    cx->m = m;
+    cx->opts = opts;
+    tile_status st = fe_load_program(cx, path, text);
+    if (st != TILE_OK) return st;
+    fe_parse_defines(cx);
+    for (int i = 0; i < cx->ndefs; i++) {
+        fe_global *g = fe_global_find(cx, cx->defs[i].name);
+        if (g && g->kind == FE_G_CONST) g->define = i;
+    }
+    fe_eval_all_globals(cx);
+    return cx->oom ? TILE_ERR_NOMEM : TILE_OK;
+}
+
+static tile_status finish(fe_ctx *cx, tile_status st)
+{
+    if (cx->oom) return TILE_ERR_NOMEM;
+    if (st != TILE_OK) return st;
+    return cx->d->nerrors ? TILE_ERR_SEMA : TILE_OK;
+}
+
+/* Every kernel and specialisation of the root file, in order. */
+static void compile_root(fe_ctx *cx)
+{
+    const ast_file *root = cx->files.len ? cx->files.items[0] : NULL;
+    for (int i = 0; root && i < root->items.len; i++) {
+        const ast_item *it = root->items.items[i];
+        if (it->kind != AST_ITEM_KERNEL && it->kind != AST_ITEM_SPEC) continue;
+        fe_global *g = fe_global_find(cx, it->name);
+        if (g && g->item == it) compile_global(cx, g, false);
+    }
+}
+
+tile_status fe_compile(ir_module *m, const char *path, const char *text, const char *kernel,
+                       const fe_options *opts)
+{
+    fe_ctx cx;
+    tile_status st = setup(&cx, m, path, text, opts);
+    if (st != TILE_OK) return finish(&cx, st);
+    if (!kernel) {
+        compile_root(&cx);
+        return finish(&cx, TILE_OK);
+    }
+    fe_global *g = fe_global_find(&cx, kernel);
+    if (!g)
+        diag_error(cx.d, (src_loc){.file = path}, "no kernel named '%s'", kernel);
+    else if (g->kind != FE_G_KERNEL && g->kind != FE_G_SPEC)
+        diag_error(cx.d, g->item->name_loc, "'%s' is not a kernel (it is %s)", kernel,
+                   kind_word(g->kind));
+    else
+        compile_global(&cx, g, true);
+    return finish(&cx, TILE_OK);
+}
+
+tile_status fe_check(ir_module *m, const char *path, const fe_options *opts)
+{
+    fe_ctx cx;
+    tile_status st = setup(&cx, m, path, NULL, opts);
+    if (st != TILE_OK) return finish(&cx, st);
+    compile_root(&cx);
+    /* What could not be lowered (kernels missing constants, fns no kernel
+     * calls) still gets its names checked. */
+    const ast_file *root = cx.files.items[0];
+    for (int i = 0; i < root->items.len; i++) {
+        const ast_item *it = root->items.items[i];
+        fe_global *g = it->name ? fe_global_find(&cx, it->name) : NULL;
+        if (!g || g->item != it || g->used) continue;
+        if (it->kind == AST_ITEM_KERNEL) check_signature(&cx, g);
+        if (it->kind == AST_ITEM_KERNEL || it->kind == AST_ITEM_FN) fe_resolve_item(&cx, it);
+    }
+    return finish(&cx, TILE_OK);
+}

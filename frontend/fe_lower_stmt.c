@@ -1,0 +1,536 @@
+/* fe_lower_stmt.c - statements, scopes and structured control flow.
+ *
+ * Variables are SSA values rebound on assignment: a `var` symbol holds its
+ * current IR value.  Loops and ifs find the outer vars their bodies assign
+ * (a syntactic pre-scan), pass them in as block arguments / out as results,
+ * and rebind the symbols to the op's results afterwards.  An `if` on a
+ * compile-time condition lowers only the branch taken.  A var keeps its dtype
+ * and shape for life: assignments broadcast to it and only weak values
+ * (literals) change dtype. */
+#include "fe_lower.h"
+
+#include <string.h>
+
+enum { FE_MAX_NESTING = 200 };
+
+void fe_push_scope(fe_func *F)
+{
+    fe_scope *sc = arena_alloc(F->cx->mem, sizeof *sc);
+    if (!sc) {
+        fe_oom(F->cx);
+        return;
+    }
+    sc->parent = F->scope;
+    F->scope = sc;
+}
+
+void fe_pop_scope(fe_func *F)
+{
+    if (F->scope) F->scope = F->scope->parent;
+}
+
+fe_sym *fe_declare(fe_func *F, const char *name, fe_sym_kind kind, fe_val val, src_loc loc)
+{
+    fe_ctx *cx = F->cx;
+    if (fe_is_builtin_name(name)) {
+        diag_error(cx->d, loc, "'%s' is a built-in name and cannot be redefined", name);
+        return NULL;
+    }
+    if (!F->scope) return NULL;
+    for (fe_sym *s = F->scope->syms; s; s = s->next)
+        if (strcmp(s->name, name) == 0) {
+            diag_error(cx->d, loc, "redefinition of '%s'", name);
+            diag_note(cx->d, s->loc, "previous definition is here");
+            return NULL;
+        }
+    fe_sym *s = arena_alloc(cx->mem, sizeof *s);
+    if (!s) {
+        fe_oom(cx);
+        return NULL;
+    }
+    s->name = name;
+    s->kind = kind;
+    s->val = val;
+    s->loc = loc;
+    s->next = F->scope->syms;
+    F->scope->syms = s;
+    return s;
+}
+
+void fe_assign_error(fe_ctx *cx, const char *name, fe_sym_kind kind, src_loc loc)
+{
+    static const char *const what[] = {
+        [FE_SYM_LET] = "is declared with let", [FE_SYM_VAR] = "is a var",
+        [FE_SYM_CONST] = "is a constant", [FE_SYM_PARAM] = "is a parameter",
+        [FE_SYM_LOOP] = "is a loop variable", [FE_SYM_DIM] = "is a tensor dimension",
+    };
+    diag_error(cx->d, loc, "'%s' %s and cannot be assigned", name, what[kind]);
+}
+
+/* ---- the pre-scan: names assigned in a block --------------------------- */
+
+static void add_name(fe_ctx *cx, ptr_vec *names, const char *name)
+{
+    for (int i = 0; i < names->len; i++)
+        if (strcmp(names->items[i], name) == 0) return;
+    if (ptr_vec_push(cx->mem, names, (void *)name)) fe_oom(cx);
+}
+
+static void collect_assigned(fe_ctx *cx, const ast_block *blk, ptr_vec *names, int depth)
+{
+    if (!blk || depth > FE_MAX_NESTING) return;
+    for (int i = 0; i < blk->stmts.len; i++) {
+        const ast_stmt *s = blk->stmts.items[i];
+        switch (s->kind) {
+        case AST_ASSIGN: add_name(cx, names, s->u.assign.name); break;
+        case AST_FOR: collect_assigned(cx, s->u.for_.body, names, depth + 1); break;
+        case AST_WHILE: collect_assigned(cx, s->u.while_.body, names, depth + 1); break;
+        case AST_IF:
+            collect_assigned(cx, s->u.if_.then_, names, depth + 1);
+            collect_assigned(cx, s->u.if_.else_, names, depth + 1);
+            break;
+        default: break;
+        }
+    }
+}
+
+/* The vars of enclosing scopes (holding tiles) among `names`. */
+static int carried_vars(fe_func *F, const ptr_vec *names, fe_sym ***out)
+{
+    fe_sym **syms = arena_calloc(F->cx->mem, (size_t)names->len + 1, sizeof *syms);
+    int n = 0;
+    if (!syms) {
+        fe_oom(F->cx);
+        *out = NULL;
+        return 0;
+    }
+    for (int i = 0; i < names->len; i++) {
+        fe_sym *s = fe_lookup(F, names->items[i]);
+        if (s && s->kind == FE_SYM_VAR && s->val.kind == FE_TILE) syms[n++] = s;
+    }
+    *out = syms;
+    return n;
+}
+
+/* Sets up the region `idx` of op with block arguments (prefix types, then
+ * the carried vars' types) and moves the builder into it. */
+static ir_block *open_region(fe_func *F, ir_op *op, int idx, int nprefix, const ir_type *prefix,
+                             fe_sym **carried, int nc)
+{
+    ir_type *types = arena_calloc(F->cx->mem, (size_t)(nprefix + nc) + 1, sizeof *types);
+    if (!types) {
+        fe_oom(F->cx);
+        return NULL;
+    }
+    for (int i = 0; i < nprefix; i++) types[i] = prefix[i];
+    for (int i = 0; i < nc; i++) types[nprefix + i] = carried[i]->val.u.v->type;
+    ir_block *blk = ir_block_new(F->f, nprefix + nc, types);
+    if (!blk) {
+        fe_oom(F->cx);
+        return NULL;
+    }
+    blk->parent = op;
+    op->blocks[idx] = blk;
+    for (int i = 0; i < nc; i++) {
+        blk->args[nprefix + i]->name = carried[i]->name;
+        carried[i]->val = fe_tile(blk->args[nprefix + i], false);
+    }
+    ir_builder_at_end(&F->b, blk);
+    return blk;
+}
+
+/* Ends the current region with YIELD(current values of the carried vars). */
+static void close_region(fe_func *F, ir_block *blk, int nprefix, fe_sym **carried, int nc,
+                         src_loc loc)
+{
+    ir_value **ys = arena_calloc(F->cx->mem, (size_t)nc + 1, sizeof *ys);
+    if (!ys) {
+        fe_oom(F->cx);
+        return;
+    }
+    for (int i = 0; i < nc; i++)
+        ys[i] = carried[i]->val.kind == FE_TILE ? carried[i]->val.u.v
+              : nprefix >= 0 ? blk->args[nprefix + i] : NULL;
+    fe_build(F, loc, IR_OP_YIELD, nc, ys, 0, NULL, 0);
+}
+
+static void rebind_results(ir_op *op, fe_sym **carried, int nc)
+{
+    for (int i = 0; i < nc; i++) {
+        op->results[i]->name = carried[i]->name;
+        carried[i]->val = fe_tile(op->results[i], false);
+    }
+}
+
+/* An i32 scalar for a loop bound; reports what is wrong at loc. */
+static ir_value *int_scalar(fe_func *F, const fe_val *v, src_loc loc, const char *what)
+{
+    fe_ctx *cx = F->cx;
+    if (v->kind == FE_ERR) return NULL;
+    if (v->kind == FE_INT || (v->kind == FE_TILE && v->u.v->type.rank == 0 &&
+                              ir_dtype_is_int(v->u.v->type.dtype)))
+        return fe_materialize(F, v, IR_I32, 0, NULL, loc);
+    diag_error(cx->d, loc, "%s must be an integer scalar, got %s", what, fe_describe(cx, v));
+    return NULL;
+}
+
+/* ---- control flow ------------------------------------------------------ */
+
+static void lower_for(fe_func *F, const ast_stmt *s)
+{
+    fe_ctx *cx = F->cx;
+    const ast_expr *lo_e = s->u.for_.lo, *hi_e = s->u.for_.hi, *step_e = s->u.for_.step;
+    fe_val lo = lo_e ? fe_expr(F, lo_e) : fe_int(0);
+    fe_val hi = fe_expr(F, hi_e);
+    fe_val step = step_e ? fe_expr(F, step_e) : fe_int(1);
+    src_loc step_loc = step_e ? step_e->loc : s->loc;
+    ir_value *lov = int_scalar(F, &lo, lo_e ? lo_e->loc : s->loc, "for loop start");
+    ir_value *hiv = int_scalar(F, &hi, hi_e ? hi_e->loc : s->loc, "for loop end");
+    ir_value *stepv = NULL;
+    if (step.kind == FE_INT && step.u.i > 0) {
+        stepv = fe_materialize(F, &step, IR_I32, 0, NULL, step_loc);
+    } else if (step.kind != FE_ERR) {
+        diag_error(cx->d, step_loc, "for loop step must be a positive constant, got %s",
+                   step.kind == FE_INT ? fe_const_str(cx, &step) : fe_describe(cx, &step));
+    }
+    ptr_vec names = {0};
+    collect_assigned(cx, s->u.for_.body, &names, 0);
+    fe_sym **carried;
+    int nc = carried_vars(F, &names, &carried);
+    if (!lov || !hiv || !stepv || !carried) {
+        /* Still check the body, outside any loop op. */
+        fe_push_scope(F);
+        fe_declare(F, s->u.for_.var, FE_SYM_LOOP, fe_err(), s->u.for_.var_loc);
+        fe_block(F, s->u.for_.body, NULL, false);
+        fe_pop_scope(F);
+        return;
+    }
+    ir_value **ops = arena_calloc(cx->mem, (size_t)nc + 3, sizeof *ops);
+    ir_type *types = arena_calloc(cx->mem, (size_t)nc + 1, sizeof *types);
+    if (!ops || !types) {
+        fe_oom(cx);
+        return;
+    }
+    ops[0] = lov;
+    ops[1] = hiv;
+    ops[2] = stepv;
+    for (int i = 0; i < nc; i++) {
+        ops[3 + i] = carried[i]->val.u.v;
+        types[i] = ops[3 + i]->type;
+    }
+    ir_block *outer = F->b.block;
+    ir_op *op = fe_build(F, s->loc, IR_OP_FOR, nc + 3, ops, nc, types, 1);
+    if (!op) return;
+    ir_type i32 = ir_type_scalar(IR_I32);
+    ir_block *body = open_region(F, op, 0, 1, &i32, carried, nc);
+    if (!body) return;
+    body->args[0]->name = s->u.for_.var;
+    fe_push_scope(F);
+    fe_declare(F, s->u.for_.var, FE_SYM_LOOP, fe_tile(body->args[0], false), s->u.for_.var_loc);
+    fe_block(F, s->u.for_.body, NULL, false);
+    fe_pop_scope(F);
+    close_region(F, body, 1, carried, nc, s->u.for_.body->end);
+    ir_builder_at_end(&F->b, outer);
+    rebind_results(op, carried, nc);
+}
+
+static void lower_while(fe_func *F, const ast_stmt *s)
+{
+    fe_ctx *cx = F->cx;
+    ptr_vec names = {0};
+    collect_assigned(cx, s->u.while_.body, &names, 0);
+    fe_sym **carried;
+    int nc = carried_vars(F, &names, &carried);
+    if (!carried) return;
+    ir_value **ops = arena_calloc(cx->mem, (size_t)nc + 1, sizeof *ops);
+    ir_type *types = arena_calloc(cx->mem, (size_t)nc + 1, sizeof *types);
+    if (!ops || !types) {
+        fe_oom(cx);
+        return;
+    }
+    for (int i = 0; i < nc; i++) {
+        ops[i] = carried[i]->val.u.v;
+        types[i] = ops[i]->type;
+    }
+    ir_block *outer = F->b.block;
+    ir_op *op = fe_build(F, s->loc, IR_OP_WHILE, nc, ops, nc, types, 2);
+    if (!op) return;
+    ir_block *cond = open_region(F, op, 0, 0, NULL, carried, nc);
+    if (!cond) return;
+    const ast_expr *ce = s->u.while_.cond;
+    fe_val c = fe_expr(F, ce);
+    ir_value *cv = NULL;
+    if (c.kind == FE_BOOL || (c.kind == FE_TILE && c.u.v->type.rank == 0 &&
+                              c.u.v->type.dtype == IR_BOOL)) {
+        cv = fe_materialize(F, &c, IR_BOOL, 0, NULL, ce->loc);
+    } else if (c.kind != FE_ERR) {
+        diag_error(cx->d, ce->loc, "while condition must be a bool scalar, got %s%s",
+                   fe_describe(cx, &c),
+                   c.kind == FE_TILE && c.u.v->type.dtype == IR_BOOL ? " (reduce it to a scalar)" : "");
+    }
+    if (!cv) {
+        F->b.loc = ce->loc;
+        cv = ir_const_bool(&F->b, false, 0, NULL);
+    }
+    fe_build(F, ce->loc, IR_OP_CONDITION, 1, &cv, 0, NULL, 0);
+    ir_block *body = open_region(F, op, 1, 0, NULL, carried, nc);
+    if (!body) return;
+    fe_block(F, s->u.while_.body, NULL, false);
+    close_region(F, body, 0, carried, nc, s->u.while_.body->end);
+    ir_builder_at_end(&F->b, outer);
+    rebind_results(op, carried, nc);
+}
+
+static void lower_if(fe_func *F, const ast_stmt *s)
+{
+    fe_ctx *cx = F->cx;
+    const ast_expr *ce = s->u.if_.cond;
+    const ast_block *then_ = s->u.if_.then_, *else_ = s->u.if_.else_;
+    fe_val c = fe_expr(F, ce);
+    if (c.kind == FE_BOOL) {
+        const ast_block *taken = c.u.b ? then_ : else_;
+        if (taken) fe_block(F, taken, NULL, false);
+        return;
+    }
+    ir_value *cv = NULL;
+    if (c.kind == FE_TILE && c.u.v->type.rank == 0 && c.u.v->type.dtype == IR_BOOL) {
+        cv = c.u.v;
+    } else if (c.kind != FE_ERR) {
+        bool bool_tile = c.kind == FE_TILE && c.u.v->type.dtype == IR_BOOL;
+        diag_error(cx->d, ce->loc, "if condition must be a bool scalar, got %s%s",
+                   fe_describe(cx, &c), bool_tile ? " (use where() for tiles)" : "");
+    }
+    ptr_vec names = {0};
+    collect_assigned(cx, then_, &names, 0);
+    collect_assigned(cx, else_, &names, 0);
+    fe_sym **carried;
+    int nc = carried_vars(F, &names, &carried);
+    fe_val *saved = arena_calloc(cx->mem, (size_t)nc + 1, sizeof *saved);
+    if (!carried || !saved) {
+        fe_oom(cx);
+        return;
+    }
+    if (!cv) {
+        /* Check both branches without building an op. */
+        for (int i = 0; i < nc; i++) saved[i] = carried[i]->val;
+        fe_block(F, then_, NULL, false);
+        for (int i = 0; i < nc; i++) carried[i]->val = saved[i];
+        if (else_) fe_block(F, else_, NULL, false);
+        for (int i = 0; i < nc; i++) carried[i]->val = saved[i];
+        return;
+    }
+    ir_type *types = arena_calloc(cx->mem, (size_t)nc + 1, sizeof *types);
+    if (!types) {
+        fe_oom(cx);
+        return;
+    }
+    for (int i = 0; i < nc; i++) {
+        saved[i] = carried[i]->val;
+        types[i] = saved[i].u.v->type;
+    }
+    ir_block *outer = F->b.block;
+    ir_op *op = fe_build(F, s->loc, IR_OP_IF, 1, &cv, nc, types, 2);
+    if (!op) return;
+    for (int r = 0; r < 2; r++) {
+        ir_block *blk = ir_block_new(F->f, 0, NULL);
+        if (!blk) {
+            fe_oom(cx);
+            return;
+        }
+        blk->parent = op;
+        op->blocks[r] = blk;
+        ir_builder_at_end(&F->b, blk);
+        for (int i = 0; i < nc; i++) carried[i]->val = saved[i];
+        const ast_block *branch = r == 0 ? then_ : else_;
+        if (branch) fe_block(F, branch, NULL, false);
+        src_loc end = branch ? branch->end : then_->end;
+        /* A carried var never leaves FE_TILE; if an assignment failed it
+         * keeps its previous value. */
+        ir_value **ys = arena_calloc(cx->mem, (size_t)nc + 1, sizeof *ys);
+        if (!ys) {
+            fe_oom(cx);
+            return;
+        }
+        for (int i = 0; i < nc; i++) ys[i] = carried[i]->val.u.v;
+        fe_build(F, end, IR_OP_YIELD, nc, ys, 0, NULL, 0);
+    }
+    ir_builder_at_end(&F->b, outer);
+    rebind_results(op, carried, nc);
+}
+
+/* ---- statements -------------------------------------------------------- */
+
+static void lower_let(fe_func *F, const ast_stmt *s)
+{
+    fe_ctx *cx = F->cx;
+    const ast_list *names = &s->u.let.names;
+    const ast_expr *init = s->u.let.init;
+    fe_val v = fe_expr(F, init);
+    if (s->u.let.tuple) {
+        if (v.kind != FE_ERR && (v.kind != FE_TUPLE || v.u.tup.n != names->len)) {
+            diag_error(cx->d, init->loc, "cannot destructure %s into %d names",
+                       fe_describe(cx, &v), names->len);
+            v = fe_err();
+        }
+        for (int i = 0; i < names->len; i++) {
+            fe_val item = v.kind == FE_TUPLE ? v.u.tup.items[i] : fe_err();
+            if (item.kind == FE_VIEW || item.kind == FE_UNIT) {
+                fe_check_operand(F, &item, init->loc);
+                item = fe_err();
+            }
+            fe_name_value(&item, names->items[i]);
+            fe_declare(F, names->items[i], FE_SYM_LET, item, s->loc);
+        }
+        return;
+    }
+    const char *name = names->len ? names->items[0] : "?";
+    if (v.kind == FE_VIEW || v.kind == FE_UNIT) {
+        fe_check_operand(F, &v, init->loc);
+        v = fe_err();
+    }
+    if (s->u.let.type && v.kind != FE_ERR) {
+        ir_dtype dt;
+        ir_value *x = NULL;
+        if (fe_type_dtype(F, s->u.let.type, &dt))
+            x = fe_convert_to(F, &v, dt, -1, NULL, init->loc, "assign",
+                              arena_printf(cx->mem, "to '%s'", name));
+        v = x ? fe_tile(x, false) : fe_err();
+    }
+    fe_name_value(&v, name);
+    fe_declare(F, name, FE_SYM_LET, v, s->loc);
+}
+
+static void lower_var(fe_func *F, const ast_stmt *s)
+{
+    fe_ctx *cx = F->cx;
+    const char *name = s->u.let.names.len ? s->u.let.names.items[0] : "?";
+    const ast_expr *init = s->u.let.init;
+    fe_val v = fe_expr(F, init);
+    ir_value *x = NULL;
+    if (v.kind != FE_ERR && fe_check_operand(F, &v, init->loc)) {
+        ir_dtype dt;
+        if (!s->u.let.type)
+            x = fe_to_ir(F, &v, init->loc);
+        else if (fe_type_dtype(F, s->u.let.type, &dt))
+            x = fe_convert_to(F, &v, dt, -1, NULL, init->loc, "assign",
+                              arena_printf(cx->mem, "to var '%s'", name));
+    }
+    fe_val val = x ? fe_tile(x, false) : fe_err();
+    fe_name_value(&val, name);
+    fe_declare(F, name, FE_SYM_VAR, val, s->loc);
+}
+
+static void lower_assign(fe_func *F, const ast_stmt *s)
+{
+    fe_ctx *cx = F->cx;
+    const char *name = s->u.assign.name;
+    const ast_expr *ve = s->u.assign.value;
+    fe_val v = fe_expr(F, ve);
+    fe_sym *sym = fe_lookup(F, name);
+    if (!sym) {
+        fe_global *g = fe_global_find(cx, name);
+        if (g && g->kind == FE_G_CONST) fe_assign_error(cx, name, FE_SYM_CONST, s->u.assign.name_loc);
+        else if (g)
+            diag_error(cx->d, s->u.assign.name_loc, "'%s' is %s and cannot be assigned", name,
+                       g->kind == FE_G_FN ? "an fn" : "a kernel");
+        else if (fe_is_builtin_name(name))
+            diag_error(cx->d, s->u.assign.name_loc, "'%s' is a built-in name and cannot be assigned",
+                       name);
+        else
+            diag_error(cx->d, s->u.assign.name_loc, "unknown name '%s'", name);
+        return;
+    }
+    if (sym->kind != FE_SYM_VAR) {
+        fe_assign_error(cx, name, sym->kind, s->u.assign.name_loc);
+        return;
+    }
+    if (sym->val.kind != FE_TILE || v.kind == FE_ERR) return;
+    if (s->u.assign.op >= 0) {
+        if (!fe_check_operand(F, &v, ve->loc)) return;
+        v = fe_binop(F, (ast_binop)s->u.assign.op, sym->val, v, s->loc);
+        if (v.kind == FE_ERR) return;
+    }
+    const ir_type *t = &sym->val.u.v->type;
+    ir_value *x = fe_convert_to(F, &v, t->dtype, t->rank, t->shape, ve->loc, "assign",
+                                arena_printf(cx->mem, "to var '%s'", name));
+    if (!x) return;
+    fe_val nv = fe_tile(x, false);
+    fe_name_value(&nv, name);
+    sym->val = nv;
+}
+
+static void lower_static_assert(fe_func *F, const ast_stmt *s)
+{
+    fe_ctx *cx = F->cx;
+    const ast_expr *ce = s->u.sassert.cond;
+    fe_val c = fe_expr(F, ce);
+    if (c.kind == FE_ERR) return;
+    if (c.kind == FE_TILE) {
+        diag_error(cx->d, ce->loc, "static_assert condition is not a compile-time constant");
+        return;
+    }
+    if (c.kind != FE_BOOL) {
+        diag_error(cx->d, ce->loc, "static_assert needs a bool condition, got %s",
+                   fe_describe(cx, &c));
+        return;
+    }
+    if (!c.u.b)
+        diag_error(cx->d, ce->loc, "static assertion failed: %s",
+                   s->u.sassert.message ? s->u.sassert.message : "");
+}
+
+static void lower_stmt(fe_func *F, const ast_stmt *s, bool last, fe_val *result, bool fn_body)
+{
+    fe_ctx *cx = F->cx;
+    switch (s->kind) {
+    case AST_LET: lower_let(F, s); break;
+    case AST_VAR: lower_var(F, s); break;
+    case AST_ASSIGN: lower_assign(F, s); break;
+    case AST_EXPR: {
+        fe_val v = fe_expr(F, s->u.expr);
+        if (v.kind == FE_VIEW) fe_check_operand(F, &v, s->u.expr->loc);
+        break;
+    }
+    case AST_FOR: lower_for(F, s); break;
+    case AST_WHILE: lower_while(F, s); break;
+    case AST_IF: lower_if(F, s); break;
+    case AST_STATIC_ASSERT: lower_static_assert(F, s); break;
+    case AST_RETURN:
+        if (F->is_kernel) {
+            if (s->u.expr) diag_error(cx->d, s->loc, "a kernel cannot return a value");
+            else if (!(last && fn_body))
+                diag_error(cx->d, s->loc, "'return' must be the last statement of a kernel");
+            break;
+        }
+        if (!(last && fn_body)) {
+            diag_error(cx->d, s->loc, "'return' must be the last statement of an fn");
+            if (s->u.expr) fe_expr(F, s->u.expr);
+            break;
+        }
+        if (result) *result = s->u.expr ? fe_expr(F, s->u.expr) : fe_unit();
+        break;
+    }
+}
+
+void fe_block(fe_func *F, const ast_block *blk, fe_val *value, bool fn_body)
+{
+    fe_ctx *cx = F->cx;
+    if (!blk) return;
+    if (cx->depth >= FE_MAX_NESTING) {
+        diag_error(cx->d, blk->loc, "blocks are nested too deeply");
+        return;
+    }
+    cx->depth++;
+    fe_push_scope(F);
+    for (int i = 0; i < blk->stmts.len; i++) {
+        bool last = i == blk->stmts.len - 1 && !blk->value;
+        lower_stmt(F, blk->stmts.items[i], last, value, fn_body);
+    }
+    if (blk->value) {
+        fe_val v = fe_expr(F, blk->value);
+        if (value && fn_body && !F->is_kernel) *value = v;
+        else if (v.kind == FE_VIEW) fe_check_operand(F, &v, blk->value->loc);
+    }
+    fe_pop_scope(F);
+    cx->depth--;
+}

@@ -1,0 +1,58 @@
+/* interp_impl.h - private to the interpreter (ir/interp*.c).
+ *
+ * Tile storage: every float dtype (f32, bf16, f16) is a float array holding
+ * values the dtype can represent; bool, i32 and i64 are int64_t arrays (i32
+ * sign-extended, bool 0/1).  Two storage kinds keep the per-op loops few
+ * and tight; 16-bit results are rounded where they are produced.
+ *
+ * The compute kernels below work on flat row-major buffers and know nothing
+ * about values, slots or control flow (that is ir/interp.c).  They return
+ * TILE_OK, TILE_ERR_RUNTIME (integer division by zero) or TILE_ERR_INTERNAL
+ * (an op/dtype combination the verifier rejects). */
+#ifndef TILE_INTERP_IMPL_H
+#define TILE_INTERP_IMPL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ir.h"
+
+static inline int iop_is_float(ir_dtype t) { return t == IR_F32 || t == IR_BF16 || t == IR_F16; }
+/* Bytes per element of a tile of dtype t in interpreter storage. */
+static inline size_t iop_elem_size(ir_dtype t) { return iop_is_float(t) ? sizeof(float) : sizeof(int64_t); }
+
+/* CAST and unary elementwise ops: r[i] = op(x[i]). */
+tile_status iop_unary(ir_opcode op, ir_dtype in, ir_dtype out, int64_t n, const void *x, void *r);
+/* Binary elementwise ops and comparisons; both operands of dtype `in`. */
+tile_status iop_binary(ir_opcode op, ir_dtype in, int64_t n, const void *a, const void *b,
+                       void *r);
+/* r[i] = c[i] ? a[i] : b[i]. */
+void iop_select(ir_dtype t, int64_t n, const int64_t *c, const void *a, const void *b, void *r);
+
+/* Splat of a constant (already in the dtype's storage form). */
+void iop_splat(ir_dtype t, int64_t n, ir_scalar v, void *r);
+
+/* Row-major copy of x (shape xshape, rank xrank) broadcast to rshape. */
+void iop_broadcast(size_t esize, int xrank, const int64_t *xshape, const void *x, int rrank,
+                   const int64_t *rshape, void *r);
+/* r = x with dims permuted: result dim i is source dim perm[i]. */
+void iop_transpose(size_t esize, int rank, const int64_t *xshape, const int *perm, const void *x,
+                   void *r);
+
+/* Reductions over `axis` of x (shape, rank); r has the axis removed. */
+tile_status iop_reduce(ir_opcode op, ir_dtype t, int rank, const int64_t *shape, int axis,
+                       const void *x, void *r);
+tile_status iop_cumsum(ir_dtype t, int rank, const int64_t *shape, int axis, const void *x,
+                       void *r);
+
+/* c[M,N] = acc (or 0) + a[M,K] b[K,N], k ascending.  Float operands: f32
+ * products and sums, result rounded to `out`.  Integers wrap in `out`. */
+tile_status iop_dot(ir_dtype in, ir_dtype out, int64_t M, int64_t N, int64_t K, const void *a,
+                    const void *b, const void *acc, void *c);
+
+/* Checks launch arguments against the kernel's parameters (interp_args.c);
+ * reports every problem found through d.  Returns false if any. */
+struct interp_arg;
+bool interp_check_args(diag_ctx *d, const ir_func *k, const struct interp_arg *args, int nargs);
+
+#endif

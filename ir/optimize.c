@@ -1,0 +1,102 @@
+/* optimize.c - the generic tile-IR pass pipeline, as one flat sequence.
+ *
+ *   inline; then (level >= 1) repeat { canonicalize, fold, cse, dce }
+ *   until a round changes nothing (at most MAX_ROUNDS rounds).
+ *
+ * "Changed" is decided by a structural fingerprint of the module (opcodes,
+ * operand ids, attributes, result types), so passes stay plain
+ * `void pass(ir_func *)` functions.  With verify_each the verifier runs
+ * after every pass and names it; with dump the module is printed after
+ * every pass that changed it. */
+#include <stdint.h>
+#include <string.h>
+
+#include "passes.h"
+
+enum { MAX_ROUNDS = 8 };
+
+static uint64_t mix(uint64_t h, uint64_t v)
+{
+    h ^= v + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);
+    return h * 0xff51afd7ed558ccdull;
+}
+
+static uint64_t fp_block(uint64_t h, const ir_block *blk)
+{
+    if (!blk) return mix(h, 1);
+    h = mix(h, (uint64_t)blk->nargs);
+    for (const ir_op *op = blk->first; op; op = op->next) {
+        h = mix(h, (uint64_t)op->code);
+        h = mix(h, ((uint64_t)op->noperands << 32) | (uint64_t)op->nresults);
+        for (int i = 0; i < op->noperands; i++) h = mix(h, (uint64_t)op->operands[i]->id);
+        for (int i = 0; i < op->nresults; i++) {
+            const ir_type *t = &op->results[i]->type;
+            h = mix(h, (uint64_t)op->results[i]->id);
+            h = mix(h, (uint64_t)t->dtype * 31 + (uint64_t)t->rank);
+        }
+        uint64_t bits;
+        memcpy(&bits, &op->attr.cval, sizeof bits);
+        h = mix(h, bits);
+        h = mix(h, (uint64_t)op->attr.i);
+        for (int r = 0; r < op->nblocks; r++) h = fp_block(h, op->blocks[r]);
+    }
+    return h;
+}
+
+static uint64_t fingerprint(const ir_module *m)
+{
+    uint64_t h = 0;
+    for (const ir_func *f = m->first; f; f = f->next) {
+        h = fp_block(mix(h, (uint64_t)(uintptr_t)f), f->grid);
+        h = fp_block(h, f->body);
+    }
+    return h;
+}
+
+static tile_status after(ir_module *m, const ir_opt_options *o, const char *pass,
+                         uint64_t before)
+{
+    if (o->dump) {
+        if (fingerprint(m) == before) {
+            fprintf(o->dump, "// after %s (no change)\n", pass);
+        } else {
+            fprintf(o->dump, "// after %s\n", pass);
+            ir_print_module(o->dump, m);
+        }
+    }
+    return o->verify_each ? ir_verify_module(m, pass) : TILE_OK;
+}
+
+typedef void (*func_pass)(ir_func *f);
+
+tile_status ir_optimize(ir_module *m, const ir_opt_options *o)
+{
+    static const ir_opt_options defaults = {.level = 1};
+    if (!o) o = &defaults;
+    uint64_t h = fingerprint(m);
+    tile_status st = pass_inline(m);
+    if (st != TILE_OK) return st;
+    st = after(m, o, "inline", h);
+    if (st != TILE_OK || o->level < 1) return st;
+
+    static const struct {
+        const char *name;
+        func_pass run;
+    } passes[] = {
+        {"canonicalize", pass_canonicalize},
+        {"fold", pass_fold},
+        {"cse", pass_cse},
+        {"dce", pass_dce},
+    };
+    for (int round = 0; round < MAX_ROUNDS; round++) {
+        uint64_t round_start = fingerprint(m);
+        for (size_t p = 0; p < sizeof passes / sizeof passes[0]; p++) {
+            uint64_t before = o->dump ? fingerprint(m) : 0;
+            for (ir_func *f = m->first; f; f = f->next) passes[p].run(f);
+            st = after(m, o, passes[p].name, before);
+            if (st != TILE_OK) return st;
+        }
+        if (fingerprint(m) == round_start) break;
+    }
+    return TILE_OK;
+}

@@ -1,0 +1,183 @@
+/* pass_canon.c - algebraic simplification that is exact for every input.
+ *
+ *   x + 0, 0 + x, x - 0          ints; floats only with the zero that is an
+ *                                identity (x + -0.0, x - +0.0: x + +0.0 turns
+ *                                -0.0 into +0.0)
+ *   x * 1, 1 * x, x / 1          ints and floats
+ *   x * 0, 0 * x                 ints only (floats: NaN, inf, -0.0)
+ *   reshape(reshape x) -> reshape x, broadcast(broadcast x) -> broadcast x
+ *   cast/broadcast/reshape to the operand's own type, trans with an identity
+ *   perm, trans(trans(x)) whose perms compose to the identity -> x
+ *   select(c, x, x), select(const, a, b)
+ *   if with a constant condition -> the taken region's ops, inline
+ *   for whose trip count is a constant 0 -> its initial values
+ *
+ * A replaced op is removed at once (it is pure), so the pass's output is
+ * its own fixpoint on straight-line code. */
+#include <math.h>
+#include <string.h>
+
+#include "passes.h"
+
+static bool const_value(const ir_value *v, ir_scalar *out)
+{
+    if (!v || !v->def || v->def->code != IR_OP_CONST) return false;
+    *out = v->def->attr.cval;
+    return true;
+}
+
+typedef enum { K_ZERO, K_NEG_ZERO, K_ONE } konst;
+
+/* Is v a constant equal to k (ints: 0 or 1; floats: +0.0, -0.0 or 1.0)? */
+static bool is_const(const ir_value *v, konst k)
+{
+    ir_scalar s;
+    if (!const_value(v, &s)) return false;
+    ir_dtype t = v->type.dtype;
+    if (ir_dtype_is_int(t)) return k == K_ONE ? s.i == 1 : k == K_ZERO && s.i == 0;
+    if (!ir_dtype_is_float(t)) return false;
+    switch (k) {
+    case K_ZERO: return s.f == 0 && !signbit(s.f);
+    case K_NEG_ZERO: return s.f == 0 && signbit(s.f);
+    case K_ONE: return s.f == 1;
+    }
+    return false;
+}
+
+static void replace(ir_op *op, ir_value *with)
+{
+    ir_replace_uses(op->parent, op->results[0], with);
+    ir_op_remove(op);
+}
+
+/* The additive identity of x's dtype: 0 for ints, -0.0 for floats. */
+static bool is_add_identity(const ir_value *v)
+{
+    return ir_dtype_is_int(v->type.dtype) ? is_const(v, K_ZERO) : is_const(v, K_NEG_ZERO);
+}
+
+static bool is_sub_identity(const ir_value *v) { return is_const(v, K_ZERO); }
+
+static void simplify_binary(ir_op *op)
+{
+    ir_value *x = op->operands[0], *y = op->operands[1];
+    bool is_int = ir_dtype_is_int(op->results[0]->type.dtype);
+    switch (op->code) {
+    case IR_OP_ADD:
+        if (is_add_identity(y)) replace(op, x);
+        else if (is_add_identity(x)) replace(op, y);
+        break;
+    case IR_OP_SUB:
+        if (is_sub_identity(y)) replace(op, x);
+        break;
+    case IR_OP_MUL:
+        if (is_const(y, K_ONE)) replace(op, x);
+        else if (is_const(x, K_ONE)) replace(op, y);
+        else if (is_int && (is_const(x, K_ZERO) || is_const(y, K_ZERO))) {
+            op->code = IR_OP_CONST;
+            op->noperands = 0;
+            op->operands = NULL;
+            memset(&op->attr, 0, sizeof op->attr);
+        }
+        break;
+    case IR_OP_DIV:
+        if (is_const(y, K_ONE)) replace(op, x);
+        break;
+    default:
+        break;
+    }
+}
+
+static bool trans_identity(const int *perm, int rank)
+{
+    for (int i = 0; i < rank; i++)
+        if (perm[i] != i) return false;
+    return true;
+}
+
+/* Moves the taken region of a constant-condition IF in front of it. */
+static void inline_if(ir_op *op, ir_block *taken)
+{
+    ir_op *yield = taken->last;
+    for (ir_op *o = taken->first, *next; o && o != yield; o = next) {
+        next = o->next;
+        ir_op_remove(o);
+        ir_op_insert_before(op, o);
+    }
+    for (int i = 0; i < op->nresults; i++)
+        ir_replace_uses(op->parent, op->results[i], yield->operands[i]);
+    ir_op_remove(op);
+}
+
+static void simplify(ir_op *op)
+{
+    ir_scalar c;
+    const ir_type *rt = op->nresults ? &op->results[0]->type : NULL;
+    switch (op->code) {
+    case IR_OP_ADD:
+    case IR_OP_SUB:
+    case IR_OP_MUL:
+    case IR_OP_DIV:
+        simplify_binary(op);
+        break;
+    case IR_OP_BROADCAST:
+    case IR_OP_RESHAPE: {
+        /* reshape(reshape x) = reshape x; broadcast(broadcast x) = broadcast x. */
+        ir_value *x = op->operands[0];
+        if (x->def && x->def->code == op->code) op->operands[0] = x->def->operands[0];
+    }
+        /* fallthrough */
+    case IR_OP_CAST:
+        if (ir_type_equal(&op->operands[0]->type, rt)) replace(op, op->operands[0]);
+        break;
+    case IR_OP_TRANS: {
+        ir_value *x = op->operands[0];
+        if (trans_identity(op->attr.perm, rt->rank)) {
+            replace(op, x);
+            break;
+        }
+        if (!x->def || x->def->code != IR_OP_TRANS) break;
+        const int *inner = x->def->attr.perm;
+        for (int i = 0; i < rt->rank; i++)
+            if (inner[op->attr.perm[i]] != i) return;
+        replace(op, x->def->operands[0]);
+        break;
+    }
+    case IR_OP_SELECT:
+        if (op->operands[1] == op->operands[2]) replace(op, op->operands[1]);
+        else if (const_value(op->operands[0], &c)) replace(op, op->operands[c.i ? 1 : 2]);
+        break;
+    case IR_OP_IF:
+        if (const_value(op->operands[0], &c) && op->nblocks == 2 && op->blocks[c.i ? 0 : 1])
+            inline_if(op, op->blocks[c.i ? 0 : 1]);
+        break;
+    case IR_OP_FOR: {
+        ir_scalar lo, hi;
+        if (op->noperands >= 3 && const_value(op->operands[0], &lo) &&
+            const_value(op->operands[1], &hi) && lo.i >= hi.i) {
+            for (int i = 0; i < op->nresults; i++)
+                ir_replace_uses(op->parent, op->results[i], op->operands[3 + i]);
+            ir_op_remove(op);
+        }
+        break;
+    }
+    default:
+        break;
+    }
+}
+
+static void canon_block(ir_block *blk)
+{
+    if (!blk) return;
+    for (ir_op *op = blk->first, *next; op; op = next) {
+        next = op->next;
+        for (int r = 0; r < op->nblocks; r++) canon_block(op->blocks[r]);
+        simplify(op);
+    }
+}
+
+void pass_canonicalize(ir_func *f)
+{
+    canon_block(f->grid);
+    canon_block(f->body);
+}

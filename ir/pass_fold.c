@@ -1,0 +1,85 @@
+/* pass_fold.c - constant folding.
+ *
+ * A CONST is a splat, so only ops whose result is again a splat fold:
+ * elementwise ops and casts of constants (evaluated through ir/eval.h, the
+ * interpreter's own scalar semantics, so folding can never change a result),
+ * broadcast/reshape/trans of a constant, reduce.max/min of a constant, and
+ * select on a constant condition.  An op that would fail at run time (integer
+ * division by zero) is left for the runtime to report.  Folding rewrites the
+ * op in place into a CONST, so its result value and uses stay untouched. */
+#include <string.h>
+
+#include "eval.h"
+#include "passes.h"
+
+static bool const_value(const ir_value *v, ir_scalar *out)
+{
+    if (!v || !v->def || v->def->code != IR_OP_CONST) return false;
+    *out = v->def->attr.cval;
+    return true;
+}
+
+static void make_const(ir_op *op, ir_scalar val)
+{
+    op->code = IR_OP_CONST;
+    op->noperands = 0;
+    op->operands = NULL;
+    memset(&op->attr, 0, sizeof op->attr);
+    op->attr.cval = val;
+}
+
+static void fold_op(ir_op *op)
+{
+    const ir_op_info *info = &ir_op_table[op->code];
+    if (!(info->flags & IR_PURE) || op->nresults != 1 || op->code == IR_OP_CONST) return;
+    ir_scalar x = {0}, y = {0}, r = {0};
+    if (op->code == IR_OP_SELECT) {
+        if (!const_value(op->operands[0], &x)) return;
+        ir_value *taken = op->operands[x.i ? 1 : 2];
+        if (ir_type_equal(&taken->type, &op->results[0]->type)) {
+            ir_replace_uses(op->parent, op->results[0], taken);
+            ir_op_remove(op);
+        }
+        return;
+    }
+    for (int i = 0; i < op->noperands; i++)
+        if (!const_value(op->operands[i], &x)) return;
+    ir_dtype out = op->results[0]->type.dtype;
+    switch (op->code) {
+    case IR_OP_BROADCAST:
+    case IR_OP_RESHAPE:
+    case IR_OP_TRANS:
+    case IR_OP_REDUCE_MAX:
+    case IR_OP_REDUCE_MIN:
+        const_value(op->operands[0], &x);
+        if (op->operands[0]->type.dtype == out) make_const(op, x);
+        return;
+    default:
+        break;
+    }
+    if (!(info->flags & IR_ELEMENTWISE)) return;
+    ir_dtype in = op->operands[0]->type.dtype;
+    const_value(op->operands[0], &x);
+    if (op->noperands == 1) {
+        if (ir_eval_unary(op->code, in, out, x, &r) == TILE_OK) make_const(op, r);
+    } else if (op->noperands == 2) {
+        const_value(op->operands[1], &y);
+        if (ir_eval_binary(op->code, in, x, y, &r) == TILE_OK) make_const(op, r);
+    }
+}
+
+static void fold_block(ir_block *blk)
+{
+    if (!blk) return;
+    for (ir_op *op = blk->first, *next; op; op = next) {
+        next = op->next;
+        for (int r = 0; r < op->nblocks; r++) fold_block(op->blocks[r]);
+        fold_op(op);
+    }
+}
+
+void pass_fold(ir_func *f)
+{
+    fold_block(f->grid);
+    fold_block(f->body);
+}

@@ -1,0 +1,318 @@
+/* harness.c - shared helpers of the library tests (see harness.h). */
+#include "harness.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ir/fp16.h"
+
+/* ---- random numbers ------------------------------------------------------------ */
+th_rng th_rng_new(uint64_t seed) { return (th_rng){.state = seed * 0x9e3779b97f4a7c15ull + 1}; }
+
+uint64_t th_rng_next(th_rng *r)
+{
+    uint64_t z = (r->state += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+double th_rng_uniform(th_rng *r) { return (double)(th_rng_next(r) >> 11) * 0x1.0p-53; }
+
+int th_rng_int(th_rng *r, int n) { return n <= 0 ? 0 : (int)(th_rng_next(r) % (uint64_t)n); }
+
+void th_rng_shuffle(th_rng *r, int32_t *x, int n)
+{
+    for (int i = n - 1; i > 0; i--) {
+        int j = th_rng_int(r, i + 1);
+        int32_t t = x[i];
+        x[i] = x[j];
+        x[j] = t;
+    }
+}
+
+float th_round(float x, ir_dtype dt)
+{
+    switch (dt) {
+    case IR_BF16: return fp_round_bf16(x);
+    case IR_F16: return fp_round_f16(x);
+    default: return x;
+    }
+}
+
+void th_fill(th_rng *r, float *x, size_t n, float lo, float hi, ir_dtype dt)
+{
+    for (size_t i = 0; i < n; i++)
+        x[i] = th_round((float)(lo + (hi - lo) * th_rng_uniform(r)), dt);
+}
+
+void *th_alloc(size_t bytes)
+{
+    void *p = calloc(1, bytes ? bytes : 1);
+    if (!p) {
+        fprintf(stderr, "harness: out of memory (%zu bytes)\n", bytes);
+        abort();
+    }
+    return p;
+}
+
+/* ---- host tensors ---------------------------------------------------------------- */
+th_tensor th_tensor_new(ir_dtype dt, int rank, const int64_t *shape, const int *order)
+{
+    th_tensor t = {.t = {.dtype = dt, .rank = rank}, .numel = 1};
+    for (int i = 0; i < rank; i++) {
+        t.t.shape[i] = shape[i];
+        t.numel *= (size_t)shape[i];
+    }
+    int64_t stride = 1;
+    for (int k = rank - 1; k >= 0; k--) {
+        int dim = order ? order[k] : k;
+        t.t.strides[dim] = stride;
+        stride *= shape[dim];
+    }
+    t.t.data = th_alloc(t.numel * (size_t)ir_dtype_size(dt));
+    return t;
+}
+
+void th_tensor_free(th_tensor *t)
+{
+    free(t->t.data);
+    t->t.data = NULL;
+}
+
+/* Memory offset (in elements) of the i-th element in logical row-major order. */
+static size_t offset_of(const interp_tensor *t, size_t flat)
+{
+    size_t off = 0;
+    for (int d = t->rank - 1; d >= 0; d--) {
+        size_t n = (size_t)t->shape[d];
+        off += (flat % n) * (size_t)t->strides[d];
+        flat /= n;
+    }
+    return off;
+}
+
+static void put(interp_tensor *t, size_t off, double v)
+{
+    switch (t->dtype) {
+    case IR_F32: ((float *)t->data)[off] = (float)v; break;
+    case IR_BF16: ((uint16_t *)t->data)[off] = fp_f32_to_bf16((float)v); break;
+    case IR_F16: ((uint16_t *)t->data)[off] = fp_f32_to_f16((float)v); break;
+    case IR_I32: ((int32_t *)t->data)[off] = (int32_t)v; break;
+    case IR_I64: ((int64_t *)t->data)[off] = (int64_t)v; break;
+    case IR_BOOL: ((uint8_t *)t->data)[off] = v != 0; break;
+    default: abort();
+    }
+}
+
+static double get(const interp_tensor *t, size_t off)
+{
+    switch (t->dtype) {
+    case IR_F32: return ((const float *)t->data)[off];
+    case IR_BF16: return fp_bf16_to_f32(((const uint16_t *)t->data)[off]);
+    case IR_F16: return fp_f16_to_f32(((const uint16_t *)t->data)[off]);
+    case IR_I32: return ((const int32_t *)t->data)[off];
+    case IR_I64: return (double)((const int64_t *)t->data)[off];
+    case IR_BOOL: return ((const uint8_t *)t->data)[off];
+    default: abort();
+    }
+}
+
+void th_tensor_set(th_tensor *t, const float *src)
+{
+    for (size_t i = 0; i < t->numel; i++) put(&t->t, offset_of(&t->t, i), src[i]);
+}
+
+void th_tensor_set_i32(th_tensor *t, const int32_t *src)
+{
+    for (size_t i = 0; i < t->numel; i++) put(&t->t, offset_of(&t->t, i), src[i]);
+}
+
+void th_tensor_get(const th_tensor *t, float *dst)
+{
+    for (size_t i = 0; i < t->numel; i++) dst[i] = (float)get(&t->t, offset_of(&t->t, i));
+}
+
+void th_tensor_poison(th_tensor *t)
+{
+    bool is_float = ir_dtype_is_float(t->t.dtype);
+    for (size_t i = 0; i < t->numel; i++)
+        put(&t->t, offset_of(&t->t, i), is_float ? NAN : (double)INT32_MIN);
+}
+
+/* ---- compile and launch ------------------------------------------------------------- */
+bool th_compile(th_kernel *k, const char *file, const char *name, const char *defines)
+{
+    memset(k, 0, sizeof *k);
+    snprintf(k->label, sizeof k->label, "%s[%s]", name, defines ? defines : "");
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", TILE_LIB_DIR, file);
+
+    arena scratch;
+    arena_init(&scratch);
+    const char **defs = NULL;
+    int ndefs = 0;
+    if (defines && *defines) {
+        ndefs = tc_split_defines(&scratch, defines, &defs);
+        if (ndefs < 0) {
+            fprintf(stderr, "%s: malformed define list\n", k->label);
+            arena_free(&scratch);
+            return false;
+        }
+    }
+    tc_options opts = {.kernel = name, .defines = defs, .ndefines = ndefs, .opt_level = 1};
+    tile_status st = tc_compile(&k->unit, path, NULL, &opts);
+    arena_free(&scratch);
+    if (st != TILE_OK || !k->unit || !k->unit->kernel) {
+        fprintf(stderr, "%s: compile failed (%s)\n", k->label, tile_status_name(st));
+        if (k->unit) diag_print_all(&k->unit->diags, stderr);
+        th_kernel_free(k);
+        return false;
+    }
+    k->fn = k->unit->kernel;
+    return true;
+}
+
+void th_kernel_free(th_kernel *k)
+{
+    tc_unit_free(k->unit);
+    k->unit = NULL;
+    k->fn = NULL;
+}
+
+bool th_launch(th_kernel *k, const th_arg *args, int nargs)
+{
+    const ir_func *f = k->fn;
+    interp_arg *iargs = TH_NEW(interp_arg, f->nparams > 0 ? f->nparams : 1);
+    bool *used = TH_NEW(bool, nargs > 0 ? nargs : 1);
+    bool ok = true;
+    for (int p = 0; p < f->nparams && ok; p++) {
+        const ir_param *param = &f->params[p];
+        int a = 0;
+        while (a < nargs && strcmp(args[a].name, param->name) != 0) a++;
+        if (a == nargs) {
+            fprintf(stderr, "%s: no argument for parameter '%s'\n", k->label, param->name);
+            ok = false;
+            break;
+        }
+        used[a] = true;
+        if (param->type.kind == IR_TY_TENSOR) {
+            if (!args[a].tensor) {
+                fprintf(stderr, "%s: parameter '%s' is a tensor\n", k->label, param->name);
+                ok = false;
+                break;
+            }
+            if (param->is_out) th_tensor_poison(args[a].tensor);
+            iargs[p].tensor = args[a].tensor->t;
+        } else {
+            iargs[p].scalar = ir_scalar_round(param->type.dtype, args[a].value);
+        }
+    }
+    for (int a = 0; a < nargs && ok; a++)
+        if (!used[a]) {
+            fprintf(stderr, "%s: kernel has no parameter '%s'\n", k->label, args[a].name);
+            ok = false;
+        }
+    if (ok) {
+        diag_ctx *d = &k->unit->diags;
+        int before = d->nerrors;
+        tile_status st = interp_launch(f, iargs, f->nparams, d, NULL);
+        if (st != TILE_OK) {
+            fprintf(stderr, "%s: launch failed (%s)\n", k->label, tile_status_name(st));
+            if (d->nerrors > before) diag_print_all(d, stderr);
+            ok = false;
+        }
+    }
+    free(iargs);
+    free(used);
+    return ok;
+}
+
+/* ---- comparison ------------------------------------------------------------------ */
+static void format_index(char *buf, size_t size, size_t flat, int rank, const int64_t *shape)
+{
+    size_t idx[IR_MAX_RANK + 2] = {0};
+    for (int d = rank - 1; d >= 0; d--) {
+        idx[d] = flat % (size_t)shape[d];
+        flat /= (size_t)shape[d];
+    }
+    int n = snprintf(buf, size, "[");
+    for (int d = 0; d < rank && n < (int)size; d++)
+        n += snprintf(buf + n, size - (size_t)n, "%s%zu", d ? "," : "", idx[d]);
+    if (n < (int)size) snprintf(buf + n, size - (size_t)n, "]");
+}
+
+th_cmp th_compare(const char *what, const float *got, const double *ref,
+                  int rank, const int64_t *shape, double rtol)
+{
+    size_t n = 1;
+    for (int d = 0; d < rank; d++) n *= (size_t)shape[d];
+    double scale = 1;
+    for (size_t i = 0; i < n; i++)
+        if (isfinite(ref[i]) && fabs(ref[i]) > scale) scale = fabs(ref[i]);
+    th_cmp c = {.tol = rtol * scale, .ok = true};
+    double worst_excess = -1; /* how far over (or under) the tolerance the worst is */
+    for (size_t i = 0; i < n; i++) {
+        double g = got[i], r = ref[i], excess;
+        if (isnan(g) || isnan(r)) {
+            excess = INFINITY;
+        } else if (!isfinite(r) || !isfinite(g)) {
+            excess = g == r ? -c.tol : INFINITY;
+        } else {
+            double err = fabs(g - r);
+            if (err > c.max_err) c.max_err = err;
+            excess = err - c.tol;
+        }
+        if (excess > 0) c.nbad++;
+        if (excess > worst_excess) {
+            worst_excess = excess;
+            c.worst = i;
+        }
+    }
+    c.ok = c.nbad == 0;
+    if (!c.ok) {
+        char where[96];
+        format_index(where, sizeof where, c.worst, rank, shape);
+        fprintf(stderr, "%s: %zu bad of %zu, worst %s got %.8g ref %.8g (max_err %.3g, tol %.3g)\n",
+                what, c.nbad, n, where, (double)got[c.worst], ref[c.worst], c.max_err, c.tol);
+    }
+    return c;
+}
+
+bool th_check(const char *what, const float *got, const double *ref,
+              int rank, const int64_t *shape, double rtol)
+{
+    return th_compare(what, got, ref, rank, shape, rtol).ok;
+}
+
+bool th_check_masked_rows(const char *what, const float *o, const float *lse,
+                          const double *ref_lse, size_t rows, size_t width)
+{
+    for (size_t r = 0; r < rows; r++) {
+        if (ref_lse[r] != -INFINITY) continue;
+        if (!(lse[r] == -INFINITY)) {
+            fprintf(stderr, "%s: row %zu is fully masked but lse = %.8g (want -inf)\n",
+                    what, r, (double)lse[r]);
+            return false;
+        }
+        for (size_t c = 0; c < width; c++)
+            if (o[r * width + c] != 0) {
+                fprintf(stderr, "%s: row %zu is fully masked but o[%zu] = %.8g (want 0)\n",
+                        what, r, c, (double)o[r * width + c]);
+                return false;
+            }
+    }
+    return true;
+}
+
+double th_rtol(ir_dtype dt)
+{
+    switch (dt) {
+    case IR_F32: return 1e-5;
+    case IR_BF16: return 2e-2;
+    case IR_F16: return 5e-3;
+    default: return 0;
+    }
+}

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# run_all.sh - every test tile has, in the order CI runs them:
+#   1. the suite (CTest: CMocka unit tests, golden files, library programs on
+#      the interpreter, GPU tests that skip without a driver) on build/;
+#   2. the same suite built with AddressSanitizer + UndefinedBehaviorSanitizer;
+#   3. the front-end fuzzer (libFuzzer, clang) for a bounded time over a seed
+#      corpus made of the library and the test programs.
+# Assumes tests/setup.sh ran (the README's command does both).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+jobs=$(nproc)
+fuzz_seconds=${TILE_FUZZ_SECONDS:-120}
+
+echo "== tests (build/)"
+ctest --test-dir build --output-on-failure -j"$jobs"
+
+echo "== tests under ASan+UBSan (build-asan/)"
+cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DTILE_SANITIZE=ON >/dev/null
+cmake --build build-asan -j"$jobs"
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    ctest --test-dir build-asan --output-on-failure -j"$jobs"
+
+echo "== fuzzing the front end for ${fuzz_seconds}s (build-fuzz/)"
+CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTILE_FUZZ=ON -DTILE_TESTS=OFF >/dev/null
+cmake --build build-fuzz -j"$jobs" --target fuzz_frontend
+corpus=build-fuzz/corpus
+tests/fuzz/seed.sh "$corpus"
+mkdir -p build-fuzz/crashes
+build-fuzz/tests/fuzz/fuzz_frontend -max_total_time="$fuzz_seconds" -timeout=10 -rss_limit_mb=2048 \
+    -artifact_prefix=build-fuzz/crashes/ -print_final_stats=1 "$corpus" 2>&1 | tail -n 25
+echo "fuzz: no crash in ${fuzz_seconds}s"

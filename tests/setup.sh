@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# setup.sh - installs what a fresh Debian 12 machine lacks and builds tile
+# into build/ (idempotent: installs nothing and rebuilds nothing when all is
+# there).  Used by both README commands and by .ci/run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+pkgs="cmake make gcc clang flex bison libcmocka-dev llvm-19-dev libzstd-dev zlib1g-dev"
+missing=""
+for p in $pkgs; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+    sudo=""
+    [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    echo "setup: installing$missing"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq $missing >/dev/null
+fi
+
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build -j"$(nproc)"

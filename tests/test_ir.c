@@ -1,0 +1,1092 @@
+/* test_ir.c - the IR core: types, builder, editing, the printer's exact
+ * text, and the verifier (accepts good IR, rejects each kind of broken IR
+ * with the exact message).  Expected printer output is written by hand from
+ * docs/ir.md, not copied from a run. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ir/ir.h"
+
+/* ---- fixture ----------------------------------------------------------- */
+
+typedef struct fx {
+    arena mem;
+    diag_ctx diags;
+    ir_module *m;
+    ir_func *k;      /* kernel @k(%x: tensor<f32>[N,8], %y: out tensor<f32>[N,8], %s: f32) */
+    ir_value *x, *y, *s;
+    ir_builder b;    /* at the end of k's body */
+} fx;
+
+static int fx_setup(void **state)
+{
+    fx *t = calloc(1, sizeof *t);
+    arena_init(&t->mem);
+    diag_init(&t->diags, &t->mem);
+    t->m = ir_module_new(&t->mem, &t->diags);
+    *state = t;
+    return 0;
+}
+
+static int fx_teardown(void **state)
+{
+    fx *t = *state;
+    arena_free(&t->mem);
+    free(t);
+    return 0;
+}
+
+static ir_value *add_tensor(ir_func *f, const char *name, ir_dtype dt, int rank,
+                            const char *const *dim_names, const int64_t *sizes, bool out)
+{
+    ir_param p = {.name = name, .type = ir_type_tensor(dt, rank), .is_out = out};
+    for (int i = 0; i < rank; i++) {
+        p.dims[i].name = dim_names ? dim_names[i] : NULL;
+        p.dims[i].size = sizes ? sizes[i] : -1;
+    }
+    return ir_func_add_param(f, &p);
+}
+
+static ir_value *add_scalar(ir_func *f, const char *name, ir_dtype dt)
+{
+    ir_param p = {.name = name, .type = ir_type_scalar(dt)};
+    return ir_func_add_param(f, &p);
+}
+
+/* Grid: yield 1, 1, 1. */
+static void grid_ones(fx *t, ir_func *f)
+{
+    ir_builder g = {.m = t->m};
+    ir_builder_at_end(&g, f->grid);
+    ir_value *one = ir_const_int(&g, IR_I32, 1, 0, NULL);
+    ir_value *ys[3] = {one, one, one};
+    ir_build(&g, IR_OP_YIELD, 3, ys, 0, NULL, 0);
+}
+
+static void make_kernel(fx *t)
+{
+    static const char *const dims[2] = {"N", NULL};
+    static const int64_t sizes[2] = {-1, 8};
+    t->k = ir_func_new(t->m, "k", IR_FUNC_KERNEL, (src_loc){"k.tile", 1, 1});
+    t->x = add_tensor(t->k, "x", IR_F32, 2, dims, sizes, false);
+    t->y = add_tensor(t->k, "y", IR_F32, 2, dims, sizes, true);
+    t->s = add_scalar(t->k, "s", IR_F32);
+    grid_ones(t, t->k);
+    t->b = (ir_builder){.m = t->m};
+    ir_builder_at_end(&t->b, t->k->body);
+}
+
+static void ret(ir_builder *b) { ir_build(b, IR_OP_RETURN, 0, NULL, 0, NULL, 0); }
+
+static char *func_text(const ir_func *f)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *fp = open_memstream(&buf, &len);
+    ir_print_func(fp, f);
+    fclose(fp);
+    return buf;
+}
+
+static void assert_func_text(const ir_func *f, const char *want)
+{
+    char *got = func_text(f);
+    if (strcmp(got, want) != 0) fprintf(stderr, "--- got:\n%s--- want:\n%s", got, want);
+    assert_string_equal(got, want);
+    free(got);
+}
+
+static const int64_t S4[1] = {4}, S8[1] = {8}, S4x8[2] = {4, 8}, S8x4[2] = {8, 4};
+
+/* ---- types ------------------------------------------------------------- */
+
+static void test_dtypes(void **state)
+{
+    (void)state;
+    static const char *names[IR_DTYPE_COUNT] = {"bool", "i32", "i64", "f16", "bf16", "f32"};
+    static const int sizes[IR_DTYPE_COUNT] = {1, 4, 8, 2, 2, 4};
+    for (int t = 0; t < IR_DTYPE_COUNT; t++) {
+        ir_dtype back;
+        assert_string_equal(ir_dtype_name((ir_dtype)t), names[t]);
+        assert_true(ir_dtype_from_name(names[t], &back));
+        assert_int_equal(back, t);
+        assert_int_equal(ir_dtype_size((ir_dtype)t), sizes[t]);
+    }
+    ir_dtype d;
+    assert_false(ir_dtype_from_name("f64", &d));
+    assert_false(ir_dtype_from_name("", &d));
+    assert_true(ir_dtype_is_float(IR_BF16) && ir_dtype_is_float(IR_F16) && ir_dtype_is_float(IR_F32));
+    assert_false(ir_dtype_is_float(IR_I32) || ir_dtype_is_float(IR_BOOL));
+    assert_true(ir_dtype_is_int(IR_I32) && ir_dtype_is_int(IR_I64));
+    assert_false(ir_dtype_is_int(IR_BOOL) || ir_dtype_is_int(IR_F32));
+}
+
+static void test_types(void **state)
+{
+    (void)state;
+    char buf[64];
+    ir_type s = ir_type_scalar(IR_I32);
+    ir_type t = ir_type_tile(IR_F32, 2, (int64_t[]){64, 128});
+    ir_type u = ir_type_tile(IR_BF16, 2, (int64_t[]){64, 128});
+    ir_type q = ir_type_tensor(IR_BF16, 4);
+    assert_string_equal(ir_type_str(&s, buf, sizeof buf), "i32");
+    assert_string_equal(ir_type_str(&t, buf, sizeof buf), "f32[64,128]");
+    assert_string_equal(ir_type_str(&q, buf, sizeof buf), "tensor<bf16,4>");
+    assert_string_equal(ir_shape_str(2, t.shape, buf, sizeof buf), "[64,128]");
+    assert_string_equal(ir_shape_str(0, t.shape, buf, sizeof buf), "[]");
+    /* Truncation stays NUL-terminated. */
+    assert_string_equal(ir_type_str(&t, buf, 6), "f32[6");
+    assert_int_equal(ir_type_numel(&t), 64 * 128);
+    assert_int_equal(ir_type_numel(&s), 1);
+    assert_true(ir_type_same_shape(&t, &u));
+    assert_false(ir_type_equal(&t, &u));
+    ir_type t2 = t;
+    assert_true(ir_type_equal(&t, &t2));
+    t2.shape[1] = 64;
+    assert_false(ir_type_equal(&t, &t2));
+    assert_false(ir_type_same_shape(&s, &t));
+    ir_type q2 = ir_type_tensor(IR_BF16, 4);
+    assert_true(ir_type_equal(&q, &q2));
+    assert_false(ir_type_equal(&q, &u));
+}
+
+static void test_scalar_round(void **state)
+{
+    (void)state;
+    /* bf16 keeps 8 significant bits: 1 + 2^-8 is a tie -> even (1.0);
+     * 1 + 3*2^-8 is a tie -> even (1 + 2^-6). */
+    assert_true(ir_scalar_round(IR_BF16, 1.0 + 1.0 / 256).f == 1.0);
+    assert_true(ir_scalar_round(IR_BF16, 1.0 + 3.0 / 256).f == 1.0 + 1.0 / 64);
+    assert_true(ir_scalar_round(IR_BF16, 0.1).f == 0.10009765625);
+    /* f16 keeps 11 significant bits. */
+    assert_true(ir_scalar_round(IR_F16, 1.0 + 1.0 / 2048).f == 1.0);
+    assert_true(ir_scalar_round(IR_F16, 1.0 + 3.0 / 2048).f == 1.0 + 1.0 / 512);
+    assert_true(isinf(ir_scalar_round(IR_F16, 70000.0).f));
+    assert_true(ir_scalar_round(IR_F32, 0.1).f == (double)0.1f);
+    assert_true(isnan(ir_scalar_round(IR_BF16, NAN).f));
+    /* Integers wrap. */
+    assert_int_equal(ir_scalar_round(IR_I32, 2147483648.0).i, INT32_MIN);
+    assert_int_equal(ir_scalar_round(IR_I32, 4294967297.0).i, 1);
+    assert_int_equal(ir_scalar_round(IR_I32, -1.0).i, -1);
+    assert_int_equal(ir_scalar_round(IR_I32, -2.75).i, -2);
+    assert_int_equal(ir_scalar_round(IR_I64, 9223372036854775808.0).i, INT64_MIN);
+    assert_int_equal(ir_scalar_round(IR_I64, 18446744073709551616.0 + 4096.0).i, 4096);
+    assert_int_equal(ir_scalar_round(IR_I64, -9223372036854775808.0).i, INT64_MIN);
+    assert_int_equal(ir_scalar_round(IR_I64, NAN).i, 0);
+    assert_int_equal(ir_scalar_round(IR_BOOL, 2.0).i, 1);
+    assert_int_equal(ir_scalar_round(IR_BOOL, 0.0).i, 0);
+}
+
+/* ---- construction and editing ------------------------------------------ */
+
+static void test_func_params(void **state)
+{
+    fx *t = *state;
+    make_kernel(t);
+    ir_func *k = t->k;
+    assert_int_equal(k->nparams, 3);
+    assert_int_equal(k->body->nargs, 3);
+    assert_int_equal(k->grid->nargs, 3);
+    assert_ptr_equal(k->body->args[0], t->x);
+    assert_ptr_not_equal(k->grid->args[0], t->x);
+    assert_true(ir_type_equal(&k->grid->args[2]->type, &t->s->type));
+    assert_ptr_equal(t->s->owner, k->body);
+    assert_int_equal(t->s->index, 2);
+    assert_null(t->s->def);
+    assert_string_equal(t->s->name, "s");
+    assert_string_equal(k->params[1].name, "y");
+    assert_true(k->params[1].is_out);
+    assert_ptr_equal(ir_module_find(t->m, "k"), k);
+    assert_null(ir_module_find(t->m, "nope"));
+
+    ir_func *f = ir_func_new(t->m, "f", IR_FUNC_FN, (src_loc){0});
+    assert_null(f->grid);
+    add_scalar(f, "a", IR_F32);
+    assert_int_equal(f->body->nargs, 1);
+    ir_func_set_results(f, 1, (ir_type[]){ir_type_scalar(IR_F32)});
+    assert_int_equal(f->nresults, 1);
+    assert_ptr_equal(t->m->first, k);
+    assert_ptr_equal(t->m->last, f);
+    assert_ptr_equal(k->next, f);
+
+    /* Every value in the module has a distinct id. */
+    int ids[6] = {k->body->args[0]->id, k->body->args[1]->id, k->body->args[2]->id,
+                  k->grid->args[0]->id, k->grid->args[2]->id, f->body->args[0]->id};
+    for (int i = 0; i < 6; i++)
+        for (int j = i + 1; j < 6; j++) assert_int_not_equal(ids[i], ids[j]);
+}
+
+static void test_builders(void **state)
+{
+    fx *t = *state;
+    make_kernel(t);
+    ir_builder *b = &t->b;
+    b->loc = (src_loc){"k.tile", 3, 7};
+    ir_value *a = ir_const_float(b, IR_BF16, 0.1, 1, S4);
+    assert_true(a->def->attr.cval.f == 0.10009765625);
+    assert_int_equal(a->def->loc.line, 3);
+    ir_value *c = ir_binary(b, IR_OP_CMP_LT, a, a);
+    assert_int_equal(c->type.dtype, IR_BOOL);
+    assert_int_equal(c->type.rank, 1);
+    ir_value *sum = ir_binary(b, IR_OP_ADD, a, a);
+    assert_true(ir_type_equal(&sum->type, &a->type));
+    ir_value *f = ir_cast(b, sum, IR_F32);
+    assert_int_equal(f->type.dtype, IR_F32);
+    assert_int_equal(f->type.shape[0], 4);
+    ir_value *bc = ir_broadcast(b, f, 2, S8x4);
+    assert_int_equal(bc->type.rank, 2);
+    ir_value *rs = ir_reshape(b, bc, 2, S4x8);
+    assert_int_equal(rs->type.shape[0], 4);
+    assert_int_equal(rs->type.dtype, IR_F32);
+    ir_value *sel = ir_select(b, c, a, sum);
+    assert_true(ir_type_equal(&sel->type, &a->type));
+    ir_value *e = ir_unary(b, IR_OP_EXP, a);
+    assert_true(ir_type_equal(&e->type, &a->type));
+    ir_value *i = ir_const_int(b, IR_I32, 4294967296LL + 5, 0, NULL);
+    assert_int_equal(i->def->attr.cval.i, 5);
+    ir_value *bo = ir_const_bool(b, true, 0, NULL);
+    assert_int_equal(bo->def->attr.cval.i, 1);
+    ir_value *fi = ir_const_int(b, IR_F32, 3, 0, NULL);
+    assert_true(fi->def->attr.cval.f == 3.0);
+    /* Program order: the ops were appended in build order. */
+    assert_ptr_equal(t->k->body->first, a->def);
+    assert_ptr_equal(t->k->body->last, fi->def);
+    assert_ptr_equal(a->def->parent, t->k->body);
+    /* Insert before. */
+    ir_builder bb = {.m = t->m};
+    ir_builder_before(&bb, c->def);
+    ir_value *z = ir_const_int(&bb, IR_I32, 0, 0, NULL);
+    assert_ptr_equal(z->def->next, c->def);
+    assert_ptr_equal(a->def->next, z->def);
+    ir_op_remove(z->def);
+    assert_ptr_equal(a->def->next, c->def);
+    assert_ptr_equal(c->def->prev, a->def);
+    assert_null(z->def->parent);
+    ir_op_remove(a->def);
+    assert_ptr_equal(t->k->body->first, c->def);
+    ir_op_insert_before(c->def, a->def);
+    assert_ptr_equal(t->k->body->first, a->def);
+    ir_op_remove(fi->def);
+    assert_ptr_equal(t->k->body->last, bo->def);
+    ir_op_append(t->k->body, fi->def);
+    assert_ptr_equal(t->k->body->last, fi->def);
+    assert_null(fi->def->next);
+}
+
+typedef struct walk_log { char names[256]; } walk_log;
+
+static void log_op(ir_op *op, void *ctx)
+{
+    walk_log *l = ctx;
+    strcat(l->names, ir_op_table[op->code].name);
+    strcat(l->names, " ");
+}
+
+/* %r = if %c { %u = neg %a; yield %u } else { yield %a }; replace %a. */
+static void test_walk_and_replace(void **state)
+{
+    fx *t = *state;
+    make_kernel(t);
+    ir_builder *b = &t->b;
+    ir_value *a = ir_const_float(b, IR_F32, 1.0, 0, NULL);
+    ir_value *a2 = ir_const_float(b, IR_F32, 2.0, 0, NULL);
+    ir_value *c = ir_const_bool(b, true, 0, NULL);
+    ir_type ft = ir_type_scalar(IR_F32);
+    ir_op *iff = ir_build(b, IR_OP_IF, 1, &c, 1, &ft, 2);
+    for (int r = 0; r < 2; r++) {
+        ir_block *blk = ir_op_new_region(iff, r, 0, NULL);
+        assert_ptr_equal(iff->blocks[r], blk);
+        assert_ptr_equal(blk->parent, iff);
+        assert_ptr_equal(blk->func, t->k);
+    }
+    assert_null(ir_op_new_region(iff, 2, 0, NULL));
+    ir_builder rb = {.m = t->m};
+    ir_builder_at_end(&rb, iff->blocks[0]);
+    ir_value *u = ir_unary(&rb, IR_OP_NEG, a);
+    ir_build(&rb, IR_OP_YIELD, 1, &u, 0, NULL, 0);
+    ir_builder_at_end(&rb, iff->blocks[1]);
+    ir_build(&rb, IR_OP_YIELD, 1, &a, 0, NULL, 0);
+    ir_value *use = ir_binary(b, IR_OP_ADD, iff->results[0], a);
+    ret(b);
+    (void)use;
+
+    walk_log l = {{0}};
+    ir_walk(t->k->body, log_op, &l);
+    assert_string_equal(l.names, "const const const if neg yield yield add return ");
+
+    ir_replace_uses(t->k->body, a, a2);
+    assert_ptr_equal(u->def->operands[0], a2);
+    assert_ptr_equal(iff->blocks[1]->last->operands[0], a2);
+    assert_ptr_equal(use->def->operands[1], a2);
+    assert_int_equal(ir_verify_module(t->m, "test"), TILE_OK);
+}
+
+/* ---- printer ----------------------------------------------------------- */
+
+static void test_print_kernel(void **state)
+{
+    fx *t = *state;
+    static const char *const dims[2] = {"R", "C"};
+    static const int64_t sizes[2] = {-1, 64};
+    ir_func *k = ir_func_new(t->m, "scale_rows", IR_FUNC_KERNEL, (src_loc){0});
+    ir_value *x = add_tensor(k, "x", IR_F32, 2, dims, sizes, false);
+    ir_value *y = add_tensor(k, "y", IR_F32, 2, dims, sizes, true);
+    ir_value *s = add_scalar(k, "s", IR_F32);
+    k->nconsts = 2;
+    k->consts = (ir_const_binding[]){{"BR", "16", false}, {"C", "64", true}};
+    ir_builder g = {.m = t->m};
+    ir_builder_at_end(&g, k->grid);
+    ir_op *dim = ir_build(&g, IR_OP_TENSOR_DIM, 1, &k->grid->args[0], 1,
+                          (ir_type[]){ir_type_scalar(IR_I32)}, 0);
+    dim->attr.i = 0;
+    ir_value *one = ir_const_int(&g, IR_I32, 1, 0, NULL);
+    ir_build(&g, IR_OP_YIELD, 3, (ir_value *[]){dim->results[0], one, one}, 0, NULL, 0);
+
+    ir_builder b = {.m = t->m};
+    ir_builder_at_end(&b, k->body);
+    ir_op *pid = ir_build(&b, IR_OP_PROGRAM_ID, 0, NULL, 1, (ir_type[]){ir_type_scalar(IR_I32)}, 0);
+    ir_value *br = ir_const_int(&b, IR_I32, 16, 0, NULL);
+    ir_value *row0 = ir_binary(&b, IR_OP_MUL, pid->results[0], br);
+    int64_t s16[1] = {16}, s64[1] = {64}, s16x64[2] = {16, 64};
+    ir_value *row0b = ir_broadcast(&b, row0, 1, s16);
+    ir_value *ar = ir_build(&b, IR_OP_ARANGE, 0, NULL, 1, (ir_type[]){ir_type_tile(IR_I32, 1, s16)}, 0)->results[0];
+    ir_value *rows = ir_binary(&b, IR_OP_ADD, row0b, ar);
+    rows->name = "rows";
+    ir_value *cols = ir_build(&b, IR_OP_ARANGE, 0, NULL, 1, (ir_type[]){ir_type_tile(IR_I32, 1, s64)}, 0)->results[0];
+    ir_value *tile = ir_build(&b, IR_OP_LOAD, 3, (ir_value *[]){x, rows, cols}, 1,
+                              (ir_type[]){ir_type_tile(IR_F32, 2, s16x64)}, 0)->results[0];
+    ir_value *sb = ir_broadcast(&b, s, 2, s16x64);
+    ir_value *prod = ir_binary(&b, IR_OP_MUL, tile, sb);
+    ir_build(&b, IR_OP_STORE, 4, (ir_value *[]){y, rows, cols, prod}, 0, NULL, 0);
+    ret(&b);
+    assert_int_equal(ir_verify_module(t->m, "test"), TILE_OK);
+    assert_func_text(k,
+        "kernel @scale_rows(%x: tensor<f32>[R,64], %y: out tensor<f32>[R,64], %s: f32) consts(BR=16, C=64 auto) {\n"
+        "grid:\n"
+        "  %0 = tensor_dim %x, 0 : i32\n"
+        "  %1 = const 1 : i32\n"
+        "  yield %0, %1, %1\n"
+        "body:\n"
+        "  %2 = program_id 0 : i32\n"
+        "  %3 = const 16 : i32\n"
+        "  %4 = mul %2, %3 : i32\n"
+        "  %5 = broadcast %4 : i32[16]\n"
+        "  %6 = arange : i32[16]\n"
+        "  %rows.7 = add %5, %6 : i32[16]\n"
+        "  %8 = arange : i32[64]\n"
+        "  %9 = load %x[%rows.7, %8] : f32[16,64]\n"
+        "  %10 = broadcast %s : f32[16,64]\n"
+        "  %11 = mul %9, %10 : f32[16,64]\n"
+        "  store %y[%rows.7, %8], %11\n"
+        "  return\n"
+        "}\n");
+}
+
+/* An fn with for, if, while, print, masked load-free control flow. */
+static ir_func *build_control_fn(fx *t)
+{
+    ir_func *f = ir_func_new(t->m, "f", IR_FUNC_FN, (src_loc){0});
+    ir_type v4 = ir_type_tile(IR_F32, 1, S4), i32 = ir_type_scalar(IR_I32);
+    ir_value *a = ir_func_add_param(f, &(ir_param){.name = "a", .type = v4});
+    ir_value *n = add_scalar(f, "n", IR_I32);
+    ir_func_set_results(f, 1, &v4);
+    ir_builder b = {.m = t->m};
+    ir_builder_at_end(&b, f->body);
+    ir_value *zero = ir_const_int(&b, IR_I32, 0, 0, NULL);
+    ir_value *one = ir_const_int(&b, IR_I32, 1, 0, NULL);
+    ir_op *loop = ir_build(&b, IR_OP_FOR, 4, (ir_value *[]){zero, n, one, a}, 1, &v4, 1);
+    loop->blocks[0] = ir_block_new(f, 2, (ir_type[]){i32, v4});
+    loop->blocks[0]->parent = loop;
+    loop->blocks[0]->args[0]->name = "i";
+    loop->blocks[0]->args[1]->name = "acc";
+    ir_builder lb = {.m = t->m};
+    ir_builder_at_end(&lb, loop->blocks[0]);
+    ir_value *e = ir_unary(&lb, IR_OP_EXP, loop->blocks[0]->args[1]);
+    ir_build(&lb, IR_OP_YIELD, 1, &e, 0, NULL, 0);
+
+    ir_value *c = ir_binary(&b, IR_OP_CMP_GT, n, zero);
+    ir_op *iff = ir_build(&b, IR_OP_IF, 1, &c, 1, &v4, 2);
+    for (int r = 0; r < 2; r++) {
+        iff->blocks[r] = ir_block_new(f, 0, NULL);
+        iff->blocks[r]->parent = iff;
+    }
+    ir_builder_at_end(&lb, iff->blocks[0]);
+    ir_build(&lb, IR_OP_YIELD, 1, &loop->results[0], 0, NULL, 0);
+    ir_builder_at_end(&lb, iff->blocks[1]);
+    ir_value *ng = ir_unary(&lb, IR_OP_NEG, loop->results[0]);
+    ir_build(&lb, IR_OP_YIELD, 1, &ng, 0, NULL, 0);
+
+    ir_op *wh = ir_build(&b, IR_OP_WHILE, 1, &n, 1, &i32, 2);
+    for (int r = 0; r < 2; r++) {
+        wh->blocks[r] = ir_block_new(f, 1, &i32);
+        wh->blocks[r]->parent = wh;
+        wh->blocks[r]->args[0]->name = "c";
+    }
+    ir_builder_at_end(&lb, wh->blocks[0]);
+    ir_value *more = ir_binary(&lb, IR_OP_CMP_GT, wh->blocks[0]->args[0], zero);
+    ir_build(&lb, IR_OP_CONDITION, 1, &more, 0, NULL, 0);
+    ir_builder_at_end(&lb, wh->blocks[1]);
+    ir_value *dec = ir_binary(&lb, IR_OP_SUB, wh->blocks[1]->args[0], one);
+    ir_build(&lb, IR_OP_YIELD, 1, &dec, 0, NULL, 0);
+
+    ir_op *pr = ir_build(&b, IR_OP_PRINT, 2, (ir_value *[]){wh->results[0], iff->results[0]}, 0, NULL, 0);
+    pr->attr.str = "n=\"x\"\n";
+    ir_build(&b, IR_OP_RETURN, 1, &iff->results[0], 0, NULL, 0);
+    return f;
+}
+
+static void test_print_control(void **state)
+{
+    fx *t = *state;
+    ir_func *f = build_control_fn(t);
+    assert_int_equal(ir_verify_module(t->m, "test"), TILE_OK);
+    assert_func_text(f,
+        "fn @f(%a: f32[4], %n: i32) -> (f32[4]) {\n"
+        "  %0 = const 0 : i32\n"
+        "  %1 = const 1 : i32\n"
+        "  %2 = for %i.3 = %0 to %n step %1 iter(%acc.4 = %a) : f32[4] {\n"
+        "    %5 = exp %acc.4 : f32[4]\n"
+        "    yield %5\n"
+        "  }\n"
+        "  %6 = cmp.gt %n, %0 : bool\n"
+        "  %7 = if %6 : f32[4] {\n"
+        "    yield %2\n"
+        "  } else {\n"
+        "    %8 = neg %2 : f32[4]\n"
+        "    yield %8\n"
+        "  }\n"
+        "  %9 = while iter(%c.10 = %n) : i32 {\n"
+        "    %11 = cmp.gt %c.10, %0 : bool\n"
+        "    condition %11\n"
+        "  } do (%c.12) {\n"
+        "    %13 = sub %c.12, %1 : i32\n"
+        "    yield %13\n"
+        "  }\n"
+        "  print \"n=\\\"x\\\"\\n\", %9, %7\n"
+        "  return %7\n"
+        "}\n");
+}
+
+static void test_print_consts_and_attrs(void **state)
+{
+    fx *t = *state;
+    ir_func *f = ir_func_new(t->m, "g", IR_FUNC_FN, (src_loc){0});
+    ir_func *callee = ir_func_new(t->m, "h", IR_FUNC_FN, (src_loc){0});
+    ir_builder b = {.m = t->m};
+    ir_builder_at_end(&b, f->body);
+    ir_const_float(&b, IR_F32, 0.1, 0, NULL);
+    ir_const_float(&b, IR_F32, 1.0, 0, NULL);
+    ir_const_float(&b, IR_F32, -0.0, 0, NULL);
+    ir_const_float(&b, IR_F32, 1e20, 0, NULL);
+    ir_const_float(&b, IR_F32, 1.5e-5, 0, NULL);
+    ir_const_float(&b, IR_F32, INFINITY, 0, NULL);
+    ir_const_float(&b, IR_F32, -INFINITY, 0, NULL);
+    ir_const_float(&b, IR_F32, NAN, 0, NULL);
+    ir_const_float(&b, IR_BF16, 0.1, 0, NULL);
+    ir_const_float(&b, IR_F16, 65504.0, 2, S4x8);
+    ir_const_int(&b, IR_I64, INT64_MIN, 0, NULL);
+    ir_const_int(&b, IR_I32, -7, 1, S8);
+    ir_const_bool(&b, false, 0, NULL);
+    ir_value *m = ir_const_float(&b, IR_F32, 2.0, 2, S4x8);
+    ir_op *tr = ir_build(&b, IR_OP_TRANS, 1, &m, 1, (ir_type[]){ir_type_tile(IR_F32, 2, S8x4)}, 0);
+    tr->attr.perm[0] = 1;
+    tr->attr.perm[1] = 0;
+    ir_op *rd = ir_build(&b, IR_OP_REDUCE_MAX, 1, &m, 1, (ir_type[]){ir_type_tile(IR_F32, 1, S4)}, 0);
+    rd->attr.i = 1;
+    ir_op *cs = ir_build(&b, IR_OP_CUMSUM, 1, &m, 1, &m->type, 0);
+    cs->attr.i = 0;
+    ir_op *np = ir_build(&b, IR_OP_NUM_PROGRAMS, 0, NULL, 1, (ir_type[]){ir_type_scalar(IR_I32)}, 0);
+    np->attr.i = 2;
+    ir_op *call = ir_build(&b, IR_OP_CALL, 1, &rd->results[0], 0, NULL, 0);
+    call->attr.callee = callee;
+    ir_build(&b, IR_OP_DOT, 2, (ir_value *[]){tr->results[0], m}, 1,
+             (ir_type[]){ir_type_tile(IR_F32, 2, (int64_t[]){8, 8})}, 0);
+    ret(&b);
+    assert_func_text(f,
+        "fn @g() -> () {\n"
+        "  %0 = const 0.1 : f32\n"
+        "  %1 = const 1.0 : f32\n"
+        "  %2 = const -0.0 : f32\n"
+        "  %3 = const 1e+20 : f32\n"
+        "  %4 = const 1.5e-05 : f32\n"
+        "  %5 = const inf : f32\n"
+        "  %6 = const -inf : f32\n"
+        "  %7 = const nan : f32\n"
+        "  %8 = const 0.100097656 : bf16\n"
+        "  %9 = const 65504.0 : f16[4,8]\n"
+        "  %10 = const -9223372036854775808 : i64\n"
+        "  %11 = const -7 : i32[8]\n"
+        "  %12 = const false : bool\n"
+        "  %13 = const 2.0 : f32[4,8]\n"
+        "  %14 = trans %13, perm=[1,0] : f32[8,4]\n"
+        "  %15 = reduce.max %13, axis=1 : f32[4]\n"
+        "  %16 = cumsum %13, axis=0 : f32[4,8]\n"
+        "  %17 = num_programs 2 : i32\n"
+        "  call @h(%15)\n"
+        "  %18 = dot %14, %13 : f32[8,8]\n"
+        "  return\n"
+        "}\n");
+}
+
+static void test_print_masked_load_and_module(void **state)
+{
+    fx *t = *state;
+    make_kernel(t);
+    ir_builder *b = &t->b;
+    ir_value *i = ir_const_int(b, IR_I32, 0, 1, S4);
+    ir_value *j = ir_const_int(b, IR_I64, 3, 0, NULL);
+    ir_value *m = ir_const_bool(b, true, 1, S4);
+    ir_value *o = ir_const_float(b, IR_F32, -1.0, 1, S4);
+    ir_op *ld = ir_build(b, IR_OP_LOAD, 5, (ir_value *[]){t->x, i, j, m, o}, 1,
+                         (ir_type[]){ir_type_tile(IR_F32, 1, S4)}, 0);
+    ld->attr.i = IR_LOAD_HAS_MASK | IR_LOAD_HAS_OTHER;
+    ir_op *st = ir_build(b, IR_OP_ATOMIC_ADD, 5, (ir_value *[]){t->y, i, j, ld->results[0], m}, 0, NULL, 0);
+    st->attr.i = IR_LOAD_HAS_MASK;
+    ret(b);
+    ir_func *f = ir_func_new(t->m, "e", IR_FUNC_FN, (src_loc){0});
+    ir_builder fb = {.m = t->m};
+    ir_builder_at_end(&fb, f->body);
+    ret(&fb);
+    assert_int_equal(ir_verify_module(t->m, "test"), TILE_OK);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *fp = open_memstream(&buf, &len);
+    ir_print_module(fp, t->m);
+    fclose(fp);
+    assert_string_equal(buf,
+        "kernel @k(%x: tensor<f32>[N,8], %y: out tensor<f32>[N,8], %s: f32) {\n"
+        "grid:\n"
+        "  %0 = const 1 : i32\n"
+        "  yield %0, %0, %0\n"
+        "body:\n"
+        "  %1 = const 0 : i32[4]\n"
+        "  %2 = const 3 : i64\n"
+        "  %3 = const true : bool[4]\n"
+        "  %4 = const -1.0 : f32[4]\n"
+        "  %5 = load %x[%1, %2] mask %3 other %4 : f32[4]\n"
+        "  atomic_add %y[%1, %2], %5 mask %3\n"
+        "  return\n"
+        "}\n"
+        "\n"
+        "fn @e() -> () {\n"
+        "  return\n"
+        "}\n");
+    free(buf);
+}
+
+/* ---- verifier ---------------------------------------------------------- */
+
+static const char *first_diag(fx *t)
+{
+    return t->diags.first ? t->diags.first->msg : "(no diagnostic)";
+}
+
+static void expect_reject(fx *t, const char *what)
+{
+    assert_int_equal(ir_verify_module(t->m, "test"), TILE_ERR_INTERNAL);
+    char want[512];
+    snprintf(want, sizeof want, "internal error: ir verifier (after test): in @k: %s", what);
+    assert_string_equal(first_diag(t), want);
+    assert_int_equal(t->diags.nerrors, 1);
+}
+
+static void test_verify_good(void **state)
+{
+    fx *t = *state;
+    build_control_fn(t);
+    make_kernel(t);
+    ir_builder *b = &t->b;
+    ir_value *a = ir_const_float(b, IR_BF16, 1.0, 2, (int64_t[]){4, 16});
+    ir_value *c = ir_const_float(b, IR_BF16, 1.0, 2, (int64_t[]){16, 8});
+    ir_value *d = ir_build(b, IR_OP_DOT, 2, (ir_value *[]){a, c}, 1, (ir_type[]){ir_type_tile(IR_F32, 2, S4x8)}, 0)->results[0];
+    ir_build(b, IR_OP_DOT, 3, (ir_value *[]){a, c, d}, 1, (ir_type[]){ir_type_tile(IR_F32, 2, S4x8)}, 0);
+    ir_value *v = ir_const_float(b, IR_F32, 1.0, 1, S8);
+    ir_broadcast(b, v, 2, S4x8);
+    ir_value *one = ir_const_float(b, IR_F32, 1.0, 2, (int64_t[]){1, 8});
+    ir_broadcast(b, one, 3, (int64_t[]){2, 4, 8});
+    ir_value *sc = ir_const_int(b, IR_I32, 3, 0, NULL);
+    ir_broadcast(b, sc, 2, S4x8);
+    ir_op *call = ir_build(b, IR_OP_CALL, 2, (ir_value *[]){ir_const_float(b, IR_F32, 0, 1, S4), sc}, 1,
+                           (ir_type[]){ir_type_tile(IR_F32, 1, S4)}, 0);
+    call->attr.callee = ir_module_find(t->m, "f");
+    ret(b);
+    assert_int_equal(ir_verify_module(t->m, "test"), TILE_OK);
+    assert_int_equal(t->diags.nerrors, 0);
+}
+
+static void test_verify_elementwise(void **state)
+{
+    fx *t = *state;
+    make_kernel(t);
+    ir_value *a = ir_const_float(&t->b, IR_F32, 1.0, 1, S4);
+    ir_value *c = ir_const_float(&t->b, IR_F32, 1.0, 1, S8);
+    ir_value *r = ir_binary(&t->b, IR_OP_ADD, a, c);
+    r->def->loc = (src_loc){"k.tile", 9, 4};
+    ret(&t->b);
+    expect_reject(t, "add: operand 1 has type f32[8], expected f32[4]");
+    assert_int_equal(t->diags.first->loc.line, 9);
+}
+
+static void test_verify_cmp_not_bool(void **state)
+{
+    fx *t = *state;
+    make_kernel(t);
+    ir_value *a = ir_const_float(&t->b, IR_F32, 1.0, 1, S4);
+    ir_value *r = ir_binary(&t->b, IR_OP_CMP_LT, a, a);
+    r->type.dtype = IR_F32;
+    ret(&t->b);
+    expect_reject(t, "cmp.lt: result has type f32[4], expected bool");
+}
+
+static void test_verify_select_cond(void **state)
+{
+    fx *t = *state;
+    make_kernel(t);
+    ir_value *a = ir_const_float(&t->b, IR_F32, 1.0, 1, S4);
+    ir_select(&t->b, a, a, a);
+    ret(&t->b);
+    expect_reject(t, "select: condition has type f32[4], expected bool with shape of f32[4]");
+}
+
+static void test_verify_dtype_rules(void **state)
+{
+    fx *t = *state;
+    make_kernel(t);
+    ir_value *a = ir_const_int(&t->b, IR_I32, 1, 1, S4);
+    ir_unary(&t->b, IR_OP_EXP, a);
+    ret(&t->b);
+    expect_reject(t, "exp: not defined on i32");
+}
+
+static void test_verify_cast_shape(void **state)
+{
+    fx *t = *state;
+    make_kernel(t);
+    ir_value *a = ir_const_int(&t->b, IR_I32, 1, 1, S4);
+    ir_value *r = ir_cast(&t->b, a, IR_F32);
+    r->type.shape[0] = 8;
+    ret(&t->b);
+    expect_reject(t, "cast: operand shape i32[4] differs from result f32[8]");
+}
+
+static void test_verify_broadcast(void **state)
+{
+    fx *t = *state;
+    make_kernel(t);
+    ir_value *a = ir_const_int(&t->b, IR_I32, 1, 1, S4);
+    ir_broadcast(&t->b, a, 2, S4x8);
+    ret(&t->b);
+    expect_reject(t, "broadcast: cannot broadcast i32[4] to i32[4,8]");
+}
+
+static void test_verify_reshape(void **state)
+{
+    fx *t = *state;
+    make_kernel(t);
+    ir_value *a = ir_const_int(&t->b, IR_I32, 1, 1, S4);
+    ir_reshape(&t->b, a, 1, S8);
+    ret(&t->b);
+    expect_reject(t, "reshape: cannot reshape i32[4] to i32[8]");
+}
+
+static void test_verify_trans_perm(void **state)
+{
+    fx *t = *state;
+    make_kernel(t);
+    ir_value *a = ir_const_int(&t->b, IR_I32, 1, 2, S4x8);
+    ir_op *tr = ir_build(&t->b, IR_OP_TRANS, 1, &a, 1, (ir_type[]){ir_type_tile(IR_I32, 2, S4x8)}, 0);
+    tr->attr.perm[0] = 0;
+    tr->attr.perm[1] = 0;
+    ret(&t->b);
+    expect_reject(t, "trans: perm is not a permutation of 0..1");
+}
+
+static void test_verify_reduce_axis(void **state)
+{
+    fx *t = *state;
+    make_kernel(t);
+    ir_value *a = ir_const_int(&t->b, IR_I32, 1, 2, S4x8);
+    ir_op *r = ir_build(&t->b, IR_OP_REDUCE_SUM, 1, &a, 1, (ir_type[]){ir_type_tile(IR_I32, 1, S4)}, 0);
+    r->attr.i = 2;
+    ret(&t->b);
+    expect_reject(t, "reduce.sum: axis 2 out of range for rank 2");
+}
+
+static void test_verify_reduce_shape(void **state)
+{
+    fx *t = *state;
+    make_kernel(t);
+    ir_value *a = ir_const_int(&t->b, IR_I32, 1, 2, S4x8);
+    ir_op *r = ir_build(&t->b, IR_OP_REDUCE_SUM, 1, &a, 1, (ir_type[]){ir_type_tile(IR_I32, 1, S4)}, 0);
+    r->attr.i = 0;
+    ret(&t->b);
+    expect_reject(t, "reduce.sum: result has type i32[4], expected i32[8]");
+}
+
+static void test_verify_dot(void **state)
+{
+    fx *t = *state;
+    make_kernel(t);
+    ir_value *a = ir_const_float(&t->b, IR_BF16, 1.0, 2, S4x8);
+    ir_build(&t->b, IR_OP_DOT, 2, (ir_value *[]){a, a}, 1, (ir_type[]){ir_type_tile(IR_F32, 2, S4x8)}, 0);
+    ret(&t->b);
+    expect_reject(t, "dot: expects [M,K]x[K,N], got bf16[4,8] x bf16[4,8]");
+}
+
+static void test_verify_dot_result_dtype(void **state)
+{
+    fx *t = *state;
+    make_kernel(t);
+    ir_value *a = ir_const_float(&t->b, IR_BF16, 1.0, 2, S4x8);
+    ir_value *c = ir_const_float(&t->b, IR_BF16, 1.0, 2, S8x4);
+    ir_build(&t->b, IR_OP_DOT, 2, (ir_value *[]){a, c}, 1, (ir_type[]){ir_type_tile(IR_BF16, 2, (int64_t[]){4, 4})}, 0);
+    ret(&t->b);
+    expect_reject(t, "dot: result has type bf16[4,4], expected f32[4,4]");
+}
+
+static void test_verify_program_id_axis(void **state)
+{
+    fx *t = *state;
+    make_kernel(t);
+    ir_op *p = ir_build(&t->b, IR_OP_PROGRAM_ID, 0, NULL, 1, (ir_type[]){ir_type_scalar(IR_I32)}, 0);
+    p->attr.i = 3;
+    ret(&t->b);
+    expect_reject(t, "program_id: axis 3 is not 0..2");
+}
+
+static void test_verify_tensor_dim(void **state)
+{
+    fx *t = *state;
+    make_kernel(t);
+    ir_op *d = ir_build(&t->b, IR_OP_TENSOR_DIM, 1, &t->s, 1, (ir_type[]){ir_type_scalar(IR_I32)}, 0);
+    d->attr.i = 0;
+    ret(&t->b);
+    expect_reject(t, "tensor_dim: operand is not a tensor");
+}
+
+static void test_verify_load_index_count(void **state)
+{
+    fx *t = *state;
+    make_kernel(t);
+    ir_value *i = ir_const_int(&t->b, IR_I32, 0, 1, S4);
+    ir_build(&t->b, IR_OP_LOAD, 2, (ir_value *[]){t->x, i}, 1, (ir_type[]){ir_type_tile(IR_F32, 1, S4)}, 0);
+    ret(&t->b);
+    expect_reject(t, "load: expected 3 operands for a rank-2 tensor, got 2");
+}
+
+static void test_verify_load_index_type(void **state)
+{
+    fx *t = *state;
+    make_kernel(t);
+    ir_value *i = ir_const_float(&t->b, IR_F32, 0, 1, S4);
+    ir_build(&t->b, IR_OP_LOAD, 3, (ir_value *[]){t->x, i, i}, 1,
+             (ir_type[]){ir_type_tile(IR_F32, 2, (int64_t[]){4, 4})}, 0);
+    ret(&t->b);
+    expect_reject(t, "load: index 0 has type f32[4], expected an integer tile");
+}
+
+static void test_verify_load_shape(void **state)
+{
+    fx *t = *state;
+    make_kernel(t);
+    ir_value *i = ir_const_int(&t->b, IR_I32, 0, 1, S4);
+    ir_value *j = ir_const_int(&t->b, IR_I32, 0, 1, S8);
+    ir_build(&t->b, IR_OP_LOAD, 3, (ir_value *[]){t->x, i, j}, 1,
+             (ir_type[]){ir_type_tile(IR_F32, 2, S8x4)}, 0);
+    ret(&t->b);
+    expect_reject(t, "load: result has type f32[8,4], expected f32[4,8]");
+}
+
+static void test_verify_load_mask(void **state)
+{
+    fx *t = *state;
+    make_kernel(t);
+    ir_value *i = ir_const_int(&t->b, IR_I32, 0, 1, S4);
+    ir_value *j = ir_const_int(&t->b, IR_I32, 0, 0, NULL);
+    ir_op *ld = ir_build(&t->b, IR_OP_LOAD, 4, (ir_value *[]){t->x, i, j, i}, 1,
+                         (ir_type[]){ir_type_tile(IR_F32, 1, S4)}, 0);
+    ld->attr.i = IR_LOAD_HAS_MASK;
+    ret(&t->b);
+    expect_reject(t, "load: mask has type i32[4], expected bool with shape of f32[4]");
+}
+
+static void test_verify_store_first_operand(void **state)
+{
+    fx *t = *state;
+    make_kernel(t);
+    ir_value *i = ir_const_int(&t->b, IR_I32, 0, 0, NULL);
+    ir_build(&t->b, IR_OP_STORE, 3, (ir_value *[]){i, i, i}, 0, NULL, 0);
+    ret(&t->b);
+    expect_reject(t, "store: first operand must be a tensor");
+}
+
+static void test_verify_tensor_misuse(void **state)
+{
+    fx *t = *state;
+    make_kernel(t);
+    ir_build(&t->b, IR_OP_NEG, 1, &t->x, 1, (ir_type[]){ir_type_scalar(IR_F32)}, 0);
+    ret(&t->b);
+    expect_reject(t, "neg: operand 0 is a tensor; tensors are only used by "
+                     "load/store/atomic_add/tensor_dim/call");
+}
+
+static ir_op *make_for(fx *t, ir_value *init, ir_type arg_type)
+{
+    ir_value *zero = ir_const_int(&t->b, IR_I32, 0, 0, NULL);
+    ir_op *loop = ir_build(&t->b, IR_OP_FOR, 4, (ir_value *[]){zero, zero, zero, init}, 1,
+                           &init->type, 1);
+    ir_type i32 = ir_type_scalar(IR_I32);
+    loop->blocks[0] = ir_block_new(t->k, 2, (ir_type[]){i32, arg_type});
+    loop->blocks[0]->parent = loop;
+    return loop;
+}
+
+static void test_verify_for_yield(void **state)
+{
+    fx *t = *state;
+    make_kernel(t);
+    ir_value *a = ir_const_float(&t->b, IR_F32, 0, 1, S4);
+    ir_op *loop = make_for(t, a, a->type);
+    ir_builder lb = {.m = t->m};
+    ir_builder_at_end(&lb, loop->blocks[0]);
+    ir_value *c = ir_cast(&lb, loop->blocks[0]->args[1], IR_BF16);
+    ir_build(&lb, IR_OP_YIELD, 1, &c, 0, NULL, 0);
+    ret(&t->b);
+    expect_reject(t, "for: body yields bf16[4] for value 0, expected f32[4]");
+}
+
+static void test_verify_for_region_args(void **state)
+{
+    fx *t = *state;
+    make_kernel(t);
+    ir_value *a = ir_const_float(&t->b, IR_F32, 0, 1, S4);
+    ir_op *loop = make_for(t, a, ir_type_scalar(IR_F32));
+    ir_builder lb = {.m = t->m};
+    ir_builder_at_end(&lb, loop->blocks[0]);
+    ir_build(&lb, IR_OP_YIELD, 1, &a, 0, NULL, 0);
+    ret(&t->b);
+    expect_reject(t, "for: body region argument 1 does not have type f32[4]");
+}
+
+static void test_verify_region_parent(void **state)
+{
+    fx *t = *state;
+    make_kernel(t);
+    ir_value *a = ir_const_float(&t->b, IR_F32, 0, 1, S4);
+    ir_op *loop = make_for(t, a, a->type);
+    loop->blocks[0]->parent = NULL;
+    ir_builder lb = {.m = t->m};
+    ir_builder_at_end(&lb, loop->blocks[0]);
+    ir_build(&lb, IR_OP_YIELD, 1, &a, 0, NULL, 0);
+    ret(&t->b);
+    expect_reject(t, "for: region block's parent is not its op");
+}
+
+static void test_verify_no_terminator(void **state)
+{
+    fx *t = *state;
+    make_kernel(t);
+    ir_const_float(&t->b, IR_F32, 0, 1, S4);
+    expect_reject(t, "body: block does not end in a terminator");
+}
+
+static void test_verify_terminator_not_last(void **state)
+{
+    fx *t = *state;
+    make_kernel(t);
+    ret(&t->b);
+    ir_const_float(&t->b, IR_F32, 0, 1, S4);
+    ret(&t->b);
+    expect_reject(t, "body: terminator return is not the last op of its block");
+}
+
+static void test_verify_wrong_terminator(void **state)
+{
+    fx *t = *state;
+    make_kernel(t);
+    ir_build(&t->b, IR_OP_YIELD, 0, NULL, 0, NULL, 0);
+    expect_reject(t, "body: block ends in yield, expected return");
+}
+
+static void test_verify_use_before_def(void **state)
+{
+    fx *t = *state;
+    make_kernel(t);
+    ir_value *a = ir_const_float(&t->b, IR_F32, 0, 1, S4);
+    ir_value *n = ir_unary(&t->b, IR_OP_NEG, a);
+    ret(&t->b);
+    /* Move the const after its use. */
+    ir_op_remove(a->def);
+    ir_op_insert_before(t->k->body->last, a->def);
+    assert_int_equal(ir_verify_module(t->m, "test"), TILE_ERR_INTERNAL);
+    char want[256];
+    snprintf(want, sizeof want,
+             "internal error: ir verifier (after test): in @k: neg: operand 0 (value id %d) is "
+             "not defined before this use in an enclosing block", a->id);
+    assert_string_equal(first_diag(t), want);
+    (void)n;
+}
+
+static void test_verify_use_from_sibling_region(void **state)
+{
+    fx *t = *state;
+    make_kernel(t);
+    ir_value *c = ir_const_bool(&t->b, true, 0, NULL);
+    ir_type ft = ir_type_scalar(IR_F32);
+    ir_op *iff = ir_build(&t->b, IR_OP_IF, 1, &c, 1, &ft, 2);
+    for (int r = 0; r < 2; r++) {
+        iff->blocks[r] = ir_block_new(t->k, 0, NULL);
+        iff->blocks[r]->parent = iff;
+    }
+    ir_builder rb = {.m = t->m};
+    ir_builder_at_end(&rb, iff->blocks[0]);
+    ir_value *inner = ir_const_float(&rb, IR_F32, 1, 0, NULL);
+    ir_build(&rb, IR_OP_YIELD, 1, &inner, 0, NULL, 0);
+    ir_builder_at_end(&rb, iff->blocks[1]);
+    ir_build(&rb, IR_OP_YIELD, 1, &inner, 0, NULL, 0);
+    ret(&t->b);
+    assert_int_equal(ir_verify_module(t->m, "test"), TILE_ERR_INTERNAL);
+    char want[256];
+    snprintf(want, sizeof want,
+             "internal error: ir verifier (after test): in @k: yield: operand 0 (value id %d) "
+             "is not defined before this use in an enclosing block", inner->id);
+    assert_string_equal(first_diag(t), want);
+}
+
+static void test_verify_if_cond(void **state)
+{
+    fx *t = *state;
+    make_kernel(t);
+    ir_value *c = ir_const_bool(&t->b, true, 1, S4);
+    ir_op *iff = ir_build(&t->b, IR_OP_IF, 1, &c, 0, NULL, 2);
+    for (int r = 0; r < 2; r++) {
+        iff->blocks[r] = ir_block_new(t->k, 0, NULL);
+        iff->blocks[r]->parent = iff;
+        ir_builder rb = {.m = t->m};
+        ir_builder_at_end(&rb, iff->blocks[r]);
+        ir_build(&rb, IR_OP_YIELD, 0, NULL, 0, NULL, 0);
+    }
+    ret(&t->b);
+    expect_reject(t, "if: condition has type bool[4], expected bool");
+}
+
+static void test_verify_call(void **state)
+{
+    fx *t = *state;
+    ir_func *f = ir_func_new(t->m, "f", IR_FUNC_FN, (src_loc){0});
+    add_scalar(f, "a", IR_F32);
+    ir_builder fb = {.m = t->m};
+    ir_builder_at_end(&fb, f->body);
+    ret(&fb);
+    make_kernel(t);
+    ir_value *i = ir_const_int(&t->b, IR_I32, 0, 0, NULL);
+    ir_op *call = ir_build(&t->b, IR_OP_CALL, 1, &i, 0, NULL, 0);
+    call->attr.callee = f;
+    ret(&t->b);
+    expect_reject(t, "call: argument 0 of @f has type i32, expected f32");
+}
+
+static void test_verify_return_arity(void **state)
+{
+    fx *t = *state;
+    make_kernel(t);
+    ir_value *i = ir_const_int(&t->b, IR_I32, 0, 0, NULL);
+    ir_build(&t->b, IR_OP_RETURN, 1, &i, 0, NULL, 0);
+    expect_reject(t, "return: 1 values, @k returns 0");
+}
+
+static void test_verify_operand_count(void **state)
+{
+    fx *t = *state;
+    make_kernel(t);
+    ir_value *i = ir_const_int(&t->b, IR_I32, 0, 0, NULL);
+    ir_build(&t->b, IR_OP_ADD, 1, &i, 1, &i->type, 0);
+    ret(&t->b);
+    expect_reject(t, "add: expected 2 operands, got 1");
+}
+
+static void test_verify_const_range(void **state)
+{
+    fx *t = *state;
+    make_kernel(t);
+    ir_value *c = ir_const_float(&t->b, IR_BF16, 1.0, 0, NULL);
+    c->def->attr.cval.f = 1.0 + 1.0 / 256; /* not a bf16 value */
+    ret(&t->b);
+    expect_reject(t, "const: value is not representable in bf16");
+}
+
+static void test_verify_grid(void **state)
+{
+    fx *t = *state;
+    ir_func *k = ir_func_new(t->m, "k", IR_FUNC_KERNEL, (src_loc){0});
+    ir_builder g = {.m = t->m};
+    ir_builder_at_end(&g, k->grid);
+    ir_value *one = ir_const_int(&g, IR_I64, 1, 0, NULL);
+    ir_build(&g, IR_OP_YIELD, 3, (ir_value *[]){one, one, one}, 0, NULL, 0);
+    ir_builder b = {.m = t->m};
+    ir_builder_at_end(&b, k->body);
+    ret(&b);
+    expect_reject(t, "grid: must yield three i32 scalars");
+}
+
+int main(void)
+{
+#define T(fn) cmocka_unit_test_setup_teardown(fn, fx_setup, fx_teardown)
+    const struct CMUnitTest tests[] = {
+        T(test_dtypes),
+        T(test_types),
+        T(test_scalar_round),
+        T(test_func_params),
+        T(test_builders),
+        T(test_walk_and_replace),
+        T(test_print_kernel),
+        T(test_print_control),
+        T(test_print_consts_and_attrs),
+        T(test_print_masked_load_and_module),
+        T(test_verify_good),
+        T(test_verify_elementwise),
+        T(test_verify_cmp_not_bool),
+        T(test_verify_select_cond),
+        T(test_verify_dtype_rules),
+        T(test_verify_cast_shape),
+        T(test_verify_broadcast),
+        T(test_verify_reshape),
+        T(test_verify_trans_perm),
+        T(test_verify_reduce_axis),
+        T(test_verify_reduce_shape),
+        T(test_verify_dot),
+        T(test_verify_dot_result_dtype),
+        T(test_verify_program_id_axis),
+        T(test_verify_tensor_dim),
+        T(test_verify_load_index_count),
+        T(test_verify_load_index_type),
+        T(test_verify_load_shape),
+        T(test_verify_load_mask),
+        T(test_verify_store_first_operand),
+        T(test_verify_tensor_misuse),
+        T(test_verify_for_yield),
+        T(test_verify_for_region_args),
+        T(test_verify_region_parent),
+        T(test_verify_no_terminator),
+        T(test_verify_terminator_not_last),
+        T(test_verify_wrong_terminator),
+        T(test_verify_use_before_def),
+        T(test_verify_use_from_sibling_region),
+        T(test_verify_if_cond),
+        T(test_verify_call),
+        T(test_verify_return_arity),
+        T(test_verify_operand_count),
+        T(test_verify_const_range),
+        T(test_verify_grid),
+    };
+#undef T
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

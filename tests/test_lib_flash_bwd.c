@@ -1,0 +1,249 @@
+/* test_lib_flash_bwd.c - lib/attention/flash_bwd.tile on the interpreter
+ * against the reference gradient (tests/ref/attn_ref.c, analytic in double).
+ *
+ * Each case: random Q, K, V, dO rounded to the kernel dtype; the forward's O
+ * and LSE from the reference (O rounded to the dtype, LSE to f32, as a real
+ * forward would hand them over); then the three kernels in order:
+ * flash_bwd_preprocess (Delta, checked against sum dO*O), flash_bwd_dkdv
+ * and flash_bwd_dq, whose dQ, dK, dV (dK, dV summed over GQA groups) are
+ * compared with the reference gradient. */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <cmocka.h>
+
+#include "ref/attn_ref.h"
+#include "ref/harness.h"
+
+typedef struct bwd_case {
+    ir_dtype T;
+    int Z, H, HK, M, N, D;
+    attn_mask mask;
+    const char *mask_def;  /* "mask=..." or "" */
+    const char *kv_def;    /* "kv_range=..." or "" (flash_bwd_dq) */
+    const char *q_def;     /* "q_range=..." or "" (flash_bwd_dkdv) */
+    int BM, BN;
+} bwd_case;
+
+static const char *FILE_BWD = "attention/flash_bwd.tile";
+
+static void defines(char *buf, size_t size, const bwd_case *c, const char *extra, bool blocks)
+{
+    int n = snprintf(buf, size, "T=%s,D=%d", ir_dtype_name(c->T), c->D);
+    if (blocks) n += snprintf(buf + n, size - (size_t)n, ",BM=%d,BN=%d", c->BM, c->BN);
+    else n += snprintf(buf + n, size - (size_t)n, ",BM=%d", c->BM);
+    if (c->mask_def && *c->mask_def && blocks)
+        n += snprintf(buf + n, size - (size_t)n, ",%s", c->mask_def);
+    if (extra && *extra) snprintf(buf + n, size - (size_t)n, ",%s", extra);
+}
+
+static bool run_case(const bwd_case *c, uint64_t seed)
+{
+    char def_pre[256], def_dkdv[256], def_dq[256];
+    defines(def_pre, sizeof def_pre, c, NULL, false);
+    defines(def_dkdv, sizeof def_dkdv, c, c->q_def, true);
+    defines(def_dq, sizeof def_dq, c, c->kv_def, true);
+    th_kernel pre, dkdv, dq;
+    if (!th_compile(&pre, FILE_BWD, "flash_bwd_preprocess", def_pre)) return false;
+    if (!th_compile(&dkdv, FILE_BWD, "flash_bwd_dkdv", def_dkdv)) {
+        th_kernel_free(&pre);
+        return false;
+    }
+    if (!th_compile(&dq, FILE_BWD, "flash_bwd_dq", def_dq)) {
+        th_kernel_free(&pre);
+        th_kernel_free(&dkdv);
+        return false;
+    }
+
+    attn_dims d = {.Z = c->Z, .H = c->H, .HK = c->HK, .M = c->M, .N = c->N, .D = c->D};
+    size_t nq = (size_t)d.Z * d.H * d.M * d.D, nk = (size_t)d.Z * d.HK * d.N * d.D;
+    size_t nrows = (size_t)d.Z * d.H * d.M;
+    float scale = (float)(1 / sqrt(d.D));
+    th_rng rng = th_rng_new(seed);
+    float *q = TH_NEW(float, nq), *k = TH_NEW(float, nk), *v = TH_NEW(float, nk);
+    float *dout = TH_NEW(float, nq), *o = TH_NEW(float, nq), *lse = TH_NEW(float, nrows);
+    th_fill(&rng, q, nq, -1, 1, c->T);
+    th_fill(&rng, k, nk, -1, 1, c->T);
+    th_fill(&rng, v, nk, -1, 1, c->T);
+    th_fill(&rng, dout, nq, -1, 1, c->T);
+
+    /* The forward's outputs, as the forward kernel would store them. */
+    double *ref_o = TH_NEW(double, nq), *ref_lse = TH_NEW(double, nrows);
+    attn_ref_fwd(&d, q, k, v, scale, &c->mask, ref_o, ref_lse);
+    for (size_t i = 0; i < nq; i++) o[i] = th_round((float)ref_o[i], c->T);
+    for (size_t i = 0; i < nrows; i++) lse[i] = (float)ref_lse[i];
+    double *ref_delta = TH_NEW(double, nrows);
+    for (size_t r = 0; r < nrows; r++) {
+        ref_delta[r] = 0;
+        for (int x = 0; x < d.D; x++) ref_delta[r] += (double)dout[r * d.D + x] * o[r * d.D + x];
+    }
+
+    th_tensor tq = th_tensor_new(c->T, TH_DIMS(d.Z, d.H, d.M, d.D), NULL);
+    th_tensor tk = th_tensor_new(c->T, TH_DIMS(d.Z, d.HK, d.N, d.D), NULL);
+    th_tensor tv = th_tensor_new(c->T, TH_DIMS(d.Z, d.HK, d.N, d.D), NULL);
+    th_tensor tdo = th_tensor_new(c->T, TH_DIMS(d.Z, d.H, d.M, d.D), NULL);
+    th_tensor to = th_tensor_new(c->T, TH_DIMS(d.Z, d.H, d.M, d.D), NULL);
+    th_tensor tlse = th_tensor_new(IR_F32, TH_DIMS(d.Z, d.H, d.M), NULL);
+    th_tensor tdelta = th_tensor_new(IR_F32, TH_DIMS(d.Z, d.H, d.M), NULL);
+    th_tensor tdq = th_tensor_new(c->T, TH_DIMS(d.Z, d.H, d.M, d.D), NULL);
+    th_tensor tdk = th_tensor_new(c->T, TH_DIMS(d.Z, d.HK, d.N, d.D), NULL);
+    th_tensor tdv = th_tensor_new(c->T, TH_DIMS(d.Z, d.HK, d.N, d.D), NULL);
+    th_tensor_set(&tq, q);
+    th_tensor_set(&tk, k);
+    th_tensor_set(&tv, v);
+    th_tensor_set(&tdo, dout);
+    th_tensor_set(&to, o);
+    th_tensor_set(&tlse, lse);
+
+    bool ok = th_launch(&pre, (th_arg[]){TH_T("o", &to), TH_T("dout", &tdo),
+                                         TH_T("delta", &tdelta)}, 3);
+    ok = ok && th_launch(&dkdv, (th_arg[]){TH_T("q", &tq), TH_T("k", &tk), TH_T("v", &tv),
+                                           TH_T("dout", &tdo), TH_T("lse", &tlse),
+                                           TH_T("delta", &tdelta), TH_T("dk", &tdk),
+                                           TH_T("dv", &tdv), TH_S("scale", scale)}, 9);
+    ok = ok && th_launch(&dq, (th_arg[]){TH_T("q", &tq), TH_T("k", &tk), TH_T("v", &tv),
+                                         TH_T("dout", &tdo), TH_T("lse", &tlse),
+                                         TH_T("delta", &tdelta), TH_T("dq", &tdq),
+                                         TH_S("scale", scale)}, 8);
+    if (ok) {
+        float *delta = TH_NEW(float, nrows), *gq = TH_NEW(float, nq);
+        float *gk = TH_NEW(float, nk), *gv = TH_NEW(float, nk);
+        th_tensor_get(&tdelta, delta);
+        th_tensor_get(&tdq, gq);
+        th_tensor_get(&tdk, gk);
+        th_tensor_get(&tdv, gv);
+        double *rq = TH_NEW(double, nq), *rk = TH_NEW(double, nk), *rv = TH_NEW(double, nk);
+        attn_ref_bwd(&d, q, k, v, dout, scale, &c->mask, rq, rk, rv);
+        char what[320];
+        double rtol = th_rtol(c->T);
+#define CHECK(name, got, ref, ...)                                                          \
+    snprintf(what, sizeof what, "%s H=%d HK=%d M=%d N=%d: %s", dkdv.label, d.H, d.HK, d.M, \
+             d.N, name);                                                                   \
+    ok = th_check(what, got, ref, TH_DIMS(__VA_ARGS__), rtol) && ok
+        CHECK("Delta", delta, ref_delta, d.Z, d.H, d.M);
+        CHECK("dQ", gq, rq, d.Z, d.H, d.M, d.D);
+        CHECK("dK", gk, rk, d.Z, d.HK, d.N, d.D);
+        CHECK("dV", gv, rv, d.Z, d.HK, d.N, d.D);
+#undef CHECK
+        free(delta), free(gq), free(gk), free(gv), free(rq), free(rk), free(rv);
+    }
+    th_tensor_free(&tq), th_tensor_free(&tk), th_tensor_free(&tv), th_tensor_free(&tdo);
+    th_tensor_free(&to), th_tensor_free(&tlse), th_tensor_free(&tdelta);
+    th_tensor_free(&tdq), th_tensor_free(&tdk), th_tensor_free(&tdv);
+    free(q), free(k), free(v), free(dout), free(o), free(lse);
+    free(ref_o), free(ref_lse), free(ref_delta);
+    th_kernel_free(&pre), th_kernel_free(&dkdv), th_kernel_free(&dq);
+    return ok;
+}
+
+static void run_cases(const bwd_case *cases, size_t n)
+{
+    int failed = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!run_case(&cases[i], 2000 + i)) failed++;
+    assert_int_equal(failed, 0);
+}
+
+#define RUN(cases) run_cases(cases, sizeof cases / sizeof cases[0])
+
+static const attn_mask FULL = {.kind = ATTN_MASK_FULL};
+static const attn_mask CAUSAL = {.kind = ATTN_MASK_CAUSAL};
+#define CAUSAL_DEFS "mask=causal", "kv_range=causal_range", "q_range=causal_q_range"
+
+static void test_full_f32(void **state)
+{
+    (void)state;
+    const bwd_case cases[] = {
+        {IR_F32, 1, 2, 2, 37, 29, 64, FULL, "", "", "", 16, 16},
+        {IR_F32, 2, 1, 1, 20, 45, 64, FULL, "", "", "", 16, 32},
+    };
+    RUN(cases);
+}
+
+static void test_causal_f32(void **state)
+{
+    (void)state;
+    const bwd_case cases[] = {
+        {IR_F32, 1, 2, 2, 40, 40, 64, CAUSAL, CAUSAL_DEFS, 16, 16},
+        {IR_F32, 1, 2, 2, 40, 23, 64, CAUSAL, CAUSAL_DEFS, 16, 16}, /* masked rows */
+        {IR_F32, 1, 2, 2, 23, 40, 64, CAUSAL, CAUSAL_DEFS, 16, 16},
+        {IR_F32, 1, 2, 2, 40, 23, 64, CAUSAL, "mask=causal", "", "", 16, 16}, /* masking alone */
+    };
+    RUN(cases);
+}
+
+static void test_sliding_window_f32(void **state)
+{
+    (void)state;
+    const attn_mask w7s2 = {.kind = ATTN_MASK_SLIDING, .window = 7, .sinks = 2};
+    const attn_mask w5s20 = {.kind = ATTN_MASK_SLIDING, .window = 5, .sinks = 20};
+    const bwd_case cases[] = {
+#define SW_DEFS(W, S)                                                                  \
+    "mask=sliding_window(W:" #W ",S:" #S ")", "kv_range=sliding_window_range(W:" #W ",S:" #S ")", \
+        "q_range=sliding_window_q_range(W:" #W ",S:" #S ")"
+        {IR_F32, 1, 2, 2, 45, 45, 64, w7s2, SW_DEFS(7, 2), 16, 16},
+        {IR_F32, 1, 2, 2, 36, 21, 64, w7s2, SW_DEFS(7, 2), 16, 16},   /* M > N: masked rows */
+        {IR_F32, 1, 1, 1, 30, 50, 64, w5s20, SW_DEFS(5, 20), 16, 16}, /* sinks span blocks */
+#undef SW_DEFS
+    };
+    RUN(cases);
+}
+
+static void test_gqa_mqa_f32(void **state)
+{
+    (void)state;
+    const bwd_case cases[] = {
+        {IR_F32, 1, 4, 2, 29, 29, 64, CAUSAL, CAUSAL_DEFS, 16, 16},
+        {IR_F32, 2, 4, 1, 19, 26, 64, FULL, "", "", "", 16, 16},
+    };
+    RUN(cases);
+}
+
+static void test_length_one_f32(void **state)
+{
+    (void)state;
+    const bwd_case cases[] = {
+        {IR_F32, 1, 2, 1, 1, 1, 64, CAUSAL, CAUSAL_DEFS, 16, 16},
+        {IR_F32, 1, 2, 1, 1, 20, 64, CAUSAL, CAUSAL_DEFS, 16, 16},
+        {IR_F32, 1, 2, 1, 20, 1, 64, CAUSAL, CAUSAL_DEFS, 16, 16},
+    };
+    RUN(cases);
+}
+
+static void test_head_dim_128_f32(void **state)
+{
+    (void)state;
+    const bwd_case cases[] = {
+        {IR_F32, 1, 2, 1, 27, 33, 128, CAUSAL, CAUSAL_DEFS, 16, 16},
+    };
+    RUN(cases);
+}
+
+static void test_bf16(void **state)
+{
+    (void)state;
+    const bwd_case cases[] = {
+        {IR_BF16, 1, 4, 2, 37, 37, 64, CAUSAL, CAUSAL_DEFS, 16, 16},
+        {IR_BF16, 1, 2, 1, 29, 41, 64, FULL, "", "", "", 32, 32},
+    };
+    RUN(cases);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_full_f32),
+        cmocka_unit_test(test_causal_f32),
+        cmocka_unit_test(test_sliding_window_f32),
+        cmocka_unit_test(test_gqa_mqa_f32),
+        cmocka_unit_test(test_length_one_f32),
+        cmocka_unit_test(test_head_dim_128_f32),
+        cmocka_unit_test(test_bf16),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,238 @@
+/* test_lib_flash_fwd.c - lib/attention/flash_fwd.tile on the interpreter
+ * against the naive reference (tests/ref/attn_ref.c).
+ *
+ * Each case: fresh inputs uniform in [-1, 1) rounded to the kernel dtype, O
+ * and LSE poisoned with NaN, one launch, O and LSE compared with the double
+ * reference on the same inputs (f32 kernels tightly, bf16 loosely), and
+ * fully masked rows checked for exactly O = 0, LSE = -inf.  Small BM/BN make
+ * small problems run multi-block loops with ragged last blocks. */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <cmocka.h>
+
+#include "ref/attn_ref.h"
+#include "ref/harness.h"
+
+typedef struct fwd_case {
+    ir_dtype T;
+    int Z, H, HK, M, N, D;
+    attn_mask mask;       /* the reference's mask */
+    const char *consts;   /* mask / kv_range defines, "" for the defaults */
+    int BM, BN;           /* 0: leave `auto` */
+    double scale;         /* 0: 1/sqrt(D) */
+    const char *kernel;   /* NULL: flash_fwd */
+    const int *order;     /* memory order of q, k, v, o (NULL: row-major) */
+} fwd_case;
+
+/* The common case: default scale, kernel flash_fwd, row-major tensors. */
+#define FWD(T, Z, H, HK, M, N, D, mask, consts, BM, BN) \
+    {T, Z, H, HK, M, N, D, mask, consts, BM, BN, 0, NULL, NULL}
+
+static bool run_case(const fwd_case *c, uint64_t seed)
+{
+    char defines[256];
+    int n = snprintf(defines, sizeof defines, "T=%s,D=%d", ir_dtype_name(c->T), c->D);
+    if (c->BM) n += snprintf(defines + n, sizeof defines - (size_t)n, ",BM=%d", c->BM);
+    if (c->BN) n += snprintf(defines + n, sizeof defines - (size_t)n, ",BN=%d", c->BN);
+    if (c->consts && *c->consts)
+        snprintf(defines + n, sizeof defines - (size_t)n, ",%s", c->consts);
+    const char *name = c->kernel ? c->kernel : "flash_fwd";
+    th_kernel kern;
+    if (!th_compile(&kern, "attention/flash_fwd.tile", name, defines)) return false;
+
+    attn_dims d = {.Z = c->Z, .H = c->H, .HK = c->HK, .M = c->M, .N = c->N, .D = c->D};
+    size_t nq = (size_t)d.Z * d.H * d.M * d.D, nk = (size_t)d.Z * d.HK * d.N * d.D;
+    size_t nrows = (size_t)d.Z * d.H * d.M;
+    th_rng rng = th_rng_new(seed);
+    float *q = TH_NEW(float, nq), *k = TH_NEW(float, nk), *v = TH_NEW(float, nk);
+    float *o = TH_NEW(float, nq), *lse = TH_NEW(float, nrows);
+    th_fill(&rng, q, nq, -1, 1, c->T);
+    th_fill(&rng, k, nk, -1, 1, c->T);
+    th_fill(&rng, v, nk, -1, 1, c->T);
+    double scale = c->scale ? c->scale : 1 / sqrt(c->D);
+
+    th_tensor tq = th_tensor_new(c->T, TH_DIMS(d.Z, d.H, d.M, d.D), c->order);
+    th_tensor tk = th_tensor_new(c->T, TH_DIMS(d.Z, d.HK, d.N, d.D), c->order);
+    th_tensor tv = th_tensor_new(c->T, TH_DIMS(d.Z, d.HK, d.N, d.D), c->order);
+    th_tensor to = th_tensor_new(c->T, TH_DIMS(d.Z, d.H, d.M, d.D), c->order);
+    th_tensor tl = th_tensor_new(IR_F32, TH_DIMS(d.Z, d.H, d.M), NULL);
+    th_tensor_set(&tq, q);
+    th_tensor_set(&tk, k);
+    th_tensor_set(&tv, v);
+    bool ok = th_launch(&kern, (th_arg[]){TH_T("q", &tq), TH_T("k", &tk), TH_T("v", &tv),
+                                          TH_T("o", &to), TH_T("lse", &tl), TH_S("scale", scale)},
+                        6);
+    if (ok) {
+        th_tensor_get(&to, o);
+        th_tensor_get(&tl, lse);
+        double *ref_o = TH_NEW(double, nq), *ref_lse = TH_NEW(double, nrows);
+        attn_ref_fwd(&d, q, k, v, (float)scale, &c->mask, ref_o, ref_lse);
+        char what[320];
+        snprintf(what, sizeof what, "%s Z=%d H=%d HK=%d M=%d N=%d: O", kern.label, d.Z, d.H,
+                 d.HK, d.M, d.N);
+        ok = th_check(what, o, ref_o, TH_DIMS(d.Z, d.H, d.M, d.D), th_rtol(c->T)) && ok;
+        snprintf(what, sizeof what, "%s Z=%d H=%d HK=%d M=%d N=%d: LSE", kern.label, d.Z, d.H,
+                 d.HK, d.M, d.N);
+        ok = th_check(what, lse, ref_lse, TH_DIMS(d.Z, d.H, d.M), th_rtol(c->T)) && ok;
+        ok = th_check_masked_rows(what, o, lse, ref_lse, nrows, (size_t)d.D) && ok;
+        free(ref_o);
+        free(ref_lse);
+    }
+    th_tensor_free(&tq), th_tensor_free(&tk), th_tensor_free(&tv);
+    th_tensor_free(&to), th_tensor_free(&tl);
+    free(q), free(k), free(v), free(o), free(lse);
+    th_kernel_free(&kern);
+    return ok;
+}
+
+static void run_cases(const fwd_case *cases, size_t n)
+{
+    int failed = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!run_case(&cases[i], 1000 + i)) failed++;
+    assert_int_equal(failed, 0);
+}
+
+#define RUN(cases) run_cases(cases, sizeof cases / sizeof cases[0])
+
+static const attn_mask FULL = {.kind = ATTN_MASK_FULL};
+static const attn_mask CAUSAL = {.kind = ATTN_MASK_CAUSAL};
+#define CAUSAL_CONSTS "mask=causal,kv_range=causal_range"
+
+static void test_full_f32(void **state)
+{
+    (void)state;
+    const fwd_case cases[] = {
+        FWD(IR_F32, 2, 2, 2, 37, 53, 64, FULL, "", 16, 16),
+        FWD(IR_F32, 1, 2, 2, 53, 37, 64, FULL, "", 16, 32),
+        /* scale 2: sharp softmax, the running max moves a lot */
+        {IR_F32, 1, 1, 1, 40, 40, 64, FULL, "", 32, 16, 2.0, NULL, NULL},
+    };
+    RUN(cases);
+}
+
+static void test_causal_f32(void **state)
+{
+    (void)state;
+    const fwd_case cases[] = {
+        FWD(IR_F32, 1, 2, 2, 45, 45, 64, CAUSAL, CAUSAL_CONSTS, 16, 16),
+        FWD(IR_F32, 1, 2, 2, 20, 45, 64, CAUSAL, CAUSAL_CONSTS, 16, 16),  /* M < N */
+        FWD(IR_F32, 1, 2, 2, 45, 20, 64, CAUSAL, CAUSAL_CONSTS, 16, 16),  /* M > N: masked rows */
+        FWD(IR_F32, 1, 2, 2, 45, 20, 64, CAUSAL, "mask=causal", 16, 16),  /* masking alone */
+        FWD(IR_F32, 1, 2, 2, 33, 51, 64, CAUSAL, "mask=causal", 16, 32),
+        {IR_F32, 1, 1, 1, 30, 30, 64, CAUSAL, NULL, 16, 16, 0, "flash_fwd_causal", NULL},
+    };
+    RUN(cases);
+}
+
+static void test_sliding_window_f32(void **state)
+{
+    (void)state;
+    const attn_mask w8 = {.kind = ATTN_MASK_SLIDING, .window = 8};
+    const attn_mask w8s3 = {.kind = ATTN_MASK_SLIDING, .window = 8, .sinks = 3};
+    const attn_mask w5s2 = {.kind = ATTN_MASK_SLIDING, .window = 5, .sinks = 2};
+    const attn_mask w20s18 = {.kind = ATTN_MASK_SLIDING, .window = 20, .sinks = 18};
+    const attn_mask w0s2 = {.kind = ATTN_MASK_SLIDING, .window = 0, .sinks = 2};
+    const fwd_case cases[] = {
+        FWD(IR_F32, 1, 2, 2, 50, 50, 64, w8,
+            "mask=sliding_window(W:8),kv_range=sliding_window_range(W:8)", 16, 16),
+        FWD(IR_F32, 1, 2, 2, 50, 50, 64, w8s3,
+         "mask=sliding_window(W:8,S:3),kv_range=sliding_window_range(W:8,S:3)", 16, 16),
+        FWD(IR_F32, 1, 2, 2, 50, 50, 64, w8s3, "mask=sliding_window(W:8,S:3)", 16, 16),
+        /* M > N: the first rows see nothing */
+        FWD(IR_F32, 1, 2, 2, 40, 24, 64, w5s2,
+         "mask=sliding_window(W:5,S:2),kv_range=sliding_window_range(W:5,S:2)", 16, 16),
+        /* M < N, sinks spanning more than a block, window overlapping the sinks */
+        FWD(IR_F32, 1, 2, 2, 23, 70, 64, w20s18,
+         "mask=sliding_window(W:20,S:18),kv_range=sliding_window_range(W:20,S:18)", 16, 16),
+        /* no window at all: sinks only */
+        FWD(IR_F32, 1, 1, 1, 30, 30, 64, w0s2,
+         "mask=sliding_window(W:0,S:2),kv_range=sliding_window_range(W:0,S:2)", 16, 16),
+    };
+    RUN(cases);
+}
+
+static void test_length_one_f32(void **state)
+{
+    (void)state;
+    const attn_mask w3 = {.kind = ATTN_MASK_SLIDING, .window = 3, .sinks = 1};
+    const fwd_case cases[] = {
+        FWD(IR_F32, 1, 2, 2, 1, 1, 64, FULL, "", 16, 16),
+        FWD(IR_F32, 1, 2, 2, 1, 1, 64, CAUSAL, CAUSAL_CONSTS, 16, 16),
+        FWD(IR_F32, 1, 2, 2, 1, 37, 64, CAUSAL, CAUSAL_CONSTS, 16, 16),
+        FWD(IR_F32, 1, 2, 2, 37, 1, 64, CAUSAL, CAUSAL_CONSTS, 16, 16),  /* 36 masked rows */
+        FWD(IR_F32, 1, 2, 2, 37, 1, 64, FULL, "", 16, 16),
+        FWD(IR_F32, 1, 2, 2, 1, 37, 64, w3,
+         "mask=sliding_window(W:3,S:1),kv_range=sliding_window_range(W:3,S:1)", 16, 16),
+    };
+    RUN(cases);
+}
+
+static void test_gqa_mqa_f32(void **state)
+{
+    (void)state;
+    const fwd_case cases[] = {
+        FWD(IR_F32, 2, 4, 2, 21, 19, 64, FULL, "", 16, 16),
+        FWD(IR_F32, 1, 4, 2, 29, 29, 64, CAUSAL, CAUSAL_CONSTS, 16, 16),
+        FWD(IR_F32, 1, 4, 1, 29, 35, 64, CAUSAL, CAUSAL_CONSTS, 16, 16),
+        FWD(IR_F32, 2, 4, 1, 17, 9, 64, FULL, "", 16, 16),
+    };
+    RUN(cases);
+}
+
+static void test_head_dim_128_f32(void **state)
+{
+    (void)state;
+    const fwd_case cases[] = {
+        FWD(IR_F32, 1, 2, 1, 35, 41, 128, CAUSAL, CAUSAL_CONSTS, 16, 16),
+        FWD(IR_F32, 1, 1, 1, 40, 70, 128, FULL, "", 0, 0), /* BM = BN = auto */
+    };
+    RUN(cases);
+}
+
+/* q, k, v, o stored as [Z, M, H, D] (the "BSHD" layout): only strides change. */
+static void test_strided_layout_f32(void **state)
+{
+    (void)state;
+    static const int bshd[] = {0, 2, 1, 3};
+    const fwd_case cases[] = {
+        {IR_F32, 2, 4, 2, 19, 27, 64, CAUSAL, CAUSAL_CONSTS, 16, 16, 0, NULL, bshd},
+    };
+    RUN(cases);
+}
+
+static void test_bf16(void **state)
+{
+    (void)state;
+    const attn_mask w6s2 = {.kind = ATTN_MASK_SLIDING, .window = 6, .sinks = 2};
+    const fwd_case cases[] = {
+        FWD(IR_BF16, 1, 2, 2, 37, 53, 64, FULL, "", 16, 16),
+        FWD(IR_BF16, 1, 4, 2, 45, 45, 64, CAUSAL, CAUSAL_CONSTS, 16, 16),
+        FWD(IR_BF16, 1, 4, 1, 40, 24, 64, w6s2,
+         "mask=sliding_window(W:6,S:2),kv_range=sliding_window_range(W:6,S:2)", 16, 16),
+        FWD(IR_BF16, 1, 2, 1, 33, 33, 128, CAUSAL, CAUSAL_CONSTS, 32, 32),
+        FWD(IR_BF16, 1, 2, 2, 1, 1, 64, CAUSAL, CAUSAL_CONSTS, 16, 16),
+    };
+    RUN(cases);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_full_f32),
+        cmocka_unit_test(test_causal_f32),
+        cmocka_unit_test(test_sliding_window_f32),
+        cmocka_unit_test(test_length_one_f32),
+        cmocka_unit_test(test_gqa_mqa_f32),
+        cmocka_unit_test(test_head_dim_128_f32),
+        cmocka_unit_test(test_strided_layout_f32),
+        cmocka_unit_test(test_bf16),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
