@@ -31,17 +31,6 @@ bool fe_is_scalar_const(const fe_val *v)
     return v->kind == FE_INT || v->kind == FE_FLOAT || v->kind == FE_BOOL;
 }
 
-bool fe_is_const(const fe_val *v)
-{
-    switch (v->kind) {
-    case FE_INT: case FE_FLOAT: case FE_BOOL: case FE_DTYPE: case FE_FN: case FE_STR:
-    case FE_SHAPE:
-        return true;
-    default:
-        return false;
-    }
-}
-
 /* ---- printing ---------------------------------------------------------- */
 
 static const char *float_str(fe_ctx *cx, double v)

@@ -180,7 +180,6 @@ fe_def *fe_find_define(fe_ctx *cx, const char *name);
 fe_val fe_define_value(fe_ctx *cx, fe_def *def);
 
 /* ---- fe_const.c -------------------------------------------------------- */
-bool fe_is_const(const fe_val *v);                 /* INT FLOAT BOOL DTYPE FN STR SHAPE */
 bool fe_is_scalar_const(const fe_val *v);          /* INT FLOAT BOOL */
 fe_val fe_err(void);
 fe_val fe_unit(void);
@@ -260,7 +259,6 @@ char *fe_shape_str(fe_ctx *cx, int rank, const int64_t *shape);
 typedef struct fe_builtin fe_builtin;
 const fe_builtin *fe_find_builtin(const char *name);
 bool fe_builtin_arg_allowed(const fe_builtin *b, const char *arg);
-const char *fe_builtin_name(const fe_builtin *b);
 fe_val fe_call_builtin(fe_func *F, const fe_builtin *b, const ast_expr *call);
 
 /* ---- fe_lower_call.c --------------------------------------------------- */

@@ -68,8 +68,6 @@ const fe_builtin *fe_find_builtin(const char *name)
     return NULL;
 }
 
-const char *fe_builtin_name(const fe_builtin *b) { return b->name; }
-
 bool fe_builtin_arg_allowed(const fe_builtin *b, const char *arg)
 {
     for (int i = 0; i < 2; i++)

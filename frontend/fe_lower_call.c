@@ -33,6 +33,13 @@ static int param_index(const ast_item *fn, const char *name)
 
 static const ast_param *param_at(const ast_item *fn, int i) { return fn->params.items[i]; }
 
+static bool has_default(const ast_param *p) { return p->kind == AST_PARAM_CONST && p->deflt; }
+
+static ast_const_kind ckind_of(const ast_param *p)
+{
+    return p->type && p->type->kind == AST_TY_CONST ? p->type->ckind : AST_CK_INT;
+}
+
 /* Appends a type's key text for an argument. */
 static char *key_add(fe_ctx *cx, char *key, const fe_val *v)
 {
@@ -214,7 +221,7 @@ static bool check_value_arg(fe_func *F, const ast_item *item, const ast_param *p
                        item->name, fe_describe(cx, v));
             return false;
         }
-        if (p->kind == AST_PARAM_TENSOR) {
+        if (p->kind == AST_PARAM_TENSOR && p->type) {
             fe_func C = {.cx = cx, .scope = consts};
             ir_dtype dt;
             if (!fe_type_dtype(&C, p->type, &dt)) return false;
@@ -283,7 +290,13 @@ fe_val fe_call_fn(fe_func *F, const fe_fnval *fn, const ast_expr *call)
     }
     bool bad = false, all_named = args->len > 0, only_const = true;
     int next = 0, nfree = 0;
-    for (int i = 0; i < n; i++) nfree += state[i] == 0;
+    /* Positional arguments fill the unbound parameters in order, except
+     * const parameters with a default: those are only given by name. */
+    bool by_name_only = false;
+    for (int i = 0; i < n; i++) {
+        nfree += state[i] == 0 && !has_default(param_at(item, i));
+        by_name_only |= state[i] == 0 && has_default(param_at(item, i));
+    }
     for (int i = 0; i < args->len; i++) {
         const ast_arg *arg = args->items[i];
         fe_val v = fe_expr(F, arg->value);
@@ -309,10 +322,11 @@ fe_val fe_call_fn(fe_func *F, const fe_fnval *fn, const ast_expr *call)
             sloc[k] = arg->loc;
         } else {
             all_named = false;
-            while (next < n && state[next]) next++;
+            while (next < n && (state[next] || has_default(param_at(item, next)))) next++;
             if (next == n) {
-                diag_error(cx->d, arg->value->loc, "too many arguments to '%s' (it takes %d)",
-                           item->name, nfree);
+                diag_error(cx->d, arg->value->loc, "too many arguments to '%s' (it takes %d%s)",
+                           item->name, nfree,
+                           by_name_only ? "; constants with a default are given by name" : "");
                 bad = true;
                 break;
             }
@@ -349,9 +363,9 @@ fe_val fe_call_fn(fe_func *F, const fe_fnval *fn, const ast_expr *call)
         for (int k = 0; k < n; k++) {
             if (!state[k]) continue;
             const ast_param *p = param_at(item, k);
-            if (state[k] == 2 && !fe_const_fits_kind(p->type ? p->type->ckind : AST_CK_INT, &slot[k])) {
+            if (state[k] == 2 && !fe_const_fits_kind(ckind_of(p), &slot[k])) {
                 diag_error(cx->d, sloc[k], "constant '%s' of '%s' is %s, got %s", p->name, item->name,
-                           fe_ckind_name(p->type ? p->type->ckind : AST_CK_INT),
+                           fe_ckind_name(ckind_of(p)),
                            fe_describe(cx, &slot[k]));
                 bad = true;
             }
@@ -365,7 +379,7 @@ fe_val fe_call_fn(fe_func *F, const fe_fnval *fn, const ast_expr *call)
     for (int k = 0; k < n; k++) {
         const ast_param *p = param_at(item, k);
         if (p->kind != AST_PARAM_CONST) continue;
-        ast_const_kind ck = p->type ? p->type->ckind : AST_CK_INT;
+        ast_const_kind ck = ckind_of(p);
         if (!state[k]) {
             if (!p->deflt) continue; /* reported below */
             if (p->deflt->kind == AST_AUTO) {

@@ -32,6 +32,11 @@ typedef struct kconst {
 
 static const ast_param *kparam(const ast_item *k, int i) { return k->params.items[i]; }
 
+static ast_const_kind ckind_of(const ast_param *p)
+{
+    return p->type && p->type->kind == AST_TY_CONST ? p->type->ckind : AST_CK_INT;
+}
+
 static const ast_param *find_param(const ast_item *k, const char *name)
 {
     for (int i = 0; i < k->params.len; i++)
@@ -68,6 +73,8 @@ static fe_spec *eval_spec(fe_ctx *cx, fe_global *g)
     const fe_spec *parent = NULL;
     if (!base) {
         diag_error(cx->d, it->base_loc, "unknown kernel '%s'", it->base);
+    } else if (base->kind == FE_G_SPEC && base->state == 1) {
+        diag_error(cx->d, it->base_loc, "specialisation cycle through '%s'", base->name);
     } else if (base->kind == FE_G_SPEC) {
         parent = eval_spec(cx, base);
         if (parent) sp->kernel = parent->kernel;
@@ -112,9 +119,9 @@ static fe_spec *eval_spec(fe_ctx *cx, fe_global *g)
             bad = true;
             continue;
         }
-        if (!fe_const_fits_kind(p->type->ckind, &v)) {
+        if (!fe_const_fits_kind(ckind_of(p), &v)) {
             diag_error(cx->d, a->value->loc, "constant '%s' of kernel '%s' is %s, got %s", a->name,
-                       sp->kernel->name, fe_ckind_name(p->type->ckind), fe_describe(cx, &v));
+                       sp->kernel->name, fe_ckind_name(ckind_of(p)), fe_describe(cx, &v));
             bad = true;
             continue;
         }
@@ -155,9 +162,9 @@ static void check_signature(fe_ctx *cx, fe_global *g)
             diag_error(cx->d, p->loc, "kernel parameter '%s' needs a type (e.g. '%s: f32')",
                        p->name, p->name);
         if (p->kind == AST_PARAM_CONST && p->deflt && p->deflt->kind == AST_AUTO &&
-            p->type->ckind != AST_CK_INT)
+            ckind_of(p) != AST_CK_INT)
             diag_error(cx->d, p->deflt->loc, "'auto' needs an int constant, '%s' is %s", p->name,
-                       fe_ckind_name(p->type->ckind));
+                       fe_ckind_name(ckind_of(p)));
     }
 }
 
@@ -190,7 +197,7 @@ static bool bind_consts(fe_ctx *cx, const ast_item *k, const fe_spec *sp, kconst
             found = true;
         } else if (!found && p->deflt) {
             if (p->deflt->kind == AST_AUTO) {
-                if (p->type->ckind != AST_CK_INT) {
+                if (ckind_of(p) != AST_CK_INT) {
                     ok = false; /* reported by check_signature */
                     continue;
                 }
@@ -213,9 +220,9 @@ static bool bind_consts(fe_ctx *cx, const ast_item *k, const fe_spec *sp, kconst
             ok = false;
             continue;
         }
-        if (!fe_const_fits_kind(p->type->ckind, &c->val)) {
+        if (!fe_const_fits_kind(ckind_of(p), &c->val)) {
             diag_error(cx->d, at, "constant '%s' of kernel '%s' is %s, got %s", p->name, k->name,
-                       fe_ckind_name(p->type->ckind), fe_describe(cx, &c->val));
+                       fe_ckind_name(ckind_of(p)), fe_describe(cx, &c->val));
             ok = false;
             continue;
         }

@@ -888,8 +888,12 @@ static void skip_group(fe_parser *p, YYSTYPE *lval)
     while (base >= 0 && p->opens[base].ch != '{') base--;
     int depth = 1;
     for (;;) {
-        YYLTYPE l;
+        YYLTYPE l = {0};
         int t = fe_raw_lex(lval, &l, p->scanner);
+        if (t != YYEOF && !is_item_keyword(t)) {
+            p->last_end_line = l.last_line;
+            p->last_end_col = l.last_column;
+        }
         if (t == YYEOF || is_item_keyword(t)) {
             p->have_held = true;
             p->held_kind = t;
@@ -917,6 +921,7 @@ static int yylex(YYSTYPE *lval, YYLTYPE *lloc, fe_parser *p)
     }
     if (p->synth_closes > 0) {
         p->synth_closes--;
+        p->last_lex_error = false;
         set_loc(lloc, p->held_line, p->held_col);
         p->have_before = false;
         p->unmatched = false;
@@ -933,6 +938,7 @@ static int yylex(YYSTYPE *lval, YYLTYPE *lloc, fe_parser *p)
     bool held = p->have_held;
     if (held) {
         p->have_held = false;
+        p->last_lex_error = false;
         t = p->held_kind;
         lloc->first_line = p->held_line;
         lloc->first_column = p->held_col;

@@ -42,7 +42,36 @@ static void defines(char *buf, size_t size, const bwd_case *c, const char *extra
     if (extra && *extra) snprintf(buf + n, size - (size_t)n, ",%s", extra);
 }
 
-static bool run_case(const bwd_case *c, uint64_t seed)
+/* Runs lib/attention/flash_fwd.tile with the case's mask and ranges: O and
+ * LSE exactly as a training step would hand them to the backward. */
+static bool kernel_forward(const bwd_case *c, const float *q, const float *k, const float *v,
+                           float scale, float *o, float *lse)
+{
+    char def[256];
+    defines(def, sizeof def, c, c->kv_def, true);
+    th_kernel fwd;
+    if (!th_compile(&fwd, "attention/flash_fwd.tile", "flash_fwd", def)) return false;
+    th_tensor tq = th_tensor_new(c->T, TH_DIMS(c->Z, c->H, c->M, c->D), NULL);
+    th_tensor tk = th_tensor_new(c->T, TH_DIMS(c->Z, c->HK, c->N, c->D), NULL);
+    th_tensor tv = th_tensor_new(c->T, TH_DIMS(c->Z, c->HK, c->N, c->D), NULL);
+    th_tensor to = th_tensor_new(c->T, TH_DIMS(c->Z, c->H, c->M, c->D), NULL);
+    th_tensor tl = th_tensor_new(IR_F32, TH_DIMS(c->Z, c->H, c->M), NULL);
+    th_tensor_set(&tq, q);
+    th_tensor_set(&tk, k);
+    th_tensor_set(&tv, v);
+    bool ok = th_launch(&fwd, (th_arg[]){TH_T("q", &tq), TH_T("k", &tk), TH_T("v", &tv),
+                                         TH_T("o", &to), TH_T("lse", &tl), TH_S("scale", scale)},
+                        6);
+    th_tensor_get(&to, o);
+    th_tensor_get(&tl, lse);
+    th_tensor_free(&tq), th_tensor_free(&tk), th_tensor_free(&tv);
+    th_tensor_free(&to), th_tensor_free(&tl);
+    th_kernel_free(&fwd);
+    return ok;
+}
+
+/* fwd_kernel: O and LSE from flash_fwd.tile instead of the reference. */
+static bool run_case(const bwd_case *c, uint64_t seed, bool fwd_kernel)
 {
     char def_pre[256], def_dkdv[256], def_dq[256];
     defines(def_pre, sizeof def_pre, c, NULL, false);
@@ -72,11 +101,13 @@ static bool run_case(const bwd_case *c, uint64_t seed)
     th_fill(&rng, v, nk, -1, 1, c->T);
     th_fill(&rng, dout, nq, -1, 1, c->T);
 
-    /* The forward's outputs, as the forward kernel would store them. */
+    /* The forward's outputs: from the kernel, or the reference's rounded as
+     * the kernel would store them. */
     double *ref_o = TH_NEW(double, nq), *ref_lse = TH_NEW(double, nrows);
     attn_ref_fwd(&d, q, k, v, scale, &c->mask, ref_o, ref_lse);
     for (size_t i = 0; i < nq; i++) o[i] = th_round((float)ref_o[i], c->T);
     for (size_t i = 0; i < nrows; i++) lse[i] = (float)ref_lse[i];
+    bool ok = !fwd_kernel || kernel_forward(c, q, k, v, scale, o, lse);
     double *ref_delta = TH_NEW(double, nrows);
     for (size_t r = 0; r < nrows; r++) {
         ref_delta[r] = 0;
@@ -100,8 +131,8 @@ static bool run_case(const bwd_case *c, uint64_t seed)
     th_tensor_set(&to, o);
     th_tensor_set(&tlse, lse);
 
-    bool ok = th_launch(&pre, (th_arg[]){TH_T("o", &to), TH_T("dout", &tdo),
-                                         TH_T("delta", &tdelta)}, 3);
+    ok = ok && th_launch(&pre, (th_arg[]){TH_T("o", &to), TH_T("dout", &tdo),
+                                           TH_T("delta", &tdelta)}, 3);
     ok = ok && th_launch(&dkdv, (th_arg[]){TH_T("q", &tq), TH_T("k", &tk), TH_T("v", &tv),
                                            TH_T("dout", &tdo), TH_T("lse", &tlse),
                                            TH_T("delta", &tdelta), TH_T("dk", &tdk),
@@ -121,14 +152,14 @@ static bool run_case(const bwd_case *c, uint64_t seed)
         attn_ref_bwd(&d, q, k, v, dout, scale, &c->mask, rq, rk, rv);
         char what[320];
         double rtol = th_rtol(c->T);
-#define CHECK(name, got, ref, ...)                                                          \
-    snprintf(what, sizeof what, "%s H=%d HK=%d M=%d N=%d: %s", dkdv.label, d.H, d.HK, d.M, \
+#define CHECK(kern, name, got, ref, ...)                                                   \
+    snprintf(what, sizeof what, "%s H=%d HK=%d M=%d N=%d: %s", kern.label, d.H, d.HK, d.M, \
              d.N, name);                                                                   \
     ok = th_check(what, got, ref, TH_DIMS(__VA_ARGS__), rtol) && ok
-        CHECK("Delta", delta, ref_delta, d.Z, d.H, d.M);
-        CHECK("dQ", gq, rq, d.Z, d.H, d.M, d.D);
-        CHECK("dK", gk, rk, d.Z, d.HK, d.N, d.D);
-        CHECK("dV", gv, rv, d.Z, d.HK, d.N, d.D);
+        CHECK(pre, "Delta", delta, ref_delta, d.Z, d.H, d.M);
+        CHECK(dq, "dQ", gq, rq, d.Z, d.H, d.M, d.D);
+        CHECK(dkdv, "dK", gk, rk, d.Z, d.HK, d.N, d.D);
+        CHECK(dkdv, "dV", gv, rv, d.Z, d.HK, d.N, d.D);
 #undef CHECK
         free(delta), free(gq), free(gk), free(gv), free(rq), free(rk), free(rv);
     }
@@ -141,15 +172,15 @@ static bool run_case(const bwd_case *c, uint64_t seed)
     return ok;
 }
 
-static void run_cases(const bwd_case *cases, size_t n)
+static void run_cases(const bwd_case *cases, size_t n, bool fwd_kernel)
 {
     int failed = 0;
     for (size_t i = 0; i < n; i++)
-        if (!run_case(&cases[i], 2000 + i)) failed++;
+        if (!run_case(&cases[i], 2000 + i, fwd_kernel)) failed++;
     assert_int_equal(failed, 0);
 }
 
-#define RUN(cases) run_cases(cases, sizeof cases / sizeof cases[0])
+#define RUN(cases) run_cases(cases, sizeof cases / sizeof cases[0], false)
 
 static const attn_mask FULL = {.kind = ATTN_MASK_FULL};
 static const attn_mask CAUSAL = {.kind = ATTN_MASK_CAUSAL};
@@ -182,6 +213,7 @@ static void test_sliding_window_f32(void **state)
     (void)state;
     const attn_mask w7s2 = {.kind = ATTN_MASK_SLIDING, .window = 7, .sinks = 2};
     const attn_mask w5s20 = {.kind = ATTN_MASK_SLIDING, .window = 5, .sinks = 20};
+    const attn_mask w18s1 = {.kind = ATTN_MASK_SLIDING, .window = 18, .sinks = 1};
     const bwd_case cases[] = {
 #define SW_DEFS(W, S)                                                                  \
     "mask=sliding_window(W:" #W ",S:" #S ")", "kv_range=sliding_window_range(W:" #W ",S:" #S ")", \
@@ -189,6 +221,8 @@ static void test_sliding_window_f32(void **state)
         {IR_F32, 1, 2, 2, 45, 45, 64, w7s2, SW_DEFS(7, 2), 16, 16},
         {IR_F32, 1, 2, 2, 36, 21, 64, w7s2, SW_DEFS(7, 2), 16, 16},   /* M > N: masked rows */
         {IR_F32, 1, 1, 1, 30, 50, 64, w5s20, SW_DEFS(5, 20), 16, 16}, /* sinks span blocks */
+        /* ranges end exactly one row past a block boundary: off-by-one ranges show */
+        {IR_F32, 1, 1, 1, 50, 50, 64, w18s1, SW_DEFS(18, 1), 16, 16},
 #undef SW_DEFS
     };
     RUN(cases);
@@ -234,6 +268,62 @@ static void test_bf16(void **state)
     RUN(cases);
 }
 
+/* Random shapes, masks and block sizes (fixed seed). */
+static void test_random_sweep_f32(void **state)
+{
+    (void)state;
+    th_rng rng = th_rng_new(535353);
+    static const int heads[][2] = {{1, 1}, {2, 2}, {4, 2}, {4, 1}};
+    int failed = 0;
+    for (int i = 0; i < 25; i++) {
+        char mask_def[64] = "", kv_def[80] = "", q_def[80] = "";
+        const int *hh = heads[th_rng_int(&rng, 4)];
+        bwd_case c = {.T = IR_F32, .Z = 1, .H = hh[0], .HK = hh[1], .M = 1 + th_rng_int(&rng, 60),
+                      .N = 1 + th_rng_int(&rng, 60), .D = 64,
+                      .mask_def = mask_def, .kv_def = kv_def, .q_def = q_def,
+                      .BM = th_rng_int(&rng, 2) ? 16 : 32, .BN = th_rng_int(&rng, 2) ? 16 : 32};
+        int kind = th_rng_int(&rng, 3), ranged = th_rng_int(&rng, 2);
+        if (kind == 0) {
+            c.mask = FULL;
+        } else if (kind == 1) {
+            c.mask = CAUSAL;
+            snprintf(mask_def, sizeof mask_def, "mask=causal");
+            if (ranged) {
+                snprintf(kv_def, sizeof kv_def, "kv_range=causal_range");
+                snprintf(q_def, sizeof q_def, "q_range=causal_q_range");
+            }
+        } else {
+            int w = th_rng_int(&rng, 30), sinks = th_rng_int(&rng, 3) ? th_rng_int(&rng, 20) : 0;
+            c.mask = (attn_mask){.kind = ATTN_MASK_SLIDING, .window = w, .sinks = sinks};
+            snprintf(mask_def, sizeof mask_def, "mask=sliding_window(W:%d,S:%d)", w, sinks);
+            if (ranged) {
+                snprintf(kv_def, sizeof kv_def, "kv_range=sliding_window_range(W:%d,S:%d)", w,
+                         sinks);
+                snprintf(q_def, sizeof q_def, "q_range=sliding_window_q_range(W:%d,S:%d)", w,
+                         sinks);
+            }
+        }
+        if (!run_case(&c, 8000 + (uint64_t)i, false)) failed++;
+    }
+    assert_int_equal(failed, 0);
+}
+
+/* Forward kernel then backward kernels, as in training, fully masked rows
+ * (LSE = -inf from the forward) included. */
+static void test_after_kernel_forward(void **state)
+{
+    (void)state;
+    const attn_mask w6s1 = {.kind = ATTN_MASK_SLIDING, .window = 6, .sinks = 1};
+    const bwd_case cases[] = {
+        {IR_F32, 1, 4, 2, 41, 27, 64, CAUSAL, CAUSAL_DEFS, 16, 16},
+        {IR_F32, 1, 2, 1, 33, 33, 64, w6s1, "mask=sliding_window(W:6,S:1)",
+         "kv_range=sliding_window_range(W:6,S:1)", "q_range=sliding_window_q_range(W:6,S:1)", 16,
+         16},
+        {IR_BF16, 1, 4, 2, 30, 30, 64, CAUSAL, CAUSAL_DEFS, 16, 16},
+    };
+    run_cases(cases, sizeof cases / sizeof cases[0], true);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -244,6 +334,8 @@ int main(void)
         cmocka_unit_test(test_length_one_f32),
         cmocka_unit_test(test_head_dim_128_f32),
         cmocka_unit_test(test_bf16),
+        cmocka_unit_test(test_after_kernel_forward),
+        cmocka_unit_test(test_random_sweep_f32),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

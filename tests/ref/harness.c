@@ -272,6 +272,8 @@ th_cmp th_compare(const char *what, const float *got, const double *ref,
         }
     }
     c.ok = c.nbad == 0;
+    if (c.ok && getenv("TH_VERBOSE"))
+        fprintf(stderr, "%s: ok, max_err %.3g (tol %.3g)\n", what, c.max_err, c.tol);
     if (!c.ok) {
         char where[96];
         format_index(where, sizeof where, c.worst, rank, shape);

@@ -101,7 +101,8 @@ typedef struct th_cmp {
 
 /* Compares got (the kernel's output) with ref elementwise.  An infinite ref
  * must be matched exactly; a NaN in got always fails.  On failure prints
- * "what: N bad of M, worst [i,j,..] got G ref R (max_err E, tol T)". */
+ * "what: N bad of M, worst [i,j,..] got G ref R (max_err E, tol T)"; with
+ * the environment variable TH_VERBOSE set, also prints every passing check. */
 th_cmp th_compare(const char *what, const float *got, const double *ref,
                   int rank, const int64_t *shape, double rtol);
 bool th_check(const char *what, const float *got, const double *ref,

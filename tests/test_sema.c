@@ -1,0 +1,713 @@
+/* test_sema.c - the front end's semantic analysis and lowering
+ * (frontend/fe_*.c): what fe_compile and fe_check accept, the IR they build
+ * (types after implicit conversions, fn instances, constants recorded on
+ * kernels), exact messages for what the golden files cannot reach (named
+ * kernels, defines, include folders), every golden and library program
+ * through the IR verifier, and mutated programs that must never crash, hang
+ * or break the verifier. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <dirent.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "frontend/frontend.h"
+
+#ifndef TILE_SOURCE_DIR
+#define TILE_SOURCE_DIR ".."
+#endif
+
+/* ---- helpers ----------------------------------------------------------- */
+
+typedef struct unit {
+    arena mem;
+    diag_ctx diags;
+    ir_module *m;
+    tile_status st;
+    char *err;           /* rendered diagnostics */
+} unit;
+
+/* Compiles `src` as "t.tile"; defines as "NAME=VALUE" strings. */
+static void compile_opts(unit *u, const char *src, const char *kernel, const char *const *defs,
+                         int ndefs, const char *const *inc, int ninc)
+{
+    arena_init(&u->mem);
+    diag_init(&u->diags, &u->mem);
+    u->m = ir_module_new(&u->mem, &u->diags);
+    assert_non_null(u->m);
+    fe_define *fd = arena_calloc(&u->mem, (size_t)ndefs + 1, sizeof *fd);
+    for (int i = 0; i < ndefs; i++) {
+        const char *eq = strchr(defs[i], '=');
+        assert_non_null(eq);
+        fd[i].name = arena_strndup(&u->mem, defs[i], (size_t)(eq - defs[i]));
+        fd[i].value = eq + 1;
+    }
+    fe_options o = {.include_dirs = inc, .ninclude = ninc, .defines = fd, .ndefines = ndefs};
+    u->st = fe_compile(u->m, "t.tile", src, kernel, &o);
+    if (u->st == TILE_OK) assert_int_equal(ir_verify_module(u->m, "front end"), TILE_OK);
+    u->err = diag_render(&u->diags, &u->mem);
+}
+
+static void compile(unit *u, const char *src, const char *kernel)
+{
+    compile_opts(u, src, kernel, NULL, 0, NULL, 0);
+}
+
+static void done(unit *u) { arena_free(&u->mem); }
+
+static void expect_ok(unit *u, const char *src, const char *kernel)
+{
+    compile(u, src, kernel);
+    if (u->st != TILE_OK) fail_msg("unexpected errors:\n%s", u->err);
+}
+
+/* Asserts the first error line (without the caret lines) equals `want`. */
+static void expect_error(const char *src, const char *kernel, const char *want)
+{
+    unit u;
+    compile(&u, src, kernel);
+    if (u.st == TILE_OK) fail_msg("no error for:\n%s", src);
+    const char *nl = strchr(u.err, '\n');
+    size_t n = nl ? (size_t)(nl - u.err) : strlen(u.err);
+    if (strlen(want) != n || strncmp(u.err, want, n) != 0)
+        fail_msg("want: %s\ngot:\n%s", want, u.err);
+    done(&u);
+}
+
+static char *print_module(const ir_module *m)
+{
+    char *buf = NULL;
+    size_t size = 0;
+    FILE *f = open_memstream(&buf, &size);
+    assert_non_null(f);
+    ir_print_module(f, m);
+    fclose(f);
+    return buf;
+}
+
+static int count_funcs(const ir_module *m, ir_func_kind kind)
+{
+    int n = 0;
+    for (const ir_func *f = m->first; f; f = f->next) n += f->kind == kind;
+    return n;
+}
+
+/* The first op with `code` in f's body (pre-order), or NULL. */
+typedef struct find_ctx {
+    ir_opcode code;
+    int skip;
+    ir_op *found;
+} find_ctx;
+
+static void find_cb(ir_op *op, void *ctx)
+{
+    find_ctx *c = ctx;
+    if (!c->found && op->code == c->code && c->skip-- == 0) c->found = op;
+}
+
+static ir_op *find_op(const ir_func *f, ir_opcode code, int nth)
+{
+    find_ctx c = {code, nth, NULL};
+    ir_walk(f->body, find_cb, &c);
+    return c.found;
+}
+
+static const char *type_of(const ir_value *v, char *buf)
+{
+    return ir_type_str(&v->type, buf, 64);
+}
+
+/* ---- kernels, constants, defines --------------------------------------- */
+
+static const char *scale_src =
+    "const GAIN = 2.0;\n"
+    "kernel k(x: tensor<f32>[N, D], y: out tensor<f32>[N, D], s: f32,\n"
+    "         const D: int, const BM: int = auto) grid(cdiv(N, BM))\n"
+    "{\n"
+    "    let rows = program_id(0) * BM + arange(BM);\n"
+    "    store(y[rows, :], load(x[rows, :]) * s * GAIN);\n"
+    "}\n"
+    "kernel k64 = k(D: 64);\n";
+
+static void kernel_params_and_consts(void **state)
+{
+    (void)state;
+    unit u;
+    expect_ok(&u, scale_src, "k64");
+    ir_func *f = ir_module_find(u.m, "k64");
+    assert_non_null(f);
+    assert_int_equal(f->kind, IR_FUNC_KERNEL);
+    assert_int_equal(count_funcs(u.m, IR_FUNC_KERNEL), 1);
+    assert_int_equal(f->nparams, 3);
+    assert_string_equal(f->params[0].name, "x");
+    assert_int_equal(f->params[0].type.kind, IR_TY_TENSOR);
+    assert_string_equal(f->params[0].dims[0].name, "N");
+    assert_int_equal(f->params[0].dims[0].size, -1);
+    assert_string_equal(f->params[0].dims[1].name, "D");
+    assert_int_equal(f->params[0].dims[1].size, 64);
+    assert_true(f->params[1].is_out);
+    assert_int_equal(f->params[2].type.kind, IR_TY_TILE);
+    assert_int_equal(f->params[2].type.dtype, IR_F32);
+    assert_int_equal(f->nconsts, 2);
+    assert_string_equal(f->consts[0].name, "D");
+    assert_string_equal(f->consts[0].value, "64");
+    assert_false(f->consts[0].was_auto);
+    assert_string_equal(f->consts[1].name, "BM");
+    assert_string_equal(f->consts[1].value, "32");
+    assert_true(f->consts[1].was_auto);
+    /* The grid yields three i32 scalars; the body starts with N's dim. */
+    assert_int_equal(f->grid->last->code, IR_OP_YIELD);
+    assert_int_equal(f->grid->last->noperands, 3);
+    ir_op *dim = find_op(f, IR_OP_TENSOR_DIM, 0);
+    assert_non_null(dim);
+    assert_int_equal(dim->attr.i, 0);
+    assert_string_equal(dim->results[0]->name, "N");
+    done(&u);
+}
+
+static void compile_all_skips_unbound(void **state)
+{
+    (void)state;
+    unit u;
+    expect_ok(&u, scale_src, NULL);
+    assert_int_equal(count_funcs(u.m, IR_FUNC_KERNEL), 1); /* k has no D */
+    assert_non_null(ir_module_find(u.m, "k64"));
+    done(&u);
+}
+
+static void unbound_const_named(void **state)
+{
+    (void)state;
+    expect_error(scale_src, "k",
+                 "t.tile:3:16: error: constant 'D' needs a value (give it with -D D=...)");
+    expect_error(scale_src, "nope", "t.tile: error: no kernel named 'nope'");
+    expect_error(scale_src, "GAIN", "t.tile:1:7: error: 'GAIN' is not a kernel (it is a constant)");
+}
+
+static void defines_bind_and_override(void **state)
+{
+    (void)state;
+    unit u;
+    const char *defs[] = {"D=128", "GAIN=0.5", "BM=16", "unused_scalar=3"};
+    compile_opts(&u, scale_src, "k", defs, 4, NULL, 0);
+    if (u.st != TILE_OK) fail_msg("%s", u.err);
+    ir_func *f = ir_module_find(u.m, "k");
+    assert_non_null(f);
+    assert_int_equal(f->nconsts, 3);
+    assert_string_equal(f->consts[0].value, "128");
+    assert_string_equal(f->consts[1].value, "16");
+    assert_false(f->consts[1].was_auto);
+    assert_string_equal(f->consts[2].name, "GAIN");
+    assert_string_equal(f->consts[2].value, "0.5");
+    char *ir = print_module(u.m);
+    assert_non_null(strstr(ir, "const 0.5 : f32"));
+    free(ir);
+    done(&u);
+
+    /* A spec's binding wins over a define. */
+    const char *d2[] = {"D=32"};
+    compile_opts(&u, scale_src, "k64", d2, 1, NULL, 0);
+    assert_int_equal(u.st, TILE_OK);
+    assert_string_equal(ir_module_find(u.m, "k64")->consts[0].value, "64");
+    done(&u);
+}
+
+static void define_errors(void **state)
+{
+    (void)state;
+    unit u;
+    const char *bad_kind[] = {"D=1.5"};
+    compile_opts(&u, scale_src, "k", bad_kind, 1, NULL, 0);
+    assert_int_equal(u.st, TILE_ERR_SEMA);
+    assert_string_equal(u.err, "-D D:1:13: error: constant 'D' of kernel 'k' is int, got float\n"
+                               "    1 | const __d = 1.5;\n"
+                               "      |             ^\n");
+    done(&u);
+    const char *bad_name[] = {"D=nothing + 1"};
+    compile_opts(&u, scale_src, "k", bad_name, 1, NULL, 0);
+    assert_int_not_equal(u.st, TILE_OK);
+    assert_non_null(strstr(u.err, "-D D:1:13: error: unknown name 'nothing'"));
+    done(&u);
+    const char *fn_define[] = {"D=64", "GAIN=sliding(W: 2)"};
+    compile_opts(&u, "fn sliding(const W: int, i) { i < W }\n" "const GAIN: float = 1.0;\n"
+                 "kernel k(y: out tensor<f32>[4], const D: int) grid(1) { store(y[arange(4)], GAIN); }",
+                 "k", fn_define, 2, NULL, 0);
+    assert_non_null(strstr(u.err, "error: constant 'GAIN' is declared float but its value is fn 'sliding'"));
+    done(&u);
+}
+
+static void define_fn_value(void **state)
+{
+    (void)state;
+    unit u;
+    const char *src =
+        "fn full_mask(i, j) -> bool { true }\n"
+        "fn window(const W: int, i, j) -> bool { i - j < W }\n"
+        "kernel k(y: out tensor<i32>[8, 8], const mask: fn = full_mask) grid(1) {\n"
+        "    let r = arange(8);\n"
+        "    store(y[r, :], cast<i32>(mask(r[:, None], r[None, :])));\n"
+        "}\n";
+    const char *defs[] = {"mask=window(W: 3)"};
+    compile_opts(&u, src, "k", defs, 1, NULL, 0);
+    if (u.st != TILE_OK) fail_msg("%s", u.err);
+    ir_func *k = ir_module_find(u.m, "k");
+    assert_string_equal(k->consts[0].value, "window(W: 3)");
+    /* One fn instance, called once; the inline pass removes it later. */
+    assert_int_equal(count_funcs(u.m, IR_FUNC_FN), 1);
+    ir_op *call = find_op(k, IR_OP_CALL, 0);
+    assert_non_null(call);
+    assert_string_equal(call->attr.callee->name, "window");
+    assert_int_equal(call->noperands, 2);
+    done(&u);
+}
+
+/* ---- conversions and fn instances -------------------------------------- */
+
+static void weak_literals_and_promotion(void **state)
+{
+    (void)state;
+    unit u;
+    char buf[64];
+    expect_ok(&u,
+              "kernel k(a: tensor<bf16>[4], b: tensor<i32>[4], c: tensor<i64>[4], y: out tensor<f32>[4]) grid(1) {\n"
+              "    let r = arange(4);\n"
+              "    let x = load(a[r]) * 2 + 0.5;\n"        /* bf16 */
+              "    let i = load(b[r]) * 3;\n"              /* i32 */
+              "    let f = load(b[r]) * 0.5;\n"            /* f32 */
+              "    let l = load(b[r]) + load(c[r]);\n"     /* i64 */
+              "    let h = x + full([4], 1.0);\n"          /* weak tile: bf16 */
+              "    let g = x + zeros([4]);\n"              /* strong f32 */
+              "    let c16 = x == 1;\n"                    /* bool */
+              "    store(y[r], cast<f32>(x) + cast<f32>(i) + f + cast<f32>(l) + cast<f32>(h) + g"
+              " + cast<f32>(c16));\n"
+              "}\n",
+              NULL);
+    ir_func *k = ir_module_find(u.m, "k");
+    const char *want[] = {"bf16[4]", "bf16[4]", "i32[4]", "f32[4]", "i64[4]", "bf16[4]", "f32[4]"};
+    int seen = 0;
+    for (ir_op *op = k->body->first; op; op = op->next) {
+        if (op->code != IR_OP_MUL && op->code != IR_OP_ADD) continue;
+        if (seen < 7) assert_string_equal(type_of(op->results[0], buf), want[seen]);
+        seen++;
+    }
+    assert_true(seen >= 7);
+    ir_op *cmp = find_op(k, IR_OP_CMP_EQ, 0);
+    assert_string_equal(type_of(cmp->operands[1], buf), "bf16[4]");
+    assert_string_equal(type_of(cmp->results[0], buf), "bool[4]");
+    done(&u);
+}
+
+static void fn_instances_are_cached_by_type(void **state)
+{
+    (void)state;
+    unit u;
+    expect_ok(&u,
+              "fn twice(x) { x + x }\n"
+              "kernel k(y: out tensor<f32>[4]) grid(1) {\n"
+              "    let a = twice(zeros([4]));\n"
+              "    let b = twice(zeros([4]));\n"
+              "    let c = twice(zeros([2, 4]));\n"
+              "    let d = twice(1.0) * zeros([4], dtype: bf16);\n"
+              "    store(y[arange(4)], a + b + sum(c, axis: 0) + cast<f32>(d));\n"
+              "}\n",
+              NULL);
+    assert_int_equal(count_funcs(u.m, IR_FUNC_FN), 3);
+    assert_non_null(ir_module_find(u.m, "twice"));
+    assert_non_null(ir_module_find(u.m, "twice.2"));
+    assert_non_null(ir_module_find(u.m, "twice.3"));
+    /* The weak literal argument stays weak inside the fn: bf16 result. */
+    ir_func *k = ir_module_find(u.m, "k");
+    char buf[64];
+    ir_op *mul = find_op(k, IR_OP_MUL, 0);
+    assert_string_equal(type_of(mul->results[0], buf), "bf16[4]");
+    done(&u);
+}
+
+static void partial_application(void **state)
+{
+    (void)state;
+    unit u;
+    expect_ok(&u,
+              "fn win(const W: int, const S: int = 0, i, j) -> bool { i - j < W || j < S }\n"
+              "fn apply(const m: fn, i, j) { m(i, j) }\n"
+              "kernel k(y: out tensor<i32>[4], const mask: fn = win(W: 2)) grid(1) {\n"
+              "    let r = arange(4);\n"
+              "    let m2 = win(S: 1);\n"
+              "    let m3 = m2(W: 5);\n"
+              "    store(y[r], cast<i32>(mask(r, 0) & m3(r, 1) & apply(win(W: 1, S: 2), r, 2)));\n"
+              "}\n",
+              NULL);
+    ir_func *k = ir_module_find(u.m, "k");
+    assert_string_equal(k->consts[0].value, "win(W: 2)");
+    /* win(W:2,S:0), win(W:5,S:1), apply(m=win(W:1,S:2)) and the win it calls. */
+    assert_int_equal(count_funcs(u.m, IR_FUNC_FN), 4);
+    done(&u);
+}
+
+static void loops_carry_assigned_vars_only(void **state)
+{
+    (void)state;
+    unit u;
+    expect_ok(&u,
+              "kernel k(y: out tensor<f32>[4], n: i32) grid(1) {\n"
+              "    var a = zeros([4]);\n"
+              "    var b = zeros([4]);\n"
+              "    var c = 0;\n"
+              "    for i in range(n) {\n"
+              "        var a = ones_like_b();\n"
+              "    }\n"
+              "    store(y[arange(4)], a + b);\n"
+              "}\n"
+              "fn ones_like_b() { 1.0 }\n",
+              NULL);
+    done(&u);
+    expect_ok(&u,
+              "kernel k(y: out tensor<f32>[4], n: i32) grid(1) {\n"
+              "    var a = zeros([4]);\n"
+              "    var b = zeros([4]);\n"
+              "    var c = 0;\n"
+              "    for i in range(n) {\n"
+              "        b = b + 1.0;\n"
+              "        if i > 2 { c += i; }\n"
+              "    }\n"
+              "    store(y[arange(4)], a + b + cast<f32>(c));\n"
+              "}\n",
+              NULL);
+    ir_func *k = ir_module_find(u.m, "k");
+    ir_op *loop = find_op(k, IR_OP_FOR, 0);
+    assert_non_null(loop);
+    assert_int_equal(loop->nresults, 2);         /* b and c, not a */
+    assert_string_equal(loop->results[0]->name, "b");
+    assert_string_equal(loop->results[1]->name, "c");
+    assert_int_equal(loop->blocks[0]->nargs, 3); /* i, b, c */
+    ir_op *iff = find_op(k, IR_OP_IF, 0);
+    assert_non_null(iff);
+    assert_int_equal(iff->nresults, 1);
+    done(&u);
+}
+
+static void const_if_lowers_taken_branch(void **state)
+{
+    (void)state;
+    unit u;
+    expect_ok(&u,
+              "kernel k(y: out tensor<f32>[4], const FAST: bool = false) grid(1) {\n"
+              "    var a = zeros([4]);\n"
+              "    if FAST { a = undefined_name; } else { a = a + 1.0; }\n"
+              "    store(y[arange(4)], a);\n"
+              "}\n",
+              NULL);
+    assert_null(find_op(ir_module_find(u.m, "k"), IR_OP_IF, 0));
+    done(&u);
+}
+
+/* ---- messages the golden files cannot reach ---------------------------- */
+
+static void check_resolves_unbound_kernels(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/tile_sema_XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[256];
+    snprintf(path, sizeof path, "%s/u.tile", dir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("kernel k(y: out tensor<f32>[N], const D: int) grid(N) {\n"
+          "    let t = zeros([D]) * missing;\n"
+          "    t = 1.0;\n"
+          "    store(y[arange(D)], t, maks: true);\n"
+          "}\n", f);
+    fclose(f);
+    unit u;
+    arena_init(&u.mem);
+    diag_init(&u.diags, &u.mem);
+    u.m = ir_module_new(&u.mem, &u.diags);
+    assert_int_equal(fe_check(u.m, path, NULL), TILE_ERR_SEMA);
+    u.err = diag_render(&u.diags, &u.mem);
+    assert_non_null(strstr(u.err, "u.tile:2:26: error: unknown name 'missing'"));
+    assert_non_null(strstr(u.err, "u.tile:3:5: error: 't' is declared with let and cannot be assigned"));
+    assert_non_null(strstr(u.err, "u.tile:4:28: error: unknown argument 'maks' to 'store'"));
+    assert_int_equal(u.diags.nerrors, 3);
+    done(&u);
+    unlink(path);
+    rmdir(dir);
+}
+
+static void include_dirs_and_library(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/tile_sema_XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[256];
+    snprintf(path, sizeof path, "%s/helpers.tile", dir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("fn helper(x) { x * 2.0 }\n", f);
+    fclose(f);
+    const char *src = "import \"helpers.tile\";\n"
+                      "import \"attention/masks.tile\";\n"
+                      "kernel k(y: out tensor<f32>[4]) grid(1) { store(y[arange(4)], helper(1.0)); }\n";
+    unit u;
+    const char *inc[] = {dir};
+    compile_opts(&u, src, NULL, NULL, 0, inc, 1);
+    if (u.st != TILE_OK) fail_msg("%s", u.err);
+    done(&u);
+    compile(&u, src, NULL);
+    assert_int_not_equal(u.st, TILE_OK);
+    assert_non_null(strstr(u.err, "t.tile:1:1: error: cannot find 'helpers.tile' (searched: ., the tile library)"));
+    done(&u);
+    unlink(path);
+    rmdir(dir);
+}
+
+static void read_errors(void **state)
+{
+    (void)state;
+    unit u;
+    arena_init(&u.mem);
+    diag_init(&u.diags, &u.mem);
+    u.m = ir_module_new(&u.mem, &u.diags);
+    assert_int_equal(fe_check(u.m, "/nonexistent/x.tile", NULL), TILE_ERR_IO);
+    u.err = diag_render(&u.diags, &u.mem);
+    assert_string_equal(u.err, "tile: error: cannot read /nonexistent/x.tile: No such file or directory\n");
+    done(&u);
+    arena_init(&u.mem);
+    diag_init(&u.diags, &u.mem);
+    char *buf = NULL;
+    size_t size = 0;
+    FILE *out = open_memstream(&buf, &size);
+    assert_int_equal(fe_dump_ast(&u.diags, "/nonexistent/x.tile", out), TILE_ERR_IO);
+    fclose(out);
+    free(buf);
+    done(&u);
+}
+
+static void more_messages(void **state)
+{
+    (void)state;
+    expect_error("kernel k(y: out tensor<f32>[4]) grid(1) { let x: bf16 = zeros([4]); }", NULL,
+                 "t.tile:1:57: error: cannot assign f32[4] to 'x' of type bf16[4]");
+    expect_error("fn f(x) { x }\nkernel k(y: out tensor<f32>[4]) grid(1) { f = 2; }", NULL,
+                 "t.tile:2:43: error: 'f' is an fn and cannot be assigned");
+    expect_error("kernel k(y: out tensor<f32>[4]) grid(1) { let (a, b) = (1, 2, 3); }", NULL,
+                 "t.tile:1:56: error: cannot destructure a tuple of 3 into 2 names");
+    expect_error("kernel k(y: out tensor<i32>[4]) grid(1) { store(y[arange(4)], 1 << 40); }", NULL,
+                 "t.tile:1:65: error: integer constant 1099511627776 does not fit in i32");
+    expect_error("kernel k(y: out tensor<i32>[4]) grid(1) { store(y[arange(4)], arange(4) + (1 << 40)); }",
+                 NULL, "t.tile:1:73: error: integer constant 1099511627776 does not fit in i32");
+    expect_error("const A = B;\nconst B = C;\nconst C = A;\n"
+                 "kernel k(y: out tensor<f32>[4]) grid(1) { store(y[arange(4)], 1.0); }",
+                 NULL, "t.tile:3:11: error: constant 'A' depends on itself");
+    expect_error("kernel a = b(X: 1);\nkernel b = a(X: 2);", NULL,
+                 "t.tile:2:12: error: specialisation cycle through 'a'");
+    expect_error("fn f() { 1.0 }\nconst X = f();\nkernel k(y: out tensor<f32>[4]) grid(1) {}", NULL,
+                 "t.tile:2:11: error: a call of fn 'f' cannot be used in a constant expression");
+    expect_error("kernel k(y: out tensor<f32>[4]) grid(1) { let s = \"x\" + 1; }", NULL,
+                 "t.tile:1:51: error: a string can only be used by print and static_assert");
+    expect_error("kernel k(y: out tensor<f32>[4]) grid(1) { let s = [4, 4] * 2; }", NULL,
+                 "t.tile:1:51: error: a shape can only be passed to zeros, full, reshape or broadcast_to");
+    expect_error("kernel k(y: out tensor<f32>[4]) grid(1) { let s = f32 * 2; }", NULL,
+                 "t.tile:1:55: error: cannot multiply dtype and int: dtypes can only be compared "
+                 "with == and !=");
+    expect_error("kernel k(y: out tensor<f32>[4]) grid(1) { let s = zeros([4]) * f32; }", NULL,
+                 "t.tile:1:64: error: dtype 'f32' cannot be used as a value");
+    expect_error("kernel k(y: out tensor<f32>[4]) grid(1) { let s = y + 1; }", NULL,
+                 "t.tile:1:51: error: tensor 'y' cannot be used as a value (load from a view of it: load(y[...]))");
+    expect_error("kernel k(y: out tensor<f32>[4]) grid(1) { let s = store(y[arange(4)], 1.0) + 1; }",
+                 NULL, "t.tile:1:51: error: this expression has no value");
+    expect_error("kernel k(y: out tensor<f32>[4]) grid(1) { let s = exp; }", NULL,
+                 "t.tile:1:51: error: built-in 'exp' must be called");
+    expect_error("kernel k(y: out tensor<f32>[4]) grid(1) { let s = k; }", NULL,
+                 "t.tile:1:51: error: kernel 'k' cannot be used in an expression");
+    expect_error("kernel k(y: out tensor<f32>[4]) grid(1) { let s = max(zeros([4]), zeros([4]), axis: 0); }",
+                 NULL, "t.tile:1:79: error: max(a, b) takes no axis (reduce with max(x, axis: k))");
+    expect_error("kernel k(y: out tensor<f32>[4]) grid(1) { let s = full([4], zeros([2])); }", NULL,
+                 "t.tile:1:61: error: full needs a scalar value, got f32[2]");
+    expect_error("kernel k(y: out tensor<f32>[4]) grid(1) { let s = zeros([4], dtype: 3); }", NULL,
+                 "t.tile:1:62: error: dtype must be a dtype, got int");
+}
+
+/* ---- every program of the repository through the verifier -------------- */
+
+static int compile_file(const char *path, const char *const *defs, int ndefs, bool want_ok)
+{
+    unit u;
+    arena_init(&u.mem);
+    diag_init(&u.diags, &u.mem);
+    u.m = ir_module_new(&u.mem, &u.diags);
+    fe_define fd[8];
+    for (int i = 0; i < ndefs; i++) {
+        const char *eq = strchr(defs[i], '=');
+        fd[i].name = arena_strndup(&u.mem, defs[i], (size_t)(eq - defs[i]));
+        fd[i].value = eq + 1;
+    }
+    fe_options o = {.defines = fd, .ndefines = ndefs};
+    tile_status st = fe_compile(u.m, path, NULL, NULL, &o);
+    if (st == TILE_OK) st = ir_verify_module(u.m, "front end");
+    if (want_ok && st != TILE_OK) {
+        char *err = diag_render(&u.diags, &u.mem);
+        fail_msg("%s: %s", path, err);
+    }
+    int nk = count_funcs(u.m, IR_FUNC_KERNEL);
+    arena_free(&u.mem);
+    return nk;
+}
+
+static void golden_and_library_programs_verify(void **state)
+{
+    (void)state;
+    const char *golden = TILE_SOURCE_DIR "/tests/golden";
+    DIR *d = opendir(golden);
+    assert_non_null(d);
+    struct dirent *e;
+    int n = 0;
+    while ((e = readdir(d))) {
+        size_t len = strlen(e->d_name);
+        if (len < 6 || strcmp(e->d_name + len - 5, ".tile") != 0) continue;
+        if (strncmp(e->d_name, "ok_", 3) != 0 && strncmp(e->d_name, "ir_", 3) != 0) continue;
+        char path[512];
+        snprintf(path, sizeof path, "%s/%s", golden, e->d_name);
+        compile_file(path, (const char *[]){"D=32", "B=16"}, 2, true);
+        n++;
+    }
+    closedir(d);
+    assert_true(n >= 10);
+    static const char *const defs[] = {"D=64", "E=32", "PS=16", "S=4", "BM=16", "BN=16"};
+    static const char *const lib[] = {"flash_fwd", "flash_bwd", "decode", "block_sparse",
+                                      "lightning2", "masks"};
+    for (size_t i = 0; i < sizeof lib / sizeof lib[0]; i++) {
+        char path[512];
+        snprintf(path, sizeof path, "%s/lib/attention/%s.tile", TILE_SOURCE_DIR, lib[i]);
+        if (access(path, R_OK) != 0) continue;
+        compile_file(path, defs, 6, true);
+    }
+}
+
+/* ---- robustness: mutated programs -------------------------------------- */
+
+static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
+static uint64_t rng(void)
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return rng_state;
+}
+
+static char *read_all(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *buf = malloc((size_t)n + 1);
+    size_t got = fread(buf, 1, (size_t)n, f);
+    buf[got] = 0;
+    fclose(f);
+    return buf;
+}
+
+/* Replacement words: names, numbers, types, operators and keywords that
+ * keep the program parseable often enough to reach deep into sema. */
+static const char *const words[] = {
+    "x", "y", "q", "k", "D", "N", "M", "BM", "rows", "acc", "mask", "causal", "0", "1", "-1",
+    "64", "1.5", "true", "None", "inf", "f32", "bf16", "i64", "bool", "exp", "max", "sum",
+    "dot", "trans", "load", "store", "arange", "zeros", "full", "where", "cast<f32>", "[:, None]",
+    "+", "*", "<", "&&", "&", "(", ")", "[", "]", ",", ":", ";", "{", "}", "let", "var", "for",
+    "if", "while", "return", "const", "fn", "kernel", "static_assert",
+};
+
+static void mutate_and_check(const char *src, int rounds)
+{
+    size_t len = strlen(src);
+    for (int r = 0; r < rounds; r++) {
+        char *buf = malloc(len + 64);
+        /* Replace one word (a run of identifier chars or one other char). */
+        size_t at = (size_t)(rng() % (len ? len : 1));
+        size_t end = at;
+        while (end < len && (src[end] == '_' || (src[end] >= 'a' && src[end] <= 'z') ||
+                             (src[end] >= 'A' && src[end] <= 'Z') || (src[end] >= '0' && src[end] <= '9')))
+            end++;
+        if (end == at && end < len) end++;
+        const char *w = words[rng() % (sizeof words / sizeof words[0])];
+        memcpy(buf, src, at);
+        strcpy(buf + at, w);
+        strcat(buf + at, src + end);
+        unit u;
+        compile_opts(&u, buf, NULL, (const char *[]){"D=16"}, 1, NULL, 0);
+        /* compile_opts verified the IR if it compiled. */
+        done(&u);
+        free(buf);
+    }
+}
+
+static void mutated_programs_never_crash(void **state)
+{
+    (void)state;
+    static const char *const files[] = {"ok_flash", "ok_consts", "ok_misc", "ir_loop", "ir_if",
+                                        "ir_view_mask", "ir_reduce", "ir_weak"};
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        char path[512];
+        snprintf(path, sizeof path, "%s/tests/golden/%s.tile", TILE_SOURCE_DIR, files[i]);
+        char *src = read_all(path);
+        assert_non_null(src);
+        const char *env = getenv("TILE_SEMA_ROUNDS"); /* deeper runs by hand */
+        mutate_and_check(src, env ? atoi(env) : 150);
+        free(src);
+    }
+}
+
+static void deep_nesting_is_bounded(void **state)
+{
+    (void)state;
+    /* 300 nested parentheses and 100 nested blocks: errors or success, but
+     * no stack overflow. */
+    size_t cap = 20000;
+    char *src = malloc(cap);
+    strcpy(src, "kernel k(y: out tensor<f32>[4]) grid(1) { let a = ");
+    for (int i = 0; i < 300; i++) strcat(src, "(1 + ");
+    strcat(src, "1");
+    for (int i = 0; i < 300; i++) strcat(src, ")");
+    strcat(src, "; var v = 0;");
+    for (int i = 0; i < 100; i++) strcat(src, " if v > 0 { v = v + 1;");
+    for (int i = 0; i < 100; i++) strcat(src, " }");
+    strcat(src, " }");
+    unit u;
+    compile(&u, src, NULL);
+    done(&u);
+    free(src);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(kernel_params_and_consts),
+        cmocka_unit_test(compile_all_skips_unbound),
+        cmocka_unit_test(unbound_const_named),
+        cmocka_unit_test(defines_bind_and_override),
+        cmocka_unit_test(define_errors),
+        cmocka_unit_test(define_fn_value),
+        cmocka_unit_test(weak_literals_and_promotion),
+        cmocka_unit_test(fn_instances_are_cached_by_type),
+        cmocka_unit_test(partial_application),
+        cmocka_unit_test(loops_carry_assigned_vars_only),
+        cmocka_unit_test(const_if_lowers_taken_branch),
+        cmocka_unit_test(check_resolves_unbound_kernels),
+        cmocka_unit_test(include_dirs_and_library),
+        cmocka_unit_test(read_errors),
+        cmocka_unit_test(more_messages),
+        cmocka_unit_test(golden_and_library_programs_verify),
+        cmocka_unit_test(mutated_programs_never_crash),
+        cmocka_unit_test(deep_nesting_is_bounded),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
