@@ -1320,6 +1320,14 @@ static void yyerror(YYLTYPE *loc, fe_parser *p, const char *msg)
 
 /* ---- entry point ------------------------------------------------------- */
 
+/* Kept out of fe_parse: no temporaries may live in the frame that setjmp
+ * returns to twice. */
+static void report_oom(fe_parser *p)
+{
+    diag_error(p->diags, ((src_loc){p->path, 0, 0}), "out of memory");
+    p->nerrors++;
+}
+
 ast_file *fe_parse(arena *mem, diag_ctx *d, const char *path, const char *text, size_t len)
 {
     fe_parser *p = arena_alloc(mem, sizeof *p);
@@ -1344,8 +1352,7 @@ ast_file *fe_parse(arena *mem, diag_ctx *d, const char *path, const char *text, 
         if (fe_scan_begin(p) != 0) fe_fatal(p, "out of memory");
         rc = yyparse(p);
     } else {
-        diag_error(d, ((src_loc){path, 0, 0}), "out of memory");
-        p->nerrors++;
+        report_oom(p);
     }
     fe_scan_end(p);
     if (rc != 0 || p->nerrors > 0) return NULL;
