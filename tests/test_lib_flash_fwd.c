@@ -288,6 +288,22 @@ static void test_random_sweep_f32(void **state)
     assert_int_equal(failed, 0);
 }
 
+/* Long sequences: many key blocks per query block (the running max and sum
+ * are rescaled dozens of times), ragged last blocks, both dtypes. */
+static void test_long_sequences(void **state)
+{
+    (void)state;
+    const attn_mask w100s4 = {.kind = ATTN_MASK_SLIDING, .window = 100, .sinks = 4};
+    const fwd_case cases[] = {
+        FWD(IR_F32, 1, 1, 1, 61, 2047, 64, FULL, "", 32, 64),
+        FWD(IR_F32, 1, 2, 1, 517, 517, 128, CAUSAL, CAUSAL_CONSTS, 64, 64),
+        FWD(IR_BF16, 1, 2, 2, 700, 1030, 64, CAUSAL, CAUSAL_CONSTS, 64, 32),
+        FWD(IR_BF16, 1, 1, 1, 300, 1500, 64, w100s4,
+            "mask=sliding_window(W:100,S:4),kv_range=sliding_window_range(W:100,S:4)", 32, 32),
+    };
+    RUN(cases);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -299,6 +315,7 @@ int main(void)
         cmocka_unit_test(test_head_dim_128_f32),
         cmocka_unit_test(test_strided_layout_f32),
         cmocka_unit_test(test_bf16),
+        cmocka_unit_test(test_long_sequences),
         cmocka_unit_test(test_f16),
         cmocka_unit_test(test_larger_bf16),
         cmocka_unit_test(test_random_sweep_f32),
