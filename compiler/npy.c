@@ -220,19 +220,6 @@ static bool parse_header(const char *text, size_t len, header *h, const char **m
 
 /* ---- conversion -------------------------------------------------------- */
 
-static size_t mem_size(ir_dtype t)
-{
-    switch (t) {
-    case IR_BOOL: return 1;
-    case IR_F16:
-    case IR_BF16: return 2;
-    case IR_I32:
-    case IR_F32: return 4;
-    default: return 8;
-    }
-}
-
-static bool is_float(ir_dtype t) { return t == IR_F32 || t == IR_BF16 || t == IR_F16; }
 
 /* double -> float rounding to odd: with at least two more bits than the
  * 16-bit formats, a later nearest-even rounding to bf16/f16 is then the
@@ -331,7 +318,7 @@ static tile_status convert(const char *path, const npy_dtype *ft, const char *de
                            ir_dtype want, int64_t n, const unsigned char *src, unsigned char *dst,
                            char *err, size_t errlen)
 {
-    const size_t ws = mem_size(want);
+    const size_t ws = (size_t)ir_dtype_size(want);
     bool raw_bf16 = want == IR_BF16 && (ft->kind == K_BF16 || (ft->kind == K_UINT && ft->size == 2));
     if (raw_bf16) {
         memcpy(dst, src, (size_t)n * 2);
@@ -346,7 +333,7 @@ static tile_status convert(const char *path, const npy_dtype *ft, const char *de
         if (!get_elem(ft, src + (size_t)k * (size_t)ft->size, &e))
             return fail(TILE_ERR_ARG, err, errlen, path,
                         "element %" PRId64 " does not fit in a 64-bit integer", k);
-        if (is_float(want)) {
+        if (ir_dtype_is_float(want)) {
             if (e.is_float) {
                 float v = want == IR_F32 ? (float)e.f : f64_to_f32_odd(e.f);
                 put_float(want, out, v);
@@ -480,7 +467,7 @@ tile_status npy_read(const char *path, arena *mem, ir_dtype want, interp_tensor 
     }
     size_t nbytes = (size_t)count * (size_t)ft.size;
     raw = malloc(nbytes ? nbytes : 1);
-    unsigned char *dst = arena_alloc(mem, count ? (size_t)count * mem_size(want) : 1);
+    unsigned char *dst = arena_alloc(mem, count ? (size_t)count * (size_t)ir_dtype_size(want) : 1);
     if (!raw || !dst) {
         s = fail(TILE_ERR_NOMEM, err, errlen, path, "out of memory");
         goto done;
@@ -558,7 +545,7 @@ tile_status npy_write(const char *path, const interp_tensor *t, char *err, size_
 
     /* Elements in C order through the strides, one row of the last dim at
      * a time. */
-    const size_t ms = mem_size(t->dtype);
+    const size_t ms = (size_t)ir_dtype_size(t->dtype);
     int64_t inner = t->rank ? t->shape[t->rank - 1] : 1;
     int64_t is = t->rank ? t->strides[t->rank - 1] : 0;
     unsigned char *row = malloc(inner > 0 ? (size_t)inner * fsize : 1);

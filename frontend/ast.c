@@ -23,16 +23,22 @@
  *         (let (a b) (tuple 1 2))               ; tuple pattern
  *         (var acc :f32 (call zeros (list BM D)))
  *         (= acc (* acc 2))                     ; assignment; also += -= *= /=
+ *         (= (m l) (call step m l))             ; tuple assignment
  *         (for i (range lo hi step)             ; (range hi) / (range lo hi)
  *           (block ...))
  *         (while c (block ...))
  *         (if c (block ...) (else (block ...)))
  *         (return x)  (return)
  *         (static_assert (> D 0) "D must be positive")
+ *         (assert (> n 0) "n must be positive")  ; checked at run time
  *         (expr (call store ...))               ; expression statement
  *         (value x)))                           ; trailing expression (fn result)
  *     (kernel k (params ...) (grid (call cdiv M BM) 1) (block ...))
- *     (spec my_attn flash_fwd (mask: causal) (D: 128)))
+ *     (spec my_attn flash_fwd (mask: causal) (D: 128))
+ *     (spec doc_attn flash_fwd                   ; a specialisation adding parameters
+ *       (params
+ *         (tensor doc :i32 [Z N]))
+ *       (mask: (call document (doc: doc)))))
  *
  * Expressions: literals print as written (42, 1.5, true, "text" with
  * escapes), names bare; (OP lhs rhs) for binary operators with the source
@@ -257,6 +263,16 @@ static void print_stmt(FILE *out, const ast_stmt *s, int level)
         print_expr(out, s->u.assign.value);
         fputc(')', out);
         break;
+    case AST_ASSIGN_TUPLE:
+        fputs("(= (", out);
+        for (int i = 0; i < s->u.tassign.targets.len; i++) {
+            if (i) fputc(' ', out);
+            print_expr(out, s->u.tassign.targets.items[i]);
+        }
+        fputs(") ", out);
+        print_expr(out, s->u.tassign.value);
+        fputc(')', out);
+        break;
     case AST_EXPR:
         fputs("(expr ", out);
         print_expr(out, s->u.expr);
@@ -305,7 +321,8 @@ static void print_stmt(FILE *out, const ast_stmt *s, int level)
         fputc(')', out);
         break;
     case AST_STATIC_ASSERT:
-        fputs("(static_assert ", out);
+    case AST_ASSERT:
+        fputs(s->kind == AST_ASSERT ? "(assert " : "(static_assert ", out);
         print_expr(out, s->u.sassert.cond);
         fputc(' ', out);
         print_string(out, s->u.sassert.message);
@@ -402,6 +419,17 @@ static void print_item(FILE *out, const ast_item *it)
         break;
     case AST_ITEM_SPEC:
         fprintf(out, "(spec %s %s", it->name, it->base);
+        if (it->params.len > 0) {
+            print_params(out, &it->params, 2);
+            indent(out, 2);
+            for (int i = 0; i < it->args.len; i++) {
+                const ast_arg *a = it->args.items[i];
+                fprintf(out, "%s(%s: ", i ? " " : "", a->name ? a->name : "?");
+                print_expr(out, a->value);
+                fputc(')', out);
+            }
+            break;
+        }
         print_args(out, &it->args);
         break;
     }

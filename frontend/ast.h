@@ -47,7 +47,7 @@ typedef enum ast_expr_kind {
     AST_INT,        /* 42 */
     AST_FLOAT,      /* 1.5, 1e-3 */
     AST_BOOL,       /* true / false */
-    AST_STRING,     /* "label" (print and static_assert only) */
+    AST_STRING,     /* "label" (print, static_assert and assert only) */
     AST_NAME,       /* identifier */
     AST_UNARY,      /* op: '-', '!', '~' */
     AST_BINARY,     /* op: token kind of the operator, see ast_binop */
@@ -98,12 +98,14 @@ typedef enum ast_stmt_kind {
     AST_LET,        /* let x (: T)? = e;   let (a, b) = e; */
     AST_VAR,        /* var x (: T)? = e; */
     AST_ASSIGN,     /* x = e;  x op= e;  (op: compound operator or -1) */
+    AST_ASSIGN_TUPLE, /* (a, b) = e; */
     AST_EXPR,       /* e; */
     AST_FOR,        /* for i in range(a, b, s) { } */
     AST_WHILE,      /* while c { } */
     AST_IF,         /* if c { } else { } / else if */
     AST_RETURN,     /* return e?; */
     AST_STATIC_ASSERT, /* static_assert(cond, "message"); */
+    AST_ASSERT,     /* assert(cond, "message"); (checked at run time) */
 } ast_stmt_kind;
 
 struct ast_block {
@@ -119,11 +121,12 @@ struct ast_stmt {
     union {
         struct { ast_list names; ast_type *type; ast_expr *init; bool tuple; } let; /* names: const char*; LET and VAR */
         struct { const char *name; src_loc name_loc; int op; /* -1 or ast_binop */ ast_expr *value; } assign;
+        struct { ast_list targets; /* ast_expr* (AST_NAME), distinct */ ast_expr *value; } tassign;
         ast_expr *expr;                                                       /* EXPR, RETURN (may be NULL) */
         struct { const char *var; src_loc var_loc; ast_expr *lo, *hi, *step; ast_block *body; } for_; /* lo defaults 0, step 1: NULL when absent */
         struct { ast_expr *cond; ast_block *body; } while_;
         struct { ast_expr *cond; ast_block *then_; ast_block *else_; } if_;   /* else_ may be NULL; `else if` is a block holding one IF */
-        struct { ast_expr *cond; const char *message; } sassert;
+        struct { ast_expr *cond; const char *message; } sassert;          /* STATIC_ASSERT, ASSERT */
     } u;
 };
 
@@ -148,7 +151,7 @@ typedef enum ast_item_kind {
     AST_ITEM_CONST,       /* const NAME (: kind)? = expr; */
     AST_ITEM_FN,          /* fn name(params) (-> T)? { ... } */
     AST_ITEM_KERNEL,      /* kernel name(params) grid(e, ...) { ... } */
-    AST_ITEM_SPEC,        /* kernel name = base(name: value, ...); */
+    AST_ITEM_SPEC,        /* kernel name(params)? = base(name: value, ...); */
 } ast_item_kind;
 
 typedef struct ast_item {
@@ -159,7 +162,7 @@ typedef struct ast_item {
     const char *path;     /* IMPORT: as written */
     ast_type *const_type; /* CONST: declared kind or NULL */
     ast_expr *value;      /* CONST: initialiser */
-    ast_list params;      /* FN, KERNEL: ast_param* */
+    ast_list params;      /* FN, KERNEL, SPEC: ast_param* (SPEC: the parameters it adds) */
     ast_type *ret;        /* FN: result type or NULL */
     ast_list grid;        /* KERNEL: ast_expr* (1 to 3) */
     ast_block *body;      /* FN, KERNEL */

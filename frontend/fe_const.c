@@ -61,6 +61,7 @@ const char *fe_const_str(fe_ctx *cx, const fe_val *v)
     case FE_DTYPE: return ir_dtype_name(v->u.dt);
     case FE_STR: return arena_printf(cx->mem, "\"%s\"", v->u.s);
     case FE_SHAPE: return fe_shape_str(cx, v->u.shape.rank, v->u.shape.dims);
+    case FE_CAPTURE: return v->u.s;
     case FE_FN: {
         const fe_fnval *fn = v->u.fn;
         if (fn->nbound == 0) return fn->item->name;
@@ -91,6 +92,7 @@ const char *fe_describe(fe_ctx *cx, const fe_val *v)
     case FE_TENSOR: return arena_printf(cx->mem, "tensor '%s'", v->u.t->name);
     case FE_VIEW: return "a tensor view";
     case FE_TUPLE: return arena_printf(cx->mem, "a tuple of %d", v->u.tup.n);
+    case FE_CAPTURE: return arena_printf(cx->mem, "runtime parameter '%s'", v->u.s);
     }
     return "?";
 }
@@ -308,6 +310,8 @@ fe_val fe_global_const(fe_ctx *cx, fe_global *g, src_loc use)
     }
     g->state = 1;
     const ast_item *it = g->item;
+    const ast_item *spec_kernel = cx->spec_kernel; /* not in a spec's scope */
+    cx->spec_kernel = NULL;
     fe_val v;
     if (g->define >= 0) {
         cx->defs[g->define].used = true;
@@ -315,6 +319,7 @@ fe_val fe_global_const(fe_ctx *cx, fe_global *g, src_loc use)
     } else {
         v = fe_const_expr(cx, NULL, it->value);
     }
+    cx->spec_kernel = spec_kernel;
     if (v.kind != FE_ERR && it->const_type && it->const_type->kind == AST_TY_CONST &&
         !fe_const_fits_kind(it->const_type->ckind, &v)) {
         src_loc at = g->define >= 0 && cx->defs[g->define].expr ? cx->defs[g->define].expr->loc

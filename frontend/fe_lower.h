@@ -37,6 +37,10 @@ typedef enum fe_kind {
     FE_TENSOR, /* a kernel (or fn) tensor parameter */
     FE_VIEW,   /* tensor[idx...]: only for load/store/atomic_add */
     FE_TUPLE,
+    FE_CAPTURE, /* a parameter of a kernel specialisation, named in its
+                   arguments (u.s = its name): it can only be bound to an fn
+                   parameter by partial application, and stands for the
+                   kernel's parameter when the fn value is called */
 } fe_kind;
 
 typedef struct fe_val fe_val;
@@ -76,7 +80,8 @@ struct fe_val {
     } u;
 };
 
-/* An fn item with some const parameters bound (partial application). */
+/* An fn item with some parameters bound (partial application): const
+ * parameters to constants, runtime parameters to FE_CAPTUREs. */
 struct fe_fnval {
     const ast_item *item;
     int nbound;
@@ -101,6 +106,14 @@ typedef struct fe_scope {
     fe_sym *syms;
     struct fe_scope *parent;
 } fe_scope;
+
+/* What a captured specialisation parameter is in the function being
+ * lowered: the kernel's parameter, or in an fn instance the hidden
+ * parameter through which its caller passed it. */
+typedef struct fe_capture {
+    const char *name;
+    fe_val val;                    /* FE_TENSOR or FE_TILE */
+} fe_capture;
 
 /* ---- globals ----------------------------------------------------------- */
 typedef enum fe_global_kind { FE_G_CONST, FE_G_FN, FE_G_KERNEL, FE_G_SPEC } fe_global_kind;
@@ -155,6 +168,8 @@ typedef struct fe_ctx {
     ptr_vec fn_names;              /* names given to fn instances */
     fe_frame *stack;
     int depth;                     /* expression/statement nesting guard */
+    const ast_item *spec_kernel;   /* while a spec's arguments are evaluated: */
+    const char *spec_name;         /*   the kernel it specialises, and its name */
     bool oom;
 } fe_ctx;
 
@@ -168,6 +183,8 @@ typedef struct fe_func {
     const ast_item *item;
     bool is_kernel;
     bool in_grid;
+    const fe_capture *caps;        /* captured parameters reachable here */
+    int ncaps;
 } fe_func;
 
 /* ---- fe_load.c --------------------------------------------------------- */
@@ -264,6 +281,8 @@ fe_val fe_call_builtin(fe_func *F, const fe_builtin *b, const ast_expr *call);
 /* ---- fe_lower_call.c --------------------------------------------------- */
 fe_val fe_call_fn(fe_func *F, const fe_fnval *fn, const ast_expr *call);
 fe_fnval *fe_fnval_of(fe_ctx *cx, const ast_item *item);
+/* The value of captured parameter `name` in F, or NULL. */
+const fe_val *fe_find_capture(const fe_func *F, const char *name);
 
 /* ---- fe_lower_stmt.c --------------------------------------------------- */
 void fe_push_scope(fe_func *F);

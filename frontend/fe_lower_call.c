@@ -8,7 +8,17 @@
  * (`sliding_window(W: 64)`), no code.  Any other call must bind everything;
  * it becomes an IR CALL of the fn instance for exactly these constants and
  * argument types (one IR_FUNC_FN per distinct key, cached), which the inline
- * pass removes.  The chain of fns being lowered is kept to report recursion. */
+ * pass removes.  The chain of fns being lowered is kept to report recursion.
+ *
+ * Captures.  In a kernel specialisation's arguments, a partial application
+ * may also bind runtime parameters, to the specialisation's own parameters
+ * (`document(doc: doc)`): the fn value then holds an FE_CAPTURE, a name.  A
+ * call resolves it to what that parameter is in the calling function
+ * (fe_func.caps): in the kernel, its IR parameter.  An fn instance cannot
+ * see the kernel's values, so when an fn value holding captures is passed to
+ * an fn (as a const fn argument, at any depth), the captured values are
+ * passed along as hidden arguments after the ordinary ones, and the
+ * instance's own caps name its hidden parameters. */
 #include "fe_lower.h"
 
 #include <string.h>
@@ -22,6 +32,31 @@ fe_fnval *fe_fnval_of(fe_ctx *cx, const ast_item *item)
     }
     fn->item = item;
     return fn;
+}
+
+const fe_val *fe_find_capture(const fe_func *F, const char *name)
+{
+    for (int i = 0; i < F->ncaps; i++)
+        if (strcmp(F->caps[i].name, name) == 0) return &F->caps[i].val;
+    return NULL;
+}
+
+/* Appends the names captured by v (an fn value, at any depth) to names. */
+static void collect_captures(fe_ctx *cx, const fe_val *v, ptr_vec *names, int depth)
+{
+    if (v->kind != FE_FN || depth > 64) return;
+    const fe_fnval *fn = v->u.fn;
+    for (int i = 0; i < fn->nbound; i++) {
+        const fe_val *b = &fn->vals[i];
+        if (b->kind == FE_FN) {
+            collect_captures(cx, b, names, depth + 1);
+            continue;
+        }
+        if (b->kind != FE_CAPTURE) continue;
+        bool seen = false;
+        for (int j = 0; j < names->len && !seen; j++) seen = strcmp(names->items[j], b->u.s) == 0;
+        if (!seen && ptr_vec_push(cx->mem, names, (void *)b->u.s)) fe_oom(cx);
+    }
 }
 
 static int param_index(const ast_item *fn, const char *name)
@@ -81,7 +116,7 @@ static void report_recursion(fe_ctx *cx, const ast_item *item, src_loc call)
 /* Lowers the fn body for one key.  slot[] holds every parameter's value:
  * constants for const params, tiles/tensors for the others. */
 static fe_inst *instantiate(fe_func *F, const ast_item *item, fe_scope *consts, const fe_val *slot,
-                            const char *key, src_loc call)
+                            const fe_capture *caps, int ncaps, const char *key, src_loc call)
 {
     fe_ctx *cx = F->cx;
     for (const fe_frame *fr = cx->stack; fr; fr = fr->up)
@@ -144,6 +179,40 @@ static fe_inst *instantiate(fe_func *F, const ast_item *item, fe_scope *consts, 
         }
         fe_declare(&G, p->name, FE_SYM_PARAM, v, p->loc);
     }
+    /* Hidden parameters: the captured values the fn values among the
+     * constants refer to, in the order the caller passes them. */
+    fe_capture *own = arena_calloc(cx->mem, (size_t)ncaps + 1, sizeof *own);
+    if (!own) {
+        fe_oom(cx);
+        return NULL;
+    }
+    for (int i = 0; i < ncaps; i++) {
+        ir_param ip = {.name = caps[i].name, .loc = item->loc};
+        const fe_val *cv = &caps[i].val;
+        if (cv->kind == FE_TENSOR) {
+            ip.type = ir_type_tensor(cv->u.t->dtype, cv->u.t->rank);
+            ip.is_out = cv->u.t->is_out;
+            memcpy(ip.dims, cv->u.t->dims, sizeof ip.dims);
+        } else {
+            ip.type = cv->u.v->type;
+        }
+        ir_value *arg = ir_func_add_param(f, &ip);
+        fe_tensor *t = cv->kind == FE_TENSOR ? arena_alloc(cx->mem, sizeof *t) : NULL;
+        if (!arg || (cv->kind == FE_TENSOR && !t)) {
+            fe_oom(cx);
+            return NULL;
+        }
+        own[i].name = caps[i].name;
+        if (t) {
+            *t = *cv->u.t;
+            t->v = arg;
+            own[i].val = (fe_val){.kind = FE_TENSOR, .u.t = t};
+        } else {
+            own[i].val = fe_tile(arg, false);
+        }
+    }
+    G.caps = own;
+    G.ncaps = ncaps;
 
     fe_frame fr = {.fn = item, .call = call, .up = cx->stack};
     cx->stack = &fr;
@@ -301,6 +370,12 @@ fe_val fe_call_fn(fe_func *F, const fe_fnval *fn, const ast_expr *call)
         const ast_arg *arg = args->items[i];
         fe_val v = fe_expr(F, arg->value);
         bad |= v.kind == FE_ERR;
+        if (v.kind == FE_CAPTURE && !arg->name) {
+            diag_error(cx->d, arg->value->loc, "runtime parameter '%s' is captured by naming the "
+                       "fn parameter it binds (%s(NAME: %s))", v.u.s, item->name, v.u.s);
+            bad = true;
+            continue;
+        }
         int k;
         if (arg->name) {
             k = param_index(item, arg->name);
@@ -311,14 +386,17 @@ fe_val fe_call_fn(fe_func *F, const fe_fnval *fn, const ast_expr *call)
             }
             if (state[k]) {
                 if (state[k] == 1)
-                    diag_error(cx->d, arg->loc, "constant '%s' of '%s' is already bound", arg->name,
-                               item->name);
+                    diag_error(cx->d, arg->loc, "%s '%s' of '%s' is already bound",
+                               param_at(item, k)->kind == AST_PARAM_CONST ? "constant" : "parameter",
+                               arg->name, item->name);
                 else
                     diag_error(cx->d, arg->loc, "argument '%s' given twice", arg->name);
                 bad = true;
                 continue;
             }
-            if (param_at(item, k)->kind != AST_PARAM_CONST) only_const = false;
+            /* A runtime parameter bound to a captured one keeps the call a
+             * partial application. */
+            if (param_at(item, k)->kind != AST_PARAM_CONST && v.kind != FE_CAPTURE) only_const = false;
             sloc[k] = arg->loc;
         } else {
             all_named = false;
@@ -347,6 +425,17 @@ fe_val fe_call_fn(fe_func *F, const fe_fnval *fn, const ast_expr *call)
         const ast_param *p = param_at(item, k);
         if (!state[k] && (p->kind != AST_PARAM_CONST || !p->deflt)) unbound = true;
     }
+    if (all_named && !only_const && unbound && !F->f) {
+        /* Meant as a partial application, in a constant context. */
+        for (int k = 0; k < n; k++)
+            if (state[k] == 2 && param_at(item, k)->kind != AST_PARAM_CONST &&
+                slot[k].kind != FE_CAPTURE) {
+                diag_error(cx->d, sloc[k], "'%s' of '%s' is a runtime parameter: a partial "
+                           "application binds constants, and in a kernel specialisation's "
+                           "arguments its own parameters", param_at(item, k)->name, item->name);
+                return fe_err();
+            }
+    }
     if (all_named && only_const && unbound) {
         fe_fnval *pf = arena_alloc(cx->mem, sizeof *pf);
         int nb = 0;
@@ -363,7 +452,8 @@ fe_val fe_call_fn(fe_func *F, const fe_fnval *fn, const ast_expr *call)
         for (int k = 0; k < n; k++) {
             if (!state[k]) continue;
             const ast_param *p = param_at(item, k);
-            if (state[k] == 2 && !fe_const_fits_kind(ckind_of(p), &slot[k])) {
+            if (state[k] == 2 && p->kind == AST_PARAM_CONST &&
+                !fe_const_fits_kind(ckind_of(p), &slot[k])) {
                 diag_error(cx->d, sloc[k], "constant '%s' of '%s' is %s, got %s", p->name, item->name,
                            fe_ckind_name(ckind_of(p)),
                            fe_describe(cx, &slot[k]));
@@ -419,10 +509,41 @@ fe_val fe_call_fn(fe_func *F, const fe_fnval *fn, const ast_expr *call)
     if (!fe_need_ir(F, cloc, arena_printf(cx->mem, "a call of fn '%s'", item->name)))
         return fe_err();
 
+    /* Captured runtime arguments: what they are in this function. */
+    for (int k = 0; k < n; k++) {
+        if (slot[k].kind != FE_CAPTURE) continue;
+        const fe_val *cv = fe_find_capture(F, slot[k].u.s);
+        if (!cv) {
+            diag_error(cx->d, cloc, "internal error: captured parameter '%s' is not available here",
+                       slot[k].u.s);
+            return fe_err();
+        }
+        slot[k] = *cv;
+        sloc[k] = cloc;
+    }
+    /* Captures inside the fn values among the constants: hidden arguments. */
+    ptr_vec capnames = {0};
+    for (int k = 0; k < n; k++)
+        if (param_at(item, k)->kind == AST_PARAM_CONST) collect_captures(cx, &slot[k], &capnames, 0);
+    fe_capture *caps = arena_calloc(cx->mem, (size_t)capnames.len + 1, sizeof *caps);
+    if (!caps) {
+        fe_oom(cx);
+        return fe_err();
+    }
+    for (int i = 0; i < capnames.len; i++) {
+        const fe_val *cv = fe_find_capture(F, capnames.items[i]);
+        if (!cv) {
+            diag_error(cx->d, cloc, "internal error: captured parameter '%s' is not available here",
+                       (const char *)capnames.items[i]);
+            return fe_err();
+        }
+        caps[i] = (fe_capture){capnames.items[i], *cv};
+    }
+
     /* Runtime arguments, converted; then the instance key. */
     char *key = arena_printf(cx->mem, "%p", (const void *)item);
     int nargs = 0;
-    ir_value **ops = arena_calloc(cx->mem, (size_t)n + 1, sizeof *ops);
+    ir_value **ops = arena_calloc(cx->mem, (size_t)(n + capnames.len) + 1, sizeof *ops);
     if (!ops) {
         fe_oom(cx);
         return fe_err();
@@ -442,11 +563,16 @@ fe_val fe_call_fn(fe_func *F, const fe_fnval *fn, const ast_expr *call)
         ops[nargs++] = slot[k].kind == FE_TENSOR ? slot[k].u.t->v : slot[k].u.v;
     }
     if (bad) return fe_err();
+    for (int i = 0; i < capnames.len; i++) {
+        key = key ? arena_printf(cx->mem, "%s|^%s", key, caps[i].name) : NULL;
+        key = key_add(cx, key, &caps[i].val);
+        ops[nargs++] = caps[i].val.kind == FE_TENSOR ? caps[i].val.u.t->v : caps[i].val.u.v;
+    }
     if (!key) {
         fe_oom(cx);
         return fe_err();
     }
-    fe_inst *in = instantiate(F, item, C.scope, slot, key, cloc);
+    fe_inst *in = instantiate(F, item, C.scope, slot, caps, capnames.len, key, cloc);
     if (!in || !in->f) return fe_err();
     ir_func *f = in->f;
     ir_op *op = fe_build(F, cloc, IR_OP_CALL, nargs, ops, f->nresults, f->result_types, 0);

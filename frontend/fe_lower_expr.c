@@ -219,7 +219,7 @@ bool fe_check_operand(fe_func *F, const fe_val *v, src_loc loc)
         return false;
     case FE_TUPLE:
         diag_error(cx->d, loc, "a tuple cannot be used as a value (destructure it with "
-                   "let (a, b) = ...)");
+                   "let (a, b) = ... or assign it with (a, b) = ...)");
         return false;
     case FE_STR:
         diag_error(cx->d, loc, "a string can only be used by print and static_assert");
@@ -229,6 +229,10 @@ bool fe_check_operand(fe_func *F, const fe_val *v, src_loc loc)
         return false;
     case FE_UNIT:
         diag_error(cx->d, loc, "this expression has no value");
+        return false;
+    case FE_CAPTURE:
+        diag_error(cx->d, loc, "runtime parameter '%s' of a specialisation can only be bound to "
+                   "an fn parameter (f(%s: %s))", v->u.s, v->u.s, v->u.s);
         return false;
     }
     return false;
@@ -279,8 +283,13 @@ bool fe_type_dtype(fe_func *F, const ast_type *t, ir_dtype *out)
         v = s->val;
     } else {
         fe_global *g = fe_global_find(cx, t->name);
-        if (g && g->kind == FE_G_CONST) v = fe_global_const(cx, g, t->loc);
-        else if (!g) {
+        if (g && g->kind == FE_G_CONST) {
+            v = fe_global_const(cx, g, t->loc);
+        } else if (g) {
+            diag_error(cx->d, t->loc, "'%s' is not a dtype (it is %s)", t->name,
+                       g->kind == FE_G_FN ? "an fn" : "a kernel");
+            return false;
+        } else {
             const char *hint = strcmp(t->name, "int") == 0 ? " (use i32 or i64)"
                              : strcmp(t->name, "float") == 0 ? " (use f32, bf16 or f16)" : "";
             diag_error(cx->d, t->loc, "unknown dtype '%s'%s", t->name, hint);
@@ -391,6 +400,21 @@ static fe_val lower_binary(fe_func *F, const ast_expr *e)
 
 /* ---- names ------------------------------------------------------------- */
 
+/* Is `name` a parameter or a dimension of kernel k? */
+static bool spec_base_names(const ast_item *k, const char *name)
+{
+    for (int i = 0; i < k->params.len; i++) {
+        const ast_param *p = k->params.items[i];
+        if (strcmp(p->name, name) == 0) return true;
+        if (p->kind != AST_PARAM_TENSOR || !p->type) continue;
+        for (int d = 0; d < p->type->dims.len; d++) {
+            const ast_expr *de = p->type->dims.items[d];
+            if (de->kind == AST_NAME && strcmp(de->u.str, name) == 0) return true;
+        }
+    }
+    return false;
+}
+
 static fe_val lower_name(fe_func *F, const ast_expr *e)
 {
     fe_ctx *cx = F->cx;
@@ -415,6 +439,12 @@ static fe_val lower_name(fe_func *F, const ast_expr *e)
     if (strcmp(name, "inf") == 0) return fe_float(INFINITY);
     if (fe_find_builtin(name)) {
         diag_error(cx->d, e->loc, "built-in '%s' must be called", name);
+        return fe_err();
+    }
+    if (cx->spec_kernel && spec_base_names(cx->spec_kernel, name)) {
+        diag_error(cx->d, e->loc, "'%s' belongs to kernel '%s', not to specialisation '%s': only "
+                   "the specialisation's own parameters can be captured", name,
+                   cx->spec_kernel->name, cx->spec_name);
         return fe_err();
     }
     diag_error(cx->d, e->loc, "unknown name '%s'", name);

@@ -8,7 +8,14 @@
  * Const parameters are not IR parameters: they are folded in and recorded in
  * ir_func.consts.  Tensor and scalar parameters become IR parameters in
  * declaration order; each dynamic dimension name becomes a TENSOR_DIM of the
- * first tensor that has it, at the top of both the grid and the body. */
+ * first tensor that has it, at the top of both the grid and the body.
+ *
+ * A specialisation may declare parameters of its own
+ * (`kernel k_doc(doc: tensor<i32>[Z, N]) = k(mask: document(doc: doc));`).
+ * They follow the base kernel's parameters in the IR and at launch (a dim
+ * named like one of the kernel's is the same dim, checked at launch), but
+ * are not names in the kernel's body: they are reachable only through the
+ * fn values that captured them (fe_func.caps, fe_lower_call.c). */
 #include "fe_lower.h"
 
 #include <string.h>
@@ -22,6 +29,8 @@ typedef struct fe_spec {
     const ast_item *kernel;      /* the kernel specialised, NULL if broken */
     int n;
     kbinding *b;
+    int nparams;                 /* parameters added by this spec and the ones */
+    const ast_param **params;    /*   it specialises, outermost first */
 } fe_spec;
 
 typedef struct kconst {
@@ -55,6 +64,85 @@ static const char *kind_word(fe_global_kind k)
 
 /* ---- specialisations --------------------------------------------------- */
 
+/* The dim of kernel k named `name`, or NULL. */
+static const ast_expr *find_dim(const ast_item *k, const char *name)
+{
+    for (int i = 0; i < k->params.len; i++) {
+        const ast_param *p = kparam(k, i);
+        if (p->kind != AST_PARAM_TENSOR || !p->type) continue;
+        for (int d = 0; d < p->type->dims.len; d++) {
+            const ast_expr *de = p->type->dims.items[d];
+            if (de->kind == AST_NAME && strcmp(de->u.str, name) == 0) return de;
+        }
+    }
+    return NULL;
+}
+
+/* Adds spec item `it`'s own parameters to sp->params (after the inherited
+ * ones); false after reporting a bad one. */
+static bool add_spec_params(fe_ctx *cx, const ast_item *it, fe_spec *sp)
+{
+    bool ok = true;
+    for (int i = 0; i < it->params.len; i++) {
+        const ast_param *p = it->params.items[i];
+        const ast_param *clash = sp->kernel ? find_param(sp->kernel, p->name) : NULL;
+        const ast_expr *dim = sp->kernel && !clash ? find_dim(sp->kernel, p->name) : NULL;
+        if (p->kind == AST_PARAM_CONST) {
+            diag_error(cx->d, p->loc, "a kernel specialisation cannot declare constant '%s' "
+                       "(it binds the kernel's constants in its call)", p->name);
+            ok = false;
+        } else if (p->kind == AST_PARAM_VALUE && !p->type) {
+            diag_error(cx->d, p->loc, "kernel parameter '%s' needs a type (e.g. '%s: f32')",
+                       p->name, p->name);
+            ok = false;
+        } else if (fe_is_builtin_name(p->name)) {
+            diag_error(cx->d, p->loc, "'%s' is a built-in name and cannot be redefined", p->name);
+            ok = false;
+        } else if (clash || dim) {
+            diag_error(cx->d, p->loc, "parameter '%s' of specialisation '%s' collides with %s '%s' "
+                       "of kernel '%s'", p->name, it->name, clash ? "parameter" : "dimension",
+                       p->name, sp->kernel->name);
+            diag_note(cx->d, clash ? clash->loc : dim->loc, "'%s' is declared here", p->name);
+            ok = false;
+        } else {
+            for (int j = 0; j < sp->nparams; j++)
+                if (strcmp(sp->params[j]->name, p->name) == 0) {
+                    diag_error(cx->d, p->loc, "redefinition of parameter '%s'", p->name);
+                    diag_note(cx->d, sp->params[j]->loc, "previous definition is here");
+                    ok = false;
+                    break;
+                }
+        }
+        sp->params[sp->nparams++] = p;
+    }
+    return ok;
+}
+
+/* The scope a spec's arguments are evaluated in: each of its parameters
+ * stands for itself, as an FE_CAPTURE. */
+static fe_scope *capture_scope(fe_ctx *cx, const fe_spec *sp)
+{
+    fe_scope *sc = arena_alloc(cx->mem, sizeof *sc);
+    if (!sc) {
+        fe_oom(cx);
+        return NULL;
+    }
+    for (int i = 0; i < sp->nparams; i++) {
+        fe_sym *sym = arena_alloc(cx->mem, sizeof *sym);
+        if (!sym) {
+            fe_oom(cx);
+            return NULL;
+        }
+        sym->name = sp->params[i]->name;
+        sym->kind = FE_SYM_PARAM;
+        sym->val = (fe_val){.kind = FE_CAPTURE, .u.s = sp->params[i]->name};
+        sym->loc = sp->params[i]->loc;
+        sym->next = sc->syms;
+        sc->syms = sym;
+    }
+    return sc;
+}
+
 static fe_spec *eval_spec(fe_ctx *cx, fe_global *g)
 {
     if (g->spec) return g->spec;
@@ -86,18 +174,25 @@ static fe_spec *eval_spec(fe_ctx *cx, fe_global *g)
     }
     g->spec = sp;
     g->state = 2;
-    int np = parent ? parent->n : 0;
+    int np = parent ? parent->n : 0, npp = parent ? parent->nparams : 0;
     sp->b = arena_calloc(cx->mem, (size_t)(np + it->args.len) + 1, sizeof *sp->b);
-    if (!sp->b) {
+    sp->params = arena_calloc(cx->mem, (size_t)(npp + it->params.len) + 1, sizeof *sp->params);
+    if (!sp->b || !sp->params) {
         fe_oom(cx);
         sp->kernel = NULL;
         return sp;
     }
     for (int i = 0; i < np; i++) sp->b[sp->n++] = parent->b[i];
-    bool bad = false;
+    for (int i = 0; i < npp; i++) sp->params[sp->nparams++] = parent->params[i];
+    bool bad = !add_spec_params(cx, it, sp);
+    fe_scope *captures = capture_scope(cx, sp);
+    const ast_item *outer_kernel = cx->spec_kernel;
+    const char *outer_name = cx->spec_name;
+    cx->spec_kernel = sp->kernel;
+    cx->spec_name = it->name;
     for (int i = 0; i < it->args.len; i++) {
         const ast_arg *a = it->args.items[i];
-        fe_val v = fe_const_expr(cx, NULL, a->value);
+        fe_val v = fe_const_expr(cx, captures, a->value);
         if (!sp->kernel || !a->name) {
             bad = true;
             continue;
@@ -137,6 +232,8 @@ static fe_spec *eval_spec(fe_ctx *cx, fe_global *g)
         sp->b[k] = (kbinding){a->name, v};
         if (k == sp->n) sp->n++;
     }
+    cx->spec_kernel = outer_kernel;
+    cx->spec_name = outer_name;
     if (bad) sp->kernel = NULL;
     return sp;
 }
@@ -168,7 +265,8 @@ static void check_signature(fe_ctx *cx, fe_global *g)
     }
 }
 
-/* Binds every const parameter of kernel k; false if one is unbound or bad. */
+/* Binds every const parameter of kernel k; false if one is unbound or bad
+ * (then it is an FE_ERR in the scope, so defaults using it stay silent). */
 static bool bind_consts(fe_ctx *cx, const ast_item *k, const fe_spec *sp, kconst *out,
                         bool report_unbound, fe_scope **scope)
 {
@@ -199,6 +297,7 @@ static bool bind_consts(fe_ctx *cx, const ast_item *k, const fe_spec *sp, kconst
             if (p->deflt->kind == AST_AUTO) {
                 if (ckind_of(p) != AST_CK_INT) {
                     ok = false; /* reported by check_signature */
+                    fe_declare(&C, p->name, FE_SYM_CONST, fe_err(), p->loc);
                     continue;
                 }
                 c->val = fe_int(32);
@@ -214,16 +313,19 @@ static bool bind_consts(fe_ctx *cx, const ast_item *k, const fe_spec *sp, kconst
                 diag_error(cx->d, p->loc, "constant '%s' needs a value (give it with -D %s=...)",
                            p->name, p->name);
             ok = false;
+            fe_declare(&C, p->name, FE_SYM_CONST, fe_err(), p->loc);
             continue;
         }
         if (c->val.kind == FE_ERR) {
             ok = false;
+            fe_declare(&C, p->name, FE_SYM_CONST, fe_err(), p->loc);
             continue;
         }
         if (!fe_const_fits_kind(ckind_of(p), &c->val)) {
             diag_error(cx->d, at, "constant '%s' of kernel '%s' is %s, got %s", p->name, k->name,
                        fe_ckind_name(ckind_of(p)), fe_describe(cx, &c->val));
             ok = false;
+            fe_declare(&C, p->name, FE_SYM_CONST, fe_err(), p->loc);
             continue;
         }
         fe_declare(&C, p->name, FE_SYM_CONST, c->val, p->loc);
@@ -245,15 +347,19 @@ typedef struct dyn_dim {
     int axis;
 } dyn_dim;
 
-/* Params, dims and dynamic dim names of kernel k under constants `consts`. */
-static bool build_params(fe_ctx *cx, const ast_item *k, fe_scope *consts, kparam_info *info,
-                         int *nparams, dyn_dim *dims, int *ndims)
+/* Params, dims and dynamic dim names of kernel k under constants `consts`:
+ * k's own, then the `nextra` parameters its specialisation adds (their dims
+ * become no names of their own). */
+static bool build_params(fe_ctx *cx, const ast_item *k, const ast_param *const *extra, int nextra,
+                         fe_scope *consts, kparam_info *info, int *nparams, dyn_dim *dims,
+                         int *ndims)
 {
     fe_func C = {.cx = cx, .scope = consts};
     bool ok = true;
     *nparams = *ndims = 0;
-    for (int i = 0; i < k->params.len; i++) {
-        const ast_param *p = kparam(k, i);
+    for (int i = 0; i < k->params.len + nextra; i++) {
+        bool own = i < k->params.len;
+        const ast_param *p = own ? kparam(k, i) : extra[i - k->params.len];
         if (p->kind == AST_PARAM_CONST) continue;
         kparam_info *pi = &info[(*nparams)++];
         pi->p = p;
@@ -300,7 +406,7 @@ static bool build_params(fe_ctx *cx, const ast_item *k, fe_scope *consts, kparam
                 if (v.kind == FE_UNIT) {
                     int j = 0;
                     while (j < *ndims && strcmp(dims[j].name, de->u.str) != 0) j++;
-                    if (j == *ndims) dims[(*ndims)++] = (dyn_dim){de->u.str, *nparams - 1, d};
+                    if (j == *ndims && own) dims[(*ndims)++] = (dyn_dim){de->u.str, *nparams - 1, d};
                     continue;
                 }
                 if (v.kind != FE_INT) {
@@ -325,12 +431,20 @@ static bool build_params(fe_ctx *cx, const ast_item *k, fe_scope *consts, kparam
     return ok;
 }
 
-/* Declares the parameters and dims for the block `blk` (body or grid). */
-static void declare_params(fe_func *F, ir_block *blk, const kparam_info *info, int np,
+/* Declares the parameters and dims for the block `blk` (body or grid): the
+ * kernel's first `nown`, the rest (a specialisation's) as captures. */
+static void declare_params(fe_func *F, ir_block *blk, const kparam_info *info, int np, int nown,
                            const dyn_dim *dims, int nd, bool report)
 {
     fe_ctx *cx = F->cx;
     fe_push_scope(F);
+    fe_capture *caps = arena_calloc(cx->mem, (size_t)(np - nown) + 1, sizeof *caps);
+    if (!caps) {
+        fe_oom(cx);
+        return;
+    }
+    F->caps = caps;
+    F->ncaps = 0;
     for (int i = 0; i < np; i++) {
         const ast_param *p = info[i].p;
         fe_val v;
@@ -349,6 +463,10 @@ static void declare_params(fe_func *F, ir_block *blk, const kparam_info *info, i
             v = (fe_val){.kind = FE_TENSOR, .u.t = t};
         } else {
             v = fe_tile(blk->args[i], false);
+        }
+        if (i >= nown) {
+            caps[F->ncaps++] = (fe_capture){p->name, v};
+            continue;
         }
         fe_sym *s = F->scope->syms;
         while (s && strcmp(s->name, p->name) != 0) s = s->next;
@@ -400,17 +518,20 @@ static void lower_grid(fe_func *F, const ast_item *k)
     fe_build(F, k->loc, IR_OP_YIELD, 3, g, 0, NULL, 0);
 }
 
-static void lower_kernel(fe_ctx *cx, const ast_item *k, const char *fname, src_loc loc,
-                         const kconst *consts, int nconsts, fe_scope *const_scope)
+static void lower_kernel(fe_ctx *cx, const ast_item *k, const fe_spec *sp, const char *fname,
+                         src_loc loc, const kconst *consts, int nconsts, fe_scope *const_scope)
 {
-    int np, nd;
-    kparam_info *info = arena_calloc(cx->mem, (size_t)k->params.len + 1, sizeof *info);
-    dyn_dim *dims = arena_calloc(cx->mem, (size_t)k->params.len * IR_MAX_RANK + 1, sizeof *dims);
+    int np, nd, nextra = sp ? sp->nparams : 0;
+    int nall = k->params.len + nextra;
+    kparam_info *info = arena_calloc(cx->mem, (size_t)nall + 1, sizeof *info);
+    dyn_dim *dims = arena_calloc(cx->mem, (size_t)nall * IR_MAX_RANK + 1, sizeof *dims);
     if (!info || !dims) {
         fe_oom(cx);
         return;
     }
-    if (!build_params(cx, k, const_scope, info, &np, dims, &nd)) return;
+    if (!build_params(cx, k, sp ? sp->params : NULL, nextra, const_scope, info, &np, dims, &nd))
+        return;
+    int nown = np - nextra;
     ir_func *f = ir_func_new(cx->m, fname, IR_FUNC_KERNEL, loc);
     if (!f) {
         fe_oom(cx);
@@ -442,12 +563,12 @@ static void lower_kernel(fe_ctx *cx, const ast_item *k, const char *fname, src_l
     fe_func G = {.cx = cx, .f = f, .item = k, .is_kernel = true, .in_grid = true,
                  .scope = const_scope};
     ir_builder_at_end(&G.b, f->grid);
-    declare_params(&G, f->grid, info, np, dims, nd, true);
+    declare_params(&G, f->grid, info, np, nown, dims, nd, true);
     lower_grid(&G, k);
 
     fe_func B = {.cx = cx, .f = f, .item = k, .is_kernel = true, .scope = const_scope};
     ir_builder_at_end(&B.b, f->body);
-    declare_params(&B, f->body, info, np, dims, nd, false);
+    declare_params(&B, f->body, info, np, nown, dims, nd, false);
     fe_block(&B, k->body, NULL, true);
     fe_build(&B, k->body ? k->body->end : loc, IR_OP_RETURN, 0, NULL, 0, NULL, 0);
 }
@@ -480,7 +601,7 @@ static void compile_global(fe_ctx *cx, fe_global *g, bool report_unbound)
     if (!bind_consts(cx, k, sp, consts, report_unbound, &scope) || cx->d->nerrors > errors) return;
     g->used = true;
     if (kg) kg->used = true;
-    lower_kernel(cx, k, g->name, g->item->name_loc, consts, nconsts, scope);
+    lower_kernel(cx, k, sp, g->name, g->item->name_loc, consts, nconsts, scope);
 }
 
 /* ---- entry points ------------------------------------------------------ */

@@ -6,7 +6,9 @@
  * and rebind the symbols to the op's results afterwards.  An `if` on a
  * compile-time condition lowers only the branch taken.  A var keeps its dtype
  * and shape for life: assignments broadcast to it and only weak values
- * (literals) change dtype. */
+ * (literals) change dtype.  A tuple assignment evaluates its right side,
+ * then assigns each var as a single assignment would.  A runtime assert is an
+ * IR ASSERT op; a constant one is decided here, like static_assert. */
 #include "fe_lower.h"
 
 #include <string.h>
@@ -83,6 +85,12 @@ static void collect_assigned(fe_ctx *cx, const ast_block *blk, ptr_vec *names, i
         const ast_stmt *s = blk->stmts.items[i];
         switch (s->kind) {
         case AST_ASSIGN: add_name(cx, names, s->u.assign.name); break;
+        case AST_ASSIGN_TUPLE:
+            for (int t = 0; t < s->u.tassign.targets.len; t++) {
+                const ast_expr *e = s->u.tassign.targets.items[t];
+                if (e->kind == AST_NAME) add_name(cx, names, e->u.str);
+            }
+            break;
         case AST_FOR: collect_assigned(cx, s->u.for_.body, names, depth + 1); break;
         case AST_WHILE: collect_assigned(cx, s->u.while_.body, names, depth + 1); break;
         case AST_IF:
@@ -420,43 +428,86 @@ static void lower_var(fe_func *F, const ast_stmt *s)
     fe_declare(F, name, FE_SYM_VAR, val, s->loc);
 }
 
-static void lower_assign(fe_func *F, const ast_stmt *s)
+/* The var `name` an assignment targets, or NULL after reporting why it
+ * cannot be assigned. */
+static fe_sym *assign_target(fe_func *F, const char *name, src_loc loc)
 {
     fe_ctx *cx = F->cx;
-    const char *name = s->u.assign.name;
-    const ast_expr *ve = s->u.assign.value;
-    fe_val v = fe_expr(F, ve);
     fe_sym *sym = fe_lookup(F, name);
     if (!sym) {
         fe_global *g = fe_global_find(cx, name);
-        if (g && g->kind == FE_G_CONST) fe_assign_error(cx, name, FE_SYM_CONST, s->u.assign.name_loc);
+        if (g && g->kind == FE_G_CONST) fe_assign_error(cx, name, FE_SYM_CONST, loc);
         else if (g)
-            diag_error(cx->d, s->u.assign.name_loc, "'%s' is %s and cannot be assigned", name,
+            diag_error(cx->d, loc, "'%s' is %s and cannot be assigned", name,
                        g->kind == FE_G_FN ? "an fn" : "a kernel");
         else if (fe_is_builtin_name(name))
-            diag_error(cx->d, s->u.assign.name_loc, "'%s' is a built-in name and cannot be assigned",
-                       name);
+            diag_error(cx->d, loc, "'%s' is a built-in name and cannot be assigned", name);
         else
-            diag_error(cx->d, s->u.assign.name_loc, "unknown name '%s'", name);
-        return;
+            diag_error(cx->d, loc, "unknown name '%s'", name);
+        return NULL;
     }
     if (sym->kind != FE_SYM_VAR) {
-        fe_assign_error(cx, name, sym->kind, s->u.assign.name_loc);
-        return;
+        fe_assign_error(cx, name, sym->kind, loc);
+        return NULL;
     }
+    return sym;
+}
+
+/* sym = v, keeping the var's dtype and shape (v was computed at vloc). */
+static void assign_value(fe_func *F, fe_sym *sym, fe_val v, src_loc vloc)
+{
+    fe_ctx *cx = F->cx;
     if (sym->val.kind != FE_TILE || v.kind == FE_ERR) return;
+    const ir_type *t = &sym->val.u.v->type;
+    ir_value *x = fe_convert_to(F, &v, t->dtype, t->rank, t->shape, vloc, "assign",
+                                arena_printf(cx->mem, "to var '%s'", sym->name));
+    if (!x) return;
+    fe_val nv = fe_tile(x, false);
+    fe_name_value(&nv, sym->name);
+    sym->val = nv;
+}
+
+static void lower_assign(fe_func *F, const ast_stmt *s)
+{
+    const ast_expr *ve = s->u.assign.value;
+    fe_val v = fe_expr(F, ve);
+    fe_sym *sym = assign_target(F, s->u.assign.name, s->u.assign.name_loc);
+    if (!sym || sym->val.kind != FE_TILE || v.kind == FE_ERR) return;
     if (s->u.assign.op >= 0) {
         if (!fe_check_operand(F, &v, ve->loc)) return;
         v = fe_binop(F, (ast_binop)s->u.assign.op, sym->val, v, s->loc);
         if (v.kind == FE_ERR) return;
     }
-    const ir_type *t = &sym->val.u.v->type;
-    ir_value *x = fe_convert_to(F, &v, t->dtype, t->rank, t->shape, ve->loc, "assign",
-                                arena_printf(cx->mem, "to var '%s'", name));
-    if (!x) return;
-    fe_val nv = fe_tile(x, false);
-    fe_name_value(&nv, name);
-    sym->val = nv;
+    assign_value(F, sym, v, ve->loc);
+}
+
+/* (a, b, c) = e: the whole right side is evaluated first, then each var is
+ * assigned its element by the rules of a single assignment. */
+static void lower_assign_tuple(fe_func *F, const ast_stmt *s)
+{
+    fe_ctx *cx = F->cx;
+    const ast_list *targets = &s->u.tassign.targets;
+    const ast_expr *ve = s->u.tassign.value;
+    fe_val v = fe_expr(F, ve);
+    fe_sym **syms = arena_calloc(cx->mem, (size_t)targets->len + 1, sizeof *syms);
+    if (!syms) {
+        fe_oom(cx);
+        return;
+    }
+    bool ok = true;
+    for (int i = 0; i < targets->len; i++) {
+        const ast_expr *t = targets->items[i];
+        syms[i] = t->kind == AST_NAME ? assign_target(F, t->u.str, t->loc) : NULL;
+        ok &= syms[i] != NULL;
+    }
+    if (v.kind == FE_ERR) return;
+    if (v.kind != FE_TUPLE || v.u.tup.n != targets->len) {
+        diag_error(cx->d, ve->loc, "cannot assign %s to %d variables", fe_describe(cx, &v),
+                   targets->len);
+        return;
+    }
+    if (!ok) return;
+    for (int i = 0; i < targets->len; i++) assign_value(F, syms[i], v.u.tup.items[i], ve->loc);
 }
 
 static void lower_static_assert(fe_func *F, const ast_stmt *s)
@@ -479,6 +530,31 @@ static void lower_static_assert(fe_func *F, const ast_stmt *s)
                    s->u.sassert.message ? s->u.sassert.message : "");
 }
 
+/* assert(c, "m"): a constant condition is checked now; a runtime one becomes
+ * an ASSERT op that the interpreter (and later the GPU) checks. */
+static void lower_assert(fe_func *F, const ast_stmt *s)
+{
+    fe_ctx *cx = F->cx;
+    const ast_expr *ce = s->u.sassert.cond;
+    const char *msg = s->u.sassert.message ? s->u.sassert.message : "";
+    fe_val c = fe_expr(F, ce);
+    if (c.kind == FE_ERR) return;
+    if (c.kind == FE_BOOL) {
+        if (!c.u.b)
+            diag_error(cx->d, ce->loc, "assertion failed: %s (the condition is false at compile "
+                       "time)", msg);
+        return;
+    }
+    if (c.kind != FE_TILE || c.u.v->type.rank != 0 || c.u.v->type.dtype != IR_BOOL) {
+        bool bool_tile = c.kind == FE_TILE && c.u.v->type.dtype == IR_BOOL;
+        diag_error(cx->d, ce->loc, "assert needs a bool scalar condition, got %s%s",
+                   fe_describe(cx, &c), bool_tile ? " (reduce it to a scalar)" : "");
+        return;
+    }
+    ir_op *op = fe_build(F, s->loc, IR_OP_ASSERT, 1, &c.u.v, 0, NULL, 0);
+    if (op) op->attr.str = msg;
+}
+
 static void lower_stmt(fe_func *F, const ast_stmt *s, bool last, fe_val *result, bool fn_body)
 {
     fe_ctx *cx = F->cx;
@@ -486,6 +562,7 @@ static void lower_stmt(fe_func *F, const ast_stmt *s, bool last, fe_val *result,
     case AST_LET: lower_let(F, s); break;
     case AST_VAR: lower_var(F, s); break;
     case AST_ASSIGN: lower_assign(F, s); break;
+    case AST_ASSIGN_TUPLE: lower_assign_tuple(F, s); break;
     case AST_EXPR: {
         fe_val v = fe_expr(F, s->u.expr);
         if (v.kind == FE_VIEW) fe_check_operand(F, &v, s->u.expr->loc);
@@ -495,6 +572,7 @@ static void lower_stmt(fe_func *F, const ast_stmt *s, bool last, fe_val *result,
     case AST_WHILE: lower_while(F, s); break;
     case AST_IF: lower_if(F, s); break;
     case AST_STATIC_ASSERT: lower_static_assert(F, s); break;
+    case AST_ASSERT: lower_assert(F, s); break;
     case AST_RETURN:
         if (F->is_kernel) {
             if (s->u.expr) diag_error(cx->d, s->loc, "a kernel cannot return a value");

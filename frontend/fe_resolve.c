@@ -152,9 +152,24 @@ static void expr(resolver *R, const ast_expr *e)
 
 static void block(resolver *R, const ast_block *b);
 
-static void stmt(resolver *R, const ast_stmt *s)
+static void assign_target(resolver *R, const char *name, src_loc loc)
 {
     fe_ctx *cx = R->cx;
+    rsym *sym = lookup(R, name);
+    fe_global *g = sym ? NULL : fe_global_find(cx, name);
+    if (sym && sym->kind != FE_SYM_VAR) fe_assign_error(cx, name, sym->kind, loc);
+    else if (!sym && g && g->kind == FE_G_CONST) fe_assign_error(cx, name, FE_SYM_CONST, loc);
+    else if (!sym && g)
+        diag_error(cx->d, loc, "'%s' is %s and cannot be assigned", name,
+                   g->kind == FE_G_FN ? "an fn" : "a kernel");
+    else if (!sym && fe_is_builtin_name(name))
+        diag_error(cx->d, loc, "'%s' is a built-in name and cannot be assigned", name);
+    else if (!sym)
+        diag_error(cx->d, loc, "unknown name '%s'", name);
+}
+
+static void stmt(resolver *R, const ast_stmt *s)
+{
     switch (s->kind) {
     case AST_LET: case AST_VAR:
         expr(R, s->u.let.init);
@@ -163,21 +178,17 @@ static void stmt(resolver *R, const ast_stmt *s)
             declare(R, s->u.let.names.items[i], s->kind == AST_LET ? FE_SYM_LET : FE_SYM_VAR,
                     s->loc, true);
         break;
-    case AST_ASSIGN: {
+    case AST_ASSIGN:
         expr(R, s->u.assign.value);
-        const char *name = s->u.assign.name;
-        rsym *sym = lookup(R, name);
-        fe_global *g = sym ? NULL : fe_global_find(cx, name);
-        if (sym && sym->kind != FE_SYM_VAR) fe_assign_error(cx, name, sym->kind, s->u.assign.name_loc);
-        else if (!sym && g && g->kind == FE_G_CONST)
-            fe_assign_error(cx, name, FE_SYM_CONST, s->u.assign.name_loc);
-        else if (!sym && g)
-            diag_error(cx->d, s->u.assign.name_loc, "'%s' is %s and cannot be assigned", name,
-                       g->kind == FE_G_FN ? "an fn" : "a kernel");
-        else if (!sym)
-            diag_error(cx->d, s->u.assign.name_loc, "unknown name '%s'", name);
+        assign_target(R, s->u.assign.name, s->u.assign.name_loc);
         break;
-    }
+    case AST_ASSIGN_TUPLE:
+        expr(R, s->u.tassign.value);
+        for (int i = 0; i < s->u.tassign.targets.len; i++) {
+            const ast_expr *t = s->u.tassign.targets.items[i];
+            if (t->kind == AST_NAME) assign_target(R, t->u.str, t->loc);
+        }
+        break;
     case AST_EXPR: case AST_RETURN: expr(R, s->u.expr); break;
     case AST_FOR:
         expr(R, s->u.for_.lo);
@@ -197,7 +208,7 @@ static void stmt(resolver *R, const ast_stmt *s)
         block(R, s->u.if_.then_);
         block(R, s->u.if_.else_);
         break;
-    case AST_STATIC_ASSERT: expr(R, s->u.sassert.cond); break;
+    case AST_STATIC_ASSERT: case AST_ASSERT: expr(R, s->u.sassert.cond); break;
     }
 }
 

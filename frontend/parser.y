@@ -86,7 +86,7 @@ typedef struct fe_parser {
 } fe_parser;
 
 enum { FE_CTX_NONE, FE_CTX_BLOCK, FE_CTX_CALL, FE_CTX_GROUP, FE_CTX_PARAMS,
-       FE_CTX_GRID, FE_CTX_RANGE, FE_CTX_SASSERT, FE_CTX_CAST, FE_CTX_RTYPE,
+       FE_CTX_GRID, FE_CTX_RANGE, FE_CTX_SASSERT, FE_CTX_ASSERT, FE_CTX_CAST, FE_CTX_RTYPE,
        FE_CTX_PATTERN, FE_CTX_INDEX, FE_CTX_LIST, FE_CTX_DIMS };
 
 enum { FE_MAX_DEPTH = 1000 };
@@ -307,6 +307,56 @@ static ast_arg *mk_arg(fe_parser *p, const char *name, YYLTYPE loc, ast_expr *va
     return a;
 }
 
+/* `kernel NAME(params)? = BASE(args);` */
+static ast_item *mk_spec(fe_parser *p, YYLTYPE loc, const char *name, YYLTYPE name_loc,
+                         const char *base, YYLTYPE base_loc, ast_list args, YYLTYPE close)
+{
+    ast_item *it = mk_item(p, AST_ITEM_SPEC, loc);
+    it->name = name;
+    it->name_loc = L(p, name_loc);
+    it->base = base;
+    it->base_loc = L(p, base_loc);
+    it->args = args;
+    if (args.len == 0) fe_error(p, L(p, close), "kernel specialisation '%s' binds no constants", name);
+    for (int i = 0; i < args.len; i++) {
+        const ast_arg *a = args.items[i];
+        if (!a->name) {
+            fe_error(p, a->loc, "a kernel specialisation takes only named arguments (name: value)");
+            break;
+        }
+    }
+    return it;
+}
+
+/* `(a, b) = e;`: the targets are the tuple's elements, distinct names. */
+static ast_stmt *mk_tuple_assign(fe_parser *p, YYLTYPE loc, ast_expr *first, ast_list rest,
+                                 int op, YYLTYPE op_loc, ast_expr *value)
+{
+    ast_stmt *s = mk_stmt(p, AST_ASSIGN_TUPLE, loc);
+    push(p, &s->u.tassign.targets, first);
+    for (int i = 0; i < rest.len; i++) push(p, &s->u.tassign.targets, rest.items[i]);
+    s->u.tassign.value = value;
+    if (op >= 0)
+        fe_error(p, L(p, op_loc), "a tuple can only be assigned with '=', not '%s='",
+                 op == AST_OP_ADD ? "+" : op == AST_OP_SUB ? "-" : op == AST_OP_MUL ? "*" : "/");
+    const ast_list *t = &s->u.tassign.targets;
+    for (int i = 0; i < t->len; i++) {
+        const ast_expr *e = t->items[i];
+        if (e->kind != AST_NAME) {
+            fe_error(p, e->loc, "each target of a tuple assignment must be a variable name");
+            continue;
+        }
+        for (int j = 0; j < i; j++) {
+            const ast_expr *prev = t->items[j];
+            if (prev->kind == AST_NAME && strcmp(prev->u.str, e->u.str) == 0) {
+                fe_error(p, e->loc, "'%s' is assigned twice in one tuple assignment", e->u.str);
+                break;
+            }
+        }
+    }
+    return s;
+}
+
 /* `let (a, b)`, `-> (T, U)`: at least two names. */
 static void check_tuple(fe_parser *p, const ast_list *l, YYLTYPE loc, const char *msg)
 {
@@ -321,7 +371,7 @@ static void check_tuple(fe_parser *p, const ast_list *l, YYLTYPE loc, const char
 %token <fval> T_FLOAT
 %token KW_IMPORT KW_CONST KW_FN KW_KERNEL KW_GRID KW_LET KW_VAR KW_FOR KW_IN
        KW_RANGE KW_WHILE KW_IF KW_ELSE KW_RETURN KW_OUT KW_TENSOR KW_AUTO
-       KW_TRUE KW_FALSE KW_NONE KW_CAST KW_STATIC_ASSERT
+       KW_TRUE KW_FALSE KW_NONE KW_CAST KW_STATIC_ASSERT KW_ASSERT
        KW_PCONST KW_PFN
 %token <ival> T_LBRACE "{"     /* typed only so that it can have a %destructor */
 %token T_LPAREN "(" T_RPAREN ")" T_LBRACKET "[" T_RBRACKET "]" T_RBRACE "}"
@@ -396,19 +446,11 @@ item
         $$->body = $7;
       }
     | KW_KERNEL T_NAME "=" T_NAME "(" args_opt ")" ";" {
-        $$ = mk_item(p, AST_ITEM_SPEC, @1);
-        $$->name = $2; $$->name_loc = L(p, @2);
-        $$->base = $4; $$->base_loc = L(p, @4);
-        $$->args = $6;
-        if ($6.len == 0)
-            fe_error(p, L(p, @7), "kernel specialisation '%s' binds no constants", $2);
-        for (int i = 0; i < $6.len; i++) {
-            const ast_arg *a = $6.items[i];
-            if (!a->name) {
-                fe_error(p, a->loc, "a kernel specialisation takes only named arguments (name: value)");
-                break;
-            }
-        }
+        $$ = mk_spec(p, @1, $2, @2, $4, @4, $6, @7);
+      }
+    | KW_KERNEL T_NAME "(" params_opt ")" "=" T_NAME "(" args_opt ")" ";" {
+        $$ = mk_spec(p, @1, $2, @2, $7, @7, $9, @10);
+        $$->params = $4;
       }
     | error ";"             { $$ = NULL; }
     | error T_BRACE_GROUP   { $$ = NULL; yyerrok; }  /* a whole body skipped: clean restart */
@@ -537,6 +579,9 @@ stmt
     | KW_VAR T_NAME type_opt "=" expr ";" {
         $$ = mk_let(p, AST_VAR, @1, list1(p, (void *)$2), false, $3, $5);
       }
+    | "(" expr "," exprs ")" assign_op expr ";" {
+        $$ = mk_tuple_assign(p, @1, $2, $4, $6, @6, $7);
+      }
     | T_NAME assign_op expr ";" {
         $$ = mk_stmt(p, AST_ASSIGN, @1);
         $$->u.assign.name = $1;
@@ -569,6 +614,11 @@ stmt
     | KW_RETURN ";"         { $$ = mk_stmt(p, AST_RETURN, @1); }
     | KW_STATIC_ASSERT "(" expr "," T_STRING ")" ";" {
         $$ = mk_stmt(p, AST_STATIC_ASSERT, @1);
+        $$->u.sassert.cond = $3;
+        $$->u.sassert.message = $5;
+      }
+    | KW_ASSERT "(" expr "," T_STRING ")" ";" {
+        $$ = mk_stmt(p, AST_ASSERT, @1);
         $$->u.sassert.cond = $3;
         $$->u.sassert.message = $5;
       }
@@ -845,6 +895,7 @@ static int classify_paren(const fe_parser *p)
     if (t0 == KW_GRID) return FE_CTX_GRID;
     if (t0 == KW_RANGE) return FE_CTX_RANGE;
     if (t0 == KW_STATIC_ASSERT) return FE_CTX_SASSERT;
+    if (t0 == KW_ASSERT) return FE_CTX_ASSERT;
     if (t0 == T_ARROW) return FE_CTX_RTYPE;
     if (t0 == KW_LET) return FE_CTX_PATTERN;
     if (t0 == T_GT && t1 == T_NAME && t2 == T_LT) return FE_CTX_CAST;
@@ -1069,6 +1120,7 @@ static const char *sym_text(yysymbol_kind_t k)
     case YYSYMBOL_KW_NONE: return "'None'";
     case YYSYMBOL_KW_CAST: return "'cast'";
     case YYSYMBOL_KW_STATIC_ASSERT: return "'static_assert'";
+    case YYSYMBOL_KW_ASSERT: return "'assert'";
     case YYSYMBOL_T_LPAREN: return "'('";
     case YYSYMBOL_T_RPAREN: return "')'";
     case YYSYMBOL_T_LBRACKET: return "'['";
@@ -1156,6 +1208,7 @@ static const char *ctx_name(int ctx)
     case FE_CTX_GRID: return "grid";
     case FE_CTX_RANGE: return "range";
     case FE_CTX_SASSERT: return "static_assert";
+    case FE_CTX_ASSERT: return "assert";
     case FE_CTX_CAST: return "cast";
     case FE_CTX_RTYPE: return "result types";
     case FE_CTX_PATTERN: return "tuple pattern";
@@ -1273,6 +1326,12 @@ static int yyreport_syntax_error(const yypcontext_t *ctx, fe_parser *p)
             fe_error(p, at, "expected index (expression, ':' or 'None'), found %s", found);
         else
             fe_error(p, at, "expected expression, found %s", found);
+        return 0;
+    }
+
+    /* After a kernel's parameters: `grid` (a specialisation's '=' is rare). */
+    if (want[YYSYMBOL_KW_GRID]) {
+        fe_error(p, at, "expected 'grid', found %s", found);
         return 0;
     }
 

@@ -151,7 +151,7 @@ static const interp_tensor *in_tensor(interp *st, const ir_op *op, const ir_valu
 static tile_status scalar_int(interp *st, const ir_op *op, const ir_value *v, int64_t *out)
 {
     tile_status s = TILE_OK;
-    if (iop_is_float(v->type.dtype) || v->type.kind != IR_TY_TILE)
+    if (ir_dtype_is_float(v->type.dtype) || v->type.kind != IR_TY_TILE)
         return internal(st, op, "expected an integer scalar operand");
     const int64_t *p = in_tile(st, op, v, &s);
     if (!p) return s;
@@ -249,18 +249,6 @@ static tile_status carry(interp *st, const ir_op *term, const ir_block *blk,
 
 /* ---- memory access ----------------------------------------------------- */
 
-static size_t mem_size(ir_dtype t)
-{
-    switch (t) {
-    case IR_BOOL: return 1;
-    case IR_F16:
-    case IR_BF16: return 2;
-    case IR_I32:
-    case IR_F32: return 4;
-    default: return 8;
-    }
-}
-
 static float read_f(ir_dtype t, const unsigned char *p)
 {
     if (t == IR_F32) {
@@ -323,7 +311,7 @@ static void write_elem(ir_dtype t, unsigned char *p, int is_float, float f, int6
 /* atomic_add of one element: mem := mem + value in the memory dtype. */
 static void add_elem(ir_dtype t, unsigned char *p, int is_float, float f, int64_t i)
 {
-    if (iop_is_float(t)) {
+    if (ir_dtype_is_float(t)) {
         float v = is_float ? ev_round(t, f) : ev_i2f(t, i);
         write_elem(t, p, 1, ev_round(t, read_f(t, p) + v), 0);
     } else {
@@ -355,7 +343,7 @@ static tile_status exec_memory(interp *st, const ir_op *op)
     size_t total = 0;
     for (int d = 0; d < rank; d++) {
         const ir_value *iv = op->operands[1 + d];
-        if (iop_is_float(iv->type.dtype)) return internal(st, op, "float index");
+        if (ir_dtype_is_float(iv->type.dtype)) return internal(st, op, "float index");
         idx[d] = in_tile(st, op, iv, &s);
         if (!idx[d]) return s;
         cnt[d] = numel(iv);
@@ -378,12 +366,12 @@ static tile_status exec_memory(interp *st, const ir_op *op)
     if (n != view || (has_mask && numel(op->operands[1 + rank + !is_load]) != n) ||
         (has_other && numel(op->operands[op->noperands - 1]) != n))
         return internal(st, op, "value, mask or other does not have the view's shape");
-    int vfloat = iop_is_float(val->type.dtype);
-    if (has_other && iop_is_float(op->operands[op->noperands - 1]->type.dtype) != vfloat)
+    int vfloat = ir_dtype_is_float(val->type.dtype);
+    if (has_other && ir_dtype_is_float(op->operands[op->noperands - 1]->type.dtype) != vfloat)
         return internal(st, op, "other does not have the result's dtype");
     void *vdata = is_load ? out_tile(st, op, val, &s) : (void *)in_tile(st, op, val, &s);
     if (!vdata) return s;
-    if (is_load && vfloat != iop_is_float(t->dtype))
+    if (is_load && vfloat != ir_dtype_is_float(t->dtype))
         return internal(st, op, "load result dtype differs from the tensor's");
 
     /* Per-dim element offsets and in-range flags. */
@@ -405,7 +393,7 @@ static tile_status exec_memory(interp *st, const ir_op *op)
         at += (size_t)cnt[d];
     }
 
-    const size_t msize = mem_size(t->dtype);
+    const size_t msize = (size_t)ir_dtype_size(t->dtype);
     unsigned char *base = t->data;
     int64_t inner = rank ? cnt[rank - 1] : 1;
     int64_t j[IR_MAX_RANK] = {0};
@@ -469,7 +457,7 @@ static void print_float(FILE *f, ir_dtype t, float v)
 static void print_elems(FILE *f, const ir_type *t, const void *data, int dim, int64_t *at)
 {
     if (dim == t->rank) {
-        if (iop_is_float(t->dtype)) print_float(f, t->dtype, ((const float *)data)[*at]);
+        if (ir_dtype_is_float(t->dtype)) print_float(f, t->dtype, ((const float *)data)[*at]);
         else if (t->dtype == IR_BOOL) fputs(((const int64_t *)data)[*at] ? "true" : "false", f);
         else fprintf(f, "%" PRId64, ((const int64_t *)data)[*at]);
         ++*at;
@@ -509,6 +497,20 @@ static tile_status exec_print(interp *st, const ir_op *op)
     return TILE_OK;
 }
 
+/* A false condition ends the launch: "assertion failed: MESSAGE (program x, y, z)". */
+static tile_status exec_assert(interp *st, const ir_op *op)
+{
+    int64_t c;
+    if (op->noperands != 1) return internal(st, op, "expected one operand");
+    tile_status s = scalar_int(st, op, op->operands[0], &c);
+    if (s != TILE_OK || c) return s;
+    size_t n = strlen(op->attr.str ? op->attr.str : "") + 32;
+    char *msg = arena_alloc(&st->mem, n);
+    if (!msg) return nomem(st, op);
+    snprintf(msg, n, "assertion failed: %s", op->attr.str ? op->attr.str : "");
+    return runtime(st, op, msg);
+}
+
 /* ---- control flow ------------------------------------------------------ */
 
 static tile_status exec_for(interp *st, const ir_op *op)
@@ -537,7 +539,7 @@ static tile_status exec_for(interp *st, const ir_op *op)
     for (uint64_t trip = 0; trip < trips; trip++) {
         int64_t *iv = out_tile(st, op, ivv, &s);
         if (!iv) return s;
-        if (iop_is_float(ivv->type.dtype)) return internal(st, op, "induction variable is not an integer");
+        if (ir_dtype_is_float(ivv->type.dtype)) return internal(st, op, "induction variable is not an integer");
         iv[0] = ev_wrap(ivv->type.dtype, (uint64_t)lo + trip * (uint64_t)step);
         const ir_op *term = NULL;
         if ((s = exec_block(st, body, &term)) != TILE_OK) return s;
@@ -638,8 +640,8 @@ static tile_status check_shapes(interp *st, const ir_op *op)
                 return internal(st, op, "operand shape differs from the result's");
         if (op->code == IR_OP_SELECT &&
             (op->operands[0]->type.dtype != IR_BOOL ||
-             iop_is_float(op->operands[1]->type.dtype) != iop_is_float(rt->dtype) ||
-             iop_is_float(op->operands[2]->type.dtype) != iop_is_float(rt->dtype)))
+             ir_dtype_is_float(op->operands[1]->type.dtype) != ir_dtype_is_float(rt->dtype) ||
+             ir_dtype_is_float(op->operands[2]->type.dtype) != ir_dtype_is_float(rt->dtype)))
             return internal(st, op, "operand dtypes do not match");
         if (op->noperands == 2 && op->operands[0]->type.dtype != op->operands[1]->type.dtype)
             return internal(st, op, "operand dtypes differ");
@@ -682,7 +684,7 @@ static tile_status check_shapes(interp *st, const ir_op *op)
             rt->shape[0] != xt->shape[0] || rt->shape[1] != bt->shape[1] || xt->dtype != bt->dtype)
             return internal(st, op, "operands are not [M,K] x [K,N] -> [M,N]");
         if (op->noperands == 3 && (ir_type_numel(&op->operands[2]->type) != n ||
-                                   iop_is_float(op->operands[2]->type.dtype) != iop_is_float(rt->dtype)))
+                                   ir_dtype_is_float(op->operands[2]->type.dtype) != ir_dtype_is_float(rt->dtype)))
             return internal(st, op, "accumulator does not match the result");
         return TILE_OK;
     }
@@ -768,7 +770,7 @@ static tile_status exec_op(interp *st, const ir_op *op)
         if (op->code == IR_OP_CONST) {
             iop_splat(rt->dtype, n, op->attr.cval, r);
         } else {
-            if (iop_is_float(rt->dtype)) return internal(st, op, "float arange");
+            if (ir_dtype_is_float(rt->dtype)) return internal(st, op, "float arange");
             int64_t *ri = r;
             for (int64_t i = 0; i < n; i++) ri[i] = ev_wrap(rt->dtype, (uint64_t)i);
         }
@@ -787,7 +789,7 @@ static tile_status exec_op(interp *st, const ir_op *op)
             if (axis < 0 || axis > 2) return internal(st, op, "axis out of range");
             v = op->code == IR_OP_PROGRAM_ID ? st->pid[axis] : st->nprog[axis];
         }
-        if (iop_is_float(op->results[0]->type.dtype)) return internal(st, op, "float result");
+        if (ir_dtype_is_float(op->results[0]->type.dtype)) return internal(st, op, "float result");
         int64_t *r = out_tile(st, op, op->results[0], &s);
         if (!r) return s;
         r[0] = ev_wrap(op->results[0]->type.dtype, (uint64_t)v);
@@ -801,6 +803,7 @@ static tile_status exec_op(interp *st, const ir_op *op)
     case IR_OP_IF: return exec_if(st, op);
     case IR_OP_CALL: return exec_call(st, op);
     case IR_OP_PRINT: return exec_print(st, op);
+    case IR_OP_ASSERT: return exec_assert(st, op);
     case IR_OP_YIELD:
     case IR_OP_CONDITION:
     case IR_OP_RETURN: return internal(st, op, "terminator in the middle of a block");
@@ -852,7 +855,7 @@ static tile_status bind_params(interp *st, const ir_func *k, const ir_block *blk
         void *r = out_tile(st, NULL, v, &status);
         if (!r) return status;
         ir_scalar x = args[i].scalar;
-        if (iop_is_float(v->type.dtype)) x.f = ev_from_double(v->type.dtype, x.f);
+        if (ir_dtype_is_float(v->type.dtype)) x.f = ev_from_double(v->type.dtype, x.f);
         else x.i = v->type.dtype == IR_BOOL ? x.i != 0 : x.i;
         iop_splat(v->type.dtype, ir_type_numel(&v->type), x, r);
     }

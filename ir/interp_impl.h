@@ -17,9 +17,8 @@
 
 #include "ir.h"
 
-static inline int iop_is_float(ir_dtype t) { return t == IR_F32 || t == IR_BF16 || t == IR_F16; }
 /* Bytes per element of a tile of dtype t in interpreter storage. */
-static inline size_t iop_elem_size(ir_dtype t) { return iop_is_float(t) ? sizeof(float) : sizeof(int64_t); }
+static inline size_t iop_elem_size(ir_dtype t) { return ir_dtype_is_float(t) ? sizeof(float) : sizeof(int64_t); }
 
 /* CAST and unary elementwise ops: r[i] = op(x[i]). */
 tile_status iop_unary(ir_opcode op, ir_dtype in, ir_dtype out, int64_t n, const void *x, void *r);

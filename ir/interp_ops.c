@@ -27,9 +27,9 @@ static void round_buffer(ir_dtype t, int64_t n, float *r)
 
 static tile_status cast_loop(ir_dtype in, ir_dtype out, int64_t n, const void *xv, void *rv)
 {
-    if (iop_is_float(in)) {
+    if (ir_dtype_is_float(in)) {
         const float *x = xv;
-        if (iop_is_float(out)) {
+        if (ir_dtype_is_float(out)) {
             float *r = rv;
             if (r != x) memcpy(r, x, (size_t)n * sizeof *r);
             round_buffer(out, n, r);
@@ -41,7 +41,7 @@ static tile_status cast_loop(ir_dtype in, ir_dtype out, int64_t n, const void *x
         return TILE_OK;
     }
     const int64_t *x = xv;
-    if (iop_is_float(out)) {
+    if (ir_dtype_is_float(out)) {
         float *r = rv;
         LOOP(ev_i2f(out, x[i]));
     } else {
@@ -56,7 +56,7 @@ tile_status iop_unary(ir_opcode op, ir_dtype in, ir_dtype out, int64_t n, const 
 {
     if (op == IR_OP_CAST) return cast_loop(in, out, n, xv, rv);
     if (in != out) return TILE_ERR_INTERNAL;
-    if (iop_is_float(in)) {
+    if (ir_dtype_is_float(in)) {
         const float *x = xv;
         float *r = rv;
         switch (op) {
@@ -130,7 +130,7 @@ tile_status iop_binary(ir_opcode op, ir_dtype t, int64_t n, const void *av, cons
                        void *rv)
 {
     if ((unsigned)op >= IR_OP_COUNT) return TILE_ERR_INTERNAL;
-    if (iop_is_float(t)) return float_binary(op, t, n, av, bv, rv);
+    if (ir_dtype_is_float(t)) return float_binary(op, t, n, av, bv, rv);
     const int64_t *a = av, *b = bv;
     int64_t *r = rv;
     switch (op) {
@@ -164,7 +164,7 @@ tile_status iop_binary(ir_opcode op, ir_dtype t, int64_t n, const void *av, cons
 
 void iop_select(ir_dtype t, int64_t n, const int64_t *c, const void *av, const void *bv, void *rv)
 {
-    if (iop_is_float(t)) {
+    if (ir_dtype_is_float(t)) {
         const float *a = av, *b = bv;
         float *r = rv;
         LOOP(c[i] ? a[i] : b[i]);
@@ -177,7 +177,7 @@ void iop_select(ir_dtype t, int64_t n, const int64_t *c, const void *av, const v
 
 void iop_splat(ir_dtype t, int64_t n, ir_scalar v, void *rv)
 {
-    if (iop_is_float(t)) {
+    if (ir_dtype_is_float(t)) {
         float *r = rv;
         float f = ev_round(t, (float)v.f);
         LOOP(f);
@@ -277,7 +277,7 @@ tile_status iop_reduce(ir_opcode op, ir_dtype t, int rank, const int64_t *shape,
     if (axis < 0 || axis >= rank) return TILE_ERR_INTERNAL;
     int64_t outer, len, inner;
     split_axis(rank, shape, axis, &outer, &len, &inner);
-    if (iop_is_float(t)) {
+    if (ir_dtype_is_float(t)) {
         const float *x = xv;
         float *r = rv;
         for (int64_t o = 0; o < outer; o++) {
@@ -337,7 +337,7 @@ tile_status iop_cumsum(ir_dtype t, int rank, const int64_t *shape, int axis, con
     if (axis < 0 || axis >= rank) return TILE_ERR_INTERNAL;
     int64_t outer, len, inner;
     split_axis(rank, shape, axis, &outer, &len, &inner);
-    if (iop_is_float(t)) {
+    if (ir_dtype_is_float(t)) {
         /* The running sum stays in f32; each output is rounded to t. */
         const float *x = xv;
         float *r = rv;
@@ -455,8 +455,8 @@ HOT_LOOP static void dot_row1(float *restrict crow, float a, const float *restri
 tile_status iop_dot(ir_dtype in, ir_dtype out, int64_t M, int64_t N, int64_t K, const void *av,
                     const void *bv, const void *accv, void *cv)
 {
-    if (iop_is_float(in)) {
-        if (!iop_is_float(out)) return TILE_ERR_INTERNAL;
+    if (ir_dtype_is_float(in)) {
+        if (!ir_dtype_is_float(out)) return TILE_ERR_INTERNAL;
         const float *a = av, *b = bv, *acc = accv;
         float *c = cv;
         for (int64_t m = 0; m < M; m++) {
@@ -472,7 +472,7 @@ tile_status iop_dot(ir_dtype in, ir_dtype out, int64_t M, int64_t N, int64_t K, 
         round_buffer(out, M * N, c);
         return TILE_OK;
     }
-    if (iop_is_float(out) || in == IR_BOOL) return TILE_ERR_INTERNAL;
+    if (ir_dtype_is_float(out) || in == IR_BOOL) return TILE_ERR_INTERNAL;
     const int64_t *a = av, *b = bv, *acc = accv;
     int64_t *c = cv;
     uint64_t *row = (uint64_t *)(void *)c; /* accumulate mod 2^64, wrap at the end */

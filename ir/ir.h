@@ -132,6 +132,10 @@ enum {
  *   CALL         (args...) -> results...; attr.callee
  *   RETURN       (values...) terminator of a function body
  *   PRINT        (values...) attr.str = label; interpreter prints them
+ *   ASSERT       (cond bool scalar) attr.str = message; a false cond stops the
+ *                launch with a runtime error.  An effect: never removed or
+ *                merged by DCE/CSE (canonicalize drops one whose cond is a
+ *                constant true).
  */
 #define IR_OPS(X)                                                          \
     X(CONST, "const", 0, 1, IR_PURE)                                       \
@@ -188,7 +192,8 @@ enum {
     X(CONDITION, "condition", 1, 0, IR_TERMINATOR)                         \
     X(CALL, "call", -1, -1, 0)                                             \
     X(RETURN, "return", -1, 0, IR_TERMINATOR)                              \
-    X(PRINT, "print", -1, 0, 0)
+    X(PRINT, "print", -1, 0, 0)                                            \
+    X(ASSERT, "assert", 1, 0, 0)
 
 typedef enum ir_opcode {
 #define X(e, n, no, nr, fl) IR_OP_##e,
@@ -212,7 +217,7 @@ typedef struct ir_attr {
     int64_t i;               /* axis (reductions, program_id, tensor_dim); load/store flags */
     ir_scalar cval;          /* CONST value (dtype = result dtype) */
     int perm[IR_MAX_RANK];   /* TRANS */
-    const char *str;         /* PRINT label */
+    const char *str;         /* PRINT label, ASSERT message */
     ir_func *callee;         /* CALL */
 } ir_attr;
 

@@ -11,6 +11,8 @@
  *   select(c, x, x), select(const, a, b)
  *   if with a constant condition -> the taken region's ops, inline
  *   for whose trip count is a constant 0 -> its initial values
+ *   assert of a constant true -> removed (a constant false stays: it fails
+ *   at run time, where the program reaches it)
  *
  * A replaced op is removed at once (it is pure), so the pass's output is
  * its own fixpoint on straight-line code. */
@@ -150,6 +152,9 @@ static void simplify(ir_op *op)
     case IR_OP_IF:
         if (const_value(op->operands[0], &c) && op->nblocks == 2 && op->blocks[c.i ? 0 : 1])
             inline_if(op, op->blocks[c.i ? 0 : 1]);
+        break;
+    case IR_OP_ASSERT:
+        if (op->noperands == 1 && const_value(op->operands[0], &c) && c.i) ir_op_remove(op);
         break;
     case IR_OP_FOR: {
         ir_scalar lo, hi;

@@ -275,6 +275,14 @@ static void print_generic(printer *p, const ir_op *op)
             print_ref(p, op->operands[i]);
         }
         break;
+    case IR_OP_ASSERT:
+        if (op->noperands) {
+            fputc(' ', p->out);
+            print_refs(p, op->operands, op->noperands);
+        }
+        fputs(", ", p->out);
+        print_string(p->out, op->attr.str ? op->attr.str : "");
+        break;
     default:
         if (op->noperands) {
             fputc(' ', p->out);

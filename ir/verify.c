@@ -545,6 +545,10 @@ static void check_op_types(verifier *v, ir_op *op)
     case IR_OP_CALL:
         check_call(v, op);
         break;
+    case IR_OP_ASSERT:
+        if (!is_scalar(op->operands[0], IR_BOOL))
+            fail(v, op, "assert: condition has type %s, expected bool", TS(xt));
+        break;
     case IR_OP_RETURN:
         if (op->parent != v->f->body) break; /* reported as a misplaced terminator */
         if (op->noperands != v->f->nresults) {

@@ -2,7 +2,10 @@
  *
  * Every expected value is computed here with plain C loops (or written out
  * by hand), never copied from interpreter output.  Each kernel is run
- * through the verifier first, so these are also "verified IR" cases. */
+ * through the verifier first, so these are also "verified IR" cases.  The
+ * last tests compile small programs from source (tc_compile) where what is
+ * checked is the language feature's run-time meaning: tuple assignment,
+ * assert, fn values that capture a specialisation's parameters. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "compiler/pipeline.h"
 #include "ir/eval.h"
 #include "ir/fp16.h"
 #include "ir/interp.h"
@@ -940,6 +944,40 @@ static void test_for_bad_step(void **state)
     fx_free(f);
 }
 
+/* assert: program p stores y[p] = p, then asserts p < n.  With n = 2 the
+ * launch stops at program 2, after its store, before program 3 runs. */
+static void test_assert(void **state)
+{
+    (void)state;
+    fx *f = fx_new("k");
+    ir_value *y = tensor_param(f, "y", IR_I32, "4", true);
+    ir_value *n = scalar_param(f, "n", IR_I32);
+    grid3(f, 4, 1, 1);
+    ir_op *pid = ir_build(&f->b, IR_OP_PROGRAM_ID, 0, NULL, 1, (ir_type[]){ir_type_scalar(IR_I32)}, 0);
+    ir_value *p = pid->results[0];
+    store(f, y, (ir_value *[]){p}, p, NULL);
+    ir_value *c = bin(f, IR_OP_CMP_LT, p, n);
+    f->b.loc = LOC(6, 5);
+    ir_op *a = ir_build(&f->b, IR_OP_ASSERT, 1, &c, 0, NULL, 0);
+    a->attr.str = "p below \"n\"";
+    finish(f);
+    int32_t yb[4] = {-1, -1, -1, -1};
+    interp_arg args[2] = {targ(IR_I32, yb, 1, (int64_t[]){4}), sarg_i(2)};
+    assert_int_equal(launch(f, args, 2, NULL), TILE_ERR_RUNTIME);
+    assert_int_equal(f->d.nerrors, 1);
+    assert_string_equal(first_msg(f), "assertion failed: p below \"n\" (program 2, 0, 0)");
+    assert_int_equal(f->d.first->loc.line, 6);
+    assert_int_equal(f->d.first->loc.col, 5);
+    assert_int_equal(yb[0], 0);
+    assert_int_equal(yb[1], 1);
+    assert_int_equal(yb[2], 2);
+    assert_int_equal(yb[3], -1);
+    args[1] = sarg_i(4);
+    assert_int_equal(launch_ok(f, args, 2), TILE_OK);
+    assert_int_equal(yb[3], 3);
+    fx_free(f);
+}
+
 /* kernel k(q: tensor<f32>[M, 4], k: tensor<f32>[N, D=8], v: tensor<f32>[N, 8], n: i32) */
 static fx *arg_kernel(void)
 {
@@ -1173,9 +1211,9 @@ enum { NSPEC = sizeof special / sizeof special[0], NISPEC = sizeof ispecial / si
 static void fill(ir_dtype t, int64_t n, void *buf, ir_scalar *sc, int salt)
 {
     for (int64_t i = 0; i < n; i++) {
-        int64_t j = (i * (salt + 1) + salt) % (t == IR_BOOL ? 2 : (iop_is_float(t) ? NSPEC : NISPEC));
+        int64_t j = (i * (salt + 1) + salt) % (t == IR_BOOL ? 2 : (ir_dtype_is_float(t) ? NSPEC : NISPEC));
         ir_scalar s;
-        if (iop_is_float(t)) {
+        if (ir_dtype_is_float(t)) {
             ir_scalar r;
             ir_eval_unary(IR_OP_CAST, IR_F32, t, (ir_scalar){.f = (double)(float)special[j]}, &r);
             ((float *)buf)[i] = (float)r.f;
@@ -1193,7 +1231,7 @@ static void fill(ir_dtype t, int64_t n, void *buf, ir_scalar *sc, int salt)
 
 static bool same_scalar(ir_dtype t, const void *buf, int64_t i, ir_scalar e)
 {
-    if (iop_is_float(t)) return same_float(((const float *)buf)[i], (float)e.f);
+    if (ir_dtype_is_float(t)) return same_float(((const float *)buf)[i], (float)e.f);
     return ((const int64_t *)buf)[i] == e.i;
 }
 
@@ -1207,7 +1245,7 @@ static void test_fast_paths_match_eval(void **state)
     const ir_dtype dts[] = {IR_BOOL, IR_I32, IR_I64, IR_F16, IR_BF16, IR_F32};
     for (int d = 0; d < 6; d++) {
         ir_dtype t = dts[d];
-        int fl = iop_is_float(t);
+        int fl = ir_dtype_is_float(t);
         void *a = fl ? (void *)fa : ia, *b = fl ? (void *)fb : ib;
         fill(t, N, a, sa, 1);
         fill(t, N, b, sb, NSPEC + 2);
@@ -1220,7 +1258,7 @@ static void test_fast_paths_match_eval(void **state)
                     if (op != IR_OP_CAST && d2) break;
                     ir_scalar e;
                     if (ir_eval_unary(op, t, out, sa[0], &e) != TILE_OK) continue;
-                    void *r = iop_is_float(out) ? (void *)fr : ir;
+                    void *r = ir_dtype_is_float(out) ? (void *)fr : ir;
                     assert_int_equal(iop_unary(op, t, out, N, a, r), TILE_OK);
                     for (int64_t i = 0; i < N; i++) {
                         assert_int_equal(ir_eval_unary(op, t, out, sa[i], &e), TILE_OK);
@@ -1234,7 +1272,7 @@ static void test_fast_paths_match_eval(void **state)
             ir_scalar e;
             if (ir_eval_binary(op, t, sa[1], sb[1], &e) == TILE_ERR_INTERNAL) continue;
             ir_dtype out = (flags & IR_CMP) ? IR_BOOL : t;
-            void *r = iop_is_float(out) ? (void *)fr : ir;
+            void *r = ir_dtype_is_float(out) ? (void *)fr : ir;
             tile_status st = iop_binary(op, t, N, a, b, r);
             bool any_err = false;
             for (int64_t i = 0; i < N; i++) {
@@ -1394,6 +1432,138 @@ static void test_flash_attention(void **state)
     fx_free(f);
 }
 
+/* ---- from source ------------------------------------------------------- */
+
+static tc_unit *compile_src(const char *src, const char *kernel, int opt_level)
+{
+    tc_options o = {.kernel = kernel, .opt_level = opt_level, .verify_each = true};
+    tc_unit *u = NULL;
+    tile_status st = tc_compile(&u, "t.tile", src, &o);
+    if (st != TILE_OK) diag_print_all(&u->diags, stderr);
+    assert_int_equal(st, TILE_OK);
+    assert_non_null(u->kernel);
+    return u;
+}
+
+/* (a, b) = (b, a) swaps: the right side is evaluated before any var is
+ * assigned; an fn's results carried through a loop by tuple assignment. */
+static void test_tuple_assignment_from_source(void **state)
+{
+    (void)state;
+    const char *src =
+        "fn fib_step(a, b) -> (i32, i32) { (b, a + b) }\n"
+        "kernel k(y: out tensor<i32>[4], n: i32) grid(1) {\n"
+        "    var a = 0;\n"
+        "    var b = 1;\n"
+        "    for i in range(n) { (a, b) = fib_step(a, b); }\n"
+        "    var c = a;\n"
+        "    var d = b;\n"
+        "    (c, d) = (d, c);\n"
+        "    store(y[arange(4)], where(arange(4) == 0, a, where(arange(4) == 1, b,\n"
+        "                              where(arange(4) == 2, c, d))));\n"
+        "}\n";
+    for (int opt = 0; opt < 2; opt++) {
+        tc_unit *u = compile_src(src, "k", opt);
+        int32_t yb[4] = {0};
+        interp_arg args[2] = {targ(IR_I32, yb, 1, (int64_t[]){4}), sarg_i(10)};
+        assert_int_equal(interp_launch(u->kernel, args, 2, &u->diags, NULL), TILE_OK);
+        assert_int_equal(yb[0], 55); /* fib(10) */
+        assert_int_equal(yb[1], 89);
+        assert_int_equal(yb[2], 89); /* swapped */
+        assert_int_equal(yb[3], 55);
+        tc_unit_free(u);
+    }
+}
+
+/* assert from source: a precondition on a dimension, and one inside a loop
+ * that fails at a data-dependent point. */
+static void test_assert_from_source(void **state)
+{
+    (void)state;
+    const char *src =
+        "kernel k(x: tensor<i32>[N], y: out tensor<i32>[G], const B: int = 2) grid(G) {\n"
+        "    assert(N % B == 0, \"N must be a multiple of B\");\n"
+        "    var total = 0;\n"
+        "    for i in range(N) {\n"
+        "        total += load(x[i]);\n"
+        "        assert(total < 10 * (program_id(0) + 1), \"running total too large\");\n"
+        "    }\n"
+        "    store(y[program_id(0)], total);\n"
+        "}\n";
+    tc_unit *u = compile_src(src, "k", 1);
+    int32_t x[5] = {1, 2, 3, 4, 5}, y[2] = {-1, -1};
+    interp_arg args[2] = {targ(IR_I32, x, 1, (int64_t[]){5}), targ(IR_I32, y, 1, (int64_t[]){2})};
+    assert_int_equal(interp_launch(u->kernel, args, 2, &u->diags, NULL), TILE_ERR_RUNTIME);
+    char *err = diag_render(&u->diags, &u->mem);
+    assert_non_null(strstr(err, "t.tile:2:5: error: assertion failed: N must be a multiple of B "
+                                "(program 0, 0, 0)"));
+    tc_unit_free(u);
+
+    u = compile_src(src, "k", 1);
+    args[0].tensor.shape[0] = 4;  /* 1 2 3 4: totals 10 > 10 * 1 in program 0 */
+    assert_int_equal(interp_launch(u->kernel, args, 2, &u->diags, NULL), TILE_ERR_RUNTIME);
+    err = diag_render(&u->diags, &u->mem);
+    assert_non_null(strstr(err, "t.tile:6:9: error: assertion failed: running total too large "
+                                "(program 0, 0, 0)"));
+    assert_int_equal(y[0], -1);
+    tc_unit_free(u);
+}
+
+/* A specialisation's tensor and scalar parameters, captured by fn values
+ * and used through an fn they are passed to, at -O0 and -O1. */
+static void test_captures_from_source(void **state)
+{
+    (void)state;
+    const char *src =
+        "fn full_mask(i, j) -> bool { true }\n"
+        "fn same_doc(i, j, doc: tensor<i32>[N]) -> bool { load(doc[i]) == load(doc[j]) }\n"
+        "fn near(i, j, t: i32, const W: int = 0) -> bool { abs(i - j) <= t + W }\n"
+        "fn and2(const a: fn, const b: fn, i, j) -> bool { a(i, j) & b(i, j) }\n"
+        "fn count(const m: fn, i, j) -> i32 { sum(cast<i32>(m(i, j)), axis: 1) }\n"
+        "kernel k(y: out tensor<i32>[N], const mask: fn = full_mask) grid(1) {\n"
+        "    let r = arange(8);\n"
+        "    store(y[r], count(mask, r[:, None], r[None, :]));\n"
+        "}\n"
+        "kernel k_doc(doc: tensor<i32>[N]) = k(mask: same_doc(doc: doc));\n"
+        "kernel k_both(doc: tensor<i32>[N], t: i32) =\n"
+        "    k(mask: and2(a: same_doc(doc: doc), b: near(t: t)));\n"
+        "kernel k_more(w: i32) = k_both(mask: and2(a: near(t: t, W: 1), b: near(t: w)));\n"
+        /* a bound runtime parameter between positional ones is skipped like a constant */
+        "fn same_doc_mid(i, doc: tensor<i32>[N], j) -> bool { load(doc[i]) == load(doc[j]) }\n"
+        "kernel k_mid(doc: tensor<i32>[N]) = k(mask: same_doc_mid(doc: doc));\n";
+    int32_t doc[8] = {0, 0, 0, 1, 1, 2, 2, 2};
+    for (int opt = 0; opt < 2; opt++) {
+        int32_t y[8];
+        /* k_doc: each row counts the keys of its document */
+        tc_unit *u = compile_src(src, "k_doc", opt);
+        interp_arg args[4] = {targ(IR_I32, y, 1, (int64_t[]){8}), targ(IR_I32, doc, 1, (int64_t[]){8}),
+                              sarg_i(1), sarg_i(2)};
+        assert_int_equal(interp_launch(u->kernel, args, 2, &u->diags, NULL), TILE_OK);
+        const int32_t want_doc[8] = {3, 3, 3, 2, 2, 3, 3, 3};
+        for (int i = 0; i < 8; i++) assert_int_equal(y[i], want_doc[i]);
+        tc_unit_free(u);
+        u = compile_src(src, "k_mid", opt);
+        memset(y, 0, sizeof y);
+        assert_int_equal(interp_launch(u->kernel, args, 2, &u->diags, NULL), TILE_OK);
+        for (int i = 0; i < 8; i++) assert_int_equal(y[i], want_doc[i]);
+        tc_unit_free(u);
+        /* k_both with t = 1: same document and |i - j| <= 1 */
+        u = compile_src(src, "k_both", opt);
+        assert_int_equal(u->kernel->nparams, 3);
+        assert_int_equal(interp_launch(u->kernel, args, 3, &u->diags, NULL), TILE_OK);
+        const int32_t want_both[8] = {2, 3, 2, 2, 2, 2, 3, 2};
+        for (int i = 0; i < 8; i++) assert_int_equal(y[i], want_both[i]);
+        tc_unit_free(u);
+        /* k_more with t = 1, w = 2: |i - j| <= 2 and |i - j| <= 2 */
+        u = compile_src(src, "k_more", opt);
+        assert_int_equal(u->kernel->nparams, 4);
+        assert_int_equal(interp_launch(u->kernel, args, 4, &u->diags, NULL), TILE_OK);
+        const int32_t want_more[8] = {3, 4, 5, 5, 5, 5, 4, 3};
+        for (int i = 0; i < 8; i++) assert_int_equal(y[i], want_more[i]);
+        tc_unit_free(u);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1414,9 +1584,13 @@ int main(void)
         cmocka_unit_test(test_arg_validation),
         cmocka_unit_test(test_grid_order),
         cmocka_unit_test(test_print),
+        cmocka_unit_test(test_assert),
         cmocka_unit_test(test_call),
         cmocka_unit_test(test_fast_paths_match_eval),
         cmocka_unit_test(test_flash_attention),
+        cmocka_unit_test(test_tuple_assignment_from_source),
+        cmocka_unit_test(test_assert_from_source),
+        cmocka_unit_test(test_captures_from_source),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

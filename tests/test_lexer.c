@@ -101,10 +101,10 @@ static void test_keywords(void **state)
     (void)state;
     lexed L;
     lex(&L, "import const fn kernel grid let var for in range while if else return out tensor "
-            "auto true false None cast static_assert");
-    check_kinds(&L, 22, KW_IMPORT, KW_CONST, KW_FN, KW_KERNEL, KW_GRID, KW_LET, KW_VAR, KW_FOR, KW_IN,
+            "auto true false None cast static_assert assert");
+    check_kinds(&L, 23, KW_IMPORT, KW_CONST, KW_FN, KW_KERNEL, KW_GRID, KW_LET, KW_VAR, KW_FOR, KW_IN,
                 KW_RANGE, KW_WHILE, KW_IF, KW_ELSE, KW_RETURN, KW_OUT, KW_TENSOR, KW_AUTO, KW_TRUE,
-                KW_FALSE, KW_NONE, KW_CAST, KW_STATIC_ASSERT);
+                KW_FALSE, KW_NONE, KW_CAST, KW_STATIC_ASSERT, KW_ASSERT);
     assert_string_equal(L.err, "");
     done(&L);
 }

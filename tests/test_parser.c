@@ -431,6 +431,137 @@ static void test_statements(void **state)
     done(&P);
 }
 
+/* Tuple assignment, assert, and specialisations that add parameters. */
+static void test_tuple_assign_assert_spec_params(void **state)
+{
+    (void)state;
+    parsed P;
+    ok(&P, "fn f() {\n"
+           "    (a, b) = g(x);\n"
+           "    (m_i, l_i, acc) = (1, 2, 3);\n"
+           "    assert(n > 0, \"n must be positive\");\n"
+           "    (a, b);\n"
+           "}\n"
+           "kernel s(doc: tensor<i32>[Z, N], w: i32) = k(mask: document(doc: doc), D: 64,);\n"
+           "kernel t() = k(D: 1);\n");
+    const ast_block *b = item(P.f, 0)->body;
+    assert_int_equal(b->stmts.len, 4);
+    ast_stmt *s = stmt(b, 0);
+    assert_int_equal(s->kind, AST_ASSIGN_TUPLE);
+    check_loc(s->loc, 2, 5);
+    assert_int_equal(s->u.tassign.targets.len, 2);
+    const ast_expr *t = s->u.tassign.targets.items[1];
+    assert_int_equal(t->kind, AST_NAME);
+    assert_string_equal(t->u.str, "b");
+    check_loc(t->loc, 2, 9);
+    assert_int_equal(s->u.tassign.value->kind, AST_CALL);
+    s = stmt(b, 1);
+    assert_int_equal(s->u.tassign.targets.len, 3);
+    assert_int_equal(s->u.tassign.value->kind, AST_TUPLE);
+    s = stmt(b, 2);
+    assert_int_equal(s->kind, AST_ASSERT);
+    check_loc(s->loc, 4, 5);
+    assert_string_equal(s->u.sassert.message, "n must be positive");
+    assert_int_equal(s->u.sassert.cond->kind, AST_BINARY);
+    s = stmt(b, 3); /* a tuple expression statement is still one */
+    assert_int_equal(s->kind, AST_EXPR);
+    assert_int_equal(s->u.expr->kind, AST_TUPLE);
+
+    ast_item *it = item(P.f, 1);
+    assert_int_equal(it->kind, AST_ITEM_SPEC);
+    assert_string_equal(it->name, "s");
+    assert_string_equal(it->base, "k");
+    check_loc(it->base_loc, 7, 44);
+    assert_int_equal(it->params.len, 2);
+    const ast_param *pa = it->params.items[0];
+    assert_int_equal(pa->kind, AST_PARAM_TENSOR);
+    assert_string_equal(pa->name, "doc");
+    check_loc(pa->loc, 7, 10);
+    pa = it->params.items[1];
+    assert_int_equal(pa->kind, AST_PARAM_VALUE);
+    assert_string_equal(pa->type->name, "i32");
+    assert_int_equal(it->args.len, 2);
+    it = item(P.f, 2);
+    assert_int_equal(it->params.len, 0);
+    assert_int_equal(it->args.len, 1);
+
+    const char *want =
+        "(file \"t.tile\"\n"
+        "  (fn f\n"
+        "    (params)\n"
+        "    (block\n"
+        "      (= (a b) (call g x))\n"
+        "      (= (m_i l_i acc) (tuple 1 2 3))\n"
+        "      (assert (> n 0) \"n must be positive\")\n"
+        "      (expr (tuple a b))))\n"
+        "  (spec s k\n"
+        "    (params\n"
+        "      (tensor doc :i32 [Z N])\n"
+        "      (param w :i32))\n"
+        "    (mask: (call document (doc: doc))) (D: 64))\n"
+        "  (spec t k (D: 1)))\n";
+    char *got = dump(&P);
+    if (strcmp(got, want) != 0) fail_msg("got:\n%s\nwant:\n%s", got, want);
+    done(&P);
+}
+
+static void test_tuple_assign_assert_errors(void **state)
+{
+    (void)state;
+    expect_errors("fn f() { (a, b[0]) = g(); }",
+        "t.tile:1:14: error: each target of a tuple assignment must be a variable name\n"
+        "    1 | fn f() { (a, b[0]) = g(); }\n"
+        "      |              ^\n");
+    expect_errors("fn f() { (a, 1) = (2, 3); }",
+        "t.tile:1:14: error: each target of a tuple assignment must be a variable name\n"
+        "    1 | fn f() { (a, 1) = (2, 3); }\n"
+        "      |              ^\n");
+    expect_errors("fn f() { (a, b, a) = g(); }",
+        "t.tile:1:17: error: 'a' is assigned twice in one tuple assignment\n"
+        "    1 | fn f() { (a, b, a) = g(); }\n"
+        "      |                 ^\n");
+    expect_errors("fn f() { (a, b) += g(); }",
+        "t.tile:1:17: error: a tuple can only be assigned with '=', not '+='\n"
+        "    1 | fn f() { (a, b) += g(); }\n"
+        "      |                 ^\n");
+    expect_errors("fn f() { (a) = 1; }",
+        "t.tile:1:14: error: left side of '=' must be a variable name\n"
+        "    1 | fn f() { (a) = 1; }\n"
+        "      |              ^\n");
+    expect_errors("fn f() { (a, b) = ; }",
+        "t.tile:1:19: error: expected expression, found ';'\n"
+        "    1 | fn f() { (a, b) = ; }\n"
+        "      |                   ^\n");
+    expect_errors("fn f() { assert(x, y); }",
+        "t.tile:1:20: error: expected string, found identifier 'y'\n"
+        "    1 | fn f() { assert(x, y); }\n"
+        "      |                    ^\n");
+    expect_errors("fn f() { assert x; }",
+        "t.tile:1:17: error: expected '(', found identifier 'x'\n"
+        "    1 | fn f() { assert x; }\n"
+        "      |                 ^\n");
+    expect_errors("fn f() { let assert = 1; }",
+        "t.tile:1:14: error: expected identifier or '(', found 'assert'\n"
+        "    1 | fn f() { let assert = 1; }\n"
+        "      |              ^\n");
+    expect_errors("kernel s(doc: tensor<i32>[N]) = k(doc);",
+        "t.tile:1:35: error: a kernel specialisation takes only named arguments (name: value)\n"
+        "    1 | kernel s(doc: tensor<i32>[N]) = k(doc);\n"
+        "      |                                   ^\n");
+    expect_errors("kernel s(doc: tensor<i32>[N]) = k();",
+        "t.tile:1:35: error: kernel specialisation 's' binds no constants\n"
+        "    1 | kernel s(doc: tensor<i32>[N]) = k();\n"
+        "      |                                   ^\n");
+    expect_errors("kernel s(doc: tensor<i32>[N] = k(a: 1);",
+        "t.tile:1:30: error: expected ')' to close parameter list, found '='\n"
+        "    1 | kernel s(doc: tensor<i32>[N] = k(a: 1);\n"
+        "      |                              ^\n");
+    expect_errors("kernel s(x: f32) {}",
+        "t.tile:1:18: error: expected 'grid', found '{'\n"
+        "    1 | kernel s(x: f32) {}\n"
+        "      |                  ^\n");
+}
+
 static void test_if_else_chain(void **state)
 {
     (void)state;
@@ -1251,6 +1382,7 @@ static void test_random_tokens(void **state)
     static const char *const vocab[] = {
         "import", "const", "fn", "kernel", "grid", "let", "var", "for", "in", "range", "while", "if",
         "else", "return", "out", "tensor", "auto", "true", "false", "None", "cast", "static_assert",
+        "assert",
         "x", "f32", "int", "fn", "1", "0x2", "1.5", "\"s\"", "(", ")", "[", "]", "{", "}", ",", ";",
         ":", "=", "+=", "->", "||", "&&", "|", "^", "&", "==", "<", ">", "<<", "+", "-", "*", "/",
         "%", "!", "~", "@", "/*", "\"", "\n",
@@ -1349,6 +1481,8 @@ int main(void)
         cmocka_unit_test(test_params),
         cmocka_unit_test(test_fn_results_and_grid),
         cmocka_unit_test(test_statements),
+        cmocka_unit_test(test_tuple_assign_assert_spec_params),
+        cmocka_unit_test(test_tuple_assign_assert_errors),
         cmocka_unit_test(test_if_else_chain),
         cmocka_unit_test(test_block_values),
         cmocka_unit_test(test_precedence),

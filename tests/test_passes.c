@@ -695,6 +695,67 @@ static void test_cse_skips_loads(void **state)
         "}\n");
 }
 
+/* ---- assert: an effect every pass keeps ---------------------------------- */
+
+static ir_op *assert_op(ir_builder *b, ir_value *c, const char *message)
+{
+    ir_op *op = ir_build(b, IR_OP_ASSERT, 1, &c, 0, NULL, 0);
+    op->attr.str = message;
+    return op;
+}
+
+/* CSE merges the conditions, never the asserts; canonicalize drops only the
+ * one that is constant true; DCE keeps every other assert, what it uses, and
+ * a loop whose only effect is an assert. */
+static void test_assert_survives_passes(void **state)
+{
+    fx *t = *state;
+    make_kernel(t);
+    ir_builder *b = &t->b;
+    ir_value *n = tdim(b, t->x, 0);
+    ir_value *zero = ir_const_int(b, IR_I32, 0, 0, NULL);
+    assert_op(b, ir_binary(b, IR_OP_CMP_GT, n, zero), "a");
+    assert_op(b, ir_binary(b, IR_OP_CMP_GT, n, zero), "a");
+    assert_op(b, ir_const_bool(b, true, 0, NULL), "t");
+    assert_op(b, ir_const_bool(b, false, 0, NULL), "f");
+    ir_value *one = ir_const_int(b, IR_I32, 1, 0, NULL);
+    ir_op *loop = build_for(b, zero, n, one, 0, NULL, NULL);
+    ir_builder lb = {.m = t->m};
+    ir_builder_at_end(&lb, loop->blocks[0]);
+    assert_op(&lb, ir_binary(&lb, IR_OP_CMP_LT, loop->blocks[0]->args[0], n), "in \"loop\"");
+    yield(&lb, 0, NULL);
+    ir_binary(b, IR_OP_ADD, n, one); /* dead */
+    ret(b);
+    assert_int_equal(ir_verify_module(t->m, "build"), TILE_OK);
+    pass_cse(t->k);
+    pass_canonicalize(t->k);
+    pass_dce(t->k);
+    assert_module(t,
+        "  %1 = tensor_dim %x, 0 : i32\n"
+        "  %2 = const 0 : i32\n"
+        "  %3 = cmp.gt %1, %2 : bool\n"
+        "  assert %3, \"a\"\n"
+        "  assert %3, \"a\"\n"
+        "  %4 = const false : bool\n"
+        "  assert %4, \"f\"\n"
+        "  %5 = const 1 : i32\n"
+        "  for %i.6 = %2 to %1 step %5 {\n"
+        "    %7 = cmp.lt %i.6, %1 : bool\n"
+        "    assert %7, \"in \\\"loop\\\"\"\n"
+        "    yield\n"
+        "  }\n"
+        "  return\n"
+        "}\n");
+    /* The whole pipeline agrees. */
+    assert_int_equal(ir_optimize(t->m, &(ir_opt_options){.level = 1, .verify_each = true}),
+                     TILE_OK);
+    char *txt = module_text(t->m);
+    int nasserts = 0;
+    for (const char *at = txt; (at = strstr(at, "  assert ")); at++) nasserts++;
+    assert_int_equal(nasserts, 4);
+    free(txt);
+}
+
 /* ---- dce --------------------------------------------------------------- */
 
 static void test_dce(void **state)
@@ -1001,6 +1062,7 @@ int main(void)
         T(test_dce_effect_free_if),
         T(test_cse),
         T(test_cse_skips_loads),
+        T(test_assert_survives_passes),
         T(test_dce),
         T(test_dce_while_and_effects),
         T(test_optimize_pipeline),

@@ -62,6 +62,36 @@ static void test_mask_geometry(void **state)
     assert_true(attn_ref_visible(&causal, &tall, 0, 0, 4, 2));
 }
 
+/* Document masks by hand: two batches of N = 6 key positions packed with
+ * documents, M = 4 query rows aligned to the last 4 positions (i' = i + 2);
+ * and M = 7 > N, whose first row has no position. */
+static void test_document_mask_geometry(void **state)
+{
+    (void)state;
+    const int32_t doc[] = {0, 0, 1, 1, 1, 2,   /* batch 0 */
+                           5, 6, 6, 6, 6, 6};  /* batch 1 */
+    attn_dims d = {.Z = 2, .H = 1, .HK = 1, .M = 4, .N = 6, .D = 1};
+    attn_doc_mask dmask = {.mask = {.kind = ATTN_MASK_DOCUMENT}, .doc = doc};
+    attn_doc_mask dcmask = {.mask = {.kind = ATTN_MASK_DOCUMENT_CAUSAL}, .doc = doc};
+    const attn_mask *dm = &dmask.mask, *dc = &dcmask.mask;
+    const char *want_doc[2][4] = {{"001110", "001110", "001110", "000001"},
+                                  {"011111", "011111", "011111", "011111"}};
+    const char *want_causal[2][4] = {{"001000", "001100", "001110", "000001"},
+                                     {"011000", "011100", "011110", "011111"}};
+    for (int z = 0; z < 2; z++)
+        for (int i = 0; i < 4; i++)
+            for (int j = 0; j < 6; j++) {
+                assert_int_equal(attn_ref_visible(dm, &d, z, 0, i, j), want_doc[z][i][j] == '1');
+                assert_int_equal(attn_ref_visible(dc, &d, z, 0, i, j),
+                                 want_causal[z][i][j] == '1');
+            }
+    attn_dims tall = {.Z = 1, .H = 1, .HK = 1, .M = 7, .N = 6, .D = 1};
+    for (int j = 0; j < 6; j++) assert_false(attn_ref_visible(dm, &tall, 0, 0, 0, j));
+    assert_true(attn_ref_visible(dm, &tall, 0, 0, 1, 1));   /* i' = 0, same document */
+    assert_false(attn_ref_visible(dm, &tall, 0, 0, 1, 2));
+    assert_true(attn_ref_visible(dc, &tall, 0, 0, 6, 5));
+}
+
 /* With V = 1 everywhere, O is the row sum of P: 1 for a row that sees a key,
  * 0 (and LSE -inf) for a fully masked one. */
 static void test_softmax_rows_sum_to_one(void **state)
@@ -314,6 +344,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fwd_by_hand),
         cmocka_unit_test(test_mask_geometry),
+        cmocka_unit_test(test_document_mask_geometry),
         cmocka_unit_test(test_softmax_rows_sum_to_one),
         cmocka_unit_test(test_gqa_equals_repeated_heads),
         cmocka_unit_test(test_bwd_matches_finite_differences),

@@ -409,6 +409,225 @@ static void const_if_lowers_taken_branch(void **state)
     done(&u);
 }
 
+/* ---- tuple assignment, assert, captures ---------------------------------- */
+
+static void tuple_assignment(void **state)
+{
+    (void)state;
+    unit u;
+    expect_ok(&u,
+              "fn step(m, l, x) -> (f32, f32) { (max(m, x), l + x) }\n"
+              "kernel k(y: out tensor<f32>[4], n: i32) grid(1) {\n"
+              "    var m = zeros([4]);\n"
+              "    var l = zeros([4]);\n"
+              "    var c = 0;\n"
+              "    for i in range(n) {\n"
+              "        (l, m) = step(m, l, cast<f32>(i));\n"
+              "        (c, l) = (c + 1, l * 2.0);\n"
+              "    }\n"
+              "    store(y[arange(4)], m + l + cast<f32>(c));\n"
+              "}\n",
+              "k");
+    ir_func *k = ir_module_find(u.m, "k");
+    ir_op *loop = find_op(k, IR_OP_FOR, 0);
+    assert_non_null(loop);
+    assert_int_equal(loop->nresults, 3);          /* in order of first assignment */
+    assert_string_equal(loop->results[0]->name, "l");
+    assert_string_equal(loop->results[1]->name, "m");
+    assert_string_equal(loop->results[2]->name, "c");
+    done(&u);
+
+    const char *pre = "fn two() -> (f32, f32) { (1.0, 2.0) }\n"
+                      "kernel k(y: out tensor<f32>[4]) grid(1) {\n"
+                      "    var a = zeros([4]);\n    var b: bf16 = 0.0;\n    let c = 1.0;\n";
+    char src[1024];
+#define TUPLE_ERR(stmt, want)                                              \
+    snprintf(src, sizeof src, "%s    %s\n}\n", pre, stmt);                 \
+    expect_error(src, NULL, want)
+    TUPLE_ERR("(a, b) = (1, 2, 3);", "t.tile:6:14: error: cannot assign a tuple of 3 to 2 variables");
+    TUPLE_ERR("(a, b) = zeros([4]);", "t.tile:6:14: error: cannot assign f32[4] to 2 variables");
+    TUPLE_ERR("(a, c) = two();", "t.tile:6:9: error: 'c' is declared with let and cannot be assigned");
+    TUPLE_ERR("(a, nope) = two();", "t.tile:6:9: error: unknown name 'nope'");
+    TUPLE_ERR("(a, two) = two();", "t.tile:6:9: error: 'two' is an fn and cannot be assigned");
+    TUPLE_ERR("(a, exp) = two();", "t.tile:6:9: error: 'exp' is a built-in name and cannot be assigned");
+    TUPLE_ERR("(a, b) = (zeros([4]), zeros([4]));",
+              "t.tile:6:14: error: cannot assign f32[4] to var 'b' of type bf16");
+    TUPLE_ERR("(a, b) = (zeros([2]), 1);",
+              "t.tile:6:14: error: cannot assign f32[2] to var 'a' of type f32[4]");
+    TUPLE_ERR("(a, b) = (y, 1);",
+              "t.tile:6:14: error: tensor 'y' cannot be used as a value (load from a view of it: load(y[...]))");
+#undef TUPLE_ERR
+}
+
+static void runtime_assert(void **state)
+{
+    (void)state;
+    unit u;
+    expect_ok(&u,
+              "fn check(x) { assert(x > 0, \"x must be positive\"); x }\n"
+              "kernel k(y: out tensor<i32>[N], const B: int = 4) grid(1) {\n"
+              "    assert(N % B == 0, \"N must be a multiple of \\\"B\\\"\");\n"
+              "    assert(B > 0, \"vanishes\");\n"
+              "    static_assert(B > 0, \"B\");\n"
+              "    store(y[arange(B)], check(N));\n"
+              "}\n",
+              "k");
+    ir_func *k = ir_module_find(u.m, "k");
+    ir_op *a = find_op(k, IR_OP_ASSERT, 0);
+    assert_non_null(a);
+    assert_string_equal(a->attr.str, "N must be a multiple of \"B\"");
+    assert_int_equal(a->noperands, 1);
+    assert_int_equal(a->operands[0]->type.dtype, IR_BOOL);
+    assert_int_equal(a->operands[0]->type.rank, 0);
+    assert_null(find_op(k, IR_OP_ASSERT, 1));     /* the constant one vanished */
+    ir_func *fn = ir_module_find(u.m, "check");   /* the fn's assert is in its instance */
+    assert_non_null(fn);
+    assert_int_equal(fn->body->first->next->next->code, IR_OP_ASSERT);
+    char *ir = print_module(u.m);
+    assert_non_null(strstr(ir, "assert %"));
+    assert_non_null(strstr(ir, ", \"N must be a multiple of \\\"B\\\"\"\n"));
+    free(ir);
+    done(&u);
+
+    expect_error("kernel k(y: out tensor<f32>[4], const B: int = 4) grid(1) { assert(B < 4, \"B\"); }",
+                 NULL, "t.tile:1:70: error: assertion failed: B (the condition is false at compile time)");
+    expect_error("kernel k(y: out tensor<f32>[N]) grid(1) { assert(N, \"n\"); }", NULL,
+                 "t.tile:1:50: error: assert needs a bool scalar condition, got i32");
+    expect_error("kernel k(y: out tensor<f32>[N]) grid(1) { assert(arange(4) < N, \"n\"); }", NULL,
+                 "t.tile:1:60: error: assert needs a bool scalar condition, got bool[4] (reduce it to a scalar)");
+    expect_error("kernel k(y: out tensor<f32>[N]) grid(1) { assert(f32, \"n\"); }", NULL,
+                 "t.tile:1:50: error: assert needs a bool scalar condition, got dtype");
+    expect_error("kernel k(y: out tensor<f32>[N]) grid(1) { assert(z, \"n\"); }", NULL,
+                 "t.tile:1:50: error: unknown name 'z'");
+}
+
+static const char *capture_src =
+    "fn full_mask(i, j) -> bool { true }\n"
+    "fn doc_mask(i, j, doc: tensor<i32>[N]) -> bool { load(doc[i]) == load(doc[j]) }\n"
+    "fn thresh(i, j, t: i32, const W: int = 0) -> bool { i - j < t + W }\n"
+    "fn and2(const a: fn, const b: fn, i, j) -> bool { a(i, j) & b(i, j) }\n"
+    "fn apply(const m: fn, i, j) -> bool { m(i, j) }\n"
+    "kernel k(y: out tensor<f32>[N, N], s: f32, const mask: fn = full_mask) grid(1)\n"
+    "{\n"
+    "    let r = arange(8);\n"
+    "    store(y[r, r], where(apply(mask, r[:, None], r[None, :]), s, 0.0));\n"
+    "}\n"
+    "kernel s1(doc: tensor<i32>[N], t: i32) = k(mask: and2(a: doc_mask(doc: doc), b: thresh(t: t)));\n"
+    "kernel s2(w: i32) = s1(mask: thresh(t: w, W: 2));\n"
+    "kernel s3(doc: tensor<i32>[N]) = k(mask: doc_mask(doc: doc));\n";
+
+static void spec_params_and_captures(void **state)
+{
+    (void)state;
+    unit u;
+    expect_ok(&u, capture_src, "s1");
+    ir_func *k = ir_module_find(u.m, "s1");
+    assert_int_equal(k->nparams, 4);              /* y, s, then the spec's doc, t */
+    assert_string_equal(k->params[2].name, "doc");
+    assert_int_equal(k->params[2].type.kind, IR_TY_TENSOR);
+    assert_string_equal(k->params[2].dims[0].name, "N");
+    assert_int_equal(k->params[2].dims[0].size, -1);
+    assert_string_equal(k->params[3].name, "t");
+    assert_string_equal(k->consts[0].value, "and2(a: doc_mask(doc: doc), b: thresh(t: t))");
+    /* The spec's parameters are no names in the body: N is y's dim. */
+    ir_op *dim = find_op(k, IR_OP_TENSOR_DIM, 0);
+    assert_ptr_equal(dim->operands[0], k->body->args[0]);
+    assert_null(find_op(k, IR_OP_TENSOR_DIM, 1));
+    /* apply gets the captured doc and t as hidden parameters after i, j;
+     * and2 too, and passes them on as doc_mask's and thresh's ordinary ones. */
+    ir_func *apply = ir_module_find(u.m, "apply");
+    assert_non_null(apply);
+    assert_int_equal(apply->nparams, 4);
+    assert_string_equal(apply->params[2].name, "doc");
+    assert_int_equal(apply->params[2].type.kind, IR_TY_TENSOR);
+    assert_string_equal(apply->params[3].name, "t");
+    assert_int_equal(apply->params[3].type.dtype, IR_I32);
+    ir_op *call = find_op(k, IR_OP_CALL, 0);
+    assert_ptr_equal(call->attr.callee, apply);
+    assert_ptr_equal(call->operands[2], k->body->args[2]);
+    assert_ptr_equal(call->operands[3], k->body->args[3]);
+    ir_func *and2 = ir_module_find(u.m, "and2");
+    assert_int_equal(and2->nparams, 4);
+    ir_func *doc_mask = ir_module_find(u.m, "doc_mask");
+    assert_int_equal(doc_mask->nparams, 3);
+    assert_int_equal(doc_mask->params[2].type.kind, IR_TY_TENSOR);
+    done(&u);
+
+    /* A spec of a spec appends its own parameters after the inherited ones. */
+    expect_ok(&u, capture_src, "s2");
+    k = ir_module_find(u.m, "s2");
+    assert_int_equal(k->nparams, 5);
+    assert_string_equal(k->params[4].name, "w");
+    assert_string_equal(k->consts[0].value, "thresh(t: w, W: 2)");
+    done(&u);
+
+    /* Compiling everything: one instance per distinct capture set. */
+    expect_ok(&u, capture_src, NULL);
+    assert_non_null(ir_module_find(u.m, "s3"));
+    assert_non_null(ir_module_find(u.m, "k"));
+    done(&u);
+}
+
+static void capture_errors(void **state)
+{
+    (void)state;
+    char src[4096];
+#define CAP_ERR(spec, want)                                                \
+    snprintf(src, sizeof src, "%s%s\n", capture_src, spec);                \
+    expect_error(src, "x", want)
+    CAP_ERR("kernel x(doc: tensor<i32>[N]) = k(mask: doc_mask(doc: y));",
+            "t.tile:14:55: error: 'y' belongs to kernel 'k', not to specialisation 'x': only the "
+            "specialisation's own parameters can be captured");
+    CAP_ERR("kernel x(doc: tensor<i32>[N]) = k(mask: doc_mask(doc: N));",
+            "t.tile:14:55: error: 'N' belongs to kernel 'k', not to specialisation 'x': only the "
+            "specialisation's own parameters can be captured");
+    CAP_ERR("kernel x(doc: tensor<i32>[N]) = k(mask: doc_mask(doc: nothing));",
+            "t.tile:14:55: error: unknown name 'nothing'");
+    CAP_ERR("kernel x(w: i32) = k(mask: thresh(t: w, W: w));",
+            "t.tile:14:41: error: constant 'W' of 'thresh' is int, got runtime parameter 'w'");
+    CAP_ERR("kernel x(w: i32) = k(mask: thresh(t: 1));",
+            "t.tile:14:35: error: 't' of 'thresh' is a runtime parameter: a partial application "
+            "binds constants, and in a kernel specialisation's arguments its own parameters");
+    CAP_ERR("kernel x(doc: tensor<i32>[N]) = k(mask: doc);",
+            "t.tile:14:41: error: constant 'mask' of kernel 'k' is fn, got runtime parameter 'doc'");
+    CAP_ERR("kernel x(s: f32) = k(mask: full_mask);",
+            "t.tile:14:10: error: parameter 's' of specialisation 'x' collides with parameter 's' "
+            "of kernel 'k'");
+    CAP_ERR("kernel x(N: i32) = k(mask: full_mask);",
+            "t.tile:14:10: error: parameter 'N' of specialisation 'x' collides with dimension 'N' "
+            "of kernel 'k'");
+    CAP_ERR("kernel x(t: f32) = s1(mask: full_mask);",
+            "t.tile:14:10: error: redefinition of parameter 't'");
+    CAP_ERR("kernel x(const W: int) = k(mask: full_mask);",
+            "t.tile:14:16: error: a kernel specialisation cannot declare constant 'W' (it binds "
+            "the kernel's constants in its call)");
+    CAP_ERR("kernel x(w) = k(mask: full_mask);",
+            "t.tile:14:10: error: kernel parameter 'w' needs a type (e.g. 'w: f32')");
+    CAP_ERR("kernel x(exp: f32) = k(mask: full_mask);",
+            "t.tile:14:10: error: 'exp' is a built-in name and cannot be redefined");
+    CAP_ERR("kernel x(doc: tensor<i32>[N]) = k(mask: doc_mask(doc: doc + 1));",
+            "t.tile:14:55: error: runtime parameter 'doc' of a specialisation can only be bound to "
+            "an fn parameter (f(doc: doc))");
+    CAP_ERR("kernel x(doc: tensor<i32>[N]) = k(mask: doc_mask(doc));",
+            "t.tile:14:50: error: runtime parameter 'doc' is captured by naming the fn parameter "
+            "it binds (doc_mask(NAME: doc))");
+    CAP_ERR("kernel x(doc: tensor<i32>[N]) = k(mask: doc_mask(doc: doc)(doc: doc));",
+            "t.tile:14:60: error: parameter 'doc' of 'doc_mask' is already bound");
+    CAP_ERR("kernel x(doc: tensor<i32>[N]) = k(mask: doc_mask(doc: doc), s: doc);",
+            "t.tile:14:61: error: 's' of kernel 'k' is not a constant (only const parameters can be "
+            "bound)");
+    CAP_ERR("kernel x(doc: tensor<f32>[N]) = k(mask: doc_mask(doc: doc));",
+            "t.tile:5:39: error: argument 'doc' of 'doc_mask' must be a tensor<i32> of rank 1, got "
+            "tensor 'doc'");
+    CAP_ERR("kernel x(doc: tensor<i32>[N]) = k(mask: doc_mask(doc: doc), D: 1);",
+            "t.tile:14:61: error: kernel 'k' has no constant named 'D'");
+#undef CAP_ERR
+    /* Outside a specialisation's arguments there is nothing to capture. */
+    expect_error("fn f(i, t: i32) -> bool { i < t }\n"
+                 "kernel k(y: out tensor<f32>[4], n: i32, const m: fn = f(t: n)) grid(1) {}\n",
+                 NULL, "t.tile:2:60: error: unknown name 'n'");
+}
+
 /* ---- messages the golden files cannot reach ---------------------------- */
 
 static void check_resolves_unbound_kernels(void **state)
@@ -654,7 +873,8 @@ static void mutated_programs_never_crash(void **state)
 {
     (void)state;
     static const char *const files[] = {"ok_flash", "ok_consts", "ok_misc", "ir_loop", "ir_if",
-                                        "ir_view_mask", "ir_reduce", "ir_weak"};
+                                        "ir_view_mask", "ir_reduce", "ir_weak", "ir_assert",
+                                        "ir_capture", "sema_capture"};
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
         char path[512];
         snprintf(path, sizeof path, "%s/tests/golden/%s.tile", TILE_SOURCE_DIR, files[i]);
@@ -701,6 +921,10 @@ int main(void)
         cmocka_unit_test(partial_application),
         cmocka_unit_test(loops_carry_assigned_vars_only),
         cmocka_unit_test(const_if_lowers_taken_branch),
+        cmocka_unit_test(tuple_assignment),
+        cmocka_unit_test(runtime_assert),
+        cmocka_unit_test(spec_params_and_captures),
+        cmocka_unit_test(capture_errors),
         cmocka_unit_test(check_resolves_unbound_kernels),
         cmocka_unit_test(include_dirs_and_library),
         cmocka_unit_test(read_errors),

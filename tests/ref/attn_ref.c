@@ -20,6 +20,13 @@ bool attn_ref_visible(const attn_mask *mask, const attn_dims *d, int z, int h, i
         return j <= shifted && (shifted - j < mask->window || j < mask->sinks);
     case ATTN_MASK_EXPLICIT:
         return mask->visible[(((size_t)z * d->H + h) * d->M + i) * d->N + j] != 0;
+    case ATTN_MASK_DOCUMENT:
+    case ATTN_MASK_DOCUMENT_CAUSAL:
+        if (shifted < 0 || (mask->kind == ATTN_MASK_DOCUMENT_CAUSAL && j > shifted)) return false;
+    {
+        const int32_t *doc = ((const attn_doc_mask *)(const void *)mask)->doc;
+        return doc[(size_t)z * d->N + (size_t)shifted] == doc[(size_t)z * d->N + j];
+    }
     }
     return false;
 }

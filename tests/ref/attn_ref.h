@@ -5,7 +5,9 @@
  * attention forward and its analytic gradient, split-KV decoding over a
  * paged cache (and the combine step on its own), Lightning Attention as the
  * O(N^2) decayed sum (plus an independent recurrent form to check it), and
- * the dense mask equivalent to a block-sparse index list.
+ * the dense mask equivalent to a block-sparse index list.  Masks include
+ * document masking of packed sequences (a query row sees the keys of its
+ * own document, doc indexed by key position, rows bottom-right aligned).
  *
  * Inputs are float arrays (already rounded to the kernel's dtype when a test
  * runs a 16-bit kernel), contiguous row-major, no strides; outputs are
@@ -23,6 +25,8 @@ typedef enum attn_mask_kind {
     ATTN_MASK_CAUSAL,   /* j <= i + (N - M): bottom-right aligned */
     ATTN_MASK_SLIDING,  /* causal and (i + (N - M) - j < window or j < sinks) */
     ATTN_MASK_EXPLICIT, /* visible[((z * H + h) * M + i) * N + j] != 0 */
+    ATTN_MASK_DOCUMENT, /* i' = i + (N - M) >= 0 and doc[z * N + i'] == doc[z * N + j] */
+    ATTN_MASK_DOCUMENT_CAUSAL, /* ATTN_MASK_DOCUMENT and j <= i' */
 } attn_mask_kind;
 
 typedef struct attn_mask {
@@ -30,6 +34,16 @@ typedef struct attn_mask {
     int window, sinks;      /* ATTN_MASK_SLIDING */
     const uint8_t *visible; /* ATTN_MASK_EXPLICIT: [Z, H, M, N] */
 } attn_mask;
+
+/* The document kinds carry data: an attn_doc_mask, passed as &m.mask (its
+ * first member, so the references find the rest).  doc: [Z, N] row-major,
+ * doc[z * N + p] is the document id of key position p of batch z; query row
+ * i sits at key position i + (N - M), bottom-right aligned as causal is.  (A
+ * separate struct keeps attn_mask's positional initialisers valid.) */
+typedef struct attn_doc_mask {
+    attn_mask mask;         /* .kind = ATTN_MASK_DOCUMENT or ATTN_MASK_DOCUMENT_CAUSAL */
+    const int32_t *doc;
+} attn_doc_mask;
 
 typedef struct attn_dims {
     int Z, H, HK, M, N, D;  /* batch, query heads, key/value heads, lengths, head dim */
