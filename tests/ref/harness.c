@@ -164,28 +164,84 @@ bool th_compile(th_kernel *k, const char *file, const char *name, const char *de
     }
     tc_options opts = {.kernel = name, .defines = defs, .ndefines = ndefs, .opt_level = 1};
     tile_status st = tc_compile(&k->unit, path, NULL, &opts);
+    opts.opt_level = 0;
+    tc_unit *failed = k->unit;
+    if (st == TILE_OK) {
+        st = tc_compile(&k->unit_O0, path, NULL, &opts);
+        failed = k->unit_O0;
+    }
     arena_free(&scratch);
-    if (st != TILE_OK || !k->unit || !k->unit->kernel) {
+    if (st != TILE_OK || !k->unit->kernel || !k->unit_O0->kernel) {
         fprintf(stderr, "%s: compile failed (%s)\n", k->label, tile_status_name(st));
-        if (k->unit) diag_print_all(&k->unit->diags, stderr);
+        if (failed) diag_print_all(&failed->diags, stderr);
         th_kernel_free(k);
         return false;
     }
     k->fn = k->unit->kernel;
+    k->fn_O0 = k->unit_O0->kernel;
     return true;
 }
 
 void th_kernel_free(th_kernel *k)
 {
     tc_unit_free(k->unit);
-    k->unit = NULL;
-    k->fn = NULL;
+    tc_unit_free(k->unit_O0);
+    k->unit = k->unit_O0 = NULL;
+    k->fn = k->fn_O0 = NULL;
+}
+
+static bool run(th_kernel *k, tc_unit *unit, const ir_func *f, const interp_arg *iargs,
+                const char *variant)
+{
+    diag_ctx *d = &unit->diags;
+    int before = d->nerrors;
+    tile_status st = interp_launch(f, iargs, f->nparams, d, NULL);
+    if (st == TILE_OK) return true;
+    fprintf(stderr, "%s%s: launch failed (%s)\n", k->label, variant, tile_status_name(st));
+    if (d->nerrors > before) diag_print_all(d, stderr);
+    return false;
+}
+
+static size_t tensor_bytes(const th_tensor *t)
+{
+    return t->numel * (size_t)ir_dtype_size(t->t.dtype);
+}
+
+/* Reruns the launch with the -O0 kernel (outputs re-poisoned) and compares
+ * every output byte for byte with what the optimised kernel wrote. */
+static bool same_as_O0(th_kernel *k, const th_arg *args, const int *arg_of, interp_arg *iargs)
+{
+    const ir_func *f = k->fn;
+    bool ok = true;
+    unsigned char **saved = TH_NEW(unsigned char *, f->nparams > 0 ? f->nparams : 1);
+    for (int p = 0; p < f->nparams; p++) {
+        saved[p] = NULL;
+        th_tensor *t = args[arg_of[p]].tensor;
+        if (!f->params[p].is_out || !t) continue;
+        saved[p] = TH_NEW(unsigned char, tensor_bytes(t) + 1);
+        memcpy(saved[p], t->t.data, tensor_bytes(t));
+        th_tensor_poison(t);
+    }
+    if (!run(k, k->unit_O0, k->fn_O0, iargs, " at -O0")) ok = false;
+    for (int p = 0; p < f->nparams && ok; p++) {
+        if (!saved[p]) continue;
+        const th_tensor *t = args[arg_of[p]].tensor;
+        if (memcmp(saved[p], t->t.data, tensor_bytes(t)) != 0) {
+            fprintf(stderr, "%s: output '%s' differs between -O1 and -O0\n", k->label,
+                    f->params[p].name);
+            ok = false;
+        }
+    }
+    for (int p = 0; p < f->nparams; p++) free(saved[p]);
+    free(saved);
+    return ok;
 }
 
 bool th_launch(th_kernel *k, const th_arg *args, int nargs)
 {
     const ir_func *f = k->fn;
     interp_arg *iargs = TH_NEW(interp_arg, f->nparams > 0 ? f->nparams : 1);
+    int *arg_of = TH_NEW(int, f->nparams > 0 ? f->nparams : 1);
     bool *used = TH_NEW(bool, nargs > 0 ? nargs : 1);
     bool ok = true;
     for (int p = 0; p < f->nparams && ok; p++) {
@@ -198,6 +254,7 @@ bool th_launch(th_kernel *k, const th_arg *args, int nargs)
             break;
         }
         used[a] = true;
+        arg_of[p] = a;
         if (param->type.kind == IR_TY_TENSOR) {
             if (!args[a].tensor) {
                 fprintf(stderr, "%s: parameter '%s' is a tensor\n", k->label, param->name);
@@ -215,17 +272,9 @@ bool th_launch(th_kernel *k, const th_arg *args, int nargs)
             fprintf(stderr, "%s: kernel has no parameter '%s'\n", k->label, args[a].name);
             ok = false;
         }
-    if (ok) {
-        diag_ctx *d = &k->unit->diags;
-        int before = d->nerrors;
-        tile_status st = interp_launch(f, iargs, f->nparams, d, NULL);
-        if (st != TILE_OK) {
-            fprintf(stderr, "%s: launch failed (%s)\n", k->label, tile_status_name(st));
-            if (d->nerrors > before) diag_print_all(d, stderr);
-            ok = false;
-        }
-    }
+    if (ok) ok = run(k, k->unit, f, iargs, "") && same_as_O0(k, args, arg_of, iargs);
     free(iargs);
+    free(arg_of);
     free(used);
     return ok;
 }

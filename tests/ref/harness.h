@@ -68,12 +68,15 @@ void th_tensor_poison(th_tensor *t);
 typedef struct th_kernel {
     tc_unit *unit;
     const ir_func *fn;
+    tc_unit *unit_O0;  /* the same kernel compiled with -O0 (inlining only) */
+    const ir_func *fn_O0;
     char label[160];   /* "flash_fwd[D=64,mask=causal]" for messages */
 } th_kernel;
 
 /* Compiles kernel `name` of lib/<file> (e.g. "attention/flash_fwd.tile") with
- * the comma-separated defines ("D=64,mask=causal", may be NULL).  Prints the
- * diagnostics and returns false on failure. */
+ * the comma-separated defines ("D=64,mask=causal", may be NULL), both
+ * optimised and at -O0.  Prints the diagnostics and returns false on
+ * failure. */
 bool th_compile(th_kernel *k, const char *file, const char *name, const char *defines);
 void th_kernel_free(th_kernel *k);
 
@@ -87,7 +90,10 @@ typedef struct th_arg {
 
 /* Matches args to the kernel's parameters by name (every parameter must be
  * given, no extra names), poisons the `out` tensors, runs on the interpreter.
- * Prints diagnostics and returns false on failure. */
+ * Then runs the -O0 compilation on the same inputs and requires bit-identical
+ * outputs: every library test is also a test that the IR passes never change
+ * a result (SQLite's optimisations-off habit).  Prints diagnostics and
+ * returns false on failure. */
 bool th_launch(th_kernel *k, const th_arg *args, int nargs);
 
 /* ---- comparison ---------------------------------------------------------------- */
