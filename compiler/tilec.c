@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "../ir/fp16.h"
 #include "npy.h"
@@ -136,6 +137,24 @@ static int parse_args(arena *mem, int argc, char **argv, cli *c)
             return usage_error("%s", "run needs --interp (the GPU backend is not built yet)");
     }
     return 0;
+}
+
+/* The library next to the binary (<prefix>/lib beside <prefix>/build/tilec or
+ * <prefix>/bin/tilec) is searched after -I, so a build copied elsewhere with
+ * its source tree still finds `import "attention/..."`; the root compiled in
+ * (TILE_LIB_DIR) stays the last resort. */
+static void add_library_beside_binary(arena *mem, cli *c)
+{
+    char exe[4096];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0) return;
+    exe[n] = 0;
+    char *slash = strrchr(exe, '/');
+    if (!slash) return;
+    *slash = 0;
+    char *lib = arena_printf(mem, "%s/../lib", exe);
+    struct stat st;
+    if (lib && stat(lib, &st) == 0 && S_ISDIR(st.st_mode)) ptr_vec_push(mem, &c->includes, lib);
 }
 
 static tc_options compile_options(const cli *c)
@@ -551,6 +570,7 @@ int main(int argc, char **argv)
     arena_init(&mem);
     cli c;
     int rc = parse_args(&mem, argc, argv, &c);
+    if (rc == 0) add_library_beside_binary(&mem, &c);
     if (rc == 0) {
         if (strcmp(c.cmd, "check") == 0) rc = cmd_check(&c);
         else if (strcmp(c.cmd, "emit") == 0) rc = cmd_emit(&c);

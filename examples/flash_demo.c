@@ -67,12 +67,16 @@ static bool check(const float *q, const float *k, const float *v, float scale,
     return ok;
 }
 
-int main(void)
+/* usage: flash_demo [LIBDIR]  (LIBDIR: the library root, default the
+ * source tree's lib/, for a build copied to another machine) */
+int main(int argc, char **argv)
 {
-    const char *path = TILE_LIB_DIR "/attention/flash_fwd.tile";
+    const char *lib = argc > 1 ? argv[1] : TILE_LIB_DIR;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/attention/flash_fwd.tile", lib);
     const char *defines[] = {"D=64", "T=bf16"};
     tc_options opts = {.kernel = "flash_fwd_causal", .defines = defines, .ndefines = 2,
-                       .opt_level = 1};
+                       .include_dirs = &lib, .ninclude = 1, .opt_level = 1};
     tc_unit *unit = NULL;
     if (tc_compile(&unit, path, NULL, &opts) != TILE_OK) {
         fprintf(stderr, "flash_demo: cannot compile %s\n", path);
