@@ -86,11 +86,10 @@ def visible_mask(kind, M, N, Z, W=0, S=0, doc=None):
         m = j <= i
     elif kind == "sliding":
         m = (j <= i) & ((i - j < W) | (j < S))
-    m = m.expand(Z, 1, M, N).clone()
-    if kind == "document":
+    elif kind == "document":  # causal within each document
         di = doc[:, (torch.arange(M) + (N - M)).clamp(min=0)]
-        m = (di.view(Z, 1, M, 1) == doc.view(Z, 1, 1, N)) & (j <= i) & (i >= 0)
-    return m
+        return (di.view(Z, 1, M, 1) == doc.view(Z, 1, 1, N)) & (j <= i) & (i >= 0)
+    return m.expand(Z, 1, M, N).clone()
 
 
 def sdpa64(q, k, v, mask, scale):
