@@ -201,6 +201,7 @@ static bool parse_header(const char *text, size_t len, header *h, const char **m
             h->has_order = true;
         } else if (strcmp(key, "shape") == 0) {
             if (!parse_shape(&c, h, msg)) return false;
+            *msg = "malformed header";
             h->has_shape = true;
         } else {
             *msg = "unexpected key in header";
@@ -211,6 +212,8 @@ static bool parse_header(const char *text, size_t len, header *h, const char **m
             break;
         }
     }
+    skip_ws(&c); /* NumPy pads with spaces and a newline; anything else is not ours */
+    if (c.p != c.end) return false;
     if (!h->has_descr || !h->has_order || !h->has_shape) {
         *msg = "header lacks descr, fortran_order or shape";
         return false;
@@ -219,22 +222,6 @@ static bool parse_header(const char *text, size_t len, header *h, const char **m
 }
 
 /* ---- conversion -------------------------------------------------------- */
-
-
-/* double -> float rounding to odd: with at least two more bits than the
- * 16-bit formats, a later nearest-even rounding to bf16/f16 is then the
- * correctly rounded result of the double (no double-rounding error). */
-static float f64_to_f32_odd(double d)
-{
-    float f = (float)d;
-    if (isnan(d) || (double)f == d) return f;
-    if (fabs((double)f) > fabs(d)) f = nextafterf(f, 0.0f);
-    uint32_t u;
-    memcpy(&u, &f, 4);
-    u |= 1u;
-    memcpy(&f, &u, 4);
-    return f;
-}
 
 static void put_float(ir_dtype want, unsigned char *p, float v)
 {
@@ -260,7 +247,7 @@ static void put_int(ir_dtype want, unsigned char *p, int64_t v)
 
 typedef struct elem {
     bool is_float;
-    double f;  /* floats (exact, or rounded-to-odd for f64 -> 16-bit) */
+    double f;  /* floats, exact */
     int64_t i; /* integers and bools */
 } elem;
 
@@ -335,8 +322,7 @@ static tile_status convert(const char *path, const npy_dtype *ft, const char *de
                         "element %" PRId64 " does not fit in a 64-bit integer", k);
         if (ir_dtype_is_float(want)) {
             if (e.is_float) {
-                float v = want == IR_F32 ? (float)e.f : f64_to_f32_odd(e.f);
-                put_float(want, out, v);
+                put_float(want, out, (float)ir_scalar_round(want, e.f).f); /* rounded once */
             } else {
                 ir_scalar r;
                 ir_eval_unary(IR_OP_CAST, IR_I64, want, (ir_scalar){.i = e.i}, &r);

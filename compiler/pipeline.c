@@ -1,6 +1,7 @@
 /* pipeline.c - the one compilation pipeline (see pipeline.h).
  *
  *   source --fe_compile--> tile IR --ir_optimize--> optimised tile IR
+ *   source --fe_check--> tile IR, verified (tc_check: `tilec check`)
  *
  * The scheduler (SRAM-capacity model, layouts) and code generation slot in
  * after ir_optimize; everything that compiles a .tile file goes through
@@ -10,8 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-static tile_status compile_unit(tc_unit *u, const char *path, const char *text,
-                                const tc_options *o)
+/* The front end's options from o: "NAME=VALUE" defines split in the unit's
+ * arena (a define without a name or '=' is an error). */
+static tile_status front_end_options(tc_unit *u, const tc_options *o, fe_options *fo)
 {
     fe_define *defs = NULL;
     if (o->ndefines > 0) {
@@ -26,13 +28,23 @@ static tile_status compile_unit(tc_unit *u, const char *path, const char *text,
             return TILE_ERR_ARG;
         }
         defs[i].name = arena_strndup(&u->mem, o->defines[i], (size_t)(eq - o->defines[i]));
+        if (!defs[i].name) return TILE_ERR_NOMEM;
         defs[i].value = eq + 1;
     }
-    fe_options fo = {
+    *fo = (fe_options){
         .include_dirs = o->include_dirs, .ninclude = o->ninclude,
         .defines = defs, .ndefines = o->ndefines,
     };
-    tile_status st = fe_compile(u->module, path, text, o->kernel, &fo);
+    return TILE_OK;
+}
+
+static tile_status compile_unit(tc_unit *u, const char *path, const char *text,
+                                const tc_options *o)
+{
+    fe_options fo;
+    tile_status st = front_end_options(u, o, &fo);
+    if (st != TILE_OK) return st;
+    st = fe_compile(u->module, path, text, o->kernel, &fo);
     if (st != TILE_OK) return st;
     ir_opt_options oo = {
         .level = o->opt_level, .verify_each = o->verify_each, .dump = o->dump_passes,
@@ -51,10 +63,10 @@ static tile_status compile_unit(tc_unit *u, const char *path, const char *text,
     return TILE_OK;
 }
 
-tile_status tc_compile(tc_unit **out, const char *path, const char *text, const tc_options *o)
+static const tc_options defaults = {.opt_level = 1};
+
+static tile_status new_unit(tc_unit **out)
 {
-    static const tc_options defaults = {.opt_level = 1};
-    if (!o) o = &defaults;
     *out = NULL;
     tc_unit *u = calloc(1, sizeof *u);
     if (!u) return TILE_ERR_NOMEM;
@@ -62,8 +74,23 @@ tile_status tc_compile(tc_unit **out, const char *path, const char *text, const 
     diag_init(&u->diags, &u->mem);
     *out = u;
     u->module = ir_module_new(&u->mem, &u->diags);
-    if (!u->module) return TILE_ERR_NOMEM;
-    return compile_unit(u, path, text, o);
+    return u->module ? TILE_OK : TILE_ERR_NOMEM;
+}
+
+tile_status tc_compile(tc_unit **out, const char *path, const char *text, const tc_options *o)
+{
+    tile_status st = new_unit(out);
+    return st == TILE_OK ? compile_unit(*out, path, text, o ? o : &defaults) : st;
+}
+
+tile_status tc_check(tc_unit **out, const char *path, const tc_options *o)
+{
+    tile_status st = new_unit(out);
+    if (st != TILE_OK) return st;
+    fe_options fo;
+    if ((st = front_end_options(*out, o ? o : &defaults, &fo)) != TILE_OK) return st;
+    st = fe_check((*out)->module, path, &fo);
+    return st == TILE_OK ? ir_verify_module((*out)->module, "front end") : st;
 }
 
 void tc_unit_free(tc_unit *u)

@@ -35,6 +35,11 @@ typedef struct tc_unit {
 tile_status tc_compile(tc_unit **out, const char *path, const char *text, const tc_options *o);
 void tc_unit_free(tc_unit *u);
 
+/* `tilec check`: parses and type-checks every kernel of `path` (kernels with
+ * unbound constants as far as possible) with o's defines and include dirs,
+ * and verifies the IR built; no passes run.  Free the unit in every case. */
+tile_status tc_check(tc_unit **out, const char *path, const tc_options *o);
+
 /* Splits "D=64,mask=causal" (commas inside parentheses are kept) into
  * tc_options.defines storage allocated in `mem`.  Returns the count, -1 on
  * a malformed list. */

@@ -9,6 +9,7 @@
  * status: 0 success, 1 an error in the user's program or data, 2 bad usage. */
 #include <errno.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,21 +62,81 @@ static const char usage[] =
     "  -h, --help          this text\n"
     "  --version           print the version\n";
 
+/* Which commands an option means something for; -D and -I mean something
+ * for all.  An option given to a command it does not apply to is an error. */
+enum { FOR_CHECK = 1, FOR_EMIT = 2, FOR_RUN = 4 };
+
 typedef struct cli {
     const char *cmd;          /* "check", "emit", "run" */
-    const char *file, *kernel, *emit, *out, *out_dir;
+    const char *file, *kernel, *emit, *out, *out_dir; /* out_dir NULL: "." */
     ptr_vec defines, includes, inputs;
     bool interp, have_seed, verify_each, dump_passes;
     uint64_t seed;
     int opt_level;
+    struct {
+        const char *name;
+        unsigned cmds;
+    } used[16];               /* distinct options given, with where they apply */
+    int nused;
 } cli;
 
-static int usage_error(const char *fmt, const char *arg)
+static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static int usage_error(const char *fmt, ...)
 {
+    va_list ap;
+    va_start(ap, fmt);
     fprintf(stderr, "tilec: ");
-    fprintf(stderr, fmt, arg);
+    vfprintf(stderr, fmt, ap);
     fprintf(stderr, "\n(run 'tilec --help' for usage)\n");
+    va_end(ap);
     return 2;
+}
+
+static void note_option(cli *c, const char *name, unsigned cmds)
+{
+    for (int i = 0; i < c->nused; i++)
+        if (strcmp(c->used[i].name, name) == 0) return;
+    if (c->nused < (int)(sizeof c->used / sizeof c->used[0])) {
+        c->used[c->nused].name = name;
+        c->used[c->nused++].cmds = cmds;
+    }
+}
+
+/* Digits as a .tile integer literal spells them (decimal, or 0x hex: "010"
+ * is ten), at most max; false for anything else. */
+static bool parse_uint(const char *s, uint64_t max, uint64_t *out)
+{
+    unsigned base = 10;
+    if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
+        base = 16;
+        s += 2;
+    }
+    if (!*s) return false;
+    uint64_t v = 0;
+    for (; *s; s++) {
+        unsigned d = *s >= '0' && *s <= '9' ? (unsigned)(*s - '0')
+                     : *s >= 'a' && *s <= 'f' ? (unsigned)(*s - 'a' + 10)
+                     : *s >= 'A' && *s <= 'F' ? (unsigned)(*s - 'A' + 10) : 16;
+        if (d >= base || v > (max - d) / base) return false;
+        v = v * base + d;
+    }
+    *out = v;
+    return true;
+}
+
+/* An int64 with an optional leading '-'. */
+static bool parse_int(const char *s, int64_t *out)
+{
+    uint64_t v;
+    if (*s != '-') {
+        if (!parse_uint(s, INT64_MAX, &v)) return false;
+        *out = (int64_t)v;
+    } else {
+        if (!parse_uint(s + 1, (uint64_t)INT64_MAX + 1, &v)) return false;
+        *out = v ? -(int64_t)(v - 1) - 1 : 0;
+    }
+    return true;
 }
 
 /* Returns 0 on success, else the exit status to use. */
@@ -83,7 +144,6 @@ static int parse_args(arena *mem, int argc, char **argv, cli *c)
 {
     memset(c, 0, sizeof *c);
     c->opt_level = 1;
-    c->out_dir = ".";
     int i = 1;
     if (i < argc && (strcmp(argv[i], "check") == 0 || strcmp(argv[i], "run") == 0))
         c->cmd = argv[i++];
@@ -95,31 +155,56 @@ static int parse_args(arena *mem, int argc, char **argv, cli *c)
         if (!val) return usage_error("option %s needs a value", a);    \
         i++;                                                           \
     } while (0)
-        if (strcmp(a, "-k") == 0 || strcmp(a, "--kernel") == 0) { NEED_VALUE(); c->kernel = val; }
+#define ONCE(field)                                                    \
+    do {                                                               \
+        if (c->field) return usage_error("option %s given twice", a);  \
+        c->field = val;                                                \
+    } while (0)
+        if (strcmp(a, "-k") == 0 || strcmp(a, "--kernel") == 0) {
+            NEED_VALUE();
+            ONCE(kernel);
+            note_option(c, a, FOR_EMIT | FOR_RUN);
+        }
         else if (strcmp(a, "-D") == 0) { NEED_VALUE(); ptr_vec_push(mem, &c->defines, (void *)val); }
         else if (strncmp(a, "-D", 2) == 0) ptr_vec_push(mem, &c->defines, (void *)(a + 2));
         else if (strcmp(a, "-I") == 0) { NEED_VALUE(); ptr_vec_push(mem, &c->includes, (void *)val); }
         else if (strncmp(a, "-I", 2) == 0) ptr_vec_push(mem, &c->includes, (void *)(a + 2));
-        else if (strcmp(a, "-o") == 0) { NEED_VALUE(); c->out = val; }
-        else if (strcmp(a, "--in") == 0) { NEED_VALUE(); ptr_vec_push(mem, &c->inputs, (void *)val); }
-        else if (strcmp(a, "--out-dir") == 0) { NEED_VALUE(); c->out_dir = val; }
+        else if (strcmp(a, "-o") == 0) { NEED_VALUE(); ONCE(out); note_option(c, a, FOR_EMIT); }
+        else if (strcmp(a, "--in") == 0) {
+            NEED_VALUE();
+            ptr_vec_push(mem, &c->inputs, (void *)val);
+            note_option(c, a, FOR_RUN);
+        }
+        else if (strcmp(a, "--out-dir") == 0) { NEED_VALUE(); ONCE(out_dir); note_option(c, a, FOR_RUN); }
         else if (strcmp(a, "--random") == 0) {
             NEED_VALUE();
-            char *end;
-            errno = 0;
-            c->seed = strtoull(val, &end, 0);
-            if (errno || *end || !*val) return usage_error("--random needs an integer seed, got '%s'", val);
+            if (c->have_seed) return usage_error("option %s given twice", a);
+            if (!parse_uint(val, UINT64_MAX, &c->seed))
+                return usage_error("--random needs an integer seed, got '%s'", val);
             c->have_seed = true;
+            note_option(c, a, FOR_RUN);
         }
-        else if (strncmp(a, "--emit=", 7) == 0) c->emit = a + 7;
-        else if (strcmp(a, "--interp") == 0) c->interp = true;
-        else if (strcmp(a, "-O0") == 0) c->opt_level = 0;
-        else if (strcmp(a, "-O1") == 0) c->opt_level = 1;
-        else if (strcmp(a, "--verify-each") == 0) c->verify_each = true;
-        else if (strcmp(a, "--dump-passes") == 0) c->dump_passes = true;
+        else if (strncmp(a, "--emit=", 7) == 0) {
+            if (c->emit) return usage_error("%s", "--emit given twice");
+            c->emit = a + 7;
+        }
+        else if (strcmp(a, "--interp") == 0) { c->interp = true; note_option(c, a, FOR_RUN); }
+        else if (strcmp(a, "-O0") == 0 || strcmp(a, "-O1") == 0) {
+            c->opt_level = a[2] - '0';
+            note_option(c, a, FOR_EMIT | FOR_RUN);
+        }
+        else if (strcmp(a, "--verify-each") == 0) {
+            c->verify_each = true;
+            note_option(c, a, FOR_EMIT | FOR_RUN);
+        }
+        else if (strcmp(a, "--dump-passes") == 0) {
+            c->dump_passes = true;
+            note_option(c, a, FOR_EMIT | FOR_RUN);
+        }
         else if (a[0] == '-' && a[1]) return usage_error("unknown option '%s'", a);
         else if (!c->file) c->file = a;
         else return usage_error("unexpected argument '%s' (one FILE at a time)", a);
+#undef ONCE
 #undef NEED_VALUE
     }
     if (!c->file) return usage_error("%s", "no input FILE");
@@ -131,7 +216,13 @@ static int parse_args(arena *mem, int argc, char **argv, cli *c)
     } else if (c->emit) {
         return usage_error("--emit cannot be combined with '%s'", c->cmd);
     }
-    if (strcmp(c->cmd, "run") == 0) {
+    unsigned cmd = strcmp(c->cmd, "check") == 0 ? FOR_CHECK
+                   : strcmp(c->cmd, "emit") == 0 ? FOR_EMIT : FOR_RUN;
+    for (int u = 0; u < c->nused; u++)
+        if (!(c->used[u].cmds & cmd))
+            return usage_error("option %s does not apply to '%s'", c->used[u].name,
+                               cmd == FOR_EMIT ? "--emit" : c->cmd);
+    if (cmd == FOR_RUN) {
         if (!c->kernel) return usage_error("%s", "run needs -k KERNEL");
         if (!c->interp)
             return usage_error("%s", "run needs --interp (the GPU backend is not built yet)");
@@ -142,7 +233,10 @@ static int parse_args(arena *mem, int argc, char **argv, cli *c)
 /* The library next to the binary (<prefix>/lib beside <prefix>/build/tilec or
  * <prefix>/bin/tilec) is searched after -I, so a build copied elsewhere with
  * its source tree still finds `import "attention/..."`; the root compiled in
- * (TILE_LIB_DIR) stays the last resort. */
+ * (TILE_LIB_DIR) stays the last resort.  Only a folder that holds the
+ * library (lib/attention) counts, and not the compiled-in root itself (a
+ * build inside the source tree would search it twice and name it in every
+ * "cannot find" message). */
 static void add_library_beside_binary(arena *mem, cli *c)
 {
     char exe[4096];
@@ -153,8 +247,14 @@ static void add_library_beside_binary(arena *mem, cli *c)
     if (!slash) return;
     *slash = 0;
     char *lib = arena_printf(mem, "%s/../lib", exe);
+    char *marker = lib ? arena_printf(mem, "%s/attention", lib) : NULL;
     struct stat st;
-    if (lib && stat(lib, &st) == 0 && S_ISDIR(st.st_mode)) ptr_vec_push(mem, &c->includes, lib);
+    if (!marker || stat(marker, &st) != 0 || !S_ISDIR(st.st_mode)) return;
+    char *real = realpath(lib, NULL), *root = realpath(TILE_LIB_DIR, NULL);
+    bool same = real && root && strcmp(real, root) == 0;
+    free(real);
+    free(root);
+    if (!same) ptr_vec_push(mem, &c->includes, lib);
 }
 
 static tc_options compile_options(const cli *c)
@@ -170,42 +270,37 @@ static tc_options compile_options(const cli *c)
 
 static int cmd_check(const cli *c)
 {
-    arena mem;
-    arena_init(&mem);
-    diag_ctx d;
-    diag_init(&d, &mem);
-    ir_module *m = ir_module_new(&mem, &d);
-    tile_status st = TILE_ERR_NOMEM;
-    if (m) {
-        tc_options o = compile_options(c);
-        fe_define *defs = arena_calloc(&mem, (size_t)o.ndefines + 1, sizeof *defs);
-        for (int i = 0; defs && i < o.ndefines; i++) {
-            const char *eq = strchr(o.defines[i], '=');
-            if (!eq) {
-                diag_error(&d, (src_loc){0}, "bad define '%s': expected NAME=VALUE", o.defines[i]);
-                st = TILE_ERR_ARG;
-                goto done;
-            }
-            defs[i].name = arena_strndup(&mem, o.defines[i], (size_t)(eq - o.defines[i]));
-            defs[i].value = eq + 1;
-        }
-        fe_options fo = {.include_dirs = o.include_dirs, .ninclude = o.ninclude,
-                         .defines = defs, .ndefines = o.ndefines};
-        st = fe_check(m, c->file, &fo);
-        if (st == TILE_OK) st = ir_verify_module(m, "front end");
-    }
-done:
-    diag_print_all(&d, stderr);
+    tc_options o = compile_options(c);
+    tc_unit *u = NULL;
+    tile_status st = tc_check(&u, c->file, &o);
+    if (u) diag_print_all(&u->diags, stderr);
     if (st == TILE_ERR_NOMEM) fprintf(stderr, "tilec: out of memory\n");
-    arena_free(&mem);
+    tc_unit_free(u);
     return st == TILE_OK ? 0 : 1;
 }
 
+/* Writes text to path (stdout when NULL); 0 or 1 with a message. */
+static int write_text(const char *path, const char *text, size_t len)
+{
+    FILE *f = path ? fopen(path, "w") : stdout;
+    bool ok = f && fwrite(text, 1, len, f) == len;
+    if (f && f != stdout) ok &= fclose(f) == 0;
+    else if (f) ok &= fflush(f) == 0;
+    if (ok) return 0;
+    fprintf(stderr, "tilec: cannot write %s: %s\n", path ? path : "to stdout", strerror(errno));
+    return 1;
+}
+
+/* The text is produced in memory and written (to -o or stdout) only when
+ * everything succeeded: a failed run leaves -o alone, and -o may name the
+ * input file. */
 static int cmd_emit(const cli *c)
 {
-    FILE *out = stdout;
-    if (c->out && !(out = fopen(c->out, "w"))) {
-        fprintf(stderr, "tilec: cannot write %s: %s\n", c->out, strerror(errno));
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&text, &len);
+    if (!out) {
+        fprintf(stderr, "tilec: out of memory\n");
         return 1;
     }
     int rc;
@@ -232,10 +327,12 @@ static int cmd_emit(const cli *c)
         tc_unit_free(u);
         rc = st == TILE_OK ? 0 : 1;
     }
-    if (out != stdout && fclose(out) != 0) {
-        fprintf(stderr, "tilec: cannot write %s: %s\n", c->out, strerror(errno));
+    if (fclose(out) != 0 && rc == 0) {
+        fprintf(stderr, "tilec: out of memory\n");
         rc = 1;
     }
+    if (rc == 0) rc = write_text(c->out, text, len);
+    free(text);
     return rc;
 }
 
@@ -265,10 +362,11 @@ static dim_binding *find_dim(run_state *r, const char *name)
     return NULL;
 }
 
+/* The value of the last -D NAME=..., as in the front end. */
 static const char *define_value(const cli *c, const char *name)
 {
     size_t n = strlen(name);
-    for (int i = 0; i < c->defines.len; i++) {
+    for (int i = c->defines.len - 1; i >= 0; i--) {
         const char *d = c->defines.items[i];
         if (strncmp(d, name, n) == 0 && d[n] == '=') return d + n + 1;
     }
@@ -316,6 +414,10 @@ static int read_inputs(run_state *r)
             return -1;
         }
         const ir_param *pa = &r->k->params[p];
+        if (r->given[p]) {
+            fprintf(stderr, "tilec: --in %s: '%s' is given twice\n", spec, name);
+            return -1;
+        }
         char err[256];
         if (npy_read(eq + 1, r->mem, pa->type.dtype, &r->args[p].tensor, err, sizeof err) != TILE_OK) {
             fprintf(stderr, "tilec: --in %s: %s\n", spec, err);
@@ -347,13 +449,12 @@ static int bind_dims_from_defines(run_state *r)
             }
             const char *v = name ? define_value(r->c, name) : NULL;
             if (!v) continue;
-            char *end;
-            long long n = strtoll(v, &end, 0);
-            if (*end || n < 0) {
+            uint64_t n;
+            if (!parse_uint(v, INT64_MAX, &n)) {
                 fprintf(stderr, "tilec: -D %s=%s: a dimension size must be a non-negative integer\n", name, v);
                 return -1;
             }
-            if (bind_dim(r, name, n, "-D")) return -1;
+            if (bind_dim(r, name, (int64_t)n, "-D")) return -1;
         }
     }
     return 0;
@@ -429,7 +530,6 @@ static int make_tensor(run_state *r, int p, uint64_t *rng)
 static int parse_scalar(const ir_param *pa, const char *v, ir_scalar *out)
 {
     char *end;
-    errno = 0;
     if (ir_dtype_is_float(pa->type.dtype)) {
         double x = strtod(v, &end);
         if (*end || end == v) goto bad;
@@ -439,8 +539,8 @@ static int parse_scalar(const ir_param *pa, const char *v, ir_scalar *out)
         else if (strcmp(v, "false") == 0) out->i = 0;
         else goto bad;
     } else {
-        long long x = strtoll(v, &end, 0);
-        if (*end || end == v || errno) goto bad;
+        int64_t x;
+        if (!parse_int(v, &x)) goto bad;
         if (pa->type.dtype == IR_I32 && (x < INT32_MIN || x > INT32_MAX)) goto bad;
         out->i = x;
     }
@@ -488,6 +588,11 @@ static int check_defines_used(run_state *r)
         for (int p = 0; p < r->k->nparams && !used; p++) {
             const ir_param *pa = &r->k->params[p];
             used = strlen(pa->name) == n && strncmp(pa->name, d, n) == 0;
+            if (used && pa->type.kind == IR_TY_TENSOR) {
+                fprintf(stderr, "tilec: -D %s: '%s' is a tensor: give it with --in %s=FILE.npy\n",
+                        pa->name, pa->name, pa->name);
+                return -1;
+            }
             for (int k = 0; k < pa->type.rank && !used && pa->type.kind == IR_TY_TENSOR; k++)
                 used = pa->dims[k].name && strlen(pa->dims[k].name) == n &&
                        strncmp(pa->dims[k].name, d, n) == 0;
@@ -503,14 +608,15 @@ static int check_defines_used(run_state *r)
 
 static int write_outputs(run_state *r)
 {
-    if (mkdir(r->c->out_dir, 0777) != 0 && errno != EEXIST) {
-        fprintf(stderr, "tilec: cannot create %s: %s\n", r->c->out_dir, strerror(errno));
+    const char *out_dir = r->c->out_dir ? r->c->out_dir : ".";
+    if (mkdir(out_dir, 0777) != 0 && errno != EEXIST) {
+        fprintf(stderr, "tilec: cannot create %s: %s\n", out_dir, strerror(errno));
         return -1;
     }
     for (int p = 0; p < r->k->nparams; p++) {
         const ir_param *pa = &r->k->params[p];
         if (pa->type.kind != IR_TY_TENSOR || !pa->is_out) continue;
-        char *path = arena_printf(r->mem, "%s/%s.npy", r->c->out_dir, pa->name);
+        char *path = arena_printf(r->mem, "%s/%s.npy", out_dir, pa->name);
         char err[256];
         if (!path || npy_write(path, &r->args[p].tensor, err, sizeof err) != TILE_OK) {
             fprintf(stderr, "tilec: writing %s: %s\n", path ? path : pa->name, path ? err : "out of memory");

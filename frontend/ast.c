@@ -89,7 +89,7 @@ static void print_string(FILE *out, const char *s)
     fputc('"', out);
 }
 
-static const char *binop_text(ast_binop op)
+const char *ast_binop_text(ast_binop op)
 {
     static const char *const names[] = {
         [AST_OP_ADD] = "+", [AST_OP_SUB] = "-", [AST_OP_MUL] = "*", [AST_OP_DIV] = "/",
@@ -195,7 +195,7 @@ static void print_expr(FILE *out, const ast_expr *e)
         fputc(')', out);
         break;
     case AST_BINARY:
-        fprintf(out, "(%s ", binop_text(e->u.binary.op));
+        fprintf(out, "(%s ", ast_binop_text(e->u.binary.op));
         print_expr(out, e->u.binary.lhs);
         fputc(' ', out);
         print_expr(out, e->u.binary.rhs);
@@ -258,7 +258,7 @@ static void print_stmt(FILE *out, const ast_stmt *s, int level)
         fputc(')', out);
         break;
     case AST_ASSIGN:
-        fprintf(out, "(%s%s %s ", s->u.assign.op < 0 ? "" : binop_text((ast_binop)s->u.assign.op), "=",
+        fprintf(out, "(%s%s %s ", s->u.assign.op < 0 ? "" : ast_binop_text((ast_binop)s->u.assign.op), "=",
                 s->u.assign.name);
         print_expr(out, s->u.assign.value);
         fputc(')', out);

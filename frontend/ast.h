@@ -119,7 +119,7 @@ struct ast_stmt {
     ast_stmt_kind kind;
     src_loc loc;
     union {
-        struct { ast_list names; ast_type *type; ast_expr *init; bool tuple; } let; /* names: const char*; LET and VAR */
+        struct { ast_list names; src_loc *name_locs; ast_type *type; ast_expr *init; bool tuple; } let; /* names: const char*; LET and VAR */
         struct { const char *name; src_loc name_loc; int op; /* -1 or ast_binop */ ast_expr *value; } assign;
         struct { ast_list targets; /* ast_expr* (AST_NAME), distinct */ ast_expr *value; } tassign;
         ast_expr *expr;                                                       /* EXPR, RETURN (may be NULL) */
@@ -185,5 +185,8 @@ ast_file *fe_parse(arena *mem, diag_ctx *d, const char *path, const char *text, 
 void ast_print(FILE *out, const ast_file *f);
 
 int ast_list_push(arena *mem, ast_list *l, void *item); /* 0 ok, -1 OOM */
+
+/* The operator as written: "+", "<=", "&&" ... */
+const char *ast_binop_text(ast_binop op);
 
 #endif

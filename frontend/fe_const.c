@@ -1,7 +1,8 @@
 /* fe_const.c - compile-time constants: construction, printing, folding of
  * operators, kinds of const parameters, and top-level `const` items.
  *
- * Constant ints are i64 and wrap; constant floats are f32 values (held in a
+ * Constant ints are i64 and wrap (one folded from cast<i64> remembers it, so
+ * alone it is an i64, not an i32); constant floats are f32 values (held in a
  * double; a literal keeps its exact decimal value until it meets a dtype, so
  * it is rounded once).  Folding goes through ir_eval_binary/ir_eval_unary,
  * the same code the interpreter runs, so a folded expression and a runtime
@@ -17,6 +18,7 @@
 fe_val fe_err(void) { return (fe_val){.kind = FE_ERR}; }
 fe_val fe_unit(void) { return (fe_val){.kind = FE_UNIT}; }
 fe_val fe_int(int64_t i) { return (fe_val){.kind = FE_INT, .u.i = i}; }
+fe_val fe_int_like(int64_t i, bool i64) { return (fe_val){.kind = FE_INT, .i64 = i64, .u.i = i}; }
 fe_val fe_float(double f) { return (fe_val){.kind = FE_FLOAT, .u.f = f}; }
 fe_val fe_bool(bool b) { return (fe_val){.kind = FE_BOOL, .u.b = b}; }
 fe_val fe_dtype(ir_dtype t) { return (fe_val){.kind = FE_DTYPE, .u.dt = t}; }
@@ -55,7 +57,10 @@ char *fe_shape_str(fe_ctx *cx, int rank, const int64_t *shape)
 const char *fe_const_str(fe_ctx *cx, const fe_val *v)
 {
     switch (v->kind) {
-    case FE_INT: return arena_printf(cx->mem, "%lld", (long long)v->u.i);
+    case FE_INT:
+        if (v->i64 && v->u.i >= INT32_MIN && v->u.i <= INT32_MAX)
+            return arena_printf(cx->mem, "cast<i64>(%lld)", (long long)v->u.i);
+        return arena_printf(cx->mem, "%lld", (long long)v->u.i);
     case FE_FLOAT: return float_str(cx, v->u.f);
     case FE_BOOL: return v->u.b ? "true" : "false";
     case FE_DTYPE: return ir_dtype_name(v->u.dt);
@@ -99,19 +104,6 @@ const char *fe_describe(fe_ctx *cx, const fe_val *v)
 
 /* ---- operators on constants -------------------------------------------- */
 
-static const char *const binop_syms[] = {
-    [AST_OP_ADD] = "+", [AST_OP_SUB] = "-", [AST_OP_MUL] = "*", [AST_OP_DIV] = "/",
-    [AST_OP_REM] = "%", [AST_OP_SHL] = "<<", [AST_OP_SHR] = ">>", [AST_OP_BAND] = "&",
-    [AST_OP_BOR] = "|", [AST_OP_BXOR] = "^", [AST_OP_LAND] = "&&", [AST_OP_LOR] = "||",
-    [AST_OP_EQ] = "==", [AST_OP_NE] = "!=", [AST_OP_LT] = "<", [AST_OP_LE] = "<=",
-    [AST_OP_GT] = ">", [AST_OP_GE] = ">=",
-};
-
-const char *fe_binop_sym(ast_binop op)
-{
-    return (unsigned)op <= AST_OP_GE ? binop_syms[op] : "?";
-}
-
 const char *fe_binop_verb(ast_binop op)
 {
     switch (op) {
@@ -145,7 +137,7 @@ bool fe_binop_is_cmp(ast_binop op) { return op >= AST_OP_EQ && op <= AST_OP_GE; 
 /* Why operands of categories ca, cb (FE_CAT_*) cannot meet in `op`, or NULL. */
 const char *fe_binop_reason(fe_ctx *cx, ast_binop op, int ca, int cb)
 {
-    const char *sym = fe_binop_sym(op);
+    const char *sym = ast_binop_text(op);
     bool ab = ca == FE_CAT_BOOL, bb = cb == FE_CAT_BOOL;
     switch (op) {
     case AST_OP_LAND: case AST_OP_LOR:
@@ -175,7 +167,7 @@ void fe_binop_error(fe_func *F, ast_binop op, const fe_val *a, const fe_val *b,
         diag_error(cx->d, loc, "cannot %s %s and %s: %s", verb, fe_describe(cx, a),
                    fe_describe(cx, b), reason);
     else
-        diag_error(cx->d, loc, "cannot apply '%s' to %s and %s: %s", fe_binop_sym(op),
+        diag_error(cx->d, loc, "cannot apply '%s' to %s and %s: %s", ast_binop_text(op),
                    fe_describe(cx, a), fe_describe(cx, b), reason);
 }
 
@@ -221,13 +213,13 @@ fe_val fe_const_binary(fe_func *F, ast_binop op, fe_val a, fe_val b, src_loc loc
             return fe_err();
         }
         if (ir_eval_binary(code, IR_I64, x, y, &r) != TILE_OK) {
-            diag_error(cx->d, loc, "internal error: cannot fold '%s'", fe_binop_sym(op));
+            diag_error(cx->d, loc, "internal error: cannot fold '%s'", ast_binop_text(op));
             return fe_err();
         }
-        return fe_binop_is_cmp(op) ? fe_bool(r.i != 0) : fe_int(r.i);
+        return fe_binop_is_cmp(op) ? fe_bool(r.i != 0) : fe_int_like(r.i, a.i64 || b.i64);
     }
     if (ir_eval_binary(code, IR_F32, as_f32(&a), as_f32(&b), &r) != TILE_OK) {
-        diag_error(cx->d, loc, "internal error: cannot fold '%s'", fe_binop_sym(op));
+        diag_error(cx->d, loc, "internal error: cannot fold '%s'", ast_binop_text(op));
         return fe_err();
     }
     return fe_binop_is_cmp(op) ? fe_bool(r.i != 0) : fe_float(r.f);
@@ -238,7 +230,7 @@ fe_val fe_const_unary(fe_func *F, ast_unop op, fe_val a, src_loc loc)
     fe_ctx *cx = F->cx;
     switch (op) {
     case AST_OP_NEG:
-        if (a.kind == FE_INT) return fe_int((int64_t)(0 - (uint64_t)a.u.i));
+        if (a.kind == FE_INT) return fe_int_like((int64_t)(0 - (uint64_t)a.u.i), a.i64);
         if (a.kind == FE_FLOAT) return fe_float(-a.u.f);
         diag_error(cx->d, loc, "cannot negate %s", fe_describe(cx, &a));
         return fe_err();
@@ -248,7 +240,7 @@ fe_val fe_const_unary(fe_func *F, ast_unop op, fe_val a, src_loc loc)
                    a.kind == FE_INT ? " (use ~ for integers)" : "");
         return fe_err();
     case AST_OP_BNOT:
-        if (a.kind == FE_INT) return fe_int((int64_t)~(uint64_t)a.u.i);
+        if (a.kind == FE_INT) return fe_int_like((int64_t)~(uint64_t)a.u.i, a.i64);
         diag_error(cx->d, loc, "'~' needs an integer, got %s%s", fe_describe(cx, &a),
                    a.kind == FE_BOOL ? " (use ! for bools)" : "");
         return fe_err();
@@ -268,6 +260,11 @@ const char *fe_ckind_name(ast_const_kind k)
     case AST_CK_FN: return "fn";
     }
     return "?";
+}
+
+ast_const_kind fe_param_ckind(const ast_param *p)
+{
+    return p->type && p->type->kind == AST_TY_CONST ? p->type->ckind : AST_CK_INT;
 }
 
 bool fe_const_fits_kind(ast_const_kind k, fe_val *v)
@@ -314,7 +311,6 @@ fe_val fe_global_const(fe_ctx *cx, fe_global *g, src_loc use)
     cx->spec_kernel = NULL;
     fe_val v;
     if (g->define >= 0) {
-        cx->defs[g->define].used = true;
         v = fe_define_value(cx, &cx->defs[g->define]);
     } else {
         v = fe_const_expr(cx, NULL, it->value);

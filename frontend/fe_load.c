@@ -192,14 +192,22 @@ static void load_import(loader *L, const loaded_file *importer, const ast_item *
         if (!cand) { fe_oom(cx); return; }
         ptr_vec_push(mem, &tried, (dir && *dir) ? dir : ".");
         if (is_file(cand)) found = cand;
+        /* An -I folder that is the library itself (tilec adds the one beside
+         * its binary) is searched in its place, and named as the library. */
+        const char *lib = real_path(mem, TILE_LIB_DIR);
+        bool lib_tried = false;
         for (int i = 0; !found && cx->opts && i < cx->opts->ninclude; i++) {
             const char *inc = cx->opts->include_dirs[i];
+            const char *inc_real = real_path(mem, inc);
+            bool is_lib = lib && inc_real && strcmp(lib, inc_real) == 0;
+            if (is_lib && lib_tried) continue;
+            lib_tried |= is_lib;
             cand = join_path(mem, inc, name);
             if (!cand) { fe_oom(cx); return; }
-            ptr_vec_push(mem, &tried, (void *)inc);
+            ptr_vec_push(mem, &tried, is_lib ? "the tile library" : (void *)inc);
             if (is_file(cand)) found = cand;
         }
-        if (!found) {
+        if (!found && !lib_tried) {
             cand = join_path(mem, TILE_LIB_DIR, name);
             if (!cand) { fe_oom(cx); return; }
             ptr_vec_push(mem, &tried, "the tile library");

@@ -65,6 +65,8 @@ typedef struct fe_view {
 struct fe_val {
     fe_kind kind;
     bool weak;                     /* FE_TILE that came from a literal */
+    bool i64;                      /* FE_INT computed with cast<i64>: i64, not
+                                      i32, where no other operand decides */
     union {
         int64_t i;
         double f;
@@ -123,7 +125,8 @@ typedef struct fe_global {
     fe_global_kind kind;
     const ast_item *item;
     int state;                     /* consts: 0 new, 1 evaluating, 2 done;
-                                      kernels and specs: 1 once checked */
+                                      kernels and specs: 1 once checked;
+                                      fns: 1 parameters ok, 2 not */
     fe_val val;
     void *spec;                    /* specs: their evaluated bindings */
     int define;                    /* consts: index of the define overriding it, or -1 */
@@ -136,7 +139,6 @@ typedef struct fe_def {            /* a -D NAME=VALUE, parsed */
     const ast_expr *expr;          /* NULL if it did not parse */
     int state;                     /* 0 new, 1 evaluating, 2 done */
     fe_val val;
-    bool used;
 } fe_def;
 
 typedef struct fe_inst {           /* one monomorphised fn */
@@ -148,6 +150,7 @@ typedef struct fe_inst {           /* one monomorphised fn */
 
 typedef struct fe_frame {          /* the fn call chain, for recursion errors */
     const ast_item *fn;
+    const char *fns;               /* its fn constants, printed */
     src_loc call;
     struct fe_frame *up;
 } fe_frame;
@@ -165,7 +168,6 @@ typedef struct fe_ctx {
     fe_def *defs;
     int ndefs;
     fe_inst *insts;
-    ptr_vec fn_names;              /* names given to fn instances */
     fe_frame *stack;
     int depth;                     /* expression/statement nesting guard */
     const ast_item *spec_kernel;   /* while a spec's arguments are evaluated: */
@@ -182,7 +184,6 @@ typedef struct fe_func {
     fe_scope *scope;
     const ast_item *item;
     bool is_kernel;
-    bool in_grid;
     const fe_capture *caps;        /* captured parameters reachable here */
     int ncaps;
 } fe_func;
@@ -201,7 +202,8 @@ bool fe_is_scalar_const(const fe_val *v);          /* INT FLOAT BOOL */
 fe_val fe_err(void);
 fe_val fe_unit(void);
 fe_val fe_int(int64_t i);
-fe_val fe_float(double f);                          /* rounds to f32 */
+fe_val fe_int_like(int64_t i, bool i64);            /* keeps an operand's .i64 */
+fe_val fe_float(double f);      /* not rounded: it is, once, when it meets a dtype */
 fe_val fe_bool(bool b);
 fe_val fe_dtype(ir_dtype t);
 fe_val fe_tile(ir_value *v, bool weak);
@@ -215,7 +217,6 @@ fe_val fe_const_binary(fe_func *F, ast_binop op, fe_val a, fe_val b, src_loc loc
 fe_val fe_const_unary(fe_func *F, ast_unop op, fe_val a, src_loc loc);
 enum { FE_CAT_BOOL, FE_CAT_INT, FE_CAT_FLOAT };   /* operand categories */
 int fe_const_cat(const fe_val *v);
-const char *fe_binop_sym(ast_binop op);
 const char *fe_binop_verb(ast_binop op);           /* NULL: "apply 'op' to" */
 ir_opcode fe_binop_ir(ast_binop op);
 bool fe_binop_is_cmp(ast_binop op);
@@ -227,6 +228,7 @@ void fe_binop_error(fe_func *F, ast_binop op, const fe_val *a, const fe_val *b,
 /* Checks/converts a constant for a const parameter of kind k. */
 bool fe_const_fits_kind(ast_const_kind k, fe_val *v);
 const char *fe_ckind_name(ast_const_kind k);
+ast_const_kind fe_param_ckind(const ast_param *p);  /* of a const parameter */
 /* Top-level const `g`, evaluated on first use (with cycle detection). */
 fe_val fe_global_const(fe_ctx *cx, fe_global *g, src_loc use);
 void fe_eval_all_globals(fe_ctx *cx);
@@ -242,6 +244,9 @@ bool fe_check_operand(fe_func *F, const fe_val *v, src_loc loc);
 /* The dtype a constant or tile operand has (consts: their default dtype). */
 ir_dtype fe_val_dtype(const fe_val *v);
 int fe_val_rank(const fe_val *v);
+/* A constant, or a tile computed only from constants (it takes the other
+ * operand's dtype). */
+bool fe_is_weak(const fe_val *v);
 const int64_t *fe_val_shape(const fe_val *v);
 /* Converts a constant or tile to an IR value of exactly dtype/shape (CONST
  * splat, CAST, BROADCAST).  NULL on OOM or outside a function. */
@@ -263,6 +268,8 @@ ir_value *fe_convert_to(fe_func *F, const fe_val *v, ir_dtype dt, int rank,
 bool fe_need_ir(fe_func *F, src_loc loc, const char *what);
 void fe_name_value(fe_val *v, const char *name);
 void fe_oom(fe_ctx *cx);
+/* Reports a nesting limit hit at loc (with a note when fn calls count in). */
+void fe_too_deep(fe_ctx *cx, src_loc loc, const char *msg);
 ir_op *fe_build(fe_func *F, src_loc loc, ir_opcode code, int n, ir_value *const *ops, int nres,
                 const ir_type *types, int nblocks);
 ir_value *fe_build1(fe_func *F, src_loc loc, ir_opcode code, int n, ir_value *const *ops,
@@ -280,6 +287,11 @@ fe_val fe_call_builtin(fe_func *F, const fe_builtin *b, const ast_expr *call);
 
 /* ---- fe_lower_call.c --------------------------------------------------- */
 fe_val fe_call_fn(fe_func *F, const fe_fnval *fn, const ast_expr *call);
+/* Reports parameters named twice and parameters or tensor dims named like a
+ * built-in (kernels and fns); false if there were any. */
+bool fe_check_param_names(fe_ctx *cx, const ast_item *it);
+/* fe_check_param_names for fn item, once per fn. */
+bool fe_check_fn(fe_ctx *cx, const ast_item *item);
 fe_fnval *fe_fnval_of(fe_ctx *cx, const ast_item *item);
 /* The value of captured parameter `name` in F, or NULL. */
 const fe_val *fe_find_capture(const fe_func *F, const char *name);

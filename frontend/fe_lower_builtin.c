@@ -225,7 +225,7 @@ static fe_val b_full(fe_func *F, bargs *a)
     ir_dtype dt = dv ? dv->u.dt : a->b->kind == B_ZEROS ? IR_F32 : fe_val_dtype(&v);
     if (!fe_need_ir(F, a->loc, a->b->kind == B_ZEROS ? "'zeros'" : "'full'")) return fe_err();
     ir_value *r = fe_materialize(F, &v, dt, rank, shape, a->loc);
-    bool weak = a->b->kind == B_FULL && !dv && (v.kind != FE_TILE || v.weak);
+    bool weak = a->b->kind == B_FULL && !dv && fe_is_weak(&v);
     return fe_tile(r, weak);
 }
 
@@ -326,7 +326,7 @@ static fe_val b_reshape(fe_func *F, bargs *a)
         return fe_err();
     ir_value *v = fe_to_ir(F, x, a->pos_loc[0]);
     if (!v) return fe_err();
-    bool weak = x->kind != FE_TILE || x->weak;
+    bool weak = fe_is_weak(x);
     if (ir_type_same_shape(&v->type, &want)) return fe_tile(v, weak);
     F->b.loc = a->loc;
     ir_value *r = a->b->kind == B_RESHAPE ? ir_reshape(&F->b, v, rank, shape)
@@ -353,8 +353,13 @@ static fe_val b_where(fe_func *F, bargs *a)
                    fe_describe(cx, x), fe_describe(cx, y));
         return fe_err();
     }
-    if (c->kind == FE_BOOL && fe_is_scalar_const(x) && fe_is_scalar_const(y))
-        return c->u.b ? *x : *y;
+    if (c->kind == FE_BOOL && fe_is_scalar_const(x) && fe_is_scalar_const(y)) {
+        /* Folded, the branch taken still has the promoted dtype. */
+        const fe_val *v = c->u.b ? x : y;
+        if (v->kind == FE_INT && ir_dtype_is_float(dt)) return fe_float((double)v->u.i);
+        if (v->kind == FE_INT) return fe_int_like(v->u.i, dt == IR_I64);
+        return *v;
+    }
     int r1, r2;
     int64_t s1[IR_MAX_RANK], s2[IR_MAX_RANK];
     if (!fe_broadcast_shapes(fe_val_rank(x), fe_val_shape(x), fe_val_rank(y), fe_val_shape(y),
@@ -381,13 +386,14 @@ static fe_val b_unary(fe_func *F, bargs *a)
     fe_val x = a->pos[0];
     if (!fe_check_operand(F, &x, a->pos_loc[0])) return fe_err();
     ir_dtype dt = fe_val_dtype(&x);
-    bool weak = x.kind != FE_TILE || x.weak;
+    bool weak = fe_is_weak(&x);
     if (a->b->kind == B_ABS) {
         if (dt == IR_BOOL) {
             diag_error(cx->d, a->loc, "abs needs a number, got %s", fe_describe(cx, &x));
             return fe_err();
         }
-        if (x.kind == FE_INT) return fe_int(x.u.i < 0 ? (int64_t)(0 - (uint64_t)x.u.i) : x.u.i);
+        if (x.kind == FE_INT)
+            return fe_int_like(x.u.i < 0 ? (int64_t)(0 - (uint64_t)x.u.i) : x.u.i, x.i64);
         if (x.kind == FE_FLOAT) return fe_float(fabs(x.u.f));
     } else if (!ir_dtype_is_float(dt)) {
         if (x.kind != FE_INT) {
@@ -468,7 +474,7 @@ static fe_val minmax2(fe_func *F, bargs *a)
         ir_scalar r;
         if (x.kind == FE_INT && y.kind == FE_INT) {
             ir_eval_binary(a->b->code, IR_I64, (ir_scalar){.i = x.u.i}, (ir_scalar){.i = y.u.i}, &r);
-            return fe_int(r.i);
+            return fe_int_like(r.i, x.i64 || y.i64);
         }
         ir_scalar fx = ir_scalar_round(IR_F32, x.kind == FE_INT ? (double)x.u.i : x.u.f);
         ir_scalar fy = ir_scalar_round(IR_F32, y.kind == FE_INT ? (double)y.u.i : y.u.f);

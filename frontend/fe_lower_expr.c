@@ -18,6 +18,18 @@ enum { FE_MAX_NUMEL = 1 << 24, FE_MAX_DEPTH = 400 };
 
 void fe_oom(fe_ctx *cx) { cx->oom = true; }
 
+void fe_too_deep(fe_ctx *cx, src_loc loc, const char *msg)
+{
+    diag_error(cx->d, loc, "%s", msg);
+    /* The nesting counts through the fns being inlined: say so. */
+    int n = 0;
+    const fe_frame *outer = NULL;
+    for (const fe_frame *fr = cx->stack; fr; fr = fr->up, n++) outer = fr;
+    if (outer)
+        diag_note(cx->d, outer->call, "counting the %d nested fn call%s from here", n,
+                  n == 1 ? "" : "s");
+}
+
 ir_op *fe_build(fe_func *F, src_loc loc, ir_opcode code, int n, ir_value *const *ops, int nres,
                 const ir_type *types, int nblocks)
 {
@@ -65,7 +77,7 @@ ir_dtype fe_val_dtype(const fe_val *v)
 {
     switch (v->kind) {
     case FE_TILE: return v->u.v->type.dtype;
-    case FE_INT: return fits_i32(v->u.i) ? IR_I32 : IR_I64;
+    case FE_INT: return fits_i32(v->u.i) && !v->i64 ? IR_I32 : IR_I64;
     case FE_BOOL: return IR_BOOL;
     default: return IR_F32;
     }
@@ -88,7 +100,7 @@ static int val_cat(const fe_val *v)
     return v->kind == FE_TILE ? dtype_cat(v->u.v->type.dtype) : fe_const_cat(v);
 }
 
-static bool is_weak(const fe_val *v) { return v->kind != FE_TILE || v->weak; }
+bool fe_is_weak(const fe_val *v) { return v->kind != FE_TILE || v->weak; }
 
 bool fe_broadcast_shapes(int ra, const int64_t *sa, int rb, const int64_t *sb, int *rr,
                          int64_t *sr)
@@ -133,7 +145,7 @@ bool fe_shape_ok(fe_func *F, int rank, const int64_t *shape, src_loc loc)
 bool fe_promote(const fe_val *a, const fe_val *b, ir_dtype *dt, bool *weak)
 {
     ir_dtype da = fe_val_dtype(a), db = fe_val_dtype(b);
-    bool wa = is_weak(a), wb = is_weak(b);
+    bool wa = fe_is_weak(a), wb = fe_is_weak(b);
     if (da == IR_BOOL || db == IR_BOOL) {
         *dt = IR_BOOL;
         *weak = wa && wb;
@@ -222,7 +234,7 @@ bool fe_check_operand(fe_func *F, const fe_val *v, src_loc loc)
                    "let (a, b) = ... or assign it with (a, b) = ...)");
         return false;
     case FE_STR:
-        diag_error(cx->d, loc, "a string can only be used by print and static_assert");
+        diag_error(cx->d, loc, "a string can only be used by print, static_assert and assert");
         return false;
     case FE_SHAPE:
         diag_error(cx->d, loc, "a shape can only be passed to zeros, full, reshape or broadcast_to");
@@ -255,7 +267,7 @@ ir_value *fe_convert_to(fe_func *F, const fe_val *v, ir_dtype dt, int rank,
     bool shape_ok = fe_broadcast_shapes(vr, vs, rank, shape, &rr, rs) && rr == rank;
     for (int i = 0; shape_ok && i < rank; i++) shape_ok = rs[i] == shape[i];
     bool dt_ok = vd == dt;
-    if (!dt_ok && is_weak(v)) {
+    if (!dt_ok && fe_is_weak(v)) {
         int cv = dtype_cat(vd), cd = dtype_cat(dt);
         dt_ok = cv == cd || (cv == FE_CAT_INT && cd == FE_CAT_FLOAT);
     }
@@ -556,7 +568,7 @@ static fe_val lower_tile_index(fe_func *F, const ast_expr *e, fe_val base)
     F->b.loc = e->loc;
     ir_value *r = ir_reshape(&F->b, x, nr, ns);
     if (!r) fe_oom(cx);
-    return fe_tile(r, is_weak(&base));
+    return fe_tile(r, fe_is_weak(&base));
 }
 
 static fe_val lower_index(fe_func *F, const ast_expr *e)
@@ -586,7 +598,7 @@ static fe_val lower_cast(fe_func *F, const ast_expr *e)
             return fe_err();
         }
         switch (dt) {
-        case IR_I32: case IR_I64: return fe_int(r.i);
+        case IR_I32: case IR_I64: return fe_int_like(r.i, dt == IR_I64);
         case IR_BOOL: return fe_bool(r.i != 0);
         case IR_F32: return fe_float(r.f);
         default: break;
@@ -678,7 +690,7 @@ fe_val fe_expr(fe_func *F, const ast_expr *e)
     fe_ctx *cx = F->cx;
     if (!e) return fe_err();
     if (cx->depth >= FE_MAX_DEPTH) {
-        diag_error(cx->d, e->loc, "expression is nested too deeply");
+        fe_too_deep(cx, e->loc, "expression is nested too deeply");
         return fe_err();
     }
     cx->depth++;

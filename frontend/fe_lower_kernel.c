@@ -41,11 +41,6 @@ typedef struct kconst {
 
 static const ast_param *kparam(const ast_item *k, int i) { return k->params.items[i]; }
 
-static ast_const_kind ckind_of(const ast_param *p)
-{
-    return p->type && p->type->kind == AST_TY_CONST ? p->type->ckind : AST_CK_INT;
-}
-
 static const ast_param *find_param(const ast_item *k, const char *name)
 {
     for (int i = 0; i < k->params.len; i++)
@@ -214,9 +209,9 @@ static fe_spec *eval_spec(fe_ctx *cx, fe_global *g)
             bad = true;
             continue;
         }
-        if (!fe_const_fits_kind(ckind_of(p), &v)) {
+        if (!fe_const_fits_kind(fe_param_ckind(p), &v)) {
             diag_error(cx->d, a->value->loc, "constant '%s' of kernel '%s' is %s, got %s", a->name,
-                       sp->kernel->name, fe_ckind_name(ckind_of(p)), fe_describe(cx, &v));
+                       sp->kernel->name, fe_ckind_name(fe_param_ckind(p)), fe_describe(cx, &v));
             bad = true;
             continue;
         }
@@ -246,22 +241,16 @@ static void check_signature(fe_ctx *cx, fe_global *g)
     if (!g || g->state) return;
     g->state = 1;
     const ast_item *k = g->item;
+    fe_check_param_names(cx, k);
     for (int i = 0; i < k->params.len; i++) {
         const ast_param *p = kparam(k, i);
-        for (int j = 0; j < i; j++)
-            if (strcmp(kparam(k, j)->name, p->name) == 0) {
-                diag_error(cx->d, p->loc, "redefinition of parameter '%s'", p->name);
-                diag_note(cx->d, kparam(k, j)->loc, "previous definition is here");
-            }
-        if (fe_is_builtin_name(p->name))
-            diag_error(cx->d, p->loc, "'%s' is a built-in name and cannot be redefined", p->name);
         if (p->kind == AST_PARAM_VALUE && !p->type)
             diag_error(cx->d, p->loc, "kernel parameter '%s' needs a type (e.g. '%s: f32')",
                        p->name, p->name);
         if (p->kind == AST_PARAM_CONST && p->deflt && p->deflt->kind == AST_AUTO &&
-            ckind_of(p) != AST_CK_INT)
+            fe_param_ckind(p) != AST_CK_INT)
             diag_error(cx->d, p->deflt->loc, "'auto' needs an int constant, '%s' is %s", p->name,
-                       fe_ckind_name(ckind_of(p)));
+                       fe_ckind_name(fe_param_ckind(p)));
     }
 }
 
@@ -289,13 +278,12 @@ static bool bind_consts(fe_ctx *cx, const ast_item *k, const fe_spec *sp, kconst
             }
         fe_def *def = found ? NULL : fe_find_define(cx, p->name);
         if (def) {
-            def->used = true;
             c->val = fe_define_value(cx, def);
             if (def->expr) at = def->expr->loc;
             found = true;
         } else if (!found && p->deflt) {
             if (p->deflt->kind == AST_AUTO) {
-                if (ckind_of(p) != AST_CK_INT) {
+                if (fe_param_ckind(p) != AST_CK_INT) {
                     ok = false; /* reported by check_signature */
                     fe_declare(&C, p->name, FE_SYM_CONST, fe_err(), p->loc);
                     continue;
@@ -321,9 +309,9 @@ static bool bind_consts(fe_ctx *cx, const ast_item *k, const fe_spec *sp, kconst
             fe_declare(&C, p->name, FE_SYM_CONST, fe_err(), p->loc);
             continue;
         }
-        if (!fe_const_fits_kind(ckind_of(p), &c->val)) {
+        if (!fe_const_fits_kind(fe_param_ckind(p), &c->val)) {
             diag_error(cx->d, at, "constant '%s' of kernel '%s' is %s, got %s", p->name, k->name,
-                       fe_ckind_name(ckind_of(p)), fe_describe(cx, &c->val));
+                       fe_ckind_name(fe_param_ckind(p)), fe_describe(cx, &c->val));
             ok = false;
             fe_declare(&C, p->name, FE_SYM_CONST, fe_err(), p->loc);
             continue;
@@ -474,6 +462,7 @@ static void declare_params(fe_func *F, ir_block *blk, const kparam_info *info, i
         if (!s && !fe_is_builtin_name(p->name)) fe_declare(F, p->name, FE_SYM_PARAM, v, p->loc);
     }
     for (int i = 0; i < nd; i++) {
+        if (fe_is_builtin_name(dims[i].name)) continue; /* reported by check_signature */
         fe_sym *s = F->scope->syms;
         while (s && strcmp(s->name, dims[i].name) != 0) s = s->next;
         if (s) {
@@ -488,6 +477,33 @@ static void declare_params(fe_func *F, ir_block *blk, const kparam_info *info, i
         op->attr.i = dims[i].axis;
         op->results[0]->name = dims[i].name;
         fe_declare(F, dims[i].name, FE_SYM_DIM, fe_tile(op->results[0], false), info[dims[i].param].ip.loc);
+    }
+}
+
+/* The grid is evaluated once, before any program runs: it may not read
+ * program ids or memory, directly or in an fn it calls. */
+typedef struct grid_check {
+    fe_ctx *cx;
+    const ir_op *call;           /* the grid's call being walked into, or NULL */
+} grid_check;
+
+static void check_grid_op(ir_op *op, void *ctx)
+{
+    grid_check *gc = ctx;
+    switch (op->code) {
+    case IR_OP_PROGRAM_ID: case IR_OP_NUM_PROGRAMS: case IR_OP_LOAD: case IR_OP_STORE:
+    case IR_OP_ATOMIC_ADD:
+        diag_error(gc->cx->d, op->loc, "'%s' cannot be used in the grid (it is computed before "
+                   "any program runs)", ir_op_table[op->code].name);
+        if (gc->call) diag_note(gc->cx->d, gc->call->loc, "called in the grid here");
+        break;
+    case IR_OP_CALL:
+        if (!op->attr.callee) break;
+        grid_check inner = {gc->cx, gc->call ? gc->call : op};
+        ir_walk(op->attr.callee->body, check_grid_op, &inner);
+        break;
+    default:
+        break;
     }
 }
 
@@ -516,6 +532,7 @@ static void lower_grid(fe_func *F, const ast_item *k)
         }
     }
     fe_build(F, k->loc, IR_OP_YIELD, 3, g, 0, NULL, 0);
+    ir_walk(F->f->grid, check_grid_op, &(grid_check){cx, NULL});
 }
 
 static void lower_kernel(fe_ctx *cx, const ast_item *k, const fe_spec *sp, const char *fname,
@@ -560,8 +577,7 @@ static void lower_kernel(fe_ctx *cx, const ast_item *k, const fe_spec *sp, const
             return;
         }
 
-    fe_func G = {.cx = cx, .f = f, .item = k, .is_kernel = true, .in_grid = true,
-                 .scope = const_scope};
+    fe_func G = {.cx = cx, .f = f, .item = k, .is_kernel = true, .scope = const_scope};
     ir_builder_at_end(&G.b, f->grid);
     declare_params(&G, f->grid, info, np, nown, dims, nd, true);
     lower_grid(&G, k);
@@ -571,6 +587,39 @@ static void lower_kernel(fe_ctx *cx, const ast_item *k, const fe_spec *sp, const
     declare_params(&B, f->body, info, np, nown, dims, nd, false);
     fe_block(&B, k->body, NULL, true);
     fe_build(&B, k->body ? k->body->end : loc, IR_OP_RETURN, 0, NULL, 0, NULL, 0);
+}
+
+/* ---- one mistake, one error ------------------------------------------- */
+
+static bool same_loc(src_loc a, src_loc b)
+{
+    return a.line == b.line && a.col == b.col &&
+           (a.file == b.file || (a.file && b.file && strcmp(a.file, b.file) == 0));
+}
+
+/* A kernel body lowered for several sets of constants, or an fn body for
+ * several argument types, repeats its mistakes: an error identical to an
+ * earlier one (place and text) is dropped, with its notes. */
+static void drop_repeated_errors(diag_ctx *d)
+{
+    diag *prev = NULL;
+    for (diag *g = d->first; g;) {
+        bool seen = false;
+        for (const diag *e = d->first; g->level == DIAG_ERROR && e != g && !seen; e = e->next)
+            seen = e->level == DIAG_ERROR && same_loc(e->loc, g->loc) && strcmp(e->msg, g->msg) == 0;
+        if (!seen) {
+            prev = g;
+            g = g->next;
+            continue;
+        }
+        diag *next = g->next;
+        while (next && next->level == DIAG_NOTE) next = next->next;
+        if (prev) prev->next = next;
+        else d->first = next;
+        if (!next) d->last = prev;
+        d->nerrors--;
+        g = next;
+    }
 }
 
 /* Lowers kernel or specialisation g if all its constants are bound. */
@@ -602,6 +651,7 @@ static void compile_global(fe_ctx *cx, fe_global *g, bool report_unbound)
     g->used = true;
     if (kg) kg->used = true;
     lower_kernel(cx, k, sp, g->name, g->item->name_loc, consts, nconsts, scope);
+    drop_repeated_errors(cx->d);
 }
 
 /* ---- entry points ------------------------------------------------------ */
@@ -627,6 +677,7 @@ static tile_status setup(fe_ctx *cx, ir_module *m, const char *path, const char 
 
 static tile_status finish(fe_ctx *cx, tile_status st)
 {
+    drop_repeated_errors(cx->d);
     if (cx->oom) return TILE_ERR_NOMEM;
     if (st != TILE_OK) return st;
     return cx->d->nerrors ? TILE_ERR_SEMA : TILE_OK;

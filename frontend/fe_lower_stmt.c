@@ -147,18 +147,16 @@ static ir_block *open_region(fe_func *F, ir_op *op, int idx, int nprefix, const 
     return blk;
 }
 
-/* Ends the current region with YIELD(current values of the carried vars). */
-static void close_region(fe_func *F, ir_block *blk, int nprefix, fe_sym **carried, int nc,
-                         src_loc loc)
+/* Ends the current region with YIELD(current values of the carried vars).
+ * A carried var never leaves FE_TILE: a failed assignment keeps its value. */
+static void close_region(fe_func *F, fe_sym **carried, int nc, src_loc loc)
 {
     ir_value **ys = arena_calloc(F->cx->mem, (size_t)nc + 1, sizeof *ys);
     if (!ys) {
         fe_oom(F->cx);
         return;
     }
-    for (int i = 0; i < nc; i++)
-        ys[i] = carried[i]->val.kind == FE_TILE ? carried[i]->val.u.v
-              : nprefix >= 0 ? blk->args[nprefix + i] : NULL;
+    for (int i = 0; i < nc; i++) ys[i] = carried[i]->val.u.v;
     fe_build(F, loc, IR_OP_YIELD, nc, ys, 0, NULL, 0);
 }
 
@@ -237,7 +235,7 @@ static void lower_for(fe_func *F, const ast_stmt *s)
     fe_declare(F, s->u.for_.var, FE_SYM_LOOP, fe_tile(body->args[0], false), s->u.for_.var_loc);
     fe_block(F, s->u.for_.body, NULL, false);
     fe_pop_scope(F);
-    close_region(F, body, 1, carried, nc, s->u.for_.body->end);
+    close_region(F, carried, nc, s->u.for_.body->end);
     ir_builder_at_end(&F->b, outer);
     rebind_results(op, carried, nc);
 }
@@ -284,7 +282,7 @@ static void lower_while(fe_func *F, const ast_stmt *s)
     ir_block *body = open_region(F, op, 1, 0, NULL, carried, nc);
     if (!body) return;
     fe_block(F, s->u.while_.body, NULL, false);
-    close_region(F, body, 0, carried, nc, s->u.while_.body->end);
+    close_region(F, carried, nc, s->u.while_.body->end);
     ir_builder_at_end(&F->b, outer);
     rebind_results(op, carried, nc);
 }
@@ -351,16 +349,7 @@ static void lower_if(fe_func *F, const ast_stmt *s)
         for (int i = 0; i < nc; i++) carried[i]->val = saved[i];
         const ast_block *branch = r == 0 ? then_ : else_;
         if (branch) fe_block(F, branch, NULL, false);
-        src_loc end = branch ? branch->end : then_->end;
-        /* A carried var never leaves FE_TILE; if an assignment failed it
-         * keeps its previous value. */
-        ir_value **ys = arena_calloc(cx->mem, (size_t)nc + 1, sizeof *ys);
-        if (!ys) {
-            fe_oom(cx);
-            return;
-        }
-        for (int i = 0; i < nc; i++) ys[i] = carried[i]->val.u.v;
-        fe_build(F, end, IR_OP_YIELD, nc, ys, 0, NULL, 0);
+        close_region(F, carried, nc, branch ? branch->end : then_->end);
     }
     ir_builder_at_end(&F->b, outer);
     rebind_results(op, carried, nc);
@@ -383,11 +372,13 @@ static void lower_let(fe_func *F, const ast_stmt *s)
         for (int i = 0; i < names->len; i++) {
             fe_val item = v.kind == FE_TUPLE ? v.u.tup.items[i] : fe_err();
             if (item.kind == FE_VIEW || item.kind == FE_UNIT) {
-                fe_check_operand(F, &item, init->loc);
+                bool literal = init->kind == AST_TUPLE && i < init->u.elems.len;
+                fe_check_operand(F, &item,
+                                 literal ? ((const ast_expr *)init->u.elems.items[i])->loc : init->loc);
                 item = fe_err();
             }
             fe_name_value(&item, names->items[i]);
-            fe_declare(F, names->items[i], FE_SYM_LET, item, s->loc);
+            fe_declare(F, names->items[i], FE_SYM_LET, item, s->u.let.name_locs[i]);
         }
         return;
     }
@@ -405,7 +396,7 @@ static void lower_let(fe_func *F, const ast_stmt *s)
         v = x ? fe_tile(x, false) : fe_err();
     }
     fe_name_value(&v, name);
-    fe_declare(F, name, FE_SYM_LET, v, s->loc);
+    fe_declare(F, name, FE_SYM_LET, v, s->u.let.name_locs[0]);
 }
 
 static void lower_var(fe_func *F, const ast_stmt *s)
@@ -425,7 +416,7 @@ static void lower_var(fe_func *F, const ast_stmt *s)
     }
     fe_val val = x ? fe_tile(x, false) : fe_err();
     fe_name_value(&val, name);
-    fe_declare(F, name, FE_SYM_VAR, val, s->loc);
+    fe_declare(F, name, FE_SYM_VAR, val, s->u.let.name_locs[0]);
 }
 
 /* The var `name` an assignment targets, or NULL after reporting why it
@@ -507,7 +498,11 @@ static void lower_assign_tuple(fe_func *F, const ast_stmt *s)
         return;
     }
     if (!ok) return;
-    for (int i = 0; i < targets->len; i++) assign_value(F, syms[i], v.u.tup.items[i], ve->loc);
+    for (int i = 0; i < targets->len; i++) {
+        bool literal = ve->kind == AST_TUPLE && i < ve->u.elems.len;
+        src_loc at = literal ? ((const ast_expr *)ve->u.elems.items[i])->loc : ve->loc;
+        assign_value(F, syms[i], v.u.tup.items[i], at);
+    }
 }
 
 static void lower_static_assert(fe_func *F, const ast_stmt *s)
@@ -595,7 +590,7 @@ void fe_block(fe_func *F, const ast_block *blk, fe_val *value, bool fn_body)
     fe_ctx *cx = F->cx;
     if (!blk) return;
     if (cx->depth >= FE_MAX_NESTING) {
-        diag_error(cx->d, blk->loc, "blocks are nested too deeply");
+        fe_too_deep(cx, blk->loc, "blocks are nested too deeply");
         return;
     }
     cx->depth++;
@@ -606,8 +601,11 @@ void fe_block(fe_func *F, const ast_block *blk, fe_val *value, bool fn_body)
     }
     if (blk->value) {
         fe_val v = fe_expr(F, blk->value);
-        if (value && fn_body && !F->is_kernel) *value = v;
-        else if (v.kind == FE_VIEW) fe_check_operand(F, &v, blk->value->loc);
+        if (value && fn_body && !F->is_kernel)
+            *value = v;
+        else if (v.kind != FE_UNIT && v.kind != FE_ERR)
+            diag_error(cx->d, blk->value->loc, "unused block value: only an fn body ends in a "
+                       "result ('if' is a statement; use where(c, a, b) to choose a value)");
     }
     fe_pop_scope(F);
     cx->depth--;

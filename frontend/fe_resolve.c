@@ -75,9 +75,7 @@ static void declare(resolver *R, const char *name, fe_sym_kind kind, src_loc loc
 
 static bool known(resolver *R, const char *name)
 {
-    ir_dtype dt;
-    return lookup(R, name) || fe_global_find(R->cx, name) || fe_is_builtin_name(name) ||
-           ir_dtype_from_name(name, &dt);
+    return lookup(R, name) || fe_global_find(R->cx, name) || fe_is_builtin_name(name);
 }
 
 static void type_name(resolver *R, const ast_type *t)
@@ -176,7 +174,7 @@ static void stmt(resolver *R, const ast_stmt *s)
         type_name(R, s->u.let.type);
         for (int i = 0; i < s->u.let.names.len; i++)
             declare(R, s->u.let.names.items[i], s->kind == AST_LET ? FE_SYM_LET : FE_SYM_VAR,
-                    s->loc, true);
+                    s->u.let.name_locs[i], true);
         break;
     case AST_ASSIGN:
         expr(R, s->u.assign.value);
@@ -228,10 +226,11 @@ void fe_resolve_item(fe_ctx *cx, const ast_item *it)
     resolver R = {.cx = cx};
     push(&R);
     bool kernel = it->kind == AST_ITEM_KERNEL;
+    if (!kernel) fe_check_fn(cx, it);   /* kernels: check_signature */
     for (int i = 0; i < it->params.len; i++) {
         const ast_param *p = it->params.items[i];
         declare(&R, p->name, p->kind == AST_PARAM_CONST ? FE_SYM_CONST : FE_SYM_PARAM, p->loc,
-                !kernel);
+                false);
         if (p->kind == AST_PARAM_VALUE) type_name(&R, p->type);
     }
     for (int i = 0; i < it->params.len; i++) {

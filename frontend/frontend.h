@@ -1,8 +1,8 @@
 /* frontend.h - the front end's one public face: .tile source -> tile IR.
  *
  * Pipeline inside: load (with imports) -> parse -> sema -> lower to IR.  Sema
- * and lowering are one walk (fe_lower.c): constants are evaluated while the
- * IR is built, since shapes depend on them.  Every fn call becomes an IR CALL
+ * and lowering are one walk (fe_lower_*.c, see fe_lower.h): constants are
+ * evaluated while the IR is built, since shapes depend on them.  Every fn call becomes an IR CALL
  * to a monomorphised fn (one per distinct argument types and const
  * arguments); the IR inline pass removes them. */
 #ifndef TILE_FRONTEND_H

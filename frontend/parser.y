@@ -78,7 +78,7 @@ typedef struct fe_parser {
     fe_open before;         /* innermost open bracket before the last token */
     bool have_before, unmatched;
     bool skip_group;        /* a '{' was discarded: skip to its '}' */
-    int synth_errors, synth_closes;    /* pending T_BAD / '}' tokens */
+    int synth_closes;       /* pending '}' tokens (a '}' was missing) */
     bool have_held;         /* a keyword or end of file to return next */
     int held_kind;
     int held_line, held_col, held_last_line, held_last_col;
@@ -276,10 +276,17 @@ static ast_param *mk_param(fe_parser *p, ast_param_kind kind, const char *name, 
     return pa;
 }
 
+/* names: AST_NAME expressions, split into the names and their locations. */
 static ast_stmt *mk_let(fe_parser *p, ast_stmt_kind kind, YYLTYPE loc, ast_list names, bool tuple,
                         ast_type *type, ast_expr *init)
 {
     ast_stmt *s = mk_stmt(p, kind, loc);
+    s->u.let.name_locs = fe_alloc(p, (size_t)(names.len ? names.len : 1) * sizeof(src_loc));
+    for (int i = 0; i < names.len; i++) {
+        const ast_expr *n = names.items[i];
+        s->u.let.name_locs[i] = n->loc;
+        names.items[i] = (void *)n->u.str;
+    }
     s->u.let.names = names;
     s->u.let.tuple = tuple;
     s->u.let.type = type;
@@ -338,7 +345,7 @@ static ast_stmt *mk_tuple_assign(fe_parser *p, YYLTYPE loc, ast_expr *first, ast
     s->u.tassign.value = value;
     if (op >= 0)
         fe_error(p, L(p, op_loc), "a tuple can only be assigned with '=', not '%s='",
-                 op == AST_OP_ADD ? "+" : op == AST_OP_SUB ? "-" : op == AST_OP_MUL ? "*" : "/");
+                 ast_binop_text((ast_binop)op));
     const ast_list *t = &s->u.tassign.targets;
     for (int i = 0; i < t->len; i++) {
         const ast_expr *e = t->items[i];
@@ -545,8 +552,8 @@ type_names
     ;
 
 names
-    : T_NAME                { $$ = list1(p, (void *)$1); }
-    | names "," T_NAME      { $$ = $1; push(p, &$$, (void *)$3); }
+    : T_NAME                { $$ = list1(p, mk_name(p, $1, @1)); }
+    | names "," T_NAME      { $$ = $1; push(p, &$$, mk_name(p, $3, @3)); }
     ;
 
 block
@@ -570,14 +577,14 @@ type_opt
 
 stmt
     : KW_LET T_NAME type_opt "=" expr ";" {
-        $$ = mk_let(p, AST_LET, @1, list1(p, (void *)$2), false, $3, $5);
+        $$ = mk_let(p, AST_LET, @1, list1(p, mk_name(p, $2, @2)), false, $3, $5);
       }
     | KW_LET "(" names ")" "=" expr ";" {
         check_tuple(p, &$3, @4, "a tuple pattern needs at least two names");
         $$ = mk_let(p, AST_LET, @1, $3, true, NULL, $6);
       }
     | KW_VAR T_NAME type_opt "=" expr ";" {
-        $$ = mk_let(p, AST_VAR, @1, list1(p, (void *)$2), false, $3, $5);
+        $$ = mk_let(p, AST_VAR, @1, list1(p, mk_name(p, $2, @2)), false, $3, $5);
       }
     | "(" expr "," exprs ")" assign_op expr ";" {
         $$ = mk_tuple_assign(p, @1, $2, $4, $6, @6, $7);
@@ -965,11 +972,6 @@ static void skip_group(fe_parser *p, YYSTYPE *lval)
 static int yylex(YYSTYPE *lval, YYLTYPE *lloc, fe_parser *p)
 {
     int t;
-    if (p->synth_errors > 0) {
-        p->synth_errors--;
-        set_loc(lloc, p->held_line, p->held_col);
-        return T_BAD;
-    }
     if (p->synth_closes > 0) {
         p->synth_closes--;
         p->last_lex_error = false;
@@ -1257,6 +1259,12 @@ static int yyreport_syntax_error(const yypcontext_t *ctx, fe_parser *p)
         int close = p->before.ch == '(' ? YYSYMBOL_T_RPAREN : YYSYMBOL_T_RBRACKET;
         char cch = p->before.ch == '(' ? ')' : ']';
         const char *what = ctx_name(p->before.ctx);
+        if ((p->before.ctx == FE_CTX_SASSERT || p->before.ctx == FE_CTX_ASSERT) &&
+            want[YYSYMBOL_T_COMMA] && !want[close]) {
+            fe_error(p, at, "expected ',' and a message after the condition of %s, found %s",
+                     what, found);
+            return 0;
+        }
         if (want[close]) {
             if (t == YYSYMBOL_T_ASSIGN && want[YYSYMBOL_T_COLON]) {
                 fe_error(p, at, "expected ':' after argument name, found '='");

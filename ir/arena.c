@@ -31,6 +31,8 @@ void arena_free(arena *a)
 
 void *arena_alloc(arena *a, size_t size)
 {
+    /* Too large for a chunk header plus the rounding up: fail rather than wrap. */
+    if (size > SIZE_MAX - sizeof(arena_chunk) - 15) return NULL;
     size = (size + 15) & ~(size_t)15;
     if (size == 0) size = 16;
     arena_chunk *c = a->head;
@@ -58,6 +60,7 @@ void *arena_calloc(arena *a, size_t count, size_t size)
 
 char *arena_strndup(arena *a, const char *s, size_t n)
 {
+    if (n == SIZE_MAX) return NULL;
     char *p = arena_alloc(a, n + 1);
     if (!p) return NULL;
     memcpy(p, s, n);

@@ -140,10 +140,3 @@ tile_status ir_eval_binary(ir_opcode op, ir_dtype in, ir_scalar x, ir_scalar y, 
     *r = from_i(v);
     return TILE_OK;
 }
-
-double ir_scalar_to_double(ir_dtype t, ir_scalar v)
-{
-    if (ev_is_float(t)) return v.f;
-    if (t == IR_BOOL) return v.i != 0;
-    return (double)v.i;
-}

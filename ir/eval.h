@@ -20,8 +20,4 @@ tile_status ir_eval_unary(ir_opcode op, ir_dtype in, ir_dtype out, ir_scalar x, 
  * zero returns TILE_ERR_RUNTIME and leaves *r unchanged. */
 tile_status ir_eval_binary(ir_opcode op, ir_dtype in, ir_scalar x, ir_scalar y, ir_scalar *r);
 
-/* Converts a scalar between representations without rounding policy
- * questions: for printing and tests. */
-double ir_scalar_to_double(ir_dtype t, ir_scalar v);
-
 #endif

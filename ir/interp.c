@@ -276,9 +276,13 @@ static int64_t read_i(ir_dtype t, const unsigned char *p)
     return *p != 0;
 }
 
-/* Writes one element converted to memory dtype t (cast semantics). */
+/* Writes one element converted to memory dtype t (cast semantics).  A NaN
+ * is written as the one canonical quiet NaN: its sign and payload depend on
+ * operand order and on which identities the optimiser applied, so they are
+ * not part of a result (docs/ir.md, "Memory"). */
 static void write_elem(ir_dtype t, unsigned char *p, int is_float, float f, int64_t i)
 {
+    if (is_float && f != f) f = NAN;
     switch (t) {
     case IR_F32: {
         float v = is_float ? f : ev_i2f(IR_F32, i);
@@ -645,6 +649,9 @@ static tile_status check_shapes(interp *st, const ir_op *op)
             return internal(st, op, "operand dtypes do not match");
         if (op->noperands == 2 && op->operands[0]->type.dtype != op->operands[1]->type.dtype)
             return internal(st, op, "operand dtypes differ");
+        if (!(flags & IR_CMP) && op->code != IR_OP_CAST && op->code != IR_OP_SELECT &&
+            ir_dtype_is_float(xt->dtype) != ir_dtype_is_float(rt->dtype))
+            return internal(st, op, "operand dtype differs from the result's");
         return TILE_OK;
     }
     if (op->noperands < 1) return internal(st, op, "missing operand");
@@ -834,7 +841,8 @@ void interp_contiguous_strides(interp_tensor *t)
     int64_t s = 1;
     for (int d = t->rank - 1; d >= 0; d--) {
         t->strides[d] = s;
-        s *= t->shape[d] > 0 ? t->shape[d] : 1;
+        int64_t size = t->shape[d] > 0 ? t->shape[d] : 1;
+        s = s > INT64_MAX / size ? INT64_MAX : s * size;
     }
 }
 

@@ -37,7 +37,9 @@ typedef struct interp_options {
 tile_status interp_launch(const ir_func *kernel, const interp_arg *args, int nargs,
                           diag_ctx *d, const interp_options *opts);
 
-/* Helpers for hosts: contiguous row-major strides for a shape. */
+/* Helpers for hosts: contiguous row-major strides for a shape (sizes < 1
+ * count as 1; a stride past INT64_MAX saturates: only an empty tensor can
+ * have one). */
 void interp_contiguous_strides(interp_tensor *t);
 
 #endif

@@ -9,7 +9,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "fp16.h"
+#include "eval_ops.h"
 
 const ir_op_info ir_op_table[IR_OP_COUNT] = {
 #define X(e, n, no, nr, fl) [IR_OP_##e] = {n, no, nr, fl},
@@ -99,9 +99,14 @@ bool ir_type_equal(const ir_type *a, const ir_type *b)
 
 int64_t ir_type_numel(const ir_type *t)
 {
-    int64_t n = 1;
     if (t->kind != IR_TY_TILE) return 1;
-    for (int i = 0; i < t->rank; i++) n *= t->shape[i];
+    for (int i = 0; i < t->rank; i++)
+        if (t->shape[i] < 1) return 0;
+    int64_t n = 1;
+    for (int i = 0; i < t->rank; i++) {
+        if (n > INT64_MAX / t->shape[i]) return INT64_MAX;
+        n *= t->shape[i];
+    }
     return n;
 }
 
@@ -160,9 +165,9 @@ ir_scalar ir_scalar_round(ir_dtype t, double v)
     case IR_BOOL: s.i = v != 0; break;
     case IR_I32: s.i = (int64_t)(int32_t)(uint32_t)(uint64_t)wrap_i64(v); break;
     case IR_I64: s.i = wrap_i64(v); break;
-    case IR_F16: s.f = fp_round_f16((float)v); break;
-    case IR_BF16: s.f = fp_round_bf16((float)v); break;
-    case IR_F32: s.f = (float)v; break;
+    case IR_F16:
+    case IR_BF16:
+    case IR_F32: s.f = ev_from_double(t, v); break; /* one rounding, never via f32 */
     default: break;
     }
     return s;
@@ -435,6 +440,13 @@ ir_value *ir_reshape(ir_builder *b, ir_value *x, int rank, const int64_t *shape)
 }
 
 /* ---- editing ----------------------------------------------------------- */
+
+bool ir_value_const(const ir_value *v, ir_scalar *out)
+{
+    if (!v || !v->def || v->def->code != IR_OP_CONST) return false;
+    *out = v->def->attr.cval;
+    return true;
+}
 
 void ir_op_remove(ir_op *op)
 {

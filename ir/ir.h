@@ -38,6 +38,7 @@
 #include "status.h"
 
 #define IR_MAX_RANK 6
+#define IR_MAX_NUMEL (1 << 24) /* elements of one tile (docs/language.md) */
 
 typedef enum ir_dtype {
     IR_BOOL,
@@ -55,7 +56,8 @@ typedef struct ir_type {
     ir_type_kind kind;
     ir_dtype dtype;
     int rank;                       /* tile: 0 = scalar; tensor: number of dims */
-    int64_t shape[IR_MAX_RANK];     /* tile only: static sizes, each >= 1 */
+    int64_t shape[IR_MAX_RANK];     /* tile only: static sizes, each >= 1,
+                                       at most IR_MAX_NUMEL elements in all */
 } ir_type;
 
 /* A compile-time scalar.  Which member is live follows the dtype: bool and
@@ -119,11 +121,14 @@ enum {
  *                any dim, or whose mask is false, reads `other` (default 0).
  *                mask/other have the result shape (broadcast by the front end).
  *   STORE        (tensor, idx..., value [, mask]); attr.i bit0 = has mask.
- *                Out-of-range or masked elements are not written.
+ *                Out-of-range or masked elements are not written; a NaN is
+ *                written as the canonical quiet NaN (sign and payload are
+ *                not part of a result).  Only `out` tensors are written.
  *   ATOMIC_ADD   like STORE, adds value atomically (f32, i32).
  *   FOR          (lo, hi, step, init...) -> carried...; region 0 = body with
  *                args (iv i32, carried...), ends in YIELD(carried...).
- *                Runs iv = lo, lo+step, ... while iv < hi (step > 0).
+ *                Runs iv = lo, lo+step, ... while iv < hi; a step <= 0
+ *                is a runtime error (even when lo >= hi).
  *   WHILE        (init...) -> carried...; region 0 = cond (args: carried),
  *                ends in CONDITION(bool scalar); region 1 = body (args:
  *                carried), ends in YIELD(carried...).
@@ -302,11 +307,14 @@ ir_type ir_type_tile(ir_dtype t, int rank, const int64_t *shape);
 ir_type ir_type_tensor(ir_dtype t, int rank);
 bool ir_type_equal(const ir_type *a, const ir_type *b);
 bool ir_type_same_shape(const ir_type *a, const ir_type *b);
-int64_t ir_type_numel(const ir_type *t);         /* tiles; 1 for scalars */
+/* Tiles: the element count (1 for scalars; 0 if a dim is < 1; INT64_MAX
+ * when it does not fit).  Tensors: 1. */
+int64_t ir_type_numel(const ir_type *t);
 /* "f32[64,128]", "i32", "tensor<bf16,4>" into buf; returns buf. */
 char *ir_type_str(const ir_type *t, char *buf, size_t size);
 char *ir_shape_str(int rank, const int64_t *shape, char *buf, size_t size); /* "[64,128]" */
-/* Rounds a double to what dtype can hold (RNE for floats, wrap for ints). */
+/* Rounds a double to what dtype can hold: floats to nearest even, once (a
+ * double never rounds to bf16/f16 through f32); ints wrap; bool is v != 0. */
 ir_scalar ir_scalar_round(ir_dtype t, double v);
 
 /* ---- construction ------------------------------------------------------ */
@@ -355,6 +363,8 @@ ir_value *ir_broadcast(ir_builder *b, ir_value *x, int rank, const int64_t *shap
 ir_value *ir_reshape(ir_builder *b, ir_value *x, int rank, const int64_t *shape);
 
 /* ---- editing (for passes) ---------------------------------------------- */
+/* Is v the result of a CONST (a splat of one value)?  Then *out is it. */
+bool ir_value_const(const ir_value *v, ir_scalar *out);
 void ir_op_remove(ir_op *op);                          /* unlinks from its block */
 void ir_op_insert_before(ir_op *pos, ir_op *op);
 void ir_op_append(ir_block *blk, ir_op *op);

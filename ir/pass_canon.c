@@ -10,7 +10,8 @@
  *   perm, trans(trans(x)) whose perms compose to the identity -> x
  *   select(c, x, x), select(const, a, b)
  *   if with a constant condition -> the taken region's ops, inline
- *   for whose trip count is a constant 0 -> its initial values
+ *   for whose trip count is a constant 0 (and whose step is a positive
+ *   constant: any other step is a runtime error) -> its initial values
  *   assert of a constant true -> removed (a constant false stays: it fails
  *   at run time, where the program reaches it)
  *
@@ -21,20 +22,13 @@
 
 #include "passes.h"
 
-static bool const_value(const ir_value *v, ir_scalar *out)
-{
-    if (!v || !v->def || v->def->code != IR_OP_CONST) return false;
-    *out = v->def->attr.cval;
-    return true;
-}
-
 typedef enum { K_ZERO, K_NEG_ZERO, K_ONE } konst;
 
 /* Is v a constant equal to k (ints: 0 or 1; floats: +0.0, -0.0 or 1.0)? */
 static bool is_const(const ir_value *v, konst k)
 {
     ir_scalar s;
-    if (!const_value(v, &s)) return false;
+    if (!ir_value_const(v, &s)) return false;
     ir_dtype t = v->type.dtype;
     if (ir_dtype_is_int(t)) return k == K_ONE ? s.i == 1 : k == K_ZERO && s.i == 0;
     if (!ir_dtype_is_float(t)) return false;
@@ -147,19 +141,21 @@ static void simplify(ir_op *op)
     }
     case IR_OP_SELECT:
         if (op->operands[1] == op->operands[2]) replace(op, op->operands[1]);
-        else if (const_value(op->operands[0], &c)) replace(op, op->operands[c.i ? 1 : 2]);
+        else if (ir_value_const(op->operands[0], &c)) replace(op, op->operands[c.i ? 1 : 2]);
         break;
     case IR_OP_IF:
-        if (const_value(op->operands[0], &c) && op->nblocks == 2 && op->blocks[c.i ? 0 : 1])
+        if (ir_value_const(op->operands[0], &c) && op->nblocks == 2 && op->blocks[c.i ? 0 : 1])
             inline_if(op, op->blocks[c.i ? 0 : 1]);
         break;
     case IR_OP_ASSERT:
-        if (op->noperands == 1 && const_value(op->operands[0], &c) && c.i) ir_op_remove(op);
+        if (op->noperands == 1 && ir_value_const(op->operands[0], &c) && c.i) ir_op_remove(op);
         break;
     case IR_OP_FOR: {
-        ir_scalar lo, hi;
-        if (op->noperands >= 3 && const_value(op->operands[0], &lo) &&
-            const_value(op->operands[1], &hi) && lo.i >= hi.i) {
+        /* A step that is not a positive constant may fail at run time. */
+        ir_scalar lo, hi, step;
+        if (op->noperands >= 3 && ir_value_const(op->operands[0], &lo) &&
+            ir_value_const(op->operands[1], &hi) && ir_value_const(op->operands[2], &step) &&
+            lo.i >= hi.i && step.i > 0) {
             for (int i = 0; i < op->nresults; i++)
                 ir_replace_uses(op->parent, op->results[i], op->operands[3 + i]);
             ir_op_remove(op);

@@ -1,18 +1,21 @@
 /* pass_dce.c - dead-code elimination by liveness, not by use counts.
  *
- * Mark: the operands of every op with an effect (store, atomic_add, load,
- * print, call, return, the grid's yield) are live, and so are the control
- * operands of structured ops (for bounds, if and while conditions).  Liveness
- * flows from a value to what computes it: a pure op's operands; for a
- * loop-carried value (a for/while result or region argument), its initial
- * value and what every yield passes back; for an if result, what both
- * branches yield.  Carrying liveness through region arguments is what lets a
- * dead accumulator `acc = acc + x` die although it uses itself.
+ * Mark: the operands of every op with an effect are live: store,
+ * atomic_add, load, print, assert, call, return, the grid's yield, and an
+ * op that may stop the launch with a runtime error (an integer div/rem
+ * whose divisor is not a constant without zeros, a for whose step is not a
+ * positive constant); so are the control operands of structured ops (for
+ * bounds, if and while conditions).  Liveness flows from a value to what
+ * computes it: a pure op's operands; for a loop-carried value (a for/while
+ * result or region argument), its initial value and what every yield
+ * passes back; for an if result, what both branches yield.  Carrying
+ * liveness through region arguments is what lets a dead accumulator
+ * `acc = acc + x` die although it uses itself.
  *
- * Sweep: pure ops with no live result, dead carried values of for/while
- * (init operand, result, region arguments, yield operands), dead if results;
- * then for/if ops left with no results and no effects inside.  Repeated to a
- * fixpoint, since removing a loop frees its bounds. */
+ * Sweep: pure ops with no live result that cannot fail, dead carried values
+ * of for/while (init operand, result, region arguments, yield operands),
+ * dead if results; then for/if ops left with no results and no effects
+ * inside.  Repeated to a fixpoint, since removing a loop frees its bounds. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,6 +28,23 @@ typedef struct dce {
     int nwork, capwork;
     bool oom;
 } dce;
+
+/* Could running op stop the launch with a runtime error?  Removing it
+ * would hide the error, so DCE treats it as an effect. */
+static bool may_fail(const ir_op *op)
+{
+    ir_scalar c;
+    switch (op->code) {
+    case IR_OP_DIV:
+    case IR_OP_REM: /* integers only; a constant divisor is a splat */
+        return !ir_dtype_is_float(op->results[0]->type.dtype) &&
+               !(ir_value_const(op->operands[1], &c) && c.i != 0);
+    case IR_OP_FOR:
+        return !(ir_value_const(op->operands[2], &c) && c.i > 0);
+    default:
+        return false;
+    }
+}
 
 static bool is_live(const dce *d, const ir_value *v)
 {
@@ -105,7 +125,7 @@ static void mark_roots(dce *d, ir_block *blk)
                 for (int i = 0; i < op->noperands; i++) mark(d, op->operands[i]);
             break;
         default:
-            if (!(ir_op_table[op->code].flags & IR_PURE))
+            if (!(ir_op_table[op->code].flags & IR_PURE) || may_fail(op))
                 for (int i = 0; i < op->noperands; i++) mark(d, op->operands[i]);
             break;
         }
@@ -166,6 +186,7 @@ static bool has_effects(const ir_block *blk)
 {
     for (const ir_op *op = blk->first; op; op = op->next) {
         unsigned fl = ir_op_table[op->code].flags;
+        if (may_fail(op)) return true;
         if (fl & (IR_PURE | IR_TERMINATOR)) continue;
         if ((op->code == IR_OP_FOR || op->code == IR_OP_IF) && op->nresults == 0) {
             bool inner = false;
@@ -188,7 +209,7 @@ static bool sweep(dce *d, ir_block *blk)
         if (fl & IR_PURE) {
             bool any = false;
             for (int i = 0; i < op->nresults; i++) any |= is_live(d, op->results[i]);
-            if (!any) {
+            if (!any && !may_fail(op)) {
                 ir_op_remove(op);
                 changed = true;
             }
@@ -197,7 +218,7 @@ static bool sweep(dce *d, ir_block *blk)
         if (op->code == IR_OP_FOR || op->code == IR_OP_WHILE || op->code == IR_OP_IF) {
             changed |= sweep_results(d, op);
             if (op->code != IR_OP_WHILE && op->nresults == 0) {
-                bool effects = false;
+                bool effects = may_fail(op);
                 for (int r = 0; r < op->nblocks && !effects; r++)
                     effects = has_effects(op->blocks[r]);
                 if (!effects) {

@@ -12,13 +12,6 @@
 #include "eval.h"
 #include "passes.h"
 
-static bool const_value(const ir_value *v, ir_scalar *out)
-{
-    if (!v || !v->def || v->def->code != IR_OP_CONST) return false;
-    *out = v->def->attr.cval;
-    return true;
-}
-
 static void make_const(ir_op *op, ir_scalar val)
 {
     op->code = IR_OP_CONST;
@@ -34,7 +27,7 @@ static void fold_op(ir_op *op)
     if (!(info->flags & IR_PURE) || op->nresults != 1 || op->code == IR_OP_CONST) return;
     ir_scalar x = {0}, y = {0}, r = {0};
     if (op->code == IR_OP_SELECT) {
-        if (!const_value(op->operands[0], &x)) return;
+        if (!ir_value_const(op->operands[0], &x)) return;
         ir_value *taken = op->operands[x.i ? 1 : 2];
         if (ir_type_equal(&taken->type, &op->results[0]->type)) {
             ir_replace_uses(op->parent, op->results[0], taken);
@@ -43,7 +36,7 @@ static void fold_op(ir_op *op)
         return;
     }
     for (int i = 0; i < op->noperands; i++)
-        if (!const_value(op->operands[i], &x)) return;
+        if (!ir_value_const(op->operands[i], &x)) return;
     ir_dtype out = op->results[0]->type.dtype;
     switch (op->code) {
     case IR_OP_BROADCAST:
@@ -51,7 +44,7 @@ static void fold_op(ir_op *op)
     case IR_OP_TRANS:
     case IR_OP_REDUCE_MAX:
     case IR_OP_REDUCE_MIN:
-        const_value(op->operands[0], &x);
+        ir_value_const(op->operands[0], &x);
         if (op->operands[0]->type.dtype == out) make_const(op, x);
         return;
     default:
@@ -59,11 +52,11 @@ static void fold_op(ir_op *op)
     }
     if (!(info->flags & IR_ELEMENTWISE)) return;
     ir_dtype in = op->operands[0]->type.dtype;
-    const_value(op->operands[0], &x);
+    ir_value_const(op->operands[0], &x);
     if (op->noperands == 1) {
         if (ir_eval_unary(op->code, in, out, x, &r) == TILE_OK) make_const(op, r);
     } else if (op->noperands == 2) {
-        const_value(op->operands[1], &y);
+        ir_value_const(op->operands[1], &y);
         if (ir_eval_binary(op->code, in, x, y, &r) == TILE_OK) make_const(op, r);
     }
 }

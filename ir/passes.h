@@ -9,14 +9,16 @@
 tile_status pass_inline(ir_module *m);
 /* Folds ops whose operands are all constants (exact, dtype-rounded). */
 void pass_fold(ir_func *f);
-/* Algebraic simplification: x+0, x*1, x*0 (ints), cast to same type,
- * broadcast/reshape to same shape, select on constant cond, trans(trans x). */
+/* Algebraic simplification with identities exact for every input, -0.0,
+ * NaN and inf included (the list: pass_canon.c, docs/ir.md). */
 void pass_canonicalize(ir_func *f);
 /* Common-subexpression elimination of pure ops (a value defined in an outer
  * block is reused in nested blocks). */
 void pass_cse(ir_func *f);
-/* Removes pure ops with unused results, and loop-carried values / if results
- * that nothing uses. */
+/* Removes pure ops with unused results (but not one that may stop the
+ * launch: an integer div/rem by a possibly-zero divisor, a for with a step
+ * not known positive), and loop-carried values / if results that nothing
+ * uses. */
 void pass_dce(ir_func *f);
 
 typedef struct ir_opt_options {

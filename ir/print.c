@@ -72,7 +72,7 @@ static void print_type(printer *p, const ir_type *t)
  * .f are f32-representable), always with a '.' or exponent. */
 static void print_float(FILE *out, double v)
 {
-    if (isnan(v)) { fputs("nan", out); return; }
+    if (isnan(v)) { fputs(signbit(v) ? "-nan" : "nan", out); return; }
     if (isinf(v)) { fputs(v < 0 ? "-inf" : "inf", out); return; }
     char buf[64];
     bool is_f32 = (double)(float)v == v;
@@ -101,7 +101,9 @@ static void print_string(FILE *out, const char *s)
         case '\\': fputs("\\\\", out); break;
         case '\n': fputs("\\n", out); break;
         case '\t': fputs("\\t", out); break;
-        default: fputc(*s, out);
+        default:
+            if ((unsigned char)*s < 0x20 || *s == 0x7f) fprintf(out, "\\x%02x", (unsigned char)*s);
+            else fputc(*s, out);
         }
     }
     fputc('"', out);

@@ -76,12 +76,14 @@ static void check_type_wellformed(verifier *v, const ir_op *op, const ir_type *t
         fail(v, op, "%s has a bad rank %d", what, t->rank);
         return;
     }
-    if (t->kind == IR_TY_TILE)
-        for (int i = 0; i < t->rank; i++)
-            if (t->shape[i] < 1) {
-                fail(v, op, "%s has a bad shape %s", what, TS(t));
-                return;
-            }
+    if (t->kind != IR_TY_TILE) return;
+    for (int i = 0; i < t->rank; i++)
+        if (t->shape[i] < 1) {
+            fail(v, op, "%s has a bad shape %s", what, TS(t));
+            return;
+        }
+    if (ir_type_numel(t) > IR_MAX_NUMEL)
+        fail(v, op, "%s has type %s, more than %d elements", what, TS(t), IR_MAX_NUMEL);
 }
 
 /* Defines a value at this point (block argument or op result). */
@@ -218,6 +220,14 @@ static void check_axis(verifier *v, const ir_op *op, int rank)
              rank);
 }
 
+/* The parameter a function-argument value stands for, or NULL. */
+static const ir_param *param_of(const verifier *v, const ir_value *x)
+{
+    const ir_func *f = v->f;
+    if (x->def || !x->owner || (x->owner != f->body && x->owner != f->grid)) return NULL;
+    return x->index >= 0 && x->index < f->nparams ? &f->params[x->index] : NULL;
+}
+
 static void check_memory(verifier *v, const ir_op *op)
 {
     const char *name = opname(op);
@@ -227,6 +237,11 @@ static void check_memory(verifier *v, const ir_op *op)
     }
     const ir_type *tt = &op->operands[0]->type;
     bool is_load = op->code == IR_OP_LOAD;
+    const ir_param *tp = param_of(v, op->operands[0]);
+    if (!is_load && tp && !tp->is_out) {
+        fail(v, op, "%s: tensor '%s' is not an out parameter", name, tp->name ? tp->name : "?");
+        return;
+    }
     int64_t allowed = is_load ? (IR_LOAD_HAS_MASK | IR_LOAD_HAS_OTHER) : IR_LOAD_HAS_MASK;
     if (op->attr.i & ~allowed) {
         fail(v, op, "%s: bad flags %" PRId64, name, op->attr.i);
@@ -713,6 +728,28 @@ static void check_params(verifier *v, ir_block *blk, const char *where)
     }
 }
 
+/* Each tensor dim is static (size >= 1), or named and dynamic (size -1). */
+static void check_param_dims(verifier *v)
+{
+    for (int i = 0; i < v->f->nparams && !v->failed; i++) {
+        const ir_param *p = &v->f->params[i];
+        if (p->type.kind != IR_TY_TENSOR) continue;
+        for (int d = 0; d < p->type.rank && d < IR_MAX_RANK; d++) {
+            const ir_dim *dim = &p->dims[d];
+            if (dim->size == -1 && !dim->name) {
+                fail(v, NULL, "parameter '%s': dimension %d has neither a name nor a size",
+                     p->name ? p->name : "?", d);
+                return;
+            }
+            if (dim->size != -1 && dim->size < 1) {
+                fail(v, NULL, "parameter '%s': dimension %d has size %" PRId64,
+                     p->name ? p->name : "?", d, dim->size);
+                return;
+            }
+        }
+    }
+}
+
 static void check_func(verifier *v, ir_func *f)
 {
     v->f = f;
@@ -720,6 +757,7 @@ static void check_func(verifier *v, ir_func *f)
         fail(v, NULL, "function belongs to another module");
         return;
     }
+    check_param_dims(v);
     if (f->kind == IR_FUNC_KERNEL) {
         check_params(v, f->grid, "grid");
         check_block(v, f->grid, NULL, IR_OP_YIELD);

@@ -298,15 +298,6 @@ static void test_min_max_nan(void **state)
     assert_true(signbit(bin_f(IR_OP_MIN, IR_F32, 0.0, -0.0)));
 }
 
-static void test_to_double(void **state)
-{
-    (void)state;
-    assert_true(ir_scalar_to_double(IR_I32, I(-5)) == -5.0);
-    assert_true(ir_scalar_to_double(IR_BOOL, I(1)) == 1.0);
-    assert_true(ir_scalar_to_double(IR_BF16, F(0.5)) == 0.5);
-    assert_true(ir_scalar_to_double(IR_I64, I(1LL << 50)) == 1125899906842624.0);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -319,7 +310,6 @@ int main(void)
         cmocka_unit_test(test_float_arith_rounding),
         cmocka_unit_test(test_transcendentals),
         cmocka_unit_test(test_min_max_nan),
-        cmocka_unit_test(test_to_double),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

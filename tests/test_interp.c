@@ -1199,6 +1199,102 @@ static void test_call(void **state)
     fx_free(f);
 }
 
+/* Loops whose yields permute and repeat their own arguments: every carried
+ * value reads the arguments of the same iteration.
+ *   while (n < limit) { (a, b, c, d, n) = (b, c, a, a, n + 1) }  (scalars)
+ *   for i { (u, v, w) = (w, u, u + i) }                          (i32[3] tiles) */
+static void test_loop_yields_permute_and_repeat(void **state)
+{
+    (void)state;
+    fx *f = fx_new("k");
+    ir_value *limit = scalar_param(f, "limit", IR_I32);
+    ir_value *out = tensor_param(f, "out", IR_I32, "5", true);
+    ir_value *outv = tensor_param(f, "outv", IR_I32, "3,3", true);
+    grid3(f, 1, 1, 1);
+    ir_value *init[5] = {ci(f, 1), ci(f, 2), ci(f, 3), ci(f, 4), ci(f, 0)};
+    ir_type ts[5];
+    for (int i = 0; i < 5; i++) ts[i] = init[i]->type;
+    ir_op *w = ir_build(&f->b, IR_OP_WHILE, 5, init, 5, ts, 2);
+    ir_block *cond = ir_op_new_region(w, 0, 5, ts), *body = ir_op_new_region(w, 1, 5, ts);
+    ir_builder saved = f->b;
+    ir_builder_at_end(&f->b, cond);
+    ir_value *c = bin(f, IR_OP_CMP_LT, cond->args[4], limit);
+    assert_non_null(ir_build(&f->b, IR_OP_CONDITION, 1, &c, 0, NULL, 0));
+    ir_builder_at_end(&f->b, body);
+    ir_value **a = body->args;
+    ir_value *ys[5] = {a[1], a[2], a[0], a[0], bin(f, IR_OP_ADD, a[4], ci(f, 1))};
+    assert_non_null(ir_build(&f->b, IR_OP_YIELD, 5, ys, 0, NULL, 0));
+    f->b = saved;
+    for (int i = 0; i < 5; i++) store(f, out, (ir_value *[]){ci(f, i)}, w->results[i], NULL);
+
+    int64_t s3[1] = {3};
+    ir_value *r3 = arange(f, 3);
+    ir_value *vi[3] = {r3, bin(f, IR_OP_MUL, r3, ci_t(f, 10, 1, s3)), ci_t(f, 7, 1, s3)};
+    ir_value *fops[6] = {ci(f, 0), limit, ci(f, 1), vi[0], vi[1], vi[2]};
+    ir_type vt[3] = {vi[0]->type, vi[1]->type, vi[2]->type};
+    ir_op *loop = ir_build(&f->b, IR_OP_FOR, 6, fops, 3, vt, 1);
+    ir_block *fb = ir_op_new_region(loop, 0, 4, (ir_type[]){ir_type_scalar(IR_I32), vt[0], vt[1], vt[2]});
+    saved = f->b;
+    ir_builder_at_end(&f->b, fb);
+    ir_value *ui = bin(f, IR_OP_ADD, fb->args[1], bcast(f, fb->args[0], 1, s3));
+    ir_value *fy[3] = {fb->args[3], fb->args[1], ui};
+    assert_non_null(ir_build(&f->b, IR_OP_YIELD, 3, fy, 0, NULL, 0));
+    f->b = saved;
+    for (int i = 0; i < 3; i++) store(f, outv, (ir_value *[]){ci(f, i), r3}, loop->results[i], NULL);
+    finish(f);
+
+    for (int32_t lim = -1; lim < 9; lim++) {
+        int32_t o[5], ov[9];
+        interp_arg args[3] = {sarg_i(lim), targ(IR_I32, o, 1, (int64_t[]){5}),
+                              targ(IR_I32, ov, 2, (int64_t[]){3, 3})};
+        assert_int_equal(launch_ok(f, args, 3), TILE_OK);
+        int32_t e[5] = {1, 2, 3, 4, 0};
+        while (e[4] < lim) {
+            int32_t n[5] = {e[1], e[2], e[0], e[0], e[4] + 1};
+            memcpy(e, n, sizeof e);
+        }
+        assert_memory_equal(o, e, sizeof e);
+        int32_t u[3], v[3], wv[3];
+        for (int k = 0; k < 3; k++) { u[k] = k; v[k] = 10 * k; wv[k] = 7; }
+        for (int32_t i = 0; i < lim; i++)
+            for (int k = 0; k < 3; k++) {
+                int32_t nu = wv[k], nv = u[k], nw = u[k] + i;
+                u[k] = nu;
+                v[k] = nv;
+                wv[k] = nw;
+            }
+        for (int k = 0; k < 3; k++) {
+            assert_int_equal(ov[k], u[k]);
+            assert_int_equal(ov[3 + k], v[k]);
+            assert_int_equal(ov[6 + k], wv[k]);
+        }
+    }
+    fx_free(f);
+}
+
+/* The interpreter does not trust its input to be verified: a binary op on
+ * integers whose result claims to be a float (the verifier rejects it)
+ * is an internal error, not a write of 8-byte integers into a buffer of
+ * 4-byte floats. */
+static void test_unverified_result_dtype(void **state)
+{
+    (void)state;
+    fx *f = fx_new("k");
+    ir_value *o = tensor_param(f, "o", IR_F32, "64", true);
+    grid3(f, 1, 1, 1);
+    int64_t s64[1] = {64};
+    ir_value *a = ir_const_int(&f->b, IR_I64, 3, 1, s64);
+    ir_value *r = bin(f, IR_OP_ADD, a, a);
+    r->type.dtype = IR_F32;
+    store(f, o, (ir_value *[]){arange(f, 64)}, r, NULL);
+    assert_non_null(ir_build(&f->b, IR_OP_RETURN, 0, NULL, 0, NULL, 0));
+    float ob[64];
+    interp_arg args[1] = {targ(IR_F32, ob, 1, s64)};
+    assert_int_equal(launch(f, args, 1, NULL), TILE_ERR_INTERNAL);
+    assert_non_null(strstr(first_msg(f), "internal error: interpreter: add: "));
+    fx_free(f);
+}
+
 /* The interpreter's per-dtype loops agree bit for bit with ir_eval_*. */
 static const double special[] = {0.0, -0.0, 1.0, -1.0, 0.5, 1.0 + 1.0 / 256, 3.0, -2.5, 65504.0,
                                  65520.0, 1e-8, -1e30, 1e38, 3.4e38, INFINITY, -INFINITY, NAN,
@@ -1587,6 +1683,8 @@ int main(void)
         cmocka_unit_test(test_assert),
         cmocka_unit_test(test_call),
         cmocka_unit_test(test_fast_paths_match_eval),
+        cmocka_unit_test(test_loop_yields_permute_and_repeat),
+        cmocka_unit_test(test_unverified_result_dtype),
         cmocka_unit_test(test_flash_attention),
         cmocka_unit_test(test_tuple_assignment_from_source),
         cmocka_unit_test(test_assert_from_source),

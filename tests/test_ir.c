@@ -14,95 +14,7 @@
 #include <string.h>
 
 #include "ir/ir.h"
-
-/* ---- fixture ----------------------------------------------------------- */
-
-typedef struct fx {
-    arena mem;
-    diag_ctx diags;
-    ir_module *m;
-    ir_func *k;      /* kernel @k(%x: tensor<f32>[N,8], %y: out tensor<f32>[N,8], %s: f32) */
-    ir_value *x, *y, *s;
-    ir_builder b;    /* at the end of k's body */
-} fx;
-
-static int fx_setup(void **state)
-{
-    fx *t = calloc(1, sizeof *t);
-    arena_init(&t->mem);
-    diag_init(&t->diags, &t->mem);
-    t->m = ir_module_new(&t->mem, &t->diags);
-    *state = t;
-    return 0;
-}
-
-static int fx_teardown(void **state)
-{
-    fx *t = *state;
-    arena_free(&t->mem);
-    free(t);
-    return 0;
-}
-
-static ir_value *add_tensor(ir_func *f, const char *name, ir_dtype dt, int rank,
-                            const char *const *dim_names, const int64_t *sizes, bool out)
-{
-    ir_param p = {.name = name, .type = ir_type_tensor(dt, rank), .is_out = out};
-    for (int i = 0; i < rank; i++) {
-        p.dims[i].name = dim_names ? dim_names[i] : NULL;
-        p.dims[i].size = sizes ? sizes[i] : -1;
-    }
-    return ir_func_add_param(f, &p);
-}
-
-static ir_value *add_scalar(ir_func *f, const char *name, ir_dtype dt)
-{
-    ir_param p = {.name = name, .type = ir_type_scalar(dt)};
-    return ir_func_add_param(f, &p);
-}
-
-/* Grid: yield 1, 1, 1. */
-static void grid_ones(fx *t, ir_func *f)
-{
-    ir_builder g = {.m = t->m};
-    ir_builder_at_end(&g, f->grid);
-    ir_value *one = ir_const_int(&g, IR_I32, 1, 0, NULL);
-    ir_value *ys[3] = {one, one, one};
-    ir_build(&g, IR_OP_YIELD, 3, ys, 0, NULL, 0);
-}
-
-static void make_kernel(fx *t)
-{
-    static const char *const dims[2] = {"N", NULL};
-    static const int64_t sizes[2] = {-1, 8};
-    t->k = ir_func_new(t->m, "k", IR_FUNC_KERNEL, (src_loc){"k.tile", 1, 1});
-    t->x = add_tensor(t->k, "x", IR_F32, 2, dims, sizes, false);
-    t->y = add_tensor(t->k, "y", IR_F32, 2, dims, sizes, true);
-    t->s = add_scalar(t->k, "s", IR_F32);
-    grid_ones(t, t->k);
-    t->b = (ir_builder){.m = t->m};
-    ir_builder_at_end(&t->b, t->k->body);
-}
-
-static void ret(ir_builder *b) { ir_build(b, IR_OP_RETURN, 0, NULL, 0, NULL, 0); }
-
-static char *func_text(const ir_func *f)
-{
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *fp = open_memstream(&buf, &len);
-    ir_print_func(fp, f);
-    fclose(fp);
-    return buf;
-}
-
-static void assert_func_text(const ir_func *f, const char *want)
-{
-    char *got = func_text(f);
-    if (strcmp(got, want) != 0) fprintf(stderr, "--- got:\n%s--- want:\n%s", got, want);
-    assert_string_equal(got, want);
-    free(got);
-}
+#include "ir_test_util.h"
 
 static const int64_t S4[1] = {4}, S8[1] = {8}, S4x8[2] = {4, 8}, S8x4[2] = {8, 4};
 
@@ -146,6 +58,9 @@ static void test_types(void **state)
     assert_string_equal(ir_type_str(&t, buf, 6), "f32[6");
     assert_int_equal(ir_type_numel(&t), 64 * 128);
     assert_int_equal(ir_type_numel(&s), 1);
+    /* An element count past int64 saturates (no signed overflow). */
+    ir_type huge = ir_type_tile(IR_F32, 3, (int64_t[]){1LL << 40, 1LL << 40, 1LL << 40});
+    assert_true(ir_type_numel(&huge) == INT64_MAX);
     assert_true(ir_type_same_shape(&t, &u));
     assert_false(ir_type_equal(&t, &u));
     ir_type t2 = t;
@@ -183,6 +98,34 @@ static void test_scalar_round(void **state)
     assert_int_equal(ir_scalar_round(IR_I64, NAN).i, 0);
     assert_int_equal(ir_scalar_round(IR_BOOL, 2.0).i, 1);
     assert_int_equal(ir_scalar_round(IR_BOOL, 0.0).i, 0);
+    /* A double rounds to bf16/f16 once, not through f32: just above a tie,
+     * f32 would land on the tie and round to even (down). */
+    double above = ldexp(1, -30);
+    assert_true(ir_scalar_round(IR_BF16, 1.0 + 1.0 / 256 + above).f == 1.0 + 1.0 / 128);
+    assert_true(ir_scalar_round(IR_BF16, -(1.0 + 1.0 / 256 + above)).f == -(1.0 + 1.0 / 128));
+    assert_true(ir_scalar_round(IR_F16, 1.0 + 1.0 / 2048 + above).f == 1.0 + 1.0 / 1024);
+    /* Just below the f16 overflow threshold (65520) stays finite. */
+    assert_true(ir_scalar_round(IR_F16, 65520.0 - ldexp(1, -20)).f == 65504.0);
+    assert_true(isinf(ir_scalar_round(IR_F16, 65520.0).f));
+    assert_true(isinf(ir_scalar_round(IR_BF16, 1e300).f));
+    assert_true(ir_scalar_round(IR_BF16, 1e-300).f == 0.0);
+}
+
+/* Sizes near SIZE_MAX fail instead of wrapping around to a small block. */
+static void test_arena_limits(void **state)
+{
+    (void)state;
+    arena a;
+    arena_init(&a);
+    assert_null(arena_alloc(&a, SIZE_MAX));
+    assert_null(arena_alloc(&a, SIZE_MAX - 3));
+    assert_null(arena_calloc(&a, SIZE_MAX / 8, 8));
+    assert_null(arena_calloc(&a, 3, SIZE_MAX / 2));
+    unsigned char *big = arena_alloc(&a, 200000); /* larger than a chunk */
+    assert_non_null(big);
+    big[199999] = 1;
+    assert_non_null(arena_alloc(&a, 0));
+    arena_free(&a);
 }
 
 /* ---- construction and editing ------------------------------------------ */
@@ -1037,6 +980,112 @@ static void test_verify_grid(void **state)
     expect_reject(t, "grid: must yield three i32 scalars");
 }
 
+/* Tiles are bounded (docs/language.md: at most 2^24 elements), so no
+ * element count or byte size computed from a verified type overflows. */
+static void test_verify_tile_size(void **state)
+{
+    fx *t = *state;
+    make_kernel(t);
+    ir_const_float(&t->b, IR_F32, 0.0, 2, (int64_t[]){4096, 4096}); /* 2^24: fine */
+    ir_const_float(&t->b, IR_F32, 0.0, 3, (int64_t[]){1LL << 40, 1LL << 40, 1LL << 40});
+    ret(&t->b);
+    expect_reject(t, "result has type f32[1099511627776,1099511627776,1099511627776], "
+                     "more than 16777216 elements");
+}
+
+static void test_verify_tile_size_param(void **state)
+{
+    fx *t = *state;
+    ir_func *f = ir_func_new(t->m, "k", IR_FUNC_FN, (src_loc){0});
+    add_param(f, "big", ir_type_tile(IR_F32, 2, (int64_t[]){4097, 4096}));
+    ir_builder b = {.m = t->m};
+    ir_builder_at_end(&b, f->body);
+    ret(&b);
+    expect_reject(t, "block argument has type f32[4097,4096], more than 16777216 elements");
+}
+
+/* Only `out` tensors are written (the front end checks it; the backend may
+ * put the others in read-only caches). */
+static void test_verify_store_to_input(void **state)
+{
+    fx *t = *state;
+    make_kernel(t);
+    ir_value *i = ir_const_int(&t->b, IR_I32, 0, 0, NULL);
+    ir_value *v = ir_const_float(&t->b, IR_F32, 1.0, 0, NULL);
+    ir_build(&t->b, IR_OP_STORE, 4, (ir_value *[]){t->y, i, i, v}, 0, NULL, 0);
+    ir_build(&t->b, IR_OP_ATOMIC_ADD, 4, (ir_value *[]){t->x, i, i, v}, 0, NULL, 0);
+    ret(&t->b);
+    expect_reject(t, "atomic_add: tensor 'x' is not an out parameter");
+}
+
+/* Inside an fn the tensor is the fn's parameter, with its own `out`. */
+static void test_verify_store_to_fn_input(void **state)
+{
+    fx *t = *state;
+    ir_func *f = ir_func_new(t->m, "k", IR_FUNC_FN, (src_loc){0});
+    ir_param p = {.name = "a", .type = ir_type_tensor(IR_I32, 1)};
+    p.dims[0] = (ir_dim){"M", -1};
+    ir_value *a = ir_func_add_param(f, &p);
+    ir_builder b = {.m = t->m};
+    ir_builder_at_end(&b, f->body);
+    ir_value *i = ir_const_int(&b, IR_I32, 0, 0, NULL);
+    ir_build(&b, IR_OP_STORE, 3, (ir_value *[]){a, i, i}, 0, NULL, 0);
+    ret(&b);
+    expect_reject(t, "store: tensor 'a' is not an out parameter");
+    f->params[0].is_out = true;
+    t->diags.first = t->diags.last = NULL;
+    t->diags.nerrors = 0;
+    assert_int_equal(ir_verify_module(t->m, "test"), TILE_OK);
+}
+
+/* Every tensor dim has a name or a static size (else it prints as '?'). */
+static void test_verify_tensor_param_dims(void **state)
+{
+    fx *t = *state;
+    ir_func *k = ir_func_new(t->m, "k", IR_FUNC_KERNEL, (src_loc){0});
+    add_tensor(k, "q", IR_F32, 2, (const char *[]){"M", NULL}, (int64_t[]){-1, -1}, false);
+    grid_ones(t, k);
+    ir_builder b = {.m = t->m};
+    ir_builder_at_end(&b, k->body);
+    ret(&b);
+    expect_reject(t, "parameter 'q': dimension 1 has neither a name nor a size");
+}
+
+static void test_verify_tensor_param_zero_dim(void **state)
+{
+    fx *t = *state;
+    ir_func *k = ir_func_new(t->m, "k", IR_FUNC_KERNEL, (src_loc){0});
+    add_tensor(k, "q", IR_F32, 1, NULL, (int64_t[]){0}, false);
+    grid_ones(t, k);
+    ir_builder b = {.m = t->m};
+    ir_builder_at_end(&b, k->body);
+    ret(&b);
+    expect_reject(t, "parameter 'q': dimension 0 has size 0");
+}
+
+/* Labels are printed so that the text is one line and reads back: every
+ * control character is escaped.  A NaN keeps its sign (CSE tells -nan and
+ * nan apart, so the text must too). */
+static void test_print_escapes_and_nan_sign(void **state)
+{
+    fx *t = *state;
+    ir_func *f = ir_func_new(t->m, "g", IR_FUNC_FN, (src_loc){0});
+    ir_builder b = {.m = t->m};
+    ir_builder_at_end(&b, f->body);
+    ir_value *n = ir_const_float(&b, IR_F32, -NAN, 0, NULL);
+    ir_value *p = ir_const_float(&b, IR_F32, NAN, 0, NULL);
+    ir_op *pr = ir_build(&b, IR_OP_PRINT, 2, (ir_value *[]){n, p}, 0, NULL, 0);
+    pr->attr.str = "a\"b\\c\nd\te\rf\001g\177h\x80";
+    ret(&b);
+    assert_func_text(f,
+        "fn @g() -> () {\n"
+        "  %0 = const -nan : f32\n"
+        "  %1 = const nan : f32\n"
+        "  print \"a\\\"b\\\\c\\nd\\te\\x0df\\x01g\\x7fh\x80\", %0, %1\n"
+        "  return\n"
+        "}\n");
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, fx_setup, fx_teardown)
@@ -1086,6 +1135,14 @@ int main(void)
         T(test_verify_operand_count),
         T(test_verify_const_range),
         T(test_verify_grid),
+        T(test_verify_tile_size),
+        T(test_verify_tile_size_param),
+        T(test_verify_store_to_input),
+        T(test_verify_store_to_fn_input),
+        T(test_verify_tensor_param_dims),
+        T(test_verify_tensor_param_zero_dim),
+        T(test_print_escapes_and_nan_sign),
+        T(test_arena_limits),
     };
 #undef T
     return cmocka_run_group_tests(tests, NULL, NULL);

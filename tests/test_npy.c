@@ -396,6 +396,9 @@ static void test_malformed(void **state)
         {"dtype2.npy", "{'descr': '<f16', 'fortran_order': False, 'shape': (1,), }", "unsupported float size"},
         {"unterminated.npy", "{'descr': '<f4", "malformed header"},
         {"noclose.npy", "{'descr': '<f4', 'fortran_order': False, 'shape': (4,", "malformed shape"},
+        {"trailing.npy", "{'descr': '<f4', 'fortran_order': False, 'shape': (4,), } (8,)", "malformed header"},
+        {"aftershape.npy", "{'descr': '<f4', 'fortran_order': False, 'shape': (4,) 'x': 1}", "malformed header"},
+        {"twodicts.npy", "{'descr': '<f4', 'fortran_order': False, 'shape': (4,), }{}", "malformed header"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         size_t m = make_npy(buf, 1, cases[i].dict, data, 16);
@@ -430,6 +433,132 @@ static void test_write_errors(void **state)
     assert_int_equal(npy_write(tmp_path("neg.npy"), &t, err, sizeof err), TILE_ERR_ARG);
 }
 
+/* A shape whose element count is 0 needs no data however large its other
+ * dims; its contiguous strides saturate instead of overflowing. */
+static void test_empty_with_huge_dims(void **state)
+{
+    (void)state;
+    unsigned char buf[256];
+    size_t n = make_npy(buf, 1, "{'descr': '<f4', 'fortran_order': False, "
+                                "'shape': (0, 4294967296, 4294967296, 4294967296), }", NULL, 0);
+    const char *p = tmp_path("empty_huge.npy");
+    write_bytes(p, buf, n);
+    arena mem;
+    arena_init(&mem);
+    char err[256];
+    interp_tensor t;
+    assert_int_equal(read_as(p, IR_BF16, &t, &mem, err), TILE_OK);
+    assert_int_equal(t.rank, 4);
+    assert_int_equal(t.shape[0], 0);
+    assert_int_equal(t.shape[3], 4294967296LL);
+    assert_int_equal(t.strides[3], 1);
+    assert_int_equal(t.strides[2], 4294967296LL);
+    assert_true(t.strides[1] == INT64_MAX && t.strides[0] == INT64_MAX);
+    arena_free(&mem);
+}
+
+/* ---- fuzzing: mutated headers must give a result or a message ---------- */
+
+static uint64_t fuzz_state = 0x5eed;
+static uint32_t fuzz_rand(void)
+{
+    fuzz_state = fuzz_state * 6364136223846793005ull + 1442695040888963407ull;
+    return (uint32_t)(fuzz_state >> 33);
+}
+
+/* Reads `path` as every dtype: each read either succeeds with a tensor the
+ * file really holds or fails with a message naming the file.  Under the
+ * sanitizer build any out-of-bounds access or UB aborts the test. */
+static int fuzz_reads_ok, fuzz_reads;
+
+static void read_every_way(const char *path, size_t file_len)
+{
+    for (int want = 0; want < IR_DTYPE_COUNT; want++) {
+        arena mem;
+        arena_init(&mem);
+        char err[256] = "";
+        interp_tensor t;
+        memset(&t, 0xab, sizeof t);
+        tile_status s = npy_read(path, &mem, (ir_dtype)want, &t, err, sizeof err);
+        fuzz_reads++;
+        if (s == TILE_OK) {
+            fuzz_reads_ok++;
+            assert_true(t.rank >= 0 && t.rank <= IR_MAX_RANK);
+            assert_int_equal(t.dtype, want);
+            assert_non_null(t.data);
+            uint64_t count = 1;
+            for (int d = 0; d < t.rank; d++) {
+                assert_true(t.shape[d] >= 0 && t.strides[d] >= 0);
+                count = t.shape[d] && count > UINT64_MAX / (uint64_t)t.shape[d]
+                            ? UINT64_MAX : count * (uint64_t)t.shape[d];
+            }
+            assert_true(count <= file_len); /* every element came from a byte of the file */
+        } else {
+            if (s != TILE_ERR_IO && s != TILE_ERR_ARG)
+                fail_msg("%s as %s: status %d (%s)", path, ir_dtype_name((ir_dtype)want), (int)s, err);
+            assert_true(strncmp(err, path, strlen(path)) == 0 && strlen(err) > strlen(path) + 2);
+        }
+        arena_free(&mem);
+    }
+}
+
+static void test_fuzz_headers(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *dict;
+        size_t ndata;
+    } seeds[] = {
+        {"{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }", 24},
+        {"{'descr': '<V2', 'fortran_order': False, 'shape': (4,), }", 8},
+        {"{'descr': '|b1', 'fortran_order': False, 'shape': (3, 1, 2), }", 6},
+        {"{'descr': '<i8', 'fortran_order': False, 'shape': (), }", 8},
+        {"{'descr': '<f8', 'fortran_order': False, 'shape': (0, 5), }", 0},
+        {"{\"descr\": \"<u2\", \"fortran_order\": False, \"shape\": (2L,)}", 4},
+        {"{'descr': 'bfloat16', 'fortran_order': False, 'shape': (1, 1, 1, 1, 1, 2), }", 4},
+    };
+    static const char alphabet[] = "{}()[],:'\" \n\t<>|=0123456789LbfiuVTrueFalsdcpxh\\-.";
+    const char *path = tmp_path("fuzz.npy");
+    unsigned char file[2048], data[512];
+    char dict[512];
+    for (int iter = 0; iter < 3000; iter++) {
+        size_t k = fuzz_rand() % (sizeof seeds / sizeof seeds[0]);
+        size_t dl = strlen(seeds[k].dict), ndata = seeds[k].ndata;
+        memcpy(dict, seeds[k].dict, dl + 1);
+        int mode = (int)(fuzz_rand() % 4);
+        /* 0: edit the dict; 1: valid header, random data (conversions);
+         * 2: flip raw bytes anywhere; 3: wrong data length */
+        int nmut = mode == 0 ? 1 + (int)(fuzz_rand() % 3) : 0;
+        for (int m = 0; m < nmut; m++) {
+            size_t at = dl ? fuzz_rand() % dl : 0;
+            char c = fuzz_rand() % 8 ? alphabet[fuzz_rand() % (sizeof alphabet - 1)]
+                                     : (char)(fuzz_rand() % 256);
+            switch (fuzz_rand() % 3) {
+            case 0: if (dl) dict[at] = c; break;                             /* replace */
+            case 1: if (dl + 1 < sizeof dict - 1) {                           /* insert */
+                        memmove(dict + at + 1, dict + at, dl - at + 1);
+                        dict[at] = c;
+                        dl++;
+                    }
+                    break;
+            default: if (dl) { memmove(dict + at, dict + at + 1, dl - at); dl--; } /* delete */
+            }
+        }
+        if (mode == 3) ndata = fuzz_rand() % 64;
+        for (size_t i = 0; i < ndata; i++) data[i] = (unsigned char)fuzz_rand();
+        size_t n = make_npy(file, fuzz_rand() % 5 ? 1 : 2 + (int)(fuzz_rand() % 2), dict, data, ndata);
+        if (mode == 2) {
+            int flips = 1 + (int)(fuzz_rand() % 3);
+            for (int f = 0; f < flips; f++) file[fuzz_rand() % n] = (unsigned char)fuzz_rand();
+        }
+        if (mode == 3 && fuzz_rand() % 2) n = fuzz_rand() % (n + 1); /* truncated */
+        write_bytes(path, file, n);
+        read_every_way(path, n);
+    }
+    /* The mutations must leave enough files readable to reach conversion. */
+    assert_true(fuzz_reads_ok * 10 > fuzz_reads);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -441,6 +570,8 @@ int main(void)
         cmocka_unit_test(test_int_conversions),
         cmocka_unit_test(test_malformed),
         cmocka_unit_test(test_write_errors),
+        cmocka_unit_test(test_empty_with_huge_dims),
+        cmocka_unit_test(test_fuzz_headers),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

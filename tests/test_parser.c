@@ -536,6 +536,15 @@ static void test_tuple_assign_assert_errors(void **state)
         "t.tile:1:20: error: expected string, found identifier 'y'\n"
         "    1 | fn f() { assert(x, y); }\n"
         "      |                    ^\n");
+    expect_errors("fn f() { assert(x > 0); }",
+        "t.tile:1:22: error: expected ',' and a message after the condition of assert, found ')'\n"
+        "    1 | fn f() { assert(x > 0); }\n"
+        "      |                      ^\n");
+    expect_errors("fn f() { static_assert(D \"too small\"); }",
+        "t.tile:1:26: error: expected ',' and a message after the condition of static_assert, "
+        "found string \"too small\"\n"
+        "    1 | fn f() { static_assert(D \"too small\"); }\n"
+        "      |                          ^\n");
     expect_errors("fn f() { assert x; }",
         "t.tile:1:17: error: expected '(', found identifier 'x'\n"
         "    1 | fn f() { assert x; }\n"

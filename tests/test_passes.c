@@ -17,64 +17,7 @@
 #include "ir/interp.h"
 #include "ir/ir.h"
 #include "ir/passes.h"
-
-typedef struct fx {
-    arena mem;
-    diag_ctx diags;
-    ir_module *m;
-    ir_func *k;      /* kernel @k(%x: tensor<f32>[N,8], %y: out tensor<f32>[N,8], %s: f32) */
-    ir_value *x, *y, *s;
-    ir_builder b;    /* at the end of k's body */
-} fx;
-
-static int fx_setup(void **state)
-{
-    fx *t = calloc(1, sizeof *t);
-    arena_init(&t->mem);
-    diag_init(&t->diags, &t->mem);
-    t->m = ir_module_new(&t->mem, &t->diags);
-    *state = t;
-    return 0;
-}
-
-static int fx_teardown(void **state)
-{
-    fx *t = *state;
-    arena_free(&t->mem);
-    free(t);
-    return 0;
-}
-
-static ir_value *add_scalar(ir_func *f, const char *name, ir_dtype dt)
-{
-    ir_param p = {.name = name, .type = ir_type_scalar(dt)};
-    return ir_func_add_param(f, &p);
-}
-
-static ir_value *add_param(ir_func *f, const char *name, ir_type ty)
-{
-    ir_param p = {.name = name, .type = ty};
-    return ir_func_add_param(f, &p);
-}
-
-static void make_kernel(fx *t)
-{
-    t->k = ir_func_new(t->m, "k", IR_FUNC_KERNEL, (src_loc){0});
-    for (int i = 0; i < 2; i++) {
-        ir_param p = {.name = i ? "y" : "x", .type = ir_type_tensor(IR_F32, 2), .is_out = i};
-        p.dims[0] = (ir_dim){"N", -1};
-        p.dims[1] = (ir_dim){NULL, 8};
-        ir_value *v = ir_func_add_param(t->k, &p);
-        if (i) t->y = v; else t->x = v;
-    }
-    t->s = add_scalar(t->k, "s", IR_F32);
-    ir_builder g = {.m = t->m};
-    ir_builder_at_end(&g, t->k->grid);
-    ir_value *one = ir_const_int(&g, IR_I32, 1, 0, NULL);
-    ir_build(&g, IR_OP_YIELD, 3, (ir_value *[]){one, one, one}, 0, NULL, 0);
-    t->b = (ir_builder){.m = t->m};
-    ir_builder_at_end(&t->b, t->k->body);
-}
+#include "ir_test_util.h"
 
 static const char *const KERNEL_HEAD =
     "kernel @k(%x: tensor<f32>[N,8], %y: out tensor<f32>[N,8], %s: f32) {\n"
@@ -86,16 +29,6 @@ static const char *const KERNEL_HEAD =
 static const ir_type *I32 = &(ir_type){.kind = IR_TY_TILE, .dtype = IR_I32};
 static const ir_type *F32 = &(ir_type){.kind = IR_TY_TILE, .dtype = IR_F32};
 static const int64_t S4[1] = {4};
-
-static char *module_text(const ir_module *m)
-{
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *fp = open_memstream(&buf, &len);
-    ir_print_module(fp, m);
-    fclose(fp);
-    return buf;
-}
 
 static void assert_text(const char *got, const char *head, const char *body)
 {
@@ -127,12 +60,6 @@ static ir_op *print_op(ir_builder *b, const char *label, int n, ir_value *const 
     ir_op *op = ir_build(b, IR_OP_PRINT, n, vs, 0, NULL, 0);
     op->attr.str = label;
     return op;
-}
-
-static void ret(ir_builder *b) { ir_build(b, IR_OP_RETURN, 0, NULL, 0, NULL, 0); }
-static void yield(ir_builder *b, int n, ir_value *const *vs)
-{
-    ir_build(b, IR_OP_YIELD, n, vs, 0, NULL, 0);
 }
 
 /* for %i = lo to hi step st iter(inits...): region with args named. */
@@ -953,6 +880,112 @@ static void test_optimize_fixpoint(void **state)
         "}\n");
 }
 
+/* ---- what can fail at run time stays ------------------------------------- */
+
+/* A for with constant bounds that give no trips still runs its step check:
+ * canonicalize removes it only when the step is a positive constant. */
+static void test_canonicalize_keeps_for_with_unknown_step(void **state)
+{
+    fx *t = *state;
+    make_kernel(t);
+    ir_builder *b = &t->b;
+    ir_value *n = tdim(b, t->x, 0);
+    ir_value *lo = ir_const_int(b, IR_I32, 5, 0, NULL);
+    ir_value *hi = ir_const_int(b, IR_I32, 0, 0, NULL);
+    ir_value *one = ir_const_int(b, IR_I32, 1, 0, NULL);
+    ir_value *v = ir_const_float(b, IR_F32, 1.0, 0, NULL);
+    ir_value *inits[3] = {v};
+    const char *names[3] = {"a", "b", "c"};
+    ir_value *steps[3] = {n, hi, one}; /* runtime, 0, 1 */
+    for (int i = 0; i < 3; i++) {
+        ir_op *loop = build_for(b, lo, hi, steps[i], 1, &inits[i], &names[i]);
+        ir_builder lb = {.m = t->m};
+        ir_builder_at_end(&lb, loop->blocks[0]);
+        yield(&lb, 1, &loop->blocks[0]->args[1]);
+        if (i < 2) inits[i + 1] = loop->results[0];
+        else print_op(b, "r", 1, &loop->results[0]);
+    }
+    ret(b);
+    pass_canonicalize(t->k);
+    assert_module(t,
+        "  %1 = tensor_dim %x, 0 : i32\n"
+        "  %2 = const 5 : i32\n"
+        "  %3 = const 0 : i32\n"
+        "  %4 = const 1 : i32\n"
+        "  %5 = const 1.0 : f32\n"
+        "  %6 = for %i.7 = %2 to %3 step %1 iter(%a.8 = %5) : f32 {\n"
+        "    yield %a.8\n"
+        "  }\n"
+        "  %9 = for %i.10 = %2 to %3 step %3 iter(%b.11 = %6) : f32 {\n"
+        "    yield %b.11\n"
+        "  }\n"
+        "  print \"r\", %9\n"
+        "  return\n"
+        "}\n");
+}
+
+/* DCE keeps a dead integer division unless its divisor is a constant
+ * without zeros, and a dead for unless its step is a positive constant:
+ * both would stop the launch with a runtime error. */
+static void build_failing_dead_code(fx *t)
+{
+    make_kernel(t);
+    ir_builder *b = &t->b;
+    ir_value *n = tdim(b, t->x, 0);
+    ir_value *c7 = ir_const_int(b, IR_I32, 7, 0, NULL);
+    ir_binary(b, IR_OP_DIV, c7, n);                            /* stays: n may be 0 */
+    ir_binary(b, IR_OP_REM, n, c7);                            /* goes */
+    ir_binary(b, IR_OP_REM, n, ir_const_int(b, IR_I32, 0, 0, NULL)); /* stays: by 0 */
+    ir_value *f2 = ir_const_float(b, IR_F32, 2.0, 0, NULL);
+    ir_binary(b, IR_OP_DIV, f2, ir_const_float(b, IR_F32, 0.0, 0, NULL)); /* goes */
+    ir_value *zero = ir_const_int(b, IR_I32, 0, 0, NULL);
+    ir_op *l1 = build_for(b, zero, c7, n, 0, NULL, NULL);     /* stays: step may be <= 0 */
+    ir_builder lb = {.m = t->m};
+    ir_builder_at_end(&lb, l1->blocks[0]);
+    yield(&lb, 0, NULL);
+    ir_op *l2 = build_for(b, zero, c7, ir_const_int(b, IR_I32, 2, 0, NULL), 0, NULL, NULL);
+    ir_builder_at_end(&lb, l2->blocks[0]);                     /* goes */
+    yield(&lb, 0, NULL);
+    ret(b);
+}
+
+static void test_dce_keeps_what_can_fail(void **state)
+{
+    fx *t = *state;
+    build_failing_dead_code(t);
+    pass_dce(t->k);
+    assert_module(t,
+        "  %1 = tensor_dim %x, 0 : i32\n"
+        "  %2 = const 7 : i32\n"
+        "  %3 = div %2, %1 : i32\n"
+        "  %4 = const 0 : i32\n"
+        "  %5 = rem %1, %4 : i32\n"
+        "  %6 = const 0 : i32\n"
+        "  for %i.7 = %6 to %2 step %1 {\n"
+        "    yield\n"
+        "  }\n"
+        "  return\n"
+        "}\n");
+}
+
+static tile_status run_kernel(fx *t, float *x, float *y, int64_t rows, float s);
+
+/* The same program, optimised or not, stops with the same runtime error. */
+static void test_optimize_keeps_runtime_errors(void **state)
+{
+    fx *t = *state;
+    build_failing_dead_code(t);
+    float x[8] = {0}, y[8] = {0};
+    assert_int_equal(run_kernel(t, x, y, 0, 1.0f), TILE_ERR_RUNTIME);
+    assert_non_null(strstr(t->diags.first->msg, "integer division by zero"));
+    ir_opt_options o = {.level = 1, .verify_each = true};
+    assert_int_equal(ir_optimize(t->m, &o), TILE_OK);
+    t->diags.first = t->diags.last = NULL;
+    t->diags.nerrors = 0;
+    assert_int_equal(run_kernel(t, x, y, 0, 1.0f), TILE_ERR_RUNTIME);
+    assert_non_null(strstr(t->diags.first->msg, "integer division by zero"));
+}
+
 /* ---- the property: optimising never changes what the program computes -- */
 
 /* kernel: rows r of x (N x 8): y[r, :] = f(x[r, :]) with folding bait. */
@@ -1047,6 +1080,45 @@ static void test_optimize_preserves_results(void **state)
     free(txt);
 }
 
+/* NaN payloads and signs are not part of a result: canonicalize turns
+ * x * 1 into x (an x86 multiply would quiet a signalling NaN) and CSE
+ * merges a + b with b + a (which return different operands' NaNs), so
+ * stores write the one canonical NaN and -O0 and -O1 stay bit-identical. */
+static void test_optimize_preserves_nan_bits(void **state)
+{
+    fx *t = *state;
+    make_kernel(t);
+    ir_builder *b = &t->b;
+    static const ir_type V8 = {.kind = IR_TY_TILE, .dtype = IR_F32, .rank = 1, .shape = {8}};
+    ir_value *cols = ir_build(b, IR_OP_ARANGE, 0, NULL, 1, &(ir_type){.dtype = IR_I32, .rank = 1, .shape = {8}}, 0)->results[0];
+    ir_value *row[3];
+    for (int r = 0; r < 3; r++) row[r] = ir_const_int(b, IR_I32, r, 0, NULL);
+    ir_value *a = ir_build(b, IR_OP_LOAD, 3, (ir_value *[]){t->x, row[0], cols}, 1, &V8, 0)->results[0];
+    ir_value *na = ir_unary(b, IR_OP_NEG, a);
+    ir_value *vals[3] = {ir_binary(b, IR_OP_MUL, a, ir_const_float(b, IR_F32, 1.0, 1, (int64_t[]){8})),
+                         ir_binary(b, IR_OP_ADD, a, na), ir_binary(b, IR_OP_ADD, na, a)};
+    for (int r = 0; r < 3; r++)
+        ir_build(b, IR_OP_STORE, 4, (ir_value *[]){t->y, row[r], cols, vals[r]}, 0, NULL, 0);
+    ret(b);
+    assert_int_equal(ir_verify_module(t->m, "build"), TILE_OK);
+    static const uint32_t bits[8] = {0x7f800001u, 0xff800001u, 0x7fc00123u, 0xffc00456u,
+                                     0x3f800000u, 0x80000000u, 0x7f800000u, 0x7fffffffu};
+    float x[3 * 8] = {0}, y0[3 * 8], y1[3 * 8];
+    memcpy(x, bits, sizeof bits);
+    for (int i = 0; i < 3 * 8; i++) y0[i] = y1[i] = -1.0f;
+    assert_int_equal(run_kernel(t, x, y0, 3, 1.0f), TILE_OK);
+    ir_opt_options o = {.level = 1, .verify_each = true};
+    assert_int_equal(ir_optimize(t->m, &o), TILE_OK);
+    assert_int_equal(run_kernel(t, x, y1, 3, 1.0f), TILE_OK);
+    assert_memory_equal(y0, y1, sizeof y0);
+    uint32_t got;
+    memcpy(&got, &y1[0], 4);
+    assert_int_equal(got, 0x7fc00000u);
+    memcpy(&got, &y1[3], 4);
+    assert_int_equal(got, 0x7fc00000u);
+    assert_true(y1[4] == 1.0f && y1[8 + 4] == 0.0f);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, fx_setup, fx_teardown)
@@ -1069,6 +1141,10 @@ int main(void)
         T(test_optimize_level0_inlines_only),
         T(test_optimize_fixpoint),
         T(test_optimize_preserves_results),
+        T(test_canonicalize_keeps_for_with_unknown_step),
+        T(test_dce_keeps_what_can_fail),
+        T(test_optimize_keeps_runtime_errors),
+        T(test_optimize_preserves_nan_bits),
     };
 #undef T
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -5,7 +5,9 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -97,12 +99,44 @@ static void errors_are_reported_not_fatal(void **state)
     tc_unit_free(u);
 }
 
+/* tc_check (`tilec check`) reads defines exactly as tc_compile does. */
+static void check_reads_defines_like_compile(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/tile_pipeline_XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, saxpy_src, strlen(saxpy_src)), (ssize_t)strlen(saxpy_src));
+    close(fd);
+    tc_unit *u = NULL;
+    const char *good[] = {"B=4"};
+    tc_options o = {.defines = good, .ndefines = 1};
+    assert_int_equal(tc_check(&u, path, &o), TILE_OK);
+    assert_int_equal(u->diags.nerrors, 0);
+    tc_unit_free(u);
+    const char *bad[][1] = {{"=5"}, {"B"}};
+    for (int i = 0; i < 2; i++) {
+        tc_options ob = {.defines = bad[i], .ndefines = 1};
+        assert_int_equal(tc_check(&u, path, &ob), TILE_ERR_ARG);
+        char *msg = diag_render(&u->diags, &u->mem);
+        assert_non_null(strstr(msg, "expected NAME=VALUE"));
+        tc_unit_free(u);
+        assert_int_equal(tc_compile(&u, path, NULL, &ob), TILE_ERR_ARG);
+        tc_unit_free(u);
+    }
+    assert_int_not_equal(tc_check(&u, "/nonexistent/x.tile", NULL), TILE_OK);
+    assert_true(u->diags.nerrors > 0);
+    tc_unit_free(u);
+    unlink(path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(split_defines),
         cmocka_unit_test(optimised_equals_unoptimised),
         cmocka_unit_test(errors_are_reported_not_fatal),
+        cmocka_unit_test(check_reads_defines_like_compile),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

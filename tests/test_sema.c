@@ -331,6 +331,58 @@ static void fn_instances_are_cached_by_type(void **state)
     done(&u);
 }
 
+/* The dtype a var initialised from `init` gets (its first op's result). */
+static const char *var_type(const char *init, char *buf)
+{
+    char src[512];
+    snprintf(src, sizeof src,
+             "kernel k(y: out tensor<f32>[4]) grid(1) {\n"
+             "    var v = %s;\n"
+             "    store(y[arange(4)], cast<f32>(v));\n"
+             "}\n", init);
+    unit u;
+    expect_ok(&u, src, NULL);
+    ir_op *op = ir_module_find(u.m, "k")->body->first;
+    while (op && !(op->nresults == 1 && op->results[0]->name &&
+                   strcmp(op->results[0]->name, "v") == 0))
+        op = op->next;
+    assert_non_null(op);
+    type_of(op->results[0], buf);
+    done(&u);
+    return buf;
+}
+
+/* Folding a constant keeps the dtype the unfolded expression would have:
+ * where() promotes its branches like +, and cast<i64> stays i64 when no
+ * other operand decides. */
+static void constant_folds_keep_dtypes(void **state)
+{
+    (void)state;
+    char buf[64];
+    assert_string_equal(var_type("where(true, 1, 2.5)", buf), "f32");
+    assert_string_equal(var_type("where(false, 2.5, 1)", buf), "f32");
+    assert_string_equal(var_type("where(true, 1, 2)", buf), "i32");
+    assert_string_equal(var_type("cast<i64>(0)", buf), "i64");
+    assert_string_equal(var_type("cast<i64>(2) * 3 + 1", buf), "i64");
+    assert_string_equal(var_type("-abs(max(cast<i64>(2), 3))", buf), "i64");
+    assert_string_equal(var_type("cdiv(cast<i64>(7), 2)", buf), "i64");
+    assert_string_equal(var_type("where(true, cast<i64>(1), 2)", buf), "i64");
+    assert_string_equal(var_type("cast<i32>(cast<i64>(0))", buf), "i32");
+    assert_string_equal(var_type("full([4], cast<i64>(0))", buf), "i64[4]");
+    assert_string_equal(var_type("cast<i64>(0) + arange(4)", buf), "i32[4]"); /* still weak */
+    assert_string_equal(var_type("cast<i64>(0) < 1", buf), "bool");
+    /* An i64 constant argument is its own fn instance. */
+    unit u;
+    expect_ok(&u,
+              "fn wide(const N: int) { var v = N; v }\n"
+              "kernel k(y: out tensor<i64>[4]) grid(1) {\n"
+              "    store(y[arange(4)], wide(N: 1) + wide(N: cast<i64>(1)));\n"
+              "}\n",
+              NULL);
+    assert_int_equal(count_funcs(u.m, IR_FUNC_FN), 2);
+    done(&u);
+}
+
 static void partial_application(void **state)
 {
     (void)state;
@@ -451,11 +503,11 @@ static void tuple_assignment(void **state)
     TUPLE_ERR("(a, two) = two();", "t.tile:6:9: error: 'two' is an fn and cannot be assigned");
     TUPLE_ERR("(a, exp) = two();", "t.tile:6:9: error: 'exp' is a built-in name and cannot be assigned");
     TUPLE_ERR("(a, b) = (zeros([4]), zeros([4]));",
-              "t.tile:6:14: error: cannot assign f32[4] to var 'b' of type bf16");
+              "t.tile:6:27: error: cannot assign f32[4] to var 'b' of type bf16");
     TUPLE_ERR("(a, b) = (zeros([2]), 1);",
-              "t.tile:6:14: error: cannot assign f32[2] to var 'a' of type f32[4]");
+              "t.tile:6:15: error: cannot assign f32[2] to var 'a' of type f32[4]");
     TUPLE_ERR("(a, b) = (y, 1);",
-              "t.tile:6:14: error: tensor 'y' cannot be used as a value (load from a view of it: load(y[...]))");
+              "t.tile:6:15: error: tensor 'y' cannot be used as a value (load from a view of it: load(y[...]))");
 #undef TUPLE_ERR
 }
 
@@ -683,6 +735,14 @@ static void include_dirs_and_library(void **state)
     assert_int_not_equal(u.st, TILE_OK);
     assert_non_null(strstr(u.err, "t.tile:1:1: error: cannot find 'helpers.tile' (searched: ., the tile library)"));
     done(&u);
+    /* The library given again as an -I folder (tilec adds the one beside its
+     * binary) is searched once, and named as the library. */
+    const char *lib_inc[] = {dir, TILE_SOURCE_DIR "/tests/../lib"};
+    compile_opts(&u, "import \"nowhere.tile\";\n", NULL, NULL, 0, lib_inc, 2);
+    assert_non_null(strstr(u.err, "t.tile:1:1: error: cannot find 'nowhere.tile' (searched: ., "));
+    assert_non_null(strstr(u.err, ", the tile library)\n"));
+    assert_null(strstr(u.err, "/lib"));
+    done(&u);
     unlink(path);
     rmdir(dir);
 }
@@ -718,6 +778,8 @@ static void more_messages(void **state)
                  "t.tile:2:43: error: 'f' is an fn and cannot be assigned");
     expect_error("kernel k(y: out tensor<f32>[4]) grid(1) { let (a, b) = (1, 2, 3); }", NULL,
                  "t.tile:1:56: error: cannot destructure a tuple of 3 into 2 names");
+    expect_error("kernel k(y: out tensor<f32>[4]) grid(1) { let (a, b) = (1, store(y[arange(4)], 1.0)); }",
+                 NULL, "t.tile:1:60: error: this expression has no value");
     expect_error("kernel k(y: out tensor<i32>[4]) grid(1) { store(y[arange(4)], 1 << 40); }", NULL,
                  "t.tile:1:65: error: integer constant 1099511627776 does not fit in i32");
     expect_error("kernel k(y: out tensor<i32>[4]) grid(1) { store(y[arange(4)], arange(4) + (1 << 40)); }",
@@ -730,7 +792,7 @@ static void more_messages(void **state)
     expect_error("fn f() { 1.0 }\nconst X = f();\nkernel k(y: out tensor<f32>[4]) grid(1) {}", NULL,
                  "t.tile:2:11: error: a call of fn 'f' cannot be used in a constant expression");
     expect_error("kernel k(y: out tensor<f32>[4]) grid(1) { let s = \"x\" + 1; }", NULL,
-                 "t.tile:1:51: error: a string can only be used by print and static_assert");
+                 "t.tile:1:51: error: a string can only be used by print, static_assert and assert");
     expect_error("kernel k(y: out tensor<f32>[4]) grid(1) { let s = [4, 4] * 2; }", NULL,
                  "t.tile:1:51: error: a shape can only be passed to zeros, full, reshape or broadcast_to");
     expect_error("kernel k(y: out tensor<f32>[4]) grid(1) { let s = f32 * 2; }", NULL,
@@ -742,6 +804,9 @@ static void more_messages(void **state)
                  "t.tile:1:51: error: tensor 'y' cannot be used as a value (load from a view of it: load(y[...]))");
     expect_error("kernel k(y: out tensor<f32>[4]) grid(1) { let s = store(y[arange(4)], 1.0) + 1; }",
                  NULL, "t.tile:1:51: error: this expression has no value");
+    expect_error("fn r(t) { t }\nkernel k(y: out tensor<f32>[4]) grid(1) { let s = r(y); }", NULL,
+                 "t.tile:1:11: error: fn 'r' cannot return tensor 't' (an fn may take tensors, not "
+                 "return them)");
     expect_error("kernel k(y: out tensor<f32>[4]) grid(1) { let s = exp; }", NULL,
                  "t.tile:1:51: error: built-in 'exp' must be called");
     expect_error("kernel k(y: out tensor<f32>[4]) grid(1) { let s = k; }", NULL,
@@ -904,6 +969,17 @@ static void deep_nesting_is_bounded(void **state)
     unit u;
     compile(&u, src, NULL);
     done(&u);
+    /* A long chain of fn calls counts too; the error says where it starts. */
+    strcpy(src, "");
+    for (int i = 0; i < 100; i++) sprintf(src + strlen(src), "fn g%d(x) { g%d(x) + 1.0 }\n", i, i + 1);
+    strcat(src, "fn g100(x) { x }\n"
+                "kernel k(y: out tensor<f32>[4]) grid(1) { store(y[arange(4)], g0(1.0)); }\n");
+    compile(&u, src, NULL);
+    assert_int_equal(u.st, TILE_ERR_SEMA);
+    assert_non_null(strstr(u.err, "nested too deeply"));
+    assert_non_null(strstr(u.err, "t.tile:102:63: note: counting the "));
+    assert_non_null(strstr(u.err, " nested fn calls from here"));
+    done(&u);
     free(src);
 }
 
@@ -918,6 +994,7 @@ int main(void)
         cmocka_unit_test(define_fn_value),
         cmocka_unit_test(weak_literals_and_promotion),
         cmocka_unit_test(fn_instances_are_cached_by_type),
+        cmocka_unit_test(constant_folds_keep_dtypes),
         cmocka_unit_test(partial_application),
         cmocka_unit_test(loops_carry_assigned_vars_only),
         cmocka_unit_test(const_if_lowers_taken_branch),

@@ -170,6 +170,177 @@ static void check_and_emit(void **state)
     assert_non_null(strstr(err, "broken.tile:1:30: error: "));
 }
 
+static char *read_file(const char *name)
+{
+    static char text[8192];
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "r");
+    size_t n = f ? fread(text, 1, sizeof text - 1, f) : 0;
+    text[n] = 0;
+    if (f) fclose(f);
+    return text;
+}
+
+static void write_inputs(void)
+{
+    enum { R = 4, C = 8 };
+    static float x[R * C], b[C];
+    for (int i = 0; i < R * C; i++) x[i] = (float)i * 0.25f;
+    for (int j = 0; j < C; j++) b[j] = (float)j;
+    interp_tensor tx = {.dtype = IR_F32, .rank = 2, .shape = {R, C}, .data = x};
+    interp_tensor tb = {.dtype = IR_F32, .rank = 1, .shape = {C}, .data = b};
+    interp_contiguous_strides(&tx);
+    interp_contiguous_strides(&tb);
+    char path[512], err[256];
+    snprintf(path, sizeof path, "%s/x4.npy", dir);
+    assert_int_equal(npy_write(path, &tx, err, sizeof err), TILE_OK);
+    snprintf(path, sizeof path, "%s/b.npy", dir);
+    assert_int_equal(npy_write(path, &tb, err, sizeof err), TILE_OK);
+}
+
+/* y[0, 1] of an affine run: x = 0.25, b = 1, so 0.25 * s + 1. */
+static float y01(const char *out_dir)
+{
+    char path[512], err[256];
+    snprintf(path, sizeof path, "%s/%s/y.npy", dir, out_dir);
+    arena mem;
+    arena_init(&mem);
+    interp_tensor t;
+    assert_int_equal(npy_read(path, &mem, IR_F32, &t, err, sizeof err), TILE_OK);
+    float v = ((float *)t.data)[1];
+    arena_free(&mem);
+    return v;
+}
+
+/* The last -D of a name wins, for runtime scalars and dimensions too, as
+ * the front end does for constants. */
+static void last_define_wins(void **state)
+{
+    (void)state;
+    char err[4096];
+    write_inputs();
+    assert_int_equal(tilec(err, sizeof err, "run affine.tile -k affine --interp --in x=x4.npy "
+                                            "--in b=b.npy -D s=1 -D s=2 --out-dir ld"), 0);
+    assert_true(y01("ld") == 0.25f * 2.0f + 1.0f);
+    assert_int_equal(tilec(err, sizeof err, "run affine.tile -k affine --interp --random 1 -D s=1 "
+                                            "-D R=3 -D R=5 --out-dir ld2"), 0);
+    assert_non_null(strstr(read_file("stdout.txt"), "y: bf16[5,8]"));
+}
+
+/* Integers on the command line read like .tile literals: decimal or 0x hex
+ * (010 is ten, not eight), nothing left over, no overflow. */
+static void integer_values(void **state)
+{
+    (void)state;
+    char err[4096];
+    assert_int_equal(tilec(err, sizeof err, "run affine.tile -k affine --interp --random 1 -D s=1 "
+                                            "-D R=010 --out-dir iv"), 0);
+    assert_non_null(strstr(read_file("stdout.txt"), "y: bf16[10,8]"));
+    assert_int_equal(tilec(err, sizeof err, "run affine.tile -k affine --interp --random 1 -D s=1 "
+                                            "-D R=0x0c --out-dir iv"), 0);
+    assert_non_null(strstr(read_file("stdout.txt"), "y: bf16[12,8]"));
+    assert_int_equal(tilec(err, sizeof err, "run affine.tile -k affine --interp --random 1 -D s=1 "
+                                            "-D R=0 --out-dir iv"), 0);
+    assert_non_null(strstr(read_file("stdout.txt"), "y: bf16[0,8]"));
+    assert_int_equal(tilec(err, sizeof err, "run affine.tile -k affine --interp --random 1 -D s=1 "
+                                            "-D R=-3"), 1);
+    assert_non_null(strstr(err, "-D R=-3: a dimension size must be a non-negative integer"));
+    assert_int_equal(tilec(err, sizeof err, "run affine.tile -k affine --interp --random 1 -D s=1 "
+                                            "-D R=1+1"), 1);
+    assert_non_null(strstr(err, "-D R=1+1: a dimension size must be a non-negative integer"));
+    assert_int_equal(tilec(err, sizeof err, "run affine.tile -k affine --interp --random 1x -D s=1"), 2);
+    assert_non_null(strstr(err, "--random needs an integer seed, got '1x'"));
+    assert_int_equal(tilec(err, sizeof err, "run affine.tile -k affine --interp --random -1 -D s=1"), 2);
+    assert_non_null(strstr(err, "--random needs an integer seed, got '-1'"));
+}
+
+/* -o is written only after the compilation succeeded: a failed one leaves
+ * the file alone, and -o may name the input itself. */
+static void output_written_on_success_only(void **state)
+{
+    (void)state;
+    char err[4096];
+    write_source("keep.ir", "previous\n");
+    write_source("broken2.tile", "kernel k() grid(1) { let x = ; }\n");
+    assert_int_equal(tilec(err, sizeof err, "broken2.tile --emit=ir -o keep.ir"), 1);
+    assert_string_equal(read_file("keep.ir"), "previous\n");
+    assert_int_equal(tilec(err, sizeof err, "broken2.tile --emit=ast -o keep.ir"), 1);
+    assert_string_equal(read_file("keep.ir"), "previous\n");
+    write_source("self.tile", kernel_src);
+    assert_int_equal(tilec(err, sizeof err, "self.tile --emit=ir -o self.tile"), 0);
+    assert_string_equal(err, "");
+    assert_non_null(strstr(read_file("self.tile"), "kernel @affine("));
+    assert_int_equal(tilec(err, sizeof err, "affine.tile --emit=ir -o /nonexistent/dir/x.ir"), 1);
+    assert_non_null(strstr(err, "tilec: cannot write /nonexistent/dir/x.ir"));
+}
+
+/* An option that does nothing for the command is a usage error, not
+ * silently ignored. */
+static void options_must_apply(void **state)
+{
+    (void)state;
+    char err[4096];
+    static const struct {
+        const char *args, *msg;
+    } cases[] = {
+        {"check affine.tile -o x.ir", "option -o does not apply to 'check'"},
+        {"check affine.tile -k affine", "option -k does not apply to 'check'"},
+        {"check affine.tile -O0", "option -O0 does not apply to 'check'"},
+        {"check affine.tile --in x=x4.npy", "option --in does not apply to 'check'"},
+        {"affine.tile --emit=ir --interp", "option --interp does not apply to '--emit'"},
+        {"affine.tile --emit=ir --random 3", "option --random does not apply to '--emit'"},
+        {"affine.tile --emit=ir --out-dir o", "option --out-dir does not apply to '--emit'"},
+        {"run affine.tile -k affine --interp -o x.ir", "option -o does not apply to 'run'"},
+        {"affine.tile --emit=ir -k", "option -k needs a value"},
+        {"affine.tile --emit=ir --emit=ast", "--emit given twice"},
+        {"check affine.tile run", "unexpected argument 'run' (one FILE at a time)"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int rc = tilec(err, sizeof err, "%s", cases[i].args);
+        if (rc != 2 || !strstr(err, cases[i].msg))
+            fail_msg("tilec %s: exit %d, stderr '%s', expected '%s'", cases[i].args, rc, err,
+                     cases[i].msg);
+    }
+}
+
+/* `check` reads defines as compilation does: a define needs a name. */
+static void check_rejects_bad_define(void **state)
+{
+    (void)state;
+    char err[4096];
+    assert_int_equal(tilec(err, sizeof err, "check affine.tile -D =5"), 1);
+    assert_non_null(strstr(err, "bad define '=5': expected NAME=VALUE"));
+    assert_int_equal(tilec(err, sizeof err, "check affine.tile -D C=8"), 0);
+}
+
+/* Arguments that would be silently ignored are errors. */
+static void odd_run_arguments(void **state)
+{
+    (void)state;
+    char err[4096];
+    write_inputs();
+    assert_int_equal(tilec(err, sizeof err, "run affine.tile -k affine --interp --in x=x4.npy "
+                                            "--in b=b.npy --in x=x4.npy -D s=1"), 1);
+    assert_non_null(strstr(err, "tilec: --in x=x4.npy: 'x' is given twice"));
+    assert_int_equal(tilec(err, sizeof err, "run affine.tile -k affine --interp --random 1 -D s=1 "
+                                            "-D R=4 -D b=3"), 1);
+    assert_non_null(strstr(err, "tilec: -D b: 'b' is a tensor: give it with --in b=FILE.npy"));
+}
+
+/* The library root is searched once and named as such: a tilec built
+ * inside the source tree does not add the same folder again by path. */
+static void library_searched_once(void **state)
+{
+    (void)state;
+    char err[4096];
+    write_source("imp.tile", "import \"no_such_file.tile\";\nkernel k() grid(1) { }\n");
+    assert_int_equal(tilec(err, sizeof err, "check imp.tile"), 1);
+    assert_non_null(strstr(err, "cannot find 'no_such_file.tile' (searched: ., the tile library)"));
+    write_source("imp2.tile", "import \"attention/masks.tile\";\nkernel k() grid(1) { }\n");
+    assert_int_equal(tilec(err, sizeof err, "check imp2.tile"), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -177,6 +348,13 @@ int main(void)
         cmocka_unit_test(random_inputs_need_dimensions),
         cmocka_unit_test(bad_invocations),
         cmocka_unit_test(check_and_emit),
+        cmocka_unit_test(last_define_wins),
+        cmocka_unit_test(integer_values),
+        cmocka_unit_test(output_written_on_success_only),
+        cmocka_unit_test(options_must_apply),
+        cmocka_unit_test(check_rejects_bad_define),
+        cmocka_unit_test(library_searched_once),
+        cmocka_unit_test(odd_run_arguments),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
