@@ -38,6 +38,13 @@ static tile_status front_end_options(tc_unit *u, const tc_options *o, fe_options
     return TILE_OK;
 }
 
+/* Debug builds (CI's sanitizer run among them) verify after every pass. */
+#ifdef NDEBUG
+static const bool verify_by_default = false;
+#else
+static const bool verify_by_default = true;
+#endif
+
 static tile_status compile_unit(tc_unit *u, const char *path, const char *text,
                                 const tc_options *o)
 {
@@ -47,7 +54,8 @@ static tile_status compile_unit(tc_unit *u, const char *path, const char *text,
     st = fe_compile(u->module, path, text, o->kernel, &fo);
     if (st != TILE_OK) return st;
     ir_opt_options oo = {
-        .level = o->opt_level, .verify_each = o->verify_each, .dump = o->dump_passes,
+        .level = o->opt_level, .verify_each = o->verify_each || verify_by_default,
+        .dump = o->dump_passes,
     };
     st = ir_verify_module(u->module, "front end");
     if (st != TILE_OK) return st;
