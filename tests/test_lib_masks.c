@@ -530,6 +530,117 @@ static void test_library_asserts(void **state)
     th_tensor_free(&idx), th_tensor_free(&cnt);
 }
 
+/* ---- check_q_range --------------------------------------------------------- */
+
+static const char *q_range_define(const range_fn *r, char *buf, size_t n)
+{
+    switch (r->kind) {
+    case R_FULL: snprintf(buf, n, "full_q_range"); break;
+    case R_CAUSAL: snprintf(buf, n, "causal_q_range"); break;
+    case R_SLIDING: snprintf(buf, n, "sliding_window_q_range(W: %d, S: %d)", r->W, r->S); break;
+    }
+    return buf;
+}
+
+/* flash_bwd_dkdv's loop over query blocks for key block [k_lo, k_hi),
+ * independently of the .tile code: does it visit query block qb? */
+static bool ref_q_visits(const range_fn *r, int k_lo, int k_hi, int M, int N, int BM, int qb)
+{
+    int lo = 0, hi = M;
+    if (r->kind != R_FULL) lo = imin(imax(k_lo - (N - M), 0), M);
+    if (r->kind == R_SLIDING) {
+        int window_hi = imin(imax(k_hi - 1 + r->W - (N - M), lo), M);
+        hi = k_lo < r->S ? M : window_hi;
+    }
+    return qb >= lo / BM && qb < cdiv(hi, BM);
+}
+
+/* Runs check_q_range for c (c->range read as a q-range fn); the output must
+ * equal the C reference element for element. */
+static bool run_q_check(const check_case *c, int *nmissed)
+{
+    char mbuf[64], rbuf[80], defines[256];
+    snprintf(defines, sizeof defines, "mask=%s,q_range=%s,M=%d,N=%d,BM=%d,BN=%d",
+             mask_define(&c->mask, mbuf, sizeof mbuf), q_range_define(&c->range, rbuf, sizeof rbuf),
+             c->M, c->N, c->BM, c->BN);
+    th_kernel kern;
+    if (!th_compile(&kern, "attention/masks.tile", "check_q_range", defines)) return false;
+    int MB = cdiv(c->M, c->BM), NB = cdiv(c->N, c->BN);
+    th_tensor tm = th_tensor_new(IR_I32, TH_DIMS(MB, NB), NULL);
+    bool ok = th_launch(&kern, (th_arg[]){TH_T("missed", &tm)}, 1);
+    *nmissed = 0;
+    if (ok) {
+        float *got = TH_NEW(float, (size_t)MB * NB);
+        th_tensor_get(&tm, got);
+        attn_dims d = {.Z = 1, .H = 1, .HK = 1, .M = c->M, .N = c->N, .D = 1};
+        for (int qb = 0; qb < MB; qb++)
+            for (int kb = 0; kb < NB; kb++) {
+                bool visible = false;
+                for (int i = qb * c->BM; i < imin((qb + 1) * c->BM, c->M); i++)
+                    for (int j = kb * c->BN; j < imin((kb + 1) * c->BN, c->N); j++)
+                        visible |= attn_ref_visible(&c->mask, &d, 0, 0, i, j);
+                bool visited = ref_q_visits(&c->range, kb * c->BN, imin((kb + 1) * c->BN, c->N),
+                                            c->M, c->N, c->BM, qb);
+                float want = visible && !visited ? 1.0f : 0.0f, g = got[(size_t)qb * NB + kb];
+                if (g != want) {
+                    fprintf(stderr, "%s: missed[%d, %d] = %g, want %g\n", kern.label, qb, kb,
+                            (double)g, (double)want);
+                    ok = false;
+                }
+                *nmissed += g == 1.0f;
+            }
+        free(got);
+    }
+    th_tensor_free(&tm);
+    th_kernel_free(&kern);
+    return ok;
+}
+
+/* The backward's q-range fns are consistent with their masks at every size
+ * tried, and narrower ranges are caught. */
+static void test_check_q_range(void **state)
+{
+    (void)state;
+    static const int sizes[][2] = {{1, 1}, {1, 37}, {37, 1}, {45, 45}, {30, 47}, {47, 30},
+                                   {100, 130}};
+    static const int blocks[][2] = {{16, 16}, {16, 8}, {7, 5}};
+    static const struct { attn_mask mask; range_fn range; } pairs[] = {
+        {FULL_M, {R_FULL, 0, 0}},
+        {CAUSAL_M, {R_CAUSAL, 0, 0}},
+        {SLIDING_M(8, 0), {R_SLIDING, 8, 0}},
+        {SLIDING_M(9, 3), {R_SLIDING, 9, 3}},
+        {SLIDING_M(20, 18), {R_SLIDING, 20, 18}},
+        {SLIDING_M(0, 2), {R_SLIDING, 0, 2}},
+        {SLIDING_M(5, 2), {R_CAUSAL, 0, 0}},
+    };
+    int failed = 0;
+    for (size_t p = 0; p < sizeof pairs / sizeof pairs[0]; p++)
+        for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++)
+            for (size_t b = 0; b < sizeof blocks / sizeof blocks[0]; b++) {
+                check_case c = {pairs[p].mask, pairs[p].range, sizes[s][0], sizes[s][1],
+                                blocks[b][0], blocks[b][1]};
+                int missed;
+                if (!run_q_check(&c, &missed) || missed) {
+                    fprintf(stderr, "q pair %zu, M=%d N=%d BM=%d BN=%d: %d missed blocks\n", p,
+                            c.M, c.N, c.BM, c.BN, missed);
+                    failed++;
+                }
+            }
+    const check_case wrong[] = {
+        {FULL_M, {R_CAUSAL, 0, 0}, 45, 45, 16, 16},
+        {SLIDING_M(30, 0), {R_SLIDING, 8, 0}, 64, 64, 16, 16},
+        {SLIDING_M(8, 4), {R_SLIDING, 8, 0}, 64, 64, 16, 16}, /* sinks forgotten */
+    };
+    for (size_t i = 0; i < sizeof wrong / sizeof wrong[0]; i++) {
+        int missed;
+        if (!run_q_check(&wrong[i], &missed) || missed == 0) {
+            fprintf(stderr, "wrong q pair %zu: not caught\n", i);
+            failed++;
+        }
+    }
+    assert_int_equal(failed, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -542,6 +653,7 @@ int main(void)
         cmocka_unit_test(test_document_dims_checked),
         cmocka_unit_test(test_check_kv_range_library_pairs),
         cmocka_unit_test(test_check_kv_range_wrong_pairs),
+        cmocka_unit_test(test_check_q_range),
         cmocka_unit_test(test_library_asserts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
