@@ -333,16 +333,32 @@ static bool ref_visits(const range_fn *r, int q_lo, int q_hi, int M, int N, int 
     return kb >= first_window && kb < first_window + (nblocks - sink_blocks);
 }
 
-/* Runs check_kv_range for c; *nmissed = number of 1s.  The output must equal
+/* One of the two checker kernels: its name, its range parameter, how the
+ * range fn is spelled, and (independently of the .tile code) whether the
+ * kernels' loop visits block (qb, kb). */
+typedef struct checker {
+    const char *kernel, *param;
+    const char *(*define)(const range_fn *r, char *buf, size_t n);
+    bool (*visits)(const check_case *c, int qb, int kb);
+} checker;
+
+static bool kv_visits(const check_case *c, int qb, int kb)
+{
+    return ref_visits(&c->range, qb * c->BM, imin((qb + 1) * c->BM, c->M), c->M, c->N, c->BN, kb);
+}
+
+static const checker KV_CHECK = {"check_kv_range", "kv_range", range_define, kv_visits};
+
+/* Runs the checker for c; *nmissed = number of 1s.  The output must equal
  * the C reference element for element. */
-static bool run_check(const check_case *c, int *nmissed)
+static bool run_checker(const checker *k, const check_case *c, int *nmissed)
 {
     char mbuf[64], rbuf[80], defines[256];
-    snprintf(defines, sizeof defines, "mask=%s,kv_range=%s,M=%d,N=%d,BM=%d,BN=%d",
-             mask_define(&c->mask, mbuf, sizeof mbuf), range_define(&c->range, rbuf, sizeof rbuf),
+    snprintf(defines, sizeof defines, "mask=%s,%s=%s,M=%d,N=%d,BM=%d,BN=%d",
+             mask_define(&c->mask, mbuf, sizeof mbuf), k->param, k->define(&c->range, rbuf, sizeof rbuf),
              c->M, c->N, c->BM, c->BN);
     th_kernel kern;
-    if (!th_compile(&kern, "attention/masks.tile", "check_kv_range", defines)) return false;
+    if (!th_compile(&kern, "attention/masks.tile", k->kernel, defines)) return false;
     int MB = cdiv(c->M, c->BM), NB = cdiv(c->N, c->BN);
     th_tensor tm = th_tensor_new(IR_I32, TH_DIMS(MB, NB), NULL);
     bool ok = th_launch(&kern, (th_arg[]){TH_T("missed", &tm)}, 1);
@@ -357,9 +373,8 @@ static bool run_check(const check_case *c, int *nmissed)
                 for (int i = qb * c->BM; i < imin((qb + 1) * c->BM, c->M); i++)
                     for (int j = kb * c->BN; j < imin((kb + 1) * c->BN, c->N); j++)
                         visible |= attn_ref_visible(&c->mask, &d, 0, 0, i, j);
-                bool visited = ref_visits(&c->range, qb * c->BM, imin((qb + 1) * c->BM, c->M),
-                                          c->M, c->N, c->BN, kb);
-                float want = visible && !visited ? 1.0f : 0.0f, g = got[(size_t)qb * NB + kb];
+                float want = visible && !k->visits(c, qb, kb) ? 1.0f : 0.0f;
+                float g = got[(size_t)qb * NB + kb];
                 if (g != want) {
                     fprintf(stderr, "%s: missed[%d, %d] = %g, want %g\n", kern.label, qb, kb,
                             (double)g, (double)want);
@@ -373,6 +388,8 @@ static bool run_check(const check_case *c, int *nmissed)
     th_kernel_free(&kern);
     return ok;
 }
+
+static bool run_check(const check_case *c, int *nmissed) { return run_checker(&KV_CHECK, c, nmissed); }
 
 #define FULL_M {.kind = ATTN_MASK_FULL}
 #define CAUSAL_M {.kind = ATTN_MASK_CAUSAL}
@@ -555,46 +572,14 @@ static bool ref_q_visits(const range_fn *r, int k_lo, int k_hi, int M, int N, in
     return qb >= lo / BM && qb < cdiv(hi, BM);
 }
 
-/* Runs check_q_range for c (c->range read as a q-range fn); the output must
- * equal the C reference element for element. */
-static bool run_q_check(const check_case *c, int *nmissed)
+static bool q_visits(const check_case *c, int qb, int kb)
 {
-    char mbuf[64], rbuf[80], defines[256];
-    snprintf(defines, sizeof defines, "mask=%s,q_range=%s,M=%d,N=%d,BM=%d,BN=%d",
-             mask_define(&c->mask, mbuf, sizeof mbuf), q_range_define(&c->range, rbuf, sizeof rbuf),
-             c->M, c->N, c->BM, c->BN);
-    th_kernel kern;
-    if (!th_compile(&kern, "attention/masks.tile", "check_q_range", defines)) return false;
-    int MB = cdiv(c->M, c->BM), NB = cdiv(c->N, c->BN);
-    th_tensor tm = th_tensor_new(IR_I32, TH_DIMS(MB, NB), NULL);
-    bool ok = th_launch(&kern, (th_arg[]){TH_T("missed", &tm)}, 1);
-    *nmissed = 0;
-    if (ok) {
-        float *got = TH_NEW(float, (size_t)MB * NB);
-        th_tensor_get(&tm, got);
-        attn_dims d = {.Z = 1, .H = 1, .HK = 1, .M = c->M, .N = c->N, .D = 1};
-        for (int qb = 0; qb < MB; qb++)
-            for (int kb = 0; kb < NB; kb++) {
-                bool visible = false;
-                for (int i = qb * c->BM; i < imin((qb + 1) * c->BM, c->M); i++)
-                    for (int j = kb * c->BN; j < imin((kb + 1) * c->BN, c->N); j++)
-                        visible |= attn_ref_visible(&c->mask, &d, 0, 0, i, j);
-                bool visited = ref_q_visits(&c->range, kb * c->BN, imin((kb + 1) * c->BN, c->N),
-                                            c->M, c->N, c->BM, qb);
-                float want = visible && !visited ? 1.0f : 0.0f, g = got[(size_t)qb * NB + kb];
-                if (g != want) {
-                    fprintf(stderr, "%s: missed[%d, %d] = %g, want %g\n", kern.label, qb, kb,
-                            (double)g, (double)want);
-                    ok = false;
-                }
-                *nmissed += g == 1.0f;
-            }
-        free(got);
-    }
-    th_tensor_free(&tm);
-    th_kernel_free(&kern);
-    return ok;
+    return ref_q_visits(&c->range, kb * c->BN, imin((kb + 1) * c->BN, c->N), c->M, c->N, c->BM, qb);
 }
+
+static const checker Q_CHECK = {"check_q_range", "q_range", q_range_define, q_visits};
+
+static bool run_q_check(const check_case *c, int *nmissed) { return run_checker(&Q_CHECK, c, nmissed); }
 
 /* The backward's q-range fns are consistent with their masks at every size
  * tried, and narrower ranges are caught. */
