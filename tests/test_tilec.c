@@ -341,6 +341,49 @@ static void library_searched_once(void **state)
     assert_int_equal(tilec(err, sizeof err, "check imp2.tile"), 0);
 }
 
+/* Sum of an i32 .npy file written by tilec (the checker kernels' output). */
+static long npy_sum_i32(const char *rel)
+{
+    char path[512], err[256];
+    snprintf(path, sizeof path, "%s/%s", dir, rel);
+    arena mem;
+    arena_init(&mem);
+    interp_tensor t;
+    long sum = -1;
+    if (npy_read(path, &mem, IR_I32, &t, err, sizeof err) == TILE_OK) {
+        int64_t n = 1;
+        for (int d = 0; d < t.rank; d++) n *= t.shape[d];
+        sum = 0;
+        for (int64_t i = 0; i < n; i++) sum += ((int32_t *)t.data)[i];
+    }
+    arena_free(&mem);
+    return sum;
+}
+
+/* The README's and examples' commands work as a user types them: the
+ * example kernels check and run, and a user's own mask can be checked
+ * against a range fn with the library's check_kv_range. */
+static void examples_work(void **state)
+{
+    (void)state;
+    char err[4096];
+    assert_int_equal(tilec(err, sizeof err, "check %s/examples/scale_rows.tile", TILE_SOURCE_DIR), 0);
+    assert_int_equal(tilec(err, sizeof err, "check %s/examples/local_global.tile", TILE_SOURCE_DIR), 0);
+    assert_int_equal(tilec(err, sizeof err, "run %s/examples/local_global.tile -k longformer --interp "
+                                            "--random 1 -D Z=1 -D H=2 -D HK=1 -D M=70 -D N=90 "
+                                            "-D scale=0.125 --out-dir lg", TILE_SOURCE_DIR), 0);
+    assert_string_equal(err, "");
+    const char *check = "run %s/examples/local_global.tile -k check_kv_range --interp "
+                        "-D mask=local_global -D 'kv_range=%s' -D M=300 -D N=300 --out-dir %s";
+    assert_int_equal(tilec(err, sizeof err, check, TILE_SOURCE_DIR,
+                           "sliding_window_range(W: 128, S: 16)", "c1"), 0);
+    assert_int_equal(npy_sum_i32("c1/missed.npy"), 0);
+    /* a range that forgets the global keys misses blocks the mask needs */
+    assert_int_equal(tilec(err, sizeof err, check, TILE_SOURCE_DIR, "sliding_window_range(W: 128)",
+                           "c2"), 0);
+    assert_true(npy_sum_i32("c2/missed.npy") > 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -355,6 +398,7 @@ int main(void)
         cmocka_unit_test(check_rejects_bad_define),
         cmocka_unit_test(library_searched_once),
         cmocka_unit_test(odd_run_arguments),
+        cmocka_unit_test(examples_work),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
