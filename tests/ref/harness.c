@@ -367,3 +367,17 @@ double th_rtol(ir_dtype dt)
     default: return 0;
     }
 }
+
+bool th_check_attention(const char *label, const attn_dims *d, ir_dtype T, const float *o,
+                        const float *lse, const double *ref_o, const double *ref_lse)
+{
+    char what[320];
+    snprintf(what, sizeof what, "%s Z=%d H=%d HK=%d M=%d N=%d: O", label, d->Z, d->H, d->HK,
+             d->M, d->N);
+    bool ok = th_check(what, o, ref_o, TH_DIMS(d->Z, d->H, d->M, d->D), th_rtol(T));
+    snprintf(what, sizeof what, "%s Z=%d H=%d HK=%d M=%d N=%d: LSE", label, d->Z, d->H, d->HK,
+             d->M, d->N);
+    ok = th_check(what, lse, ref_lse, TH_DIMS(d->Z, d->H, d->M), th_rtol(IR_F32)) && ok;
+    size_t rows = (size_t)d->Z * (size_t)d->H * (size_t)d->M;
+    return th_check_masked_rows(what, o, lse, ref_lse, rows, (size_t)d->D) && ok;
+}

@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 #include "compiler/pipeline.h"
+#include "attn_ref.h"
 
 /* ---- random numbers (splitmix64: tiny, seedable, same everywhere) ---------- */
 typedef struct th_rng {
@@ -118,6 +119,13 @@ bool th_check(const char *what, const float *got, const double *ref,
  * lse[r] must be exactly -inf and o[r, 0..width) exactly 0. */
 bool th_check_masked_rows(const char *what, const float *o, const float *lse,
                           const double *ref_lse, size_t rows, size_t width);
+
+/* The whole check of an attention forward's outputs against the reference:
+ * O at the tolerance of dtype T, LSE at the f32 tolerance (it is f32
+ * arithmetic on exact products of the rounded inputs, whatever T), and the
+ * fully-masked-row convention.  `label` names the case in messages. */
+bool th_check_attention(const char *label, const attn_dims *d, ir_dtype T, const float *o,
+                        const float *lse, const double *ref_o, const double *ref_lse);
 
 /* Tolerance for comparisons by kernel dtype: tight for f32 (checks the
  * algorithm), bf16/f16 loose enough for 16-bit rounding of P and outputs. */
