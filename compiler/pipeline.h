@@ -4,6 +4,7 @@
 #ifndef TILE_PIPELINE_H
 #define TILE_PIPELINE_H
 
+#include <stdint.h>
 #include <stdio.h>
 
 #include "../frontend/frontend.h"
@@ -39,6 +40,43 @@ void tc_unit_free(tc_unit *u);
  * unbound constants as far as possible) with o's defines and include dirs,
  * and verifies the IR built; no passes run.  Free the unit in every case. */
 tile_status tc_check(tc_unit **out, const char *path, const tc_options *o);
+
+/* ---- GPU: scheduled IR -> PTX (docs/abi.md is the launch contract) ------- */
+
+/* What the arguments of a launch guarantee, per tensor parameter (bit i =
+ * parameter i of the kernel).  Code compiled under a fact is only launched
+ * with arguments that have it. */
+typedef struct tc_arg_facts {
+    uint64_t aligned16;            /* base pointer is 16-byte aligned */
+    uint64_t unit_stride;          /* stride of the last dimension is 1 */
+} tc_arg_facts;
+
+typedef struct tc_gpu_options {
+    const char *arch;              /* "sm_80", "sm_90" (default "sm_90") */
+    int num_warps;                 /* 0: the compiler chooses */
+    tc_arg_facts facts;
+} tc_gpu_options;
+
+typedef struct tc_gpu_assert {
+    src_loc loc;
+    const char *message;
+} tc_gpu_assert;
+
+/* One compiled kernel; every pointer lives in the unit's arena. */
+typedef struct tc_gpu_kernel {
+    const char *ptx;               /* NUL-terminated PTX text */
+    size_t ptx_size;               /* strlen(ptx) */
+    const char *entry;             /* the .entry name (the kernel's name) */
+    const char *arch;
+    int num_warps;                 /* block = 32 * num_warps threads */
+    int smem_bytes;                /* dynamic shared memory per block */
+    int nasserts;
+    const tc_gpu_assert *asserts;  /* status[0] - 1 indexes this */
+} tc_gpu_kernel;
+
+/* Schedules u->kernel (tc_compile with o.kernel set must have succeeded) and
+ * generates PTX for it.  Diagnostics go to u->diags. */
+tile_status tc_compile_gpu(tc_unit *u, const tc_gpu_options *g, tc_gpu_kernel *out);
 
 /* Splits "D=64,mask=causal" (commas inside parentheses are kept) into
  * tc_options.defines storage allocated in `mem`.  Returns the count, -1 on
