@@ -77,7 +77,7 @@ def rand(*shape, dtype=torch.bfloat16, gen=None):
 
 
 def visible_mask(kind, M, N, Z, W=0, S=0, doc=None):
-    """[Z, 1, M, N] bool, True = attend; the definitions of ALGORITHMS.md."""
+    """[Z, 1, M, N] bool, True = attend; the definitions of docs/library.md."""
     i = torch.arange(M).view(M, 1) + (N - M)  # query row in key positions
     j = torch.arange(N).view(1, N)
     if kind == "full":

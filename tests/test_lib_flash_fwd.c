@@ -245,6 +245,29 @@ static void test_larger_bf16(void **state)
     RUN(cases);
 }
 
+/* masks.tile's both(a:, b:): visible where both masks are.  Each pair is
+ * one where the result equals one side only (a, then b), so a `both` that
+ * returned either side alone, or their union, fails; nesting is an fn
+ * calling an instance of itself. */
+static void test_both_masks_f32(void **state)
+{
+    (void)state;
+    const attn_mask w8s3 = {.kind = ATTN_MASK_SLIDING, .window = 8, .sinks = 3};
+    const attn_mask w5s2 = {.kind = ATTN_MASK_SLIDING, .window = 5, .sinks = 2};
+    const fwd_case cases[] = {
+        FWD(IR_F32, 1, 2, 2, 50, 50, 64, w8s3,
+            "mask=both(a:causal,b:sliding_window(W:8,S:3)),kv_range=sliding_window_range(W:8,S:3)",
+            16, 16),
+        FWD(IR_F32, 1, 2, 2, 40, 47, 64, w8s3, "mask=both(a:sliding_window(W:8,S:3),b:causal)", 16,
+            16),
+        FWD(IR_F32, 1, 2, 1, 45, 30, 64, CAUSAL, "mask=both(a:full_mask,b:causal)", 16, 16),
+        FWD(IR_F32, 1, 2, 1, 30, 45, 64, CAUSAL, "mask=both(a:causal,b:full_mask)", 16, 16),
+        FWD(IR_F32, 1, 1, 1, 37, 37, 64, w5s2,
+            "mask=both(a:causal,b:both(a:full_mask,b:sliding_window(W:5,S:2)))", 16, 16),
+    };
+    RUN(cases);
+}
+
 /* Random shapes, masks and block sizes (fixed seed): whatever the unit cases
  * above did not think of. */
 static void test_random_sweep_f32(void **state)
@@ -310,6 +333,7 @@ int main(void)
         cmocka_unit_test(test_f16),
         cmocka_unit_test(test_larger_bf16),
         cmocka_unit_test(test_random_sweep_f32),
+        cmocka_unit_test(test_both_masks_f32),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,6 +1,6 @@
 /* attn_ref.h - naive attention references, in double precision.
  *
- * Straight loops over the definitions in ALGORITHMS.md, deliberately not
+ * Straight loops over the definitions in docs/library.md, deliberately not
  * tiled and sharing no code with the library programs they check: softmax
  * attention forward and its analytic gradient, split-KV decoding over a
  * paged cache (and the combine step on its own), Lightning Attention as the
