@@ -3,6 +3,7 @@
  *   tilec check FILE [options]             parse + type-check every kernel
  *   tilec FILE --emit=ast|ir [options]     print the syntax tree or tile IR
  *   tilec run FILE -k KERNEL --interp ...  run a kernel on the CPU interpreter
+ *   tilec doc [-o OUT] FILE...             the library reference (docs/library.md)
  *
  * Everything is compiled through tc_compile (compiler/pipeline.c); this file
  * only parses arguments, moves .npy data in and out, and reports.  Exit
@@ -27,6 +28,7 @@ static const char usage[] =
     "             [--verify-each] [--dump-passes] [-o OUT]\n"
     "       tilec run FILE -k KERNEL --interp [--in NAME=FILE.npy]... [--random SEED]\n"
     "             [-D NAME=VALUE]... [-I DIR]... [--out-dir DIR]\n"
+    "       tilec doc [-o OUT] FILE.tile... [TEST.c]...\n"
     "       tilec --help | --version\n"
     "\n"
     "Commands:\n"
@@ -36,6 +38,8 @@ static const char usage[] =
     "                      followed) or 'ir' (optimised tile IR of the kernels)\n"
     "  run FILE            run kernel -k on the CPU interpreter (--interp; the GPU\n"
     "                      path arrives with the code generator)\n"
+    "  doc FILE...         write the Markdown reference of library files (with the\n"
+    "                      'Tested (NAME.tile):' statements of TEST.c files)\n"
     "\n"
     "Options:\n"
     "  -k, --kernel NAME   the kernel (or 'kernel x = y(...)' specialisation) to use;\n"
@@ -656,8 +660,50 @@ static int cmd_run(const cli *c)
     return rc;
 }
 
+/* tilec doc [-o OUT] FILE...: its own arguments, so the other commands'
+ * one-FILE rule stays as it is. */
+static int cmd_doc(int argc, char **argv)
+{
+    const char *out_path = NULL;
+    int nfiles = 0;
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "-o") == 0) {
+            if (++i == argc) return usage_error("%s", "option -o needs a value");
+            out_path = argv[i];
+        } else if (argv[i][0] == '-') {
+            return usage_error("unknown option '%s' for 'doc'", argv[i]);
+        } else {
+            argv[nfiles++] = argv[i];
+        }
+    }
+    if (!nfiles) return usage_error("%s", "doc needs at least one FILE");
+    arena mem;
+    arena_init(&mem);
+    diag_ctx d;
+    diag_init(&d, &mem);
+    char *text = NULL;
+    size_t len = 0;
+    FILE *buf = open_memstream(&text, &len);
+    tile_status st = buf ? fe_doc(&d, (const char *const *)argv, nfiles, buf) : TILE_ERR_NOMEM;
+    if (buf) fclose(buf);
+    diag_print_all(&d, stderr);
+    int rc = st == TILE_OK ? 0 : 1;
+    if (rc == 0) {
+        FILE *out = out_path ? fopen(out_path, "w") : stdout;
+        if (!out || fwrite(text, 1, len, out) != len || (out_path && fclose(out) != 0)) {
+            fprintf(stderr, "tilec: cannot write %s: %s\n", out_path ? out_path : "stdout",
+                    strerror(errno));
+            rc = 1;
+        }
+    }
+    free(text);
+    arena_free(&mem);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc >= 2 && strcmp(argv[1], "doc") == 0) return cmd_doc(argc - 2, argv + 2);
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
             fputs(usage, stdout);

@@ -39,6 +39,11 @@ tile_status fe_check(ir_module *m, const char *path, const fe_options *opts);
 /* `tilec --emit=ast`: parses path (no imports followed) and prints the tree. */
 tile_status fe_dump_ast(diag_ctx *d, const char *path, FILE *out);
 
+/* `tilec doc`: writes the Markdown library reference (docs/library.md) for
+ * the .tile files among paths, with the coverage statements of the .c test
+ * files among them (conventions: fe_doc.c).  Errors go to d. */
+tile_status fe_doc(diag_ctx *d, const char *const *paths, int npaths, FILE *out);
+
 /* Reads a whole file into the diag context's source manager; reports
  * "cannot read FILE: reason" at `from` on failure. */
 const src_file *fe_read_source(diag_ctx *d, const char *path, src_loc from);

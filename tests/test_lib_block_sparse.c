@@ -6,7 +6,13 @@
  * index entries hold -1, so reading past kv_cnt would show.  The reference
  * is attn_ref_fwd with the dense mask attn_ref_block_sparse_mask builds
  * (optionally intersected with causal).  Rows of an empty query block must
- * come out O = 0, LSE = -inf. */
+ * come out O = 0, LSE = -inf.
+ *
+ * Tested (block_sparse.tile): block_sparse_fwd and block_sparse_fwd_causal in
+ * f32 and bf16; D = 64 and 128; Z = 1, 2; (H, HK) = (2, 2), (4, 2), (4, 1); M
+ * and N from 1 to 70 (M < N, M > N); (BM, BN) = (16, 16), (16, 32), (32, 16),
+ * (32, 32); random block lists per query block (empty, complete and partial,
+ * in random order), with full_mask and causal. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>

@@ -7,7 +7,14 @@
  * decode_split then decode_combine, and compares O and LSE with
  * attn_ref_decode.  Sequence lengths include 0 and 1 and non-multiples of the
  * page size; split counts include more splits than pages (empty splits).
- * decode_combine is also checked alone on hand-made partials. */
+ * decode_combine is also checked alone on hand-made partials.
+ *
+ * Tested (decode.tile): decode_split then decode_combine in f32 and bf16;
+ * D = 64 and 128; (H, HK) = (1, 1), (2, 1), (2, 2), (4, 1), (4, 2); Z from 1
+ * to 4; page sizes PS = 1, 4, 8, 16; S = 1 to 8 splits (more splits than
+ * pages included); sequence lengths 0 to 70 (0, 1 and non-multiples of PS);
+ * shuffled pages with a poisoned page behind unused block-table entries; 25
+ * random configurations; decode_combine alone (S = 3, D = 64). */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>

@@ -6,7 +6,16 @@
  * forward would hand them over); then the three kernels in order:
  * flash_bwd_preprocess (Delta, checked against sum dO*O), flash_bwd_dkdv
  * and flash_bwd_dq, whose dQ, dK, dV (dK, dV summed over GQA groups) are
- * compared with the reference gradient. */
+ * compared with the reference gradient.
+ *
+ * Tested (flash_bwd.tile): the three kernels in order, in f32 and bf16; D = 64
+ * and 128; Z = 1, 2; (H, HK) = (1, 1), (2, 2), (2, 1), (4, 2), (4, 1); M and N
+ * from 1 to 60 (M = N, M < N, M > N with fully masked rows); BM, BN = 16, 32;
+ * masks full_mask, causal and sliding_window (W up to 29, S up to 20), with
+ * and without their kv_range / q_range; 25 random
+ * shapes with random masks; and fed by the library's own flash_fwd instead of
+ * the reference forward.  Every launch is also run at -O0 and must match bit
+ * for bit. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>

@@ -5,7 +5,21 @@
  * and LSE poisoned with NaN, one launch, O and LSE compared with the double
  * reference on the same inputs (f32 kernels tightly, bf16 loosely), and
  * fully masked rows checked for exactly O = 0, LSE = -inf.  Small BM/BN make
- * small problems run multi-block loops with ragged last blocks. */
+ * small problems run multi-block loops with ragged last blocks.
+ *
+ * Tested (flash_fwd.tile): flash_fwd in f32, bf16 and f16; D = 64 and 128;
+ * Z = 1, 2; (H, HK) = (1, 1), (2, 2), (2, 1), (3, 1), (4, 2), (4, 1); M and N
+ * from 1 to 2047, M = N, M < N and M > N (rows that see nothing), ragged last
+ * blocks; BM, BN = 16, 32, 64 and auto; masks full_mask, causal and
+ * sliding_window (W from 0 to 1020, S from 0 to 20), each with and without its
+ * key range, and both(a:, b:); the specialisations flash_fwd_causal and
+ * flash_fwd_streaming at M = N = 30; q, k, v, o in [Z, M, H, D] memory order;
+ * scale 2; 40 random shapes (M, N up to 80) with random masks.  Every launch is
+ * also run at -O0 and must match bit for bit.
+ *
+ * Tested (masks.tile): full_mask, causal, sliding_window, full_range,
+ * causal_range, sliding_window_range and both(a:, b:) (nested, and with each
+ * side alone deciding) through flash_fwd, as above. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>

@@ -12,7 +12,24 @@
  * check_kv_range cases compare the kernel's whole [MB, NB] output with a C
  * reference (visibility from attn_ref_visible, the visited blocks from the
  * range formulas and kv_block_plan written out again in C), and require it
- * all zero for the library's matching pairs and non-zero for wrong ones. */
+ * all zero for the library's matching pairs and non-zero for wrong ones.
+ *
+ * Tested (flash_fwd.tile): flash_fwd_document and flash_fwd_document_causal
+ * in f32 and bf16; D = 64 and 128; Z = 1, 2; (H, HK) = (1, 1), (2, 2), (2, 1),
+ * (3, 1), (4, 2), (4, 1); M and N from 1 to 60 (M < N, M > N, a single row);
+ * documents of length 1 to N with boundaries inside blocks; BM = 16, 32,
+ * BN = 8, 16, 32; 16 random layouts; the doc tensor's dims checked at launch;
+ * the H % HK assert.
+ *
+ * Tested (masks.tile): check_kv_range with full_range, causal_range and
+ * sliding_window_range against full_mask, causal and sliding_window (W up to
+ * 20, S up to 18), and check_q_range with the q-range fns, for (M, N) from
+ * (1, 1) to (100, 130) and (BM, BN) from (7, 5) to (32, 16): zero for the
+ * library's pairs, non-zero for ranges narrower than their masks; document and
+ * document_causal through flash_fwd (above).
+ *
+ * Tested (block_sparse.tile): its launch-time asserts: H a multiple of HK,
+ * MB = cdiv(M, BM), kv_cnt at most MAXB, kv_idx entries in range. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
