@@ -8,6 +8,9 @@
  * and flash_bwd_dq, whose dQ, dK, dV (dK, dV summed over GQA groups) are
  * compared with the reference gradient.
  *
+ * Tested (common.tile): visible_pairs, recompute_p and softmax_grad through
+ * the backward kernels, as below.
+ *
  * Tested (flash_bwd.tile): the three kernels in order, in f32 and bf16; D = 64
  * and 128; Z = 1, 2; (H, HK) = (1, 1), (2, 2), (2, 1), (4, 2), (4, 1); M and N
  * from 1 to 60 (M = N, M < N, M > N with fully masked rows); BM, BN = 16, 32;

@@ -17,6 +17,10 @@
  * scale 2; 40 random shapes (M, N up to 80) with random masks.  Every launch is
  * also run at -O0 and must match bit for bit.
  *
+ * Tested (common.tile): batch_head, kv_head, visible_keys, scores,
+ * online_softmax_step and store_softmax_output, through flash_fwd as above
+ * (test_lib_block_sparse.c through block_sparse_fwd).
+ *
  * Tested (masks.tile): full_mask, causal, sliding_window, full_range,
  * causal_range, sliding_window_range and both(a:, b:) (nested, and with each
  * side alone deciding) through flash_fwd, as above. */
