@@ -121,35 +121,35 @@ static void put_prose_line(FILE *out, doc_text t)
     fputc('\n', out);
 }
 
-/* Comment lines [first, last] of f as Markdown: paragraphs as prose, lines
- * indented by two or more spaces as code, `$ ` lines as shell commands. */
+/* Comment lines [first, last] of f as Markdown: prose paragraphs, lines
+ * indented by two or more spaces as a code block, `$ ` lines as a shell
+ * block; the header's "NAME.tile - " is left out. */
 static void put_comment_block(FILE *out, const doc_file *f, int first, int last)
 {
     enum { PROSE, CODE, SHELL } mode = PROSE;
-    bool in_para = false;
+    bool gap = false;         /* the next block needs a blank line before it */
     for (int l = first; l <= last; l++) {
         doc_text c = comment_of(f->lines[l]);
         if (!c.s || is_separator(f->lines[l])) continue;
-        if (l == 1 && f->base && starts_with(c, f->base))
+        if (l == 1 && starts_with(c, f->base))
             c.s += strlen(f->base) + 3, c.len -= (int)strlen(f->base) + 3;
-        int want = c.len == 0 ? PROSE : starts_with(c, "$ ") ? SHELL : starts_with(c, "  ") ? CODE : PROSE;
-        if ((int)mode != want && mode != PROSE) fputs("```\n", out);
-        if ((int)mode != want && want != PROSE) {
-            if (in_para || mode != PROSE) fputc('\n', out);
-            fputs(want == SHELL ? "```sh\n" : "```\n", out);
+        int kind = c.len == 0 ? PROSE : starts_with(c, "$ ") ? SHELL : starts_with(c, "  ") ? CODE : PROSE;
+        if (kind != (int)mode) {
+            if (mode != PROSE) fputs("```\n", out), gap = true;
+            if (gap && c.len) fputc('\n', out), gap = false;
+            if (kind != PROSE) fputs(kind == SHELL ? "```sh\n" : "```\n", out);
+            mode = kind;
         }
-        if ((int)mode != want && want == PROSE && mode != PROSE && c.len) fputc('\n', out);
-        mode = want;
         if (c.len == 0) {
-            if (in_para) fputc('\n', out);
-            in_para = false;
-        } else if (mode == SHELL) {
+            if (gap) fputc('\n', out);
+            gap = false;
+        } else if (kind == SHELL) {
             fprintf(out, "%.*s\n", c.len - 2, c.s + 2);
-        } else if (mode == CODE) {
+        } else if (kind == CODE) {
             fprintf(out, "%.*s\n", c.len, c.s);
         } else {
             put_prose_line(out, c);
-            in_para = true;
+            gap = true;
         }
     }
     if (mode != PROSE) fputs("```\n", out);
@@ -478,6 +478,13 @@ static doc_text c_comment_text(doc_text line)
     return trim_left(t);
 }
 
+static bool ends_comment(doc_text line)
+{
+    for (int i = 0; i + 1 < line.len; i++)
+        if (line.s[i] == '*' && line.s[i + 1] == '/') return true;
+    return false;
+}
+
 /* Every `Tested (BASE): ...` paragraph of the tests, as prose. */
 static int put_tested(doc_ctx *cx, const doc_file *f, arena *mem)
 {
@@ -491,9 +498,10 @@ static int put_tested(doc_ctx *cx, const doc_file *f, arena *mem)
             if (!c.s || !starts_with(c, key)) continue;
             fprintf(cx->out, "%s`%s`: ", found++ ? "\n" : "", cx->tests[t]->path);
             c.s += strlen(key), c.len -= (int)strlen(key);
-            for (; c.s && c.len > 0; c = c_comment_text(lines[++l])) {
+            /* to the end of the paragraph or of the comment */
+            for (; c.s && c.len > 0 && l <= n; c = c_comment_text(lines[++l])) {
                 put_prose_line(cx->out, trim_left(c));
-                if (l == n || strstr(lines[l].s, "*/") < lines[l].s + lines[l].len) break;
+                if (ends_comment(lines[l])) break;
             }
         }
     }
