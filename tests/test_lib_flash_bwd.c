@@ -15,7 +15,8 @@
  * and 128; Z = 1, 2; (H, HK) = (1, 1), (2, 2), (2, 1), (4, 2), (4, 1); M and N
  * from 1 to 60 (M = N, M < N, M > N with fully masked rows); BM, BN = 16, 32;
  * masks full_mask, causal and sliding_window (W up to 29, S up to 20), with
- * and without their kv_range / q_range; 25 random
+ * and without their kv_range / q_range; the specialisations
+ * flash_bwd_dkdv_causal and flash_bwd_dq_causal; 25 random
  * shapes with random masks; and fed by the library's own flash_fwd instead of
  * the reference forward.  Every launch is also run at -O0 and must match bit
  * for bit. */
@@ -82,8 +83,10 @@ static bool kernel_forward(const bwd_case *c, const float *q, const float *k, co
     return ok;
 }
 
-/* fwd_kernel: O and LSE from flash_fwd.tile instead of the reference. */
-static bool run_case(const bwd_case *c, uint64_t seed, bool fwd_kernel)
+/* fwd_kernel: O and LSE from flash_fwd.tile instead of the reference.
+ * named: the kernels flash_bwd_dkdv_causal and flash_bwd_dq_causal (the case's
+ * mask must then be causal and its defines empty). */
+static bool run_kernels(const bwd_case *c, uint64_t seed, bool fwd_kernel, bool named)
 {
     char def_pre[256], def_dkdv[256], def_dq[256];
     defines(def_pre, sizeof def_pre, c, NULL, false);
@@ -91,11 +94,13 @@ static bool run_case(const bwd_case *c, uint64_t seed, bool fwd_kernel)
     defines(def_dq, sizeof def_dq, c, c->kv_def, true);
     th_kernel pre, dkdv, dq;
     if (!th_compile(&pre, FILE_BWD, "flash_bwd_preprocess", def_pre)) return false;
-    if (!th_compile(&dkdv, FILE_BWD, "flash_bwd_dkdv", def_dkdv)) {
+    const char *dkdv_name = named ? "flash_bwd_dkdv_causal" : "flash_bwd_dkdv";
+    const char *dq_name = named ? "flash_bwd_dq_causal" : "flash_bwd_dq";
+    if (!th_compile(&dkdv, FILE_BWD, dkdv_name, def_dkdv)) {
         th_kernel_free(&pre);
         return false;
     }
-    if (!th_compile(&dq, FILE_BWD, "flash_bwd_dq", def_dq)) {
+    if (!th_compile(&dq, FILE_BWD, dq_name, def_dq)) {
         th_kernel_free(&pre);
         th_kernel_free(&dkdv);
         return false;
@@ -182,6 +187,11 @@ static bool run_case(const bwd_case *c, uint64_t seed, bool fwd_kernel)
     free(ref_o), free(ref_lse), free(ref_delta);
     th_kernel_free(&pre), th_kernel_free(&dkdv), th_kernel_free(&dq);
     return ok;
+}
+
+static bool run_case(const bwd_case *c, uint64_t seed, bool fwd_kernel)
+{
+    return run_kernels(c, seed, fwd_kernel, false);
 }
 
 static void run_cases(const bwd_case *cases, size_t n, bool fwd_kernel)
@@ -280,6 +290,21 @@ static void test_bf16(void **state)
     RUN(cases);
 }
 
+/* The named causal specialisations, which bind mask and the ranges themselves. */
+static void test_named_causal(void **state)
+{
+    (void)state;
+    const bwd_case cases[] = {
+        {IR_F32, 1, 4, 2, 37, 45, 64, CAUSAL, "", "", "", 16, 16},
+        {IR_F32, 1, 2, 1, 40, 23, 64, CAUSAL, "", "", "", 16, 32}, /* masked rows */
+        {IR_BF16, 1, 2, 2, 33, 33, 64, CAUSAL, "", "", "", 16, 16},
+    };
+    int failed = 0;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        if (!run_kernels(&cases[i], 2500 + i, false, true)) failed++;
+    assert_int_equal(failed, 0);
+}
+
 /* Random shapes, masks and block sizes (fixed seed). */
 static void test_random_sweep_f32(void **state)
 {
@@ -348,6 +373,7 @@ int main(void)
         cmocka_unit_test(test_bf16),
         cmocka_unit_test(test_after_kernel_forward),
         cmocka_unit_test(test_random_sweep_f32),
+        cmocka_unit_test(test_named_causal),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
