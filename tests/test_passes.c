@@ -968,6 +968,62 @@ static void test_dce_keeps_what_can_fail(void **state)
         "}\n");
 }
 
+/* A scan of the f32[4] x with combine `code` (add or an integer division
+ * of its i32 cast, which may fail), region built inline. */
+static ir_op *build_scan(fx *t, ir_value *x, bool may_fail)
+{
+    ir_op *scan = ir_build(&t->b, IR_OP_SCAN, 1, &x, 1, &x->type, 1);
+    ir_type f = ir_type_scalar(IR_F32);
+    scan->blocks[0] = ir_block_new(t->k, 2, (ir_type[]){f, f});
+    scan->blocks[0]->parent = scan;
+    ir_builder lb = {.m = t->m};
+    ir_builder_at_end(&lb, scan->blocks[0]);
+    ir_value **a = scan->blocks[0]->args;
+    ir_value *dead = ir_unary(&lb, IR_OP_NEG, a[0]);   /* unused in the region: goes */
+    (void)dead;
+    ir_value *c = ir_binary(&lb, IR_OP_ADD, a[0], a[1]);
+    if (may_fail) {
+        ir_value *n = ir_cast(&lb, a[0], IR_I32);
+        ir_value *q = ir_binary(&lb, IR_OP_DIV, n, ir_cast(&lb, a[1], IR_I32));
+        c = ir_cast(&lb, q, IR_F32);
+    }
+    yield(&lb, 1, &c);
+    return scan;
+}
+
+/* DCE keeps what a used scan's region yields, removes an unused scan, and
+ * keeps an unused one whose combine can fail. */
+static void test_dce_scan(void **state)
+{
+    fx *t = *state;
+    make_kernel(t);
+    ir_builder *b = &t->b;
+    ir_value *x = ir_const_float(b, IR_F32, 1.0, 1, S4);
+    ir_op *used = build_scan(t, x, false);
+    build_scan(t, x, false);   /* unused: goes */
+    build_scan(t, x, true);    /* unused but may fail: stays */
+    print_op(b, "r", 1, used->results);
+    ret(b);
+    assert_int_equal(ir_verify_module(t->m, "build"), TILE_OK);
+    pass_dce(t->k);
+    assert_module(t,
+        "  %1 = const 1.0 : f32[4]\n"
+        "  %2 = scan %1, axis=0 : f32[4] combine(%3, %4) {\n"
+        "    %5 = add %3, %4 : f32\n"
+        "    yield %5\n"
+        "  }\n"
+        "  %6 = scan %1, axis=0 : f32[4] combine(%7, %8) {\n"
+        "    %9 = cast %7 : i32\n"
+        "    %10 = cast %8 : i32\n"
+        "    %11 = div %9, %10 : i32\n"
+        "    %12 = cast %11 : f32\n"
+        "    yield %12\n"
+        "  }\n"
+        "  print \"r\", %2\n"
+        "  return\n"
+        "}\n");
+}
+
 static tile_status run_kernel(fx *t, float *x, float *y, int64_t rows, float s);
 
 /* The same program, optimised or not, stops with the same runtime error. */
@@ -1143,6 +1199,7 @@ int main(void)
         T(test_optimize_preserves_results),
         T(test_canonicalize_keeps_for_with_unknown_step),
         T(test_dce_keeps_what_can_fail),
+        T(test_dce_scan),
         T(test_optimize_keeps_runtime_errors),
         T(test_optimize_preserves_nan_bits),
     };
