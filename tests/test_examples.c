@@ -4,7 +4,8 @@
  * kronecker_attention.tile (pairs of keys), positional_attention.tile
  * (scores from positions only, shared over the batch), lowrank_attention.tile
  * (LAMA's low-rank bilinear heads).  Fresh random inputs per case; odd
- * lengths, length 1 and M != N; f32 tolerance (th_rtol). */
+ * lengths, length 1 and M != N; f32 tolerance (th_rtol); each run also at
+ * -O0, bit-identical. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -73,6 +74,28 @@ static float *get(const char *rel, size_t n)
     return x;
 }
 
+/* Runs `args` at -O1 into OUT1 and at -O0 into OUT1-O0 (args end with
+ * "--out-dir OUT1"); the two outputs REL must be bit-identical (the IR
+ * passes never change a result).  Returns the -O1 output of n floats, or
+ * NULL if a run failed. */
+static float *run_both(const char *args, const char *out1, const char *rel, size_t n)
+{
+    if (tilec("%s", args) != 0 || tilec("%s-O0 -O0", args) != 0) return NULL;
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", out1, rel);
+    float *o = get(path, n);
+    snprintf(path, sizeof path, "%s-O0/%s", out1, rel);
+    float *o0 = get(path, n);
+    bool same = memcmp(o, o0, n * sizeof *o) == 0;
+    if (!same) fprintf(stderr, "%s: -O0 and -O1 outputs differ\n", out1);
+    free(o0);
+    if (!same) {
+        free(o);
+        return NULL;
+    }
+    return o;
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -96,13 +119,14 @@ static bool kronecker_case(int Z, int M, int N, uint64_t seed)
     float *q = put(&rng, "q", TH_DIMS(Z, M, D));
     float *k1 = put(&rng, "k1", TH_DIMS(Z, N, D)), *k2 = put(&rng, "k2", TH_DIMS(Z, N, D));
     float *v1 = put(&rng, "v1", TH_DIMS(Z, N, D)), *v2 = put(&rng, "v2", TH_DIMS(Z, N, D));
-    int rc = tilec("run %s/examples/kronecker_attention.tile -k kronecker_attention --interp "
-                   "--in q=q.npy --in k1=k1.npy --in k2=k2.npy --in v1=v1.npy --in v2=v2.npy "
-                   "-D scale=%g --out-dir kron", TILE_SOURCE_DIR, scale);
-    bool ok = rc == 0;
+    char args[1024];
+    snprintf(args, sizeof args, "run %s/examples/kronecker_attention.tile -k kronecker_attention "
+             "--interp --in q=q.npy --in k1=k1.npy --in k2=k2.npy --in v1=v1.npy --in v2=v2.npy "
+             "-D scale=%g --out-dir kron", TILE_SOURCE_DIR, scale);
+    size_t n = (size_t)Z * M * D;
+    float *o = run_both(args, "kron", "o.npy", n);
+    bool ok = o != NULL;
     if (ok) {
-        size_t n = (size_t)Z * M * D;
-        float *o = get("kron/o.npy", n);
         double *ref = TH_NEW(double, n);
         kron_attention_ref(Z, M, N, D, q, k1, k2, v1, v2, (float)scale, ref);
         char what[128];
@@ -129,13 +153,14 @@ static bool positional_case(int Z, int H, int M, int N, uint64_t seed)
     th_rng rng = th_rng_new(seed);
     float *pq = put(&rng, "pq", TH_DIMS(H, M, D)), *pk = put(&rng, "pk", TH_DIMS(H, N, D));
     float *v = put(&rng, "v", TH_DIMS(Z, H, N, E));
-    int rc = tilec("run %s/examples/positional_attention.tile -k positional_attention --interp "
-                   "--in pq=pq.npy --in pk=pk.npy --in v=v.npy -D scale=%g --out-dir pos",
-                   TILE_SOURCE_DIR, scale);
-    bool ok = rc == 0;
+    char args[1024];
+    snprintf(args, sizeof args, "run %s/examples/positional_attention.tile -k positional_attention "
+             "--interp --in pq=pq.npy --in pk=pk.npy --in v=v.npy -D scale=%g --out-dir pos",
+             TILE_SOURCE_DIR, scale);
+    size_t n = (size_t)Z * H * M * E;
+    float *o = run_both(args, "pos", "o.npy", n);
+    bool ok = o != NULL;
     if (ok) {
-        size_t n = (size_t)Z * H * M * E;
-        float *o = get("pos/o.npy", n);
         double *ref = TH_NEW(double, n);
         positional_attention_ref(Z, H, M, N, D, E, pq, pk, v, (float)scale, ref);
         char what[128];
@@ -162,13 +187,14 @@ static bool lowrank_case(int Z, int N, uint64_t seed)
     float *x = put(&rng, "x", TH_DIMS(Z, N, DX)), *u = put(&rng, "u", TH_DIMS(DX, R));
     float *c = put(&rng, "c", TH_DIMS(DC)), *w = put(&rng, "w", TH_DIMS(DC, R));
     float *p = put(&rng, "p", TH_DIMS(H, R));
-    int rc = tilec("run %s/examples/lowrank_attention.tile -k lowrank_attention --interp "
-                   "--in x=x.npy --in u=u.npy --in c=c.npy --in w=w.npy --in p=p.npy "
-                   "--out-dir lama", TILE_SOURCE_DIR);
-    bool ok = rc == 0;
+    char args[1024];
+    snprintf(args, sizeof args, "run %s/examples/lowrank_attention.tile -k lowrank_attention "
+             "--interp --in x=x.npy --in u=u.npy --in c=c.npy --in w=w.npy --in p=p.npy "
+             "--out-dir lama", TILE_SOURCE_DIR);
+    size_t n = (size_t)Z * H * DX;
+    float *o = run_both(args, "lama", "o.npy", n);
+    bool ok = o != NULL;
     if (ok) {
-        size_t n = (size_t)Z * H * DX;
-        float *o = get("lama/o.npy", n);
         double *ref = TH_NEW(double, n);
         lowrank_attention_ref(Z, N, DX, DC, R, H, x, u, c, w, p, ref);
         char what[128];
