@@ -29,24 +29,19 @@ typedef struct dce {
     bool oom;
 } dce;
 
-static bool may_fail(const ir_op *op);
-
-/* Could any op of region blk fail (a scan's combine)? */
-static bool region_may_fail(const ir_block *blk)
-{
-    for (const ir_op *op = blk ? blk->first : NULL; op; op = op->next)
-        if (may_fail(op)) return true;
-    return false;
-}
+static bool has_effects(const ir_block *blk);
 
 /* Could running op stop the launch with a runtime error?  Removing it
- * would hide the error, so DCE treats it as an effect. */
+ * would hide the error, so DCE treats it as an effect.  A scan counts as
+ * failing when its combine region can fail or has any effect (a load, a
+ * store, a print: the combine is meant to be pure, but removing one that
+ * is not would change what the program does). */
 static bool may_fail(const ir_op *op)
 {
     ir_scalar c;
     switch (op->code) {
     case IR_OP_SCAN:
-        return op->nblocks == 1 && region_may_fail(op->blocks[0]);
+        return op->nblocks == 1 && op->blocks[0] && has_effects(op->blocks[0]);
     case IR_OP_DIV:
     case IR_OP_REM: /* integers only; a constant divisor is a splat */
         return !ir_dtype_is_float(op->results[0]->type.dtype) &&
