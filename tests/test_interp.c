@@ -1755,6 +1755,36 @@ static void test_associative_scan_from_source(void **state)
     }
 }
 
+/* A combine given through a kernel's const fn parameter, bound by a
+ * specialisation to an fn value that captures the specialisation's tensor:
+ * the capture reaches the combine region. */
+static void test_associative_scan_capture(void **state)
+{
+    (void)state;
+    const char *src =
+        "fn add(a, b) { a + b }\n"
+        "fn add_bias(a, b, bias: tensor<f32>[2]) { a + b + load(bias[1]) }\n"
+        "kernel k(x: tensor<f32>[6], y: out tensor<f32>[6], const comb: fn = add) grid(1) {\n"
+        "    store(y[arange(6)], associative_scan(load(x[arange(6)]), combine: comb));\n"
+        "}\n"
+        "kernel k_bias(bias: tensor<f32>[2]) = k(comb: add_bias(bias: bias));\n";
+    float x[6] = {1, 2, 3, 4, 5, 6}, bias[2] = {100, 0.5f};
+    for (int opt = 0; opt < 2; opt++) {
+        tc_unit *u = compile_src(src, "k_bias", opt);
+        float y[6];
+        interp_arg args[3] = {targ(IR_F32, x, 1, (int64_t[]){6}), targ(IR_F32, y, 1, (int64_t[]){6}),
+                              targ(IR_F32, bias, 1, (int64_t[]){2})};
+        assert_int_equal(interp_launch(u->kernel, args, 3, &u->diags, NULL), TILE_OK);
+        float run = x[0];
+        assert_true(same_float(y[0], run));
+        for (int i = 1; i < 6; i++) {
+            run = run + x[i] + bias[1];
+            assert_true(same_float(y[i], run));
+        }
+        tc_unit_free(u);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1785,6 +1815,7 @@ int main(void)
         cmocka_unit_test(test_assert_from_source),
         cmocka_unit_test(test_captures_from_source),
         cmocka_unit_test(test_associative_scan_from_source),
+        cmocka_unit_test(test_associative_scan_capture),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
