@@ -287,6 +287,10 @@ fe_val fe_call_builtin(fe_func *F, const fe_builtin *b, const ast_expr *call);
 
 /* ---- fe_lower_call.c --------------------------------------------------- */
 fe_val fe_call_fn(fe_func *F, const fe_fnval *fn, const ast_expr *call);
+/* Calls fn value `fn` with already evaluated positional arguments (filling
+ * its unbound parameters in order), reporting at cloc. */
+fe_val fe_call_fn_values(fe_func *F, const fe_fnval *fn, const fe_val *vals, int nvals,
+                         src_loc cloc);
 /* Reports parameters named twice and parameters or tensor dims named like a
  * built-in (kernels and fns); false if there were any. */
 bool fe_check_param_names(fe_ctx *cx, const ast_item *it);

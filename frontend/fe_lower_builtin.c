@@ -15,7 +15,7 @@
 typedef enum bkind {
     B_PROGRAM_ID, B_ARANGE, B_ZEROS, B_FULL, B_DOT, B_TRANS, B_RESHAPE, B_BROADCAST_TO,
     B_WHERE, B_UNARY_F, B_ABS, B_MINMAX, B_REDUCE, B_ROWRED, B_CUMSUM, B_CDIV, B_PRINT,
-    B_LOAD, B_STORE,
+    B_LOAD, B_STORE, B_SCAN,
 } bkind;
 
 struct fe_builtin {
@@ -53,6 +53,7 @@ static const fe_builtin builtins[] = {
     {"rowmin", B_ROWRED, IR_OP_REDUCE_MIN, 1, 1, {0}},
     {"rowsum", B_ROWRED, IR_OP_REDUCE_SUM, 1, 1, {0}},
     {"cumsum", B_CUMSUM, IR_OP_CUMSUM, 1, 1, {"axis"}},
+    {"associative_scan", B_SCAN, IR_OP_SCAN, 1, IR_SCAN_MAX_OPERANDS, {"axis", "combine"}},
     {"cdiv", B_CDIV, IR_OP_DIV, 2, 2, {0}},
     {"print", B_PRINT, IR_OP_PRINT, 1, -1, {0}},
     {"load", B_LOAD, IR_OP_LOAD, 1, 1, {"mask", "other"}},
@@ -626,6 +627,110 @@ static fe_val b_memory(fe_func *F, bargs *a)
     return is_load ? fe_tile(op->results[0], false) : fe_unit();
 }
 
+/* ---- associative_scan ---------------------------------------------------- */
+
+/* The scan's operands: runtime tiles (constants materialised) of one shape,
+ * rank >= 1.  False after an error. */
+static bool scan_operands(fe_func *F, bargs *a, ir_value **xs)
+{
+    fe_ctx *cx = F->cx;
+    for (int i = 0; i < a->npos; i++) {
+        const fe_val *x = &a->pos[i];
+        if (!fe_check_operand(F, x, a->pos_loc[i])) return false;
+        if (fe_val_rank(x) == 0) {
+            diag_error(cx->d, a->pos_loc[i], "associative_scan needs tiles of rank 1 or more, got %s",
+                       fe_describe(cx, x));
+            return false;
+        }
+        if (!(xs[i] = fe_to_ir(F, x, a->pos_loc[i]))) return false;
+        if (i && !ir_type_same_shape(&xs[i]->type, &xs[0]->type)) {
+            diag_error(cx->d, a->pos_loc[i], "associative_scan operands must have one shape: "
+                       "%s, then %s (use broadcast_to)", fe_describe(cx, &a->pos[0]),
+                       fe_describe(cx, x));
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Lowers the combine fn into the scan's region: args (a..., b...) are
+ * scalars of the operands' dtypes; its k results, converted to those
+ * dtypes, are yielded.  False after an error. */
+static bool scan_region(fe_func *F, ir_op *op, const fe_fnval *fn, src_loc floc)
+{
+    fe_ctx *cx = F->cx;
+    int k = op->noperands;
+    ir_type types[2 * IR_SCAN_MAX_OPERANDS];
+    fe_val args[2 * IR_SCAN_MAX_OPERANDS];
+    for (int i = 0; i < 2 * k; i++) types[i] = ir_type_scalar(op->operands[i % k]->type.dtype);
+    ir_block *blk = ir_op_new_region(op, 0, 2 * k, types);
+    if (!blk) {
+        fe_oom(cx);
+        return false;
+    }
+    for (int i = 0; i < 2 * k; i++) args[i] = fe_tile(blk->args[i], false);
+    ir_builder_at_end(&F->b, blk);
+    fe_val res = fe_call_fn_values(F, fn, args, 2 * k, floc);
+    if (res.kind == FE_ERR) return false;
+    int nres = res.kind == FE_TUPLE ? res.u.tup.n : res.kind == FE_UNIT ? 0 : 1;
+    if (nres != k) {
+        diag_error(cx->d, floc, "the combine fn of associative_scan must return %d value%s (one "
+                   "per scanned tile), '%s' returns %d", k, k == 1 ? "" : "s", fn->item->name, nres);
+        return false;
+    }
+    ir_value *ys[IR_SCAN_MAX_OPERANDS];
+    for (int i = 0; i < k; i++) {
+        const fe_val *r = res.kind == FE_TUPLE ? &res.u.tup.items[i] : &res;
+        if (!fe_check_operand(F, r, floc)) return false;
+        ys[i] = fe_convert_to(F, r, types[i].dtype, 0, NULL, floc, "return",
+                              arena_printf(cx->mem, "from the combine fn of associative_scan as "
+                                           "value %d", i));
+        if (!ys[i]) return false;
+    }
+    return fe_build(F, floc, IR_OP_YIELD, k, ys, 0, NULL, 0) != NULL;
+}
+
+/* associative_scan(x..., axis: k, combine: f): SCAN with f as its region. */
+static fe_val b_scan(fe_func *F, bargs *a)
+{
+    fe_ctx *cx = F->cx;
+    const fe_val *fv = named_arg(a, "combine");
+    if (!fv) {
+        diag_error(cx->d, a->loc, "associative_scan needs a combine fn (combine: NAME)");
+        return fe_err();
+    }
+    src_loc floc = named_loc(a, "combine");
+    if (fv->kind != FE_FN) {
+        diag_error(cx->d, floc, "combine must be an fn, got %s", fe_describe(cx, fv));
+        return fe_err();
+    }
+    if (!fe_need_ir(F, a->loc, "'associative_scan'")) return fe_err();
+    ir_value *xs[IR_SCAN_MAX_OPERANDS];
+    if (!scan_operands(F, a, xs)) return fe_err();
+    int rank = xs[0]->type.rank, axis = rank - 1;
+    const fe_val *axis_v = named_arg(a, "axis");
+    if (axis_v && !get_axis(F, axis_v, named_loc(a, "axis"), rank, &axis)) return fe_err();
+    ir_type types[IR_SCAN_MAX_OPERANDS];
+    for (int i = 0; i < a->npos; i++) types[i] = xs[i]->type;
+    ir_block *outer = F->b.block;
+    ir_op *before = F->b.before;
+    ir_op *op = fe_build(F, a->loc, IR_OP_SCAN, a->npos, xs, a->npos, types, 1);
+    if (!op) return fe_err();
+    op->attr.i = axis;
+    bool ok = scan_region(F, op, fv->u.fn, floc);
+    if (before) ir_builder_before(&F->b, before);
+    else ir_builder_at_end(&F->b, outer);
+    if (!ok) return fe_err();
+    if (a->npos == 1) return fe_tile(op->results[0], false);
+    fe_val *items = arena_calloc(cx->mem, (size_t)a->npos, sizeof *items);
+    if (!items) {
+        fe_oom(cx);
+        return fe_err();
+    }
+    for (int i = 0; i < a->npos; i++) items[i] = fe_tile(op->results[i], false);
+    return (fe_val){.kind = FE_TUPLE, .u.tup = {a->npos, items}};
+}
+
 /* ---- argument checking and dispatch ------------------------------------ */
 
 fe_val fe_call_builtin(fe_func *F, const fe_builtin *b, const ast_expr *call)
@@ -700,6 +805,7 @@ fe_val fe_call_builtin(fe_func *F, const fe_builtin *b, const ast_expr *call)
     case B_CDIV: return b_cdiv(F, &a);
     case B_PRINT: return b_print(F, &a);
     case B_LOAD: case B_STORE: return b_memory(F, &a);
+    case B_SCAN: return b_scan(F, &a);
     }
     return fe_err();
 }

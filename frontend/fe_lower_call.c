@@ -704,23 +704,71 @@ static fe_val emit_call(fe_func *F, const fe_inst *in, ir_value **ops, int nargs
     return (fe_val){.kind = FE_TUPLE, .u.tup = {f->nresults, items}};
 }
 
+/* A binding of fn's parameters, all unbound; false on OOM. */
+static bool new_binding(fe_ctx *cx, const ast_item *item, binding *b)
+{
+    int n = item->params.len;
+    *b = (binding){.item = item, .n = n};
+    b->slot = arena_calloc(cx->mem, (size_t)n + 1, sizeof *b->slot);
+    b->sloc = arena_calloc(cx->mem, (size_t)n + 1, sizeof *b->sloc);
+    b->state = arena_calloc(cx->mem, (size_t)n + 1, 1);
+    if (!b->slot || !b->sloc || !b->state) {
+        fe_oom(cx);
+        return false;
+    }
+    return true;
+}
+
+static fe_val call_bound(fe_func *F, binding *bp, src_loc cloc);
+
 fe_val fe_call_fn(fe_func *F, const fe_fnval *fn, const ast_expr *call)
+{
+    binding b;
+    if (!fe_check_fn(F->cx, fn->item) || !new_binding(F->cx, fn->item, &b)) return fe_err();
+    if (!bind_args(F, fn, &call->u.call.args, &b)) return fe_err();
+    return call_bound(F, &b, call->u.call.callee->loc);
+}
+
+/* Binds fn's earlier bindings, then vals[0..nvals) to the unbound
+ * parameters in order (skipping const parameters with a default), and
+ * calls it: how a built-in calls an fn value (associative_scan's combine). */
+fe_val fe_call_fn_values(fe_func *F, const fe_fnval *fn, const fe_val *vals, int nvals,
+                         src_loc cloc)
 {
     fe_ctx *cx = F->cx;
     const ast_item *item = fn->item;
-    src_loc cloc = call->u.call.callee->loc;
-    int n = item->params.len;
-    if (!fe_check_fn(cx, item)) return fe_err();
-    binding b = {.item = item, .n = n};
-    b.slot = arena_calloc(cx->mem, (size_t)n + 1, sizeof *b.slot);
-    b.sloc = arena_calloc(cx->mem, (size_t)n + 1, sizeof *b.sloc);
-    b.state = arena_calloc(cx->mem, (size_t)n + 1, 1);
-    if (!b.slot || !b.sloc || !b.state) {
-        fe_oom(cx);
-        return fe_err();
+    binding b;
+    if (!fe_check_fn(cx, item) || !new_binding(cx, item, &b)) return fe_err();
+    for (int i = 0; i < fn->nbound; i++) {
+        int k = param_index(item, fn->names[i]);
+        if (k >= 0) {
+            b.slot[k] = fn->vals[i];
+            b.state[k] = 1;
+        }
     }
-    if (!bind_args(F, fn, &call->u.call.args, &b)) return fe_err();
+    int next = 0;
+    for (int i = 0; i < nvals; i++) {
+        while (next < b.n && (b.state[next] || has_default(param_at(item, next)))) next++;
+        if (next == b.n) {
+            diag_error(cx->d, cloc, "fn '%s' takes fewer than the %d arguments it is given here",
+                       item->name, nvals);
+            return fe_err();
+        }
+        b.slot[next] = vals[i];
+        b.sloc[next] = cloc;
+        b.state[next] = 2;
+    }
+    return call_bound(F, &b, cloc);
+}
 
+/* The rest of a call, once its arguments are bound: a partial application,
+ * or the checked arguments and the CALL of the fn's instance. */
+static fe_val call_bound(fe_func *F, binding *bp, src_loc cloc)
+{
+    fe_ctx *cx = F->cx;
+    binding b = *bp;
+    const ast_item *item = b.item;
+    int n = b.n;
     bool unbound = leaves_unbound(&b);
     if (b.all_named && unbound && b.only_const) return partial_application(cx, &b);
     if (b.all_named && unbound && !F->f) {

@@ -601,6 +601,69 @@ static tile_status exec_if(interp *st, const ir_op *op)
     return carry(st, term, blk, op->results, op->nresults);
 }
 
+/* One step of a scan line: r[at] = combine(r[prev], x[at]) for all k
+ * operands at once, through the combine region's scalar arguments. */
+static tile_status scan_step(interp *st, const ir_op *op, const ir_block *combine,
+                             const unsigned char **x, unsigned char **r, int64_t prev, int64_t at)
+{
+    int k = op->noperands;
+    tile_status s = TILE_OK;
+    for (int i = 0; i < 2 * k; i++) {
+        size_t es = iop_elem_size(op->operands[i % k]->type.dtype);
+        unsigned char *arg = out_tile(st, op, combine->args[i], &s);
+        if (!arg) return s;
+        memcpy(arg, i < k ? r[i] + (size_t)prev * es : x[i - k] + (size_t)at * es, es);
+    }
+    const ir_op *term = NULL;
+    if ((s = exec_block(st, combine, &term)) != TILE_OK) return s;
+    if (!term || term->code != IR_OP_YIELD || term->noperands != k)
+        return internal(st, op, "combine region does not yield one value per operand");
+    for (int i = 0; i < k; i++) {
+        size_t es = iop_elem_size(op->operands[i]->type.dtype);
+        const unsigned char *c = in_tile(st, term, term->operands[i], &s);
+        if (!c) return s;
+        memcpy(r[i] + (size_t)at * es, c, es);
+    }
+    return TILE_OK;
+}
+
+/* Inclusive scan along attr.i with the combine region, folding each line
+ * in index order: r[0] = x[0], r[t] = combine(r[t-1], x[t]). */
+static tile_status exec_scan(interp *st, const ir_op *op)
+{
+    int k = op->noperands;
+    const ir_block *combine = op->nblocks == 1 ? op->blocks[0] : NULL;
+    if (k < 1 || k > IR_SCAN_MAX_OPERANDS || op->nresults != k || !combine ||
+        combine->nargs != 2 * k)
+        return internal(st, op, "malformed scan");
+    const ir_type *xt = &op->operands[0]->type;
+    if (op->attr.i < 0 || op->attr.i >= xt->rank) return internal(st, op, "axis out of range");
+    /* Not in scratch: the combine region's ops may use it. */
+    const unsigned char *x[IR_SCAN_MAX_OPERANDS];
+    unsigned char *r[IR_SCAN_MAX_OPERANDS];
+    tile_status s = TILE_OK;
+    int64_t total = ir_type_numel(xt);
+    for (int i = 0; i < k; i++) {
+        const ir_type *t = &op->operands[i]->type;
+        if (ir_type_numel(t) != total || ir_type_numel(&op->results[i]->type) != total ||
+            t->dtype != op->results[i]->type.dtype)
+            return internal(st, op, "operands and results differ in shape");
+        if (!(x[i] = in_tile(st, op, op->operands[i], &s))) return s;
+        if (!(r[i] = out_tile(st, op, op->results[i], &s))) return s;
+        memcpy(r[i], x[i], tile_bytes(t));   /* r[0] = x[0] on every line */
+    }
+    int64_t len = xt->shape[op->attr.i], inner = 1;
+    for (int d = (int)op->attr.i + 1; d < xt->rank; d++) inner *= xt->shape[d];
+    for (int64_t base = 0; base < total; base++) {
+        if (base / inner % len != 0) continue;     /* not the start of a line */
+        for (int64_t t = 1; t < len; t++)
+            if ((s = scan_step(st, op, combine, x, r, base + (t - 1) * inner, base + t * inner)) !=
+                TILE_OK)
+                return s;
+    }
+    return TILE_OK;
+}
+
 static tile_status exec_call(interp *st, const ir_op *op)
 {
     const ir_func *f = op->attr.callee;
@@ -808,6 +871,7 @@ static tile_status exec_op(interp *st, const ir_op *op)
     case IR_OP_FOR: return exec_for(st, op);
     case IR_OP_WHILE: return exec_while(st, op);
     case IR_OP_IF: return exec_if(st, op);
+    case IR_OP_SCAN: return exec_scan(st, op);
     case IR_OP_CALL: return exec_call(st, op);
     case IR_OP_PRINT: return exec_print(st, op);
     case IR_OP_ASSERT: return exec_assert(st, op);

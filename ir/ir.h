@@ -109,6 +109,13 @@ enum {
  *   SELECT       (cond bool, a, b) -> where(cond, a, b)
  *   REDUCE_*     (x) -> x without dim attr.axis
  *   CUMSUM       (x) -> inclusive prefix sum along attr.axis
+ *   SCAN         (x_0..x_{k-1}) -> (r_0..r_{k-1}); inclusive prefix scan along
+ *                attr.axis with a user combine: region 0 has args (a_0..a_{k-1},
+ *                b_0..b_{k-1}), rank-0 tiles of the operands' dtypes, and ends
+ *                in YIELD(c_0..c_{k-1}) of the same types.  All x_i have one
+ *                shape; r_i has x_i's type.  Along each line, r[0] = x[0] and
+ *                r[t] = combine(r[t-1], x[t]) (the interpreter's order; the
+ *                combine is meant to be associative, so others may regroup).
  *   DOT          (a[M,K], b[K,N] [, acc[M,N]]) -> [M,N]; float inputs accumulate
  *                in f32 (result f32), i32 inputs in i32; k runs 0..K-1 in order
  *   PROGRAM_ID   () -> i32 scalar; attr.axis in 0..2
@@ -183,6 +190,7 @@ enum {
     X(REDUCE_MAX, "reduce.max", 1, 1, IR_PURE)                             \
     X(REDUCE_MIN, "reduce.min", 1, 1, IR_PURE)                             \
     X(CUMSUM, "cumsum", 1, 1, IR_PURE)                                     \
+    X(SCAN, "scan", -1, -1, IR_PURE)                                       \
     X(DOT, "dot", -1, 1, IR_PURE)                                          \
     X(PROGRAM_ID, "program_id", 0, 1, IR_PURE)                             \
     X(NUM_PROGRAMS, "num_programs", 0, 1, IR_PURE)                         \
@@ -217,6 +225,7 @@ typedef struct ir_op_info {
 extern const ir_op_info ir_op_table[IR_OP_COUNT];
 
 enum { IR_LOAD_HAS_MASK = 1, IR_LOAD_HAS_OTHER = 2 };
+enum { IR_SCAN_MAX_OPERANDS = 16 };   /* k of one SCAN */
 
 typedef struct ir_attr {
     int64_t i;               /* axis (reductions, program_id, tensor_dim); load/store flags */

@@ -29,12 +29,19 @@ typedef struct dce {
     bool oom;
 } dce;
 
+static bool has_effects(const ir_block *blk);
+
 /* Could running op stop the launch with a runtime error?  Removing it
- * would hide the error, so DCE treats it as an effect. */
+ * would hide the error, so DCE treats it as an effect.  A scan counts as
+ * failing when its combine region can fail or has any effect (a load, a
+ * store, a print: the combine is meant to be pure, but removing one that
+ * is not would change what the program does). */
 static bool may_fail(const ir_op *op)
 {
     ir_scalar c;
     switch (op->code) {
+    case IR_OP_SCAN:
+        return op->nblocks == 1 && op->blocks[0] && has_effects(op->blocks[0]);
     case IR_OP_DIV:
     case IR_OP_REM: /* integers only; a constant divisor is a splat */
         return !ir_dtype_is_float(op->results[0]->type.dtype) &&
@@ -68,6 +75,16 @@ static void mark(dce *d, ir_value *v)
     d->work[d->nwork++] = v;
 }
 
+/* A scan's results are what its combine region yields: a live (or kept)
+ * scan keeps its region's yielded values. */
+static void mark_scan_yield(dce *d, const ir_op *op)
+{
+    if (op->code != IR_OP_SCAN || op->nblocks != 1 || !op->blocks[0] || !op->blocks[0]->last)
+        return;
+    const ir_op *y = op->blocks[0]->last;
+    for (int i = 0; i < y->noperands; i++) mark(d, y->operands[i]);
+}
+
 /* Carried value i of a for/while is live: its init and what yields feed it. */
 static void mark_carried(dce *d, ir_op *op, int i)
 {
@@ -91,6 +108,7 @@ static void propagate(dce *d, ir_value *v)
         ir_op *op = v->def;
         if (ir_op_table[op->code].flags & IR_PURE) {
             for (int i = 0; i < op->noperands; i++) mark(d, op->operands[i]);
+            mark_scan_yield(d, op);
         } else if (op->code == IR_OP_FOR || op->code == IR_OP_WHILE) {
             mark_carried(d, op, v->index);
         } else if (op->code == IR_OP_IF) {
@@ -125,8 +143,10 @@ static void mark_roots(dce *d, ir_block *blk)
                 for (int i = 0; i < op->noperands; i++) mark(d, op->operands[i]);
             break;
         default:
-            if (!(ir_op_table[op->code].flags & IR_PURE) || may_fail(op))
+            if (!(ir_op_table[op->code].flags & IR_PURE) || may_fail(op)) {
                 for (int i = 0; i < op->noperands; i++) mark(d, op->operands[i]);
+                mark_scan_yield(d, op);   /* a scan that may fail runs whole */
+            }
             break;
         }
     }

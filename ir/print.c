@@ -217,6 +217,18 @@ static void print_if(printer *p, const ir_op *op, int depth)
     print_region_body(p, region(op, 1), depth);
 }
 
+/* scan %x, %y, axis=A : types combine(%a0, %a1, %b0, %b1) { ... } */
+static void print_scan(printer *p, const ir_op *op, int depth)
+{
+    fputs("scan ", p->out);
+    print_refs(p, op->operands, op->noperands);
+    fprintf(p->out, ", axis=%" PRId64, op->attr.i);
+    print_result_types(p, op);
+    fputs(" combine", p->out);
+    print_args(p, region(op, 0));
+    print_region_body(p, region(op, 0), depth);
+}
+
 /* load/store/atomic_add: tensor[idx...] value mask other. */
 static bool print_memory(printer *p, const ir_op *op)
 {
@@ -328,6 +340,7 @@ static void print_op(printer *p, const ir_op *op, int depth)
     case IR_OP_FOR: print_for(p, op, depth); break;
     case IR_OP_WHILE: print_while(p, op, depth); break;
     case IR_OP_IF: print_if(p, op, depth); break;
+    case IR_OP_SCAN: print_scan(p, op, depth); break;
     case IR_OP_LOAD:
     case IR_OP_STORE:
     case IR_OP_ATOMIC_ADD:

@@ -151,7 +151,8 @@ static void check_counts(verifier *v, const ir_op *op)
     else if (info->nresults >= 0 && op->nresults != info->nresults)
         fail(v, op, "%s: expected %d results, got %d", info->name, info->nresults,
              op->nresults);
-    int nblocks = op->code == IR_OP_FOR ? 1 : op->code == IR_OP_WHILE || op->code == IR_OP_IF ? 2 : 0;
+    int nblocks = op->code == IR_OP_FOR || op->code == IR_OP_SCAN ? 1
+                  : op->code == IR_OP_WHILE || op->code == IR_OP_IF ? 2 : 0;
     if (!v->failed && op->nblocks != nblocks)
         fail(v, op, "%s: expected %d regions, got %d", info->name, nblocks, op->nblocks);
 }
@@ -331,6 +332,52 @@ static void check_dot(verifier *v, const ir_op *op)
     if (op->noperands == 3 && !ir_type_equal(&op->operands[2]->type, &want))
         fail(v, op, "dot: accumulator has type %s, expected %s", TS(&op->operands[2]->type),
              TS(&want));
+}
+
+/* scan: k >= 1 tiles of one shape (rank >= 1), results of the same types. */
+static void check_scan(verifier *v, const ir_op *op)
+{
+    if (op->noperands < 1 || op->noperands > IR_SCAN_MAX_OPERANDS ||
+        op->nresults != op->noperands) {
+        fail(v, op, "scan: %d operands and %d results, expected k of each, 1 <= k <= %d",
+             op->noperands, op->nresults, IR_SCAN_MAX_OPERANDS);
+        return;
+    }
+    const ir_type *xt = &op->operands[0]->type;
+    for (int i = 0; i < op->noperands; i++) {
+        const ir_type *t = &op->operands[i]->type;
+        if (t->kind != IR_TY_TILE || !ir_type_same_shape(t, xt)) {
+            fail(v, op, "scan: operand %d has type %s, expected the shape of %s", i, TS(t), TS(xt));
+            return;
+        }
+        if (!ir_type_equal(&op->results[i]->type, t)) {
+            fail(v, op, "scan: result %d has type %s, expected %s", i, TS(&op->results[i]->type),
+                 TS(t));
+            return;
+        }
+    }
+    check_axis(v, op, xt->rank);
+}
+
+/* scan's combine region: args (a_0..a_{k-1}, b_0..b_{k-1}) and yielded
+ * values are rank-0 tiles of the operands' dtypes. */
+static void check_scan_region(verifier *v, const ir_op *op)
+{
+    int k = op->noperands;
+    const ir_block *blk = op->blocks[0];
+    if (!blk || blk->nargs != 2 * k) {
+        fail(v, op, "scan: combine region has %d arguments, expected %d", blk ? blk->nargs : 0,
+             2 * k);
+        return;
+    }
+    for (int i = 0; i < 2 * k; i++) {
+        ir_type want = ir_type_scalar(op->operands[i % k]->type.dtype);
+        if (!ir_type_equal(&blk->args[i]->type, &want)) {
+            fail(v, op, "scan: combine region argument %d has type %s, expected %s", i,
+                 TS(&blk->args[i]->type), TS(&want));
+            return;
+        }
+    }
 }
 
 /* Terminator of region `blk` yields values whose types must be `types`. */
@@ -513,6 +560,9 @@ static void check_op_types(verifier *v, ir_op *op)
         if (!v->failed && !ir_type_equal(rt, xt))
             fail(v, op, "cumsum: result has type %s, expected %s", TS(rt), TS(xt));
         break;
+    case IR_OP_SCAN:
+        check_scan(v, op);
+        break;
     case IR_OP_DOT:
         check_dot(v, op);
         break;
@@ -603,6 +653,14 @@ static void check_regions(verifier *v, ir_op *op)
         check_block(v, cond, op, IR_OP_CONDITION);
         check_block(v, body, op, IR_OP_YIELD);
         check_yield(v, op, body, op->nresults, op->results, "body");
+        break;
+    }
+    case IR_OP_SCAN: {
+        check_scan_region(v, op);
+        if (v->failed) break;
+        ir_block *combine = op->blocks[0];
+        check_block(v, combine, op, IR_OP_YIELD);
+        check_yield(v, op, combine, op->noperands, combine->args, "combine");
         break;
     }
     case IR_OP_IF:

@@ -1660,6 +1660,131 @@ static void test_captures_from_source(void **state)
     }
 }
 
+/* associative_scan: each line folds in index order, r[t] = combine(r[t-1],
+ * x[t]) (checked with a non-commutative combine: composing affine maps
+ * x -> a x + b); with add it is cumsum, bit for bit (f32 and i32); several
+ * tiles of different dtypes scan together; a combine given as a partial
+ * application; a runtime error inside the combine is reported. */
+static void test_associative_scan_from_source(void **state)
+{
+    (void)state;
+    const char *src =
+        "fn add(a, b) { a + b }\n"
+        "fn add_k(a, b, const K: int) { a + b + K }\n"
+        "fn compose(a1, b1, a2, b2) -> (i32, i32) { (a1 * a2, b1 * a2 + b2) }\n"
+        "fn stats(s1, n1, any1, s2, n2, any2) -> (f32, i32, bool) { (s1 + s2, n1 + n2, any1 | any2) }\n"
+        "kernel k(xi: tensor<i32>[3, 5], xf: tensor<f32>[3, 5], yi: out tensor<i32>[8, 3, 5],\n"
+        "         yf: out tensor<f32>[4, 3, 5], yb: out tensor<i32>[3, 5]) grid(1) {\n"
+        "    let r = arange(3);\n"
+        "    let c = arange(5);\n"
+        "    let a = load(xi[r, c]);\n"
+        "    let b = load(xf[r, c]);\n"
+        "    store(yi[0, r, c], associative_scan(a, combine: add));\n"
+        "    store(yi[1, r, c], cumsum(a, axis: 1));\n"
+        "    store(yi[2, r, c], associative_scan(a, axis: 0, combine: add));\n"
+        "    store(yi[3, r, c], cumsum(a, axis: 0));\n"
+        "    let (ma, mb) = associative_scan(a % 3 - 1, a, axis: -1, combine: compose);\n"
+        "    store(yi[4, r, c], ma);\n"
+        "    store(yi[5, r, c], mb);\n"
+        "    store(yi[6, r, c], associative_scan(a, combine: add_k(K: 1)));\n"
+        "    let (s, n, any) = associative_scan(b, full([3, 5], 1), b > 0.5, combine: stats);\n"
+        "    store(yi[7, r, c], n);\n"
+        "    store(yf[0, r, c], associative_scan(b, combine: add));\n"
+        "    store(yf[1, r, c], cumsum(b));\n"
+        "    store(yf[2, r, c], s);\n"
+        "    store(yb[r, c], cast<i32>(any));\n"
+        "}\n"
+        "fn div(a, b) { a / b }\n"
+        "kernel k_div(xi: tensor<i32>[4], y: out tensor<i32>[4]) grid(1) {\n"
+        "    store(y[arange(4)], associative_scan(load(xi[arange(4)]), combine: div));\n"
+        "}\n";
+    int32_t xi[15];
+    float xf[15];
+    for (int i = 0; i < 15; i++) {
+        xi[i] = (i * 7919) % 23 - 11;
+        xf[i] = (float)((i * 37) % 17) / 16.0f + 1.0f / 3.0f;
+    }
+    for (int opt = 0; opt < 2; opt++) {
+        tc_unit *u = compile_src(src, "k", opt);
+        int32_t yi[8 * 15], yb[15];
+        float yf[4 * 15];
+        interp_arg args[5] = {targ(IR_I32, xi, 2, (int64_t[]){3, 5}),
+                              targ(IR_F32, xf, 2, (int64_t[]){3, 5}),
+                              targ(IR_I32, yi, 3, (int64_t[]){8, 3, 5}),
+                              targ(IR_F32, yf, 3, (int64_t[]){4, 3, 5}),
+                              targ(IR_I32, yb, 2, (int64_t[]){3, 5})};
+        assert_int_equal(interp_launch(u->kernel, args, 5, &u->diags, NULL), TILE_OK);
+        for (int i = 0; i < 3; i++) {
+            int32_t run = 0, run1 = 0, ma = 1, mb = 0, n = 0, any = 0;
+            float fr = 0;
+            for (int j = 0; j < 5; j++) {
+                int32_t x = xi[i * 5 + j];
+                run += x;
+                run1 = j == 0 ? x : run1 + x + 1;
+                int32_t a = x % 3 - 1;
+                if (j == 0) ma = a, mb = x;
+                else mb = mb * a + x, ma = ma * a;
+                fr = fr + xf[i * 5 + j];
+                n++;
+                any |= xf[i * 5 + j] > 0.5f;
+                int32_t col = 0;
+                for (int t = 0; t <= i; t++) col += xi[t * 5 + j];
+                assert_int_equal(yi[0 * 15 + i * 5 + j], run);
+                assert_int_equal(yi[1 * 15 + i * 5 + j], run);
+                assert_int_equal(yi[2 * 15 + i * 5 + j], col);
+                assert_int_equal(yi[3 * 15 + i * 5 + j], col);
+                assert_int_equal(yi[4 * 15 + i * 5 + j], ma);
+                assert_int_equal(yi[5 * 15 + i * 5 + j], mb);
+                assert_int_equal(yi[6 * 15 + i * 5 + j], run1);
+                assert_int_equal(yi[7 * 15 + i * 5 + j], n);
+                assert_true(same_float(yf[0 * 15 + i * 5 + j], fr));
+                assert_true(same_float(yf[1 * 15 + i * 5 + j], fr));
+                assert_true(same_float(yf[2 * 15 + i * 5 + j], fr));
+                assert_int_equal(yb[i * 5 + j], any);
+            }
+        }
+        tc_unit_free(u);
+
+        u = compile_src(src, "k_div", opt);
+        int32_t xd[4] = {100, 5, 0, 2}, yd[4];
+        interp_arg dargs[2] = {targ(IR_I32, xd, 1, (int64_t[]){4}), targ(IR_I32, yd, 1, (int64_t[]){4})};
+        assert_int_equal(interp_launch(u->kernel, dargs, 2, &u->diags, NULL), TILE_ERR_RUNTIME);
+        char *err = diag_render(&u->diags, &u->mem);
+        assert_non_null(strstr(err, "integer division by zero"));
+        tc_unit_free(u);
+    }
+}
+
+/* A combine given through a kernel's const fn parameter, bound by a
+ * specialisation to an fn value that captures the specialisation's tensor:
+ * the capture reaches the combine region. */
+static void test_associative_scan_capture(void **state)
+{
+    (void)state;
+    const char *src =
+        "fn add(a, b) { a + b }\n"
+        "fn add_bias(a, b, bias: tensor<f32>[2]) { a + b + load(bias[1]) }\n"
+        "kernel k(x: tensor<f32>[6], y: out tensor<f32>[6], const comb: fn = add) grid(1) {\n"
+        "    store(y[arange(6)], associative_scan(load(x[arange(6)]), combine: comb));\n"
+        "}\n"
+        "kernel k_bias(bias: tensor<f32>[2]) = k(comb: add_bias(bias: bias));\n";
+    float x[6] = {1, 2, 3, 4, 5, 6}, bias[2] = {100, 0.5f};
+    for (int opt = 0; opt < 2; opt++) {
+        tc_unit *u = compile_src(src, "k_bias", opt);
+        float y[6];
+        interp_arg args[3] = {targ(IR_F32, x, 1, (int64_t[]){6}), targ(IR_F32, y, 1, (int64_t[]){6}),
+                              targ(IR_F32, bias, 1, (int64_t[]){2})};
+        assert_int_equal(interp_launch(u->kernel, args, 3, &u->diags, NULL), TILE_OK);
+        float run = x[0];
+        assert_true(same_float(y[0], run));
+        for (int i = 1; i < 6; i++) {
+            run = run + x[i] + bias[1];
+            assert_true(same_float(y[i], run));
+        }
+        tc_unit_free(u);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1689,6 +1814,8 @@ int main(void)
         cmocka_unit_test(test_tuple_assignment_from_source),
         cmocka_unit_test(test_assert_from_source),
         cmocka_unit_test(test_captures_from_source),
+        cmocka_unit_test(test_associative_scan_from_source),
+        cmocka_unit_test(test_associative_scan_capture),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -819,6 +819,89 @@ static void test_verify_for_region_args(void **state)
     expect_reject(t, "for: body region argument 1 does not have type f32[4]");
 }
 
+/* A scan of x (f32[4]) and y (i32[4]) whose combine region has argument
+ * types args[0..3] and yields (c0, c1) computed by `yield_vals`. */
+static ir_op *make_scan(fx *t, const ir_type *args, int axis)
+{
+    ir_value *x = ir_const_float(&t->b, IR_F32, 0, 1, S4);
+    ir_value *y = ir_const_int(&t->b, IR_I32, 0, 1, S4);
+    ir_op *scan = ir_build(&t->b, IR_OP_SCAN, 2, (ir_value *[]){x, y}, 2,
+                           (ir_type[]){x->type, y->type}, 1);
+    scan->attr.i = axis;
+    scan->blocks[0] = ir_block_new(t->k, 4, args);
+    scan->blocks[0]->parent = scan;
+    return scan;
+}
+
+static void test_verify_scan(void **state)
+{
+    fx *t = *state;
+    make_kernel(t);
+    ir_type f = ir_type_scalar(IR_F32), i = ir_type_scalar(IR_I32);
+    ir_op *scan = make_scan(t, (ir_type[]){f, i, f, i}, 0);
+    ir_builder lb = {.m = t->m};
+    ir_builder_at_end(&lb, scan->blocks[0]);
+    ir_value **a = scan->blocks[0]->args;
+    ir_value *c0 = ir_binary(&lb, IR_OP_ADD, a[0], a[2]);
+    ir_value *c1 = ir_binary(&lb, IR_OP_MAX, a[1], a[3]);
+    ir_build(&lb, IR_OP_YIELD, 2, (ir_value *[]){c0, c1}, 0, NULL, 0);
+    ret(&t->b);
+    assert_int_equal(ir_verify_module(t->m, "test"), TILE_OK);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&buf, &len);
+    ir_print_func(out, t->k);
+    fclose(out);
+    assert_non_null(strstr(buf, "  %3, %4 = scan %1, %2, axis=0 : f32[4], i32[4] combine(%5, %6, %7, %8) {\n"
+                                "    %9 = add %5, %7 : f32\n"
+                                "    %10 = max %6, %8 : i32\n"
+                                "    yield %9, %10\n"
+                                "  }\n"));
+    free(buf);
+}
+
+static void test_verify_scan_region_args(void **state)
+{
+    fx *t = *state;
+    make_kernel(t);
+    ir_type f = ir_type_scalar(IR_F32), i = ir_type_scalar(IR_I32);
+    ir_op *scan = make_scan(t, (ir_type[]){f, f, f, i}, 0);
+    ir_builder lb = {.m = t->m};
+    ir_builder_at_end(&lb, scan->blocks[0]);
+    ir_value **a = scan->blocks[0]->args;
+    ir_build(&lb, IR_OP_YIELD, 2, (ir_value *[]){a[0], a[3]}, 0, NULL, 0);
+    ret(&t->b);
+    expect_reject(t, "scan: combine region argument 1 has type f32, expected i32");
+}
+
+static void test_verify_scan_yield(void **state)
+{
+    fx *t = *state;
+    make_kernel(t);
+    ir_type f = ir_type_scalar(IR_F32), i = ir_type_scalar(IR_I32);
+    ir_op *scan = make_scan(t, (ir_type[]){f, i, f, i}, 0);
+    ir_builder lb = {.m = t->m};
+    ir_builder_at_end(&lb, scan->blocks[0]);
+    ir_value **a = scan->blocks[0]->args;
+    ir_build(&lb, IR_OP_YIELD, 2, (ir_value *[]){a[0], a[0]}, 0, NULL, 0);
+    ret(&t->b);
+    expect_reject(t, "scan: combine yields f32 for value 1, expected i32");
+}
+
+static void test_verify_scan_axis(void **state)
+{
+    fx *t = *state;
+    make_kernel(t);
+    ir_type f = ir_type_scalar(IR_F32), i = ir_type_scalar(IR_I32);
+    ir_op *scan = make_scan(t, (ir_type[]){f, i, f, i}, 1);
+    ir_builder lb = {.m = t->m};
+    ir_builder_at_end(&lb, scan->blocks[0]);
+    ir_value **a = scan->blocks[0]->args;
+    ir_build(&lb, IR_OP_YIELD, 2, (ir_value *[]){a[0], a[1]}, 0, NULL, 0);
+    ret(&t->b);
+    expect_reject(t, "scan: axis 1 out of range for rank 1");
+}
+
 static void test_verify_region_parent(void **state)
 {
     fx *t = *state;
@@ -1123,6 +1206,10 @@ int main(void)
         T(test_verify_tensor_misuse),
         T(test_verify_for_yield),
         T(test_verify_for_region_args),
+        T(test_verify_scan),
+        T(test_verify_scan_region_args),
+        T(test_verify_scan_yield),
+        T(test_verify_scan_axis),
         T(test_verify_region_parent),
         T(test_verify_no_terminator),
         T(test_verify_terminator_not_last),

@@ -968,6 +968,74 @@ static void test_dce_keeps_what_can_fail(void **state)
         "}\n");
 }
 
+/* A scan of the f32[4] x whose combine adds, then (kind 1) divides the
+ * i32 casts, which may fail, or (kind 2) adds a loaded element: an effect. */
+static ir_op *build_scan(fx *t, ir_value *x, int kind)
+{
+    ir_op *scan = ir_build(&t->b, IR_OP_SCAN, 1, &x, 1, &x->type, 1);
+    ir_type f = ir_type_scalar(IR_F32);
+    scan->blocks[0] = ir_block_new(t->k, 2, (ir_type[]){f, f});
+    scan->blocks[0]->parent = scan;
+    ir_builder lb = {.m = t->m};
+    ir_builder_at_end(&lb, scan->blocks[0]);
+    ir_value **a = scan->blocks[0]->args;
+    ir_value *dead = ir_unary(&lb, IR_OP_NEG, a[0]);   /* unused in the region: goes */
+    (void)dead;
+    ir_value *c = ir_binary(&lb, IR_OP_ADD, a[0], a[1]);
+    if (kind == 1) {
+        ir_value *n = ir_cast(&lb, a[0], IR_I32);
+        ir_value *q = ir_binary(&lb, IR_OP_DIV, n, ir_cast(&lb, a[1], IR_I32));
+        c = ir_cast(&lb, q, IR_F32);
+    } else if (kind == 2) {
+        ir_value *z = ir_const_int(&lb, IR_I32, 0, 0, NULL);
+        ir_value *l = ir_build(&lb, IR_OP_LOAD, 3, (ir_value *[]){t->x, z, z}, 1, F32, 0)->results[0];
+        c = ir_binary(&lb, IR_OP_ADD, c, l);
+    }
+    yield(&lb, 1, &c);
+    return scan;
+}
+
+/* DCE keeps what a used scan's region yields, removes an unused scan, and
+ * keeps an unused one whose combine can fail or has an effect. */
+static void test_dce_scan(void **state)
+{
+    fx *t = *state;
+    make_kernel(t);
+    ir_builder *b = &t->b;
+    ir_value *x = ir_const_float(b, IR_F32, 1.0, 1, S4);
+    ir_op *used = build_scan(t, x, 0);
+    build_scan(t, x, 0);   /* unused: goes */
+    build_scan(t, x, 1);   /* unused but may fail: stays */
+    build_scan(t, x, 2);   /* unused but loads: stays */
+    print_op(b, "r", 1, used->results);
+    ret(b);
+    assert_int_equal(ir_verify_module(t->m, "build"), TILE_OK);
+    pass_dce(t->k);
+    assert_module(t,
+        "  %1 = const 1.0 : f32[4]\n"
+        "  %2 = scan %1, axis=0 : f32[4] combine(%3, %4) {\n"
+        "    %5 = add %3, %4 : f32\n"
+        "    yield %5\n"
+        "  }\n"
+        "  %6 = scan %1, axis=0 : f32[4] combine(%7, %8) {\n"
+        "    %9 = cast %7 : i32\n"
+        "    %10 = cast %8 : i32\n"
+        "    %11 = div %9, %10 : i32\n"
+        "    %12 = cast %11 : f32\n"
+        "    yield %12\n"
+        "  }\n"
+        "  %13 = scan %1, axis=0 : f32[4] combine(%14, %15) {\n"
+        "    %16 = add %14, %15 : f32\n"
+        "    %17 = const 0 : i32\n"
+        "    %18 = load %x[%17, %17] : f32\n"
+        "    %19 = add %16, %18 : f32\n"
+        "    yield %19\n"
+        "  }\n"
+        "  print \"r\", %2\n"
+        "  return\n"
+        "}\n");
+}
+
 static tile_status run_kernel(fx *t, float *x, float *y, int64_t rows, float s);
 
 /* The same program, optimised or not, stops with the same runtime error. */
@@ -1143,6 +1211,7 @@ int main(void)
         T(test_optimize_preserves_results),
         T(test_canonicalize_keeps_for_with_unknown_step),
         T(test_dce_keeps_what_can_fail),
+        T(test_dce_scan),
         T(test_optimize_keeps_runtime_errors),
         T(test_optimize_preserves_nan_bits),
     };
