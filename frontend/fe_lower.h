@@ -285,6 +285,10 @@ const fe_builtin *fe_find_builtin(const char *name);
 bool fe_builtin_arg_allowed(const fe_builtin *b, const char *arg);
 fe_val fe_call_builtin(fe_func *F, const fe_builtin *b, const ast_expr *call);
 
+/* A SLICE op: count elements of v along axis from start by step. */
+ir_value *fe_slice(fe_func *F, src_loc loc, ir_value *v, int axis, int64_t start, int64_t step,
+                   int64_t count);
+
 /* ---- fe_lower_call.c --------------------------------------------------- */
 fe_val fe_call_fn(fe_func *F, const fe_fnval *fn, const ast_expr *call);
 /* Reports parameters named twice and parameters or tensor dims named like a
