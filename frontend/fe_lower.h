@@ -107,7 +107,13 @@ typedef struct fe_sym {
 typedef struct fe_scope {
     fe_sym *syms;
     struct fe_scope *parent;
+    bool continues;                /* the rest of the parent's block (statements
+                                      after a break/continue): same names */
 } fe_scope;
+
+/* The hidden vars that lower break and continue (names no source can spell). */
+#define FE_BREAK_FLAG "%break"
+#define FE_CONTINUE_FLAG "%continue"
 
 /* What a captured specialisation parameter is in the function being
  * lowered: the kernel's parameter, or in an fn instance the hidden
