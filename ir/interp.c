@@ -696,7 +696,8 @@ static tile_status check_shapes(interp *st, const ir_op *op)
             return internal(st, op, "bad slice");
         for (int d = 0; d < rt->rank; d++)
             if (d != ax && rt->shape[d] != xt->shape[d]) return internal(st, op, "bad slice");
-        if (op->attr.start + (rt->shape[ax] - 1) * op->attr.step >= xt->shape[ax])
+        if (op->attr.start >= xt->shape[ax] ||
+            rt->shape[ax] - 1 > (xt->shape[ax] - 1 - op->attr.start) / op->attr.step)
             return internal(st, op, "slice reads past the end");
         return TILE_OK;
     }

@@ -22,6 +22,7 @@
 #include "compiler/pipeline.h"
 #include "ir/fp16.h"
 #include "ir/interp.h"
+#include "ir_test_util.h"
 
 /* ---- harness ----------------------------------------------------------- */
 
@@ -624,6 +625,150 @@ static void test_break_forms(void **state)
     }
 }
 
+
+/* pow and fma on constants (folded at -O1) agree with the interpreter (-O0). */
+static void test_binary_folded(void **state)
+{
+    (void)state;
+    const char *lits[] = {"2.0", "-8.0", "0.0", "-0.0", "inf", "-inf", "inf - inf", "0.5", "3.0",
+                          "1.0001221"};
+    const int n = sizeof lits / sizeof lits[0];
+    const char *src =
+        "kernel k(y: out tensor<f32>[3], const T: dtype, const A: float, const B: float) grid(1) {\n"
+        "    let a = full([1], A, dtype: T);\n"
+        "    let b = full([1], B, dtype: T);\n"
+        "    store(y[0], cast<f32>(pow(a, b)[0]));\n"
+        "    store(y[1], cast<f32>(fma(a, b, -a)[0]));\n"
+        "    store(y[2], cast<f32>((a ** b)[0]));\n"
+        "}\n";
+    for (int dt = 0; dt < 2; dt++)
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j < n; j += 3) {
+                char da[64], db[64];
+                snprintf(da, sizeof da, "A=%s", lits[i]);
+                snprintf(db, sizeof db, "B=%s", lits[j]);
+                const char *defs[3] = {dt ? "T=bf16" : "T=f32", da, db};
+                float y[2][3];
+                for (int opt = 0; opt < 2; opt++) {
+                    interp_arg args[1] = {targ(IR_F32, y[opt], 1, (int64_t[]){3})};
+                    run(src, "k", opt, defs, 3, args, 1);
+                }
+                for (int r = 0; r < 3; r++)
+                    if (!same(y[0][r], y[1][r]))
+                        fail_msg("%s %s %s row %d: -O0 %g, -O1 %g", dt ? "bf16" : "f32", lits[i],
+                                 lits[j], r, (double)y[0][r], (double)y[1][r]);
+                assert_true(same(y[0][0], y[0][2])); /* ** is pow */
+            }
+}
+
+/* ** precedence: tighter than unary minus on its left and than '*',
+ * right-associative. */
+static void test_pow_precedence(void **state)
+{
+    (void)state;
+    const char *src =
+        "kernel k(y: out tensor<f32>[5]) grid(1) {\n"
+        "    let two = full([1], 2.0);\n"
+        "    store(y[0], (-two ** 2.0)[0]);\n"
+        "    store(y[1], (two ** 3.0 ** 2.0)[0]);\n"
+        "    store(y[2], (two ** -1.0)[0]);\n"
+        "    store(y[3], (-two ** 2.0 * 3.0)[0]);\n"
+        "    store(y[4], -2.0 ** 2.0 + 2.0 ** 2);\n"
+        "}\n";
+    for (int opt = 0; opt < 2; opt++) {
+        float y[5];
+        interp_arg args[1] = {targ(IR_F32, y, 1, (int64_t[]){5})};
+        run(src, "k", opt, NULL, 0, args, 1);
+        assert_true(same(y[0], -4.0f));
+        assert_true(same(y[1], 512.0f));
+        assert_true(same(y[2], 0.5f));
+        assert_true(same(y[3], -12.0f));
+        assert_true(same(y[4], 0.0f));
+    }
+}
+
+/* ---- verifier ---------------------------------------------------------- */
+
+/* Builds `x: f32[4,8]` in a fresh kernel, lets build() add one op, and
+ * expects the verifier to reject it with `want` in the message. */
+static void expect_verify_error(ir_op *(*build)(fx *t, ir_value *x), const char *want)
+{
+    fx *t = NULL;
+    fx_setup((void **)&t);
+    make_kernel(t);
+    ir_value *x = ir_const_float(&t->b, IR_F32, 1.0, 2, (int64_t[]){4, 8});
+    assert_non_null(build(t, x));
+    ret(&t->b);
+    assert_int_equal(ir_verify_module(t->m, "test"), TILE_ERR_INTERNAL);
+    const char *msg = t->diags.first ? t->diags.first->msg : "";
+    if (!strstr(msg, want)) fail_msg("verifier said '%s', expected '%s'", msg, want);
+    fx_teardown((void **)&t);
+}
+
+static ir_op *op_with(fx *t, ir_opcode code, int n, ir_value **ops, ir_type rt, int64_t axis,
+                      int64_t start, int64_t step)
+{
+    ir_op *op = ir_build(&t->b, code, n, ops, 1, &rt, 0);
+    op->attr.i = axis;
+    op->attr.start = start;
+    op->attr.step = step;
+    return op;
+}
+
+static ir_op *slice_past_end(fx *t, ir_value *x)
+{
+    return op_with(t, IR_OP_SLICE, 1, &x, ir_type_tile(IR_F32, 2, (int64_t[]){4, 3}), 1, 2, 3);
+}
+static ir_op *slice_step0(fx *t, ir_value *x)
+{
+    return op_with(t, IR_OP_SLICE, 1, &x, ir_type_tile(IR_F32, 2, (int64_t[]){4, 1}), 1, 0, 0);
+}
+static ir_op *slice_axis(fx *t, ir_value *x)
+{
+    return op_with(t, IR_OP_SLICE, 1, &x, ir_type_tile(IR_F32, 2, (int64_t[]){4, 1}), 2, 0, 1);
+}
+static ir_op *concat_bad(fx *t, ir_value *x)
+{
+    ir_value *ops[2] = {x, x};
+    return op_with(t, IR_OP_CONCAT, 2, ops, ir_type_tile(IR_F32, 2, (int64_t[]){8, 9}), 0, 0, 0);
+}
+static ir_op *argmax_f32(fx *t, ir_value *x)
+{
+    return op_with(t, IR_OP_ARGMAX, 1, &x, ir_type_tile(IR_F32, 1, (int64_t[]){4}), 1, 0, 0);
+}
+static ir_op *argmin_bool(fx *t, ir_value *x)
+{
+    (void)x;
+    ir_value *b = ir_const_bool(&t->b, true, 1, (int64_t[]){4});
+    return op_with(t, IR_OP_ARGMIN, 1, &b, ir_type_scalar(IR_I32), 0, 0, 0);
+}
+static ir_op *fma_int(fx *t, ir_value *x)
+{
+    (void)x;
+    ir_value *i = ir_const_int(&t->b, IR_I32, 1, 0, NULL);
+    ir_value *ops[3] = {i, i, i};
+    return op_with(t, IR_OP_FMA, 3, ops, ir_type_scalar(IR_I32), 0, 0, 0);
+}
+static ir_op *floor_int(fx *t, ir_value *x)
+{
+    (void)x;
+    ir_value *i = ir_const_int(&t->b, IR_I32, 1, 0, NULL);
+    return op_with(t, IR_OP_FLOOR, 1, &i, ir_type_scalar(IR_I32), 0, 0, 0);
+}
+
+static void test_verifier_new_ops(void **state)
+{
+    (void)state;
+    expect_verify_error(slice_past_end, "slice: f32[4,3] is not f32[4,8] along axis 1 from 2 step 3");
+    expect_verify_error(slice_step0, "step 0");
+    expect_verify_error(slice_axis, "axis 2 out of range for rank 2");
+    expect_verify_error(concat_bad, "concat: f32[8,9] is not f32[4,8] and f32[4,8] joined along axis 0");
+    expect_verify_error(argmax_f32, "argmax: result has type f32[4], expected i32[4]");
+    expect_verify_error(argmin_bool, "argmin: not defined on bool");
+    expect_verify_error(fma_int, "fma: not defined on i32");
+    expect_verify_error(floor_int, "floor: not defined on i32");
+}
+
 /* ---- print ------------------------------------------------------------- */
 
 static void test_print_labels(void **state)
@@ -662,6 +807,9 @@ int main(void)
         cmocka_unit_test(test_break_continue),
         cmocka_unit_test(test_break_forms),
         cmocka_unit_test(test_print_labels),
+        cmocka_unit_test(test_binary_folded),
+        cmocka_unit_test(test_pow_precedence),
+        cmocka_unit_test(test_verifier_new_ops),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
