@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "compiler/pipeline.h"
+#include "frontend/ast.h"
 #include "ir/fp16.h"
 #include "ir/interp.h"
 #include "ir_test_util.h"
@@ -769,6 +770,40 @@ static void test_verifier_new_ops(void **state)
     expect_verify_error(floor_int, "floor: not defined on i32");
 }
 
+
+/* ---- syntax ------------------------------------------------------------ */
+
+/* The parser's view of slices, **, break and continue (tilec --emit=ast). */
+static void test_parse_new_syntax(void **state)
+{
+    (void)state;
+    const char *src =
+        "fn f(t) {\n"
+        "    let a = t[1, :, 2:, :4, 1:8:2, ::3, None];\n"
+        "    let b = -a ** 2 ** c * d;\n"
+        "    while true { if a { break; } continue; }\n"
+        "}\n";
+    arena mem;
+    diag_ctx d;
+    arena_init(&mem);
+    diag_init(&d, &mem);
+    const src_file *sf = diag_add_source(&d, "p.tile", src, strlen(src));
+    ast_file *f = fe_parse(&mem, &d, sf->path, sf->text, sf->len);
+    assert_non_null(f);
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&text, &len);
+    ast_print(out, f);
+    fclose(out);
+    assert_non_null(strstr(text, "(index t 1 : (slice 2 _ _) (slice _ 4 _) (slice 1 8 2) "
+                                 "(slice _ _ 3) None)"));
+    assert_non_null(strstr(text, "(* (neg (call pow a (call pow 2 c))) d)"));
+    assert_non_null(strstr(text, "(break)"));
+    assert_non_null(strstr(text, "(continue)"));
+    free(text);
+    arena_free(&mem);
+}
+
 /* ---- print ------------------------------------------------------------- */
 
 static void test_print_labels(void **state)
@@ -810,6 +845,7 @@ int main(void)
         cmocka_unit_test(test_binary_folded),
         cmocka_unit_test(test_pow_precedence),
         cmocka_unit_test(test_verifier_new_ops),
+        cmocka_unit_test(test_parse_new_syntax),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
