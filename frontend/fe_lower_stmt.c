@@ -844,7 +844,11 @@ void fe_block(fe_func *F, const ast_block *blk, fe_val *value, bool fn_body)
     fe_ctx *cx = F->cx;
     if (!blk) return;
     if (cx->depth >= FE_MAX_NESTING) {
-        fe_too_deep(cx, blk->loc, "blocks are nested too deeply");
+        /* The statements after each break/continue nest one level deeper. */
+        fe_too_deep(cx, blk->loc, blk->continues
+                                      ? "too many statements that may break or continue in "
+                                        "nested blocks (each nests the rest of its block)"
+                                      : "blocks are nested too deeply");
         return;
     }
     cx->depth++;
