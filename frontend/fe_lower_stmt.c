@@ -585,6 +585,13 @@ static bool lower_rest_guarded(fe_func *F, const ast_block *blk, int from, int e
     fe_sym *b = exits & EXIT_BREAK ? fe_lookup(F, FE_BREAK_FLAG) : NULL;
     fe_sym *c = exits & EXIT_CONTINUE ? fe_lookup(F, FE_CONTINUE_FLAG) : NULL;
     if (!b && !c) return false; /* outside a loop: already an error */
+    if (cx->depth + 8 >= FE_MAX_NESTING) {
+        /* The rest of the block nests one level deeper per such statement. */
+        const ast_stmt *s = blk->stmts.items[from - 1];
+        fe_too_deep(cx, s->loc, "too many statements that may break or continue in one loop "
+                    "body (the statements after each one nest a level deeper)");
+        return true;
+    }
     ast_block *rest = arena_calloc(cx->mem, 1, sizeof *rest);
     if (!rest) {
         fe_oom(cx);
@@ -844,11 +851,7 @@ void fe_block(fe_func *F, const ast_block *blk, fe_val *value, bool fn_body)
     fe_ctx *cx = F->cx;
     if (!blk) return;
     if (cx->depth >= FE_MAX_NESTING) {
-        /* The statements after each break/continue nest one level deeper. */
-        fe_too_deep(cx, blk->loc, blk->continues
-                                      ? "too many statements that may break or continue in "
-                                        "nested blocks (each nests the rest of its block)"
-                                      : "blocks are nested too deeply");
+        fe_too_deep(cx, blk->loc, "blocks are nested too deeply");
         return;
     }
     cx->depth++;
