@@ -722,9 +722,8 @@ static fe_val b_concat(fe_func *F, bargs *a)
     return emit_tile(F, a->loc, IR_OP_CONCAT, 2, ops, ir_type_tile(dt, rank, rs), axis, weak);
 }
 
-/* A SLICE op: count elements of v along axis from start by step. */
-static ir_value *slice_op(fe_func *F, src_loc loc, ir_value *v, int axis, int64_t start,
-                          int64_t step, int64_t count)
+ir_value *fe_slice(fe_func *F, src_loc loc, ir_value *v, int axis, int64_t start, int64_t step,
+                   int64_t count)
 {
     ir_type t = v->type;
     t.shape[axis] = count;
@@ -734,12 +733,6 @@ static ir_value *slice_op(fe_func *F, src_loc loc, ir_value *v, int axis, int64_
     op->attr.start = start;
     op->attr.step = step;
     return op->results[0];
-}
-
-ir_value *fe_slice(fe_func *F, src_loc loc, ir_value *v, int axis, int64_t start, int64_t step,
-                   int64_t count)
-{
-    return slice_op(F, loc, v, axis, start, step, count);
 }
 
 /* split(x, axis: k) -> (first half, second half) along axis k (default: the
@@ -766,7 +759,7 @@ static fe_val b_split(fe_func *F, bargs *a)
         return fe_err();
     }
     for (int h = 0; h < 2; h++) {
-        ir_value *r = slice_op(F, a->loc, v, axis, h * (n / 2), 1, n / 2);
+        ir_value *r = fe_slice(F, a->loc, v, axis, h * (n / 2), 1, n / 2);
         if (!r) return fe_err();
         items[h] = fe_tile(r, fe_is_weak(x));
     }

@@ -78,7 +78,12 @@ static bool same(float a, float b)
     return memcmp(&a, &b, sizeof a) == 0;
 }
 
-static float to_dtype(ir_dtype t, float f) { return t == IR_BF16 ? fp_round_bf16(f) : f; }
+static float to_dtype(ir_dtype t, float f)
+{
+    return t == IR_BF16 ? fp_round_bf16(f) : t == IR_F16 ? fp_round_f16(f) : f;
+}
+
+static const char *dt_def(ir_dtype t) { return t == IR_BF16 ? "T=bf16" : t == IR_F16 ? "T=f16" : "T=f32"; }
 
 /* ---- references -------------------------------------------------------- */
 
@@ -132,7 +137,7 @@ static void check_unary_runtime(unop op, ir_dtype t)
              "}\n", un_name[op]);
     char nd[32];
     snprintf(nd, sizeof nd, "N=%d", NSP);
-    const char *defs[2] = {t == IR_BF16 ? "T=bf16" : "T=f32", nd};
+    const char *defs[2] = {dt_def(t), nd};
     float x[NSP], y[2][NSP];
     memcpy(x, specials, sizeof x);
     for (int opt = 0; opt < 2; opt++) {
@@ -144,7 +149,7 @@ static void check_unary_runtime(unop op, ir_dtype t)
         float want = to_dtype(t, ref_unary(op, to_dtype(t, x[i])));
         if (!same(y[0][i], want) || !same(y[1][i], want))
             fail_msg("%s %s(%g): got %g (-O0) %g (-O1), want %g", un_name[op],
-                     t == IR_BF16 ? "bf16" : "f32", (double)x[i], (double)y[0][i],
+                     dt_def(t), (double)x[i], (double)y[0][i],
                      (double)y[1][i], (double)want);
     }
 }
@@ -155,6 +160,7 @@ static void test_unary_math(void **state)
     for (int op = 0; op < U_COUNT; op++) {
         check_unary_runtime((unop)op, IR_F32);
         check_unary_runtime((unop)op, IR_BF16);
+        check_unary_runtime((unop)op, IR_F16);
     }
     /* A few values whose result is exact, independent of any libm. */
     assert_true(same(ref_round_even(2.5f), 2.0f));
