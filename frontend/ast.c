@@ -213,7 +213,20 @@ static void print_expr(FILE *out, const ast_expr *e)
         print_exprs(out, &e->u.index.idx);
         fputc(')', out);
         break;
-    case AST_SLICE: fputc(':', out); break;
+    case AST_SLICE:
+        if (!e->u.slice.lo && !e->u.slice.hi && !e->u.slice.step) {
+            fputc(':', out);
+            break;
+        }
+        fputs("(slice", out);
+        for (int i = 0; i < 3; i++) {
+            const ast_expr *b = i == 0 ? e->u.slice.lo : i == 1 ? e->u.slice.hi : e->u.slice.step;
+            fputc(' ', out);
+            if (b) print_expr(out, b);
+            else fputc('_', out);
+        }
+        fputc(')', out);
+        break;
     case AST_NONE: fputs("None", out); break;
     case AST_TUPLE:
     case AST_LIST:
@@ -312,6 +325,8 @@ static void print_stmt(FILE *out, const ast_stmt *s, int level)
         }
         fputc(')', out);
         break;
+    case AST_BREAK: fputs("(break)", out); break;
+    case AST_CONTINUE: fputs("(continue)", out); break;
     case AST_RETURN:
         fputs("(return", out);
         if (s->u.expr) {

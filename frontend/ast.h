@@ -53,7 +53,7 @@ typedef enum ast_expr_kind {
     AST_BINARY,     /* op: token kind of the operator, see ast_binop */
     AST_CALL,       /* callee(args..., name: value...) ; callee is any expr (usually NAME) */
     AST_INDEX,      /* base[idx, ...] : tensor view or tile [:, None] */
-    AST_SLICE,      /* ':' inside an index */
+    AST_SLICE,      /* ':' or lo:hi(:step) inside an index (bounds NULL when absent) */
     AST_NONE,       /* None inside an index */
     AST_TUPLE,      /* (a, b) */
     AST_LIST,       /* [a, b] - shapes */
@@ -88,6 +88,7 @@ struct ast_expr {
         struct { ast_binop op; ast_expr *lhs, *rhs; } binary;
         struct { ast_expr *callee; ast_list args; } call;   /* ast_arg* */
         struct { ast_expr *base; ast_list idx; } index;     /* ast_expr* */
+        struct { ast_expr *lo, *hi, *step; } slice;         /* SLICE; all NULL for ':' */
         ast_list elems;                                     /* TUPLE, LIST: ast_expr* */
         struct { ast_type *to; ast_expr *operand; } cast;
     } u;
@@ -106,6 +107,8 @@ typedef enum ast_stmt_kind {
     AST_RETURN,     /* return e?; */
     AST_STATIC_ASSERT, /* static_assert(cond, "message"); */
     AST_ASSERT,     /* assert(cond, "message"); (checked at run time) */
+    AST_BREAK,      /* break; */
+    AST_CONTINUE,   /* continue; */
 } ast_stmt_kind;
 
 struct ast_block {
@@ -113,6 +116,8 @@ struct ast_block {
     src_loc end;          /* the '}' */
     ast_list stmts;       /* ast_stmt* */
     ast_expr *value;      /* trailing expression without ';' (fn result), or NULL */
+    bool continues;       /* made by the lowering of break/continue: the rest of an
+                             enclosing block, so it shares that block's names */
 };
 
 struct ast_stmt {

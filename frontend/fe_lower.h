@@ -107,7 +107,13 @@ typedef struct fe_sym {
 typedef struct fe_scope {
     fe_sym *syms;
     struct fe_scope *parent;
+    bool continues;                /* the rest of the parent's block (statements
+                                      after a break/continue): same names */
 } fe_scope;
+
+/* The hidden vars that lower break and continue (names no source can spell). */
+#define FE_BREAK_FLAG "%break"
+#define FE_CONTINUE_FLAG "%continue"
 
 /* What a captured specialisation parameter is in the function being
  * lowered: the kernel's parameter, or in an fn instance the hidden
@@ -284,6 +290,10 @@ typedef struct fe_builtin fe_builtin;
 const fe_builtin *fe_find_builtin(const char *name);
 bool fe_builtin_arg_allowed(const fe_builtin *b, const char *arg);
 fe_val fe_call_builtin(fe_func *F, const fe_builtin *b, const ast_expr *call);
+
+/* A SLICE op: count elements of v along axis from start by step. */
+ir_value *fe_slice(fe_func *F, src_loc loc, ir_value *v, int axis, int64_t start, int64_t step,
+                   int64_t count);
 
 /* ---- fe_lower_call.c --------------------------------------------------- */
 fe_val fe_call_fn(fe_func *F, const fe_fnval *fn, const ast_expr *call);

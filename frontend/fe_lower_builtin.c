@@ -15,7 +15,8 @@
 typedef enum bkind {
     B_PROGRAM_ID, B_ARANGE, B_ZEROS, B_FULL, B_DOT, B_TRANS, B_RESHAPE, B_BROADCAST_TO,
     B_WHERE, B_UNARY_F, B_ABS, B_MINMAX, B_REDUCE, B_ROWRED, B_CUMSUM, B_CDIV, B_PRINT,
-    B_LOAD, B_STORE, B_SCAN,
+    B_LOAD, B_STORE, B_SCAN, B_POW, B_FMA, B_CLAMP, B_ARGEXT, B_ANYALL, B_CONCAT,
+    B_SPLIT,
 } bkind;
 
 struct fe_builtin {
@@ -45,6 +46,23 @@ static const fe_builtin builtins[] = {
     {"rsqrt", B_UNARY_F, IR_OP_RSQRT, 1, 1, {0}},
     {"sigmoid", B_UNARY_F, IR_OP_SIGMOID, 1, 1, {0}},
     {"tanh", B_UNARY_F, IR_OP_TANH, 1, 1, {0}},
+    {"sin", B_UNARY_F, IR_OP_SIN, 1, 1, {0}},
+    {"cos", B_UNARY_F, IR_OP_COS, 1, 1, {0}},
+    {"floor", B_UNARY_F, IR_OP_FLOOR, 1, 1, {0}},
+    {"ceil", B_UNARY_F, IR_OP_CEIL, 1, 1, {0}},
+    {"round", B_UNARY_F, IR_OP_ROUND, 1, 1, {0}},
+    {"erf", B_UNARY_F, IR_OP_ERF, 1, 1, {0}},
+    {"log1p", B_UNARY_F, IR_OP_LOG1P, 1, 1, {0}},
+    {"expm1", B_UNARY_F, IR_OP_EXPM1, 1, 1, {0}},
+    {"pow", B_POW, IR_OP_POW, 2, 2, {0}},
+    {"fma", B_FMA, IR_OP_FMA, 3, 3, {0}},
+    {"clamp", B_CLAMP, IR_OP_MAX, 3, 3, {0}},
+    {"argmax", B_ARGEXT, IR_OP_ARGMAX, 1, 1, {"axis"}},
+    {"argmin", B_ARGEXT, IR_OP_ARGMIN, 1, 1, {"axis"}},
+    {"any", B_ANYALL, IR_OP_REDUCE_MAX, 1, 1, {"axis"}},
+    {"all", B_ANYALL, IR_OP_REDUCE_MIN, 1, 1, {"axis"}},
+    {"concat", B_CONCAT, IR_OP_CONCAT, 2, 2, {"axis"}},
+    {"split", B_SPLIT, IR_OP_SLICE, 1, 1, {"axis"}},
     {"abs", B_ABS, IR_OP_ABS, 1, 1, {0}},
     {"max", B_MINMAX, IR_OP_MAX, 1, 2, {"axis"}},
     {"min", B_MINMAX, IR_OP_MIN, 1, 2, {"axis"}},
@@ -454,6 +472,35 @@ static fe_val reduce(fe_func *F, bargs *a, ir_opcode code, const fe_val *axis_v,
     return emit_tile(F, a->loc, code, 1, &v, rt, axis, x->weak);
 }
 
+/* Binary elementwise op on numbers x and y (checked by the caller):
+ * promoted like '+', broadcast, emitted. */
+static fe_val elementwise2(fe_func *F, ir_opcode code, const char *name, fe_val x, fe_val y,
+                           src_loc loc)
+{
+    fe_ctx *cx = F->cx;
+    ir_dtype dt;
+    bool weak;
+    fe_promote(&x, &y, &dt, &weak);
+    if (code == IR_OP_POW && !ir_dtype_is_float(dt)) dt = IR_F32; /* weak ints met a float */
+    int rr;
+    int64_t rs[IR_MAX_RANK];
+    if (!fe_broadcast_shapes(fe_val_rank(&x), fe_val_shape(&x), fe_val_rank(&y), fe_val_shape(&y),
+                             &rr, rs)) {
+        diag_error(cx->d, loc, "cannot take the %s of %s and %s: shapes do not broadcast", name,
+                   fe_describe(cx, &x), fe_describe(cx, &y));
+        return fe_err();
+    }
+    if (!fe_shape_ok(F, rr, rs, loc) || !fe_need_ir(F, loc, arena_printf(cx->mem, "'%s'", name)))
+        return fe_err();
+    ir_value *xv = fe_materialize(F, &x, dt, rr, rs, loc);
+    ir_value *yv = xv ? fe_materialize(F, &y, dt, rr, rs, loc) : NULL;
+    if (!yv) return fe_err();
+    F->b.loc = loc;
+    ir_value *r = ir_binary(&F->b, code, xv, yv);
+    if (!r) fe_oom(cx);
+    return fe_tile(r, weak);
+}
+
 /* Elementwise max/min on two operands (folds on constants). */
 static fe_val minmax2(fe_func *F, bargs *a)
 {
@@ -482,25 +529,243 @@ static fe_val minmax2(fe_func *F, bargs *a)
         ir_eval_binary(a->b->code, IR_F32, fx, fy, &r);
         return fe_float(r.f);
     }
+    return elementwise2(F, a->b->code, a->b->name, x, y, a->loc);
+}
+
+static bool is_number(const fe_val *v) { return fe_val_dtype(v) != IR_BOOL; }
+
+/* pow(x, y): float; a weak int operand converts, two ints are an error. */
+static fe_val b_pow(fe_func *F, bargs *a)
+{
+    fe_ctx *cx = F->cx;
+    fe_val x = a->pos[0], y = a->pos[1];
+    if (!fe_check_operand(F, &x, a->pos_loc[0]) || !fe_check_operand(F, &y, a->pos_loc[1]))
+        return fe_err();
     ir_dtype dt;
     bool weak;
-    fe_promote(&x, &y, &dt, &weak);
-    int rr;
-    int64_t rs[IR_MAX_RANK];
-    if (!fe_broadcast_shapes(fe_val_rank(&x), fe_val_shape(&x), fe_val_rank(&y), fe_val_shape(&y),
-                             &rr, rs)) {
-        diag_error(cx->d, a->loc, "cannot take the %s of %s and %s: shapes do not broadcast",
-                   a->b->name, fe_describe(cx, &x), fe_describe(cx, &y));
+    bool mix = fe_promote(&x, &y, &dt, &weak);
+    if (!mix || !is_number(&x) || !is_number(&y) ||
+        (!ir_dtype_is_float(dt) && !(fe_is_weak(&x) && fe_is_weak(&y)))) {
+        diag_error(cx->d, a->loc, "pow needs float operands, got %s and %s%s", fe_describe(cx, &x),
+                   fe_describe(cx, &y), mix && is_number(&x) && is_number(&y)
+                                            ? " (use cast<f32>(x))" : "");
         return fe_err();
     }
-    if (!fe_shape_ok(F, rr, rs, a->loc)) return fe_err();
-    ir_value *xv = fe_materialize(F, &x, dt, rr, rs, a->loc);
-    ir_value *yv = xv ? fe_materialize(F, &y, dt, rr, rs, a->loc) : NULL;
-    if (!yv) return fe_err();
+    if (fe_is_scalar_const(&x) && fe_is_scalar_const(&y)) {
+        ir_scalar fx = ir_scalar_round(IR_F32, x.kind == FE_INT ? (double)x.u.i : x.u.f);
+        ir_scalar fy = ir_scalar_round(IR_F32, y.kind == FE_INT ? (double)y.u.i : y.u.f);
+        ir_scalar r;
+        ir_eval_binary(IR_OP_POW, IR_F32, fx, fy, &r);
+        return fe_float(r.f);
+    }
+    return elementwise2(F, IR_OP_POW, "pow", x, y, a->loc);
+}
+
+/* fma(a, b, c) = a*b + c rounded once (floats); integers: a*b + c, wrapping. */
+static fe_val b_fma(fe_func *F, bargs *a)
+{
+    fe_ctx *cx = F->cx;
+    for (int i = 0; i < 3; i++)
+        if (!fe_check_operand(F, &a->pos[i], a->pos_loc[i])) return fe_err();
+    ir_dtype d1, dt;
+    bool w1, weak;
+    if (!is_number(&a->pos[0]) || !is_number(&a->pos[1]) || !is_number(&a->pos[2]) ||
+        !fe_promote(&a->pos[0], &a->pos[1], &d1, &w1)) {
+        diag_error(cx->d, a->loc, "fma needs numbers, got %s, %s and %s",
+                   fe_describe(cx, &a->pos[0]), fe_describe(cx, &a->pos[1]),
+                   fe_describe(cx, &a->pos[2]));
+        return fe_err();
+    }
+    /* The dtype of a*b, then of (a*b) + c, by the rules of '*' and '+'. */
+    int r1, r2;
+    int64_t s1[IR_MAX_RANK], s2[IR_MAX_RANK];
+    if (!fe_broadcast_shapes(fe_val_rank(&a->pos[0]), fe_val_shape(&a->pos[0]),
+                             fe_val_rank(&a->pos[1]), fe_val_shape(&a->pos[1]), &r1, s1) ||
+        !fe_broadcast_shapes(r1, s1, fe_val_rank(&a->pos[2]), fe_val_shape(&a->pos[2]), &r2, s2)) {
+        diag_error(cx->d, a->loc, "fma operands %s, %s and %s do not broadcast",
+                   fe_describe(cx, &a->pos[0]), fe_describe(cx, &a->pos[1]),
+                   fe_describe(cx, &a->pos[2]));
+        return fe_err();
+    }
+    ir_value prod_type = {.type = ir_type_tile(d1, r1, s1)};
+    fe_val prod = fe_tile(&prod_type, w1);
+    if (!fe_promote(&prod, &a->pos[2], &dt, &weak)) return fe_err();
+    if (!ir_dtype_is_float(dt)) {
+        fe_val ab = fe_binop(F, AST_OP_MUL, a->pos[0], a->pos[1], a->loc);
+        return fe_binop(F, AST_OP_ADD, ab, a->pos[2], a->loc);
+    }
+    if (!fe_shape_ok(F, r2, s2, a->loc) || !fe_need_ir(F, a->loc, "'fma'")) return fe_err();
+    ir_value *ops[3];
+    for (int i = 0; i < 3; i++) {
+        ops[i] = fe_materialize(F, &a->pos[i], dt, r2, s2, a->pos_loc[i]);
+        if (!ops[i]) return fe_err();
+    }
+    return emit_tile(F, a->loc, IR_OP_FMA, 3, ops, ir_type_tile(dt, r2, s2), 0, weak);
+}
+
+/* clamp(x, lo, hi) = min(max(x, lo), hi): NaN-propagating, lo > hi gives hi. */
+static fe_val b_clamp(fe_func *F, bargs *a)
+{
+    fe_ctx *cx = F->cx;
+    for (int i = 0; i < 3; i++)
+        if (!fe_check_operand(F, &a->pos[i], a->pos_loc[i])) return fe_err();
+    if (!is_number(&a->pos[0]) || !is_number(&a->pos[1]) || !is_number(&a->pos[2])) {
+        diag_error(cx->d, a->loc, "clamp needs numbers, got %s, %s and %s",
+                   fe_describe(cx, &a->pos[0]), fe_describe(cx, &a->pos[1]),
+                   fe_describe(cx, &a->pos[2]));
+        return fe_err();
+    }
+    fe_val lo = elementwise2(F, IR_OP_MAX, "clamp", a->pos[0], a->pos[1], a->loc);
+    if (lo.kind == FE_ERR) return lo;
+    return elementwise2(F, IR_OP_MIN, "clamp", lo, a->pos[2], a->loc);
+}
+
+/* The tile operand of a shape built-in: a tile of rank >= 1. */
+static bool tile_arg(fe_func *F, bargs *a, int i, const fe_val **x)
+{
+    fe_ctx *cx = F->cx;
+    *x = &a->pos[i];
+    if (!fe_check_operand(F, *x, a->pos_loc[i])) return false;
+    if (fe_val_rank(*x) == 0) {
+        diag_error(cx->d, a->pos_loc[i], "%s needs a tile of rank 1 or more, got %s", a->b->name,
+                   fe_describe(cx, *x));
+        return false;
+    }
+    return fe_need_ir(F, a->loc, arena_printf(cx->mem, "'%s'", a->b->name));
+}
+
+/* argmax(x, axis: k) / argmin: i32 index of the first extreme element
+ * (default: the last axis). */
+static fe_val b_argext(fe_func *F, bargs *a)
+{
+    fe_ctx *cx = F->cx;
+    const fe_val *x;
+    if (!tile_arg(F, a, 0, &x)) return fe_err();
+    if (fe_val_dtype(x) == IR_BOOL) {
+        diag_error(cx->d, a->loc, "%s needs numbers, got %s (use cast<i32>(x))", a->b->name,
+                   fe_describe(cx, x));
+        return fe_err();
+    }
+    int rank = fe_val_rank(x), axis = rank - 1;
+    const fe_val *av = named_arg(a, "axis");
+    if (av && !get_axis(F, av, named_loc(a, "axis"), rank, &axis)) return fe_err();
+    ir_value *v = fe_to_ir(F, x, a->pos_loc[0]);
+    if (!v) return fe_err();
+    ir_type rt = ir_type_scalar(IR_I32);
+    for (int i = 0; i < rank; i++)
+        if (i != axis) rt.shape[rt.rank++] = v->type.shape[i];
+    return emit_tile(F, a->loc, a->b->code, 1, &v, rt, axis, false);
+}
+
+/* any(x, axis: k) / all: OR / AND of a bool tile, as max / min of 0/1. */
+static fe_val b_anyall(fe_func *F, bargs *a)
+{
+    fe_ctx *cx = F->cx;
+    fe_val x = a->pos[0];
+    if (!fe_check_operand(F, &x, a->pos_loc[0])) return fe_err();
+    if (fe_val_dtype(&x) != IR_BOOL) {
+        diag_error(cx->d, a->loc, "%s needs a bool tile, got %s (compare first: %s(x != 0))",
+                   a->b->name, fe_describe(cx, &x), a->b->name);
+        return fe_err();
+    }
+    const fe_val *axis_v = named_arg(a, "axis");
+    if (x.kind == FE_BOOL && !axis_v) return x;
+    if (!fe_need_ir(F, a->loc, arena_printf(cx->mem, "'%s'", a->b->name))) return fe_err();
+    ir_value *v = fe_to_ir(F, &x, a->pos_loc[0]);
+    if (!v) return fe_err();
     F->b.loc = a->loc;
-    ir_value *r = ir_binary(&F->b, a->b->code, xv, yv);
-    if (!r) fe_oom(cx);
-    return fe_tile(r, weak);
+    ir_value *iv = ir_cast(&F->b, v, IR_I32);
+    if (!iv) {
+        fe_oom(cx);
+        return fe_err();
+    }
+    a->pos[0] = fe_tile(iv, false);
+    fe_val r = reduce(F, a, a->b->code, axis_v, false);
+    if (r.kind != FE_TILE) return r;
+    F->b.loc = a->loc;
+    ir_value *b = ir_cast(&F->b, r.u.v, IR_BOOL);
+    if (!b) fe_oom(cx);
+    return fe_tile(b, false);
+}
+
+/* concat(a, b, axis: k): a then b along axis k (default: the last); the
+ * other dims must be equal; dtypes promote like '+'. */
+static fe_val b_concat(fe_func *F, bargs *a)
+{
+    fe_ctx *cx = F->cx;
+    const fe_val *x, *y;
+    if (!tile_arg(F, a, 0, &x) || !tile_arg(F, a, 1, &y)) return fe_err();
+    ir_dtype dt;
+    bool weak;
+    if (!fe_promote(x, y, &dt, &weak)) {
+        diag_error(cx->d, a->loc, "concat cannot mix %s and %s: bool does not mix with numbers",
+                   fe_describe(cx, x), fe_describe(cx, y));
+        return fe_err();
+    }
+    int rank = fe_val_rank(x), axis = rank - 1;
+    const fe_val *av = named_arg(a, "axis");
+    if (av && !get_axis(F, av, named_loc(a, "axis"), rank, &axis)) return fe_err();
+    const int64_t *xs = fe_val_shape(x), *ys = fe_val_shape(y);
+    bool ok = fe_val_rank(y) == rank;
+    for (int i = 0; ok && i < rank; i++) ok = i == axis || xs[i] == ys[i];
+    if (!ok) {
+        diag_error(cx->d, a->loc, "cannot concat %s and %s along axis %d: the other dimensions "
+                   "must be equal", fe_describe(cx, x), fe_describe(cx, y), axis);
+        return fe_err();
+    }
+    int64_t rs[IR_MAX_RANK];
+    memcpy(rs, xs, (size_t)rank * sizeof *rs);
+    rs[axis] = xs[axis] + ys[axis];
+    if (!fe_shape_ok(F, rank, rs, a->loc)) return fe_err();
+    ir_value *ops[2];
+    ops[0] = fe_materialize(F, x, dt, rank, xs, a->pos_loc[0]);
+    ops[1] = ops[0] ? fe_materialize(F, y, dt, rank, ys, a->pos_loc[1]) : NULL;
+    if (!ops[1]) return fe_err();
+    return emit_tile(F, a->loc, IR_OP_CONCAT, 2, ops, ir_type_tile(dt, rank, rs), axis, weak);
+}
+
+ir_value *fe_slice(fe_func *F, src_loc loc, ir_value *v, int axis, int64_t start, int64_t step,
+                   int64_t count)
+{
+    ir_type t = v->type;
+    t.shape[axis] = count;
+    ir_op *op = fe_build(F, loc, IR_OP_SLICE, 1, &v, 1, &t, 0);
+    if (!op) return NULL;
+    op->attr.i = axis;
+    op->attr.start = start;
+    op->attr.step = step;
+    return op->results[0];
+}
+
+/* split(x, axis: k) -> (first half, second half) along axis k (default: the
+ * last); the dimension must be even. */
+static fe_val b_split(fe_func *F, bargs *a)
+{
+    fe_ctx *cx = F->cx;
+    const fe_val *x;
+    if (!tile_arg(F, a, 0, &x)) return fe_err();
+    int rank = fe_val_rank(x), axis = rank - 1;
+    const fe_val *av = named_arg(a, "axis");
+    if (av && !get_axis(F, av, named_loc(a, "axis"), rank, &axis)) return fe_err();
+    int64_t n = fe_val_shape(x)[axis];
+    if (n % 2 != 0) {
+        diag_error(cx->d, a->loc, "split needs an even dimension: axis %d of %s has size %lld",
+                   axis, fe_describe(cx, x), (long long)n);
+        return fe_err();
+    }
+    ir_value *v = fe_to_ir(F, x, a->pos_loc[0]);
+    if (!v) return fe_err();
+    fe_val *items = arena_calloc(cx->mem, 2, sizeof *items);
+    if (!items) {
+        fe_oom(cx);
+        return fe_err();
+    }
+    for (int h = 0; h < 2; h++) {
+        ir_value *r = fe_slice(F, a->loc, v, axis, h * (n / 2), 1, n / 2);
+        if (!r) return fe_err();
+        items[h] = fe_tile(r, fe_is_weak(x));
+    }
+    return (fe_val){.kind = FE_TUPLE, .u.tup = {2, items}};
 }
 
 static fe_val b_cdiv(fe_func *F, bargs *a)
@@ -520,6 +785,8 @@ static fe_val b_cdiv(fe_func *F, bargs *a)
     return fe_binop(F, AST_OP_DIV, s, y, a->loc);
 }
 
+/* print("a", x, y, "b", z): each string starts a group, printed as one
+ * PRINT op (one line "a: x y") in order. */
 static fe_val b_print(fe_func *F, bargs *a)
 {
     fe_ctx *cx = F->cx;
@@ -533,14 +800,21 @@ static fe_val b_print(fe_func *F, bargs *a)
         fe_oom(cx);
         return fe_err();
     }
-    for (int i = 1; i < a->npos; i++) {
-        if (!fe_check_operand(F, &a->pos[i], a->pos_loc[i])) return fe_err();
-        vals[i - 1] = fe_to_ir(F, &a->pos[i], a->pos_loc[i]);
-        if (!vals[i - 1]) return fe_err();
+    bool bad = false;
+    for (int i = 1; i < a->npos; i++)
+        if (a->pos[i].kind != FE_STR && !fe_check_operand(F, &a->pos[i], a->pos_loc[i])) bad = true;
+    if (bad) return fe_err();
+    for (int g = 0; g < a->npos;) {
+        int n = 0, i = g + 1;
+        for (; i < a->npos && a->pos[i].kind != FE_STR; i++) {
+            vals[n] = fe_to_ir(F, &a->pos[i], a->pos_loc[i]);
+            if (!vals[n++]) return fe_err();
+        }
+        ir_op *op = fe_build(F, a->pos_loc[g], IR_OP_PRINT, n, vals, 0, NULL, 0);
+        if (!op) return fe_err();
+        op->attr.str = a->pos[g].u.s;
+        g = i;
     }
-    ir_op *op = fe_build(F, a->loc, IR_OP_PRINT, a->npos - 1, vals, 0, NULL, 0);
-    if (!op) return fe_err();
-    op->attr.str = a->pos[0].u.s;
     return fe_unit();
 }
 
@@ -806,6 +1080,13 @@ fe_val fe_call_builtin(fe_func *F, const fe_builtin *b, const ast_expr *call)
     case B_PRINT: return b_print(F, &a);
     case B_LOAD: case B_STORE: return b_memory(F, &a);
     case B_SCAN: return b_scan(F, &a);
+    case B_POW: return b_pow(F, &a);
+    case B_FMA: return b_fma(F, &a);
+    case B_CLAMP: return b_clamp(F, &a);
+    case B_ARGEXT: return b_argext(F, &a);
+    case B_ANYALL: return b_anyall(F, &a);
+    case B_CONCAT: return b_concat(F, &a);
+    case B_SPLIT: return b_split(F, &a);
     }
     return fe_err();
 }

@@ -484,7 +484,12 @@ static fe_val lower_view(fe_func *F, const ast_expr *e, const fe_tensor *t)
     for (int k = 0; k < idx->len; k++) {
         const ast_expr *ix = idx->items[k];
         ir_value *iv = NULL;
-        if (ix->kind == AST_SLICE) {
+        if (ix->kind == AST_SLICE && (ix->u.slice.lo || ix->u.slice.hi || ix->u.slice.step)) {
+            diag_error(cx->d, ix->loc, "a tensor is indexed with ':' without bounds (for a range "
+                       "of '%s', index it with arange(lo, hi))", t->name);
+            ok = false;
+            continue;
+        } else if (ix->kind == AST_SLICE) {
             int64_t size = t->dims[k].size;
             if (size < 1) {
                 diag_error(cx->d, ix->loc, "':' needs a static size for dimension %d of '%s' "
@@ -571,11 +576,153 @@ static fe_val lower_tile_index(fe_func *F, const ast_expr *e, fe_val base)
     return fe_tile(r, fe_is_weak(&base));
 }
 
+static bool plain_slice(const ast_expr *ix)
+{
+    return ix->kind == AST_SLICE && !ix->u.slice.lo && !ix->u.slice.hi && !ix->u.slice.step;
+}
+
+/* A slice bound or tile index: a constant int (loc for errors). */
+static bool const_index(fe_func *F, const ast_expr *x, const char *what, int64_t *out)
+{
+    fe_ctx *cx = F->cx;
+    fe_val v = fe_expr(F, x);
+    if (v.kind == FE_ERR) return false;
+    if (v.kind != FE_INT) {
+        diag_error(cx->d, x->loc, "%s must be a constant int, got %s%s", what, fe_describe(cx, &v),
+                   v.kind == FE_TILE ? " (index a tensor to gather, or select with where)" : "");
+        return false;
+    }
+    *out = v.u.i;
+    return true;
+}
+
+/* One `lo:hi:step` of axis `axis` (size n): start, step and count. */
+static bool slice_bounds(fe_func *F, const ast_expr *ix, int axis, int64_t n, int64_t *start,
+                         int64_t *step, int64_t *count)
+{
+    fe_ctx *cx = F->cx;
+    int64_t lo = 0, hi = n, st = 1;
+    if ((ix->u.slice.lo && !const_index(F, ix->u.slice.lo, "a slice bound", &lo)) ||
+        (ix->u.slice.hi && !const_index(F, ix->u.slice.hi, "a slice bound", &hi)) ||
+        (ix->u.slice.step && !const_index(F, ix->u.slice.step, "a slice step", &st)))
+        return false;
+    if (st < 1) {
+        diag_error(cx->d, ix->u.slice.step->loc, "slice step must be positive, got %lld",
+                   (long long)st);
+        return false;
+    }
+    const ast_expr *bad = lo < 0 || lo > n ? ix->u.slice.lo : hi < 0 || hi > n ? ix->u.slice.hi : NULL;
+    if (bad) {
+        diag_error(cx->d, bad->loc, "slice bound %lld is out of range for axis %d of size %lld "
+                   "(bounds are 0..%lld; negative bounds do not count from the end)",
+                   (long long)(bad == ix->u.slice.lo ? lo : hi), axis, (long long)n, (long long)n);
+        return false;
+    }
+    if (lo >= hi) {
+        diag_error(cx->d, ix->loc, "slice %lld:%lld of axis %d is empty (a tile dimension has at "
+                   "least one element)", (long long)lo, (long long)hi, axis);
+        return false;
+    }
+    *start = lo;
+    *step = st;
+    *count = (hi - lo - 1) / st + 1;
+    return true;
+}
+
+/* t[1, :], t[:, 0:4], t[:, lo:hi:step, None]: integer indices and bounded
+ * slices cut the tile (SLICE ops; an integer index also drops its axis),
+ * then the remaining ':' and None go through lower_tile_index. */
+static fe_val lower_tile_subscript(fe_func *F, const ast_expr *e, fe_val base)
+{
+    fe_ctx *cx = F->cx;
+    const ast_list *idx = &e->u.index.idx;
+    if (!fe_check_operand(F, &base, e->u.index.base->loc)) return fe_err();
+    int rank = fe_val_rank(&base), naxes = 0;
+    for (int k = 0; k < idx->len; k++) naxes += ((const ast_expr *)idx->items[k])->kind != AST_NONE;
+    if (naxes != rank) {
+        diag_error(cx->d, e->loc, "indexing %s needs exactly %d indices or slices (one per axis, "
+                   "plus any None), got %d", fe_describe(cx, &base), rank, naxes);
+        return fe_err();
+    }
+    if (!fe_need_ir(F, e->loc, "indexing")) return fe_err();
+    ir_value *v = fe_to_ir(F, &base, e->loc);
+    if (!v) return fe_err();
+    ast_expr *rest = arena_calloc(cx->mem, 1, sizeof *rest);
+    if (!rest) {
+        fe_oom(cx);
+        return fe_err();
+    }
+    *rest = *e;
+    rest->u.index.idx = (ast_list){0};
+    int64_t keep[IR_MAX_RANK];
+    int nkeep = 0, axis = 0;
+    bool ok = true, has_none = false;
+    for (int k = 0; k < idx->len; k++) {
+        const ast_expr *ix = idx->items[k];
+        const ast_expr *item = ix;
+        if (ix->kind == AST_NONE) {
+            has_none = true;
+        } else {
+            int64_t n = v->type.shape[axis], start = 0, step = 1, count = n;
+            bool is_int = ix->kind != AST_SLICE;
+            if (is_int) {
+                if (!const_index(F, ix, "a tile index", &start)) {
+                    ok = false;
+                } else if (start < 0 || start >= n) {
+                    diag_error(cx->d, ix->loc, "index %lld is out of range for axis %d of size %lld",
+                               (long long)start, axis, (long long)n);
+                    ok = false;
+                }
+                count = 1;
+            } else if (!plain_slice(ix) && !slice_bounds(F, ix, axis, n, &start, &step, &count)) {
+                ok = false;
+            }
+            if (ok && (start != 0 || count != n)) {
+                v = fe_slice(F, ix->loc, v, axis, start, step, count);
+                if (!v) return fe_err();
+            }
+            if (!is_int) keep[nkeep++] = ok ? v->type.shape[axis] : 1;
+            if (!is_int && !plain_slice(ix)) {
+                ast_expr *colon = arena_calloc(cx->mem, 1, sizeof *colon);
+                if (!colon) {
+                    fe_oom(cx);
+                    return fe_err();
+                }
+                colon->kind = AST_SLICE;
+                colon->loc = ix->loc;
+                item = colon;
+            }
+            axis++;
+            if (is_int) continue;
+        }
+        if (ast_list_push(cx->mem, &rest->u.index.idx, (void *)item) != 0) {
+            fe_oom(cx);
+            return fe_err();
+        }
+    }
+    if (!ok) return fe_err();
+    bool weak = fe_is_weak(&base);
+    if (nkeep != rank) {
+        F->b.loc = e->loc;
+        v = ir_reshape(&F->b, v, nkeep, keep);
+        if (!v) {
+            fe_oom(cx);
+            return fe_err();
+        }
+    }
+    if (!has_none) return fe_tile(v, weak);
+    return lower_tile_index(F, rest, fe_tile(v, weak));
+}
+
 static fe_val lower_index(fe_func *F, const ast_expr *e)
 {
     fe_val base = fe_expr(F, e->u.index.base);
     if (base.kind == FE_ERR) return base;
     if (base.kind == FE_TENSOR) return lower_view(F, e, base.u.t);
+    for (int k = 0; k < e->u.index.idx.len; k++) {
+        const ast_expr *ix = e->u.index.idx.items[k];
+        if (ix->kind != AST_NONE && !plain_slice(ix)) return lower_tile_subscript(F, e, base);
+    }
     return lower_tile_index(F, e, base);
 }
 

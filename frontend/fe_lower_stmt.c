@@ -8,7 +8,16 @@
  * and shape for life: assignments broadcast to it and only weak values
  * (literals) change dtype.  A tuple assignment evaluates its right side,
  * then assigns each var as a single assignment would.  A runtime assert is an
- * IR ASSERT op; a constant one is decided here, like static_assert. */
+ * IR ASSERT op; a constant one is decided here, like static_assert.
+ *
+ * break and continue have no IR op: a loop whose body breaks carries a hidden
+ * bool var (FE_BREAK_FLAG) and a continue sets a per-iteration one
+ * (FE_CONTINUE_FLAG); the statements after one that may break or continue
+ * run under `if !(flags)` (a runtime if, so vars merge as usual), and the
+ * loop condition tests the break flag.  A `for` that breaks becomes a while
+ * over an i64 counter (no wrap near INT32_MAX); the cond of a `while` that
+ * breaks is an `if` that does not evaluate the user's condition again once
+ * the flag is set.  The interpreter, -O0 and -O1 all run this one IR. */
 #include "fe_lower.h"
 
 #include <string.h>
@@ -39,12 +48,13 @@ fe_sym *fe_declare(fe_func *F, const char *name, fe_sym_kind kind, fe_val val, s
         return NULL;
     }
     if (!F->scope) return NULL;
-    for (fe_sym *s = F->scope->syms; s; s = s->next)
-        if (strcmp(s->name, name) == 0) {
-            diag_error(cx->d, loc, "redefinition of '%s'", name);
-            diag_note(cx->d, s->loc, "previous definition is here");
-            return NULL;
-        }
+    for (fe_scope *sc = F->scope; sc; sc = sc->continues ? sc->parent : NULL)
+        for (fe_sym *s = sc->syms; s; s = s->next)
+            if (strcmp(s->name, name) == 0) {
+                diag_error(cx->d, loc, "redefinition of '%s'", name);
+                diag_note(cx->d, s->loc, "previous definition is here");
+                return NULL;
+            }
     fe_sym *s = arena_alloc(cx->mem, sizeof *s);
     if (!s) {
         fe_oom(cx);
@@ -78,12 +88,16 @@ static void add_name(fe_ctx *cx, ptr_vec *names, const char *name)
     if (ptr_vec_push(cx->mem, names, (void *)name)) fe_oom(cx);
 }
 
-static void collect_assigned(fe_ctx *cx, const ast_block *blk, ptr_vec *names, int depth)
+/* `loops`: how many loops inside the scanned block we are; a break or
+ * continue at 0 sets the flag of the loop being lowered. */
+static void collect_in(fe_ctx *cx, const ast_block *blk, ptr_vec *names, int depth, int loops)
 {
     if (!blk || depth > FE_MAX_NESTING) return;
     for (int i = 0; i < blk->stmts.len; i++) {
         const ast_stmt *s = blk->stmts.items[i];
         switch (s->kind) {
+        case AST_BREAK: if (!loops) add_name(cx, names, FE_BREAK_FLAG); break;
+        case AST_CONTINUE: if (!loops) add_name(cx, names, FE_CONTINUE_FLAG); break;
         case AST_ASSIGN: add_name(cx, names, s->u.assign.name); break;
         case AST_ASSIGN_TUPLE:
             for (int t = 0; t < s->u.tassign.targets.len; t++) {
@@ -91,15 +105,56 @@ static void collect_assigned(fe_ctx *cx, const ast_block *blk, ptr_vec *names, i
                 if (e->kind == AST_NAME) add_name(cx, names, e->u.str);
             }
             break;
-        case AST_FOR: collect_assigned(cx, s->u.for_.body, names, depth + 1); break;
-        case AST_WHILE: collect_assigned(cx, s->u.while_.body, names, depth + 1); break;
+        case AST_FOR: collect_in(cx, s->u.for_.body, names, depth + 1, loops + 1); break;
+        case AST_WHILE: collect_in(cx, s->u.while_.body, names, depth + 1, loops + 1); break;
         case AST_IF:
-            collect_assigned(cx, s->u.if_.then_, names, depth + 1);
-            collect_assigned(cx, s->u.if_.else_, names, depth + 1);
+            collect_in(cx, s->u.if_.then_, names, depth + 1, loops);
+            collect_in(cx, s->u.if_.else_, names, depth + 1, loops);
             break;
         default: break;
         }
     }
+}
+
+static void collect_assigned(fe_ctx *cx, const ast_block *blk, ptr_vec *names, int depth)
+{
+    collect_in(cx, blk, names, depth, 0);
+}
+
+enum { EXIT_BREAK = 1, EXIT_CONTINUE = 2 };
+
+static int block_exits(const ast_block *blk, int depth);
+
+/* Does s break or continue the loop it is in (EXIT_* bits)?  Nested loops
+ * own theirs. */
+static int stmt_exits(const ast_stmt *s, int depth)
+{
+    if (depth > FE_MAX_NESTING) return 0;
+    switch (s->kind) {
+    case AST_BREAK: return EXIT_BREAK;
+    case AST_CONTINUE: return EXIT_CONTINUE;
+    case AST_IF: return block_exits(s->u.if_.then_, depth + 1) | block_exits(s->u.if_.else_, depth + 1);
+    default: return 0;
+    }
+}
+
+static int block_exits(const ast_block *blk, int depth)
+{
+    int r = 0;
+    for (int i = 0; blk && i < blk->stmts.len; i++) r |= stmt_exits(blk->stmts.items[i], depth);
+    return r;
+}
+
+/* Declares the hidden flag `name` = false in the current scope. */
+static void declare_flag(fe_func *F, const char *name, src_loc loc)
+{
+    F->b.loc = loc;
+    ir_value *f = ir_const_bool(&F->b, false, 0, NULL);
+    if (!f) {
+        fe_oom(F->cx);
+        return;
+    }
+    fe_declare(F, name, FE_SYM_VAR, fe_tile(f, false), loc);
 }
 
 /* The vars of enclosing scopes (holding tiles) among `names`. */
@@ -119,6 +174,10 @@ static int carried_vars(fe_func *F, const ptr_vec *names, fe_sym ***out)
     *out = syms;
     return n;
 }
+
+/* The IR name hint of a symbol: hidden vars (%break) print as `%break.N`,
+ * not `%%break.N`. */
+static const char *hint(const char *name) { return name[0] == '%' ? name + 1 : name; }
 
 /* Sets up the region `idx` of op with block arguments (prefix types, then
  * the carried vars' types) and moves the builder into it. */
@@ -140,7 +199,7 @@ static ir_block *open_region(fe_func *F, ir_op *op, int idx, int nprefix, const 
     blk->parent = op;
     op->blocks[idx] = blk;
     for (int i = 0; i < nc; i++) {
-        blk->args[nprefix + i]->name = carried[i]->name;
+        blk->args[nprefix + i]->name = hint(carried[i]->name);
         carried[i]->val = fe_tile(blk->args[nprefix + i], false);
     }
     ir_builder_at_end(&F->b, blk);
@@ -163,7 +222,7 @@ static void close_region(fe_func *F, fe_sym **carried, int nc, src_loc loc)
 static void rebind_results(ir_op *op, fe_sym **carried, int nc)
 {
     for (int i = 0; i < nc; i++) {
-        op->results[i]->name = carried[i]->name;
+        op->results[i]->name = hint(carried[i]->name);
         carried[i]->val = fe_tile(op->results[i], false);
     }
 }
@@ -182,6 +241,98 @@ static ir_value *int_scalar(fe_func *F, const fe_val *v, src_loc loc, const char
 
 /* ---- control flow ------------------------------------------------------ */
 
+/* Builds the WHILE op over the carried vars and opens its cond region. */
+static ir_op *open_while(fe_func *F, src_loc loc, fe_sym **carried, int nc)
+{
+    fe_ctx *cx = F->cx;
+    ir_value **ops = arena_calloc(cx->mem, (size_t)nc + 1, sizeof *ops);
+    ir_type *types = arena_calloc(cx->mem, (size_t)nc + 1, sizeof *types);
+    if (!ops || !types) {
+        fe_oom(cx);
+        return NULL;
+    }
+    for (int i = 0; i < nc; i++) {
+        ops[i] = carried[i]->val.u.v;
+        types[i] = ops[i]->type;
+    }
+    ir_op *op = fe_build(F, loc, IR_OP_WHILE, nc, ops, nc, types, 2);
+    if (op && !open_region(F, op, 0, 0, NULL, carried, nc)) return NULL;
+    return op;
+}
+
+/* Lowers a loop body in its own scope, with the continue flag it needs. */
+static void loop_body(fe_func *F, const ast_stmt *s, const ast_block *body, int exits,
+                      const char *var, src_loc var_loc, fe_val iv)
+{
+    fe_push_scope(F);
+    if (var) fe_declare(F, var, FE_SYM_LOOP, iv, var_loc);
+    if (exits & EXIT_CONTINUE) declare_flag(F, FE_CONTINUE_FLAG, s->loc);
+    fe_block(F, body, NULL, false);
+    fe_pop_scope(F);
+}
+
+/* `for` whose body breaks: a while over an i64 counter, carrying the break
+ * flag; cond = !break && iv < hi. */
+static void lower_for_break(fe_func *F, const ast_stmt *s, ir_value *lov, ir_value *hiv,
+                            int64_t step, int exits)
+{
+    fe_ctx *cx = F->cx;
+    fe_push_scope(F);
+    F->b.loc = s->loc;
+    ir_value *lo64 = ir_cast(&F->b, lov, IR_I64), *hi64 = ir_cast(&F->b, hiv, IR_I64);
+    ir_value *step64 = ir_const_int(&F->b, IR_I64, step, 0, NULL);
+    if (!lo64 || !hi64 || !step64) {
+        fe_oom(cx);
+        fe_pop_scope(F);
+        return;
+    }
+    fe_sym *iv = fe_declare(F, "%iv", FE_SYM_VAR, fe_tile(lo64, false), s->loc);
+    declare_flag(F, FE_BREAK_FLAG, s->loc);
+    ptr_vec names = {0};
+    add_name(cx, &names, "%iv");
+    add_name(cx, &names, FE_BREAK_FLAG);
+    collect_assigned(cx, s->u.for_.body, &names, 0);
+    fe_sym **carried;
+    int nc = carried_vars(F, &names, &carried);
+    ir_block *outer = F->b.block;
+    ir_op *op = iv && carried ? open_while(F, s->loc, carried, nc) : NULL;
+    if (!op) {
+        fe_pop_scope(F);
+        return;
+    }
+    /* cond region: carried[0] is %iv, carried[1] the break flag */
+    F->b.loc = s->loc;
+    ir_value *go = ir_unary(&F->b, IR_OP_NOT, carried[1]->val.u.v);
+    ir_value *lt = ir_binary(&F->b, IR_OP_CMP_LT, carried[0]->val.u.v, hi64);
+    ir_value *c = go && lt ? ir_binary(&F->b, IR_OP_AND, go, lt) : NULL;
+    if (!c) {
+        fe_oom(cx);
+        fe_pop_scope(F);
+        return;
+    }
+    fe_build(F, s->loc, IR_OP_CONDITION, 1, &c, 0, NULL, 0);
+    if (!open_region(F, op, 1, 0, NULL, carried, nc)) {
+        fe_pop_scope(F);
+        return;
+    }
+    F->b.loc = s->u.for_.var_loc;
+    ir_value *i32 = ir_cast(&F->b, iv->val.u.v, IR_I32);
+    if (!i32) {
+        fe_oom(cx);
+        fe_pop_scope(F);
+        return;
+    }
+    i32->name = s->u.for_.var;
+    loop_body(F, s, s->u.for_.body, exits, s->u.for_.var, s->u.for_.var_loc, fe_tile(i32, false));
+    F->b.loc = s->u.for_.body->end;
+    ir_value *next = ir_binary(&F->b, IR_OP_ADD, iv->val.u.v, step64);
+    if (next) iv->val = fe_tile(next, false);
+    close_region(F, carried, nc, s->u.for_.body->end);
+    ir_builder_at_end(&F->b, outer);
+    rebind_results(op, carried, nc);
+    fe_pop_scope(F);
+}
+
 static void lower_for(fe_func *F, const ast_stmt *s)
 {
     fe_ctx *cx = F->cx;
@@ -193,6 +344,7 @@ static void lower_for(fe_func *F, const ast_stmt *s)
     ir_value *lov = int_scalar(F, &lo, lo_e ? lo_e->loc : s->loc, "for loop start");
     ir_value *hiv = int_scalar(F, &hi, hi_e ? hi_e->loc : s->loc, "for loop end");
     ir_value *stepv = NULL;
+    int exits = block_exits(s->u.for_.body, 0);
     if (step.kind == FE_INT && step.u.i > 0) {
         stepv = fe_materialize(F, &step, IR_I32, 0, NULL, step_loc);
     } else if (step.kind != FE_ERR) {
@@ -206,9 +358,13 @@ static void lower_for(fe_func *F, const ast_stmt *s)
     if (!lov || !hiv || !stepv || !carried) {
         /* Still check the body, outside any loop op. */
         fe_push_scope(F);
-        fe_declare(F, s->u.for_.var, FE_SYM_LOOP, fe_err(), s->u.for_.var_loc);
-        fe_block(F, s->u.for_.body, NULL, false);
+        if (exits & EXIT_BREAK) declare_flag(F, FE_BREAK_FLAG, s->loc);
+        loop_body(F, s, s->u.for_.body, exits, s->u.for_.var, s->u.for_.var_loc, fe_err());
         fe_pop_scope(F);
+        return;
+    }
+    if (exits & EXIT_BREAK) {
+        lower_for_break(F, s, lov, hiv, step.u.i, exits);
         return;
     }
     ir_value **ops = arena_calloc(cx->mem, (size_t)nc + 3, sizeof *ops);
@@ -231,39 +387,17 @@ static void lower_for(fe_func *F, const ast_stmt *s)
     ir_block *body = open_region(F, op, 0, 1, &i32, carried, nc);
     if (!body) return;
     body->args[0]->name = s->u.for_.var;
-    fe_push_scope(F);
-    fe_declare(F, s->u.for_.var, FE_SYM_LOOP, fe_tile(body->args[0], false), s->u.for_.var_loc);
-    fe_block(F, s->u.for_.body, NULL, false);
-    fe_pop_scope(F);
+    loop_body(F, s, s->u.for_.body, exits, s->u.for_.var, s->u.for_.var_loc,
+              fe_tile(body->args[0], false));
     close_region(F, carried, nc, s->u.for_.body->end);
     ir_builder_at_end(&F->b, outer);
     rebind_results(op, carried, nc);
 }
 
-static void lower_while(fe_func *F, const ast_stmt *s)
+/* The while condition `ce` as a bool scalar (false after an error). */
+static ir_value *while_cond(fe_func *F, const ast_expr *ce)
 {
     fe_ctx *cx = F->cx;
-    ptr_vec names = {0};
-    collect_assigned(cx, s->u.while_.body, &names, 0);
-    fe_sym **carried;
-    int nc = carried_vars(F, &names, &carried);
-    if (!carried) return;
-    ir_value **ops = arena_calloc(cx->mem, (size_t)nc + 1, sizeof *ops);
-    ir_type *types = arena_calloc(cx->mem, (size_t)nc + 1, sizeof *types);
-    if (!ops || !types) {
-        fe_oom(cx);
-        return;
-    }
-    for (int i = 0; i < nc; i++) {
-        ops[i] = carried[i]->val.u.v;
-        types[i] = ops[i]->type;
-    }
-    ir_block *outer = F->b.block;
-    ir_op *op = fe_build(F, s->loc, IR_OP_WHILE, nc, ops, nc, types, 2);
-    if (!op) return;
-    ir_block *cond = open_region(F, op, 0, 0, NULL, carried, nc);
-    if (!cond) return;
-    const ast_expr *ce = s->u.while_.cond;
     fe_val c = fe_expr(F, ce);
     ir_value *cv = NULL;
     if (c.kind == FE_BOOL || (c.kind == FE_TILE && c.u.v->type.rank == 0 &&
@@ -277,35 +411,79 @@ static void lower_while(fe_func *F, const ast_stmt *s)
     if (!cv) {
         F->b.loc = ce->loc;
         cv = ir_const_bool(&F->b, false, 0, NULL);
+        if (!cv) fe_oom(cx);
     }
-    fe_build(F, ce->loc, IR_OP_CONDITION, 1, &cv, 0, NULL, 0);
-    ir_block *body = open_region(F, op, 1, 0, NULL, carried, nc);
-    if (!body) return;
-    fe_block(F, s->u.while_.body, NULL, false);
+    return cv;
+}
+
+/* cond of a while that breaks: if brk { false } else { cond }, so the
+ * user's condition is not evaluated again once the loop broke. */
+static ir_value *guarded_cond(fe_func *F, ir_value *brk, const ast_expr *ce)
+{
+    fe_ctx *cx = F->cx;
+    ir_type bt = ir_type_scalar(IR_BOOL);
+    ir_block *at = F->b.block;
+    ir_op *op = fe_build(F, ce->loc, IR_OP_IF, 1, &brk, 1, &bt, 2);
+    if (!op) return NULL;
+    for (int r = 0; r < 2; r++) {
+        ir_block *blk = ir_op_new_region(op, r, 0, NULL);
+        if (!blk) {
+            fe_oom(cx);
+            return NULL;
+        }
+        ir_builder_at_end(&F->b, blk);
+        F->b.loc = ce->loc;
+        ir_value *v = r == 0 ? ir_const_bool(&F->b, false, 0, NULL) : while_cond(F, ce);
+        if (!v) {
+            fe_oom(cx);
+            return NULL;
+        }
+        fe_build(F, ce->loc, IR_OP_YIELD, 1, &v, 0, NULL, 0);
+    }
+    ir_builder_at_end(&F->b, at);
+    return op->results[0];
+}
+
+static void lower_while(fe_func *F, const ast_stmt *s)
+{
+    fe_ctx *cx = F->cx;
+    int exits = block_exits(s->u.while_.body, 0);
+    fe_push_scope(F);
+    ptr_vec names = {0};
+    if (exits & EXIT_BREAK) {
+        declare_flag(F, FE_BREAK_FLAG, s->loc);
+        add_name(cx, &names, FE_BREAK_FLAG);
+    }
+    collect_assigned(cx, s->u.while_.body, &names, 0);
+    fe_sym **carried;
+    int nc = carried_vars(F, &names, &carried);
+    ir_block *outer = F->b.block;
+    ir_op *op = carried ? open_while(F, s->loc, carried, nc) : NULL;
+    if (!op) {
+        fe_pop_scope(F);
+        return;
+    }
+    const ast_expr *ce = s->u.while_.cond;
+    ir_value *cv = exits & EXIT_BREAK ? guarded_cond(F, carried[0]->val.u.v, ce) : while_cond(F, ce);
+    if (cv) fe_build(F, ce->loc, IR_OP_CONDITION, 1, &cv, 0, NULL, 0);
+    ir_block *body = cv ? open_region(F, op, 1, 0, NULL, carried, nc) : NULL;
+    if (!body) {
+        fe_pop_scope(F);
+        return;
+    }
+    loop_body(F, s, s->u.while_.body, exits, NULL, s->loc, fe_err());
     close_region(F, carried, nc, s->u.while_.body->end);
     ir_builder_at_end(&F->b, outer);
     rebind_results(op, carried, nc);
+    fe_pop_scope(F);
 }
 
-static void lower_if(fe_func *F, const ast_stmt *s)
+/* A runtime `if` on the bool scalar cv (NULL after an error in the
+ * condition: both branches are still checked, without an op). */
+static void runtime_if(fe_func *F, ir_value *cv, const ast_block *then_, const ast_block *else_,
+                       src_loc loc)
 {
     fe_ctx *cx = F->cx;
-    const ast_expr *ce = s->u.if_.cond;
-    const ast_block *then_ = s->u.if_.then_, *else_ = s->u.if_.else_;
-    fe_val c = fe_expr(F, ce);
-    if (c.kind == FE_BOOL) {
-        const ast_block *taken = c.u.b ? then_ : else_;
-        if (taken) fe_block(F, taken, NULL, false);
-        return;
-    }
-    ir_value *cv = NULL;
-    if (c.kind == FE_TILE && c.u.v->type.rank == 0 && c.u.v->type.dtype == IR_BOOL) {
-        cv = c.u.v;
-    } else if (c.kind != FE_ERR) {
-        bool bool_tile = c.kind == FE_TILE && c.u.v->type.dtype == IR_BOOL;
-        diag_error(cx->d, ce->loc, "if condition must be a bool scalar, got %s%s",
-                   fe_describe(cx, &c), bool_tile ? " (use where() for tiles)" : "");
-    }
     ptr_vec names = {0};
     collect_assigned(cx, then_, &names, 0);
     collect_assigned(cx, else_, &names, 0);
@@ -335,7 +513,7 @@ static void lower_if(fe_func *F, const ast_stmt *s)
         types[i] = saved[i].u.v->type;
     }
     ir_block *outer = F->b.block;
-    ir_op *op = fe_build(F, s->loc, IR_OP_IF, 1, &cv, nc, types, 2);
+    ir_op *op = fe_build(F, loc, IR_OP_IF, 1, &cv, nc, types, 2);
     if (!op) return;
     for (int r = 0; r < 2; r++) {
         ir_block *blk = ir_block_new(F->f, 0, NULL);
@@ -353,6 +531,88 @@ static void lower_if(fe_func *F, const ast_stmt *s)
     }
     ir_builder_at_end(&F->b, outer);
     rebind_results(op, carried, nc);
+}
+
+static void lower_if(fe_func *F, const ast_stmt *s)
+{
+    fe_ctx *cx = F->cx;
+    const ast_expr *ce = s->u.if_.cond;
+    const ast_block *then_ = s->u.if_.then_, *else_ = s->u.if_.else_;
+    fe_val c = fe_expr(F, ce);
+    if (c.kind == FE_BOOL) {
+        const ast_block *taken = c.u.b ? then_ : else_;
+        if (taken) fe_block(F, taken, NULL, false);
+        return;
+    }
+    ir_value *cv = NULL;
+    if (c.kind == FE_TILE && c.u.v->type.rank == 0 && c.u.v->type.dtype == IR_BOOL) {
+        cv = c.u.v;
+    } else if (c.kind != FE_ERR) {
+        bool bool_tile = c.kind == FE_TILE && c.u.v->type.dtype == IR_BOOL;
+        diag_error(cx->d, ce->loc, "if condition must be a bool scalar, got %s%s",
+                   fe_describe(cx, &c), bool_tile ? " (use where() for tiles)" : "");
+    }
+    runtime_if(F, cv, then_, else_, s->loc);
+}
+
+/* break / continue: set the innermost loop's flag (declared by the loop
+ * when its body was scanned; absent outside a loop of this function). */
+static void lower_exit(fe_func *F, const ast_stmt *s)
+{
+    bool brk = s->kind == AST_BREAK;
+    fe_sym *flag = fe_lookup(F, brk ? FE_BREAK_FLAG : FE_CONTINUE_FLAG);
+    if (!flag) {
+        diag_error(F->cx->d, s->loc, "'%s' outside a loop (it can only be used inside the body "
+                   "of a for or while loop%s)", brk ? "break" : "continue",
+                   F->item && F->item->kind == AST_ITEM_FN ? " of this fn" : "");
+        return;
+    }
+    if (flag->val.kind != FE_TILE) return;
+    F->b.loc = s->loc;
+    ir_value *t = ir_const_bool(&F->b, true, 0, NULL);
+    if (!t) {
+        fe_oom(F->cx);
+        return;
+    }
+    flag->val = fe_tile(t, false);
+}
+
+/* After a statement that may break or continue (exits), the rest of blk
+ * from statement `from` runs only while no flag is set. */
+static bool lower_rest_guarded(fe_func *F, const ast_block *blk, int from, int exits)
+{
+    fe_ctx *cx = F->cx;
+    fe_sym *b = exits & EXIT_BREAK ? fe_lookup(F, FE_BREAK_FLAG) : NULL;
+    fe_sym *c = exits & EXIT_CONTINUE ? fe_lookup(F, FE_CONTINUE_FLAG) : NULL;
+    if (!b && !c) return false; /* outside a loop: already an error */
+    if (cx->depth + 8 >= FE_MAX_NESTING) {
+        /* The rest of the block nests one level deeper per such statement. */
+        const ast_stmt *s = blk->stmts.items[from - 1];
+        fe_too_deep(cx, s->loc, "too many statements that may break or continue in one loop "
+                    "body (the statements after each one nest a level deeper)");
+        return true;
+    }
+    ast_block *rest = arena_calloc(cx->mem, 1, sizeof *rest);
+    if (!rest) {
+        fe_oom(cx);
+        return true;
+    }
+    rest->stmts.items = blk->stmts.items + from;
+    rest->stmts.len = rest->stmts.cap = blk->stmts.len - from;
+    rest->value = blk->value;
+    rest->loc = from < blk->stmts.len ? ((const ast_stmt *)blk->stmts.items[from])->loc
+                                      : blk->value->loc;
+    rest->end = blk->end;
+    rest->continues = true;
+    ir_value *stop = NULL;
+    F->b.loc = rest->loc;
+    if (b && b->val.kind == FE_TILE) stop = b->val.u.v;
+    if (c && c->val.kind == FE_TILE)
+        stop = stop ? ir_binary(&F->b, IR_OP_OR, stop, c->val.u.v) : c->val.u.v;
+    ir_value *go = stop ? ir_unary(&F->b, IR_OP_NOT, stop) : NULL;
+    if (stop && !go) fe_oom(cx);
+    runtime_if(F, go, rest, NULL, rest->loc);
+    return true;
 }
 
 /* ---- statements -------------------------------------------------------- */
@@ -566,6 +826,7 @@ static void lower_stmt(fe_func *F, const ast_stmt *s, bool last, fe_val *result,
     case AST_FOR: lower_for(F, s); break;
     case AST_WHILE: lower_while(F, s); break;
     case AST_IF: lower_if(F, s); break;
+    case AST_BREAK: case AST_CONTINUE: lower_exit(F, s); break;
     case AST_STATIC_ASSERT: lower_static_assert(F, s); break;
     case AST_ASSERT: lower_assert(F, s); break;
     case AST_RETURN:
@@ -595,9 +856,18 @@ void fe_block(fe_func *F, const ast_block *blk, fe_val *value, bool fn_body)
     }
     cx->depth++;
     fe_push_scope(F);
+    if (F->scope) F->scope->continues = blk->continues;
     for (int i = 0; i < blk->stmts.len; i++) {
         bool last = i == blk->stmts.len - 1 && !blk->value;
-        lower_stmt(F, blk->stmts.items[i], last, value, fn_body);
+        const ast_stmt *s = blk->stmts.items[i];
+        lower_stmt(F, s, last, value, fn_body);
+        int exits = stmt_exits(s, 0);
+        if (exits && (i + 1 < blk->stmts.len || blk->value) && F->f &&
+            lower_rest_guarded(F, blk, i + 1, exits)) {
+            fe_pop_scope(F);
+            cx->depth--;
+            return;
+        }
     }
     if (blk->value) {
         fe_val v = fe_expr(F, blk->value);

@@ -23,6 +23,8 @@ typedef struct resolver {
     fe_ctx *cx;
     rscope *sc;
     int depth;
+    int loops;          /* for/while bodies around the statement */
+    bool in_fn;
 } resolver;
 
 static void push(resolver *R)
@@ -139,6 +141,11 @@ static void expr(resolver *R, const ast_expr *e)
     case AST_TUPLE: case AST_LIST:
         for (int i = 0; i < e->u.elems.len; i++) expr(R, e->u.elems.items[i]);
         break;
+    case AST_SLICE:
+        expr(R, e->u.slice.lo);
+        expr(R, e->u.slice.hi);
+        expr(R, e->u.slice.step);
+        break;
     case AST_CAST:
         type_name(R, e->u.cast.to);
         expr(R, e->u.cast.operand);
@@ -194,12 +201,22 @@ static void stmt(resolver *R, const ast_stmt *s)
         expr(R, s->u.for_.step);
         push(R);
         declare(R, s->u.for_.var, FE_SYM_LOOP, s->u.for_.var_loc, true);
+        R->loops++;
         block(R, s->u.for_.body);
+        R->loops--;
         pop(R);
         break;
     case AST_WHILE:
         expr(R, s->u.while_.cond);
+        R->loops++;
         block(R, s->u.while_.body);
+        R->loops--;
+        break;
+    case AST_BREAK: case AST_CONTINUE:
+        if (!R->loops)
+            diag_error(R->cx->d, s->loc, "'%s' outside a loop (it can only be used inside the "
+                       "body of a for or while loop%s)", s->kind == AST_BREAK ? "break" : "continue",
+                       R->in_fn ? " of this fn" : "");
         break;
     case AST_IF:
         expr(R, s->u.if_.cond);
@@ -223,7 +240,7 @@ static void block(resolver *R, const ast_block *b)
 
 void fe_resolve_item(fe_ctx *cx, const ast_item *it)
 {
-    resolver R = {.cx = cx};
+    resolver R = {.cx = cx, .in_fn = it->kind == AST_ITEM_FN};
     push(&R);
     bool kernel = it->kind == AST_ITEM_KERNEL;
     if (!kernel) fe_check_fn(cx, it);   /* kernels: check_signature */

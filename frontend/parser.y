@@ -212,6 +212,34 @@ static ast_expr *mk_name(fe_parser *p, const char *name, YYLTYPE loc)
     return e;
 }
 
+/* `lo:hi:step` in an index (any part may be absent); located at its start. */
+static ast_expr *mk_slice(fe_parser *p, YYLTYPE loc, ast_expr *lo, ast_expr *hi, ast_expr *step)
+{
+    int d = depth_of(lo);
+    if (depth_of(hi) > d) d = depth_of(hi);
+    if (depth_of(step) > d) d = depth_of(step);
+    ast_expr *e = mk_expr(p, AST_SLICE, loc, d);
+    e->u.slice.lo = lo;
+    e->u.slice.hi = hi;
+    e->u.slice.step = step;
+    return e;
+}
+
+static ast_arg *mk_arg(fe_parser *p, const char *name, YYLTYPE loc, ast_expr *value);
+
+/* `a ** b` is the call pow(a, b) (a built-in name, so it cannot be shadowed),
+ * located at the operator. */
+static ast_expr *mk_pow(fe_parser *p, ast_expr *a, ast_expr *b, YYLTYPE loc)
+{
+    int d = depth_of(a) > depth_of(b) ? depth_of(a) : depth_of(b);
+    ast_expr *e = mk_expr(p, AST_CALL, loc, d + 1);
+    e->u.call.callee = mk_name(p, "pow", loc);
+    e->u.call.args = (ast_list){0};
+    push(p, &e->u.call.args, mk_arg(p, NULL, loc, a));
+    push(p, &e->u.call.args, mk_arg(p, NULL, loc, b));
+    return e;
+}
+
 static ast_expr *mk_int(fe_parser *p, int64_t v, YYLTYPE loc)
 {
     ast_expr *e = mk_expr(p, AST_INT, loc, 0);
@@ -379,7 +407,7 @@ static void check_tuple(fe_parser *p, const ast_list *l, YYLTYPE loc, const char
 %token KW_IMPORT KW_CONST KW_FN KW_KERNEL KW_GRID KW_LET KW_VAR KW_FOR KW_IN
        KW_RANGE KW_WHILE KW_IF KW_ELSE KW_RETURN KW_OUT KW_TENSOR KW_AUTO
        KW_TRUE KW_FALSE KW_NONE KW_CAST KW_STATIC_ASSERT KW_ASSERT
-       KW_PCONST KW_PFN
+       KW_PCONST KW_PFN KW_BREAK KW_CONTINUE
 %token <ival> T_LBRACE "{"     /* typed only so that it can have a %destructor */
 %token T_LPAREN "(" T_RPAREN ")" T_LBRACKET "[" T_RBRACKET "]" T_RBRACE "}"
        T_COMMA "," T_SEMI ";" T_COLON ":" T_ASSIGN "=" T_ADD_ASSIGN "+=" T_SUB_ASSIGN "-="
@@ -387,6 +415,7 @@ static void check_tuple(fe_parser *p, const ast_list *l, YYLTYPE loc, const char
        T_OROR "||" T_ANDAND "&&" T_OR "|" T_XOR "^" T_AND "&" T_EQ "==" T_NE "!="
        T_LT "<" T_LE "<=" T_GT ">" T_GE ">=" T_SHL "<<" T_SHR ">>"
        T_PLUS "+" T_MINUS "-" T_STAR "*" T_SLASH "/" T_PERCENT "%" T_NOT "!" T_TILDE "~"
+       T_POW "**"
 %token T_BRACE_GROUP T_BAD
 
 %left "||"
@@ -400,7 +429,7 @@ static void check_tuple(fe_parser *p, const ast_list *l, YYLTYPE loc, const char
 %left "+" "-"
 %left "*" "/" "%"
 
-%type <expr> expr unary postfix primary index_item const_default dim
+%type <expr> expr unary power postfix primary index_item const_default dim slice_bound
 %type <list> grid range exprs index_items args args_opt params params_opt names type_names stmts dims grid_exprs
 %type <arg> arg
 %type <param> param
@@ -629,6 +658,8 @@ stmt
         $$->u.sassert.cond = $3;
         $$->u.sassert.message = $5;
       }
+    | KW_BREAK ";"          { $$ = mk_stmt(p, AST_BREAK, @1); }
+    | KW_CONTINUE ";"       { $$ = mk_stmt(p, AST_CONTINUE, @1); }
     | expr ";" {
         $$ = mk_stmt(p, AST_EXPR, @1);
         $$->u.expr = $1;
@@ -710,7 +741,14 @@ unary
     : "-" unary             { $$ = mk_unary(p, AST_OP_NEG, $2, @1); }
     | "!" unary             { $$ = mk_unary(p, AST_OP_NOT, $2, @1); }
     | "~" unary             { $$ = mk_unary(p, AST_OP_BNOT, $2, @1); }
-    | postfix
+    | power
+    ;
+
+/* a ** b is pow(a, b): binds tighter than unary minus on its left, takes a
+ * unary operand on its right, right-associative (-x ** 2 == -(x ** 2)). */
+power
+    : postfix
+    | postfix "**" unary    { $$ = mk_pow(p, $1, $3, @2); }
     ;
 
 postfix
@@ -750,8 +788,16 @@ index_items
 
 index_item
     : expr
-    | ":"                   { $$ = mk_expr(p, AST_SLICE, @1, 0); }
     | KW_NONE               { $$ = mk_expr(p, AST_NONE, @1, 0); }
+    | ":" slice_bound       { $$ = mk_slice(p, @1, NULL, $2, NULL); }
+    | ":" slice_bound ":" slice_bound { $$ = mk_slice(p, @1, NULL, $2, $4); }
+    | expr ":" slice_bound  { $$ = mk_slice(p, @1, $1, $3, NULL); }
+    | expr ":" slice_bound ":" slice_bound { $$ = mk_slice(p, @1, $1, $3, $5); }
+    ;
+
+slice_bound
+    : %empty                { $$ = NULL; }
+    | expr
     ;
 
 primary
@@ -1123,6 +1169,8 @@ static const char *sym_text(yysymbol_kind_t k)
     case YYSYMBOL_KW_CAST: return "'cast'";
     case YYSYMBOL_KW_STATIC_ASSERT: return "'static_assert'";
     case YYSYMBOL_KW_ASSERT: return "'assert'";
+    case YYSYMBOL_KW_BREAK: return "'break'";
+    case YYSYMBOL_KW_CONTINUE: return "'continue'";
     case YYSYMBOL_T_LPAREN: return "'('";
     case YYSYMBOL_T_RPAREN: return "')'";
     case YYSYMBOL_T_LBRACKET: return "'['";
@@ -1154,6 +1202,7 @@ static const char *sym_text(yysymbol_kind_t k)
     case YYSYMBOL_T_PLUS: return "'+'";
     case YYSYMBOL_T_MINUS: return "'-'";
     case YYSYMBOL_T_STAR: return "'*'";
+    case YYSYMBOL_T_POW: return "'**'";
     case YYSYMBOL_T_SLASH: return "'/'";
     case YYSYMBOL_T_PERCENT: return "'%'";
     case YYSYMBOL_T_NOT: return "'!'";

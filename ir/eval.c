@@ -59,7 +59,11 @@ tile_status ir_eval_unary(ir_opcode op, ir_dtype in, ir_dtype out, ir_scalar x, 
         case IR_OP_RSQRT: v = ev_rsqrt(f); break;
         case IR_OP_SIGMOID: v = ev_sigmoid(f); break;
         case IR_OP_TANH: v = tanhf(f); break;
-        default: return TILE_ERR_INTERNAL;
+        default: {
+            int ok = 1;
+            v = ev_unary_math(op, f, &ok);
+            if (!ok) return TILE_ERR_INTERNAL;
+        }
         }
         *r = from_f(ev_round(in, v));
         return TILE_OK;
@@ -93,6 +97,7 @@ static tile_status eval_float_binary(ir_opcode op, ir_dtype t, float a, float b,
     case IR_OP_REM: v = fmodf(a, b); break;
     case IR_OP_MIN: v = ev_fmin(a, b); break;
     case IR_OP_MAX: v = ev_fmax(a, b); break;
+    case IR_OP_POW: v = ev_pow(a, b); break;
     case IR_OP_CMP_EQ: *r = from_i(a == b); return TILE_OK;
     case IR_OP_CMP_NE: *r = from_i(a != b); return TILE_OK;
     case IR_OP_CMP_LT: *r = from_i(a < b); return TILE_OK;
@@ -138,5 +143,13 @@ tile_status ir_eval_binary(ir_opcode op, ir_dtype in, ir_scalar x, ir_scalar y, 
     default: return TILE_ERR_INTERNAL;
     }
     *r = from_i(v);
+    return TILE_OK;
+}
+
+tile_status ir_eval_ternary(ir_opcode op, ir_dtype in, ir_scalar x, ir_scalar y, ir_scalar z,
+                            ir_scalar *r)
+{
+    if (op != IR_OP_FMA || !ev_is_float(in)) return TILE_ERR_INTERNAL;
+    *r = from_f(ev_round(in, ev_fma(as_f32(x), as_f32(y), as_f32(z))));
     return TILE_OK;
 }

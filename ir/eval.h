@@ -20,4 +20,8 @@ tile_status ir_eval_unary(ir_opcode op, ir_dtype in, ir_dtype out, ir_scalar x, 
  * zero returns TILE_ERR_RUNTIME and leaves *r unchanged. */
 tile_status ir_eval_binary(ir_opcode op, ir_dtype in, ir_scalar x, ir_scalar y, ir_scalar *r);
 
+/* FMA: a*b+c rounded once (in f32, then to a 16-bit `in`); floats only. */
+tile_status ir_eval_ternary(ir_opcode op, ir_dtype in, ir_scalar x, ir_scalar y, ir_scalar z,
+                            ir_scalar *r);
+
 #endif

@@ -72,6 +72,41 @@ static inline float ev_fmin(float a, float b)
 }
 
 static inline float ev_sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }
+/* round(): to nearest, ties to even (rint in the default rounding mode,
+ * which nothing in tile changes). */
+static inline float ev_round_even(float x) { return rintf(x); }
+static inline float ev_pow(float x, float y) { return powf(x, y); }
+/* a*b+c rounded once in f32. */
+static inline float ev_fma(float a, float b, float c) { return fmaf(a, b, c); }
+
+/* The float unary ops added with issue 5, shared by eval.c and the
+ * interpreter; sets *ok = 0 for any other op. */
+static inline float ev_unary_math(ir_opcode op, float x, int *ok)
+{
+    switch (op) {
+    case IR_OP_SIN: return sinf(x);
+    case IR_OP_COS: return cosf(x);
+    case IR_OP_FLOOR: return floorf(x);
+    case IR_OP_CEIL: return ceilf(x);
+    case IR_OP_ROUND: return ev_round_even(x);
+    case IR_OP_ERF: return erff(x);
+    case IR_OP_LOG1P: return log1pf(x);
+    case IR_OP_EXPM1: return expm1f(x);
+    default: *ok = 0; return x;
+    }
+}
+
+/* ARGMAX/ARGMIN order: does candidate x replace the current extreme best?
+ * NaN beats every number (the first NaN stays), +0 beats -0 for max and
+ * -0 beats +0 for min, ties keep the earlier index.  Matches ev_fmax /
+ * ev_fmin, so x[argmax] is what reduce.max returns. */
+static inline int ev_float_better(int is_max, float x, float best)
+{
+    if (best != best) return 0;
+    if (x != x) return 1;
+    if (x == best) return x == 0 && (is_max ? !signbit(x) && signbit(best) : signbit(x) && !signbit(best));
+    return is_max ? x > best : x < best;
+}
 static inline float ev_rsqrt(float x) { return 1.0f / sqrtf(x); }
 
 static inline int ev_int_width(ir_dtype t) { return t == IR_I32 ? 32 : t == IR_BOOL ? 1 : 64; }

@@ -700,7 +700,8 @@ static tile_status check_shapes(interp *st, const ir_op *op)
     int64_t n = ir_type_numel(rt);
     unsigned flags = ir_op_table[op->code].flags;
     if (flags & IR_ELEMENTWISE) {
-        if (op->noperands < 1 || op->noperands > 3 || (op->code == IR_OP_SELECT) != (op->noperands == 3))
+        bool ternary = op->code == IR_OP_SELECT || op->code == IR_OP_FMA;
+        if (op->noperands < 1 || op->noperands > 3 || ternary != (op->noperands == 3))
             return internal(st, op, "wrong operand count");
         for (int i = 0; i < op->noperands; i++)
             if (ir_type_numel(&op->operands[i]->type) != n)
@@ -712,13 +713,17 @@ static tile_status check_shapes(interp *st, const ir_op *op)
             return internal(st, op, "operand dtypes do not match");
         if (op->noperands == 2 && op->operands[0]->type.dtype != op->operands[1]->type.dtype)
             return internal(st, op, "operand dtypes differ");
+        if (op->code == IR_OP_FMA && (op->operands[1]->type.dtype != rt->dtype ||
+                                      op->operands[2]->type.dtype != rt->dtype))
+            return internal(st, op, "operand dtypes differ");
         if (!(flags & IR_CMP) && op->code != IR_OP_CAST && op->code != IR_OP_SELECT &&
             ir_dtype_is_float(xt->dtype) != ir_dtype_is_float(rt->dtype))
             return internal(st, op, "operand dtype differs from the result's");
         return TILE_OK;
     }
     if (op->noperands < 1) return internal(st, op, "missing operand");
-    if (op->code != IR_OP_DOT && iop_elem_size(xt->dtype) != iop_elem_size(rt->dtype))
+    bool arg_ext = op->code == IR_OP_ARGMAX || op->code == IR_OP_ARGMIN;
+    if (op->code != IR_OP_DOT && !arg_ext && iop_elem_size(xt->dtype) != iop_elem_size(rt->dtype))
         return internal(st, op, "operand dtype differs from the result's");
     switch (op->code) {
     case IR_OP_BROADCAST:
@@ -745,6 +750,36 @@ static tile_status check_shapes(interp *st, const ir_op *op)
     case IR_OP_CUMSUM:
         if (op->attr.i < 0 || op->attr.i >= xt->rank) return internal(st, op, "axis out of range");
         if (ir_type_numel(xt) / xt->shape[op->attr.i] * (op->code == IR_OP_CUMSUM ? xt->shape[op->attr.i] : 1) != n)
+            return internal(st, op, "result shape does not match");
+        return TILE_OK;
+    case IR_OP_SLICE: {
+        int64_t ax = op->attr.i;
+        if (xt->rank != rt->rank || ax < 0 || ax >= xt->rank || op->attr.start < 0 ||
+            op->attr.step < 1 || xt->dtype != rt->dtype)
+            return internal(st, op, "bad slice");
+        for (int d = 0; d < rt->rank; d++)
+            if (d != ax && rt->shape[d] != xt->shape[d]) return internal(st, op, "bad slice");
+        if (op->attr.start >= xt->shape[ax] ||
+            rt->shape[ax] - 1 > (xt->shape[ax] - 1 - op->attr.start) / op->attr.step)
+            return internal(st, op, "slice reads past the end");
+        return TILE_OK;
+    }
+    case IR_OP_CONCAT: {
+        const ir_type *bt = &op->operands[1]->type;
+        int64_t ax = op->attr.i;
+        if (xt->rank != rt->rank || bt->rank != rt->rank || ax < 0 || ax >= rt->rank ||
+            bt->dtype != xt->dtype || rt->dtype != xt->dtype)
+            return internal(st, op, "bad concat");
+        for (int d = 0; d < rt->rank; d++)
+            if (d == ax ? rt->shape[d] != xt->shape[d] + bt->shape[d]
+                        : rt->shape[d] != xt->shape[d] || bt->shape[d] != xt->shape[d])
+                return internal(st, op, "bad concat");
+        return TILE_OK;
+    }
+    case IR_OP_ARGMAX:
+    case IR_OP_ARGMIN:
+        if (op->attr.i < 0 || op->attr.i >= xt->rank) return internal(st, op, "axis out of range");
+        if (ir_type_numel(xt) / xt->shape[op->attr.i] != n || rt->dtype != IR_I32)
             return internal(st, op, "result shape does not match");
         return TILE_OK;
     case IR_OP_DOT: {
@@ -790,6 +825,7 @@ static tile_status exec_compute(interp *st, const ir_op *op)
     if (flags & IR_ELEMENTWISE) {
         if (op->noperands == 1) s = iop_unary(op->code, xt->dtype, rt->dtype, n, x[0], r);
         else if (op->noperands == 2) s = iop_binary(op->code, xt->dtype, n, x[0], x[1], r);
+        else if (op->code == IR_OP_FMA) s = iop_fma(rt->dtype, n, x[0], x[1], x[2], r);
         else s = TILE_ERR_INTERNAL;
         if (s == TILE_ERR_RUNTIME) return runtime(st, op, "integer division by zero");
         if (s != TILE_OK) return internal(st, op, "unsupported operand dtype");
@@ -813,6 +849,18 @@ static tile_status exec_compute(interp *st, const ir_op *op)
         break;
     case IR_OP_CUMSUM:
         s = iop_cumsum(xt->dtype, xt->rank, xt->shape, (int)op->attr.i, x[0], r);
+        break;
+    case IR_OP_SLICE:
+        iop_slice(esize, xt->rank, xt->shape, (int)op->attr.i, op->attr.start, op->attr.step,
+                  x[0], rt->shape, r);
+        return TILE_OK;
+    case IR_OP_CONCAT:
+        iop_concat(esize, rt->rank, xt->shape, op->operands[1]->type.shape, (int)op->attr.i, x[0],
+                   x[1], r);
+        return TILE_OK;
+    case IR_OP_ARGMAX:
+    case IR_OP_ARGMIN:
+        s = iop_argext(op->code, xt->dtype, xt->rank, xt->shape, (int)op->attr.i, x[0], r);
         break;
     case IR_OP_DOT: {
         s = iop_dot(xt->dtype, rt->dtype, rt->shape[0], rt->shape[1], xt->shape[1], x[0], x[1],

@@ -28,6 +28,17 @@ tile_status iop_binary(ir_opcode op, ir_dtype in, int64_t n, const void *a, cons
 /* r[i] = c[i] ? a[i] : b[i]. */
 void iop_select(ir_dtype t, int64_t n, const int64_t *c, const void *a, const void *b, void *r);
 
+/* r[i] = fma(a[i], b[i], c[i]) rounded once to float dtype t. */
+tile_status iop_fma(ir_dtype t, int64_t n, const void *a, const void *b, const void *c, void *r);
+/* SLICE along axis (rshape: the result's shape) and CONCAT of a, b along axis. */
+void iop_slice(size_t esize, int rank, const int64_t *xshape, int axis, int64_t start,
+               int64_t step, const void *x, const int64_t *rshape, void *r);
+void iop_concat(size_t esize, int rank, const int64_t *ashape, const int64_t *bshape, int axis,
+                const void *a, const void *b, void *r);
+/* ARGMAX/ARGMIN over axis: r (the axis removed) gets i32 indices. */
+tile_status iop_argext(ir_opcode op, ir_dtype t, int rank, const int64_t *shape, int axis,
+                       const void *x, int64_t *r);
+
 /* Splat of a constant (already in the dtype's storage form). */
 void iop_splat(ir_dtype t, int64_t n, ir_scalar v, void *r);
 

@@ -70,7 +70,12 @@ tile_status iop_unary(ir_opcode op, ir_dtype in, ir_dtype out, int64_t n, const 
         case IR_OP_RSQRT: LOOP(ev_rsqrt(x[i])); break;
         case IR_OP_SIGMOID: LOOP(ev_sigmoid(x[i])); break;
         case IR_OP_TANH: LOOP(tanhf(x[i])); break;
-        default: return TILE_ERR_INTERNAL;
+        default: {
+            int ok = 1;
+            ev_unary_math(op, 0.0f, &ok);
+            if (!ok) return TILE_ERR_INTERNAL;
+            LOOP(ev_unary_math(op, x[i], &ok));
+        }
         }
         round_buffer(in, n, r);
         return TILE_OK;
@@ -120,6 +125,7 @@ static tile_status float_binary(ir_opcode op, ir_dtype t, int64_t n, const float
     case IR_OP_REM: LOOP(fmodf(a[i], b[i])); break;
     case IR_OP_MIN: LOOP(ev_fmin(a[i], b[i])); break;
     case IR_OP_MAX: LOOP(ev_fmax(a[i], b[i])); break;
+    case IR_OP_POW: LOOP(ev_pow(a[i], b[i])); break;
     default: return TILE_ERR_INTERNAL;
     }
     round_buffer(t, n, r);
@@ -159,6 +165,17 @@ tile_status iop_binary(ir_opcode op, ir_dtype t, int64_t n, const void *av, cons
     case IR_OP_CMP_GE: LOOP(a[i] >= b[i]); break;
     default: return TILE_ERR_INTERNAL;
     }
+    return TILE_OK;
+}
+
+tile_status iop_fma(ir_dtype t, int64_t n, const void *av, const void *bv, const void *cv,
+                    void *rv)
+{
+    if (!ir_dtype_is_float(t)) return TILE_ERR_INTERNAL;
+    const float *a = av, *b = bv, *c = cv;
+    float *r = rv;
+    LOOP(ev_fma(a[i], b[i], c[i]));
+    round_buffer(t, n, r);
     return TILE_OK;
 }
 
@@ -261,6 +278,33 @@ void iop_transpose(size_t esize, int rank, const int64_t *xshape, const int *per
     strided_copy(esize, rank, rshape, st, x, r);
 }
 
+void iop_slice(size_t esize, int rank, const int64_t *xshape, int axis, int64_t start,
+               int64_t step, const void *x, const int64_t *rshape, void *r)
+{
+    int64_t st[IR_MAX_RANK];
+    row_major_strides(rank, xshape, st);
+    const unsigned char *from = (const unsigned char *)x + (size_t)(start * st[axis]) * esize;
+    st[axis] *= step;
+    strided_copy(esize, rank, rshape, st, from, r);
+}
+
+void iop_concat(size_t esize, int rank, const int64_t *ashape, const int64_t *bshape, int axis,
+                const void *av, const void *bv, void *rv)
+{
+    int64_t outer = 1, inner = 1;
+    for (int d = 0; d < axis; d++) outer *= ashape[d];
+    for (int d = axis + 1; d < rank; d++) inner *= ashape[d];
+    size_t an = (size_t)(ashape[axis] * inner) * esize, bn = (size_t)(bshape[axis] * inner) * esize;
+    const unsigned char *a = av, *b = bv;
+    unsigned char *r = rv;
+    for (int64_t o = 0; o < outer; o++) {
+        memcpy(r, a + (size_t)o * an, an);
+        r += an;
+        memcpy(r, b + (size_t)o * bn, bn);
+        r += bn;
+    }
+}
+
 /* Splits shape around axis: outer * len * inner. */
 static void split_axis(int rank, const int64_t *shape, int axis, int64_t *outer, int64_t *len,
                        int64_t *inner)
@@ -328,6 +372,31 @@ tile_status iop_reduce(ir_opcode op, ir_dtype t, int rank, const int64_t *shape,
             }
         }
     }
+    return TILE_OK;
+}
+
+tile_status iop_argext(ir_opcode op, ir_dtype t, int rank, const int64_t *shape, int axis,
+                       const void *xv, int64_t *r)
+{
+    if (axis < 0 || axis >= rank || t == IR_BOOL) return TILE_ERR_INTERNAL;
+    int is_max = op == IR_OP_ARGMAX;
+    int64_t outer, len, inner;
+    split_axis(rank, shape, axis, &outer, &len, &inner);
+    for (int64_t o = 0; o < outer; o++)
+        for (int64_t i = 0; i < inner; i++) {
+            int64_t base = o * len * inner + i, best = 0;
+            if (ir_dtype_is_float(t)) {
+                const float *x = (const float *)xv + base;
+                for (int64_t l = 1; l < len; l++)
+                    if (ev_float_better(is_max, x[l * inner], x[best * inner])) best = l;
+            } else {
+                const int64_t *x = (const int64_t *)xv + base;
+                for (int64_t l = 1; l < len; l++)
+                    if (is_max ? x[l * inner] > x[best * inner] : x[l * inner] < x[best * inner])
+                        best = l;
+            }
+            r[o * inner + i] = best;
+        }
     return TILE_OK;
 }
 

@@ -148,6 +148,33 @@ enum {
  *                launch with a runtime error.  An effect: never removed or
  *                merged by DCE/CSE (canonicalize drops one whose cond is a
  *                constant true).
+ *
+ *   Added for issue 5 (tile operations); the codegen lowers each exactly so:
+ *   SIN COS ERF LOG1P EXPM1 (x) -> float only; f32 as the C library's sinf,
+ *                cosf, erff, log1pf, expm1f; bf16/f16 compute in f32 on the
+ *                exact widened value and round once to nearest even.
+ *   FLOOR CEIL ROUND (x) -> float only; floorf, ceilf, and ROUND = rintf in
+ *                the default mode: to nearest, ties to EVEN (2.5 -> 2,
+ *                -0.5 -> -0.0); exact in every dtype (no rounding needed),
+ *                NaN/inf/-0.0 pass through.
+ *   POW          (x, y) -> float only; powf(x, y) (C99 Annex F special
+ *                cases: pow(x, 0) = 1 even for NaN x, pow(1, y) = 1,
+ *                pow(-8, 1/3) = NaN); 16-bit: f32 then round.
+ *   FMA          (a, b, c) -> float only; fmaf(a, b, c): a*b+c with ONE
+ *                rounding in f32 (never split into mul+add); bf16/f16: the
+ *                f32 fma then one rounding to the 16-bit dtype.
+ *   SLICE        (x) -> x with dim attr.i cut: result[.., i, ..] =
+ *                x[.., attr.start + i*attr.step, ..] for i < result.shape[i];
+ *                attr.start >= 0, attr.step >= 1, the last index read is
+ *                < x.shape[attr.i]; other dims and the dtype unchanged.
+ *   CONCAT       (a, b) -> a then b along dim attr.i (same dtype, other dims
+ *                equal; result dim = the sum).
+ *   ARGMAX ARGMIN (x) -> i32, x without dim attr.i: the index along that dim
+ *                of the element reduce.max/min picks: the FIRST (lowest
+ *                index) extreme value, where a NaN is more extreme than any
+ *                number (the first NaN wins) and +0.0 > -0.0.  So
+ *                x[argmax] is bit-identical to reduce.max(x).  Any numeric
+ *                dtype (not bool).
  */
 #define IR_OPS(X)                                                          \
     X(CONST, "const", 0, 1, IR_PURE)                                       \
@@ -206,7 +233,21 @@ enum {
     X(CALL, "call", -1, -1, 0)                                             \
     X(RETURN, "return", -1, 0, IR_TERMINATOR)                              \
     X(PRINT, "print", -1, 0, 0)                                            \
-    X(ASSERT, "assert", 1, 0, 0)
+    X(ASSERT, "assert", 1, 0, 0)                                           \
+    X(SIN, "sin", 1, 1, IR_PURE | IR_ELEMENTWISE | IR_FLOAT_ONLY)          \
+    X(COS, "cos", 1, 1, IR_PURE | IR_ELEMENTWISE | IR_FLOAT_ONLY)          \
+    X(FLOOR, "floor", 1, 1, IR_PURE | IR_ELEMENTWISE | IR_FLOAT_ONLY)      \
+    X(CEIL, "ceil", 1, 1, IR_PURE | IR_ELEMENTWISE | IR_FLOAT_ONLY)        \
+    X(ROUND, "round", 1, 1, IR_PURE | IR_ELEMENTWISE | IR_FLOAT_ONLY)      \
+    X(ERF, "erf", 1, 1, IR_PURE | IR_ELEMENTWISE | IR_FLOAT_ONLY)          \
+    X(LOG1P, "log1p", 1, 1, IR_PURE | IR_ELEMENTWISE | IR_FLOAT_ONLY)      \
+    X(EXPM1, "expm1", 1, 1, IR_PURE | IR_ELEMENTWISE | IR_FLOAT_ONLY)      \
+    X(POW, "pow", 2, 1, IR_PURE | IR_ELEMENTWISE | IR_FLOAT_ONLY)          \
+    X(FMA, "fma", 3, 1, IR_PURE | IR_ELEMENTWISE | IR_FLOAT_ONLY)          \
+    X(SLICE, "slice", 1, 1, IR_PURE)                                       \
+    X(CONCAT, "concat", 2, 1, IR_PURE)                                     \
+    X(ARGMAX, "argmax", 1, 1, IR_PURE)                                     \
+    X(ARGMIN, "argmin", 1, 1, IR_PURE)
 
 typedef enum ir_opcode {
 #define X(e, n, no, nr, fl) IR_OP_##e,
@@ -228,9 +269,11 @@ enum { IR_LOAD_HAS_MASK = 1, IR_LOAD_HAS_OTHER = 2 };
 enum { IR_SCAN_MAX_OPERANDS = 16 };   /* k of one SCAN */
 
 typedef struct ir_attr {
-    int64_t i;               /* axis (reductions, program_id, tensor_dim); load/store flags */
+    int64_t i;               /* axis (reductions, program_id, tensor_dim, slice, concat,
+                                argmax/argmin); load/store flags */
     ir_scalar cval;          /* CONST value (dtype = result dtype) */
     int perm[IR_MAX_RANK];   /* TRANS */
+    int64_t start, step;     /* SLICE: first index and stride along attr.i */
     const char *str;         /* PRINT label, ASSERT message */
     ir_func *callee;         /* CALL */
 } ir_attr;

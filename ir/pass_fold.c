@@ -3,8 +3,9 @@
  * A CONST is a splat, so only ops whose result is again a splat fold:
  * elementwise ops and casts of constants (evaluated through ir/eval.h, the
  * interpreter's own scalar semantics, so folding can never change a result),
- * broadcast/reshape/trans of a constant, reduce.max/min of a constant, and
- * select on a constant condition.  An op that would fail at run time (integer
+ * broadcast/reshape/trans/slice of a constant, reduce.max/min of a
+ * constant, concat of two equal constants, argmax/argmin of a constant (0),
+ * and select on a constant condition.  An op that would fail at run time (integer
  * division by zero) is left for the runtime to report.  Folding rewrites the
  * op in place into a CONST, so its result value and uses stay untouched. */
 #include <string.h>
@@ -44,8 +45,21 @@ static void fold_op(ir_op *op)
     case IR_OP_TRANS:
     case IR_OP_REDUCE_MAX:
     case IR_OP_REDUCE_MIN:
+    case IR_OP_SLICE:
         ir_value_const(op->operands[0], &x);
         if (op->operands[0]->type.dtype == out) make_const(op, x);
+        return;
+    case IR_OP_CONCAT:
+        /* Two splats of the same bits join into one splat. */
+        ir_value_const(op->operands[0], &x);
+        ir_value_const(op->operands[1], &y);
+        if (memcmp(&x, &y, sizeof x) == 0) make_const(op, x);
+        return;
+    case IR_OP_ARGMAX:
+    case IR_OP_ARGMIN:
+        /* Every element of a splat ties (a NaN splat: the first NaN): index 0. */
+        r.i = 0;
+        make_const(op, r);
         return;
     default:
         break;
@@ -58,6 +72,11 @@ static void fold_op(ir_op *op)
     } else if (op->noperands == 2) {
         ir_value_const(op->operands[1], &y);
         if (ir_eval_binary(op->code, in, x, y, &r) == TILE_OK) make_const(op, r);
+    } else if (op->noperands == 3) {
+        ir_scalar z = {0};
+        ir_value_const(op->operands[1], &y);
+        ir_value_const(op->operands[2], &z);
+        if (ir_eval_ternary(op->code, in, x, y, z, &r) == TILE_OK) make_const(op, r);
     }
 }
 

@@ -312,7 +312,14 @@ static void print_generic(printer *p, const ir_op *op)
     case IR_OP_REDUCE_MAX:
     case IR_OP_REDUCE_MIN:
     case IR_OP_CUMSUM:
+    case IR_OP_CONCAT:
+    case IR_OP_ARGMAX:
+    case IR_OP_ARGMIN:
         fprintf(p->out, ", axis=%" PRId64, op->attr.i);
+        break;
+    case IR_OP_SLICE:
+        fprintf(p->out, ", axis=%" PRId64 ", start=%" PRId64 ", step=%" PRId64, op->attr.i,
+                op->attr.start, op->attr.step);
         break;
     case IR_OP_TRANS: {
         int rank = op->nresults >= 1 && op->results[0] ? op->results[0]->type.rank : 0;

@@ -555,6 +555,52 @@ static void check_op_types(verifier *v, ir_op *op)
             fail(v, op, "%s: result has type %s, expected %s", info->name, TS(rt), TS(&want));
         break;
     }
+    case IR_OP_SLICE: {
+        check_axis(v, op, xt->rank);
+        if (v->failed) break;
+        int64_t ax = op->attr.i;
+        bool ok = xt->dtype == rt->dtype && xt->rank == rt->rank && op->attr.start >= 0 &&
+                  op->attr.step >= 1;
+        for (int i = 0; ok && i < rt->rank; i++)
+            if (i != ax) ok = rt->shape[i] == xt->shape[i];
+        /* start + (n-1)*step < size, without overflow (n >= 1, step >= 1) */
+        if (ok) ok = op->attr.start < xt->shape[ax] &&
+                     (rt->shape[ax] - 1) <= (xt->shape[ax] - 1 - op->attr.start) / op->attr.step;
+        if (!ok)
+            fail(v, op, "slice: %s is not %s along axis %" PRId64 " from %" PRId64 " step %" PRId64,
+                 TS(rt), TS(xt), ax, op->attr.start, op->attr.step);
+        break;
+    }
+    case IR_OP_CONCAT: {
+        check_axis(v, op, rt->rank);
+        if (v->failed) break;
+        const ir_type *bt = &op->operands[1]->type;
+        int64_t ax = op->attr.i;
+        bool ok = xt->dtype == rt->dtype && bt->dtype == rt->dtype && xt->rank == rt->rank &&
+                  bt->rank == rt->rank;
+        for (int i = 0; ok && i < rt->rank; i++)
+            ok = i == ax ? rt->shape[i] == xt->shape[i] + bt->shape[i]
+                         : rt->shape[i] == xt->shape[i] && bt->shape[i] == xt->shape[i];
+        if (!ok)
+            fail(v, op, "concat: %s is not %s and %s joined along axis %" PRId64, TS(rt), TS(xt),
+                 TS(bt), ax);
+        break;
+    }
+    case IR_OP_ARGMAX:
+    case IR_OP_ARGMIN: {
+        check_axis(v, op, xt->rank);
+        if (v->failed) break;
+        if (xt->dtype == IR_BOOL) {
+            fail(v, op, "%s: not defined on bool", info->name);
+            break;
+        }
+        ir_type want = ir_type_scalar(IR_I32);
+        for (int i = 0; i < xt->rank; i++)
+            if (i != op->attr.i) want.shape[want.rank++] = xt->shape[i];
+        if (!ir_type_equal(rt, &want))
+            fail(v, op, "%s: result has type %s, expected %s", info->name, TS(rt), TS(&want));
+        break;
+    }
     case IR_OP_CUMSUM:
         check_axis(v, op, xt->rank);
         if (!v->failed && !ir_type_equal(rt, xt))
