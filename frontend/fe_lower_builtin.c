@@ -279,7 +279,7 @@ static fe_val b_trans(fe_func *F, bargs *a)
     }
     ir_type t = x->u.v->type;
     ir_op *op;
-    int perm[IR_MAX_RANK];
+    int perm[IR_MAX_RANK] = {0}; /* entries past rank stay 0: CSE and printers see them */
     for (int i = 0; i < rank; i++) perm[i] = i;
     perm[rank - 2] = rank - 1;
     perm[rank - 1] = rank - 2;

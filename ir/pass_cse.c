@@ -59,7 +59,8 @@ static uint64_t hash_op(const ir_op *op)
     memcpy(&bits, &op->attr.cval, sizeof bits);
     h = mix(h, bits);
     h = mix(h, (uint64_t)op->attr.i);
-    for (int i = 0; i < IR_MAX_RANK; i++) h = mix(h, (uint64_t)op->attr.perm[i]);
+    if (op->code == IR_OP_TRANS) /* only perm[0..rank) means anything */
+        for (int i = 0; i < op->results[0]->type.rank; i++) h = mix(h, (uint64_t)op->attr.perm[i]);
     return h;
 }
 
@@ -73,7 +74,8 @@ static bool same_op(const ir_op *a, const ir_op *b)
         if (!ir_type_equal(&a->results[i]->type, &b->results[i]->type)) return false;
     return memcmp(&a->attr.cval, &b->attr.cval, sizeof a->attr.cval) == 0 &&
            a->attr.i == b->attr.i &&
-           memcmp(a->attr.perm, b->attr.perm, sizeof a->attr.perm) == 0 &&
+           (a->code != IR_OP_TRANS ||
+            memcmp(a->attr.perm, b->attr.perm, sizeof(int) * (size_t)a->results[0]->type.rank) == 0) &&
            a->attr.str == b->attr.str && a->attr.callee == b->attr.callee;
 }
 
