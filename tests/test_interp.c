@@ -122,7 +122,7 @@ static void finish(fx *f)
 
 static tile_status launch(fx *f, interp_arg *args, int nargs, FILE *out)
 {
-    interp_options o = {out};
+    interp_options o = {.print_out = out};
     tile_status s = interp_launch(f->k, args, nargs, &f->d, &o);
     return s;
 }
