@@ -512,6 +512,40 @@ static void save_inputs(void **state)
     assert_non_null(strstr(read_file("stdout.txt"), "input x: f32[6,8] -> si/x.npy\n"));
 }
 
+/* A run-time i64 loop bound counts in i64 (it was cast to i32: 2^32 + 5 ran
+ * 5 iterations), and an i64 grid size that does not fit i32 stops the
+ * launch at the grid expression instead of launching 3 programs. */
+static void i64_bounds_and_grid(void **state)
+{
+    (void)state;
+    write_source("wide.tile",
+                 "kernel loop(o: out tensor<i64>[2], hi: i64) grid(1) {\n"
+                 "    var n = cast<i64>(0);\n"
+                 "    var total = cast<i64>(0);\n"
+                 "    for i in range(hi - 3, hi) { n += 1; total += i; }\n"
+                 "    store(o[0], n);\n"
+                 "    store(o[1], total);\n"
+                 "}\n"
+                 "kernel wide_grid(o: out tensor<i32>[4], n: i64) grid(n) {\n"
+                 "    store(o[program_id(0)], 1);\n"
+                 "}\n");
+    char err[4096];
+    assert_int_equal(tilec(err, sizeof err, "run wide.tile -k loop --interp -D hi=4294967301 --out-dir w1"), 0);
+    arena mem;
+    arena_init(&mem);
+    interp_tensor t;
+    char path[512];
+    snprintf(path, sizeof path, "%s/w1/o.npy", dir);
+    assert_int_equal(npy_read(path, &mem, IR_I64, &t, err, sizeof err), TILE_OK);
+    assert_int_equal(((int64_t *)t.data)[0], 3);
+    assert_int_equal(((int64_t *)t.data)[1], 4294967298LL + 4294967299LL + 4294967300LL);
+    arena_free(&mem);
+    assert_int_equal(tilec(err, sizeof err, "run wide.tile -k wide_grid --interp -D n=4294967299 --out-dir w2"), 1);
+    assert_non_null(strstr(err, "wide.tile:8:54: error: assertion failed: grid size along axis 0 does not "
+                                "fit i32 (at most 2147483647 programs)"));
+    assert_int_equal(tilec(err, sizeof err, "run wide.tile -k wide_grid --interp -D n=3 --out-dir w3"), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -530,6 +564,7 @@ int main(void)
         cmocka_unit_test(check_bounds),
         cmocka_unit_test(budgets),
         cmocka_unit_test(save_inputs),
+        cmocka_unit_test(i64_bounds_and_grid),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
