@@ -157,15 +157,14 @@ typedef struct fe_frame {          /* the fn call chain, for recursion errors */
     struct fe_frame *up;
 } fe_frame;
 
-enum { FE_GLOBAL_BUCKETS = 256 };
-
 typedef struct fe_ctx {
     arena *mem;
     diag_ctx *d;
     ir_module *m;
     const fe_options *opts;
     ptr_vec files;                 /* ast_file*, in load order */
-    fe_global *gtab[FE_GLOBAL_BUCKETS];
+    fe_global **gtab;              /* hash table of globals by name, chained; */
+    size_t gtab_size;              /* grown with them (0: none yet) */
     ptr_vec globals;               /* fe_global*, in definition order */
     fe_def *defs;
     int ndefs;

@@ -40,7 +40,10 @@ tile_status fe_check(ir_module *m, const char *path, const fe_options *opts);
 tile_status fe_dump_ast(diag_ctx *d, const char *path, FILE *out);
 
 /* Reads a whole file into the diag context's source manager; reports
- * "cannot read FILE: reason" at `from` on failure. */
+ * "cannot read FILE: reason" at `from` on failure, and for a file over
+ * FE_MAX_SOURCE_BYTES (far above any real kernel file; reading /dev/zero
+ * must end). */
+#define FE_MAX_SOURCE_BYTES (64 << 20)
 const src_file *fe_read_source(diag_ctx *d, const char *path, src_loc from);
 
 #endif

@@ -983,6 +983,32 @@ static void deep_nesting_is_bounded(void **state)
     free(src);
 }
 
+/* Global names hash into a table that grows with them (it had 256 fixed
+ * buckets: 160k constants took seconds); lookups and redefinitions still
+ * work across the growth. */
+static void many_globals(void **state)
+{
+    (void)state;
+    enum { N = 5000 };
+    size_t cap = (size_t)N * 40 + 512;
+    char *src = malloc(cap);
+    assert_non_null(src);
+    size_t len = 0;
+    for (int i = 0; i < N; i++)
+        len += (size_t)snprintf(src + len, cap - len, "const C%d = %d;\n", i, i);
+    snprintf(src + len, cap - len, "kernel k(o: out tensor<i32>[1]) grid(1) { store(o[0], C0 + C%d + C2500); }\n",
+             N - 1);
+    unit u;
+    expect_ok(&u, src, "k");
+    done(&u);
+    snprintf(src + len, cap - len, "const C4321 = 1;\n");
+    compile(&u, src, NULL);
+    assert_int_not_equal(u.st, TILE_OK);
+    assert_non_null(strstr(u.err, "error: redefinition of 'C4321'"));
+    done(&u);
+    free(src);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1009,6 +1035,7 @@ int main(void)
         cmocka_unit_test(golden_and_library_programs_verify),
         cmocka_unit_test(mutated_programs_never_crash),
         cmocka_unit_test(deep_nesting_is_bounded),
+        cmocka_unit_test(many_globals),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -475,6 +475,10 @@ static void budgets(void **state)
                                             "-D R=3000000000 --out-dir c3"), 1);
     assert_non_null(strstr(err, "-D R=3000000000: a dimension size must be at most 2147483647"));
     assert_int_equal(tilec(err, sizeof err, "run spin.tile -k spin --interp --max-ops 0"), 2);
+    /* a source file has a size limit (imports always had one): /dev/zero ends */
+    assert_int_equal(tilec(err, sizeof err, "check /dev/zero"), 1);
+    assert_non_null(strstr(err, "cannot read /dev/zero: it is larger than 64 MiB, the limit for a "
+                                "source file"));
     assert_int_equal(tilec(err, sizeof err, "run spin.tile -k spin --interp --max-memory 3X"), 2);
 }
 
