@@ -286,7 +286,8 @@ static void load_file(loader *L, const char *path, const char *text, src_loc fro
     if (!lf->path || !lf->real || ptr_vec_push(cx->mem, &L->files, lf)) { fe_oom(cx); return; }
     const src_file *sf;
     if (text) {
-        sf = diag_add_source(cx->d, path, text, strlen(text));
+        size_t len = cx->opts && cx->opts->text_len ? cx->opts->text_len : strlen(text);
+        sf = diag_add_source(cx->d, path, text, len);
         if (!sf) { fe_oom(cx); return; }
     } else {
         sf = fe_read_source(cx->d, path, from);

@@ -22,6 +22,8 @@ typedef struct fe_options {
     int ninclude;
     const fe_define *defines;
     int ndefines;
+    size_t text_len;                   /* bytes of fe_compile's `text` (0: strlen), so a
+                                          NUL inside it is compiled, not an end */
 } fe_options;
 
 /* Parses, checks and lowers kernel `kernel` of `path` (a kernel or a

@@ -1009,6 +1009,27 @@ static void many_globals(void **state)
     free(src);
 }
 
+/* fe_options.text_len: a source given as text is compiled to its length, a
+ * NUL inside included (the fuzzer passed strlen: bytes after a NUL were
+ * never compiled). */
+static void text_with_a_nul(void **state)
+{
+    (void)state;
+    static const char src[] = "kernel k(o: out tensor<i32>[1]) grid(1) { store(o[0], 1); }\n\0 let\n";
+    unit u;
+    arena_init(&u.mem);
+    diag_init(&u.diags, &u.mem);
+    u.m = ir_module_new(&u.mem, &u.diags);
+    fe_options o = {.text_len = sizeof src - 1};
+    u.st = fe_compile(u.m, "t.tile", src, NULL, &o);
+    assert_int_not_equal(u.st, TILE_OK);
+    u.err = diag_render(&u.diags, &u.mem);
+    assert_non_null(strstr(u.err, "t.tile:2:1: error: "));
+    done(&u);
+    expect_ok(&u, src, "k"); /* without text_len: up to the NUL */
+    done(&u);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1036,6 +1057,7 @@ int main(void)
         cmocka_unit_test(mutated_programs_never_crash),
         cmocka_unit_test(deep_nesting_is_bounded),
         cmocka_unit_test(many_globals),
+        cmocka_unit_test(text_with_a_nul),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
