@@ -28,7 +28,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 enum {
     MAX_TENSOR_ELEMS = 1 << 12,    /* per tensor argument */
-    FUZZ_MAX_OPS = 20000,          /* per launch */
+    FUZZ_MAX_OPS = 5000,           /* per launch: keeps an input to milliseconds */
 };
 #define FUZZ_MAX_BYTES ((uint64_t)32 << 20)
 

@@ -12,11 +12,13 @@ for f in $(find "$root/lib" "$root/tests/golden" -name '*.tile' -type f 2>/dev/n
     cp "$f" "$out/$name"
     n=$((n + 1))
 done
-# .npy seeds: a v1.0 header padded to 64 bytes (10-byte preamble + header), then data.
+# .npy seeds: a v1.0 header padded so that the 10-byte preamble + header is
+# a multiple of 64, then the data.
 npy() { # name descr shape data-bytes(printf escapes)
     hdr="{'descr': '$2', 'fortran_order': False, 'shape': $3, }"
-    pad=$((64 - 10 - ${#hdr} - 1))
-    { printf '\223NUMPY\001\000\066\000'; printf '%s%*s\n' "$hdr" "$pad" ''; printf "$4"; } >"$out/$1"
+    hlen=$(( ((10 + ${#hdr} + 1 + 63) / 64) * 64 - 10 ))
+    { printf '\223NUMPY\001\000'; printf "\\$(printf %03o $((hlen % 256)))\\$(printf %03o $((hlen / 256)))"
+      printf '%s%*s\n' "$hdr" $((hlen - ${#hdr} - 1)) ''; printf "$4"; } >"$out/$1"
     n=$((n + 1))
 }
 npy seed_f4.npy '<f4' '(2,)' '\000\000\200\077\000\000\000\300'
