@@ -676,10 +676,24 @@ static int check_defines_used(run_state *r)
     return 0;
 }
 
+/* mkdir -p: --out-dir out/run1 works on a fresh checkout. */
+static int make_dirs(arena *mem, const char *dir)
+{
+    char *path = arena_strdup(mem, dir);
+    if (!path) return -1;
+    for (char *p = path + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = 0;
+        if (mkdir(path, 0777) != 0 && errno != EEXIST) return -1;
+        *p = '/';
+    }
+    return mkdir(path, 0777) != 0 && errno != EEXIST ? -1 : 0;
+}
+
 /* Writes the output tensors (outputs true) or the input tensors to out_dir. */
 static int write_tensors(run_state *r, const char *out_dir, bool outputs)
 {
-    if (mkdir(out_dir, 0777) != 0 && errno != EEXIST) {
+    if (make_dirs(r->mem, out_dir) != 0) {
         fprintf(stderr, "tilec: cannot create %s: %s\n", out_dir, strerror(errno));
         return -1;
     }

@@ -489,7 +489,7 @@ static void save_inputs(void **state)
     (void)state;
     char err[4096];
     assert_int_equal(tilec(err, sizeof err, "run affine.tile -k affine --interp --random 5 -D R=6 "
-                                            "-D s=0.5 --save-inputs si --out-dir so"), 0);
+                                            "-D s=0.5 --save-inputs si --out-dir so/deeper/run1"), 0);
     assert_string_equal(err, "");
     arena mem;
     arena_init(&mem);
@@ -499,7 +499,7 @@ static void save_inputs(void **state)
     assert_int_equal(npy_read(path, &mem, IR_F32, &x, err, sizeof err), TILE_OK);
     snprintf(path, sizeof path, "%s/si/b.npy", dir);
     assert_int_equal(npy_read(path, &mem, IR_F32, &b, err, sizeof err), TILE_OK);
-    snprintf(path, sizeof path, "%s/so/y.npy", dir);
+    snprintf(path, sizeof path, "%s/so/deeper/run1/y.npy", dir);
     assert_int_equal(npy_read(path, &mem, IR_F32, &y, err, sizeof err), TILE_OK);
     assert_int_equal(x.shape[0], 6);
     assert_int_equal(b.shape[0], 8);
