@@ -303,6 +303,116 @@ static void folding_equals_run_time(void **state)
     free(runtime);
 }
 
+/* The same property for f32: arithmetic, min/max, the float built-ins, weak
+ * literals beside values; results compared bit for bit (a stored NaN is
+ * canonical, so NaN compares too). */
+static bool gen_fexpr(gen *g, int depth, bool allow_weak)
+{
+    static const char *const lits[] = {"0.0", "-0.0", "1.0", "0.1", "2.5", "-3.0", "1e30",
+                                       "3.4e38", "1e-45", "65504.0", "0.5", "inf"};
+    static const char *const unary[] = {"-", "abs", "exp", "log", "sqrt", "tanh", "sigmoid",
+                                        "exp2", "log2", "rsqrt"};
+    static const char *const binops[] = {"+", "-", "*", "/", "%"};
+    unsigned k = (unsigned)(gen_next(g) % (depth > 0 ? 12 : 3));
+    if (depth == 0 || k < 3) {
+        unsigned r = (unsigned)(gen_next(g) % 5);
+        if (r < 3) {
+            emit(g, "%c", "abc"[r]);
+            return true;
+        }
+        const char *lit = lits[gen_next(g) % (sizeof lits / sizeof *lits)];
+        if (allow_weak && gen_next(g) % 2) emit(g, "%s", lit);
+        else emit(g, "cast<f32>(%s)", lit);
+        return false;
+    }
+    unsigned op = (unsigned)(gen_next(g) % 17);
+    bool var;
+    if (op < 5) {
+        emit(g, "(");
+        var = gen_fexpr(g, depth - 1, false);
+        emit(g, " %s ", binops[op]);
+        var |= gen_fexpr(g, depth - 1, var);
+        emit(g, ")");
+    } else if (op < 7) {
+        emit(g, "%s(", op == 5 ? "min" : "max");
+        var = gen_fexpr(g, depth - 1, false);
+        emit(g, ", ");
+        var |= gen_fexpr(g, depth - 1, var);
+        emit(g, ")");
+    } else {
+        emit(g, "%s(", unary[op - 7]);
+        var = gen_fexpr(g, depth - 1, false);
+        emit(g, ")");
+    }
+    return var;
+}
+
+static void run_fexprs(const char *src, int opt_level, const float *abc, uint32_t *out)
+{
+    tc_options o = {.kernel = "k", .opt_level = opt_level, .verify_each = true};
+    tc_unit *u = NULL;
+    tile_status st = tc_compile(&u, "fexprs.tile", src, &o);
+    if (st != TILE_OK) {
+        diag_print_all(&u->diags, stderr);
+        fprintf(stderr, "%s", src);
+    }
+    assert_int_equal(st, TILE_OK);
+    interp_arg args[4];
+    memset(args, 0, sizeof args);
+    args[0].tensor = (interp_tensor){.dtype = IR_F32, .rank = 1, .shape = {NEXPR}, .data = out};
+    interp_contiguous_strides(&args[0].tensor);
+    for (int i = 0; abc && i < 3; i++) args[1 + i].scalar.f = abc[i];
+    st = interp_launch(u->kernel, args, abc ? 4 : 1, &u->diags, NULL);
+    if (st != TILE_OK) diag_print_all(&u->diags, stderr);
+    assert_int_equal(st, TILE_OK);
+    tc_unit_free(u);
+}
+
+static void float_folding_equals_run_time(void **state)
+{
+    (void)state;
+    static const float edges[] = {0.0f, -0.0f, 1.0f, -1.5f, 3.4e38f, 1e-45f, 0.1f, 65504.0f};
+    size_t cap = 1 << 16;
+    char *exprs = malloc(cap), *folded = malloc(cap), *runtime = malloc(cap);
+    assert_non_null(exprs);
+    int cases = 0;
+    for (uint64_t seed = 1; seed <= 12; seed++) {
+        gen g = {.s = seed * 104729, .buf = exprs, .cap = cap};
+        float abc[3];
+        char lit[3][48];
+        for (int i = 0; i < 3; i++) {
+            uint64_t r = gen_next(&g);
+            abc[i] = r % 3 ? edges[(r >> 8) % 8] : (float)((double)(r >> 11) * 0x1p-53 * 200.0 - 100.0);
+            snprintf(lit[i], sizeof lit[i], "%.9e", (double)abc[i]);
+        }
+        for (int e = 0; e < NEXPR; e++) {
+            emit(&g, "    store(o[%d], ", e);
+            (void)gen_fexpr(&g, 1 + e % 4, false);
+            emit(&g, ");\n");
+        }
+        snprintf(folded, cap,
+                 "kernel k(o: out tensor<f32>[%d]) grid(1) {\n    let a = cast<f32>(%s);\n"
+                 "    let b = cast<f32>(%s);\n    let c = cast<f32>(%s);\n%s}\n",
+                 NEXPR, lit[0], lit[1], lit[2], exprs);
+        snprintf(runtime, cap, "kernel k(o: out tensor<f32>[%d], a: f32, b: f32, c: f32) grid(1) {\n%s}\n",
+                 NEXPR, exprs);
+        uint32_t want[NEXPR], o0[NEXPR], o1[NEXPR];
+        run_fexprs(folded, 1, NULL, want);
+        run_fexprs(runtime, 0, abc, o0);
+        run_fexprs(runtime, 1, abc, o1);
+        for (int e = 0; e < NEXPR; e++) {
+            if (want[e] != o0[e] || want[e] != o1[e])
+                fail_msg("expression %d differs: folded %08x, -O0 %08x, -O1 %08x (a=%s b=%s c=%s)\n%s",
+                         e, want[e], o0[e], o1[e], lit[0], lit[1], lit[2], runtime);
+            cases++;
+        }
+    }
+    assert_int_equal(cases, 12 * NEXPR);
+    free(exprs);
+    free(folded);
+    free(runtime);
+}
+
 /* The two regressions the differential test was written for. */
 static void i32_constants_wrap_like_run_time(void **state)
 {
@@ -349,6 +459,7 @@ int main(void)
         cmocka_unit_test(errors_are_reported_not_fatal),
         cmocka_unit_test(check_reads_defines_like_compile),
         cmocka_unit_test(folding_equals_run_time),
+        cmocka_unit_test(float_folding_equals_run_time),
         cmocka_unit_test(i32_constants_wrap_like_run_time),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
