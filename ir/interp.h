@@ -5,7 +5,9 @@
  * f32 and rounded to nearest even at every op that produces them (see
  * docs/language.md, "Numerics").  Errors (bad launch arguments, integer
  * division by zero) are reported through the diag context with the .tile
- * location of the op, and the run stops with a status. */
+ * location of the op, and the run stops with a status; so are a launch that
+ * exceeds its budgets (tile memory, executed ops) and, with check_bounds, an
+ * out-of-range access. */
 #ifndef TILE_INTERP_H
 #define TILE_INTERP_H
 
