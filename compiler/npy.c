@@ -306,8 +306,14 @@ static tile_status convert(const char *path, const npy_dtype *ft, const char *de
                            char *err, size_t errlen)
 {
     const size_t ws = (size_t)ir_dtype_size(want);
-    bool raw_bf16 = want == IR_BF16 && (ft->kind == K_BF16 || (ft->kind == K_UINT && ft->size == 2));
-    if (raw_bf16) {
+    /* '<u2' is how bf16 bits are often saved (x.view(np.uint16)), but '<i2'
+     * and every other integer file converts by value: rather than guess,
+     * refuse it. */
+    if (want == IR_BF16 && ft->kind == K_UINT && ft->size == 2)
+        return fail(TILE_ERR_ARG, err, errlen, path,
+                    "'%s' data for a bf16 tensor is ambiguous (raw bf16 bits, or integer values "
+                    "to convert?): save bf16 as ml_dtypes.bfloat16 ('<V2'), or as '<f4'", descr);
+    if (want == IR_BF16 && ft->kind == K_BF16) {
         memcpy(dst, src, (size_t)n * 2);
         return TILE_OK;
     }
@@ -534,7 +540,8 @@ tile_status npy_write(const char *path, const interp_tensor *t, char *err, size_
     const size_t ms = (size_t)ir_dtype_size(t->dtype);
     int64_t inner = t->rank ? t->shape[t->rank - 1] : 1;
     int64_t is = t->rank ? t->strides[t->rank - 1] : 0;
-    unsigned char *row = malloc(inner > 0 ? (size_t)inner * fsize : 1);
+    /* An empty array writes no row: (0, 2^40) must not allocate one. */
+    unsigned char *row = malloc(inner > 0 && count > 0 ? (size_t)inner * fsize : 1);
     if (!row) {
         fclose(f);
         return fail(TILE_ERR_NOMEM, err, errlen, path, "out of memory");

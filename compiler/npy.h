@@ -12,7 +12,8 @@
  *   - floats to integers only when every value is an integer that fits
  *     (never a silent truncation); floats to bool are refused;
  *   - bf16 files: ml_dtypes' bfloat16 is saved as '<V2' / '|V2' (or a
- *     "bfloat16" descr); '<u2' holds raw bf16 bits when bf16 is wanted.
+ *     "bfloat16" descr); '<u2' for bf16 is refused (raw bits or values?
+ *     every other integer file converts by value).
  * Malformed files (bad magic, truncated or oversized header, a shape whose
  * size overflows, a data length that does not match) give a message and
  * TILE_ERR_IO; a conversion that would lose meaning gives TILE_ERR_ARG.

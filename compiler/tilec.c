@@ -27,7 +27,8 @@ static const char usage[] =
     "       tilec FILE --emit=ast|ir [-k KERNEL] [-D NAME=VALUE]... [-I DIR]... [-O0|-O1]\n"
     "             [--verify-each] [--dump-passes] [-o OUT]\n"
     "       tilec run FILE -k KERNEL --interp [--in NAME=FILE.npy]... [--random SEED]\n"
-    "             [-D NAME=VALUE]... [-I DIR]... [--out-dir DIR]\n"
+    "             [-D NAME=VALUE]... [-I DIR]... [--out-dir DIR] [--save-inputs DIR]\n"
+    "             [--check-bounds[=all]] [--max-memory BYTES] [--max-ops N]\n"
     "       tilec doc [-o OUT] FILE.tile... [TEST.c]...\n"
     "       tilec --help | --version\n"
     "\n"
@@ -58,11 +59,22 @@ static const char usage[] =
     "  -o OUT              write --emit output to OUT instead of stdout\n"
     "  --interp            run on the CPU interpreter (the reference semantics)\n"
     "  --in NAME=FILE      read input tensor NAME from a .npy file (converted to the\n"
-    "                      parameter's dtype, rounding to nearest even)\n"
+    "                      parameter's dtype, rounding to nearest even; '<u2' data\n"
+    "                      for a bf16 parameter is refused: save bf16 as '<V2' or '<f4')\n"
     "  --random SEED       fill float input tensors not given with --in with uniform\n"
     "                      values in [-1, 1) from SEED (shapes from -D and --in)\n"
     "  --out-dir DIR       write each output tensor NAME to DIR/NAME.npy (default .);\n"
     "                      bf16 outputs are written as f32 (exact)\n"
+    "  --save-inputs DIR   also write every input tensor (given or --random) to\n"
+    "                      DIR/NAME.npy, as the kernel saw it (bf16 as f32)\n"
+    "  --check-bounds[=all] stop at the first load/store element whose mask is absent\n"
+    "                      or true but whose index is outside the tensor, with its\n"
+    "                      .tile location and program id; by default only along\n"
+    "                      dimensions indexed by a scalar (the head in q[z, h, rows, :]),\n"
+    "                      =all along every dimension (ragged block edges included)\n"
+    "  --max-memory BYTES  the interpreter's budget for the tiles of one launch and\n"
+    "                      for the tensors tilec allocates (suffix K, M, G; default 4G)\n"
+    "  --max-ops N         stop a launch after N executed ops (default 2147483648)\n"
     "  -h, --help          this text\n"
     "  --version           print the version\n";
 
@@ -73,6 +85,9 @@ enum { FOR_CHECK = 1, FOR_EMIT = 2, FOR_RUN = 4 };
 typedef struct cli {
     const char *cmd;          /* "check", "emit", "run" */
     const char *file, *kernel, *emit, *out, *out_dir; /* out_dir NULL: "." */
+    const char *save_inputs;  /* --save-inputs DIR, or NULL */
+    interp_bounds_check check_bounds;
+    uint64_t max_bytes, max_ops; /* 0: the interpreter's defaults */
     ptr_vec defines, includes, inputs;
     bool interp, have_seed, verify_each, dump_passes;
     uint64_t seed;
@@ -143,6 +158,26 @@ static bool parse_int(const char *s, int64_t *out)
     return true;
 }
 
+/* A positive budget; with_suffix allows K, M, G (powers of 1024). */
+static bool parse_budget(const char *s, bool with_suffix, uint64_t *out)
+{
+    size_t n = strlen(s);
+    unsigned shift = 0;
+    char digits[32];
+    if (with_suffix && n > 1 && strchr("KkMmGg", s[n - 1])) {
+        char u = (char)(s[n - 1] | 0x20);
+        shift = u == 'k' ? 10 : u == 'm' ? 20 : 30;
+        n--;
+    }
+    if (n == 0 || n >= sizeof digits) return false;
+    memcpy(digits, s, n);
+    digits[n] = 0;
+    uint64_t v;
+    if (!parse_uint(digits, UINT64_MAX >> shift, &v) || v == 0) return false;
+    *out = v << shift;
+    return true;
+}
+
 /* Returns 0 on success, else the exit status to use. */
 static int parse_args(arena *mem, int argc, char **argv, cli *c)
 {
@@ -193,6 +228,24 @@ static int parse_args(arena *mem, int argc, char **argv, cli *c)
             c->emit = a + 7;
         }
         else if (strcmp(a, "--interp") == 0) { c->interp = true; note_option(c, a, FOR_RUN); }
+        else if (strcmp(a, "--save-inputs") == 0) {
+            NEED_VALUE();
+            if (c->save_inputs) return usage_error("option %s given twice", a);
+            c->save_inputs = val;
+            note_option(c, a, FOR_RUN);
+        }
+        else if (strcmp(a, "--check-bounds") == 0 || strcmp(a, "--check-bounds=all") == 0) {
+            c->check_bounds = a[14] ? INTERP_BOUNDS_ALL : INTERP_BOUNDS_SCALAR;
+            note_option(c, "--check-bounds", FOR_RUN);
+        }
+        else if (strcmp(a, "--max-memory") == 0 || strcmp(a, "--max-ops") == 0) {
+            NEED_VALUE();
+            bool bytes = a[6] == 'm';
+            if (!parse_budget(val, bytes, bytes ? &c->max_bytes : &c->max_ops))
+                return usage_error("%s needs a positive integer%s, got '%s'", a,
+                                   bytes ? " (suffix K, M or G allowed)" : "", val);
+            note_option(c, a, FOR_RUN);
+        }
         else if (strcmp(a, "-O0") == 0 || strcmp(a, "-O1") == 0) {
             c->opt_level = a[2] - '0';
             note_option(c, a, FOR_EMIT | FOR_RUN);
@@ -355,6 +408,7 @@ typedef struct run_state {
     interp_arg *args;
     ptr_vec dims;     /* dim_binding* */
     bool *given;      /* per param: value supplied */
+    uint64_t tensor_bytes; /* allocated for tensors so far (within max_bytes) */
 } run_state;
 
 static dim_binding *find_dim(run_state *r, const char *name)
@@ -458,6 +512,11 @@ static int bind_dims_from_defines(run_state *r)
                 fprintf(stderr, "tilec: -D %s=%s: a dimension size must be a non-negative integer\n", name, v);
                 return -1;
             }
+            if (n > INT32_MAX) { /* the launch's limit, checked before anything is allocated */
+                fprintf(stderr, "tilec: -D %s=%s: a dimension size must be at most %d\n", name, v,
+                        INT32_MAX);
+                return -1;
+            }
             if (bind_dim(r, name, (int64_t)n, "-D")) return -1;
         }
     }
@@ -516,7 +575,18 @@ static int make_tensor(run_state *r, int p, uint64_t *rng)
         n *= size;
     }
     interp_contiguous_strides(t);
-    t->data = arena_alloc(r->mem, (size_t)(n > 0 ? n : 1) * (size_t)ir_dtype_size(t->dtype));
+    uint64_t bytes = (uint64_t)(n > 0 ? n : 1) * (uint64_t)ir_dtype_size(t->dtype);
+    uint64_t budget = r->c->max_bytes ? r->c->max_bytes : INTERP_DEFAULT_MAX_BYTES;
+    if (bytes > budget - r->tensor_bytes) {
+        char shape[128];
+        ir_shape_str(t->rank, t->shape, shape, sizeof shape);
+        fprintf(stderr, "tilec: tensor '%s' (%s%s) does not fit the memory budget of %llu bytes "
+                        "(raise it with --max-memory)\n", pa->name, ir_dtype_name(t->dtype), shape,
+                (unsigned long long)budget);
+        return -1;
+    }
+    r->tensor_bytes += bytes;
+    t->data = arena_alloc(r->mem, (size_t)bytes);
     if (!t->data) {
         fprintf(stderr, "tilec: out of memory for tensor '%s'\n", pa->name);
         return -1;
@@ -610,16 +680,30 @@ static int check_defines_used(run_state *r)
     return 0;
 }
 
-static int write_outputs(run_state *r)
+/* mkdir -p: --out-dir out/run1 works on a fresh checkout. */
+static int make_dirs(arena *mem, const char *dir)
 {
-    const char *out_dir = r->c->out_dir ? r->c->out_dir : ".";
-    if (mkdir(out_dir, 0777) != 0 && errno != EEXIST) {
+    char *path = arena_strdup(mem, dir);
+    if (!path) return -1;
+    for (char *p = path + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = 0;
+        if (mkdir(path, 0777) != 0 && errno != EEXIST) return -1;
+        *p = '/';
+    }
+    return mkdir(path, 0777) != 0 && errno != EEXIST ? -1 : 0;
+}
+
+/* Writes the output tensors (outputs true) or the input tensors to out_dir. */
+static int write_tensors(run_state *r, const char *out_dir, bool outputs)
+{
+    if (make_dirs(r->mem, out_dir) != 0) {
         fprintf(stderr, "tilec: cannot create %s: %s\n", out_dir, strerror(errno));
         return -1;
     }
     for (int p = 0; p < r->k->nparams; p++) {
         const ir_param *pa = &r->k->params[p];
-        if (pa->type.kind != IR_TY_TENSOR || !pa->is_out) continue;
+        if (pa->type.kind != IR_TY_TENSOR || pa->is_out != outputs) continue;
         char *path = arena_printf(r->mem, "%s/%s.npy", out_dir, pa->name);
         char err[256];
         if (!path || npy_write(path, &r->args[p].tensor, err, sizeof err) != TILE_OK) {
@@ -628,7 +712,8 @@ static int write_outputs(run_state *r)
         }
         char shape[128];
         ir_shape_str(r->args[p].tensor.rank, r->args[p].tensor.shape, shape, sizeof shape);
-        printf("%s: %s%s -> %s\n", pa->name, ir_dtype_name(pa->type.dtype), shape, path);
+        printf("%s%s: %s%s -> %s\n", outputs ? "" : "input ", pa->name,
+               ir_dtype_name(pa->type.dtype), shape, path);
     }
     return 0;
 }
@@ -652,9 +737,14 @@ static int cmd_run(const cli *c)
         fprintf(stderr, "tilec: out of memory\n");
     } else if (check_defines_used(&r) == 0 && read_inputs(&r) == 0 &&
                bind_dims_from_defines(&r) == 0 && setup_params(&r) == 0) {
-        st = interp_launch(r.k, r.args, r.k->nparams, &u->diags, NULL);
-        diag_print_all(&u->diags, stderr);
-        if (st == TILE_OK) rc = write_outputs(&r) == 0 ? 0 : 1;
+        /* Inputs are saved before the launch: a kernel may write to them. */
+        if (!c->save_inputs || write_tensors(&r, c->save_inputs, false) == 0) {
+            interp_options io = {.check_bounds = c->check_bounds, .max_bytes = c->max_bytes,
+                                 .max_ops = c->max_ops};
+            st = interp_launch(r.k, r.args, r.k->nparams, &u->diags, &io);
+            diag_print_all(&u->diags, stderr);
+            if (st == TILE_OK) rc = write_tensors(&r, c->out_dir ? c->out_dir : ".", true) == 0 ? 0 : 1;
+        }
     }
     tc_unit_free(u);
     return rc;

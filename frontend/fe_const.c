@@ -19,6 +19,24 @@ fe_val fe_err(void) { return (fe_val){.kind = FE_ERR}; }
 fe_val fe_unit(void) { return (fe_val){.kind = FE_UNIT}; }
 fe_val fe_int(int64_t i) { return (fe_val){.kind = FE_INT, .u.i = i}; }
 fe_val fe_int_like(int64_t i, bool i64) { return (fe_val){.kind = FE_INT, .i64 = i64, .u.i = i}; }
+
+/* The dtype int constants a, b fold in: i64 if either was cast to i64, i32 if
+ * either was cast to i32 (the run-time promotion rule, so a folded
+ * expression wraps exactly where the same expression on i32 values does),
+ * else i64 (a weak constant: int constants are i64). */
+ir_dtype fe_int_fold_dtype(const fe_val *a, const fe_val *b)
+{
+    if (a->i64 || (b && b->i64)) return IR_I64;
+    return a->i32 || (b && b->i32) ? IR_I32 : IR_I64;
+}
+
+/* An int constant of fold dtype dt (tagged i32 / i64 accordingly). */
+fe_val fe_int_of(int64_t i, ir_dtype dt, bool i64)
+{
+    fe_val v = fe_int_like(i, i64);
+    v.i32 = dt == IR_I32 && !i64;
+    return v;
+}
 fe_val fe_float(double f) { return (fe_val){.kind = FE_FLOAT, .u.f = f}; }
 fe_val fe_bool(bool b) { return (fe_val){.kind = FE_BOOL, .u.b = b}; }
 fe_val fe_dtype(ir_dtype t) { return (fe_val){.kind = FE_DTYPE, .u.dt = t}; }
@@ -171,6 +189,16 @@ void fe_binop_error(fe_func *F, ast_binop op, const fe_val *a, const fe_val *b,
                    fe_describe(cx, a), fe_describe(cx, b), reason);
 }
 
+/* A weak int constant meeting an i32-typed one must fit i32, as it must when
+ * it meets an i32 tile (fe_materialize). */
+bool fe_const_fits(fe_func *F, const fe_val *v, ir_dtype dt, src_loc loc)
+{
+    if (dt != IR_I32 || v->kind != FE_INT || (v->u.i >= INT32_MIN && v->u.i <= INT32_MAX))
+        return true;
+    diag_error(F->cx->d, loc, "integer constant %lld does not fit in i32", (long long)v->u.i);
+    return false;
+}
+
 int fe_const_cat(const fe_val *v)
 {
     return v->kind == FE_BOOL ? FE_CAT_BOOL : v->kind == FE_INT ? FE_CAT_INT : FE_CAT_FLOAT;
@@ -208,15 +236,17 @@ fe_val fe_const_binary(fe_func *F, ast_binop op, fe_val a, fe_val b, src_loc loc
     ir_scalar r;
     if (a.kind == FE_INT && b.kind == FE_INT) {
         ir_scalar x = {.i = a.u.i}, y = {.i = b.u.i};
+        ir_dtype dt = fe_int_fold_dtype(&a, &b);
+        if (!fe_const_fits(F, &a, dt, loc) || !fe_const_fits(F, &b, dt, loc)) return fe_err();
         if ((op == AST_OP_DIV || op == AST_OP_REM) && b.u.i == 0) {
             diag_error(cx->d, loc, "division by zero in a constant expression");
             return fe_err();
         }
-        if (ir_eval_binary(code, IR_I64, x, y, &r) != TILE_OK) {
+        if (ir_eval_binary(code, dt, x, y, &r) != TILE_OK) {
             diag_error(cx->d, loc, "internal error: cannot fold '%s'", ast_binop_text(op));
             return fe_err();
         }
-        return fe_binop_is_cmp(op) ? fe_bool(r.i != 0) : fe_int_like(r.i, a.i64 || b.i64);
+        return fe_binop_is_cmp(op) ? fe_bool(r.i != 0) : fe_int_of(r.i, dt, a.i64 || b.i64);
     }
     if (ir_eval_binary(code, IR_F32, as_f32(&a), as_f32(&b), &r) != TILE_OK) {
         diag_error(cx->d, loc, "internal error: cannot fold '%s'", ast_binop_text(op));
@@ -225,12 +255,21 @@ fe_val fe_const_binary(fe_func *F, ast_binop op, fe_val a, fe_val b, src_loc loc
     return fe_binop_is_cmp(op) ? fe_bool(r.i != 0) : fe_float(r.f);
 }
 
+/* NEG, NOT (~) or ABS of an int constant, in its fold dtype. */
+fe_val fe_int_unary(ir_opcode code, fe_val a)
+{
+    ir_dtype dt = fe_int_fold_dtype(&a, NULL);
+    ir_scalar r = {0};
+    (void)ir_eval_unary(code, dt, dt, (ir_scalar){.i = a.u.i}, &r); /* cannot fail on ints */
+    return fe_int_of(r.i, dt, a.i64);
+}
+
 fe_val fe_const_unary(fe_func *F, ast_unop op, fe_val a, src_loc loc)
 {
     fe_ctx *cx = F->cx;
     switch (op) {
     case AST_OP_NEG:
-        if (a.kind == FE_INT) return fe_int_like((int64_t)(0 - (uint64_t)a.u.i), a.i64);
+        if (a.kind == FE_INT) return fe_int_unary(IR_OP_NEG, a);
         if (a.kind == FE_FLOAT) return fe_float(-a.u.f);
         diag_error(cx->d, loc, "cannot negate %s", fe_describe(cx, &a));
         return fe_err();
@@ -240,7 +279,7 @@ fe_val fe_const_unary(fe_func *F, ast_unop op, fe_val a, src_loc loc)
                    a.kind == FE_INT ? " (use ~ for integers)" : "");
         return fe_err();
     case AST_OP_BNOT:
-        if (a.kind == FE_INT) return fe_int_like((int64_t)~(uint64_t)a.u.i, a.i64);
+        if (a.kind == FE_INT) return fe_int_unary(IR_OP_NOT, a);
         diag_error(cx->d, loc, "'~' needs an integer, got %s%s", fe_describe(cx, &a),
                    a.kind == FE_BOOL ? " (use ! for bools)" : "");
         return fe_err();

@@ -31,6 +31,10 @@ const src_file *fe_read_source(diag_ctx *d, const char *path, src_loc from)
     size_t len = 0, cap = 0;
     int err = 0;
     for (;;) {
+        if (len > FE_MAX_SOURCE_BYTES) { /* /dev/zero, a binary by mistake */
+            err = EFBIG;
+            break;
+        }
         if (len == cap) {
             cap = cap ? cap * 2 : 8192;
             char *nb = realloc(buf, cap);
@@ -49,7 +53,10 @@ const src_file *fe_read_source(diag_ctx *d, const char *path, src_loc from)
     }
     fclose(f);
     const src_file *sf = NULL;
-    if (err) diag_error(d, from, "cannot read %s: %s", path, strerror(err));
+    if (err == EFBIG)
+        diag_error(d, from, "cannot read %s: it is larger than %d MiB, the limit for a source file",
+                   path, FE_MAX_SOURCE_BYTES >> 20);
+    else if (err) diag_error(d, from, "cannot read %s: %s", path, strerror(err));
     else if (!(sf = diag_add_source(d, path, buf ? buf : "", len)))
         diag_error(d, from, "cannot read %s: %s", path, strerror(ENOMEM));
     free(buf);
@@ -68,17 +75,38 @@ tile_status fe_dump_ast(diag_ctx *d, const char *path, FILE *out)
 
 /* ---- global names ------------------------------------------------------ */
 
-static unsigned hash_name(const char *s)
+static size_t hash_name(const char *s, size_t size)
 {
     unsigned h = 2166136261u;
     for (; *s; s++) h = (h ^ (unsigned char)*s) * 16777619u;
-    return h % FE_GLOBAL_BUCKETS;
+    return h % size;
+}
+
+/* Keeps the table at least as large as the number of globals (so chains
+ * stay short for 100k constants): rebuilt from cx->globals, doubled, when
+ * full.  False on OOM. */
+static bool grow_globals_table(fe_ctx *cx)
+{
+    size_t n = (size_t)cx->globals.len;
+    if (n < cx->gtab_size) return true;
+    size_t size = cx->gtab_size ? cx->gtab_size * 2 : 256;
+    fe_global **tab = arena_calloc(cx->mem, size, sizeof *tab);
+    if (!tab) return false;
+    for (size_t i = 0; i < n; i++) {
+        fe_global *g = cx->globals.items[i];
+        size_t h = hash_name(g->name, size);
+        g->next = tab[h];
+        tab[h] = g;
+    }
+    cx->gtab = tab;
+    cx->gtab_size = size;
+    return true;
 }
 
 fe_global *fe_global_find(fe_ctx *cx, const char *name)
 {
-    if (!name) return NULL;
-    for (fe_global *g = cx->gtab[hash_name(name)]; g; g = g->next)
+    if (!name || !cx->gtab_size) return NULL;
+    for (fe_global *g = cx->gtab[hash_name(name, cx->gtab_size)]; g; g = g->next)
         if (strcmp(g->name, name) == 0) return g;
     return NULL;
 }
@@ -108,7 +136,7 @@ static void register_item(fe_ctx *cx, const ast_item *it)
         return;
     }
     fe_global *g = arena_alloc(cx->mem, sizeof *g);
-    if (!g || ptr_vec_push(cx->mem, &cx->globals, g)) {
+    if (!g || !grow_globals_table(cx) || ptr_vec_push(cx->mem, &cx->globals, g)) {
         fe_oom(cx);
         return;
     }
@@ -116,7 +144,7 @@ static void register_item(fe_ctx *cx, const ast_item *it)
     g->kind = kinds[it->kind];
     g->item = it;
     g->define = -1;
-    unsigned h = hash_name(it->name);
+    size_t h = hash_name(it->name, cx->gtab_size);
     g->next = cx->gtab[h];
     cx->gtab[h] = g;
 }
@@ -258,7 +286,8 @@ static void load_file(loader *L, const char *path, const char *text, src_loc fro
     if (!lf->path || !lf->real || ptr_vec_push(cx->mem, &L->files, lf)) { fe_oom(cx); return; }
     const src_file *sf;
     if (text) {
-        sf = diag_add_source(cx->d, path, text, strlen(text));
+        size_t len = cx->opts && cx->opts->text_len ? cx->opts->text_len : strlen(text);
+        sf = diag_add_source(cx->d, path, text, len);
         if (!sf) { fe_oom(cx); return; }
     } else {
         sf = fe_read_source(cx->d, path, from);

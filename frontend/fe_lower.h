@@ -67,6 +67,8 @@ struct fe_val {
     bool weak;                     /* FE_TILE that came from a literal */
     bool i64;                      /* FE_INT computed with cast<i64>: i64, not
                                       i32, where no other operand decides */
+    bool i32;                      /* FE_INT computed with cast<i32>: folds in
+                                      i32, wrapping as the run-time value would */
     union {
         int64_t i;
         double f;
@@ -161,15 +163,14 @@ typedef struct fe_frame {          /* the fn call chain, for recursion errors */
     struct fe_frame *up;
 } fe_frame;
 
-enum { FE_GLOBAL_BUCKETS = 256 };
-
 typedef struct fe_ctx {
     arena *mem;
     diag_ctx *d;
     ir_module *m;
     const fe_options *opts;
     ptr_vec files;                 /* ast_file*, in load order */
-    fe_global *gtab[FE_GLOBAL_BUCKETS];
+    fe_global **gtab;              /* hash table of globals by name, chained; */
+    size_t gtab_size;              /* grown with them (0: none yet) */
     ptr_vec globals;               /* fe_global*, in definition order */
     fe_def *defs;
     int ndefs;
@@ -209,6 +210,10 @@ fe_val fe_err(void);
 fe_val fe_unit(void);
 fe_val fe_int(int64_t i);
 fe_val fe_int_like(int64_t i, bool i64);            /* keeps an operand's .i64 */
+ir_dtype fe_int_fold_dtype(const fe_val *a, const fe_val *b); /* b may be NULL */
+fe_val fe_int_of(int64_t i, ir_dtype dt, bool i64);  /* tagged i32 when dt is */
+bool fe_const_fits(fe_func *F, const fe_val *v, ir_dtype dt, src_loc loc);
+fe_val fe_int_unary(ir_opcode code, fe_val a);       /* NEG, NOT, ABS in the fold dtype */
 fe_val fe_float(double f);      /* not rounded: it is, once, when it meets a dtype */
 fe_val fe_bool(bool b);
 fe_val fe_dtype(ir_dtype t);

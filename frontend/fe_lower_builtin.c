@@ -298,7 +298,7 @@ static fe_val b_trans(fe_func *F, bargs *a)
     }
     ir_type t = x->u.v->type;
     ir_op *op;
-    int perm[IR_MAX_RANK];
+    int perm[IR_MAX_RANK] = {0}; /* entries past rank stay 0: CSE and printers see them */
     for (int i = 0; i < rank; i++) perm[i] = i;
     perm[rank - 2] = rank - 1;
     perm[rank - 1] = rank - 2;
@@ -376,7 +376,7 @@ static fe_val b_where(fe_func *F, bargs *a)
         /* Folded, the branch taken still has the promoted dtype. */
         const fe_val *v = c->u.b ? x : y;
         if (v->kind == FE_INT && ir_dtype_is_float(dt)) return fe_float((double)v->u.i);
-        if (v->kind == FE_INT) return fe_int_like(v->u.i, dt == IR_I64);
+        if (v->kind == FE_INT) return fe_int_of(v->u.i, fe_int_fold_dtype(x, y), dt == IR_I64);
         return *v;
     }
     int r1, r2;
@@ -411,8 +411,7 @@ static fe_val b_unary(fe_func *F, bargs *a)
             diag_error(cx->d, a->loc, "abs needs a number, got %s", fe_describe(cx, &x));
             return fe_err();
         }
-        if (x.kind == FE_INT)
-            return fe_int_like(x.u.i < 0 ? (int64_t)(0 - (uint64_t)x.u.i) : x.u.i, x.i64);
+        if (x.kind == FE_INT) return fe_int_unary(IR_OP_ABS, x);
         if (x.kind == FE_FLOAT) return fe_float(fabs(x.u.f));
     } else if (!ir_dtype_is_float(dt)) {
         if (x.kind != FE_INT) {
@@ -521,8 +520,10 @@ static fe_val minmax2(fe_func *F, bargs *a)
     if (fe_is_scalar_const(&x) && fe_is_scalar_const(&y)) {
         ir_scalar r;
         if (x.kind == FE_INT && y.kind == FE_INT) {
-            ir_eval_binary(a->b->code, IR_I64, (ir_scalar){.i = x.u.i}, (ir_scalar){.i = y.u.i}, &r);
-            return fe_int_like(r.i, x.i64 || y.i64);
+            ir_dtype fd = fe_int_fold_dtype(&x, &y);
+            if (!fe_const_fits(F, &x, fd, a->loc) || !fe_const_fits(F, &y, fd, a->loc)) return fe_err();
+            ir_eval_binary(a->b->code, fd, (ir_scalar){.i = x.u.i}, (ir_scalar){.i = y.u.i}, &r);
+            return fe_int_of(r.i, fd, x.i64 || y.i64);
         }
         ir_scalar fx = ir_scalar_round(IR_F32, x.kind == FE_INT ? (double)x.u.i : x.u.f);
         ir_scalar fy = ir_scalar_round(IR_F32, y.kind == FE_INT ? (double)y.u.i : y.u.f);
@@ -780,9 +781,38 @@ static fe_val b_cdiv(fe_func *F, bargs *a)
                    fe_describe(cx, &y));
         return fe_err();
     }
-    fe_val s = fe_binop(F, AST_OP_ADD, x, y, a->loc);
-    s = fe_binop(F, AST_OP_SUB, s, fe_int(1), a->loc);
-    return fe_binop(F, AST_OP_DIV, s, y, a->loc);
+    /* ceil(x / y) as q + 1 where the truncated quotient q was rounded toward
+     * zero from above (a non-zero remainder with the divisor's sign), not as
+     * (x + y - 1) / y: that overflows near INT32_MAX.  Constants fold through
+     * the same ops, so folded and run-time cdiv agree. */
+    src_loc at = a->loc;
+    fe_val q = fe_binop(F, AST_OP_DIV, x, y, at);
+    fe_val r = fe_binop(F, AST_OP_REM, x, y, at);
+    fe_val up;
+    if (y.kind == FE_INT && y.u.i > 0) { /* the usual cdiv(M, BM): r has x's sign */
+        up = fe_binop(F, AST_OP_GT, r, fe_int(0), at);
+    } else {
+        fe_val same_sign = fe_binop(F, AST_OP_EQ, fe_binop(F, AST_OP_LT, r, fe_int(0), at),
+                                    fe_binop(F, AST_OP_LT, y, fe_int(0), at), at);
+        up = fe_binop(F, AST_OP_LAND, fe_binop(F, AST_OP_NE, r, fe_int(0), at), same_sign, at);
+    }
+    fe_val q1 = fe_binop(F, AST_OP_ADD, q, fe_int(1), at);
+    if (up.kind == FE_ERR || q1.kind == FE_ERR) return fe_err();
+    if (up.kind == FE_BOOL) return up.u.b ? q1 : q;
+    int rr;
+    int64_t rs[IR_MAX_RANK];
+    if (!fe_broadcast_shapes(fe_val_rank(&q), fe_val_shape(&q), fe_val_rank(&up), fe_val_shape(&up),
+                             &rr, rs))
+        return fe_err();
+    ir_dtype dt = fe_val_dtype(&q1);
+    ir_value *uv = fe_materialize(F, &up, IR_BOOL, rr, rs, at);
+    ir_value *q1v = uv ? fe_materialize(F, &q1, dt, rr, rs, at) : NULL;
+    ir_value *qv = q1v ? fe_materialize(F, &q, dt, rr, rs, at) : NULL;
+    if (!qv) return fe_err();
+    F->b.loc = at;
+    ir_value *res = ir_select(&F->b, uv, q1v, qv);
+    if (!res) fe_oom(cx);
+    return fe_tile(res, fe_is_weak(&q1));
 }
 
 /* print("a", x, y, "b", z): each string starts a group, printed as one

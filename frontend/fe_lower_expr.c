@@ -77,7 +77,7 @@ ir_dtype fe_val_dtype(const fe_val *v)
 {
     switch (v->kind) {
     case FE_TILE: return v->u.v->type.dtype;
-    case FE_INT: return fits_i32(v->u.i) && !v->i64 ? IR_I32 : IR_I64;
+    case FE_INT: return (fits_i32(v->u.i) || v->i32) && !v->i64 ? IR_I32 : IR_I64;
     case FE_BOOL: return IR_BOOL;
     default: return IR_F32;
     }
@@ -745,7 +745,7 @@ static fe_val lower_cast(fe_func *F, const ast_expr *e)
             return fe_err();
         }
         switch (dt) {
-        case IR_I32: case IR_I64: return fe_int_like(r.i, dt == IR_I64);
+        case IR_I32: case IR_I64: return fe_int_of(r.i, dt, dt == IR_I64);
         case IR_BOOL: return fe_bool(r.i != 0);
         case IR_F32: return fe_float(r.f);
         default: break;

@@ -507,6 +507,21 @@ static void check_grid_op(ir_op *op, void *ctx)
     }
 }
 
+/* An i64 grid size is launched as i32: one that does not fit would launch
+ * the wrong number of programs, so the grid asserts it fits (reported at the
+ * grid expression when the launch evaluates the grid). */
+static void check_grid_fits_i32(fe_func *F, const fe_val *v, int axis, src_loc loc)
+{
+    fe_val lo = fe_binop(F, AST_OP_GE, *v, fe_int(INT32_MIN), loc);
+    fe_val hi = fe_binop(F, AST_OP_LE, *v, fe_int(INT32_MAX), loc);
+    fe_val ok = fe_binop(F, AST_OP_LAND, lo, hi, loc);
+    if (ok.kind != FE_TILE) return;
+    ir_op *op = fe_build(F, loc, IR_OP_ASSERT, 1, &ok.u.v, 0, NULL, 0);
+    if (op)
+        op->attr.str = arena_printf(F->cx->mem, "grid size along axis %d does not fit i32 "
+                                                "(at most 2147483647 programs)", axis);
+}
+
 static void lower_grid(fe_func *F, const ast_item *k)
 {
     fe_ctx *cx = F->cx;
@@ -515,6 +530,8 @@ static void lower_grid(fe_func *F, const ast_item *k)
         if (i < k->grid.len) {
             const ast_expr *e = k->grid.items[i];
             fe_val v = fe_expr(F, e);
+            if (v.kind == FE_TILE && v.u.v->type.rank == 0 && v.u.v->type.dtype == IR_I64)
+                check_grid_fits_i32(F, &v, i, e->loc);
             if (v.kind == FE_INT || (v.kind == FE_TILE && v.u.v->type.rank == 0 &&
                                      ir_dtype_is_int(v.u.v->type.dtype)))
                 g[i] = fe_materialize(F, &v, IR_I32, 0, NULL, e->loc);

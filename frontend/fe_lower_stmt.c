@@ -227,14 +227,18 @@ static void rebind_results(ir_op *op, fe_sym **carried, int nc)
     }
 }
 
-/* An i32 scalar for a loop bound; reports what is wrong at loc. */
-static ir_value *int_scalar(fe_func *F, const fe_val *v, src_loc loc, const char *what)
+static bool is_int_scalar(const fe_val *v)
+{
+    return v->kind == FE_INT || (v->kind == FE_TILE && v->u.v->type.rank == 0 &&
+                                 ir_dtype_is_int(v->u.v->type.dtype));
+}
+
+/* A scalar of the loop's dtype dt for a loop bound; reports what is wrong at loc. */
+static ir_value *int_scalar(fe_func *F, const fe_val *v, ir_dtype dt, src_loc loc, const char *what)
 {
     fe_ctx *cx = F->cx;
     if (v->kind == FE_ERR) return NULL;
-    if (v->kind == FE_INT || (v->kind == FE_TILE && v->u.v->type.rank == 0 &&
-                              ir_dtype_is_int(v->u.v->type.dtype)))
-        return fe_materialize(F, v, IR_I32, 0, NULL, loc);
+    if (is_int_scalar(v)) return fe_materialize(F, v, dt, 0, NULL, loc);
     diag_error(cx->d, loc, "%s must be an integer scalar, got %s", what, fe_describe(cx, v));
     return NULL;
 }
@@ -341,12 +345,16 @@ static void lower_for(fe_func *F, const ast_stmt *s)
     fe_val hi = fe_expr(F, hi_e);
     fe_val step = step_e ? fe_expr(F, step_e) : fe_int(1);
     src_loc step_loc = step_e ? step_e->loc : s->loc;
-    ir_value *lov = int_scalar(F, &lo, lo_e ? lo_e->loc : s->loc, "for loop start");
-    ir_value *hiv = int_scalar(F, &hi, hi_e ? hi_e->loc : s->loc, "for loop end");
+    /* The loop counts in i64 when a bound is i64 (a run-time i64 bound cast
+     * to i32 would silently run the wrong number of iterations). */
+    ir_dtype dt = (is_int_scalar(&lo) && fe_val_dtype(&lo) == IR_I64) ||
+                  (is_int_scalar(&hi) && fe_val_dtype(&hi) == IR_I64) ? IR_I64 : IR_I32;
+    ir_value *lov = int_scalar(F, &lo, dt, lo_e ? lo_e->loc : s->loc, "for loop start");
+    ir_value *hiv = int_scalar(F, &hi, dt, hi_e ? hi_e->loc : s->loc, "for loop end");
     ir_value *stepv = NULL;
     int exits = block_exits(s->u.for_.body, 0);
     if (step.kind == FE_INT && step.u.i > 0) {
-        stepv = fe_materialize(F, &step, IR_I32, 0, NULL, step_loc);
+        stepv = fe_materialize(F, &step, dt, 0, NULL, step_loc);
     } else if (step.kind != FE_ERR) {
         diag_error(cx->d, step_loc, "for loop step must be a positive constant, got %s",
                    step.kind == FE_INT ? fe_const_str(cx, &step) : fe_describe(cx, &step));
@@ -383,8 +391,8 @@ static void lower_for(fe_func *F, const ast_stmt *s)
     ir_block *outer = F->b.block;
     ir_op *op = fe_build(F, s->loc, IR_OP_FOR, nc + 3, ops, nc, types, 1);
     if (!op) return;
-    ir_type i32 = ir_type_scalar(IR_I32);
-    ir_block *body = open_region(F, op, 0, 1, &i32, carried, nc);
+    ir_type iv_type = ir_type_scalar(dt);
+    ir_block *body = open_region(F, op, 0, 1, &iv_type, carried, nc);
     if (!body) return;
     body->args[0]->name = s->u.for_.var;
     loop_body(F, s, s->u.for_.body, exits, s->u.for_.var, s->u.for_.var_loc,

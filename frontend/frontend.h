@@ -22,6 +22,8 @@ typedef struct fe_options {
     int ninclude;
     const fe_define *defines;
     int ndefines;
+    size_t text_len;                   /* bytes of fe_compile's `text` (0: strlen), so a
+                                          NUL inside it is compiled, not an end */
 } fe_options;
 
 /* Parses, checks and lowers kernel `kernel` of `path` (a kernel or a
@@ -45,7 +47,10 @@ tile_status fe_dump_ast(diag_ctx *d, const char *path, FILE *out);
 tile_status fe_doc(diag_ctx *d, const char *const *paths, int npaths, FILE *out);
 
 /* Reads a whole file into the diag context's source manager; reports
- * "cannot read FILE: reason" at `from` on failure. */
+ * "cannot read FILE: reason" at `from` on failure, and for a file over
+ * FE_MAX_SOURCE_BYTES (far above any real kernel file; reading /dev/zero
+ * must end). */
+#define FE_MAX_SOURCE_BYTES (64 << 20)
 const src_file *fe_read_source(diag_ctx *d, const char *path, src_loc from);
 
 #endif

@@ -45,6 +45,9 @@ typedef struct interp {
     size_t scratch_cap;
     const ir_func *calls[MAX_CALL_DEPTH];
     int depth;
+    interp_bounds_check bounds;
+    uint64_t bytes, max_bytes;   /* tile and scratch memory taken, and its budget */
+    uint64_t ops, max_ops;       /* ops and blocks executed, and their budget */
 } interp;
 
 static tile_status exec_block(interp *st, const ir_block *blk, const ir_op **term);
@@ -73,9 +76,43 @@ static tile_status nomem(interp *st, const ir_op *op)
 
 static tile_status runtime(interp *st, const ir_op *op, const char *what)
 {
+    if (!op) {
+        diag_error(st->d, (src_loc){0}, "%s", what);
+        return TILE_ERR_RUNTIME;
+    }
     diag_error(st->d, op->loc, "%s (program %" PRId64 ", %" PRId64 ", %" PRId64 ")", what,
                st->pid[0], st->pid[1], st->pid[2]);
     return TILE_ERR_RUNTIME;
+}
+
+/* ---- budgets ----------------------------------------------------------- */
+
+/* Takes bytes from the launch's memory budget (before allocating them), so
+ * a kernel of many large tiles stops with an error, not an OOM kill. */
+static tile_status take_memory(interp *st, const ir_op *op, size_t bytes)
+{
+    if (bytes > st->max_bytes - st->bytes) {
+        char msg[200];
+        snprintf(msg, sizeof msg,
+                 "interpreter: the launch needs more than its memory budget of %" PRIu64
+                 " bytes for tiles (raise it with --max-memory)", st->max_bytes);
+        diag_error(st->d, op ? op->loc : (src_loc){0}, "%s", msg);
+        return TILE_ERR_RUNTIME;
+    }
+    st->bytes += bytes;
+    return TILE_OK;
+}
+
+/* Counts one executed op or block against the budget that ends a kernel
+ * that never stops (`while true {}`). */
+static tile_status take_step(interp *st, const ir_op *op)
+{
+    if (++st->ops <= st->max_ops) return TILE_OK;
+    char msg[200];
+    snprintf(msg, sizeof msg,
+             "interpreter: the launch ran over its budget of %" PRIu64
+             " executed ops (an endless loop?  raise it with --max-ops)", st->max_ops);
+    return runtime(st, op, msg);
 }
 
 /* ---- slots ------------------------------------------------------------- */
@@ -117,6 +154,7 @@ static void *out_tile(interp *st, const ir_op *op, const ir_value *v, tile_statu
             *status = TILE_ERR_RUNTIME;
             return NULL;
         }
+        if ((*status = take_memory(st, op, bytes)) != TILE_OK) return NULL;
         s->data = arena_alloc(&st->mem, bytes);
         if (!s->data) {
             *status = nomem(st, op);
@@ -167,6 +205,8 @@ static void *scratch(interp *st, size_t bytes)
             if (cap > SIZE_MAX / 2) return NULL;
             cap *= 2;
         }
+        if (cap > st->max_bytes - st->bytes) return NULL; /* reported as out of memory */
+        st->bytes += cap;
         unsigned char *p = arena_alloc(&st->mem, cap); /* the old one is abandoned */
         if (!p) return NULL;
         st->scratch = p;
@@ -324,6 +364,35 @@ static void add_elem(ir_dtype t, unsigned char *p, int is_float, float f, int64_
     }
 }
 
+/* --check-bounds: element e (position j[0..rank-1), l in the last dim) of a
+ * view is live by its mask but out of range along some dimension.  Reports
+ * it if the dimension is one the check covers; false if not. */
+static bool out_of_bounds(interp *st, const ir_op *op, const interp_tensor *t,
+                          const int64_t *const *idx, const unsigned char *const *ok_d,
+                          const int64_t *j, int64_t l)
+{
+    int rank = t->rank, bad = -1;
+    for (int d = 0; d < rank && bad < 0; d++) {
+        int64_t at = d < rank - 1 ? j[d] : l;
+        if (!ok_d[d][at] && (st->bounds == INTERP_BOUNDS_ALL || op->operands[1 + d]->type.rank == 0))
+            bad = d;
+    }
+    if (bad < 0) return false;
+    char where[256];
+    size_t n = 0;
+    for (int d = 0; d < rank && n < sizeof where; d++)
+        n += (size_t)snprintf(where + n, sizeof where - n, "%s%" PRId64, d ? ", " : "",
+                              idx[d][d < rank - 1 ? j[d] : l]);
+    const char *name = op->operands[0]->name ? op->operands[0]->name : "tensor";
+    int64_t bad_at = idx[bad][bad < rank - 1 ? j[bad] : l];
+    char msg[512];
+    snprintf(msg, sizeof msg, "%s %s %s[%s]: index %" PRId64 " is outside dimension %d (size %" PRId64 ")",
+             op->code == IR_OP_LOAD ? "load" : op->code == IR_OP_STORE ? "store" : "atomic_add",
+             op->code == IR_OP_LOAD ? "reads" : "writes", name, where, bad_at, bad, t->shape[bad]);
+    runtime(st, op, msg);
+    return true;
+}
+
 /* LOAD, STORE, ATOMIC_ADD: orthogonal indexing.  Per tensor dim d, the
  * index tile gives cnt[d] positions; the view is their cartesian product in
  * row-major order.  An element is touched only if every index is in range
@@ -417,6 +486,9 @@ static tile_status exec_memory(interp *st, const ir_op *op)
         const int64_t *offl = rank ? off_d[rank - 1] : NULL;
         for (int64_t l = 0; l < inner; l++, e++) {
             int live = row_ok && (!okl || okl[l]) && (!mask || mask[e]);
+            if (st->bounds && !live && (!mask || mask[e]) &&
+                out_of_bounds(st, op, t, idx, (const unsigned char *const *)ok_d, j, l))
+                return TILE_ERR_RUNTIME;
             unsigned char *p = live ? base + (row_off + (offl ? offl[l] : 0)) * (int64_t)msize
                                     : NULL;
             if (is_load) {
@@ -934,13 +1006,16 @@ static tile_status exec_op(interp *st, const ir_op *op)
 static tile_status exec_block(interp *st, const ir_block *blk, const ir_op **term)
 {
     *term = NULL;
+    tile_status s = take_step(st, blk->first);
+    if (s != TILE_OK) return s;
     for (const ir_op *op = blk->first; op; op = op->next) {
         if ((unsigned)op->code >= IR_OP_COUNT) return internal(st, op, "bad opcode");
         if (ir_op_table[op->code].flags & IR_TERMINATOR) {
             *term = op;
             return TILE_OK;
         }
-        tile_status s = exec_op(st, op);
+        if ((s = take_step(st, op)) != TILE_OK) return s;
+        s = exec_op(st, op);
         if (s != TILE_OK) return s;
     }
     return TILE_OK;
@@ -1022,6 +1097,9 @@ tile_status interp_launch(const ir_func *kernel, const interp_arg *args, int nar
     st.m = kernel->module;
     st.d = d;
     st.out = opts && opts->print_out ? opts->print_out : stdout;
+    st.bounds = opts ? opts->check_bounds : INTERP_BOUNDS_OFF;
+    st.max_bytes = opts && opts->max_bytes ? opts->max_bytes : INTERP_DEFAULT_MAX_BYTES;
+    st.max_ops = opts && opts->max_ops ? opts->max_ops : INTERP_DEFAULT_MAX_OPS;
     if (kernel->kind != IR_FUNC_KERNEL || !kernel->grid || !kernel->body) {
         diag_error(d, kernel->loc, "'%s' is not a kernel", kernel->name ? kernel->name : "?");
         return TILE_ERR_ARG;

@@ -5,7 +5,9 @@
  * f32 and rounded to nearest even at every op that produces them (see
  * docs/language.md, "Numerics").  Errors (bad launch arguments, integer
  * division by zero) are reported through the diag context with the .tile
- * location of the op, and the run stops with a status. */
+ * location of the op, and the run stops with a status; so are a launch that
+ * exceeds its budgets (tile memory, executed ops) and, with check_bounds, an
+ * out-of-range access. */
 #ifndef TILE_INTERP_H
 #define TILE_INTERP_H
 
@@ -26,8 +28,31 @@ typedef struct interp_arg {        /* one per kernel parameter, in order */
     ir_scalar scalar;              /* scalar parameters (by the param's dtype) */
 } interp_arg;
 
+/* What --check-bounds reports (see interp_options.check_bounds). */
+typedef enum interp_bounds_check {
+    INTERP_BOUNDS_OFF = 0,         /* out-of-range elements read `other`, are not written */
+    INTERP_BOUNDS_SCALAR,          /* ... except along a dimension indexed by a scalar */
+    INTERP_BOUNDS_ALL,             /* ... and along any dimension */
+} interp_bounds_check;
+
+/* Budgets: a run that needs more stops with an error naming the budget and
+ * the option that raises it.  The defaults are far above what the library's
+ * kernels need (a few MiB, a few million ops) and below what hurts a
+ * workstation. */
+#define INTERP_DEFAULT_MAX_BYTES ((uint64_t)4 << 30)   /* 4 GiB of tiles */
+#define INTERP_DEFAULT_MAX_OPS ((uint64_t)1 << 31)     /* ~2.1e9 ops executed */
+
 typedef struct interp_options {
     FILE *print_out;               /* where print() writes; NULL = stdout */
+    /* A load, store or atomic_add element whose mask is absent or true but
+     * whose index is outside the tensor is an error (with the op's .tile
+     * location and the program id) instead of the language's silent bounds
+     * masking.  SCALAR checks only dimensions indexed by a scalar (the head
+     * `h` of q[z, h, rows, :]: one position, never a ragged block edge);
+     * ALL checks every dimension (for kernels that mask explicitly). */
+    interp_bounds_check check_bounds;
+    uint64_t max_bytes;            /* tile memory of one launch; 0 = default */
+    uint64_t max_ops;              /* ops executed by one launch; 0 = default */
 } interp_options;
 
 /* Checks args against the kernel's parameters (dtypes, ranks, static dims,

@@ -193,6 +193,28 @@ ir_value *ir_value_new(ir_module *m, ir_type type)
     return v;
 }
 
+/* Block arguments and function parameters grow one at a time (a kernel of
+ * thousands of parameters must not copy its array thousands of times), so
+ * their arrays are allocated with room for array_cap(n) entries: n rounded up
+ * to a power of two.  Growing copies only when n is a power of two. */
+static size_t array_cap(int n)
+{
+    size_t cap = 1;
+    while (cap < (size_t)n) cap *= 2;
+    return cap;
+}
+
+/* Makes room for entry n (the n-th append) in *items of elem bytes; false on OOM. */
+static bool array_grow(arena *mem, void **items, int n, size_t elem)
+{
+    if (n > 0 && array_cap(n) > (size_t)n) return true; /* room left */
+    void *bigger = arena_calloc(mem, array_cap(n + 1), elem);
+    if (!bigger) return false;
+    if (n) memcpy(bigger, *items, (size_t)n * elem);
+    *items = bigger;
+    return true;
+}
+
 ir_block *ir_block_new(ir_func *f, int nargs, const ir_type *arg_types)
 {
     ir_module *m = f->module;
@@ -200,7 +222,7 @@ ir_block *ir_block_new(ir_func *f, int nargs, const ir_type *arg_types)
     if (!blk) return NULL;
     blk->func = f;
     if (nargs > 0) {
-        blk->args = arena_calloc(m->mem, (size_t)nargs, sizeof *blk->args);
+        blk->args = arena_calloc(m->mem, array_cap(nargs), sizeof *blk->args);
         if (!blk->args) return NULL;
         for (int i = 0; i < nargs; i++) {
             ir_value *v = ir_value_new(m, arg_types[i]);
@@ -248,25 +270,23 @@ ir_func *ir_func_new(ir_module *m, const char *name, ir_func_kind kind, src_loc 
 static ir_value *block_add_arg(ir_block *blk, ir_type t, const char *name)
 {
     ir_module *m = blk->func->module;
-    ir_value **args = arena_calloc(m->mem, (size_t)blk->nargs + 1, sizeof *args);
     ir_value *v = ir_value_new(m, t);
-    if (!args || !v) return NULL;
-    if (blk->nargs) memcpy(args, blk->args, (size_t)blk->nargs * sizeof *args);
+    void *args = blk->args;
+    if (!v || !array_grow(m->mem, &args, blk->nargs, sizeof *blk->args)) return NULL;
+    blk->args = args;
     v->owner = blk;
     v->index = blk->nargs;
     v->name = name;
-    args[blk->nargs] = v;
-    blk->args = args;
-    blk->nargs++;
+    blk->args[blk->nargs++] = v;
     return v;
 }
 
 ir_value *ir_func_add_param(ir_func *f, const ir_param *p)
 {
     ir_module *m = f->module;
-    ir_param *params = arena_calloc(m->mem, (size_t)f->nparams + 1, sizeof *params);
-    if (!params) return NULL;
-    if (f->nparams) memcpy(params, f->params, (size_t)f->nparams * sizeof *params);
+    void *grown = f->params;
+    if (!array_grow(m->mem, &grown, f->nparams, sizeof *f->params)) return NULL;
+    ir_param *params = grown;
     params[f->nparams] = *p;
     if (p->name) {
         params[f->nparams].name = arena_strdup(m->mem, p->name);

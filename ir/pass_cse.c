@@ -61,7 +61,8 @@ static uint64_t hash_op(const ir_op *op)
     h = mix(h, (uint64_t)op->attr.i);
     h = mix(h, (uint64_t)op->attr.start);
     h = mix(h, (uint64_t)op->attr.step);
-    for (int i = 0; i < IR_MAX_RANK; i++) h = mix(h, (uint64_t)op->attr.perm[i]);
+    if (op->code == IR_OP_TRANS) /* only perm[0..rank) means anything */
+        for (int i = 0; i < op->results[0]->type.rank; i++) h = mix(h, (uint64_t)op->attr.perm[i]);
     return h;
 }
 
@@ -76,7 +77,8 @@ static bool same_op(const ir_op *a, const ir_op *b)
     return memcmp(&a->attr.cval, &b->attr.cval, sizeof a->attr.cval) == 0 &&
            a->attr.i == b->attr.i && a->attr.start == b->attr.start &&
            a->attr.step == b->attr.step &&
-           memcmp(a->attr.perm, b->attr.perm, sizeof a->attr.perm) == 0 &&
+           (a->code != IR_OP_TRANS ||
+            memcmp(a->attr.perm, b->attr.perm, sizeof(int) * (size_t)a->results[0]->type.rank) == 0) &&
            a->attr.str == b->attr.str && a->attr.callee == b->attr.callee;
 }
 

@@ -635,11 +635,14 @@ static void check_op_types(verifier *v, ir_op *op)
             fail(v, op, "for: expected lo, hi, step operands");
             break;
         }
-        for (int i = 0; i < 3; i++)
-            if (!is_scalar(op->operands[i], IR_I32)) {
-                fail(v, op, "for: %s must be an i32 scalar", i == 0 ? "lo" : i == 1 ? "hi" : "step");
+        for (int i = 0; i < 3; i++) {
+            ir_dtype dt = op->operands[0]->type.dtype;
+            if ((dt != IR_I32 && dt != IR_I64) || !is_scalar(op->operands[i], dt)) {
+                fail(v, op, "for: %s must be an i32 or i64 scalar, of the same dtype as lo",
+                     i == 0 ? "lo" : i == 1 ? "hi" : "step");
                 return;
             }
+        }
         check_results_match(v, op, op->noperands - 3, op->operands + 3);
         break;
     case IR_OP_WHILE:
@@ -686,8 +689,8 @@ static void check_regions(verifier *v, ir_op *op)
         ir_block *body = op->blocks[0];
         int n = op->noperands - 3;
         check_region_args(v, op, body, 1, n, op->operands + 3, "body");
-        if (!v->failed && !is_scalar(body->args[0], IR_I32))
-            fail(v, op, "for: induction variable must be an i32 scalar");
+        if (!v->failed && !is_scalar(body->args[0], op->operands[0]->type.dtype))
+            fail(v, op, "for: induction variable must be a scalar of lo's dtype");
         check_block(v, body, op, IR_OP_YIELD);
         check_yield(v, op, body, n, op->results, "body");
         break;

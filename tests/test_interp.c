@@ -122,7 +122,7 @@ static void finish(fx *f)
 
 static tile_status launch(fx *f, interp_arg *args, int nargs, FILE *out)
 {
-    interp_options o = {out};
+    interp_options o = {.print_out = out};
     tile_status s = interp_launch(f->k, args, nargs, &f->d, &o);
     return s;
 }
@@ -1571,6 +1571,92 @@ static void test_tuple_assignment_from_source(void **state)
     }
 }
 
+/* interp_options.check_bounds: off, an out-of-range element is read as 0;
+ * SCALAR reports one along a dimension indexed by a scalar (with the location
+ * and program id), not along an index tile; ALL reports both; a masked-off
+ * element is never reported. */
+static void test_check_bounds(void **state)
+{
+    (void)state;
+    const char *src =
+        "kernel k(x: tensor<f32>[H, N], y: out tensor<f32>[H, N], const N: int = 4, const B: int = 4)\n"
+        "    grid(H)\n"
+        "{\n"
+        "    let h = program_id(0);\n"
+        "    let cols = arange(B);\n"
+        "    store(y[h, cols], load(x[h + 1, cols], mask: h + 1 < H));\n"
+        "    store(y[h, cols + 1], load(x[h, cols]));\n"
+        "    store(y[h, cols], load(x[h + SHIFT, cols]));\n"
+        "}\n";
+    static const struct { const char *shift; interp_bounds_check mode; const char *want; } cases[] = {
+        {"0", INTERP_BOUNDS_OFF, NULL},
+        {"0", INTERP_BOUNDS_SCALAR, NULL}, /* the masked load and the ragged store pass */
+        {"0", INTERP_BOUNDS_ALL, "t.tile:7:5: error: store writes y[0, 4]: index 4 is outside "
+                                 "dimension 1 (size 4) (program 0, 0, 0)"},
+        {"1", INTERP_BOUNDS_OFF, NULL},
+        {"1", INTERP_BOUNDS_SCALAR, "t.tile:8:23: error: load reads x[2, 0]: index 2 is outside "
+                                    "dimension 0 (size 2) (program 1, 0, 0)"},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        char text[1024];
+        const char *at = strstr(src, "SHIFT");
+        snprintf(text, sizeof text, "%.*s%s%s", (int)(at - src), src, cases[c].shift, at + 5);
+        tc_unit *u = compile_src(text, "k", 1);
+        float x[8] = {1, 2, 3, 4, 5, 6, 7, 8}, y[8];
+        interp_arg args[2] = {targ(IR_F32, x, 2, (int64_t[]){2, 4}), targ(IR_F32, y, 2, (int64_t[]){2, 4})};
+        interp_options o = {.check_bounds = cases[c].mode};
+        tile_status st = interp_launch(u->kernel, args, 2, &u->diags, &o);
+        char *err = diag_render(&u->diags, &u->mem);
+        if (!cases[c].want) {
+            if (st != TILE_OK) fail_msg("case %zu: %s", c, err);
+            if (strcmp(cases[c].shift, "1") == 0) assert_true(y[4] == 0.0f); /* x[2, :] read 0 */
+        } else {
+            assert_int_equal(st, TILE_ERR_RUNTIME);
+            if (!strstr(err, cases[c].want)) fail_msg("case %zu: want '%s' in:\n%s", c, cases[c].want, err);
+        }
+        tc_unit_free(u);
+    }
+}
+
+/* The budgets: executed ops end an endless loop; tile memory ends a kernel of
+ * many large tiles; both name the option that raises them. */
+static void test_budgets(void **state)
+{
+    (void)state;
+    tc_unit *u = compile_src("kernel k(y: out tensor<i32>[1]) grid(1) {\n"
+                             "    var n = 0;\n    while n >= 0 { n = n * 1; }\n    store(y[0], n);\n}\n",
+                             "k", 1);
+    int32_t y[1];
+    interp_arg args[1] = {targ(IR_I32, y, 1, (int64_t[]){1})};
+    interp_options o = {.max_ops = 1000};
+    assert_int_equal(interp_launch(u->kernel, args, 1, &u->diags, &o), TILE_ERR_RUNTIME);
+    assert_non_null(strstr(diag_render(&u->diags, &u->mem),
+                           "error: interpreter: the launch ran over its budget of 1000 executed ops "
+                           "(an endless loop?  raise it with --max-ops) (program 0, 0, 0)"));
+    tc_unit_free(u);
+
+    const char *chain = "kernel k(x: tensor<f32>[1], y: out tensor<f32>[1]) grid(1) {\n"
+                        "    let a = zeros([512, 512]) + load(x[0]);\n"
+                        "    let b = a * 2.0;\n    let c = b * 2.0;\n    let d = c * 2.0;\n"
+                        "    store(y[0], max(max(d, axis: 1), axis: 0));\n}\n";
+    for (int budget_mib = 1; budget_mib <= 64; budget_mib *= 64) {
+        u = compile_src(chain, "k", 1);
+        float x[1] = {1}, r[1] = {0};
+        interp_arg a2[2] = {targ(IR_F32, x, 1, (int64_t[]){1}), targ(IR_F32, r, 1, (int64_t[]){1})};
+        interp_options mo = {.max_bytes = (uint64_t)budget_mib << 20};
+        tile_status st = interp_launch(u->kernel, a2, 2, &u->diags, &mo);
+        if (budget_mib == 1) { /* four 1 MiB tiles */
+            assert_int_equal(st, TILE_ERR_RUNTIME);
+            assert_non_null(strstr(diag_render(&u->diags, &u->mem),
+                                   "memory budget of 1048576 bytes for tiles (raise it with --max-memory)"));
+        } else {
+            assert_int_equal(st, TILE_OK);
+            assert_true(r[0] == 8.0f);
+        }
+        tc_unit_free(u);
+    }
+}
+
 /* assert from source: a precondition on a dimension, and one inside a loop
  * that fails at a data-dependent point. */
 static void test_assert_from_source(void **state)
@@ -1813,6 +1899,8 @@ int main(void)
         cmocka_unit_test(test_flash_attention),
         cmocka_unit_test(test_tuple_assignment_from_source),
         cmocka_unit_test(test_assert_from_source),
+        cmocka_unit_test(test_check_bounds),
+        cmocka_unit_test(test_budgets),
         cmocka_unit_test(test_captures_from_source),
         cmocka_unit_test(test_associative_scan_from_source),
         cmocka_unit_test(test_associative_scan_capture),

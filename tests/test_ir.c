@@ -902,6 +902,54 @@ static void test_verify_scan_axis(void **state)
     expect_reject(t, "scan: axis 1 out of range for rank 1");
 }
 
+/* A for loop counts in i32 or i64, all of lo, hi, step and the induction
+ * variable in one dtype. */
+static void test_verify_for_dtypes(void **state)
+{
+    fx *t = *state;
+    make_kernel(t);
+    ir_value *a = ir_const_float(&t->b, IR_F32, 0, 1, S4);
+    ir_value *lo = ir_const_int(&t->b, IR_I64, 0, 0, NULL);
+    ir_value *hi = ir_const_int(&t->b, IR_I64, 4, 0, NULL);
+    ir_value *hi32 = ir_const_int(&t->b, IR_I32, 4, 0, NULL);
+    ir_op *loop = ir_build(&t->b, IR_OP_FOR, 4, (ir_value *[]){lo, hi, hi, a}, 1, &a->type, 1);
+    loop->blocks[0] = ir_block_new(t->k, 2, (ir_type[]){ir_type_scalar(IR_I64), a->type});
+    loop->blocks[0]->parent = loop;
+    ir_builder lb = {.m = t->m};
+    ir_builder_at_end(&lb, loop->blocks[0]);
+    ir_build(&lb, IR_OP_YIELD, 1, &a, 0, NULL, 0);
+    ret(&t->b);
+    assert_int_equal(ir_verify_module(t->m, "test"), TILE_OK);
+    loop->operands[1] = hi32;
+    expect_reject(t, "for: hi must be an i32 or i64 scalar, of the same dtype as lo");
+}
+
+/* Parameters and block arguments grow geometrically: 3000 parameters take
+ * linear memory (they were copied at every addition: quadratic). */
+static void test_many_params(void **state)
+{
+    fx *t = *state;
+    ir_func *f = ir_func_new(t->m, "many", IR_FUNC_KERNEL, (src_loc){"k.tile", 1, 1});
+    size_t before = t->mem.used_total;
+    enum { N = 3000 };
+    char name[16];
+    for (int i = 0; i < N; i++) {
+        snprintf(name, sizeof name, "p%d", i);
+        ir_value *v = add_scalar(f, name, i % 2 ? IR_F32 : IR_I32);
+        assert_non_null(v);
+        assert_int_equal(v->index, i);
+    }
+    assert_int_equal(f->nparams, N);
+    for (int i = 0; i < N; i++) {
+        snprintf(name, sizeof name, "p%d", i);
+        assert_string_equal(f->params[i].name, name);
+        assert_ptr_equal(f->body->args[i]->owner, f->body);
+        assert_int_equal(f->grid->args[i]->type.dtype, i % 2 ? IR_F32 : IR_I32);
+    }
+    /* quadratic growth would take N^2/2 * sizeof(ir_param) > 600 MB */
+    assert_true(t->mem.used_total - before < (size_t)N * 4096);
+}
+
 static void test_verify_region_parent(void **state)
 {
     fx *t = *state;
@@ -1210,6 +1258,8 @@ int main(void)
         T(test_verify_scan_region_args),
         T(test_verify_scan_yield),
         T(test_verify_scan_axis),
+        T(test_verify_for_dtypes),
+        T(test_many_params),
         T(test_verify_region_parent),
         T(test_verify_no_terminator),
         T(test_verify_terminator_not_last),

@@ -31,6 +31,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <cmocka.h>
 
@@ -336,6 +337,56 @@ static void test_long_sequences(void **state)
     RUN(cases);
 }
 
+/* What docs/language.md ("Numerics") says a NaN in K or V does to other
+ * rows, with BM = BN = 8 and M = N = 16 (query block 0 never visits key
+ * block 1 under causal_range): a NaN in V[12, 3] reaches column 3 of rows
+ * 8..15 (rows 8..11 do not see key 12: 0 * NaN in P.V), not rows 0..7; a NaN
+ * in K[12, 3] reaches only the rows that see key 12, all their columns. */
+static void test_nan_in_k_or_v(void **state)
+{
+    (void)state;
+    enum { M = 16, D = 16 };
+    th_kernel kern;
+    assert_true(th_compile(&kern, "attention/flash_fwd.tile", "flash_fwd_causal", "T=f32,D=16,BM=8,BN=8"));
+    th_rng rng = th_rng_new(7);
+    float q[M * D], k[M * D], v[M * D], o[M * D], lse[M];
+    th_fill(&rng, q, M * D, -1, 1, IR_F32);
+    th_fill(&rng, k, M * D, -1, 1, IR_F32);
+    th_fill(&rng, v, M * D, -1, 1, IR_F32);
+    for (int which = 0; which < 2; which++) {
+        float kk[M * D], vv[M * D];
+        memcpy(kk, k, sizeof kk);
+        memcpy(vv, v, sizeof vv);
+        (which ? kk : vv)[12 * D + 3] = NAN;
+        th_tensor tq = th_tensor_new(IR_F32, TH_DIMS(1, 1, M, D), NULL);
+        th_tensor tk = th_tensor_new(IR_F32, TH_DIMS(1, 1, M, D), NULL);
+        th_tensor tv = th_tensor_new(IR_F32, TH_DIMS(1, 1, M, D), NULL);
+        th_tensor to = th_tensor_new(IR_F32, TH_DIMS(1, 1, M, D), NULL);
+        th_tensor tl = th_tensor_new(IR_F32, TH_DIMS(1, 1, M), NULL);
+        th_tensor_set(&tq, q);
+        th_tensor_set(&tk, kk);
+        th_tensor_set(&tv, vv);
+        const th_arg args[] = {TH_T("q", &tq), TH_T("k", &tk), TH_T("v", &tv), TH_T("o", &to),
+                               TH_T("lse", &tl), TH_S("scale", 0.25)};
+        assert_true(th_launch(&kern, args, 6));
+        th_tensor_get(&to, o);
+        th_tensor_get(&tl, lse);
+        for (int i = 0; i < M; i++)
+            for (int c = 0; c < D; c++) {
+                bool nan_want = which == 0 ? i >= 8 && c == 3 : i >= 12;
+                if (isnan(o[i * D + c]) != nan_want)
+                    fail_msg("NaN in %s[12, 3]: o[%d, %d] = %g", which ? "K" : "V", i, c, (double)o[i * D + c]);
+            }
+        for (int i = 0; i < M; i++) assert_true(isnan(lse[i]) == (which == 1 && i >= 12));
+        th_tensor_free(&tq);
+        th_tensor_free(&tk);
+        th_tensor_free(&tv);
+        th_tensor_free(&to);
+        th_tensor_free(&tl);
+    }
+    th_kernel_free(&kern);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -352,6 +403,7 @@ int main(void)
         cmocka_unit_test(test_larger_bf16),
         cmocka_unit_test(test_random_sweep_f32),
         cmocka_unit_test(test_both_masks_f32),
+        cmocka_unit_test(test_nan_in_k_or_v),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -364,7 +364,7 @@ static const checker KV_CHECK = {"check_kv_range", "kv_range", range_define, kv_
 static bool run_checker(const checker *k, const check_case *c, int *nmissed)
 {
     char mbuf[64], rbuf[80], defines[256];
-    snprintf(defines, sizeof defines, "mask=%s,%s=%s,M=%d,N=%d,BM=%d,BN=%d",
+    snprintf(defines, sizeof defines, "mask=%s,%s=%s,M=%d,N=%d,BM=%d,BN=%d,strict=false",
              mask_define(&c->mask, mbuf, sizeof mbuf), k->param, k->define(&c->range, rbuf, sizeof rbuf),
              c->M, c->N, c->BM, c->BN);
     th_kernel kern;
@@ -474,7 +474,7 @@ static void test_check_kv_range_wrong_pairs(void **state)
      * blocks 0 and 1, rows 32..44 all three. */
     th_kernel kern;
     assert_true(th_compile(&kern, "attention/masks.tile", "check_kv_range",
-                           "mask=full_mask,kv_range=causal_range,M=45,N=45"));
+                           "mask=full_mask,kv_range=causal_range,M=45,N=45,strict=false"));
     th_tensor tm = th_tensor_new(IR_I32, TH_DIMS(3, 3), NULL);
     assert_true(th_launch(&kern, (th_arg[]){TH_T("missed", &tm)}, 1));
     float got[9];
@@ -636,6 +636,37 @@ static void test_check_q_range(void **state)
     assert_int_equal(failed, 0);
 }
 
+/* By default (strict) a missed block fails the run with an assertion, so
+ * `tilec run -k check_kv_range` exits 1; a consistent pair passes. */
+static void test_checkers_fail_on_a_missed_block(void **state)
+{
+    (void)state;
+    const char *files[] = {"attention/masks.tile", "attention/masks.tile"};
+    const char *kernels[] = {"check_kv_range", "check_q_range"};
+    const char *wrong[] = {"mask=full_mask,kv_range=causal_range,M=45,N=45",
+                           "mask=full_mask,q_range=causal_q_range,M=45,N=45"};
+    const char *right[] = {"mask=causal,kv_range=causal_range,M=45,N=45",
+                           "mask=causal,q_range=causal_q_range,M=45,N=45"};
+    const char *why[] = {"check_kv_range: the range fn skips key blocks the mask needs",
+                         "check_q_range: the q-range fn skips query blocks the mask needs"};
+    for (int i = 0; i < 2; i++) {
+        th_tensor tm = th_tensor_new(IR_I32, TH_DIMS(3, 3), NULL);
+        const th_arg args[] = {TH_T("missed", &tm)};
+        th_kernel kern;
+        assert_true(th_compile(&kern, files[i], kernels[i], right[i]));
+        assert_true(th_launch(&kern, args, 1));
+        th_kernel_free(&kern);
+        assert_true(th_compile(&kern, files[i], kernels[i], wrong[i]));
+        assert_false(th_launch(&kern, args, 1));
+        char *err = diag_render(&kern.unit->diags, &kern.unit->mem);
+        char want[200];
+        snprintf(want, sizeof want, "error: assertion failed: %s (-D strict=false", why[i]);
+        if (!strstr(err, want)) fail_msg("%s: want '%s' in:\n%s", kernels[i], want, err);
+        th_kernel_free(&kern);
+        th_tensor_free(&tm);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -649,6 +680,7 @@ int main(void)
         cmocka_unit_test(test_check_kv_range_library_pairs),
         cmocka_unit_test(test_check_kv_range_wrong_pairs),
         cmocka_unit_test(test_check_q_range),
+        cmocka_unit_test(test_checkers_fail_on_a_missed_block),
         cmocka_unit_test(test_library_asserts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

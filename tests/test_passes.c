@@ -601,6 +601,31 @@ static void test_cse(void **state)
         "}\n");
 }
 
+/* Only perm[0..rank) of a trans means anything: two transposes of one tile
+ * whose perm arrays differ past the rank are the same op (the front end used
+ * to leave those entries uninitialised, so CSE merged or not by chance). */
+static void test_cse_trans_ignores_perm_past_rank(void **state)
+{
+    fx *t = *state;
+    make_kernel(t);
+    ir_builder *b = &t->b;
+    ir_value *x = ir_const_float(b, IR_F32, 1.0, 2, (int64_t[]){4, 8});
+    ir_value *x2 = ir_binary(b, IR_OP_ADD, x, x); /* not a constant: nothing folds */
+    ir_type tt = ir_type_tile(IR_F32, 2, (int64_t[]){8, 4});
+    ir_op *t1 = ir_build(b, IR_OP_TRANS, 1, &x2, 1, &tt, 0);
+    ir_op *t2 = ir_build(b, IR_OP_TRANS, 1, &x2, 1, &tt, 0);
+    int p1[IR_MAX_RANK] = {1, 0, 7, -3, 99, 5}, p2[IR_MAX_RANK] = {1, 0, 0, 0, 0, 0};
+    memcpy(t1->attr.perm, p1, sizeof p1);
+    memcpy(t2->attr.perm, p2, sizeof p2);
+    print_op(b, "t", 2, (ir_value *[]){t1->results[0], t2->results[0]});
+    ret(b);
+    assert_int_equal(ir_verify_module(t->m, "build"), TILE_OK);
+    pass_cse(t->k);
+    char *text = func_text(t->k);
+    assert_non_null(strstr(text, "print \"t\", %3, %3\n"));
+    free(text);
+}
+
 /* Loads are not pure: two identical loads both stay. */
 static void test_cse_skips_loads(void **state)
 {
@@ -1201,6 +1226,7 @@ int main(void)
         T(test_canonicalize_shape_chains),
         T(test_dce_effect_free_if),
         T(test_cse),
+        T(test_cse_trans_ignores_perm_past_rank),
         T(test_cse_skips_loads),
         T(test_assert_survives_passes),
         T(test_dce),

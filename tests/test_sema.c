@@ -983,6 +983,53 @@ static void deep_nesting_is_bounded(void **state)
     free(src);
 }
 
+/* Global names hash into a table that grows with them (it had 256 fixed
+ * buckets: 160k constants took seconds); lookups and redefinitions still
+ * work across the growth. */
+static void many_globals(void **state)
+{
+    (void)state;
+    enum { N = 5000 };
+    size_t cap = (size_t)N * 40 + 512;
+    char *src = malloc(cap);
+    assert_non_null(src);
+    size_t len = 0;
+    for (int i = 0; i < N; i++)
+        len += (size_t)snprintf(src + len, cap - len, "const C%d = %d;\n", i, i);
+    snprintf(src + len, cap - len, "kernel k(o: out tensor<i32>[1]) grid(1) { store(o[0], C0 + C%d + C2500); }\n",
+             N - 1);
+    unit u;
+    expect_ok(&u, src, "k");
+    done(&u);
+    snprintf(src + len, cap - len, "const C4321 = 1;\n");
+    compile(&u, src, NULL);
+    assert_int_not_equal(u.st, TILE_OK);
+    assert_non_null(strstr(u.err, "error: redefinition of 'C4321'"));
+    done(&u);
+    free(src);
+}
+
+/* fe_options.text_len: a source given as text is compiled to its length, a
+ * NUL inside included (the fuzzer passed strlen: bytes after a NUL were
+ * never compiled). */
+static void text_with_a_nul(void **state)
+{
+    (void)state;
+    static const char src[] = "kernel k(o: out tensor<i32>[1]) grid(1) { store(o[0], 1); }\n\0 let\n";
+    unit u;
+    arena_init(&u.mem);
+    diag_init(&u.diags, &u.mem);
+    u.m = ir_module_new(&u.mem, &u.diags);
+    fe_options o = {.text_len = sizeof src - 1};
+    u.st = fe_compile(u.m, "t.tile", src, NULL, &o);
+    assert_int_not_equal(u.st, TILE_OK);
+    u.err = diag_render(&u.diags, &u.mem);
+    assert_non_null(strstr(u.err, "t.tile:2:1: error: "));
+    done(&u);
+    expect_ok(&u, src, "k"); /* without text_len: up to the NUL */
+    done(&u);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1009,6 +1056,8 @@ int main(void)
         cmocka_unit_test(golden_and_library_programs_verify),
         cmocka_unit_test(mutated_programs_never_crash),
         cmocka_unit_test(deep_nesting_is_bounded),
+        cmocka_unit_test(many_globals),
+        cmocka_unit_test(text_with_a_nul),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -378,10 +378,176 @@ static void examples_work(void **state)
     assert_int_equal(tilec(err, sizeof err, check, TILE_SOURCE_DIR,
                            "sliding_window_range(W: 128, S: 16)", "c1"), 0);
     assert_int_equal(npy_sum_i32("c1/missed.npy"), 0);
-    /* a range that forgets the global keys misses blocks the mask needs */
+    /* a range that forgets the global keys misses blocks the mask needs: the
+     * run fails and names them; -D strict=false only writes the table */
     assert_int_equal(tilec(err, sizeof err, check, TILE_SOURCE_DIR, "sliding_window_range(W: 128)",
-                           "c2"), 0);
-    assert_true(npy_sum_i32("c2/missed.npy") > 0);
+                           "c2"), 1);
+    assert_non_null(strstr(err, "error: assertion failed: check_kv_range: the range fn skips key "
+                                "blocks the mask needs"));
+    assert_non_null(strstr(read_file("stdout.txt"), "check_kv_range: missed (query block, key block): "));
+    assert_int_equal(tilec(err, sizeof err, "run %s/examples/local_global.tile -k check_kv_range "
+                                            "--interp -D mask=local_global -D strict=false -D "
+                                            "'kv_range=sliding_window_range(W: 128)' -D M=300 "
+                                            "-D N=300 --out-dir c3", TILE_SOURCE_DIR), 0);
+    assert_true(npy_sum_i32("c3/missed.npy") > 0);
+}
+
+/* --check-bounds: an off-by-one head index reads 0 silently without it and
+ * is reported with its location and program id with it; a ragged block edge
+ * (an index tile past R) is the language's bounds masking and is reported
+ * only with --check-bounds=all. */
+static void check_bounds(void **state)
+{
+    (void)state;
+    write_source("oob.tile",
+                 "kernel heads(q: tensor<f32>[H, N], o: out tensor<f32>[H, N], const N: int = 4)\n"
+                 "    grid(H)\n"
+                 "{\n"
+                 "    let h = program_id(0);\n"
+                 "    store(o[h, arange(N)], load(q[h + 1, arange(N)]));\n"
+                 "}\n"
+                 "kernel ragged(x: tensor<f32>[R, C], y: out tensor<f32>[R, C], const C: int = 4,\n"
+                 "              const BR: int = 4) grid(cdiv(R, BR))\n"
+                 "{\n"
+                 "    let rows = program_id(0) * BR + arange(BR);\n"
+                 "    store(y[rows, :], load(x[rows, :]), mask: rows[:, None] < R);\n"
+                 "    store(y[rows, :], load(x[rows, :]));\n"
+                 "}\n");
+    char err[4096];
+    assert_int_equal(tilec(err, sizeof err, "run oob.tile -k heads --interp --random 1 -D H=3 --out-dir b0"), 0);
+    assert_int_equal(tilec(err, sizeof err, "run oob.tile -k heads --interp --random 1 -D H=3 "
+                                            "--check-bounds --out-dir b1"), 1);
+    assert_non_null(strstr(err, "oob.tile:5:28: error: load reads q[3, 0]: index 3 is outside "
+                                "dimension 0 (size 3) (program 2, 0, 0)\n"));
+    assert_int_equal(tilec(err, sizeof err, "run oob.tile -k ragged --interp --random 1 -D R=5 "
+                                            "--check-bounds --out-dir b2"), 0);
+    assert_string_equal(err, "");
+    assert_int_equal(tilec(err, sizeof err, "run oob.tile -k ragged --interp --random 1 -D R=5 "
+                                            "--check-bounds=all --out-dir b3"), 1);
+    /* the masked store passes; the unmasked load and store of line 12 do not */
+    assert_non_null(strstr(err, "oob.tile:11:23: error: load reads x[5, 0]: index 5 is outside "
+                                "dimension 0 (size 5) (program 1, 0, 0)\n"));
+    write_source("oob2.tile",
+                 "kernel ragged(x: tensor<f32>[R, C], y: out tensor<f32>[R, C], const C: int = 4,\n"
+                 "              const BR: int = 4) grid(cdiv(R, BR))\n"
+                 "{\n"
+                 "    let rows = program_id(0) * BR + arange(BR);\n"
+                 "    let ok = rows[:, None] < R;\n"
+                 "    store(y[rows, :], load(x[rows, :], mask: ok), mask: ok);\n"
+                 "    store(y[rows + 1, :], load(x[rows, :], mask: ok));\n"
+                 "}\n");
+    assert_int_equal(tilec(err, sizeof err, "run oob2.tile -k ragged --interp --random 1 -D R=5 "
+                                            "--check-bounds=all --out-dir b4"), 1);
+    assert_non_null(strstr(err, "oob2.tile:7:5: error: store writes y[5, 0]: index 5 is outside "
+                                "dimension 0 (size 5) (program 1, 0, 0)\n"));
+    assert_int_equal(tilec(err, sizeof err, "check oob.tile --check-bounds"), 2);
+}
+
+/* The interpreter's budgets stop what would never end or exhaust memory,
+ * with the option that raises them; a -D dimension over the launch limit is
+ * refused before anything is allocated. */
+static void budgets(void **state)
+{
+    (void)state;
+    write_source("spin.tile", "kernel spin(o: out tensor<f32>[1]) grid(1) { while true {} }\n");
+    char err[4096];
+    assert_int_equal(tilec(err, sizeof err, "run spin.tile -k spin --interp --max-ops 100000 --out-dir s"), 1);
+    assert_non_null(strstr(err, "spin.tile:1:52: error: interpreter: the launch ran over its budget of "
+                                "100000 executed ops (an endless loop?  raise it with --max-ops) "
+                                "(program 0, 0, 0)\n"));
+    /* ten distinct 2^20-element tiles: 40 MiB of f32, more than 16 MiB */
+    char src[2048] = "kernel chain(x: tensor<f32>[1], o: out tensor<f32>[1]) grid(1) {\n"
+                     "    let t0 = zeros([1024, 1024]) + load(x[0]);\n";
+    for (int i = 1; i < 10; i++)
+        snprintf(src + strlen(src), sizeof src - strlen(src), "    let t%d = t%d * 2.0;\n", i, i - 1);
+    strcat(src, "    store(o[arange(1)], reshape(max(max(t9, axis: 1), axis: 0), [1]));\n}\n");
+    write_source("chain.tile", src);
+    assert_int_equal(tilec(err, sizeof err, "run chain.tile -k chain --interp --random 1 --out-dir c0"), 0);
+    assert_int_equal(tilec(err, sizeof err, "run chain.tile -k chain --interp --random 1 --max-memory 16M --out-dir c1"), 1);
+    assert_non_null(strstr(err, "error: interpreter: the launch needs more than its memory budget of "
+                                "16777216 bytes for tiles (raise it with --max-memory)"));
+    /* tensors tilec allocates count too: 2^24 rows of 8 f32 = 512 MiB > 1 MiB */
+    assert_int_equal(tilec(err, sizeof err, "run affine.tile -k affine --interp --random 1 -D s=1 "
+                                            "-D R=16777216 --max-memory 1M --out-dir c2"), 1);
+    assert_non_null(strstr(err, "tensor 'x' (f32[16777216,8]) does not fit the memory budget of "
+                                "1048576 bytes (raise it with --max-memory)"));
+    assert_int_equal(tilec(err, sizeof err, "run affine.tile -k affine --interp --random 1 -D s=1 "
+                                            "-D R=3000000000 --out-dir c3"), 1);
+    assert_non_null(strstr(err, "-D R=3000000000: a dimension size must be at most 2147483647"));
+    assert_int_equal(tilec(err, sizeof err, "run spin.tile -k spin --interp --max-ops 0"), 2);
+    /* a source file has a size limit (imports always had one): /dev/zero ends */
+    assert_int_equal(tilec(err, sizeof err, "check /dev/zero"), 1);
+    assert_non_null(strstr(err, "cannot read /dev/zero: it is larger than 64 MiB, the limit for a "
+                                "source file"));
+    assert_int_equal(tilec(err, sizeof err, "run spin.tile -k spin --interp --max-memory 3X"), 2);
+}
+
+/* --save-inputs writes the generated inputs, so the outputs can be checked
+ * against them: y = x * s + b. */
+static void save_inputs(void **state)
+{
+    (void)state;
+    char err[4096];
+    assert_int_equal(tilec(err, sizeof err, "run affine.tile -k affine --interp --random 5 -D R=6 "
+                                            "-D s=0.5 --save-inputs si --out-dir so/deeper/run1"), 0);
+    assert_string_equal(err, "");
+    arena mem;
+    arena_init(&mem);
+    interp_tensor x, b, y;
+    char path[512];
+    snprintf(path, sizeof path, "%s/si/x.npy", dir);
+    assert_int_equal(npy_read(path, &mem, IR_F32, &x, err, sizeof err), TILE_OK);
+    snprintf(path, sizeof path, "%s/si/b.npy", dir);
+    assert_int_equal(npy_read(path, &mem, IR_F32, &b, err, sizeof err), TILE_OK);
+    snprintf(path, sizeof path, "%s/so/deeper/run1/y.npy", dir);
+    assert_int_equal(npy_read(path, &mem, IR_F32, &y, err, sizeof err), TILE_OK);
+    assert_int_equal(x.shape[0], 6);
+    assert_int_equal(b.shape[0], 8);
+    bool nonzero = false;
+    for (int i = 0; i < 6; i++)
+        for (int j = 0; j < 8; j++) {
+            float xv = ((float *)x.data)[i * 8 + j], bv = ((float *)b.data)[j];
+            float want = xv * 0.5f + bv, got = ((float *)y.data)[i * 8 + j];
+            nonzero |= xv != 0.0f;
+            assert_true(fabsf(got - want) <= fabsf(want) * 0x1p-8f + 1e-30f);
+        }
+    assert_true(nonzero);
+    arena_free(&mem);
+    assert_non_null(strstr(read_file("stdout.txt"), "input x: f32[6,8] -> si/x.npy\n"));
+}
+
+/* A run-time i64 loop bound counts in i64 (it was cast to i32: 2^32 + 5 ran
+ * 5 iterations), and an i64 grid size that does not fit i32 stops the
+ * launch at the grid expression instead of launching 3 programs. */
+static void i64_bounds_and_grid(void **state)
+{
+    (void)state;
+    write_source("wide.tile",
+                 "kernel loop(o: out tensor<i64>[2], hi: i64) grid(1) {\n"
+                 "    var n = cast<i64>(0);\n"
+                 "    var total = cast<i64>(0);\n"
+                 "    for i in range(hi - 3, hi) { n += 1; total += i; }\n"
+                 "    store(o[0], n);\n"
+                 "    store(o[1], total);\n"
+                 "}\n"
+                 "kernel wide_grid(o: out tensor<i32>[4], n: i64) grid(n) {\n"
+                 "    store(o[program_id(0)], 1);\n"
+                 "}\n");
+    char err[4096];
+    assert_int_equal(tilec(err, sizeof err, "run wide.tile -k loop --interp -D hi=4294967301 --out-dir w1"), 0);
+    arena mem;
+    arena_init(&mem);
+    interp_tensor t;
+    char path[512];
+    snprintf(path, sizeof path, "%s/w1/o.npy", dir);
+    assert_int_equal(npy_read(path, &mem, IR_I64, &t, err, sizeof err), TILE_OK);
+    assert_int_equal(((int64_t *)t.data)[0], 3);
+    assert_int_equal(((int64_t *)t.data)[1], 4294967298LL + 4294967299LL + 4294967300LL);
+    arena_free(&mem);
+    assert_int_equal(tilec(err, sizeof err, "run wide.tile -k wide_grid --interp -D n=4294967299 --out-dir w2"), 1);
+    assert_non_null(strstr(err, "wide.tile:8:54: error: assertion failed: grid size along axis 0 does not "
+                                "fit i32 (at most 2147483647 programs)"));
+    assert_int_equal(tilec(err, sizeof err, "run wide.tile -k wide_grid --interp -D n=3 --out-dir w3"), 0);
 }
 
 int main(void)
@@ -399,6 +565,10 @@ int main(void)
         cmocka_unit_test(library_searched_once),
         cmocka_unit_test(odd_run_arguments),
         cmocka_unit_test(examples_work),
+        cmocka_unit_test(check_bounds),
+        cmocka_unit_test(budgets),
+        cmocka_unit_test(save_inputs),
+        cmocka_unit_test(i64_bounds_and_grid),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

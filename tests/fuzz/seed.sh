@@ -1,6 +1,7 @@
 #!/bin/sh
 # Builds a seed corpus for fuzz_frontend from every lib/**/*.tile and
-# tests/golden/*.tile.   usage: tests/fuzz/seed.sh [DIR]   (default: corpus)
+# tests/golden/*.tile, plus a few .npy files for the .npy reader.
+#   usage: tests/fuzz/seed.sh [DIR]   (default: corpus)
 set -e
 root=$(cd "$(dirname "$0")/../.." && pwd)
 out=${1:-corpus}
@@ -11,4 +12,17 @@ for f in $(find "$root/lib" "$root/tests/golden" -name '*.tile' -type f 2>/dev/n
     cp "$f" "$out/$name"
     n=$((n + 1))
 done
+# .npy seeds: a v1.0 header padded so that the 10-byte preamble + header is
+# a multiple of 64, then the data.
+npy() { # name descr shape data-bytes(printf escapes)
+    hdr="{'descr': '$2', 'fortran_order': False, 'shape': $3, }"
+    hlen=$(( ((10 + ${#hdr} + 1 + 63) / 64) * 64 - 10 ))
+    { printf '\223NUMPY\001\000'; printf "\\$(printf %03o $((hlen % 256)))\\$(printf %03o $((hlen / 256)))"
+      printf '%s%*s\n' "$hdr" $((hlen - ${#hdr} - 1)) ''; printf "$4"; } >"$out/$1"
+    n=$((n + 1))
+}
+npy seed_f4.npy '<f4' '(2,)' '\000\000\200\077\000\000\000\300'
+npy seed_i8.npy '<i8' '()' '\007\000\000\000\000\000\000\000'
+npy seed_v2.npy '|V2' '(1, 2)' '\200\077\100\300'
+npy seed_b1.npy '|b1' '(0, 3)' ''
 echo "seed.sh: $n files in $out"
