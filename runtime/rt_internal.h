@@ -73,4 +73,10 @@ tile_status rt_check_args(const ir_func *fn, const tile_arg *args, int nargs,
 /* The facts args give (all zero when ctx->no_specialise). */
 tc_arg_facts rt_arg_facts(const ir_func *fn, const tile_arg *args);
 
+/* The kernel's parameters as docs/abi.md lays them out, one 8-byte slot
+ * per PTX parameter (value in the low bytes), the hidden status pointer
+ * last; slot needs rt_marshal_count(fn) entries.  Returns the count. */
+int rt_marshal(const ir_func *fn, const tile_arg *args, uint64_t status, uint64_t *slot);
+int rt_marshal_count(const ir_func *fn);
+
 #endif

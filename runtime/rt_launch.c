@@ -258,49 +258,48 @@ tile_status rt_variant_get(tile_kernel *k, tc_arg_facts facts, rt_variant **out)
 }
 
 /* ---- launching ------------------------------------------------------------------------------- */
-/* One 8-byte slot per PTX parameter (docs/abi.md); cuLaunchKernel reads
- * each through its pointer at the parameter's own size. */
-typedef struct params {
-    int n;
-    uint64_t slot[IR_MAX_RANK * 2 * 64 + 64];
-    void *ptr[IR_MAX_RANK * 2 * 64 + 64];
-} params;
-
-static void push(params *p, const void *value, size_t size)
+static void push(uint64_t *slot, int *n, const void *value, size_t size)
 {
-    p->slot[p->n] = 0;
-    memcpy(&p->slot[p->n], value, size);
-    p->ptr[p->n] = &p->slot[p->n];
-    p->n++;
+    slot[*n] = 0;
+    memcpy(&slot[*n], value, size);
+    (*n)++;
 }
 
-static void marshal(params *p, const ir_func *fn, const tile_arg *args, CUdeviceptr status)
+int rt_marshal(const ir_func *fn, const tile_arg *args, uint64_t status, uint64_t *slot)
 {
-    p->n = 0;
+    int n = 0;
     for (int i = 0; i < fn->nparams; i++) {
         const tile_arg *a = &args[i];
         ir_dtype dt = fn->params[i].type.dtype;
         if (fn->params[i].type.kind == IR_TY_TENSOR) {
             uint64_t ptr = (uintptr_t)a->data;
-            push(p, &ptr, 8);
-            for (int d = 0; d < a->rank; d++) push(p, &a->shape[d], 8);
-            for (int d = 0; d < a->rank; d++) push(p, &a->strides[d], 8);
+            push(slot, &n, &ptr, 8);
+            for (int d = 0; d < a->rank; d++) push(slot, &n, &a->shape[d], 8);
+            for (int d = 0; d < a->rank; d++) push(slot, &n, &a->strides[d], 8);
         } else if (dt == IR_BOOL || dt == IR_I32) {
             int32_t v = (int32_t)a->value.i;
-            push(p, &v, 4);
+            push(slot, &n, &v, 4);
         } else if (dt == IR_I64) {
-            push(p, &a->value.i, 8);
+            push(slot, &n, &a->value.i, 8);
         } else if (dt == IR_F32) {
             float v = (float)a->value.f;
-            push(p, &v, 4);
+            push(slot, &n, &v, 4);
         } else {
             ir_scalar r = ir_scalar_round(dt, a->value.f); /* exact in f32 afterwards */
             uint16_t bits = dt == IR_F16 ? fp_f32_to_f16((float)r.f) : fp_f32_to_bf16((float)r.f);
-            push(p, &bits, 2);
+            push(slot, &n, &bits, 2);
         }
     }
-    uint64_t s = status;
-    push(p, &s, 8);
+    push(slot, &n, &status, 8);
+    return n;
+}
+
+int rt_marshal_count(const ir_func *fn)
+{
+    int n = 1;
+    for (int i = 0; i < fn->nparams; i++)
+        n += fn->params[i].type.kind == IR_TY_TENSOR ? 1 + 2 * fn->params[i].type.rank : 1;
+    return n;
 }
 
 static tile_status launch_gpu(tile_kernel *k, const tile_arg *args, const int64_t grid[3],
@@ -315,19 +314,25 @@ static tile_status launch_gpu(tile_kernel *k, const tile_arg *args, const int64_
     if (st == TILE_OK) v->pending = true;
     pthread_mutex_unlock(&ctx->lock);
     if (st != TILE_OK) return st;
-    params *p = malloc(sizeof *p);
-    if (!p) return rt_error(TILE_ERR_NOMEM, "out of memory");
-    marshal(p, k->fn, args, v->status);
+    int n = rt_marshal_count(k->fn);
+    uint64_t *slot = malloc((size_t)n * sizeof *slot);
+    void **ptr = malloc((size_t)n * sizeof *ptr);
+    if (!slot || !ptr) {
+        free(slot), free(ptr);
+        return rt_error(TILE_ERR_NOMEM, "out of memory");
+    }
+    rt_marshal(k->fn, args, v->status, slot);
+    for (int i = 0; i < n; i++) ptr[i] = &slot[i]; /* cuLaunchKernel reads each at its size */
     const rt_driver *drv = ctx->drv;
     CUresult r = drv->cuCtxPushCurrent(ctx->dev.ctx);
     if (r == RT_CUDA_SUCCESS) {
         r = drv->cuLaunchKernel(v->fn, (unsigned)grid[0], (unsigned)grid[1], (unsigned)grid[2],
                                 32u * (unsigned)v->entry.num_warps, 1, 1,
-                                (unsigned)v->entry.smem_bytes, (CUstream)stream, p->ptr, NULL);
+                                (unsigned)v->entry.smem_bytes, (CUstream)stream, ptr, NULL);
         CUcontext popped;
         drv->cuCtxPopCurrent(&popped);
     }
-    free(p);
+    free(slot), free(ptr);
     if (r == RT_CUDA_SUCCESS) return TILE_OK;
     char e[256];
     return rt_error(TILE_ERR_RUNTIME, "launching '%s': %s", k->fn->name,
