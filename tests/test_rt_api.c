@@ -265,6 +265,58 @@ static void test_interpret_assert(void **state)
     tile_close(ctx);
 }
 
+/* Several threads compile and launch through one context at once. */
+typedef struct worker {
+    tile_context *ctx;
+    tile_kernel *shared;
+    int id, bad;
+} worker;
+
+static void *work(void *arg)
+{
+    worker *w = arg;
+    tile_kernel *own = NULL;
+    if (tile_compile_file(w->ctx, "../examples/scale_rows.tile", "scale_rows", "C=16,BR=4", &own)) {
+        w->bad = 1000;
+        return NULL;
+    }
+    enum { ROWS = 9, COLS = 16 };
+    float x[ROWS * COLS], y[ROWS * COLS];
+    int64_t shape[2] = {ROWS, COLS};
+    for (int r = 0; r < 20; r++) {
+        for (int i = 0; i < ROWS * COLS; i++) x[i] = (float)(i + w->id), y[i] = NAN;
+        tile_arg args[3] = {tile_tensor(TILE_F32, x, 2, shape, NULL), tile_tensor(TILE_F32, y, 2, shape, NULL),
+                            tile_scalar_float(TILE_F32, w->id)};
+        tile_kernel *k = r % 2 ? own : w->shared;
+        if (tile_launch(k, args, 3, NULL) != TILE_OK) w->bad++;
+        for (int i = 0; i < ROWS * COLS; i++) w->bad += y[i] != x[i] * (float)w->id;
+    }
+    tile_kernel_free(own);
+    return NULL;
+}
+
+static void test_threads(void **state)
+{
+    (void)state;
+    tile_context *ctx = interp_ctx();
+    tile_kernel *shared;
+    assert_int_equal(tile_compile_file(ctx, "../examples/scale_rows.tile", "scale_rows", "C=16,BR=4", &shared),
+                     TILE_OK);
+    enum { N = 4 };
+    pthread_t t[N];
+    worker w[N];
+    for (int i = 0; i < N; i++) {
+        w[i] = (worker){.ctx = ctx, .shared = shared, .id = i + 1};
+        assert_int_equal(pthread_create(&t[i], NULL, work, &w[i]), 0);
+    }
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(pthread_join(t[i], NULL), 0);
+        assert_int_equal(w[i].bad, 0);
+    }
+    tile_kernel_free(shared);
+    tile_close(ctx);
+}
+
 static void test_shared_library(void **state)
 {
     (void)state;
@@ -299,6 +351,7 @@ int main(void)
         cmocka_unit_test(test_interpret_scale_rows),
         cmocka_unit_test(test_interpret_flash_fwd),
         cmocka_unit_test(test_interpret_assert),
+        cmocka_unit_test(test_threads),
         cmocka_unit_test(test_shared_library),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

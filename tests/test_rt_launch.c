@@ -233,10 +233,16 @@ static void test_facts(void **state)
     memcpy(a, f->args, sizeof a);
     a[0].data = buf;
     a[1].data = buf + 1;                                    /* 4 bytes off */
-    a[2] = tile_tensor(TILE_F32, buf + 4, 1, (int64_t[]){R}, (int64_t[]){2}); /* stride 2 */
+    a[2] = tile_tensor(TILE_F32, buf + 4, 1, (int64_t[]){R}, (int64_t[]){4}); /* stride 4 */
     tc_arg_facts got = rt_arg_facts(fn, a);
-    assert_true(got.aligned16 == (1u | 4u));
+    assert_true(got.aligned16 == (1u | 4u)); /* stride 4 x 4 bytes keeps rows aligned */
     assert_true(got.unit_stride == (1u | 2u));
+    a[2].strides[0] = 2;                      /* 8 bytes: every other row is not */
+    assert_true(rt_arg_facts(fn, a).aligned16 == 1u);
+    a[0] = tile_tensor(TILE_F32, buf, 2, (int64_t[]){R, C}, (int64_t[]){9, 1}); /* 36-byte rows */
+    assert_true(rt_arg_facts(fn, a).aligned16 == 0u);
+    a[0] = tile_tensor(TILE_F32, buf, 2, (int64_t[]){1, C}, (int64_t[]){9, 1}); /* one row */
+    assert_true(rt_arg_facts(fn, a).aligned16 == 1u);
     free(buf);
 }
 
