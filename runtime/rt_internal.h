@@ -26,7 +26,8 @@ typedef struct rt_variant {
     CUmodule module;
     CUfunction fn;
     CUdeviceptr status;        /* 8 x int32, zero unless an assert failed */
-    bool pending;              /* launched since the last tile_sync */
+    bool pending;              /* launched since the last tile_sync of its stream */
+    void *stream;              /* the stream of the last launch */
     struct rt_variant *next;
 } rt_variant;
 

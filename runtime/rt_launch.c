@@ -325,7 +325,7 @@ static tile_status launch_gpu(tile_kernel *k, const tile_arg *args, const int64_
     rt_variant *v;
     pthread_mutex_lock(&ctx->lock);
     tile_status st = rt_variant_get(k, facts, &v);
-    if (st == TILE_OK) v->pending = true;
+    if (st == TILE_OK) v->pending = true, v->stream = stream;
     pthread_mutex_unlock(&ctx->lock);
     if (st != TILE_OK) return st;
     int n = rt_marshal_count(k->fn);
@@ -398,13 +398,14 @@ tile_status tile_grid(tile_kernel *k, const tile_arg *args, int nargs, int64_t g
     return st;
 }
 
-/* The first failed assert among the pending variants, as the message. */
-static tile_status collect_asserts(tile_context *ctx)
+/* The first failed assert among the variants last launched on `stream`
+ * (now idle), as the message. */
+static tile_status collect_asserts(tile_context *ctx, void *stream)
 {
     tile_status st = TILE_OK;
     char e[256];
     for (rt_variant *v = ctx->variants; v; v = v->next) {
-        if (!v->pending) continue;
+        if (!v->pending || v->stream != stream) continue;
         v->pending = false;
         int32_t status[8];
         CUresult r = ctx->drv->cuMemcpyDtoH(status, v->status, sizeof status);
@@ -447,7 +448,7 @@ tile_status tile_sync(tile_context *ctx, void *stream)
         st = rt_error(TILE_ERR_RUNTIME, "a kernel failed: %s", rt_cuda_error(drv, r, e, sizeof e));
     } else {
         pthread_mutex_lock(&ctx->lock);
-        st = collect_asserts(ctx);
+        st = collect_asserts(ctx, stream);
         pthread_mutex_unlock(&ctx->lock);
     }
     CUcontext popped;

@@ -190,9 +190,11 @@ tile_arg tile_scalar_float(tile_dtype dtype, double v);  /* f32, f16, bf16 */
  * asynchronous; interpreted ones run to completion before returning (and
  * report a failed assert themselves). */
 tile_status tile_launch(tile_kernel *k, const tile_arg *args, int nargs, void *stream);
-/* Waits for `stream`, then reports the first failed assert of any launch of
- * ctx since the last tile_sync as TILE_ERR_RUNTIME:
- *   FILE:LINE:COL: runtime error: assertion failed: MESSAGE (program x, y, z) */
+/* Waits for `stream`, then reports the first failed assert of the launches
+ * of ctx on that stream since its last tile_sync as TILE_ERR_RUNTIME:
+ *   FILE:LINE:COL: runtime error: assertion failed: MESSAGE (program x, y, z)
+ * (A kernel launched on several streams is checked at the sync of the last
+ * one it was launched on.)  Also reports a kernel that faulted. */
 tile_status tile_sync(tile_context *ctx, void *stream);
 /* The grid the kernel's grid(...) clause gives for these arguments. */
 tile_status tile_grid(tile_kernel *k, const tile_arg *args, int nargs, int64_t grid[3]);
