@@ -17,23 +17,28 @@ _Static_assert(TILE_BOOL == (int)IR_BOOL && TILE_I32 == (int)IR_I32 && TILE_I64 
                "tile.h's dtypes mirror ir_dtype");
 
 /* ---- the last error ---------------------------------------------------------------- */
-/* One malloc'd string per thread (a thread's last one is not freed at its
- * exit: a few hundred bytes, the price of a dependency-free library). */
-static _Thread_local char *last_error;
+/* One malloc'd string per thread, held in a pthread key so that a thread's
+ * last message is freed when the thread exits. */
+static pthread_key_t error_key;
+static pthread_once_t error_once = PTHREAD_ONCE_INIT;
 
-const char *tile_last_error(void) { return last_error ? last_error : ""; }
+static void make_error_key(void) { (void)pthread_key_create(&error_key, free); }
 
-void rt_clear_error(void)
+const char *tile_last_error(void)
 {
-    free(last_error);
-    last_error = NULL;
+    pthread_once(&error_once, make_error_key);
+    const char *msg = pthread_getspecific(error_key);
+    return msg ? msg : "";
 }
 
 static void set_error(char *msg)
 {
-    free(last_error);
-    last_error = msg;
+    pthread_once(&error_once, make_error_key);
+    free(pthread_getspecific(error_key));
+    if (pthread_setspecific(error_key, msg) != 0) free(msg);
 }
+
+void rt_clear_error(void) { set_error(NULL); }
 
 tile_status rt_error(tile_status st, const char *fmt, ...)
 {

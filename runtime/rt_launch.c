@@ -180,6 +180,11 @@ static void key_of(const tile_kernel *k, const tc_unit *u, tc_arg_facts facts, u
     rt_cache_key(&parts, key);
 }
 
+/* LLVM's global state (target registration, options) is not promised to
+ * be thread safe: one code generation at a time per process.  Contexts'
+ * own mutexes do not cover two contexts compiling at once. */
+static pthread_mutex_t codegen_lock = PTHREAD_MUTEX_INITIALIZER;
+
 /* Code generation for a cache miss, on a fresh unit: scheduling rewrites
  * the IR, and k->unit must stay the plain tile IR. */
 static tile_status generate(tile_kernel *k, tc_arg_facts facts, const uint8_t *key, rt_entry *e)
@@ -198,7 +203,9 @@ static tile_status generate(tile_kernel *k, tc_arg_facts facts, const uint8_t *k
     if (st == TILE_OK) {
         tc_gpu_options g = {.arch = k->ctx->arch, .num_warps = k->ctx->num_warps, .facts = facts};
         tc_gpu_kernel gk;
+        pthread_mutex_lock(&codegen_lock);
         st = tc_compile_gpu(u, &g, &gk);
+        pthread_mutex_unlock(&codegen_lock);
         if (st != TILE_OK) rt_error_diags(st, &u->diags);
         else if ((st = rt_entry_from_gpu(e, &gk)) != TILE_OK) rt_error(st, "out of memory");
         else if (e->num_warps < 1 || e->num_warps > 32 || !e->ptx_size || !*e->entry)
