@@ -6,6 +6,7 @@
 #include <dlfcn.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 const char *rt_cuda_error(const rt_driver *drv, CUresult r, char *buf, size_t size)
@@ -62,9 +63,13 @@ static rt_driver driver;
 static tile_status driver_status;
 static char driver_why[512];
 
+/* $TILE_CUDA_DRIVER names another driver library (a driver outside the
+ * loader's path; tests/fake_cuda.c in the tests). */
 static void load_driver_once(void)
 {
-    driver_status = rt_driver_load(&driver, "libcuda.so.1", driver_why, sizeof driver_why);
+    const char *lib = getenv("TILE_CUDA_DRIVER");
+    driver_status = rt_driver_load(&driver, lib && *lib ? lib : "libcuda.so.1", driver_why,
+                                   sizeof driver_why);
 }
 
 const rt_driver *rt_driver_get(tile_status *st, const char **why)

@@ -15,9 +15,10 @@
  *     tile_kernel_free(k);  tile_close(ctx);
  *
  * Two modes behind one API:
- *   GPU        CUDA Driver API through dlopen("libcuda.so.1") on the device's
- *              primary context (so it shares memory with the CUDA runtime and
- *              PyTorch); tensor data are device pointers.
+ *   GPU        CUDA Driver API through dlopen("libcuda.so.1", or the library
+ *              $TILE_CUDA_DRIVER names) on the device's primary context (so
+ *              it shares memory with the CUDA runtime and PyTorch); tensor
+ *              data are device pointers.
  *   interpret  the CPU interpreter (the reference semantics); tensor data are
  *              host pointers.  Chosen by TILE_INTERPRET=1 in the environment
  *              or tile_config.mode; works without any GPU or driver.
