@@ -23,7 +23,9 @@ overhead from Python (the C figure comes from build/launch_overhead).
 
 Usage (repository root, GPU machine):
   python3 bench/bench_attn.py [--lib build-gpu/libtile.so] [--quick]
-         [--no-flex] [--no-triton]
+         [--no-flex] [--flex-lengths 4096] [--no-triton] [--only fwd,bwd,decode,compile,launch]
+FlexAttention runs at length 4k only by default: each shape costs a
+torch.compile of tens of seconds.
 Prints one line per measurement and a short table last.
 """
 import argparse
@@ -121,59 +123,10 @@ def sdpa(backend, q, k, v, causal, **kw):
         return F.scaled_dot_product_attention(q, k, v, is_causal=causal, **kw)
 
 
-# ---- a Triton FlashAttention-2 forward (our own, tutorial style) -----------------------------
+# ---- a Triton FlashAttention-2 forward (bench/triton_fa.py, written here) -----------------------
 def triton_fwd_factory():
-    import triton
-    import triton.language as tl
-
-    @triton.jit
-    def fa_fwd(Q, K, V, O, scale, sqz, sqh, sqm, skz, skh, skn, svz, svh, svn, soz, soh, som,
-               H, L, D: tl.constexpr, BM: tl.constexpr, BN: tl.constexpr, CAUSAL: tl.constexpr):
-        pm, pzh = tl.program_id(0), tl.program_id(1)
-        z, h = pzh // H, pzh % H
-        rows_ = pm * BM + tl.arange(0, BM)
-        dims = tl.arange(0, D)
-        q = tl.load(Q + z * sqz + h * sqh + rows_[:, None] * sqm + dims[None, :],
-                    mask=rows_[:, None] < L, other=0.0)
-        m_i = tl.full([BM], float("-inf"), tl.float32)
-        l_i = tl.zeros([BM], tl.float32)
-        acc = tl.zeros([BM, D], tl.float32)
-        qk_scale = scale * 1.4426950408889634
-        hi = L
-        if CAUSAL:
-            hi = tl.minimum((pm + 1) * BM, L)
-        for start in range(0, hi, BN):
-            cols = start + tl.arange(0, BN)
-            kt = tl.load(K + z * skz + h * skh + cols[None, :] * skn + dims[:, None],
-                         mask=cols[None, :] < L, other=0.0)
-            s = tl.dot(q, kt) * qk_scale
-            ok = cols[None, :] < L
-            if CAUSAL:
-                ok = ok & (cols[None, :] <= rows_[:, None])
-            s = tl.where(ok, s, float("-inf"))
-            m_new = tl.maximum(m_i, tl.max(s, 1))
-            p = tl.math.exp2(s - m_new[:, None])
-            alpha = tl.math.exp2(m_i - m_new)
-            l_i = l_i * alpha + tl.sum(p, 1)
-            vb = tl.load(V + z * svz + h * svh + cols[:, None] * svn + dims[None, :],
-                         mask=cols[:, None] < L, other=0.0)
-            acc = acc * alpha[:, None] + tl.dot(p.to(vb.dtype), vb)
-            m_i = m_new
-        acc = acc / l_i[:, None]
-        tl.store(O + z * soz + h * soh + rows_[:, None] * som + dims[None, :], acc.to(O.dtype.element_ty),
-                 mask=rows_[:, None] < L)
-
-    def run(q, k, v, o, causal):
-        Z, H, L, D = q.shape
-        BM, BN = 128, 64
-        grid = (triton.cdiv(L, BM), Z * H)
-        fa_fwd[grid](q, k, v, o, 1 / math.sqrt(D), q.stride(0), q.stride(1), q.stride(2),
-                     k.stride(0), k.stride(1), k.stride(2), v.stride(0), v.stride(1), v.stride(2),
-                     o.stride(0), o.stride(1), o.stride(2), H, L, D=D, BM=BM, BN=BN, CAUSAL=causal,
-                     num_warps=8 if D >= 128 else 4, num_stages=3)
-        return o
-
-    return run
+    import triton_fa  # needs triton; imported late so the rest runs without it
+    return triton_fa.attention_fwd
 
 
 # ---- forward ----------------------------------------------------------------------------------
@@ -387,6 +340,10 @@ def bench_launch_overhead(tile):
 # ---- main ------------------------------------------------------------------------------------------
 def flex_setup():
     from torch.nn.attention.flex_attention import create_block_mask, flex_attention
+    import torch._dynamo
+    # one compiled graph per shape: past the default limit of 8, dynamo would
+    # fall back to eager flex_attention (a dense, slow reference)
+    torch._dynamo.config.cache_size_limit = 64
     fn = torch.compile(flex_attention, dynamic=False)
 
     def make_mask(L, causal):
@@ -427,6 +384,8 @@ def main():
     ap.add_argument("--lib", default=os.path.join(ROOT, "build-gpu", "libtile.so"))
     ap.add_argument("--quick", action="store_true", help="L=4k, D=128 only")
     ap.add_argument("--no-flex", action="store_true")
+    ap.add_argument("--flex-lengths", default="4096",
+                    help="lengths at which FlexAttention runs (each shape costs a torch.compile)")
     ap.add_argument("--no-triton", action="store_true")
     ap.add_argument("--only", default="fwd,bwd,decode,compile,launch")
     args = ap.parse_args()
@@ -449,9 +408,11 @@ def main():
             args.triton_fwd = triton_fwd_factory()
         except Exception as e:  # noqa: BLE001
             print(f"triton unavailable: {e}")
+    flex_lengths = {int(x) for x in args.flex_lengths.split(",") if x}
     for L, D, causal in configs(args.quick):
-        for group, fn in (("fwd", lambda: bench_forward(tile, L, D, causal, args, flex)),
-                          ("bwd", lambda: bench_backward(tile, L, D, causal, flex))):
+        fx = flex if L in flex_lengths else None
+        for group, fn in (("fwd", lambda: bench_forward(tile, L, D, causal, args, fx)),
+                          ("bwd", lambda: bench_backward(tile, L, D, causal, fx))):
             if group not in only:
                 continue
             try:
