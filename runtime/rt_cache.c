@@ -14,9 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#ifndef TILE_COMPILER_VERSION
-#define TILE_COMPILER_VERSION "unknown"
-#endif
+#include "rt_version.h" /* TILE_COMPILER_VERSION: a hash of the compiler's sources */
 
 static const char MAGIC[8] = {'T', 'I', 'L', 'E', 'K', 'C', '0', '1'};
 enum { HEADER = 8 + 8 + RT_KEY_SIZE + SHA256_DIGEST_SIZE };
