@@ -9,8 +9,10 @@
 #
 # Steps: the machine; tests/test_gpu (every library program on the GPU
 # against the interpreter through tile.h); the main job (flash_demo) and
-# hello_tile; host launch overhead from C; optionally (ORACLE=1, needs
-# build-gpu/tilec) the library's semantics against PyTorch; then
+# hello_tile; host launch overhead from C; optionally (SANITIZE=1)
+# test_gpu under compute-sanitizer's memcheck, racecheck and synccheck
+# (TEST_GPU_FILTER narrows it, e.g. 'test_flash_fwd'); optionally (ORACLE=1,
+# needs build-gpu/tilec) the library's semantics against PyTorch; then
 # bench/bench_attn.py, whose short table comes last.  Logs go to $OUT.
 # Exit status: the number of failed steps.
 set -uo pipefail
@@ -42,6 +44,12 @@ step test_gpu bash -c "cd tests && ../$PACK/tests/test_gpu"
 step flash_demo "$PACK/flash_demo" lib
 step hello_tile "$PACK/hello_tile"
 step launch_overhead "$PACK/launch_overhead" 20000
+if [ "${SANITIZE:-0}" = 1 ]; then
+    cs=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
+    for tool in memcheck racecheck synccheck; do
+        step "sanitize_$tool" bash -c "cd tests && '$cs' --tool $tool --error-exitcode 9 ../$PACK/tests/test_gpu"
+    done
+fi
 if [ "${ORACLE:-0}" = 1 ] && [ -x "$PACK/tilec" ]; then
     step oracle env PYTHONUNBUFFERED=1 python3 bench/oracle_check.py --tilec "$PACK/tilec"
 fi

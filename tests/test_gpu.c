@@ -18,7 +18,8 @@
  * a second interpreter context instead (ctest's test_gpu_selftest, on
  * machines without a GPU): that checks the cases themselves (valid inputs,
  * every output written, arguments matching the kernels), not the device;
- * the device-only tests are then skipped. */
+ * the device-only tests are then skipped.  TEST_GPU_FILTER=pattern runs the
+ * matching tests only (bench/gpu_check.sh uses it under compute-sanitizer). */
 #include <dirent.h>
 #include <math.h>
 #include <setjmp.h>
@@ -588,5 +589,7 @@ int main(void)
         cmocka_unit_test(test_block_sparse),  cmocka_unit_test(test_device_assert),
         cmocka_unit_test(test_disk_cache),
     };
+    const char *filter = getenv("TEST_GPU_FILTER"); /* e.g. "test_flash_*" */
+    if (filter && *filter) cmocka_set_test_filter(filter);
     return cmocka_run_group_tests(tests, setup, teardown);
 }
