@@ -51,6 +51,10 @@ struct tile_kernel {
     const char *path, *text;   /* text: NULL = read path */
     tc_unit *unit;             /* the optimised tile IR: checks, grid, interpreter */
     const ir_func *fn;
+    /* Variants this kernel used, by facts (under ctx->lock): a launch finds
+     * its variant without hashing the sources again. */
+    struct { tc_arg_facts facts; rt_variant *variant; } used[8];
+    int nused;
 };
 
 /* Sets the calling thread's last error; returns st. */

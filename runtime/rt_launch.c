@@ -250,13 +250,25 @@ void rt_variant_free(tile_context *ctx, rt_variant *v)
     free(v);
 }
 
+static rt_variant *remember(tile_kernel *k, tc_arg_facts facts, rt_variant *v)
+{
+    int slot = k->nused < 8 ? k->nused++ : (int)(facts.aligned16 ^ facts.unit_stride) % 8;
+    k->used[slot].facts = facts;
+    k->used[slot].variant = v;
+    return v;
+}
+
 tile_status rt_variant_get(tile_kernel *k, tc_arg_facts facts, rt_variant **out)
 {
     tile_context *ctx = k->ctx;
+    for (int i = 0; i < k->nused; i++)
+        if (k->used[i].facts.aligned16 == facts.aligned16 &&
+            k->used[i].facts.unit_stride == facts.unit_stride)
+            return *out = k->used[i].variant, TILE_OK;
     uint8_t key[RT_KEY_SIZE];
     key_of(k, k->unit, facts, key);
     for (rt_variant *v = ctx->variants; v; v = v->next)
-        if (memcmp(v->key, key, RT_KEY_SIZE) == 0) return *out = v, TILE_OK;
+        if (memcmp(v->key, key, RT_KEY_SIZE) == 0) return *out = remember(k, facts, v), TILE_OK;
     rt_variant *v = calloc(1, sizeof *v);
     if (!v) return rt_error(TILE_ERR_NOMEM, "out of memory");
     memcpy(v->key, key, RT_KEY_SIZE);
@@ -274,7 +286,7 @@ tile_status rt_variant_get(tile_kernel *k, tc_arg_facts facts, rt_variant **out)
     }
     v->next = ctx->variants;
     ctx->variants = v;
-    *out = v;
+    *out = remember(k, facts, v);
     return TILE_OK;
 }
 
