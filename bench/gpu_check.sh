@@ -1,16 +1,64 @@
 #!/usr/bin/env bash
-# gpu_check.sh - everything a session checks on the GPU machine, in one call:
-# the machine, the main job, and the library's semantics against PyTorch
-# (bench/oracle_check.py).  Run from the repository root with build/ built
-# on the development machine and carried (tilec needs only libc and libm).
-# The short table comes last.
+# gpu_check.sh - everything a session checks on the GPU machine, in one call.
+#
+# On the development machine, first:
+#     cmake --build build -j2 && bench/pack_gpu.sh        # -> build-gpu/ (< 60 MiB)
+# then on the GPU machine (device tool: carry ["build-gpu"]), from the
+# repository root:
+#     bench/gpu_check.sh [bench_attn.py options, e.g. --quick]
+#
+# Steps: the machine; tests/test_gpu (every library program on the GPU
+# against the interpreter through tile.h); the main job (flash_demo) and
+# hello_tile; host launch overhead from C; optionally (SANITIZE=1)
+# test_gpu under compute-sanitizer's memcheck, racecheck and synccheck
+# (TEST_GPU_FILTER narrows it, e.g. 'test_flash_fwd'); optionally (ORACLE=1,
+# needs build-gpu/tilec) the library's semantics against PyTorch; then
+# bench/bench_attn.py, whose short table comes last.  Logs go to $OUT.
+# TESTS=0 skips test_gpu and the demos, BENCH=0 the benchmark (to split the
+# work over two device calls of at most 10 minutes each).
+# Exit status: the number of failed steps.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
+PACK=${PACK:-build-gpu}
+OUT=${OUT:-/tmp}
+export TILE_LIB="$PWD/lib"                       # the library, wherever the tree landed
+export TILE_CACHE_DIR=${TILE_CACHE_DIR:-/tmp/tile-cache}
+failed=0
+step() { # step NAME COMMAND...: runs it, logs to $OUT/NAME.log, counts a failure
+    local name=$1
+    shift
+    echo "== $name"
+    "$@" 2>&1 | tee "$OUT/$name.log"
+    local rc=${PIPESTATUS[0]}
+    if [ "$rc" -ne 0 ]; then
+        echo "== $name: FAILED (exit $rc)"
+        failed=$((failed + 1))
+    fi
+}
+
 echo "== machine"
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader || true
-python3 -c 'import torch, numpy; print("torch", torch.__version__, "numpy", numpy.__version__, "cuda", torch.cuda.is_available())'
-echo "== main job"
-build/flash_demo lib
-echo "== library vs PyTorch"
-PYTHONUNBUFFERED=1 python3 bench/oracle_check.py --tilec build/tilec 2>&1 | tee "${OUT:-/tmp}/oracle.log"
+python3 -c 'import torch, triton; print("torch", torch.__version__, "triton", triton.__version__, "cuda", torch.cuda.is_available())' || true
+ls -la "$PACK" "$PACK/tests"
+
+if [ "${TESTS:-1}" = 1 ]; then
+    step test_gpu bash -c "cd tests && ../$PACK/tests/test_gpu"
+    step flash_demo "$PACK/flash_demo" lib
+    step hello_tile "$PACK/hello_tile"
+    step launch_overhead "$PACK/launch_overhead" 20000
+fi
+if [ "${SANITIZE:-0}" = 1 ]; then
+    cs=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
+    for tool in memcheck racecheck synccheck; do
+        step "sanitize_$tool" bash -c "cd tests && '$cs' --tool $tool --error-exitcode 9 ../$PACK/tests/test_gpu"
+    done
+fi
+if [ "${ORACLE:-0}" = 1 ] && [ -x "$PACK/tilec" ]; then
+    step oracle env PYTHONUNBUFFERED=1 python3 bench/oracle_check.py --tilec "$PACK/tilec"
+fi
+if [ "${BENCH:-1}" = 1 ]; then
+    step bench env PYTHONUNBUFFERED=1 python3 bench/bench_attn.py --lib "$PACK/libtile.so" "$@"
+fi
+echo "== gpu_check: $failed step(s) failed"
+exit "$failed"

@@ -1057,7 +1057,8 @@ static tile_status bind_params(interp *st, const ir_func *k, const ir_block *blk
     return TILE_OK;
 }
 
-static tile_status run_grid(interp *st, const ir_func *k, const interp_arg *args)
+/* Runs the grid block: st->nprog = the grid the clause gives for args. */
+static tile_status eval_grid(interp *st, const ir_func *k, const interp_arg *args)
 {
     tile_status s = bind_params(st, k, k->grid, args);
     if (s != TILE_OK) return s;
@@ -1074,6 +1075,14 @@ static tile_status run_grid(interp *st, const ir_func *k, const interp_arg *args
             return TILE_ERR_RUNTIME;
         }
     }
+    return TILE_OK;
+}
+
+static tile_status run_grid(interp *st, const ir_func *k, const interp_arg *args)
+{
+    tile_status s = eval_grid(st, k, args);
+    if (s != TILE_OK) return s;
+    const ir_op *term = NULL;
     if ((s = bind_params(st, k, k->body, args)) != TILE_OK) return s;
     for (int64_t z = 0; z < st->nprog[2]; z++)
         for (int64_t y = 0; y < st->nprog[1]; y++)
@@ -1088,8 +1097,10 @@ static tile_status run_grid(interp *st, const ir_func *k, const interp_arg *args
     return TILE_OK;
 }
 
-tile_status interp_launch(const ir_func *kernel, const interp_arg *args, int nargs,
-                          diag_ctx *d, const interp_options *opts)
+/* The run's state around one of the two entry points below; `grid` set
+ * evaluates only the grid clause (tensor data are never read there). */
+static tile_status run(const ir_func *kernel, const interp_arg *args, int nargs, diag_ctx *d,
+                       const interp_options *opts, int64_t *grid)
 {
     if (!kernel || !kernel->module || !d) return TILE_ERR_INTERNAL;
     interp st;
@@ -1108,8 +1119,27 @@ tile_status interp_launch(const ir_func *kernel, const interp_arg *args, int nar
     arena_init(&st.mem);
     st.nslots = st.m->next_value_id;
     st.slots = arena_calloc(&st.mem, st.nslots > 0 ? (size_t)st.nslots : 1, sizeof *st.slots);
-    tile_status s = st.slots ? run_grid(&st, kernel, args) : nomem(&st, NULL);
-    if (st.out) fflush(st.out);
+    tile_status s;
+    if (!st.slots) s = nomem(&st, NULL);
+    else if (grid) {
+        s = eval_grid(&st, kernel, args);
+        for (int a = 0; a < 3; a++) grid[a] = st.nprog[a];
+    } else {
+        s = run_grid(&st, kernel, args);
+        if (st.out) fflush(st.out);
+    }
     arena_free(&st.mem);
     return s;
+}
+
+tile_status interp_eval_grid(const ir_func *kernel, const interp_arg *args, int nargs,
+                             diag_ctx *d, int64_t grid[3])
+{
+    return run(kernel, args, nargs, d, NULL, grid);
+}
+
+tile_status interp_launch(const ir_func *kernel, const interp_arg *args, int nargs,
+                          diag_ctx *d, const interp_options *opts)
+{
+    return run(kernel, args, nargs, d, opts, NULL);
 }

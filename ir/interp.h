@@ -62,6 +62,16 @@ typedef struct interp_options {
 tile_status interp_launch(const ir_func *kernel, const interp_arg *args, int nargs,
                           diag_ctx *d, const interp_options *opts);
 
+/* Checks args as interp_launch does and evaluates only the kernel's
+ * grid(...) clause into grid[0..2] (tensor data are not read: device
+ * pointers are fine).  For the runtime, which launches elsewhere. */
+tile_status interp_eval_grid(const ir_func *kernel, const interp_arg *args, int nargs,
+                             diag_ctx *d, int64_t grid[3]);
+
+/* The argument checks of interp_launch alone (interp_args.c): every
+ * problem reported through d; false if any. */
+bool interp_check_args(diag_ctx *d, const ir_func *k, const interp_arg *args, int nargs);
+
 /* Helpers for hosts: contiguous row-major strides for a shape (sizes < 1
  * count as 1; a stride past INT64_MAX saturates: only an empty tensor can
  * have one). */

@@ -60,9 +60,5 @@ tile_status iop_cumsum(ir_dtype t, int rank, const int64_t *shape, int axis, con
 tile_status iop_dot(ir_dtype in, ir_dtype out, int64_t M, int64_t N, int64_t K, const void *a,
                     const void *b, const void *acc, void *c);
 
-/* Checks launch arguments against the kernel's parameters (interp_args.c);
- * reports every problem found through d.  Returns false if any. */
-struct interp_arg;
-bool interp_check_args(diag_ctx *d, const ir_func *k, const struct interp_arg *args, int nargs);
 
 #endif

@@ -1,0 +1,446 @@
+#!/usr/bin/env python3
+"""bench_attn.py - our attention kernels against the usual peers, on one GPU.
+
+Loads libtile.so through ctypes and launches the library's kernels on PyTorch
+tensors (tensor.data_ptr(), PyTorch's current stream), so every contender runs
+in one process on the same inputs:
+
+  forward   flash_fwd / flash_fwd_causal   vs torch SDPA (FLASH and CUDNN
+            backends), FlexAttention (torch.compile'd), and a Triton
+            FlashAttention-2 forward written here (tutorial style)
+  backward  flash_bwd_preprocess + flash_bwd_dkdv + flash_bwd_dq
+            vs SDPA FLASH / CUDNN backward and FlexAttention backward
+  decode    decode_split + decode_combine over a paged KV cache
+            vs SDPA FLASH / CUDNN on the contiguous cache (GB/s)
+
+bf16; batch x length = 16k tokens; lengths 1k, 4k, 16k; head dims 64 and 128
+(H = 2048 / D heads); causal and not.  Before timing, each of our kernels is
+checked against SDPA (forward O and a sample of LSE rows, backward dQ dK dV
+against autograd, decode against a float32 softmax): a wrong kernel is
+reported as WRONG and not timed.  Times are triton.testing.do_bench medians.
+Also reported: compile time cold and from the disk cache, and host launch
+overhead from Python (the C figure comes from build/launch_overhead).
+
+Usage (repository root, GPU machine):
+  python3 bench/bench_attn.py [--lib build-gpu/libtile.so] [--quick]
+         [--no-flex] [--flex-lengths 4096] [--no-triton] [--only fwd,bwd,decode,compile,launch]
+FlexAttention runs at length 4k only by default: each shape costs a
+torch.compile of tens of seconds.
+Prints one line per measurement and a short table last.
+"""
+import argparse
+import math
+import os
+import shutil
+import sys
+import tempfile
+import time
+import traceback
+
+import torch
+import torch.nn.functional as F
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+LIB_DIR = os.path.join(ROOT, "lib")
+TOKENS = 16 * 1024
+rows = []  # (group, config, contender, value, unit, note)
+
+# ---- libtile through ctypes (bench/tile_ctypes.py), on torch tensors ---------------------------
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import tile_ctypes  # noqa: E402
+from tile_ctypes import TileError  # noqa: E402
+
+TORCH_DTYPES = {torch.bool: tile_ctypes.BOOL, torch.int32: tile_ctypes.I32, torch.int64: tile_ctypes.I64,
+                torch.float16: tile_ctypes.F16, torch.bfloat16: tile_ctypes.BF16, torch.float32: tile_ctypes.F32}
+
+
+def torch_arg(t):
+    assert t.is_cuda, "tile kernels take device tensors"
+    return tile_ctypes.tensor_arg(t.data_ptr(), TORCH_DTYPES[t.dtype], list(t.shape), list(t.stride()))
+
+
+def current_stream():
+    return torch.cuda.current_stream().cuda_stream
+
+
+class Tile(tile_ctypes.Tile):
+    """A GPU context whose kernels take torch tensors and use torch's stream."""
+
+    def __init__(self, path, cache_dir=None):
+        super().__init__(path, mode=tile_ctypes.MODE_GPU, lib_dir=LIB_DIR, cache_dir=cache_dir,
+                         stream=current_stream, to_arg=torch_arg)
+
+
+# ---- timing and reporting -----------------------------------------------------------------
+def bench_ms(fn):
+    """Median milliseconds of fn() (triton.testing.do_bench, else CUDA events)."""
+    try:
+        import triton.testing
+        return triton.testing.do_bench(fn, warmup=25, rep=100, return_mode="median")
+    except ImportError:
+        pass
+    for _ in range(5):
+        fn()
+    times = []
+    for _ in range(30):
+        a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        a.record()
+        fn()
+        b.record()
+        torch.cuda.synchronize()
+        times.append(a.elapsed_time(b))
+    return sorted(times)[len(times) // 2]
+
+
+def record(group, config, who, value, unit, note=""):
+    rows.append((group, config, who, value, unit, note))
+    shown = f"{value:8.1f} {unit}" if value is not None else f"{'-':>8s} {unit}"
+    print(f"{group:8s} {config:28s} {who:16s} {shown} {note}", flush=True)
+
+
+def try_peer(group, config, who, fn, work, unit):
+    """Times a peer; a failing peer is reported with its reason, not fatal."""
+    try:
+        fn()
+        torch.cuda.synchronize()
+        ms = bench_ms(fn)
+        record(group, config, who, work / (ms * 1e-3) * 1e-12 if unit == "TFLOP/s" else work / (ms * 1e-3) * 1e-9,
+               unit, f"{ms:.3f} ms")
+    except Exception as e:  # noqa: BLE001 - any failure of a peer is a table entry
+        record(group, config, who, None, unit, f"n/a ({type(e).__name__}: {str(e).splitlines()[0][:80] if str(e) else ''})")
+
+
+def rel_err(got, ref):
+    got, ref = got.float(), ref.float()
+    if not torch.isfinite(got).all():
+        return float("inf")
+    return (torch.linalg.vector_norm(got - ref) / torch.linalg.vector_norm(ref).clamp_min(1e-30)).item()
+
+
+def sdpa(backend, q, k, v, causal, **kw):
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+    with sdpa_kernel(getattr(SDPBackend, backend)):
+        return F.scaled_dot_product_attention(q, k, v, is_causal=causal, **kw)
+
+
+# ---- a Triton FlashAttention-2 forward (bench/triton_fa.py, written here) -----------------------
+def triton_fwd_factory():
+    import triton_fa  # needs triton; imported late so the rest runs without it
+    return triton_fa.attention_fwd
+
+
+# ---- forward ----------------------------------------------------------------------------------
+def configs(quick):
+    lengths = [4096] if quick else [1024, 4096, 16384]
+    dims = [128] if quick else [64, 128]
+    for L in lengths:
+        for D in dims:
+            for causal in (False, True):
+                yield L, D, causal
+
+
+def lse_rows(q, k, scale, causal, rows_):
+    """Reference LSE of some query rows of batch 0, head 0, in float32."""
+    s = (q[0, 0, rows_].float() @ k[0, 0].float().T) * scale
+    if causal:
+        cols = torch.arange(k.shape[2], device=q.device)
+        s = s.masked_fill(cols[None, :] > rows_[:, None], float("-inf"))
+    return torch.logsumexp(s, dim=-1)
+
+
+def bench_forward(tile, L, D, causal, args, flex):
+    Z, H = TOKENS // L, 2048 // D
+    cfg = f"L={L} D={D} Z={Z} H={H}{' causal' if causal else ''}"
+    gen = torch.Generator(device="cuda").manual_seed(L + D)
+    q, k, v = (torch.randn(Z, H, L, D, device="cuda", dtype=torch.bfloat16, generator=gen) for _ in range(3))
+    o = torch.empty_like(q)
+    lse = torch.empty(Z, H, L, device="cuda", dtype=torch.float32)
+    scale = 1 / math.sqrt(D)
+    flops = 4 * Z * H * L * L * D / (2 if causal else 1)
+    ref = sdpa("FLASH_ATTENTION", q, k, v, causal)
+    try:
+        kern = tile.kernel("attention/flash_fwd.tile", "flash_fwd_causal" if causal else "flash_fwd", {"D": D, "T": "bf16"})
+        launch_args = kern.args(q=q, k=k, v=v, o=o, lse=lse, scale=scale)
+        o.fill_(float("nan"))
+        lse.fill_(float("nan"))
+        kern.launch(launch_args)
+        tile.sync()
+        err = rel_err(o, ref)
+        sample = torch.cat([torch.arange(0, 64), torch.arange(L - 64, L)]).cuda()
+        lerr = (lse[0, 0, sample] - lse_rows(q, k, scale, causal, sample)).abs().max().item()
+        if not (err <= 1e-2 and lerr <= 1e-2):
+            record("fwd", cfg, "tile", None, "TFLOP/s", f"WRONG: O rel_err {err:.2e}, LSE max err {lerr:.2e}")
+        else:
+            ms = bench_ms(lambda: kern.launch(launch_args))
+            record("fwd", cfg, "tile", flops / (ms * 1e-3) * 1e-12, "TFLOP/s", f"{ms:.3f} ms, O rel_err {err:.1e}")
+    except TileError as e:
+        record("fwd", cfg, "tile", None, "TFLOP/s", "FAILED: " + str(e).replace("\n", " | ")[:300])
+    try_peer("fwd", cfg, "sdpa-flash", lambda: sdpa("FLASH_ATTENTION", q, k, v, causal), flops, "TFLOP/s")
+    try_peer("fwd", cfg, "sdpa-cudnn", lambda: sdpa("CUDNN_ATTENTION", q, k, v, causal), flops, "TFLOP/s")
+    if flex is not None:
+        fn, make_mask = flex
+        bm = make_mask(L, causal)
+        try_peer("fwd", cfg, "flex", lambda: fn(q, k, v, block_mask=bm), flops, "TFLOP/s")
+    if args.triton_fwd is not None:
+        out = torch.empty_like(q)
+
+        def tri():
+            return args.triton_fwd(q, k, v, out, causal)
+        try:
+            tri()
+            e = rel_err(out, ref)
+            if e > 1e-2:
+                record("fwd", cfg, "triton", None, "TFLOP/s", f"WRONG (rel_err {e:.1e}): not timed")
+            else:
+                try_peer("fwd", cfg, "triton", tri, flops, "TFLOP/s")
+        except Exception as ex:  # noqa: BLE001
+            record("fwd", cfg, "triton", None, "TFLOP/s", f"n/a ({type(ex).__name__})")
+
+
+# ---- backward ---------------------------------------------------------------------------------
+def bench_backward(tile, L, D, causal, flex):
+    Z, H = TOKENS // L, 2048 // D
+    cfg = f"L={L} D={D} Z={Z} H={H}{' causal' if causal else ''}"
+    gen = torch.Generator(device="cuda").manual_seed(7 * L + D)
+    q, k, v, do = (torch.randn(Z, H, L, D, device="cuda", dtype=torch.bfloat16, generator=gen) for _ in range(4))
+    scale = 1 / math.sqrt(D)
+    flops = 10 * Z * H * L * L * D / (2 if causal else 1)  # 2.5 x the forward
+    qr, kr, vr = (t.detach().clone().requires_grad_() for t in (q, k, v))
+    out = sdpa("FLASH_ATTENTION", qr, kr, vr, causal)
+    out.backward(do)
+    try:
+        sfx = "_causal" if causal else ""
+        defs = {"D": D, "T": "bf16"}
+        fwd = tile.kernel("attention/flash_fwd.tile", "flash_fwd" + sfx, defs)
+        pre = tile.kernel("attention/flash_bwd.tile", "flash_bwd_preprocess", defs)
+        dkdv = tile.kernel("attention/flash_bwd.tile", "flash_bwd_dkdv" + sfx, defs)
+        dqk = tile.kernel("attention/flash_bwd.tile", "flash_bwd_dq" + sfx, defs)
+        o, dq, dk, dv = (torch.full_like(q, float("nan")) for _ in range(4))
+        lse = torch.empty(Z, H, L, device="cuda", dtype=torch.float32)
+        delta = torch.full_like(lse, float("nan"))
+        fwd(q=q, k=k, v=v, o=o, lse=lse, scale=scale)
+        a_pre = pre.args(o=o, dout=do, delta=delta)
+        a_kv = dkdv.args(q=q, k=k, v=v, dout=do, lse=lse, delta=delta, dk=dk, dv=dv, scale=scale)
+        a_q = dqk.args(q=q, k=k, v=v, dout=do, lse=lse, delta=delta, dq=dq, scale=scale)
+
+        def ours():
+            pre.launch(a_pre)
+            dkdv.launch(a_kv)
+            dqk.launch(a_q)
+        ours()
+        tile.sync()
+        errs = [rel_err(dq, qr.grad), rel_err(dk, kr.grad), rel_err(dv, vr.grad)]
+        if max(errs) > 2e-2:
+            record("bwd", cfg, "tile", None, "TFLOP/s", "WRONG: rel_err dq %.1e dk %.1e dv %.1e" % tuple(errs))
+        else:
+            ms = bench_ms(ours)
+            record("bwd", cfg, "tile", flops / (ms * 1e-3) * 1e-12, "TFLOP/s", f"{ms:.3f} ms, max rel_err {max(errs):.1e}")
+    except TileError as e:
+        record("bwd", cfg, "tile", None, "TFLOP/s", "FAILED: " + str(e).replace("\n", " | ")[:300])
+    for backend, who in (("FLASH_ATTENTION", "sdpa-flash"), ("CUDNN_ATTENTION", "sdpa-cudnn")):
+        def peer(backend=backend):
+            qr.grad = kr.grad = vr.grad = None
+            sdpa(backend, qr, kr, vr, causal).backward(do)
+        try_peer("bwd", cfg, who, peer, flops, "TFLOP/s")
+    if flex is not None:
+        fn, make_mask = flex
+        bm = make_mask(L, causal)
+
+        def flex_bwd():
+            qr.grad = kr.grad = vr.grad = None
+            fn(qr, kr, vr, block_mask=bm).backward(do)
+        try_peer("bwd", cfg, "flex", flex_bwd, flops, "TFLOP/s")
+
+
+# ---- decode -------------------------------------------------------------------------------------
+def bench_decode(tile, L, D):
+    PS, H, HK = 64, 32, 8
+    Z = TOKENS // L
+    pages = L // PS
+    S = max(1, min(pages, -(-2 * 132 // (Z * H))))  # about two programs per SM
+    cfg = f"ctx={L} D={D} Z={Z} H={H} HK={HK}"
+    gen = torch.Generator(device="cuda").manual_seed(L + 3 * D)
+    P = Z * pages
+    q = torch.randn(Z, H, D, device="cuda", dtype=torch.bfloat16, generator=gen)
+    kc, vc = (torch.randn(P, PS, HK, D, device="cuda", dtype=torch.bfloat16, generator=gen) for _ in range(2))
+    table = torch.randperm(P, device="cuda", generator=gen).to(torch.int32).view(Z, pages)
+    lens = torch.full((Z,), L, device="cuda", dtype=torch.int32)
+    scale = 1 / math.sqrt(D)
+    # the same keys, contiguous per sequence, for the peers: [Z, HK, L, D]
+    kz = kc[table.long()].reshape(Z, L, HK, D).transpose(1, 2).contiguous()
+    vz = vc[table.long()].reshape(Z, L, HK, D).transpose(1, 2).contiguous()
+    bytes_moved = 2 * Z * L * HK * D * 2 + 2 * Z * H * D * 2
+    qf = q.float().view(Z, HK, H // HK, D)
+    s = torch.einsum("zgrd,zgld->zgrl", qf, kz.float()) * scale
+    ref = torch.einsum("zgrl,zgld->zgrd", torch.softmax(s, -1), vz.float()).reshape(Z, H, D)
+    try:
+        defs = {"D": D, "T": "bf16", "PS": PS, "S": S}
+        split = tile.kernel("attention/decode.tile", "decode_split", defs)
+        comb = tile.kernel("attention/decode.tile", "decode_combine", defs)
+        o_part = torch.full((Z, H, S, D), float("nan"), device="cuda")
+        lse_part = torch.full((Z, H, S), float("nan"), device="cuda")
+        o = torch.full((Z, H, D), float("nan"), device="cuda", dtype=torch.bfloat16)
+        lse = torch.full((Z, H), float("nan"), device="cuda")
+        a1 = split.args(q=q, k_cache=kc, v_cache=vc, block_table=table, seq_lens=lens, o_part=o_part,
+                        lse_part=lse_part, scale=scale)
+        a2 = comb.args(o_part=o_part, lse_part=lse_part, o=o, lse=lse)
+
+        def ours():
+            split.launch(a1)
+            comb.launch(a2)
+        ours()
+        tile.sync()
+        err = rel_err(o, ref)
+        if err > 1e-2:
+            record("decode", cfg, "tile", None, "GB/s", f"WRONG: rel_err {err:.1e}")
+        else:
+            ms = bench_ms(ours)
+            record("decode", cfg, "tile", bytes_moved / (ms * 1e-3) * 1e-9, "GB/s", f"{ms:.3f} ms, S={S}, rel_err {err:.1e}")
+    except TileError as e:
+        record("decode", cfg, "tile", None, "GB/s", "FAILED: " + str(e).replace("\n", " | ")[:300])
+    q4 = q.view(Z, H, 1, D)
+    for backend, who in (("FLASH_ATTENTION", "sdpa-flash"), ("CUDNN_ATTENTION", "sdpa-cudnn")):
+        try_peer("decode", cfg, who, lambda backend=backend: sdpa(backend, q4, kz, vz, False, enable_gqa=True),
+                 bytes_moved, "GB/s")
+
+
+# ---- compile time and launch overhead ------------------------------------------------------------
+def bench_compile(libpath):
+    cache = tempfile.mkdtemp(prefix="tile_bench_cache_")
+    try:
+        for label in ("cold", "disk cache"):
+            t = Tile(libpath, cache_dir=cache)
+            k = t.kernel("attention/flash_fwd.tile", "flash_fwd_causal", {"D": 128, "T": "bf16"})
+            record("compile", "flash_fwd_causal D=128", label, k.compile_s * 1e3, "ms")
+            if label == "disk cache":
+                k2 = t.kernel("attention/flash_fwd.tile", "flash_fwd_causal", {"D": 128, "T": "bf16"})
+                record("compile", "flash_fwd_causal D=128", "memory cache", k2.compile_s * 1e3, "ms")
+            t.close()
+    finally:
+        shutil.rmtree(cache, ignore_errors=True)
+
+
+def bench_launch_overhead(tile):
+    k = tile.kernel("attention/flash_fwd.tile", "flash_fwd", {"D": 64, "T": "bf16"})
+    q = torch.randn(1, 1, 64, 64, device="cuda", dtype=torch.bfloat16)
+    o, lse = torch.empty_like(q), torch.empty(1, 1, 64, device="cuda")
+    a = k.args(q=q, k=q, v=q, o=o, lse=lse, scale=0.125)
+    for _ in range(10):
+        k.launch(a)
+    tile.sync()
+    n = 2000
+    t0 = time.perf_counter()
+    for _ in range(n):
+        k.launch(a)
+    host = (time.perf_counter() - t0) / n
+    tile.sync()
+    record("launch", "flash_fwd 64x64 from Python", "tile_launch", host * 1e6, "us", "host time per call (ctypes)")
+
+
+# ---- main ------------------------------------------------------------------------------------------
+def flex_setup():
+    from torch.nn.attention.flex_attention import create_block_mask, flex_attention
+    import torch._dynamo
+    # one compiled graph per shape: past the default limit of 8, dynamo would
+    # fall back to eager flex_attention (a dense, slow reference)
+    torch._dynamo.config.cache_size_limit = 64
+    fn = torch.compile(flex_attention, dynamic=False)
+
+    def make_mask(L, causal):
+        if not causal:
+            return None
+        return create_block_mask(lambda b, h, qi, ki: qi >= ki, B=None, H=None, Q_LEN=L, KV_LEN=L)
+    return fn, make_mask
+
+
+def summary():
+    print("\n== summary (ratio = tile / peer; > 1: tile faster)")
+    peers = ["sdpa-flash", "sdpa-cudnn", "flex", "triton"]
+    print(f"{'what':8s} {'config':28s} {'tile':>10s} " + " ".join(f"{p:>14s}" for p in peers))
+    keyed = {}
+    for g, c, who, val, unit, note in rows:
+        keyed.setdefault((g, c), {})[who] = (val, unit, note)
+    for (g, c), d in keyed.items():
+        if g not in ("fwd", "bwd", "decode"):
+            continue
+        ours = d.get("tile", (None, "", ""))
+        unit = ours[1] or next(iter(d.values()))[1]
+        cell = f"{ours[0]:8.1f}" if ours[0] is not None else ("   WRONG" if "WRONG" in ours[2] else "  failed")
+        line = f"{g:8s} {c:28s} {cell:>10s} "
+        for p in peers:
+            pv = d.get(p, (None, "", ""))[0]
+            if pv is None or ours[0] is None:
+                line += f"{'-':>14s} "
+            else:
+                line += f"{pv:7.1f} x{ours[0] / pv:4.2f} "
+        print(line + f" {unit}")
+    for g, c, who, val, unit, note in rows:
+        if g in ("compile", "launch"):
+            print(f"{g:8s} {c:28s} {who:14s} {val:10.2f} {unit} {note}")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--lib", default=os.path.join(ROOT, "build-gpu", "libtile.so"))
+    ap.add_argument("--quick", action="store_true", help="L=4k, D=128 only")
+    ap.add_argument("--no-flex", action="store_true")
+    ap.add_argument("--flex-lengths", default="4096",
+                    help="lengths at which FlexAttention runs (each shape costs a torch.compile)")
+    ap.add_argument("--no-triton", action="store_true")
+    ap.add_argument("--only", default="fwd,bwd,decode,compile,launch")
+    args = ap.parse_args()
+    if not torch.cuda.is_available():
+        print("bench_attn: no CUDA device; nothing to measure", file=sys.stderr)
+        return 77
+    torch.cuda.init()
+    only = set(args.only.split(","))
+    tile = Tile(args.lib)
+    print(f"bench_attn on {tile.device}; torch {torch.__version__}", flush=True)
+    flex = None
+    if not args.no_flex:
+        try:
+            flex = flex_setup()
+        except Exception as e:  # noqa: BLE001
+            print(f"flex attention unavailable: {e}")
+    args.triton_fwd = None
+    if not args.no_triton:
+        try:
+            args.triton_fwd = triton_fwd_factory()
+        except Exception as e:  # noqa: BLE001
+            print(f"triton unavailable: {e}")
+    flex_lengths = {int(x) for x in args.flex_lengths.split(",") if x}
+    for L, D, causal in configs(args.quick):
+        fx = flex if L in flex_lengths else None
+        for group, fn in (("fwd", lambda: bench_forward(tile, L, D, causal, args, fx)),
+                          ("bwd", lambda: bench_backward(tile, L, D, causal, fx))):
+            if group not in only:
+                continue
+            try:
+                fn()
+            except Exception:  # noqa: BLE001 - keep going: one broken config is one row
+                traceback.print_exc()
+            torch.cuda.empty_cache()
+    if "decode" in only:
+        for L in ([4096] if args.quick else [1024, 4096, 16384]):
+            for D in ([128] if args.quick else [64, 128]):
+                try:
+                    bench_decode(tile, L, D)
+                except Exception:  # noqa: BLE001
+                    traceback.print_exc()
+    if "compile" in only:
+        try:
+            bench_compile(args.lib)
+        except Exception:  # noqa: BLE001
+            traceback.print_exc()
+    if "launch" in only:
+        try:
+            bench_launch_overhead(tile)
+        except Exception:  # noqa: BLE001
+            traceback.print_exc()
+    tile.close()
+    summary()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# pack_gpu.sh - what the GPU machine needs from a build, in one small folder
+# to carry there (the device tool carries at most 64 MiB).
+#
+#   bench/pack_gpu.sh [BUILD [PACK]]     (defaults: build, build-gpu)
+#
+# PACK/ gets, stripped: libtile.so (the whole compiler, LLVM included: the
+# GPU machine has none), flash_demo, hello_tile, launch_overhead,
+# tests/test_gpu and libcmocka.so.0 beside libtile.so (the binaries find
+# both through their $ORIGIN run path); tilec too when it fits (only
+# bench/oracle_check.py needs it).  Prints the sizes; fails above 60 MiB.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build=${1:-build}
+pack=${2:-build-gpu}
+rm -rf "$pack"
+mkdir -p "$pack/tests"
+strip_to() { strip --strip-unneeded -o "$2" "$1"; }
+strip_to "$build/libtile.so" "$pack/libtile.so"
+for exe in flash_demo hello_tile launch_overhead; do strip_to "$build/$exe" "$pack/$exe"; done
+strip_to "$build/tests/test_gpu" "$pack/tests/test_gpu"
+cmocka=$(ldd "$build/tests/test_gpu" | awk '/libcmocka/ {print $3}')
+[ -n "$cmocka" ] && cp -L "$cmocka" "$pack/"
+limit=$((60 * 1024 * 1024))
+size=$(du -sb "$pack" | cut -f1)
+if [ -x "$build/tilec" ] && [ $((size + $(stat -c %s "$build/tilec"))) -lt $limit ]; then
+    strip_to "$build/tilec" "$pack/tilec"
+fi
+du -ab "$pack" | sort -n | awk '{printf "%10.1f MiB  %s\n", $1 / 1048576, $2}'
+size=$(du -sb "$pack" | cut -f1)
+if [ "$size" -gt "$limit" ]; then
+    echo "pack_gpu: $pack is $((size / 1048576)) MiB, over the 60 MiB budget" >&2
+    exit 1
+fi

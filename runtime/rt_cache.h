@@ -1,0 +1,79 @@
+/* rt_cache.h - compiled kernels on disk, keyed by SHA-256.
+ *
+ * The key covers everything that can change the generated code: the path
+ * and text of every source file the compilation read (imports and the
+ * "-D NAME" pseudo-files of the constants included: the front end registers
+ * each with the diag context), the kernel name, the target arch, the
+ * specialisation facts, the options and the compiler version.
+ *
+ * An entry is one file DIR/<hex key>.tkc:
+ *
+ *   0      8   magic "TILEKC01"
+ *   8      8   payload length, little endian
+ *   16    32   the key (an entry renamed to another key is not trusted)
+ *   48    32   SHA-256 of the payload
+ *   80     -   payload: u32 num_warps, smem_bytes, nasserts; strings entry,
+ *              arch; per assert: string file, u32 line, col, string message;
+ *              string ptx.  (string = u32 length + bytes, no NUL)
+ *
+ * Writers write a temporary file in DIR and rename it over the entry, so a
+ * reader sees a whole old entry, a whole new one or none; anything that
+ * fails the header, length or checksum is a miss (recompiled and rewritten),
+ * never trusted. */
+#ifndef TILE_RT_CACHE_H
+#define TILE_RT_CACHE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "compiler/pipeline.h"
+
+#define RT_KEY_SIZE 32
+
+typedef struct rt_key_parts {
+    const src_file *files;      /* every source the compilation read */
+    const char *kernel;
+    const char *arch;
+    tc_arg_facts facts;
+    int num_warps;
+    int opt_level;
+} rt_key_parts;
+
+/* The compiler version mixed into every key. */
+const char *rt_compiler_version(void);
+
+void rt_cache_key(const rt_key_parts *p, uint8_t key[RT_KEY_SIZE]);
+void rt_key_hex(const uint8_t key[RT_KEY_SIZE], char hex[2 * RT_KEY_SIZE + 1]);
+
+typedef struct rt_assert {
+    char *file;
+    int line, col;
+    char *message;
+} rt_assert;
+
+/* What launching a compiled variant needs; every pointer is malloc'd. */
+typedef struct rt_entry {
+    char *ptx;
+    size_t ptx_size;
+    char *entry, *arch;
+    int num_warps, smem_bytes;
+    int nasserts;
+    rt_assert *asserts;
+} rt_entry;
+
+tile_status rt_entry_from_gpu(rt_entry *e, const tc_gpu_kernel *k);
+void rt_entry_free(rt_entry *e);
+
+/* dir: NULL or "" = no disk cache (load misses, store does nothing).
+ * Load returns true only for a complete, verified entry of this key. */
+bool rt_cache_load(const char *dir, const uint8_t key[RT_KEY_SIZE], rt_entry *out);
+tile_status rt_cache_store(const char *dir, const uint8_t key[RT_KEY_SIZE], const rt_entry *e,
+                           char *err, size_t errsize);
+/* The entry's path into buf. */
+void rt_cache_path(const char *dir, const uint8_t key[RT_KEY_SIZE], char *buf, size_t size);
+
+/* $TILE_CACHE_DIR, else $HOME/.cache/tile (malloc'd; NULL if neither). */
+char *rt_cache_default_dir(void);
+
+#endif
