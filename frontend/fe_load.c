@@ -89,6 +89,24 @@ bool fe_is_builtin_name(const char *name)
     return ir_dtype_from_name(name, &dt) || strcmp(name, "inf") == 0 || fe_find_builtin(name);
 }
 
+void fe_suggest_globals(fe_ctx *cx, fe_suggest *s)
+{
+    for (int i = 0; i < cx->globals.len; i++) fe_suggest_add(s, ((fe_global *)cx->globals.items[i])->name);
+    for (int i = 0; fe_builtin_name_at(i); i++) fe_suggest_add(s, fe_builtin_name_at(i));
+    for (int t = 0; t < IR_DTYPE_COUNT; t++) fe_suggest_add(s, ir_dtype_name((ir_dtype)t));
+    fe_suggest_add(s, "inf");
+}
+
+const char *fe_name_hint(fe_func *F, const char *name)
+{
+    fe_suggest s;
+    fe_suggest_init(&s, name);
+    for (fe_scope *sc = F->scope; sc; sc = sc->parent)
+        for (fe_sym *y = sc->syms; y; y = y->next) fe_suggest_add(&s, y->name);
+    fe_suggest_globals(F->cx, &s);
+    return fe_did_you_mean(F->cx->mem, &s);
+}
+
 static void register_item(fe_ctx *cx, const ast_item *it)
 {
     static const fe_global_kind kinds[] = {

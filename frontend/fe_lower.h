@@ -193,6 +193,11 @@ tile_status fe_load_program(fe_ctx *cx, const char *path, const char *text);
 fe_global *fe_global_find(fe_ctx *cx, const char *name);
 bool fe_is_builtin_name(const char *name);
 void fe_parse_defines(fe_ctx *cx);
+/* Adds every top-level name, built-in, dtype and `inf` to s. */
+void fe_suggest_globals(fe_ctx *cx, fe_suggest *s);
+/* "; did you mean 'x'?" for an unknown name used in F (its scopes first),
+ * or "". */
+const char *fe_name_hint(fe_func *F, const char *name);
 fe_def *fe_find_define(fe_ctx *cx, const char *name);
 /* Evaluates a define's value (a constant expression), once. */
 fe_val fe_define_value(fe_ctx *cx, fe_def *def);
@@ -283,6 +288,8 @@ char *fe_shape_str(fe_ctx *cx, int rank, const int64_t *shape);
 typedef struct fe_builtin fe_builtin;
 const fe_builtin *fe_find_builtin(const char *name);
 bool fe_builtin_arg_allowed(const fe_builtin *b, const char *arg);
+const char *fe_builtin_name_at(int i);              /* NULL past the end */
+void fe_suggest_builtin_args(const fe_builtin *b, fe_suggest *s);
 fe_val fe_call_builtin(fe_func *F, const fe_builtin *b, const ast_expr *call);
 
 /* ---- fe_lower_call.c --------------------------------------------------- */

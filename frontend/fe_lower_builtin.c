@@ -68,6 +68,16 @@ const fe_builtin *fe_find_builtin(const char *name)
     return NULL;
 }
 
+const char *fe_builtin_name_at(int i)
+{
+    return i >= 0 && (size_t)i < sizeof builtins / sizeof builtins[0] ? builtins[i].name : NULL;
+}
+
+void fe_suggest_builtin_args(const fe_builtin *b, fe_suggest *s)
+{
+    for (int i = 0; i < 2; i++) fe_suggest_add(s, b->named[i]);
+}
+
 bool fe_builtin_arg_allowed(const fe_builtin *b, const char *arg)
 {
     for (int i = 0; i < 2; i++)
@@ -653,7 +663,11 @@ fe_val fe_call_builtin(fe_func *F, const fe_builtin *b, const ast_expr *call)
         for (int j = 0; j < 2; j++)
             if (b->named[j] && strcmp(b->named[j], arg->name) == 0) k = j;
         if (k < 0) {
-            diag_error(cx->d, arg->loc, "unknown argument '%s' to '%s'", arg->name, b->name);
+            fe_suggest s;
+            fe_suggest_init(&s, arg->name);
+            fe_suggest_builtin_args(b, &s);
+            diag_error(cx->d, arg->loc, "unknown argument '%s' to '%s'%s", arg->name, b->name,
+                       fe_did_you_mean(cx->mem, &s));
             bad = true;
         } else if (a.has[k]) {
             diag_error(cx->d, arg->loc, "argument '%s' given twice", arg->name);

@@ -515,7 +515,12 @@ static bool bind_args(fe_func *F, const fe_fnval *fn, const ast_list *args, bind
         if (arg->name) {
             k = param_index(item, arg->name);
             if (k < 0) {
-                diag_error(cx->d, arg->loc, "unknown argument '%s' to '%s'", arg->name, item->name);
+                fe_suggest s;
+                fe_suggest_init(&s, arg->name);
+                for (int j = 0; j < item->params.len; j++)
+                    fe_suggest_add(&s, ((const ast_param *)item->params.items[j])->name);
+                diag_error(cx->d, arg->loc, "unknown argument '%s' to '%s'%s", arg->name,
+                           item->name, fe_did_you_mean(cx->mem, &s));
                 bad = true;
                 continue;
             }

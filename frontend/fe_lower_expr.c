@@ -459,7 +459,7 @@ static fe_val lower_name(fe_func *F, const ast_expr *e)
                    cx->spec_kernel->name, cx->spec_name);
         return fe_err();
     }
-    diag_error(cx->d, e->loc, "unknown name '%s'", name);
+    diag_error(cx->d, e->loc, "unknown name '%s'%s", name, fe_name_hint(F, name));
     return fe_err();
 }
 

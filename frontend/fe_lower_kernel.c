@@ -57,6 +57,18 @@ static const char *kind_word(fe_global_kind k)
     }
 }
 
+/* "; did you mean 'k'?" among the kernels and specialisations, or "". */
+static const char *kernel_hint(fe_ctx *cx, const char *name)
+{
+    fe_suggest s;
+    fe_suggest_init(&s, name);
+    for (int i = 0; i < cx->globals.len; i++) {
+        const fe_global *g = cx->globals.items[i];
+        if (g->kind == FE_G_KERNEL || g->kind == FE_G_SPEC) fe_suggest_add(&s, g->name);
+    }
+    return fe_did_you_mean(cx->mem, &s);
+}
+
 /* ---- specialisations --------------------------------------------------- */
 
 /* The dim of kernel k named `name`, or NULL. */
@@ -155,7 +167,8 @@ static fe_spec *eval_spec(fe_ctx *cx, fe_global *g)
     fe_global *base = fe_global_find(cx, it->base);
     const fe_spec *parent = NULL;
     if (!base) {
-        diag_error(cx->d, it->base_loc, "unknown kernel '%s'", it->base);
+        diag_error(cx->d, it->base_loc, "unknown kernel '%s'%s", it->base,
+                   kernel_hint(cx, it->base));
     } else if (base->kind == FE_G_SPEC && base->state == 1) {
         diag_error(cx->d, it->base_loc, "specialisation cycle through '%s'", base->name);
     } else if (base->kind == FE_G_SPEC) {
@@ -194,8 +207,13 @@ static fe_spec *eval_spec(fe_ctx *cx, fe_global *g)
         }
         const ast_param *p = find_param(sp->kernel, a->name);
         if (!p) {
-            diag_error(cx->d, a->loc, "kernel '%s' has no constant named '%s'", sp->kernel->name,
-                       a->name);
+            fe_suggest s;
+            fe_suggest_init(&s, a->name);
+            for (int j = 0; j < sp->kernel->params.len; j++)
+                if (kparam(sp->kernel, j)->kind == AST_PARAM_CONST)
+                    fe_suggest_add(&s, kparam(sp->kernel, j)->name);
+            diag_error(cx->d, a->loc, "kernel '%s' has no constant named '%s'%s", sp->kernel->name,
+                       a->name, fe_did_you_mean(cx->mem, &s));
             bad = true;
             continue;
         }
@@ -707,7 +725,8 @@ tile_status fe_compile(ir_module *m, const char *path, const char *text, const c
     }
     fe_global *g = fe_global_find(&cx, kernel);
     if (!g)
-        diag_error(cx.d, (src_loc){.file = path}, "no kernel named '%s'", kernel);
+        diag_error(cx.d, (src_loc){.file = path}, "no kernel named '%s'%s", kernel,
+                   kernel_hint(&cx, kernel));
     else if (g->kind != FE_G_KERNEL && g->kind != FE_G_SPEC)
         diag_error(cx.d, g->item->name_loc, "'%s' is not a kernel (it is %s)", kernel,
                    kind_word(g->kind));

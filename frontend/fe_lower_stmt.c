@@ -434,7 +434,7 @@ static fe_sym *assign_target(fe_func *F, const char *name, src_loc loc)
         else if (fe_is_builtin_name(name))
             diag_error(cx->d, loc, "'%s' is a built-in name and cannot be assigned", name);
         else
-            diag_error(cx->d, loc, "unknown name '%s'", name);
+            diag_error(cx->d, loc, "unknown name '%s'%s", name, fe_name_hint(F, name));
         return NULL;
     }
     if (sym->kind != FE_SYM_VAR) {

@@ -43,4 +43,18 @@ tile_status fe_dump_ast(diag_ctx *d, const char *path, FILE *out);
  * "cannot read FILE: reason" at `from` on failure. */
 const src_file *fe_read_source(diag_ctx *d, const char *path, src_loc from);
 
+/* "Did you mean": the nearest of the candidates added to `name`, if close
+ * enough to be a typo (fe_suggest.c).  Used by the front end and tilec for
+ * names, built-ins, named arguments, kernels and -D names. */
+typedef struct fe_suggest {
+    const char *name;
+    const char *best;
+    int dist2, limit2;         /* twice the edit distance */
+} fe_suggest;
+void fe_suggest_init(fe_suggest *s, const char *name);
+void fe_suggest_add(fe_suggest *s, const char *candidate);
+const char *fe_suggest_best(const fe_suggest *s);        /* NULL: none close */
+/* "; did you mean 'x'?" or "" (in mem). */
+const char *fe_did_you_mean(arena *mem, const fe_suggest *s);
+
 #endif
