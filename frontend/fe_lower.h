@@ -313,6 +313,13 @@ void fe_block(fe_func *F, const ast_block *blk, fe_val *value, bool fn_body);
 /* "'x' is declared with let and cannot be assigned" and friends. */
 void fe_assign_error(fe_ctx *cx, const char *name, fe_sym_kind kind, src_loc loc);
 
+/* ---- fe_lower_kernel.c ------------------------------------------------- */
+/* Appends a note at loc to every error and warning reported after `mark`
+ * (a diagnostic, or NULL for all), after its own notes: the context notes
+ * of an error in an fn instance or a specialisation, innermost first. */
+void fe_note_since(fe_ctx *cx, diag *mark, src_loc loc, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
 /* ---- fe_resolve.c ------------------------------------------------------ */
 void fe_resolve_item(fe_ctx *cx, const ast_item *item);
 

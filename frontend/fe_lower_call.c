@@ -381,9 +381,12 @@ static fe_inst *instantiate(fe_func *F, const ast_item *item, fe_scope *consts, 
         fe_frame fr = {.fn = item, .fns = fns, .call = call, .up = cx->stack};
         cx->stack = &fr;
         fe_val result = fe_unit();
+        diag *mark = cx->d->last;
         fe_block(&G, item->body, &result, true);
         cx->stack = fr.up;
         ok = lower_results(&G, in, result) && cx->d->nerrors == errors;
+        if (F->item && F->item->name)
+            fe_note_since(cx, mark, call, "in call to '%s' from '%s'", item->name, F->item->name);
     }
     if (!ok) in->f = NULL;
     return in;
@@ -476,6 +479,7 @@ typedef struct binding {
                                     2 by this call, 3 by its default */
     bool all_named;              /* every argument named (and at least one) */
     bool only_const;             /* ... binding constants (or captures) only */
+    const char *via;             /* the name called (an fn value's name), or NULL */
 } binding;
 
 /* Binds fn's earlier bindings, then the call's arguments: positional ones
@@ -643,7 +647,13 @@ static bool bind_consts(fe_func *C, binding *b, src_loc cloc)
     for (int k = 0; k < b->n; k++) {
         const ast_param *p = param_at(item, k);
         if (b->state[k] || (p->kind == AST_PARAM_CONST && p->deflt)) continue;
-        diag_error(cx->d, cloc, "missing argument '%s' in call to '%s'", p->name, item->name);
+        bool tensor = p->kind == AST_PARAM_TENSOR || (p->type && p->type->dims.len > 0);
+        if (tensor && b->via && strcmp(b->via, item->name) != 0)
+            diag_error(cx->d, cloc, "missing argument '%s' in call to '%s' (an fn value that reads a "
+                       "tensor captures it in the specialisation: %s(%s: %s))", p->name, item->name,
+                       item->name, p->name, p->name);
+        else
+            diag_error(cx->d, cloc, "missing argument '%s' in call to '%s'", p->name, item->name);
         bad = true;
     }
     return !bad;
@@ -709,6 +719,17 @@ static fe_val emit_call(fe_func *F, const fe_inst *in, ir_value **ops, int nargs
     return (fe_val){.kind = FE_TUPLE, .u.tup = {f->nresults, items}};
 }
 
+/* A call through an fn value (`mask(...)` calling the user's `my_mask`)
+ * that does not fit the fn: the errors are at the call, in the code that
+ * calls the value; a note shows the fn.  Returns FE_ERR. */
+static fe_val declared_here(fe_ctx *cx, const binding *b, diag *mark)
+{
+    if (b->via && strcmp(b->via, b->item->name) != 0)
+        fe_note_since(cx, mark, b->item->name_loc, "'%s' (called as '%s') is declared here",
+                      b->item->name, b->via);
+    return fe_err();
+}
+
 fe_val fe_call_fn(fe_func *F, const fe_fnval *fn, const ast_expr *call)
 {
     fe_ctx *cx = F->cx;
@@ -724,7 +745,10 @@ fe_val fe_call_fn(fe_func *F, const fe_fnval *fn, const ast_expr *call)
         fe_oom(cx);
         return fe_err();
     }
-    if (!bind_args(F, fn, &call->u.call.args, &b)) return fe_err();
+    const ast_expr *callee = call->u.call.callee;
+    b.via = callee->kind == AST_NAME ? callee->u.str : NULL;
+    diag *mark = cx->d->last;
+    if (!bind_args(F, fn, &call->u.call.args, &b)) return declared_here(cx, &b, mark);
 
     bool unbound = leaves_unbound(&b);
     if (b.all_named && unbound && b.only_const) return partial_application(cx, &b);
@@ -741,7 +765,7 @@ fe_val fe_call_fn(fe_func *F, const fe_fnval *fn, const ast_expr *call)
     }
     fe_func C = {.cx = cx};
     fe_push_scope(&C);
-    if (!bind_consts(&C, &b, cloc)) return fe_err();
+    if (!bind_consts(&C, &b, cloc)) return declared_here(cx, &b, mark);
     if (!fe_need_ir(F, cloc, arena_printf(cx->mem, "a call of fn '%s'", item->name)))
         return fe_err();
     fe_capture *caps;

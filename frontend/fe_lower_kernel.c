@@ -18,6 +18,8 @@
  * fn values that captured them (fe_func.caps, fe_lower_call.c). */
 #include "fe_lower.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
 typedef struct kbinding {
@@ -607,6 +609,52 @@ static void lower_kernel(fe_ctx *cx, const ast_item *k, const fe_spec *sp, const
     fe_build(&B, k->body ? k->body->end : loc, IR_OP_RETURN, 0, NULL, 0, NULL, 0);
 }
 
+/* ---- context notes ----------------------------------------------------- */
+
+void fe_note_since(fe_ctx *cx, diag *mark, src_loc loc, const char *fmt, ...)
+{
+    diag_ctx *d = cx->d;
+    diag *g = mark ? mark->next : d->first;
+    if (!g) return;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    char *msg = n >= 0 ? arena_alloc(cx->mem, (size_t)n + 1) : NULL;
+    if (!msg) {
+        fe_oom(cx);
+        return;
+    }
+    va_start(ap, fmt);
+    vsnprintf(msg, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    while (g) {
+        if (g->level == DIAG_NOTE) {
+            g = g->next;
+            continue;
+        }
+        diag *end = g;
+        bool there = false;   /* a note of its own already points at loc */
+        while (end->next && end->next->level == DIAG_NOTE) {
+            end = end->next;
+            there |= end->loc.line == loc.line && end->loc.col == loc.col && end->loc.file == loc.file;
+        }
+        if (there) {
+            g = end->next;
+            continue;
+        }
+        diag *note = arena_alloc(cx->mem, sizeof *note);
+        if (!note) {
+            fe_oom(cx);
+            return;
+        }
+        *note = (diag){.level = DIAG_NOTE, .loc = loc, .msg = msg, .next = end->next};
+        end->next = note;
+        if (d->last == end) d->last = note;
+        g = note->next;
+    }
+}
+
 /* ---- one mistake, one error ------------------------------------------- */
 
 static bool same_loc(src_loc a, src_loc b)
@@ -668,7 +716,9 @@ static void compile_global(fe_ctx *cx, fe_global *g, bool report_unbound)
     if (!bind_consts(cx, k, sp, consts, report_unbound, &scope) || cx->d->nerrors > errors) return;
     g->used = true;
     if (kg) kg->used = true;
+    diag *mark = cx->d->last;
     lower_kernel(cx, k, sp, g->name, g->item->name_loc, consts, nconsts, scope);
+    if (sp) fe_note_since(cx, mark, g->item->name_loc, "in specialisation '%s' requested here", g->name);
     drop_repeated_errors(cx->d);
 }
 

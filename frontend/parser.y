@@ -1397,6 +1397,12 @@ static void report_oom(fe_parser *p)
 
 ast_file *fe_parse(arena *mem, diag_ctx *d, const char *path, const char *text, size_t len)
 {
+    return fe_parse_at(mem, d, path, text, len, 1, 1);
+}
+
+ast_file *fe_parse_at(arena *mem, diag_ctx *d, const char *path, const char *text, size_t len,
+                      int line, int col)
+{
     fe_parser *p = arena_alloc(mem, sizeof *p);
     ast_file *f = arena_alloc(mem, sizeof *f);
     if (!p || !f) {
@@ -1417,6 +1423,8 @@ ast_file *fe_parse(arena *mem, diag_ctx *d, const char *path, const char *text, 
     int rc = 2;
     if (setjmp(p->fatal) == 0) {
         if (fe_scan_begin(p) != 0) fe_fatal(p, "out of memory");
+        p->line = line;
+        p->col = col;
         rc = yyparse(p);
     } else {
         report_oom(p);
