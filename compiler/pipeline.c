@@ -97,6 +97,7 @@ tile_status tc_check(tc_unit **out, const char *path, const tc_options *o)
     if (st != TILE_OK) return st;
     fe_options fo;
     if ((st = front_end_options(*out, o ? o : &defaults, &fo)) != TILE_OK) return st;
+    fo.check_report = &(*out)->checked;
     st = fe_check((*out)->module, path, &fo);
     return st == TILE_OK ? ir_verify_module((*out)->module, "front end") : st;
 }

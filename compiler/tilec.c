@@ -273,6 +273,8 @@ static int cmd_check(const cli *c)
     tc_options o = compile_options(c);
     tc_unit *u = NULL;
     tile_status st = tc_check(&u, c->file, &o);
+    for (int i = 0; u && i < u->checked.len; i++) printf("%s\n", (const char *)u->checked.items[i]);
+    fflush(stdout);
     if (u) diag_print_all(&u->diags, stderr);
     if (st == TILE_ERR_NOMEM) fprintf(stderr, "tilec: out of memory\n");
     tc_unit_free(u);

@@ -141,6 +141,12 @@ typedef struct fe_def {            /* a -D NAME=VALUE, parsed */
     fe_val val;
 } fe_def;
 
+typedef struct fe_check_line {    /* a `// tilec: -D ...` line of the root file */
+    int line;
+    fe_def *defs;
+    int ndefs;
+} fe_check_line;
+
 typedef struct fe_inst {           /* one monomorphised fn */
     const char *key;
     ir_func *f;                    /* NULL if its body had errors */
@@ -170,6 +176,8 @@ typedef struct fe_ctx {
     fe_inst *insts;
     fe_frame *stack;
     int depth;                     /* expression/statement nesting guard */
+    bool checking;                 /* fe_check: unbound constants get representative values */
+    const struct fe_check_line *line; /* the `// tilec:` line being checked, or NULL */
     const ast_item *spec_kernel;   /* while a spec's arguments are evaluated: */
     const char *spec_name;         /*   the kernel it specialises, and its name */
     bool oom;

@@ -22,6 +22,9 @@ typedef struct fe_options {
     int ninclude;
     const fe_define *defines;
     int ndefines;
+    /* fe_check: one line per kernel checked ("checked k with D=16 (chosen),
+     * T=bf16 (default)") is appended here (arena strings), if not NULL. */
+    ptr_vec *check_report;
 } fe_options;
 
 /* Parses, checks and lowers kernel `kernel` of `path` (a kernel or a
@@ -32,8 +35,14 @@ typedef struct fe_options {
 tile_status fe_compile(ir_module *m, const char *path, const char *text,
                        const char *kernel, const fe_options *opts);
 
-/* `tilec check`: everything fe_compile(kernel=NULL) checks; kernels with
- * unbound constants are checked as far as possible without them. */
+/* `tilec check`: checks every kernel and specialisation of `path` (not of
+ * its imports) for real, once per `// tilec: -D NAME=VALUE ...` line of the
+ * file that gives one of its constants a value and otherwise once: a
+ * constant nothing binds (specialisation, -D, the line, a default, auto)
+ * takes a representative value (ints: 16, 32, 64, ... in declaration order;
+ * dtypes f32; floats 1.0; bools false); an fn constant without one is an
+ * error (the kernel cannot be checked).  fns no kernel calls get their names
+ * checked.  See docs/language.md, "Checking generic kernels". */
 tile_status fe_check(ir_module *m, const char *path, const fe_options *opts);
 
 /* `tilec --emit=ast`: parses path (no imports followed) and prints the tree. */
