@@ -339,7 +339,10 @@ fe_val fe_binop(fe_func *F, ast_binop op, fe_val a, fe_val b, src_loc loc)
     int64_t rs[IR_MAX_RANK];
     if (!fe_broadcast_shapes(fe_val_rank(&a), fe_val_shape(&a), fe_val_rank(&b),
                              fe_val_shape(&b), &rr, rs)) {
-        fe_binop_error(F, op, &a, &b, "shapes do not broadcast", loc);
+        bool rows_cols = fe_val_rank(&a) == 1 && fe_val_rank(&b) == 1;
+        fe_binop_error(F, op, &a, &b, rows_cols ? "shapes do not broadcast (for a 2-D tile, "
+                       "index one side [:, None] and the other [None, :])"
+                       : "shapes do not broadcast", loc);
         return fe_err();
     }
     if (!fe_shape_ok(F, rr, rs, loc)) return fe_err();
