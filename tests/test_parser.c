@@ -550,7 +550,7 @@ static void test_tuple_assign_assert_errors(void **state)
         "    1 | fn f() { assert x; }\n"
         "      |                 ^\n");
     expect_errors("fn f() { let assert = 1; }",
-        "t.tile:1:14: error: expected identifier or '(', found 'assert'\n"
+        "t.tile:1:14: error: expected identifier or '(', found 'assert' ('assert' is a keyword and cannot be a name)\n"
         "    1 | fn f() { let assert = 1; }\n"
         "      |              ^\n");
     expect_errors("kernel s(doc: tensor<i32>[N]) = k(doc);",
@@ -975,7 +975,7 @@ static void test_error_messages(void **state)
         "    1 | kernel k(x: f32 y: f32) grid(1) {}\n"
         "      |                 ^\n");
     expect_errors("kernel k(out x: tensor<f32>[N]) grid(1) {}",
-        "t.tile:1:10: error: expected parameter, found 'out'\n"
+        "t.tile:1:10: error: expected parameter, found 'out' ('out' is a keyword and cannot be a name)\n"
         "    1 | kernel k(out x: tensor<f32>[N]) grid(1) {}\n"
         "      |          ^\n");
     expect_errors("kernel k(x: tensor<f32>[N, D) grid(1) {}",
