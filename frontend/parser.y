@@ -1257,8 +1257,9 @@ static int yyreport_syntax_error(const yypcontext_t *ctx, fe_parser *p)
     if (p->last_lex_error && t != YYSYMBOL_YYEOF) return 0;   /* one error per token */
     const char *found = found_text(p, t);
     if (t != YYSYMBOL_T_NAME && (want[YYSYMBOL_T_NAME] || want_expr) && is_keyword_text(p))
-        found = arena_printf(p->mem, "%s ('%.*s' is a keyword and cannot be a name)", found,
-                             (int)p->last_tok_len, p->text + p->last_tok_offset);
+        found = arena_printf(p->mem, "%s ('%.*s' is a keyword%s)", found, (int)p->last_tok_len,
+                             p->text + p->last_tok_offset,
+                             want_expr ? "" : " and cannot be a name");
 
     if (t == YYSYMBOL_KW_ELSE && !want[YYSYMBOL_KW_ELSE]) {
         fe_error(p, at, "unexpected 'else' without 'if'");

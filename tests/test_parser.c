@@ -1035,7 +1035,7 @@ static void test_error_messages(void **state)
         "    1 | fn f() { static_assert(x, y); }\n"
         "      |                           ^\n");
     expect_errors("fn f() { let x = auto; }",
-        "t.tile:1:18: error: expected expression, found 'auto'\n"
+        "t.tile:1:18: error: expected expression, found 'auto' ('auto' is a keyword)\n"
         "    1 | fn f() { let x = auto; }\n"
         "      |                  ^\n");
     expect_errors("fn f() { x == = 2; }",
