@@ -320,8 +320,26 @@ tile_status fe_load_program(fe_ctx *cx, const char *path, const char *text)
 
 /* ---- defines ----------------------------------------------------------- */
 
-/* Each -D NAME=VALUE is parsed as the source "const __d = VALUE;" under the
- * file name "-D NAME", so a bad value is reported with a caret into it. */
+/* Syntax errors in a value parsed as "const __d = VALUE;" (after `mark`)
+ * speak of the value, not of the wrapper's ';'. */
+void fe_reword_wrapper(fe_ctx *cx, diag *mark)
+{
+    static const char *const from[] = {"expected ';' after constant", "found ';'"};
+    static const char *const to[] = {"expected the end of the value", "found the end of the value"};
+    for (diag *g = mark ? mark->next : cx->d->first; g; g = g->next)
+        for (int i = 0; i < 2; i++) {
+            char *at = strstr(g->msg, from[i]);
+            if (!at) continue;
+            char *m = arena_printf(cx->mem, "%.*s%s%s", (int)(at - g->msg), g->msg, to[i],
+                                   at + strlen(from[i]));
+            if (m) g->msg = m;
+        }
+}
+
+/* The command line as the user wrote it, one "-D NAME=VALUE" a line, is
+ * the source "<command line>" (as in clang); each value is parsed as
+ * "const __d = VALUE;" placed so that its locations fall on the value in
+ * that text: a bad value is reported in the user's words, with a caret. */
 void fe_parse_defines(fe_ctx *cx)
 {
     const fe_options *o = cx->opts;
@@ -329,22 +347,29 @@ void fe_parse_defines(fe_ctx *cx)
     cx->defs = arena_calloc(cx->mem, (size_t)o->ndefines, sizeof *cx->defs);
     if (!cx->defs) { fe_oom(cx); return; }
     cx->ndefs = o->ndefines;
+    char *shown = arena_strdup(cx->mem, "");
+    for (int i = 0; shown && i < o->ndefines; i++)
+        shown = arena_printf(cx->mem, "%s-D %s=%s\n", shown, o->defines[i].name ? o->defines[i].name : "",
+                             o->defines[i].value ? o->defines[i].value : "");
+    const src_file *sf = shown ? diag_add_source(cx->d, "<command line>", shown, strlen(shown)) : NULL;
+    if (!sf) { fe_oom(cx); return; }
+    enum { WRAPPER = 12 };   /* strlen("const __d = ") */
     for (int i = 0; i < o->ndefines; i++) {
         fe_def *def = &cx->defs[i];
         def->name = o->defines[i].name ? o->defines[i].name : "";
         const char *value = o->defines[i].value ? o->defines[i].value : "";
-        char *file = arena_printf(cx->mem, "-D %s", def->name);
         char *src = arena_printf(cx->mem, "const __d = %s;", value);
-        if (!file || !src) { fe_oom(cx); return; }
+        if (!src) { fe_oom(cx); return; }
         int before = cx->d->nerrors;
-        const src_file *sf = diag_add_source(cx->d, file, src, strlen(src));
-        if (!sf) { fe_oom(cx); return; }
-        ast_file *af = fe_parse(cx->mem, cx->d, sf->path, sf->text, sf->len);
+        int col = (int)strlen("-D ") + (int)strlen(def->name) + 2;
+        diag *mark = cx->d->last;
+        ast_file *af = fe_parse_at(cx->mem, cx->d, sf->path, src, strlen(src), i + 1, col - WRAPPER);
+        fe_reword_wrapper(cx, mark);
         if (!af || cx->d->nerrors > before) continue;
         const ast_item *it = af->items.len == 1 ? af->items.items[0] : NULL;
         if (!it || it->kind != AST_ITEM_CONST || !it->value) {
-            diag_error(cx->d, (src_loc){.file = sf->path}, "bad value '%s' for -D %s: expected one expression",
-                       value, def->name);
+            diag_error(cx->d, ((src_loc){sf->path, i + 1, col}), "bad value '%s' for -D %s: expected "
+                       "one expression", value, def->name);
             continue;
         }
         def->expr = it->value;

@@ -201,6 +201,8 @@ tile_status fe_load_program(fe_ctx *cx, const char *path, const char *text);
 fe_global *fe_global_find(fe_ctx *cx, const char *name);
 bool fe_is_builtin_name(const char *name);
 void fe_parse_defines(fe_ctx *cx);
+/* Rewords syntax errors after `mark` in a value wrapped as "const __d = VALUE;". */
+void fe_reword_wrapper(fe_ctx *cx, diag *mark);
 /* Adds every top-level name, built-in, dtype and `inf` to s. */
 void fe_suggest_globals(fe_ctx *cx, fe_suggest *s);
 /* "; did you mean 'x'?" for an unknown name used in F (its scopes first),
@@ -287,6 +289,8 @@ ir_op *fe_build(fe_func *F, src_loc loc, ir_opcode code, int n, ir_value *const 
                 const ir_type *types, int nblocks);
 ir_value *fe_build1(fe_func *F, src_loc loc, ir_opcode code, int n, ir_value *const *ops,
                     ir_type t);
+/* "unknown dtype 'fp32' (expected one of ...); did you mean 'f32'?" */
+void fe_unknown_dtype(fe_ctx *cx, src_loc loc, const char *name);
 /* Dtype named by an AST type (bf16 ... or a const dtype in scope). */
 bool fe_type_dtype(fe_func *F, const ast_type *t, ir_dtype *out);
 fe_sym *fe_lookup(fe_func *F, const char *name);

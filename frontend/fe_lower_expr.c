@@ -281,6 +281,15 @@ ir_value *fe_convert_to(fe_func *F, const fe_val *v, ir_dtype dt, int rank,
     return fe_materialize(F, v, dt, rank, shape, loc);
 }
 
+void fe_unknown_dtype(fe_ctx *cx, src_loc loc, const char *name)
+{
+    fe_suggest s;
+    fe_suggest_init(&s, name);
+    for (int t = 0; t < IR_DTYPE_COUNT; t++) fe_suggest_add(&s, ir_dtype_name((ir_dtype)t));
+    diag_error(cx->d, loc, "unknown dtype '%s' (expected one of bool, i32, i64, f16, bf16, f32)%s",
+               name, fe_did_you_mean(cx->mem, &s));
+}
+
 bool fe_type_dtype(fe_func *F, const ast_type *t, ir_dtype *out)
 {
     fe_ctx *cx = F->cx;
@@ -303,8 +312,11 @@ bool fe_type_dtype(fe_func *F, const ast_type *t, ir_dtype *out)
             return false;
         } else {
             const char *hint = strcmp(t->name, "int") == 0 ? " (use i32 or i64)"
-                             : strcmp(t->name, "float") == 0 ? " (use f32, bf16 or f16)" : "";
-            diag_error(cx->d, t->loc, "unknown dtype '%s'%s", t->name, hint);
+                             : strcmp(t->name, "float") == 0 ? " (use f32, bf16 or f16)" : NULL;
+            if (hint)
+                diag_error(cx->d, t->loc, "unknown dtype '%s'%s", t->name, hint);
+            else
+                fe_unknown_dtype(cx, t->loc, t->name);
             return false;
         }
     }

@@ -333,6 +333,14 @@ static bool bind_consts(fe_ctx *cx, const ast_item *k, const fe_spec *sp, kconst
         fe_def *def = found ? NULL : fe_find_define(cx, p->name);
         c->source = def ? KC_DEFINE : c->source;
         if (!def && !found && (def = line_define(cx->line, p->name))) c->source = KC_LINE;
+        if (def && def->state == 0 && def->expr && def->expr->kind == AST_NAME &&
+            fe_param_ckind(p) == AST_CK_DTYPE && !fe_is_builtin_name(def->expr->u.str) &&
+            !fe_global_find(cx, def->expr->u.str)) {
+            /* -D T=fp32: say what a dtype may be, not just "unknown name". */
+            fe_unknown_dtype(cx, def->expr->loc, def->expr->u.str);
+            def->state = 2;
+            def->val = fe_err();
+        }
         if (def) {
             c->val = fe_define_value(cx, def);
             if (def->expr) at = def->expr->loc;
@@ -938,8 +946,10 @@ static const char *parse_line_define(fe_ctx *cx, const src_file *sf, int line, c
     }
     int before = cx->d->nerrors;
     enum { WRAPPER = 12 };   /* strlen("const __d = ") */
+    diag *mark = cx->d->last;
     ast_file *af = fe_parse_at(cx->mem, cx->d, sf->path, src, strlen(src), line,
                                (int)(v - ls) + 1 - WRAPPER);
+    fe_reword_wrapper(cx, mark);
     if (!af || cx->d->nerrors > before) return e;
     const ast_item *it = af->items.len == 1 ? af->items.items[0] : NULL;
     if (!it || it->kind != AST_ITEM_CONST || !it->value) {
