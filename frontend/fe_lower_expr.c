@@ -351,7 +351,10 @@ fe_val fe_binop(fe_func *F, ast_binop op, fe_val a, fe_val b, src_loc loc)
     int64_t rs[IR_MAX_RANK];
     if (!fe_broadcast_shapes(fe_val_rank(&a), fe_val_shape(&a), fe_val_rank(&b),
                              fe_val_shape(&b), &rr, rs)) {
-        bool rows_cols = fe_val_rank(&a) == 1 && fe_val_rank(&b) == 1;
+        /* Two 1-D index or mask tiles that differ are, as a rule, rows and
+         * columns meant to make a 2-D one. */
+        bool rows_cols = fe_val_rank(&a) == 1 && fe_val_rank(&b) == 1 &&
+                         !ir_dtype_is_float(fe_val_dtype(&a)) && !ir_dtype_is_float(fe_val_dtype(&b));
         fe_binop_error(F, op, &a, &b, rows_cols ? "shapes do not broadcast (for a 2-D tile, "
                        "index one side [:, None] and the other [None, :])"
                        : "shapes do not broadcast", loc);
