@@ -694,7 +694,7 @@ static void test_primaries(void **state)
     expect_expr("1e-3", "0.001");
     expect_expr("2.5E+2", "250.0");
     expect_expr(".5", "0.5");
-    expect_expr("1e300", "1e+300");
+    expect_expr("3e38", "3e+38");   /* near the top of f32's range */
     expect_expr("true", "true");
     expect_expr("false", "false");
     expect_expr("\"a\\\"b\\n\"", "\"a\\\"b\\n\"");
