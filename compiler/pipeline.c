@@ -33,7 +33,7 @@ static tile_status front_end_options(tc_unit *u, const tc_options *o, fe_options
     }
     *fo = (fe_options){
         .include_dirs = o->include_dirs, .ninclude = o->ninclude,
-        .defines = defs, .ndefines = o->ndefines,
+        .defines = defs, .ndefines = o->ndefines, .strict_defines = true,
     };
     return TILE_OK;
 }

@@ -374,11 +374,21 @@ void fe_parse_defines(fe_ctx *cx)
         }
         def->expr = it->value;
     }
+    /* -D N=4 -D N=5 is almost always a mistake in a script: refuse it
+     * rather than pick one. */
+    for (int i = 0; i < cx->ndefs; i++)
+        for (int j = 0; j < i; j++)
+            if (strcmp(cx->defs[i].name, cx->defs[j].name) == 0) {
+                diag_error(cx->d, ((src_loc){sf->path, i + 1, 4}), "-D %s is given twice",
+                           cx->defs[i].name);
+                diag_note(cx->d, ((src_loc){sf->path, j + 1, 4}), "first given here");
+                break;
+            }
 }
 
 fe_def *fe_find_define(fe_ctx *cx, const char *name)
 {
-    /* The last -D of a name wins, as with a C compiler. */
+    /* (A name given twice is an error, reported by fe_parse_defines.) */
     for (int i = cx->ndefs - 1; i >= 0; i--)
         if (strcmp(cx->defs[i].name, name) == 0) return &cx->defs[i];
     return NULL;

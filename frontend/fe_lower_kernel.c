@@ -330,6 +330,14 @@ static bool bind_consts(fe_ctx *cx, const ast_item *k, const fe_spec *sp, kconst
                 c->source = KC_SPEC;
                 found = true;
             }
+        fe_def *over = found && report_unbound ? fe_find_define(cx, p->name) : NULL;
+        if (over && over->expr) {
+            /* A -D for the kernel named cannot be dropped without a word. */
+            diag_error(cx->d, over->expr->loc, "-D %s: constant '%s' of kernel '%s' is bound by the "
+                       "specialisation (%s=%s) and cannot be overridden", p->name, p->name, k->name,
+                       p->name, fe_const_str(cx, &c->val));
+            ok = false;
+        }
         fe_def *def = found ? NULL : fe_find_define(cx, p->name);
         c->source = def ? KC_DEFINE : c->source;
         if (!def && !found && (def = line_define(cx->line, p->name))) c->source = KC_LINE;
@@ -863,6 +871,56 @@ static tile_status finish(fe_ctx *cx, tile_status st)
     return cx->d->nerrors ? TILE_ERR_SEMA : TILE_OK;
 }
 
+/* Adds the names a -D can give in kernel item k (constants, runtime
+ * parameters, dimensions) to s; true if `name` is one of them. */
+static bool kernel_names(const ast_item *k, const char *name, fe_suggest *s)
+{
+    bool found = false;
+    for (int i = 0; k && i < k->params.len; i++) {
+        const ast_param *p = kparam(k, i);
+        found |= strcmp(p->name, name) == 0;
+        fe_suggest_add(s, p->name);
+        for (int d = 0; p->kind == AST_PARAM_TENSOR && p->type && d < p->type->dims.len; d++) {
+            const ast_expr *de = p->type->dims.items[d];
+            if (de->kind != AST_NAME) continue;
+            found |= strcmp(de->u.str, name) == 0;
+            fe_suggest_add(s, de->u.str);
+        }
+    }
+    return found;
+}
+
+/* Compiling or checking a whole file: a -D that names nothing in it (no
+ * top-level constant, and no constant, parameter or dimension of one of its
+ * kernels) is refused, as `tilec run` refuses one for its kernel. */
+static void check_defines_named(fe_ctx *cx)
+{
+    const ast_file *root = cx->files.len ? cx->files.items[0] : NULL;
+    for (int i = 0; root && i < cx->ndefs; i++) {
+        const fe_def *def = &cx->defs[i];
+        fe_global *cg = fe_global_find(cx, def->name);
+        if (cg && cg->kind == FE_G_CONST) continue;
+        fe_suggest s;
+        fe_suggest_init(&s, def->name);
+        bool found = false;
+        for (int j = 0; j < root->items.len; j++) {
+            const ast_item *it = root->items.items[j];
+            fe_global *g = it->name ? fe_global_find(cx, it->name) : NULL;
+            if (!g || g->item != it || (g->kind != FE_G_KERNEL && g->kind != FE_G_SPEC)) continue;
+            const fe_spec *sp = g->kind == FE_G_SPEC ? eval_spec(cx, g) : NULL;
+            found |= kernel_names(g->kind == FE_G_SPEC ? (sp ? sp->kernel : NULL) : it,
+                                  def->name, &s);
+            if (g->kind == FE_G_SPEC) found |= kernel_names(it, def->name, &s);
+        }
+        const src_file *cl = diag_find_source(cx->d, "<command line>");
+        if (!found && def->expr && cl)
+            diag_error(cx->d, ((src_loc){cl->path, i + 1, 4}),
+                       "-D %s: no kernel of this file has a constant, parameter or dimension "
+                       "named '%s', and there is no such top-level constant%s", def->name,
+                       def->name, fe_did_you_mean(cx->mem, &s));
+    }
+}
+
 /* Every kernel and specialisation of the root file, in order. */
 static void compile_root(fe_ctx *cx)
 {
@@ -882,6 +940,7 @@ tile_status fe_compile(ir_module *m, const char *path, const char *text, const c
     tile_status st = setup(&cx, m, path, text, opts);
     if (st != TILE_OK) return finish(&cx, st);
     if (!kernel) {
+        if (opts && opts->strict_defines) check_defines_named(&cx);
         compile_root(&cx);
         return finish(&cx, TILE_OK);
     }
@@ -1051,6 +1110,7 @@ tile_status fe_check(ir_module *m, const char *path, const fe_options *opts)
     tile_status st = setup(&cx, m, path, NULL, opts);
     if (st != TILE_OK) return finish(&cx, st);
     cx.checking = true;
+    if (opts && opts->strict_defines) check_defines_named(&cx);
     const ast_file *root = cx.files.items[0];
     fe_check_line *lines = NULL;
     int nlines = parse_check_lines(&cx, root, &lines);

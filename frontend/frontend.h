@@ -25,6 +25,10 @@ typedef struct fe_options {
     /* fe_check: one line per kernel checked ("checked k with D=16 (chosen),
      * T=bf16 (default)") is appended here (arena strings), if not NULL. */
     ptr_vec *check_report;
+    /* Compiling or checking every kernel (no kernel named): refuse a define
+     * that names nothing in the file (tilec sets it; a named kernel's
+     * defines are checked by the driver against the kernel compiled). */
+    bool strict_defines;
 } fe_options;
 
 /* Parses, checks and lowers kernel `kernel` of `path` (a kernel or a

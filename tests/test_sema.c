@@ -212,11 +212,20 @@ static void defines_bind_and_override(void **state)
     free(ir);
     done(&u);
 
-    /* A spec's binding wins over a define. */
+    /* A define cannot override a spec's binding of the kernel named: it is
+     * refused, not dropped. */
     const char *d2[] = {"D=32"};
     compile_opts(&u, scale_src, "k64", d2, 1, NULL, 0);
-    assert_int_equal(u.st, TILE_OK);
+    assert_int_equal(u.st, TILE_ERR_SEMA);
+    assert_non_null(strstr(u.err, "<command line>:1:6: error: -D D: constant 'D' of kernel 'k' is "
+                                  "bound by the specialisation (D=64) and cannot be overridden"));
+    done(&u);
+    /* Compiling everything, the spec keeps its binding and the kernel
+     * takes the define. */
+    compile_opts(&u, scale_src, NULL, d2, 1, NULL, 0);
+    if (u.st != TILE_OK) fail_msg("%s", u.err);
     assert_string_equal(ir_module_find(u.m, "k64")->consts[0].value, "64");
+    assert_string_equal(ir_module_find(u.m, "k")->consts[0].value, "32");
     done(&u);
 }
 
