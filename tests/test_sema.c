@@ -779,55 +779,7 @@ static void read_errors(void **state)
     done(&u);
 }
 
-static void more_messages(void **state)
-{
-    (void)state;
-    expect_error("kernel k(y: out tensor<f32>[4]) grid(1) { let x: bf16 = zeros([4]); }", NULL,
-                 "t.tile:1:57: error: cannot assign f32[4] to 'x' of type bf16[4]");
-    expect_error("fn f(x) { x }\nkernel k(y: out tensor<f32>[4]) grid(1) { f = 2; }", NULL,
-                 "t.tile:2:43: error: 'f' is an fn and cannot be assigned");
-    expect_error("kernel k(y: out tensor<f32>[4]) grid(1) { let (a, b) = (1, 2, 3); }", NULL,
-                 "t.tile:1:56: error: cannot destructure a tuple of 3 into 2 names");
-    expect_error("kernel k(y: out tensor<f32>[4]) grid(1) { let (a, b) = (1, store(y[arange(4)], 1.0)); }",
-                 NULL, "t.tile:1:60: error: this expression has no value");
-    expect_error("kernel k(y: out tensor<i32>[4]) grid(1) { store(y[arange(4)], 1 << 40); }", NULL,
-                 "t.tile:1:65: error: integer constant 1099511627776 does not fit in i32");
-    expect_error("kernel k(y: out tensor<i32>[4]) grid(1) { store(y[arange(4)], arange(4) + (1 << 40)); }",
-                 NULL, "t.tile:1:73: error: integer constant 1099511627776 does not fit in i32");
-    expect_error("const A = B;\nconst B = C;\nconst C = A;\n"
-                 "kernel k(y: out tensor<f32>[4]) grid(1) { store(y[arange(4)], 1.0); }",
-                 NULL, "t.tile:3:11: error: constant 'A' depends on itself");
-    expect_error("kernel a = b(X: 1);\nkernel b = a(X: 2);", NULL,
-                 "t.tile:2:12: error: specialisation cycle through 'a'");
-    expect_error("fn f() { 1.0 }\nconst X = f();\nkernel k(y: out tensor<f32>[4]) grid(1) {}", NULL,
-                 "t.tile:2:11: error: a call of fn 'f' cannot be used in a constant expression");
-    expect_error("kernel k(y: out tensor<f32>[4]) grid(1) { let s = \"x\" + 1; }", NULL,
-                 "t.tile:1:51: error: a string can only be used by print, static_assert and assert");
-    expect_error("kernel k(y: out tensor<f32>[4]) grid(1) { let s = [4, 4] * 2; }", NULL,
-                 "t.tile:1:51: error: a shape can only be passed to zeros, full, reshape or broadcast_to");
-    expect_error("kernel k(y: out tensor<f32>[4]) grid(1) { let s = f32 * 2; }", NULL,
-                 "t.tile:1:55: error: cannot multiply dtype and int: dtypes can only be compared "
-                 "with == and !=");
-    expect_error("kernel k(y: out tensor<f32>[4]) grid(1) { let s = zeros([4]) * f32; }", NULL,
-                 "t.tile:1:64: error: dtype 'f32' cannot be used as a value");
-    expect_error("kernel k(y: out tensor<f32>[4]) grid(1) { let s = y + 1; }", NULL,
-                 "t.tile:1:51: error: tensor 'y' cannot be used as a value (load from a view of it: load(y[...]))");
-    expect_error("kernel k(y: out tensor<f32>[4]) grid(1) { let s = store(y[arange(4)], 1.0) + 1; }",
-                 NULL, "t.tile:1:51: error: this expression has no value");
-    expect_error("fn r(t) { t }\nkernel k(y: out tensor<f32>[4]) grid(1) { let s = r(y); }", NULL,
-                 "t.tile:1:11: error: fn 'r' cannot return tensor 't' (an fn may take tensors, not "
-                 "return them)");
-    expect_error("kernel k(y: out tensor<f32>[4]) grid(1) { let s = exp; }", NULL,
-                 "t.tile:1:51: error: built-in 'exp' must be called");
-    expect_error("kernel k(y: out tensor<f32>[4]) grid(1) { let s = k; }", NULL,
-                 "t.tile:1:51: error: kernel 'k' cannot be used in an expression");
-    expect_error("kernel k(y: out tensor<f32>[4]) grid(1) { let s = max(zeros([4]), zeros([4]), axis: 0); }",
-                 NULL, "t.tile:1:79: error: max(a, b) takes no axis (reduce with max(x, axis: k))");
-    expect_error("kernel k(y: out tensor<f32>[4]) grid(1) { let s = full([4], zeros([2])); }", NULL,
-                 "t.tile:1:61: error: full needs a scalar value, got f32[2]");
-    expect_error("kernel k(y: out tensor<f32>[4]) grid(1) { let s = zeros([4], dtype: 3); }", NULL,
-                 "t.tile:1:62: error: dtype must be a dtype, got int");
-}
+/* more_messages moved to tests/golden/msg_*.tile (one golden .err each). */
 
 /* ---- every program of the repository through the verifier -------------- */
 
@@ -1015,7 +967,6 @@ int main(void)
         cmocka_unit_test(check_resolves_unbound_kernels),
         cmocka_unit_test(include_dirs_and_library),
         cmocka_unit_test(read_errors),
-        cmocka_unit_test(more_messages),
         cmocka_unit_test(golden_and_library_programs_verify),
         cmocka_unit_test(mutated_programs_never_crash),
         cmocka_unit_test(deep_nesting_is_bounded),
