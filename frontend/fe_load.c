@@ -362,6 +362,13 @@ void fe_parse_defines(fe_ctx *cx)
         if (!src) { fe_oom(cx); return; }
         int before = cx->d->nerrors;
         int col = (int)strlen("-D ") + (int)strlen(def->name) + 2;
+        const char *semi = strchr(value, ';');
+        if (semi) {
+            /* It would end the wrapper: "expected 'import', ..." */
+            diag_error(cx->d, ((src_loc){sf->path, i + 1, col + (int)(semi - value)}),
+                       "a -D value is one expression (found ';')");
+            continue;
+        }
         diag *mark = cx->d->last;
         ast_file *af = fe_parse_at(cx->mem, cx->d, sf->path, src, strlen(src), i + 1, col - WRAPPER);
         fe_reword_wrapper(cx, mark);

@@ -554,8 +554,9 @@ static fe_val b_print(fe_func *F, bargs *a)
 }
 
 /* Does v broadcast to view vw's shape?  If not, says so with the view's
- * type (its tensor's dtype), and for a 1-D value of a 2-D view, how
- * [:, None] or [None, :] would make it broadcast. */
+ * type (its tensor's dtype), and for a 1-D value as long as a 2-D view's
+ * rows, that [:, None] makes it a column (one as long as its columns
+ * broadcasts as a row already). */
 static bool fits_view(fe_func *F, const fe_val *v, const fe_view *vw, src_loc loc, const char *verb,
                       const char *target)
 {
@@ -572,9 +573,6 @@ static bool fits_view(fe_func *F, const fe_val *v, const fe_view *vw, src_loc lo
     const char *hint = "";
     if (vr == 1 && vw->rank == 2 && vs[0] == vw->shape[0])
         hint = arena_printf(cx->mem, " (index it [:, None] to make it a column, %s[%lld,1])",
-                            ir_dtype_name(fe_val_dtype(v)), (long long)vs[0]);
-    else if (vr == 1 && vw->rank == 2 && vs[0] == vw->shape[1])
-        hint = arena_printf(cx->mem, " (index it [None, :] to make it a row, %s[1,%lld])",
                             ir_dtype_name(fe_val_dtype(v)), (long long)vs[0]);
     diag_error(cx->d, loc, "cannot %s %s %s of type %s%s", verb, fe_describe(cx, v), target,
                ir_type_str(&want, buf, sizeof buf), hint ? hint : "");

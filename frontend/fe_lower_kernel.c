@@ -1003,6 +1003,12 @@ static const char *parse_line_define(fe_ctx *cx, const src_file *sf, int line, c
         fe_oom(cx);
         return NULL;
     }
+    const char *semi = memchr(v, ';', (size_t)(e - v));
+    if (semi) {
+        diag_error(cx->d, ((src_loc){sf->path, line, (int)(semi - ls) + 1}),
+                   "a -D value is one expression (found ';')");
+        return e;
+    }
     int before = cx->d->nerrors;
     enum { WRAPPER = 12 };   /* strlen("const __d = ") */
     diag *mark = cx->d->last;
