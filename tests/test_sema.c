@@ -779,6 +779,91 @@ static void read_errors(void **state)
     done(&u);
 }
 
+/* ---- did you mean ------------------------------------------------------- */
+
+static const char *nearest(const char *name, const char *const *cands, int n)
+{
+    fe_suggest s;
+    fe_suggest_init(&s, name);
+    for (int i = 0; i < n; i++) fe_suggest_add(&s, cands[i]);
+    return fe_suggest_best(&s);
+}
+
+static void suggest_nearest(void **state)
+{
+    (void)state;
+    const char *names[] = {"rows", "cols", "exp", "exp2", "axis", "attention", "BM", "BN"};
+    int n = (int)(sizeof names / sizeof names[0]);
+    assert_string_equal(nearest("rosw", names, n), "rows");       /* a swap is one edit */
+    assert_string_equal(nearest("exq", names, n), "exp");
+    assert_string_equal(nearest("Exp", names, n), "exp");         /* case is half an edit */
+    assert_string_equal(nearest("axs", names, n), "axis");
+    assert_string_equal(nearest("atention", names, n), "attention");
+    assert_string_equal(nearest("BK", names, n), "BM");           /* a tie: the first added */
+    assert_null(nearest("banana", names, n));                     /* too far */
+    assert_null(nearest("zzzz", names, n));
+    assert_null(nearest("rows", names, n));                       /* itself is no suggestion */
+    const char *one[] = {"x", "y"};
+    assert_null(nearest("z", one, 2));                            /* one letter: noise */
+    const char *longer[] = {"sliding_window_range"};
+    assert_string_equal(nearest("slidng_window_rnge", longer, 1), "sliding_window_range");
+    assert_null(nearest("sliding_range", longer, 1));
+}
+
+/* ---- errors in a user's mask passed to the library's flash_fwd ---------- */
+
+static void expect_mask_notes(const char *mask_fn, const char *want_error, const char *want_note)
+{
+    char src[2048];
+    snprintf(src, sizeof src, "import \"attention/flash_fwd.tile\";\n%s\n"
+             "kernel k1 = flash_fwd(mask: my_mask, D: 64);\n", mask_fn);
+    int spec_line = 2;
+    for (const char *p = mask_fn; *p; p++) spec_line += *p == '\n';
+    unit u;
+    compile(&u, src, "k1");
+    assert_int_equal(u.st, TILE_ERR_SEMA);
+    if (!strstr(u.err, want_error)) fail_msg("no '%s' in:\n%s", want_error, u.err);
+    if (want_note && !strstr(u.err, want_note)) fail_msg("no '%s' in:\n%s", want_note, u.err);
+    char note[128];
+    snprintf(note, sizeof note, "t.tile:%d:8: note: in specialisation 'k1' requested here\n"
+             "%5d | kernel k1 = flash_fwd(mask: my_mask, D: 64);", spec_line + 1, spec_line + 1);
+    if (!strstr(u.err, note)) fail_msg("no '%s' in:\n%s", note, u.err);
+    done(&u);
+}
+
+static void library_mask_errors_point_at_the_user(void **state)
+{
+    (void)state;
+    /* a mistake in the mask's body: at the user's line, then the library's
+     * call, then the specialisation */
+    expect_mask_notes("fn my_mask(z: i32, h: i32, i: i32, j: i32, M: i32, N: i32) -> bool {\n"
+                      "    j <= i + true\n}",
+                      "t.tile:3:12: error: cannot add i32[",
+                      "flash_fwd.tile");
+    unit u;
+    compile(&u, "import \"attention/flash_fwd.tile\";\n"
+                "fn my_mask(z: i32, h: i32, i: i32, j: i32, M: i32, N: i32) -> bool {\n"
+                "    j <= i + true\n}\n"
+                "kernel k1 = flash_fwd(mask: my_mask, D: 64);\n", "k1");
+    const char *call = strstr(u.err, "note: in call to 'my_mask' from 'flash_fwd'");
+    assert_non_null(call);
+    assert_true(call > strstr(u.err, "t.tile:3:12: error:"));
+    assert_true(call < strstr(u.err, "note: in specialisation 'k1' requested here"));
+    done(&u);
+    /* wrong arity: the error is at the library's call; the notes show the
+     * user's fn and specialisation */
+    expect_mask_notes("fn my_mask(i: i32, j: i32) -> bool { j <= i }",
+                      "error: too many arguments to 'my_mask' (it takes 2)",
+                      "t.tile:2:4: note: 'my_mask' (called as 'mask') is declared here");
+    /* a tensor the specialisation does not capture */
+    expect_mask_notes("fn my_mask(z: i32, h: i32, i: i32, j: i32, M: i32, N: i32,\n"
+                      "           doc: tensor<i32>[Z, N]) -> bool {\n"
+                      "    load(doc[z, i]) == load(doc[z, j])\n}",
+                      "error: missing argument 'doc' in call to 'my_mask' (an fn value that reads "
+                      "a tensor captures it in the specialisation: my_mask(doc: doc))",
+                      "t.tile:2:4: note: 'my_mask' (called as 'mask') is declared here");
+}
+
 /* more_messages moved to tests/golden/msg_*.tile (one golden .err each). */
 
 /* ---- every program of the repository through the verifier -------------- */
@@ -967,6 +1052,8 @@ int main(void)
         cmocka_unit_test(check_resolves_unbound_kernels),
         cmocka_unit_test(include_dirs_and_library),
         cmocka_unit_test(read_errors),
+        cmocka_unit_test(suggest_nearest),
+        cmocka_unit_test(library_mask_errors_point_at_the_user),
         cmocka_unit_test(golden_and_library_programs_verify),
         cmocka_unit_test(mutated_programs_never_crash),
         cmocka_unit_test(deep_nesting_is_bounded),
