@@ -872,12 +872,21 @@ static tile_status finish(fe_ctx *cx, tile_status st)
 }
 
 /* Adds the names a -D can give in kernel item k (constants, runtime
- * parameters, dimensions) to s; true if `name` is one of them. */
-static bool kernel_names(const ast_item *k, const char *name, fe_suggest *s)
+ * parameters, dimensions) to s; true if `name` is one of them.  Constants
+ * that specialisation sp binds do not count (*bound says one was named). */
+static bool kernel_names(const ast_item *k, const fe_spec *sp, const char *name, fe_suggest *s,
+                         bool *bound)
 {
     bool found = false;
     for (int i = 0; k && i < k->params.len; i++) {
         const ast_param *p = kparam(k, i);
+        bool spec_binds = false;
+        for (int b = 0; sp && p->kind == AST_PARAM_CONST && b < sp->n; b++)
+            spec_binds |= strcmp(sp->b[b].name, p->name) == 0;
+        if (spec_binds) {
+            *bound |= strcmp(p->name, name) == 0;
+            continue;
+        }
         found |= strcmp(p->name, name) == 0;
         fe_suggest_add(s, p->name);
         for (int d = 0; p->kind == AST_PARAM_TENSOR && p->type && d < p->type->dims.len; d++) {
@@ -902,18 +911,22 @@ static void check_defines_named(fe_ctx *cx)
         if (cg && cg->kind == FE_G_CONST) continue;
         fe_suggest s;
         fe_suggest_init(&s, def->name);
-        bool found = false;
+        bool found = false, bound = false;
         for (int j = 0; j < root->items.len; j++) {
             const ast_item *it = root->items.items[j];
             fe_global *g = it->name ? fe_global_find(cx, it->name) : NULL;
             if (!g || g->item != it || (g->kind != FE_G_KERNEL && g->kind != FE_G_SPEC)) continue;
             const fe_spec *sp = g->kind == FE_G_SPEC ? eval_spec(cx, g) : NULL;
-            found |= kernel_names(g->kind == FE_G_SPEC ? (sp ? sp->kernel : NULL) : it,
-                                  def->name, &s);
-            if (g->kind == FE_G_SPEC) found |= kernel_names(it, def->name, &s);
+            found |= kernel_names(g->kind == FE_G_SPEC ? (sp ? sp->kernel : NULL) : it, sp,
+                                  def->name, &s, &bound);
+            if (g->kind == FE_G_SPEC) found |= kernel_names(it, NULL, def->name, &s, &bound);
         }
         const src_file *cl = diag_find_source(cx->d, "<command line>");
-        if (!found && def->expr && cl)
+        if (!found && bound && def->expr && cl)
+            diag_error(cx->d, ((src_loc){cl->path, i + 1, 4}), "-D %s: every kernel of this file "
+                       "with a constant '%s' binds it in its specialisation, and a -D cannot "
+                       "override that", def->name, def->name);
+        else if (!found && def->expr && cl)
             diag_error(cx->d, ((src_loc){cl->path, i + 1, 4}),
                        "-D %s: no kernel of this file has a constant, parameter or dimension "
                        "named '%s', and there is no such top-level constant%s", def->name,
