@@ -998,6 +998,50 @@ static void mutated_programs_never_crash(void **state)
     }
 }
 
+/* fe_check on a file with mangled `// tilec:` lines: errors or success,
+ * never a crash (these lines are read from the text, outside the parser). */
+static void check_lines_never_crash(void **state)
+{
+    (void)state;
+    static const char *const pieces[] = {"-D", " ", "D", "=", "64", "(", ")", "[", "]", ";",
+                                         "T", "f32", "sliding_window(W: 4)", "-k", "\t", "==",
+                                         "\"", "1e39", "-DD=", ",", "mask", "causal", "x"};
+    char dir[] = "/tmp/tile_lines_XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[256];
+    snprintf(path, sizeof path, "%s/l.tile", dir);
+    for (int round = 0; round < 300; round++) {
+        FILE *f = fopen(path, "w");
+        assert_non_null(f);
+        int nlines = 1 + (int)(rng() % 3);
+        for (int l = 0; l < nlines; l++) {
+            fputs("// tilec:", f);
+            int n = (int)(rng() % 8);
+            for (int k = 0; k < n; k++)
+                fputs(pieces[rng() % (sizeof pieces / sizeof pieces[0])], f);
+            fputc('\n', f);
+        }
+        fputs("import \"attention/masks.tile\";\n"
+              "kernel k(y: out tensor<f32>[D], const D: int, const T: dtype = f32,\n"
+              "         const mask: fn = causal) grid(1) { store(y[arange(D)], 1.0); }\n", f);
+        if (rng() % 2) fputs("// tilec: -D D=", f);   /* a last line without '\n' */
+        fclose(f);
+        unit u;
+        arena_init(&u.mem);
+        diag_init(&u.diags, &u.mem);
+        u.m = ir_module_new(&u.mem, &u.diags);
+        ptr_vec report = {0};
+        fe_options o = {.check_report = &report, .strict_defines = true};
+        tile_status st = fe_check(u.m, path, &o);
+        assert_true(st == TILE_OK || st == TILE_ERR_SEMA || st == TILE_ERR_SYNTAX);
+        if (st == TILE_OK) assert_true(report.len >= 1);
+        assert_non_null(diag_render(&u.diags, &u.mem));
+        done(&u);
+    }
+    unlink(path);
+    rmdir(dir);
+}
+
 static void deep_nesting_is_bounded(void **state)
 {
     (void)state;
@@ -1056,6 +1100,7 @@ int main(void)
         cmocka_unit_test(library_mask_errors_point_at_the_user),
         cmocka_unit_test(golden_and_library_programs_verify),
         cmocka_unit_test(mutated_programs_never_crash),
+        cmocka_unit_test(check_lines_never_crash),
         cmocka_unit_test(deep_nesting_is_bounded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
