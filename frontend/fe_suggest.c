@@ -2,7 +2,8 @@
  * frontend.h): the candidate nearest by edit distance (insertions,
  * deletions, substitutions and swaps of two neighbours, each costing one),
  * offered only when it is close enough to be a likely typo: at most one
- * edit for names of up to four characters, two up to eight, three beyond.
+ * edit for names of up to four characters, two up to eight, three beyond
+ * (none for a one-letter name).
  * Ties go to the candidate added first, so callers add the nearest scope
  * first and the result does not depend on hashing. */
 #include "frontend.h"
@@ -49,10 +50,10 @@ void fe_suggest_add(fe_suggest *s, const char *cand)
 {
     if (!s->name || !cand || !*cand || strcmp(cand, s->name) == 0) return;
     if (s->best && strcmp(cand, s->best) == 0) return;
+    /* A one-letter name is one edit from too much: offer nothing rather
+     * than noise. */
+    if (strlen(s->name) == 1) return;
     int d = distance2(s->name, cand);
-    /* A one-letter name is a typo of anything one letter long: offer
-     * nothing rather than noise. */
-    if (strlen(s->name) == 1 && strlen(cand) == 1) return;
     if (d < s->dist2) {
         s->dist2 = d;
         s->best = cand;

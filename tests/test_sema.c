@@ -805,6 +805,8 @@ static void suggest_nearest(void **state)
     assert_null(nearest("rows", names, n));                       /* itself is no suggestion */
     const char *one[] = {"x", "y"};
     assert_null(nearest("z", one, 2));                            /* one letter: noise */
+    const char *two[] = {"NB"};
+    assert_null(nearest("N", two, 1));
     const char *longer[] = {"sliding_window_range"};
     assert_string_equal(nearest("slidng_window_rnge", longer, 1), "sliding_window_range");
     assert_null(nearest("sliding_range", longer, 1));
