@@ -15,7 +15,14 @@
  * They follow the base kernel's parameters in the IR and at launch (a dim
  * named like one of the kernel's is the same dim, checked at launch), but
  * are not names in the kernel's body: they are reachable only through the
- * fn values that captured them (fe_func.caps, fe_lower_call.c). */
+ * fn values that captured them (fe_func.caps, fe_lower_call.c).
+ *
+ * fe_check lowers every kernel of the file, those with unbound constants
+ * too: with the values of each `// tilec: -D ...` line of the file that
+ * gives them one, else with representative values it chooses, and reports
+ * each kernel checked with the values used (docs/language.md, "Checking
+ * generic kernels").  Errors get context notes: the specialisation that
+ * asked for the kernel, the values check chose. */
 #include "fe_lower.h"
 
 #include <stdarg.h>
@@ -275,9 +282,10 @@ static void check_signature(fe_ctx *cx, fe_global *g)
     }
 }
 
-/* Where a kernel constant's value came from (by priority: a
+/* Where a kernel constant's value came from.  By priority: the
  * specialisation, -D, a `// tilec:` line, the default, auto, tilec check's
- * choice); tilec check reports them in this order. */
+ * choice; tilec check reports them in the enum's order (representative
+ * values first). */
 typedef enum kc_source {
     KC_SPEC, KC_LINE, KC_CHOSEN, KC_DEFINE, KC_DEFAULT, KC_AUTO,
 } kc_source;
