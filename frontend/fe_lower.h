@@ -13,7 +13,8 @@
  * fe_lower_builtin.c, fe_lower_call.c (fns, partial application),
  * fe_lower_stmt.c (statements, control flow), fe_lower_kernel.c (kernels,
  * specialisations, the public entry points, tilec check), fe_resolve.c
- * (name checks of fns no kernel calls), fe_suggest.c ("did you mean"). */
+ * (name checks of what is not lowered: fns no kernel calls, kernels that
+ * cannot be checked), fe_suggest.c ("did you mean"). */
 #ifndef TILE_FE_LOWER_H
 #define TILE_FE_LOWER_H
 
