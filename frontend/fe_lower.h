@@ -178,6 +178,8 @@ typedef struct fe_ctx {
     fe_frame *stack;
     int depth;                     /* expression/statement nesting guard */
     bool checking;                 /* fe_check: unbound constants get representative values */
+    bool bool_choice;              /* ... the one bools get (false, then true) */
+    bool chose_bool;               /* ... and a bool constant was given it */
     const struct fe_check_line *line; /* the `// tilec:` line being checked, or NULL */
     const ast_item *spec_kernel;   /* while a spec's arguments are evaluated: */
     const char *spec_name;         /*   the kernel it specialises, and its name */

@@ -301,14 +301,17 @@ static fe_def *line_define(const fe_check_line *l, const char *name)
  * false for an fn constant (there is no representative fn).  Ints are
  * distinct powers of two (16, 32, ... in order: two sizes that must differ
  * are not checked equal, and none is 1, which broadcasts). */
-static bool chosen_value(const ast_param *p, int *nint, fe_val *out)
+static bool chosen_value(fe_ctx *cx, const ast_param *p, int *nint, fe_val *out)
 {
     switch (fe_param_ckind(p)) {
     case AST_CK_INT:
         *out = fe_int((int64_t)16 << (*nint < 20 ? (*nint)++ : 20));
         return true;
     case AST_CK_FLOAT: *out = fe_float(1.0); return true;
-    case AST_CK_BOOL: *out = fe_bool(false); return true;
+    case AST_CK_BOOL:
+        *out = fe_bool(cx->bool_choice);
+        cx->chose_bool = true;
+        return true;
     case AST_CK_DTYPE: *out = fe_dtype(IR_F32); return true;
     case AST_CK_FN: return false;
     }
@@ -378,7 +381,7 @@ static bool bind_consts(fe_ctx *cx, const ast_item *k, const fe_spec *sp, kconst
             }
             found = true;
         } else if (!found && cx->checking) {
-            found = chosen_value(p, &nint, &c->val);
+            found = chosen_value(cx, p, &nint, &c->val);
             c->source = KC_CHOSEN;
             if (!found)
                 diag_error(cx->d, p->loc, "kernel '%s' cannot be checked: constant '%s' (fn) has "
@@ -1154,7 +1157,16 @@ tile_status fe_check(ir_module *m, const char *path, const fe_options *opts)
                 any = true;
             }
         cx.line = NULL;
-        if (!any) compile_global(&cx, g, false, false);
+        if (any) continue;
+        /* Chosen bools are checked both ways: a constant `if` compiles one
+         * side only. */
+        cx.chose_bool = cx.bool_choice = false;
+        compile_global(&cx, g, false, false);
+        if (cx.chose_bool) {
+            cx.bool_choice = true;
+            compile_global(&cx, g, false, false);
+            cx.bool_choice = false;
+        }
     }
     /* fns no kernel calls still get their names checked. */
     for (int i = 0; i < root->items.len; i++) {

@@ -44,7 +44,7 @@ tile_status fe_compile(ir_module *m, const char *path, const char *text,
  * file that gives one of its constants a value and otherwise once: a
  * constant nothing binds (specialisation, -D, the line, a default, auto)
  * takes a representative value (ints: 16, 32, 64, ... in declaration order;
- * dtypes f32; floats 1.0; bools false); an fn constant without one is an
+ * dtypes f32; floats 1.0; bools false, then true); an fn constant without one is an
  * error (the kernel cannot be checked).  fns no kernel calls get their names
  * checked.  See docs/language.md, "Checking generic kernels". */
 tile_status fe_check(ir_module *m, const char *path, const fe_options *opts);
