@@ -33,7 +33,7 @@ static tile_status front_end_options(tc_unit *u, const tc_options *o, fe_options
     }
     *fo = (fe_options){
         .include_dirs = o->include_dirs, .ninclude = o->ninclude,
-        .defines = defs, .ndefines = o->ndefines,
+        .defines = defs, .ndefines = o->ndefines, .strict_defines = true,
     };
     return TILE_OK;
 }
@@ -97,6 +97,7 @@ tile_status tc_check(tc_unit **out, const char *path, const tc_options *o)
     if (st != TILE_OK) return st;
     fe_options fo;
     if ((st = front_end_options(*out, o ? o : &defaults, &fo)) != TILE_OK) return st;
+    fo.check_report = &(*out)->checked;
     st = fe_check((*out)->module, path, &fo);
     return st == TILE_OK ? ir_verify_module((*out)->module, "front end") : st;
 }

@@ -29,6 +29,7 @@ typedef struct tc_unit {
     diag_ctx diags;
     ir_module *module;
     ir_func *kernel;               /* the requested kernel, when one was named */
+    ptr_vec checked;               /* tc_check: "checked k with D=16 (chosen)", one per kernel */
 } tc_unit;
 
 /* Compiles `path` (text read from disk unless `text` is given).  On failure

@@ -33,7 +33,10 @@ static const char usage[] =
     "       tilec --help | --version\n"
     "\n"
     "Commands:\n"
-    "  check FILE          parse and type-check every kernel of FILE; print errors as\n"
+    "  check FILE          parse and type-check every kernel of FILE (a constant\n"
+    "                      without a value takes the value of a '// tilec: -D ...'\n"
+    "                      line of FILE, or a representative one), print one line\n"
+    "                      per kernel checked, print errors as\n"
     "                      FILE:LINE:COL: error: ... and exit 1 if there are any\n"
     "  FILE --emit=KIND    print KIND for FILE: 'ast' (the syntax tree, no imports\n"
     "                      followed) or 'ir' (optimised tile IR of the kernels)\n"
@@ -49,7 +52,8 @@ static const char usage[] =
     "                      top-level const; VALUE is a tile expression (128, true,\n"
     "                      bf16, causal, sliding_window(W: 64, S: 4)).  With 'run'\n"
     "                      it also gives runtime scalars (-D scale=0.125) and\n"
-    "                      dimension sizes (-D M=100)\n"
+    "                      dimension sizes (-D M=100); a name given twice, or\n"
+    "                      that names nothing, is an error\n"
     "  -I DIR              search DIR for imports (after the importing file's\n"
     "                      folder, before the library root " TILE_LIB_DIR ")\n"
     "  -O0, -O1            optimisation level: -O0 inlines only, -O1 (default) runs\n"
@@ -330,6 +334,8 @@ static int cmd_check(const cli *c)
     tc_options o = compile_options(c);
     tc_unit *u = NULL;
     tile_status st = tc_check(&u, c->file, &o);
+    for (int i = 0; u && i < u->checked.len; i++) printf("%s\n", (const char *)u->checked.items[i]);
+    fflush(stdout);
     if (u) diag_print_all(&u->diags, stderr);
     if (st == TILE_ERR_NOMEM) fprintf(stderr, "tilec: out of memory\n");
     tc_unit_free(u);
@@ -347,6 +353,8 @@ static int write_text(const char *path, const char *text, size_t len)
     fprintf(stderr, "tilec: cannot write %s: %s\n", path ? path : "to stdout", strerror(errno));
     return 1;
 }
+
+static int check_defines_used(arena *mem, const cli *c, const ir_func *k);
 
 /* The text is produced in memory and written (to -o or stdout) only when
  * everything succeeded: a failed run leaves -o alone, and -o may name the
@@ -375,6 +383,9 @@ static int cmd_emit(const cli *c)
         tc_unit *u = NULL;
         tile_status st = tc_compile(&u, c->file, NULL, &o);
         if (u) diag_print_all(&u->diags, stderr);
+        /* A -D that names nothing in the kernel is refused as by 'run'. */
+        if (st == TILE_OK && u->kernel && check_defines_used(&u->mem, c, u->kernel) != 0)
+            st = TILE_ERR_ARG;
         if (st == TILE_OK) {
             if (u->kernel) ir_print_func(out, u->kernel);
             else ir_print_module(out, u->module);
@@ -651,29 +662,40 @@ static int setup_params(run_state *r)
 }
 
 /* A -D that names nothing is almost always a typo: refuse it. */
-static int check_defines_used(run_state *r)
+static int check_defines_used(arena *mem, const cli *c, const ir_func *k)
 {
-    for (int i = 0; i < r->c->defines.len; i++) {
-        const char *d = r->c->defines.items[i];
+    for (int i = 0; i < c->defines.len; i++) {
+        const char *d = c->defines.items[i];
         size_t n = strcspn(d, "=");
         bool used = false;
-        for (int j = 0; j < r->k->nconsts && !used; j++)
-            used = strlen(r->k->consts[j].name) == n && strncmp(r->k->consts[j].name, d, n) == 0;
-        for (int p = 0; p < r->k->nparams && !used; p++) {
-            const ir_param *pa = &r->k->params[p];
+        for (int j = 0; j < k->nconsts && !used; j++)
+            used = strlen(k->consts[j].name) == n && strncmp(k->consts[j].name, d, n) == 0;
+        for (int p = 0; p < k->nparams && !used; p++) {
+            const ir_param *pa = &k->params[p];
             used = strlen(pa->name) == n && strncmp(pa->name, d, n) == 0;
             if (used && pa->type.kind == IR_TY_TENSOR) {
                 fprintf(stderr, "tilec: -D %s: '%s' is a tensor: give it with --in %s=FILE.npy\n",
                         pa->name, pa->name, pa->name);
                 return -1;
             }
-            for (int k = 0; k < pa->type.rank && !used && pa->type.kind == IR_TY_TENSOR; k++)
-                used = pa->dims[k].name && strlen(pa->dims[k].name) == n &&
-                       strncmp(pa->dims[k].name, d, n) == 0;
+            for (int a = 0; a < pa->type.rank && !used && pa->type.kind == IR_TY_TENSOR; a++)
+                used = pa->dims[a].name && strlen(pa->dims[a].name) == n &&
+                       strncmp(pa->dims[a].name, d, n) == 0;
         }
         if (!used) {
+            char *name = arena_strndup(mem, d, n);
+            fe_suggest s;
+            fe_suggest_init(&s, name);
+            for (int j = 0; j < k->nconsts; j++) fe_suggest_add(&s, k->consts[j].name);
+            for (int p = 0; p < k->nparams; p++) {
+                const ir_param *pa = &k->params[p];
+                fe_suggest_add(&s, pa->name);
+                for (int a = 0; pa->type.kind == IR_TY_TENSOR && a < pa->type.rank; a++)
+                    fe_suggest_add(&s, pa->dims[a].name);
+            }
             fprintf(stderr, "tilec: -D %.*s: kernel '%s' has no constant, scalar parameter or "
-                            "dimension named '%.*s'\n", (int)n, d, r->k->name, (int)n, d);
+                            "dimension named '%.*s'%s\n", (int)n, d, k->name, (int)n, d,
+                    name ? fe_did_you_mean(mem, &s) : "");
             return -1;
         }
     }
@@ -735,7 +757,7 @@ static int cmd_run(const cli *c)
     int rc = 1;
     if (!r.args || !r.given) {
         fprintf(stderr, "tilec: out of memory\n");
-    } else if (check_defines_used(&r) == 0 && read_inputs(&r) == 0 &&
+    } else if (check_defines_used(r.mem, c, r.k) == 0 && read_inputs(&r) == 0 &&
                bind_dims_from_defines(&r) == 0 && setup_params(&r) == 0) {
         /* Inputs are saved before the launch: a kernel may write to them. */
         if (!c->save_inputs || write_tensors(&r, c->save_inputs, false) == 0) {

@@ -185,6 +185,11 @@ typedef struct ast_file {
  * tree, or NULL after reporting syntax errors into d (the parser recovers at
  * ';' and '}' to report several).  Never aborts on any input. */
 ast_file *fe_parse(arena *mem, diag_ctx *d, const char *path, const char *text, size_t len);
+/* fe_parse with the text's first character at (line, col) of `path`: a
+ * -D value wrapped as "const __d = VALUE;" is located in the user's text
+ * (col may be < 1 for the wrapper). */
+ast_file *fe_parse_at(arena *mem, diag_ctx *d, const char *path, const char *text, size_t len,
+                      int line, int col);
 
 /* Prints the tree as an indented S-expression (tilec --emit=ast). */
 void ast_print(FILE *out, const ast_file *f);

@@ -117,6 +117,24 @@ bool fe_is_builtin_name(const char *name)
     return ir_dtype_from_name(name, &dt) || strcmp(name, "inf") == 0 || fe_find_builtin(name);
 }
 
+void fe_suggest_globals(fe_ctx *cx, fe_suggest *s)
+{
+    for (int i = 0; i < cx->globals.len; i++) fe_suggest_add(s, ((fe_global *)cx->globals.items[i])->name);
+    for (int i = 0; fe_builtin_name_at(i); i++) fe_suggest_add(s, fe_builtin_name_at(i));
+    for (int t = 0; t < IR_DTYPE_COUNT; t++) fe_suggest_add(s, ir_dtype_name((ir_dtype)t));
+    fe_suggest_add(s, "inf");
+}
+
+const char *fe_name_hint(fe_func *F, const char *name)
+{
+    fe_suggest s;
+    fe_suggest_init(&s, name);
+    for (fe_scope *sc = F->scope; sc; sc = sc->parent)
+        for (fe_sym *y = sc->syms; y; y = y->next) fe_suggest_add(&s, y->name);
+    fe_suggest_globals(F->cx, &s);
+    return fe_did_you_mean(F->cx->mem, &s);
+}
+
 static void register_item(fe_ctx *cx, const ast_item *it)
 {
     static const fe_global_kind kinds[] = {
@@ -331,8 +349,26 @@ tile_status fe_load_program(fe_ctx *cx, const char *path, const char *text)
 
 /* ---- defines ----------------------------------------------------------- */
 
-/* Each -D NAME=VALUE is parsed as the source "const __d = VALUE;" under the
- * file name "-D NAME", so a bad value is reported with a caret into it. */
+/* Syntax errors in a value parsed as "const __d = VALUE;" (after `mark`)
+ * speak of the value, not of the wrapper's ';'. */
+void fe_reword_wrapper(fe_ctx *cx, diag *mark)
+{
+    static const char *const from[] = {"expected ';' after constant", "found ';'"};
+    static const char *const to[] = {"expected the end of the value", "found the end of the value"};
+    for (diag *g = mark ? mark->next : cx->d->first; g; g = g->next)
+        for (int i = 0; i < 2; i++) {
+            char *at = strstr(g->msg, from[i]);
+            if (!at) continue;
+            char *m = arena_printf(cx->mem, "%.*s%s%s", (int)(at - g->msg), g->msg, to[i],
+                                   at + strlen(from[i]));
+            if (m) g->msg = m;
+        }
+}
+
+/* The command line as the user wrote it, one "-D NAME=VALUE" a line, is
+ * the source "<command line>" (as in clang); each value is parsed as
+ * "const __d = VALUE;" placed so that its locations fall on the value in
+ * that text: a bad value is reported in the user's words, with a caret. */
 void fe_parse_defines(fe_ctx *cx)
 {
     const fe_options *o = cx->opts;
@@ -340,31 +376,55 @@ void fe_parse_defines(fe_ctx *cx)
     cx->defs = arena_calloc(cx->mem, (size_t)o->ndefines, sizeof *cx->defs);
     if (!cx->defs) { fe_oom(cx); return; }
     cx->ndefs = o->ndefines;
+    char *shown = arena_strdup(cx->mem, "");
+    for (int i = 0; shown && i < o->ndefines; i++)
+        shown = arena_printf(cx->mem, "%s-D %s=%s\n", shown, o->defines[i].name ? o->defines[i].name : "",
+                             o->defines[i].value ? o->defines[i].value : "");
+    const src_file *sf = shown ? diag_add_source(cx->d, "<command line>", shown, strlen(shown)) : NULL;
+    if (!sf) { fe_oom(cx); return; }
+    enum { WRAPPER = 12 };   /* strlen("const __d = ") */
     for (int i = 0; i < o->ndefines; i++) {
         fe_def *def = &cx->defs[i];
         def->name = o->defines[i].name ? o->defines[i].name : "";
         const char *value = o->defines[i].value ? o->defines[i].value : "";
-        char *file = arena_printf(cx->mem, "-D %s", def->name);
         char *src = arena_printf(cx->mem, "const __d = %s;", value);
-        if (!file || !src) { fe_oom(cx); return; }
+        if (!src) { fe_oom(cx); return; }
         int before = cx->d->nerrors;
-        const src_file *sf = diag_add_source(cx->d, file, src, strlen(src));
-        if (!sf) { fe_oom(cx); return; }
-        ast_file *af = fe_parse(cx->mem, cx->d, sf->path, sf->text, sf->len);
+        int col = (int)strlen("-D ") + (int)strlen(def->name) + 2;
+        const char *semi = strchr(value, ';');
+        if (semi) {
+            /* It would end the wrapper: "expected 'import', ..." */
+            diag_error(cx->d, ((src_loc){sf->path, i + 1, col + (int)(semi - value)}),
+                       "a -D value is one expression (found ';')");
+            continue;
+        }
+        diag *mark = cx->d->last;
+        ast_file *af = fe_parse_at(cx->mem, cx->d, sf->path, src, strlen(src), i + 1, col - WRAPPER);
+        fe_reword_wrapper(cx, mark);
         if (!af || cx->d->nerrors > before) continue;
         const ast_item *it = af->items.len == 1 ? af->items.items[0] : NULL;
         if (!it || it->kind != AST_ITEM_CONST || !it->value) {
-            diag_error(cx->d, (src_loc){.file = sf->path}, "bad value '%s' for -D %s: expected one expression",
-                       value, def->name);
+            diag_error(cx->d, ((src_loc){sf->path, i + 1, col}), "bad value '%s' for -D %s: expected "
+                       "one expression", value, def->name);
             continue;
         }
         def->expr = it->value;
     }
+    /* -D N=4 -D N=5 is almost always a mistake in a script: refuse it
+     * rather than pick one. */
+    for (int i = 0; i < cx->ndefs; i++)
+        for (int j = 0; j < i; j++)
+            if (strcmp(cx->defs[i].name, cx->defs[j].name) == 0) {
+                diag_error(cx->d, ((src_loc){sf->path, i + 1, 4}), "-D %s is given twice",
+                           cx->defs[i].name);
+                diag_note(cx->d, ((src_loc){sf->path, j + 1, 4}), "first given here");
+                break;
+            }
 }
 
 fe_def *fe_find_define(fe_ctx *cx, const char *name)
 {
-    /* The last -D of a name wins, as with a C compiler. */
+    /* (A name given twice is an error, reported by fe_parse_defines.) */
     for (int i = cx->ndefs - 1; i >= 0; i--)
         if (strcmp(cx->defs[i].name, name) == 0) return &cx->defs[i];
     return NULL;

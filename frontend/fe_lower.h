@@ -12,8 +12,9 @@
  * (constants), fe_lower_expr.c (operators, conversions, views),
  * fe_lower_builtin.c, fe_lower_call.c (fns, partial application),
  * fe_lower_stmt.c (statements, control flow), fe_lower_kernel.c (kernels,
- * specialisations, the public entry points), fe_resolve.c (name checks of
- * code that cannot be lowered without constants). */
+ * specialisations, the public entry points, tilec check), fe_resolve.c
+ * (name checks of what is not lowered: fns no kernel calls, kernels that
+ * cannot be checked), fe_suggest.c ("did you mean"). */
 #ifndef TILE_FE_LOWER_H
 #define TILE_FE_LOWER_H
 
@@ -149,6 +150,12 @@ typedef struct fe_def {            /* a -D NAME=VALUE, parsed */
     fe_val val;
 } fe_def;
 
+typedef struct fe_check_line {    /* a `// tilec: -D ...` line of the root file */
+    int line;
+    fe_def *defs;
+    int ndefs;
+} fe_check_line;
+
 typedef struct fe_inst {           /* one monomorphised fn */
     const char *key;
     ir_func *f;                    /* NULL if its body had errors */
@@ -177,6 +184,10 @@ typedef struct fe_ctx {
     fe_inst *insts;
     fe_frame *stack;
     int depth;                     /* expression/statement nesting guard */
+    bool checking;                 /* fe_check: unbound constants get representative values */
+    bool bool_choice;              /* ... the one bools get (false, then true) */
+    bool chose_bool;               /* ... and a bool constant was given it */
+    const struct fe_check_line *line; /* the `// tilec:` line being checked, or NULL */
     const ast_item *spec_kernel;   /* while a spec's arguments are evaluated: */
     const char *spec_name;         /*   the kernel it specialises, and its name */
     bool oom;
@@ -200,6 +211,13 @@ tile_status fe_load_program(fe_ctx *cx, const char *path, const char *text);
 fe_global *fe_global_find(fe_ctx *cx, const char *name);
 bool fe_is_builtin_name(const char *name);
 void fe_parse_defines(fe_ctx *cx);
+/* Rewords syntax errors after `mark` in a value wrapped as "const __d = VALUE;". */
+void fe_reword_wrapper(fe_ctx *cx, diag *mark);
+/* Adds every top-level name, built-in, dtype and `inf` to s. */
+void fe_suggest_globals(fe_ctx *cx, fe_suggest *s);
+/* "; did you mean 'x'?" for an unknown name used in F (its scopes first),
+ * or "". */
+const char *fe_name_hint(fe_func *F, const char *name);
 fe_def *fe_find_define(fe_ctx *cx, const char *name);
 /* Evaluates a define's value (a constant expression), once. */
 fe_val fe_define_value(fe_ctx *cx, fe_def *def);
@@ -285,6 +303,8 @@ ir_op *fe_build(fe_func *F, src_loc loc, ir_opcode code, int n, ir_value *const 
                 const ir_type *types, int nblocks);
 ir_value *fe_build1(fe_func *F, src_loc loc, ir_opcode code, int n, ir_value *const *ops,
                     ir_type t);
+/* "unknown dtype 'fp32' (expected one of ...); did you mean 'f32'?" */
+void fe_unknown_dtype(fe_ctx *cx, src_loc loc, const char *name);
 /* Dtype named by an AST type (bf16 ... or a const dtype in scope). */
 bool fe_type_dtype(fe_func *F, const ast_type *t, ir_dtype *out);
 fe_sym *fe_lookup(fe_func *F, const char *name);
@@ -294,6 +314,8 @@ char *fe_shape_str(fe_ctx *cx, int rank, const int64_t *shape);
 typedef struct fe_builtin fe_builtin;
 const fe_builtin *fe_find_builtin(const char *name);
 bool fe_builtin_arg_allowed(const fe_builtin *b, const char *arg);
+const char *fe_builtin_name_at(int i);              /* NULL past the end */
+void fe_suggest_builtin_args(const fe_builtin *b, fe_suggest *s);
 fe_val fe_call_builtin(fe_func *F, const fe_builtin *b, const ast_expr *call);
 
 /* A SLICE op: count elements of v along axis from start by step. */
@@ -324,6 +346,13 @@ fe_sym *fe_declare(fe_func *F, const char *name, fe_sym_kind kind, fe_val val, s
 void fe_block(fe_func *F, const ast_block *blk, fe_val *value, bool fn_body);
 /* "'x' is declared with let and cannot be assigned" and friends. */
 void fe_assign_error(fe_ctx *cx, const char *name, fe_sym_kind kind, src_loc loc);
+
+/* ---- fe_lower_kernel.c ------------------------------------------------- */
+/* Appends a note at loc to every error and warning reported after `mark`
+ * (a diagnostic, or NULL for all), after its own notes: the context notes
+ * of an error in an fn instance or a specialisation, innermost first. */
+void fe_note_since(fe_ctx *cx, diag *mark, src_loc loc, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 /* ---- fe_resolve.c ------------------------------------------------------ */
 void fe_resolve_item(fe_ctx *cx, const ast_item *item);

@@ -87,6 +87,16 @@ const fe_builtin *fe_find_builtin(const char *name)
     return NULL;
 }
 
+const char *fe_builtin_name_at(int i)
+{
+    return i >= 0 && (size_t)i < sizeof builtins / sizeof builtins[0] ? builtins[i].name : NULL;
+}
+
+void fe_suggest_builtin_args(const fe_builtin *b, fe_suggest *s)
+{
+    for (int i = 0; i < 2; i++) fe_suggest_add(s, b->named[i]);
+}
+
 bool fe_builtin_arg_allowed(const fe_builtin *b, const char *arg)
 {
     for (int i = 0; i < 2; i++)
@@ -848,6 +858,32 @@ static fe_val b_print(fe_func *F, bargs *a)
     return fe_unit();
 }
 
+/* Does v broadcast to view vw's shape?  If not, says so with the view's
+ * type (its tensor's dtype), and for a 1-D value as long as a 2-D view's
+ * rows, that [:, None] makes it a column (one as long as its columns
+ * broadcasts as a row already). */
+static bool fits_view(fe_func *F, const fe_val *v, const fe_view *vw, src_loc loc, const char *verb,
+                      const char *target)
+{
+    fe_ctx *cx = F->cx;
+    if (v->kind == FE_ERR || !fe_check_operand(F, v, loc)) return false;
+    int vr = fe_val_rank(v), rr;
+    const int64_t *vs = fe_val_shape(v);
+    int64_t rs[IR_MAX_RANK];
+    bool ok = fe_broadcast_shapes(vr, vs, vw->rank, vw->shape, &rr, rs) && rr == vw->rank;
+    for (int i = 0; ok && i < rr; i++) ok = rs[i] == vw->shape[i];
+    if (ok) return true;
+    ir_type want = ir_type_tile(vw->t->dtype, vw->rank, vw->shape);
+    char buf[128];
+    const char *hint = "";
+    if (vr == 1 && vw->rank == 2 && vs[0] == vw->shape[0])
+        hint = arena_printf(cx->mem, " (index it [:, None] to make it a column, %s[%lld,1])",
+                            ir_dtype_name(fe_val_dtype(v)), (long long)vs[0]);
+    diag_error(cx->d, loc, "cannot %s %s %s of type %s%s", verb, fe_describe(cx, v), target,
+               ir_type_str(&want, buf, sizeof buf), hint ? hint : "");
+    return false;
+}
+
 /* load(view, mask: m, other: v), store(view, value, mask: m), atomic_add(...) */
 static fe_val b_memory(fe_func *F, bargs *a)
 {
@@ -884,6 +920,9 @@ static fe_val b_memory(fe_func *F, bargs *a)
     if (!is_load) {
         const fe_val *x = &a->pos[1];
         ir_value *xv;
+        if (!fits_view(F, x, vw, a->pos_loc[1], "store", arena_printf(cx->mem, "to a view of '%s'",
+                                                                      t->name)))
+            return fe_err();
         if (fe_is_scalar_const(x))
             xv = fe_materialize(F, x, t->dtype, vw->rank, vw->shape, a->pos_loc[1]);
         else
@@ -906,6 +945,8 @@ static fe_val b_memory(fe_func *F, bargs *a)
             diag_error(cx->d, ml, "mask must be bool, got %s", fe_describe(cx, m));
             return fe_err();
         }
+        if (!fits_view(F, m, vw, ml, "use", arena_printf(cx->mem, "as the mask of a view of '%s'", t->name)))
+            return fe_err();
         ir_value *mv = fe_convert_to(F, m, IR_BOOL, vw->rank, vw->shape, ml, "use",
                                      "as the mask of a view");
         if (!mv) return fe_err();
@@ -1062,7 +1103,11 @@ fe_val fe_call_builtin(fe_func *F, const fe_builtin *b, const ast_expr *call)
         for (int j = 0; j < 2; j++)
             if (b->named[j] && strcmp(b->named[j], arg->name) == 0) k = j;
         if (k < 0) {
-            diag_error(cx->d, arg->loc, "unknown argument '%s' to '%s'", arg->name, b->name);
+            fe_suggest s;
+            fe_suggest_init(&s, arg->name);
+            fe_suggest_builtin_args(b, &s);
+            diag_error(cx->d, arg->loc, "unknown argument '%s' to '%s'%s", arg->name, b->name,
+                       fe_did_you_mean(cx->mem, &s));
             bad = true;
         } else if (a.has[k]) {
             diag_error(cx->d, arg->loc, "argument '%s' given twice", arg->name);

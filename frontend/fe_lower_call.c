@@ -381,9 +381,12 @@ static fe_inst *instantiate(fe_func *F, const ast_item *item, fe_scope *consts, 
         fe_frame fr = {.fn = item, .fns = fns, .call = call, .up = cx->stack};
         cx->stack = &fr;
         fe_val result = fe_unit();
+        diag *mark = cx->d->last;
         fe_block(&G, item->body, &result, true);
         cx->stack = fr.up;
         ok = lower_results(&G, in, result) && cx->d->nerrors == errors;
+        if (F->item && F->item->name)
+            fe_note_since(cx, mark, call, "in call to '%s' from '%s'", item->name, F->item->name);
     }
     if (!ok) in->f = NULL;
     return in;
@@ -476,6 +479,8 @@ typedef struct binding {
                                     2 by this call, 3 by its default */
     bool all_named;              /* every argument named (and at least one) */
     bool only_const;             /* ... binding constants (or captures) only */
+    const char *via;             /* the name called (an fn value's name), or NULL */
+    diag *mark;                  /* the last diagnostic before the call (notes attach after it) */
 } binding;
 
 /* Binds fn's earlier bindings, then the call's arguments: positional ones
@@ -515,7 +520,12 @@ static bool bind_args(fe_func *F, const fe_fnval *fn, const ast_list *args, bind
         if (arg->name) {
             k = param_index(item, arg->name);
             if (k < 0) {
-                diag_error(cx->d, arg->loc, "unknown argument '%s' to '%s'", arg->name, item->name);
+                fe_suggest s;
+                fe_suggest_init(&s, arg->name);
+                for (int j = 0; j < item->params.len; j++)
+                    fe_suggest_add(&s, ((const ast_param *)item->params.items[j])->name);
+                diag_error(cx->d, arg->loc, "unknown argument '%s' to '%s'%s", arg->name,
+                           item->name, fe_did_you_mean(cx->mem, &s));
                 bad = true;
                 continue;
             }
@@ -638,7 +648,13 @@ static bool bind_consts(fe_func *C, binding *b, src_loc cloc)
     for (int k = 0; k < b->n; k++) {
         const ast_param *p = param_at(item, k);
         if (b->state[k] || (p->kind == AST_PARAM_CONST && p->deflt)) continue;
-        diag_error(cx->d, cloc, "missing argument '%s' in call to '%s'", p->name, item->name);
+        bool tensor = p->kind == AST_PARAM_TENSOR || (p->type && p->type->dims.len > 0);
+        if (tensor && b->via && strcmp(b->via, item->name) != 0)
+            diag_error(cx->d, cloc, "missing argument '%s' in call to '%s' (an fn value that reads a "
+                       "tensor captures it in the specialisation: %s(%s: %s))", p->name, item->name,
+                       item->name, p->name, p->name);
+        else
+            diag_error(cx->d, cloc, "missing argument '%s' in call to '%s'", p->name, item->name);
         bad = true;
     }
     return !bad;
@@ -721,12 +737,26 @@ static bool new_binding(fe_ctx *cx, const ast_item *item, binding *b)
 
 static fe_val call_bound(fe_func *F, binding *bp, src_loc cloc);
 
+/* A call through an fn value (`mask(...)` calling the user's `my_mask`)
+ * that does not fit the fn: the errors are at the call, in the code that
+ * calls the value; a note shows the fn.  Returns FE_ERR. */
+static fe_val declared_here(fe_ctx *cx, const binding *b, diag *mark)
+{
+    if (b->via && strcmp(b->via, b->item->name) != 0)
+        fe_note_since(cx, mark, b->item->name_loc, "'%s' (called as '%s') is declared here",
+                      b->item->name, b->via);
+    return fe_err();
+}
+
 fe_val fe_call_fn(fe_func *F, const fe_fnval *fn, const ast_expr *call)
 {
     binding b;
     if (!fe_check_fn(F->cx, fn->item) || !new_binding(F->cx, fn->item, &b)) return fe_err();
-    if (!bind_args(F, fn, &call->u.call.args, &b)) return fe_err();
-    return call_bound(F, &b, call->u.call.callee->loc);
+    const ast_expr *callee = call->u.call.callee;
+    b.via = callee->kind == AST_NAME ? callee->u.str : NULL;
+    b.mark = F->cx->d->last;
+    if (!bind_args(F, fn, &call->u.call.args, &b)) return declared_here(F->cx, &b, b.mark);
+    return call_bound(F, &b, callee->loc);
 }
 
 /* Binds fn's earlier bindings, then vals[0..nvals) to the unbound
@@ -784,7 +814,7 @@ static fe_val call_bound(fe_func *F, binding *bp, src_loc cloc)
     }
     fe_func C = {.cx = cx};
     fe_push_scope(&C);
-    if (!bind_consts(&C, &b, cloc)) return fe_err();
+    if (!bind_consts(&C, &b, cloc)) return declared_here(cx, &b, b.mark);
     if (!fe_need_ir(F, cloc, arena_printf(cx->mem, "a call of fn '%s'", item->name)))
         return fe_err();
     fe_capture *caps;

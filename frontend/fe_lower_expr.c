@@ -281,6 +281,15 @@ ir_value *fe_convert_to(fe_func *F, const fe_val *v, ir_dtype dt, int rank,
     return fe_materialize(F, v, dt, rank, shape, loc);
 }
 
+void fe_unknown_dtype(fe_ctx *cx, src_loc loc, const char *name)
+{
+    fe_suggest s;
+    fe_suggest_init(&s, name);
+    for (int t = 0; t < IR_DTYPE_COUNT; t++) fe_suggest_add(&s, ir_dtype_name((ir_dtype)t));
+    diag_error(cx->d, loc, "unknown dtype '%s' (expected one of bool, i32, i64, f16, bf16, f32)%s",
+               name, fe_did_you_mean(cx->mem, &s));
+}
+
 bool fe_type_dtype(fe_func *F, const ast_type *t, ir_dtype *out)
 {
     fe_ctx *cx = F->cx;
@@ -303,8 +312,11 @@ bool fe_type_dtype(fe_func *F, const ast_type *t, ir_dtype *out)
             return false;
         } else {
             const char *hint = strcmp(t->name, "int") == 0 ? " (use i32 or i64)"
-                             : strcmp(t->name, "float") == 0 ? " (use f32, bf16 or f16)" : "";
-            diag_error(cx->d, t->loc, "unknown dtype '%s'%s", t->name, hint);
+                             : strcmp(t->name, "float") == 0 ? " (use f32, bf16 or f16)" : NULL;
+            if (hint)
+                diag_error(cx->d, t->loc, "unknown dtype '%s'%s", t->name, hint);
+            else
+                fe_unknown_dtype(cx, t->loc, t->name);
             return false;
         }
     }
@@ -339,7 +351,13 @@ fe_val fe_binop(fe_func *F, ast_binop op, fe_val a, fe_val b, src_loc loc)
     int64_t rs[IR_MAX_RANK];
     if (!fe_broadcast_shapes(fe_val_rank(&a), fe_val_shape(&a), fe_val_rank(&b),
                              fe_val_shape(&b), &rr, rs)) {
-        fe_binop_error(F, op, &a, &b, "shapes do not broadcast", loc);
+        /* Two 1-D index or mask tiles that differ are, as a rule, rows and
+         * columns meant to make a 2-D one. */
+        bool rows_cols = fe_val_rank(&a) == 1 && fe_val_rank(&b) == 1 &&
+                         !ir_dtype_is_float(fe_val_dtype(&a)) && !ir_dtype_is_float(fe_val_dtype(&b));
+        fe_binop_error(F, op, &a, &b, rows_cols ? "shapes do not broadcast (for a 2-D tile, "
+                       "index one side [:, None] and the other [None, :])"
+                       : "shapes do not broadcast", loc);
         return fe_err();
     }
     if (!fe_shape_ok(F, rr, rs, loc)) return fe_err();
@@ -459,7 +477,7 @@ static fe_val lower_name(fe_func *F, const ast_expr *e)
                    cx->spec_kernel->name, cx->spec_name);
         return fe_err();
     }
-    diag_error(cx->d, e->loc, "unknown name '%s'", name);
+    diag_error(cx->d, e->loc, "unknown name '%s'%s", name, fe_name_hint(F, name));
     return fe_err();
 }
 

@@ -15,9 +15,18 @@
  * They follow the base kernel's parameters in the IR and at launch (a dim
  * named like one of the kernel's is the same dim, checked at launch), but
  * are not names in the kernel's body: they are reachable only through the
- * fn values that captured them (fe_func.caps, fe_lower_call.c). */
+ * fn values that captured them (fe_func.caps, fe_lower_call.c).
+ *
+ * fe_check lowers every kernel of the file, those with unbound constants
+ * too: with the values of each `// tilec: -D ...` line of the file that
+ * gives them one, else with representative values it chooses, and reports
+ * each kernel checked with the values used (docs/language.md, "Checking
+ * generic kernels").  Errors get context notes: the specialisation that
+ * asked for the kernel, the values check chose. */
 #include "fe_lower.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
 typedef struct kbinding {
@@ -37,6 +46,7 @@ typedef struct kconst {
     const ast_param *p;
     fe_val val;
     bool was_auto;
+    int source;                  /* kc_source */
 } kconst;
 
 static const ast_param *kparam(const ast_item *k, int i) { return k->params.items[i]; }
@@ -55,6 +65,18 @@ static const char *kind_word(fe_global_kind k)
     case FE_G_FN: return "an fn";
     default: return "a kernel";
     }
+}
+
+/* "; did you mean 'k'?" among the kernels and specialisations, or "". */
+static const char *kernel_hint(fe_ctx *cx, const char *name)
+{
+    fe_suggest s;
+    fe_suggest_init(&s, name);
+    for (int i = 0; i < cx->globals.len; i++) {
+        const fe_global *g = cx->globals.items[i];
+        if (g->kind == FE_G_KERNEL || g->kind == FE_G_SPEC) fe_suggest_add(&s, g->name);
+    }
+    return fe_did_you_mean(cx->mem, &s);
 }
 
 /* ---- specialisations --------------------------------------------------- */
@@ -155,7 +177,8 @@ static fe_spec *eval_spec(fe_ctx *cx, fe_global *g)
     fe_global *base = fe_global_find(cx, it->base);
     const fe_spec *parent = NULL;
     if (!base) {
-        diag_error(cx->d, it->base_loc, "unknown kernel '%s'", it->base);
+        diag_error(cx->d, it->base_loc, "unknown kernel '%s'%s", it->base,
+                   kernel_hint(cx, it->base));
     } else if (base->kind == FE_G_SPEC && base->state == 1) {
         diag_error(cx->d, it->base_loc, "specialisation cycle through '%s'", base->name);
     } else if (base->kind == FE_G_SPEC) {
@@ -194,8 +217,13 @@ static fe_spec *eval_spec(fe_ctx *cx, fe_global *g)
         }
         const ast_param *p = find_param(sp->kernel, a->name);
         if (!p) {
-            diag_error(cx->d, a->loc, "kernel '%s' has no constant named '%s'", sp->kernel->name,
-                       a->name);
+            fe_suggest s;
+            fe_suggest_init(&s, a->name);
+            for (int j = 0; j < sp->kernel->params.len; j++)
+                if (kparam(sp->kernel, j)->kind == AST_PARAM_CONST)
+                    fe_suggest_add(&s, kparam(sp->kernel, j)->name);
+            diag_error(cx->d, a->loc, "kernel '%s' has no constant named '%s'%s", sp->kernel->name,
+                       a->name, fe_did_you_mean(cx->mem, &s));
             bad = true;
             continue;
         }
@@ -254,15 +282,51 @@ static void check_signature(fe_ctx *cx, fe_global *g)
     }
 }
 
+/* Where a kernel constant's value came from.  By priority: the
+ * specialisation, -D, a `// tilec:` line, the default, auto, tilec check's
+ * choice; tilec check reports them in the enum's order (representative
+ * values first). */
+typedef enum kc_source {
+    KC_SPEC, KC_LINE, KC_CHOSEN, KC_DEFINE, KC_DEFAULT, KC_AUTO,
+} kc_source;
+
+static fe_def *line_define(const fe_check_line *l, const char *name)
+{
+    for (int i = l ? l->ndefs - 1 : -1; i >= 0; i--)
+        if (strcmp(l->defs[i].name, name) == 0) return &l->defs[i];
+    return NULL;
+}
+
+/* `tilec check`'s representative value for constant p that nothing binds;
+ * false for an fn constant (there is no representative fn).  Ints are
+ * distinct powers of two (16, 32, ... in order: two sizes that must differ
+ * are not checked equal, and none is 1, which broadcasts). */
+static bool chosen_value(fe_ctx *cx, const ast_param *p, int *nint, fe_val *out)
+{
+    switch (fe_param_ckind(p)) {
+    case AST_CK_INT:
+        *out = fe_int((int64_t)16 << (*nint < 20 ? (*nint)++ : 20));
+        return true;
+    case AST_CK_FLOAT: *out = fe_float(1.0); return true;
+    case AST_CK_BOOL:
+        *out = fe_bool(cx->bool_choice);
+        cx->chose_bool = true;
+        return true;
+    case AST_CK_DTYPE: *out = fe_dtype(IR_F32); return true;
+    case AST_CK_FN: return false;
+    }
+    return false;
+}
+
 /* Binds every const parameter of kernel k; false if one is unbound or bad
  * (then it is an FE_ERR in the scope, so defaults using it stay silent). */
 static bool bind_consts(fe_ctx *cx, const ast_item *k, const fe_spec *sp, kconst *out,
-                        bool report_unbound, fe_scope **scope)
+                        bool report_unbound, fe_scope **scope, const char **unbound)
 {
     fe_func C = {.cx = cx};
     fe_push_scope(&C);
     bool ok = true;
-    int nc = 0;
+    int nc = 0, nint = 0;
     for (int i = 0; i < k->params.len; i++) {
         const ast_param *p = kparam(k, i);
         if (p->kind != AST_PARAM_CONST) continue;
@@ -274,9 +338,28 @@ static bool bind_consts(fe_ctx *cx, const ast_item *k, const fe_spec *sp, kconst
         for (int j = 0; sp && j < sp->n; j++)
             if (strcmp(sp->b[j].name, p->name) == 0) {
                 c->val = sp->b[j].val;
+                c->source = KC_SPEC;
                 found = true;
             }
+        fe_def *over = found && report_unbound ? fe_find_define(cx, p->name) : NULL;
+        if (over && over->expr) {
+            /* A -D for the kernel named cannot be dropped without a word. */
+            diag_error(cx->d, over->expr->loc, "-D %s: constant '%s' of kernel '%s' is bound by the "
+                       "specialisation (%s=%s) and cannot be overridden", p->name, p->name, k->name,
+                       p->name, fe_const_str(cx, &c->val));
+            ok = false;
+        }
         fe_def *def = found ? NULL : fe_find_define(cx, p->name);
+        c->source = def ? KC_DEFINE : c->source;
+        if (!def && !found && (def = line_define(cx->line, p->name))) c->source = KC_LINE;
+        if (def && def->state == 0 && def->expr && def->expr->kind == AST_NAME &&
+            fe_param_ckind(p) == AST_CK_DTYPE && !fe_is_builtin_name(def->expr->u.str) &&
+            !fe_global_find(cx, def->expr->u.str)) {
+            /* -D T=fp32: say what a dtype may be, not just "unknown name". */
+            fe_unknown_dtype(cx, def->expr->loc, def->expr->u.str);
+            def->state = 2;
+            def->val = fe_err();
+        }
         if (def) {
             c->val = fe_define_value(cx, def);
             if (def->expr) at = def->expr->loc;
@@ -290,13 +373,26 @@ static bool bind_consts(fe_ctx *cx, const ast_item *k, const fe_spec *sp, kconst
                 }
                 c->val = fe_int(32);
                 c->was_auto = true;
+                c->source = KC_AUTO;
             } else {
                 c->val = fe_const_expr(cx, C.scope, p->deflt);
                 at = p->deflt->loc;
+                c->source = KC_DEFAULT;
             }
             found = true;
+        } else if (!found && cx->checking) {
+            found = chosen_value(cx, p, &nint, &c->val);
+            c->source = KC_CHOSEN;
+            if (!found)
+                diag_error(cx->d, p->loc, "kernel '%s' cannot be checked: constant '%s' (fn) has "
+                           "no value (give one with -D %s=... or a '// tilec: -D %s=...' line "
+                           "in the file)", k->name, p->name, p->name, p->name);
         }
         if (!found) {
+            if (unbound && *unbound)
+                *unbound = arena_printf(cx->mem, "%s, '%s'", *unbound, p->name);
+            else if (unbound)
+                *unbound = arena_printf(cx->mem, "'%s'", p->name);
             if (report_unbound)
                 diag_error(cx->d, p->loc, "constant '%s' needs a value (give it with -D %s=...)",
                            p->name, p->name);
@@ -606,6 +702,52 @@ static void lower_kernel(fe_ctx *cx, const ast_item *k, const fe_spec *sp, const
     fe_build(&B, k->body ? k->body->end : loc, IR_OP_RETURN, 0, NULL, 0, NULL, 0);
 }
 
+/* ---- context notes ----------------------------------------------------- */
+
+void fe_note_since(fe_ctx *cx, diag *mark, src_loc loc, const char *fmt, ...)
+{
+    diag_ctx *d = cx->d;
+    diag *g = mark ? mark->next : d->first;
+    if (!g) return;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    char *msg = n >= 0 ? arena_alloc(cx->mem, (size_t)n + 1) : NULL;
+    if (!msg) {
+        fe_oom(cx);
+        return;
+    }
+    va_start(ap, fmt);
+    vsnprintf(msg, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    while (g) {
+        if (g->level == DIAG_NOTE) {
+            g = g->next;
+            continue;
+        }
+        diag *end = g;
+        bool there = false;   /* a note of its own already points at loc */
+        while (end->next && end->next->level == DIAG_NOTE) {
+            end = end->next;
+            there |= end->loc.line == loc.line && end->loc.col == loc.col && end->loc.file == loc.file;
+        }
+        if (there) {
+            g = end->next;
+            continue;
+        }
+        diag *note = arena_alloc(cx->mem, sizeof *note);
+        if (!note) {
+            fe_oom(cx);
+            return;
+        }
+        *note = (diag){.level = DIAG_NOTE, .loc = loc, .msg = msg, .next = end->next};
+        end->next = note;
+        if (d->last == end) d->last = note;
+        g = note->next;
+    }
+}
+
 /* ---- one mistake, one error ------------------------------------------- */
 
 static bool same_loc(src_loc a, src_loc b)
@@ -639,8 +781,53 @@ static void drop_repeated_errors(diag_ctx *d)
     }
 }
 
-/* Lowers kernel or specialisation g if all its constants are bound. */
-static void compile_global(fe_ctx *cx, fe_global *g, bool report_unbound)
+static const char *source_word(fe_ctx *cx, int source)
+{
+    switch (source) {
+    case KC_DEFINE: return "-D";
+    case KC_LINE: return cx->line ? arena_printf(cx->mem, "line %d", cx->line->line) : "line";
+    case KC_DEFAULT: return "default";
+    case KC_AUTO: return "auto";
+    case KC_CHOSEN: return "chosen";
+    default: return "";
+    }
+}
+
+/* "D=16, E=32 (chosen), T=bf16 (default)": the constants from sources
+ * lo to hi, a group per source, in declaration order within it. */
+static char *const_list(fe_ctx *cx, const kconst *c, int n, int lo, int hi, char *s)
+{
+    for (int src = lo; src <= hi; src++) {
+        bool any = false;
+        for (int i = 0; s && i < n; i++)
+            if (c[i].source == src) {
+                s = arena_printf(cx->mem, "%s%s%s=%s", s, *s ? ", " : "", c[i].p->name,
+                                 fe_const_str(cx, &c[i].val));
+                any = true;
+            }
+        if (any && s) s = arena_printf(cx->mem, "%s (%s)", s, source_word(cx, src));
+    }
+    return s;
+}
+
+/* tilec check's line for a kernel checked: the values it was checked with,
+ * representative ones first; a specialisation's own are in its source. */
+static void report_checked(fe_ctx *cx, const fe_global *g, const kconst *c, int n, diag *mark)
+{
+    char *rep = const_list(cx, c, n, KC_LINE, KC_CHOSEN, arena_strdup(cx->mem, ""));
+    if (rep && *rep)
+        fe_note_since(cx, mark, g->item->name_loc, "'%s' was checked with %s", g->name, rep);
+    char *all = const_list(cx, c, n, KC_DEFINE, KC_AUTO, rep);
+    const char *line = all ? arena_printf(cx->mem, "checked %s%s%s", g->name, *all ? " with " : "",
+                                          all) : NULL;
+    ptr_vec *out = cx->opts ? cx->opts->check_report : NULL;
+    if (!line || (out && ptr_vec_push(cx->mem, out, (void *)line))) fe_oom(cx);
+}
+
+/* Lowers kernel or specialisation g if all its constants are bound (in
+ * fe_check, with representative values for the others).  A kernel left
+ * unlowered gets a warning if warn_unbound. */
+static void compile_global(fe_ctx *cx, fe_global *g, bool report_unbound, bool warn_unbound)
 {
     const ast_item *k = NULL;
     const fe_spec *sp = NULL;
@@ -664,10 +851,22 @@ static void compile_global(fe_ctx *cx, fe_global *g, bool report_unbound)
     for (int i = 0; i < k->params.len; i++) nconsts += kparam(k, i)->kind == AST_PARAM_CONST;
     fe_scope *scope = NULL;
     int errors = cx->d->nerrors;
-    if (!bind_consts(cx, k, sp, consts, report_unbound, &scope) || cx->d->nerrors > errors) return;
+    const char *unbound = NULL;
+    if (!bind_consts(cx, k, sp, consts, report_unbound, &scope, &unbound) ||
+        cx->d->nerrors > errors) {
+        if (warn_unbound && unbound && cx->d->nerrors == errors)
+            diag_report(cx->d, DIAG_WARNING, g->item->name_loc, "kernel '%s' is not compiled: "
+                        "no value for %s %s (give %s with -D NAME=VALUE)", g->name,
+                        strchr(unbound, ',') ? "constants" : "constant", unbound,
+                        strchr(unbound, ',') ? "them" : "it");
+        return;
+    }
     g->used = true;
     if (kg) kg->used = true;
+    diag *mark = cx->d->last;
     lower_kernel(cx, k, sp, g->name, g->item->name_loc, consts, nconsts, scope);
+    if (sp) fe_note_since(cx, mark, g->item->name_loc, "in specialisation '%s' requested here", g->name);
+    if (cx->checking) report_checked(cx, g, consts, nconsts, mark);
     drop_repeated_errors(cx->d);
 }
 
@@ -700,6 +899,69 @@ static tile_status finish(fe_ctx *cx, tile_status st)
     return cx->d->nerrors ? TILE_ERR_SEMA : TILE_OK;
 }
 
+/* Adds the names a -D can give in kernel item k (constants, runtime
+ * parameters, dimensions) to s; true if `name` is one of them.  Constants
+ * that specialisation sp binds do not count (*bound says one was named). */
+static bool kernel_names(const ast_item *k, const fe_spec *sp, const char *name, fe_suggest *s,
+                         bool *bound)
+{
+    bool found = false;
+    for (int i = 0; k && i < k->params.len; i++) {
+        const ast_param *p = kparam(k, i);
+        bool spec_binds = false;
+        for (int b = 0; sp && p->kind == AST_PARAM_CONST && b < sp->n; b++)
+            spec_binds |= strcmp(sp->b[b].name, p->name) == 0;
+        if (spec_binds) {
+            *bound |= strcmp(p->name, name) == 0;
+            continue;
+        }
+        found |= strcmp(p->name, name) == 0;
+        fe_suggest_add(s, p->name);
+        for (int d = 0; p->kind == AST_PARAM_TENSOR && p->type && d < p->type->dims.len; d++) {
+            const ast_expr *de = p->type->dims.items[d];
+            if (de->kind != AST_NAME) continue;
+            found |= strcmp(de->u.str, name) == 0;
+            fe_suggest_add(s, de->u.str);
+        }
+    }
+    return found;
+}
+
+/* Compiling or checking a whole file: a -D that names nothing in it (no
+ * top-level constant, and no constant, parameter or dimension of one of its
+ * kernels) is refused, as `tilec run` refuses one for its kernel. */
+static void check_defines_named(fe_ctx *cx)
+{
+    const ast_file *root = cx->files.len ? cx->files.items[0] : NULL;
+    for (int i = 0; root && i < cx->ndefs; i++) {
+        const fe_def *def = &cx->defs[i];
+        fe_global *cg = fe_global_find(cx, def->name);
+        if (cg && cg->kind == FE_G_CONST) continue;
+        fe_suggest s;
+        fe_suggest_init(&s, def->name);
+        bool found = false, bound = false;
+        for (int j = 0; j < root->items.len; j++) {
+            const ast_item *it = root->items.items[j];
+            fe_global *g = it->name ? fe_global_find(cx, it->name) : NULL;
+            if (!g || g->item != it || (g->kind != FE_G_KERNEL && g->kind != FE_G_SPEC)) continue;
+            const fe_spec *sp = g->kind == FE_G_SPEC ? eval_spec(cx, g) : NULL;
+            found |= kernel_names(g->kind == FE_G_SPEC ? (sp ? sp->kernel : NULL) : it, sp,
+                                  def->name, &s, &bound);
+            if (g->kind == FE_G_SPEC) found |= kernel_names(it, NULL, def->name, &s, &bound);
+        }
+        const src_file *cl = diag_find_source(cx->d, "<command line>");
+        if (!found && bound && def->expr && cl)
+            diag_error(cx->d, ((src_loc){cl->path, i + 1, 4}), "-D %s: every kernel of this file "
+                       "with a constant '%s' binds it in its specialisation, and a -D cannot "
+                       "override that", def->name, def->name);
+        else if (!found && def->expr && cl)
+            diag_error(cx->d, ((src_loc){cl->path, i + 1, 4}),
+                       "-D %s: no kernel of this file has a constant, parameter or dimension "
+                       "named '%s', and there is no such top-level constant%s", def->name,
+                       def->name, fe_did_you_mean(cx->mem, &s));
+    }
+}
+
 /* Every kernel and specialisation of the root file, in order. */
 static void compile_root(fe_ctx *cx)
 {
@@ -708,7 +970,7 @@ static void compile_root(fe_ctx *cx)
         const ast_item *it = root->items.items[i];
         if (it->kind != AST_ITEM_KERNEL && it->kind != AST_ITEM_SPEC) continue;
         fe_global *g = fe_global_find(cx, it->name);
-        if (g && g->item == it) compile_global(cx, g, false);
+        if (g && g->item == it) compile_global(cx, g, false, true);
     }
 }
 
@@ -719,18 +981,174 @@ tile_status fe_compile(ir_module *m, const char *path, const char *text, const c
     tile_status st = setup(&cx, m, path, text, opts);
     if (st != TILE_OK) return finish(&cx, st);
     if (!kernel) {
+        if (opts && opts->strict_defines) check_defines_named(&cx);
         compile_root(&cx);
         return finish(&cx, TILE_OK);
     }
     fe_global *g = fe_global_find(&cx, kernel);
     if (!g)
-        diag_error(cx.d, (src_loc){.file = path}, "no kernel named '%s'", kernel);
+        diag_error(cx.d, (src_loc){.file = path}, "no kernel named '%s'%s", kernel,
+                   kernel_hint(&cx, kernel));
     else if (g->kind != FE_G_KERNEL && g->kind != FE_G_SPEC)
         diag_error(cx.d, g->item->name_loc, "'%s' is not a kernel (it is %s)", kernel,
                    kind_word(g->kind));
     else
-        compile_global(&cx, g, true);
+        compile_global(&cx, g, true, false);
     return finish(&cx, TILE_OK);
+}
+
+/* ---- tilec check -------------------------------------------------------- */
+
+/* The constants of the root file's kernels (a specialisation's: its
+ * kernel's), to check the names a `// tilec:` line gives. */
+static void suggest_kernel_consts(fe_ctx *cx, const ast_file *root, const char *name,
+                                  bool *found, fe_suggest *s)
+{
+    for (int i = 0; i < root->items.len; i++) {
+        const ast_item *it = root->items.items[i];
+        fe_global *g = it->name ? fe_global_find(cx, it->name) : NULL;
+        if (!g || g->item != it || (g->kind != FE_G_KERNEL && g->kind != FE_G_SPEC)) continue;
+        const fe_spec *sp = g->kind == FE_G_SPEC ? eval_spec(cx, g) : NULL;
+        const ast_item *k = g->kind == FE_G_SPEC ? (sp ? sp->kernel : NULL) : it;
+        for (int j = 0; k && j < k->params.len; j++) {
+            if (kparam(k, j)->kind != AST_PARAM_CONST) continue;
+            *found |= strcmp(kparam(k, j)->name, name) == 0;
+            fe_suggest_add(s, kparam(k, j)->name);
+        }
+    }
+}
+
+/* Parses one `-D NAME=VALUE` of a `// tilec:` line at p (the value's text
+ * ends at white space outside brackets); returns the end, or NULL after an
+ * error. */
+static const char *parse_line_define(fe_ctx *cx, const src_file *sf, int line, const char *ls,
+                                     const char *p, fe_def *def)
+{
+    const char *name = p, *eq = p;
+    while (*eq && *eq != '=' && *eq != ' ' && *eq != '\t' && *eq != '\n') eq++;
+    src_loc at = {sf->path, line, (int)(p - ls) + 1};
+    if (*eq != '=' || eq == name) {
+        diag_error(cx->d, at, "expected NAME=VALUE after -D in a '// tilec:' line");
+        return NULL;
+    }
+    const char *v = eq + 1, *e = v;
+    int depth = 0;
+    while (*e && *e != '\n' && (depth > 0 || (*e != ' ' && *e != '\t'))) {
+        depth += *e == '(' || *e == '[';
+        depth -= *e == ')' || *e == ']';
+        e++;
+    }
+    def->name = arena_strndup(cx->mem, name, (size_t)(eq - name));
+    char *src = arena_printf(cx->mem, "const __d = %.*s;", (int)(e - v), v);
+    if (!def->name || !src) {
+        fe_oom(cx);
+        return NULL;
+    }
+    const char *semi = memchr(v, ';', (size_t)(e - v));
+    if (semi) {
+        diag_error(cx->d, ((src_loc){sf->path, line, (int)(semi - ls) + 1}),
+                   "a -D value is one expression (found ';')");
+        return e;
+    }
+    int before = cx->d->nerrors;
+    enum { WRAPPER = 12 };   /* strlen("const __d = ") */
+    diag *mark = cx->d->last;
+    ast_file *af = fe_parse_at(cx->mem, cx->d, sf->path, src, strlen(src), line,
+                               (int)(v - ls) + 1 - WRAPPER);
+    fe_reword_wrapper(cx, mark);
+    if (!af || cx->d->nerrors > before) return e;
+    const ast_item *it = af->items.len == 1 ? af->items.items[0] : NULL;
+    if (!it || it->kind != AST_ITEM_CONST || !it->value) {
+        diag_error(cx->d, at, "bad value for -D %s: expected one expression", def->name);
+        return e;
+    }
+    def->expr = it->value;
+    return e;
+}
+
+/* The `// tilec: -D NAME=VALUE ...` lines of the root file, each one set of
+ * values to check the kernels with. */
+static int parse_check_lines(fe_ctx *cx, const ast_file *root, fe_check_line **out)
+{
+    const src_file *sf = diag_find_source(cx->d, root->path);
+    static const char marker[] = "// tilec:";
+    int n = 0, cap = 0;
+    fe_check_line *lines = NULL;
+    const char *ls = sf ? sf->text : "";
+    for (int line = 1; *ls; line++) {
+        const char *le = strchr(ls, '\n');
+        if (!le) le = ls + strlen(ls);
+        const char *p = ls;
+        while (p < le && (*p == ' ' || *p == '\t')) p++;
+        if ((size_t)(le - p) >= sizeof marker - 1 && strncmp(p, marker, sizeof marker - 1) == 0) {
+            if (n == cap) {
+                cap = cap ? 2 * cap : 4;
+                fe_check_line *grown = arena_calloc(cx->mem, (size_t)cap, sizeof *grown);
+                if (!grown) {
+                    fe_oom(cx);
+                    return 0;
+                }
+                if (n) memcpy(grown, lines, (size_t)n * sizeof *lines);
+                lines = grown;
+            }
+            fe_check_line *l = &lines[n++];
+            *l = (fe_check_line){.line = line};
+            int maxdefs = (int)(le - p) / 4 + 1;
+            l->defs = arena_calloc(cx->mem, (size_t)maxdefs, sizeof *l->defs);
+            if (!l->defs) {
+                fe_oom(cx);
+                return 0;
+            }
+            p += sizeof marker - 1;
+            while (p && p < le) {
+                while (p < le && (*p == ' ' || *p == '\t')) p++;
+                if (p >= le) break;
+                src_loc at = {sf->path, line, (int)(p - ls) + 1};
+                if (strncmp(p, "-D", 2) != 0 || l->ndefs >= maxdefs) {
+                    const char *w = p;
+                    while (w < le && *w != ' ' && *w != '\t') w++;
+                    diag_error(cx->d, at, "a '// tilec:' line takes only -D NAME=VALUE, got '%.*s'",
+                               (int)(w - p), p);
+                    break;
+                }
+                p += 2;
+                while (p < le && (*p == ' ' || *p == '\t')) p++;
+                fe_def *def = &l->defs[l->ndefs];
+                src_loc name_at = {sf->path, line, (int)(p - ls) + 1};
+                p = parse_line_define(cx, sf, line, ls, p, def);
+                if (!p) break;
+                bool known = false;
+                fe_suggest s;
+                fe_suggest_init(&s, def->name);
+                suggest_kernel_consts(cx, root, def->name, &known, &s);
+                if (!known)
+                    diag_error(cx->d, name_at, "-D %s: no kernel of this file has a constant '%s'%s",
+                               def->name, def->name, fe_did_you_mean(cx->mem, &s));
+                else
+                    l->ndefs++;
+            }
+        }
+        ls = *le ? le + 1 : le;
+    }
+    *out = lines;
+    return n;
+}
+
+/* Does line l give a value to a constant of g's kernel that neither g (a
+ * specialisation) nor a -D binds? */
+static bool line_applies(fe_ctx *cx, const fe_check_line *l, fe_global *g)
+{
+    const fe_spec *sp = g->kind == FE_G_SPEC ? eval_spec(cx, g) : NULL;
+    const ast_item *k = g->kind == FE_G_SPEC ? (sp ? sp->kernel : NULL) : g->item;
+    for (int j = 0; k && j < k->params.len; j++) {
+        const ast_param *p = kparam(k, j);
+        if (p->kind != AST_PARAM_CONST || !line_define(l, p->name) || fe_find_define(cx, p->name))
+            continue;
+        bool bound = false;
+        for (int b = 0; sp && b < sp->n; b++) bound |= strcmp(sp->b[b].name, p->name) == 0;
+        if (!bound) return true;
+    }
+    return false;
 }
 
 tile_status fe_check(ir_module *m, const char *path, const fe_options *opts)
@@ -738,10 +1156,36 @@ tile_status fe_check(ir_module *m, const char *path, const fe_options *opts)
     fe_ctx cx;
     tile_status st = setup(&cx, m, path, NULL, opts);
     if (st != TILE_OK) return finish(&cx, st);
-    compile_root(&cx);
-    /* What could not be lowered (kernels missing constants, fns no kernel
-     * calls) still gets its names checked. */
+    cx.checking = true;
+    if (opts && opts->strict_defines) check_defines_named(&cx);
     const ast_file *root = cx.files.items[0];
+    fe_check_line *lines = NULL;
+    int nlines = parse_check_lines(&cx, root, &lines);
+    for (int i = 0; i < root->items.len; i++) {
+        const ast_item *it = root->items.items[i];
+        if (it->kind != AST_ITEM_KERNEL && it->kind != AST_ITEM_SPEC) continue;
+        fe_global *g = fe_global_find(&cx, it->name);
+        if (!g || g->item != it) continue;
+        bool any = false;
+        for (int l = 0; l < nlines; l++)
+            if (line_applies(&cx, &lines[l], g)) {
+                cx.line = &lines[l];
+                compile_global(&cx, g, false, false);
+                any = true;
+            }
+        cx.line = NULL;
+        if (any) continue;
+        /* Chosen bools are checked both ways: a constant `if` compiles one
+         * side only. */
+        cx.chose_bool = cx.bool_choice = false;
+        compile_global(&cx, g, false, false);
+        if (cx.chose_bool) {
+            cx.bool_choice = true;
+            compile_global(&cx, g, false, false);
+            cx.bool_choice = false;
+        }
+    }
+    /* fns no kernel calls still get their names checked. */
     for (int i = 0; i < root->items.len; i++) {
         const ast_item *it = root->items.items[i];
         fe_global *g = it->name ? fe_global_find(&cx, it->name) : NULL;

@@ -625,6 +625,36 @@ static bool lower_rest_guarded(fe_func *F, const ast_block *blk, int from, int e
 
 /* ---- statements -------------------------------------------------------- */
 
+/* The error just reported about the right-hand side of the assignment
+ * whose target is at `target` moves to that side and underlines it all
+ * (to the ';' or the end of the line): the operator a binary expression is
+ * located at says nothing about which value did not fit. */
+static void underline_rhs(fe_ctx *cx, int errors, src_loc target)
+{
+    diag *g = cx->d->last;
+    const src_file *sf = diag_find_source(cx->d, target.file);
+    if (!g || g->level != DIAG_ERROR || cx->d->nerrors != errors + 1 || !sf || target.line < 1)
+        return;
+    const char *p = sf->text, *end = sf->text + sf->len;
+    for (int l = 1; l < target.line && p < end; p++) l += *p == '\n';
+    const char *line = p;
+    p += target.col > 1 ? target.col - 1 : 0;
+    while (p < end && *p != '\n' && *p != '=') p++;
+    if (p >= end || *p != '=') return;
+    p++;
+    while (p < end && (*p == ' ' || *p == '\t')) p++;
+    const char *start = p, *stop = p;
+    int depth = 0;
+    for (; p < end && *p != '\n' && !(depth == 0 && *p == ';'); p++) {
+        depth += *p == '(' || *p == '[';
+        depth -= *p == ')' || *p == ']';
+        if (*p != ' ' && *p != '\t') stop = p + 1;
+    }
+    if (stop <= start) return;
+    g->loc = (src_loc){target.file, target.line, (int)(start - line) + 1};
+    g->span = (int)(stop - start);
+}
+
 static void lower_let(fe_func *F, const ast_stmt *s)
 {
     fe_ctx *cx = F->cx;
@@ -658,9 +688,11 @@ static void lower_let(fe_func *F, const ast_stmt *s)
     if (s->u.let.type && v.kind != FE_ERR) {
         ir_dtype dt;
         ir_value *x = NULL;
+        int errors = cx->d->nerrors;
         if (fe_type_dtype(F, s->u.let.type, &dt))
             x = fe_convert_to(F, &v, dt, -1, NULL, init->loc, "assign",
                               arena_printf(cx->mem, "to '%s'", name));
+        if (!x && cx->d->nerrors == errors + 1) underline_rhs(cx, errors, s->u.let.name_locs[0]);
         v = x ? fe_tile(x, false) : fe_err();
     }
     fe_name_value(&v, name);
@@ -678,9 +710,12 @@ static void lower_var(fe_func *F, const ast_stmt *s)
         ir_dtype dt;
         if (!s->u.let.type)
             x = fe_to_ir(F, &v, init->loc);
-        else if (fe_type_dtype(F, s->u.let.type, &dt))
+        else if (fe_type_dtype(F, s->u.let.type, &dt)) {
+            int errors = cx->d->nerrors;
             x = fe_convert_to(F, &v, dt, -1, NULL, init->loc, "assign",
                               arena_printf(cx->mem, "to var '%s'", name));
+            if (!x) underline_rhs(cx, errors, s->u.let.name_locs[0]);
+        }
     }
     fe_val val = x ? fe_tile(x, false) : fe_err();
     fe_name_value(&val, name);
@@ -702,7 +737,7 @@ static fe_sym *assign_target(fe_func *F, const char *name, src_loc loc)
         else if (fe_is_builtin_name(name))
             diag_error(cx->d, loc, "'%s' is a built-in name and cannot be assigned", name);
         else
-            diag_error(cx->d, loc, "unknown name '%s'", name);
+            diag_error(cx->d, loc, "unknown name '%s'%s", name, fe_name_hint(F, name));
         return NULL;
     }
     if (sym->kind != FE_SYM_VAR) {
@@ -712,14 +747,17 @@ static fe_sym *assign_target(fe_func *F, const char *name, src_loc loc)
     return sym;
 }
 
-/* sym = v, keeping the var's dtype and shape (v was computed at vloc). */
-static void assign_value(fe_func *F, fe_sym *sym, fe_val v, src_loc vloc)
+/* sym = v, keeping the var's dtype and shape (v was computed at vloc; the
+ * assignment's target is at target). */
+static void assign_value(fe_func *F, fe_sym *sym, fe_val v, src_loc vloc, src_loc target)
 {
     fe_ctx *cx = F->cx;
     if (sym->val.kind != FE_TILE || v.kind == FE_ERR) return;
     const ir_type *t = &sym->val.u.v->type;
+    int errors = cx->d->nerrors;
     ir_value *x = fe_convert_to(F, &v, t->dtype, t->rank, t->shape, vloc, "assign",
                                 arena_printf(cx->mem, "to var '%s'", sym->name));
+    if (!x && target.line > 0) underline_rhs(cx, errors, target);
     if (!x) return;
     fe_val nv = fe_tile(x, false);
     fe_name_value(&nv, sym->name);
@@ -737,7 +775,7 @@ static void lower_assign(fe_func *F, const ast_stmt *s)
         v = fe_binop(F, (ast_binop)s->u.assign.op, sym->val, v, s->loc);
         if (v.kind == FE_ERR) return;
     }
-    assign_value(F, sym, v, ve->loc);
+    assign_value(F, sym, v, ve->loc, s->u.assign.op >= 0 ? (src_loc){0} : s->u.assign.name_loc);
 }
 
 /* (a, b, c) = e: the whole right side is evaluated first, then each var is
@@ -769,7 +807,7 @@ static void lower_assign_tuple(fe_func *F, const ast_stmt *s)
     for (int i = 0; i < targets->len; i++) {
         bool literal = ve->kind == AST_TUPLE && i < ve->u.elems.len;
         src_loc at = literal ? ((const ast_expr *)ve->u.elems.items[i])->loc : ve->loc;
-        assign_value(F, syms[i], v.u.tup.items[i], at);
+        assign_value(F, syms[i], v.u.tup.items[i], at, (src_loc){0});
     }
 }
 

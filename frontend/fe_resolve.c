@@ -75,6 +75,16 @@ static void declare(resolver *R, const char *name, fe_sym_kind kind, src_loc loc
     R->sc->syms = s;
 }
 
+static const char *hint(resolver *R, const char *name)
+{
+    fe_suggest s;
+    fe_suggest_init(&s, name);
+    for (rscope *sc = R->sc; sc; sc = sc->parent)
+        for (rsym *y = sc->syms; y; y = y->next) fe_suggest_add(&s, y->name);
+    fe_suggest_globals(R->cx, &s);
+    return fe_did_you_mean(R->cx->mem, &s);
+}
+
 static bool known(resolver *R, const char *name)
 {
     return lookup(R, name) || fe_global_find(R->cx, name) || fe_is_builtin_name(name);
@@ -104,14 +114,22 @@ static void call(resolver *R, const ast_expr *e)
             const ast_arg *a = args->items[i];
             if (!a->name) continue;
             bool ok = true;
+            fe_suggest s;
+            fe_suggest_init(&s, a->name);
             if (b) {
                 ok = fe_builtin_arg_allowed(b, a->name);
+                fe_suggest_builtin_args(b, &s);
             } else if (g && g->kind == FE_G_FN) {
                 ok = false;
-                for (int j = 0; j < g->item->params.len; j++)
-                    ok |= strcmp(((const ast_param *)g->item->params.items[j])->name, a->name) == 0;
+                for (int j = 0; j < g->item->params.len; j++) {
+                    const char *pn = ((const ast_param *)g->item->params.items[j])->name;
+                    ok |= strcmp(pn, a->name) == 0;
+                    fe_suggest_add(&s, pn);
+                }
             }
-            if (!ok) diag_error(cx->d, a->loc, "unknown argument '%s' to '%s'", a->name, callee->u.str);
+            if (!ok)
+                diag_error(cx->d, a->loc, "unknown argument '%s' to '%s'%s", a->name,
+                           callee->u.str, fe_did_you_mean(cx->mem, &s));
         }
         if (!g && !b) expr(R, callee);
     } else {
@@ -126,7 +144,8 @@ static void expr(resolver *R, const ast_expr *e)
     R->depth++;
     switch (e->kind) {
     case AST_NAME:
-        if (!known(R, e->u.str)) diag_error(R->cx->d, e->loc, "unknown name '%s'", e->u.str);
+        if (!known(R, e->u.str))
+            diag_error(R->cx->d, e->loc, "unknown name '%s'%s", e->u.str, hint(R, e->u.str));
         break;
     case AST_UNARY: expr(R, e->u.unary.operand); break;
     case AST_BINARY:
@@ -170,7 +189,7 @@ static void assign_target(resolver *R, const char *name, src_loc loc)
     else if (!sym && fe_is_builtin_name(name))
         diag_error(cx->d, loc, "'%s' is a built-in name and cannot be assigned", name);
     else if (!sym)
-        diag_error(cx->d, loc, "unknown name '%s'", name);
+        diag_error(cx->d, loc, "unknown name '%s'%s", name, hint(R, name));
 }
 
 static void stmt(resolver *R, const ast_stmt *s)

@@ -24,6 +24,13 @@ typedef struct fe_options {
     int ndefines;
     size_t text_len;                   /* bytes of fe_compile's `text` (0: strlen), so a
                                           NUL inside it is compiled, not an end */
+    /* fe_check: one line per kernel checked ("checked k with D=16 (chosen),
+     * T=bf16 (default)") is appended here (arena strings), if not NULL. */
+    ptr_vec *check_report;
+    /* Compiling or checking every kernel (no kernel named): refuse a define
+     * that names nothing in the file (tilec sets it; a named kernel's
+     * defines are checked by the driver against the kernel compiled). */
+    bool strict_defines;
 } fe_options;
 
 /* Parses, checks and lowers kernel `kernel` of `path` (a kernel or a
@@ -34,8 +41,14 @@ typedef struct fe_options {
 tile_status fe_compile(ir_module *m, const char *path, const char *text,
                        const char *kernel, const fe_options *opts);
 
-/* `tilec check`: everything fe_compile(kernel=NULL) checks; kernels with
- * unbound constants are checked as far as possible without them. */
+/* `tilec check`: checks every kernel and specialisation of `path` (not of
+ * its imports) for real, once per `// tilec: -D NAME=VALUE ...` line of the
+ * file that gives one of its constants a value and otherwise once: a
+ * constant nothing binds (specialisation, -D, the line, a default, auto)
+ * takes a representative value (ints: 16, 32, 64, ... in declaration order;
+ * dtypes f32; floats 1.0; bools false, then true); an fn constant without one is an
+ * error (the kernel cannot be checked).  fns no kernel calls get their names
+ * checked.  See docs/language.md, "Checking generic kernels". */
 tile_status fe_check(ir_module *m, const char *path, const fe_options *opts);
 
 /* `tilec --emit=ast`: parses path (no imports followed) and prints the tree. */
@@ -52,5 +65,19 @@ tile_status fe_doc(diag_ctx *d, const char *const *paths, int npaths, FILE *out)
  * must end). */
 #define FE_MAX_SOURCE_BYTES (64 << 20)
 const src_file *fe_read_source(diag_ctx *d, const char *path, src_loc from);
+
+/* "Did you mean": the nearest of the candidates added to `name`, if close
+ * enough to be a typo (fe_suggest.c).  Used by the front end and tilec for
+ * names, built-ins, named arguments, kernels and -D names. */
+typedef struct fe_suggest {
+    const char *name;
+    const char *best;
+    int dist2, limit2;         /* twice the edit distance */
+} fe_suggest;
+void fe_suggest_init(fe_suggest *s, const char *name);
+void fe_suggest_add(fe_suggest *s, const char *candidate);
+const char *fe_suggest_best(const fe_suggest *s);        /* NULL: none close */
+/* "; did you mean 'x'?" or "" (in mem). */
+const char *fe_did_you_mean(arena *mem, const fe_suggest *s);
 
 #endif

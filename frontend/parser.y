@@ -29,6 +29,7 @@
 %param {fe_parser *p}
 
 %code requires {
+#include <ctype.h>
 #include <setjmp.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -1232,6 +1233,17 @@ static const char *found_text(fe_parser *p, yysymbol_kind_t k)
     return arena_printf(p->mem, "%s '%.*s%s'", what, (int)(n > max ? max : n), s, n > max ? "..." : "");
 }
 
+/* Is the last token a word (then, not being a name, a keyword)? */
+static bool is_keyword_text(const fe_parser *p)
+{
+    const char *s = p->text + p->last_tok_offset;
+    size_t n = p->last_tok_len;
+    if (n == 0 || !(isalpha((unsigned char)s[0]) || s[0] == '_')) return false;
+    for (size_t i = 1; i < n; i++)
+        if (!isalnum((unsigned char)s[i]) && s[i] != '_') return false;
+    return true;
+}
+
 static bool starts_expr(yysymbol_kind_t k)
 {
     switch (k) {
@@ -1293,6 +1305,10 @@ static int yyreport_syntax_error(const yypcontext_t *ctx, fe_parser *p)
     if (p->prev_bad_string) return 0;   /* the string swallowed the rest of its line */
     if (p->last_lex_error && t != YYSYMBOL_YYEOF) return 0;   /* one error per token */
     const char *found = found_text(p, t);
+    if (t != YYSYMBOL_T_NAME && (want[YYSYMBOL_T_NAME] || want_expr) && is_keyword_text(p))
+        found = arena_printf(p->mem, "%s ('%.*s' is a keyword%s)", found, (int)p->last_tok_len,
+                             p->text + p->last_tok_offset,
+                             want_expr ? "" : " and cannot be a name");
 
     if (t == YYSYMBOL_KW_ELSE && !want[YYSYMBOL_KW_ELSE]) {
         fe_error(p, at, "unexpected 'else' without 'if'");
@@ -1446,6 +1462,12 @@ static void report_oom(fe_parser *p)
 
 ast_file *fe_parse(arena *mem, diag_ctx *d, const char *path, const char *text, size_t len)
 {
+    return fe_parse_at(mem, d, path, text, len, 1, 1);
+}
+
+ast_file *fe_parse_at(arena *mem, diag_ctx *d, const char *path, const char *text, size_t len,
+                      int line, int col)
+{
     fe_parser *p = arena_alloc(mem, sizeof *p);
     ast_file *f = arena_alloc(mem, sizeof *f);
     if (!p || !f) {
@@ -1466,6 +1488,8 @@ ast_file *fe_parse(arena *mem, diag_ctx *d, const char *path, const char *text, 
     int rc = 2;
     if (setjmp(p->fatal) == 0) {
         if (fe_scan_begin(p) != 0) fe_fatal(p, "out of memory");
+        p->line = line;
+        p->col = col;
         rc = yyparse(p);
     } else {
         report_oom(p);

@@ -98,7 +98,9 @@ static void render_one(const diag_ctx *d, const diag *g, FILE *out)
     }
     fputs("\n      | ", out);
     for (int i = 1; i < g->loc.col && (size_t)(i - 1) < len; i++) fputc(' ', out);
-    fputs("^\n", out);
+    fputc('^', out);
+    for (int i = 1; i < g->span && (size_t)(g->loc.col - 1 + i) < len; i++) fputc('~', out);
+    fputc('\n', out);
 }
 
 void diag_print_all(const diag_ctx *d, FILE *out)

@@ -25,6 +25,7 @@ typedef enum { DIAG_ERROR, DIAG_WARNING, DIAG_NOTE } diag_level;
 typedef struct diag {
     diag_level level;
     src_loc loc;
+    int span;         /* columns underlined from loc.col (^~~~); 0 or 1: a caret */
     char *msg;
     struct diag *next;
 } diag;

@@ -3,46 +3,66 @@
 # one expected output:
 #   NAME.err  `tilec check NAME.tile` must exit 1 and print exactly this on stderr
 #   NAME.ir   `tilec NAME.tile --emit=ir [flags]` must print exactly this
+#   NAME.ok   `tilec check NAME.tile` must exit 0
 # Optional NAME.flags holds extra tilec arguments (e.g. -k KERNEL -D D=64).
 # Run from tests/golden so paths in diagnostics are stable.
-tilec=${1:?usage: run_golden.sh path/to/tilec}
-pass=0 fail=0
+#
+# Update mode (`run_golden.sh --update path/to/tilec`, or
+# TILE_GOLDEN_UPDATE=1): every .err and .ir that differs is rewritten with
+# what tilec printed now, and listed, for review with `git diff`; an
+# expected exit status that is wrong is still a failure (nothing to write).
+update=${TILE_GOLDEN_UPDATE:-0}
+if [ "$1" = "--update" ]; then
+    update=1
+    shift
+fi
+tilec=${1:?usage: run_golden.sh [--update] path/to/tilec}
+pass=0 fail=0 updated=0
+out="/tmp/golden.$$.out" diffs="/tmp/golden.$$.diff"
+
+# compare NAME EXPECTED RC WANT_RC: diff the output against EXPECTED.
+compare() {
+    if [ "$3" -eq "$4" ] && diff -u "$2" "$out" >"$diffs"; then
+        pass=$((pass + 1))
+    elif [ "$3" -eq "$4" ] && [ "$update" = 1 ]; then
+        cp "$out" "$2"
+        updated=$((updated + 1))
+        echo "UPDATED $2"
+    else
+        fail=$((fail + 1))
+        echo "FAIL $1 (exit $3, expected $4)"; cat "$diffs"
+    fi
+}
+
 for t in *.tile; do
     name=${t%.tile}
     flags=
     [ -f "$name.flags" ] && flags=$(cat "$name.flags")
+    : >"$diffs"
     if [ -f "$name.err" ]; then
         # shellcheck disable=SC2086
-        "$tilec" check "$t" $flags >/dev/null 2>"/tmp/golden.$$.out"
-        rc=$?
-        if [ $rc -eq 1 ] && diff -u "$name.err" "/tmp/golden.$$.out" >"/tmp/golden.$$.diff"; then
-            pass=$((pass + 1))
-        else
-            fail=$((fail + 1))
-            echo "FAIL $name (exit $rc)"; cat "/tmp/golden.$$.diff"
-        fi
+        "$tilec" check "$t" $flags >/dev/null 2>"$out"
+        compare "$name" "$name.err" $? 1
     elif [ -f "$name.ir" ]; then
         # shellcheck disable=SC2086
-        "$tilec" "$t" --emit=ir $flags >"/tmp/golden.$$.out" 2>&1
-        rc=$?
-        if [ $rc -eq 0 ] && diff -u "$name.ir" "/tmp/golden.$$.out" >"/tmp/golden.$$.diff"; then
-            pass=$((pass + 1))
-        else
-            fail=$((fail + 1))
-            echo "FAIL $name (exit $rc)"; cat "/tmp/golden.$$.diff"
-        fi
+        "$tilec" "$t" --emit=ir $flags >"$out" 2>&1
+        compare "$name" "$name.ir" $? 0
     elif [ -f "$name.ok" ]; then
         # shellcheck disable=SC2086
-        if "$tilec" check "$t" $flags >"/tmp/golden.$$.out" 2>&1; then
+        if "$tilec" check "$t" $flags >"$out" 2>&1; then
             pass=$((pass + 1))
         else
-            fail=$((fail + 1)); echo "FAIL $name (expected to check cleanly)"; cat "/tmp/golden.$$.out"
+            fail=$((fail + 1)); echo "FAIL $name (expected to check cleanly)"; cat "$out"
         fi
     else
         fail=$((fail + 1))
         echo "FAIL $name: no $name.err, $name.ir or $name.ok beside it"
     fi
 done
-rm -f "/tmp/golden.$$.out" "/tmp/golden.$$.diff"
-echo "golden: $pass passed, $fail failed"
-[ $fail -eq 0 ] && [ $pass -gt 0 ]
+rm -f "$out" "$diffs"
+if [ "$update" = 1 ]; then
+    echo "golden: $pass passed, $updated updated, $fail failed"
+else
+    echo "golden: $pass passed, $fail failed"
+fi
+[ $fail -eq 0 ] && [ $((pass + updated)) -gt 0 ]

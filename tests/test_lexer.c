@@ -293,7 +293,7 @@ static void test_bad_numbers(void **state)
         "t.tile:1:29: error: invalid number literal '.5x'\n"
         "    1 | 123abc 1.5.3 0x 0xG 1e 1.5f .5x 1e999 1\n"
         "      |                             ^\n"
-        "t.tile:1:33: error: float literal '1e999' is out of range\n"
+        "t.tile:1:33: error: float literal '1e999' is out of range for f32 (the largest is 3.4028235e38)\n"
         "    1 | 123abc 1.5.3 0x 0xG 1e 1.5f .5x 1e999 1\n"
         "      |                                 ^\n");
     done(&L);

@@ -550,7 +550,7 @@ static void test_tuple_assign_assert_errors(void **state)
         "    1 | fn f() { assert x; }\n"
         "      |                 ^\n");
     expect_errors("fn f() { let assert = 1; }",
-        "t.tile:1:14: error: expected identifier or '(', found 'assert'\n"
+        "t.tile:1:14: error: expected identifier or '(', found 'assert' ('assert' is a keyword and cannot be a name)\n"
         "    1 | fn f() { let assert = 1; }\n"
         "      |              ^\n");
     expect_errors("kernel s(doc: tensor<i32>[N]) = k(doc);",
@@ -694,7 +694,7 @@ static void test_primaries(void **state)
     expect_expr("1e-3", "0.001");
     expect_expr("2.5E+2", "250.0");
     expect_expr(".5", "0.5");
-    expect_expr("1e300", "1e+300");
+    expect_expr("3e38", "3e+38");   /* near the top of f32's range */
     expect_expr("true", "true");
     expect_expr("false", "false");
     expect_expr("\"a\\\"b\\n\"", "\"a\\\"b\\n\"");
@@ -841,208 +841,7 @@ static void test_ast_print(void **state)
 
 /* ---- syntax errors ----------------------------------------------------- */
 
-static void test_error_messages(void **state)
-{
-    (void)state;
-    expect_errors("fn f() {\n    let x = 1\n    x\n}\n",
-        "t.tile:2:14: error: expected ';' after statement, found identifier 'x'\n"
-        "    2 |     let x = 1\n"
-        "      |              ^\n");
-    expect_errors("fn f() {\n    let x = ;\n}\n",
-        "t.tile:2:13: error: expected expression, found ';'\n"
-        "    2 |     let x = ;\n"
-        "      |             ^\n");
-    expect_errors("fn f() { let x = (1 + }\n",
-        "t.tile:1:23: error: expected expression, found '}'\n"
-        "    1 | fn f() { let x = (1 + }\n"
-        "      |                       ^\n");
-    expect_errors("fn f() {\n    else { }\n}\n",
-        "t.tile:2:5: error: unexpected 'else' without 'if'\n"
-        "    2 |     else { }\n"
-        "      |     ^\n");
-    expect_errors("fn f() { let x = a[i, j; }",
-        "t.tile:1:24: error: expected ']' to close index, found ';'\n"
-        "    1 | fn f() { let x = a[i, j; }\n"
-        "      |                        ^\n");
-    expect_errors("fn f() { let x = [i, j; }",
-        "t.tile:1:23: error: expected ']' to close list, found ';'\n"
-        "    1 | fn f() { let x = [i, j; }\n"
-        "      |                       ^\n");
-    expect_errors("fn f() { foo(a b); }",
-        "t.tile:1:16: error: expected ',' or ')' in call, found identifier 'b'\n"
-        "    1 | fn f() { foo(a b); }\n"
-        "      |                ^\n");
-    expect_errors("fn f() { foo(a, b; }",
-        "t.tile:1:18: error: expected ')' to close call, found ';'\n"
-        "    1 | fn f() { foo(a, b; }\n"
-        "      |                  ^\n");
-    expect_errors("fn f() {\n    foo(a,\n        b\n}\n",
-        "t.tile:4:1: error: expected ')' to close call, found '}'\n"
-        "    4 | }\n"
-        "      | ^\n"
-        "t.tile:2:8: note: to match this '('\n"
-        "    2 |     foo(a,\n"
-        "      |        ^\n");
-    expect_errors("fn f() { foo(,); }",
-        "t.tile:1:14: error: expected expression, found ','\n"
-        "    1 | fn f() { foo(,); }\n"
-        "      |              ^\n");
-    expect_errors("fn f() { x[] }",
-        "t.tile:1:12: error: expected index (expression, ':' or 'None'), found ']'\n"
-        "    1 | fn f() { x[] }\n"
-        "      |            ^\n");
-    expect_errors("fn f() { load(x, mask: m, 0.0); }",
-        "t.tile:1:27: error: positional argument after named argument 'mask'\n"
-        "    1 | fn f() { load(x, mask: m, 0.0); }\n"
-        "      |                           ^\n");
-    expect_errors("fn f() { load(x, mask = m); }",
-        "t.tile:1:23: error: expected ':' after argument name, found '='\n"
-        "    1 | fn f() { load(x, mask = m); }\n"
-        "      |                       ^\n");
-    expect_errors("fn f() { x[0] = 1; }",
-        "t.tile:1:15: error: left side of '=' must be a variable name\n"
-        "    1 | fn f() { x[0] = 1; }\n"
-        "      |               ^\n");
-    expect_errors("fn f() { a.b += 1; }",
-        "t.tile:1:11: error: unexpected character '.'\n"
-        "    1 | fn f() { a.b += 1; }\n"
-        "      |           ^\n");
-    expect_errors("fn f() {\n    const K = 1;\n}\n",
-        "t.tile:2:5: error: 'const' is not allowed inside a block; use 'let'\n"
-        "    2 |     const K = 1;\n"
-        "      |     ^\n");
-    expect_errors("fn f() { ; }",
-        "t.tile:1:10: error: expected statement, found ';'\n"
-        "    1 | fn f() { ; }\n"
-        "      |          ^\n");
-    expect_errors("fn f() {}\n}\n",
-        "t.tile:2:1: error: unmatched '}'\n"
-        "    2 | }\n"
-        "      | ^\n");
-    expect_errors("fn f() { x = (1 + 2)); }",
-        "t.tile:1:21: error: unmatched ')'\n"
-        "    1 | fn f() { x = (1 + 2)); }\n"
-        "      |                     ^\n");
-    expect_errors("fn f() {\n    let x = 1;\n",
-        "t.tile:2:15: error: expected '}' to close block, found end of file\n"
-        "    2 |     let x = 1;\n"
-        "      |               ^\n"
-        "t.tile:1:8: note: to match this '{'\n"
-        "    1 | fn f() {\n"
-        "      |        ^\n");
-    expect_errors("fn f() { let x = 1",
-        "t.tile:1:19: error: expected ';' after statement, found end of file\n"
-        "    1 | fn f() { let x = 1\n"
-        "      |                   ^\n");
-    expect_errors("let x = 1;",
-        "t.tile:1:1: error: expected 'import', 'const', 'fn' or 'kernel', found 'let'\n"
-        "    1 | let x = 1;\n"
-        "      | ^\n");
-    expect_errors("import \"a.tile\"\nfn f() {}",
-        "t.tile:1:16: error: expected ';' after import, found 'fn'\n"
-        "    1 | import \"a.tile\"\n"
-        "      |                ^\n");
-    expect_errors("import a;",
-        "t.tile:1:8: error: expected string, found identifier 'a'\n"
-        "    1 | import a;\n"
-        "      |        ^\n");
-    expect_errors("const N = 4\n",
-        "t.tile:1:12: error: expected ';' after constant, found end of file\n"
-        "    1 | const N = 4\n"
-        "      |            ^\n");
-    expect_errors("kernel s = k(D: 4)",
-        "t.tile:1:19: error: expected ';' after kernel specialisation, found end of file\n"
-        "    1 | kernel s = k(D: 4)\n"
-        "      |                   ^\n");
-    expect_errors("kernel s = k();",
-        "t.tile:1:14: error: kernel specialisation 's' binds no constants\n"
-        "    1 | kernel s = k();\n"
-        "      |              ^\n");
-    expect_errors("kernel s = k(4);",
-        "t.tile:1:14: error: a kernel specialisation takes only named arguments (name: value)\n"
-        "    1 | kernel s = k(4);\n"
-        "      |              ^\n");
-    expect_errors("const D: integer = 4;",
-        "t.tile:1:10: error: unknown constant kind 'integer' (expected int, float, bool, dtype or fn)\n"
-        "    1 | const D: integer = 4;\n"
-        "      |          ^\n");
-    expect_errors("kernel k(x: f32) {}",
-        "t.tile:1:18: error: expected 'grid', found '{'\n"
-        "    1 | kernel k(x: f32) {}\n"
-        "      |                  ^\n");
-    expect_errors("kernel k(x: f32 y: f32) grid(1) {}",
-        "t.tile:1:17: error: expected ',' or ')' in parameter list, found identifier 'y'\n"
-        "    1 | kernel k(x: f32 y: f32) grid(1) {}\n"
-        "      |                 ^\n");
-    expect_errors("kernel k(out x: tensor<f32>[N]) grid(1) {}",
-        "t.tile:1:10: error: expected parameter, found 'out'\n"
-        "    1 | kernel k(out x: tensor<f32>[N]) grid(1) {}\n"
-        "      |          ^\n");
-    expect_errors("kernel k(x: tensor<f32>[N, D) grid(1) {}",
-        "t.tile:1:29: error: expected ']' to close tensor dimensions, found ')'\n"
-        "    1 | kernel k(x: tensor<f32>[N, D) grid(1) {}\n"
-        "      |                             ^\n");
-    expect_errors("kernel k(x: tensor<f32>) grid(1) {}",
-        "t.tile:1:24: error: expected '[', found ')'\n"
-        "    1 | kernel k(x: tensor<f32>) grid(1) {}\n"
-        "      |                        ^\n");
-    expect_errors("kernel k() grid(a, b, c, d) {}",
-        "t.tile:1:26: error: grid takes 1 to 3 dimensions, got 4\n"
-        "    1 | kernel k() grid(a, b, c, d) {}\n"
-        "      |                          ^\n");
-    expect_errors("kernel k() grid() {}",
-        "t.tile:1:17: error: expected expression, found ')'\n"
-        "    1 | kernel k() grid() {}\n"
-        "      |                 ^\n");
-    expect_errors("fn f() { for i in range(a, b, c, d) {} }",
-        "t.tile:1:34: error: range takes 1 to 3 arguments, got 4\n"
-        "    1 | fn f() { for i in range(a, b, c, d) {} }\n"
-        "      |                                  ^\n");
-    expect_errors("fn f() { for i in 0..n {} }",
-        "t.tile:1:19: error: invalid number literal '0..n'\n"
-        "    1 | fn f() { for i in 0..n {} }\n"
-        "      |                   ^\n");
-    expect_errors("fn f() { for i in 1 {} }",
-        "t.tile:1:19: error: expected 'range', found integer '1'\n"
-        "    1 | fn f() { for i in 1 {} }\n"
-        "      |                   ^\n");
-    expect_errors("fn f() { for i in range(n) x = 1; }",
-        "t.tile:1:28: error: expected '{', found identifier 'x'\n"
-        "    1 | fn f() { for i in range(n) x = 1; }\n"
-        "      |                            ^\n");
-    expect_errors("fn f() { if a { } else x = 1; }",
-        "t.tile:1:24: error: expected 'if' or '{', found identifier 'x'\n"
-        "    1 | fn f() { if a { } else x = 1; }\n"
-        "      |                        ^\n");
-    expect_errors("fn f() { let (a) = t; }",
-        "t.tile:1:16: error: a tuple pattern needs at least two names\n"
-        "    1 | fn f() { let (a) = t; }\n"
-        "      |                ^\n");
-    expect_errors("fn f() -> (f32) { 1.0 }",
-        "t.tile:1:15: error: a result tuple needs at least two types\n"
-        "    1 | fn f() -> (f32) { 1.0 }\n"
-        "      |               ^\n");
-    expect_errors("fn f() -> { 1.0 }",
-        "t.tile:1:11: error: expected result type after '->', found '{'\n"
-        "    1 | fn f() -> { 1.0 }\n"
-        "      |           ^\n");
-    expect_errors("fn f() { let x = cast<f32(y); }",
-        "t.tile:1:26: error: expected '>', found '('\n"
-        "    1 | fn f() { let x = cast<f32(y); }\n"
-        "      |                          ^\n");
-    expect_errors("fn f() { static_assert(x, y); }",
-        "t.tile:1:27: error: expected string, found identifier 'y'\n"
-        "    1 | fn f() { static_assert(x, y); }\n"
-        "      |                           ^\n");
-    expect_errors("fn f() { let x = auto; }",
-        "t.tile:1:18: error: expected expression, found 'auto'\n"
-        "    1 | fn f() { let x = auto; }\n"
-        "      |                  ^\n");
-    expect_errors("fn f() { x == = 2; }",
-        "t.tile:1:15: error: expected expression, found '='\n"
-        "    1 | fn f() { x == = 2; }\n"
-        "      |               ^\n");
-}
+/* test_error_messages moved to tests/golden/syntax_msg_NN.tile (one golden .err each). */
 
 static void test_error_token_text(void **state)
 {
@@ -1501,7 +1300,6 @@ int main(void)
         cmocka_unit_test(test_literal_values),
         cmocka_unit_test(test_locations),
         cmocka_unit_test(test_ast_print),
-        cmocka_unit_test(test_error_messages),
         cmocka_unit_test(test_error_token_text),
         cmocka_unit_test(test_recovery),
         cmocka_unit_test(test_many_errors),

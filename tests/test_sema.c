@@ -212,11 +212,20 @@ static void defines_bind_and_override(void **state)
     free(ir);
     done(&u);
 
-    /* A spec's binding wins over a define. */
+    /* A define cannot override a spec's binding of the kernel named: it is
+     * refused, not dropped. */
     const char *d2[] = {"D=32"};
     compile_opts(&u, scale_src, "k64", d2, 1, NULL, 0);
-    assert_int_equal(u.st, TILE_OK);
+    assert_int_equal(u.st, TILE_ERR_SEMA);
+    assert_non_null(strstr(u.err, "<command line>:1:6: error: -D D: constant 'D' of kernel 'k' is "
+                                  "bound by the specialisation (D=64) and cannot be overridden"));
+    done(&u);
+    /* Compiling everything, the spec keeps its binding and the kernel
+     * takes the define. */
+    compile_opts(&u, scale_src, NULL, d2, 1, NULL, 0);
+    if (u.st != TILE_OK) fail_msg("%s", u.err);
     assert_string_equal(ir_module_find(u.m, "k64")->consts[0].value, "64");
+    assert_string_equal(ir_module_find(u.m, "k")->consts[0].value, "32");
     done(&u);
 }
 
@@ -227,14 +236,15 @@ static void define_errors(void **state)
     const char *bad_kind[] = {"D=1.5"};
     compile_opts(&u, scale_src, "k", bad_kind, 1, NULL, 0);
     assert_int_equal(u.st, TILE_ERR_SEMA);
-    assert_string_equal(u.err, "-D D:1:13: error: constant 'D' of kernel 'k' is int, got float\n"
-                               "    1 | const __d = 1.5;\n"
-                               "      |             ^\n");
+    assert_string_equal(u.err, "<command line>:1:6: error: constant 'D' of kernel 'k' is int, got float\n"
+                               "    1 | -D D=1.5\n"
+                               "      |      ^\n");
     done(&u);
     const char *bad_name[] = {"D=nothing + 1"};
     compile_opts(&u, scale_src, "k", bad_name, 1, NULL, 0);
     assert_int_not_equal(u.st, TILE_OK);
-    assert_non_null(strstr(u.err, "-D D:1:13: error: unknown name 'nothing'"));
+    assert_non_null(strstr(u.err, "<command line>:1:6: error: unknown name 'nothing'"));
+    assert_null(strstr(u.err, "__d"));
     done(&u);
     const char *fn_define[] = {"D=64", "GAIN=sliding(W: 2)"};
     compile_opts(&u, "fn sliding(const W: int, i) { i < W }\n" "const GAIN: float = 1.0;\n"
@@ -769,55 +779,94 @@ static void read_errors(void **state)
     done(&u);
 }
 
-static void more_messages(void **state)
+/* ---- did you mean ------------------------------------------------------- */
+
+static const char *nearest(const char *name, const char *const *cands, int n)
+{
+    fe_suggest s;
+    fe_suggest_init(&s, name);
+    for (int i = 0; i < n; i++) fe_suggest_add(&s, cands[i]);
+    return fe_suggest_best(&s);
+}
+
+static void suggest_nearest(void **state)
 {
     (void)state;
-    expect_error("kernel k(y: out tensor<f32>[4]) grid(1) { let x: bf16 = zeros([4]); }", NULL,
-                 "t.tile:1:57: error: cannot assign f32[4] to 'x' of type bf16[4]");
-    expect_error("fn f(x) { x }\nkernel k(y: out tensor<f32>[4]) grid(1) { f = 2; }", NULL,
-                 "t.tile:2:43: error: 'f' is an fn and cannot be assigned");
-    expect_error("kernel k(y: out tensor<f32>[4]) grid(1) { let (a, b) = (1, 2, 3); }", NULL,
-                 "t.tile:1:56: error: cannot destructure a tuple of 3 into 2 names");
-    expect_error("kernel k(y: out tensor<f32>[4]) grid(1) { let (a, b) = (1, store(y[arange(4)], 1.0)); }",
-                 NULL, "t.tile:1:60: error: this expression has no value");
-    expect_error("kernel k(y: out tensor<i32>[4]) grid(1) { store(y[arange(4)], 1 << 40); }", NULL,
-                 "t.tile:1:65: error: integer constant 1099511627776 does not fit in i32");
-    expect_error("kernel k(y: out tensor<i32>[4]) grid(1) { store(y[arange(4)], arange(4) + (1 << 40)); }",
-                 NULL, "t.tile:1:73: error: integer constant 1099511627776 does not fit in i32");
-    expect_error("const A = B;\nconst B = C;\nconst C = A;\n"
-                 "kernel k(y: out tensor<f32>[4]) grid(1) { store(y[arange(4)], 1.0); }",
-                 NULL, "t.tile:3:11: error: constant 'A' depends on itself");
-    expect_error("kernel a = b(X: 1);\nkernel b = a(X: 2);", NULL,
-                 "t.tile:2:12: error: specialisation cycle through 'a'");
-    expect_error("fn f() { 1.0 }\nconst X = f();\nkernel k(y: out tensor<f32>[4]) grid(1) {}", NULL,
-                 "t.tile:2:11: error: a call of fn 'f' cannot be used in a constant expression");
-    expect_error("kernel k(y: out tensor<f32>[4]) grid(1) { let s = \"x\" + 1; }", NULL,
-                 "t.tile:1:51: error: a string can only be used by print, static_assert and assert");
-    expect_error("kernel k(y: out tensor<f32>[4]) grid(1) { let s = [4, 4] * 2; }", NULL,
-                 "t.tile:1:51: error: a shape can only be passed to zeros, full, reshape or broadcast_to");
-    expect_error("kernel k(y: out tensor<f32>[4]) grid(1) { let s = f32 * 2; }", NULL,
-                 "t.tile:1:55: error: cannot multiply dtype and int: dtypes can only be compared "
-                 "with == and !=");
-    expect_error("kernel k(y: out tensor<f32>[4]) grid(1) { let s = zeros([4]) * f32; }", NULL,
-                 "t.tile:1:64: error: dtype 'f32' cannot be used as a value");
-    expect_error("kernel k(y: out tensor<f32>[4]) grid(1) { let s = y + 1; }", NULL,
-                 "t.tile:1:51: error: tensor 'y' cannot be used as a value (load from a view of it: load(y[...]))");
-    expect_error("kernel k(y: out tensor<f32>[4]) grid(1) { let s = store(y[arange(4)], 1.0) + 1; }",
-                 NULL, "t.tile:1:51: error: this expression has no value");
-    expect_error("fn r(t) { t }\nkernel k(y: out tensor<f32>[4]) grid(1) { let s = r(y); }", NULL,
-                 "t.tile:1:11: error: fn 'r' cannot return tensor 't' (an fn may take tensors, not "
-                 "return them)");
-    expect_error("kernel k(y: out tensor<f32>[4]) grid(1) { let s = exp; }", NULL,
-                 "t.tile:1:51: error: built-in 'exp' must be called");
-    expect_error("kernel k(y: out tensor<f32>[4]) grid(1) { let s = k; }", NULL,
-                 "t.tile:1:51: error: kernel 'k' cannot be used in an expression");
-    expect_error("kernel k(y: out tensor<f32>[4]) grid(1) { let s = max(zeros([4]), zeros([4]), axis: 0); }",
-                 NULL, "t.tile:1:79: error: max(a, b) takes no axis (reduce with max(x, axis: k))");
-    expect_error("kernel k(y: out tensor<f32>[4]) grid(1) { let s = full([4], zeros([2])); }", NULL,
-                 "t.tile:1:61: error: full needs a scalar value, got f32[2]");
-    expect_error("kernel k(y: out tensor<f32>[4]) grid(1) { let s = zeros([4], dtype: 3); }", NULL,
-                 "t.tile:1:62: error: dtype must be a dtype, got int");
+    const char *names[] = {"rows", "cols", "exp", "exp2", "axis", "attention", "BM", "BN"};
+    int n = (int)(sizeof names / sizeof names[0]);
+    assert_string_equal(nearest("rosw", names, n), "rows");       /* a swap is one edit */
+    assert_string_equal(nearest("exq", names, n), "exp");
+    assert_string_equal(nearest("Exp", names, n), "exp");         /* case is half an edit */
+    assert_string_equal(nearest("axs", names, n), "axis");
+    assert_string_equal(nearest("atention", names, n), "attention");
+    assert_string_equal(nearest("BK", names, n), "BM");           /* a tie: the first added */
+    assert_null(nearest("banana", names, n));                     /* too far */
+    assert_null(nearest("zzzz", names, n));
+    assert_null(nearest("rows", names, n));                       /* itself is no suggestion */
+    const char *one[] = {"x", "y"};
+    assert_null(nearest("z", one, 2));                            /* one letter: noise */
+    const char *two[] = {"NB"};
+    assert_null(nearest("N", two, 1));
+    const char *longer[] = {"sliding_window_range"};
+    assert_string_equal(nearest("slidng_window_rnge", longer, 1), "sliding_window_range");
+    assert_null(nearest("sliding_range", longer, 1));
 }
+
+/* ---- errors in a user's mask passed to the library's flash_fwd ---------- */
+
+static void expect_mask_notes(const char *mask_fn, const char *want_error, const char *want_note)
+{
+    char src[2048];
+    snprintf(src, sizeof src, "import \"attention/flash_fwd.tile\";\n%s\n"
+             "kernel k1 = flash_fwd(mask: my_mask, D: 64);\n", mask_fn);
+    int spec_line = 2;
+    for (const char *p = mask_fn; *p; p++) spec_line += *p == '\n';
+    unit u;
+    compile(&u, src, "k1");
+    assert_int_equal(u.st, TILE_ERR_SEMA);
+    if (!strstr(u.err, want_error)) fail_msg("no '%s' in:\n%s", want_error, u.err);
+    if (want_note && !strstr(u.err, want_note)) fail_msg("no '%s' in:\n%s", want_note, u.err);
+    char note[128];
+    snprintf(note, sizeof note, "t.tile:%d:8: note: in specialisation 'k1' requested here\n"
+             "%5d | kernel k1 = flash_fwd(mask: my_mask, D: 64);", spec_line + 1, spec_line + 1);
+    if (!strstr(u.err, note)) fail_msg("no '%s' in:\n%s", note, u.err);
+    done(&u);
+}
+
+static void library_mask_errors_point_at_the_user(void **state)
+{
+    (void)state;
+    /* a mistake in the mask's body: at the user's line, then the library's
+     * call, then the specialisation */
+    expect_mask_notes("fn my_mask(z: i32, h: i32, i: i32, j: i32, M: i32, N: i32) -> bool {\n"
+                      "    j <= i + true\n}",
+                      "t.tile:3:12: error: cannot add i32[",
+                      "flash_fwd.tile");
+    unit u;
+    compile(&u, "import \"attention/flash_fwd.tile\";\n"
+                "fn my_mask(z: i32, h: i32, i: i32, j: i32, M: i32, N: i32) -> bool {\n"
+                "    j <= i + true\n}\n"
+                "kernel k1 = flash_fwd(mask: my_mask, D: 64);\n", "k1");
+    const char *call = strstr(u.err, "note: in call to 'my_mask' from 'visible_keys'");
+    assert_non_null(call);
+    assert_true(call > strstr(u.err, "t.tile:3:12: error:"));
+    assert_true(call < strstr(u.err, "note: in specialisation 'k1' requested here"));
+    done(&u);
+    /* wrong arity: the error is at the library's call; the notes show the
+     * user's fn and specialisation */
+    expect_mask_notes("fn my_mask(i: i32, j: i32) -> bool { j <= i }",
+                      "error: too many arguments to 'my_mask' (it takes 2)",
+                      "t.tile:2:4: note: 'my_mask' (called as 'mask') is declared here");
+    /* a tensor the specialisation does not capture */
+    expect_mask_notes("fn my_mask(z: i32, h: i32, i: i32, j: i32, M: i32, N: i32,\n"
+                      "           doc: tensor<i32>[Z, N]) -> bool {\n"
+                      "    load(doc[z, i]) == load(doc[z, j])\n}",
+                      "error: missing argument 'doc' in call to 'my_mask' (an fn value that reads "
+                      "a tensor captures it in the specialisation: my_mask(doc: doc))",
+                      "t.tile:2:4: note: 'my_mask' (called as 'mask') is declared here");
+}
+
+/* more_messages moved to tests/golden/msg_*.tile (one golden .err each). */
 
 /* ---- every program of the repository through the verifier -------------- */
 
@@ -951,6 +1000,50 @@ static void mutated_programs_never_crash(void **state)
     }
 }
 
+/* fe_check on a file with mangled `// tilec:` lines: errors or success,
+ * never a crash (these lines are read from the text, outside the parser). */
+static void check_lines_never_crash(void **state)
+{
+    (void)state;
+    static const char *const pieces[] = {"-D", " ", "D", "=", "64", "(", ")", "[", "]", ";",
+                                         "T", "f32", "sliding_window(W: 4)", "-k", "\t", "==",
+                                         "\"", "1e39", "-DD=", ",", "mask", "causal", "x"};
+    char dir[] = "/tmp/tile_lines_XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[256];
+    snprintf(path, sizeof path, "%s/l.tile", dir);
+    for (int round = 0; round < 300; round++) {
+        FILE *f = fopen(path, "w");
+        assert_non_null(f);
+        int nlines = 1 + (int)(rng() % 3);
+        for (int l = 0; l < nlines; l++) {
+            fputs("// tilec:", f);
+            int n = (int)(rng() % 8);
+            for (int k = 0; k < n; k++)
+                fputs(pieces[rng() % (sizeof pieces / sizeof pieces[0])], f);
+            fputc('\n', f);
+        }
+        fputs("import \"attention/masks.tile\";\n"
+              "kernel k(y: out tensor<f32>[D], const D: int, const T: dtype = f32,\n"
+              "         const mask: fn = causal) grid(1) { store(y[arange(D)], 1.0); }\n", f);
+        if (rng() % 2) fputs("// tilec: -D D=", f);   /* a last line without '\n' */
+        fclose(f);
+        unit u;
+        arena_init(&u.mem);
+        diag_init(&u.diags, &u.mem);
+        u.m = ir_module_new(&u.mem, &u.diags);
+        ptr_vec report = {0};
+        fe_options o = {.check_report = &report, .strict_defines = true};
+        tile_status st = fe_check(u.m, path, &o);
+        assert_true(st == TILE_OK || st == TILE_ERR_SEMA || st == TILE_ERR_SYNTAX);
+        if (st == TILE_OK) assert_true(report.len >= 1);
+        assert_non_null(diag_render(&u.diags, &u.mem));
+        done(&u);
+    }
+    unlink(path);
+    rmdir(dir);
+}
+
 static void deep_nesting_is_bounded(void **state)
 {
     (void)state;
@@ -1052,9 +1145,11 @@ int main(void)
         cmocka_unit_test(check_resolves_unbound_kernels),
         cmocka_unit_test(include_dirs_and_library),
         cmocka_unit_test(read_errors),
-        cmocka_unit_test(more_messages),
+        cmocka_unit_test(suggest_nearest),
+        cmocka_unit_test(library_mask_errors_point_at_the_user),
         cmocka_unit_test(golden_and_library_programs_verify),
         cmocka_unit_test(mutated_programs_never_crash),
+        cmocka_unit_test(check_lines_never_crash),
         cmocka_unit_test(deep_nesting_is_bounded),
         cmocka_unit_test(many_globals),
         cmocka_unit_test(text_with_a_nul),

@@ -213,23 +213,27 @@ static float y01(const char *out_dir)
     return v;
 }
 
-/* The last -D of a name wins, for runtime scalars and dimensions too, as
- * the front end does for constants. */
-static void last_define_wins(void **state)
+/* A name given twice with -D is refused (a script that sets it twice
+ * means one of them), for runtime scalars and dimensions too, in the
+ * user's words. */
+static void repeated_define_refused(void **state)
 {
     (void)state;
     char err[4096];
     write_inputs();
     assert_int_equal(tilec(err, sizeof err, "run affine.tile -k affine --interp --in x=x4.npy "
-                                            "--in b=b.npy -D s=1 -D s=2 --out-dir ld"), 0);
-    assert_true(y01("ld") == 0.25f * 2.0f + 1.0f);
+                                            "--in b=b.npy -D s=1 -D s=2 --out-dir ld"), 1);
+    assert_non_null(strstr(err, "<command line>:2:4: error: -D s is given twice\n"
+                                "    2 | -D s=2\n"));
+    assert_non_null(strstr(err, "<command line>:1:4: note: first given here"));
     assert_int_equal(tilec(err, sizeof err, "run affine.tile -k affine --interp --random 1 -D s=1 "
-                                            "-D R=3 -D R=5 --out-dir ld2"), 0);
-    assert_non_null(strstr(read_file("stdout.txt"), "y: bf16[5,8]"));
+                                            "-D R=3 -D R=5 --out-dir ld2"), 1);
+    assert_non_null(strstr(err, "-D R is given twice"));
+    assert_int_equal(tilec(err, sizeof err, "run affine.tile -k affine --interp --in x=x4.npy "
+                                            "--in b=b.npy -D s=2 --out-dir ld"), 0);
+    assert_true(y01("ld") == 0.25f * 2.0f + 1.0f);
 }
 
-/* Integers on the command line read like .tile literals: decimal or 0x hex
- * (010 is ten, not eight), nothing left over, no overflow. */
 static void integer_values(void **state)
 {
     (void)state;
@@ -550,6 +554,199 @@ static void i64_bounds_and_grid(void **state)
     assert_int_equal(tilec(err, sizeof err, "run wide.tile -k wide_grid --interp -D n=3 --out-dir w3"), 0);
 }
 
+/* ---- tilec check on generic kernels ------------------------------------- */
+
+static int count(const char *text, const char *needle)
+{
+    int n = 0;
+    for (const char *p = text; (p = strstr(p, needle)); p += strlen(needle)) n++;
+    return n;
+}
+
+static const char *generic_src =
+    "kernel g(x: tensor<f32>[N, D], y: out tensor<f32>[N, D], const D: int,\n"
+    "         const T: dtype = f32, const BM: int = 16) grid(cdiv(N, BM))\n"
+    "{\n"
+    "    let rows = program_id(0) * BM + arange(BM);\n"
+    "    store(y[rows, :], cast<T>(load(x[rows, :])) * 2.0);\n"
+    "}\n"
+    "kernel g64 = g(D: 64);\n";
+
+/* A kernel with an unbound constant is checked with a representative value,
+ * and check says which; a body error is found by check as by run. */
+static void check_generic_kernels(void **state)
+{
+    (void)state;
+    char err[4096];
+    write_source("generic.tile", generic_src);
+    assert_int_equal(tilec(err, sizeof err, "check generic.tile"), 0);
+    assert_string_equal(err, "");
+    const char *out = read_file("stdout.txt");
+    assert_non_null(strstr(out, "checked g with D=16 (chosen), T=f32, BM=16 (default)\n"));
+    assert_non_null(strstr(out, "checked g64 with T=f32, BM=16 (default)\n"));
+
+    /* the same body error, planted, found by check and by run */
+    char *bad = strdup(generic_src);
+    char *at = strstr(bad, " * 2.0");
+    memcpy(at, " +true", 6);
+    write_source("generic_bad.tile", bad);
+    free(bad);
+    assert_int_equal(tilec(err, sizeof err, "check generic_bad.tile"), 1);
+    const char *want = "generic_bad.tile:5:49: error: cannot add f32[16,16] and bool";
+    assert_non_null(strstr(err, want));
+    assert_non_null(strstr(err, "generic_bad.tile:1:8: note: 'g' was checked with D=16 (chosen)"));
+    /* g64's instance is f32[16,64]: reported once more, with its own note */
+    assert_non_null(strstr(err, "generic_bad.tile:7:8: note: in specialisation 'g64' requested here"));
+    assert_int_equal(tilec(err, sizeof err, "run generic_bad.tile -k g --interp --random 1 "
+                                            "-D D=16 -D N=4"), 1);
+    assert_non_null(strstr(err, want));
+    /* -D takes priority over the chosen value, and check reports it */
+    assert_int_equal(tilec(err, sizeof err, "check generic.tile -D D=32"), 0);
+    assert_non_null(strstr(read_file("stdout.txt"), "checked g with D=32 (-D), T=f32, BM=16 (default)"));
+}
+
+/* `// tilec: -D ...` lines: each is one set of values a kernel is checked
+ * with; names they give are checked, an fn constant nothing binds makes a
+ * kernel that cannot be checked, which is an error. */
+static void check_lines(void **state)
+{
+    (void)state;
+    char err[4096];
+    char src[2048];
+    snprintf(src, sizeof src, "// tilec: -D D=128\n// tilec: -D D=32 -D T=bf16\n%s", generic_src);
+    write_source("lines.tile", src);
+    assert_int_equal(tilec(err, sizeof err, "check lines.tile"), 0);
+    const char *out = read_file("stdout.txt");
+    assert_non_null(strstr(out, "checked g with D=128 (line 1), T=f32, BM=16 (default)\n"));
+    assert_non_null(strstr(out, "checked g with D=32, T=bf16 (line 2), BM=16 (default)\n"));
+    /* g64 binds D: line 2 still applies to it through T */
+    assert_non_null(strstr(out, "checked g64 with T=bf16 (line 2), BM=16 (default)\n"));
+    assert_int_equal(count(out, "checked "), 3);   /* g64 takes nothing from line 1 */
+
+    snprintf(src, sizeof src, "// tilec: -D DD=128\n%s", generic_src);
+    write_source("lines_bad.tile", src);
+    assert_int_equal(tilec(err, sizeof err, "check lines_bad.tile"), 1);
+    assert_non_null(strstr(err, "lines_bad.tile:1:14: error: -D DD: no kernel of this file has a "
+                                "constant 'DD'; did you mean 'D'?"));
+
+    write_source("fnconst.tile", "kernel m(y: out tensor<i32>[4], const f: fn) grid(1) {\n"
+                                 "    store(y[arange(4)], f(arange(4)));\n}\n");
+    assert_int_equal(tilec(err, sizeof err, "check fnconst.tile"), 1);
+    assert_non_null(strstr(err, "fnconst.tile:1:39: error: kernel 'm' cannot be checked: constant "
+                                "'f' (fn) has no value"));
+    assert_int_equal(count(read_file("stdout.txt"), "checked "), 0);
+}
+
+/* Every library file checks every kernel it defines (with which values is
+ * said), and an error planted in a generic library kernel is found. */
+static void check_library(void **state)
+{
+    (void)state;
+    char err[4096], path[512];
+    static const char *const lib[] = {"flash_fwd", "flash_bwd", "decode", "block_sparse",
+                                      "lightning2", "masks"};
+    for (size_t i = 0; i < sizeof lib / sizeof lib[0]; i++) {
+        snprintf(path, sizeof path, "%s/lib/attention/%s.tile", TILE_SOURCE_DIR, lib[i]);
+        FILE *f = fopen(path, "r");
+        assert_non_null(f);
+        static char text[65536];
+        size_t n = fread(text, 1, sizeof text - 1, f);
+        text[n] = 0;
+        fclose(f);
+        int kernels = count(text, "\nkernel ");
+        int lines = count(text, "\n// tilec: ");
+        assert_true(kernels > 0);
+        assert_int_equal(tilec(err, sizeof err, "check %s", path), 0);
+        const char *out = read_file("stdout.txt");
+        /* a file with `// tilec:` lines checks each kernel once per line */
+        int want = lines ? kernels * lines : kernels;
+        if (count(out, "checked ") != want)
+            fail_msg("%s: %d kernels, %d lines, but:\n%s", lib[i], kernels, lines, out);
+    }
+
+    /* a type error planted in flash_fwd's body (a generic kernel: D unbound) */
+    snprintf(path, sizeof path, "%s/lib/attention/flash_fwd.tile", TILE_SOURCE_DIR);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    static char text[65536];
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    text[n] = 0;
+    fclose(f);
+    char *acc = strstr(text, "var acc = zeros([BM, D]);");
+    assert_non_null(acc);
+    memcpy(acc, "var acc = zeros([BM, true]", 26);
+    char *rest = strdup(acc + 26);
+    strcpy(acc + 26, ");");
+    strcat(acc, rest + 2);
+    free(rest);
+    write_source("flash_planted.tile", text);
+    assert_int_equal(tilec(err, sizeof err, "check flash_planted.tile"), 1);
+    assert_non_null(strstr(err, "flash_planted.tile:"));
+    assert_non_null(strstr(err, "error: "));
+    assert_non_null(strstr(err, "note: 'flash_fwd' was checked with D=16 (chosen)"));
+}
+
+/* --emit=ir without -k says which kernels it does not compile. */
+static void emit_names_skipped_kernels(void **state)
+{
+    (void)state;
+    char err[4096];
+    write_source("generic.tile", generic_src);
+    assert_int_equal(tilec(err, sizeof err, "generic.tile --emit=ir"), 0);
+    assert_non_null(strstr(err, "generic.tile:1:8: warning: kernel 'g' is not compiled: no value "
+                                "for constant 'D' (give it with -D NAME=VALUE)"));
+    assert_non_null(strstr(read_file("stdout.txt"), "kernel @g64("));
+    assert_null(strstr(read_file("stdout.txt"), "kernel @g("));
+}
+
+/* -D names and values: did-you-mean, the user's words, no silent drops. */
+static void define_diagnostics(void **state)
+{
+    (void)state;
+    char err[4096];
+    write_source("generic.tile", generic_src);
+    /* --emit=ir refuses a -D that names nothing, as run does */
+    assert_int_equal(tilec(err, sizeof err, "affine.tile --emit=ir -k affine -D NOTAPARAM=3"), 1);
+    assert_non_null(strstr(err, "tilec: -D NOTAPARAM: kernel 'affine' has no constant, scalar "
+                                "parameter or dimension named 'NOTAPARAM'\n"));
+    assert_int_equal(tilec(err, sizeof err, "affine.tile --emit=ir -k affine -D ss=3"), 1);
+    assert_non_null(strstr(err, "named 'ss'; did you mean 's'?"));
+    assert_int_equal(tilec(err, sizeof err, "run affine.tile -k affine --interp --random 1 -D s=2 "
+                                            "-D R=4 -D BRR=2"), 1);
+    assert_non_null(strstr(err, "named 'BRR'; did you mean 'BR'?"));
+    assert_int_equal(tilec(err, sizeof err, "affine.tile --emit=ir -D NOTAPARAM=3"), 1);
+    assert_non_null(strstr(err, "<command line>:1:4: error: -D NOTAPARAM: no kernel of this file "
+                                "has a constant, parameter or dimension named 'NOTAPARAM'"));
+    /* a kernel's name, misspelt */
+    assert_int_equal(tilec(err, sizeof err, "run affine.tile -k afine --interp"), 1);
+    assert_non_null(strstr(err, "no kernel named 'afine'; did you mean 'affine'?"));
+    /* a bad value, in the user's words */
+    assert_int_equal(tilec(err, sizeof err, "check generic.tile -D T=fp32"), 1);
+    assert_string_equal(err, "<command line>:1:6: error: unknown dtype 'fp32' (expected one of "
+                             "bool, i32, i64, f16, bf16, f32); did you mean 'f32'?\n"
+                             "    1 | -D T=fp32\n"
+                             "      |      ^\n");
+    assert_int_equal(tilec(err, sizeof err, "check generic.tile -D 'D=(1+'"), 1);
+    assert_non_null(strstr(err, "<command line>:1:9: error: expected expression, found the end "
+                                "of the value\n"));
+    assert_null(strstr(err, "__d"));
+    /* a float f32 cannot hold */
+    assert_int_equal(tilec(err, sizeof err, "run affine.tile -k affine --interp --random 1 -D R=4 "
+                                            "-D s=1e39"), 1);
+    assert_non_null(strstr(err, "<command line>:2:6: error: float literal '1e39' is out of range "
+                                "for f32"));
+    assert_int_equal(tilec(err, sizeof err, "run affine.tile -k affine --interp --random 1 -D R=4 "
+                                            "-D s=1e-50"), 1);
+    assert_non_null(strstr(err, "is too small for f32: it would be 0"));
+    /* a -D over a specialisation's binding of the kernel named */
+    assert_int_equal(tilec(err, sizeof err, "run generic.tile -k g64 --interp --random 1 -D N=4 "
+                                            "-D D=nonexistent"), 1);
+    assert_non_null(strstr(err, "<command line>:2:6: error: -D D: constant 'D' of kernel 'g' is "
+                                "bound by the specialisation (D=64) and cannot be overridden"));
+    assert_int_equal(tilec(err, sizeof err, "generic.tile --emit=ir -k g64 -D D=32"), 1);
+    assert_non_null(strstr(err, "cannot be overridden"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -557,7 +754,7 @@ int main(void)
         cmocka_unit_test(random_inputs_need_dimensions),
         cmocka_unit_test(bad_invocations),
         cmocka_unit_test(check_and_emit),
-        cmocka_unit_test(last_define_wins),
+        cmocka_unit_test(repeated_define_refused),
         cmocka_unit_test(integer_values),
         cmocka_unit_test(output_written_on_success_only),
         cmocka_unit_test(options_must_apply),
@@ -569,6 +766,11 @@ int main(void)
         cmocka_unit_test(budgets),
         cmocka_unit_test(save_inputs),
         cmocka_unit_test(i64_bounds_and_grid),
+        cmocka_unit_test(check_generic_kernels),
+        cmocka_unit_test(check_lines),
+        cmocka_unit_test(check_library),
+        cmocka_unit_test(emit_names_skipped_kernels),
+        cmocka_unit_test(define_diagnostics),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
