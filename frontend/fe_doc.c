@@ -4,7 +4,7 @@
  * Signatures come from the parser's tree (every parameter, its type and its
  * default as the compiler reads them); prose comes from the comments beside
  * them, by a convention any new library file follows without registering
- * anywhere:
+ * anywhere (a comment line is `//` or `///`: the two read the same):
  *   - the file starts with a header comment whose first line is
  *     `// NAME.tile - title (papers)`; the rest of it says what the program
  *     computes (indented lines are formulas, shown as code);
@@ -76,12 +76,15 @@ static doc_text trim_left(doc_text t)
 
 static bool is_blank(doc_text t) { return trim_left(t).len == 0; }
 
-/* The text of a `//` comment line after "// " (NULL .s: not a comment line). */
+/* The text of a `//` or `///` comment line after "// " or "/// " (NULL .s:
+ * not a comment line).  `///` is the doc-comment spelling some files use
+ * above their items; it reads exactly as `//`, so no "/ " leaks into the page. */
 static doc_text comment_of(doc_text line)
 {
     doc_text t = trim_left(line);
     if (t.len < 2 || t.s[0] != '/' || t.s[1] != '/') return (doc_text){NULL, 0};
     t.s += 2, t.len -= 2;
+    if (t.len > 0 && t.s[0] == '/') t.s++, t.len--;
     if (t.len > 0 && t.s[0] == ' ') t.s++, t.len--;
     return t;
 }
@@ -626,8 +629,10 @@ static const char preamble[] =
     "`// NAME.tile - title (papers)` that says what it computes (lines indented by two\n"
     "or more spaces are shown as code), `// $ tilec ...` lines for example commands\n"
     "(each is run by the test), a comment directly above each fn, kernel and\n"
-    "specialisation, and `// ---- TITLE ----` lines that open sections.  A library test\n"
-    "states what it covers in a comment paragraph `Tested (NAME.tile): ...`.\n\n"
+    "specialisation, and `// ---- TITLE ----` lines that open sections.  `///` comment\n"
+    "lines read the same as `//` ones (the usual doc-comment spelling above an item).\n"
+    "A library test states what it covers in a comment paragraph\n"
+    "`Tested (NAME.tile): ...`.\n\n"
     "Kernel parameters: tensors and runtime scalars are given at launch (`tilec run`:\n"
     "`--in NAME=FILE.npy`, `--random SEED`, `-D NAME=VALUE` for scalars and dimension\n"
     "sizes); constants are bound by a specialisation, by `-D`, by their default, or by\n"

@@ -2,7 +2,8 @@
 # check_library_doc.sh TILEC - docs/library.md must be what `tilec doc`
 # generates from lib/attention/*.tile and tests/test_lib_*.c, every library
 # file must be covered by a `Tested (NAME.tile):` statement, and every
-# example command (`// $ build/tilec ...` lines of the library) must succeed.
+# example command (`// $ build/tilec ...` lines of the library; `///` reads
+# as `//`) must succeed.
 # Run from the repository root (CTest does).
 set -u
 tilec=$1
@@ -34,7 +35,7 @@ ln -s "$(cd "$(dirname "$tilec")" && pwd)/$(basename "$tilec")" "$tmp/run/build/
 ln -s "$(pwd)/lib" "$tmp/run/lib"
 ncmd=0
 for f in lib/attention/*.tile; do
-    grep '^// \$ ' "$f" | sed 's|^// \$ ||' > "$tmp/cmds"
+    grep '^///\{0,1\} \$ ' "$f" | sed 's|^///\{0,1\} \$ ||' > "$tmp/cmds"
     if [ ! -s "$tmp/cmds" ] && grep -q '^kernel ' "$f"; then
         echo "FAIL: $f has kernels but no example command ('// \$ build/tilec ...')"
         status=1

@@ -207,6 +207,47 @@ static void syntax_error_is_reported(void **state)
     free(diags);
 }
 
+/* `///` doc comments read as `//` ones: prose, formulas and blank lines
+ * alike, with no "/ " left over. */
+static void triple_slash_comments(void **state)
+{
+    (void)state;
+    write_file("slash.tile",
+               "// slash.tile - doc comments with three slashes\n"
+               "///\n"
+               "/// Header prose.\n"
+               "\n"
+               "/// Doubles x:\n"
+               "///     y = 2 x\n"
+               "///\n"
+               "/// for every element.\n"
+               "fn twice(x) -> f32 {\n"
+               "    x * 2.0\n"
+               "}\n"
+               "\n"
+               "/// ---- kernels ----\n"
+               "/// The kernels.\n"
+               "\n"
+               "/// Stores twice q.\n"
+               "kernel dbl(q: tensor<f32>[M], o: out tensor<f32>[M]) grid(1)\n"
+               "{\n"
+               "    store(o[arange(M)], twice(load(q[arange(M)])));\n"
+               "}\n");
+    const char *paths[] = {path_of("slash.tile")};
+    char *page, *diags;
+    assert_int_equal(run_doc(paths, 1, &page, &diags), TILE_OK);
+    assert_string_equal(diags, "");
+    expect_in(page, "doc comments with three slashes\n\nHeader prose.\n");
+    expect_in(page, "fn twice(x) -> f32\n```\n\nDoubles x:\n\n```\n    y = 2 x\n```\n\n"
+                    "for every element.\n");
+    expect_in(page, "### kernels\n\nThe kernels.\n");
+    expect_in(page, "Stores twice q.\n");
+    if (strstr(page, "\n/ ")) fail_msg("a line starting '/ ' in the page:\n%s", page);
+    assert_null(strstr(page, "kernels ---"));
+    free(page);
+    free(diags);
+}
+
 /* Runs `tilec ARGS` in dir; returns the exit status, stderr in err. */
 static int tilec(char *err, size_t errlen, const char *args)
 {
@@ -254,6 +295,7 @@ int main(void)
         cmocka_unit_test(untested_file_is_said),
         cmocka_unit_test(missing_header_is_an_error),
         cmocka_unit_test(syntax_error_is_reported),
+        cmocka_unit_test(triple_slash_comments),
         cmocka_unit_test(command_line),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -5,7 +5,14 @@
  * Fresh inputs per case, o poisoned with NaN, N odd, 1, shorter than a
  * block and many blocks, E != D, a wide score range (|s| in the hundreds:
  * early prefixes whose max is far below later ones stress the stable
- * combine), bf16; every launch is also checked bit-identical at -O0. */
+ * combine), bf16; every launch is also checked bit-identical at -O0.
+ *
+ * Tested (aaren.tile): aaren_fwd (and aaren_combine through it) in f32 and bf16
+ * against the naive per-prefix softmax; Z = 1, 2; H = 1, 2, 3; N = 1, 7, 16 (N
+ * < BN, N = BN) and 29 to 100 (ragged last blocks); D = 16, 32, 64 with E = 8,
+ * 16, 32, 48 (E != D); BN = 4, 8, 16 and auto; q uniform in [-a, a) with a =
+ * 0.5, 1, 4, 12 and 20 (scores in the hundreds); O checked.  Every launch is
+ * also run at -O0 and must match bit for bit. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>

@@ -6,7 +6,18 @@
  *
  * Fresh inputs per case, outputs poisoned with NaN, N not a multiple of the
  * chunk (shorter than a chunk, 1), GQA, E != F; f32 tight, bf16 loose
- * (th_rtol); every launch is also checked bit-identical at -O0. */
+ * (th_rtol); every launch is also checked bit-identical at -O0.
+ *
+ * Tested (based.tile): based_fwd in f32 and bf16 against the naive O(N^2) sum
+ * over the expanded feature map: F = 8, 16; E = 16 to 64; (H, HK) = (1, 1), (2,
+ * 2), (4, 2), (4, 1); Z = 1, 2; N = 1, 11, 16 (N < B, N = B) and 29 to 70
+ * (ragged last chunks); B = 8, 16 and auto; q, k uniform in [-0.5, 0.5) and
+ * [-1, 1) (the square term dominating); O checked.  based_window in f32 and
+ * bf16 against dense attention with the 64-key window: D = 32, 64; (H, HK) =
+ * (2, 2), (2, 1), (4, 2); M = N = 1, 97, 130, 150 (the window sliding past the
+ * first blocks), M < N (70, 133), M > N (99, 40: rows that see nothing); BM, BN
+ * = 16, 32; O and LSE checked.  Every launch is also run at -O0 and must match
+ * bit for bit. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>

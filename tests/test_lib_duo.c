@@ -9,7 +9,23 @@
  * when every head streams, the pages a streaming head must not read (wholly
  * between the sinks and the window) and the unused table entries hold NaN,
  * so reading one shows as NaN in the output.  Outputs are poisoned and every
- * launch is checked bit-identical at -O0 (harness). */
+ * launch is checked bit-identical at -O0 (harness).
+ *
+ * Tested (duo.tile): duo_prefill in f32 and bf16 against dense attention with
+ * each head's explicit mask: mixed policies, all streaming and all retrieval
+ * (causal); W = 0 (sinks only), 1 (the diagonal only), 8 to 40 and 200 (wider
+ * than N); S = 0 to 20 (sinks spanning a block); (H, HK) = (2, 2), (3, 3), (4,
+ * 4), (4, 2), (4, 1), (8, 2); Z = 1, 2; M = N = 1, 50 to 130, M < N (1/60,
+ * 10/150, 16/97, 30/95, 45/53), M > N (70/31: rows that see nothing); BM = 16,
+ * 32, BN = 8, 16, 32; with every head streaming, NaN keys between the sinks and
+ * the window, which must not be read; O and LSE checked.  duo_decode_split then
+ * decode.tile's decode_combine in f32 and bf16 against the naive paged-cache
+ * decode under the same policies: D = 32, 64; PS = 4, 8, 16; NS = 1 to 5
+ * splits; W = 0 to 24, S = 1 to 18 (sinks spanning a page); (H, HK) = (2, 2),
+ * (4, 4), (4, 2), (2, 1), (4, 1); Z = 1 to 4; sequence lengths 0, 1 and 9 to
+ * 150 on shuffled pages, NaN in the unused page and, with every head streaming,
+ * in the pages between the sinks and the window; O and LSE checked.  Every
+ * launch is also run at -O0 and must match bit for bit. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>

@@ -8,7 +8,21 @@
  * causal masks, odd lengths, length 1, M != N, GQA, bf16.  SQA: the named
  * flash_fwd specialisations with fewer query heads than a model's H (query
  * heads over key/value groups) against attn_ref_fwd.  Outputs are poisoned
- * and every launch is checked bit-identical at -O0 (harness). */
+ * and every launch is checked bit-identical at -O0 (harness).
+ *
+ * Tested (moh.tile): moh_fwd and moh_fwd_causal in f32 and bf16 against the
+ * softmax reference scaled per row by the router weights, drawn per (batch,
+ * block, head): whole blocks at 0 (skipped: O = 0 and LSE = -inf demanded),
+ * single zero weights, others in [0.1, 1); (H, HK) = (3, 3), (4, 4), (8, 2),
+ * (4, 1), (4, 2); Z = 1, 2; D = 32, 64; M = N = 1, 61, 75, 100; M < N (1/33,
+ * 33/45, 40/90), M > N (47/29, 90/40); BM = 4, 8, 16, 32, BN = 16, 32; O and
+ * LSE checked.  Every launch is also run at -O0 and must match bit for bit.
+ *
+ * Tested (sqa.tile): sqa_fwd and sqa_fwd_causal in f32 and bf16 against dense
+ * attention, with the query heads of a model of 8 heads: (H_q, HK) = (4, 4),
+ * (4, 2), (2, 2), (2, 1); Z = 1, 2; D = 32, 64; M = N = 1, 53, 70, M < N
+ * (37/61), M > N (45/31); BM, BN = 16, 32; O and LSE checked.  Every launch is
+ * also run at -O0 and must match bit for bit. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>

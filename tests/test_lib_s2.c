@@ -6,7 +6,17 @@
  * blocks, 0 or 1: shard only), lengths (odd, 1, M != N both ways: rows that
  * see nothing), GQA, bf16.  The same mask as a flash_fwd mask fn (s2_mask)
  * is checked against the same reference.  Outputs are poisoned and every
- * launch is checked bit-identical at -O0 (harness). */
+ * launch is checked bit-identical at -O0 (harness).
+ *
+ * Tested (s2.tile): s2_fwd in f32 and bf16 against dense attention with the
+ * explicit S2 mask: stride S = 1 (plain causal), 2, 3, 4, 8 (H > S: heads
+ * sharing shards; S > H: shards nobody reads); window L = 0 (shard only), 1
+ * (the diagonal only), 3 to 20 (inside and across blocks); (H, HK) = (2, 2),
+ * (3, 3), (4, 4), (5, 5), (8, 2), (4, 1), (4, 2); Z = 1, 2; D = 32, 64; M = N =
+ * 1, 40 to 90, M < N (1/40, 30/77, 37/45), M > N (40/1, 70/33: rows that see
+ * nothing); BM = 16, 32, BN = 8, 16, 32; O and LSE checked.  s2_mask as
+ * flash_fwd's mask (S = 3, 4; GQA) against the same reference.  Every launch is
+ * also run at -O0 and must match bit for bit. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
