@@ -64,7 +64,7 @@ static void define(printer *p, const ir_value *v)
 
 static void print_type(printer *p, const ir_type *t)
 {
-    char buf[128];
+    char buf[512];
     fputs(ir_type_str(t, buf, sizeof buf), p->out);
 }
 
@@ -300,6 +300,7 @@ static void print_generic(printer *p, const ir_op *op)
     case IR_OP_REDUCE_MAX:
     case IR_OP_REDUCE_MIN:
     case IR_OP_CUMSUM:
+    case IR_OP_EXPAND_DIMS:
         fprintf(p->out, ", axis=%" PRId64, op->attr.i);
         break;
     case IR_OP_TRANS: {
