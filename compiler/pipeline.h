@@ -78,6 +78,11 @@ typedef struct tc_gpu_kernel {
  * generates PTX for it.  Diagnostics go to u->diags. */
 tile_status tc_compile_gpu(tc_unit *u, const tc_gpu_options *g, tc_gpu_kernel *out);
 
+/* tc_compile_gpu, but out->ptx holds the optimised LLVM IR (tilec
+ * --emit=llvm).  Both live in compiler/pipeline_gpu.c, the one object that
+ * pulls LLVM into an executable. */
+tile_status tc_compile_gpu_llvm(tc_unit *u, const tc_gpu_options *g, tc_gpu_kernel *out);
+
 /* Splits "D=64,mask=causal" (commas inside parentheses are kept) into
  * tc_options.defines storage allocated in `mem`.  Returns the count, -1 on
  * a malformed list. */
