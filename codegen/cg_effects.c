@@ -145,7 +145,18 @@ void cg_lower_print(cg_ctx *g, ir_op *op)
     cg_barrier(g);
     LLVMBasicBlockRef cont = cg_begin_if(g, LLVMBuildICmp(g->b, LLVMIntEQ, g->tid, cg_i32(g, 0), ""));
     if (op->attr.str) {
-        char *label = arena_printf(g->mem, "%s:", op->attr.str);
+        /* The label is text, not a format: double every '%'. */
+        size_t n = strlen(op->attr.str);
+        char *label = arena_alloc(g->mem, 2 * n + 2);
+        if (label) {
+            char *w = label;
+            for (const char *r = op->attr.str; *r; r++) {
+                if (*r == '%') *w++ = '%';
+                *w++ = *r;
+            }
+            *w++ = ':';
+            *w = 0;
+        }
         print1(g, label ? label : "", NULL, IR_I32);
     }
     for (int i = 0; i < op->noperands && g->status == TILE_OK; i++) {

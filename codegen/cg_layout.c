@@ -113,3 +113,32 @@ LLVMValueRef cg_linear(cg_ctx *g, int rank, const int64_t *shape, const LLVMValu
     }
     return lin;
 }
+
+int cg_layout_thread_map(const ir_layout *l, int rank, const int64_t *shape, int num_warps,
+                         int tid, int64_t *coord, bool *valid, int cap)
+{
+    if (!l || l->kind != IR_LAYOUT_BLOCKED || l->rank != rank) return -1;
+    arena mem;
+    arena_init(&mem);
+    cg_ctx g = {.mem = &mem, .num_warps = num_warps, .nthreads = 32 * num_warps};
+    g.ctx = LLVMContextCreate();
+    g.b = LLVMCreateBuilderInContext(g.ctx);
+    g.tid = cg_i32(&g, tid);
+    g.lane = cg_i32(&g, tid % 32);
+    g.warp = cg_i32(&g, tid / 32);
+    cg_map m = {.layout = l, .rank = rank};
+    for (int d = 0; d < rank; d++) m.shape[d] = shape[d];
+    int n = -1;
+    if (build_blocked(&g, &m, l) && m.nregs <= cap) {
+        n = m.nregs;
+        for (int k = 0; k < n; k++) {
+            for (int d = 0; d < rank; d++)
+                coord[k * rank + d] = LLVMConstIntGetSExtValue(m.coord[k * rank + d]);
+            valid[k] = !m.valid[k] || LLVMConstIntGetZExtValue(m.valid[k]) != 0;
+        }
+    }
+    LLVMDisposeBuilder(g.b);
+    LLVMContextDispose(g.ctx);
+    arena_free(&mem);
+    return n;
+}

@@ -134,7 +134,8 @@ static LLVMValueRef canonical_nan(cg_ctx *g, ir_dtype t, LLVMValueRef v)
     return LLVMBuildSelect(g->b, isnan, qnan, v, "");
 }
 
-/* Thread 0 alone accesses a rank-0 view (every thread holds the value). */
+/* Thread 0 alone writes a rank-0 view (every thread holds the value, and
+ * an atomic must add it once); every thread loads one. */
 static LLVMValueRef scalar_owner(cg_ctx *g, const mem_access *a, LLVMValueRef p)
 {
     if (a->m->rank > 0) return p;
@@ -157,7 +158,7 @@ static void access_scalar(cg_ctx *g, mem_access *a, LLVMValueRef *out)
         LLVMValueRef off = element_offset(g, a, c, &inr);
         if (!off) return;
         LLVMValueRef p = cg_and(g, cg_and(g, m->valid[k], inr), mask ? mask->regs[k] : NULL);
-        p = pred_or_true(g, scalar_owner(g, a, p));
+        p = pred_or_true(g, a->is_load ? p : scalar_owner(g, a, p));
         LLVMValueRef addr = address(g, a, off);
         if (a->is_load) {
             LLVMValueRef dflt = other ? other->regs[k]

@@ -32,4 +32,11 @@ typedef struct cg_result {
  * target t with f->module's num_warps.  Errors go to f->module->diags. */
 tile_status cg_emit_kernel(ir_func *f, const ir_target *t, cg_emit_kind kind, cg_result *out);
 
+/* For tests, without a GPU: the register map of thread `tid` in a block of
+ * num_warps warps under layout l for a tile of `shape`, evaluated by LLVM's
+ * constant folding.  Fills coord[k * rank + d] and valid[k] for each of the
+ * thread's registers k (at most cap); returns their number, or -1. */
+int cg_layout_thread_map(const ir_layout *l, int rank, const int64_t *shape, int num_warps,
+                         int tid, int64_t *coord, bool *valid, int cap);
+
 #endif
