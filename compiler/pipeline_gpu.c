@@ -27,7 +27,7 @@ static tile_status compile_gpu(tc_unit *u, const tc_gpu_options *g, cg_emit_kind
                    ir_target_names());
         return TILE_ERR_ARG;
     }
-    int num_warps = g && g->num_warps > 0 ? g->num_warps : SCHED_DEFAULT_NUM_WARPS;
+    int num_warps = g && g->num_warps > 0 ? g->num_warps : sched_choose_num_warps(u->kernel);
     if (num_warps > 32 || (num_warps & (num_warps - 1)) != 0) {
         diag_error(&u->diags, u->kernel->loc, "num_warps must be a power of two up to 32, got %d",
                    num_warps);

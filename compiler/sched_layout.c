@@ -75,6 +75,22 @@ const ir_layout *sched_default_layout(ir_module *m, int rank, const int64_t *sha
     return ir_layout_intern(m->mem, &m->layouts, &l);
 }
 
+static void largest_tile(ir_op *op, void *ctx)
+{
+    int64_t *max = ctx;
+    for (int i = 0; i < op->nresults; i++) {
+        int64_t n = ir_type_numel(&op->results[i]->type);
+        if (op->results[i]->type.kind == IR_TY_TILE && n > *max) *max = n;
+    }
+}
+
+int sched_choose_num_warps(const ir_func *f)
+{
+    int64_t max = 0;
+    ir_walk(f->body, largest_tile, &max);
+    return max >= 4096 ? 8 : SCHED_DEFAULT_NUM_WARPS;
+}
+
 typedef struct assign_ctx {
     ir_module *m;
     int num_warps;

@@ -14,6 +14,12 @@
  * compilation instead). */
 tile_status sched_assign_layouts(ir_module *m, const ir_target *t, int num_warps);
 
+/* The warps per block the compiler picks for f when the user gives none:
+ * 4, or 8 when a tile holds 4096 elements or more (then 4 warps would keep
+ * 32+ f32 registers per thread per such tile, and the library's D = 128
+ * kernels run out of registers). */
+int sched_choose_num_warps(const ir_func *f);
+
 /* The blocked layout chosen for a tile of this shape (exposed for tests). */
 const ir_layout *sched_default_layout(ir_module *m, int rank, const int64_t *shape, int num_warps);
 

@@ -216,9 +216,26 @@ static void check_ptx(const gpu_case *c, const char *root, const char *arch)
     if (params != abi_param_count(u->kernel))
         fail_msg("%s: %d PTX parameters, docs/abi.md says %d", c->kernel, params, abi_param_count(u->kernel));
     assert_int_equal((int)strlen(k.ptx), (int)k.ptx_size);
-    assert_int_equal(k.num_warps, SCHED_DEFAULT_NUM_WARPS);
+    assert_true(k.num_warps == 4 || k.num_warps == 8);
+    char ntid[48];
+    snprintf(ntid, sizeof ntid, ".maxntid %d, 1, 1", 32 * k.num_warps);
+    assert_non_null(strstr(k.ptx, ntid));
     assert_string_equal(k.entry, c->kernel);
     assert_true(k.smem_bytes >= 0 && k.smem_bytes <= 227 * 1024);
+    tc_unit_free(u);
+}
+
+static void warps_follow_tile_sizes(void **state)
+{
+    (void)state;
+    tc_gpu_kernel k;
+    gpu_case d64 = {"attention/flash_fwd.tile", "flash_fwd", "T=bf16,D=64"};
+    tc_unit *u = compile_case(&d64, TILE_LIB_DIR, "sm_90", 0, &k);
+    assert_int_equal(k.num_warps, 4);   /* largest tile [32,64] */
+    tc_unit_free(u);
+    gpu_case d128 = {"attention/flash_fwd.tile", "flash_fwd", "T=bf16,D=128"};
+    u = compile_case(&d128, TILE_LIB_DIR, "sm_90", 0, &k);
+    assert_int_equal(k.num_warps, 8);   /* [32,128] accumulator */
     tc_unit_free(u);
 }
 
@@ -312,6 +329,7 @@ int main(void)
         cmocka_unit_test(vector_accesses),
         cmocka_unit_test(asserts_and_warps),
         cmocka_unit_test(bad_options),
+        cmocka_unit_test(warps_follow_tile_sizes),
         cmocka_unit_test(test_kernels_compile),
         cmocka_unit_test(library_kernels_compile),
     };
