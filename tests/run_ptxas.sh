@@ -18,12 +18,6 @@ lib=${TILE_LIB:-../lib}
 #   "KERNEL|DEFINES|ARCH|reason"
 EXPECT_SPILLS="
 "
-flash_fwd_causal|D=128|sm_80|$R
-flash_fwd_document|D=64|sm_90|a few bytes of stack for the document mask's gathers; $R
-flash_bwd_dkdv_causal|D=128|sm_80|$R
-flash_bwd_dkdv_causal|D=128|sm_90|$R
-flash_bwd_dq_causal|D=128|sm_80|$R
-"
 
 pass=0 fail=0 xfail=0
 out=/tmp/run_ptxas.$$
