@@ -103,6 +103,9 @@ def other_cases():
     out.append(("golden ir_weak", g + "ir_weak.tile", "k", {}, {}, {}, {}))
     out.append(("golden ok_misc", g + "ok_misc.tile", "k", {}, {"N": 100}, {"n": 3}, {}))
     out.append(("golden ir_defines", g + "ir_defines.tile", "k", {"D": 16}, {"M": 50}, {}, {}))
+    for n, flag in ((5, True), (2, False), (0, True)):
+        out.append((f"every op (ptx_ops) n={n} flag={flag}", g + "ptx_ops.tile", "ops", {}, {"R": 20},
+                    {"n": n, "flag": flag}, {"xi": (-20, 20)}))
     return out
 
 
@@ -313,7 +316,7 @@ def check_case(case, args, work, cp):
         if k in used and k not in consts:
             cmd += ["-D", f"{k}={v}"]
     for k, v in scalars.items():
-        cmd += ["-D", f"{k}={v}"]
+        cmd += ["-D", f"{k}={str(v).lower() if isinstance(v, bool) else v}"]
     run(cmd)
 
     grid_xyz = eval_grid(grid, params, shapes, scalars)

@@ -74,6 +74,7 @@ check "$A/block_sparse.tile" block_sparse_fwd_causal "D=128,BM=16,BN=16" 1
 check "$A/lightning2.tile" lightning2 "D=64,E=64" 1
 check "$A/masks.tile" check_kv_range "mask=causal,kv_range=causal_range,M=64,N=64,BM=16,BN=16" 0
 check ../examples/scale_rows.tile scale_rows "" 1
+check golden/ptx_ops.tile ops "" 0
 rm -f "$out"
 echo "run_ptxas: $pass ok, $xfail expected failures, $fail failed"
 [ "$fail" -eq 0 ]

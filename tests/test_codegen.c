@@ -153,6 +153,8 @@ static const gpu_case tree_cases[] = {
     {"tests/golden/ok_misc.tile", "k", ""},
     {"tests/golden/ok_fn_tensor.tile", "k", ""},
     {"tests/golden/ok_import.tile", "k", ""},
+    {"tests/golden/ptx_ops.tile", "ops", ""},
+    {"tests/golden/ptx_flash_fwd.tile", "fwd64", ""},
 };
 
 /* The PTX parameter count docs/abi.md gives for f's parameters. */
