@@ -183,7 +183,7 @@ static void check_elementwise(verifier *v, const ir_op *op)
 {
     const ir_op_info *info = &ir_op_table[op->code];
     const ir_type *rt = &op->results[0]->type;
-    for (int i = 0; i < op->noperands; i++)
+    for (int i = 0; i < op->noperands && v->m->stage == IR_STAGE_SCHEDULED; i++)
         if (op->operands[i]->type.layout != rt->layout) {
             fail(v, op, "%s: operand %d has another layout than the result (convert_layout "
                         "explicitly)", info->name, i);
