@@ -467,6 +467,8 @@ static void check_op_types(verifier *v, ir_op *op)
             fail(v, op, "%s: result %d is NULL", info->name, i);
             return;
         }
+        check_layout(v, op, &op->results[i]->type, "result"); /* before type comparisons */
+        if (v->failed) return;
         if (op->results[i]->type.kind != IR_TY_TILE) {
             fail(v, op, "%s: result %d is not a tile", info->name, i);
             return;

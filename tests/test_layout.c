@@ -169,6 +169,7 @@ static void stage_rules(void **state)
     stderr = devnull; /* the verifier dumps the function */
     assert_int_equal(ir_verify_module(u->module, "test"), TILE_ERR_INTERNAL);
     stderr = saved;
+    if (!has_error(u, "before scheduling")) diag_print_all(&u->diags, stdout);
     assert_true(has_error(u, "before scheduling"));
     tc_unit_free(u);
 
