@@ -75,7 +75,13 @@ typedef struct tc_gpu_kernel {
 } tc_gpu_kernel;
 
 /* Schedules u->kernel (tc_compile with o.kernel set must have succeeded) and
- * generates PTX for it.  Diagnostics go to u->diags. */
+ * generates PTX for it.  Diagnostics go to u->diags.  Scheduling rewrites
+ * the unit's IR in place: a unit can be compiled again for another arch
+ * with the same num_warps, not for another num_warps (compile a fresh
+ * unit).  g->num_warps 0 lets the compiler choose (sched_choose_num_warps).
+ * g->facts are accepted but change nothing yet: the code checks alignment
+ * and strides at run time before any vector access, so it is correct for
+ * every argument. */
 tile_status tc_compile_gpu(tc_unit *u, const tc_gpu_options *g, tc_gpu_kernel *out);
 
 /* tc_compile_gpu, but out->ptx holds the optimised LLVM IR (tilec

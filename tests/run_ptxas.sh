@@ -75,6 +75,14 @@ check "$A/lightning2.tile" lightning2 "D=64,E=64" 1
 check "$A/masks.tile" check_kv_range "mask=causal,kv_range=causal_range,M=64,N=64,BM=16,BN=16" 0
 check ../examples/scale_rows.tile scale_rows "" 1
 check golden/ptx_ops.tile ops "" 0
+# Every test kernel (print, asserts, loops, atomics, masks, bool and i64 data).
+for k in ir_assert:k ir_capture:k:N=8 ir_defines:k:D=16 ir_if:k ir_import:k ir_loop:k \
+         ir_partial:local ir_reduce:k ir_view_mask:k ir_weak:k ok_compose:k ok_misc:k \
+         ok_fn_tensor:k ok_import:k ptx_flash_fwd:fwd64; do
+    f=${k%%:*} rest=${k#*:}
+    kn=${rest%%:*} d=${rest#"$kn"}
+    check "golden/$f.tile" "$kn" "${d#:}" 0
+done
 rm -f "$out"
 echo "run_ptxas: $pass ok, $xfail expected failures, $fail failed"
 [ "$fail" -eq 0 ]
