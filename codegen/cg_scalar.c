@@ -119,7 +119,14 @@ static LLVMValueRef float_op(cg_ctx *g, rule r, LLVMValueRef *a)
     case R_FSUB: return LLVMBuildFSub(b, a[0], a[1], "");
     case R_FMUL: return LLVMBuildFMul(b, a[0], a[1], "");
     case R_FDIV: return LLVMBuildFDiv(b, a[0], a[1], "");
-    case R_FREM: return LLVMBuildFRem(b, a[0], a[1], "");
+    case R_FREM: {
+        /* NVPTX expands frem as a - b * trunc(a / b), which gives NaN for a
+         * finite a and an infinite b; fmod gives a there. */
+        LLVMValueRef rem = LLVMBuildFRem(b, a[0], a[1], "");
+        LLVMValueRef binf = LLVMBuildFCmp(b, LLVMRealOEQ, call1(g, "llvm.fabs", a[1]), fc(g, INFINITY), "");
+        LLVMValueRef afin = LLVMBuildFCmp(b, LLVMRealONE, call1(g, "llvm.fabs", a[0]), fc(g, INFINITY), "");
+        return LLVMBuildSelect(b, LLVMBuildAnd(b, binf, afin, ""), a[0], rem, "");
+    }
     case R_FMIN: return call2(g, "llvm.minimum", a[0], a[1]);
     case R_FMAX: return call2(g, "llvm.maximum", a[0], a[1]);
     case R_FEQ: return LLVMBuildFCmp(b, LLVMRealOEQ, a[0], a[1], "");
