@@ -76,8 +76,19 @@ typedef struct tc_gpu_kernel {
 } tc_gpu_kernel;
 
 /* Schedules u->kernel (tc_compile with o.kernel set must have succeeded) and
- * generates PTX for it.  Diagnostics go to u->diags. */
+ * generates PTX for it.  Diagnostics go to u->diags.  Scheduling rewrites
+ * the unit's IR in place: a unit can be compiled again for another arch
+ * with the same num_warps, not for another num_warps (compile a fresh
+ * unit).  g->num_warps 0 lets the compiler choose (sched_choose_num_warps).
+ * g->facts are accepted but change nothing yet: the code checks alignment
+ * and strides at run time before any vector access, so it is correct for
+ * every argument. */
 tile_status tc_compile_gpu(tc_unit *u, const tc_gpu_options *g, tc_gpu_kernel *out);
+
+/* tc_compile_gpu, but out->ptx holds the optimised LLVM IR (tilec
+ * --emit=llvm).  Both live in compiler/pipeline_gpu.c, the one object that
+ * pulls LLVM into an executable. */
+tile_status tc_compile_gpu_llvm(tc_unit *u, const tc_gpu_options *g, tc_gpu_kernel *out);
 
 /* Splits "D=64,mask=causal" (commas inside parentheses are kept) into
  * tc_options.defines storage allocated in `mem`.  Returns the count, -1 on

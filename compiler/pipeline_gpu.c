@@ -1,15 +1,70 @@
-/* pipeline_gpu.c - PLACEHOLDER for tc_compile_gpu (scheduled IR -> PTX).
+/* pipeline_gpu.c - the GPU half of the pipeline (pipeline.h):
  *
- * The codegen branch replaces this file with the real scheduler + LLVM
- * NVPTX code generation; this stub only lets the runtime link and report,
- * through its normal error path, that no code generator is built in. */
+ *   optimised tile IR --sched_assign_layouts--> scheduled IR
+ *                     --cg_emit_kernel--> LLVM IR --O3--> PTX
+ *
+ * Its own file so that executables which never compile for the GPU link
+ * no LLVM object (static archives pull in only what is referenced). */
 #include "pipeline.h"
+
+#include <string.h>
+
+#include "codegen/codegen.h"
+#include "sched_layout.h"
+
+static tile_status compile_gpu(tc_unit *u, const tc_gpu_options *g, cg_emit_kind kind,
+                               tc_gpu_kernel *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!u || !u->kernel) {
+        if (u) diag_error(&u->diags, (src_loc){0}, "no kernel selected for GPU compilation");
+        return TILE_ERR_ARG;
+    }
+    const char *arch = g && g->arch ? g->arch : "sm_90";
+    const ir_target *t = ir_target_find(arch);
+    if (!t) {
+        diag_error(&u->diags, u->kernel->loc, "unknown GPU architecture '%s' (known: %s)", arch,
+                   ir_target_names());
+        return TILE_ERR_ARG;
+    }
+    int num_warps = g && g->num_warps > 0 ? g->num_warps : sched_choose_num_warps(u->kernel);
+    if (num_warps > 32 || (num_warps & (num_warps - 1)) != 0) {
+        diag_error(&u->diags, u->kernel->loc, "num_warps must be a power of two up to 32, got %d",
+                   num_warps);
+        return TILE_ERR_ARG;
+    }
+    tile_status st = sched_assign_layouts(u->module, t, num_warps);
+    if (st != TILE_OK) return st;
+    cg_result r;
+    st = cg_emit_kernel(u->kernel, t, kind, &r);
+    if (st != TILE_OK) return st;
+    if (r.smem_bytes > t->smem_per_block) {
+        diag_error(&u->diags, u->kernel->loc,
+                   "kernel '%s' needs %d bytes of shared memory, more than the %d of %s (use "
+                   "smaller blocks)", u->kernel->name, r.smem_bytes, t->smem_per_block, t->arch);
+        return TILE_ERR_SEMA;
+    }
+    tc_gpu_assert *asserts = NULL;
+    if (r.nasserts) {
+        asserts = arena_calloc(&u->mem, (size_t)r.nasserts, sizeof *asserts);
+        if (!asserts) return TILE_ERR_NOMEM;
+        for (int i = 0; i < r.nasserts; i++)
+            asserts[i] = (tc_gpu_assert){.loc = r.asserts[i].loc, .message = r.asserts[i].message};
+    }
+    *out = (tc_gpu_kernel){
+        .ptx = r.text, .ptx_size = r.size, .entry = u->kernel->name, .arch = t->arch,
+        .num_warps = num_warps, .smem_bytes = r.smem_bytes, .nasserts = r.nasserts,
+        .asserts = asserts,
+    };
+    return TILE_OK;
+}
 
 tile_status tc_compile_gpu(tc_unit *u, const tc_gpu_options *g, tc_gpu_kernel *out)
 {
-    (void)g;
-    if (out) *out = (tc_gpu_kernel){0};
-    if (u) diag_error(&u->diags, u->kernel ? u->kernel->loc : (src_loc){0},
-                      "GPU code generation is not built in");
-    return TILE_ERR_INTERNAL;
+    return compile_gpu(u, g, CG_EMIT_PTX, out);
+}
+
+tile_status tc_compile_gpu_llvm(tc_unit *u, const tc_gpu_options *g, tc_gpu_kernel *out)
+{
+    return compile_gpu(u, g, CG_EMIT_LLVM, out);
 }

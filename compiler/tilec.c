@@ -2,6 +2,8 @@
  *
  *   tilec check FILE [options]             parse + type-check every kernel
  *   tilec FILE --emit=ast|ir [options]     print the syntax tree or tile IR
+ *   tilec FILE -k K --emit=sched|llvm|ptx  scheduled IR, LLVM IR or PTX (GPU)
+ *   tilec FILE -k K --ptxas                assemble the PTX, report resources
  *   tilec run FILE -k KERNEL --interp ...  run a kernel on the CPU interpreter
  *   tilec doc [-o OUT] FILE...             the library reference (docs/library.md)
  *
@@ -18,6 +20,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <sys/wait.h>
+
 #include "../ir/fp16.h"
 #include "npy.h"
 #include "pipeline.h"
@@ -26,6 +30,9 @@ static const char usage[] =
     "usage: tilec check FILE [-D NAME=VALUE]... [-I DIR]...\n"
     "       tilec FILE --emit=ast|ir [-k KERNEL] [-D NAME=VALUE]... [-I DIR]... [-O0|-O1]\n"
     "             [--verify-each] [--dump-passes] [-o OUT]\n"
+    "       tilec FILE -k KERNEL --emit=sched|llvm|ptx [--arch sm_80|sm_90] [--warps N]\n"
+    "             [-D NAME=VALUE]... [-I DIR]... [-o OUT]\n"
+    "       tilec FILE -k KERNEL --ptxas [--arch sm_80|sm_90] [--warps N] [-D ...]\n"
     "       tilec run FILE -k KERNEL --interp [--in NAME=FILE.npy]... [--random SEED]\n"
     "             [-D NAME=VALUE]... [-I DIR]... [--out-dir DIR] [--save-inputs DIR]\n"
     "             [--check-bounds[=all]] [--max-memory BYTES] [--max-ops N]\n"
@@ -39,7 +46,14 @@ static const char usage[] =
     "                      per kernel checked, print errors as\n"
     "                      FILE:LINE:COL: error: ... and exit 1 if there are any\n"
     "  FILE --emit=KIND    print KIND for FILE: 'ast' (the syntax tree, no imports\n"
-    "                      followed) or 'ir' (optimised tile IR of the kernels)\n"
+    "                      followed), 'ir' (optimised tile IR of the kernels), and\n"
+    "                      for one kernel (-k) on the GPU: 'sched' (scheduled IR:\n"
+    "                      layouts on every tile), 'llvm' (optimised LLVM IR) or\n"
+    "                      'ptx' (the PTX module; launch contract in docs/abi.md)\n"
+    "  FILE --ptxas        compile kernel -k to PTX and assemble it with ptxas -v\n"
+    "                      ($TILE_PTXAS, default /usr/local/cuda/bin/ptxas); print\n"
+    "                      registers, shared memory, stack and spills; exit 1 if\n"
+    "                      ptxas fails, 3 if it is not installed\n"
     "  run FILE            run kernel -k on the CPU interpreter (--interp; the GPU\n"
     "                      path arrives with the code generator)\n"
     "  doc FILE...         write the Markdown reference of library files (with the\n"
@@ -61,6 +75,8 @@ static const char usage[] =
     "  --verify-each       run the IR verifier after every pass\n"
     "  --dump-passes       print the IR after every pass (to stderr)\n"
     "  -o OUT              write --emit output to OUT instead of stdout\n"
+    "  --arch ARCH         GPU target: sm_80 or sm_90 (default sm_90)\n"
+    "  --warps N           warps per block (a power of two up to 32; default 4)\n"
     "  --interp            run on the CPU interpreter (the reference semantics)\n"
     "  --in NAME=FILE      read input tensor NAME from a .npy file (converted to the\n"
     "                      parameter's dtype, rounding to nearest even; '<u2' data\n"
@@ -92,6 +108,9 @@ typedef struct cli {
     const char *save_inputs;  /* --save-inputs DIR, or NULL */
     interp_bounds_check check_bounds;
     uint64_t max_bytes, max_ops; /* 0: the interpreter's defaults */
+    const char *arch;         /* --arch, NULL: sm_90 */
+    int warps;                /* --warps, 0: default */
+    bool ptxas;
     ptr_vec defines, includes, inputs;
     bool interp, have_seed, verify_each, dump_passes;
     uint64_t seed;
@@ -250,6 +269,16 @@ static int parse_args(arena *mem, int argc, char **argv, cli *c)
                                    bytes ? " (suffix K, M or G allowed)" : "", val);
             note_option(c, a, FOR_RUN);
         }
+        else if (strcmp(a, "--arch") == 0) { NEED_VALUE(); ONCE(arch); note_option(c, a, FOR_EMIT); }
+        else if (strcmp(a, "--warps") == 0) {
+            NEED_VALUE();
+            uint64_t w;
+            if (!parse_uint(val, 32, &w) || w == 0)
+                return usage_error("--warps needs a number from 1 to 32, got '%s'", val);
+            c->warps = (int)w;
+            note_option(c, a, FOR_EMIT);
+        }
+        else if (strcmp(a, "--ptxas") == 0) { c->ptxas = true; note_option(c, a, FOR_EMIT); }
         else if (strcmp(a, "-O0") == 0 || strcmp(a, "-O1") == 0) {
             c->opt_level = a[2] - '0';
             note_option(c, a, FOR_EMIT | FOR_RUN);
@@ -270,9 +299,21 @@ static int parse_args(arena *mem, int argc, char **argv, cli *c)
     }
     if (!c->file) return usage_error("%s", "no input FILE");
     if (!c->cmd) {
-        if (!c->emit) return usage_error("%s", "nothing to do: give 'check', 'run' or --emit=ast|ir");
-        if (strcmp(c->emit, "ast") != 0 && strcmp(c->emit, "ir") != 0)
-            return usage_error("unknown --emit kind '%s' (ast, ir)", c->emit);
+        if (c->ptxas && c->emit) return usage_error("%s", "--ptxas cannot be combined with --emit");
+        if (c->ptxas) c->emit = "ptx";
+        if (!c->emit)
+            return usage_error("%s", "nothing to do: give 'check', 'run', --emit=KIND or --ptxas");
+        static const char *const kinds[] = {"ast", "ir", "sched", "llvm", "ptx"};
+        bool known = false;
+        for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) known |= strcmp(c->emit, kinds[k]) == 0;
+        if (!known) return usage_error("unknown --emit kind '%s' (ast, ir, sched, llvm, ptx)", c->emit);
+        bool gpu = strcmp(c->emit, "sched") == 0 || strcmp(c->emit, "llvm") == 0 || strcmp(c->emit, "ptx") == 0;
+        if (gpu && !c->kernel) return usage_error("--emit=%s needs -k KERNEL", c->emit);
+        if (!gpu && (c->arch || c->warps))
+            return usage_error("%s", "--arch and --warps apply to --emit=sched|llvm|ptx and --ptxas");
+        if (c->arch && strcmp(c->arch, "sm_80") != 0 && strcmp(c->arch, "sm_90") != 0)
+            return usage_error("unknown --arch '%s' (sm_80, sm_90)", c->arch);
+        if (c->warps & (c->warps - 1)) return usage_error("--warps must be a power of two, got %d", c->warps);
         c->cmd = "emit";
     } else if (c->emit) {
         return usage_error("--emit cannot be combined with '%s'", c->cmd);
@@ -355,6 +396,84 @@ static int write_text(const char *path, const char *text, size_t len)
 }
 
 static int check_defines_used(arena *mem, const cli *c, const ir_func *k);
+static tc_gpu_options gpu_options(const cli *c)
+{
+    return (tc_gpu_options){.arch = c->arch ? c->arch : "sm_90", .num_warps = c->warps};
+}
+
+/* --emit=sched|llvm|ptx for u->kernel, into out. */
+static tile_status emit_gpu(const cli *c, tc_unit *u, FILE *out)
+{
+    tc_gpu_options g = gpu_options(c);
+    tc_gpu_kernel k;
+    tile_status st;
+    if (strcmp(c->emit, "llvm") == 0) st = tc_compile_gpu_llvm(u, &g, &k);
+    else st = tc_compile_gpu(u, &g, &k);
+    if (st != TILE_OK) return st;
+    if (strcmp(c->emit, "sched") == 0) {
+        fprintf(out, "// arch %s, num_warps %d, smem_bytes %d\n", k.arch, k.num_warps, k.smem_bytes);
+        ir_print_func(out, u->kernel);
+    } else {
+        if (strcmp(c->emit, "ptx") == 0)
+            fprintf(out, "// tile kernel %s: num_warps %d, smem_bytes %d, asserts %d\n", k.entry,
+                    k.num_warps, k.smem_bytes, k.nasserts);
+        fputs(k.ptx, out);
+    }
+    return TILE_OK;
+}
+
+/* --ptxas: the PTX of kernel -k through `ptxas -v`; its report, then one
+ * summary line. */
+static int cmd_ptxas(const cli *c)
+{
+    const char *ptxas = getenv("TILE_PTXAS");
+    if (!ptxas || !*ptxas) ptxas = "/usr/local/cuda/bin/ptxas";
+    if (access(ptxas, X_OK) != 0) {
+        fprintf(stderr, "tilec: ptxas not found at %s (set TILE_PTXAS)\n", ptxas);
+        return 3;
+    }
+    tc_options o = compile_options(c);
+    tc_unit *u = NULL;
+    tile_status st = tc_compile(&u, c->file, NULL, &o);
+    tc_gpu_options g = gpu_options(c);
+    tc_gpu_kernel k = {0};
+    if (st == TILE_OK) st = tc_compile_gpu(u, &g, &k);
+    if (u) diag_print_all(&u->diags, stderr);
+    int rc = st == TILE_OK ? 0 : 1;
+    char ptx_path[] = "/tmp/tilec-ptx-XXXXXX";
+    int fd = rc == 0 ? mkstemp(ptx_path) : -1;
+    if (rc == 0 && (fd < 0 || write(fd, k.ptx, k.ptx_size) != (ssize_t)k.ptx_size)) {
+        fprintf(stderr, "tilec: cannot write a temporary PTX file: %s\n", strerror(errno));
+        rc = 1;
+    }
+    if (fd >= 0) close(fd);
+    if (rc == 0) {
+        char *cmd = arena_printf(&u->mem, "'%s' -arch=%s -v '%s' -o /dev/null 2>&1", ptxas, k.arch, ptx_path);
+        FILE *p = cmd ? popen(cmd, "r") : NULL;
+        char line[1024];
+        long regs = -1, stack = -1, spill_st = -1, spill_ld = -1;
+        while (p && fgets(line, sizeof line, p)) {
+            fputs(line, stdout);
+            const char *s;
+            if ((s = strstr(line, "Used "))) sscanf(s, "Used %ld registers", &regs);
+            if (strstr(line, "stack frame"))
+                sscanf(line, " %ld bytes stack frame, %ld bytes spill stores, %ld bytes spill loads",
+                       &stack, &spill_st, &spill_ld);
+        }
+        int status = p ? pclose(p) : -1;
+        if (status != 0) {
+            fprintf(stderr, "tilec: ptxas failed on the PTX of '%s' (kept in %s)\n", k.entry, ptx_path);
+            rc = 1;
+        } else {
+            printf("tilec: %s %s: registers %ld, shared memory %d bytes (dynamic), stack %ld "
+                   "bytes, spill stores %ld bytes, spill loads %ld bytes, warps %d\n",
+                   k.entry, k.arch, regs, k.smem_bytes, stack, spill_st, spill_ld, k.num_warps);
+            unlink(ptx_path);
+        }
+    }
+    tc_unit_free(u);
+    return rc;
+}
 
 /* The text is produced in memory and written (to -o or stdout) only when
  * everything succeeded: a failed run leaves -o alone, and -o may name the
@@ -382,11 +501,12 @@ static int cmd_emit(const cli *c)
         tc_options o = compile_options(c);
         tc_unit *u = NULL;
         tile_status st = tc_compile(&u, c->file, NULL, &o);
-        if (u) diag_print_all(&u->diags, stderr);
         /* A -D that names nothing in the kernel is refused as by 'run'. */
         if (st == TILE_OK && u->kernel && check_defines_used(&u->mem, c, u->kernel) != 0)
             st = TILE_ERR_ARG;
-        if (st == TILE_OK) {
+        if (st == TILE_OK && strcmp(c->emit, "ir") != 0) st = emit_gpu(c, u, out);
+        if (u) diag_print_all(&u->diags, stderr);
+        if (st == TILE_OK && strcmp(c->emit, "ir") == 0) {
             if (u->kernel) ir_print_func(out, u->kernel);
             else ir_print_module(out, u->module);
         } else if (st == TILE_ERR_NOMEM) {
@@ -822,7 +942,7 @@ int main(int argc, char **argv)
             return 0;
         }
         if (strcmp(argv[i], "--version") == 0) {
-            puts("tilec 0.1 (tile IR + CPU interpreter)");
+            puts("tilec 0.1 (tile IR, CPU interpreter, NVPTX code generator)");
             return 0;
         }
     }
@@ -837,6 +957,7 @@ int main(int argc, char **argv)
     if (rc == 0) add_library_beside_binary(&mem, &c);
     if (rc == 0) {
         if (strcmp(c.cmd, "check") == 0) rc = cmd_check(&c);
+        else if (c.ptxas) rc = cmd_ptxas(&c);
         else if (strcmp(c.cmd, "emit") == 0) rc = cmd_emit(&c);
         else rc = cmd_run(&c);
     }

@@ -560,8 +560,7 @@ static fe_val lower_tile_index(fe_func *F, const ast_expr *e, fe_val base)
     fe_ctx *cx = F->cx;
     if (!fe_check_operand(F, &base, e->u.index.base->loc)) return fe_err();
     int rank = fe_val_rank(&base), nslice = 0, nr = 0;
-    const int64_t *shape = fe_val_shape(&base);
-    int64_t ns[IR_MAX_RANK + 1];
+    int new_axes[IR_MAX_RANK + 1], nnew = 0;  /* result dims from None */
     for (int k = 0; k < e->u.index.idx.len; k++) {
         const ast_expr *ix = e->u.index.idx.items[k];
         if (ix->kind != AST_SLICE && ix->kind != AST_NONE) {
@@ -573,9 +572,10 @@ static fe_val lower_tile_index(fe_func *F, const ast_expr *e, fe_val base)
             diag_error(cx->d, ix->loc, "tile rank exceeds the maximum of %d", IR_MAX_RANK);
             return fe_err();
         }
-        if (ix->kind == AST_NONE) ns[nr++] = 1;
-        else {
-            if (nslice < rank) ns[nr++] = shape[nslice];
+        if (ix->kind == AST_NONE) {
+            new_axes[nnew++] = nr++;
+        } else {
+            if (nslice < rank) nr++;
             nslice++;
         }
     }
@@ -589,7 +589,10 @@ static fe_val lower_tile_index(fe_func *F, const ast_expr *e, fe_val base)
     ir_value *x = fe_to_ir(F, &base, e->loc);
     if (!x) return fe_err();
     F->b.loc = e->loc;
-    ir_value *r = ir_reshape(&F->b, x, nr, ns);
+    /* One expand_dims per None, in result order (each axis is where the 1
+     * sits in the final shape, so earlier insertions do not shift it). */
+    ir_value *r = x;
+    for (int i = 0; i < nnew && r; i++) r = ir_expand_dims(&F->b, r, new_axes[i]);
     if (!r) fe_oom(cx);
     return fe_tile(r, fe_is_weak(&base));
 }

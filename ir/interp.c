@@ -908,6 +908,8 @@ static tile_status exec_compute(interp *st, const ir_op *op)
         iop_broadcast(esize, xt->rank, xt->shape, x[0], rt->rank, rt->shape, r);
         return TILE_OK;
     case IR_OP_RESHAPE:
+    case IR_OP_EXPAND_DIMS:     /* same elements, same row-major order */
+    case IR_OP_CONVERT_LAYOUT:  /* layouts do not change values */
         if (ir_type_numel(xt) != n) return internal(st, op, "element count changes");
         memcpy(r, x[0], (size_t)n * esize);
         return TILE_OK;

@@ -94,6 +94,7 @@ bool ir_type_same_shape(const ir_type *a, const ir_type *b)
 bool ir_type_equal(const ir_type *a, const ir_type *b)
 {
     if (a->kind != b->kind || a->dtype != b->dtype || a->rank != b->rank) return false;
+    if (a->layout != b->layout) return false; /* interned: pointer equality */
     return a->kind == IR_TY_TENSOR || ir_type_same_shape(a, b);
 }
 
@@ -139,6 +140,8 @@ char *ir_type_str(const ir_type *t, char *buf, size_t size)
     int n = snprintf(buf, size, "%s", ir_dtype_name(t->dtype));
     if (t->rank > 0 && n >= 0 && (size_t)n < size)
         ir_shape_str(t->rank, t->shape, buf + n, size - (size_t)n);
+    size_t len = strlen(buf);
+    if (t->layout && len < size) ir_layout_str(t->layout, buf + len, size - len);
     return buf;
 }
 
@@ -457,6 +460,20 @@ ir_value *ir_reshape(ir_builder *b, ir_value *x, int rank, const int64_t *shape)
 {
     if (!x) return NULL;
     return build1(b, IR_OP_RESHAPE, 1, &x, ir_type_tile(x->type.dtype, rank, shape));
+}
+
+ir_value *ir_expand_dims(ir_builder *b, ir_value *x, int axis)
+{
+    if (!x) return NULL;
+    ir_type t = x->type;
+    for (int i = t.rank; i > axis; i--) t.shape[i] = t.shape[i - 1];
+    t.shape[axis] = 1;
+    t.rank++;
+    t.layout = NULL;
+    ir_op *op = ir_build(b, IR_OP_EXPAND_DIMS, 1, &x, 1, &t, 0);
+    if (!op) return NULL;
+    op->attr.i = axis;
+    return op->results[0];
 }
 
 /* ---- editing ----------------------------------------------------------- */

@@ -35,6 +35,7 @@
 
 #include "arena.h"
 #include "diag.h"
+#include "layout.h"
 #include "status.h"
 
 #define IR_MAX_RANK 6
@@ -58,6 +59,8 @@ typedef struct ir_type {
     int rank;                       /* tile: 0 = scalar; tensor: number of dims */
     int64_t shape[IR_MAX_RANK];     /* tile only: static sizes, each >= 1,
                                        at most IR_MAX_NUMEL elements in all */
+    const ir_layout *layout;        /* scheduled IR, tiles of rank >= 1:
+                                       interned (layout.h); NULL before */
 } ir_type;
 
 /* A compile-time scalar.  Which member is live follows the dtype: bool and
@@ -66,9 +69,6 @@ typedef union ir_scalar {
     int64_t i;
     double f;
 } ir_scalar;
-
-/* Scheduled IR only; defined by the scheduler's layout module later. */
-typedef struct ir_layout ir_layout;
 
 typedef struct ir_op ir_op;
 typedef struct ir_block ir_block;
@@ -82,7 +82,6 @@ typedef struct ir_value {
     ir_block *owner;     /* block of a block argument, else NULL */
     int index;           /* result index in def, or argument index in owner */
     const char *name;    /* source name hint ("acc", "m_i"), may be NULL */
-    ir_layout *layout;   /* NULL until scheduled */
 } ir_value;
 
 /* Op flags. */
@@ -175,6 +174,11 @@ enum {
  *                number (the first NaN wins) and +0.0 > -0.0.  So
  *                x[argmax] is bit-identical to reduce.max(x).  Any numeric
  *                dtype (not bool).
+ *   EXPAND_DIMS  (x) -> x with a dim of size 1 inserted at attr.i (x[:, None]
+ *                is expand_dims axis 1); its own op, not a reshape, so the
+ *                scheduled IR can give x the slice layout of the result.
+ *   CONVERT_LAYOUT (x) -> x with another layout (scheduled IR only); the one
+ *                place where data moves between threads to change layout.
  */
 #define IR_OPS(X)                                                          \
     X(CONST, "const", 0, 1, IR_PURE)                                       \
@@ -247,7 +251,9 @@ enum {
     X(SLICE, "slice", 1, 1, IR_PURE)                                       \
     X(CONCAT, "concat", 2, 1, IR_PURE)                                     \
     X(ARGMAX, "argmax", 1, 1, IR_PURE)                                     \
-    X(ARGMIN, "argmin", 1, 1, IR_PURE)
+    X(ARGMIN, "argmin", 1, 1, IR_PURE)                                     \
+    X(EXPAND_DIMS, "expand_dims", 1, 1, IR_PURE)                           \
+    X(CONVERT_LAYOUT, "convert_layout", 1, 1, IR_PURE)
 
 typedef enum ir_opcode {
 #define X(e, n, no, nr, fl) IR_OP_##e,
@@ -341,11 +347,25 @@ struct ir_func {
     ir_func *next;
 };
 
+/* Tile IR has no layouts; scheduled IR (compiler/, before codegen/) has a
+ * layout on every tile value of rank >= 1 and target attributes.  The
+ * verifier enforces both. */
+typedef enum ir_stage { IR_STAGE_TILE, IR_STAGE_SCHEDULED } ir_stage;
+
+typedef struct ir_target_attrs {
+    const char *arch;        /* "sm_90" (ir/target.h) */
+    int num_warps;           /* block = 32 * num_warps threads */
+    int smem_budget;         /* bytes of shared memory a block may use */
+} ir_target_attrs;
+
 struct ir_module {
     arena *mem;
     diag_ctx *diags;
     ir_func *first, *last;
     int next_value_id;
+    ir_stage stage;
+    ir_target_attrs target;  /* scheduled IR only */
+    ir_layout_set layouts;   /* interned layouts of this module */
 };
 
 /* ---- types ------------------------------------------------------------- */
@@ -357,7 +377,7 @@ int ir_dtype_size(ir_dtype t);                   /* bytes in memory */
 ir_type ir_type_scalar(ir_dtype t);
 ir_type ir_type_tile(ir_dtype t, int rank, const int64_t *shape);
 ir_type ir_type_tensor(ir_dtype t, int rank);
-bool ir_type_equal(const ir_type *a, const ir_type *b);
+bool ir_type_equal(const ir_type *a, const ir_type *b);  /* layouts too */
 bool ir_type_same_shape(const ir_type *a, const ir_type *b);
 /* Tiles: the element count (1 for scalars; 0 if a dim is < 1; INT64_MAX
  * when it does not fit).  Tensors: 1. */
@@ -413,6 +433,7 @@ ir_value *ir_select(ir_builder *b, ir_value *c, ir_value *x, ir_value *y);
 ir_value *ir_cast(ir_builder *b, ir_value *x, ir_dtype t);
 ir_value *ir_broadcast(ir_builder *b, ir_value *x, int rank, const int64_t *shape);
 ir_value *ir_reshape(ir_builder *b, ir_value *x, int rank, const int64_t *shape);
+ir_value *ir_expand_dims(ir_builder *b, ir_value *x, int axis);
 
 /* ---- editing (for passes) ---------------------------------------------- */
 /* Is v the result of a CONST (a splat of one value)?  Then *out is it. */

@@ -42,6 +42,7 @@ static void fold_op(ir_op *op)
     switch (op->code) {
     case IR_OP_BROADCAST:
     case IR_OP_RESHAPE:
+    case IR_OP_EXPAND_DIMS:
     case IR_OP_TRANS:
     case IR_OP_REDUCE_MAX:
     case IR_OP_REDUCE_MIN:

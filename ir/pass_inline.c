@@ -56,7 +56,6 @@ static ir_op *clone_op(inliner *in, ir_builder *b, const ir_op *op)
     copy->attr = op->attr;
     for (int i = 0; i < op->nresults; i++) {
         copy->results[i]->name = op->results[i]->name;
-        copy->results[i]->layout = op->results[i]->layout;
         map_value(in, op->results[i], copy->results[i]);
     }
     for (int r = 0; r < op->nblocks; r++) {
@@ -79,7 +78,6 @@ static ir_block *clone_block(inliner *in, ir_func *f, const ir_block *src, ir_op
     blk->parent = parent;
     for (int i = 0; i < src->nargs; i++) {
         blk->args[i]->name = src->args[i]->name;
-        blk->args[i]->layout = src->args[i]->layout;
         map_value(in, src->args[i], blk->args[i]);
     }
     ir_builder b = {.m = in->m};

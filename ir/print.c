@@ -64,7 +64,7 @@ static void define(printer *p, const ir_value *v)
 
 static void print_type(printer *p, const ir_type *t)
 {
-    char buf[128];
+    char buf[512];
     fputs(ir_type_str(t, buf, sizeof buf), p->out);
 }
 
@@ -315,6 +315,7 @@ static void print_generic(printer *p, const ir_op *op)
     case IR_OP_CONCAT:
     case IR_OP_ARGMAX:
     case IR_OP_ARGMIN:
+    case IR_OP_EXPAND_DIMS:
         fprintf(p->out, ", axis=%" PRId64, op->attr.i);
         break;
     case IR_OP_SLICE:

@@ -49,7 +49,7 @@ static void fail(verifier *v, const ir_op *op, const char *fmt, ...)
 
 static const char *tstr(const ir_type *t, char *buf, size_t n) { return ir_type_str(t, buf, n); }
 
-#define TS(t) tstr((t), (char[96]){0}, 96)
+#define TS(t) tstr((t), (char[320]){0}, 320)
 
 static const char *opname(const ir_op *op)
 {
@@ -60,6 +60,26 @@ static bool is_tile(const ir_value *x) { return x->type.kind == IR_TY_TILE; }
 static bool is_scalar(const ir_value *x, ir_dtype t)
 {
     return is_tile(x) && x->type.rank == 0 && x->type.dtype == t;
+}
+
+/* Tile IR has no layouts; scheduled IR has one on every tile of rank >= 1,
+ * well formed for the module's num_warps. */
+static void check_layout(verifier *v, const ir_op *op, const ir_type *t, const char *what)
+{
+    bool want = v->m->stage == IR_STAGE_SCHEDULED && t->kind == IR_TY_TILE && t->rank > 0;
+    if (!want && t->layout) {
+        fail(v, op, "%s has a layout %s", what,
+             v->m->stage == IR_STAGE_SCHEDULED ? "but is not a tile of rank >= 1"
+                                               : "before scheduling");
+        return;
+    }
+    if (want && !t->layout) {
+        fail(v, op, "%s has no layout in scheduled IR", what);
+        return;
+    }
+    const char *why = NULL;
+    if (want && !ir_layout_valid(t->layout, t->rank, v->m->target.num_warps, &why))
+        fail(v, op, "%s: bad layout: %s", what, why);
 }
 
 static void check_type_wellformed(verifier *v, const ir_op *op, const ir_type *t, const char *what)
@@ -76,6 +96,7 @@ static void check_type_wellformed(verifier *v, const ir_op *op, const ir_type *t
         fail(v, op, "%s has a bad rank %d", what, t->rank);
         return;
     }
+    check_layout(v, op, t, what);
     if (t->kind != IR_TY_TILE) return;
     for (int i = 0; i < t->rank; i++)
         if (t->shape[i] < 1) {
@@ -163,6 +184,12 @@ static void check_elementwise(verifier *v, const ir_op *op)
 {
     const ir_op_info *info = &ir_op_table[op->code];
     const ir_type *rt = &op->results[0]->type;
+    for (int i = 0; i < op->noperands && v->m->stage == IR_STAGE_SCHEDULED; i++)
+        if (op->operands[i]->type.layout != rt->layout) {
+            fail(v, op, "%s: operand %d has another layout than the result (convert_layout "
+                        "explicitly)", info->name, i);
+            return;
+        }
     if (op->code == IR_OP_CAST) {
         if (!ir_type_same_shape(&op->operands[0]->type, rt))
             fail(v, op, "cast: operand shape %s differs from result %s",
@@ -270,6 +297,7 @@ static void check_memory(verifier *v, const ir_op *op)
         for (int k = 0; k < it->rank; k++) view.shape[view.rank++] = it->shape[k];
     }
     int k = 1 + tt->rank;
+    view.layout = is_load ? op->results[0]->type.layout : op->operands[k]->type.layout;
     if (is_load) {
         if (!ir_type_equal(&op->results[0]->type, &view)) {
             fail(v, op, "load: result has type %s, expected %s", TS(&op->results[0]->type),
@@ -289,7 +317,8 @@ static void check_memory(verifier *v, const ir_op *op)
     }
     if (has_mask) {
         const ir_type *mt = &op->operands[k++]->type;
-        if (mt->kind != IR_TY_TILE || mt->dtype != IR_BOOL || !ir_type_same_shape(mt, &view)) {
+        if (mt->kind != IR_TY_TILE || mt->dtype != IR_BOOL || !ir_type_same_shape(mt, &view) ||
+            mt->layout != view.layout) {
             fail(v, op, "%s: mask has type %s, expected bool with shape of %s", name, TS(mt),
                  TS(&view));
             return;
@@ -325,6 +354,7 @@ static void check_dot(verifier *v, const ir_op *op)
     }
     int64_t shape[2] = {a->shape[0], b->shape[1]};
     ir_type want = ir_type_tile(acc, 2, shape);
+    want.layout = rt->layout;
     if (!ir_type_equal(rt, &want)) {
         fail(v, op, "dot: result has type %s, expected %s", TS(rt), TS(&want));
         return;
@@ -484,6 +514,8 @@ static void check_op_types(verifier *v, ir_op *op)
             fail(v, op, "%s: result %d is NULL", info->name, i);
             return;
         }
+        check_layout(v, op, &op->results[i]->type, "result"); /* before type comparisons */
+        if (v->failed) return;
         if (op->results[i]->type.kind != IR_TY_TILE) {
             fail(v, op, "%s: result %d is not a tile", info->name, i);
             return;
@@ -523,6 +555,21 @@ static void check_op_types(verifier *v, ir_op *op)
         if (xt->dtype != rt->dtype || ir_type_numel(xt) != ir_type_numel(rt))
             fail(v, op, "reshape: cannot reshape %s to %s", TS(xt), TS(rt));
         break;
+    case IR_OP_EXPAND_DIMS: {
+        bool ok = xt->dtype == rt->dtype && rt->rank == xt->rank + 1 && op->attr.i >= 0 &&
+                  op->attr.i <= xt->rank && rt->shape[op->attr.i] == 1;
+        for (int i = 0, j = 0; ok && i < rt->rank; i++)
+            if (i != op->attr.i) ok = rt->shape[i] == xt->shape[j++];
+        if (!ok) fail(v, op, "expand_dims: cannot insert axis %" PRId64 " into %s giving %s",
+                      op->attr.i, TS(xt), TS(rt));
+        break;
+    }
+    case IR_OP_CONVERT_LAYOUT:
+        if (v->m->stage != IR_STAGE_SCHEDULED)
+            fail(v, op, "convert_layout: only in scheduled IR");
+        else if (xt->dtype != rt->dtype || !ir_type_same_shape(xt, rt))
+            fail(v, op, "convert_layout: %s to %s changes more than the layout", TS(xt), TS(rt));
+        break;
     case IR_OP_TRANS: {
         if (xt->dtype != rt->dtype || xt->rank != rt->rank) {
             fail(v, op, "trans: cannot transpose %s to %s", TS(xt), TS(rt));
@@ -551,6 +598,7 @@ static void check_op_types(verifier *v, ir_op *op)
         ir_type want = ir_type_scalar(xt->dtype);
         for (int i = 0; i < xt->rank; i++)
             if (i != op->attr.i) want.shape[want.rank++] = xt->shape[i];
+        want.layout = rt->layout;
         if (!ir_type_equal(rt, &want))
             fail(v, op, "%s: result has type %s, expected %s", info->name, TS(rt), TS(&want));
         break;

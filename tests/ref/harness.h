@@ -93,7 +93,9 @@ typedef struct th_arg {
  * given, no extra names), poisons the `out` tensors, runs on the interpreter.
  * Then runs the -O0 compilation on the same inputs and requires bit-identical
  * outputs: every library test is also a test that the IR passes never change
- * a result (SQLite's optimisations-off habit).  Prints diagnostics and
+ * a result (SQLite's optimisations-off habit), and, since the optimised
+ * kernel runs as scheduled IR (th_compile assigns layouts), that layout
+ * assignment never changes one either.  Prints diagnostics and
  * returns false on failure. */
 bool th_launch(th_kernel *k, const th_arg *args, int nargs);
 

@@ -1,0 +1,72 @@
+/* cg_emit.c - from an LLVM module to text: NVPTX target machine,
+ * default<O3>, PTX or LLVM IR.  The only file that knows about LLVM's
+ * target registry. */
+#include "cg_impl.h"
+
+#include <string.h>
+
+#include <llvm-c/Target.h>
+#include <llvm-c/TargetMachine.h>
+#include <llvm-c/Transforms/PassBuilder.h>
+
+static void init_nvptx_once(void)
+{
+    /* Idempotent in LLVM; cheap after the first call. */
+    LLVMInitializeNVPTXTargetInfo();
+    LLVMInitializeNVPTXTarget();
+    LLVMInitializeNVPTXTargetMC();
+    LLVMInitializeNVPTXAsmPrinter();
+}
+
+LLVMTargetMachineRef cg_target_machine(const ir_target *t, char **error)
+{
+    init_nvptx_once();
+    LLVMTargetRef target;
+    if (LLVMGetTargetFromTriple(CG_TRIPLE, &target, error)) return NULL;
+    return LLVMCreateTargetMachine(target, CG_TRIPLE, t->arch, t->ptx_features,
+                                   LLVMCodeGenLevelAggressive, LLVMRelocDefault,
+                                   LLVMCodeModelDefault);
+}
+
+static char *copy_text(arena *mem, const char *s, size_t n, size_t *size)
+{
+    char *r = arena_strndup(mem, s, n);
+    if (r && size) *size = strlen(r);
+    return r;
+}
+
+tile_status cg_finish(cg_ctx *g, cg_emit_kind kind, cg_result *out)
+{
+    char *err = NULL;
+    if (LLVMVerifyModule(g->mod, LLVMReturnStatusAction, &err)) {
+        diag_error(g->diags, g->f->loc, "internal error: codegen produced invalid LLVM IR: %s",
+                   err ? err : "?");
+        LLVMDisposeMessage(err);
+        return TILE_ERR_INTERNAL;
+    }
+    LLVMDisposeMessage(err);
+    LLVMPassBuilderOptionsRef po = LLVMCreatePassBuilderOptions();
+    LLVMErrorRef e = LLVMRunPasses(g->mod, "default<O3>", g->tm, po);
+    LLVMDisposePassBuilderOptions(po);
+    if (e) {
+        char *msg = LLVMGetErrorMessage(e);
+        diag_error(g->diags, g->f->loc, "internal error: LLVM passes failed: %s", msg);
+        LLVMDisposeErrorMessage(msg);
+        return TILE_ERR_INTERNAL;
+    }
+    if (kind == CG_EMIT_LLVM) {
+        char *s = LLVMPrintModuleToString(g->mod);
+        out->text = copy_text(g->mem, s, strlen(s), &out->size);
+        LLVMDisposeMessage(s);
+        return out->text ? TILE_OK : TILE_ERR_NOMEM;
+    }
+    LLVMMemoryBufferRef buf = NULL;
+    if (LLVMTargetMachineEmitToMemoryBuffer(g->tm, g->mod, LLVMAssemblyFile, &err, &buf)) {
+        diag_error(g->diags, g->f->loc, "internal error: PTX emission failed: %s", err ? err : "?");
+        LLVMDisposeMessage(err);
+        return TILE_ERR_INTERNAL;
+    }
+    out->text = copy_text(g->mem, LLVMGetBufferStart(buf), LLVMGetBufferSize(buf), &out->size);
+    LLVMDisposeMemoryBuffer(buf);
+    return out->text ? TILE_OK : TILE_ERR_NOMEM;
+}

@@ -1,0 +1,179 @@
+/* cg_impl.h - private to codegen/: the lowering context shared by the
+ * cg_*.c files (one concern per file):
+ *
+ *   cg_kernel.c      the kernel entry, ABI parameters, op dispatch, control flow
+ *   cg_layout.c      which element each register of a thread holds
+ *   cg_scalar.c      the scalar op table (elementwise ops and casts)
+ *   cg_shared.c      generic moves through shared memory: broadcast, reshape,
+ *                    expand_dims, trans, convert_layout, reductions, cumsum
+ *   cg_dot.c         dot: the generic SIMT path, mma.sync for bf16/f16
+ *   cg_memory.c      load, store, atomic_add (predicated, vectorised)
+ *   cg_effects.c     assert and print
+ *   cg_emit.c        target machine, O3, PTX text
+ *
+ * Model: a tile value of rank >= 1 is, in every thread, an array of LLVM
+ * scalars ("registers"), one per element the thread holds under the value's
+ * layout (cg_layout.c); registers whose coordinates fall outside the tile
+ * are padding: don't-care values, never stored, never mixed into a real
+ * element.  A rank-0 value is one register held by every thread.  Control
+ * flow in the tile IR is uniform across the block (conditions are scalars),
+ * so barriers may appear anywhere in straight-line op lowering. */
+#ifndef TILE_CG_IMPL_H
+#define TILE_CG_IMPL_H
+
+#include <llvm-c/Analysis.h>
+#include <llvm-c/Core.h>
+#include <llvm-c/TargetMachine.h>
+
+#include "codegen.h"
+#include "ir/ir.h"
+
+#define CG_TRIPLE "nvptx64-nvidia-cuda"
+#define CG_MAX_REGS 4096 /* registers of one tile in one thread */
+
+typedef struct cg_tensor {
+    LLVMValueRef ptr;                  /* ptr addrspace(1) to element [0,...] */
+    LLVMValueRef size[IR_MAX_RANK];    /* i64 */
+    LLVMValueRef stride[IR_MAX_RANK];  /* i64, in elements */
+    int64_t static_size[IR_MAX_RANK];  /* >= 1 when known at compile time */
+    int param;                         /* index in ir_func.params */
+} cg_tensor;
+
+typedef struct cg_val {
+    bool lowered;
+    bool is_tensor;
+    cg_tensor tensor;
+    int nregs;
+    LLVMValueRef *regs;
+} cg_val;
+
+/* Per-thread register map of one (shape, layout): nregs registers, each with
+ * rank coordinates (i32 values; constants where possible) and a validity
+ * flag (i1; NULL = always valid).  Cached per layout and shape. */
+typedef struct cg_map {
+    const ir_layout *layout;
+    int rank;
+    int64_t shape[IR_MAX_RANK];
+    int nregs;
+    LLVMValueRef *coord;   /* nregs * rank */
+    LLVMValueRef *valid;   /* nregs, entries may be NULL (always valid) */
+    int vec;               /* consecutive registers along the last dim */
+    struct cg_map *next;
+} cg_map;
+
+typedef struct cg_ctx {
+    ir_func *f;
+    ir_module *m;
+    const ir_target *target;
+    arena *mem;
+    diag_ctx *diags;
+    tile_status status;     /* first error; lowering stops at it */
+
+    LLVMContextRef ctx;
+    LLVMModuleRef mod;
+    LLVMBuilderRef b;
+    LLVMTargetMachineRef tm;
+    LLVMValueRef fn;
+    LLVMBasicBlockRef entry;     /* allocas and per-thread constants go here */
+    LLVMValueRef entry_end;      /* insert point: the entry block's terminator */
+    LLVMValueRef status_ptr;     /* hidden ABI parameter */
+    LLVMValueRef smem;           /* dynamic shared memory, addrspace(3) */
+    int smem_bytes;              /* high-water mark of the scratch */
+
+    int num_warps, nthreads;
+    LLVMValueRef tid, lane, warp; /* i32, computed in the entry block */
+
+    cg_val *vals;                /* by ir_value id */
+    int nvals;
+    cg_map *maps;
+
+    cg_assert_info *asserts;     /* in order of status index */
+    int nasserts, cap_asserts;
+} cg_ctx;
+
+/* ---- cg_kernel.c ---- */
+void cg_error(cg_ctx *g, const ir_op *op, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+cg_val *cg_get(cg_ctx *g, const ir_value *v);
+/* Registers of a result: fresh array of n entries, recorded for v. */
+LLVMValueRef *cg_def(cg_ctx *g, const ir_value *v, int n);
+/* The register of a rank-0 operand. */
+LLVMValueRef cg_scalar_of(cg_ctx *g, const ir_value *v);
+LLVMTypeRef cg_type(cg_ctx *g, ir_dtype t);      /* register type of a dtype */
+LLVMTypeRef cg_mem_type(cg_ctx *g, ir_dtype t);  /* in memory (bool: i8) */
+LLVMValueRef cg_i32(cg_ctx *g, int64_t v);
+LLVMValueRef cg_i64(cg_ctx *g, int64_t v);
+LLVMValueRef cg_intrinsic(cg_ctx *g, const char *name, LLVMTypeRef *overloads, int noverloads,
+                          LLVMValueRef *args, int nargs);
+LLVMValueRef cg_inline_asm(cg_ctx *g, LLVMTypeRef ret, const char *text, const char *constraints,
+                           LLVMValueRef *args, int nargs, bool side_effects);
+/* Starts a block that runs only when cond holds and returns the block to
+ * continue in; call cg_end_if with it.  cond NULL: always (no branch). */
+LLVMBasicBlockRef cg_begin_if(cg_ctx *g, LLVMValueRef cond);
+void cg_end_if(cg_ctx *g, LLVMBasicBlockRef cont);
+void cg_barrier(cg_ctx *g);
+LLVMValueRef cg_and(cg_ctx *g, LLVMValueRef a, LLVMValueRef b); /* NULL = true */
+
+/* ---- cg_layout.c ---- */
+const cg_map *cg_map_of(cg_ctx *g, const ir_type *t);
+/* Row-major linear index (i32) of coordinates in shape. */
+LLVMValueRef cg_linear(cg_ctx *g, int rank, const int64_t *shape, const LLVMValueRef *coord);
+
+/* ---- cg_scalar.c ---- */
+/* One element of an elementwise op: args are registers of the operand
+ * dtypes; `in` is operand 0's dtype (operand 1's for SELECT), out the
+ * result's.  NULL if the op has no rule (reported by the caller). */
+LLVMValueRef cg_scalar_op(cg_ctx *g, ir_opcode code, ir_dtype in, ir_dtype out, LLVMValueRef *args);
+bool cg_has_scalar_rule(ir_opcode code);
+LLVMValueRef cg_convert(cg_ctx *g, LLVMValueRef x, ir_dtype from, ir_dtype to);
+LLVMValueRef cg_const_scalar(cg_ctx *g, ir_dtype t, ir_scalar c);
+
+/* ---- cg_shared.c ---- */
+/* Reserves `bytes` of scratch at *cursor (16-byte aligned) and advances
+ * it; returns the offset.  The scratch is reused op by op: an op that
+ * writes it starts with a barrier (earlier readers are done), writes,
+ * and barriers again before reading. */
+int64_t cg_scratch(cg_ctx *g, int64_t *cursor, int64_t bytes);
+/* Writes every valid register of v to scratch at `offset` (row-major). */
+void cg_spill_tile(cg_ctx *g, const ir_value *v, int64_t offset);
+LLVMValueRef cg_scratch_load(cg_ctx *g, ir_dtype t, int64_t offset, LLVMValueRef index);
+/* The value of v at coordinates coord (v's rank), for address arithmetic:
+ * recomputed from arange/const/broadcast/elementwise producers where
+ * possible, else read from scratch where prepare_gather put it. */
+typedef struct cg_gather {
+    const ir_value *v;
+    int64_t offset;      /* -1: recomputed */
+} cg_gather;
+bool cg_prepare_gathers(cg_ctx *g, cg_gather *gs, int n, int64_t base);
+LLVMValueRef cg_value_at(cg_ctx *g, const cg_gather *gs, int n, const ir_value *v,
+                         const LLVMValueRef *coord);
+void cg_lower_move(cg_ctx *g, ir_op *op);     /* broadcast, reshape, expand_dims, trans, convert_layout */
+void cg_lower_reduce(cg_ctx *g, ir_op *op);
+void cg_lower_cumsum(cg_ctx *g, ir_op *op);
+/* Register coordinates of map m clamped to 0 in padding registers (so
+ * derived scratch indices stay inside the tile); coord has m->rank entries. */
+void cg_clamped_coord(cg_ctx *g, const cg_map *m, int k, LLVMValueRef *coord);
+/* A counted loop k = lo..hi-1 (i32) carrying n values: acc holds the
+ * initial values and receives the final ones; body updates acc in place. */
+typedef void (*cg_loop_body)(cg_ctx *g, LLVMValueRef k, LLVMValueRef *acc, void *ctx);
+void cg_counted_loop(cg_ctx *g, int64_t lo, int64_t hi, int n, LLVMValueRef *acc,
+                     cg_loop_body body, void *ctx);
+
+/* ---- cg_dot.c ---- */
+void cg_lower_dot(cg_ctx *g, ir_op *op);
+
+/* ---- cg_memory.c ---- */
+void cg_lower_load(cg_ctx *g, ir_op *op);
+void cg_lower_store(cg_ctx *g, ir_op *op);   /* store and atomic_add */
+
+/* ---- cg_effects.c ---- */
+void cg_lower_assert(cg_ctx *g, ir_op *op);
+void cg_lower_print(cg_ctx *g, ir_op *op);
+/* A runtime check the tile IR implies (a loop step <= 0): fails like an
+ * assert with `message` at op's location when cond is false. */
+void cg_check(cg_ctx *g, const ir_op *op, LLVMValueRef cond, const char *message);
+
+/* ---- cg_emit.c ---- */
+LLVMTargetMachineRef cg_target_machine(const ir_target *t, char **error);
+tile_status cg_finish(cg_ctx *g, cg_emit_kind kind, cg_result *out);
+
+#endif

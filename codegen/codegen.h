@@ -1,0 +1,42 @@
+/* codegen.h - scheduled tile IR -> LLVM IR -> PTX (the public face of
+ * codegen/).  It translates and decides nothing: layouts, warps and the
+ * target arrive in the scheduled IR (ir/layout.h, ir/target.h); what the
+ * lowering itself needs (scratch shared memory) it reports back.  No LLVM
+ * type appears here, so nothing outside codegen/ sees LLVM. */
+#ifndef TILE_CODEGEN_H
+#define TILE_CODEGEN_H
+
+#include <stddef.h>
+
+#include "ir/ir.h"
+#include "ir/target.h"
+
+typedef enum cg_emit_kind { CG_EMIT_LLVM, CG_EMIT_PTX } cg_emit_kind;
+
+/* A runtime check of the kernel: status[0] = index + 1 when it fails
+ * (docs/abi.md); asserts of the source and checks the IR implies. */
+typedef struct cg_assert_info {
+    src_loc loc;
+    const char *message;
+} cg_assert_info;
+
+typedef struct cg_result {
+    char *text;          /* NUL-terminated LLVM IR or PTX, in the arena */
+    size_t size;         /* strlen(text) */
+    int smem_bytes;      /* dynamic shared memory the lowering uses */
+    int nasserts;
+    const cg_assert_info *asserts;
+} cg_result;
+
+/* Lowers the scheduled kernel f (ir_module.stage == IR_STAGE_SCHEDULED) for
+ * target t with f->module's num_warps.  Errors go to f->module->diags. */
+tile_status cg_emit_kernel(ir_func *f, const ir_target *t, cg_emit_kind kind, cg_result *out);
+
+/* For tests, without a GPU: the register map of thread `tid` in a block of
+ * num_warps warps under layout l for a tile of `shape`, evaluated by LLVM's
+ * constant folding.  Fills coord[k * rank + d] and valid[k] for each of the
+ * thread's registers k (at most cap); returns their number, or -1. */
+int cg_layout_thread_map(const ir_layout *l, int rank, const int64_t *shape, int num_warps,
+                         int tid, int64_t *coord, bool *valid, int cap);
+
+#endif

@@ -1,0 +1,33 @@
+/* target.c - the known GPU targets (see target.h). */
+#include "target.h"
+
+#include <string.h>
+
+static const ir_target targets[] = {
+    {
+        .arch = "sm_80", .cc = 80, .ptx_features = "+ptx80", .sm_count = 108,
+        .warp_size = 32, .max_threads_per_block = 1024,
+        .smem_per_block = 163 * 1024, .smem_per_sm = 164 * 1024,
+        .regs_per_sm = 65536, .regs_per_thread = 255,
+        .has_mma_m16n8k16 = true, .has_ldmatrix = true, .has_cp_async = true,
+    },
+    {
+        .arch = "sm_90", .cc = 90, .ptx_features = "+ptx80", .sm_count = 132,
+        .warp_size = 32, .max_threads_per_block = 1024,
+        .smem_per_block = 227 * 1024, .smem_per_sm = 228 * 1024,
+        .regs_per_sm = 65536, .regs_per_thread = 255,
+        .has_mma_m16n8k16 = true, .has_ldmatrix = true, .has_cp_async = true,
+        .has_wgmma = false, /* needs sm_90a; not emitted yet */
+        .has_tma = false, .has_bf16_arith = true,
+    },
+};
+
+const ir_target *ir_target_find(const char *arch)
+{
+    if (!arch) return NULL;
+    for (size_t i = 0; i < sizeof targets / sizeof targets[0]; i++)
+        if (strcmp(targets[i].arch, arch) == 0) return &targets[i];
+    return NULL;
+}
+
+const char *ir_target_names(void) { return "sm_80, sm_90"; }

@@ -1,0 +1,88 @@
+#!/bin/sh
+# ptxas over the PTX of every library kernel (the D values and dtypes of the
+# library tests) for sm_80 and sm_90: each must assemble; at their default
+# constants the library kernels must also have no spills and no local-memory
+# stack frame.  A kernel that cannot meet that yet is listed in
+# EXPECT_SPILLS below with the reason, and is reported as XFAIL (and as a
+# failure if it stops spilling, so the list stays true).
+# Exit 77 (CTest skip) where ptxas is not installed: never a silent pass.
+tilec=${1:?usage: run_ptxas.sh path/to/tilec}
+ptxas=${TILE_PTXAS:-/usr/local/cuda/bin/ptxas}
+if [ ! -x "$ptxas" ]; then
+    echo "SKIP: no ptxas at $ptxas (set TILE_PTXAS)"
+    exit 77
+fi
+lib=${TILE_LIB:-../lib}
+
+# Default-constant kernels expected to spill today, one per line:
+#   "KERNEL|DEFINES|ARCH|reason"
+EXPECT_SPILLS="
+"
+
+pass=0 fail=0 xfail=0
+out=/tmp/run_ptxas.$$
+# check FILE KERNEL DEFINES STRICT(1 = default constants: no spills, no stack)
+check() {
+    file=$1 kernel=$2 defines=$3 strict=$4
+    for arch in sm_80 sm_90; do
+        set -- "$tilec" "$file" -k "$kernel" --ptxas --arch "$arch"
+        old_ifs=$IFS; IFS=,
+        for d in $defines; do set -- "$@" -D "$d"; done
+        IFS=$old_ifs
+        if ! "$@" >"$out" 2>&1; then
+            fail=$((fail + 1)); echo "FAIL $kernel [$defines] $arch: ptxas rejected it"; cat "$out"
+            continue
+        fi
+        summary=$(grep '^tilec: ' "$out")
+        spills=$(echo "$summary" | sed -n 's/.*stack \([0-9-]*\) bytes, spill stores \([0-9-]*\) bytes, spill loads \([0-9-]*\).*/\1 \2 \3/p')
+        expected=$(printf '%s\n' "$EXPECT_SPILLS" | grep "^$kernel|$defines|$arch|" || true)
+        if [ "$strict" = 1 ] && [ "$spills" != "0 0 0" ]; then
+            if [ -n "$expected" ]; then
+                xfail=$((xfail + 1)); echo "XFAIL $kernel [$defines] $arch: stack/spills $spills (${expected##*|})"
+            else
+                fail=$((fail + 1)); echo "FAIL $kernel [$defines] $arch: stack/spill stores/loads $spills"; echo "$summary"
+            fi
+        elif [ "$strict" = 1 ] && [ -n "$expected" ]; then
+            fail=$((fail + 1)); echo "FAIL $kernel [$defines] $arch: listed in EXPECT_SPILLS but no longer spills"
+        else
+            pass=$((pass + 1)); echo "ok   $summary"
+        fi
+    done
+}
+
+A=$lib/attention
+check "$A/flash_fwd.tile" flash_fwd "D=64" 1
+check "$A/flash_fwd.tile" flash_fwd "D=128" 1
+check "$A/flash_fwd.tile" flash_fwd "T=f32,D=64" 1
+check "$A/flash_fwd.tile" flash_fwd "T=f16,D=128" 1
+check "$A/flash_fwd.tile" flash_fwd_causal "D=64" 1
+check "$A/flash_fwd.tile" flash_fwd_causal "D=128" 1
+check "$A/flash_fwd.tile" flash_fwd_streaming "D=64" 1
+check "$A/flash_fwd.tile" flash_fwd_document "D=64" 1
+check "$A/flash_fwd.tile" flash_fwd "T=f32,D=111,BM=16,BN=16" 0
+check "$A/flash_fwd.tile" flash_fwd "T=bf16,D=256,BM=16,BN=16" 0
+check "$A/flash_bwd.tile" flash_bwd_preprocess "D=64" 1
+check "$A/flash_bwd.tile" flash_bwd_dkdv "D=64" 1
+check "$A/flash_bwd.tile" flash_bwd_dq "D=64" 1
+check "$A/flash_bwd.tile" flash_bwd_dkdv_causal "D=128" 1
+check "$A/flash_bwd.tile" flash_bwd_dq_causal "D=128" 1
+check "$A/decode.tile" decode_split "D=64,PS=16,S=4" 1
+check "$A/decode.tile" decode_split "D=128,PS=16,S=2" 1
+check "$A/decode.tile" decode_combine "D=64,S=4" 1
+check "$A/block_sparse.tile" block_sparse_fwd "D=64,BM=32,BN=32" 1
+check "$A/block_sparse.tile" block_sparse_fwd_causal "D=128,BM=16,BN=16" 1
+check "$A/lightning2.tile" lightning2 "D=64,E=64" 1
+check "$A/masks.tile" check_kv_range "mask=causal,kv_range=causal_range,M=64,N=64,BM=16,BN=16" 0
+check ../examples/scale_rows.tile scale_rows "" 1
+check golden/ptx_ops.tile ops "" 0
+# Every test kernel (print, asserts, loops, atomics, masks, bool and i64 data).
+for k in ir_assert:k ir_capture:k:N=8 ir_defines:k:D=16 ir_if:k ir_import:k ir_loop:k \
+         ir_partial:local ir_reduce:k ir_view_mask:k ir_weak:k ok_compose:k ok_misc:k \
+         ok_fn_tensor:k ok_import:k ptx_flash_fwd:fwd64; do
+    f=${k%%:*} rest=${k#*:}
+    kn=${rest%%:*} d=${rest#"$kn"}
+    check "golden/$f.tile" "$kn" "${d#:}" 0
+done
+rm -f "$out"
+echo "run_ptxas: $pass ok, $xfail expected failures, $fail failed"
+[ "$fail" -eq 0 ]

@@ -1,0 +1,339 @@
+/* test_codegen.c - codegen/ and tc_compile_gpu without a GPU:
+ *   - the register map of blocked layouts is a bijection between the valid
+ *     (thread, register) pairs and the tile's elements, for the layouts the
+ *     scheduler picks (odd sizes, padding) and hand-made ones (other orders),
+ *     evaluated through LLVM's constant folding of the real map code;
+ *   - every library kernel (the D values and dtypes of the library tests)
+ *     and every test kernel compiles to PTX for sm_80 and sm_90, with one
+ *     .entry named as the kernel and exactly the parameters of docs/abi.md;
+ *   - key patterns: 16-byte vector global loads and stores for row-major
+ *     tiles, no vector access where the tile's last dim does not allow it;
+ *   - asserts are reported in tc_gpu_kernel.asserts; errors (unknown arch,
+ *     bad warps) are diagnostics, not crashes.
+ * ptxas itself runs in tests/run_ptxas.sh. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "codegen/codegen.h"
+#include "compiler/pipeline.h"
+#include "compiler/sched_layout.h"
+
+/* ---- register maps ----------------------------------------------------------- */
+
+/* Every element of `shape` is held by exactly one valid (thread, register). */
+static void check_bijection(const ir_layout *l, int rank, const int64_t *shape, int num_warps)
+{
+    int64_t numel = 1;
+    for (int d = 0; d < rank; d++) numel *= shape[d];
+    int *seen = calloc((size_t)numel, sizeof *seen);
+    int cap = 4096;
+    int64_t *coord = malloc(sizeof *coord * (size_t)cap * (size_t)rank);
+    bool *valid = malloc(sizeof *valid * (size_t)cap);
+    assert_non_null(seen);
+    assert_non_null(coord);
+    assert_non_null(valid);
+    for (int tid = 0; tid < 32 * num_warps; tid++) {
+        int n = cg_layout_thread_map(l, rank, shape, num_warps, tid, coord, valid, cap);
+        assert_true(n >= 1);
+        for (int k = 0; k < n; k++) {
+            if (!valid[k]) continue;
+            int64_t lin = 0;
+            for (int d = 0; d < rank; d++) {
+                int64_t c = coord[k * rank + d];
+                if (c < 0 || c >= shape[d]) fail_msg("valid register %d of thread %d at %lld in dim %d", k, tid, (long long)c, d);
+                lin = lin * shape[d] + c;
+            }
+            seen[lin]++;
+        }
+    }
+    for (int64_t i = 0; i < numel; i++)
+        if (seen[i] != 1) fail_msg("element %lld held %d times", (long long)i, seen[i]);
+    free(seen);
+    free(coord);
+    free(valid);
+}
+
+static void default_layouts_are_bijections(void **state)
+{
+    (void)state;
+    arena mem;
+    arena_init(&mem);
+    diag_ctx d;
+    diag_init(&d, &mem);
+    ir_module *m = ir_module_new(&mem, &d);
+    static const int64_t shapes[][3] = {
+        {1, 0, 0}, {32, 0, 0}, {111, 0, 0}, {100, 0, 0}, {4096, 0, 0},
+        {16, 64, 0}, {128, 128, 0}, {1, 64, 0}, {64, 1, 0}, {50, 45, 0}, {32, 111, 0},
+        {3, 5, 7}, {2, 16, 8},
+    };
+    static const int ranks[] = {1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 3, 3};
+    static const int warps[] = {1, 2, 4, 8};
+    for (size_t i = 0; i < sizeof ranks / sizeof ranks[0]; i++)
+        for (size_t w = 0; w < sizeof warps / sizeof warps[0]; w++) {
+            const ir_layout *l = sched_default_layout(m, ranks[i], shapes[i], warps[w]);
+            assert_non_null(l);
+            const char *why = NULL;
+            assert_true(ir_layout_valid(l, ranks[i], warps[w], &why));
+            check_bijection(l, ranks[i], shapes[i], warps[w]);
+        }
+    arena_free(&mem);
+}
+
+static void hand_made_layouts_are_bijections(void **state)
+{
+    (void)state;
+    /* Column-major order, several elements per thread in both dims. */
+    ir_layout l = {.kind = IR_LAYOUT_BLOCKED, .rank = 2,
+                   .size_per_thread = {2, 2}, .threads_per_warp = {8, 4},
+                   .warps_per_cta = {2, 2}, .order = {0, 1}};
+    int64_t s1[2] = {64, 24}, s2[2] = {33, 17}, s3[2] = {8, 8};
+    check_bijection(&l, 2, s1, 4);
+    check_bijection(&l, 2, s2, 4);
+    check_bijection(&l, 2, s3, 4); /* tile smaller than the layout: padding */
+}
+
+/* ---- PTX for every kernel ------------------------------------------------------ */
+
+typedef struct gpu_case {
+    const char *file;     /* under lib/ or the source tree */
+    const char *kernel;
+    const char *defines;
+} gpu_case;
+
+static const gpu_case cases[] = {
+    {"attention/flash_fwd.tile", "flash_fwd", "T=f32,D=64"},
+    {"attention/flash_fwd.tile", "flash_fwd", "T=bf16,D=64"},
+    {"attention/flash_fwd.tile", "flash_fwd", "T=bf16,D=128"},
+    {"attention/flash_fwd.tile", "flash_fwd", "T=f16,D=128"},
+    {"attention/flash_fwd.tile", "flash_fwd", "T=f32,D=16,BM=16,BN=16"},
+    {"attention/flash_fwd.tile", "flash_fwd", "T=f32,D=111,BM=16,BN=16"},
+    {"attention/flash_fwd.tile", "flash_fwd_causal", "T=bf16,D=64"},
+    {"attention/flash_fwd.tile", "flash_fwd_streaming", "T=bf16,D=64"},
+    {"attention/flash_fwd.tile", "flash_fwd_document", "T=bf16,D=64"},
+    {"attention/flash_fwd.tile", "flash_fwd_document_causal", "T=bf16,D=128"},
+    {"attention/flash_bwd.tile", "flash_bwd_preprocess", "T=bf16,D=64"},
+    {"attention/flash_bwd.tile", "flash_bwd_dkdv", "T=f32,D=64"},
+    {"attention/flash_bwd.tile", "flash_bwd_dkdv", "T=bf16,D=128"},
+    {"attention/flash_bwd.tile", "flash_bwd_dq", "T=bf16,D=64"},
+    {"attention/flash_bwd.tile", "flash_bwd_dkdv_causal", "T=bf16,D=64"},
+    {"attention/flash_bwd.tile", "flash_bwd_dq_causal", "T=f32,D=128"},
+    {"attention/decode.tile", "decode_split", "T=bf16,D=64,PS=16,S=4"},
+    {"attention/decode.tile", "decode_split", "T=f32,D=128,PS=8,S=3"},
+    {"attention/decode.tile", "decode_combine", "T=bf16,D=128,S=4"},
+    {"attention/block_sparse.tile", "block_sparse_fwd", "T=bf16,D=64,BM=32,BN=32"},
+    {"attention/block_sparse.tile", "block_sparse_fwd_causal", "T=f32,D=128,BM=16,BN=16"},
+    {"attention/lightning2.tile", "lightning2", "T=bf16,D=64,E=64"},
+    {"attention/lightning2.tile", "lightning2", "T=f32,D=64,E=128,B=16"},
+    {"attention/masks.tile", "check_kv_range", "mask=causal,kv_range=causal_range,M=64,N=64,BM=16,BN=16"},
+    {"attention/masks.tile", "check_q_range", "mask=causal,q_range=causal_q_range,M=64,N=64,BM=16,BN=16"},
+};
+
+/* Test kernels of the source tree: tests/golden and examples. */
+static const gpu_case tree_cases[] = {
+    {"examples/scale_rows.tile", "scale_rows", ""},
+    {"examples/local_global.tile", "longformer", ""},
+    {"tests/golden/ir_assert.tile", "k", ""},
+    {"tests/golden/ir_capture.tile", "k", "N=8"},
+    {"tests/golden/ir_defines.tile", "k", "D=16"},
+    {"tests/golden/ir_if.tile", "k", ""},
+    {"tests/golden/ir_import.tile", "k", ""},
+    {"tests/golden/ir_loop.tile", "k", ""},
+    {"tests/golden/ir_partial.tile", "local", ""},
+    {"tests/golden/ir_reduce.tile", "k", ""},
+    {"tests/golden/ir_view_mask.tile", "k", ""},
+    {"tests/golden/ir_weak.tile", "k", ""},
+    {"tests/golden/ok_compose.tile", "k", ""},
+    {"tests/golden/ok_misc.tile", "k", ""},
+    {"tests/golden/ok_fn_tensor.tile", "k", ""},
+    {"tests/golden/ok_import.tile", "k", ""},
+    {"tests/golden/ptx_ops.tile", "ops", ""},
+    {"tests/golden/ptx_flash_fwd.tile", "fwd64", ""},
+};
+
+/* The PTX parameter count docs/abi.md gives for f's parameters. */
+static int abi_param_count(const ir_func *f)
+{
+    int n = 1; /* status */
+    for (int i = 0; i < f->nparams; i++)
+        n += f->params[i].type.kind == IR_TY_TENSOR ? 1 + 2 * f->params[i].type.rank : 1;
+    return n;
+}
+
+static int count(const char *s, const char *what)
+{
+    int n = 0;
+    for (const char *p = strstr(s, what); p; p = strstr(p + 1, what)) n++;
+    return n;
+}
+
+/* Compiles c for arch; returns the unit (free it) and fills k. */
+static tc_unit *compile_case(const gpu_case *c, const char *root, const char *arch, int warps,
+                             tc_gpu_kernel *k)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", root, c->file);
+    arena scratch;
+    arena_init(&scratch);
+    const char **defs = NULL;
+    int ndefs = c->defines[0] ? tc_split_defines(&scratch, c->defines, &defs) : 0;
+    assert_true(ndefs >= 0);
+    tc_options o = {.kernel = c->kernel, .defines = defs, .ndefines = ndefs, .opt_level = 1};
+    tc_unit *u = NULL;
+    tile_status st = tc_compile(&u, path, NULL, &o);
+    if (st == TILE_OK) {
+        tc_gpu_options g = {.arch = arch, .num_warps = warps};
+        st = tc_compile_gpu(u, &g, k);
+    }
+    arena_free(&scratch);
+    if (st != TILE_OK) {
+        diag_print_all(&u->diags, stderr);
+        fail_msg("%s -k %s [%s] for %s: %s", c->file, c->kernel, c->defines, arch, tile_status_name(st));
+    }
+    return u;
+}
+
+static void check_ptx(const gpu_case *c, const char *root, const char *arch)
+{
+    tc_gpu_kernel k;
+    tc_unit *u = compile_case(c, root, arch, 0, &k);
+    char entry[160];
+    snprintf(entry, sizeof entry, ".entry %s(", c->kernel);
+    if (!strstr(k.ptx, entry)) fail_msg("%s: no '%s' in the PTX", c->kernel, entry);
+    char target[32];
+    snprintf(target, sizeof target, ".target %s", arch);
+    assert_non_null(strstr(k.ptx, target));
+    assert_int_equal(count(k.ptx, ".entry"), 1);
+    /* Parameters of the entry's signature (calls to vprintf declare more). */
+    const char *sig = strstr(k.ptx, entry);
+    const char *end = strchr(sig, ')');
+    int params = 0;
+    for (const char *p = strstr(sig, ".param ."); p && p < end; p = strstr(p + 1, ".param .")) params++;
+    if (params != abi_param_count(u->kernel))
+        fail_msg("%s: %d PTX parameters, docs/abi.md says %d", c->kernel, params, abi_param_count(u->kernel));
+    assert_int_equal((int)strlen(k.ptx), (int)k.ptx_size);
+    assert_true(k.num_warps == 4 || k.num_warps == 8);
+    char ntid[48];
+    snprintf(ntid, sizeof ntid, ".maxntid %d, 1, 1", 32 * k.num_warps);
+    assert_non_null(strstr(k.ptx, ntid));
+    assert_string_equal(k.entry, c->kernel);
+    assert_true(k.smem_bytes >= 0 && k.smem_bytes <= 227 * 1024);
+    tc_unit_free(u);
+}
+
+static void warps_follow_tile_sizes(void **state)
+{
+    (void)state;
+    tc_gpu_kernel k;
+    gpu_case d64 = {"attention/flash_fwd.tile", "flash_fwd", "T=bf16,D=64"};
+    tc_unit *u = compile_case(&d64, TILE_LIB_DIR, "sm_90", 0, &k);
+    assert_int_equal(k.num_warps, 4);   /* largest tile [32,64] */
+    tc_unit_free(u);
+    gpu_case d128 = {"attention/flash_fwd.tile", "flash_fwd", "T=bf16,D=128"};
+    u = compile_case(&d128, TILE_LIB_DIR, "sm_90", 0, &k);
+    assert_int_equal(k.num_warps, 8);   /* [32,128] accumulator */
+    tc_unit_free(u);
+}
+
+static void library_kernels_compile(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        check_ptx(&cases[i], TILE_LIB_DIR, "sm_90");
+        check_ptx(&cases[i], TILE_LIB_DIR, "sm_80");
+    }
+}
+
+static void test_kernels_compile(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof tree_cases / sizeof tree_cases[0]; i++) {
+        check_ptx(&tree_cases[i], TILE_SOURCE_DIR, "sm_90");
+        check_ptx(&tree_cases[i], TILE_SOURCE_DIR, "sm_80");
+    }
+}
+
+static void vector_accesses(void **state)
+{
+    (void)state;
+    tc_gpu_kernel k;
+    /* f32[16,64] row-major tiles: ld/st.global.v4 behind the alignment check,
+     * scalar accesses as the fallback. */
+    gpu_case rows = {"examples/scale_rows.tile", "scale_rows", ""};
+    tc_unit *u = compile_case(&rows, TILE_SOURCE_DIR, "sm_90", 0, &k);
+    assert_non_null(strstr(k.ptx, "ld.global.v4.b32"));
+    assert_non_null(strstr(k.ptx, "st.global.v4.b32"));
+    assert_non_null(strstr(k.ptx, "ld.global.b32"));
+    tc_unit_free(u);
+    /* bf16 Q/K/V rows: 8 elements = one 16-byte vector. */
+    gpu_case fwd = {"attention/flash_fwd.tile", "flash_fwd", "T=bf16,D=64"};
+    u = compile_case(&fwd, TILE_LIB_DIR, "sm_90", 0, &k);
+    assert_non_null(strstr(k.ptx, "ld.global.v4.b32"));
+    tc_unit_free(u);
+    /* D = 111: no vector fits the last dim. */
+    gpu_case odd = {"attention/flash_fwd.tile", "flash_fwd", "T=f32,D=111,BM=16,BN=16"};
+    u = compile_case(&odd, TILE_LIB_DIR, "sm_90", 0, &k);
+    assert_null(strstr(k.ptx, "ld.global.v"));
+    tc_unit_free(u);
+}
+
+static void asserts_and_warps(void **state)
+{
+    (void)state;
+    tc_gpu_kernel k;
+    gpu_case fwd = {"attention/flash_fwd.tile", "flash_fwd", "T=bf16,D=64"};
+    tc_unit *u = compile_case(&fwd, TILE_LIB_DIR, "sm_90", 8, &k);
+    assert_int_equal(k.num_warps, 8);
+    assert_non_null(strstr(k.ptx, ".maxntid 256, 1, 1"));
+    assert_true(k.nasserts >= 1);
+    assert_string_equal(k.asserts[0].message, "query heads must be a multiple of key/value heads");
+    assert_true(k.asserts[0].loc.line > 0);
+    /* The failure path: compare-and-swap on status[0], then return. */
+    assert_non_null(strstr(k.ptx, "atom.relaxed.global.cas.b32") ? strstr(k.ptx, "atom.relaxed.global.cas.b32")
+                                                                 : strstr(k.ptx, "atom.global.cas.b32"));
+    assert_null(strstr(k.ptx, "trap"));
+    tc_unit_free(u);
+}
+
+static void bad_options(void **state)
+{
+    (void)state;
+    tc_options o = {.kernel = "scale_rows", .opt_level = 1};
+    char path[512];
+    snprintf(path, sizeof path, "%s/examples/scale_rows.tile", TILE_SOURCE_DIR);
+    tc_unit *u = NULL;
+    assert_int_equal(tc_compile(&u, path, NULL, &o), TILE_OK);
+    tc_gpu_kernel k;
+    tc_gpu_options g = {.arch = "sm_70"};
+    assert_int_equal(tc_compile_gpu(u, &g, &k), TILE_ERR_ARG);
+    assert_true(u->diags.nerrors >= 1);
+    g = (tc_gpu_options){.arch = "sm_90", .num_warps = 3};
+    assert_int_equal(tc_compile_gpu(u, &g, &k), TILE_ERR_ARG);
+    /* Scheduled once for 4 warps; the same unit cannot be rescheduled for 8. */
+    g = (tc_gpu_options){.arch = "sm_90", .num_warps = 4};
+    assert_int_equal(tc_compile_gpu(u, &g, &k), TILE_OK);
+    g.num_warps = 8;
+    assert_int_equal(tc_compile_gpu(u, &g, &k), TILE_ERR_INTERNAL);
+    tc_unit_free(u);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(default_layouts_are_bijections),
+        cmocka_unit_test(hand_made_layouts_are_bijections),
+        cmocka_unit_test(vector_accesses),
+        cmocka_unit_test(asserts_and_warps),
+        cmocka_unit_test(bad_options),
+        cmocka_unit_test(warps_follow_tile_sizes),
+        cmocka_unit_test(test_kernels_compile),
+        cmocka_unit_test(library_kernels_compile),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

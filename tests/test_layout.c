@@ -1,0 +1,266 @@
+/* test_layout.c - ir/layout.c, ir/target.c and compiler/sched_layout.c:
+ * interning, printing and validity of layouts; the verifier's stage rules
+ * (no layout in tile IR, one on every tile in scheduled IR, no implicit
+ * conversion); the layouts the scheduler picks; explicit convert_layout
+ * ops run on the interpreter and compile to PTX; target descriptions. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "compiler/pipeline.h"
+#include "compiler/sched_layout.h"
+#include "ir/target.h"
+
+static ir_layout blocked2(int s0, int s1, int t0, int t1, int w0, int w1)
+{
+    return (ir_layout){.kind = IR_LAYOUT_BLOCKED, .rank = 2, .size_per_thread = {s0, s1},
+                       .threads_per_warp = {t0, t1}, .warps_per_cta = {w0, w1}, .order = {1, 0}};
+}
+
+static void interning_and_printing(void **state)
+{
+    (void)state;
+    arena mem;
+    arena_init(&mem);
+    ir_layout_set set = {0};
+    ir_layout a = blocked2(1, 4, 8, 4, 4, 1), b = blocked2(1, 4, 8, 4, 4, 1), c = blocked2(1, 4, 8, 4, 2, 2);
+    const ir_layout *la = ir_layout_intern(&mem, &set, &a), *lb = ir_layout_intern(&mem, &set, &b);
+    const ir_layout *lc = ir_layout_intern(&mem, &set, &c);
+    assert_ptr_equal(la, lb);
+    assert_ptr_not_equal(la, lc);
+    char buf[256];
+    assert_string_equal(ir_layout_str(la, buf, sizeof buf),
+                        "#blocked<spt=[1,4],tpw=[8,4],wpc=[4,1],order=[1,0]>");
+    ir_layout s = {.kind = IR_LAYOUT_SLICE, .rank = 1, .parent = la, .dim = 1};
+    const ir_layout *ls = ir_layout_intern(&mem, &set, &s);
+    assert_ptr_equal(ls, ir_layout_intern(&mem, &set, &s));
+    assert_string_equal(ir_layout_str(ls, buf, sizeof buf),
+                        "#slice<dim=1,#blocked<spt=[1,4],tpw=[8,4],wpc=[4,1],order=[1,0]>>");
+    ir_layout mma = {.kind = IR_LAYOUT_MMA, .rank = 2, .version = 2, .warps_per_cta = {2, 2}};
+    const ir_layout *lm = ir_layout_intern(&mem, &set, &mma);
+    ir_layout op = {.kind = IR_LAYOUT_DOT_OPERAND, .rank = 2, .parent = lm, .opidx = 0, .kwidth = 8};
+    assert_string_equal(ir_layout_str(ir_layout_intern(&mem, &set, &op), buf, sizeof buf),
+                        "#dot_op<0,kwidth=8,#mma<v2,wpc=[2,2]>>");
+    /* A short buffer truncates, never overflows. */
+    char tiny[8];
+    assert_int_equal(strlen(ir_layout_str(la, tiny, sizeof tiny)), 7);
+    arena_free(&mem);
+}
+
+static void validity(void **state)
+{
+    (void)state;
+    const char *why = NULL;
+    ir_layout ok = blocked2(1, 4, 8, 4, 4, 1);
+    assert_true(ir_layout_valid(&ok, 2, 4, &why));
+    assert_false(ir_layout_valid(&ok, 2, 8, &why));          /* 4 warps, module has 8 */
+    assert_non_null(strstr(why, "num_warps"));
+    ir_layout lanes = blocked2(1, 4, 8, 8, 4, 1);
+    assert_false(ir_layout_valid(&lanes, 2, 4, &why));       /* 64 lanes */
+    assert_non_null(strstr(why, "32"));
+    assert_false(ir_layout_valid(&ok, 3, 4, &why));          /* rank */
+    ir_layout order = ok;
+    order.order[1] = 1;
+    assert_false(ir_layout_valid(&order, 2, 4, &why));
+    ir_layout zero = blocked2(0, 4, 8, 4, 4, 1);
+    assert_false(ir_layout_valid(&zero, 2, 4, &why));
+    ir_layout shared = {.kind = IR_LAYOUT_SHARED, .rank = 2, .vec = 8, .per_phase = 1, .max_phase = 8,
+                        .order = {1, 0}};
+    assert_false(ir_layout_valid(&shared, 2, 4, &why));      /* memory, not registers */
+    ir_layout sl = {.kind = IR_LAYOUT_SLICE, .rank = 1, .parent = &ok, .dim = 1};
+    assert_true(ir_layout_valid(&sl, 1, 4, &why));
+    sl.dim = 2;
+    assert_false(ir_layout_valid(&sl, 1, 4, &why));
+}
+
+static void scheduler_layouts(void **state)
+{
+    (void)state;
+    arena mem;
+    arena_init(&mem);
+    diag_ctx d;
+    diag_init(&d, &mem);
+    ir_module *m = ir_module_new(&mem, &d);
+    char buf[256];
+    /* Row-major f32 rows of 64: 8 per thread along the row (two 16-byte
+     * vectors), 8 lanes per row, 4 rows per warp, warps down the rows. */
+    const ir_layout *l = sched_default_layout(m, 2, (int64_t[]){16, 64}, 4);
+    assert_string_equal(ir_layout_str(l, buf, sizeof buf),
+                        "#blocked<spt=[1,8],tpw=[4,8],wpc=[4,1],order=[1,0]>");
+    /* Same shape, same layout (interned): elementwise ops agree for free. */
+    assert_ptr_equal(l, sched_default_layout(m, 2, (int64_t[]){16, 64}, 4));
+    /* An odd last dim gets one element per thread. */
+    l = sched_default_layout(m, 2, (int64_t[]){16, 111}, 4);
+    assert_int_equal(l->size_per_thread[1], 1);
+    /* A small 1-D tile: lanes beyond it are padding, warps multiply to 8. */
+    l = sched_default_layout(m, 1, (int64_t[]){16}, 8);
+    const char *why;
+    assert_true(ir_layout_valid(l, 1, 8, &why));
+    arena_free(&mem);
+}
+
+static void targets(void **state)
+{
+    (void)state;
+    const ir_target *a = ir_target_find("sm_80"), *h = ir_target_find("sm_90");
+    assert_non_null(a);
+    assert_non_null(h);
+    assert_null(ir_target_find("sm_70"));
+    assert_null(ir_target_find(NULL));
+    assert_int_equal(h->warp_size, 32);
+    assert_true(h->smem_per_block > a->smem_per_block);
+    assert_true(a->has_mma_m16n8k16 && h->has_mma_m16n8k16);
+    assert_false(h->has_wgmma); /* sm_90a only, not emitted yet */
+    assert_int_equal(h->regs_per_thread, 255);
+}
+
+/* ---- the verifier's stage rules --------------------------------------------- */
+
+static const char *src =
+    "kernel k(x: tensor<f32>[R, 64], y: out tensor<f32>[R, 64], s: f32) grid(cdiv(R, 16))\n"
+    "{\n"
+    "    let rows = program_id(0) * 16 + arange(16);\n"
+    "    let t = load(x[rows, :]);\n"
+    "    store(y[rows, :], t * s + rowmax(t)[:, None]);\n"
+    "}\n";
+
+static tc_unit *compile(void)
+{
+    tc_options o = {.kernel = "k", .opt_level = 1};
+    tc_unit *u = NULL;
+    assert_int_equal(tc_compile(&u, "k.tile", src, &o), TILE_OK);
+    return u;
+}
+
+/* The first op of this kind with a 2-D result (skips scalar index math). */
+static ir_op *find_op(ir_func *f, ir_opcode code)
+{
+    for (ir_op *op = f->body->first; op; op = op->next)
+        if (op->code == code && op->nresults == 1 && op->results[0]->type.rank == 2) return op;
+    return NULL;
+}
+
+static bool has_error(tc_unit *u, const char *what)
+{
+    for (const diag *d = u->diags.first; d; d = d->next)
+        if (d->msg && strstr(d->msg, what)) return true;
+    return false;
+}
+
+static void stage_rules(void **state)
+{
+    (void)state;
+    /* Tile IR: expand_dims for [:, None], no layouts; a layout is an error. */
+    tc_unit *u = compile();
+    ir_op *mul = find_op(u->kernel, IR_OP_MUL);
+    assert_non_null(find_op(u->kernel, IR_OP_EXPAND_DIMS));
+    assert_null(find_op(u->kernel, IR_OP_RESHAPE));
+    assert_non_null(mul);
+    mul->results[0]->type.layout = sched_default_layout(u->module, 2, mul->results[0]->type.shape, 4);
+    FILE *devnull = fopen("/dev/null", "w");
+    FILE *saved = stderr;
+    stderr = devnull; /* the verifier dumps the function */
+    assert_int_equal(ir_verify_module(u->module, "test"), TILE_ERR_INTERNAL);
+    stderr = saved;
+    if (!has_error(u, "before scheduling")) diag_print_all(&u->diags, stdout);
+    assert_true(has_error(u, "before scheduling"));
+    tc_unit_free(u);
+
+    /* Scheduled IR verifies; a tile without a layout does not. */
+    u = compile();
+    assert_int_equal(sched_assign_layouts(u->module, ir_target_find("sm_90"), 4), TILE_OK);
+    assert_int_equal(u->module->stage, IR_STAGE_SCHEDULED);
+    assert_int_equal(u->module->target.num_warps, 4);
+    mul = find_op(u->kernel, IR_OP_MUL);
+    const ir_layout *keep = mul->results[0]->type.layout;
+    mul->results[0]->type.layout = NULL;
+    stderr = devnull;
+    assert_int_equal(ir_verify_module(u->module, "test"), TILE_ERR_INTERNAL);
+    stderr = saved;
+    assert_true(has_error(u, "has no layout in scheduled IR"));
+    tc_unit_free(u);
+
+    /* An elementwise operand in another layout is an implicit conversion. */
+    u = compile();
+    assert_int_equal(sched_assign_layouts(u->module, ir_target_find("sm_90"), 4), TILE_OK);
+    mul = find_op(u->kernel, IR_OP_MUL);
+    ir_layout other = *mul->operands[0]->type.layout;
+    other.size_per_thread[1] = 1;
+    other.threads_per_warp[0] = 1;
+    other.threads_per_warp[1] = 32;
+    keep = ir_layout_intern(u->module->mem, &u->module->layouts, &other);
+    mul->operands[0]->type.layout = keep;
+    stderr = devnull;
+    assert_int_equal(ir_verify_module(u->module, "test"), TILE_ERR_INTERNAL);
+    stderr = saved;
+    assert_true(has_error(u, "another layout than the result"));
+    tc_unit_free(u);
+    fclose(devnull);
+}
+
+/* load -> convert_layout (column-major lanes) -> convert_layout back -> mul:
+ * verifies, runs on the interpreter with the same result, and lowers. */
+static void explicit_conversions(void **state)
+{
+    (void)state;
+    tc_unit *u = compile();
+    assert_int_equal(sched_assign_layouts(u->module, ir_target_find("sm_90"), 4), TILE_OK);
+    ir_op *mul = find_op(u->kernel, IR_OP_MUL);
+    ir_value *t = mul->operands[0];
+    ir_layout col = {.kind = IR_LAYOUT_BLOCKED, .rank = 2, .size_per_thread = {2, 1},
+                     .threads_per_warp = {16, 2}, .warps_per_cta = {1, 4}, .order = {0, 1}};
+    ir_type ct = t->type;
+    ct.layout = ir_layout_intern(u->module->mem, &u->module->layouts, &col);
+    ir_builder b = {.m = u->module, .f = u->kernel};
+    ir_builder_before(&b, mul);
+    ir_op *to = ir_build(&b, IR_OP_CONVERT_LAYOUT, 1, &t, 1, &ct, 0);
+    ir_op *back = ir_build(&b, IR_OP_CONVERT_LAYOUT, 1, &to->results[0], 1, &t->type, 0);
+    mul->operands[0] = back->results[0];
+    tile_status vst = ir_verify_module(u->module, "test");
+    if (vst != TILE_OK) diag_print_all(&u->diags, stderr);
+    assert_int_equal(vst, TILE_OK);
+
+    /* Interpreter: y = x * s + rowmax(x) for R = 20 rows. */
+    enum { R = 20, C = 64 };
+    static float x[R * C], y[R * C];
+    for (int i = 0; i < R * C; i++) x[i] = (float)((i * 37) % 101) / 50.0f - 1.0f;
+    interp_arg args[3] = {
+        {.tensor = {.dtype = IR_F32, .rank = 2, .shape = {R, C}, .data = x}},
+        {.tensor = {.dtype = IR_F32, .rank = 2, .shape = {R, C}, .data = y}},
+        {.scalar = {.f = 2.0}},
+    };
+    interp_contiguous_strides(&args[0].tensor);
+    interp_contiguous_strides(&args[1].tensor);
+    assert_int_equal(interp_launch(u->kernel, args, 3, &u->diags, NULL), TILE_OK);
+    for (int r = 0; r < R; r++) {
+        float mx = -INFINITY;
+        for (int c = 0; c < C; c++) mx = x[r * C + c] > mx ? x[r * C + c] : mx;
+        for (int c = 0; c < C; c++) assert_true(y[r * C + c] == x[r * C + c] * 2.0f + mx);
+    }
+    /* And the code generator lowers both conversions. */
+    tc_gpu_kernel k;
+    tc_gpu_options g = {.arch = "sm_90", .num_warps = 4};
+    assert_int_equal(tc_compile_gpu(u, &g, &k), TILE_OK);
+    assert_non_null(strstr(k.ptx, "bar.sync"));
+    tc_unit_free(u);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(interning_and_printing),
+        cmocka_unit_test(validity),
+        cmocka_unit_test(scheduler_layouts),
+        cmocka_unit_test(targets),
+        cmocka_unit_test(stage_rules),
+        cmocka_unit_test(explicit_conversions),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
