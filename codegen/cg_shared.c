@@ -237,8 +237,9 @@ void cg_counted_loop(cg_ctx *g, int64_t lo, int64_t hi, int n, LLVMValueRef *acc
     for (int i = 0; i < n; i++) LLVMAddIncoming(phis[i], &acc[i], &latch, 1);
     LLVMAddIncoming(k, &next, &latch, 1);
     LLVMBuildCondBr(g->b, LLVMBuildICmp(g->b, LLVMIntSLT, next, cg_i32(g, hi), ""), head, exit);
+    /* The exit is reached from the latch alone, so acc (the values after the
+     * last trip) is what the loop leaves; the phis would drop that trip. */
     LLVMPositionBuilderAtEnd(g->b, exit);
-    for (int i = 0; i < n; i++) acc[i] = phis[i];
 }
 
 /* ---- reductions and cumsum ---------------------------------------------------- */
