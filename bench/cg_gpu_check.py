@@ -372,7 +372,7 @@ def main():
     ap.add_argument("--tilec", default="build/tilec")
     ap.add_argument("--arch", default="sm_90")
     ap.add_argument("--warps", type=int, default=0)
-    ap.add_argument("--only", default="")
+    ap.add_argument("--only", default="", help="comma-separated substrings of case names")
     ap.add_argument("--keep", default="")
     ap.add_argument("--dry-run", action="store_true",
                     help="compile, run the interpreter and evaluate grids; no GPU")
@@ -380,7 +380,8 @@ def main():
     cp = None
     if not a.dry_run:
         import cupy as cp  # imported late so --help and --dry-run work without a GPU
-    cases = [c for c in fwd_cases() + other_cases() if a.only in c[0]]
+    wanted = [w for w in a.only.split(",")] if a.only else [""]
+    cases = [c for c in fwd_cases() + other_cases() if any(w in c[0] for w in wanted)]
     rows, nfail = [], 0
     for case in cases:
         work = tempfile.mkdtemp(prefix="cgcheck-", dir=a.keep or None)

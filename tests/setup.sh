@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-pkgs="cmake make gcc clang flex bison libcmocka-dev llvm-19-dev libzstd-dev zlib1g-dev"
+pkgs="cmake make gcc g++ clang flex bison libcmocka-dev llvm-19-dev libzstd-dev zlib1g-dev python3-numpy"
 missing=""
 for p in $pkgs; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
