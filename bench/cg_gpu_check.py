@@ -17,7 +17,8 @@ dimension sizes and scalars):
 
 Needs CuPy (and numpy); no runtime library, no torch.  Run from the
 repository root:  python3 bench/cg_gpu_check.py [--tilec build/tilec]
-[--arch sm_90] [--only SUBSTRING] [--keep DIR] [--warps N] [--dry-run].  Prints one line
+[--arch sm_90] [--only SUBSTRING,...] [--keep DIR] [--warps N] [--generic-dot]
+[--no-vector] [--dry-run].  Prints one line
 per case and a summary; exit status 1 if any case fails.
 """
 import argparse
@@ -374,9 +375,17 @@ def main():
     ap.add_argument("--warps", type=int, default=0)
     ap.add_argument("--only", default="", help="comma-separated substrings of case names")
     ap.add_argument("--keep", default="")
+    ap.add_argument("--generic-dot", action="store_true",
+                    help="compile with TILE_CG_GENERIC_DOT=1 (no mma.sync): to bisect a failure")
+    ap.add_argument("--no-vector", action="store_true",
+                    help="compile with TILE_CG_NO_VECTOR=1 (scalar global accesses)")
     ap.add_argument("--dry-run", action="store_true",
                     help="compile, run the interpreter and evaluate grids; no GPU")
     a = ap.parse_args()
+    if a.generic_dot:
+        os.environ["TILE_CG_GENERIC_DOT"] = "1"
+    if a.no_vector:
+        os.environ["TILE_CG_NO_VECTOR"] = "1"
     cp = None
     if not a.dry_run:
         import cupy as cp  # imported late so --help and --dry-run work without a GPU
