@@ -334,6 +334,9 @@ def check_case(case, args, work, cp):
             keep.append(d)
             if p["out"]:
                 outs[p["name"]] = (d, dt)
+                if getattr(cp, "FAKE", False):  # --fake-gpu: the interpreter's result
+                    cp.expect(d, os.path.join(work, p["name"] + ".npy"),
+                              lambda x, dt=dt: to_device_bits(x, dt))
             kargs.append(np.uint64(d.data.ptr))
             kargs += [np.int64(s) for s in shape]
             kargs += [np.int64(s // d.itemsize) for s in d.strides]
@@ -369,6 +372,31 @@ def check_case(case, args, work, cp):
     return ok, "; ".join(msgs), ms, num_warps, smem
 
 
+def run_isolated(cases, a):
+    """One child process per case: an illegal address or a hang in one
+    kernel leaves the CUDA context of the others intact."""
+    passthrough = ["--tilec", a.tilec, "--arch", a.arch, "--seed", str(a.seed)]
+    if a.warps: passthrough += ["--warps", str(a.warps)]
+    if a.keep: passthrough += ["--keep", a.keep]
+    if a.generic_dot: passthrough.append("--generic-dot")
+    if a.no_vector: passthrough.append("--no-vector")
+    nfail = 0
+    for case in cases:
+        cmd = [sys.executable, os.path.abspath(__file__), "--exact", case[0]] + passthrough
+        try:
+            p = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+            line = next((l for l in p.stdout.splitlines() if l.startswith(("PASS", "FAIL"))), None)
+            if line is None:
+                tail = (p.stderr or p.stdout).strip().splitlines()[-3:]
+                line = f"FAIL  {case[0]:<44} (process exit {p.returncode}) {' | '.join(tail)}"
+        except subprocess.TimeoutExpired:
+            line = f"FAIL  {case[0]:<44} timed out after 600 s"
+        nfail += line.startswith("FAIL")
+        print(line, flush=True)
+    print(f"\ncg_gpu_check: {len(cases) - nfail} of {len(cases)} cases pass ({a.arch})")
+    return 1 if nfail else 0
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--tilec", default="build/tilec")
@@ -381,6 +409,13 @@ def main():
     ap.add_argument("--no-vector", action="store_true",
                     help="compile with TILE_CG_NO_VECTOR=1 (scalar global accesses)")
     ap.add_argument("--seed", type=int, default=0, help="added to each case's input seed")
+    ap.add_argument("--no-isolate", dest="isolate", action="store_false",
+                    help="run every case in this process (default: one process per case, so a "
+                         "device fault in one case cannot poison the context of the others)")
+    ap.add_argument("--exact", default="", help=argparse.SUPPRESS)
+    ap.add_argument("--fake-gpu", action="store_true",
+                    help="bench/fake_cupy.py instead of CuPy: checks launch arguments against the "
+                         "PTX signature, no GPU (tests the script itself)")
     ap.add_argument("--dry-run", action="store_true",
                     help="compile, run the interpreter and evaluate grids; no GPU")
     a = ap.parse_args()
@@ -388,11 +423,18 @@ def main():
         os.environ["TILE_CG_GENERIC_DOT"] = "1"
     if a.no_vector:
         os.environ["TILE_CG_NO_VECTOR"] = "1"
-    cp = None
-    if not a.dry_run:
-        import cupy as cp  # imported late so --help and --dry-run work without a GPU
     wanted = [w for w in a.only.split(",")] if a.only else [""]
     cases = [c for c in fwd_cases() + other_cases() if any(w in c[0] for w in wanted)]
+    if a.exact:
+        cases = [c for c in cases if c[0] == a.exact]
+    if a.isolate and not a.dry_run and not a.fake_gpu and not a.exact:
+        return run_isolated(cases, a)
+    cp = None
+    if a.fake_gpu:
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        import fake_cupy as cp
+    elif not a.dry_run:
+        import cupy as cp  # imported late so --help and --dry-run work without a GPU
     rows, nfail = [], 0
     for case in cases:
         work = tempfile.mkdtemp(prefix="cgcheck-", dir=a.keep or None)
