@@ -17,7 +17,8 @@ dimension sizes and scalars):
 
 Needs CuPy (and numpy); no runtime library, no torch.  Run from the
 repository root:  python3 bench/cg_gpu_check.py [--tilec build/tilec]
-[--arch sm_90] [--only SUBSTRING] [--keep DIR] [--warps N] [--dry-run].  Prints one line
+[--arch sm_90] [--only SUBSTRING,...] [--keep DIR] [--warps N] [--generic-dot]
+[--no-vector] [--dry-run].  Prints one line
 per case and a summary; exit status 1 if any case fails.
 """
 import argparse
@@ -28,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import zlib
 
 import numpy as np
 
@@ -107,6 +109,11 @@ def other_cases():
         out.append((f"every op (ptx_ops) n={n} flag={flag}", g + "ptx_ops.tile", "ops", {}, {"R": 20},
                     {"n": n, "flag": flag}, {"xi": (-20, 20)}))
     return out
+
+
+# Outputs that kernels accumulate into with atomic_add: zero on both sides
+# instead of poisoned (file basename, kernel) -> names.
+ZERO_INIT = {("ok_misc.tile", "k"): {"hist", "total"}, ("ptx_ops.tile", "ops"): {"total"}}
 
 
 # ---- signature and grid from --emit=ir -------------------------------------
@@ -284,7 +291,8 @@ def check_case(case, args, work, cp):
     num_warps, smem = int(m.group(1)), int(m.group(2))
     entry = kernel
 
-    rng = np.random.default_rng(abs(hash(label)) % (2**32))
+    rng = np.random.default_rng(zlib.crc32(label.encode()) + args.seed)  # reproducible per case
+    zero_init = ZERO_INIT.get((os.path.basename(path), kernel), set())
     shapes, host, dev_in = {}, {}, []
     cmd = [tilec, "run", path, "-k", kernel, "--interp", "--out-dir", work] + defs(consts)
     allsizes = dict(dims)
@@ -294,6 +302,11 @@ def check_case(case, args, work, cp):
             continue
         shape = tuple(int(d) if d.lstrip("-").isdigit() else allsizes[d] for d in p["dims"])
         shapes[p["name"]] = shape
+        if p["out"] and p["name"] in zero_init:
+            z = np.zeros(shape, np.float32 if p["dtype"] in TOL else np.int32 if p["dtype"] == "i32" else np.int64)
+            np.save(os.path.join(work, p["name"] + ".in.npy"), z)
+            cmd += ["--in", f"{p['name']}={os.path.join(work, p['name'] + '.in.npy')}"]
+            continue
         if p["out"]:
             continue
         dt = p["dtype"]
@@ -327,11 +340,17 @@ def check_case(case, args, work, cp):
         dt = p["dtype"]
         if p["tensor"]:
             shape = shapes[p["name"]]
-            arr = poison(dt, shape) if p["out"] else to_device_bits(host[p["name"]], dt)
+            if p["out"] and p["name"] in zero_init:
+                arr = to_device_bits(np.zeros(shape, np.float32 if dt in TOL else np.int64), dt)
+            else:
+                arr = poison(dt, shape) if p["out"] else to_device_bits(host[p["name"]], dt)
             d = cp.asarray(arr)
             keep.append(d)
             if p["out"]:
                 outs[p["name"]] = (d, dt)
+                if getattr(cp, "FAKE", False):  # --fake-gpu: the interpreter's result
+                    cp.expect(d, os.path.join(work, p["name"] + ".npy"),
+                              lambda x, dt=dt: to_device_bits(x, dt))
             kargs.append(np.uint64(d.data.ptr))
             kargs += [np.int64(s) for s in shape]
             kargs += [np.int64(s // d.itemsize) for s in d.strides]
@@ -367,20 +386,69 @@ def check_case(case, args, work, cp):
     return ok, "; ".join(msgs), ms, num_warps, smem
 
 
+def run_isolated(cases, a):
+    """One child process per case: an illegal address or a hang in one
+    kernel leaves the CUDA context of the others intact."""
+    passthrough = ["--tilec", a.tilec, "--arch", a.arch, "--seed", str(a.seed)]
+    if a.warps: passthrough += ["--warps", str(a.warps)]
+    if a.keep: passthrough += ["--keep", a.keep]
+    if a.generic_dot: passthrough.append("--generic-dot")
+    if a.no_vector: passthrough.append("--no-vector")
+    nfail = 0
+    for case in cases:
+        cmd = [sys.executable, os.path.abspath(__file__), "--exact", case[0]] + passthrough
+        try:
+            p = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+            line = next((l for l in p.stdout.splitlines() if l.startswith(("PASS", "FAIL"))), None)
+            if line is None:
+                tail = (p.stderr or p.stdout).strip().splitlines()[-3:]
+                line = f"FAIL  {case[0]:<44} (process exit {p.returncode}) {' | '.join(tail)}"
+        except subprocess.TimeoutExpired:
+            line = f"FAIL  {case[0]:<44} timed out after 600 s"
+        nfail += line.startswith("FAIL")
+        print(line, flush=True)
+    print(f"\ncg_gpu_check: {len(cases) - nfail} of {len(cases)} cases pass ({a.arch})")
+    return 1 if nfail else 0
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--tilec", default="build/tilec")
     ap.add_argument("--arch", default="sm_90")
     ap.add_argument("--warps", type=int, default=0)
-    ap.add_argument("--only", default="")
+    ap.add_argument("--only", default="", help="comma-separated substrings of case names")
     ap.add_argument("--keep", default="")
+    ap.add_argument("--generic-dot", action="store_true",
+                    help="compile with TILE_CG_GENERIC_DOT=1 (no mma.sync): to bisect a failure")
+    ap.add_argument("--no-vector", action="store_true",
+                    help="compile with TILE_CG_NO_VECTOR=1 (scalar global accesses)")
+    ap.add_argument("--seed", type=int, default=0, help="added to each case's input seed")
+    ap.add_argument("--no-isolate", dest="isolate", action="store_false",
+                    help="run every case in this process (default: one process per case, so a "
+                         "device fault in one case cannot poison the context of the others)")
+    ap.add_argument("--exact", default="", help=argparse.SUPPRESS)
+    ap.add_argument("--fake-gpu", action="store_true",
+                    help="bench/fake_cupy.py instead of CuPy: checks launch arguments against the "
+                         "PTX signature, no GPU (tests the script itself)")
     ap.add_argument("--dry-run", action="store_true",
                     help="compile, run the interpreter and evaluate grids; no GPU")
     a = ap.parse_args()
+    if a.generic_dot:
+        os.environ["TILE_CG_GENERIC_DOT"] = "1"
+    if a.no_vector:
+        os.environ["TILE_CG_NO_VECTOR"] = "1"
+    wanted = [w for w in a.only.split(",")] if a.only else [""]
+    cases = [c for c in fwd_cases() + other_cases() if any(w in c[0] for w in wanted)]
+    if a.exact:
+        cases = [c for c in cases if c[0] == a.exact]
+    if a.isolate and not a.dry_run and not a.fake_gpu and not a.exact:
+        return run_isolated(cases, a)
     cp = None
-    if not a.dry_run:
+    if a.fake_gpu:
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        import fake_cupy as cp
+    elif not a.dry_run:
         import cupy as cp  # imported late so --help and --dry-run work without a GPU
-    cases = [c for c in fwd_cases() + other_cases() if a.only in c[0]]
     rows, nfail = [], 0
     for case in cases:
         work = tempfile.mkdtemp(prefix="cgcheck-", dir=a.keep or None)

@@ -266,6 +266,6 @@ static void lower_dot_mma(cg_ctx *g, ir_op *op)
 
 void cg_lower_dot(cg_ctx *g, ir_op *op)
 {
-    if (mma_applies(g, op)) lower_dot_mma(g, op);
+    if (mma_applies(g, op) && !g->no_mma) lower_dot_mma(g, op);
     else lower_dot_generic(g, op);
 }

@@ -81,6 +81,9 @@ typedef struct cg_ctx {
     int smem_bytes;              /* high-water mark of the scratch */
 
     int num_warps, nthreads;
+    /* Bisecting a wrong result on the GPU: TILE_CG_GENERIC_DOT=1 turns off
+     * mma.sync, TILE_CG_NO_VECTOR=1 the vector global accesses. */
+    bool no_mma, no_vector;
     LLVMValueRef tid, lane, warp; /* i32, computed in the entry block */
 
     cg_val *vals;                /* by ir_value id */

@@ -7,6 +7,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* ---- helpers ------------------------------------------------------------ */
@@ -488,6 +489,10 @@ tile_status cg_emit_kernel(ir_func *f, const ir_target *t, cg_emit_kind kind, cg
         .num_warps = m->target.num_warps, .nthreads = 32 * m->target.num_warps,
         .nvals = m->next_value_id,
     };
+    const char *env = getenv("TILE_CG_GENERIC_DOT");
+    g.no_mma = env && *env && strcmp(env, "0") != 0;
+    env = getenv("TILE_CG_NO_VECTOR");
+    g.no_vector = env && *env && strcmp(env, "0") != 0;
     g.vals = arena_calloc(g.mem, (size_t)(g.nvals ? g.nvals : 1), sizeof *g.vals);
     if (!g.vals) return TILE_ERR_NOMEM;
     char *err = NULL;

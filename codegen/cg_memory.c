@@ -310,7 +310,7 @@ static void lower_access(cg_ctx *g, ir_op *op)
     int n = a.m->nregs;
     LLVMValueRef *out = NULL;
     if (a.is_load && !(out = cg_def(g, op->results[0], n))) return;
-    int w = vector_width(&a);
+    int w = g->no_vector ? 1 : vector_width(&a);
     if (w < 2) {
         access_scalar(g, &a, out);
         return;

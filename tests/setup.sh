@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 # nettle-dev: SHA-256 for the runtime's kernel-cache keys (runtime/rt_cache.c),
 # linked statically so libtile.so needs only libc; a cryptographic hash from a
 # maintained library, not a home-made one.
-pkgs="cmake make gcc clang flex bison libcmocka-dev llvm-19-dev libzstd-dev zlib1g-dev nettle-dev valgrind"
+pkgs="cmake make gcc g++ clang flex bison libcmocka-dev llvm-19-dev libzstd-dev zlib1g-dev nettle-dev valgrind python3-numpy"
 missing=""
 for p in $pkgs; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -276,6 +276,18 @@ static void vector_accesses(void **state)
     u = compile_case(&fwd, TILE_LIB_DIR, "sm_90", 0, &k);
     assert_non_null(strstr(k.ptx, "ld.global.v4.b32"));
     tc_unit_free(u);
+    /* The bisecting switches turn vectors and tensor cores off. */
+    setenv("TILE_CG_NO_VECTOR", "1", 1);
+    setenv("TILE_CG_GENERIC_DOT", "1", 1);
+    u = compile_case(&fwd, TILE_LIB_DIR, "sm_90", 0, &k);
+    assert_null(strstr(k.ptx, "ld.global.v"));
+    assert_null(strstr(k.ptx, "mma.sync"));
+    tc_unit_free(u);
+    unsetenv("TILE_CG_NO_VECTOR");
+    unsetenv("TILE_CG_GENERIC_DOT");
+    u = compile_case(&fwd, TILE_LIB_DIR, "sm_90", 0, &k);
+    assert_non_null(strstr(k.ptx, "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32"));
+    tc_unit_free(u);
     /* D = 111: no vector fits the last dim. */
     gpu_case odd = {"attention/flash_fwd.tile", "flash_fwd", "T=f32,D=111,BM=16,BN=16"};
     u = compile_case(&odd, TILE_LIB_DIR, "sm_90", 0, &k);
