@@ -34,10 +34,7 @@ static uint64_t fp_block(uint64_t h, const ir_block *blk)
             h = mix(h, (uint64_t)op->results[i]->id);
             h = mix(h, (uint64_t)t->dtype * 31 + (uint64_t)t->rank);
         }
-        uint64_t bits;
-        memcpy(&bits, &op->attr.cval, sizeof bits);
-        h = mix(h, bits);
-        h = mix(h, (uint64_t)op->attr.i);
+        h = ir_attr_hash(op, h);
         for (int r = 0; r < op->nblocks; r++) h = fp_block(h, op->blocks[r]);
     }
     return h;
