@@ -497,5 +497,17 @@ void ir_print_func(FILE *out, const ir_func *f);
 /* Checks all invariants; reports "internal error: ir verifier (after PASS): ..."
  * diagnostics.  Returns TILE_OK or TILE_ERR_INTERNAL. */
 tile_status ir_verify_module(ir_module *m, const char *after_pass);
+/* The same checks on IR read from text, where a failure is the input's
+ * fault: "invalid IR: in @f: ..." at the op's location, TILE_ERR_SEMA. */
+tile_status ir_verify_input(ir_module *m);
+
+/* ---- reader (parse.c) -------------------------------------------------- */
+/* Reads the text form that ir_print_module writes (docs/ir.md) and appends
+ * its functions to m, then verifies them (ir_verify_input).  `path` names
+ * the text in diagnostics (the text is registered with m->diags, so errors
+ * show the line and a caret).  Returns TILE_OK, TILE_ERR_SYNTAX (a located
+ * error in the text), TILE_ERR_SEMA (well-formed text, invalid IR) or
+ * TILE_ERR_NOMEM.  On failure m may hold a partly read function. */
+tile_status ir_parse_module(ir_module *m, const char *path, const char *text, size_t len);
 
 #endif

@@ -29,4 +29,12 @@ typedef struct ir_opt_options {
 
 tile_status ir_optimize(ir_module *m, const ir_opt_options *o);
 
+/* Runs the passes named in `list`, comma-separated, in that order, each
+ * once over every function: inline, canonicalize, fold, cse, dce, or
+ * optimize (all of ir_optimize at o's level, 1 if o is NULL).  An empty
+ * list runs nothing.  verify_each and dump as for ir_optimize.  A name not
+ * in IR_PASS_NAMES: TILE_ERR_ARG before anything runs. */
+tile_status ir_run_passes(ir_module *m, const char *list, const ir_opt_options *o);
+#define IR_PASS_NAMES "inline, canonicalize, fold, cse, dce, optimize"
+
 #endif

@@ -22,6 +22,7 @@ typedef struct verifier {
     unsigned char *seen;    /* by value id: defined somewhere already */
     int nids;
     bool failed;
+    bool input;             /* checking IR read from text: a user error */
 } verifier;
 
 static void fail(verifier *v, const ir_op *op, const char *fmt, ...)
@@ -39,7 +40,9 @@ static void fail(verifier *v, const ir_op *op, const char *fmt, ...)
     src_loc loc = op ? op->loc : (v->f ? v->f->loc : (src_loc){0});
     const char *pass = v->pass ? v->pass : "input";
     const char *fname = v->f && v->f->name ? v->f->name : "?";
-    if (v->m->diags)
+    if (v->m->diags && v->input)
+        diag_error(v->m->diags, loc, "invalid IR: in @%s: %s", fname, what);
+    else if (v->m->diags)
         diag_error(v->m->diags, loc, "internal error: ir verifier (after %s): in @%s: %s",
                    pass, fname, what);
     else
@@ -834,9 +837,9 @@ static void check_func(verifier *v, ir_func *f)
     if (!v->failed) check_uses(v, f);
 }
 
-tile_status ir_verify_module(ir_module *m, const char *after_pass)
+static tile_status verify(ir_module *m, const char *after_pass, bool input)
 {
-    verifier v = {.m = m, .pass = after_pass, .nids = m->next_value_id};
+    verifier v = {.m = m, .pass = after_pass, .nids = m->next_value_id, .input = input};
     size_t n = v.nids > 0 ? (size_t)v.nids : 1;
     v.visible = calloc(n, 1);
     v.seen = calloc(n, 1);
@@ -849,10 +852,21 @@ tile_status ir_verify_module(ir_module *m, const char *after_pass)
     free(v.visible);
     free(v.seen);
     if (!v.failed) return TILE_OK;
+    if (input) return TILE_ERR_SEMA;
     if (v.f) {
         fprintf(stderr, "// ir verifier: offending function (after %s)\n",
                 after_pass ? after_pass : "input");
         ir_print_func(stderr, v.f);
     }
     return TILE_ERR_INTERNAL;
+}
+
+tile_status ir_verify_module(ir_module *m, const char *after_pass)
+{
+    return verify(m, after_pass, false);
+}
+
+tile_status ir_verify_input(ir_module *m)
+{
+    return verify(m, NULL, true);
 }
