@@ -313,13 +313,23 @@ static const char *value_token(reader *r)
     return s;
 }
 
-/* Binds the token `name` (read at `at`) to v, giving v its name hint: the
- * part before a final `.N`, none for a plain number. */
+static bool is_param(const reader *r, const char *name)
+{
+    for (int i = 0; r->f && i < r->f->nparams; i++)
+        if (r->f->params[i].name && strcmp(r->f->params[i].name, name) == 0) return true;
+    return false;
+}
+
+/* Binds the token `name` (read at `at`) to v and gives v its name hint:
+ * the part before a final `.N` (`%acc.4`), none for a number (`%7`), the
+ * whole token for a plain name (`%acc`, handy in hand-written IR; it may
+ * not be a parameter's name). */
 static bool define(reader *r, const char *name, const char *at, ir_value *v)
 {
-    if (strchr(name, '!')) return err(r, at, "'%%%s' cannot be defined", name);
+    if (strchr(name, '!')) return err(r, at - 1, "'%%%s' cannot be defined", name);
     sym *s = sym_slot(r, name);
-    if (s && s->name) return err(r, at, "value '%%%s' is defined twice", name);
+    if (s && s->name) return err(r, at - 1, "value '%%%s' is defined twice", name);
+    if (is_param(r, name)) return err(r, at - 1, "'%%%s' is a parameter", name);
     if (2 * (r->nsyms + 1) > r->cap) {
         if (!sym_grow(r)) return false;
         s = sym_slot(r, name);
@@ -328,15 +338,12 @@ static bool define(reader *r, const char *name, const char *at, ir_value *v)
     s->v = v;
     r->nsyms++;
     const char *dot = strrchr(name, '.');
-    bool numbered = dot && dot[1];
+    bool numbered = dot && dot[1] && dot > name;
     for (const char *q = dot ? dot + 1 : name; numbered && *q; q++)
         numbered = *q >= '0' && *q <= '9';
-    if (numbered) {
-        v->name = arena_strndup(r->m->mem, name, (size_t)(dot - name));
-        if (!v->name) return oom(r);
-    } else if (name[strspn(name, "0123456789")] != 0) {
-        return err(r, at, "'%%%s' is not a value name ('%%N' or '%%name.N')", name);
-    }
+    size_t hint = numbered ? (size_t)(dot - name)
+                  : name[strspn(name, "0123456789")] ? strlen(name) : 0;
+    if (hint && !(v->name = arena_strndup(r->m->mem, name, hint))) return oom(r);
     return true;
 }
 
