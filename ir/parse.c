@@ -361,7 +361,7 @@ static ir_value *lookup(reader *r, const char *name, const char *at)
 static ir_value *ref(reader *r)
 {
     blanks(r);
-    const char *at = r->p + 1;
+    const char *at = r->p;
     const char *name = value_token(r);
     return name ? lookup(r, name, at) : NULL;
 }
