@@ -1,8 +1,8 @@
 /* pass_cse.c - common-subexpression elimination of pure ops.
  *
  * A scoped hash table, dominator-tree style: walking a block, each pure op
- * (IR_PURE in the op table: no effects, no regions)
- * is looked up among the ops of this block and of the blocks enclosing it
+ * (IR_PURE in the op table: no effects) is looked up among the ops of this
+ * block and of the blocks enclosing it
  * (exactly the values visible here); a match with the same opcode,
  * attributes, operands (in either order for commutative ops) and result
  * types replaces it.  Leaving a block drops its entries, so sibling regions

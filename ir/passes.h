@@ -15,10 +15,10 @@ void pass_canonicalize(ir_func *f);
 /* Common-subexpression elimination of pure ops (a value defined in an outer
  * block is reused in nested blocks). */
 void pass_cse(ir_func *f);
-/* Removes pure ops with unused results (but not one that may stop the
- * launch: an integer div/rem by a possibly-zero divisor, a for with a step
- * not known positive), and loop-carried values / if results that nothing
- * uses. */
+/* Removes ops without effects (ir_op_has_effect: pure ops and loads, but not
+ * one that may stop the launch, e.g. an integer div/rem by a possibly-zero
+ * divisor or a for with a step not known positive) whose results are
+ * unused, and loop-carried values / if results that nothing uses. */
 void pass_dce(ir_func *f);
 
 typedef struct ir_opt_options {
