@@ -118,12 +118,7 @@ static bool eol(reader *r)
 /* Skips empty and comment-only lines; leaves p at the next line's text. */
 static void skip_empty_lines(reader *r)
 {
-    for (;;) {
-        const char *line = r->p;
-        if (!at_line_end(r) || r->p >= r->end) return;
-        (void)line;
-        eol(r);
-    }
+    while (at_line_end(r) && r->p < r->end) eol(r);
 }
 
 static bool peek(reader *r, char c)
@@ -961,7 +956,6 @@ static bool parse_param(reader *r, ir_func *f)
 static bool parse_consts(reader *r, ir_func *f)
 {
     ptr_vec names = {0}, values = {0};
-    int nauto = 0;
     bool autos[256];
     if (!expect(r, "(")) return false;
     do {
@@ -984,7 +978,6 @@ static bool parse_consts(reader *r, ir_func *f)
         if (!value || ptr_vec_push(r->m->mem, &names, name) || ptr_vec_push(r->m->mem, &values, value))
             return oom(r);
         autos[names.len - 1] = was_auto;
-        nauto += was_auto;
     } while (accept(r, ","));
     if (!expect(r, ")")) return false;
     f->consts = arena_calloc(r->m->mem, (size_t)names.len, sizeof *f->consts);
@@ -992,7 +985,6 @@ static bool parse_consts(reader *r, ir_func *f)
     for (int i = 0; i < names.len; i++)
         f->consts[i] = (ir_const_binding){names.items[i], values.items[i], autos[i]};
     f->nconsts = names.len;
-    (void)nauto;
     return true;
 }
 
