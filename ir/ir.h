@@ -24,8 +24,9 @@
  * buffers, async copies, barriers) to the same table, so the printer,
  * verifier and interpreter keep working on scheduled IR.
  *
- * One op table (IR_OPS below) is shared by the printer, verifier, passes and
- * interpreter: adding an op starts there. */
+ * One op table (IR_OPS below) is shared by the printer, reader, verifier,
+ * passes and interpreter: adding an op starts there, with its effects and
+ * attributes declared in its flags. */
 #ifndef TILE_IR_H
 #define TILE_IR_H
 

@@ -4,12 +4,14 @@
 #      the interpreter, GPU tests that skip without a driver) on build/;
 #   2. the same suite built with AddressSanitizer + UndefinedBehaviorSanitizer;
 #   3. the front-end fuzzer (libFuzzer, clang) for a bounded time over a seed
-#      corpus made of the library and the test programs.
+#      corpus made of the library and the test programs, then the IR-reader
+#      fuzzer over the golden .ir files (TILE_FUZZ_IR_SECONDS, default 60).
 # Assumes tests/setup.sh ran (the README's command does both).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs=$(nproc)
 fuzz_seconds=${TILE_FUZZ_SECONDS:-300}
+fuzz_ir_seconds=${TILE_FUZZ_IR_SECONDS:-60}
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 
@@ -46,5 +48,13 @@ mkdir -p build-fuzz/crashes
 build-fuzz/tests/fuzz/fuzz_frontend -max_total_time="$fuzz_seconds" -timeout=10 -rss_limit_mb=2048 \
     -artifact_prefix=build-fuzz/crashes/ -print_final_stats=1 "$corpus" 2>&1 | tail -n 25
 echo "fuzz: no crash in ${fuzz_seconds}s"
+passed=$((passed + 1))
+
+echo "== fuzzing the IR reader for ${fuzz_ir_seconds}s (build-fuzz/)"
+cmake --build build-fuzz -j"$jobs" --target fuzz_ir
+tests/fuzz/seed.sh --ir build-fuzz/corpus-ir
+build-fuzz/tests/fuzz/fuzz_ir -max_total_time="$fuzz_ir_seconds" -timeout=10 -rss_limit_mb=2048 \
+    -artifact_prefix=build-fuzz/crashes/ -print_final_stats=1 build-fuzz/corpus-ir 2>&1 | tail -n 5
+echo "fuzz_ir: no crash in ${fuzz_ir_seconds}s"
 passed=$((passed + 1))
 echo "tile: $passed passed, $failed failed, $skipped skipped"
