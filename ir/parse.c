@@ -1023,7 +1023,10 @@ static bool parse_consts(reader *r, ir_func *f)
         blanks(r);
         const char *v = r->p;
         int depth = 0;
-        while (r->p < r->end && *r->p != '\n' && (depth > 0 || (*r->p != ',' && *r->p != ')'))) {
+        /* A control character (a NUL above all, which would cut the stored
+         * string short) ends the value; what follows is then an error. */
+        while (r->p < r->end && ((unsigned char)*r->p >= 0x20 || *r->p == '\t') &&
+               (depth > 0 || (*r->p != ',' && *r->p != ')'))) {
             depth += *r->p == '(' ? 1 : *r->p == ')' ? -1 : 0;
             r->p++;
         }

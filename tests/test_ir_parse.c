@@ -535,6 +535,26 @@ static void truncated_input_never_crashes(void **state)
     free(buf);
 }
 
+/* A NUL inside a consts value is an error, not a value cut short (found by
+ * fuzz_ir: the cut value printed as `D=` and did not read back). */
+static void nul_in_consts_is_an_error(void **state)
+{
+    (void)state;
+    static const char text[] = "kernel @k() consts(D=\0 16) {\ngrid:\n  %0 = const 1 : i32\n"
+                               "  yield %0, %0, %0\nbody:\n  return\n}\n";
+    arena mem;
+    arena_init(&mem);
+    diag_ctx d;
+    diag_init(&d, &mem);
+    ir_module *m = ir_module_new(&mem, &d);
+    assert_int_equal(ir_parse_module(m, "nul.ir", text, sizeof text - 1), TILE_ERR_SYNTAX);
+    assert_non_null(d.first);
+    assert_int_equal(d.first->loc.line, 1);
+    assert_int_equal(d.first->loc.col, 22);
+    assert_non_null(strstr(d.first->msg, "expected the value of 'D'"));
+    arena_free(&mem);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -548,6 +568,7 @@ int main(void)
         cmocka_unit_test(errors_render_with_caret),
         cmocka_unit_test(empty_input_is_an_empty_module),
         cmocka_unit_test(truncated_input_never_crashes),
+        cmocka_unit_test(nul_in_consts_is_an_error),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
