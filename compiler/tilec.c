@@ -6,6 +6,7 @@
  *   tilec FILE -k K --ptxas                assemble the PTX, report resources
  *   tilec run FILE -k KERNEL --interp ...  run a kernel on the CPU interpreter
  *   tilec doc [-o OUT] FILE...             the library reference (docs/library.md)
+ *   tilec opt FILE.ir --passes=LIST        run IR passes on IR text (cmd_opt)
  *
  * Everything is compiled through tc_compile (compiler/pipeline.c); this file
  * only parses arguments, moves .npy data in and out, and reports.  Exit
@@ -37,6 +38,7 @@ static const char usage[] =
     "             [-D NAME=VALUE]... [-I DIR]... [--out-dir DIR] [--save-inputs DIR]\n"
     "             [--check-bounds[=all]] [--max-memory BYTES] [--max-ops N]\n"
     "       tilec doc [-o OUT] FILE.tile... [TEST.c]...\n"
+    "       tilec opt FILE.ir [--passes=LIST] [--verify-each] [-o OUT]\n"
     "       tilec --help | --version\n"
     "\n"
     "Commands:\n"
@@ -58,6 +60,9 @@ static const char usage[] =
     "                      path arrives with the code generator)\n"
     "  doc FILE...         write the Markdown reference of library files (with the\n"
     "                      'Tested (NAME.tile):' statements of TEST.c files)\n"
+    "  opt FILE.ir         read tile IR text (as --emit=ir prints it; '-' is stdin),\n"
+    "                      run the passes of --passes=LIST in order and print the\n"
+    "                      result; passes: " IR_PASS_NAMES "\n"
     "\n"
     "Options:\n"
     "  -k, --kernel NAME   the kernel (or 'kernel x = y(...)' specialisation) to use;\n"
@@ -933,6 +938,85 @@ static int cmd_doc(int argc, char **argv)
     return rc;
 }
 
+/* ---- tilec opt ---------------------------------------------------------- */
+
+/* Reads all of path ("-": stdin) into malloc'd memory; NULL with a message. */
+static char *read_all(const char *path, size_t *len)
+{
+    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+    if (!f) {
+        fprintf(stderr, "tilec: cannot read %s: %s\n", path, strerror(errno));
+        return NULL;
+    }
+    char *text = NULL;
+    size_t cap = 0, n = 0;
+    for (;;) {
+        if (n == cap) {
+            char *grown = realloc(text, cap = cap ? 2 * cap : 65536);
+            if (!grown) break;
+            text = grown;
+        }
+        size_t got = fread(text + n, 1, cap - n, f);
+        n += got;
+        if (got == 0) break;
+    }
+    bool ok = n < cap && !ferror(f);
+    if (f != stdin) fclose(f);
+    if (!ok) {
+        fprintf(stderr, "tilec: cannot read %s\n", path);
+        free(text);
+        return NULL;
+    }
+    *len = n;
+    return text;
+}
+
+/* tilec opt FILE.ir [--passes=LIST] [--verify-each] [-o OUT]: the text
+ * reader, ir_run_passes, the printer; golden pass tests run through here. */
+static int cmd_opt(int argc, char **argv)
+{
+    const char *file = NULL, *passes = "", *out = NULL;
+    bool verify_each = false;
+    for (int i = 0; i < argc; i++) {
+        if (strncmp(argv[i], "--passes=", 9) == 0) passes = argv[i] + 9;
+        else if (strcmp(argv[i], "--verify-each") == 0) verify_each = true;
+        else if (strcmp(argv[i], "-o") == 0 && i + 1 < argc) out = argv[++i];
+        else if (argv[i][0] == '-' && argv[i][1]) return usage_error("opt: unknown option '%s'", argv[i]);
+        else if (!file) file = argv[i];
+        else return usage_error("opt: unexpected argument '%s' (one FILE at a time)", argv[i]);
+    }
+    if (!file) return usage_error("%s", "opt: no input FILE.ir");
+    size_t len = 0;
+    char *text = read_all(file, &len);
+    if (!text) return 1;
+    arena mem;
+    arena_init(&mem);
+    diag_ctx d;
+    diag_init(&d, &mem);
+    ir_module *m = ir_module_new(&mem, &d);
+    tile_status st = m ? ir_parse_module(m, strcmp(file, "-") ? file : "<stdin>", text, len)
+                       : TILE_ERR_NOMEM;
+    free(text);
+    ir_opt_options o = {.level = 1, .verify_each = verify_each};
+    if (st == TILE_OK) st = ir_run_passes(m, passes, &o);
+    diag_print_all(&d, stderr);
+    int rc = st == TILE_OK ? 0 : 1;
+    if (st == TILE_ERR_ARG) rc = usage_error("opt: unknown pass in '%s' (passes: %s)", passes, IR_PASS_NAMES);
+    if (rc == 0) {
+        char *buf = NULL;
+        size_t n = 0;
+        FILE *mf = open_memstream(&buf, &n);
+        if (mf) {
+            ir_print_module(mf, m);
+            fclose(mf);
+        }
+        rc = buf ? write_text(out, buf, n) : 1;
+        free(buf);
+    }
+    arena_free(&mem);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     if (argc >= 2 && strcmp(argv[1], "doc") == 0) return cmd_doc(argc - 2, argv + 2);
@@ -950,6 +1034,7 @@ int main(int argc, char **argv)
         fputs(usage, stderr);
         return 2;
     }
+    if (strcmp(argv[1], "opt") == 0) return cmd_opt(argc - 2, argv + 2);
     arena mem;
     arena_init(&mem);
     cli c;

@@ -346,6 +346,8 @@ void ir_builder_before(ir_builder *b, ir_op *op)
     }
 }
 
+static bool set_operands(arena *mem, ir_op *op, int n, ir_value *const *vs);
+
 ir_op *ir_build(ir_builder *b, ir_opcode code, int noperands, ir_value *const *operands,
                 int nresults, const ir_type *result_types, int nblocks)
 {
@@ -354,12 +356,7 @@ ir_op *ir_build(ir_builder *b, ir_opcode code, int noperands, ir_value *const *o
     if (!op) return NULL;
     op->code = code;
     op->loc = b->loc;
-    if (noperands > 0) {
-        op->operands = arena_calloc(m->mem, (size_t)noperands, sizeof *op->operands);
-        if (!op->operands) return NULL;
-        memcpy(op->operands, operands, (size_t)noperands * sizeof *op->operands);
-        op->noperands = noperands;
-    }
+    if (noperands > 0 && !set_operands(m->mem, op, noperands, operands)) return NULL;
     if (nresults > 0) {
         op->results = arena_calloc(m->mem, (size_t)nresults, sizeof *op->results);
         if (!op->results) return NULL;
@@ -485,6 +482,103 @@ bool ir_value_const(const ir_value *v, ir_scalar *out)
     return true;
 }
 
+/* Use lists: every operand slot's ir_use is in its value's list. */
+static void use_link(ir_op *op, int i)
+{
+    ir_use *u = &op->operand_uses[i];
+    ir_value *v = op->operands[i];
+    u->user = op;
+    u->index = i;
+    u->prev = NULL;
+    u->next = NULL;
+    if (!v) return;
+    u->next = v->uses;
+    if (v->uses) v->uses->prev = u;
+    v->uses = u;
+}
+
+static void use_unlink(ir_op *op, int i)
+{
+    ir_use *u = &op->operand_uses[i];
+    ir_value *v = op->operands[i];
+    if (!v) return;
+    if (u->prev) u->prev->next = u->next;
+    else if (v->uses == u) v->uses = u->next;
+    if (u->next) u->next->prev = u->prev;
+    u->prev = u->next = NULL;
+}
+
+void ir_op_set_operand(ir_op *op, int i, ir_value *v)
+{
+    if (i < 0 || i >= op->noperands || op->operands[i] == v) return;
+    use_unlink(op, i);
+    op->operands[i] = v;
+    use_link(op, i);
+}
+
+/* Growing takes new storage from mem (the old is abandoned). */
+static bool set_operands(arena *mem, ir_op *op, int n, ir_value *const *vs)
+{
+    if (n < 0) n = 0;
+    ir_value **ops = op->operands;
+    ir_use *uses = op->operand_uses;
+    if (n > op->noperands) {
+        if (!mem) return false;
+        ops = arena_calloc(mem, (size_t)n, sizeof *ops);
+        uses = arena_calloc(mem, (size_t)n, sizeof *uses);
+        if (!ops || !uses) return false;
+    }
+    for (int i = 0; i < op->noperands; i++) use_unlink(op, i);
+    op->operands = n ? ops : NULL;
+    op->operand_uses = n ? uses : NULL;
+    op->noperands = n;
+    for (int i = 0; i < n; i++) {
+        op->operands[i] = vs[i];
+        use_link(op, i);
+    }
+    return true;
+}
+
+bool ir_op_set_operands(ir_op *op, int n, ir_value *const *vs)
+{
+    ir_func *f = op->parent ? op->parent->func : NULL;
+    return set_operands(f && f->module ? f->module->mem : NULL, op, n, vs);
+}
+
+void ir_op_remove_operand(ir_op *op, int i)
+{
+    if (i < 0 || i >= op->noperands) return;
+    for (int k = i; k < op->noperands; k++) use_unlink(op, k);
+    memmove(op->operands + i, op->operands + i + 1,
+            (size_t)(op->noperands - i - 1) * sizeof *op->operands);
+    op->noperands--;
+    for (int k = i; k < op->noperands; k++) use_link(op, k);
+}
+
+void ir_op_remove_result(ir_op *op, int i)
+{
+    if (i < 0 || i >= op->nresults) return;
+    memmove(op->results + i, op->results + i + 1,
+            (size_t)(op->nresults - i - 1) * sizeof *op->results);
+    op->nresults--;
+    for (int k = i; k < op->nresults; k++) op->results[k]->index = k;
+}
+
+void ir_block_remove_arg(ir_block *blk, int i)
+{
+    if (i < 0 || i >= blk->nargs) return;
+    memmove(blk->args + i, blk->args + i + 1, (size_t)(blk->nargs - i - 1) * sizeof *blk->args);
+    blk->nargs--;
+    for (int k = i; k < blk->nargs; k++) blk->args[k]->index = k;
+}
+
+int ir_value_num_uses(const ir_value *v)
+{
+    int n = 0;
+    for (const ir_use *u = v ? v->uses : NULL; u; u = u->next) n++;
+    return n;
+}
+
 void ir_op_remove(ir_op *op)
 {
     ir_block *blk = op->parent;
@@ -493,6 +587,20 @@ void ir_op_remove(ir_op *op)
     if (op->next) op->next->prev = op->prev; else blk->last = op->prev;
     op->prev = op->next = NULL;
     op->parent = NULL;
+}
+
+static void drop_uses(ir_op *op)
+{
+    for (int i = 0; i < op->noperands; i++) use_unlink(op, i);
+    for (int r = 0; r < op->nblocks; r++)
+        for (ir_op *o = op->blocks[r] ? op->blocks[r]->first : NULL; o; o = o->next)
+            drop_uses(o);
+}
+
+void ir_op_erase(ir_op *op)
+{
+    ir_op_remove(op);
+    drop_uses(op);
 }
 
 void ir_op_insert_before(ir_op *pos, ir_op *op)
@@ -514,13 +622,28 @@ void ir_op_append(ir_block *blk, ir_op *op)
     blk->last = op;
 }
 
+bool ir_op_is_inside(const ir_op *op, const ir_block *blk)
+{
+    for (const ir_block *b = op ? op->parent : NULL; b; b = b->parent ? b->parent->parent : NULL)
+        if (b == blk) return true;
+    return false;
+}
+
 void ir_replace_uses(ir_block *scope, ir_value *from, ir_value *to)
 {
-    if (!scope) return;
-    for (ir_op *op = scope->first; op; op = op->next) {
-        for (int i = 0; i < op->noperands; i++)
-            if (op->operands[i] == from) op->operands[i] = to;
-        for (int r = 0; r < op->nblocks; r++) ir_replace_uses(op->blocks[r], from, to);
+    if (!scope || !from || from == to) return;
+    for (ir_use *u = from->uses, *next; u; u = next) {
+        next = u->next;
+        if (ir_op_is_inside(u->user, scope)) ir_op_set_operand(u->user, u->index, to);
+    }
+}
+
+void ir_replace_all_uses(ir_value *from, ir_value *to)
+{
+    if (!from || from == to) return;
+    for (ir_use *u = from->uses, *next; u; u = next) {
+        next = u->next;
+        ir_op_set_operand(u->user, u->index, to);
     }
 }
 
@@ -533,5 +656,15 @@ void ir_walk(ir_block *blk, ir_walk_fn fn, void *ctx)
         next = op->next;
         fn(op, ctx);
         for (int r = 0; r < op->nblocks; r++) ir_walk(op->blocks[r], fn, ctx);
+    }
+}
+
+void ir_walk_post(ir_block *blk, ir_walk_fn fn, void *ctx)
+{
+    if (!blk) return;
+    for (ir_op *op = blk->first, *next; op; op = next) {
+        next = op->next;
+        for (int r = 0; r < op->nblocks; r++) ir_walk_post(op->blocks[r], fn, ctx);
+        fn(op, ctx);
     }
 }

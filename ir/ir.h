@@ -24,8 +24,9 @@
  * buffers, async copies, barriers) to the same table, so the printer,
  * verifier and interpreter keep working on scheduled IR.
  *
- * One op table (IR_OPS below) is shared by the printer, verifier, passes and
- * interpreter: adding an op starts there. */
+ * One op table (IR_OPS below) is shared by the printer, reader, verifier,
+ * passes and interpreter: adding an op starts there, with its effects and
+ * attributes declared in its flags. */
 #ifndef TILE_IR_H
 #define TILE_IR_H
 
@@ -75,6 +76,16 @@ typedef struct ir_block ir_block;
 typedef struct ir_func ir_func;
 typedef struct ir_module ir_module;
 
+/* One operand slot, linked into the use list of the value it holds.  Every
+ * op has one per operand (op->operand_uses[i] for op->operands[i]); the
+ * builder and the editing functions below keep the lists exact, so operands
+ * are only ever changed through them (the verifier checks the lists). */
+typedef struct ir_use {
+    ir_op *user;
+    int index;                  /* user->operands[index] is the value */
+    struct ir_use *prev, *next; /* the value's use list, in no set order */
+} ir_use;
+
 typedef struct ir_value {
     int id;              /* unique within the module; the printer renumbers */
     ir_type type;
@@ -82,17 +93,53 @@ typedef struct ir_value {
     ir_block *owner;     /* block of a block argument, else NULL */
     int index;           /* result index in def, or argument index in owner */
     const char *name;    /* source name hint ("acc", "m_i"), may be NULL */
+    ir_use *uses;        /* first use; NULL when unused */
 } ir_value;
 
-/* Op flags. */
+/* Op flags: structure, memory effects and attributes, all declared per op
+ * in IR_OPS so that passes ask the table instead of keeping opcode lists.
+ *
+ * Effects.  An op is exactly one of: IR_PURE (its results depend only on
+ * its operands and attributes; CSE may merge it, DCE may drop it when its
+ * results are unused); an op with declared effects (IR_MEM_READ,
+ * IR_MEM_WRITE, IR_SIDE_EFFECT); a structured op whose effects are those of
+ * its regions (IR_REGION_EFFECTS); or a terminator.  IR_MAY_FAIL marks ops
+ * that may stop the launch with a runtime error (ir_op_may_fail says
+ * whether a given one can): DCE keeps them although their results are
+ * unused.  tests/test_ir.c checks that every op is classified.
+ *
+ * Attributes.  Which ir_attr fields an op uses, and how the text form shows
+ * them (docs/ir.md); ir_attr_equal/hash/copy compare, hash and copy exactly
+ * these, and the printer and reader follow them. */
 enum {
-    IR_PURE = 1 << 0,        /* no side effects: CSE and DCE may touch it */
+    IR_PURE = 1 << 0,           /* no effects */
     IR_COMMUTATIVE = 1 << 1,
     IR_TERMINATOR = 1 << 2,
-    IR_ELEMENTWISE = 1 << 3, /* operands (except SELECT's cond dtype) match result shape */
-    IR_CMP = 1 << 4,         /* elementwise, result bool */
-    IR_FLOAT_ONLY = 1 << 5,  /* transcendental: float operands only */
+    IR_ELEMENTWISE = 1 << 3,    /* operands (except SELECT's cond dtype) match result shape */
+    IR_CMP = 1 << 4,            /* elementwise, result bool */
+    IR_FLOAT_ONLY = 1 << 5,     /* transcendental: float operands only */
+    /* effects */
+    IR_MEM_READ = 1 << 6,       /* reads tensor memory (ordered after earlier writes) */
+    IR_MEM_WRITE = 1 << 7,      /* writes tensor memory */
+    IR_SIDE_EFFECT = 1 << 8,    /* observable otherwise (print, assert, call): never
+                                   removed, merged or reordered across effects */
+    IR_REGION_EFFECTS = 1 << 9, /* effects are those of the ops in its regions */
+    IR_MAY_FAIL = 1 << 10,      /* may raise a runtime error (see ir_op_may_fail) */
+    /* attributes */
+    IR_A_CVAL = 1 << 16,        /* attr.cval, by result dtype: `const 1.5` */
+    IR_A_INDEX = 1 << 17,       /* attr.i after the operands: `program_id 0`, `tensor_dim %x, 1` */
+    IR_A_AXIS = 1 << 18,        /* attr.i as `axis=N` */
+    IR_A_PERM = 1 << 19,        /* attr.perm[0..result rank) as `perm=[1,0]` */
+    IR_A_LABEL = 1 << 20,       /* attr.str before the operands: `print "x=", %a` */
+    IR_A_MESSAGE = 1 << 21,     /* attr.str after the operands: `assert %c, "msg"` */
+    IR_A_CALLEE = 1 << 22,      /* attr.callee: `call @f(%a)` */
+    IR_A_MEMFLAGS = 1 << 23,    /* attr.i mask/other bits, shown by the memory syntax */
+    IR_A_SLICE = 1 << 24,       /* attr.start, attr.step after axis=: `start=S, step=T` */
 };
+#define IR_EFFECT_FLAGS (IR_MEM_READ | IR_MEM_WRITE | IR_SIDE_EFFECT | IR_REGION_EFFECTS)
+#define IR_ATTR_FLAGS                                                              \
+    (IR_A_CVAL | IR_A_INDEX | IR_A_AXIS | IR_A_PERM | IR_A_LABEL | IR_A_MESSAGE |  \
+     IR_A_CALLEE | IR_A_MEMFLAGS | IR_A_SLICE)
 
 /* X(ENUM, "name", noperands (-1 = variadic), nresults (-1 = variadic), flags)
  *
@@ -115,6 +162,9 @@ enum {
  *                shape; r_i has x_i's type.  Along each line, r[0] = x[0] and
  *                r[t] = combine(r[t-1], x[t]) (the interpreter's order; the
  *                combine is meant to be associative, so others may regroup).
+ *                Pure (CSE leaves it alone: it has a region); IR_MAY_FAIL
+ *                because ir_op_may_fail counts a combine that may fail, has
+ *                an effect or reads memory, and DCE then keeps the scan.
  *   DOT          (a[M,K], b[K,N] [, acc[M,N]]) -> [M,N]; float inputs accumulate
  *                in f32 (result f32), i32 inputs in i32; k runs 0..K-1 in order
  *   PROGRAM_ID   () -> i32 scalar; attr.axis in 0..2
@@ -181,11 +231,11 @@ enum {
  *                place where data moves between threads to change layout.
  */
 #define IR_OPS(X)                                                          \
-    X(CONST, "const", 0, 1, IR_PURE)                                       \
+    X(CONST, "const", 0, 1, IR_PURE | IR_A_CVAL)                           \
     X(ARANGE, "arange", 0, 1, IR_PURE)                                     \
     X(BROADCAST, "broadcast", 1, 1, IR_PURE)                               \
     X(RESHAPE, "reshape", 1, 1, IR_PURE)                                   \
-    X(TRANS, "trans", 1, 1, IR_PURE)                                       \
+    X(TRANS, "trans", 1, 1, IR_PURE | IR_A_PERM)                           \
     X(CAST, "cast", 1, 1, IR_PURE | IR_ELEMENTWISE)                        \
     X(NEG, "neg", 1, 1, IR_PURE | IR_ELEMENTWISE)                          \
     X(NOT, "not", 1, 1, IR_PURE | IR_ELEMENTWISE)                          \
@@ -201,8 +251,8 @@ enum {
     X(ADD, "add", 2, 1, IR_PURE | IR_ELEMENTWISE | IR_COMMUTATIVE)         \
     X(SUB, "sub", 2, 1, IR_PURE | IR_ELEMENTWISE)                          \
     X(MUL, "mul", 2, 1, IR_PURE | IR_ELEMENTWISE | IR_COMMUTATIVE)         \
-    X(DIV, "div", 2, 1, IR_PURE | IR_ELEMENTWISE)                          \
-    X(REM, "rem", 2, 1, IR_PURE | IR_ELEMENTWISE)                          \
+    X(DIV, "div", 2, 1, IR_PURE | IR_ELEMENTWISE | IR_MAY_FAIL)            \
+    X(REM, "rem", 2, 1, IR_PURE | IR_ELEMENTWISE | IR_MAY_FAIL)            \
     X(MIN, "min", 2, 1, IR_PURE | IR_ELEMENTWISE | IR_COMMUTATIVE)         \
     X(MAX, "max", 2, 1, IR_PURE | IR_ELEMENTWISE | IR_COMMUTATIVE)         \
     X(AND, "and", 2, 1, IR_PURE | IR_ELEMENTWISE | IR_COMMUTATIVE)         \
@@ -217,27 +267,27 @@ enum {
     X(CMP_GT, "cmp.gt", 2, 1, IR_PURE | IR_ELEMENTWISE | IR_CMP)           \
     X(CMP_GE, "cmp.ge", 2, 1, IR_PURE | IR_ELEMENTWISE | IR_CMP)           \
     X(SELECT, "select", 3, 1, IR_PURE | IR_ELEMENTWISE)                    \
-    X(REDUCE_SUM, "reduce.sum", 1, 1, IR_PURE)                             \
-    X(REDUCE_MAX, "reduce.max", 1, 1, IR_PURE)                             \
-    X(REDUCE_MIN, "reduce.min", 1, 1, IR_PURE)                             \
-    X(CUMSUM, "cumsum", 1, 1, IR_PURE)                                     \
-    X(SCAN, "scan", -1, -1, IR_PURE)                                       \
+    X(REDUCE_SUM, "reduce.sum", 1, 1, IR_PURE | IR_A_AXIS)                 \
+    X(REDUCE_MAX, "reduce.max", 1, 1, IR_PURE | IR_A_AXIS)                 \
+    X(REDUCE_MIN, "reduce.min", 1, 1, IR_PURE | IR_A_AXIS)                 \
+    X(CUMSUM, "cumsum", 1, 1, IR_PURE | IR_A_AXIS)                         \
+    X(SCAN, "scan", -1, -1, IR_PURE | IR_MAY_FAIL | IR_A_AXIS)             \
     X(DOT, "dot", -1, 1, IR_PURE)                                          \
-    X(PROGRAM_ID, "program_id", 0, 1, IR_PURE)                             \
-    X(NUM_PROGRAMS, "num_programs", 0, 1, IR_PURE)                         \
-    X(TENSOR_DIM, "tensor_dim", 1, 1, IR_PURE)                             \
-    X(LOAD, "load", -1, 1, 0)                                              \
-    X(STORE, "store", -1, 0, 0)                                            \
-    X(ATOMIC_ADD, "atomic_add", -1, 0, 0)                                  \
-    X(FOR, "for", -1, -1, 0)                                               \
-    X(WHILE, "while", -1, -1, 0)                                           \
-    X(IF, "if", 1, -1, 0)                                                  \
+    X(PROGRAM_ID, "program_id", 0, 1, IR_PURE | IR_A_INDEX)                \
+    X(NUM_PROGRAMS, "num_programs", 0, 1, IR_PURE | IR_A_INDEX)            \
+    X(TENSOR_DIM, "tensor_dim", 1, 1, IR_PURE | IR_A_INDEX)                \
+    X(LOAD, "load", -1, 1, IR_MEM_READ | IR_A_MEMFLAGS)                    \
+    X(STORE, "store", -1, 0, IR_MEM_WRITE | IR_A_MEMFLAGS)                 \
+    X(ATOMIC_ADD, "atomic_add", -1, 0, IR_MEM_READ | IR_MEM_WRITE | IR_A_MEMFLAGS) \
+    X(FOR, "for", -1, -1, IR_REGION_EFFECTS | IR_MAY_FAIL)                 \
+    X(WHILE, "while", -1, -1, IR_REGION_EFFECTS)                           \
+    X(IF, "if", 1, -1, IR_REGION_EFFECTS)                                  \
     X(YIELD, "yield", -1, 0, IR_TERMINATOR)                                \
     X(CONDITION, "condition", 1, 0, IR_TERMINATOR)                         \
-    X(CALL, "call", -1, -1, 0)                                             \
+    X(CALL, "call", -1, -1, IR_SIDE_EFFECT | IR_A_CALLEE)                  \
     X(RETURN, "return", -1, 0, IR_TERMINATOR)                              \
-    X(PRINT, "print", -1, 0, 0)                                            \
-    X(ASSERT, "assert", 1, 0, 0)                                           \
+    X(PRINT, "print", -1, 0, IR_SIDE_EFFECT | IR_A_LABEL)                  \
+    X(ASSERT, "assert", 1, 0, IR_SIDE_EFFECT | IR_MAY_FAIL | IR_A_MESSAGE) \
     X(SIN, "sin", 1, 1, IR_PURE | IR_ELEMENTWISE | IR_FLOAT_ONLY)          \
     X(COS, "cos", 1, 1, IR_PURE | IR_ELEMENTWISE | IR_FLOAT_ONLY)          \
     X(FLOOR, "floor", 1, 1, IR_PURE | IR_ELEMENTWISE | IR_FLOAT_ONLY)      \
@@ -248,11 +298,11 @@ enum {
     X(EXPM1, "expm1", 1, 1, IR_PURE | IR_ELEMENTWISE | IR_FLOAT_ONLY)      \
     X(POW, "pow", 2, 1, IR_PURE | IR_ELEMENTWISE | IR_FLOAT_ONLY)          \
     X(FMA, "fma", 3, 1, IR_PURE | IR_ELEMENTWISE | IR_FLOAT_ONLY)          \
-    X(SLICE, "slice", 1, 1, IR_PURE)                                       \
-    X(CONCAT, "concat", 2, 1, IR_PURE)                                     \
-    X(ARGMAX, "argmax", 1, 1, IR_PURE)                                     \
-    X(ARGMIN, "argmin", 1, 1, IR_PURE)                                     \
-    X(EXPAND_DIMS, "expand_dims", 1, 1, IR_PURE)                           \
+    X(SLICE, "slice", 1, 1, IR_PURE | IR_A_AXIS | IR_A_SLICE)              \
+    X(CONCAT, "concat", 2, 1, IR_PURE | IR_A_AXIS)                         \
+    X(ARGMAX, "argmax", 1, 1, IR_PURE | IR_A_AXIS)                         \
+    X(ARGMIN, "argmin", 1, 1, IR_PURE | IR_A_AXIS)                         \
+    X(EXPAND_DIMS, "expand_dims", 1, 1, IR_PURE | IR_A_AXIS)               \
     X(CONVERT_LAYOUT, "convert_layout", 1, 1, IR_PURE)
 
 typedef enum ir_opcode {
@@ -274,20 +324,23 @@ extern const ir_op_info ir_op_table[IR_OP_COUNT];
 enum { IR_LOAD_HAS_MASK = 1, IR_LOAD_HAS_OTHER = 2 };
 enum { IR_SCAN_MAX_OPERANDS = 16 };   /* k of one SCAN */
 
+/* The attribute fields; which of them an op uses is declared by the IR_A_*
+ * flags of its row in IR_OPS (the rest are zero after ir_attr_copy and
+ * ignored by ir_attr_equal/ir_attr_hash, whatever they hold). */
 typedef struct ir_attr {
-    int64_t i;               /* axis (reductions, program_id, tensor_dim, slice, concat,
-                                argmax/argmin); load/store flags */
-    ir_scalar cval;          /* CONST value (dtype = result dtype) */
-    int perm[IR_MAX_RANK];   /* TRANS */
-    int64_t start, step;     /* SLICE: first index and stride along attr.i */
-    const char *str;         /* PRINT label, ASSERT message */
-    ir_func *callee;         /* CALL */
+    int64_t i;               /* IR_A_INDEX, IR_A_AXIS, IR_A_MEMFLAGS */
+    ir_scalar cval;          /* IR_A_CVAL (dtype = result dtype) */
+    int perm[IR_MAX_RANK];   /* IR_A_PERM: entries [0, result rank) */
+    int64_t start, step;     /* IR_A_SLICE: first index and stride along attr.i */
+    const char *str;         /* IR_A_LABEL, IR_A_MESSAGE */
+    ir_func *callee;         /* IR_A_CALLEE */
 } ir_attr;
 
 struct ir_op {
     ir_opcode code;
     int noperands, nresults, nblocks;
-    ir_value **operands;
+    ir_value **operands;     /* read freely; change only through ir_op_set_operand & co */
+    ir_use *operand_uses;    /* noperands: the use record of each operand slot */
     ir_value **results;
     ir_block **blocks;       /* regions, one block each */
     ir_attr attr;
@@ -438,14 +491,81 @@ ir_value *ir_expand_dims(ir_builder *b, ir_value *x, int axis);
 /* ---- editing (for passes) ---------------------------------------------- */
 /* Is v the result of a CONST (a splat of one value)?  Then *out is it. */
 bool ir_value_const(const ir_value *v, ir_scalar *out);
-void ir_op_remove(ir_op *op);                          /* unlinks from its block */
+/* Unlinks op from its block; it keeps its operands (and their uses), so it
+ * can be inserted elsewhere: this is a move.  To delete, use ir_op_erase. */
+void ir_op_remove(ir_op *op);
+/* Deletes op: unlinks it and drops the uses held by it and by every op in
+ * its regions.  Its results should have no uses left. */
+void ir_op_erase(ir_op *op);
 void ir_op_insert_before(ir_op *pos, ir_op *op);
 void ir_op_append(ir_block *blk, ir_op *op);
-/* Replaces every use of `from` inside `scope` (recursively) with `to`. */
+/* Operand edits that keep use lists exact. */
+void ir_op_set_operand(ir_op *op, int i, ir_value *v);
+bool ir_op_set_operands(ir_op *op, int n, ir_value *const *vs); /* false on OOM */
+void ir_op_remove_operand(ir_op *op, int i);                    /* later ones shift down */
+/* Removes result i of op / argument i of blk (both should be unused);
+ * later ones shift down and are reindexed. */
+void ir_op_remove_result(ir_op *op, int i);
+void ir_block_remove_arg(ir_block *blk, int i);
+int ir_value_num_uses(const ir_value *v);
+/* Replaces every use of `from` by an op inside `scope` (recursively) with
+ * `to`, through from's use list. */
 void ir_replace_uses(ir_block *scope, ir_value *from, ir_value *to);
-/* Walks ops in program order, pre-order into regions. */
+void ir_replace_all_uses(ir_value *from, ir_value *to);
+/* Is op inside blk (directly or in a region nested in it)? */
+bool ir_op_is_inside(const ir_op *op, const ir_block *blk);
+
+/* Walks ops in program order.  ir_walk visits an op before the ops in its
+ * regions (pre-order), ir_walk_post after them (post-order).  `fn` may
+ * erase or move the op it is given (the walk goes on with the op's original
+ * successor; post-order: its regions are already walked) but no other op
+ * of the same block. */
 typedef void (*ir_walk_fn)(ir_op *op, void *ctx);
 void ir_walk(ir_block *blk, ir_walk_fn fn, void *ctx);
+void ir_walk_post(ir_block *blk, ir_walk_fn fn, void *ctx);
+
+/* ---- cloning (clone.c) -------------------------------------------------- */
+/* Source value -> copy, indexed by the source's id; grows as needed.
+ * Zero-initialise, then ir_value_map_free.  A value not in the map stands
+ * for itself (a value defined outside what is cloned). */
+typedef struct ir_value_map {
+    ir_value **to;
+    int n;
+    bool oom;
+} ir_value_map;
+bool ir_value_map_set(ir_value_map *map, const ir_value *from, ir_value *to);
+ir_value *ir_value_map_get(const ir_value_map *map, ir_value *v);
+void ir_value_map_free(ir_value_map *map);
+/* Copies op (attributes, source location, name hints, layouts, regions) to
+ * b's insertion point, its operands mapped through map; its results and
+ * region arguments are added to map.  NULL on OOM. */
+ir_op *ir_clone_op(ir_builder *b, const ir_op *op, ir_value_map *map);
+/* Copies src as a new region of `parent` (an op of f), arguments and ops,
+ * mapping as ir_clone_op.  The caller stores it in parent->blocks[i]. */
+ir_block *ir_clone_block(ir_func *f, const ir_block *src, ir_op *parent, ir_value_map *map);
+/* Copies f into m (the same or another module) as a new function named
+ * `name` (f's name when NULL), appended at the end; calls keep their
+ * callees.  NULL on OOM. */
+ir_func *ir_clone_func(ir_module *m, const ir_func *f, const char *name);
+
+/* ---- attributes and effects, generic over the op table (attr.c) -------- */
+/* a and b have the same opcode: are the attributes it uses equal?  Constants
+ * compare bit for bit (-0.0 is not 0.0, NaNs by payload); strings by
+ * content; perm entries up to the result rank. */
+bool ir_attr_equal(const ir_op *a, const ir_op *b);
+/* Mixes the attributes op uses into h (consistent with ir_attr_equal). */
+uint64_t ir_attr_hash(const ir_op *op, uint64_t h);
+/* Copies the attributes src's opcode uses; dst's other fields become zero. */
+void ir_attr_copy(ir_op *dst, const ir_op *src);
+/* Can this op stop the launch with a runtime error?  IR_MAY_FAIL ops, less
+ * those whose operands prove they cannot (a float div, an integer one by a
+ * constant without zeros, a for with a positive constant step); a scan
+ * whose combine has an effect, reads memory or may fail counts as failing. */
+bool ir_op_may_fail(const ir_op *op);
+/* Must op stay although nothing uses its results?  A memory write, a side
+ * effect, a possible runtime error, or such an op inside its regions (a
+ * while loop always: it might not terminate).  Reads alone are not. */
+bool ir_op_has_effect(const ir_op *op);
 
 /* ---- printer, verifier ------------------------------------------------- */
 /* Stable textual form (golden tests depend on it; see docs/architecture.md). */
@@ -455,5 +575,17 @@ void ir_print_func(FILE *out, const ir_func *f);
 /* Checks all invariants; reports "internal error: ir verifier (after PASS): ..."
  * diagnostics.  Returns TILE_OK or TILE_ERR_INTERNAL. */
 tile_status ir_verify_module(ir_module *m, const char *after_pass);
+/* The same checks on IR read from text, where a failure is the input's
+ * fault: "invalid IR: in @f: ..." at the op's location, TILE_ERR_SEMA. */
+tile_status ir_verify_input(ir_module *m);
+
+/* ---- reader (parse.c) -------------------------------------------------- */
+/* Reads the text form that ir_print_module writes (docs/ir.md) and appends
+ * its functions to m, then verifies them (ir_verify_input).  `path` names
+ * the text in diagnostics (the text is registered with m->diags, so errors
+ * show the line and a caret).  Returns TILE_OK, TILE_ERR_SYNTAX (a located
+ * error in the text), TILE_ERR_SEMA (well-formed text, invalid IR) or
+ * TILE_ERR_NOMEM.  On failure m may hold a partly read function. */
+tile_status ir_parse_module(ir_module *m, const char *path, const char *text, size_t len);
 
 #endif

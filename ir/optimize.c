@@ -34,10 +34,7 @@ static uint64_t fp_block(uint64_t h, const ir_block *blk)
             h = mix(h, (uint64_t)op->results[i]->id);
             h = mix(h, (uint64_t)t->dtype * 31 + (uint64_t)t->rank);
         }
-        uint64_t bits;
-        memcpy(&bits, &op->attr.cval, sizeof bits);
-        h = mix(h, bits);
-        h = mix(h, (uint64_t)op->attr.i);
+        h = ir_attr_hash(op, h);
         for (int r = 0; r < op->nblocks; r++) h = fp_block(h, op->blocks[r]);
     }
     return h;
@@ -69,6 +66,17 @@ static tile_status after(ir_module *m, const ir_opt_options *o, const char *pass
 
 typedef void (*func_pass)(ir_func *f);
 
+static const struct {
+    const char *name;
+    func_pass run;
+} func_passes[] = {
+    {"canonicalize", pass_canonicalize},
+    {"fold", pass_fold},
+    {"cse", pass_cse},
+    {"dce", pass_dce},
+};
+enum { NFUNC_PASSES = sizeof func_passes / sizeof func_passes[0] };
+
 tile_status ir_optimize(ir_module *m, const ir_opt_options *o)
 {
     static const ir_opt_options defaults = {.level = 1};
@@ -79,24 +87,60 @@ tile_status ir_optimize(ir_module *m, const ir_opt_options *o)
     st = after(m, o, "inline", h);
     if (st != TILE_OK || o->level < 1) return st;
 
-    static const struct {
-        const char *name;
-        func_pass run;
-    } passes[] = {
-        {"canonicalize", pass_canonicalize},
-        {"fold", pass_fold},
-        {"cse", pass_cse},
-        {"dce", pass_dce},
-    };
     for (int round = 0; round < MAX_ROUNDS; round++) {
         uint64_t round_start = fingerprint(m);
-        for (size_t p = 0; p < sizeof passes / sizeof passes[0]; p++) {
+        for (int p = 0; p < NFUNC_PASSES; p++) {
             uint64_t before = o->dump ? fingerprint(m) : 0;
-            for (ir_func *f = m->first; f; f = f->next) passes[p].run(f);
-            st = after(m, o, passes[p].name, before);
+            for (ir_func *f = m->first; f; f = f->next) func_passes[p].run(f);
+            st = after(m, o, func_passes[p].name, before);
             if (st != TILE_OK) return st;
         }
         if (fingerprint(m) == round_start) break;
+    }
+    return TILE_OK;
+}
+
+/* The pass named by list[0..n): a function pass's index, or -1 inline,
+ * -2 optimize, -3 unknown. */
+static int pass_index(const char *name, size_t n)
+{
+    for (int p = 0; p < NFUNC_PASSES; p++)
+        if (strlen(func_passes[p].name) == n && memcmp(func_passes[p].name, name, n) == 0)
+            return p;
+    if (n == 6 && memcmp(name, "inline", 6) == 0) return -1;
+    if (n == 8 && memcmp(name, "optimize", 8) == 0) return -2;
+    return -3;
+}
+
+static tile_status run_one(ir_module *m, int p, const ir_opt_options *o)
+{
+    uint64_t before = o->dump ? fingerprint(m) : 0;
+    if (p == -2) return ir_optimize(m, o);
+    if (p == -1) {
+        tile_status st = pass_inline(m);
+        return st != TILE_OK ? st : after(m, o, "inline", before);
+    }
+    for (ir_func *f = m->first; f; f = f->next) func_passes[p].run(f);
+    return after(m, o, func_passes[p].name, before);
+}
+
+tile_status ir_run_passes(ir_module *m, const char *list, const ir_opt_options *o)
+{
+    static const ir_opt_options defaults = {.level = 1};
+    if (!o) o = &defaults;
+    for (int pass = 0; pass < 2; pass++) { /* check every name, then run */
+        for (const char *s = list ? list : ""; *s;) {
+            size_t n = strcspn(s, ",");
+            if (n) {
+                int p = pass_index(s, n);
+                if (p == -3) return TILE_ERR_ARG;
+                if (pass == 1) {
+                    tile_status st = run_one(m, p, o);
+                    if (st != TILE_OK) return st;
+                }
+            }
+            s += n + (s[n] == ',');
+        }
     }
     return TILE_OK;
 }

@@ -42,8 +42,8 @@ static bool is_const(const ir_value *v, konst k)
 
 static void replace(ir_op *op, ir_value *with)
 {
-    ir_replace_uses(op->parent, op->results[0], with);
-    ir_op_remove(op);
+    ir_replace_all_uses(op->results[0], with);
+    ir_op_erase(op);
 }
 
 /* The additive identity of x's dtype: 0 for ints, -0.0 for floats. */
@@ -71,8 +71,7 @@ static void simplify_binary(ir_op *op)
         else if (is_const(x, K_ONE)) replace(op, y);
         else if (is_int && (is_const(x, K_ZERO) || is_const(y, K_ZERO))) {
             op->code = IR_OP_CONST;
-            op->noperands = 0;
-            op->operands = NULL;
+            ir_op_set_operands(op, 0, NULL);
             memset(&op->attr, 0, sizeof op->attr);
         }
         break;
@@ -101,8 +100,8 @@ static void inline_if(ir_op *op, ir_block *taken)
         ir_op_insert_before(op, o);
     }
     for (int i = 0; i < op->nresults; i++)
-        ir_replace_uses(op->parent, op->results[i], yield->operands[i]);
-    ir_op_remove(op);
+        ir_replace_all_uses(op->results[i], yield->operands[i]);
+    ir_op_erase(op);
 }
 
 static void simplify(ir_op *op)
@@ -120,7 +119,7 @@ static void simplify(ir_op *op)
     case IR_OP_RESHAPE: {
         /* reshape(reshape x) = reshape x; broadcast(broadcast x) = broadcast x. */
         ir_value *x = op->operands[0];
-        if (x->def && x->def->code == op->code) op->operands[0] = x->def->operands[0];
+        if (x->def && x->def->code == op->code) ir_op_set_operand(op, 0, x->def->operands[0]);
     }
         /* fallthrough */
     case IR_OP_CAST:
@@ -148,7 +147,7 @@ static void simplify(ir_op *op)
             inline_if(op, op->blocks[c.i ? 0 : 1]);
         break;
     case IR_OP_ASSERT:
-        if (op->noperands == 1 && ir_value_const(op->operands[0], &c) && c.i) ir_op_remove(op);
+        if (op->noperands == 1 && ir_value_const(op->operands[0], &c) && c.i) ir_op_erase(op);
         break;
     case IR_OP_FOR: {
         /* A step that is not a positive constant may fail at run time. */
@@ -157,8 +156,8 @@ static void simplify(ir_op *op)
             ir_value_const(op->operands[1], &hi) && ir_value_const(op->operands[2], &step) &&
             lo.i >= hi.i && step.i > 0) {
             for (int i = 0; i < op->nresults; i++)
-                ir_replace_uses(op->parent, op->results[i], op->operands[3 + i]);
-            ir_op_remove(op);
+                ir_replace_all_uses(op->results[i], op->operands[3 + i]);
+            ir_op_erase(op);
         }
         break;
     }

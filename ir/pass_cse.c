@@ -1,11 +1,13 @@
 /* pass_cse.c - common-subexpression elimination of pure ops.
  *
  * A scoped hash table, dominator-tree style: walking a block, each pure op
- * is looked up among the ops of this block and of the blocks enclosing it
+ * (IR_PURE in the op table: no effects) is looked up among the ops of this
+ * block and of the blocks enclosing it
  * (exactly the values visible here); a match with the same opcode,
  * attributes, operands (in either order for commutative ops) and result
  * types replaces it.  Leaving a block drops its entries, so sibling regions
- * never share values.  Constants compare bit for bit (-0.0 is not 0.0). */
+ * never share values.  Attributes compare through ir_attr_equal (constants
+ * bit for bit: -0.0 is not 0.0). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,15 +57,7 @@ static uint64_t hash_op(const ir_op *op)
     uint64_t h = mix(0, (uint64_t)op->code);
     for (int i = 0; i < op->noperands; i++) h = mix(h, (uint64_t)operand(op, i)->id);
     for (int i = 0; i < op->nresults; i++) h = hash_type(h, &op->results[i]->type);
-    uint64_t bits;
-    memcpy(&bits, &op->attr.cval, sizeof bits);
-    h = mix(h, bits);
-    h = mix(h, (uint64_t)op->attr.i);
-    h = mix(h, (uint64_t)op->attr.start);
-    h = mix(h, (uint64_t)op->attr.step);
-    if (op->code == IR_OP_TRANS) /* only perm[0..rank) means anything */
-        for (int i = 0; i < op->results[0]->type.rank; i++) h = mix(h, (uint64_t)op->attr.perm[i]);
-    return h;
+    return ir_attr_hash(op, h);
 }
 
 static bool same_op(const ir_op *a, const ir_op *b)
@@ -74,12 +68,7 @@ static bool same_op(const ir_op *a, const ir_op *b)
         if (operand(a, i) != operand(b, i)) return false;
     for (int i = 0; i < a->nresults; i++)
         if (!ir_type_equal(&a->results[i]->type, &b->results[i]->type)) return false;
-    return memcmp(&a->attr.cval, &b->attr.cval, sizeof a->attr.cval) == 0 &&
-           a->attr.i == b->attr.i && a->attr.start == b->attr.start &&
-           a->attr.step == b->attr.step &&
-           (a->code != IR_OP_TRANS ||
-            memcmp(a->attr.perm, b->attr.perm, sizeof(int) * (size_t)a->results[0]->type.rank) == 0) &&
-           a->attr.str == b->attr.str && a->attr.callee == b->attr.callee;
+    return ir_attr_equal(a, b);
 }
 
 static ir_op *lookup_or_insert(cse *c, ir_op *op)
@@ -121,8 +110,8 @@ static void cse_block(cse *c, ir_block *blk)
         ir_op *prev = lookup_or_insert(c, op);
         if (!prev) continue;
         for (int i = 0; i < op->nresults; i++)
-            ir_replace_uses(op->parent, op->results[i], prev->results[i]);
-        ir_op_remove(op);
+            ir_replace_all_uses(op->results[i], prev->results[i]);
+        ir_op_erase(op);
     }
     pop_to(c, mark);
 }

@@ -1,18 +1,21 @@
 /* pass_dce.c - dead-code elimination by liveness, not by use counts.
  *
- * Mark: the operands of every op with an effect are live: store,
- * atomic_add, load, print, assert, call, return, the grid's yield, and an
- * op that may stop the launch with a runtime error (an integer div/rem
- * whose divisor is not a constant without zeros, a for whose step is not a
- * positive constant); so are the control operands of structured ops (for
- * bounds, if and while conditions).  Liveness flows from a value to what
- * computes it: a pure op's operands; for a loop-carried value (a for/while
+ * Mark: the operands of every op with an effect are live (ir_op_has_effect,
+ * from the op table: memory writes, side effects such as print, assert and
+ * call, and ops that may stop the launch with a runtime error, e.g. an
+ * integer div/rem whose divisor is not a constant without zeros), and those
+ * of the function's return and the grid's yield; so are the control
+ * operands of structured ops (for bounds, if and while conditions).  A load
+ * only reads, so an unused one goes.  Liveness flows from a value to what
+ * computes it: an op's operands; for a loop-carried value (a for/while
  * result or region argument), its initial value and what every yield
- * passes back; for an if result, what both branches yield.  Carrying
+ * passes back; for an if result, what both branches yield; for a scan
+ * (live, or kept because its combine may fail, has an effect or reads:
+ * ir_op_may_fail), its operands and what its combine yields.  Carrying
  * liveness through region arguments is what lets a dead accumulator
  * `acc = acc + x` die although it uses itself.
  *
- * Sweep: pure ops with no live result that cannot fail, dead carried values
+ * Sweep: ops without effects and with no live result, dead carried values
  * of for/while (init operand, result, region arguments, yield operands),
  * dead if results; then for/if ops left with no results and no effects
  * inside.  Repeated to a fixpoint, since removing a loop frees its bounds. */
@@ -28,30 +31,6 @@ typedef struct dce {
     int nwork, capwork;
     bool oom;
 } dce;
-
-static bool has_effects(const ir_block *blk);
-
-/* Could running op stop the launch with a runtime error?  Removing it
- * would hide the error, so DCE treats it as an effect.  A scan counts as
- * failing when its combine region can fail or has any effect (a load, a
- * store, a print: the combine is meant to be pure, but removing one that
- * is not would change what the program does). */
-static bool may_fail(const ir_op *op)
-{
-    ir_scalar c;
-    switch (op->code) {
-    case IR_OP_SCAN:
-        return op->nblocks == 1 && op->blocks[0] && has_effects(op->blocks[0]);
-    case IR_OP_DIV:
-    case IR_OP_REM: /* integers only; a constant divisor is a splat */
-        return !ir_dtype_is_float(op->results[0]->type.dtype) &&
-               !(ir_value_const(op->operands[1], &c) && c.i != 0);
-    case IR_OP_FOR:
-        return !(ir_value_const(op->operands[2], &c) && c.i > 0);
-    default:
-        return false;
-    }
-}
 
 static bool is_live(const dce *d, const ir_value *v)
 {
@@ -106,7 +85,7 @@ static void propagate(dce *d, ir_value *v)
 {
     if (v->def) {
         ir_op *op = v->def;
-        if (ir_op_table[op->code].flags & IR_PURE) {
+        if (!(ir_op_table[op->code].flags & IR_REGION_EFFECTS)) {
             for (int i = 0; i < op->noperands; i++) mark(d, op->operands[i]);
             mark_scan_yield(d, op);
         } else if (op->code == IR_OP_FOR || op->code == IR_OP_WHILE) {
@@ -142,30 +121,14 @@ static void mark_roots(dce *d, ir_block *blk)
             if (!blk->parent) /* the grid */
                 for (int i = 0; i < op->noperands; i++) mark(d, op->operands[i]);
             break;
-        default:
-            if (!(ir_op_table[op->code].flags & IR_PURE) || may_fail(op)) {
+        default: /* effects (from the op table) and the function's return */
+            if (ir_op_has_effect(op) || (ir_op_table[op->code].flags & IR_TERMINATOR)) {
                 for (int i = 0; i < op->noperands; i++) mark(d, op->operands[i]);
                 mark_scan_yield(d, op);   /* a scan that may fail runs whole */
             }
             break;
         }
     }
-}
-
-static void remove_at(ir_value **vs, int *n, int i)
-{
-    memmove(vs + i, vs + i + 1, (size_t)(*n - i - 1) * sizeof *vs);
-    (*n)--;
-}
-
-static void reindex_results(ir_op *op)
-{
-    for (int i = 0; i < op->nresults; i++) op->results[i]->index = i;
-}
-
-static void reindex_args(ir_block *blk)
-{
-    for (int i = 0; i < blk->nargs; i++) blk->args[i]->index = i;
 }
 
 /* Removes dead carried values / if results; true if anything changed. */
@@ -177,45 +140,24 @@ static bool sweep_results(dce *d, ir_op *op)
         if (op->code == IR_OP_FOR) {
             ir_block *body = op->blocks[0];
             if (is_live(d, body->args[1 + i])) continue;
-            remove_at(op->operands, &op->noperands, 3 + i);
-            remove_at(body->args, &body->nargs, 1 + i);
-            remove_at(body->last->operands, &body->last->noperands, i);
-            reindex_args(body);
+            ir_op_remove_operand(op, 3 + i);
+            ir_block_remove_arg(body, 1 + i);
+            ir_op_remove_operand(body->last, i);
         } else if (op->code == IR_OP_WHILE) {
             ir_block *cond = op->blocks[0], *body = op->blocks[1];
             if (is_live(d, cond->args[i]) || is_live(d, body->args[i])) continue;
-            remove_at(op->operands, &op->noperands, i);
-            remove_at(cond->args, &cond->nargs, i);
-            remove_at(body->args, &body->nargs, i);
-            remove_at(body->last->operands, &body->last->noperands, i);
-            reindex_args(cond);
-            reindex_args(body);
+            ir_op_remove_operand(op, i);
+            ir_block_remove_arg(cond, i);
+            ir_block_remove_arg(body, i);
+            ir_op_remove_operand(body->last, i);
         } else { /* IF */
             for (int r = 0; r < 2; r++)
-                remove_at(op->blocks[r]->last->operands, &op->blocks[r]->last->noperands, i);
+                ir_op_remove_operand(op->blocks[r]->last, i);
         }
-        remove_at(op->results, &op->nresults, i);
+        ir_op_remove_result(op, i);
         changed = true;
     }
-    if (changed) reindex_results(op);
     return changed;
-}
-
-/* Does running blk do anything besides computing values? */
-static bool has_effects(const ir_block *blk)
-{
-    for (const ir_op *op = blk->first; op; op = op->next) {
-        unsigned fl = ir_op_table[op->code].flags;
-        if (may_fail(op)) return true;
-        if (fl & (IR_PURE | IR_TERMINATOR)) continue;
-        if ((op->code == IR_OP_FOR || op->code == IR_OP_IF) && op->nresults == 0) {
-            bool inner = false;
-            for (int r = 0; r < op->nblocks && !inner; r++) inner = has_effects(op->blocks[r]);
-            if (!inner) continue;
-        }
-        return true;
-    }
-    return false;
 }
 
 static bool sweep(dce *d, ir_block *blk)
@@ -226,26 +168,20 @@ static bool sweep(dce *d, ir_block *blk)
         prev = op->prev;
         for (int r = 0; r < op->nblocks; r++) changed |= sweep(d, op->blocks[r]);
         unsigned fl = ir_op_table[op->code].flags;
-        if (fl & IR_PURE) {
-            bool any = false;
-            for (int i = 0; i < op->nresults; i++) any |= is_live(d, op->results[i]);
-            if (!any && !may_fail(op)) {
-                ir_op_remove(op);
+        if (fl & IR_TERMINATOR) continue;
+        if (fl & IR_REGION_EFFECTS) {
+            changed |= sweep_results(d, op);
+            if (op->nresults == 0 && !ir_op_has_effect(op)) {
+                ir_op_erase(op);
                 changed = true;
             }
             continue;
         }
-        if (op->code == IR_OP_FOR || op->code == IR_OP_WHILE || op->code == IR_OP_IF) {
-            changed |= sweep_results(d, op);
-            if (op->code != IR_OP_WHILE && op->nresults == 0) {
-                bool effects = may_fail(op);
-                for (int r = 0; r < op->nblocks && !effects; r++)
-                    effects = has_effects(op->blocks[r]);
-                if (!effects) {
-                    ir_op_remove(op);
-                    changed = true;
-                }
-            }
+        bool any = false;
+        for (int i = 0; i < op->nresults; i++) any |= is_live(d, op->results[i]);
+        if (!any && !ir_op_has_effect(op)) {
+            ir_op_erase(op);
+            changed = true;
         }
     }
     return changed;

@@ -16,8 +16,7 @@
 static void make_const(ir_op *op, ir_scalar val)
 {
     op->code = IR_OP_CONST;
-    op->noperands = 0;
-    op->operands = NULL;
+    ir_op_set_operands(op, 0, NULL);
     memset(&op->attr, 0, sizeof op->attr);
     op->attr.cval = val;
 }
@@ -31,8 +30,8 @@ static void fold_op(ir_op *op)
         if (!ir_value_const(op->operands[0], &x)) return;
         ir_value *taken = op->operands[x.i ? 1 : 2];
         if (ir_type_equal(&taken->type, &op->results[0]->type)) {
-            ir_replace_uses(op->parent, op->results[0], taken);
-            ir_op_remove(op);
+            ir_replace_all_uses(op->results[0], taken);
+            ir_op_erase(op);
         }
         return;
     }

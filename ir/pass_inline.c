@@ -4,8 +4,8 @@
  * caller, every call inside it has itself been inlined, so each copy is
  * call-free and a copy never needs revisiting.  A fn reached again while it
  * is being processed is a recursive cycle, which the front end rejects: here
- * it is an internal error.  Copies keep the callee ops' source locations, so
- * a runtime error inside an inlined fn still points into the fn. */
+ * it is an internal error.  Copies (ir_clone_op) keep the callee ops' source
+ * locations, so a runtime error inside an inlined fn still points into it. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,74 +18,10 @@ typedef struct inliner {
     ir_func **funcs; /* module functions, indexed in list order */
     fn_state *state;
     int nfuncs;
-    ir_value **map;  /* old value id -> copy; sized per clone */
-    int nmap;
     tile_status st;
 } inliner;
 
 static void inline_block(inliner *in, ir_block *blk);
-
-static ir_value *mapped(inliner *in, ir_value *v)
-{
-    if (v && v->id >= 0 && v->id < in->nmap && in->map[v->id]) return in->map[v->id];
-    return v;
-}
-
-static void map_value(inliner *in, ir_value *from, ir_value *to)
-{
-    if (from->id >= 0 && from->id < in->nmap) in->map[from->id] = to;
-}
-
-static ir_block *clone_block(inliner *in, ir_func *f, const ir_block *src, ir_op *parent);
-
-/* Copies `op` (with its regions) to b's insertion point. */
-static ir_op *clone_op(inliner *in, ir_builder *b, const ir_op *op)
-{
-    ir_value *stack_ops[8];
-    ir_type stack_types[8];
-    ir_value **ops = op->noperands <= 8 ? stack_ops
-                     : arena_calloc(in->m->mem, (size_t)op->noperands, sizeof *ops);
-    ir_type *types = op->nresults <= 8 ? stack_types
-                     : arena_calloc(in->m->mem, (size_t)op->nresults, sizeof *types);
-    if (!ops || !types) return NULL;
-    for (int i = 0; i < op->noperands; i++) ops[i] = mapped(in, op->operands[i]);
-    for (int i = 0; i < op->nresults; i++) types[i] = op->results[i]->type;
-    b->loc = op->loc;
-    ir_op *copy = ir_build(b, op->code, op->noperands, ops, op->nresults, types, op->nblocks);
-    if (!copy) return NULL;
-    copy->attr = op->attr;
-    for (int i = 0; i < op->nresults; i++) {
-        copy->results[i]->name = op->results[i]->name;
-        map_value(in, op->results[i], copy->results[i]);
-    }
-    for (int r = 0; r < op->nblocks; r++) {
-        if (!op->blocks[r]) continue;
-        copy->blocks[r] = clone_block(in, b->f, op->blocks[r], copy);
-        if (!copy->blocks[r]) return NULL;
-    }
-    return copy;
-}
-
-static ir_block *clone_block(inliner *in, ir_func *f, const ir_block *src, ir_op *parent)
-{
-    ir_type stack_types[8];
-    ir_type *types = src->nargs <= 8 ? stack_types
-                     : arena_calloc(in->m->mem, (size_t)src->nargs, sizeof *types);
-    if (!types) return NULL;
-    for (int i = 0; i < src->nargs; i++) types[i] = src->args[i]->type;
-    ir_block *blk = ir_block_new(f, src->nargs, types);
-    if (!blk) return NULL;
-    blk->parent = parent;
-    for (int i = 0; i < src->nargs; i++) {
-        blk->args[i]->name = src->args[i]->name;
-        map_value(in, src->args[i], blk->args[i]);
-    }
-    ir_builder b = {.m = in->m};
-    ir_builder_at_end(&b, blk);
-    for (const ir_op *op = src->first; op; op = op->next)
-        if (!clone_op(in, &b, op)) return NULL;
-    return blk;
-}
 
 static int func_index(const inliner *in, const ir_func *f)
 {
@@ -116,38 +52,31 @@ static void process_func(inliner *in, ir_func *f)
 static void inline_call(inliner *in, ir_op *call)
 {
     ir_func *callee = call->attr.callee;
-    int nvalues = in->m->next_value_id;
-    in->map = calloc(nvalues > 0 ? (size_t)nvalues : 1, sizeof *in->map);
-    if (!in->map) {
-        fail(in, call, TILE_ERR_NOMEM, "out of memory");
-        return;
-    }
-    in->nmap = nvalues;
+    ir_value_map map = {0};
     for (int i = 0; i < callee->body->nargs && i < call->noperands; i++)
-        map_value(in, callee->body->args[i], call->operands[i]);
+        if (!ir_value_map_set(&map, callee->body->args[i], call->operands[i])) break;
     ir_builder b = {.m = in->m};
     ir_builder_before(&b, call);
     const ir_op *ret = NULL;
-    for (const ir_op *op = callee->body->first; op; op = op->next) {
+    for (const ir_op *op = callee->body->first; op && !map.oom; op = op->next) {
         if (op->code == IR_OP_RETURN) {
             ret = op;
             break;
         }
-        if (!clone_op(in, &b, op)) {
-            fail(in, call, TILE_ERR_NOMEM, "out of memory");
+        if (!ir_clone_op(&b, op, &map)) {
+            map.oom = true;
             break;
         }
     }
+    if (map.oom) fail(in, call, TILE_ERR_NOMEM, "out of memory");
     if (in->st == TILE_OK && (!ret || ret->noperands != call->nresults))
         fail(in, call, TILE_ERR_INTERNAL, "callee does not end in a matching return");
     if (in->st == TILE_OK) {
         for (int i = 0; i < call->nresults; i++)
-            ir_replace_uses(call->parent, call->results[i], mapped(in, ret->operands[i]));
-        ir_op_remove(call);
+            ir_replace_all_uses(call->results[i], ir_value_map_get(&map, ret->operands[i]));
+        ir_op_erase(call);
     }
-    free(in->map);
-    in->map = NULL;
-    in->nmap = 0;
+    ir_value_map_free(&map);
 }
 
 static void inline_block(inliner *in, ir_block *blk)

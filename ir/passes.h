@@ -15,10 +15,10 @@ void pass_canonicalize(ir_func *f);
 /* Common-subexpression elimination of pure ops (a value defined in an outer
  * block is reused in nested blocks). */
 void pass_cse(ir_func *f);
-/* Removes pure ops with unused results (but not one that may stop the
- * launch: an integer div/rem by a possibly-zero divisor, a for with a step
- * not known positive), and loop-carried values / if results that nothing
- * uses. */
+/* Removes ops without effects (ir_op_has_effect: pure ops and loads, but not
+ * one that may stop the launch, e.g. an integer div/rem by a possibly-zero
+ * divisor or a for with a step not known positive) whose results are
+ * unused, and loop-carried values / if results that nothing uses. */
 void pass_dce(ir_func *f);
 
 typedef struct ir_opt_options {
@@ -28,5 +28,13 @@ typedef struct ir_opt_options {
 } ir_opt_options;
 
 tile_status ir_optimize(ir_module *m, const ir_opt_options *o);
+
+/* Runs the passes named in `list`, comma-separated, in that order, each
+ * once over every function: inline, canonicalize, fold, cse, dce, or
+ * optimize (all of ir_optimize at o's level, 1 if o is NULL).  An empty
+ * list runs nothing.  verify_each and dump as for ir_optimize.  A name not
+ * in IR_PASS_NAMES: TILE_ERR_ARG before anything runs. */
+tile_status ir_run_passes(ir_module *m, const char *list, const ir_opt_options *o);
+#define IR_PASS_NAMES "inline, canonicalize, fold, cse, dce, optimize"
 
 #endif

@@ -229,12 +229,14 @@ static void print_scan(printer *p, const ir_op *op, int depth)
     print_region_body(p, region(op, 0), depth);
 }
 
-/* load/store/atomic_add: tensor[idx...] value mask other. */
+/* IR_A_MEMFLAGS ops (load, store, atomic_add): tensor[idx...], then the
+ * stored value (ops without results), mask and other (loads) when present. */
 static bool print_memory(printer *p, const ir_op *op)
 {
+    bool stores = op->nresults == 0;
     bool has_mask = op->attr.i & IR_LOAD_HAS_MASK;
-    bool has_other = op->code == IR_OP_LOAD && (op->attr.i & IR_LOAD_HAS_OTHER);
-    int nvalue = op->code == IR_OP_LOAD ? 0 : 1;
+    bool has_other = !stores && (op->attr.i & IR_LOAD_HAS_OTHER);
+    int nvalue = stores ? 1 : 0;
     int nidx = op->noperands - 1 - nvalue - has_mask - has_other;
     if (op->noperands < 1 || nidx < 0) return false;
     fprintf(p->out, "%s ", ir_op_table[op->code].name);
@@ -259,80 +261,63 @@ static bool print_memory(printer *p, const ir_op *op)
     return true;
 }
 
+/* `name items : types`, the items separated by ", ": the attributes the op
+ * table declares, each in its place around the operands (docs/ir.md). */
 static void print_generic(printer *p, const ir_op *op)
 {
-    const char *name = (unsigned)op->code < IR_OP_COUNT ? ir_op_table[op->code].name : "?op";
-    fputs(name, p->out);
-    switch (op->code) {
-    case IR_OP_CONST:
-        fputc(' ', p->out);
+    bool known = (unsigned)op->code < IR_OP_COUNT;
+    unsigned fl = known ? ir_op_table[op->code].flags : 0;
+    fputs(known ? ir_op_table[op->code].name : "?op", p->out);
+    bool first = true;
+#define ITEM() (fputs(first ? " " : ", ", p->out), first = false)
+    if (fl & IR_A_CVAL) {
+        ITEM();
         if (op->nresults >= 1 && op->results[0])
             print_scalar(p->out, op->results[0]->type.dtype, op->attr.cval);
         else
-            fprintf(p->out, "%" PRId64, op->attr.i);
-        break;
-    case IR_OP_PROGRAM_ID:
-    case IR_OP_NUM_PROGRAMS:
-        fprintf(p->out, " %" PRId64, op->attr.i);
-        break;
-    case IR_OP_CALL:
-        fprintf(p->out, " @%s(", op->attr.callee && op->attr.callee->name
+            fprintf(p->out, "%" PRId64, op->attr.cval.i);
+    }
+    if (fl & IR_A_LABEL) {
+        ITEM();
+        print_string(p->out, op->attr.str ? op->attr.str : "");
+    }
+    if (fl & IR_A_CALLEE) {
+        ITEM();
+        fprintf(p->out, "@%s(", op->attr.callee && op->attr.callee->name
                                     ? op->attr.callee->name : "<null>");
         print_refs(p, op->operands, op->noperands);
         fputc(')', p->out);
-        break;
-    case IR_OP_PRINT:
-        fputc(' ', p->out);
-        print_string(p->out, op->attr.str ? op->attr.str : "");
+    } else {
         for (int i = 0; i < op->noperands; i++) {
-            fputs(", ", p->out);
+            ITEM();
             print_ref(p, op->operands[i]);
         }
-        break;
-    case IR_OP_ASSERT:
-        if (op->noperands) {
-            fputc(' ', p->out);
-            print_refs(p, op->operands, op->noperands);
-        }
-        fputs(", ", p->out);
-        print_string(p->out, op->attr.str ? op->attr.str : "");
-        break;
-    default:
-        if (op->noperands) {
-            fputc(' ', p->out);
-            print_refs(p, op->operands, op->noperands);
-        }
-        break;
     }
-    switch (op->code) {
-    case IR_OP_TENSOR_DIM:
-        fprintf(p->out, ", %" PRId64, op->attr.i);
-        break;
-    case IR_OP_REDUCE_SUM:
-    case IR_OP_REDUCE_MAX:
-    case IR_OP_REDUCE_MIN:
-    case IR_OP_CUMSUM:
-    case IR_OP_CONCAT:
-    case IR_OP_ARGMAX:
-    case IR_OP_ARGMIN:
-    case IR_OP_EXPAND_DIMS:
-        fprintf(p->out, ", axis=%" PRId64, op->attr.i);
-        break;
-    case IR_OP_SLICE:
-        fprintf(p->out, ", axis=%" PRId64 ", start=%" PRId64 ", step=%" PRId64, op->attr.i,
-                op->attr.start, op->attr.step);
-        break;
-    case IR_OP_TRANS: {
+    if (fl & IR_A_INDEX) {
+        ITEM();
+        fprintf(p->out, "%" PRId64, op->attr.i);
+    }
+    if (fl & IR_A_AXIS) {
+        ITEM();
+        fprintf(p->out, "axis=%" PRId64, op->attr.i);
+    }
+    if (fl & IR_A_SLICE) {
+        ITEM();
+        fprintf(p->out, "start=%" PRId64 ", step=%" PRId64, op->attr.start, op->attr.step);
+    }
+    if (fl & IR_A_PERM) {
         int rank = op->nresults >= 1 && op->results[0] ? op->results[0]->type.rank : 0;
-        fputs(", perm=[", p->out);
+        ITEM();
+        fputs("perm=[", p->out);
         for (int i = 0; i < rank && i < IR_MAX_RANK; i++)
             fprintf(p->out, "%s%d", i ? "," : "", op->attr.perm[i]);
         fputc(']', p->out);
-        break;
     }
-    default:
-        break;
+    if (fl & IR_A_MESSAGE) {
+        ITEM();
+        print_string(p->out, op->attr.str ? op->attr.str : "");
     }
+#undef ITEM
     print_result_types(p, op);
 }
 
@@ -349,12 +334,11 @@ static void print_op(printer *p, const ir_op *op, int depth)
     case IR_OP_WHILE: print_while(p, op, depth); break;
     case IR_OP_IF: print_if(p, op, depth); break;
     case IR_OP_SCAN: print_scan(p, op, depth); break;
-    case IR_OP_LOAD:
-    case IR_OP_STORE:
-    case IR_OP_ATOMIC_ADD:
-        if (!print_memory(p, op)) print_generic(p, op);
+    default:
+        if (!((unsigned)op->code < IR_OP_COUNT &&
+              (ir_op_table[op->code].flags & IR_A_MEMFLAGS) && print_memory(p, op)))
+            print_generic(p, op);
         break;
-    default: print_generic(p, op); break;
     }
     fputc('\n', p->out);
 }

@@ -22,6 +22,7 @@ typedef struct verifier {
     unsigned char *seen;    /* by value id: defined somewhere already */
     int nids;
     bool failed;
+    bool input;             /* checking IR read from text: a user error */
 } verifier;
 
 static void fail(verifier *v, const ir_op *op, const char *fmt, ...)
@@ -39,7 +40,9 @@ static void fail(verifier *v, const ir_op *op, const char *fmt, ...)
     src_loc loc = op ? op->loc : (v->f ? v->f->loc : (src_loc){0});
     const char *pass = v->pass ? v->pass : "input";
     const char *fname = v->f && v->f->name ? v->f->name : "?";
-    if (v->m->diags)
+    if (v->m->diags && v->input)
+        diag_error(v->m->diags, loc, "invalid IR: in @%s: %s", fname, what);
+    else if (v->m->diags)
         diag_error(v->m->diags, loc, "internal error: ir verifier (after %s): in @%s: %s",
                    pass, fname, what);
     else
@@ -905,6 +908,65 @@ static void check_param_dims(verifier *v)
     }
 }
 
+/* ---- use lists --------------------------------------------------------- */
+
+typedef struct use_tally {
+    long slots;  /* non-NULL operand slots of ops in the function */
+    long listed; /* entries of the use lists of values defined in it */
+} use_tally;
+
+/* Every entry of x's use list is the slot of an op in a block that holds x. */
+static void check_use_list(verifier *v, const ir_op *def, const ir_value *x, use_tally *t)
+{
+    long budget = t->slots + 1000000;
+    for (const ir_use *u = x ? x->uses : NULL; u && !v->failed; u = u->next) {
+        const ir_op *user = u->user;
+        if (!user || u->index < 0 || u->index >= user->noperands ||
+            &user->operand_uses[u->index] != u || user->operands[u->index] != x) {
+            fail(v, def, "use list of value id %d is out of date (an operand was changed "
+                         "without ir_op_set_operand)", x->id);
+            return;
+        }
+        if (!user->parent) {
+            fail(v, def, "value id %d is used by %s, which is in no block (removed, not "
+                         "erased: use ir_op_erase)", x->id, opname(user));
+            return;
+        }
+        if (--budget < 0) {
+            fail(v, def, "use list of value id %d is cyclic", x->id);
+            return;
+        }
+        t->listed++;
+    }
+}
+
+static void tally_block(verifier *v, const ir_block *blk, use_tally *t)
+{
+    if (!blk) return;
+    for (int i = 0; i < blk->nargs; i++) check_use_list(v, blk->parent, blk->args[i], t);
+    for (const ir_op *op = blk->first; op && !v->failed; op = op->next) {
+        if (op->noperands && !op->operand_uses) {
+            fail(v, op, "%s: operands without use records", opname(op));
+            return;
+        }
+        for (int i = 0; i < op->noperands; i++) t->slots += op->operands[i] != NULL;
+        for (int i = 0; i < op->nresults; i++) check_use_list(v, op, op->results[i], t);
+        for (int r = 0; r < op->nblocks; r++) tally_block(v, op->blocks[r], t);
+    }
+}
+
+/* Use lists agree with operands: each listed use is a slot holding the
+ * value, and there are as many listed uses as operand slots. */
+static void check_uses(verifier *v, const ir_func *f)
+{
+    use_tally t = {0};
+    tally_block(v, f->grid, &t);
+    tally_block(v, f->body, &t);
+    if (!v->failed && t.slots != t.listed)
+        fail(v, NULL, "use lists and operands disagree: %ld operand slots, %ld listed uses "
+                      "(an operand was changed without ir_op_set_operand?)", t.slots, t.listed);
+}
+
 static void check_func(verifier *v, ir_func *f)
 {
     v->f = f;
@@ -927,11 +989,12 @@ static void check_func(verifier *v, ir_func *f)
     }
     check_params(v, f->body, "body");
     check_block(v, f->body, NULL, IR_OP_RETURN);
+    if (!v->failed) check_uses(v, f);
 }
 
-tile_status ir_verify_module(ir_module *m, const char *after_pass)
+static tile_status verify(ir_module *m, const char *after_pass, bool input)
 {
-    verifier v = {.m = m, .pass = after_pass, .nids = m->next_value_id};
+    verifier v = {.m = m, .pass = after_pass, .nids = m->next_value_id, .input = input};
     size_t n = v.nids > 0 ? (size_t)v.nids : 1;
     v.visible = calloc(n, 1);
     v.seen = calloc(n, 1);
@@ -944,10 +1007,21 @@ tile_status ir_verify_module(ir_module *m, const char *after_pass)
     free(v.visible);
     free(v.seen);
     if (!v.failed) return TILE_OK;
+    if (input) return TILE_ERR_SEMA;
     if (v.f) {
         fprintf(stderr, "// ir verifier: offending function (after %s)\n",
                 after_pass ? after_pass : "input");
         ir_print_func(stderr, v.f);
     }
     return TILE_ERR_INTERNAL;
+}
+
+tile_status ir_verify_module(ir_module *m, const char *after_pass)
+{
+    return verify(m, after_pass, false);
+}
+
+tile_status ir_verify_input(ir_module *m)
+{
+    return verify(m, NULL, true);
 }

@@ -6,8 +6,10 @@
 #   3. valgrind (memcheck) over tilec compiling and running one small kernel
 #      of each library file on the interpreter: uninitialised reads, which
 #      ASan and UBSan cannot see;
-#   4. the fuzzer (libFuzzer, clang) for a bounded time over a seed corpus
-#      made of the library, the test programs and a few .npy files.
+#   4. the front-end fuzzer (libFuzzer, clang) for a bounded time over a seed
+#      corpus made of the library, the test programs and a few .npy files,
+#      then the IR-reader fuzzer over the golden .ir files
+#      (TILE_FUZZ_IR_SECONDS, default 60).
 # Counts are test cases, not executables: each CMocka test inside an
 # executable, each golden file, each valgrind run, the fuzz run.  A CTest
 # test that exits 77 is skipped (it needs what this machine lacks, e.g. a
@@ -18,6 +20,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs=$(nproc)
 fuzz_seconds=${TILE_FUZZ_SECONDS:-300}
+fuzz_ir_seconds=${TILE_FUZZ_IR_SECONDS:-60}
 log=$(mktemp)
 work=$(mktemp -d)
 trap 'rm -rf "$log" "$work"' EXIT
@@ -134,6 +137,23 @@ else
     echo "fuzz: FAILED (the input is in build-fuzz/crashes/)"
     failed=$((failed + 1))
     breakdown="$breakdown; fuzz: 0 passed, 1 failed, 0 skipped"
+fi
+
+
+echo "== fuzzing the IR reader for ${fuzz_ir_seconds}s (build-fuzz/)"
+cmake --build build-fuzz -j"$jobs" --target fuzz_ir
+tests/fuzz/seed.sh --ir build-fuzz/corpus-ir
+if build-fuzz/tests/fuzz/fuzz_ir -max_total_time="$fuzz_ir_seconds" -timeout=10 -rss_limit_mb=2048 \
+       -artifact_prefix=build-fuzz/crashes/ -print_final_stats=1 build-fuzz/corpus-ir >"$log" 2>&1; then
+    tail -n 5 "$log"
+    echo "fuzz_ir: no crash in ${fuzz_ir_seconds}s"
+    passed=$((passed + 1))
+    breakdown="$breakdown; fuzz_ir: 1 passed, 0 failed, 0 skipped"
+else
+    tail -n 60 "$log"
+    echo "fuzz_ir: FAILED (the input is in build-fuzz/crashes/)"
+    failed=$((failed + 1))
+    breakdown="$breakdown; fuzz_ir: 0 passed, 1 failed, 0 skipped"
 fi
 
 [ -n "$reasons" ] && printf 'skipped:\n%s' "$reasons"

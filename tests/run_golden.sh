@@ -7,6 +7,16 @@
 #   NAME.ptx.grep  `tilec NAME.tile --emit=ptx [flags]` must match every line
 #             (grep -E; a line '!PATTERN' must not match; '#' comments)
 # Optional NAME.flags holds extra tilec arguments (e.g. -k KERNEL -D D=64).
+# Pass tests (.ir -> .ir) live in passes/: NAME.in.ir, NAME.flags (the
+# `tilec opt` arguments, e.g. --passes=cse,dce) and the expected NAME.out.ir.
+# Every .ir and passes/*.out.ir file must also read back unchanged (`tilec opt FILE`, no
+# passes: print -> parse -> print is the identity; the .in.ir inputs are
+# hand-written, with comments and names like %acc, and need not be).
+#
+# Update mode: `run_golden.sh TILEC --update` (or TILE_GOLDEN_UPDATE=1)
+# rewrites the .err/.ir/.out.ir expectations with what tilec prints now, for
+# review with `git diff` before committing.  A round-trip difference is never
+# "updated": it is a bug in the reader or the printer.
 # Run from tests/golden so paths in diagnostics are stable.
 #
 # Update mode (`run_golden.sh --update path/to/tilec`, or
@@ -79,6 +89,31 @@ for t in *.tile; do
         echo "FAIL $name: no $name.err, $name.ir, $name.ok or $name.ptx.grep beside it"
     fi
 done
+
+for t in passes/*.in.ir; do
+    [ -f "$t" ] || continue
+    name=${t%.in.ir}
+    flags=
+    [ -f "$name.flags" ] && flags=$(cat "$name.flags")
+    if [ ! -f "$name.out.ir" ] && [ "$update" != 1 ]; then
+        fail=$((fail + 1)); echo "FAIL $name: no $name.out.ir beside it"; continue
+    fi
+    # shellcheck disable=SC2086
+    "$tilec" opt "$t" $flags >"$out" 2>&1
+    compare "$name" "$name.out.ir" $? 0
+done
+
+for f in *.ir passes/*.out.ir; do
+    [ -f "$f" ] || continue
+    "$tilec" opt "$f" >"$out" 2>&1
+    rc=$?
+    if [ $rc -eq 0 ] && diff -u "$f" "$out" >"$diffs"; then
+        pass=$((pass + 1))
+    else
+        fail=$((fail + 1)); echo "FAIL round trip of $f (exit $rc)"; cat "$diffs"; cat "$out"
+    fi
+done
+
 rm -f "$out" "$diffs"
 if [ "$update" = 1 ]; then
     echo "golden: $pass passed, $updated updated, $fail failed"

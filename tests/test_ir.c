@@ -1217,6 +1217,378 @@ static void test_print_escapes_and_nan_sign(void **state)
         "}\n");
 }
 
+/* ---- op table: effects and attribute schema ---------------------------- */
+
+/* Every op is exactly one of pure, effectful, region, terminator; the
+ * effects DCE/CSE rely on are the ones the semantics need. */
+static void test_op_effects_declared(void **state)
+{
+    (void)state;
+    for (int c = 0; c < IR_OP_COUNT; c++) {
+        unsigned fl = ir_op_table[c].flags;
+        int kinds = !!(fl & IR_PURE) + !!(fl & (IR_MEM_READ | IR_MEM_WRITE | IR_SIDE_EFFECT)) +
+                    !!(fl & IR_REGION_EFFECTS) + !!(fl & IR_TERMINATOR);
+        if (kinds != 1) fprintf(stderr, "op %s is classified %d times\n", ir_op_table[c].name, kinds);
+        assert_int_equal(kinds, 1);
+        /* At most one way of showing attr.i and attr.str each. */
+        assert_true(__builtin_popcount(fl & (IR_A_INDEX | IR_A_AXIS | IR_A_MEMFLAGS)) <= 1);
+        assert_true(__builtin_popcount(fl & (IR_A_LABEL | IR_A_MESSAGE)) <= 1);
+    }
+    assert_int_equal(ir_op_table[IR_OP_LOAD].flags & IR_EFFECT_FLAGS, IR_MEM_READ);
+    assert_true(ir_op_table[IR_OP_STORE].flags & IR_MEM_WRITE);
+    assert_true(ir_op_table[IR_OP_ATOMIC_ADD].flags & IR_MEM_WRITE);
+    assert_true(ir_op_table[IR_OP_ATOMIC_ADD].flags & IR_MEM_READ);
+    assert_true(ir_op_table[IR_OP_PRINT].flags & IR_SIDE_EFFECT);
+    assert_true(ir_op_table[IR_OP_ASSERT].flags & IR_SIDE_EFFECT);
+    assert_true(ir_op_table[IR_OP_CALL].flags & IR_SIDE_EFFECT);
+    assert_true(ir_op_table[IR_OP_DIV].flags & IR_MAY_FAIL);
+    assert_true(ir_op_table[IR_OP_FOR].flags & IR_REGION_EFFECTS);
+    assert_true(ir_op_table[IR_OP_TRANS].flags & IR_A_PERM);
+    assert_true(ir_op_table[IR_OP_CONST].flags & IR_A_CVAL);
+    /* The ops added at the end of the table: pure, attributes declared. */
+    assert_int_equal(ir_op_table[IR_OP_SCAN].flags & (IR_EFFECT_FLAGS | IR_PURE | IR_MAY_FAIL),
+                     IR_PURE | IR_MAY_FAIL);
+    assert_true(ir_op_table[IR_OP_SCAN].flags & IR_A_AXIS);
+    assert_int_equal(ir_op_table[IR_OP_SLICE].flags & IR_ATTR_FLAGS, IR_A_AXIS | IR_A_SLICE);
+    assert_int_equal(ir_op_table[IR_OP_CONCAT].flags & IR_ATTR_FLAGS, IR_A_AXIS);
+    assert_int_equal(ir_op_table[IR_OP_ARGMAX].flags & IR_ATTR_FLAGS, IR_A_AXIS);
+    assert_int_equal(ir_op_table[IR_OP_ARGMIN].flags & IR_ATTR_FLAGS, IR_A_AXIS);
+    assert_int_equal(ir_op_table[IR_OP_FMA].flags & (IR_ATTR_FLAGS | IR_EFFECT_FLAGS), 0);
+}
+
+/* ir_op_may_fail / ir_op_has_effect, op by op and through regions. */
+static void test_op_has_effect(void **state)
+{
+    fx *t = *state;
+    make_kernel(t);
+    ir_builder *b = &t->b;
+    ir_value *zero = ir_const_int(b, IR_I32, 0, 0, NULL);
+    ir_value *two = ir_const_int(b, IR_I32, 2, 0, NULL);
+    ir_value *n = ir_build(b, IR_OP_TENSOR_DIM, 1, &t->x, 1, (ir_type[]){ir_type_scalar(IR_I32)}, 0)->results[0];
+    ir_value *by_n = ir_binary(b, IR_OP_DIV, two, n);
+    ir_value *by_two = ir_binary(b, IR_OP_DIV, n, two);
+    ir_value *fdiv = ir_binary(b, IR_OP_DIV, t->s, t->s);
+    ir_value *ld = ir_build(b, IR_OP_LOAD, 3, (ir_value *[]){t->x, zero, zero}, 1,
+                            (ir_type[]){ir_type_scalar(IR_F32)}, 0)->results[0];
+    assert_true(ir_op_may_fail(by_n->def) && ir_op_has_effect(by_n->def));
+    assert_false(ir_op_may_fail(by_two->def) || ir_op_has_effect(by_two->def));
+    assert_false(ir_op_may_fail(fdiv->def));
+    assert_false(ir_op_has_effect(ld->def)); /* a read alone may go */
+    assert_false(ir_op_has_effect(zero->def));
+    ir_op *iff = ir_build(b, IR_OP_IF, 1, (ir_value *[]){ir_const_bool(b, true, 0, NULL)}, 0, NULL, 2);
+    ir_builder rb = {.m = t->m};
+    ir_builder_at_end(&rb, ir_op_new_region(iff, 0, 0, NULL));
+    ir_unary(&rb, IR_OP_NEG, t->s);
+    yield(&rb, 0, NULL);
+    ir_builder_at_end(&rb, ir_op_new_region(iff, 1, 0, NULL));
+    yield(&rb, 0, NULL);
+    assert_false(ir_op_has_effect(iff));
+    ir_builder_before(&rb, iff->blocks[1]->last);
+    ir_build(&rb, IR_OP_PRINT, 1, &t->s, 0, NULL, 0);
+    assert_true(ir_op_has_effect(iff));
+}
+
+/* A scan fails (and so has an effect) exactly when its combine may fail,
+ * has an effect or reads memory. */
+static void test_scan_may_fail(void **state)
+{
+    fx *t = *state;
+    make_kernel(t);
+    ir_type f = ir_type_scalar(IR_F32), i = ir_type_scalar(IR_I32);
+    ir_op *scan = make_scan(t, (ir_type[]){f, i, f, i}, 0);
+    ir_builder lb = {.m = t->m};
+    ir_builder_at_end(&lb, scan->blocks[0]);
+    ir_value **a = scan->blocks[0]->args;
+    ir_value *two = ir_const_int(&lb, IR_I32, 2, 0, NULL);
+    ir_value *c0 = ir_binary(&lb, IR_OP_ADD, a[0], a[2]);
+    ir_value *c1 = ir_binary(&lb, IR_OP_DIV, a[1], two); /* cannot fail */
+    ir_op *y = ir_build(&lb, IR_OP_YIELD, 2, (ir_value *[]){c0, c1}, 0, NULL, 0);
+    assert_false(ir_op_may_fail(scan) || ir_op_has_effect(scan));
+    ir_builder_before(&lb, y);
+    ir_value *q = ir_binary(&lb, IR_OP_DIV, a[1], a[3]); /* may divide by zero */
+    assert_true(ir_op_may_fail(scan) && ir_op_has_effect(scan));
+    ir_op_erase(q->def);
+    assert_false(ir_op_may_fail(scan));
+    ir_value *zero = ir_const_int(&lb, IR_I32, 0, 0, NULL);
+    ir_build(&lb, IR_OP_LOAD, 3, (ir_value *[]){t->x, zero, zero}, 1, &f, 0);
+    assert_true(ir_op_may_fail(scan) && ir_op_has_effect(scan)); /* a read counts here */
+}
+
+/* Attributes compare, hash and copy by what the op table says each op uses:
+ * trans looks at perm up to its result rank only, whatever lies beyond. */
+static void test_attr_generic(void **state)
+{
+    fx *t = *state;
+    make_kernel(t);
+    ir_builder *b = &t->b;
+    ir_value *m = ir_const_float(b, IR_F32, 1.0, 2, S4x8);
+    ir_type tt = ir_type_tile(IR_F32, 2, S8x4);
+    ir_op *t1 = ir_build(b, IR_OP_TRANS, 1, &m, 1, &tt, 0);
+    ir_op *t2 = ir_build(b, IR_OP_TRANS, 1, &m, 1, &tt, 0);
+    t1->attr.perm[0] = t2->attr.perm[0] = 1;
+    t1->attr.perm[1] = t2->attr.perm[1] = 0;
+    t1->attr.perm[4] = 77;  /* garbage past the rank */
+    t2->attr.perm[5] = -3;
+    t1->attr.i = 5;         /* a field trans does not use */
+    assert_true(ir_attr_equal(t1, t2));
+    assert_true(ir_attr_hash(t1, 0) == ir_attr_hash(t2, 0));
+    t2->attr.perm[1] = 1;
+    assert_false(ir_attr_equal(t1, t2));
+    ir_attr_copy(t2, t1);
+    assert_true(ir_attr_equal(t1, t2));
+    assert_int_equal(t2->attr.perm[4], 0);
+    assert_int_equal(t2->attr.i, 0);
+    /* Constants bit for bit. */
+    ir_value *pz = ir_const_float(b, IR_F32, 0.0, 0, NULL);
+    ir_value *nz = ir_const_float(b, IR_F32, -0.0, 0, NULL);
+    ir_value *pz2 = ir_const_float(b, IR_F32, 0.0, 0, NULL);
+    assert_false(ir_attr_equal(pz->def, nz->def));
+    assert_true(ir_attr_equal(pz->def, pz2->def));
+    assert_true(ir_attr_hash(pz->def, 7) == ir_attr_hash(pz2->def, 7));
+    /* Strings by content; axes. */
+    ir_op *p1 = ir_build(b, IR_OP_PRINT, 0, NULL, 0, NULL, 0);
+    ir_op *p2 = ir_build(b, IR_OP_PRINT, 0, NULL, 0, NULL, 0);
+    char label[] = "x=";
+    p1->attr.str = "x=";
+    p2->attr.str = label;
+    assert_true(ir_attr_equal(p1, p2));
+    assert_true(ir_attr_hash(p1, 0) == ir_attr_hash(p2, 0));
+    ir_type r4 = ir_type_tile(IR_F32, 1, S4), r8 = ir_type_tile(IR_F32, 1, S8);
+    ir_op *s0 = ir_build(b, IR_OP_REDUCE_SUM, 1, &m, 1, &r8, 0);
+    ir_op *s1 = ir_build(b, IR_OP_REDUCE_SUM, 1, &m, 1, &r4, 0);
+    s1->attr.i = 1;
+    assert_false(ir_attr_equal(s0, s1));
+    assert_false(ir_attr_equal(s0, t1)); /* different opcodes */
+    /* slice: axis, start and step all count. */
+    ir_type r2 = ir_type_tile(IR_F32, 2, (int64_t[]){2, 8});
+    ir_op *l1 = ir_build(b, IR_OP_SLICE, 1, &m, 1, &r2, 0);
+    ir_op *l2 = ir_build(b, IR_OP_SLICE, 1, &m, 1, &r2, 0);
+    l1->attr.start = l2->attr.start = 1;
+    l1->attr.step = l2->attr.step = 2;
+    l1->attr.perm[0] = 9; /* unused by slice */
+    assert_true(ir_attr_equal(l1, l2));
+    assert_true(ir_attr_hash(l1, 0) == ir_attr_hash(l2, 0));
+    l2->attr.start = 0;
+    assert_false(ir_attr_equal(l1, l2));
+    assert_true(ir_attr_hash(l1, 0) != ir_attr_hash(l2, 0));
+    l2->attr.start = 1;
+    l2->attr.step = 1;
+    assert_false(ir_attr_equal(l1, l2));
+    ir_attr_copy(l2, l1);
+    assert_true(ir_attr_equal(l1, l2));
+    assert_int_equal(l2->attr.start, 1);
+    assert_int_equal(l2->attr.step, 2);
+    assert_int_equal(l2->attr.perm[0], 0);
+}
+
+/* ---- def-use lists ------------------------------------------------------ */
+
+static bool has_use(const ir_value *v, const ir_op *user, int index)
+{
+    for (const ir_use *u = v->uses; u; u = u->next)
+        if (u->user == user && u->index == index) return true;
+    return false;
+}
+
+static void test_use_lists(void **state)
+{
+    fx *t = *state;
+    make_kernel(t);
+    ir_builder *b = &t->b;
+    ir_value *a = ir_const_float(b, IR_F32, 1.0, 0, NULL);
+    ir_value *c = ir_const_float(b, IR_F32, 2.0, 0, NULL);
+    ir_value *sum = ir_binary(b, IR_OP_ADD, a, a);
+    ir_value *prod = ir_binary(b, IR_OP_MUL, sum, t->s);
+    assert_int_equal(ir_value_num_uses(a), 2);
+    assert_true(has_use(a, sum->def, 0) && has_use(a, sum->def, 1));
+    assert_int_equal(ir_value_num_uses(t->s), 1);
+    assert_int_equal(ir_value_num_uses(prod), 0);
+    ir_op_set_operand(sum->def, 1, c);
+    assert_int_equal(ir_value_num_uses(a), 1);
+    assert_true(has_use(c, sum->def, 1));
+    ir_replace_all_uses(a, c);
+    assert_int_equal(ir_value_num_uses(a), 0);
+    assert_int_equal(ir_value_num_uses(c), 2);
+    assert_ptr_equal(sum->def->operands[0], c);
+    /* Removing an operand reindexes the later ones. */
+    ir_value *three[3] = {t->s, c, t->s};
+    ir_op *pr = ir_build(b, IR_OP_PRINT, 3, three, 0, NULL, 0);
+    ir_op_remove_operand(pr, 0);
+    assert_int_equal(pr->noperands, 2);
+    assert_true(has_use(c, pr, 0) && has_use(t->s, pr, 1));
+    assert_false(has_use(t->s, pr, 2));
+    assert_true(ir_op_set_operands(pr, 3, (ir_value *[]){a, a, a}));
+    assert_int_equal(ir_value_num_uses(a), 3);
+    assert_int_equal(ir_value_num_uses(c), 2);
+    ret(b);
+    assert_int_equal(ir_verify_module(t->m, "test"), TILE_OK);
+    /* Erasing drops the uses the op held; moving keeps them. */
+    ir_op_remove(pr);
+    ir_op_insert_before(t->k->body->last, pr);
+    assert_int_equal(ir_value_num_uses(a), 3);
+    ir_op_erase(pr);
+    assert_int_equal(ir_value_num_uses(a), 0);
+    ir_op_erase(prod->def);
+    assert_int_equal(ir_value_num_uses(t->s), 0);
+    assert_int_equal(ir_verify_module(t->m, "test"), TILE_OK);
+}
+
+/* ir_replace_uses limits itself to the scope; erasing an op with regions
+ * drops the uses inside them too. */
+static void test_use_lists_regions(void **state)
+{
+    fx *t = *state;
+    make_kernel(t);
+    ir_builder *b = &t->b;
+    ir_value *a = ir_const_float(b, IR_F32, 1.0, 0, NULL);
+    ir_value *a2 = ir_const_float(b, IR_F32, 2.0, 0, NULL);
+    ir_value *c = ir_const_bool(b, true, 0, NULL);
+    ir_type ft = ir_type_scalar(IR_F32);
+    ir_op *iff = ir_build(b, IR_OP_IF, 1, &c, 1, &ft, 2);
+    ir_builder rb = {.m = t->m};
+    ir_builder_at_end(&rb, ir_op_new_region(iff, 0, 0, NULL));
+    ir_value *u = ir_unary(&rb, IR_OP_NEG, a);
+    yield(&rb, 1, &u);
+    ir_builder_at_end(&rb, ir_op_new_region(iff, 1, 0, NULL));
+    yield(&rb, 1, &a);
+    ir_value *outer = ir_binary(b, IR_OP_ADD, iff->results[0], a);
+    ret(b);
+    ir_replace_uses(iff->blocks[0], a, a2);
+    assert_ptr_equal(u->def->operands[0], a2);
+    assert_ptr_equal(iff->blocks[1]->last->operands[0], a);
+    assert_ptr_equal(outer->def->operands[1], a);
+    assert_int_equal(ir_value_num_uses(a), 2);
+    assert_true(ir_op_is_inside(u->def, t->k->body));
+    assert_false(ir_op_is_inside(outer->def, iff->blocks[0]));
+    ir_replace_all_uses(iff->results[0], a2);
+    ir_op_erase(iff);
+    assert_int_equal(ir_value_num_uses(a), 1);
+    assert_int_equal(ir_value_num_uses(a2), 1);
+    assert_int_equal(ir_value_num_uses(c), 0);
+    assert_int_equal(ir_verify_module(t->m, "test"), TILE_OK);
+}
+
+/* The verifier catches use lists out of step with the operands. */
+static void test_verify_use_lists(void **state)
+{
+    fx *t = *state;
+    make_kernel(t);
+    ir_value *a = ir_const_float(&t->b, IR_F32, 1.0, 0, NULL);
+    ir_value *n = ir_unary(&t->b, IR_OP_NEG, a);
+    ret(&t->b);
+    n->def->operands[0] = t->s; /* behind the lists' back */
+    assert_int_equal(ir_verify_module(t->m, "test"), TILE_ERR_INTERNAL);
+    char want[256];
+    snprintf(want, sizeof want, "internal error: ir verifier (after test): in @k: use list of "
+             "value id %d is out of date (an operand was changed without ir_op_set_operand)", a->id);
+    assert_string_equal(first_diag(t), want);
+}
+
+static void test_verify_removed_not_erased(void **state)
+{
+    fx *t = *state;
+    make_kernel(t);
+    ir_value *a = ir_const_float(&t->b, IR_F32, 1.0, 0, NULL);
+    ir_value *n = ir_unary(&t->b, IR_OP_NEG, a);
+    ret(&t->b);
+    ir_op_remove(n->def);
+    assert_int_equal(ir_verify_module(t->m, "test"), TILE_ERR_INTERNAL);
+    char want[256];
+    snprintf(want, sizeof want, "internal error: ir verifier (after test): in @k: value id %d is "
+             "used by neg, which is in no block (removed, not erased: use ir_op_erase)", a->id);
+    assert_string_equal(first_diag(t), want);
+}
+
+/* ---- clone and walks --------------------------------------------------- */
+
+static void test_clone_func(void **state)
+{
+    fx *t = *state;
+    make_kernel(t);
+    ir_builder *b = &t->b;
+    ir_value *lo = ir_const_int(b, IR_I32, 0, 0, NULL);
+    ir_value *st = ir_const_int(b, IR_I32, 1, 0, NULL);
+    ir_value *n = ir_build(b, IR_OP_TENSOR_DIM, 1, &t->x, 1, (ir_type[]){ir_type_scalar(IR_I32)}, 0)->results[0];
+    n->def->attr.i = 0;
+    ir_type ft = ir_type_scalar(IR_F32);
+    ir_op *loop = ir_build(b, IR_OP_FOR, 4, (ir_value *[]){lo, n, st, t->s}, 1, &ft, 1);
+    ir_block *body = ir_op_new_region(loop, 0, 2, (ir_type[]){ir_type_scalar(IR_I32), ft});
+    body->args[1]->name = "acc";
+    ir_builder lb = {.m = t->m};
+    ir_builder_at_end(&lb, body);
+    ir_value *e = ir_unary(&lb, IR_OP_EXP, body->args[1]);
+    yield(&lb, 1, &e);
+    ir_value *tt = ir_build(b, IR_OP_TRANS, 1, (ir_value *[]){ir_const_float(b, IR_F32, 0, 2, S4x8)},
+                            1, (ir_type[]){ir_type_tile(IR_F32, 2, S8x4)}, 0)->results[0];
+    tt->def->attr.perm[0] = 1;
+    tt->def->attr.perm[3] = 9; /* garbage past the rank: not copied */
+    ir_build(b, IR_OP_PRINT, 2, (ir_value *[]){loop->results[0], tt}, 0, NULL, 0)->attr.str = "r";
+    ret(b);
+    ir_func *copy = ir_clone_func(t->m, t->k, "k2");
+    assert_non_null(copy);
+    assert_int_equal(ir_verify_module(t->m, "clone"), TILE_OK);
+    char *a = func_text(t->k), *c = func_text(copy);
+    assert_string_equal(c + strlen("kernel @k2"), a + strlen("kernel @k"));
+    free(a);
+    free(c);
+    ir_op *tcopy = copy->body->last->prev->prev;
+    assert_int_equal(tcopy->code, IR_OP_TRANS);
+    assert_int_equal(tcopy->attr.perm[3], 0);
+    /* The copy shares no value with the original. */
+    ir_op *lcopy = copy->body->first->next->next->next;
+    assert_int_equal(lcopy->code, IR_OP_FOR);
+    assert_ptr_not_equal(lcopy->operands[0], lo);
+    assert_ptr_equal(lcopy->blocks[0]->parent, lcopy);
+    assert_ptr_equal(lcopy->blocks[0]->func, copy);
+    assert_int_equal(ir_value_num_uses(lo), 1);
+}
+
+/* ir_clone_op with a caller-filled map: the inliner's way. */
+static void test_clone_op_mapped(void **state)
+{
+    fx *t = *state;
+    make_kernel(t);
+    ir_builder *b = &t->b;
+    ir_value *a = ir_const_float(b, IR_F32, 1.0, 0, NULL);
+    ir_value *n = ir_unary(b, IR_OP_NEG, a);
+    n->name = "n";
+    ir_value *other = ir_const_float(b, IR_F32, 5.0, 0, NULL);
+    ir_value_map map = {0};
+    assert_true(ir_value_map_set(&map, a, other));
+    ir_op *copy = ir_clone_op(b, n->def, &map);
+    assert_non_null(copy);
+    assert_ptr_equal(copy->operands[0], other);
+    assert_string_equal(copy->results[0]->name, "n");
+    assert_ptr_equal(ir_value_map_get(&map, n), copy->results[0]);
+    assert_ptr_equal(ir_value_map_get(&map, t->s), t->s);
+    ir_value_map_free(&map);
+    ret(b);
+    assert_int_equal(ir_verify_module(t->m, "test"), TILE_OK);
+}
+
+static void test_walk_post(void **state)
+{
+    fx *t = *state;
+    make_kernel(t);
+    ir_builder *b = &t->b;
+    ir_value *a = ir_const_float(b, IR_F32, 1.0, 0, NULL);
+    ir_value *c = ir_const_bool(b, true, 0, NULL);
+    ir_type ft = ir_type_scalar(IR_F32);
+    ir_op *iff = ir_build(b, IR_OP_IF, 1, &c, 1, &ft, 2);
+    ir_builder rb = {.m = t->m};
+    ir_builder_at_end(&rb, ir_op_new_region(iff, 0, 0, NULL));
+    ir_value *u = ir_unary(&rb, IR_OP_NEG, a);
+    yield(&rb, 1, &u);
+    ir_builder_at_end(&rb, ir_op_new_region(iff, 1, 0, NULL));
+    yield(&rb, 1, &a);
+    ret(b);
+    walk_log pre = {{0}}, post = {{0}};
+    ir_walk(t->k->body, log_op, &pre);
+    ir_walk_post(t->k->body, log_op, &post);
+    assert_string_equal(pre.names, "const const if neg yield yield return ");
+    assert_string_equal(post.names, "const const neg yield yield if return ");
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, fx_setup, fx_teardown)
@@ -1227,6 +1599,16 @@ int main(void)
         T(test_func_params),
         T(test_builders),
         T(test_walk_and_replace),
+        T(test_op_effects_declared),
+        T(test_op_has_effect),
+        T(test_attr_generic),
+        T(test_use_lists),
+        T(test_use_lists_regions),
+        T(test_verify_use_lists),
+        T(test_verify_removed_not_erased),
+        T(test_clone_func),
+        T(test_clone_op_mapped),
+        T(test_walk_post),
         T(test_print_kernel),
         T(test_print_control),
         T(test_print_consts_and_attrs),
@@ -1258,6 +1640,7 @@ int main(void)
         T(test_verify_scan_region_args),
         T(test_verify_scan_yield),
         T(test_verify_scan_axis),
+        T(test_scan_may_fail),
         T(test_verify_for_dtypes),
         T(test_many_params),
         T(test_verify_region_parent),

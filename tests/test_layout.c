@@ -222,7 +222,7 @@ static void explicit_conversions(void **state)
     ir_builder_before(&b, mul);
     ir_op *to = ir_build(&b, IR_OP_CONVERT_LAYOUT, 1, &t, 1, &ct, 0);
     ir_op *back = ir_build(&b, IR_OP_CONVERT_LAYOUT, 1, &to->results[0], 1, &t->type, 0);
-    mul->operands[0] = back->results[0];
+    ir_op_set_operand(mul, 0, back->results[0]);
     tile_status vst = ir_verify_module(u->module, "test");
     if (vst != TILE_OK) diag_print_all(&u->diags, stderr);
     assert_int_equal(vst, TILE_OK);

@@ -757,6 +757,62 @@ static void define_diagnostics(void **state)
     assert_non_null(strstr(err, "cannot be overridden"));
 }
 
+/* tilec opt: IR text in, passes, IR text out; piped from --emit=ir. */
+static void opt_reads_ir_text(void **state)
+{
+    (void)state;
+    char err[4096];
+    write_source("dup.ir",
+                 "kernel @k(%y: out tensor<f32>[4], %s: f32) {\n"
+                 "grid:\n"
+                 "  %one = const 1 : i32\n"
+                 "  yield %one, %one, %one\n"
+                 "body:\n"
+                 "  %a = exp %s : f32\n"
+                 "  %b = exp %s : f32\n"
+                 "  %dead = neg %a : f32\n"
+                 "  %c = add %a, %b : f32\n"
+                 "  %i = arange : i32[4]\n"
+                 "  %t = broadcast %c : f32[4]\n"
+                 "  store %y[%i], %t\n"
+                 "  return\n"
+                 "}\n");
+    assert_int_equal(tilec(err, sizeof err, "opt dup.ir --passes=cse,dce --verify-each -o out.ir"), 0);
+    assert_string_equal(err, "");
+    char path[512], got[4096];
+    snprintf(path, sizeof path, "%s/out.ir", dir);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    size_t n = fread(got, 1, sizeof got - 1, f);
+    got[n] = 0;
+    fclose(f);
+    assert_string_equal(got, "kernel @k(%y: out tensor<f32>[4], %s: f32) {\n"
+                             "grid:\n"
+                             "  %one.0 = const 1 : i32\n"
+                             "  yield %one.0, %one.0, %one.0\n"
+                             "body:\n"
+                             "  %a.1 = exp %s : f32\n"
+                             "  %c.2 = add %a.1, %a.1 : f32\n"
+                             "  %i.3 = arange : i32[4]\n"
+                             "  %t.4 = broadcast %c.2 : f32[4]\n"
+                             "  store %y[%i.3], %t.4\n"
+                             "  return\n"
+                             "}\n");
+    /* From --emit=ir through stdin, no passes: the same text. */
+    assert_int_equal(tilec(err, sizeof err, "affine.tile --emit=ir -o a.ir && %s/tilec opt - < a.ir > b.ir && cmp a.ir b.ir",
+                           TILE_BINARY_DIR), 0);
+    /* Errors: an unknown pass is bad usage; bad text is located. */
+    assert_int_equal(tilec(err, sizeof err, "opt dup.ir --passes=cse,nope"), 2);
+    assert_non_null(strstr(err, "tilec: opt: unknown pass in 'cse,nope' (passes: inline, "
+                                "canonicalize, fold, cse, dce, optimize)\n"));
+    write_source("bad.ir", "kernel @k() {\ngrid:\n  yield %q\n");
+    assert_int_equal(tilec(err, sizeof err, "opt bad.ir"), 1);
+    assert_non_null(strstr(err, "bad.ir:3:9: error: use of undefined value '%q'\n"));
+    assert_int_equal(tilec(err, sizeof err, "opt missing.ir"), 1);
+    assert_non_null(strstr(err, "tilec: cannot read missing.ir"));
+    assert_int_equal(tilec(err, sizeof err, "opt"), 2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -781,6 +837,7 @@ int main(void)
         cmocka_unit_test(check_library),
         cmocka_unit_test(emit_names_skipped_kernels),
         cmocka_unit_test(define_diagnostics),
+        cmocka_unit_test(opt_reads_ir_text),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -1,17 +1,24 @@
 #!/bin/sh
 # Builds a seed corpus for fuzz_frontend from every lib/**/*.tile and
-# tests/golden/*.tile, plus a few .npy files for the .npy reader.
-#   usage: tests/fuzz/seed.sh [DIR]   (default: corpus)
+# tests/golden/*.tile, plus a few .npy files for the .npy reader; or with
+# --ir for fuzz_ir from every tests/golden .ir file (no .npy files).
+#   usage: tests/fuzz/seed.sh [--ir] [DIR]   (default: corpus)
 set -e
 root=$(cd "$(dirname "$0")/../.." && pwd)
+pattern='*.tile'
+if [ "${1:-}" = "--ir" ]; then pattern='*.ir'; shift; fi
 out=${1:-corpus}
 mkdir -p "$out"
 n=0
-for f in $(find "$root/lib" "$root/tests/golden" -name '*.tile' -type f 2>/dev/null | sort); do
+for f in $(find "$root/lib" "$root/tests/golden" -name "$pattern" -type f 2>/dev/null | sort); do
     name=$(printf '%s' "${f#"$root"/}" | tr '/' '_')
     cp "$f" "$out/$name"
     n=$((n + 1))
 done
+if [ "$pattern" = '*.ir' ]; then
+    echo "seed.sh: $n files in $out"
+    exit 0
+fi
 # .npy seeds: a v1.0 header padded so that the 10-byte preamble + header is
 # a multiple of 64, then the data.
 npy() { # name descr shape data-bytes(printf escapes)
