@@ -120,7 +120,7 @@ fi
 passed=$((passed + vg_pass)) failed=$((failed + vg_fail))
 
 echo "== fuzzing the front end, the interpreter and the .npy reader for ${fuzz_seconds}s (build-fuzz/)"
-CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTILE_FUZZ=ON -DTILE_TESTS=OFF >/dev/null
+CC=clang CXX=clang++ cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTILE_FUZZ=ON -DTILE_TESTS=OFF >/dev/null
 cmake --build build-fuzz -j"$jobs" --target fuzz_frontend
 corpus=build-fuzz/corpus
 tests/fuzz/seed.sh "$corpus"
