@@ -8,7 +8,8 @@
  *                and TFLOP/s; a sample of rows is checked (the reference is
  *                O(M N D) per head in double).
  *   interpreter  (no GPU, or TILE_INTERPRET=1) a small problem, every row
- *                checked.
+ *                checked; the PTX the GPU would run is generated too
+ *                (tile_kernel_ptx), so the line shows its size.
  * Exits 0 when the result is within tolerance, 1 otherwise.
  *
  * usage: flash_demo [LIBDIR]   (LIBDIR: the library root; default: lib/
@@ -206,7 +207,16 @@ int main(int argc, char **argv)
            "(tol %.0e) %s",
            dev.interpreted ? "interp" : dev.name, p->Z, p->H, p->HK, p->M, p->N, p->D, max_err,
            TOLERANCE, ok ? "OK" : "FAIL");
-    if (!dev.interpreted) {
+    if (dev.interpreted) {
+        /* No GPU: still generate what the GPU would run (the PTX for sm_90),
+         * so the whole compiler is exercised. */
+        char *ptx = NULL;
+        if (tile_kernel_ptx(kernel, "sm_90", &ptx) != TILE_OK) return fail("generating PTX");
+        size_t mma = 0;
+        for (const char *at = ptx; (at = strstr(at, "mma.sync")); at++) mma++;
+        printf(", PTX for sm_90: %zu bytes, %zu mma.sync", strlen(ptx), mma);
+        free(ptx);
+    } else {
         /* Causal: about half of the 4 M N D flops per head (QK^T and PV). */
         double flops = 2.0 * p->Z * p->H * (double)p->M * p->N * p->D;
         printf(", %.3f ms, %.1f TFLOP/s (compile %.2f s)", seconds * 1e3, flops / seconds * 1e-12,

@@ -216,6 +216,30 @@ static tile_status generate(tile_kernel *k, tc_arg_facts facts, const uint8_t *k
     return st;
 }
 
+tile_status tile_kernel_ptx(tile_kernel *k, const char *arch, char **ptx)
+{
+    rt_clear_error();
+    if (!k || !ptx) return rt_error(TILE_ERR_ARG, "tile_kernel_ptx: null argument");
+    *ptx = NULL;
+    if (!arch || !*arch) arch = k->ctx->arch[0] ? k->ctx->arch : "sm_90";
+    tc_unit *u = NULL;
+    tile_status st = tc_compile(&u, k->path, k->text, &k->opts);
+    if (st != TILE_OK) {
+        if (u) rt_error_diags(st, &u->diags);
+        tc_unit_free(u);
+        return st;
+    }
+    tc_gpu_options g = {.arch = arch, .num_warps = k->ctx->num_warps};
+    tc_gpu_kernel gk;
+    pthread_mutex_lock(&codegen_lock);
+    st = tc_compile_gpu(u, &g, &gk);
+    pthread_mutex_unlock(&codegen_lock);
+    if (st != TILE_OK) rt_error_diags(st, &u->diags);
+    else if (!(*ptx = strdup(gk.ptx))) st = rt_error(TILE_ERR_NOMEM, "out of memory");
+    tc_unit_free(u);
+    return st;
+}
+
 /* Module, function and status buffer of a variant, on the device. */
 static tile_status load_variant(tile_context *ctx, rt_variant *v)
 {

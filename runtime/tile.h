@@ -161,6 +161,13 @@ typedef struct tile_param_info {
 int tile_kernel_nparams(const tile_kernel *k);
 tile_status tile_kernel_param(const tile_kernel *k, int i, tile_param_info *out);
 
+/* The PTX of k's general variant (no assumption on the arguments' alignment
+ * or strides) for `arch` ("sm_80", "sm_90"; NULL: the context's device, or
+ * sm_90 without one).  Needs no GPU: code generation runs on the host, so an
+ * interpreter-mode context can inspect what the GPU would run.  *ptx is a
+ * NUL-terminated copy the caller frees with free(). */
+tile_status tile_kernel_ptx(tile_kernel *k, const char *arch, char **ptx);
+
 /* ---- arguments ------------------------------------------------------------------ */
 typedef enum tile_arg_kind { TILE_ARG_NONE = 0, TILE_ARG_TENSOR, TILE_ARG_SCALAR } tile_arg_kind;
 

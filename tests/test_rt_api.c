@@ -204,6 +204,35 @@ static void test_interpret_scale_rows(void **state)
     tile_close(ctx);
 }
 
+/* tile_kernel_ptx needs no GPU: the general variant's PTX for each arch,
+ * with the kernel's entry; a bad arch is the code generator's error. */
+static void test_kernel_ptx(void **state)
+{
+    (void)state;
+    tile_context *ctx = interp_ctx();
+    tile_kernel *k;
+    assert_int_equal(tile_compile_file(ctx, "attention/flash_fwd.tile", "flash_fwd_causal", "D=64",
+                                       &k), TILE_OK);
+    const char *arch[] = {"sm_80", "sm_90"};
+    for (int i = 0; i < 2; i++) {
+        char *ptx = NULL;
+        assert_int_equal(tile_kernel_ptx(k, arch[i], &ptx), TILE_OK);
+        assert_non_null(strstr(ptx, ".entry flash_fwd_causal("));
+        char target[32];
+        snprintf(target, sizeof target, ".target %s", arch[i]);
+        assert_non_null(strstr(ptx, target));
+        assert_non_null(strstr(ptx, "mma.sync.aligned.m16n8k16"));
+        free(ptx);
+    }
+    char *ptx = (char *)"untouched";
+    assert_int_not_equal(tile_kernel_ptx(k, "sm_12", &ptx), TILE_OK);
+    assert_null(ptx);
+    assert_true(strlen(tile_last_error()) > 0);
+    expect_error(tile_kernel_ptx(NULL, NULL, &ptx), TILE_ERR_ARG, "null argument");
+    tile_kernel_free(k);
+    tile_close(ctx);
+}
+
 /* flash_fwd_causal through tile.h, found in the library by its relative
  * path, on an odd shape with GQA, M != N and a strided q. */
 static void test_interpret_flash_fwd(void **state)
@@ -350,6 +379,7 @@ int main(void)
         cmocka_unit_test(test_diagnostics_as_tilec),
         cmocka_unit_test(test_interpret_scale_rows),
         cmocka_unit_test(test_interpret_flash_fwd),
+        cmocka_unit_test(test_kernel_ptx),
         cmocka_unit_test(test_interpret_assert),
         cmocka_unit_test(test_threads),
         cmocka_unit_test(test_shared_library),
