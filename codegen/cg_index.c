@@ -9,10 +9,11 @@
  *   argmin   value, best index); a candidate replaces the best exactly when
  *            ev_float_better (ir/eval_ops.h) says so: first index wins, NaN
  *            beats numbers (the first NaN stays), +0 > -0 for max
- *   scan     per result register a loop over the line up to its own
- *            coordinate, r = combine(r, x[t]) with the combine region's ops
- *            emitted once per step: the interpreter's left fold, in its
- *            order (no regrouping, so results match bit for bit). */
+ *   scan     one thread per line folds it in order, r = combine(r, x[t])
+ *            with the combine region's ops emitted in the loop body, into
+ *            the scratch; then every thread reads its registers: the
+ *            interpreter's left fold in its order (no regrouping, so the
+ *            results match bit for bit). */
 #include "cg_impl.h"
 
 #include <string.h>
@@ -167,13 +168,17 @@ void cg_lower_argext(cg_ctx *g, ir_op *op)
 
 /* ---- scan (associative_scan) -------------------------------------------------------- */
 
+/* One thread per line (lines round-robin over the block): the line is
+ * folded in order, each step's values written to the result scratch;
+ * after a barrier every thread reads its result registers there.  Work per
+ * thread is O(lines / threads * length) and only k accumulators are live,
+ * instead of a loop per result register. */
 typedef struct scan_ctx {
     const ir_op *op;
-    const cg_map *m;
     int nops, xrank, axis;
     cg_gather *gs;
-    LLVMValueRef *coord;   /* per register, the axis slot rewritten per step */
-    LLVMValueRef *mine;    /* per register: its coordinate along the axis */
+    int64_t res_off[IR_SCAN_MAX_OPERANDS];
+    LLVMValueRef coord[IR_MAX_RANK]; /* the current line's; axis slot per step */
 } scan_ctx;
 
 /* combine(acc, x) through the region: its arguments bound to the
@@ -198,85 +203,112 @@ static bool combine(cg_ctx *g, const scan_ctx *s, LLVMValueRef *acc, LLVMValueRe
     return true;
 }
 
-static bool scan_sources(cg_ctx *g, scan_ctx *s, int k, LLVMValueRef kk, LLVMValueRef *x)
+/* Reads the operands at step kk of the current line and writes acc there. */
+static bool scan_sources(cg_ctx *g, scan_ctx *s, LLVMValueRef kk, LLVMValueRef *x)
 {
-    LLVMValueRef *c = s->coord + (size_t)k * (size_t)s->xrank;
-    c[s->axis] = kk;
+    s->coord[s->axis] = kk;
     for (int i = 0; i < s->nops; i++)
-        if (!(x[i] = cg_value_at(g, s->gs, s->nops, s->op->operands[i], c))) return false;
+        if (!(x[i] = cg_value_at(g, s->gs, s->nops, s->op->operands[i], s->coord))) return false;
     return true;
 }
 
-/* acc: register k's running values at acc[k * nops + i]; positions past
- * the register's own coordinate leave them unchanged. */
-static void scan_body(cg_ctx *g, LLVMValueRef kk, LLVMValueRef *acc, void *ctx)
+/* Element `index` of a dtype-t array at byte `offset` of the scratch. */
+static void scratch_put(cg_ctx *g, ir_dtype t, int64_t offset, LLVMValueRef index, LLVMValueRef v)
 {
-    scan_ctx *s = ctx;
-    for (int k = 0; k < s->m->nregs && g->status == TILE_OK; k++) {
-        LLVMValueRef x[IR_SCAN_MAX_OPERANDS], res[IR_SCAN_MAX_OPERANDS];
-        LLVMValueRef *a = acc + (size_t)k * (size_t)s->nops;
-        LLVMValueRef take = LLVMBuildICmp(g->b, LLVMIntSLE, kk, s->mine[k], "");
-        /* The combine runs only where it is taken: it may assert or divide. */
-        LLVMBasicBlockRef pre = LLVMGetInsertBlock(g->b);
-        LLVMBasicBlockRef cont = cg_begin_if(g, take);
-        if (!scan_sources(g, s, k, kk, x) || !combine(g, s, a, x, res)) return;
-        LLVMBasicBlockRef done = LLVMGetInsertBlock(g->b);
-        cg_end_if(g, cont);
-        for (int i = 0; i < s->nops; i++) {
-            LLVMValueRef phi = LLVMBuildPhi(g->b, LLVMTypeOf(a[i]), "");
-            LLVMAddIncoming(phi, &res[i], &done, 1);
-            LLVMAddIncoming(phi, &a[i], &pre, 1);
-            a[i] = phi;
-        }
-    }
+    LLVMTypeRef i8 = LLVMInt8TypeInContext(g->ctx);
+    if (t == IR_BOOL) v = LLVMBuildZExt(g->b, v, i8, "");
+    LLVMValueRef byte = LLVMBuildAdd(g->b, cg_i32(g, offset),
+                                     LLVMBuildMul(g->b, index, cg_i32(g, ir_dtype_size(t)), ""), "");
+    LLVMValueRef st = LLVMBuildStore(g->b, v, LLVMBuildGEP2(g->b, i8, g->smem, &byte, 1, ""));
+    LLVMSetAlignment(st, (unsigned)ir_dtype_size(t));
 }
 
-/* The scan for every result whose register map is m. */
-static void scan_map(cg_ctx *g, ir_op *op, const cg_map *m, cg_gather *gs)
+static void scan_write(cg_ctx *g, scan_ctx *s, LLVMValueRef kk, LLVMValueRef *acc)
 {
-    int nops = op->noperands, xrank = op->operands[0]->type.rank;
-    scan_ctx s = {.op = op, .m = m, .nops = nops, .xrank = xrank, .axis = (int)op->attr.i, .gs = gs};
-    if (!(s.coord = line_coords(g, m, xrank, s.axis, true))) return;
-    s.mine = arena_calloc(g->mem, (size_t)m->nregs + 1, sizeof *s.mine);
-    LLVMValueRef *acc = arena_calloc(g->mem, (size_t)m->nregs * (size_t)nops + 1, sizeof *acc);
-    if (!s.mine || !acc) {
-        g->status = TILE_ERR_NOMEM;
-        return;
+    s->coord[s->axis] = kk;
+    const ir_type *t = &s->op->operands[0]->type;
+    LLVMValueRef lin = cg_linear(g, t->rank, t->shape, s->coord);
+    for (int i = 0; i < s->nops; i++) scratch_put(g, s->op->results[i]->type.dtype, s->res_off[i], lin, acc[i]);
+}
+
+static void scan_step(cg_ctx *g, LLVMValueRef kk, LLVMValueRef *acc, void *ctx)
+{
+    scan_ctx *s = ctx;
+    LLVMValueRef x[IR_SCAN_MAX_OPERANDS];
+    if (!scan_sources(g, s, kk, x) || !combine(g, s, acc, x, acc)) return;
+    scan_write(g, s, kk, acc);
+}
+
+/* The line `line` (i32; the caller checks it is < the line count). */
+static void scan_line(cg_ctx *g, scan_ctx *s, LLVMValueRef line)
+{
+    const ir_type *t = &s->op->operands[0]->type;
+    LLVMValueRef rest = line;
+    for (int d = s->xrank - 1; d >= 0; d--) {
+        if (d == s->axis) continue;
+        s->coord[d] = LLVMBuildURem(g->b, rest, cg_i32(g, t->shape[d]), "");
+        rest = LLVMBuildUDiv(g->b, rest, cg_i32(g, t->shape[d]), "");
     }
-    for (int k = 0; k < m->nregs; k++) {
-        s.mine[k] = s.coord[(size_t)k * (size_t)xrank + s.axis];
-        if (!scan_sources(g, &s, k, cg_i32(g, 0), acc + (size_t)k * (size_t)nops)) return;
-    }
-    cg_counted_loop(g, 1, op->operands[0]->type.shape[s.axis], m->nregs * nops, acc, scan_body, &s);
-    if (g->status != TILE_OK) return;
-    for (int i = 0; i < op->nresults; i++) {
-        if (cg_map_of(g, &op->results[i]->type) != m) continue;
-        LLVMValueRef *out = cg_def(g, op->results[i], m->nregs);
-        if (!out) return;
-        for (int k = 0; k < m->nregs; k++) out[k] = acc[(size_t)k * (size_t)nops + i];
-    }
+    LLVMValueRef acc[IR_SCAN_MAX_OPERANDS];
+    if (!scan_sources(g, s, cg_i32(g, 0), acc)) return;
+    scan_write(g, s, cg_i32(g, 0), acc);
+    LLVMValueRef saved[IR_MAX_RANK];
+    memcpy(saved, s->coord, sizeof saved);
+    cg_counted_loop(g, 1, t->shape[s->axis], s->nops, acc, scan_step, s);
+    memcpy(s->coord, saved, sizeof saved);
+}
+
+static void scan_round(cg_ctx *g, LLVMValueRef r, LLVMValueRef *acc, void *ctx)
+{
+    (void)acc;
+    scan_ctx *s = ctx;
+    const ir_type *t = &s->op->operands[0]->type;
+    int64_t nlines = ir_type_numel(t) / t->shape[s->axis];
+    LLVMValueRef line = LLVMBuildAdd(g->b, LLVMBuildMul(g->b, r, cg_i32(g, g->nthreads), ""), g->tid, "");
+    LLVMBasicBlockRef cont = cg_begin_if(g, LLVMBuildICmp(g->b, LLVMIntSLT, line, cg_i32(g, nlines), ""));
+    scan_line(g, s, line);
+    cg_end_if(g, cont);
 }
 
 void cg_lower_scan(cg_ctx *g, ir_op *op)
 {
     int nops = op->noperands;
     if (nops < 1 || nops > IR_SCAN_MAX_OPERANDS || op->nresults != nops || op->nblocks != 1 ||
-        !op->blocks[0] || op->blocks[0]->nargs != 2 * nops) {
+        !op->blocks[0] || op->blocks[0]->nargs != 2 * nops || op->operands[0]->type.rank < 1) {
         cg_error(g, op, "internal: malformed scan");
         return;
     }
     cg_gather gs[IR_SCAN_MAX_OPERANDS];
+    scan_ctx s = {.op = op, .nops = nops, .xrank = op->operands[0]->type.rank,
+                  .axis = (int)op->attr.i, .gs = gs};
+    int64_t cursor = 0;
     for (int i = 0; i < nops; i++) {
         if (!cg_get(g, op->operands[i])) return;
         gs[i] = (cg_gather){.v = op->operands[i]};
+        const ir_type *t = &op->operands[i]->type;
+        cg_scratch(g, &cursor, ir_type_numel(t) * ir_dtype_size(t->dtype)); /* room for the gathers */
     }
-    cg_prepare_gathers(g, gs, nops, 0);
-    /* Results under different layouts (not expected) each get their own loop. */
-    for (int i = 0; i < op->nresults && g->status == TILE_OK; i++) {
-        const cg_map *m = cg_map_of(g, &op->results[i]->type);
-        if (!m) return;
-        bool seen = false;
-        for (int j = 0; j < i; j++) seen |= cg_map_of(g, &op->results[j]->type) == m;
-        if (!seen) scan_map(g, op, m, gs);
+    for (int i = 0; i < nops; i++) {
+        const ir_type *t = &op->results[i]->type;
+        s.res_off[i] = cg_scratch(g, &cursor, ir_type_numel(t) * ir_dtype_size(t->dtype));
+    }
+    /* Barrier first even when nothing is gathered: earlier readers of the
+     * scratch must be done before the lines are written. */
+    if (!cg_prepare_gathers(g, gs, nops, 0)) cg_barrier(g);
+    const ir_type *xt = &op->operands[0]->type;
+    int64_t nlines = ir_type_numel(xt) / xt->shape[s.axis];
+    cg_counted_loop(g, 0, (nlines + g->nthreads - 1) / g->nthreads, 0, NULL, scan_round, &s);
+    if (g->status != TILE_OK) return;
+    cg_barrier(g);
+    for (int i = 0; i < nops; i++) {
+        const ir_value *r = op->results[i];
+        const cg_map *m = cg_map_of(g, &r->type);
+        LLVMValueRef *out = m ? cg_def(g, r, m->nregs) : NULL;
+        if (!out) return;
+        for (int k = 0; k < m->nregs; k++) {
+            LLVMValueRef c[IR_MAX_RANK];
+            cg_clamped_coord(g, m, k, c);
+            out[k] = cg_scratch_load(g, r->type.dtype, s.res_off[i], cg_linear(g, r->type.rank, r->type.shape, c));
+        }
     }
 }
