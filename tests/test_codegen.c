@@ -133,6 +133,20 @@ static const gpu_case cases[] = {
     {"attention/lightning2.tile", "lightning2", "T=f32,D=64,E=128,B=16"},
     {"attention/masks.tile", "check_kv_range", "mask=causal,kv_range=causal_range,M=64,N=64,BM=16,BN=16"},
     {"attention/masks.tile", "check_q_range", "mask=causal,q_range=causal_q_range,M=64,N=64,BM=16,BN=16"},
+    /* The programs added with issue 5 (scan, slices, new math), the
+     * constants of their `// $ build/tilec` header lines and tests. */
+    {"attention/aaren.tile", "aaren_fwd", "D=64,E=64"},
+    {"attention/aaren.tile", "aaren_fwd", "T=f32,D=32,E=48"},
+    {"attention/based.tile", "based_fwd", "E=64"},
+    {"attention/based.tile", "based_window", "D=64"},
+    {"attention/s2.tile", "s2_fwd", "D=64,S=4,L=16"},
+    {"attention/s2.tile", "s2_fwd", "T=f32,D=128,S=2,L=32"},
+    {"attention/duo.tile", "duo_prefill", "D=64,W=64,S=4"},
+    {"attention/duo.tile", "duo_decode_split", "D=128,PS=16,NS=4,W=64,S=4"},
+    {"attention/moh.tile", "moh_fwd_causal", "D=64"},
+    {"attention/moh.tile", "moh_fwd_causal", "T=f32,D=128"},
+    {"attention/sqa.tile", "sqa_fwd", "D=64"},
+    {"attention/sqa.tile", "sqa_fwd_causal", "T=f16,D=128"},
 };
 
 /* Test kernels of the source tree: tests/golden and examples. */
@@ -154,6 +168,10 @@ static const gpu_case tree_cases[] = {
     {"tests/golden/ok_fn_tensor.tile", "k", ""},
     {"tests/golden/ok_import.tile", "k", ""},
     {"tests/golden/ptx_ops.tile", "ops", ""},
+    {"tests/golden/ptx_newops.tile", "newops", ""},
+    {"tests/golden/ir_scan.tile", "k", ""},
+    {"tests/golden/ops_ir_index.tile", "k", ""},
+    {"tests/golden/ops_ir_math.tile", "k", ""},
     {"tests/golden/ptx_flash_fwd.tile", "fwd64", ""},
 };
 
