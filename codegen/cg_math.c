@@ -381,6 +381,16 @@ static LLVMValueRef expm1_f(cg_ctx *g, LLVMValueRef x)
 
 /* ---- pow ------------------------------------------------------------------------------ */
 
+/* f32 x is a signaling NaN: exponent all ones, quiet bit 0, payload != 0. */
+static LLVMValueRef is_snan(mb *m, LLVMValueRef x)
+{
+    LLVMValueRef bits = LLVMBuildBitCast(m->b, x, m->i32, "");
+    LLVMValueRef hi = LLVMBuildAnd(m->b, bits, LLVMConstInt(m->i32, 0x7fc00000, 0), "");
+    LLVMValueRef lo = LLVMBuildAnd(m->b, bits, LLVMConstInt(m->i32, 0x003fffff, 0), "");
+    return LLVMBuildAnd(m->b, LLVMBuildICmp(m->b, LLVMIntEQ, hi, LLVMConstInt(m->i32, 0x7f800000, 0), ""),
+                        LLVMBuildICmp(m->b, LLVMIntNE, lo, LLVMConstInt(m->i32, 0, 0), ""), "");
+}
+
 static LLVMValueRef pow_f(cg_ctx *g, LLVMValueRef x, LLVMValueRef y)
 {
     mb mm = mb_of(g), *m = &mm;
@@ -418,6 +428,10 @@ static LLVMValueRef pow_f(cg_ctx *g, LLVMValueRef x, LLVMValueRef y)
     one = LLVMBuildOr(b, one, LLVMBuildAnd(b, fcmp(m, LLVMRealOEQ, xd, dc(m, -1.0)),
                                             fcmp(m, LLVMRealOEQ, ay, dc(m, INFINITY)), ""), "");
     v = sel(m, one, dc(m, 1.0), v);
+    /* ... but a signaling NaN operand gives NaN there (as glibc's powf,
+     * the interpreter's reference). */
+    LLVMValueRef snan = LLVMBuildOr(b, is_snan(m, x), is_snan(m, y), "");
+    v = sel(m, LLVMBuildAnd(b, one, snan, ""), dc(m, NAN), v);
     return to_f(m, v);
 }
 
