@@ -270,12 +270,33 @@ static void scan_round(cg_ctx *g, LLVMValueRef r, LLVMValueRef *acc, void *ctx)
     cg_end_if(g, cont);
 }
 
+/* The combine runs in one thread per line, inside a per-thread branch:
+ * an op there that synchronises the block (print: barriers) or that the
+ * GPU runs in thread 0 only (a store, an atomic) cannot be lowered so. */
+static const ir_op *unlowerable_in_combine(const ir_block *blk)
+{
+    for (const ir_op *o = blk->first; o; o = o->next) {
+        if (o->code == IR_OP_PRINT || o->code == IR_OP_STORE || o->code == IR_OP_ATOMIC_ADD) return o;
+        for (int r = 0; r < o->nblocks; r++) {
+            const ir_op *bad = o->blocks[r] ? unlowerable_in_combine(o->blocks[r]) : NULL;
+            if (bad) return bad;
+        }
+    }
+    return NULL;
+}
+
 void cg_lower_scan(cg_ctx *g, ir_op *op)
 {
     int nops = op->noperands;
     if (nops < 1 || nops > IR_SCAN_MAX_OPERANDS || op->nresults != nops || op->nblocks != 1 ||
         !op->blocks[0] || op->blocks[0]->nargs != 2 * nops || op->operands[0]->type.rank < 1) {
         cg_error(g, op, "internal: malformed scan");
+        return;
+    }
+    const ir_op *bad = unlowerable_in_combine(op->blocks[0]);
+    if (bad) {
+        cg_error(g, bad, "associative_scan: '%s' in the combine fn is not supported on the GPU",
+                 ir_op_table[bad->code].name);
         return;
     }
     cg_gather gs[IR_SCAN_MAX_OPERANDS];

@@ -353,6 +353,27 @@ static void bad_options(void **state)
     tc_unit_free(u);
 }
 
+/* A print in an associative_scan combine would put a barrier in one
+ * thread's branch: a located error, not a hang. */
+static void scan_combine_effects(void **state)
+{
+    (void)state;
+    tc_options o = {.kernel = "k", .opt_level = 1};
+    char path[512];
+    snprintf(path, sizeof path, "%s/tests/golden/ok_scan_print.tile", TILE_SOURCE_DIR);
+    tc_unit *u = NULL;
+    assert_int_equal(tc_compile(&u, path, NULL, &o), TILE_OK);
+    tc_gpu_kernel k;
+    tc_gpu_options g = {.arch = "sm_90"};
+    assert_int_not_equal(tc_compile_gpu(u, &g, &k), TILE_OK);
+    assert_true(u->diags.nerrors >= 1);
+    const diag *d = u->diags.first;
+    while (d && !strstr(d->msg, "associative_scan: 'print' in the combine fn")) d = d->next;
+    assert_non_null(d);
+    assert_int_equal(d->loc.line, 3);   /* the print, in the fn body */
+    tc_unit_free(u);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -364,6 +385,7 @@ int main(void)
         cmocka_unit_test(warps_follow_tile_sizes),
         cmocka_unit_test(test_kernels_compile),
         cmocka_unit_test(library_kernels_compile),
+        cmocka_unit_test(scan_combine_effects),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
