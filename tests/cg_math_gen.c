@@ -49,9 +49,13 @@ int main(int argc, char **argv)
         LLVMBuildRet(g.b, r);
     }
     char *err = NULL;
-    if (g.status != TILE_OK || LLVMVerifyModule(g.mod, LLVMPrintMessageAction, &err)) return 1;
+    bool bad = g.status != TILE_OK || LLVMVerifyModule(g.mod, LLVMPrintMessageAction, &err);
+    LLVMDisposeMessage(err);
+    err = NULL;
+    if (bad) return 1;
     if (LLVMPrintModuleToFile(g.mod, argv[1], &err)) {
         fprintf(stderr, "cg_math_gen: %s\n", err);
+        LLVMDisposeMessage(err);
         return 1;
     }
     LLVMDisposeBuilder(g.b);
