@@ -83,6 +83,7 @@ check "$A/based.tile" based_window "D=64" 1
 check "$A/s2.tile" s2_fwd "D=64,S=4,L=16" 1
 check "$A/duo.tile" duo_prefill "D=64,W=64,S=4" 1
 check "$A/duo.tile" duo_decode_split "D=128,PS=16,NS=4,W=64,S=4" 1
+check "$A/moh.tile" moh_fwd "D=64" 1
 check "$A/moh.tile" moh_fwd_causal "D=64" 1
 check "$A/sqa.tile" sqa_fwd "D=64" 1
 check "$A/sqa.tile" sqa_fwd_causal "D=64" 1

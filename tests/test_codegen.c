@@ -143,6 +143,7 @@ static const gpu_case cases[] = {
     {"attention/s2.tile", "s2_fwd", "T=f32,D=128,S=2,L=32"},
     {"attention/duo.tile", "duo_prefill", "D=64,W=64,S=4"},
     {"attention/duo.tile", "duo_decode_split", "D=128,PS=16,NS=4,W=64,S=4"},
+    {"attention/moh.tile", "moh_fwd", "D=64"},
     {"attention/moh.tile", "moh_fwd_causal", "D=64"},
     {"attention/moh.tile", "moh_fwd_causal", "T=f32,D=128"},
     {"attention/sqa.tile", "sqa_fwd", "D=64"},

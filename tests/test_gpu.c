@@ -576,11 +576,11 @@ static bool run_duo_decode(tile_dtype T, int Z, int H, int HK, int D, int PS, in
     return ok;
 }
 
-static bool run_moh(tile_dtype T, int Z, int H, int HK, int M, int N, int D, uint64_t seed)
+static bool run_moh(const char *kernel, tile_dtype T, int Z, int H, int HK, int M, int N, int D, uint64_t seed)
 {
     char defines[64], label[160];
     snprintf(defines, sizeof defines, "D=%d,T=%s", D, dtname(T));
-    snprintf(label, sizeof label, "moh_fwd_causal %s Z=%d H=%d HK=%d M=%d N=%d D=%d", dtname(T), Z, H, HK, M, N, D);
+    snprintf(label, sizeof label, "%s %s Z=%d H=%d HK=%d M=%d N=%d D=%d", kernel, dtname(T), Z, H, HK, M, N, D);
     /* Gates: head 1 unused by every token (its blocks skip the key loop),
      * head 0 by the odd tokens, the rest dense. */
     float *g = TH_NEW(float, (size_t)Z * M * H);
@@ -592,7 +592,7 @@ static bool run_moh(tile_dtype T, int Z, int H, int HK, int M, int N, int D, uin
     garg args[7] = {GIN("q", T, Z, H, M, D), GIN("k", T, Z, HK, N, D), GIN("v", T, Z, HK, N, D),
                     GFLT("g", TILE_F32, g, Z, M, H), GOUT("o", T, Z, H, M, D),
                     GOUT("lse", TILE_F32, Z, H, M), GSCALAR("scale", 1 / sqrt(D))};
-    bool ok = run_case(label, "attention/moh.tile", "moh_fwd_causal", defines, args, 7, seed);
+    bool ok = run_case(label, "attention/moh.tile", kernel, defines, args, 7, seed);
     free_results(args, 7);
     free(g);
     return ok;
@@ -615,8 +615,9 @@ static void test_new_library(void **state)
     failed += !run_duo_prefill(TILE_F32, 1, 2, 1, 77, 77, 32, 16, 2, 51);
     failed += !run_duo_decode(TILE_BF16, 3, 4, 2, 128, 16, 4, 64, 4, 52);
     failed += !run_duo_decode(TILE_F32, 2, 2, 1, 64, 8, 3, 16, 2, 53);
-    failed += !run_moh(TILE_BF16, 1, 4, 2, 100, 100, 64, 54);
-    failed += !run_moh(TILE_F32, 1, 3, 1, 45, 45, 32, 55);
+    failed += !run_moh("moh_fwd_causal", TILE_BF16, 1, 4, 2, 100, 100, 64, 54);
+    failed += !run_moh("moh_fwd_causal", TILE_F32, 1, 3, 1, 45, 45, 32, 55);
+    failed += !run_moh("moh_fwd", TILE_BF16, 2, 2, 1, 70, 90, 64, 59);      /* M != N */
     failed += !run_flashlike("attention/sqa.tile", "sqa_fwd", "", TILE_BF16, 1, 2, 1, 100, 100, 64, 56);
     failed += !run_flashlike("attention/sqa.tile", "sqa_fwd_causal", "", TILE_BF16, 1, 2, 1, 100, 100, 64, 57);
     failed += !run_flashlike("attention/sqa.tile", "sqa_fwd_causal", "", TILE_F32, 2, 4, 2, 77, 131, 32, 58);
