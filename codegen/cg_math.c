@@ -269,10 +269,10 @@ static LLVMValueRef table_load(mb *m, LLVMValueRef idx)
     return v;
 }
 
-/* sin (cos when is_cos) of the f32 x. */
-static LLVMValueRef trig(cg_ctx *g, LLVMValueRef x, bool is_cos)
+/* x (f32) reduced modulo pi/2: r in [-pi/4, pi/4] (f64) and the quadrant
+ * count k (i32, only k mod 4 matters). */
+static void trig_reduce(mb *m, LLVMValueRef x, LLVMValueRef *r_out, LLVMValueRef *k_out)
 {
-    mb mm = mb_of(g), *m = &mm;
     LLVMValueRef bits = LLVMBuildBitCast(m->b, x, m->i32, "");
     LLVMValueRef e = LLVMBuildAnd(m->b, LLVMBuildLShr(m->b, bits, LLVMConstInt(m->i32, 23, 0), ""),
                                   LLVMConstInt(m->i32, 0xff, 0), "");
@@ -293,15 +293,24 @@ static LLVMValueRef trig(cg_ctx *g, LLVMValueRef x, bool is_cos)
     /* y = m * (chi + clo) as hi + lo, the product's error kept by fma. */
     LLVMValueRef ph = mul(m, md, chi);
     LLVMValueRef pl = add(m, fma3(m, md, chi, LLVMBuildFNeg(m->b, ph, "")), mul(m, md, clo));
-    LLVMValueRef xd = to_d(m, x);
-    LLVMValueRef yh = sel(m, big, ph, xd), yl = sel(m, big, pl, dc(m, 0.0));
-    /* Cody-Waite: |k| < 2^27, pi/2 = P1 + P2 + P3. */
+    LLVMValueRef yh = sel(m, big, ph, to_d(m, x)), yl = sel(m, big, pl, dc(m, 0.0));
+    /* Cody-Waite: |k| < 2^27, pi/2 = P1 + P2 + P3, each step exact up to one
+     * rounding of a value below pi/4 + 2^-26. */
     LLVMValueRef kd = un(m, "llvm.rint", mul(m, yh, dc(m, 0.63661977236758134)));
     LLVMValueRef nk = LLVMBuildFNeg(m->b, kd, "");
     LLVMValueRef r = fma3(m, nk, dc(m, 0x1.921fb54442d18p+0), yh);
     r = fma3(m, nk, dc(m, 0x1.1a62633145c07p-54), r);
     r = add(m, r, yl);
-    r = fma3(m, nk, dc(m, -0x1.f1976b7ed8fbcp-110), r);
+    *r_out = fma3(m, nk, dc(m, -0x1.f1976b7ed8fbcp-110), r);
+    *k_out = LLVMBuildFPToSI(m->b, kd, m->i32, "");
+}
+
+/* sin (cos when is_cos) of the f32 x. */
+static LLVMValueRef trig(cg_ctx *g, LLVMValueRef x, bool is_cos)
+{
+    mb mm = mb_of(g), *m = &mm;
+    LLVMValueRef r, q;
+    trig_reduce(m, x, &r, &q);
     LLVMValueRef r2 = mul(m, r, r);
     double cs[7], cc[8];
     double f = 1;
@@ -311,15 +320,14 @@ static LLVMValueRef trig(cg_ctx *g, LLVMValueRef x, bool is_cos)
     LLVMValueRef s = mul(m, r, poly(m, r2, cs, 7));   /* sin r, degree 13 */
     LLVMValueRef c = poly(m, r2, cc, 8);              /* cos r, degree 14 */
     /* Quadrant q = k mod 4 (cos: q + 1): sin, cos, -sin, -cos. */
-    LLVMValueRef q = LLVMBuildFPToSI(m->b, kd, m->i32, "");
     if (is_cos) q = LLVMBuildAdd(m->b, q, LLVMConstInt(m->i32, 1, 0), "");
     LLVMValueRef odd = LLVMBuildTrunc(m->b, q, LLVMInt1TypeInContext(g->ctx), "");
-    LLVMValueRef negq = LLVMBuildICmp(m->b, LLVMIntNE,
-                                      LLVMBuildAnd(m->b, q, LLVMConstInt(m->i32, 2, 0), ""),
+    LLVMValueRef negq = LLVMBuildICmp(m->b, LLVMIntNE, LLVMBuildAnd(m->b, q, LLVMConstInt(m->i32, 2, 0), ""),
                                       LLVMConstInt(m->i32, 0, 0), "");
     LLVMValueRef v = sel(m, odd, c, s);
     v = sel(m, negq, LLVMBuildFNeg(m->b, v, ""), v);
     /* sin(+-0) = +-0 (the reduction's fma would give +0); inf and NaN give NaN. */
+    LLVMValueRef xd = to_d(m, x);
     if (!is_cos) v = sel(m, fcmp(m, LLVMRealOEQ, xd, dc(m, 0.0)), xd, v);
     LLVMValueRef fin = fcmp(m, LLVMRealONE, un(m, "llvm.fabs", xd), dc(m, INFINITY));
     return to_f(m, sel(m, fin, v, dc(m, NAN)));
