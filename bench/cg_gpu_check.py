@@ -96,6 +96,26 @@ def other_cases():
                 {"T": "bf16", "D": 64, "E": 64}, {"Z": 1, "H": 2, "N": 70}, {}, {}))
     out.append(("lightning2 f32", ATT + "lightning2.tile", "lightning2",
                 {"T": "f32", "D": 64, "E": 64}, {"Z": 1, "H": 2, "N": 45}, {}, {}))
+    # The programs added with issue 5 (associative_scan, slices, the new math).
+    for T, N in (("bf16", 100), ("f32", 37)):
+        out.append((f"aaren_fwd {T} N={N}", ATT + "aaren.tile", "aaren_fwd",
+                    {"T": T, "D": 64, "E": 64}, {"Z": 1, "H": 2, "N": N}, {}, {}))
+    out.append(("based_fwd bf16 GQA", ATT + "based.tile", "based_fwd",
+                {"T": "bf16", "E": 64}, {"Z": 1, "H": 4, "HK": 2, "N": 100}, {}, {}))
+    flashlike = (("based_window", "based.tile", {}), ("s2_fwd", "s2.tile", {"S": 4, "L": 16}),
+                 ("sqa_fwd", "sqa.tile", {}), ("sqa_fwd_causal", "sqa.tile", {}),
+                 ("moh_fwd_causal", "moh.tile", {}))
+    for name, f, extra in flashlike:
+        for T, (M, N) in (("bf16", (100, 100)), ("f32", (77, 77))):
+            out.append((f"{name} {T} M={M} N={N} GQA", ATT + f, name, dict({"T": T, "D": 64}, **extra),
+                        {"Z": 1, "H": 4, "HK": 2, "M": M, "N": N}, {"scale": 0.125}, {}))
+    out.append(("duo_prefill bf16 GQA", ATT + "duo.tile", "duo_prefill",
+                {"T": "bf16", "D": 64, "W": 64, "S": 4}, {"Z": 1, "H": 4, "HK": 2, "M": 100, "N": 100},
+                {"scale": 0.125}, {"streaming": (0, 2)}))
+    out.append(("duo_decode_split bf16", ATT + "duo.tile", "duo_decode_split",
+                {"T": "bf16", "D": 128, "PS": 16, "NS": 4, "W": 64, "S": 4},
+                {"Z": 2, "H": 4, "HK": 2, "P": 12, "MAXP": 5}, {"scale": 0.125},
+                {"block_table": (0, 12), "seq_lens": (0, 80), "streaming": (0, 2)}))
     out.append(("scale_rows R=100", "examples/scale_rows.tile", "scale_rows", {}, {"R": 100}, {"s": 3.0}, {}))
     g = "tests/golden/"
     out.append(("golden ir_reduce", g + "ir_reduce.tile", "k", {}, {}, {}, {}))
@@ -108,6 +128,10 @@ def other_cases():
     for n, flag in ((5, True), (2, False), (0, True)):
         out.append((f"every op (ptx_ops) n={n} flag={flag}", g + "ptx_ops.tile", "ops", {}, {"R": 20},
                     {"n": n, "flag": flag}, {"xi": (-20, 20)}))
+    out.append(("golden ptx_newops (every issue-5 op)", g + "ptx_newops.tile", "newops", {}, {}, {}, {}))
+    out.append(("golden ir_scan", g + "ir_scan.tile", "k", {}, {}, {}, {}))
+    out.append(("golden ops_ir_index", g + "ops_ir_index.tile", "k", {}, {}, {}, {}))
+    out.append(("golden ops_ir_math", g + "ops_ir_math.tile", "k", {}, {}, {}, {}))
     return out
 
 

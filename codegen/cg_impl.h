@@ -6,6 +6,8 @@
  *   cg_scalar.c      the scalar op table (elementwise ops and casts)
  *   cg_shared.c      generic moves through shared memory: broadcast, reshape,
  *                    expand_dims, trans, convert_layout, reductions, cumsum
+ *   cg_index.c       slice, concat, argmax/argmin, associative_scan
+ *   cg_math.c        sin cos erf log1p expm1 pow (f64 software routines)
  *   cg_dot.c         dot: the generic SIMT path, mma.sync for bf16/f16
  *   cg_memory.c      load, store, atomic_add (predicated, vectorised)
  *   cg_effects.c     assert and print
@@ -114,6 +116,9 @@ LLVMValueRef cg_inline_asm(cg_ctx *g, LLVMTypeRef ret, const char *text, const c
 LLVMBasicBlockRef cg_begin_if(cg_ctx *g, LLVMValueRef cond);
 void cg_end_if(cg_ctx *g, LLVMBasicBlockRef cont);
 void cg_barrier(cg_ctx *g);
+/* Lowers the ops of a region whose arguments are already bound (the scan's
+ * combine, once per step). */
+void cg_lower_block(cg_ctx *g, ir_block *blk);
 LLVMValueRef cg_and(cg_ctx *g, LLVMValueRef a, LLVMValueRef b); /* NULL = true */
 
 /* ---- cg_layout.c ---- */
@@ -129,6 +134,10 @@ LLVMValueRef cg_scalar_op(cg_ctx *g, ir_opcode code, ir_dtype in, ir_dtype out, 
 bool cg_has_scalar_rule(ir_opcode code);
 LLVMValueRef cg_convert(cg_ctx *g, LLVMValueRef x, ir_dtype from, ir_dtype to);
 LLVMValueRef cg_const_scalar(cg_ctx *g, ir_dtype t, ir_scalar c);
+
+/* ---- cg_math.c ---- */
+/* sin cos erf log1p expm1 pow of f32 registers (NULL for other ops). */
+LLVMValueRef cg_math_op(cg_ctx *g, ir_opcode code, LLVMValueRef *a);
 
 /* ---- cg_shared.c ---- */
 /* Reserves `bytes` of scratch at *cursor (16-byte aligned) and advances
@@ -160,6 +169,12 @@ void cg_clamped_coord(cg_ctx *g, const cg_map *m, int k, LLVMValueRef *coord);
 typedef void (*cg_loop_body)(cg_ctx *g, LLVMValueRef k, LLVMValueRef *acc, void *ctx);
 void cg_counted_loop(cg_ctx *g, int64_t lo, int64_t hi, int n, LLVMValueRef *acc,
                      cg_loop_body body, void *ctx);
+
+/* ---- cg_index.c ---- */
+void cg_lower_slice(cg_ctx *g, ir_op *op);
+void cg_lower_concat(cg_ctx *g, ir_op *op);
+void cg_lower_argext(cg_ctx *g, ir_op *op);  /* argmax, argmin */
+void cg_lower_scan(cg_ctx *g, ir_op *op);    /* associative_scan */
 
 /* ---- cg_dot.c ---- */
 void cg_lower_dot(cg_ctx *g, ir_op *op);

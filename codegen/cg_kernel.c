@@ -353,6 +353,11 @@ static void lower_op(cg_ctx *g, ir_op *op)
     case IR_OP_REDUCE_MAX:
     case IR_OP_REDUCE_MIN: cg_lower_reduce(g, op); return;
     case IR_OP_CUMSUM: cg_lower_cumsum(g, op); return;
+    case IR_OP_SLICE: cg_lower_slice(g, op); return;
+    case IR_OP_CONCAT: cg_lower_concat(g, op); return;
+    case IR_OP_ARGMAX:
+    case IR_OP_ARGMIN: cg_lower_argext(g, op); return;
+    case IR_OP_SCAN: cg_lower_scan(g, op); return;
     case IR_OP_DOT: cg_lower_dot(g, op); return;
     case IR_OP_LOAD: cg_lower_load(g, op); return;
     case IR_OP_STORE:
@@ -375,6 +380,8 @@ static void lower_ops(cg_ctx *g, ir_block *blk)
 {
     for (ir_op *op = blk->first; op && g->status == TILE_OK; op = op->next) lower_op(g, op);
 }
+
+void cg_lower_block(cg_ctx *g, ir_block *blk) { lower_ops(g, blk); }
 
 /* ---- the entry point ----------------------------------------------------- */
 

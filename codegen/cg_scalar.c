@@ -4,7 +4,8 @@
  * ops wrap; division by zero and out-of-range shifts have defined results
  * (no LLVM poison); max/min propagate NaN.  exp/exp2/log/log2/sigmoid/tanh
  * use the approximate hardware instructions (the tolerance contract in
- * docs/language.md).
+ * docs/language.md); floor/ceil/round/fma are exact single instructions;
+ * sin/cos/erf/log1p/expm1/pow are cg_math.c's f64 software routines.
  *
  * Table-driven: RULES maps an opcode to how its float and its integer
  * elements are built; a new elementwise op is one line there (plus a case
@@ -22,6 +23,7 @@ typedef enum rule {
     R_IADD, R_ISUB, R_IMUL, R_IDIV, R_IREM, R_IMIN, R_IMAX, R_AND, R_OR, R_XOR, R_SHL, R_SHR,
     R_IEQ, R_INE, R_ILT, R_ILE, R_IGT, R_IGE,
     R_SELECT, R_CAST,
+    R_FLOOR, R_CEIL, R_ROUND, R_FMA, R_MATH, /* R_MATH: cg_math.c */
 } rule;
 
 typedef struct rules {
@@ -60,6 +62,16 @@ static const rules RULES[IR_OP_COUNT] = {
     [IR_OP_CMP_GT] = {R_FGT, R_IGT},
     [IR_OP_CMP_GE] = {R_FGE, R_IGE},
     [IR_OP_SELECT] = {R_SELECT, R_SELECT},
+    [IR_OP_FLOOR] = {R_FLOOR, R_NONE},
+    [IR_OP_CEIL] = {R_CEIL, R_NONE},
+    [IR_OP_ROUND] = {R_ROUND, R_NONE},
+    [IR_OP_FMA] = {R_FMA, R_NONE},
+    [IR_OP_SIN] = {R_MATH, R_NONE},
+    [IR_OP_COS] = {R_MATH, R_NONE},
+    [IR_OP_ERF] = {R_MATH, R_NONE},
+    [IR_OP_LOG1P] = {R_MATH, R_NONE},
+    [IR_OP_EXPM1] = {R_MATH, R_NONE},
+    [IR_OP_POW] = {R_MATH, R_NONE},
 };
 
 bool cg_has_scalar_rule(ir_opcode code)
@@ -135,6 +147,15 @@ static LLVMValueRef float_op(cg_ctx *g, rule r, LLVMValueRef *a)
     case R_FLE: return LLVMBuildFCmp(b, LLVMRealOLE, a[0], a[1], "");
     case R_FGT: return LLVMBuildFCmp(b, LLVMRealOGT, a[0], a[1], "");
     case R_FGE: return LLVMBuildFCmp(b, LLVMRealOGE, a[0], a[1], "");
+    /* Exact: cvt.rmi / cvt.rpi / cvt.rni.f32.f32 (NaN, inf, -0 pass). */
+    case R_FLOOR: return call1(g, "llvm.floor", a[0]);
+    case R_CEIL: return call1(g, "llvm.ceil", a[0]);
+    case R_ROUND: return call1(g, "llvm.roundeven", a[0]);
+    case R_FMA: {
+        /* fma.rn.f32: one rounding, never contracted differently. */
+        LLVMTypeRef t = LLVMTypeOf(a[0]);
+        return cg_intrinsic(g, "llvm.fma", &t, 1, a, 3);
+    }
     default: return NULL;
     }
 }
@@ -236,9 +257,9 @@ LLVMValueRef cg_scalar_op(cg_ctx *g, ir_opcode code, ir_dtype in, ir_dtype out, 
     if (!is_f) return int_op(g, r, args);
     /* Floats: compute in f32, round once to the result dtype. */
     int n = ir_op_table[code].noperands;
-    LLVMValueRef w[2];
-    for (int i = 0; i < n && i < 2; i++) w[i] = cg_convert(g, args[i], in, IR_F32);
-    LLVMValueRef v = float_op(g, r, w);
+    LLVMValueRef w[3];
+    for (int i = 0; i < n && i < 3; i++) w[i] = cg_convert(g, args[i], in, IR_F32);
+    LLVMValueRef v = r == R_MATH ? cg_math_op(g, code, w) : float_op(g, r, w);
     if (!v || out == IR_BOOL || out == IR_F32) return v;
     return cg_convert(g, v, IR_F32, out);
 }

@@ -648,6 +648,7 @@ static void check_op_types(verifier *v, ir_op *op)
         ir_type want = ir_type_scalar(IR_I32);
         for (int i = 0; i < xt->rank; i++)
             if (i != op->attr.i) want.shape[want.rank++] = xt->shape[i];
+        want.layout = rt->layout; /* scheduled IR: any layout (as reductions) */
         if (!ir_type_equal(rt, &want))
             fail(v, op, "%s: result has type %s, expected %s", info->name, TS(rt), TS(&want));
         break;

@@ -17,6 +17,8 @@ lib=${TILE_LIB:-../lib}
 # Default-constant kernels expected to spill today, one per line:
 #   "KERNEL|DEFINES|ARCH|reason"
 EXPECT_SPILLS="
+based_fwd|E=64|sm_80|carries s2 = f32[F*F, E] = [256, 64] (64 registers a thread at 8 warps) plus s1, z2 and the chunk's [B, F*F] feature tile through a generic reshape; needs the state in shared memory
+based_fwd|E=64|sm_90|carries s2 = f32[F*F, E] = [256, 64] (64 registers a thread at 8 warps) plus s1, z2 and the chunk's [B, F*F] feature tile through a generic reshape; needs the state in shared memory
 "
 
 pass=0 fail=0 xfail=0
@@ -73,12 +75,26 @@ check "$A/block_sparse.tile" block_sparse_fwd "D=64,BM=32,BN=32" 1
 check "$A/block_sparse.tile" block_sparse_fwd_causal "D=128,BM=16,BN=16" 1
 check "$A/lightning2.tile" lightning2 "D=64,E=64" 1
 check "$A/masks.tile" check_kv_range "mask=causal,kv_range=causal_range,M=64,N=64,BM=16,BN=16" 0
+# The programs added with issue 5 (associative_scan, slices, new math).
+check "$A/aaren.tile" aaren_fwd "D=64,E=64" 1
+check "$A/aaren.tile" aaren_fwd "T=f32,D=32,E=48" 0
+check "$A/based.tile" based_fwd "E=64" 1
+check "$A/based.tile" based_window "D=64" 1
+check "$A/s2.tile" s2_fwd "D=64,S=4,L=16" 1
+check "$A/duo.tile" duo_prefill "D=64,W=64,S=4" 1
+check "$A/duo.tile" duo_decode_split "D=128,PS=16,NS=4,W=64,S=4" 1
+check "$A/moh.tile" moh_fwd "D=64" 1
+check "$A/moh.tile" moh_fwd_causal "D=64" 1
+check "$A/sqa.tile" sqa_fwd "D=64" 1
+check "$A/sqa.tile" sqa_fwd_causal "D=64" 1
 check ../examples/scale_rows.tile scale_rows "" 1
 check golden/ptx_ops.tile ops "" 0
+check golden/ptx_newops.tile newops "" 1
 # Every test kernel (print, asserts, loops, atomics, masks, bool and i64 data).
 for k in ir_assert:k ir_capture:k:N=8 ir_defines:k:D=16 ir_if:k ir_import:k ir_loop:k \
          ir_partial:local ir_reduce:k ir_view_mask:k ir_weak:k ok_compose:k ok_misc:k \
-         ok_fn_tensor:k ok_import:k ptx_flash_fwd:fwd64; do
+         ok_fn_tensor:k ok_import:k ptx_flash_fwd:fwd64 ir_scan:k ops_ir_index:k \
+         ops_ir_math:k; do
     f=${k%%:*} rest=${k#*:}
     kn=${rest%%:*} d=${rest#"$kn"}
     check "golden/$f.tile" "$kn" "${d#:}" 0

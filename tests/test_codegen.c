@@ -133,6 +133,21 @@ static const gpu_case cases[] = {
     {"attention/lightning2.tile", "lightning2", "T=f32,D=64,E=128,B=16"},
     {"attention/masks.tile", "check_kv_range", "mask=causal,kv_range=causal_range,M=64,N=64,BM=16,BN=16"},
     {"attention/masks.tile", "check_q_range", "mask=causal,q_range=causal_q_range,M=64,N=64,BM=16,BN=16"},
+    /* The programs added with issue 5 (scan, slices, new math), the
+     * constants of their `// $ build/tilec` header lines and tests. */
+    {"attention/aaren.tile", "aaren_fwd", "D=64,E=64"},
+    {"attention/aaren.tile", "aaren_fwd", "T=f32,D=32,E=48"},
+    {"attention/based.tile", "based_fwd", "E=64"},
+    {"attention/based.tile", "based_window", "D=64"},
+    {"attention/s2.tile", "s2_fwd", "D=64,S=4,L=16"},
+    {"attention/s2.tile", "s2_fwd", "T=f32,D=128,S=2,L=32"},
+    {"attention/duo.tile", "duo_prefill", "D=64,W=64,S=4"},
+    {"attention/duo.tile", "duo_decode_split", "D=128,PS=16,NS=4,W=64,S=4"},
+    {"attention/moh.tile", "moh_fwd", "D=64"},
+    {"attention/moh.tile", "moh_fwd_causal", "D=64"},
+    {"attention/moh.tile", "moh_fwd_causal", "T=f32,D=128"},
+    {"attention/sqa.tile", "sqa_fwd", "D=64"},
+    {"attention/sqa.tile", "sqa_fwd_causal", "T=f16,D=128"},
 };
 
 /* Test kernels of the source tree: tests/golden and examples. */
@@ -154,6 +169,10 @@ static const gpu_case tree_cases[] = {
     {"tests/golden/ok_fn_tensor.tile", "k", ""},
     {"tests/golden/ok_import.tile", "k", ""},
     {"tests/golden/ptx_ops.tile", "ops", ""},
+    {"tests/golden/ptx_newops.tile", "newops", ""},
+    {"tests/golden/ir_scan.tile", "k", ""},
+    {"tests/golden/ops_ir_index.tile", "k", ""},
+    {"tests/golden/ops_ir_math.tile", "k", ""},
     {"tests/golden/ptx_flash_fwd.tile", "fwd64", ""},
 };
 
@@ -335,6 +354,27 @@ static void bad_options(void **state)
     tc_unit_free(u);
 }
 
+/* A print in an associative_scan combine would put a barrier in one
+ * thread's branch: a located error, not a hang. */
+static void scan_combine_effects(void **state)
+{
+    (void)state;
+    tc_options o = {.kernel = "k", .opt_level = 1};
+    char path[512];
+    snprintf(path, sizeof path, "%s/tests/golden/ok_scan_print.tile", TILE_SOURCE_DIR);
+    tc_unit *u = NULL;
+    assert_int_equal(tc_compile(&u, path, NULL, &o), TILE_OK);
+    tc_gpu_kernel k;
+    tc_gpu_options g = {.arch = "sm_90"};
+    assert_int_not_equal(tc_compile_gpu(u, &g, &k), TILE_OK);
+    assert_true(u->diags.nerrors >= 1);
+    const diag *d = u->diags.first;
+    while (d && !strstr(d->msg, "associative_scan: 'print' in the combine fn")) d = d->next;
+    assert_non_null(d);
+    assert_int_equal(d->loc.line, 3);   /* the print, in the fn body */
+    tc_unit_free(u);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -346,6 +386,7 @@ int main(void)
         cmocka_unit_test(warps_follow_tile_sizes),
         cmocka_unit_test(test_kernels_compile),
         cmocka_unit_test(library_kernels_compile),
+        cmocka_unit_test(scan_combine_effects),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

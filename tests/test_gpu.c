@@ -55,6 +55,9 @@ typedef struct garg {
     int swap;              /* 12: stored with dims 1 and 2 swapped (strided);
                               23: dims 2 and 3 (the last stride is not 1) */
     int offset;            /* elements before element 0 (misaligned if odd) */
+    int ulps;              /* > 0: compare element by element within ulps units in
+                              the last place of the dtype (exact zero signs; i32:
+                              exactly), not rtol * the output's max (test_new_ops) */
     float *result;         /* OUT: the interpreter's output, logical order (malloc'd) */
 } garg;
 
@@ -148,6 +151,29 @@ static float *logical(const garg *a, const void *mem)
 
 static double rtol(tile_dtype t) { return t == TILE_BF16 ? 2e-2 : t == TILE_F16 ? 1e-2 : 2e-3; }
 
+/* One unit in the last place of w in dtype t (subnormals included). */
+static double ulp_of(tile_dtype t, double w)
+{
+    int p = t == TILE_BF16 ? 8 : t == TILE_F16 ? 11 : 24;
+    int emin = t == TILE_BF16 ? -125 : t == TILE_F16 ? -13 : -125;
+    int e;
+    frexp(w, &e);
+    if (e < emin) e = emin;
+    return ldexp(1.0, e - p);
+}
+
+/* The ulps comparison: NaN anywhere fails (the kernel maps computed NaNs
+ * to a sentinel, so a NaN is an unwritten element), infinities and zeros
+ * (with their signs) must match exactly. */
+static bool elem_bad_ulps(const garg *a, float got, float want, double *err)
+{
+    if (isnan(want) || isnan(got)) return true;
+    if (a->dtype == TILE_I32) return got != want;   /* integers: exact */
+    if (isinf(want) || isinf(got) || want == 0) return got != want || signbit(got) != signbit(want);
+    *err = fabs((double)got - want) / ulp_of(a->dtype, want);
+    return *err > a->ulps;
+}
+
 /* Compares one output; prints the worst element on failure. */
 static bool compare(const char *label, const garg *a, const float *got, const float *want)
 {
@@ -159,16 +185,17 @@ static bool compare(const char *label, const garg *a, const float *got, const fl
     for (size_t i = 0; i < n; i++) {
         bool bad;
         double err = 0;
-        if (isnan(want[i]) || isnan(got[i])) bad = true; /* an unwritten element stays NaN */
+        if (a->ulps > 0) bad = elem_bad_ulps(a, got[i], want[i], &err);
+        else if (isnan(want[i]) || isnan(got[i])) bad = true; /* an unwritten element stays NaN */
         else if (isinf(want[i]) || isinf(got[i])) bad = got[i] != want[i];
         else bad = (err = fabs((double)got[i] - want[i])) > tol;
         if (err > max_err) max_err = err;
         if (bad && nbad++ == 0) worst = i;
     }
     if (nbad)
-        fprintf(stderr, "FAIL %s: %s: %zu of %zu elements off, first at %zu: gpu %g interp %g "
-                "(tol %.2g, max_err %.2g)\n", label, a->name, nbad, n, worst, got[worst],
-                want[worst], tol, max_err);
+        fprintf(stderr, "FAIL %s: %s: %zu of %zu elements off, first at %zu: gpu %.9g interp %.9g "
+                "(tol %.2g%s, max_err %.2g)\n", label, a->name, nbad, n, worst, got[worst],
+                want[worst], a->ulps > 0 ? (double)a->ulps : tol, a->ulps > 0 ? " ulps" : "", max_err);
     return nbad == 0;
 }
 
@@ -469,6 +496,174 @@ static void test_block_sparse(void **state)
     assert_int_equal(failed, 0);
 }
 
+/* ---- the programs added with issue 5 ------------------------------------------------ */
+/* Flash-style signature (q, k, v, o, lse, scale) kernels: based_window,
+ * s2_fwd, sqa_fwd(_causal). */
+static bool run_flashlike(const char *file, const char *kernel, const char *extra, tile_dtype T, int Z,
+                          int H, int HK, int M, int N, int D, uint64_t seed)
+{
+    char defines[128], label[192];
+    snprintf(defines, sizeof defines, "D=%d,T=%s%s%s", D, dtname(T), *extra ? "," : "", extra);
+    snprintf(label, sizeof label, "%s %s Z=%d H=%d HK=%d M=%d N=%d [%s]", kernel, dtname(T), Z, H, HK, M, N, defines);
+    garg args[6] = {GIN("q", T, Z, H, M, D), GIN("k", T, Z, HK, N, D), GIN("v", T, Z, HK, N, D),
+                    GOUT("o", T, Z, H, M, D), GOUT("lse", TILE_F32, Z, H, M), GSCALAR("scale", 1 / sqrt(D))};
+    bool ok = run_case(label, file, kernel, defines, args, 6, seed);
+    free_results(args, 6);
+    return ok;
+}
+
+static bool run_aaren(tile_dtype T, int Z, int H, int N, int D, int E, uint64_t seed)
+{
+    char defines[64], label[128];
+    snprintf(defines, sizeof defines, "D=%d,E=%d,T=%s", D, E, dtname(T));
+    snprintf(label, sizeof label, "aaren_fwd %s Z=%d H=%d N=%d D=%d E=%d", dtname(T), Z, H, N, D, E);
+    garg args[4] = {GIN("q", T, H, D), GIN("k", T, Z, H, N, D), GIN("v", T, Z, H, N, E), GOUT("o", T, Z, H, N, E)};
+    bool ok = run_case(label, "attention/aaren.tile", "aaren_fwd", defines, args, 4, seed);
+    free_results(args, 4);
+    return ok;
+}
+
+static bool run_based(tile_dtype T, int Z, int H, int HK, int N, int E, uint64_t seed)
+{
+    enum { F = 16 };
+    char defines[64], label[128];
+    snprintf(defines, sizeof defines, "E=%d,T=%s", E, dtname(T));
+    snprintf(label, sizeof label, "based_fwd %s Z=%d H=%d HK=%d N=%d E=%d", dtname(T), Z, H, HK, N, E);
+    garg args[4] = {GIN("q", T, Z, H, N, F), GIN("k", T, Z, HK, N, F), GIN("v", T, Z, HK, N, E),
+                    GOUT("o", T, Z, H, N, E)};
+    bool ok = run_case(label, "attention/based.tile", "based_fwd", defines, args, 4, seed);
+    free_results(args, 4);
+    return ok;
+}
+
+static bool run_duo_prefill(tile_dtype T, int Z, int H, int HK, int M, int N, int D, int W, int S, uint64_t seed)
+{
+    char defines[64], label[160];
+    snprintf(defines, sizeof defines, "D=%d,W=%d,S=%d,T=%s", D, W, S, dtname(T));
+    snprintf(label, sizeof label, "duo_prefill %s Z=%d H=%d HK=%d M=%d N=%d [%s]", dtname(T), Z, H, HK, M, N, defines);
+    int32_t streaming[8];
+    for (int h = 0; h < H && h < 8; h++) streaming[h] = (h + 1) / 2 % 2;   /* 0 1 1 0 0 1 1 0 */
+    garg args[7] = {GIN("q", T, Z, H, M, D), GIN("k", T, Z, HK, N, D), GIN("v", T, Z, HK, N, D),
+                    GINT("streaming", streaming, H), GOUT("o", T, Z, H, M, D),
+                    GOUT("lse", TILE_F32, Z, H, M), GSCALAR("scale", 1 / sqrt(D))};
+    bool ok = run_case(label, "attention/duo.tile", "duo_prefill", defines, args, 7, seed);
+    free_results(args, 7);
+    return ok;
+}
+
+static bool run_duo_decode(tile_dtype T, int Z, int H, int HK, int D, int PS, int NS, int W, int S, uint64_t seed)
+{
+    enum { MAXP = 6 };
+    int P = Z * MAXP + 1;
+    char defines[96], label[192];
+    snprintf(defines, sizeof defines, "D=%d,PS=%d,NS=%d,W=%d,S=%d,T=%s", D, PS, NS, W, S, dtname(T));
+    snprintf(label, sizeof label, "duo_decode_split %s Z=%d H=%d HK=%d [%s]", dtname(T), Z, H, HK, defines);
+    int32_t *table = TH_NEW(int32_t, (size_t)Z * MAXP), *lens = TH_NEW(int32_t, (size_t)Z);
+    int32_t *perm = TH_NEW(int32_t, (size_t)P), streaming[8];
+    th_rng rng = th_rng_new(seed);
+    for (int i = 0; i < P; i++) perm[i] = i;
+    th_rng_shuffle(&rng, perm, P);
+    for (int i = 0; i < Z * MAXP; i++) table[i] = perm[i];
+    for (int z = 0; z < Z; z++) lens[z] = z == 0 ? 1 : z == 1 ? MAXP * PS : th_rng_int(&rng, MAXP * PS + 1);
+    for (int h = 0; h < H && h < 8; h++) streaming[h] = h % 2;
+    garg args[9] = {GIN("q", T, Z, H, D), GIN("k_cache", T, P, PS, HK, D), GIN("v_cache", T, P, PS, HK, D),
+                    GINT("block_table", table, Z, MAXP), GINT("seq_lens", lens, Z), GINT("streaming", streaming, H),
+                    GOUT("o_part", TILE_F32, Z, H, NS, D), GOUT("lse_part", TILE_F32, Z, H, NS),
+                    GSCALAR("scale", 1 / sqrt(D))};
+    bool ok = run_case(label, "attention/duo.tile", "duo_decode_split", defines, args, 9, seed);
+    free_results(args, 9);
+    free(table), free(lens), free(perm);
+    return ok;
+}
+
+static bool run_moh(const char *kernel, tile_dtype T, int Z, int H, int HK, int M, int N, int D, uint64_t seed)
+{
+    char defines[64], label[160];
+    snprintf(defines, sizeof defines, "D=%d,T=%s", D, dtname(T));
+    snprintf(label, sizeof label, "%s %s Z=%d H=%d HK=%d M=%d N=%d D=%d", kernel, dtname(T), Z, H, HK, M, N, D);
+    /* Gates: head 1 unused by every token (its blocks skip the key loop),
+     * head 0 by the odd tokens, the rest dense. */
+    float *g = TH_NEW(float, (size_t)Z * M * H);
+    th_rng rng = th_rng_new(seed + 100);
+    for (int z = 0; z < Z; z++)
+        for (int i = 0; i < M; i++)
+            for (int h = 0; h < H; h++)
+                g[((size_t)z * M + i) * H + h] = h == 1 || (h == 0 && i % 2) ? 0.0f : (float)th_rng_uniform(&rng);
+    garg args[7] = {GIN("q", T, Z, H, M, D), GIN("k", T, Z, HK, N, D), GIN("v", T, Z, HK, N, D),
+                    GFLT("g", TILE_F32, g, Z, M, H), GOUT("o", T, Z, H, M, D),
+                    GOUT("lse", TILE_F32, Z, H, M), GSCALAR("scale", 1 / sqrt(D))};
+    bool ok = run_case(label, "attention/moh.tile", kernel, defines, args, 7, seed);
+    free_results(args, 7);
+    free(g);
+    return ok;
+}
+
+static void test_new_library(void **state)
+{
+    (void)state;
+    int failed = 0;
+    failed += !run_aaren(TILE_BF16, 1, 2, 100, 64, 64, 41);
+    failed += !run_aaren(TILE_F32, 2, 3, 37, 32, 48, 42);
+    failed += !run_aaren(TILE_BF16, 1, 1, 1, 64, 64, 43);                      /* length 1 */
+    failed += !run_based(TILE_BF16, 1, 4, 2, 100, 64, 44);                     /* GQA */
+    failed += !run_based(TILE_F32, 2, 2, 1, 37, 32, 45);
+    failed += !run_flashlike("attention/based.tile", "based_window", "", TILE_BF16, 1, 2, 1, 100, 100, 64, 46);
+    failed += !run_flashlike("attention/based.tile", "based_window", "", TILE_F32, 1, 4, 2, 77, 131, 32, 47);
+    failed += !run_flashlike("attention/s2.tile", "s2_fwd", "S=4,L=16", TILE_BF16, 1, 4, 2, 100, 100, 64, 48);
+    failed += !run_flashlike("attention/s2.tile", "s2_fwd", "S=2,L=8", TILE_F32, 2, 2, 2, 67, 67, 32, 49);
+    failed += !run_duo_prefill(TILE_BF16, 1, 4, 2, 100, 100, 64, 64, 4, 50);
+    failed += !run_duo_prefill(TILE_F32, 1, 2, 1, 77, 77, 32, 16, 2, 51);
+    failed += !run_duo_decode(TILE_BF16, 3, 4, 2, 128, 16, 4, 64, 4, 52);
+    failed += !run_duo_decode(TILE_F32, 2, 2, 1, 64, 8, 3, 16, 2, 53);
+    failed += !run_moh("moh_fwd_causal", TILE_BF16, 1, 4, 2, 100, 100, 64, 54);
+    failed += !run_moh("moh_fwd_causal", TILE_F32, 1, 3, 1, 45, 45, 32, 55);
+    failed += !run_moh("moh_fwd", TILE_BF16, 2, 2, 1, 70, 90, 64, 59);      /* M != N */
+    failed += !run_flashlike("attention/sqa.tile", "sqa_fwd", "", TILE_BF16, 1, 2, 1, 100, 100, 64, 56);
+    failed += !run_flashlike("attention/sqa.tile", "sqa_fwd_causal", "", TILE_BF16, 1, 2, 1, 100, 100, 64, 57);
+    failed += !run_flashlike("attention/sqa.tile", "sqa_fwd_causal", "", TILE_F32, 2, 4, 2, 77, 131, 32, 58);
+    assert_int_equal(failed, 0);
+}
+
+/* Every op added with issue 5 on edge values (tests/golden/ptx_newops.tile):
+ * x and y pair up for pow's C99 Annex F cases; x holds NaN, +-inf, +-0,
+ * ties for round, arguments of sin/cos up to 3.4e38, log1p/expm1 limits. */
+static void test_new_ops(void **state)
+{
+    (void)state;
+    static const float x[32] = {
+        NAN, INFINITY, -INFINITY, 0.0f, -0.0f, 0.5f, 1.5f, 2.5f, -0.5f, -2.5f, -1.0f, -1.5f,
+        1e-5f, -1e-7f, 3.0f, 0.75f, 1e4f, -1e6f, 1e30f, 3.4e38f, 16777216.0f, 123456.789f,
+        10.0f, -3.999f, 88.0f, 89.0f, -20.0f, 0.3f, 2.0f, -2.0f, 1.0f, 7.5f};
+    static const float y[32] = {
+        0.0f, -2.0f, 3.0f, -1.0f, -3.0f, INFINITY, -INFINITY, 2.0f, 0.5f, 3.0f, INFINITY, -2.0f,
+        0.5f, 2.0f, NAN, 1e4f, 3.5f, 2.0f, 2.0f, -1.0f, 0.5f, -0.5f,
+        38.0f, -3.0f, 0.25f, 1.0f, 0.0f, 1.7f, -149.0f, 127.0f, NAN, -0.0f};
+    /* bf16: the same kinds of values, in range (x rounds to bf16 in the image). */
+    static const float g[8 * 12] = {
+        /* columns: equal | tie at 1 | NaNs at 3, 5 | -0 +0 | +0 -0 | -inf | inf at 6 | data...   */
+        1, 1, 2, -0.0f, 0.0f, -INFINITY, 0, 5, -1, 0.25f, 3, NAN,
+        1, 3, 1, 0.0f, -0.0f, -INFINITY, -5, 5, -1, 0.25f, 3, 2,
+        1, 3, 0, -0.0f, 0.0f, -INFINITY, 1, -7, -2, 0.5f, 3, 2,
+        1, 2, NAN, 0.0f, -0.0f, -INFINITY, 2, 5, -2, 0.5f, -3, 1,
+        1, -1, 4, -0.0f, 0.0f, -INFINITY, 3, -7, -3, 0.75f, -3, 1,
+        1, 0, NAN, 0.0f, -0.0f, -INFINITY, 4, 6, -3, 0.75f, 3, 0,
+        1, 3, -9, -0.0f, 0.0f, -INFINITY, INFINITY, 6, -4, 1, -3, 0,
+        1, -4, 9, 0.0f, -0.0f, -INFINITY, INFINITY, -7, -4, 1, 3, -1,
+    };
+    garg args[13] = {
+        GFLT("x", TILE_F32, x, 32), GFLT("y", TILE_F32, y, 32), GFLT("xb", TILE_BF16, x, 32),
+        GFLT("yb", TILE_BF16, y, 32), GFLT("g", TILE_F32, g, 8, 12), GIN("h", TILE_F32, 8, 12),
+        GOUT("math", TILE_F32, 10, 32), GOUT("mathb", TILE_BF16, 10, 32), GOUT("ia", TILE_I32, 3, 12),
+        GOUT("ib", TILE_I32, 2, 8), GOUT("moved", TILE_F32, 8, 12), GOUT("sc", TILE_F32, 3, 8, 12),
+        GOUT("si", TILE_I32, 8, 12)};
+    args[6].ulps = 2;    /* f32: sin cos erf log1p expm1 pow within 2 ulps, the rest exact */
+    args[7].ulps = 1;    /* bf16: one rounding of a value within 2 f32 ulps */
+    args[8].ulps = args[9].ulps = args[12].ulps = 1;   /* i32: exact */
+    bool ok = run_case("newops edge values", "golden/ptx_newops.tile", "newops", "", args, 13, 60);
+    free_results(args, 13);
+    assert_true(ok);
+}
+
 /* ---- asserts and the cache on the device ------------------------------------------------ */
 static void test_device_assert(void **state)
 {
@@ -587,7 +782,8 @@ int main(void)
         cmocka_unit_test(test_flash_fwd),     cmocka_unit_test(test_flash_bwd),
         cmocka_unit_test(test_decode),        cmocka_unit_test(test_lightning2),
         cmocka_unit_test(test_block_sparse),  cmocka_unit_test(test_device_assert),
-        cmocka_unit_test(test_disk_cache),
+        cmocka_unit_test(test_disk_cache),    cmocka_unit_test(test_new_library),
+        cmocka_unit_test(test_new_ops),
     };
     const char *filter = getenv("TEST_GPU_FILTER"); /* e.g. "test_flash_*" */
     if (filter && *filter) cmocka_set_test_filter(filter);
