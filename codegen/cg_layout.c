@@ -84,18 +84,19 @@ const cg_map *cg_map_of(cg_ctx *g, const ir_type *t)
         m->vec = 1;
         m->valid = arena_calloc(g->mem, 1, sizeof *m->valid);
         m->coord = NULL;
-    } else if (!t->layout || t->layout->kind != IR_LAYOUT_BLOCKED) {
-        cg_error(g, NULL, "codegen supports blocked layouts only (got %s)",
-                 t->layout ? "another kind" : "none");
+    } else if (!t->layout || t->layout->kind == IR_LAYOUT_SHARED) {
+        cg_error(g, NULL, "codegen: a register tile needs a blocked or mma-family layout (got %s)",
+                 t->layout ? "shared" : "none");
         return NULL;
     } else {
         LLVMBasicBlockRef here = LLVMGetInsertBlock(g->b);
         LLVMPositionBuilderBefore(g->b, g->entry_end);
-        bool ok = build_blocked(g, m, t->layout);
+        bool ok = t->layout->kind == IR_LAYOUT_BLOCKED ? build_blocked(g, m, t->layout)
+                                                       : cg_mma_build_map(g, m, t->layout);
         LLVMPositionBuilderAtEnd(g->b, here);
         if (!ok) {
-            cg_error(g, NULL, "a tile of this shape needs more than %d registers per thread",
-                     CG_MAX_REGS);
+            cg_error(g, NULL, "a tile of this shape needs more than %d registers per thread "
+                              "or does not fit its layout", CG_MAX_REGS);
             return NULL;
         }
     }
