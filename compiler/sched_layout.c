@@ -1,18 +1,16 @@
 /* sched_layout.c - layout assignment (compiler/ decides, ir/layout.h holds
  * the result, codegen/ obeys).
  *
- * Today every tile of rank >= 1 gets the blocked layout its shape implies
+ * Every tile of rank >= 1 starts from the blocked layout its shape implies
  * (sched_default_layout): the last dim fastest, up to 8 consecutive
  * elements per thread along it (one 16-byte vector for bf16, two for f32,
  * so loads and stores of row-major tiles are vectorised and coalesced),
  * lanes then warps spread over the dims from the last to the first, and
- * what is left over covers padding.  A layout that depends on the shape
- * alone makes every elementwise op, loop-carried value and if/while result
- * agree without a single convert_layout; the ops that mix positions
- * (reductions, dot, trans, broadcast, expand_dims) move data explicitly in
- * codegen's generic path.  Anchored layouts (mma for dot, slices for
- * reductions) with convert_layout where they meet come next and change only
- * this file. */
+ * what is left over covers padding.  Tensor-core dots then anchor the mma
+ * family of layouts (below: "anchored layouts"), which spreads along the
+ * dataflow; convert_layout ops are inserted where the two meet.  The ops
+ * that mix positions read any layout (codegen's generic path, or its
+ * register fast paths for the mma family). */
 #include "sched_layout.h"
 
 static int pow2_floor(int64_t x)
