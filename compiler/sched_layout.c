@@ -13,6 +13,9 @@
  * register fast paths for the mma family). */
 #include "sched_layout.h"
 
+#include <stdlib.h>
+#include <string.h>
+
 static int pow2_floor(int64_t x)
 {
     int p = 1;
@@ -338,7 +341,11 @@ static tile_status assign_func(assign_ctx *a, ir_func *f)
     a->nhint = a->m->next_value_id;
     a->hint = arena_calloc(a->m->mem, (size_t)(a->nhint ? a->nhint : 1), sizeof *a->hint);
     if (!a->hint) return TILE_ERR_NOMEM;
-    if (f->kind == IR_FUNC_KERNEL) /* helpers keep blocked layouts (their params are blocked) */
+    /* Helpers keep blocked layouts (their params are blocked).  Bisecting a
+     * wrong result on the GPU: TILE_SCHED_BLOCKED_ONLY=1 anchors nothing. */
+    const char *env = getenv("TILE_SCHED_BLOCKED_ONLY");
+    bool blocked_only = env && env[0] && strcmp(env, "0") != 0;
+    if (f->kind == IR_FUNC_KERNEL && !blocked_only)
         for (int iter = 0, go = 1; go && iter < 64; iter++) {
             a->changed = false;
             ir_walk(f->body, hint_op, a);
