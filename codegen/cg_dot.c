@@ -112,7 +112,7 @@ static void spill_padded(cg_ctx *g, const ir_value *v, int64_t offset, int64_t p
     cg_val *cv = cg_get(g, v);
     if (!m || !cv) return;
     for (int k = 0; k < m->nregs; k++) {
-        LLVMBasicBlockRef cont = cg_begin_if(g, m->valid[k]);
+        LLVMBasicBlockRef cont = cg_begin_if(g, cg_and(g, m->valid[k], m->own ? m->own[k] : NULL));
         LLVMValueRef r = m->coord[2 * k], c = m->coord[2 * k + 1];
         LLVMValueRef idx = LLVMBuildAdd(g->b, LLVMBuildMul(g->b, r, cg_i32(g, pitch), ""), c, "");
         LLVMValueRef byte = LLVMBuildAdd(g->b, cg_i32(g, offset), LLVMBuildMul(g->b, idx, cg_i32(g, 2), ""), "");
@@ -264,8 +264,142 @@ static void lower_dot_mma(cg_ctx *g, ir_op *op)
     }
 }
 
+/* ---- mma.sync with the result in the mma layout ----------------------------------
+ *
+ * The accumulator registers are the result's (and the acc operand's, which
+ * has the same layout): no shared memory for them.  A comes from registers
+ * when it is in dot_operand(A) of this layout (two neighbouring bf16/f16
+ * registers of the accumulator-shaped map packed into one 32-bit fragment
+ * register), else by ldmatrix.x4 from padded shared memory; B always by
+ * ldmatrix.x2.trans.  The k-steps are unrolled (every register index is a
+ * constant); each A fragment serves the warp's whole row of tiles. */
+
+typedef struct mma_regs {
+    const ir_layout *l;
+    int wm, wn, reps_m, reps_n;
+    int64_t M, N, K;
+    LLVMValueRef wmi, wni;
+    const char *mma;
+} mma_regs;
+
+static LLVMValueRef pack2(cg_ctx *g, LLVMValueRef lo, LLVMValueRef hi)
+{
+    LLVMTypeRef vt = LLVMVectorType(LLVMTypeOf(lo), 2);
+    LLVMValueRef v = LLVMGetUndef(vt);
+    v = LLVMBuildInsertElement(g->b, v, lo, cg_i32(g, 0), "");
+    v = LLVMBuildInsertElement(g->b, v, hi, cg_i32(g, 1), "");
+    return LLVMBuildBitCast(g->b, v, LLVMInt32TypeInContext(g->ctx), "");
+}
+
+/* The A fragment of row tile rm, k-step ks: from registers or ldmatrix. */
+static void a_fragment(cg_ctx *g, const mma_regs *c, const cg_val *av, int64_t a_off, int64_t a_pitch,
+                       int rm, int ks, LLVMValueRef *fa)
+{
+    LLVMBuilderRef b = g->b;
+    if (av) {
+        int kt = (int)(c->K / 8), t0 = (rm * kt + 2 * ks) * 4, t1 = t0 + 4;
+        fa[0] = pack2(g, av->regs[t0], av->regs[t0 + 1]);
+        fa[1] = pack2(g, av->regs[t0 + 2], av->regs[t0 + 3]);
+        fa[2] = pack2(g, av->regs[t1], av->regs[t1 + 1]);
+        fa[3] = pack2(g, av->regs[t1 + 2], av->regs[t1 + 3]);
+        return;
+    }
+    LLVMTypeRef i32 = LLVMInt32TypeInContext(g->ctx);
+    LLVMTypeRef s4[4] = {i32, i32, i32, i32};
+    LLVMTypeRef t4 = LLVMStructTypeInContext(g->ctx, s4, 4, 0);
+    LLVMValueRef l8 = LLVMBuildAnd(b, g->lane, cg_i32(g, 7), "");
+    LLVMValueRef mat = LLVMBuildLShr(b, g->lane, cg_i32(g, 3), "");
+    LLVMValueRef dr = LLVMBuildAdd(b, l8, LLVMBuildMul(b, LLVMBuildAnd(b, mat, cg_i32(g, 1), ""), cg_i32(g, 8), ""), "");
+    LLVMValueRef dc = LLVMBuildMul(b, LLVMBuildLShr(b, mat, cg_i32(g, 1), ""), cg_i32(g, 8), "");
+    LLVMValueRef row0 = LLVMBuildAdd(b, LLVMBuildMul(b, c->wmi, cg_i32(g, 16), ""),
+                                     cg_i32(g, (int64_t)rm * c->wm * 16), "");
+    LLVMValueRef addr = smem_addr16(g, a_off, a_pitch, LLVMBuildAdd(b, row0, dr, ""),
+                                    LLVMBuildAdd(b, cg_i32(g, (int64_t)ks * 16), dc, ""));
+    LLVMValueRef f = cg_inline_asm(g, t4, "ldmatrix.sync.aligned.m8n8.x4.shared.b16 {$0, $1, $2, $3}, [$4];",
+                                   "=r,=r,=r,=r,r", &addr, 1, true);
+    for (int i = 0; i < 4; i++) fa[i] = LLVMBuildExtractValue(b, f, (unsigned)i, "");
+}
+
+static void b_fragment(cg_ctx *g, const mma_regs *c, int64_t b_off, int64_t b_pitch, int rn, int ks,
+                       LLVMValueRef *fb)
+{
+    LLVMBuilderRef b = g->b;
+    LLVMTypeRef i32 = LLVMInt32TypeInContext(g->ctx);
+    LLVMTypeRef s2[2] = {i32, i32};
+    LLVMTypeRef t2 = LLVMStructTypeInContext(g->ctx, s2, 2, 0);
+    LLVMValueRef l8 = LLVMBuildAnd(b, g->lane, cg_i32(g, 7), "");
+    LLVMValueRef mat = LLVMBuildLShr(b, g->lane, cg_i32(g, 3), "");
+    LLVMValueRef dr = LLVMBuildAdd(b, l8, LLVMBuildMul(b, LLVMBuildAnd(b, mat, cg_i32(g, 1), ""), cg_i32(g, 8), ""), "");
+    LLVMValueRef col0 = LLVMBuildAdd(b, LLVMBuildMul(b, c->wni, cg_i32(g, 8), ""),
+                                     cg_i32(g, (int64_t)rn * c->wn * 8), "");
+    LLVMValueRef addr = smem_addr16(g, b_off, b_pitch, LLVMBuildAdd(b, cg_i32(g, (int64_t)ks * 16), dr, ""), col0);
+    LLVMValueRef f = cg_inline_asm(g, t2, "ldmatrix.sync.aligned.m8n8.x2.trans.shared.b16 {$0, $1}, [$2];",
+                                   "=r,=r,r", &addr, 1, true);
+    for (int i = 0; i < 2; i++) fb[i] = LLVMBuildExtractValue(b, f, (unsigned)i, "");
+}
+
+static void lower_dot_mma_regs(cg_ctx *g, ir_op *op)
+{
+    const ir_value *r = op->results[0], *a = op->operands[0];
+    mma_regs c = {.l = r->type.layout, .M = a->type.shape[0], .K = a->type.shape[1],
+                  .N = op->operands[1]->type.shape[1]};
+    c.wm = c.l->warps_per_cta[0];
+    c.wn = c.l->warps_per_cta[1];
+    c.reps_m = (int)(c.M / (16 * c.wm));
+    c.reps_n = (int)(c.N / (8 * c.wn));
+    c.mma = a->type.dtype == IR_BF16
+                ? "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {$0, $1, $2, $3}, {$4, $5, $6, $7}, {$8, $9}, {$10, $11, $12, $13};"
+                : "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {$0, $1, $2, $3}, {$4, $5, $6, $7}, {$8, $9}, {$10, $11, $12, $13};";
+    const cg_map *m = cg_map_of(g, &r->type);
+    if (!m || !cg_get(g, a) || !cg_get(g, op->operands[1])) return;
+    bool a_regs = a->type.layout && a->type.layout->kind == IR_LAYOUT_DOT_OPERAND && a->type.layout->parent == c.l;
+    if (a_regs && !cg_map_of(g, &a->type)) return;
+    cg_val *av = a_regs ? cg_get(g, a) : NULL;
+    cg_val *init = op->noperands == 3 ? cg_get(g, op->operands[2]) : NULL;
+    LLVMValueRef *out = cg_def(g, r, m->nregs);
+    if (!out) return;
+    cg_mma_warp(g, c.l, &c.wmi, &c.wni);
+    for (int k = 0; k < m->nregs; k++)
+        out[k] = init ? init->regs[k] : LLVMConstReal(LLVMFloatTypeInContext(g->ctx), 0.0);
+    int64_t cursor = 0, a_pitch = c.K + 8, b_pitch = c.N + 8, a_off = 0;
+    if (!a_regs) a_off = cg_scratch(g, &cursor, c.M * a_pitch * 2);
+    int64_t b_off = cg_scratch(g, &cursor, c.K * b_pitch * 2);
+    cg_barrier(g);
+    if (!a_regs) spill_padded(g, a, a_off, a_pitch);
+    spill_padded(g, op->operands[1], b_off, b_pitch);
+    cg_barrier(g);
+    LLVMTypeRef f32 = LLVMFloatTypeInContext(g->ctx);
+    LLVMTypeRef f4[4] = {f32, f32, f32, f32};
+    LLVMTypeRef tf = LLVMStructTypeInContext(g->ctx, f4, 4, 0);
+    LLVMValueRef *fa = arena_calloc(g->mem, (size_t)c.reps_m * 4, sizeof *fa);
+    if (!fa) {
+        g->status = TILE_ERR_NOMEM;
+        return;
+    }
+    for (int ks = 0; ks < (int)(c.K / 16) && g->status == TILE_OK; ks++) {
+        for (int rm = 0; rm < c.reps_m; rm++) a_fragment(g, &c, av, a_off, a_pitch, rm, ks, fa + 4 * rm);
+        for (int rn = 0; rn < c.reps_n; rn++) {
+            LLVMValueRef fb[2];
+            b_fragment(g, &c, b_off, b_pitch, rn, ks, fb);
+            for (int rm = 0; rm < c.reps_m; rm++) {
+                int k = (rm * c.reps_n + rn) * 4;
+                LLVMValueRef args[10];
+                for (int i = 0; i < 4; i++) args[i] = fa[4 * rm + i];
+                args[4] = fb[0];
+                args[5] = fb[1];
+                for (int i = 0; i < 4; i++) args[6 + i] = out[k + i];
+                LLVMValueRef d = cg_inline_asm(g, tf, c.mma, "=f,=f,=f,=f,r,r,r,r,r,r,0,1,2,3", args, 10, false);
+                for (int i = 0; i < 4; i++) out[k + i] = LLVMBuildExtractValue(g->b, d, (unsigned)i, "");
+            }
+        }
+    }
+}
+
 void cg_lower_dot(cg_ctx *g, ir_op *op)
 {
-    if (mma_applies(g, op) && !g->no_mma) lower_dot_mma(g, op);
+    const ir_layout *rl = op->results[0]->type.layout;
+    bool mma = mma_applies(g, op) && !g->no_mma;
+    if (mma && rl && rl->kind == IR_LAYOUT_MMA) lower_dot_mma_regs(g, op);
+    else if (mma) lower_dot_mma(g, op);
     else lower_dot_generic(g, op);
 }

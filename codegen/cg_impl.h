@@ -60,6 +60,10 @@ typedef struct cg_map {
     LLVMValueRef *coord;   /* nregs * rank */
     LLVMValueRef *valid;   /* nregs, entries may be NULL (always valid) */
     int vec;               /* consecutive registers along the last dim */
+    /* Replicated layouts (slices of mma, [M,1] mma tiles): own[k] (i1; NULL
+     * entry = true) marks the one copy of an element that is written to
+     * memory; own itself is NULL when nothing is replicated. */
+    LLVMValueRef *own;
     struct cg_map *next;
 } cg_map;
 
@@ -175,6 +179,15 @@ void cg_lower_slice(cg_ctx *g, ir_op *op);
 void cg_lower_concat(cg_ctx *g, ir_op *op);
 void cg_lower_argext(cg_ctx *g, ir_op *op);  /* argmax, argmin */
 void cg_lower_scan(cg_ctx *g, ir_op *op);    /* associative_scan */
+/* ---- cg_mma.c ---- */
+/* Register map of an mma, slice(mma, 1) or dot_operand(mma, 0) layout;
+ * false if the shape does not fit it. */
+bool cg_mma_build_map(cg_ctx *g, cg_map *m, const ir_layout *l);
+/* The warp's index along M and N of an mma layout. */
+void cg_mma_warp(cg_ctx *g, const ir_layout *l, LLVMValueRef *wm_idx, LLVMValueRef *wn_idx);
+/* Fast paths in registers; false: not applicable (take the generic path). */
+bool cg_mma_move(cg_ctx *g, ir_op *op);
+bool cg_mma_reduce(cg_ctx *g, ir_op *op);
 
 /* ---- cg_dot.c ---- */
 void cg_lower_dot(cg_ctx *g, ir_op *op);

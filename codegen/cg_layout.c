@@ -84,18 +84,19 @@ const cg_map *cg_map_of(cg_ctx *g, const ir_type *t)
         m->vec = 1;
         m->valid = arena_calloc(g->mem, 1, sizeof *m->valid);
         m->coord = NULL;
-    } else if (!t->layout || t->layout->kind != IR_LAYOUT_BLOCKED) {
-        cg_error(g, NULL, "codegen supports blocked layouts only (got %s)",
-                 t->layout ? "another kind" : "none");
+    } else if (!t->layout || t->layout->kind == IR_LAYOUT_SHARED) {
+        cg_error(g, NULL, "codegen: a register tile needs a blocked or mma-family layout (got %s)",
+                 t->layout ? "shared" : "none");
         return NULL;
     } else {
         LLVMBasicBlockRef here = LLVMGetInsertBlock(g->b);
         LLVMPositionBuilderBefore(g->b, g->entry_end);
-        bool ok = build_blocked(g, m, t->layout);
+        bool ok = t->layout->kind == IR_LAYOUT_BLOCKED ? build_blocked(g, m, t->layout)
+                                                       : cg_mma_build_map(g, m, t->layout);
         LLVMPositionBuilderAtEnd(g->b, here);
         if (!ok) {
-            cg_error(g, NULL, "a tile of this shape needs more than %d registers per thread",
-                     CG_MAX_REGS);
+            cg_error(g, NULL, "a tile of this shape needs more than %d registers per thread "
+                              "or does not fit its layout", CG_MAX_REGS);
             return NULL;
         }
     }
@@ -117,7 +118,7 @@ LLVMValueRef cg_linear(cg_ctx *g, int rank, const int64_t *shape, const LLVMValu
 int cg_layout_thread_map(const ir_layout *l, int rank, const int64_t *shape, int num_warps,
                          int tid, int64_t *coord, bool *valid, int cap)
 {
-    if (!l || l->kind != IR_LAYOUT_BLOCKED || l->rank != rank) return -1;
+    if (!l || l->kind == IR_LAYOUT_SHARED || l->rank != rank) return -1;
     arena mem;
     arena_init(&mem);
     cg_ctx g = {.mem = &mem, .num_warps = num_warps, .nthreads = 32 * num_warps};
@@ -129,12 +130,14 @@ int cg_layout_thread_map(const ir_layout *l, int rank, const int64_t *shape, int
     cg_map m = {.layout = l, .rank = rank};
     for (int d = 0; d < rank; d++) m.shape[d] = shape[d];
     int n = -1;
-    if (build_blocked(&g, &m, l) && m.nregs <= cap) {
+    bool built = l->kind == IR_LAYOUT_BLOCKED ? build_blocked(&g, &m, l) : cg_mma_build_map(&g, &m, l);
+    if (built && m.nregs <= cap) {
         n = m.nregs;
         for (int k = 0; k < n; k++) {
             for (int d = 0; d < rank; d++)
                 coord[k * rank + d] = LLVMConstIntGetSExtValue(m.coord[k * rank + d]);
             valid[k] = !m.valid[k] || LLVMConstIntGetZExtValue(m.valid[k]) != 0;
+            if (m.own && m.own[k]) valid[k] = valid[k] && LLVMConstIntGetZExtValue(m.own[k]) != 0;
         }
     }
     LLVMDisposeBuilder(g.b);

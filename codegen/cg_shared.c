@@ -57,7 +57,7 @@ void cg_spill_tile(cg_ctx *g, const ir_value *v, int64_t offset)
         return;
     }
     for (int k = 0; k < m->nregs; k++) {
-        LLVMBasicBlockRef cont = cg_begin_if(g, m->valid[k]);
+        LLVMBasicBlockRef cont = cg_begin_if(g, cg_and(g, m->valid[k], m->own ? m->own[k] : NULL));
         LLVMValueRef lin = cg_linear(g, m->rank, m->shape, m->coord + (size_t)k * (size_t)m->rank);
         scratch_store(g, v->type.dtype, offset, lin, cv->regs[k]);
         cg_end_if(g, cont);
@@ -186,6 +186,7 @@ void cg_lower_move(cg_ctx *g, ir_op *op)
     const cg_map *m = cg_map_of(g, &r->type);
     cg_val *xv = cg_get(g, x);
     if (!m || !xv) return;
+    if (cg_mma_move(g, op)) return;
     const cg_map *xm = cg_map_of(g, &x->type);
     LLVMValueRef *out = cg_def(g, r, m->nregs);
     if (!out || !xm) return;
@@ -309,6 +310,7 @@ static bool scan_setup(cg_ctx *g, ir_op *op, scan_ctx *s)
 
 void cg_lower_reduce(cg_ctx *g, ir_op *op)
 {
+    if (cg_mma_reduce(g, op)) return;
     scan_ctx s;
     if (!scan_setup(g, op, &s)) return;
     int n = s.m->nregs;

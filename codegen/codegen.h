@@ -35,7 +35,9 @@ tile_status cg_emit_kernel(ir_func *f, const ir_target *t, cg_emit_kind kind, cg
 /* For tests, without a GPU: the register map of thread `tid` in a block of
  * num_warps warps under layout l for a tile of `shape`, evaluated by LLVM's
  * constant folding.  Fills coord[k * rank + d] and valid[k] for each of the
- * thread's registers k (at most cap); returns their number, or -1. */
+ * thread's registers k (at most cap); returns their number, or -1.  Blocked
+ * and mma-family layouts; for replicated ones (slice(mma), [M,1] mma tiles)
+ * valid[k] marks the one copy of each element that is written. */
 int cg_layout_thread_map(const ir_layout *l, int rank, const int64_t *shape, int num_warps,
                          int tid, int64_t *coord, bool *valid, int cap);
 

@@ -1,19 +1,20 @@
 /* sched_layout.c - layout assignment (compiler/ decides, ir/layout.h holds
  * the result, codegen/ obeys).
  *
- * Today every tile of rank >= 1 gets the blocked layout its shape implies
+ * Every tile of rank >= 1 starts from the blocked layout its shape implies
  * (sched_default_layout): the last dim fastest, up to 8 consecutive
  * elements per thread along it (one 16-byte vector for bf16, two for f32,
  * so loads and stores of row-major tiles are vectorised and coalesced),
  * lanes then warps spread over the dims from the last to the first, and
- * what is left over covers padding.  A layout that depends on the shape
- * alone makes every elementwise op, loop-carried value and if/while result
- * agree without a single convert_layout; the ops that mix positions
- * (reductions, dot, trans, broadcast, expand_dims) move data explicitly in
- * codegen's generic path.  Anchored layouts (mma for dot, slices for
- * reductions) with convert_layout where they meet come next and change only
- * this file. */
+ * what is left over covers padding.  Tensor-core dots then anchor the mma
+ * family of layouts (below: "anchored layouts"), which spreads along the
+ * dataflow; convert_layout ops are inserted where the two meet.  The ops
+ * that mix positions read any layout (codegen's generic path, or its
+ * register fast paths for the mma family). */
 #include "sched_layout.h"
+
+#include <stdlib.h>
+#include <string.h>
 
 static int pow2_floor(int64_t x)
 {
@@ -84,28 +85,174 @@ static void largest_tile(ir_op *op, void *ctx)
     }
 }
 
+/* The fewest 16-row tiles along M of a tensor-core dot (bf16/f16 operands;
+ * the warps of its mma layout go along M first). */
+static void min_dot_rows(ir_op *op, void *ctx)
+{
+    int64_t *min = ctx;
+    if (op->code != IR_OP_DOT || op->operands[0]->type.rank != 2) return;
+    ir_dtype t = op->operands[0]->type.dtype;
+    int64_t tiles = op->operands[0]->type.shape[0] / 16;
+    if ((t == IR_BF16 || t == IR_F16) && tiles >= 1 && (*min == 0 || tiles < *min)) *min = tiles;
+}
+
 int sched_choose_num_warps(const ir_func *f)
 {
-    int64_t max = 0;
+    int64_t max = 0, tiles = 0;
     ir_walk(f->body, largest_tile, &max);
-    return max >= 4096 ? 8 : SCHED_DEFAULT_NUM_WARPS;
+    int w = max >= 4096 ? 8 : SCHED_DEFAULT_NUM_WARPS;
+    /* Warps along N make every row reduction of the mma accumulator exchange
+     * partials through shared memory and keep P from staying in registers:
+     * no more warps than 16-row tiles of the dots when there are 4 or more
+     * (fewer warps would hold too much per thread). */
+    ir_walk(f->body, min_dot_rows, &tiles);
+    if (tiles >= 4 && max / (32 * tiles) <= 32)
+        while (w > tiles) w /= 2;
+    return w;
 }
+
+/* ---- anchored layouts ---------------------------------------------------------
+ *
+ * A bf16/f16 dot with f32 accumulation gets the mma (m16n8k16) accumulator
+ * layout, and that choice spreads along the dataflow (the "hints", a
+ * fixpoint over the function): elementwise ops with an mma-family operand,
+ * broadcasts of [M,1] mma tiles, expand_dims(slice(mma,1), 1) -> mma,
+ * reductions of an mma tile along its rows -> slice(mma, 1), loop-carried
+ * values (a body argument takes its initial value's or its yielded value's
+ * hint, the loop's result the same).  Everything else keeps the blocked
+ * default.  Then every value takes its layout (hint or default) and a
+ * convert_layout is inserted before each use that needs another one:
+ * elementwise operands, dot accumulators and loop-carried values take the
+ * layout of what they feed; the A operand of an mma dot that is already in
+ * that dot's mma layout becomes dot_operand(A) (codegen: the same
+ * registers, packed in pairs: P never goes through shared memory); every
+ * other op (loads, stores, calls, if/while, ...) sees blocked layouts only.
+ * The mma layout puts warps along M (as FlashAttention-2: a row of S lives
+ * in the 4 lanes of one quad, so row reductions need two shuffles). */
 
 typedef struct assign_ctx {
     ir_module *m;
+    const ir_target *t;
     int num_warps;
+    const ir_layout **hint;   /* by value id; NULL: the blocked default */
+    int nhint;
+    bool changed;
     bool oom;
 } assign_ctx;
+
+static const ir_layout *intern(assign_ctx *a, ir_layout *l)
+{
+    const ir_layout *r = ir_layout_intern(a->m->mem, &a->m->layouts, l);
+    if (!r) a->oom = true;
+    return r;
+}
+
+/* The mma layout for an M-row accumulator: as many warps along M as divide
+ * it in 16-row tiles, the rest along N. */
+static const ir_layout *mma_layout(assign_ctx *a, int64_t M)
+{
+    int wm = a->num_warps;
+    while (wm > 1 && M % (16 * wm) != 0) wm /= 2;
+    ir_layout l = {.kind = IR_LAYOUT_MMA, .rank = 2, .version = 2};
+    l.warps_per_cta[0] = wm;
+    l.warps_per_cta[1] = a->num_warps / wm;
+    return intern(a, &l);
+}
+
+/* Does layout l (of the mma family) cover a tile of this type exactly (no
+ * padding; a dim of size 1 is replicated)? */
+bool sched_mma_fits(const ir_layout *l, const ir_type *t)
+{
+    if (!l || t->kind != IR_TY_TILE) return false;
+    switch (l->kind) {
+    case IR_LAYOUT_MMA:
+        return t->rank == 2 && t->shape[0] % (16 * l->warps_per_cta[0]) == 0 &&
+               (t->shape[1] == 1 || t->shape[1] % (8 * l->warps_per_cta[1]) == 0);
+    case IR_LAYOUT_SLICE:
+        return t->rank == 1 && l->dim == 1 && l->parent->kind == IR_LAYOUT_MMA &&
+               t->shape[0] % (16 * l->parent->warps_per_cta[0]) == 0;
+    case IR_LAYOUT_DOT_OPERAND:
+        return t->rank == 2 && l->opidx == 0 && l->parent->warps_per_cta[1] == 1 &&
+               t->shape[0] % (16 * l->parent->warps_per_cta[0]) == 0 && t->shape[1] % 16 == 0;
+    default: return false;
+    }
+}
+
+/* Is dot `op` one for mma.sync m16n8k16?  Then its accumulator layout. */
+static const ir_layout *dot_mma(assign_ctx *a, const ir_op *op)
+{
+    const ir_type *x = &op->operands[0]->type, *y = &op->operands[1]->type, *r = &op->results[0]->type;
+    if (!a->t->has_mma_m16n8k16 || r->dtype != IR_F32 || x->dtype != y->dtype ||
+        (x->dtype != IR_BF16 && x->dtype != IR_F16) || x->rank != 2 || y->rank != 2)
+        return NULL;
+    if (x->shape[0] % 16 || x->shape[1] % 16 || y->shape[1] % 8) return NULL;
+    const ir_layout *l = mma_layout(a, r->shape[0]);
+    return sched_mma_fits(l, r) ? l : NULL;
+}
+
+static const ir_layout *hint_of(assign_ctx *a, const ir_value *v)
+{
+    return v->id >= 0 && v->id < a->nhint ? a->hint[v->id] : NULL;
+}
+
+static void set_hint(assign_ctx *a, const ir_value *v, const ir_layout *l)
+{
+    if (!l || v->id < 0 || v->id >= a->nhint || a->hint[v->id] || !sched_mma_fits(l, &v->type)) return;
+    a->hint[v->id] = l;
+    a->changed = true;
+}
+
+static void hint_op(ir_op *op, void *ctx)
+{
+    assign_ctx *a = ctx;
+    const ir_layout *l = NULL;
+    switch (op->code) {
+    case IR_OP_DOT: set_hint(a, op->results[0], dot_mma(a, op)); return;
+    case IR_OP_REDUCE_SUM:
+    case IR_OP_REDUCE_MAX:
+    case IR_OP_REDUCE_MIN:
+        l = hint_of(a, op->operands[0]);
+        if (l && l->kind == IR_LAYOUT_MMA && op->attr.i == 1) {
+            ir_layout s = {.kind = IR_LAYOUT_SLICE, .rank = 1, .parent = l, .dim = 1};
+            set_hint(a, op->results[0], intern(a, &s));
+        }
+        return;
+    case IR_OP_EXPAND_DIMS:
+        l = hint_of(a, op->operands[0]);
+        if (l && l->kind == IR_LAYOUT_SLICE && op->attr.i == l->dim) set_hint(a, op->results[0], l->parent);
+        return;
+    case IR_OP_BROADCAST:
+        l = hint_of(a, op->operands[0]);
+        if (l && l->kind == IR_LAYOUT_MMA && op->operands[0]->type.rank == 2) set_hint(a, op->results[0], l);
+        return;
+    case IR_OP_FOR: {
+        ir_block *body = op->blocks[0];
+        int n = op->noperands - 3;
+        if (!body || body->nargs != n + 1 || op->nresults != n) return;
+        for (int i = 0; i < n; i++) {
+            const ir_layout *h = hint_of(a, op->operands[3 + i]);
+            if (!h && body->last && body->last->noperands == n) h = hint_of(a, body->last->operands[i]);
+            set_hint(a, body->args[1 + i], h);
+            set_hint(a, op->results[i], hint_of(a, body->args[1 + i]));
+        }
+        return;
+    }
+    default: break;
+    }
+    if (!(ir_op_table[op->code].flags & IR_ELEMENTWISE) || op->nresults != 1) return;
+    for (int i = 0; i < op->noperands && !l; i++)
+        if (op->operands[i]->type.rank == op->results[0]->type.rank) l = hint_of(a, op->operands[i]);
+    set_hint(a, op->results[0], l);
+}
 
 static void assign_value(assign_ctx *a, ir_value *v)
 {
     ir_type *t = &v->type;
     if (t->kind != IR_TY_TILE || t->rank == 0) return;
-    t->layout = sched_default_layout(a->m, t->rank, t->shape, a->num_warps);
+    const ir_layout *h = hint_of(a, v);
+    t->layout = h ? h : sched_default_layout(a->m, t->rank, t->shape, a->num_warps);
     if (!t->layout) a->oom = true;
 }
-
-static void assign_block(assign_ctx *a, ir_block *blk);
 
 static void assign_op(ir_op *op, void *ctx)
 {
@@ -123,6 +270,94 @@ static void assign_block(assign_ctx *a, ir_block *blk)
     ir_walk(blk, assign_op, a);
 }
 
+/* The layout operand i of op must have, or NULL for any. */
+static const ir_layout *wanted(assign_ctx *a, const ir_op *op, int i)
+{
+    const ir_type *t = &op->operands[i]->type;
+    if (t->kind != IR_TY_TILE || t->rank == 0) return NULL;
+    const ir_layout *have = t->layout, *res = op->nresults > 0 ? op->results[0]->type.layout : NULL;
+    switch (op->code) {
+    case IR_OP_CONVERT_LAYOUT:
+    case IR_OP_REDUCE_SUM:
+    case IR_OP_REDUCE_MAX:
+    case IR_OP_REDUCE_MIN:
+    case IR_OP_EXPAND_DIMS:
+    case IR_OP_BROADCAST: return NULL; /* codegen reads any layout */
+    case IR_OP_DOT:
+        if (i == 2) return res;
+        if (i == 0 && res && res->kind == IR_LAYOUT_MMA && have == res) {
+            ir_layout d = {.kind = IR_LAYOUT_DOT_OPERAND, .rank = 2, .parent = res, .opidx = 0, .kwidth = 2};
+            const ir_layout *dl = intern(a, &d);
+            if (dl && sched_mma_fits(dl, t)) return dl;
+        }
+        return NULL; /* other operands: any layout (codegen writes them to shared memory) */
+    case IR_OP_FOR:
+        if (i >= 3 && op->blocks[0] && op->blocks[0]->nargs > i - 2) return op->blocks[0]->args[i - 2]->type.layout;
+        break;
+    case IR_OP_YIELD: {
+        const ir_op *p = op->parent ? op->parent->parent : NULL;
+        if (p && p->code == IR_OP_FOR && i < p->nresults) return p->results[i]->type.layout;
+        break;
+    }
+    default:
+        if ((ir_op_table[op->code].flags & IR_ELEMENTWISE) && op->nresults == 1) return res;
+        break;
+    }
+    if (have && have->kind == IR_LAYOUT_BLOCKED) return NULL;
+    return sched_default_layout(a->m, t->rank, t->shape, a->num_warps);
+}
+
+static void convert_op(ir_op *op, void *ctx)
+{
+    assign_ctx *a = ctx;
+    for (int i = 0; i < op->noperands && !a->oom; i++) {
+        ir_value *x = op->operands[i];
+        const ir_layout *want = wanted(a, op, i);
+        if (!want || want == x->type.layout) continue;
+        ir_builder b = {.m = a->m, .f = NULL, .block = op->parent, .before = op, .loc = op->loc};
+        ir_type rt = x->type;
+        rt.layout = want;
+        ir_op *c = ir_build(&b, IR_OP_CONVERT_LAYOUT, 1, &x, 1, &rt, 0);
+        if (!c) {
+            a->oom = true;
+            return;
+        }
+        ir_op_set_operand(op, i, c->results[0]);
+    }
+}
+
+static tile_status assign_func(assign_ctx *a, ir_func *f)
+{
+    for (int i = 0; i < f->nparams; i++) {
+        ir_type *pt = &f->params[i].type;
+        if (pt->kind == IR_TY_TILE && pt->rank > 0)
+            pt->layout = sched_default_layout(a->m, pt->rank, pt->shape, a->num_warps);
+    }
+    for (int i = 0; i < f->nresults; i++) {
+        ir_type *rt = &f->result_types[i];
+        if (rt->kind == IR_TY_TILE && rt->rank > 0)
+            rt->layout = sched_default_layout(a->m, rt->rank, rt->shape, a->num_warps);
+    }
+    a->nhint = a->m->next_value_id;
+    a->hint = arena_calloc(a->m->mem, (size_t)(a->nhint ? a->nhint : 1), sizeof *a->hint);
+    if (!a->hint) return TILE_ERR_NOMEM;
+    /* Helpers keep blocked layouts (their params are blocked).  Bisecting a
+     * wrong result on the GPU: TILE_SCHED_BLOCKED_ONLY=1 anchors nothing. */
+    const char *env = getenv("TILE_SCHED_BLOCKED_ONLY");
+    bool blocked_only = env && env[0] && strcmp(env, "0") != 0;
+    if (f->kind == IR_FUNC_KERNEL && !blocked_only)
+        for (int iter = 0, go = 1; go && iter < 64; iter++) {
+            a->changed = false;
+            ir_walk(f->body, hint_op, a);
+            go = a->changed;
+        }
+    assign_block(a, f->body);
+    assign_block(a, f->grid);
+    ir_walk(f->body, convert_op, a);
+    ir_walk(f->grid, convert_op, a);
+    return a->oom ? TILE_ERR_NOMEM : TILE_OK;
+}
+
 tile_status sched_assign_layouts(ir_module *m, const ir_target *t, int num_warps)
 {
     if (num_warps <= 0) num_warps = SCHED_DEFAULT_NUM_WARPS;
@@ -135,22 +370,11 @@ tile_status sched_assign_layouts(ir_module *m, const ir_target *t, int num_warps
                    m->target.num_warps);
         return TILE_ERR_INTERNAL;
     }
-    assign_ctx a = {.m = m, .num_warps = num_warps};
+    assign_ctx a = {.m = m, .t = t, .num_warps = num_warps};
     for (ir_func *f = m->first; f; f = f->next) {
-        for (int i = 0; i < f->nparams; i++) {
-            ir_type *pt = &f->params[i].type;
-            if (pt->kind == IR_TY_TILE && pt->rank > 0)
-                pt->layout = sched_default_layout(m, pt->rank, pt->shape, num_warps);
-        }
-        for (int i = 0; i < f->nresults; i++) {
-            ir_type *rt = &f->result_types[i];
-            if (rt->kind == IR_TY_TILE && rt->rank > 0)
-                rt->layout = sched_default_layout(m, rt->rank, rt->shape, num_warps);
-        }
-        assign_block(&a, f->body);
-        assign_block(&a, f->grid);
+        tile_status st = assign_func(&a, f);
+        if (st != TILE_OK) return st;
     }
-    if (a.oom) return TILE_ERR_NOMEM;
     m->stage = IR_STAGE_SCHEDULED;
     m->target = (ir_target_attrs){.arch = t->arch, .num_warps = num_warps,
                                   .smem_budget = t->smem_per_block};

@@ -21,6 +21,10 @@ tile_status sched_assign_layouts(ir_module *m, const ir_target *t, int num_warps
 int sched_choose_num_warps(const ir_func *f);
 
 /* The blocked layout chosen for a tile of this shape (exposed for tests). */
+/* Does an mma-family layout (mma, slice(mma, 1), dot_operand(mma, 0)) cover a
+ * tile of type t exactly (codegen's register maps assume it)? */
+bool sched_mma_fits(const ir_layout *l, const ir_type *t);
+
 const ir_layout *sched_default_layout(ir_module *m, int rank, const int64_t *shape, int num_warps);
 
 #endif

@@ -5,7 +5,8 @@
 #   NAME.ir   `tilec NAME.tile --emit=ir [flags]` must print exactly this
 #   NAME.ok   `tilec check NAME.tile` must exit 0
 #   NAME.ptx.grep  `tilec NAME.tile --emit=ptx [flags]` must match every line
-#             (grep -E; a line '!PATTERN' must not match; '#' comments)
+#             (grep -E; a line '!PATTERN' must not match; '=N PATTERN' must
+#             match exactly N lines; '#' comments)
 # Optional NAME.flags holds extra tilec arguments (e.g. -k KERNEL -D D=64).
 # Pass tests (.ir -> .ir) live in passes/: NAME.in.ir, NAME.flags (the
 # `tilec opt` arguments, e.g. --passes=cse,dce) and the expected NAME.out.ir.
@@ -77,6 +78,11 @@ for t in *.tile; do
                 case $pat in
                 '#'*) ;;
                 '!'*) if grep -Eq -- "${pat#!}" "/tmp/golden.$$.out"; then ok=0; echo "FAIL $name: PTX contains '${pat#!}'"; fi ;;
+                '='[0-9]*)
+                    # '=N PATTERN': exactly N lines match
+                    want=${pat%% *} re=${pat#* } want=${want#=}
+                    got=$(grep -Ec -- "$re" "/tmp/golden.$$.out")
+                    if [ "$got" != "$want" ]; then ok=0; echo "FAIL $name: PTX has $got lines matching '$re', expected $want"; fi ;;
                 *) if ! grep -Eq -- "$pat" "/tmp/golden.$$.out"; then ok=0; echo "FAIL $name: PTX lacks '$pat'"; fi ;;
                 esac
             done <"$name.ptx.grep"

@@ -99,6 +99,51 @@ static void hand_made_layouts_are_bijections(void **state)
     check_bijection(&l, 2, s3, 4); /* tile smaller than the layout: padding */
 }
 
+/* The mma family: every element owned once, and the m16n8k16 accumulator
+ * fragment of the PTX ISA (lane l, element i at row l/4 + 8*(i/2), column
+ * 2*(l%4) + i%2). */
+static void mma_layouts_are_bijections(void **state)
+{
+    (void)state;
+    ir_layout mma41 = {.kind = IR_LAYOUT_MMA, .rank = 2, .version = 2, .warps_per_cta = {4, 1}};
+    ir_layout mma24 = {.kind = IR_LAYOUT_MMA, .rank = 2, .version = 2, .warps_per_cta = {2, 4}};
+    ir_layout row41 = {.kind = IR_LAYOUT_SLICE, .rank = 1, .parent = &mma41, .dim = 1};
+    ir_layout row24 = {.kind = IR_LAYOUT_SLICE, .rank = 1, .parent = &mma24, .dim = 1};
+    ir_layout opa = {.kind = IR_LAYOUT_DOT_OPERAND, .rank = 2, .parent = &mma41, .opidx = 0, .kwidth = 2};
+    int64_t s64[2] = {64, 64}, s128[2] = {128, 32}, col[2] = {64, 1}, s32[2] = {32, 128}, col32[2] = {32, 1};
+    int64_t r64[1] = {64}, r32[1] = {32};
+    check_bijection(&mma41, 2, s64, 4);
+    check_bijection(&mma41, 2, s128, 4);
+    check_bijection(&mma41, 2, col, 4);   /* replicated along the columns */
+    check_bijection(&mma24, 2, s32, 8);
+    check_bijection(&mma24, 2, col32, 8);
+    check_bijection(&row41, 1, r64, 4);   /* replicated over a quad */
+    check_bijection(&row24, 1, r32, 8);   /* ... and over the warps along N */
+    check_bijection(&opa, 2, s64, 4);
+
+    ir_layout one = {.kind = IR_LAYOUT_MMA, .rank = 2, .version = 2, .warps_per_cta = {1, 1}};
+    int64_t t[2] = {16, 8}, coord[8];
+    bool valid[4];
+    for (int lane = 0; lane < 32; lane++) {
+        assert_int_equal(cg_layout_thread_map(&one, 2, t, 1, lane, coord, valid, 4), 4);
+        for (int i = 0; i < 4; i++) {
+            assert_true(valid[i]);
+            assert_int_equal(coord[2 * i], lane / 4 + 8 * (i / 2));
+            assert_int_equal(coord[2 * i + 1], 2 * (lane % 4) + i % 2);
+        }
+    }
+    /* The row slice: lane l holds rows l/4 and l/4 + 8; warp w of mma41 the
+     * 16 rows from 16w. */
+    int64_t rc[4];
+    assert_int_equal(cg_layout_thread_map(&row41, 1, r64, 4, 2 * 32 + 13, rc, valid, 4), 2);
+    assert_int_equal(rc[0], 32 + 3);
+    assert_int_equal(rc[1], 32 + 11);
+    assert_false(valid[0]); /* lane 13 is not its quad's first lane */
+    /* A shape the layout does not cover exactly has no map. */
+    int64_t odd[2] = {48, 64};
+    assert_int_equal(cg_layout_thread_map(&mma41, 2, odd, 4, 0, coord, valid, 4), -1);
+}
+
 /* ---- PTX for every kernel ------------------------------------------------------ */
 
 typedef struct gpu_case {
@@ -380,6 +425,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(default_layouts_are_bijections),
         cmocka_unit_test(hand_made_layouts_are_bijections),
+        cmocka_unit_test(mma_layouts_are_bijections),
         cmocka_unit_test(vector_accesses),
         cmocka_unit_test(asserts_and_warps),
         cmocka_unit_test(bad_options),

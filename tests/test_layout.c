@@ -252,6 +252,180 @@ static void explicit_conversions(void **state)
     tc_unit_free(u);
 }
 
+
+/* ---- anchored layouts: the online softmax loop of FlashAttention ---------- */
+
+static const char *fa_src =
+    "kernel fa(q: tensor<bf16>[M, 64], k: tensor<bf16>[N, 64], v: tensor<bf16>[N, 64],\n"
+    "          o: out tensor<f32>[M, 64], l: out tensor<f32>[M]) grid(cdiv(M, 64))\n"
+    "{\n"
+    "    let rows = program_id(0) * 64 + arange(64);\n"
+    "    let qb = load(q[rows, :]);\n"
+    "    var m_i = full([64], -inf);\n"
+    "    var l_i = zeros([64]);\n"
+    "    var acc = zeros([64, 64]);\n"
+    "    for b in range(cdiv(N, 64)) {\n"
+    "        let cols = b * 64 + arange(64);\n"
+    "        let s = dot(qb, trans(load(k[cols, :])));\n"
+    "        let m_new = max(m_i, rowmax(s));\n"
+    "        let p = exp(s - m_new[:, None]);\n"
+    "        let alpha = exp(m_i - m_new);\n"
+    "        l_i = l_i * alpha + rowsum(p);\n"
+    "        acc = dot(cast<bf16>(p), load(v[cols, :]), acc * alpha[:, None]);\n"
+    "        m_i = m_new;\n"
+    "    }\n"
+    "    store(o[rows, :], acc / l_i[:, None]);\n"
+    "    store(l[rows], l_i);\n"
+    "}\n";
+
+static ir_op *first_op(ir_block *blk, ir_opcode code)
+{
+    for (ir_op *op = blk->first; op; op = op->next)
+        if (op->code == code) return op;
+    return NULL;
+}
+
+/* A carried value by its source name (the loop's order is the front end's). */
+static ir_value *arg_named(ir_block *blk, const char *name)
+{
+    for (int i = 0; i < blk->nargs; i++)
+        if (blk->args[i]->name && strcmp(blk->args[i]->name, name) == 0) return blk->args[i];
+    fail_msg("no loop-carried value %s", name);
+    return NULL;
+}
+
+static int count_ops(ir_block *blk, ir_opcode code)
+{
+    int n = 0;
+    for (ir_op *op = blk->first; op; op = op->next) n += op->code == code;
+    return n;
+}
+
+static void flash_loop_layouts(void **state)
+{
+    (void)state;
+    tc_options o = {.kernel = "fa", .opt_level = 1};
+    tc_unit *u = NULL;
+    assert_int_equal(tc_compile(&u, "fa.tile", fa_src, &o), TILE_OK);
+    assert_int_equal(sched_choose_num_warps(u->kernel), 4); /* 64 rows: one 16-row tile per warp */
+    tile_status st = sched_assign_layouts(u->module, ir_target_find("sm_80"), 4);
+    if (st != TILE_OK) diag_print_all(&u->diags, stderr);
+    assert_int_equal(st, TILE_OK);
+
+    ir_op *loop = first_op(u->kernel->body, IR_OP_FOR);
+    assert_non_null(loop);
+    ir_block *body = loop->blocks[0];
+    assert_int_equal(loop->nresults, 3);
+    /* Carried values: acc in the mma layout, warps along M; m_i and l_i its
+     * row slice; the loop's results the same. */
+    const ir_layout *acc = arg_named(body, "acc")->type.layout, *mi = arg_named(body, "m_i")->type.layout;
+    assert_non_null(acc);
+    assert_int_equal(acc->kind, IR_LAYOUT_MMA);
+    assert_int_equal(acc->version, 2);
+    assert_int_equal(acc->warps_per_cta[0], 4);
+    assert_int_equal(acc->warps_per_cta[1], 1);
+    assert_int_equal(mi->kind, IR_LAYOUT_SLICE);
+    assert_ptr_equal(mi->parent, acc);
+    assert_int_equal(mi->dim, 1);
+    assert_ptr_equal(arg_named(body, "l_i")->type.layout, mi);
+    for (int i = 0; i < 3; i++) assert_ptr_equal(loop->results[i]->type.layout, body->args[1 + i]->type.layout);
+
+    /* Both dots accumulate in that layout; the second one's A operand (P) is
+     * converted straight from it to dot_operand(A) of the same parent. */
+    ir_op *d1 = first_op(body, IR_OP_DOT), *d2 = NULL;
+    for (ir_op *op = d1->next; op; op = op->next)
+        if (op->code == IR_OP_DOT) d2 = op;
+    assert_non_null(d2);
+    assert_ptr_equal(d1->results[0]->type.layout, acc);
+    assert_ptr_equal(d2->results[0]->type.layout, acc);
+    ir_value *pa = d2->operands[0];
+    assert_int_equal(pa->type.layout->kind, IR_LAYOUT_DOT_OPERAND);
+    assert_int_equal(pa->type.layout->opidx, 0);
+    assert_ptr_equal(pa->type.layout->parent, acc);
+    assert_int_equal(pa->def->code, IR_OP_CONVERT_LAYOUT);
+    assert_int_equal(pa->def->operands[0]->def->code, IR_OP_CAST);
+    assert_ptr_equal(pa->def->operands[0]->type.layout, acc); /* P rounded in the mma layout */
+    assert_ptr_equal(d2->operands[2]->type.layout, acc);      /* acc * alpha, no conversion */
+    assert_int_not_equal(d2->operands[2]->def->code, IR_OP_CONVERT_LAYOUT);
+
+    /* Row reductions give the slice; the row vectors broadcast back through
+     * expand_dims to [64, 1] mma tiles. */
+    int reductions = 0, expands = 0;
+    for (ir_op *op = body->first; op; op = op->next) {
+        if (op->code == IR_OP_REDUCE_MAX || op->code == IR_OP_REDUCE_SUM) {
+            reductions++;
+            assert_ptr_equal(op->operands[0]->type.layout, acc);
+            assert_ptr_equal(op->results[0]->type.layout, mi);
+        }
+        if (op->code == IR_OP_EXPAND_DIMS && op->operands[0]->type.layout == mi) {
+            expands++;
+            assert_ptr_equal(op->results[0]->type.layout, acc);
+        }
+    }
+    assert_int_equal(reductions, 2);
+    assert_int_equal(expands, 2);
+    /* The only conversions in the loop: P to the A operand, and the blocked
+     * [1, 64] / [64, 64] inputs that are recomputed from aranges. */
+    int to_blocked = 0;
+    for (ir_op *op = body->first; op; op = op->next)
+        if (op->code == IR_OP_CONVERT_LAYOUT && op->results[0]->type.layout->kind == IR_LAYOUT_BLOCKED)
+            to_blocked++;
+    assert_int_equal(to_blocked, 0);
+    assert_true(count_ops(body, IR_OP_CONVERT_LAYOUT) >= 1);
+    /* Stores see blocked layouts only. */
+    for (ir_op *op = u->kernel->body->first; op; op = op->next)
+        if (op->code == IR_OP_STORE)
+            for (int i = 0; i < op->noperands; i++)
+                if (op->operands[i]->type.kind == IR_TY_TILE && op->operands[i]->type.rank > 0)
+                    assert_int_equal(op->operands[i]->type.layout->kind, IR_LAYOUT_BLOCKED);
+    assert_int_equal(ir_verify_module(u->module, "test"), TILE_OK);
+
+    /* It compiles, and the loop keeps everything in registers: row
+     * reductions by shuffles, no ldmatrix for P. */
+    tc_gpu_kernel k;
+    tc_gpu_options g = {.arch = "sm_80", .num_warps = 4};
+    assert_int_equal(tc_compile_gpu(u, &g, &k), TILE_OK);
+    assert_non_null(strstr(k.ptx, "shfl.sync.bfly.b32"));
+    assert_non_null(strstr(k.ptx, "mma.sync.aligned.m16n8k16"));
+    tc_unit_free(u);
+}
+
+/* f32 dots and 8 warps on 16 rows: no mma layout, or warps along N. */
+static void anchored_layouts_fallbacks(void **state)
+{
+    (void)state;
+    static const char *f32src =
+        "kernel g(a: tensor<f32>[16, 16], c: out tensor<f32>[16, 16]) grid(1)\n"
+        "{\n"
+        "    let x = load(a[arange(16), :]);\n"
+        "    store(c[arange(16), :], dot(x, x));\n"
+        "}\n";
+    tc_options o = {.kernel = "g", .opt_level = 1};
+    tc_unit *u = NULL;
+    assert_int_equal(tc_compile(&u, "g.tile", f32src, &o), TILE_OK);
+    assert_int_equal(sched_assign_layouts(u->module, ir_target_find("sm_90"), 4), TILE_OK);
+    ir_op *d = first_op(u->kernel->body, IR_OP_DOT);
+    assert_int_equal(d->results[0]->type.layout->kind, IR_LAYOUT_BLOCKED);
+    tc_unit_free(u);
+
+    o.kernel = "fa";
+    assert_int_equal(tc_compile(&u, "fa.tile", fa_src, &o), TILE_OK);
+    assert_int_equal(sched_assign_layouts(u->module, ir_target_find("sm_90"), 8), TILE_OK);
+    ir_op *loop = first_op(u->kernel->body, IR_OP_FOR);
+    const ir_layout *acc = arg_named(loop->blocks[0], "acc")->type.layout;
+    assert_int_equal(acc->kind, IR_LAYOUT_MMA);
+    assert_int_equal(acc->warps_per_cta[0], 4);
+    assert_int_equal(acc->warps_per_cta[1], 2);
+    /* P cannot feed the A operand from registers (its rows' columns are
+     * split over two warps): the dot takes it as it is. */
+    ir_op *d2 = NULL;
+    for (ir_op *op = loop->blocks[0]->first; op; op = op->next)
+        if (op->code == IR_OP_DOT) d2 = op;
+    assert_ptr_equal(d2->operands[0]->type.layout, acc);
+    assert_int_equal(ir_verify_module(u->module, "test"), TILE_OK);
+    tc_unit_free(u);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -261,6 +435,8 @@ int main(void)
         cmocka_unit_test(targets),
         cmocka_unit_test(stage_rules),
         cmocka_unit_test(explicit_conversions),
+        cmocka_unit_test(flash_loop_layouts),
+        cmocka_unit_test(anchored_layouts_fallbacks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
