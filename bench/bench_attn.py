@@ -159,7 +159,8 @@ def bench_forward(tile, L, D, causal, args, flex):
     flops = 4 * Z * H * L * L * D / (2 if causal else 1)
     ref = sdpa("FLASH_ATTENTION", q, k, v, causal)
     try:
-        kern = tile.kernel("attention/flash_fwd.tile", "flash_fwd_causal" if causal else "flash_fwd", {"D": D, "T": "bf16"})
+        defs = {"D": D, "T": "bf16", **args.fwd_defines}
+        kern = tile.kernel("attention/flash_fwd.tile", "flash_fwd_causal" if causal else "flash_fwd", defs)
         launch_args = kern.args(q=q, k=k, v=v, o=o, lse=lse, scale=scale)
         o.fill_(float("nan"))
         lse.fill_(float("nan"))
@@ -388,7 +389,10 @@ def main():
                     help="lengths at which FlexAttention runs (each shape costs a torch.compile)")
     ap.add_argument("--no-triton", action="store_true")
     ap.add_argument("--only", default="fwd,bwd,decode,compile,launch")
+    ap.add_argument("--fwd-defines", default="",
+                    help="extra constants for our forward kernel, e.g. BM=64,BN=64 (until the scheduler picks them)")
     args = ap.parse_args()
+    args.fwd_defines = dict(kv.split("=", 1) for kv in args.fwd_defines.split(",") if kv)
     if not torch.cuda.is_available():
         print("bench_attn: no CUDA device; nothing to measure", file=sys.stderr)
         return 77
