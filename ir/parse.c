@@ -771,6 +771,18 @@ static bool parse_region(reader *r, ir_op *op, int i, const type_list *arg_types
     return expect(r, "}");
 }
 
+/* %a, %b, ... (at least one): names a region or an op defines. */
+static bool def_names(reader *r, name_list *out)
+{
+    do {
+        blanks(r);
+        const char *a = r->p + 1;
+        const char *name = value_token(r);
+        if (!name || !push_name(r, out, name, a)) return false;
+    } while (accept(r, ","));
+    return true;
+}
+
 /* `iter(%a = %init, ...)`: names into args, inits into ops. */
 static bool parse_iter(reader *r, name_list *args, value_list *ops)
 {
@@ -834,15 +846,7 @@ static bool parse_while(reader *r, ir_builder *b, const name_list *res, const ch
     if (!op || !parse_region(r, op, 0, &types, &cond_args)) return false;
     if (!accept_word(r, "do")) return err(r, r->p, "expected 'do'");
     if (!expect(r, "(")) return false;
-    if (!accept(r, ")")) {
-        do {
-            blanks(r);
-            const char *a = r->p + 1;
-            const char *name = value_token(r);
-            if (!name || !push_name(r, &body_args, name, a)) return false;
-        } while (accept(r, ","));
-        if (!expect(r, ")")) return false;
-    }
+    if (!accept(r, ")") && (!def_names(r, &body_args) || !expect(r, ")"))) return false;
     if (body_args.n != types.n)
         return err(r, at, "the body takes %d argument%s but the loop carries %d", body_args.n,
                    body_args.n == 1 ? "" : "s", types.n);
@@ -874,15 +878,7 @@ static bool parse_scan(reader *r, ir_builder *b, const name_list *res, const cha
     op->attr.i = axis;
     if (!accept_word(r, "combine")) return err(r, r->p, "expected 'combine'");
     if (!expect(r, "(")) return false;
-    if (!accept(r, ")")) {
-        do {
-            blanks(r);
-            const char *a = r->p + 1;
-            const char *name = value_token(r);
-            if (!name || !push_name(r, &args, name, a)) return false;
-        } while (accept(r, ","));
-        if (!expect(r, ")")) return false;
-    }
+    if (!accept(r, ")") && (!def_names(r, &args) || !expect(r, ")"))) return false;
     if (args.n != 2 * types.n)
         return err(r, at, "'scan' of %d operand%s needs a combine of %d arguments, not %d",
                    types.n, types.n == 1 ? "" : "s", 2 * types.n, args.n);
@@ -911,15 +907,7 @@ static bool parse_op(reader *r, ir_block *blk)
     blanks(r);
     const char *at = r->p;
     name_list res = {0};
-    if (peek(r, '%')) {
-        do {
-            blanks(r);
-            const char *a = r->p + 1;
-            const char *name = value_token(r);
-            if (!name || !push_name(r, &res, name, a)) return false;
-        } while (accept(r, ","));
-        if (!expect(r, "=")) return false;
-    }
+    if (peek(r, '%') && (!def_names(r, &res) || !expect(r, "="))) return false;
     blanks(r);
     const char *name_at = r->p;
     size_t n = word_len(r, true);
