@@ -269,13 +269,16 @@ def compare(got, ref, dt):
     if np.any(nan_got & ~nan_ref):
         i = int(np.argmax(nan_got & ~nan_ref))
         return False, f"NaN at {i} (unwritten?) ref {ref[i]}"
+    if np.any(nan_ref & ~nan_got):
+        i = int(np.argmax(nan_ref & ~nan_got))
+        return False, f"{got[i]} at {i} where the interpreter gives NaN"
     inf_ref = np.isinf(ref)
     if np.any(inf_ref & (got != ref)):
         i = int(np.argmax(inf_ref & (got != ref)))
         return False, f"inf mismatch at {i}: got {got[i]} ref {ref[i]}"
     fin = ~nan_ref & ~inf_ref
     if not np.any(fin):
-        return True, "no finite values"
+        return True, "no finite values (NaN and inf positions match)"
     scale = max(1.0, float(np.max(np.abs(ref[fin]))))
     tol = TOL[dt] * scale
     err = np.abs(got[fin] - ref[fin])
