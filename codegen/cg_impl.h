@@ -84,7 +84,12 @@ typedef struct cg_ctx {
     LLVMValueRef entry_end;      /* insert point: the entry block's terminator */
     LLVMValueRef status_ptr;     /* hidden ABI parameter */
     LLVMValueRef smem;           /* dynamic shared memory, addrspace(3) */
-    int smem_bytes;              /* high-water mark of the scratch */
+    /* Layout of it: the LOCAL_ALLOC buffers (cg_async.c) in [0, persist),
+     * then the per-op scratch (cg_shared.c), which `scratch` points to. */
+    LLVMValueRef scratch;
+    int64_t persist;
+    int64_t *buf_off;            /* by value id: offset of a LOCAL_ALLOC buffer */
+    int smem_bytes;              /* high-water mark: persist + scratch */
 
     int num_warps, nthreads;
     /* Bisecting a wrong result on the GPU: TILE_CG_GENERIC_DOT=1 turns off
@@ -203,6 +208,18 @@ void cg_lower_print(cg_ctx *g, ir_op *op);
  * assert with `message` at op's location when cond is false. */
 void cg_check(cg_ctx *g, const ir_op *op, LLVMValueRef cond, const char *message);
 
+/* ---- cg_async.c ---- */
+/* Places the LOCAL_ALLOC buffers of the kernel (before any lowering). */
+bool cg_place_buffers(cg_ctx *g);
+void cg_lower_local(cg_ctx *g, ir_op *op);      /* local_alloc, local_view, trans of a buffer */
+void cg_lower_async(cg_ctx *g, ir_op *op);      /* async_commit, async_wait, barrier */
+/* The i32 shared-memory address of element (r, c) (c a multiple of the
+ * layout's vec) of a rank-2 buffer value v, by its swizzle; r, c are the
+ * coordinates in memory order (row = the slower dim). */
+LLVMValueRef cg_buffer_addr(cg_ctx *g, const ir_value *v, LLVMValueRef r, LLVMValueRef c);
+bool cg_is_buffer(const ir_value *v);
+/* ---- cg_memory.c (async copies) ---- */
+void cg_lower_async_copy(cg_ctx *g, ir_op *op);
 /* ---- cg_emit.c ---- */
 LLVMTargetMachineRef cg_target_machine(const ir_target *t, char **error);
 tile_status cg_finish(cg_ctx *g, cg_emit_kind kind, cg_result *out);

@@ -348,7 +348,16 @@ static void lower_op(cg_ctx *g, ir_op *op)
     case IR_OP_RESHAPE:
     case IR_OP_EXPAND_DIMS:
     case IR_OP_TRANS:
+        if (cg_is_buffer(op->operands[0])) cg_lower_local(g, op);
+        else cg_lower_move(g, op);
+        return;
     case IR_OP_CONVERT_LAYOUT: cg_lower_move(g, op); return;
+    case IR_OP_LOCAL_ALLOC:
+    case IR_OP_LOCAL_VIEW: cg_lower_local(g, op); return;
+    case IR_OP_ASYNC_COPY: cg_lower_async_copy(g, op); return;
+    case IR_OP_ASYNC_COMMIT:
+    case IR_OP_ASYNC_WAIT:
+    case IR_OP_BARRIER: cg_lower_async(g, op); return;
     case IR_OP_REDUCE_SUM:
     case IR_OP_REDUCE_MAX:
     case IR_OP_REDUCE_MIN: cg_lower_reduce(g, op); return;
@@ -466,6 +475,9 @@ static void build_entry(cg_ctx *g)
     LLVMSetFunctionCallConv(g->fn, 71); /* PTX_Kernel: a .entry */
     annotate(g, "kernel", 1);
     annotate(g, "maxntidx", g->nthreads);
+    /* One block per SM is enough: without this ptxas caps a 256-thread
+     * block at 128 registers (two blocks) and spills rather than go past. */
+    annotate(g, "minctasm", 1);
 
     LLVMTypeRef smem_ty = LLVMArrayType2(LLVMInt8TypeInContext(g->ctx), 0);
     g->smem = LLVMAddGlobalInAddressSpace(g->mod, smem_ty, "tile_smem", 3);
@@ -518,6 +530,7 @@ tile_status cg_emit_kernel(ir_func *f, const ir_target *t, cg_emit_kind kind, cg
     g.b = LLVMCreateBuilderInContext(g.ctx);
 
     build_entry(&g);
+    if (g.status == TILE_OK && !cg_place_buffers(&g)) g.status = TILE_ERR_NOMEM;
     if (g.status == TILE_OK) lower_ops(&g, f->body);
     if (g.status == TILE_OK) {
         out->smem_bytes = g.smem_bytes;

@@ -183,7 +183,7 @@ static void across_warps(cg_ctx *g, const ir_op *op, const cg_map *m, ir_dtype d
         LLVMBasicBlockRef cont = cg_begin_if(g, lead);
         LLVMValueRef idx = LLVMBuildAdd(g->b, LLVMBuildMul(g->b, wni, i32c(g, M), ""), m->coord[k], "");
         LLVMValueRef byte = LLVMBuildAdd(g->b, i32c(g, off), LLVMBuildMul(g->b, idx, i32c(g, 4), ""), "");
-        LLVMSetAlignment(LLVMBuildStore(g->b, out[k], LLVMBuildGEP2(g->b, i8, g->smem, &byte, 1, "")), 4);
+        LLVMSetAlignment(LLVMBuildStore(g->b, out[k], LLVMBuildGEP2(g->b, i8, g->scratch, &byte, 1, "")), 4);
         cg_end_if(g, cont);
     }
     cg_barrier(g);
@@ -193,7 +193,7 @@ static void across_warps(cg_ctx *g, const ir_op *op, const cg_map *m, ir_dtype d
             LLVMValueRef byte = LLVMBuildAdd(g->b, i32c(g, off),
                                              LLVMBuildMul(g->b, LLVMBuildAdd(g->b, m->coord[k], i32c(g, w * M), ""),
                                                           i32c(g, 4), ""), "");
-            LLVMValueRef v = LLVMBuildLoad2(g->b, et, LLVMBuildGEP2(g->b, i8, g->smem, &byte, 1, ""), "");
+            LLVMValueRef v = LLVMBuildLoad2(g->b, et, LLVMBuildGEP2(g->b, i8, g->scratch, &byte, 1, ""), "");
             LLVMSetAlignment(v, 4);
             acc = acc ? combine(g, op->code, dt, acc, v) : v;
         }

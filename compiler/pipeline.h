@@ -55,6 +55,7 @@ typedef struct tc_arg_facts {
 typedef struct tc_gpu_options {
     const char *arch;              /* "sm_80", "sm_90" (default "sm_90") */
     int num_warps;                 /* 0: the compiler chooses */
+    int num_stages;                /* software pipeline slots; 0: the compiler chooses, 1: none */
     tc_arg_facts facts;
 } tc_gpu_options;
 

@@ -11,6 +11,7 @@
 
 #include "codegen/codegen.h"
 #include "sched_layout.h"
+#include "sched_pipeline.h"
 
 static tile_status compile_gpu(tc_unit *u, const tc_gpu_options *g, cg_emit_kind kind,
                                tc_gpu_kernel *out)
@@ -35,6 +36,12 @@ static tile_status compile_gpu(tc_unit *u, const tc_gpu_options *g, cg_emit_kind
     }
     tile_status st = sched_assign_layouts(u->module, t, num_warps);
     if (st != TILE_OK) return st;
+    int stages = g && g->num_stages > 0 ? g->num_stages : SCHED_DEFAULT_STAGES;
+    if (u->module->target.num_stages == 0) {
+        st = sched_pipeline(u->module, t, stages, NULL);
+        if (st != TILE_OK) return st;
+        u->module->target.num_stages = stages;
+    }
     cg_result r;
     st = cg_emit_kernel(u->kernel, t, kind, &r);
     if (st != TILE_OK) return st;

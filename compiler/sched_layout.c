@@ -270,6 +270,37 @@ static void assign_block(assign_ctx *a, ir_block *blk)
     ir_walk(blk, assign_op, a);
 }
 
+/* Is x defined inside op p (in one of its regions, or as an argument)? */
+static bool defined_inside(const ir_value *x, const ir_op *p)
+{
+    const ir_op *d = x->def ? x->def : x->owner ? x->owner->parent : NULL;
+    if (!x->def && d == p) return true;
+    for (int r = 0; d && r < p->nblocks; r++)
+        if (p->blocks[r] && ir_op_is_inside(d, p->blocks[r])) return true;
+    return false;
+}
+
+static bool is_loop(const ir_op *p) { return p && (p->code == IR_OP_FOR || p->code == IR_OP_WHILE); }
+
+/* Is x defined outside the innermost loop around op? */
+static bool loop_invariant(const ir_op *op, const ir_value *x)
+{
+    for (const ir_block *blk = op->parent; blk && blk->parent; blk = blk->parent->parent)
+        if (is_loop(blk->parent)) return !defined_inside(x, blk->parent);
+    return false;
+}
+
+/* Where a convert of x for op goes: before op, or before the outermost
+ * loop around op that x is invariant in (a loop-invariant conversion runs
+ * once).  Not out of an `if`: that would run it when not needed. */
+static ir_op *convert_point(ir_op *op, const ir_value *x)
+{
+    ir_op *pos = op;
+    while (pos->parent && is_loop(pos->parent->parent) && !defined_inside(x, pos->parent->parent))
+        pos = pos->parent->parent;
+    return pos;
+}
+
 /* The layout operand i of op must have, or NULL for any. */
 static const ir_layout *wanted(assign_ctx *a, const ir_op *op, int i)
 {
@@ -285,7 +316,12 @@ static const ir_layout *wanted(assign_ctx *a, const ir_op *op, int i)
     case IR_OP_BROADCAST: return NULL; /* codegen reads any layout */
     case IR_OP_DOT:
         if (i == 2) return res;
-        if (i == 0 && res && res->kind == IR_LAYOUT_MMA && have == res) {
+        /* A in registers: P (already in the accumulator layout) and any
+         * loop-invariant A such as flash_fwd's Q block, converted once
+         * before the loop (convert_op hoists it) instead of going through
+         * shared memory at every dot. */
+        if (i == 0 && res && res->kind == IR_LAYOUT_MMA &&
+            (have == res || loop_invariant(op, op->operands[0]))) {
             ir_layout d = {.kind = IR_LAYOUT_DOT_OPERAND, .rank = 2, .parent = res, .opidx = 0, .kwidth = 2};
             const ir_layout *dl = intern(a, &d);
             if (dl && sched_mma_fits(dl, t)) return dl;
@@ -314,7 +350,8 @@ static void convert_op(ir_op *op, void *ctx)
         ir_value *x = op->operands[i];
         const ir_layout *want = wanted(a, op, i);
         if (!want || want == x->type.layout) continue;
-        ir_builder b = {.m = a->m, .f = NULL, .block = op->parent, .before = op, .loc = op->loc};
+        ir_op *at = convert_point(op, x);
+        ir_builder b = {.m = a->m, .f = NULL, .block = at->parent, .before = at, .loc = op->loc};
         ir_type rt = x->type;
         rt.layout = want;
         ir_op *c = ir_build(&b, IR_OP_CONVERT_LAYOUT, 1, &x, 1, &rt, 0);

@@ -82,6 +82,7 @@ static const char usage[] =
     "  -o OUT              write --emit output to OUT instead of stdout\n"
     "  --arch ARCH         GPU target: sm_80 or sm_90 (default sm_90)\n"
     "  --warps N           warps per block (a power of two up to 32; default 4)\n"
+    "  --stages N          software pipeline slots of tensor-core operand loads (1: none; default 2)\n"
     "  --interp            run on the CPU interpreter (the reference semantics)\n"
     "  --in NAME=FILE      read input tensor NAME from a .npy file (converted to the\n"
     "                      parameter's dtype, rounding to nearest even; '<u2' data\n"
@@ -115,6 +116,7 @@ typedef struct cli {
     uint64_t max_bytes, max_ops; /* 0: the interpreter's defaults */
     const char *arch;         /* --arch, NULL: sm_90 */
     int warps;                /* --warps, 0: default */
+    int stages;               /* --stages, 0: default */
     bool ptxas;
     ptr_vec defines, includes, inputs;
     bool interp, have_seed, verify_each, dump_passes;
@@ -283,6 +285,14 @@ static int parse_args(arena *mem, int argc, char **argv, cli *c)
             c->warps = (int)w;
             note_option(c, a, FOR_EMIT);
         }
+        else if (strcmp(a, "--stages") == 0) {
+            NEED_VALUE();
+            uint64_t w;
+            if (!parse_uint(val, 8, &w) || w == 0)
+                return usage_error("--stages needs a number from 1 to 8, got '%s'", val);
+            c->stages = (int)w;
+            note_option(c, a, FOR_EMIT);
+        }
         else if (strcmp(a, "--ptxas") == 0) { c->ptxas = true; note_option(c, a, FOR_EMIT); }
         else if (strcmp(a, "-O0") == 0 || strcmp(a, "-O1") == 0) {
             c->opt_level = a[2] - '0';
@@ -314,8 +324,8 @@ static int parse_args(arena *mem, int argc, char **argv, cli *c)
         if (!known) return usage_error("unknown --emit kind '%s' (ast, ir, sched, llvm, ptx)", c->emit);
         bool gpu = strcmp(c->emit, "sched") == 0 || strcmp(c->emit, "llvm") == 0 || strcmp(c->emit, "ptx") == 0;
         if (gpu && !c->kernel) return usage_error("--emit=%s needs -k KERNEL", c->emit);
-        if (!gpu && (c->arch || c->warps))
-            return usage_error("%s", "--arch and --warps apply to --emit=sched|llvm|ptx and --ptxas");
+        if (!gpu && (c->arch || c->warps || c->stages))
+            return usage_error("%s", "--arch, --warps and --stages apply to --emit=sched|llvm|ptx and --ptxas");
         if (c->arch && strcmp(c->arch, "sm_80") != 0 && strcmp(c->arch, "sm_90") != 0)
             return usage_error("unknown --arch '%s' (sm_80, sm_90)", c->arch);
         if (c->warps & (c->warps - 1)) return usage_error("--warps must be a power of two, got %d", c->warps);
@@ -403,7 +413,8 @@ static int write_text(const char *path, const char *text, size_t len)
 static int check_defines_used(arena *mem, const cli *c, const ir_func *k);
 static tc_gpu_options gpu_options(const cli *c)
 {
-    return (tc_gpu_options){.arch = c->arch ? c->arch : "sm_90", .num_warps = c->warps};
+    return (tc_gpu_options){.arch = c->arch ? c->arch : "sm_90", .num_warps = c->warps,
+                            .num_stages = c->stages};
 }
 
 /* --emit=sched|llvm|ptx for u->kernel, into out. */
@@ -416,7 +427,8 @@ static tile_status emit_gpu(const cli *c, tc_unit *u, FILE *out)
     else st = tc_compile_gpu(u, &g, &k);
     if (st != TILE_OK) return st;
     if (strcmp(c->emit, "sched") == 0) {
-        fprintf(out, "// arch %s, num_warps %d, smem_bytes %d\n", k.arch, k.num_warps, k.smem_bytes);
+        fprintf(out, "// arch %s, num_warps %d, num_stages %d, smem_bytes %d\n", k.arch, k.num_warps,
+                u->module->target.num_stages, k.smem_bytes);
         ir_print_func(out, u->kernel);
     } else {
         if (strcmp(c->emit, "ptx") == 0)

@@ -161,6 +161,7 @@ static bool tensor_operand_allowed(const ir_op *op, int i)
     case IR_OP_STORE:
     case IR_OP_ATOMIC_ADD:
     case IR_OP_TENSOR_DIM: return i == 0;
+    case IR_OP_ASYNC_COPY: return i == 2;
     case IR_OP_CALL: return true;
     default: return false;
     }
@@ -503,6 +504,86 @@ static void check_call(verifier *v, const ir_op *op)
         }
 }
 
+static bool is_shared(const ir_type *t)
+{
+    return t->kind == IR_TY_TILE && t->layout && t->layout->kind == IR_LAYOUT_SHARED;
+}
+
+/* Which operands may be shared-memory tiles (ir.h: a #shared tile is a
+ * buffer, so only ops that address memory take one). */
+static bool shared_operand_allowed(const ir_op *op, int i)
+{
+    switch (op->code) {
+    case IR_OP_LOCAL_VIEW:
+    case IR_OP_ASYNC_COPY: return i == 0;
+    case IR_OP_TRANS: return true;
+    case IR_OP_DOT: return i < 2;
+    default: return false;
+    }
+}
+
+static void check_async_copy(verifier *v, const ir_op *op)
+{
+    const ir_type *dt = &op->operands[0]->type, *rt = &op->results[0]->type;
+    if (op->noperands < 3 || op->operands[2]->type.kind != IR_TY_TENSOR) {
+        fail(v, op, "async_copy: operands are (dst, pred, tensor, indices...)");
+        return;
+    }
+    const ir_type *tt = &op->operands[2]->type;
+    if (op->noperands != 3 + tt->rank) {
+        fail(v, op, "async_copy: expected %d operands for a rank-%d tensor, got %d", 3 + tt->rank,
+             tt->rank, op->noperands);
+        return;
+    }
+    if (!is_scalar(op->operands[1], IR_BOOL)) {
+        fail(v, op, "async_copy: the predicate must be a bool scalar");
+        return;
+    }
+    ir_type view = ir_type_scalar(tt->dtype);
+    for (int d = 0; d < tt->rank; d++) {
+        const ir_type *it = &op->operands[3 + d]->type;
+        if (it->kind != IR_TY_TILE || !ir_dtype_is_int(it->dtype) ||
+            view.rank + it->rank > IR_MAX_RANK) {
+            fail(v, op, "async_copy: index %d has type %s, expected an integer tile", d, TS(it));
+            return;
+        }
+        for (int k = 0; k < it->rank; k++) view.shape[view.rank++] = it->shape[k];
+    }
+    if (!is_shared(dt) || is_shared(rt) || !ir_type_same_shape(&view, dt) ||
+        !ir_type_same_shape(&view, rt) || dt->dtype != tt->dtype || rt->dtype != tt->dtype)
+        fail(v, op, "async_copy: copies %s into %s with result %s: shapes and dtypes must agree, "
+                    "the destination in shared memory, the result in registers",
+             TS(&view), TS(dt), TS(rt));
+}
+
+static void check_shared_op(verifier *v, const ir_op *op)
+{
+    const ir_type *rt = op->nresults ? &op->results[0]->type : NULL;
+    if (v->m->stage != IR_STAGE_SCHEDULED) {
+        fail(v, op, "%s: only in scheduled IR", opname(op));
+        return;
+    }
+    switch (op->code) {
+    case IR_OP_LOCAL_ALLOC:
+        if (!is_shared(rt) || rt->rank < 2)
+            fail(v, op, "local_alloc: result %s must be a shared buffer of rank >= 2", TS(rt));
+        break;
+    case IR_OP_LOCAL_VIEW: {
+        const ir_type *bt = &op->operands[0]->type;
+        bool ok = is_shared(bt) && is_shared(rt) && is_scalar(op->operands[1], IR_I32) &&
+                  bt->dtype == rt->dtype && bt->rank == rt->rank + 1;
+        for (int d = 0; ok && d < rt->rank; d++) ok = bt->shape[d + 1] == rt->shape[d];
+        if (!ok) fail(v, op, "local_view: %s is not a slot of %s", TS(rt), TS(bt));
+        break;
+    }
+    case IR_OP_ASYNC_COPY: check_async_copy(v, op); break;
+    case IR_OP_ASYNC_WAIT:
+        if (op->attr.i < 0 || op->attr.i > 64) fail(v, op, "async_wait: %" PRId64 " groups", op->attr.i);
+        break;
+    default: break;
+    }
+}
+
 static void check_op_types(verifier *v, ir_op *op)
 {
     const ir_op_info *info = &ir_op_table[op->code];
@@ -524,6 +605,12 @@ static void check_op_types(verifier *v, ir_op *op)
             return;
         }
     }
+    for (int i = 0; i < op->noperands; i++)
+        if (is_shared(&op->operands[i]->type) && !shared_operand_allowed(op, i)) {
+            fail(v, op, "%s: operand %d is a shared-memory buffer %s", info->name, i,
+                 TS(&op->operands[i]->type));
+            return;
+        }
     if (info->flags & IR_ELEMENTWISE) {
         check_elementwise(v, op);
         return;
@@ -681,6 +768,14 @@ static void check_op_types(verifier *v, ir_op *op)
     case IR_OP_STORE:
     case IR_OP_ATOMIC_ADD:
         check_memory(v, op);
+        break;
+    case IR_OP_LOCAL_ALLOC:
+    case IR_OP_LOCAL_VIEW:
+    case IR_OP_ASYNC_COPY:
+    case IR_OP_ASYNC_COMMIT:
+    case IR_OP_ASYNC_WAIT:
+    case IR_OP_BARRIER:
+        check_shared_op(v, op);
         break;
     case IR_OP_FOR:
         if (op->noperands < 3) {

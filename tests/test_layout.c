@@ -73,7 +73,12 @@ static void validity(void **state)
     assert_false(ir_layout_valid(&zero, 2, 4, &why));
     ir_layout shared = {.kind = IR_LAYOUT_SHARED, .rank = 2, .vec = 8, .per_phase = 1, .max_phase = 8,
                         .order = {1, 0}};
-    assert_false(ir_layout_valid(&shared, 2, 4, &why));      /* memory, not registers */
+    assert_true(ir_layout_valid(&shared, 2, 4, &why));       /* a buffer (local_alloc) */
+    shared.order[1] = 1;
+    assert_false(ir_layout_valid(&shared, 2, 4, &why));
+    shared.order[1] = 0;
+    shared.max_phase = 0;
+    assert_false(ir_layout_valid(&shared, 2, 4, &why));
     ir_layout sl = {.kind = IR_LAYOUT_SLICE, .rank = 1, .parent = &ok, .dim = 1};
     assert_true(ir_layout_valid(&sl, 1, 4, &why));
     sl.dim = 2;
