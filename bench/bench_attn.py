@@ -66,9 +66,9 @@ def current_stream():
 class Tile(tile_ctypes.Tile):
     """A GPU context whose kernels take torch tensors and use torch's stream."""
 
-    def __init__(self, path, cache_dir=None):
+    def __init__(self, path, cache_dir=None, num_warps=0):
         super().__init__(path, mode=tile_ctypes.MODE_GPU, lib_dir=LIB_DIR, cache_dir=cache_dir,
-                         stream=current_stream, to_arg=torch_arg)
+                         stream=current_stream, to_arg=torch_arg, num_warps=num_warps)
 
 
 # ---- timing and reporting -----------------------------------------------------------------
@@ -389,6 +389,7 @@ def main():
                     help="lengths at which FlexAttention runs (each shape costs a torch.compile)")
     ap.add_argument("--no-triton", action="store_true")
     ap.add_argument("--only", default="fwd,bwd,decode,compile,launch")
+    ap.add_argument("--warps", type=int, default=0, help="warps per block (0: the compiler's choice)")
     ap.add_argument("--fwd-defines", default="",
                     help="extra constants for our forward kernel, e.g. BM=64,BN=64 (until the scheduler picks them)")
     args = ap.parse_args()
@@ -398,7 +399,7 @@ def main():
         return 77
     torch.cuda.init()
     only = set(args.only.split(","))
-    tile = Tile(args.lib)
+    tile = Tile(args.lib, num_warps=args.warps)
     print(f"bench_attn on {tile.device}; torch {torch.__version__}", flush=True)
     flex = None
     if not args.no_flex:

@@ -78,21 +78,45 @@ void cg_lower_local(cg_ctx *g, ir_op *op)
     }
 }
 
-LLVMValueRef cg_buffer_addr(cg_ctx *g, const ir_value *v, LLVMValueRef r, LLVMValueRef c)
+/* Swizzled address with each coordinate split into a run-time part and a
+ * compile-time one (ldmatrix walks a tile with constant steps from a few
+ * lane-dependent bases).  With the row step a multiple of the swizzle
+ * period and the column step whole chunks, the address is
+ *     base + rv * pitch + (rc * pitch + hi(cc)) + ((cv + lo(cc)) ^ phase(rv))
+ * in chunks, where hi/lo split cc at max_phase: only max_phase distinct
+ * run-time terms exist for a whole loop of ldmatrix, so after LICM a few
+ * registers hold them all (one add each per use), instead of one per
+ * ldmatrix.  (x + hi) ^ p = hi + (x ^ p) because hi is a multiple of
+ * max_phase and p < max_phase. */
+LLVMValueRef cg_buffer_addr_split(cg_ctx *g, const ir_value *v, LLVMValueRef rv, int64_t rc, LLVMValueRef cv,
+                                  int64_t cc)
 {
     const ir_layout *l = v->type.layout;
     cg_val *bv = cg_get(g, v);
     if (!bv) return NULL;
     LLVMBuilderRef b = g->b;
     int64_t es = ir_dtype_size(v->type.dtype), pitch = v->type.shape[l->order[0]];
-    LLVMValueRef chunk = LLVMBuildUDiv(b, c, cg_i32(g, l->vec), "");
-    LLVMValueRef within = LLVMBuildURem(b, c, cg_i32(g, l->vec), "");
-    LLVMValueRef phase = LLVMBuildURem(b, LLVMBuildUDiv(b, r, cg_i32(g, l->per_phase), ""),
+    int64_t period = (int64_t)l->per_phase * l->max_phase;
+    if (rc % period != 0 || cc % l->vec != 0) {
+        rv = LLVMBuildAdd(b, rv, cg_i32(g, rc), "");
+        cv = LLVMBuildAdd(b, cv, cg_i32(g, cc), "");
+        rc = cc = 0;
+    }
+    LLVMValueRef phase = LLVMBuildURem(b, LLVMBuildUDiv(b, rv, cg_i32(g, l->per_phase), ""),
                                        cg_i32(g, l->max_phase), "");
-    chunk = LLVMBuildXor(b, chunk, phase, "");
+    int64_t cchunk = cc / l->vec, lo = cchunk % l->max_phase, hi = cchunk - lo;
+    LLVMValueRef chunk = LLVMBuildUDiv(b, cv, cg_i32(g, l->vec), "");
+    LLVMValueRef within = LLVMBuildURem(b, cv, cg_i32(g, l->vec), "");
+    chunk = LLVMBuildXor(b, LLVMBuildAdd(b, chunk, cg_i32(g, lo), ""), phase, "");
     LLVMValueRef col = LLVMBuildAdd(b, LLVMBuildMul(b, chunk, cg_i32(g, l->vec), ""), within, "");
-    LLVMValueRef idx = LLVMBuildAdd(b, LLVMBuildMul(b, r, cg_i32(g, pitch), ""), col, "");
-    return LLVMBuildAdd(b, bv->regs[0], LLVMBuildMul(b, idx, cg_i32(g, es), ""), "");
+    LLVMValueRef var = LLVMBuildAdd(b, LLVMBuildMul(b, rv, cg_i32(g, pitch), ""), col, "");
+    var = LLVMBuildAdd(b, bv->regs[0], LLVMBuildMul(b, var, cg_i32(g, es), ""), "");
+    return LLVMBuildAdd(b, var, cg_i32(g, (rc * pitch + hi * l->vec) * es), "");
+}
+
+LLVMValueRef cg_buffer_addr(cg_ctx *g, const ir_value *v, LLVMValueRef r, LLVMValueRef c)
+{
+    return cg_buffer_addr_split(g, v, r, 0, c, 0);
 }
 
 void cg_lower_async(cg_ctx *g, ir_op *op)

@@ -352,12 +352,11 @@ static void b_fragment_buf(cg_ctx *g, const mma_regs *c, const ir_value *bv, int
     LLVMValueRef l8 = LLVMBuildAnd(b, g->lane, cg_i32(g, 7), "");
     LLVMValueRef hi8 = LLVMBuildMul(b, LLVMBuildAnd(b, LLVMBuildLShr(b, g->lane, cg_i32(g, 3), ""), cg_i32(g, 1), ""),
                                     cg_i32(g, 8), "");
-    LLVMValueRef col0 = LLVMBuildAdd(b, LLVMBuildMul(b, c->wni, cg_i32(g, 8), ""),
-                                     cg_i32(g, (int64_t)rn * c->wn * 8), "");
-    LLVMValueRef k = LLVMBuildAdd(b, cg_i32(g, (int64_t)ks * 16), hi8, "");
+    LLVMValueRef col0 = LLVMBuildMul(b, c->wni, cg_i32(g, 8), "");
+    int64_t ncst = (int64_t)rn * c->wn * 8, kcst = (int64_t)ks * 16;
     bool k_rows = bv->type.layout->order[0] == 1;
-    LLVMValueRef addr = k_rows ? cg_buffer_addr(g, bv, LLVMBuildAdd(b, k, l8, ""), col0)
-                               : cg_buffer_addr(g, bv, LLVMBuildAdd(b, col0, l8, ""), k);
+    LLVMValueRef addr = k_rows ? cg_buffer_addr_split(g, bv, LLVMBuildAdd(b, hi8, l8, ""), kcst, col0, ncst)
+                               : cg_buffer_addr_split(g, bv, LLVMBuildAdd(b, col0, l8, ""), ncst, hi8, kcst);
     if (!addr) return;
     LLVMValueRef f = cg_inline_asm(g, t2,
                                    k_rows ? "ldmatrix.sync.aligned.m8n8.x2.trans.shared.b16 {$0, $1}, [$2];"
@@ -380,13 +379,12 @@ static void a_fragment_buf(cg_ctx *g, const mma_regs *c, const ir_value *av, int
     LLVMValueRef mat = LLVMBuildLShr(b, g->lane, cg_i32(g, 3), "");
     LLVMValueRef dm = LLVMBuildMul(b, LLVMBuildAnd(b, mat, cg_i32(g, 1), ""), cg_i32(g, 8), "");
     LLVMValueRef dk = LLVMBuildMul(b, LLVMBuildLShr(b, mat, cg_i32(g, 1), ""), cg_i32(g, 8), "");
-    LLVMValueRef m0 = LLVMBuildAdd(b, LLVMBuildMul(b, c->wmi, cg_i32(g, 16), ""),
-                                   cg_i32(g, (int64_t)rm * c->wm * 16), "");
-    LLVMValueRef k0 = cg_i32(g, (int64_t)ks * 16);
+    LLVMValueRef m0 = LLVMBuildMul(b, c->wmi, cg_i32(g, 16), "");
+    int64_t mcst = (int64_t)rm * c->wm * 16, kcst = (int64_t)ks * 16;
     bool m_rows = av->type.layout->order[0] == 1;
     LLVMValueRef addr =
-        m_rows ? cg_buffer_addr(g, av, LLVMBuildAdd(b, LLVMBuildAdd(b, m0, dm, ""), l8, ""), LLVMBuildAdd(b, k0, dk, ""))
-               : cg_buffer_addr(g, av, LLVMBuildAdd(b, LLVMBuildAdd(b, k0, dk, ""), l8, ""), LLVMBuildAdd(b, m0, dm, ""));
+        m_rows ? cg_buffer_addr_split(g, av, LLVMBuildAdd(b, LLVMBuildAdd(b, m0, dm, ""), l8, ""), mcst, dk, kcst)
+               : cg_buffer_addr_split(g, av, LLVMBuildAdd(b, dk, l8, ""), kcst, LLVMBuildAdd(b, m0, dm, ""), mcst);
     if (!addr) return;
     LLVMValueRef f = cg_inline_asm(g, t4,
                                    m_rows ? "ldmatrix.sync.aligned.m8n8.x4.shared.b16 {$0, $1, $2, $3}, [$4];"

@@ -218,6 +218,10 @@ void cg_lower_async(cg_ctx *g, ir_op *op);      /* async_commit, async_wait, bar
  * coordinates in memory order (row = the slower dim). */
 LLVMValueRef cg_buffer_addr(cg_ctx *g, const ir_value *v, LLVMValueRef r, LLVMValueRef c);
 bool cg_is_buffer(const ir_value *v);
+/* The same with the coordinates split into run-time + constant parts
+ * (rv + rc, cv + cc): cheaper code for constant strides (cg_async.c). */
+LLVMValueRef cg_buffer_addr_split(cg_ctx *g, const ir_value *v, LLVMValueRef rv, int64_t rc, LLVMValueRef cv,
+                                  int64_t cc);
 /* ---- cg_memory.c (async copies) ---- */
 void cg_lower_async_copy(cg_ctx *g, ir_op *op);
 /* ---- cg_emit.c ---- */

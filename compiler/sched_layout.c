@@ -316,12 +316,15 @@ static const ir_layout *wanted(assign_ctx *a, const ir_op *op, int i)
     case IR_OP_BROADCAST: return NULL; /* codegen reads any layout */
     case IR_OP_DOT:
         if (i == 2) return res;
-        /* A in registers: P (already in the accumulator layout) and any
+        /* A in registers: P (already in the accumulator layout) and a
          * loop-invariant A such as flash_fwd's Q block, converted once
-         * before the loop (convert_op hoists it) instead of going through
-         * shared memory at every dot. */
+         * before the loop (convert_op hoists it), when it takes at most 32
+         * registers a thread; a larger one stays in shared memory
+         * (sched_pipeline.c stages it there once), as FlashAttention-2
+         * keeps Q, because the registers are the accumulator's. */
         if (i == 0 && res && res->kind == IR_LAYOUT_MMA &&
-            (have == res || loop_invariant(op, op->operands[0]))) {
+            (have == res || (loop_invariant(op, op->operands[0]) &&
+                             ir_type_numel(t) <= 64 * 32 * (int64_t)a->num_warps))) {
             ir_layout d = {.kind = IR_LAYOUT_DOT_OPERAND, .rank = 2, .parent = res, .opidx = 0, .kwidth = 2};
             const ir_layout *dl = intern(a, &d);
             if (dl && sched_mma_fits(dl, t)) return dl;

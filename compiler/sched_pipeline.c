@@ -128,16 +128,26 @@ static const ir_layout *intern(pipe_loop *p, const ir_layout *l)
 }
 
 /* Row-major swizzled buffer layout for rows of `cols` 16-bit elements:
- * 16-byte chunks, XOR-ed with the row in groups that span 128 bytes. */
+ * 16-byte chunks XOR-ed with the row's phase.  The phase stays below the
+ * largest power of two dividing the chunks of a row (the XOR must map a
+ * row's chunks onto themselves: 10 chunks of a D = 80 row allow 2 phases),
+ * at most 8, and rows shorter than 128 bytes share a phase so that the 8
+ * rows one ldmatrix reads still span all 32 banks. */
+const ir_layout *sched_shared_layout(ir_module *m, int rank, int64_t cols)
+{
+    ir_layout l = {.kind = IR_LAYOUT_SHARED, .rank = rank, .vec = 8, .max_phase = 1};
+    int64_t chunks = cols / 8;
+    while (l.max_phase < 8 && chunks % (2 * l.max_phase) == 0) l.max_phase *= 2;
+    l.per_phase = chunks >= 8 ? 1 : (int)(8 / (chunks > 0 ? chunks : 1));
+    for (int d = 0; d < rank; d++) l.order[d] = rank - 1 - d;
+    return ir_layout_intern(m->mem, &m->layouts, &l);
+}
+
 static const ir_layout *shared_layout(pipe_loop *p, int rank, int64_t cols)
 {
-    ir_layout l = {.kind = IR_LAYOUT_SHARED, .rank = rank, .vec = 8};
-    int64_t chunks = cols / 8;
-    l.max_phase = (int)(chunks < 8 ? chunks : 8);
-    l.per_phase = (int)(chunks >= 8 ? 1 : 8 / chunks);
-    if (l.max_phase < 1) l.max_phase = 1;
-    for (int d = 0; d < rank; d++) l.order[d] = rank - 1 - d;
-    return intern(p, &l);
+    const ir_layout *l = sched_shared_layout(p->m, rank, cols);
+    if (!l) p->oom = true;
+    return l;
 }
 
 static ir_value *scalar(ir_builder *b, ir_dtype t, int64_t v) { return ir_const_int(b, t, v, 0, NULL); }

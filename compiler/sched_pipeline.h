@@ -15,4 +15,9 @@
  * (sched_assign_layouts).  *npipelined (may be NULL) counts the loops. */
 tile_status sched_pipeline(ir_module *m, const ir_target *t, int stages, int *npipelined);
 
+/* The #shared layout of a row-major buffer whose rows hold `cols` 16-bit
+ * elements (cols % 8 == 0): 16-byte chunks with an XOR swizzle that keeps
+ * each row's chunks within the row (exposed for tests). */
+const ir_layout *sched_shared_layout(ir_module *m, int rank, int64_t cols);
+
 #endif

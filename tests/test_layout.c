@@ -16,6 +16,7 @@
 
 #include "compiler/pipeline.h"
 #include "compiler/sched_layout.h"
+#include "compiler/sched_pipeline.h"
 #include "ir/target.h"
 
 static ir_layout blocked2(int s0, int s1, int t0, int t1, int w0, int w1)
@@ -83,6 +84,44 @@ static void validity(void **state)
     assert_true(ir_layout_valid(&sl, 1, 4, &why));
     sl.dim = 2;
     assert_false(ir_layout_valid(&sl, 1, 4, &why));
+}
+
+/* The pipeliner's swizzle maps each row's 16-byte chunks onto themselves
+ * (a permutation: every element has one place, inside its row) for every
+ * row length, and the 8 rows an ldmatrix reads at one logical chunk land
+ * in 8 different 16-byte bank groups when rows are 128 bytes or more. */
+static void shared_swizzle(void **state)
+{
+    (void)state;
+    arena mem;
+    arena_init(&mem);
+    ir_module *m = ir_module_new(&mem, NULL);
+    for (int64_t cols = 8; cols <= 256; cols += 8) {
+        const ir_layout *l = sched_shared_layout(m, 2, cols);
+        assert_non_null(l);
+        const char *why = NULL;
+        assert_true(ir_layout_valid(l, 2, 4, &why));
+        int64_t chunks = cols / 8;
+        for (int64_t r = 0; r < 64; r++) {
+            bool seen[64] = {false};
+            for (int64_t c = 0; c < chunks; c++) {
+                int64_t p = c ^ ((r / l->per_phase) % l->max_phase);
+                assert_true(p >= 0 && p < chunks);
+                assert_false(seen[p]);
+                seen[p] = true;
+            }
+        }
+        if (chunks % 8 == 0)
+            for (int64_t c = 0; c < chunks; c++) {
+                bool bank[8] = {false};
+                for (int64_t r = 0; r < 8; r++) {
+                    int64_t g = ((r * chunks + (c ^ ((r / l->per_phase) % l->max_phase))) % 8);
+                    assert_false(bank[g]);
+                    bank[g] = true;
+                }
+            }
+    }
+    arena_free(&mem);
 }
 
 static void scheduler_layouts(void **state)
@@ -436,6 +475,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(interning_and_printing),
         cmocka_unit_test(validity),
+        cmocka_unit_test(shared_swizzle),
         cmocka_unit_test(scheduler_layouts),
         cmocka_unit_test(targets),
         cmocka_unit_test(stage_rules),
