@@ -121,11 +121,31 @@ static void fail_at(dctx *D, const dlevel *lv, const ir_op *op, const char *msg,
     D->failed = true;
 }
 
+/* Ops that move or combine elements across indices. */
+static bool moves_elements(const ir_op *op)
+{
+    switch (op->code) {
+    case IR_OP_BROADCAST: case IR_OP_RESHAPE: case IR_OP_EXPAND_DIMS: case IR_OP_TRANS:
+    case IR_OP_SLICE: case IR_OP_CONCAT: case IR_OP_REDUCE_SUM: case IR_OP_REDUCE_MAX:
+    case IR_OP_REDUCE_MIN: case IR_OP_CUMSUM: case IR_OP_SCAN: case IR_OP_DOT:
+    case IR_OP_ARGMAX: case IR_OP_ARGMIN:
+        return true;
+    default:
+        return false;
+    }
+}
+
 static void no_derivative(dctx *D, const dlevel *lv, const ir_op *op)
 {
-    fail_at(D, lv, op, arena_printf(D->cx->mem, "'%s' has no derivative (it is applied to a value "
-                                    "that depends on '%s')", op_word(D->cx, op), D->xname),
-            NULL, NULL);
+    const char *msg =
+        moves_elements(op)
+            ? arena_printf(D->cx->mem, "'%s' moves the elements of a value that depends on '%s': "
+                           "a derivative is taken elementwise (each element of the result may "
+                           "depend only on the element of '%s' at its own index)",
+                           op_word(D->cx, op), D->xname, D->xname)
+            : arena_printf(D->cx->mem, "'%s' has no derivative (it is applied to a value that "
+                           "depends on '%s')", op_word(D->cx, op), D->xname);
+    fail_at(D, lv, op, msg, NULL, NULL);
 }
 
 /* ---- building tangents (NULL operands are zero) ----------------------- */
