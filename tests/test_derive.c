@@ -10,7 +10,9 @@
  * with respect to another argument (wrt:), through a captured tensor, of
  * a result that does not depend on x (0), and the identity, whose
  * derivative must fold away completely (the IR of dS * d(identity) is the
- * IR of dS).  The errors are golden files (tests/golden/derive_*.err). */
+ * IR of dS), and the notes of an error in a modifier given to the library.
+ * The other errors are golden files (tests/golden/derive_*.err); the IR of
+ * two derivatives is tests/golden/derive_ir.ir. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -348,6 +350,52 @@ static void test_identity_vanishes(void **state)
     free(b);
 }
 
+/* A modifier without a derivative given to the library's backward: the
+ * error is at the user's op, then the notes lead through the library (the
+ * derivative in scores.tile, the call in flash_bwd_dq) to the user's
+ * specialisation.  (A C test, not a golden file: the library's paths and
+ * line numbers are not the test's to fix.)  Its forward compiles. */
+static void test_library_error_notes(void **state)
+{
+    (void)state;
+    const char *src =
+        "import \"attention/flash_fwd.tile\";\n"
+        "import \"attention/flash_bwd.tile\";\n"
+        "fn quantised(s, z: i32, h: i32, i, j, M: i32, N: i32) {\n"
+        "    round(s * 4.0) / 4.0\n"
+        "}\n"
+        "kernel my_fwd = flash_fwd(score: quantised, D: 64);\n"
+        "kernel my_dq = flash_bwd_dq(score: quantised, D: 64);\n";
+    tc_options o = {.kernel = "my_fwd", .opt_level = 1};
+    tc_unit *u = NULL;
+    assert_int_equal(tc_compile(&u, "user.tile", src, &o), TILE_OK);
+    tc_unit_free(u);
+    o.kernel = "my_dq";
+    assert_int_not_equal(tc_compile(&u, "user.tile", src, &o), TILE_OK);
+    const diag *g = u->diags.first;
+    assert_non_null(g);
+    assert_int_equal(g->level, DIAG_ERROR);
+    assert_string_equal(g->loc.file, "user.tile");
+    assert_int_equal(g->loc.line, 4);
+    assert_int_equal(g->loc.col, 5);
+    assert_string_equal(g->msg, "'round' has no derivative (it is applied to a value that "
+                                "depends on 's')");
+    const char *notes[] = {"in the derivative of 'quantised' with respect to 's', taken here",
+                           "in call to 'modified_grad' from 'flash_bwd_dq'",
+                           "in specialisation 'my_dq' requested here"};
+    const char *files[] = {"scores.tile", "flash_bwd.tile", "user.tile"};
+    for (int i = 0; i < 3; i++) {
+        g = g->next;
+        assert_non_null(g);
+        assert_int_equal(g->level, DIAG_NOTE);
+        assert_string_equal(g->msg, notes[i]);
+        assert_non_null(strstr(g->loc.file, files[i]));
+    }
+    assert_int_equal(g->loc.line, 7);
+    assert_null(g->next);
+    tc_unit_free(u);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -355,6 +403,7 @@ int main(void)
         cmocka_unit_test(test_wrt),
         cmocka_unit_test(test_capture),
         cmocka_unit_test(test_identity_vanishes),
+        cmocka_unit_test(test_library_error_notes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
