@@ -276,6 +276,33 @@ static void test_wrt(void **state)
     }
 }
 
+/* An fn with two results: derivative returns both derivatives, a tuple. */
+static void test_tuple(void **state)
+{
+    (void)state;
+    const char *src =
+        "fn two(x, a) -> (f32, f32) { (x * x * a, sin(x)) }\n"
+        "kernel k(x: tensor<f32>[N], a: tensor<f32>[N], y: out tensor<f32>[N],\n"
+        "         dy: out tensor<f32>[N]) grid(1) {\n"
+        "    let i = arange(61);\n"
+        "    let (d0, d1) = derivative(two, load(x[i]), load(a[i]));\n"
+        "    store(y[i], d0);\n"
+        "    store(dy[i], d1);\n"
+        "}\n";
+    float x[NX], a[NX], y[NX], dy[NX];
+    for (int i = 0; i < NX; i++) {
+        x[i] = (float)(0.1 * i - 3);
+        a[i] = (float)(0.5 + 0.01 * i);
+    }
+    for (int opt = 0; opt <= 1; opt++) {
+        run4(src, "k", opt, x, a, y, dy);
+        for (int i = 0; i < NX; i++) {
+            assert_true(close_to(y[i], 2.0 * x[i] * a[i], 1e-6));
+            assert_true(close_to(dy[i], cos(x[i]), 1e-6));
+        }
+    }
+}
+
 /* A tensor captured by a specialisation is read in the fn: constant with
  * respect to x, so d(x * t[i] + t[i]) / dx = t[i]. */
 static void test_capture(void **state)
@@ -401,6 +428,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ops),
         cmocka_unit_test(test_wrt),
+        cmocka_unit_test(test_tuple),
         cmocka_unit_test(test_capture),
         cmocka_unit_test(test_identity_vanishes),
         cmocka_unit_test(test_library_error_notes),
