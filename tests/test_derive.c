@@ -276,6 +276,35 @@ static void test_wrt(void **state)
     }
 }
 
+/* Ops on indices are constants for x, those without a derivative included
+ * (% and floor of values that do not depend on x): d/dx = (i % 3) * 0.5 +
+ * floor(i / 4). */
+static void test_index_ops(void **state)
+{
+    (void)state;
+    const char *src =
+        "fn f(x, i) { x * (cast<f32>(i % 3) * 0.5 + floor(cast<f32>(i) / 4.0)) + cast<f32>(i) }\n"
+        "kernel k(x: tensor<f32>[N], a: tensor<f32>[N], y: out tensor<f32>[N],\n"
+        "         dy: out tensor<f32>[N]) grid(1) {\n"
+        "    let i = arange(61);\n"
+        "    store(y[i], derivative(f, load(x[i]), i));\n"
+        "    store(dy[i], derivative(f, load(x[i]) + load(a[i]), i));\n"
+        "}\n";
+    float x[NX], a[NX], y[NX], dy[NX];
+    for (int i = 0; i < NX; i++) {
+        x[i] = (float)(0.1 * i - 3);
+        a[i] = 1.0f;
+    }
+    for (int opt = 0; opt <= 1; opt++) {
+        run4(src, "k", opt, x, a, y, dy);
+        for (int i = 0; i < NX; i++) {
+            double want = (i % 3) * 0.5 + floor(i / 4.0);
+            assert_true(y[i] == want);
+            assert_true(dy[i] == want);
+        }
+    }
+}
+
 /* An fn with two results: derivative returns both derivatives, a tuple. */
 static void test_tuple(void **state)
 {
@@ -429,6 +458,7 @@ int main(void)
         cmocka_unit_test(test_ops),
         cmocka_unit_test(test_wrt),
         cmocka_unit_test(test_tuple),
+        cmocka_unit_test(test_index_ops),
         cmocka_unit_test(test_capture),
         cmocka_unit_test(test_identity_vanishes),
         cmocka_unit_test(test_library_error_notes),
