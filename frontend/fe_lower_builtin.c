@@ -16,7 +16,7 @@ typedef enum bkind {
     B_PROGRAM_ID, B_ARANGE, B_ZEROS, B_FULL, B_DOT, B_TRANS, B_RESHAPE, B_BROADCAST_TO,
     B_WHERE, B_UNARY_F, B_ABS, B_MINMAX, B_REDUCE, B_ROWRED, B_CUMSUM, B_CDIV, B_PRINT,
     B_LOAD, B_STORE, B_SCAN, B_POW, B_FMA, B_CLAMP, B_ARGEXT, B_ANYALL, B_CONCAT,
-    B_SPLIT,
+    B_SPLIT, B_DERIV,
 } bkind;
 
 struct fe_builtin {
@@ -77,6 +77,7 @@ static const fe_builtin builtins[] = {
     {"load", B_LOAD, IR_OP_LOAD, 1, 1, {"mask", "other"}},
     {"store", B_STORE, IR_OP_STORE, 2, 2, {"mask"}},
     {"atomic_add", B_STORE, IR_OP_ATOMIC_ADD, 2, 2, {"mask"}},
+    {"derivative", B_DERIV, IR_OP_CALL, 2, -1, {"wrt"}},
 };
 
 const fe_builtin *fe_find_builtin(const char *name)
@@ -1076,6 +1077,28 @@ static fe_val b_scan(fe_func *F, bargs *a)
     return (fe_val){.kind = FE_TUPLE, .u.tup = {a->npos, items}};
 }
 
+/* derivative(f, a_0, ..., wrt: k): d f(a_0, ...) / d a_k (fe_derive.c). */
+static fe_val b_derivative(fe_func *F, bargs *a)
+{
+    fe_ctx *cx = F->cx;
+    if (a->pos[0].kind != FE_FN) {
+        diag_error(cx->d, a->pos_loc[0], "the first argument of 'derivative' must be an fn, got %s",
+                   fe_describe(cx, &a->pos[0]));
+        return fe_err();
+    }
+    int wrt = 0;
+    const fe_val *wv = named_arg(a, "wrt");
+    if (wv && (wv->kind != FE_INT || wv->u.i < 0 || wv->u.i >= a->npos - 1)) {
+        diag_error(cx->d, named_loc(a, "wrt"), "'wrt' must be the index of one of the %d "
+                   "arguments passed to the fn (0 to %d), got %s", a->npos - 1, a->npos - 2,
+                   wv->kind == FE_INT ? fe_const_str(cx, wv) : fe_describe(cx, wv));
+        return fe_err();
+    }
+    if (wv) wrt = (int)wv->u.i;
+    if (!fe_need_ir(F, a->loc, "'derivative'")) return fe_err();
+    return fe_derivative(F, a->pos[0].u.fn, a->pos + 1, a->pos_loc + 1, a->npos - 1, wrt, a->loc);
+}
+
 /* ---- argument checking and dispatch ------------------------------------ */
 
 fe_val fe_call_builtin(fe_func *F, const fe_builtin *b, const ast_expr *call)
@@ -1162,6 +1185,7 @@ fe_val fe_call_builtin(fe_func *F, const fe_builtin *b, const ast_expr *call)
     case B_ANYALL: return b_anyall(F, &a);
     case B_CONCAT: return b_concat(F, &a);
     case B_SPLIT: return b_split(F, &a);
+    case B_DERIV: return b_derivative(F, &a);
     }
     return fe_err();
 }

@@ -75,6 +75,15 @@ check "$A/block_sparse.tile" block_sparse_fwd "D=64,BM=32,BN=32" 1
 check "$A/block_sparse.tile" block_sparse_fwd_causal "D=128,BM=16,BN=16" 1
 check "$A/lightning2.tile" lightning2 "D=64,E=64" 1
 check "$A/masks.tile" check_kv_range "mask=causal,kv_range=causal_range,M=64,N=64,BM=16,BN=16" 0
+# Score modifiers (scores.tile) through the named specialisations: they must
+# assemble (flash_bwd_dkdv_softcap spills ~100 bytes at D=64 today: the
+# softcap derivative keeps e and 2cap/(e+1) of the block live beside P, dP
+# and the dK/dV accumulators).
+for k in alibi softcap rel_bias act; do
+    check "$A/flash_fwd.tile" "flash_fwd_$k" "D=64" 0
+    check "$A/flash_bwd.tile" "flash_bwd_dkdv_$k" "D=64" 0
+    check "$A/flash_bwd.tile" "flash_bwd_dq_$k" "D=64" 0
+done
 # The programs added with issue 5 (associative_scan, slices, new math).
 check "$A/aaren.tile" aaren_fwd "D=64,E=64" 1
 check "$A/aaren.tile" aaren_fwd "T=f32,D=32,E=48" 0

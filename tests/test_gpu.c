@@ -735,6 +735,80 @@ static void test_disk_cache(void **state)
     tile_close(a);
 }
 
+/* ---- score modifiers (scores.tile): forward and the derived backward ------------------ */
+/* The named specialisations flash_fwd_NAME, flash_bwd_dkdv_NAME, flash_bwd_dq_NAME
+ * with their captured tensors (caps[0..ncaps)), chained forward -> backward as in
+ * run_bwd. */
+static bool run_scored(const char *name, const garg *caps, int ncaps, tile_dtype T, int Z, int H,
+                       int HK, int M, int N, int D, uint64_t seed)
+{
+    char defines[64], label[192], kernel[64];
+    snprintf(defines, sizeof defines, "D=%d,T=%s", D, dtname(T));
+    th_rng rng = th_rng_new(seed);
+    size_t nq = (size_t)Z * H * M * D, nk = (size_t)Z * HK * N * D;
+    float *q = TH_NEW(float, nq), *k = TH_NEW(float, nk), *v = TH_NEW(float, nk), *dout = TH_NEW(float, nq);
+    th_fill(&rng, q, nq, -2, 2, (ir_dtype)T);   /* scores up to ~15: softcap bends them */
+    th_fill(&rng, k, nk, -2, 2, (ir_dtype)T);
+    th_fill(&rng, v, nk, -1, 1, (ir_dtype)T);
+    th_fill(&rng, dout, nq, -1, 1, (ir_dtype)T);
+    double scale = 1 / sqrt(D);
+    garg fwd[10] = {GFLT("q", T, q, Z, H, M, D), GFLT("k", T, k, Z, HK, N, D), GFLT("v", T, v, Z, HK, N, D),
+                    GOUT("o", T, Z, H, M, D), GOUT("lse", TILE_F32, Z, H, M), GSCALAR("scale", scale)};
+    for (int i = 0; i < ncaps; i++) fwd[6 + i] = caps[i];
+    snprintf(kernel, sizeof kernel, "flash_fwd_%s", name);
+    snprintf(label, sizeof label, "%s %s Z=%d H=%d HK=%d M=%d N=%d D=%d", kernel, dtname(T), Z, H, HK, M, N, D);
+    bool ok = run_case(label, "attention/flash_fwd.tile", kernel, defines, fwd, 6 + ncaps, seed);
+    garg pre[3] = {GFLT("o", T, fwd[3].result, Z, H, M, D), GFLT("dout", T, dout, Z, H, M, D),
+                   GOUT("delta", TILE_F32, Z, H, M)};
+    ok = ok && run_case("flash_bwd_preprocess (scored)", "attention/flash_bwd.tile", "flash_bwd_preprocess",
+                        defines, pre, 3, seed);
+    garg dkdv[13] = {GFLT("q", T, q, Z, H, M, D), GFLT("k", T, k, Z, HK, N, D), GFLT("v", T, v, Z, HK, N, D),
+                     GFLT("dout", T, dout, Z, H, M, D), GFLT("lse", TILE_F32, fwd[4].result, Z, H, M),
+                     GFLT("delta", TILE_F32, pre[2].result, Z, H, M), GOUT("dk", T, Z, HK, N, D),
+                     GOUT("dv", T, Z, HK, N, D), GSCALAR("scale", scale)};
+    for (int i = 0; i < ncaps; i++) dkdv[9 + i] = caps[i];
+    snprintf(kernel, sizeof kernel, "flash_bwd_dkdv_%s", name);
+    snprintf(label, sizeof label, "%s %s Z=%d H=%d HK=%d M=%d N=%d D=%d", kernel, dtname(T), Z, H, HK, M, N, D);
+    ok = ok && run_case(label, "attention/flash_bwd.tile", kernel, defines, dkdv, 9 + ncaps, seed);
+    garg dq[12] = {dkdv[0], dkdv[1], dkdv[2], dkdv[3], dkdv[4], dkdv[5], GOUT("dq", T, Z, H, M, D),
+                   GSCALAR("scale", scale)};
+    for (int i = 0; i < 6; i++) dq[i].result = NULL;
+    for (int i = 0; i < ncaps; i++) dq[8 + i] = caps[i];
+    snprintf(kernel, sizeof kernel, "flash_bwd_dq_%s", name);
+    snprintf(label, sizeof label, "%s %s Z=%d H=%d HK=%d M=%d N=%d D=%d", kernel, dtname(T), Z, H, HK, M, N, D);
+    ok = ok && run_case(label, "attention/flash_bwd.tile", kernel, defines, dq, 8 + ncaps, seed);
+    free_results(fwd, 6 + ncaps), free_results(pre, 3), free_results(dkdv, 9 + ncaps);
+    free_results(dq, 8 + ncaps);
+    free(q), free(k), free(v), free(dout);
+    return ok;
+}
+
+static void test_score_modifiers(void **state)
+{
+    (void)state;
+    enum { H = 4, HK = 2, M = 131, N = 77 };
+    float slopes[H], beta[H];
+    int32_t sink[N];
+    for (int h = 0; h < H; h++) {
+        slopes[h] = (float)pow(2.0, -8.0 * (h + 1) / H);
+        beta[h] = h % 2 ? 0.2f + 0.2f * (float)h : 1.0f;
+    }
+    for (int j = 0; j < N; j++) sink[j] = j < 4 || j % 17 == 0;
+    garg alibi[1] = {GFLT("slopes", TILE_F32, slopes, H)};
+    garg bias[1] = {GIN("bias", TILE_F32, H, 2 * N - 1)};
+    garg act[2] = {GINT("sink", sink, N), GFLT("beta", TILE_F32, beta, H)};
+    int failed = 0;
+    failed += !run_scored("alibi", alibi, 1, TILE_BF16, 1, H, HK, M, N, 64, 31);
+    failed += !run_scored("softcap", NULL, 0, TILE_BF16, 1, H, HK, N, M, 64, 32);
+    failed += !run_scored("softcap", NULL, 0, TILE_F32, 1, H, HK, 64, 64, 64, 33);
+    failed += !run_scored("act", act, 2, TILE_BF16, 2, H, HK, M, N, 128, 34);
+    /* rel_bias: the table is [H, 2N - 1] of this case's N */
+    garg bias_mn[1] = {GIN("bias", TILE_F32, H, 2 * M - 1)};
+    failed += !run_scored("rel_bias", bias, 1, TILE_BF16, 1, H, HK, M, N, 64, 35);
+    failed += !run_scored("rel_bias", bias_mn, 1, TILE_F16, 1, H, HK, N, M, 64, 36);
+    assert_int_equal(failed, 0);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -783,7 +857,7 @@ int main(void)
         cmocka_unit_test(test_decode),        cmocka_unit_test(test_lightning2),
         cmocka_unit_test(test_block_sparse),  cmocka_unit_test(test_device_assert),
         cmocka_unit_test(test_disk_cache),    cmocka_unit_test(test_new_library),
-        cmocka_unit_test(test_new_ops),
+        cmocka_unit_test(test_new_ops),       cmocka_unit_test(test_score_modifiers),
     };
     const char *filter = getenv("TEST_GPU_FILTER"); /* e.g. "test_flash_*" */
     if (filter && *filter) cmocka_set_test_filter(filter);
