@@ -428,6 +428,13 @@ static void lower_dot_mma_regs(cg_ctx *g, ir_op *op)
         if (!b_buf) spill_padded(g, bval, b_off, b_pitch);
         cg_barrier(g);
     }
+    /* Buffer bases through an opaque copy: a buffer loaded before the loop
+     * has a loop-invariant base, and every ldmatrix address would be
+     * hoisted into its own register. */
+    cg_val *abv = a_buf ? cg_get(g, a) : NULL, *bbv = b_buf ? cg_get(g, bval) : NULL;
+    LLVMValueRef a_base = abv ? abv->regs[0] : NULL, b_base = bbv ? bbv->regs[0] : NULL;
+    if (abv) abv->regs[0] = cg_opaque(g, a_base);
+    if (bbv && bbv != abv) bbv->regs[0] = cg_opaque(g, b_base);
     LLVMTypeRef f32 = LLVMFloatTypeInContext(g->ctx);
     LLVMTypeRef f4[4] = {f32, f32, f32, f32};
     LLVMTypeRef tf = LLVMStructTypeInContext(g->ctx, f4, 4, 0);
@@ -445,7 +452,7 @@ static void lower_dot_mma_regs(cg_ctx *g, ir_op *op)
             LLVMValueRef fb[2] = {NULL, NULL};
             if (b_buf) b_fragment_buf(g, &c, bval, rn, ks, fb);
             else b_fragment(g, &c, b_off, b_pitch, rn, ks, fb);
-            if (!fb[0] || !fb[1]) return;
+            if (!fb[0] || !fb[1]) break;
             for (int rm = 0; rm < c.reps_m; rm++) {
                 int k = (rm * c.reps_n + rn) * 4;
                 LLVMValueRef args[10];
@@ -458,6 +465,8 @@ static void lower_dot_mma_regs(cg_ctx *g, ir_op *op)
             }
         }
     }
+    if (abv) abv->regs[0] = a_base; /* later ops get the plain base again */
+    if (bbv && bbv != abv) bbv->regs[0] = b_base;
 }
 
 void cg_lower_dot(cg_ctx *g, ir_op *op)

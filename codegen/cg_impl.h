@@ -64,6 +64,10 @@ typedef struct cg_map {
      * entry = true) marks the one copy of an element that is written to
      * memory; own itself is NULL when nothing is replicated. */
     LLVMValueRef *own;
+    /* Blocked maps: coord = cbase[d] + coff[k * rank + d] (one run-time base
+     * per dim), for address arithmetic that keeps the constant apart. */
+    LLVMValueRef cbase[IR_MAX_RANK];
+    int64_t *coff;
     struct cg_map *next;
 } cg_map;
 
@@ -129,6 +133,10 @@ void cg_barrier(cg_ctx *g);
  * combine, once per step). */
 void cg_lower_block(cg_ctx *g, ir_block *blk);
 LLVMValueRef cg_and(cg_ctx *g, LLVMValueRef a, LLVMValueRef b); /* NULL = true */
+/* v, through a volatile mov: what is computed from it here is not hoisted
+ * out of the loop around (a loop of 16 cp.async would otherwise keep 16
+ * loop-invariant 64-bit offsets in registers for its whole length). */
+LLVMValueRef cg_opaque(cg_ctx *g, LLVMValueRef v);
 
 /* ---- cg_layout.c ---- */
 const cg_map *cg_map_of(cg_ctx *g, const ir_type *t);

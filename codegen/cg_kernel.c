@@ -102,6 +102,19 @@ LLVMValueRef cg_inline_asm(cg_ctx *g, LLVMTypeRef ret, const char *text, const c
     return LLVMBuildCall2(g->b, fty, asmv, args, (unsigned)nargs, "");
 }
 
+LLVMValueRef cg_opaque(cg_ctx *g, LLVMValueRef v)
+{
+    LLVMTypeRef t = LLVMTypeOf(v);
+    if (LLVMGetTypeKind(t) == LLVMPointerTypeKind) {
+        LLVMTypeRef i64 = LLVMInt64TypeInContext(g->ctx);
+        LLVMValueRef x = cg_opaque(g, LLVMBuildPtrToInt(g->b, v, i64, ""));
+        return LLVMBuildIntToPtr(g->b, x, t, "");
+    }
+    bool wide = LLVMGetIntTypeWidth(t) == 64;
+    return cg_inline_asm(g, t, wide ? "mov.b64 $0, $1;" : "mov.b32 $0, $1;", wide ? "=l,l" : "=r,r", &v, 1,
+                         true);
+}
+
 LLVMValueRef cg_and(cg_ctx *g, LLVMValueRef a, LLVMValueRef b)
 {
     if (!a) return b;

@@ -369,15 +369,35 @@ static void buffer_store(cg_ctx *g, const ir_value *dst, const LLVMValueRef *c, 
     cg_inline_asm(g, LLVMVoidTypeInContext(g->ctx), text, cons, args, 2, true);
 }
 
+/* The map's coordinates rebuilt here from opaque bases: the slow path's
+ * per-element coordinates and addresses then stay inside it instead of
+ * being hoisted into registers live across the loop around. */
+static const cg_map *local_map(cg_ctx *g, const cg_map *m)
+{
+    if (!m->coff || m->rank == 0) return m;
+    cg_map *lm = arena_alloc(g->mem, sizeof *lm);
+    LLVMValueRef *coord = arena_calloc(g->mem, (size_t)m->nregs * (size_t)m->rank, sizeof *coord);
+    if (!lm || !coord) return m;
+    *lm = *m;
+    for (int d = 0; d < m->rank; d++) {
+        LLVMValueRef b = cg_opaque(g, m->cbase[d]);
+        for (int k = 0; k < m->nregs; k++)
+            coord[(size_t)k * (size_t)m->rank + d] = LLVMBuildAdd(g->b, b, cg_i32(g, m->coff[(size_t)k * (size_t)m->rank + d]), "");
+    }
+    lm->coord = coord;
+    return lm;
+}
+
 static void copy_scalar(cg_ctx *g, mem_access *a, const ir_value *dst, LLVMValueRef pred)
 {
+    LLVMBasicBlockRef cont0 = cg_begin_if(g, pred);
+    a->m = local_map(g, a->m);
     const cg_map *m = a->m;
     LLVMValueRef *regs = arena_calloc(g->mem, (size_t)m->nregs, sizeof *regs);
     if (!regs) {
         g->status = TILE_ERR_NOMEM;
         return;
     }
-    LLVMBasicBlockRef cont = cg_begin_if(g, pred);
     access_scalar(g, a, regs);
     for (int k = 0; k < m->nregs && g->status == TILE_OK; k++) {
         LLVMValueRef c[IR_MAX_RANK];
@@ -386,7 +406,7 @@ static void copy_scalar(cg_ctx *g, mem_access *a, const ir_value *dst, LLVMValue
         buffer_store(g, dst, c, a->dt, regs[k]);
         cg_end_if(g, in);
     }
-    cg_end_if(g, cont);
+    cg_end_if(g, cont0);
 }
 
 static void copy_vector(cg_ctx *g, mem_access *a, const ir_value *dst, LLVMValueRef pred, int w)
@@ -407,7 +427,11 @@ static void copy_vector(cg_ctx *g, mem_access *a, const ir_value *dst, LLVMValue
         LLVMValueRef size = inr ? LLVMBuildSelect(g->b, inr, LLVMConstInt(i32, (unsigned)bytes, 0),
                                                   LLVMConstInt(i32, 0, 0), "")
                                 : LLVMConstInt(i32, (unsigned)bytes, 0);
-        LLVMValueRef dst_addr = cg_buffer_addr(g, dst, c[l->order[1]], c[l->order[0]]);
+        LLVMValueRef dst_addr =
+            m->coff && !m->valid[k]
+                ? cg_buffer_addr_split(g, dst, m->cbase[l->order[1]], m->coff[(size_t)k * 2 + l->order[1]],
+                                       m->cbase[l->order[0]], m->coff[(size_t)k * 2 + l->order[0]])
+                : cg_buffer_addr(g, dst, c[l->order[1]], c[l->order[0]]);
         if (!dst_addr) return;
         LLVMValueRef args[4] = {p, dst_addr, address(g, a, off), size};
         cg_inline_asm(g, LLVMVoidTypeInContext(g->ctx), text, "b,r,l,r,~{memory}", args, 4, true);
@@ -423,6 +447,13 @@ void cg_lower_async_copy(cg_ctx *g, ir_op *op)
     }
     mem_access a;
     if (!setup(g, op, &a)) return;
+    /* Recompute the addresses from opaque copies of the base and strides:
+     * cheap ALU in the loop instead of a register per chunk across it. */
+    cg_val t = *a.tensor;
+    t.tensor.ptr = cg_opaque(g, t.tensor.ptr);
+    for (int d = 0; d < a.trank; d++)
+        if (t.tensor.stride[d] && !LLVMIsConstant(t.tensor.stride[d])) t.tensor.stride[d] = cg_opaque(g, t.tensor.stride[d]);
+    a.tensor = &t;
     LLVMValueRef pred = cg_scalar_of(g, op->operands[1]);
     int w = g->no_vector ? 1 : vector_width(&a);
     int bytes = w * ir_dtype_size(a.dt);
