@@ -90,6 +90,13 @@ check "$A/sqa.tile" sqa_fwd_causal "D=64" 1
 check ../examples/scale_rows.tile scale_rows "" 1
 check golden/ptx_ops.tile ops "" 0
 check golden/ptx_newops.tile newops "" 1
+# Issue 9: sort/topk and the dynamic sparse attention programs.
+check golden/ptx_sort.tile sortops "" 1
+check "$A/flexprefill.tile" flex_pool_k "D=64,BN=64" 1
+check "$A/flexprefill.tile" flex_estimate "D=128,BM=64,BN=64" 1
+check "$A/flexprefill.tile" flex_select "BM=64,BN=64,NBMAX=2048" 1
+check "$A/flexprefill.tile" flex_select "BM=128,BN=128,NBMAX=37,by_mass=false,is_causal=false" 0
+check "$A/flexprefill.tile" flex_kept_mass "" 1
 # Every test kernel (print, asserts, loops, atomics, masks, bool and i64 data).
 for k in ir_assert:k ir_capture:k:N=8 ir_defines:k:D=16 ir_if:k ir_import:k ir_loop:k \
          ir_partial:local ir_reduce:k ir_view_mask:k ir_weak:k ok_compose:k ok_misc:k \
