@@ -97,6 +97,16 @@ check "$A/flexprefill.tile" flex_estimate "D=128,BM=64,BN=64" 1
 check "$A/flexprefill.tile" flex_select "BM=64,BN=64,NBMAX=2048" 1
 check "$A/flexprefill.tile" flex_select "BM=128,BN=128,NBMAX=37,by_mass=false,is_causal=false" 0
 check "$A/flexprefill.tile" flex_kept_mass "" 1
+check "$A/token_select.tile" ts_lse_split "D=128,PS=16,S=4" 1
+check "$A/token_select.tile" ts_score "D=128,PS=16,S=4" 1
+check "$A/token_select.tile" ts_select_chunk "K=256,C=2048" 1
+check "$A/token_select.tile" ts_select "K=256,NCMAX=16" 1
+check "$A/token_select.tile" ts_decode_split "D=128,PS=16,S2=8" 1
+check "$A/token_select.tile" ts_decode_split "T=f32,D=64,PS=16,S2=3,BT=8" 0
+check "$A/token_select.tile" quest_summaries "D=128,PS=16" 1
+check "$A/token_select.tile" quest_append "D=128,PS=16" 1
+check "$A/token_select.tile" quest_score "D=128,PS=16" 1
+check "$A/token_select.tile" quest_select "PS=16,KP=128,PMAX=8192" 1
 # Every test kernel (print, asserts, loops, atomics, masks, bool and i64 data).
 for k in ir_assert:k ir_capture:k:N=8 ir_defines:k:D=16 ir_if:k ir_import:k ir_loop:k \
          ir_partial:local ir_reduce:k ir_view_mask:k ir_weak:k ok_compose:k ok_misc:k \
