@@ -107,6 +107,14 @@ check "$A/token_select.tile" quest_summaries "D=128,PS=16" 1
 check "$A/token_select.tile" quest_append "D=128,PS=16" 1
 check "$A/token_select.tile" quest_score "D=128,PS=16" 1
 check "$A/token_select.tile" quest_select "PS=16,KP=128,PMAX=8192" 1
+check "$A/hyper.tile" hyper_planes "NP=8,D=128" 1
+check "$A/hyper.tile" hyper_hash "D=128,NP=8" 1
+check "$A/hyper.tile" route_code "D=128,C=16,BL=16" 1
+check "$A/hyper.tile" bucket_sort "NCODE=256" 1
+check "$A/hyper.tile" hyper_sample "MS=256" 1
+check "$A/hyper.tile" hyper_attn "D=128,BB=64,MS=64" 1
+check "$A/hyper.tile" routing_attn "D=128,BM=32,BN=32" 1
+check "$A/hyper.tile" routing_attn "T=f32,D=32,BM=16,BN=8,is_causal=true" 0
 # Every test kernel (print, asserts, loops, atomics, masks, bool and i64 data).
 for k in ir_assert:k ir_capture:k:N=8 ir_defines:k:D=16 ir_if:k ir_import:k ir_loop:k \
          ir_partial:local ir_reduce:k ir_view_mask:k ir_weak:k ok_compose:k ok_misc:k \
