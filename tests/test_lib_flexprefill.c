@@ -14,7 +14,9 @@
  * with the dense mask of the selected blocks intersected with causal, and
  * the kept-mass check against exp(LSE_sparse - LSE_dense) of the reference.
  *
- * Tested: f32 and bf16; (H, HK) = (2, 2), (4, 2), (2, 1); M = N and M != N
+ * Tested (flexprefill.tile): flex_pool_k, flex_estimate (pooled and exact
+ * last block), flex_select, flex_kept_mass with block_sparse_fwd_causal and
+ * block_sparse_fwd; f32 and bf16; (H, HK) = (2, 2), (4, 2), (2, 1); M = N and M != N
  * (odd lengths 37..130, a last partial block); BM = BN = 16 and
  * (BM, BN) = (32, 16); mass mode (tau 0.5, 0.9, 1.0) and top-k mode (keep =
  * 1, 3); causal and not. */

@@ -6,7 +6,8 @@
  * /work/shared/design/ALGORITHMS.md, given the orders and samples the
  * kernels produced (checked just before).
  *
- * Tested: f32 and bf16; (H, HK) = (2, 2), (4, 2), (2, 1); M = N and M != N,
+ * Tested (hyper.tile): every kernel; f32 and bf16; (H, HK) = (2, 2), (4, 2),
+ * (2, 1); M = N and M != N,
  * odd lengths (37 .. 150); NP = 3 and 6 hyperplanes; bucket blocks of 16 and
  * 32; 8 and 24 samples; routing with 5 and 7 centroids, causal and not, with
  * clusters that hold queries but no keys (O = 0, LSE = -inf). */

@@ -10,7 +10,10 @@
  * and the append exactly (min, max and copies); attention in double over
  * the reference's kept set (each query head over its group's tokens).
  *
- * Tested: f32 and bf16; (H, HK) = (4, 2), (2, 2), (4, 1); sequences of
+ * Tested (token_select.tile): every kernel (ts_lse_split, ts_score,
+ * ts_select_chunk, ts_select, ts_decode_split with decode_combine,
+ * quest_summaries, quest_append, quest_score, quest_select); f32 and bf16;
+ * (H, HK) = (4, 2), (2, 2), (4, 1); sequences of
  * lengths 0, 1, 5 (shorter than sinks + window), odd lengths up to 300 and a
  * multiple of the page size; pages shuffled in the cache; chunks smaller
  * than the context (the merge); a score tensor full of ties across chunks;
