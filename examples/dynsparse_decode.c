@@ -7,7 +7,7 @@
  * decoding (decode_split + decode_combine) on the same cache, the kept
  * share of the softmax mass (exp(LSE_sparse - LSE_dense)), and the sparse
  * output against a double reference over the tokens the kernels chose (read
- * back for the check only).
+ * back for the check only; -1 marks an empty slot of a list).
  *
  *   GPU          Z = 4 sequences of 32768 tokens, K = 2048, timed per stage.
  *   interpreter  (no GPU, or TILE_INTERPRET=1) a small cache, every head.
@@ -136,6 +136,7 @@ static double ref_head(const problem *p, const float *q, const float *kc, const 
     if (!s) exit(1);
     for (int t = 0; t < cnt; t++) {
         int j = list[t];
+        if (j < 0) continue; /* an empty slot */
         size_t slot = (size_t)table[z * maxp + j / p->PS] * p->PS + j % p->PS;
         const float *kj = kc + (slot * p->HK + g) * p->D;
         double dot = 0;
@@ -146,6 +147,7 @@ static double ref_head(const problem *p, const float *q, const float *kc, const 
     for (int d = 0; d < p->D; d++) o[d] = 0;
     for (int t = 0; t < cnt; t++) {
         int j = list[t];
+        if (j < 0) continue;
         size_t slot = (size_t)table[z * maxp + j / p->PS] * p->PS + j % p->PS;
         const float *vj = vc + (slot * p->HK + g) * p->D;
         double e = exp(s[t] - mx);
@@ -261,7 +263,8 @@ int main(int argc, char **argv)
         worst = e > worst || e != e ? e : worst;
         mass += exp((double)lse[zh] - lse2[zh]);
     }
-    for (size_t l = 0; l < ngroups; l++) kept += tc[l];
+    for (size_t l = 0; l < ngroups; l++)
+        for (int t = 0; t < tc[l]; t++) kept += ti[l * tmax + t] >= 0;
     bool ok = worst <= 1;
     printf("token_select %s Z=%d H=%d HK=%d n=%d D=%d K=%d S=%d W=%d: kept %.1f%% of the tokens, "
            "%.4f of the softmax mass; error/tol %.2f %s\n",

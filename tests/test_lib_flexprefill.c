@@ -219,6 +219,7 @@ static bool compare_selection(const char *label, const fp_case *c, const fp_dims
     for (size_t r = 0; r < nrows && bad < 5; r++) {
         bool ok = gc[r] == rcnt[r];
         for (int t = 0; ok && t < rcnt[r]; t++) ok = gi[r * f->maxb + t] == ridx[r * f->maxb + t];
+        for (int t = rcnt[r]; ok && t < f->maxb; t++) ok = gi[r * f->maxb + t] == -1; /* empty: -1 */
         if (!ok) {
             fprintf(stderr, "%s: row %zu: count %g, want %d; first entries %g %g, want %d %d\n",
                     label, r, gc[r], rcnt[r], gi[r * f->maxb], gi[r * f->maxb + 1],

@@ -150,18 +150,22 @@ static int ref_rank(const float *keys, int lo, int hi, int *out)
     return n;
 }
 
-/* TokenSelect's kept list of (z, g) from the kernel's scores (row of NMAX). */
+/* TokenSelect's kept list of (z, g) from the kernel's scores (row of NMAX),
+ * in its fixed slots: sinks [0, S), window [S, S + W), top K after; -1 for
+ * an empty slot.  Returns the entries to scan, S + W + the top K kept. */
 static int ref_token_list(const ts_case *c, const float *score_row, int n, int32_t *list)
 {
-    int cnt = 0, n_sink = n < c->S ? n : c->S;
+    int n_sink = n < c->S ? n : c->S;
     int n_win = n - n_sink < c->W ? n - n_sink : c->W;
-    for (int j = 0; j < n_sink; j++) list[cnt++] = j;
-    for (int j = n - n_win; j < n; j++) list[cnt++] = j;
+    for (int t = 0; t < c->S + c->W + c->K; t++) list[t] = -1;
+    for (int j = 0; j < n_sink; j++) list[j] = j;
+    for (int t = 0; t < n_win; t++) list[c->S + t] = n - n_win + t;
     int *order = TH_NEW(int, n > 0 ? n : 1);
     int ncand = n - c->W - c->S > 0 ? ref_rank(score_row, c->S, n - c->W, order) : 0;
-    for (int t = 0; t < ncand && t < c->K; t++) list[cnt++] = order[t];
+    int n_top = ncand < c->K ? ncand : c->K;
+    for (int t = 0; t < n_top; t++) list[c->S + c->W + t] = order[t];
     free(order);
-    return cnt;
+    return c->S + c->W + n_top;
 }
 
 /* Exact attention of every query head over its group's list. */
@@ -176,18 +180,20 @@ static void ref_attend(const cache *ch, const int32_t *lists, const int32_t *cnt
             const int32_t *list = lists + ((size_t)z * c->HK + g) * TMAX;
             double *orow = o + ((size_t)z * c->H + h) * c->D, m = -INFINITY, l = 0;
             for (int t = 0; t < cnt; t++) {
+                if (list[t] < 0) continue; /* an empty slot */
                 s[t] = scale * dot_qk(ch, z, h, key_at(ch, ch->k, z, g, list[t]));
                 if (s[t] > m) m = s[t];
             }
             for (int d = 0; d < c->D; d++) orow[d] = 0;
             for (int t = 0; t < cnt; t++) {
+                if (list[t] < 0) continue;
                 double p = exp(s[t] - m);
                 const float *val = key_at(ch, ch->v, z, g, list[t]);
                 l += p;
                 for (int d = 0; d < c->D; d++) orow[d] += p * val[d];
             }
-            for (int d = 0; d < c->D && cnt > 0; d++) orow[d] /= l;
-            lse[z * c->H + h] = cnt > 0 ? m + log(l) : -INFINITY;
+            for (int d = 0; d < c->D && l > 0; d++) orow[d] /= l;
+            lse[z * c->H + h] = l > 0 ? m + log(l) : -INFINITY;
         }
     free(s);
 }
@@ -206,7 +212,8 @@ static bool compile_ts(th_kernel *k, const char *name, const char *fmt, ...)
     return th_compile(k, strncmp(name, "decode_", 7) == 0 ? "attention/decode.tile" : FILE_TS, name, defs);
 }
 
-/* Lists (z, g) read back: cnt [Z, HK], idx [Z, HK, TMAX]; must equal ref. */
+/* Lists (z, g) read back: cnt [Z, HK], idx [Z, HK, TMAX]; must equal ref,
+ * every slot of the row (the empty ones -1). */
 static bool same_lists(const char *what, const ts_case *c, int TMAX, const th_tensor *tidx,
                        const th_tensor *tcnt, const int32_t *ridx, const int32_t *rcnt)
 {
@@ -216,13 +223,12 @@ static bool same_lists(const char *what, const ts_case *c, int TMAX, const th_te
     bool ok = true;
     for (int r = 0; r < c->Z * c->HK && ok; r++) {
         ok = gc[r] == rcnt[r];
-        for (int t = 0; ok && t < rcnt[r]; t++) ok = gi[(size_t)r * TMAX + t] == ridx[(size_t)r * TMAX + t];
+        for (int t = 0; ok && t < TMAX; t++) ok = gi[(size_t)r * TMAX + t] == ridx[(size_t)r * TMAX + t];
         if (!ok) {
             int t = 0;
-            while (t < rcnt[r] && gi[(size_t)r * TMAX + t] == ridx[(size_t)r * TMAX + t]) t++;
+            while (t < TMAX - 1 && gi[(size_t)r * TMAX + t] == ridx[(size_t)r * TMAX + t]) t++;
             fprintf(stderr, "%s: list %d: count %g want %d; entry %d is %g, want %d\n", what, r,
-                    gc[r], rcnt[r], t, t < TMAX ? gi[(size_t)r * TMAX + t] : -1.0,
-                    t < rcnt[r] ? ridx[(size_t)r * TMAX + t] : -1);
+                    gc[r], rcnt[r], t, gi[(size_t)r * TMAX + t], ridx[(size_t)r * TMAX + t]);
         }
     }
     free(gi), free(gc);
@@ -370,21 +376,24 @@ static void ref_summaries(const cache *ch, float *kmin, float *kmax)
                 }
 }
 
-/* Pages of (z, g) kept by Quest from the kernel's bounds, as a token list. */
+/* Pages of (z, g) kept by Quest from the kernel's bounds, as a token list
+ * in fixed slots: the top pages (page 0 first) in [0, (KP + 1) PS), the last
+ * page in the PS slots after; -1 for an empty slot. */
 static int ref_page_list(const ts_case *c, const float *bound_row, int n, int32_t *list)
 {
-    int npages = (n + c->PS - 1) / c->PS, last = npages - 1, cnt = 0, order[256];
+    int npages = (n + c->PS - 1) / c->PS, last = npages - 1, order[256];
     assert_true(npages <= 256);
     int nhead = 0;
+    for (int t = 0; t < (c->KP + 2) * c->PS; t++) list[t] = -1;
     if (last > 0) {
         order[nhead++] = 0;
         int more = ref_rank(bound_row, 1, last, order + nhead);
         nhead += more < c->KP ? more : c->KP;
     }
     for (int t = 0; t < nhead; t++)
-        for (int s = 0; s < c->PS; s++) list[cnt++] = order[t] * c->PS + s;
-    for (int j = last * c->PS; n > 0 && j < n; j++) list[cnt++] = j;
-    return cnt;
+        for (int s = 0; s < c->PS; s++) list[t * c->PS + s] = order[t] * c->PS + s;
+    for (int j = last * c->PS; n > 0 && j < n; j++) list[(c->KP + 1) * c->PS + j - last * c->PS] = j;
+    return n > 0 ? (c->KP + 2) * c->PS : 0;
 }
 
 /* Copies every float of a tensor out (f32 or bf16) / every int. */
@@ -573,8 +582,8 @@ static void test_token_ties(void **state)
     th_tensor tidx = th_tensor_new(IR_I32, TH_DIMS(c.Z, c.HK, TMAX), NULL);
     th_tensor tcnt = th_tensor_new(IR_I32, TH_DIMS(c.Z, c.HK), NULL);
     assert_true(run_token_select(&ch, score, TMAX, &tidx, &tcnt, ridx, rcnt));
-    /* the reference's rule itself: the first top entry is the lowest position
-     * >= S holding the maximum 1.0 */
+    /* the reference's rule itself: the first top slot holds the lowest
+     * position >= S with the maximum score 1.0 */
     int first = c.S;
     while (score[first] != 1.0f) first++;
     assert_int_equal(ridx[c.S + c.W], first);
