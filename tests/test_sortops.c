@@ -229,6 +229,9 @@ static void test_int_orders(void **state)
         "    store(y[4, arange(9)], argsort(arange(9) % 3, descending: true));\n"
         "    let (v1, i1) = topk(t[3:4], 1);\n"
         "    store(y[5, arange(2)], concat(v1, i1));\n"
+        "    let (c1, j1) = topk(full([6], 7), 1);\n"    /* constants: folded at -O1 */
+        "    store(y[5, 2 + arange(4)], concat(concat(c1, j1), sort(full([2], -3))));\n"
+        "    store(y[5, 6 + arange(3)], argsort(full([3], 5), descending: true));\n"
         "}\n";
     int32_t x[9] = {5, INT32_MIN, 2147483647, -1, 2147483647, INT32_MIN, 5, 0, -1};
     for (int opt = 0; opt < 2; opt++) {
@@ -253,6 +256,8 @@ static void test_int_orders(void **state)
         assert_int_equal(y[18 + 4], 77); /* topk wrote only its k */
         assert_int_equal(y[45], -1);
         assert_int_equal(y[46], 0);
+        const int32_t folded[7] = {7, 0, -3, -3, 0, 1, 2};
+        for (int i = 0; i < 7; i++) assert_int_equal(y[47 + i], folded[i]);
     }
 }
 
