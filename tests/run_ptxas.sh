@@ -92,6 +92,7 @@ check golden/ptx_ops.tile ops "" 0
 check golden/ptx_newops.tile newops "" 1
 # Issue 9: sort/topk and the dynamic sparse attention programs.
 check golden/ptx_sort.tile sortops "" 1
+check golden/ptx_sort.tile sortbig "" 0
 check "$A/flexprefill.tile" flex_pool_k "D=64,BN=64" 1
 check "$A/flexprefill.tile" flex_estimate "D=128,BM=64,BN=64" 1
 check "$A/flexprefill.tile" flex_select "BM=64,BN=64,NBMAX=2048" 1

@@ -775,6 +775,21 @@ static void test_sort_ops(void **state)
     for (int a = 2; a < 8; a++) args[a].ulps = 1; /* floats moved unchanged, ints exact */
     bool ok = run_case("sort/argsort/topk edge values", "golden/ptx_sort.tile", "sortops", "", args, 8, 91);
     free_results(args, 8);
+    /* lines of 700: cg_sort.c's bitonic network (padded to 1024) */
+    float xb[2 * 700];
+    int32_t wb[700];
+    for (int i = 0; i < 2 * 700; i++) {
+        int r = th_rng_int(&rng, 40);
+        xb[i] = r < 8 ? special[r] : (float)(r - 20) * 0.25f + (r % 3 ? 0.0f : 0.001953125f);
+    }
+    for (int i = 0; i < 700; i++) wb[i] = th_rng_int(&rng, 50) - 25 + (i % 97 == 0 ? 1000000 : 0);
+    garg big[7] = {
+        GFLT("x", TILE_F32, xb, 2, 700), GINT("w", wb, 700), GOUT("s", TILE_F32, 3, 2, 700),
+        GOUT("i", TILE_I32, 3, 2, 700), GOUT("t", TILE_F32, 2, 100), GOUT("j", TILE_I32, 2, 100),
+        GOUT("ni", TILE_I32, 3, 700)};
+    for (int a = 2; a < 7; a++) big[a].ulps = 1;
+    ok = run_case("sort/argsort/topk lines of 700", "golden/ptx_sort.tile", "sortbig", "", big, 7, 92) && ok;
+    free_results(big, 7);
     assert_true(ok);
 }
 
