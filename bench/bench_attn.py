@@ -28,6 +28,7 @@ overhead from Python (the C figure comes from build/launch_overhead).
 Usage (repository root, GPU machine):
   python3 bench/bench_attn.py [--lib build-gpu/libtile.so] [--quick]
          [--no-flex] [--flex-lengths 4096] [--no-triton] [--only fwd,bwd,decode,compile,launch,scores]
+  --only dynsparse: the dynamic sparse chains at 32k and 128k (bench/bench_dynsparse.py)
 FlexAttention runs at length 4k only by default: each shape costs a
 torch.compile of tens of seconds.
 Prints one line per measurement and a short table last.
@@ -542,6 +543,9 @@ def main():
                     bench_decode(tile, L, D)
                 except Exception:  # noqa: BLE001
                     traceback.print_exc()
+    if "dynsparse" in only:   # issue 9: estimate-select-attend chains (bench/bench_dynsparse.py)
+        import bench_dynsparse
+        bench_dynsparse.run(tile, record, bench_ms, args.quick)
     if "compile" in only:
         try:
             bench_compile(args.lib)

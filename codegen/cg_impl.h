@@ -192,6 +192,8 @@ void cg_lower_slice(cg_ctx *g, ir_op *op);
 void cg_lower_concat(cg_ctx *g, ir_op *op);
 void cg_lower_argext(cg_ctx *g, ir_op *op);  /* argmax, argmin */
 void cg_lower_scan(cg_ctx *g, ir_op *op);    /* associative_scan */
+/* ---- cg_sort.c ---- */
+void cg_lower_sort(cg_ctx *g, ir_op *op);    /* sort, topk */
 /* ---- cg_mma.c ---- */
 /* Register map of an mma, slice(mma, 1) or dot_operand(mma, 0) layout;
  * false if the shape does not fit it. */

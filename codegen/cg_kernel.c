@@ -380,6 +380,7 @@ static void lower_op(cg_ctx *g, ir_op *op)
     case IR_OP_ARGMAX:
     case IR_OP_ARGMIN: cg_lower_argext(g, op); return;
     case IR_OP_SCAN: cg_lower_scan(g, op); return;
+    case IR_OP_SORT: case IR_OP_TOPK: cg_lower_sort(g, op); return;
     case IR_OP_DOT: cg_lower_dot(g, op); return;
     case IR_OP_LOAD: cg_lower_load(g, op); return;
     case IR_OP_STORE:

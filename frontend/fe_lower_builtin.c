@@ -16,7 +16,7 @@ typedef enum bkind {
     B_PROGRAM_ID, B_ARANGE, B_ZEROS, B_FULL, B_DOT, B_TRANS, B_RESHAPE, B_BROADCAST_TO,
     B_WHERE, B_UNARY_F, B_ABS, B_MINMAX, B_REDUCE, B_ROWRED, B_CUMSUM, B_CDIV, B_PRINT,
     B_LOAD, B_STORE, B_SCAN, B_POW, B_FMA, B_CLAMP, B_ARGEXT, B_ANYALL, B_CONCAT,
-    B_SPLIT, B_DERIV,
+    B_SPLIT, B_DERIV, B_SORT, B_TOPK,
 } bkind;
 
 struct fe_builtin {
@@ -63,6 +63,9 @@ static const fe_builtin builtins[] = {
     {"all", B_ANYALL, IR_OP_REDUCE_MIN, 1, 1, {"axis"}},
     {"concat", B_CONCAT, IR_OP_CONCAT, 2, 2, {"axis"}},
     {"split", B_SPLIT, IR_OP_SLICE, 1, 1, {"axis"}},
+    {"sort", B_SORT, IR_OP_SORT, 1, 1, {"axis", "descending"}},
+    {"argsort", B_SORT, IR_OP_SORT, 1, 1, {"axis", "descending"}},
+    {"topk", B_TOPK, IR_OP_TOPK, 2, 3, {"axis"}},
     {"abs", B_ABS, IR_OP_ABS, 1, 1, {0}},
     {"max", B_MINMAX, IR_OP_MAX, 1, 2, {"axis"}},
     {"min", B_MINMAX, IR_OP_MIN, 1, 2, {"axis"}},
@@ -780,6 +783,85 @@ static fe_val b_split(fe_func *F, bargs *a)
     return (fe_val){.kind = FE_TUPLE, .u.tup = {2, items}};
 }
 
+/* Emits SORT (ascending) or TOPK (descending, the first k) of x along axis:
+ * the (values, indices) pair. */
+static fe_val sort_op(fe_func *F, bargs *a, const fe_val *x, int axis, bool descending, int64_t k)
+{
+    ir_value *v = fe_to_ir(F, x, a->pos_loc[0]);
+    if (!v) return fe_err();
+    ir_type types[2] = {v->type, v->type};
+    types[0].shape[axis] = types[1].shape[axis] = k;
+    types[1].dtype = IR_I32;
+    ir_op *op = fe_build(F, a->loc, descending ? IR_OP_TOPK : IR_OP_SORT, 1, &v, 2, types, 0);
+    fe_val *items = op ? arena_calloc(F->cx->mem, 2, sizeof *items) : NULL;
+    if (!items) {
+        if (op) fe_oom(F->cx);
+        return fe_err();
+    }
+    op->attr.i = axis;
+    items[0] = fe_tile(op->results[0], fe_is_weak(x));
+    items[1] = fe_tile(op->results[1], false);
+    return (fe_val){.kind = FE_TUPLE, .u.tup = {2, items}};
+}
+
+/* The numeric tile operand of sort/argsort/topk. */
+static bool sortable_arg(fe_func *F, bargs *a, const fe_val **x)
+{
+    if (!tile_arg(F, a, 0, x)) return false;
+    if (fe_val_dtype(*x) != IR_BOOL) return true;
+    diag_error(F->cx->d, a->loc, "%s needs numbers, got %s (use cast<i32>(x))", a->b->name,
+               fe_describe(F->cx, *x));
+    return false;
+}
+
+/* sort(x, axis: k, descending: b) -> values; argsort -> i32 indices.  Stable
+ * in both directions (ties keep index order); NaN sorts above +inf. */
+static fe_val b_sort(fe_func *F, bargs *a)
+{
+    const fe_val *x;
+    if (!sortable_arg(F, a, &x)) return fe_err();
+    int rank = fe_val_rank(x), axis = rank - 1;
+    const fe_val *av = named_arg(a, "axis"), *dv = named_arg(a, "descending");
+    if (av && !get_axis(F, av, named_loc(a, "axis"), rank, &axis)) return fe_err();
+    if (dv && dv->kind != FE_BOOL) {
+        diag_error(F->cx->d, named_loc(a, "descending"),
+                   "descending must be a constant bool, got %s", fe_describe(F->cx, dv));
+        return fe_err();
+    }
+    fe_val r = sort_op(F, a, x, axis, dv && dv->u.b, fe_val_shape(x)[axis]);
+    if (r.kind != FE_TUPLE) return r;
+    return r.u.tup.items[strcmp(a->b->name, "argsort") == 0 ? 1 : 0];
+}
+
+/* topk(x, k, axis) -> (values, indices): the k largest along axis (default:
+ * the last), largest first, ties to the lower index, NaN above +inf. */
+static fe_val b_topk(fe_func *F, bargs *a)
+{
+    fe_ctx *cx = F->cx;
+    const fe_val *x;
+    if (!sortable_arg(F, a, &x)) return fe_err();
+    int rank = fe_val_rank(x), axis = rank - 1;
+    const fe_val *av = named_arg(a, "axis");
+    src_loc aloc = named_loc(a, "axis");
+    if (a->npos == 3) {
+        if (av) {
+            diag_error(cx->d, aloc, "argument 'axis' given twice");
+            return fe_err();
+        }
+        av = &a->pos[2];
+        aloc = a->pos_loc[2];
+    }
+    if (av && !get_axis(F, av, aloc, rank, &axis)) return fe_err();
+    int64_t k, n = fe_val_shape(x)[axis];
+    if (!get_const_int(F, &a->pos[1], a->pos_loc[1], "k", &k)) return fe_err();
+    if (k < 1 || k > n) {
+        diag_error(cx->d, a->pos_loc[1], "topk needs 1 <= k <= %lld (axis %d of %s), got %lld",
+                   (long long)n, axis, fe_describe(cx, x), (long long)k);
+        return fe_err();
+    }
+    return sort_op(F, a, x, axis, true, k);
+}
+
 static fe_val b_cdiv(fe_func *F, bargs *a)
 {
     fe_ctx *cx = F->cx;
@@ -1186,6 +1268,8 @@ fe_val fe_call_builtin(fe_func *F, const fe_builtin *b, const ast_expr *call)
     case B_CONCAT: return b_concat(F, &a);
     case B_SPLIT: return b_split(F, &a);
     case B_DERIV: return b_derivative(F, &a);
+    case B_SORT: return b_sort(F, &a);
+    case B_TOPK: return b_topk(F, &a);
     }
     return fe_err();
 }

@@ -224,6 +224,17 @@ enum {
  *                number (the first NaN wins) and +0.0 > -0.0.  So
  *                x[argmax] is bit-identical to reduce.max(x).  Any numeric
  *                dtype (not bool).
+ *   SORT         (x) -> (values, indices i32), both x's shape: each line
+ *                along attr.i sorted ascending, STABLY (equal keys keep
+ *                their index order); indices[.., t, ..] is the position in
+ *                x of values[.., t, ..].  The order is total: -inf < ..
+ *                < -0.0 < +0.0 < .. < +inf < NaN, every NaN equal (so NaNs
+ *                come last, in index order).  Any numeric dtype (not bool).
+ *   TOPK         (x) -> (values, indices i32), x's shape with dim attr.i
+ *                cut to k (1 <= k <= x's size there, the result's): the
+ *                first k of the stable DESCENDING order (same total order:
+ *                NaNs first; ties: lower index first).  k = size is the
+ *                descending sort (`sort(x, descending: true)`).
  *   EXPAND_DIMS  (x) -> x with a dim of size 1 inserted at attr.i (x[:, None]
  *                is expand_dims axis 1); its own op, not a reshape, so the
  *                scheduled IR can give x the slice layout of the result.
@@ -323,6 +334,8 @@ enum {
     X(CONCAT, "concat", 2, 1, IR_PURE | IR_A_AXIS)                         \
     X(ARGMAX, "argmax", 1, 1, IR_PURE | IR_A_AXIS)                         \
     X(ARGMIN, "argmin", 1, 1, IR_PURE | IR_A_AXIS)                         \
+    X(SORT, "sort", 1, 2, IR_PURE | IR_A_AXIS)                             \
+    X(TOPK, "topk", 1, 2, IR_PURE | IR_A_AXIS)                             \
     X(EXPAND_DIMS, "expand_dims", 1, 1, IR_PURE | IR_A_AXIS)               \
     X(CONVERT_LAYOUT, "convert_layout", 1, 1, IR_PURE)                     \
     /* scheduled IR only: shared-memory buffers and asynchronous copies */ \

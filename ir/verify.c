@@ -252,6 +252,37 @@ static void check_axis(verifier *v, const ir_op *op, int rank)
              rank);
 }
 
+/* SORT/TOPK: values of x's type, i32 indices of the same shape; SORT keeps
+ * the axis length, TOPK cuts it to k in 1..n.  Layouts are free (each
+ * result is written through the scratch). */
+static void check_sort(verifier *v, const ir_op *op)
+{
+    const ir_type *xt = &op->operands[0]->type;
+    const char *name = ir_op_table[op->code].name;
+    check_axis(v, op, xt->rank);
+    if (v->failed) return;
+    if (xt->kind != IR_TY_TILE || xt->rank < 1 || xt->dtype == IR_BOOL) {
+        fail(v, op, "%s: operand has type %s, expected a numeric tile of rank >= 1", name, TS(xt));
+        return;
+    }
+    const ir_type *vt = &op->results[0]->type, *it = &op->results[1]->type;
+    int64_t k = vt->rank == xt->rank ? vt->shape[op->attr.i] : -1;
+    ir_type want = *xt;
+    want.shape[op->attr.i] = k;
+    want.layout = vt->layout;
+    bool k_ok = op->code == IR_OP_SORT ? k == xt->shape[op->attr.i]
+                                       : k >= 1 && k <= xt->shape[op->attr.i];
+    if (!k_ok || !ir_type_equal(vt, &want)) {
+        fail(v, op, "%s: values have type %s, not %s along axis %" PRId64 "%s", name, TS(vt),
+             TS(xt), op->attr.i, op->code == IR_OP_TOPK ? " cut to k in 1..n" : "");
+        return;
+    }
+    want.dtype = IR_I32;
+    want.layout = it->layout;
+    if (!ir_type_equal(it, &want))
+        fail(v, op, "%s: indices have type %s, expected %s", name, TS(it), TS(&want));
+}
+
 /* The parameter a function-argument value stands for, or NULL. */
 static const ir_param *param_of(const verifier *v, const ir_value *x)
 {
@@ -740,6 +771,10 @@ static void check_op_types(verifier *v, ir_op *op)
             fail(v, op, "%s: result has type %s, expected %s", info->name, TS(rt), TS(&want));
         break;
     }
+    case IR_OP_SORT:
+    case IR_OP_TOPK:
+        check_sort(v, op);
+        break;
     case IR_OP_CUMSUM:
         check_axis(v, op, xt->rank);
         if (!v->failed && !ir_type_equal(rt, xt))

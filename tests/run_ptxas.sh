@@ -99,6 +99,32 @@ check "$A/sqa.tile" sqa_fwd_causal "D=64" 1
 check ../examples/scale_rows.tile scale_rows "" 1
 check golden/ptx_ops.tile ops "" 0
 check golden/ptx_newops.tile newops "" 1
+# Issue 9: sort/topk and the dynamic sparse attention programs.
+check golden/ptx_sort.tile sortops "" 1
+check golden/ptx_sort.tile sortbig "" 0
+check "$A/flexprefill.tile" flex_pool_k "D=64,BN=64" 1
+check "$A/flexprefill.tile" flex_estimate "D=128,BM=64,BN=64" 1
+check "$A/flexprefill.tile" flex_select "BM=64,BN=64,NBMAX=2048" 1
+check "$A/flexprefill.tile" flex_select "BM=128,BN=128,NBMAX=37,by_mass=false,is_causal=false" 0
+check "$A/flexprefill.tile" flex_kept_mass "" 1
+check "$A/token_select.tile" ts_lse_split "D=128,PS=16,S=4" 1
+check "$A/token_select.tile" ts_score "D=128,PS=16,S=4" 1
+check "$A/token_select.tile" ts_select_chunk "K=256,C=2048" 1
+check "$A/token_select.tile" ts_select "K=256,NCMAX=16" 1
+check "$A/token_select.tile" ts_decode_split "D=128,PS=16,S2=8" 1
+check "$A/token_select.tile" ts_decode_split "T=f32,D=64,PS=16,S2=3,BT=8" 0
+check "$A/token_select.tile" quest_summaries "D=128,PS=16" 1
+check "$A/token_select.tile" quest_append "D=128,PS=16" 1
+check "$A/token_select.tile" quest_score "D=128,PS=16" 1
+check "$A/token_select.tile" quest_select "PS=16,KP=128,PMAX=8192" 1
+check "$A/hyper.tile" hyper_planes "NP=8,D=128" 1
+check "$A/hyper.tile" hyper_hash "D=128,NP=8" 1
+check "$A/hyper.tile" route_code "D=128,C=16,BL=16" 1
+check "$A/hyper.tile" bucket_sort "NCODE=256" 1
+check "$A/hyper.tile" hyper_sample "MS=256" 1
+check "$A/hyper.tile" hyper_attn "D=128,BB=64,MS=64" 1
+check "$A/hyper.tile" routing_attn "D=128,BM=32,BN=32" 1
+check "$A/hyper.tile" routing_attn "T=f32,D=32,BM=16,BN=8,is_causal=true" 0
 # Every test kernel (print, asserts, loops, atomics, masks, bool and i64 data).
 for k in ir_assert:k ir_capture:k:N=8 ir_defines:k:D=16 ir_if:k ir_import:k ir_loop:k \
          ir_partial:local ir_reduce:k ir_view_mask:k ir_weak:k ok_compose:k ok_misc:k \
