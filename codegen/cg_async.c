@@ -37,10 +37,25 @@ bool cg_place_buffers(cg_ctx *g)
     g->persist = 0;
     ir_walk(g->f->body, place, g);
     g->persist = (g->persist + 127) & ~(int64_t)127;
+    /* Until the first buffer comes alive, the scratch may use its place
+     * too (flash_fwd's conversion of Q before the loop needs no memory of
+     * its own): cg_lower_local moves the scratch up at the first alloc. */
+    g->scratch = g->smem;
+    g->buffers_live = g->persist == 0;
+    return true;
+}
+
+/* The first buffer: everything lowered from here on keeps its scratch
+ * above the buffers; a barrier first, since threads may still be reading
+ * what an earlier op left in the scratch that the buffers now cover. */
+static void buffers_come_alive(cg_ctx *g)
+{
+    if (g->buffers_live) return;
+    if (g->smem_bytes > 0) cg_barrier(g);
+    g->buffers_live = true;
     LLVMValueRef off = cg_i32(g, g->persist);
     g->scratch = LLVMConstGEP2(LLVMInt8TypeInContext(g->ctx), g->smem, &off, 1);
     if (g->persist > g->smem_bytes) g->smem_bytes = (int)g->persist;
-    return true;
 }
 
 bool cg_is_buffer(const ir_value *v)
@@ -60,6 +75,7 @@ void cg_lower_local(cg_ctx *g, ir_op *op)
     if (!out) return;
     switch (op->code) {
     case IR_OP_LOCAL_ALLOC:
+        buffers_come_alive(g);
         out[0] = LLVMBuildAdd(g->b, smem_base_i32(g), cg_i32(g, g->buf_off[r->id]), "buf");
         return;
     case IR_OP_LOCAL_VIEW: {

@@ -93,6 +93,7 @@ typedef struct cg_ctx {
     LLVMValueRef scratch;
     int64_t persist;
     int64_t *buf_off;            /* by value id: offset of a LOCAL_ALLOC buffer */
+    bool buffers_live;           /* the scratch sits above the buffers (cg_async.c) */
     int smem_bytes;              /* high-water mark: persist + scratch */
 
     int num_warps, nthreads;

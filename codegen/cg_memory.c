@@ -160,6 +160,8 @@ static void access_scalar(cg_ctx *g, mem_access *a, LLVMValueRef *out)
         LLVMValueRef off = element_offset(g, a, c, &inr);
         if (!off) return;
         LLVMValueRef p = cg_and(g, cg_and(g, m->valid[k], inr), mask ? mask->regs[k] : NULL);
+        /* A replicated layout (slice of mma) writes each element once. */
+        if (!a->is_load && m->own) p = cg_and(g, p, m->own[k]);
         p = pred_or_true(g, a->is_load ? p : scalar_owner(g, a, p));
         LLVMValueRef addr = address(g, a, off);
         if (a->is_load) {
@@ -249,7 +251,9 @@ static void access_vector(cg_ctx *g, mem_access *a, int w, LLVMValueRef *out)
         cg_clamped_coord(g, m, k, c);
         LLVMValueRef off = element_offset(g, a, c, &inr);
         if (!off) return;
-        LLVMValueRef p = pred_or_true(g, cg_and(g, m->valid[k], inr));
+        LLVMValueRef p = cg_and(g, m->valid[k], inr);
+        if (!a->is_load && m->own) p = cg_and(g, p, m->own[k]);
+        p = pred_or_true(g, p);
         LLVMValueRef addr = address(g, a, off);
         LLVMValueRef words[4];
         if (a->is_load) {

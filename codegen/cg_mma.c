@@ -46,6 +46,7 @@ static bool build_mma(cg_ctx *g, cg_map *m, const ir_layout *l)
     int reps_m = (int)(M / (16 * wm)), reps_n = N == 1 ? 1 : (int)(N / (8 * wn));
     if ((int64_t)reps_m * reps_n * 4 > CG_MAX_REGS) return false;
     if (!alloc_map(g, m, reps_m * reps_n * 4, N == 1)) return false;
+    if (N != 1) m->vec = 2; /* registers 2i, 2i+1 are neighbours in a row */
     LLVMValueRef wmi, wni;
     cg_mma_warp(g, l, &wmi, &wni);
     LLVMValueRef g4 = LLVMBuildLShr(g->b, g->lane, i32c(g, 2), "");

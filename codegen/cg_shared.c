@@ -16,7 +16,7 @@ int64_t cg_scratch(cg_ctx *g, int64_t *cursor, int64_t bytes)
 {
     int64_t off = (*cursor + 15) & ~(int64_t)15;
     *cursor = off + bytes;
-    int64_t top = g->persist + *cursor;
+    int64_t top = (g->buffers_live ? g->persist : 0) + *cursor;
     if (top > g->smem_bytes) g->smem_bytes = (int)(top > 0x7fffffff ? 0x7fffffff : top);
     return off;
 }

@@ -330,6 +330,18 @@ static const ir_layout *wanted(assign_ctx *a, const ir_op *op, int i)
             if (dl && sched_mma_fits(dl, t)) return dl;
         }
         return NULL; /* other operands: any layout (codegen writes them to shared memory) */
+    case IR_OP_STORE: {
+        /* A value in the mma family is stored from its own registers (pairs
+         * of neighbours: 4- or 8-byte stores) rather than converted through
+         * the scratch first; the mask follows it. */
+        int tr = op->operands[0]->type.rank;
+        const ir_layout *vl = op->noperands > 1 + tr ? op->operands[1 + tr]->type.layout : NULL;
+        bool mma_family = vl && (vl->kind == IR_LAYOUT_MMA ||
+                                 (vl->kind == IR_LAYOUT_SLICE && vl->parent->kind == IR_LAYOUT_MMA));
+        if (mma_family && i == 1 + tr) return NULL;
+        if (mma_family && i == 2 + tr) return vl;
+        break;
+    }
     case IR_OP_FOR:
         if (i >= 3 && op->blocks[0] && op->blocks[0]->nargs > i - 2) return op->blocks[0]->args[i - 2]->type.layout;
         break;

@@ -416,12 +416,22 @@ static void flash_loop_layouts(void **state)
             to_blocked++;
     assert_int_equal(to_blocked, 0);
     assert_true(count_ops(body, IR_OP_CONVERT_LAYOUT) >= 1);
-    /* Stores see blocked layouts only. */
+    /* Stores: O straight from the accumulator's mma registers, LSE from the
+     * row slice (no conversion through the scratch after the loop); the
+     * index tiles keep their blocked layouts. */
+    int stores = 0;
     for (ir_op *op = u->kernel->body->first; op; op = op->next)
-        if (op->code == IR_OP_STORE)
-            for (int i = 0; i < op->noperands; i++)
-                if (op->operands[i]->type.kind == IR_TY_TILE && op->operands[i]->type.rank > 0)
+        if (op->code == IR_OP_STORE) {
+            int tr = op->operands[0]->type.rank;
+            const ir_layout *vl = op->operands[1 + tr]->type.layout;
+            assert_ptr_equal(vl, stores == 0 ? acc : mi);
+            assert_true(op->operands[1 + tr]->def && op->operands[1 + tr]->def->code != IR_OP_CONVERT_LAYOUT);
+            for (int i = 1; i < 1 + tr; i++)
+                if (op->operands[i]->type.rank > 0)
                     assert_int_equal(op->operands[i]->type.layout->kind, IR_LAYOUT_BLOCKED);
+            stores++;
+        }
+    assert_int_equal(stores, 2);
     assert_int_equal(ir_verify_module(u->module, "test"), TILE_OK);
 
     /* It compiles, and the loop keeps everything in registers: row
