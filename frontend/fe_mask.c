@@ -666,16 +666,23 @@ static const form *mask_formula(walk *w, const fe_fnval *mask, const fe_val *val
         if (!x) return NULL;
         args[k] = fe_tile(x, false);
     }
-    int errors = F->cx->d->nerrors;
+    /* A mask that does not lower with scalars (it indexes i as a tile, it
+     * has an error) is not analysed: its diagnostics are dropped here and
+     * come, with the kernel's tile types, where the kernel applies it. */
+    diag_ctx *d = F->cx->d;
+    diag *mark = d->last;
+    int errors = d->nerrors;
     fe_val r = fe_call_fn_values(F, mask, args, 6, w->loc);
-    if (r.kind == FE_ERR || F->cx->d->nerrors != errors) return NULL;
-    if (r.kind != FE_TILE || r.u.v->type.dtype != IR_BOOL || r.u.v->type.rank != 0 ||
-        !r.u.v->def || r.u.v->def->code != IR_OP_CALL) {
-        diag_error(F->cx->d, w->loc, "a mask fn must return a bool, got %s (the signature: "
-                   "fn NAME(z: i32, h: i32, i: i32, j: i32, M: i32, N: i32) -> bool)",
-                   fe_describe(F->cx, &r));
-        return NULL;
+    if (r.kind == FE_ERR || d->nerrors != errors) {
+        d->last = mark;
+        if (mark) mark->next = NULL;
+        else d->first = NULL;
+        d->nerrors = errors;
+        return fo_unknown(w);
     }
+    if (r.kind != FE_TILE || r.u.v->type.dtype != IR_BOOL || r.u.v->type.rank != 0 ||
+        !r.u.v->def || r.u.v->def->code != IR_OP_CALL)
+        return fo_unknown(w);
     ir_op *call = r.u.v->def;
     sym *ops = alloc(w, ((size_t)call->noperands + 1) * sizeof *ops);
     if (!ops) return NULL;

@@ -147,6 +147,73 @@ static bool check_dir(const mask_case *mc, const int32_t *vis, int M, int N, boo
     return ok;
 }
 
+/* The library's block segments (masks.tile: kv_segments, q_segments) of
+ * blocks of bb along the fixed axis, in blocks of bo along the other: each
+ * block visited at most once in ascending order, every block holding a
+ * visible pair visited, full blocks entirely visible and inside the axis;
+ * for exact masks, every visited block holds a visible pair and every
+ * entirely visible block is full.  *skipped counts blocks not visited. */
+static bool check_segments(const mask_case *mc, const int32_t *vis, int M, int N, bool keys,
+                           int bb, int bo, long *skipped)
+{
+    int fixed_len = keys ? M : N, free_len = keys ? N : M;
+    int nblk = cdiv(fixed_len, bb), nother = cdiv(free_len, bo);
+    char defines[240];
+    snprintf(defines, sizeof defines, "mask=%s,keys=%s,BB=%d,BO=%d", mc->mask,
+             keys ? "true" : "false", bb, bo);
+    th_kernel k;
+    if (!th_compile(&k, PROBE, "segments_table", defines)) return false;
+    th_tensor t = th_tensor_new(IR_I32, TH_DIMS(H, nblk, 9), NULL);
+    bool ok = th_launch(&k, (th_arg[]){TH_T("seg", &t), TH_S("M", M), TH_S("N", N)}, 3);
+    float *f = TH_NEW(float, (size_t)H * nblk * 9);
+    if (ok) th_tensor_get(&t, f);
+    for (int h = 0; ok && h < H; h++)
+        for (int blk = 0; ok && blk < nblk; blk++) {
+            int r[9];
+            for (int c = 0; c < 9; c++) r[c] = (int)f[((size_t)h * nblk + blk) * 9 + c];
+            if (r[8] == 1) r[4] = r[5] = r[6] = r[7] = r[3];   /* the kernels skip slot 1 */
+            char where[220];
+            snprintf(where, sizeof where, "%s %s M=%d N=%d B=%d/%d h=%d block %d: %d %d %d %d | %d %d %d %d",
+                     mc->mask, keys ? "kv" : "q", M, N, bb, bo, h, blk, r[0], r[1], r[2], r[3], r[4],
+                     r[5], r[6], r[7]);
+            bool b_empty = r[7] == r[4];
+            bool ordered = 0 <= r[0] && r[0] <= r[1] && r[1] <= r[2] && r[2] <= r[3] &&
+                           r[3] <= nother && r[4] <= r[5] && r[5] <= r[6] && r[6] <= r[7] &&
+                           r[7] <= nother && (b_empty || r[3] <= r[4]);
+            if (!ordered) {
+                fprintf(stderr, "%s: segments out of order\n", where);
+                ok = false;
+                break;
+            }
+            int lo = blk * bb, hi = imin(lo + bb, fixed_len);
+            for (int ob = 0; ob < nother; ob++) {
+                bool some = false, all = (ob + 1) * bo <= free_len;
+                for (int fx = lo; fx < hi; fx++)
+                    for (int g = ob * bo; g < imin((ob + 1) * bo, free_len); g++) {
+                        int i = keys ? fx : g, j = keys ? g : fx;
+                        bool v = vis[((size_t)h * M + i) * N + j] != 0;
+                        some |= v;
+                        all &= v;
+                    }
+                bool full = (ob >= r[1] && ob < r[2]) || (ob >= r[5] && ob < r[6]);
+                bool visit = (ob >= r[0] && ob < r[3]) || (ob >= r[4] && ob < r[7]);
+                *skipped += !visit;
+                if (some && !visit) fprintf(stderr, "%s: misses block %d\n", where, ob), ok = false;
+                if (full && !all) fprintf(stderr, "%s: block %d full, not all visible\n", where, ob), ok = false;
+                if (mc->exact && visit && !some)
+                    fprintf(stderr, "%s: visits empty block %d\n", where, ob), ok = false;
+                if (mc->full_exact && all && !full)
+                    fprintf(stderr, "%s: block %d all visible, not full\n", where, ob), ok = false;
+            }
+        }
+    free(f);
+    th_tensor_free(&t);
+    th_kernel_free(&k);
+    return ok;
+}
+
+static const int SEG_BLOCKS[][2] = {{16, 16}, {8, 32}, {32, 8}, {3, 5}};
+
 /* Every shape and block size, both directions; *skipped counts positions
  * left out of the visit ranges. */
 static bool check_mask(const mask_case *mc, long *skipped)
@@ -159,6 +226,10 @@ static bool check_mask(const mask_case *mc, long *skipped)
         for (size_t k = 0; ok && k < sizeof BLOCKS / sizeof BLOCKS[0]; k++)
             ok = check_dir(mc, vis, M, N, true, BLOCKS[k], skipped) &&
                  check_dir(mc, vis, M, N, false, BLOCKS[k], skipped);
+        long blocks_skipped = 0;
+        for (size_t k = 0; ok && k < sizeof SEG_BLOCKS / sizeof SEG_BLOCKS[0]; k++)
+            ok = check_segments(mc, vis, M, N, true, SEG_BLOCKS[k][0], SEG_BLOCKS[k][1], &blocks_skipped) &&
+                 check_segments(mc, vis, M, N, false, SEG_BLOCKS[k][0], SEG_BLOCKS[k][1], &blocks_skipped);
         free(vis);
         if (!ok) return false;
     }
