@@ -717,14 +717,71 @@ static dnf mask_dnf(walk *w, const fe_fnval *mask, const fe_val *vals)
     return d;
 }
 
+/* Whether a conjunct's visit range is empty whatever the runtime values:
+ * its bounds folded to constants that say so. */
+static bool surely_empty(const bounds *b)
+{
+    return b->lo.kind == FE_INT && b->hi.kind == FE_INT && b->hi.u.i <= b->lo.u.i;
+}
+
+/* Three opaque i32 values (program ids, dead once the bounds fold away). */
+static bool opaque(walk *w, fe_val out[3])
+{
+    ir_type i32 = ir_type_scalar(IR_I32);
+    for (int k = 0; k < 3; k++) {
+        ir_op *op = fe_build(w->F, w->loc, IR_OP_PROGRAM_ID, 0, NULL, 1, &i32, 0);
+        if (!op) return false;
+        op->attr.i = 0;
+        out[k] = fe_tile(op->results[0], false);
+    }
+    return true;
+}
+
+/* Whether conjunct cj is empty for every block and length: its key bounds
+ * for an opaque block of rows and an opaque key length fold to an empty
+ * range (a constraint of constants alone, j < 0, two bounds that cannot
+ * meet).  Such a conjunct holds for no (i, j >= 0), so it is left out in
+ * both directions; mask_slots decides it with opaque arguments as well, and
+ * anything constant there is constant here, so the bounds never use more
+ * slots than mask_slots says. */
+static bool never_holds(walk *w, const conj *cj, const fe_val opq[3])
+{
+    bounds b = conj_bounds(w, cj, 0, opq[0], opq[1], opq[2]);
+    return surely_empty(&b);
+}
+
+/* The slots of d's conjuncts that can hold: slot 0 the first, slot 1 the
+ * hull of the rest.  Returns how many there are. */
+static int fill_slots(walk *w, const dnf *d, int fx, fe_val a, fe_val b, fe_val g_len, bounds slot[2])
+{
+    fe_val opq[3];
+    if (!opaque(w, opq)) {
+        w->failed = true;
+        return 0;
+    }
+    int n = 0;
+    for (int k = 0; k < d->n; k++) {
+        if (never_holds(w, &d->c[k], opq)) continue;
+        bounds bk = conj_bounds(w, &d->c[k], fx, a, b, g_len);
+        slot[n == 0 ? 0 : 1] = n <= 1 ? bk : hull(w, slot[1], bk);
+        n++;
+    }
+    return n;
+}
+
 int fe_mask_slots(fe_func *F, const fe_fnval *mask, src_loc loc)
 {
     walk w = {.F = F, .loc = loc};
-    fe_val vals[6];
-    for (int k = 0; k < 6; k++) vals[k] = fe_int(0);
-    dnf d = mask_dnf(&w, mask, vals);
+    fe_val opq[3];
+    if (!opaque(&w, opq)) return -1;
+    fe_val args[6] = {opq[0], opq[1], opq[2], opq[2], opq[0], opq[1]};
+    dnf d = mask_dnf(&w, mask, args);
     if (w.failed) return -1;
-    return d.n >= 2 ? 2 : 1;
+    fe_val zero = fe_int(0);
+    bounds slot[2] = {{zero, zero, zero, zero}, {zero, zero, zero, zero}};
+    int n = fill_slots(&w, &d, 0, opq[0], opq[1], opq[2], slot);
+    if (w.failed) return -1;
+    return n >= 2 ? 2 : 1;
 }
 
 fe_val fe_mask_bounds(fe_func *F, const fe_fnval *mask, const fe_val *args, bool keys, src_loc loc)
@@ -738,10 +795,7 @@ fe_val fe_mask_bounds(fe_func *F, const fe_fnval *mask, const fe_val *args, bool
     fe_val g_len = keys ? args[5] : args[4];
     fe_val zero = fe_int(0);
     bounds slot[2] = {{zero, zero, zero, zero}, {zero, zero, zero, zero}};
-    for (int k = 0; k < d.n; k++) {
-        bounds bk = conj_bounds(&w, &d.c[k], fx, a, b, g_len);
-        slot[k == 0 ? 0 : 1] = k <= 1 ? bk : hull(&w, slot[1], bk);
-    }
+    fill_slots(&w, &d, fx, a, b, g_len, slot);
     if (w.failed) return fe_err();
     fe_val *items = arena_calloc(F->cx->mem, 8, sizeof *items);
     if (!items) {

@@ -51,6 +51,33 @@ static const shape SHAPES[] = {{1, 1}, {7, 5}, {5, 7}, {16, 16}, {33, 47}, {50, 
 static const int BLOCKS[] = {1, 3, 8, 16};
 
 static int imin(int a, int b) { return a < b ? a : b; }
+
+/* Compiled probes, kept across the shapes of one mask (compiling dominates
+ * the test's time): a kernel name and its defines per entry. */
+typedef struct cached {
+    char key[300];
+    th_kernel k;
+} cached;
+static cached cache[64];
+static int ncached;
+
+static th_kernel *probe(const char *name, const char *defines)
+{
+    char key[300];
+    snprintf(key, sizeof key, "%s|%s", name, defines);
+    for (int c = 0; c < ncached; c++)
+        if (strcmp(cache[c].key, key) == 0) return &cache[c].k;
+    if (ncached == (int)(sizeof cache / sizeof cache[0])) return NULL;
+    if (!th_compile(&cache[ncached].k, PROBE, name, defines)) return NULL;
+    snprintf(cache[ncached].key, sizeof cache[ncached].key, "%s", key);
+    return &cache[ncached++].k;
+}
+
+static void drop_probes(void)
+{
+    for (int c = 0; c < ncached; c++) th_kernel_free(&cache[c].k);
+    ncached = 0;
+}
 static int cdiv(int a, int b) { return (a + b - 1) / b; }
 
 /* vis[(h * M + i) * N + j] from mask_table. */
@@ -58,10 +85,10 @@ static bool mask_table(const char *mask, int M, int N, int32_t *vis)
 {
     char defines[160];
     snprintf(defines, sizeof defines, "mask=%s", mask);
-    th_kernel k;
-    if (!th_compile(&k, PROBE, "mask_table", defines)) return false;
+    th_kernel *k = probe("mask_table", defines);
+    if (!k) return false;
     th_tensor t = th_tensor_new(IR_I32, TH_DIMS(H, M, N), NULL);
-    bool ok = th_launch(&k, (th_arg[]){TH_T("vis", &t)}, 1);
+    bool ok = th_launch(k, (th_arg[]){TH_T("vis", &t)}, 1);
     if (ok) {
         float *f = TH_NEW(float, (size_t)H * M * N);
         th_tensor_get(&t, f);
@@ -69,7 +96,6 @@ static bool mask_table(const char *mask, int M, int N, int32_t *vis)
         free(f);
     }
     th_tensor_free(&t);
-    th_kernel_free(&k);
     return ok;
 }
 
@@ -78,10 +104,10 @@ static bool bounds_table(const char *mask, bool keys, int bb, int M, int N, int 
 {
     char defines[200];
     snprintf(defines, sizeof defines, "mask=%s,keys=%s,BB=%d", mask, keys ? "true" : "false", bb);
-    th_kernel k;
-    if (!th_compile(&k, PROBE, "bounds_table", defines)) return false;
+    th_kernel *k = probe("bounds_table", defines);
+    if (!k) return false;
     th_tensor t = th_tensor_new(IR_I32, TH_DIMS(H, nblk, 9), NULL);
-    bool ok = th_launch(&k, (th_arg[]){TH_T("bounds", &t), TH_S("M", M), TH_S("N", N)}, 3);
+    bool ok = th_launch(k, (th_arg[]){TH_T("bounds", &t), TH_S("M", M), TH_S("N", N)}, 3);
     if (ok) {
         float *f = TH_NEW(float, (size_t)H * nblk * 9);
         th_tensor_get(&t, f);
@@ -89,7 +115,6 @@ static bool bounds_table(const char *mask, bool keys, int bb, int M, int N, int 
         free(f);
     }
     th_tensor_free(&t);
-    th_kernel_free(&k);
     return ok;
 }
 
@@ -161,10 +186,10 @@ static bool check_segments(const mask_case *mc, const int32_t *vis, int M, int N
     char defines[240];
     snprintf(defines, sizeof defines, "mask=%s,keys=%s,BB=%d,BO=%d", mc->mask,
              keys ? "true" : "false", bb, bo);
-    th_kernel k;
-    if (!th_compile(&k, PROBE, "segments_table", defines)) return false;
+    th_kernel *k = probe("segments_table", defines);
+    if (!k) return false;
     th_tensor t = th_tensor_new(IR_I32, TH_DIMS(H, nblk, 9), NULL);
-    bool ok = th_launch(&k, (th_arg[]){TH_T("seg", &t), TH_S("M", M), TH_S("N", N)}, 3);
+    bool ok = th_launch(k, (th_arg[]){TH_T("seg", &t), TH_S("M", M), TH_S("N", N)}, 3);
     float *f = TH_NEW(float, (size_t)H * nblk * 9);
     if (ok) th_tensor_get(&t, f);
     for (int h = 0; ok && h < H; h++)
@@ -208,7 +233,6 @@ static bool check_segments(const mask_case *mc, const int32_t *vis, int M, int N
         }
     free(f);
     th_tensor_free(&t);
-    th_kernel_free(&k);
     return ok;
 }
 
@@ -231,8 +255,12 @@ static bool check_mask(const mask_case *mc, long *skipped)
             ok = check_segments(mc, vis, M, N, true, SEG_BLOCKS[k][0], SEG_BLOCKS[k][1], &blocks_skipped) &&
                  check_segments(mc, vis, M, N, false, SEG_BLOCKS[k][0], SEG_BLOCKS[k][1], &blocks_skipped);
         free(vis);
-        if (!ok) return false;
+        if (!ok) {
+            drop_probes();
+            return false;
+        }
     }
+    drop_probes();
     return true;
 }
 
@@ -304,6 +332,7 @@ static void test_checker_catches_wrong_bounds(void **state)
     long skipped = 0;
     mask_case causal = {"causal", true, true};
     assert_false(check_dir(&causal, vis, M, N, true, 4, &skipped));
+    drop_probes();
     free(vis);
 }
 
