@@ -643,13 +643,14 @@ static bounds conj_bounds(walk *w, const conj *cj, int fx, fe_val a, fe_val b, f
                     esel(w, fok, ebin(w, AST_OP_ADD, fhi, fe_int(1)), fe_int(0))};
 }
 
-/* The hull of two visit ranges (either may be empty), keeping x's full range. */
+/* The hull of two visit ranges (either may be empty), with x's full range,
+ * or y's when x is empty (where(c, a, b) of two masks: one of them holds). */
 static bounds hull(walk *w, bounds x, bounds y)
 {
     fe_val ex = ebin(w, AST_OP_LE, x.hi, x.lo), ey = ebin(w, AST_OP_LE, y.hi, y.lo);
     fe_val lo = esel(w, ex, y.lo, esel(w, ey, x.lo, emin(w, x.lo, y.lo)));
     fe_val hi = esel(w, ex, y.hi, esel(w, ey, x.hi, emax(w, x.hi, y.hi)));
-    return (bounds){lo, hi, x.flo, x.fhi};
+    return (bounds){lo, hi, esel(w, ex, y.flo, x.flo), esel(w, ex, y.fhi, x.fhi)};
 }
 
 /* ---- entry points --------------------------------------------------------- */

@@ -304,6 +304,7 @@ static void test_affine_masks(void **state)
         {"capped(P: 9, R: 4)", true, true},
         {"none_mask", true, true},
         {"checker", true, true},
+        {"policy", true, false},
     };
     run_masks(cases, sizeof cases / sizeof cases[0]);
 }
