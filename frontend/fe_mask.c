@@ -673,12 +673,18 @@ static const form *mask_formula(walk *w, const fe_fnval *mask, const fe_val *val
     diag_ctx *d = F->cx->d;
     diag *mark = d->last;
     int errors = d->nerrors;
+    fe_inst *insts = F->cx->insts;
+    ir_func *last_func = F->cx->m->last;
     fe_val r = fe_call_fn_values(F, mask, args, 6, w->loc);
     if (r.kind == FE_ERR || d->nerrors != errors) {
-        d->last = mark;
+        d->last = mark;                   /* the diagnostics, */
         if (mark) mark->next = NULL;
         else d->first = NULL;
         d->nerrors = errors;
+        F->cx->insts = insts;             /* the instances (cached as failed) */
+        F->cx->m->last = last_func;       /* and their half-built functions go */
+        if (last_func) last_func->next = NULL;
+        else F->cx->m->first = NULL;
         return fo_unknown(w);
     }
     if (r.kind != FE_TILE || r.u.v->type.dtype != IR_BOOL || r.u.v->type.rank != 0 ||

@@ -322,6 +322,26 @@ static void test_inexact_masks_sound(void **state)
     assert_true(skipped > 0);
 }
 
+/* A mask that does not lower with scalar i and j is not analysed: every key
+ * visited, none full, no diagnostic (the kernel reports the mask's own
+ * errors where it applies it, with its tile types), and the probe's failed
+ * instance leaves nothing behind (the IR verifies). */
+static void test_unanalysable_mask(void **state)
+{
+    (void)state;
+    int M = 20, N = 37, bb = 8, nblk = 3;
+    int32_t b[H * 3 * 9];
+    assert_true(bounds_table("tile_only", true, bb, M, N, nblk, b));
+    for (int r = 0; r < H * nblk; r++) {
+        const int32_t *q = b + r * 9;
+        assert_int_equal(q[0], 0);
+        assert_int_equal(q[1], N);
+        assert_int_equal(q[3] - q[2], 0);
+        assert_int_equal(q[8], 1);
+    }
+    drop_probes();
+}
+
 /* The analysis must be able to fail the test: a wrong mask table (causal's
  * table checked against full_mask's bounds) is caught. */
 static void test_checker_catches_wrong_bounds(void **state)
@@ -343,6 +363,7 @@ int main(void)
         cmocka_unit_test(test_library_masks),
         cmocka_unit_test(test_affine_masks),
         cmocka_unit_test(test_inexact_masks_sound),
+        cmocka_unit_test(test_unanalysable_mask),
         cmocka_unit_test(test_checker_catches_wrong_bounds),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
