@@ -731,15 +731,18 @@ static bool surely_empty(const bounds *b)
     return b->lo.kind == FE_INT && b->hi.kind == FE_INT && b->hi.u.i <= b->lo.u.i;
 }
 
-/* Three opaque i32 values (program ids, dead once the bounds fold away). */
+/* Three i32 values the front end cannot fold (IR constants it sees as
+ * runtime tiles; dead, and folded, once the bounds are decided). */
 static bool opaque(walk *w, fe_val out[3])
 {
-    ir_type i32 = ir_type_scalar(IR_I32);
+    w->F->b.loc = w->loc;
     for (int k = 0; k < 3; k++) {
-        ir_op *op = fe_build(w->F, w->loc, IR_OP_PROGRAM_ID, 0, NULL, 1, &i32, 0);
-        if (!op) return false;
-        op->attr.i = 0;
-        out[k] = fe_tile(op->results[0], false);
+        ir_value *v = ir_const_int(&w->F->b, IR_I32, k + 1, 0, NULL);
+        if (!v) {
+            fe_oom(w->F->cx);
+            return false;
+        }
+        out[k] = fe_tile(v, false);
     }
     return true;
 }
