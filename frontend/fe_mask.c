@@ -494,8 +494,8 @@ static dnf dnf_and(walk *w, dnf x, dnf y)
             int n = x.c[p].n + y.c[q].n;
             const form **a = alloc(w, ((size_t)n + 1) * sizeof *a);
             if (!a) return (dnf){0};
-            memcpy(a, x.c[p].atoms, (size_t)x.c[p].n * sizeof *a);
-            memcpy(a + x.c[p].n, y.c[q].atoms, (size_t)y.c[q].n * sizeof *a);
+            if (x.c[p].n) memcpy(a, x.c[p].atoms, (size_t)x.c[p].n * sizeof *a);
+            if (y.c[q].n) memcpy(a + x.c[p].n, y.c[q].atoms, (size_t)y.c[q].n * sizeof *a);
             c[k++] = (conj){n, a};
         }
     return (dnf){k, c};
@@ -506,8 +506,8 @@ static dnf dnf_or(walk *w, dnf x, dnf y)
     if (x.n < 0 || y.n < 0 || x.n + y.n > MASK_MAX_CONJ) return (dnf){-1, NULL};
     conj *c = alloc(w, ((size_t)(x.n + y.n) + 1) * sizeof *c);
     if (!c) return (dnf){0};
-    memcpy(c, x.c, (size_t)x.n * sizeof *c);
-    memcpy(c + x.n, y.c, (size_t)y.n * sizeof *c);
+    if (x.n) memcpy(c, x.c, (size_t)x.n * sizeof *c);
+    if (y.n) memcpy(c + x.n, y.c, (size_t)y.n * sizeof *c);
     return (dnf){x.n + y.n, c};
 }
 

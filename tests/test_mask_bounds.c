@@ -342,6 +342,70 @@ static void test_unanalysable_mask(void **state)
     drop_probes();
 }
 
+/* ---- the kernels' loops ---------------------------------------------------- */
+
+typedef struct loop_count {
+    int loops, masked;      /* key loops of the kernel body; those applying a mask */
+} loop_count;
+
+static void has_masking(ir_op *op, void *ctx)
+{
+    /* where(visible, s, -inf) on the scores: a rank-2 select */
+    if (op->code == IR_OP_SELECT && op->results[0]->type.rank == 2) *(bool *)ctx = true;
+}
+
+/* Counts flash_fwd's top-level key loops and those with mask arithmetic. */
+static loop_count fwd_loops(const char *mask, const char *extra)
+{
+    char def[160];
+    snprintf(def, sizeof def, "mask=%s", mask);
+    const char *defines[] = {"D=64", def, extra};
+    tc_options o = {.kernel = "flash_fwd", .defines = defines, .ndefines = extra ? 3 : 2,
+                    .opt_level = 1};
+    tc_unit *u = NULL;
+    char path[512];
+    snprintf(path, sizeof path, "%s/attention/flash_fwd.tile", TILE_LIB_DIR);
+    loop_count n = {0, 0};
+    if (tc_compile(&u, path, NULL, &o) == TILE_OK && u->kernel) {
+        for (ir_op *op = u->kernel->body->first; op; op = op->next) {
+            if (op->code != IR_OP_FOR) continue;
+            bool masked = false;
+            ir_walk(op->blocks[0], has_masking, &masked);
+            n.loops++;
+            n.masked += masked;
+        }
+    } else if (u) {
+        diag_print_all(&u->diags, stderr);
+    }
+    tc_unit_free(u);
+    return n;
+}
+
+/* flash_fwd's loops follow the derived plan: per slot a full-block loop
+ * without mask arithmetic between partial loops with it (a leading partial
+ * loop that is constant empty, as causal's, is folded away). */
+static void test_flash_fwd_loops(void **state)
+{
+    (void)state;
+    static const struct { const char *mask; int loops, masked; } want[] = {
+        {"full_mask", 2, 1},                       /* all full; the tail past N masked */
+        {"causal", 2, 1},                          /* full blocks, then the diagonal */
+        {"sliding_window(W: 64)", 3, 2},
+        {"sliding_window(W: 64, S: 4)", 6, 4},     /* sinks, then the window */
+        {"prefix_lm(P: 100)", 4, 2},               /* both slots start at key 0 */
+    };
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        loop_count n = fwd_loops(want[i].mask, NULL);
+        if (n.loops != want[i].loops || n.masked != want[i].masked)
+            fail_msg("flash_fwd mask=%s: %d loops, %d masked; want %d, %d", want[i].mask, n.loops,
+                     n.masked, want[i].loops, want[i].masked);
+    }
+    /* A hand-written range: one loop, masked. */
+    loop_count n = fwd_loops("causal", "kv_range=causal_range");
+    assert_int_equal(n.loops, 1);
+    assert_int_equal(n.masked, 1);
+}
+
 /* The analysis must be able to fail the test: a wrong mask table (causal's
  * table checked against full_mask's bounds) is caught. */
 static void test_checker_catches_wrong_bounds(void **state)
@@ -364,6 +428,7 @@ int main(void)
         cmocka_unit_test(test_affine_masks),
         cmocka_unit_test(test_inexact_masks_sound),
         cmocka_unit_test(test_unanalysable_mask),
+        cmocka_unit_test(test_flash_fwd_loops),
         cmocka_unit_test(test_checker_catches_wrong_bounds),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
