@@ -26,6 +26,7 @@
 #include "../ir/fp16.h"
 #include "npy.h"
 #include "pipeline.h"
+#include "sched_mask.h"
 
 static const char usage[] =
     "usage: tilec check FILE [-D NAME=VALUE]... [-I DIR]...\n"
@@ -37,6 +38,7 @@ static const char usage[] =
     "       tilec run FILE -k KERNEL --interp [--in NAME=FILE.npy]... [--random SEED]\n"
     "             [-D NAME=VALUE]... [-I DIR]... [--out-dir DIR] [--save-inputs DIR]\n"
     "             [--check-bounds[=all]] [--max-memory BYTES] [--max-ops N]\n"
+    "       tilec FILE -k KERNEL --explain-blocks[=M,N] [-D NAME=VALUE]... [-I DIR]...\n"
     "       tilec doc [-o OUT] FILE.tile... [TEST.c]...\n"
     "       tilec opt FILE.ir [--passes=LIST] [--verify-each] [-o OUT]\n"
     "       tilec --help | --version\n"
@@ -60,6 +62,9 @@ static const char usage[] =
     "                      path arrives with the code generator)\n"
     "  doc FILE...         write the Markdown reference of library files (with the\n"
     "                      'Tested (NAME.tile):' statements of TEST.c files)\n"
+    "  FILE --explain-blocks[=M,N]  for kernel -k, the key blocks its mask's derived\n"
+    "                      bounds visit (full: no mask arithmetic; partial) and\n"
+    "                      skip, for M query rows and N keys (default 4096,4096)\n"
     "  opt FILE.ir         read tile IR text (as --emit=ir prints it; '-' is stdin),\n"
     "                      run the passes of --passes=LIST in order and print the\n"
     "                      result; passes: " IR_PASS_NAMES "\n"
@@ -118,6 +123,7 @@ typedef struct cli {
     int warps;                /* --warps, 0: default */
     int stages;               /* --stages, 0: default */
     bool ptxas;
+    const char *explain_blocks; /* --explain-blocks[=M,N]: "M,N" */
     ptr_vec defines, includes, inputs;
     bool interp, have_seed, verify_each, dump_passes;
     uint64_t seed;
@@ -306,6 +312,9 @@ static int parse_args(arena *mem, int argc, char **argv, cli *c)
             c->dump_passes = true;
             note_option(c, a, FOR_EMIT | FOR_RUN);
         }
+        else if (strncmp(a, "--explain-blocks", 16) == 0 && (a[16] == 0 || a[16] == '=')) {
+            c->explain_blocks = a[16] ? a + 17 : "4096,4096";
+        }
         else if (a[0] == '-' && a[1]) return usage_error("unknown option '%s'", a);
         else if (!c->file) c->file = a;
         else return usage_error("unexpected argument '%s' (one FILE at a time)", a);
@@ -313,6 +322,13 @@ static int parse_args(arena *mem, int argc, char **argv, cli *c)
 #undef NEED_VALUE
     }
     if (!c->file) return usage_error("%s", "no input FILE");
+    if (c->explain_blocks) {    /* temporary: the scheduler's --explain will show it */
+        if (c->cmd || c->emit || c->ptxas || c->interp || c->out || c->arch || c->warps)
+            return usage_error("%s", "--explain-blocks cannot be combined with a command, --emit, --ptxas or their options");
+        if (!c->kernel) return usage_error("%s", "--explain-blocks needs -k KERNEL");
+        c->cmd = "explain-blocks";
+        return 0;
+    }
     if (!c->cmd) {
         if (c->ptxas && c->emit) return usage_error("%s", "--ptxas cannot be combined with --emit");
         if (c->ptxas) c->emit = "ptx";
@@ -538,6 +554,41 @@ static int cmd_emit(const cli *c)
     }
     if (rc == 0) rc = write_text(c->out, text, len);
     free(text);
+    return rc;
+}
+
+/* --explain-blocks: the block plan the kernel's mask gives (sched_mask.h). */
+static int cmd_explain_blocks(const cli *c)
+{
+    long long M = 0, N = 0;
+    char tail = 0;
+    if (sscanf(c->explain_blocks, "%lld,%lld%c", &M, &N, &tail) != 2 || M < 1 || N < 1)
+        return usage_error("--explain-blocks=M,N needs two positive sizes, got '%s'",
+                           c->explain_blocks);
+    tc_options o = compile_options(c);
+    tc_unit *u = NULL;
+    tile_status st = tc_compile(&u, c->file, NULL, &o);
+    if (u) diag_print_all(&u->diags, stderr);
+    const char *mask = NULL;
+    int bm = 0, bn = 0;
+    for (int i = 0; st == TILE_OK && u->kernel && i < u->kernel->nconsts; i++) {
+        const ir_const_binding *b = &u->kernel->consts[i];
+        if (strcmp(b->name, "mask") == 0) mask = b->value;
+        if (strcmp(b->name, "BM") == 0) bm = atoi(b->value);
+        if (strcmp(b->name, "BN") == 0) bn = atoi(b->value);
+    }
+    int rc = st == TILE_OK ? 0 : 1;
+    if (rc == 0 && (!mask || bm < 1 || bn < 1)) {
+        fprintf(stderr, "tilec: kernel '%s' has no mask, BM and BN constants to explain\n", c->kernel);
+        rc = 1;
+    }
+    if (rc == 0) {
+        sched_mask_plan p;
+        st = sched_mask_plan_compute(c->file, mask, M, N, bm, bn, &p, stderr);
+        if (st == TILE_OK) sched_mask_plan_describe(stdout, &p);
+        rc = st == TILE_OK ? 0 : 1;
+    }
+    tc_unit_free(u);
     return rc;
 }
 
@@ -1054,6 +1105,7 @@ int main(int argc, char **argv)
     if (rc == 0) add_library_beside_binary(&mem, &c);
     if (rc == 0) {
         if (strcmp(c.cmd, "check") == 0) rc = cmd_check(&c);
+        else if (strcmp(c.cmd, "explain-blocks") == 0) rc = cmd_explain_blocks(&c);
         else if (c.ptxas) rc = cmd_ptxas(&c);
         else if (strcmp(c.cmd, "emit") == 0) rc = cmd_emit(&c);
         else rc = cmd_run(&c);

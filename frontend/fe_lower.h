@@ -367,6 +367,14 @@ void fe_assign_error(fe_ctx *cx, const char *name, fe_sym_kind kind, src_loc loc
 void fe_note_since(fe_ctx *cx, diag *mark, src_loc loc, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
+/* ---- fe_mask.c --------------------------------------------------------- */
+/* mask_kv_bounds / mask_q_bounds: args are z, h, lo, hi, M, N (the fixed
+ * axis' block [lo, hi)); keys: the block is of rows and keys are bounded.
+ * Returns a tuple of 8 i32 (two slots of lo, hi, full_lo, full_hi). */
+fe_val fe_mask_bounds(fe_func *F, const fe_fnval *mask, const fe_val *args, bool keys, src_loc loc);
+/* How many slots of fe_mask_bounds can be non-empty (1 or 2); -1 on error. */
+int fe_mask_slots(fe_func *F, const fe_fnval *mask, src_loc loc);
+
 /* ---- fe_resolve.c ------------------------------------------------------ */
 void fe_resolve_item(fe_ctx *cx, const ast_item *item);
 

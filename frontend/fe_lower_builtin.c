@@ -16,7 +16,7 @@ typedef enum bkind {
     B_PROGRAM_ID, B_ARANGE, B_ZEROS, B_FULL, B_DOT, B_TRANS, B_RESHAPE, B_BROADCAST_TO,
     B_WHERE, B_UNARY_F, B_ABS, B_MINMAX, B_REDUCE, B_ROWRED, B_CUMSUM, B_CDIV, B_PRINT,
     B_LOAD, B_STORE, B_SCAN, B_POW, B_FMA, B_CLAMP, B_ARGEXT, B_ANYALL, B_CONCAT,
-    B_SPLIT, B_DERIV, B_SORT, B_TOPK,
+    B_SPLIT, B_DERIV, B_SORT, B_TOPK, B_MASK_BOUNDS, B_MASK_SLOTS,
 } bkind;
 
 struct fe_builtin {
@@ -81,6 +81,9 @@ static const fe_builtin builtins[] = {
     {"store", B_STORE, IR_OP_STORE, 2, 2, {"mask"}},
     {"atomic_add", B_STORE, IR_OP_ATOMIC_ADD, 2, 2, {"mask"}},
     {"derivative", B_DERIV, IR_OP_CALL, 2, -1, {"wrt"}},
+    {"mask_kv_bounds", B_MASK_BOUNDS, IR_OP_CALL, 7, 7, {0}},
+    {"mask_q_bounds", B_MASK_BOUNDS, IR_OP_CALL, 7, 7, {0}},
+    {"mask_slots", B_MASK_SLOTS, IR_OP_CALL, 1, 1, {0}},
 };
 
 const fe_builtin *fe_find_builtin(const char *name)
@@ -1181,6 +1184,34 @@ static fe_val b_derivative(fe_func *F, bargs *a)
     return fe_derivative(F, a->pos[0].u.fn, a->pos + 1, a->pos_loc + 1, a->npos - 1, wrt, a->loc);
 }
 
+/* mask_kv_bounds(mask, z, h, q_lo, q_hi, M, N), mask_q_bounds(mask, z, h,
+ * k_lo, k_hi, M, N), mask_slots(mask): bounds derived from a mask fn
+ * (fe_mask.c). */
+static fe_val b_mask(fe_func *F, bargs *a)
+{
+    fe_ctx *cx = F->cx;
+    if (a->pos[0].kind != FE_FN) {
+        diag_error(cx->d, a->pos_loc[0], "'%s' needs a mask fn as its first argument, got %s",
+                   a->b->name, fe_describe(cx, &a->pos[0]));
+        return fe_err();
+    }
+    if (!fe_need_ir(F, a->loc, arena_printf(cx->mem, "'%s'", a->b->name))) return fe_err();
+    if (a->b->kind == B_MASK_SLOTS) {
+        int n = fe_mask_slots(F, a->pos[0].u.fn, a->loc);
+        return n < 0 ? fe_err() : fe_int(n);
+    }
+    for (int k = 1; k < 7; k++) {
+        const fe_val *v = &a->pos[k];
+        if (!fe_check_operand(F, v, a->pos_loc[k])) return fe_err();
+        if (fe_val_rank(v) != 0 || !ir_dtype_is_int(fe_val_dtype(v)) || v->kind == FE_FLOAT) {
+            diag_error(cx->d, a->pos_loc[k], "'%s' needs integer scalars after the mask, got %s",
+                       a->b->name, fe_describe(cx, v));
+            return fe_err();
+        }
+    }
+    return fe_mask_bounds(F, a->pos[0].u.fn, a->pos + 1, a->b->name[5] == 'k', a->loc);
+}
+
 /* ---- argument checking and dispatch ------------------------------------ */
 
 fe_val fe_call_builtin(fe_func *F, const fe_builtin *b, const ast_expr *call)
@@ -1270,6 +1301,7 @@ fe_val fe_call_builtin(fe_func *F, const fe_builtin *b, const ast_expr *call)
     case B_DERIV: return b_derivative(F, &a);
     case B_SORT: return b_sort(F, &a);
     case B_TOPK: return b_topk(F, &a);
+    case B_MASK_BOUNDS: case B_MASK_SLOTS: return b_mask(F, &a);
     }
     return fe_err();
 }

@@ -1084,6 +1084,54 @@ static int teardown(void **state)
     return system(cmd) == 0 ? 0 : -1;
 }
 
+/* ---- block skipping derived from the mask (issue 7 item 5) ------------------------- */
+/* flash_fwd with the default kv_range (derived from the mask: full blocks without
+ * mask arithmetic, partial ones masked, empty ones skipped) for masks with one and
+ * two slots; then a block classification built on the device from a document mask
+ * (block_mask.tile) and the forward that consumes it, chained. */
+static void test_derived_blocks(void **state)
+{
+    (void)state;
+    static const fwd_case cases[] = {
+        {"flash_fwd", TILE_BF16, 1, 2, 1, 300, 400, 64, false, false, false, "mask=sliding_window(W: 100, S: 4)"},
+        {"flash_fwd", TILE_BF16, 1, 2, 2, 200, 200, 128, false, false, false, "mask=prefix_lm(P: 64)"},
+        {"flash_fwd", TILE_F16, 1, 4, 2, 150, 90, 64, false, false, false, "mask=sliding_window(W: 33)"},
+        {"flash_fwd", TILE_BF16, 1, 2, 2, 129, 129, 64, false, false, false, "mask=full_mask,BM=64,BN=64"},
+    };
+    int failed = 0;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) failed += !run_fwd(&cases[i], 70 + i);
+
+    enum { Z = 2, H = 2, HK = 1, M = 150, N = 150, D = 64, BM = 32, BN = 32 };
+    enum { MB = (M + BM - 1) / BM, NB = (N + BN - 1) / BN };
+    int32_t docs[Z * N];
+    for (int z = 0; z < Z; z++)
+        for (int p = 0; p < N; p++) docs[z * N + p] = p < 40 + z ? 0 : p < 41 ? 1 : p < 120 ? 2 : 3;
+    garg bm[7] = {GOUT("full_idx", TILE_I32, Z, 1, MB, NB), GOUT("full_cnt", TILE_I32, Z, 1, MB),
+                  GOUT("partial_idx", TILE_I32, Z, 1, MB, NB), GOUT("partial_cnt", TILE_I32, Z, 1, MB),
+                  GSCALAR("M", M), GSCALAR("N", N), GINT("doc", docs, Z, N)};
+    const char *defines = "D=64,T=bf16,BM=32,BN=32";
+    if (!run_case("block_mask_document_causal", "attention/block_mask.tile",
+                  "block_mask_document_causal", defines, bm, 7, 80)) {
+        failed++;
+    } else {
+        int32_t lists[4][Z * MB * NB];
+        for (int t = 0; t < 4; t++) {
+            size_t n = t % 2 == 0 ? (size_t)Z * MB * NB : (size_t)Z * MB;
+            for (size_t e = 0; e < n; e++) lists[t][e] = (int32_t)bm[t].result[e];
+        }
+        garg fa[11] = {GIN("q", TILE_BF16, Z, H, M, D), GIN("k", TILE_BF16, Z, HK, N, D),
+                       GIN("v", TILE_BF16, Z, HK, N, D), GINT("full_idx", lists[0], Z, 1, MB, NB),
+                       GINT("full_cnt", lists[1], Z, 1, MB), GINT("partial_idx", lists[2], Z, 1, MB, NB),
+                       GINT("partial_cnt", lists[3], Z, 1, MB), GOUT("o", TILE_BF16, Z, H, M, D),
+                       GOUT("lse", TILE_F32, Z, H, M), GSCALAR("scale", 0.125), GINT("doc", docs, Z, N)};
+        failed += !run_case("flash_fwd_document_causal_blocks", "attention/block_mask.tile",
+                            "flash_fwd_document_causal_blocks", defines, fa, 11, 81);
+        free_results(fa, 11);
+    }
+    free_results(bm, 7);
+    assert_int_equal(failed, 0);
+}
+
 int main(void)
 {
     const char *env = getenv("TILE_TEST_GPU_SELFTEST");
@@ -1107,6 +1155,7 @@ int main(void)
         cmocka_unit_test(test_disk_cache),    cmocka_unit_test(test_new_library),
         cmocka_unit_test(test_new_ops),       cmocka_unit_test(test_score_modifiers),
         cmocka_unit_test(test_sort_ops),      cmocka_unit_test(test_dynsparse),
+        cmocka_unit_test(test_derived_blocks),
     };
     const char *filter = getenv("TEST_GPU_FILTER"); /* e.g. "test_flash_*" */
     if (filter && *filter) cmocka_set_test_filter(filter);
