@@ -19,9 +19,6 @@ lib=${TILE_LIB:-../lib}
 EXPECT_SPILLS="
 based_fwd|E=64|sm_80|carries s2 = f32[F*F, E] = [256, 64] (64 registers a thread at 8 warps) plus s1, z2 and the chunk's [B, F*F] feature tile through a generic reshape; needs the state in shared memory
 based_fwd|E=64|sm_90|carries s2 = f32[F*F, E] = [256, 64] (64 registers a thread at 8 warps) plus s1, z2 and the chunk's [B, F*F] feature tile through a generic reshape; needs the state in shared memory
-flash_bwd_dkdv|D=64|sm_80|the derived block plan (masks.tile, kv_segments / q_segments) peels the masked last block into its own loop; the kernel was at 250 registers with one loop and the unmasked full-block loop pushes ptxas past 255 (no spills with a hand-written full range: one loop); for the register allocation / pipeliner rewrite
-flash_bwd_dkdv|D=64|sm_90|the derived block plan (masks.tile, kv_segments / q_segments) peels the masked last block into its own loop; the kernel was at 250 registers with one loop and the unmasked full-block loop pushes ptxas past 255 (no spills with a hand-written full range: one loop); for the register allocation / pipeliner rewrite
-flash_bwd_dq|D=64|sm_80|the derived block plan (masks.tile, kv_segments / q_segments) peels the masked last block into its own loop; the kernel was at 250 registers with one loop and the unmasked full-block loop pushes ptxas past 255 (no spills with a hand-written full range: one loop); for the register allocation / pipeliner rewrite
 "
 
 pass=0 fail=0 xfail=0
