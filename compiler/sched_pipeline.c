@@ -33,7 +33,24 @@ typedef struct pipe_load {
     ir_value *buf;
 } pipe_load;
 
+/* Buffers made so far: a later loop of the same block whose loads have
+ * the same types reuses them (its loop starts after the earlier one ends,
+ * so one set of slots serves the sequence of loops, e.g. flash_fwd's
+ * partial / full / partial segments). */
+#define MAX_BUFS 32
+typedef struct pipe_buf {
+    ir_block *block;
+    ir_type type;
+    ir_value *buf;
+} pipe_buf;
+
+typedef struct pipe_bufs {
+    pipe_buf b[MAX_BUFS];
+    int n;
+} pipe_bufs;
+
 typedef struct pipe_loop {
+    pipe_bufs *bufs;
     ir_module *m;
     const ir_target *t;
     ir_op *loop;
@@ -229,6 +246,7 @@ static void transform(pipe_loop *p, int stages)
     ir_value *lo = loop->operands[0], *hi = loop->operands[1], *step = loop->operands[2];
     ir_dtype it_t = lo->type.dtype;
     ir_builder b = {.m = p->m, .block = loop->parent, .before = loop, .loc = loop->loc};
+    bool reused = false;
     for (int l = 0; l < p->nloads; l++) {
         ir_type bt = p->loads[l].load->results[0]->type;
         bt.rank = 3;
@@ -236,13 +254,29 @@ static void transform(pipe_loop *p, int stages)
         bt.shape[1] = bt.shape[0];
         bt.shape[0] = stages;
         bt.layout = shared_layout(p, 3, bt.shape[2]);
-        ir_op *a = ir_build(&b, IR_OP_LOCAL_ALLOC, 0, NULL, 1, &bt, 0);
-        if (!a) {
-            p->oom = true;
-            return;
+        ir_value *buf = NULL;
+        for (int i = 0; i < p->bufs->n && !buf; i++) {
+            pipe_buf *pb = &p->bufs->b[i];
+            bool taken = false;
+            for (int j = 0; j < l; j++) taken |= p->loads[j].buf == pb->buf;
+            if (pb->block == loop->parent && !taken && ir_type_equal(&pb->type, &bt)) buf = pb->buf;
         }
-        p->loads[l].buf = a->results[0];
+        if (buf) {
+            reused = true;
+        } else {
+            ir_op *a = ir_build(&b, IR_OP_LOCAL_ALLOC, 0, NULL, 1, &bt, 0);
+            if (!a) {
+                p->oom = true;
+                return;
+            }
+            buf = a->results[0];
+            if (p->bufs->n < MAX_BUFS) p->bufs->b[p->bufs->n++] = (pipe_buf){loop->parent, bt, buf};
+        }
+        p->loads[l].buf = buf;
     }
+    /* A reused buffer: every thread has left the earlier loop (whose last
+     * iteration may still read a slot the prologue now fills). */
+    if (reused && !ir_build(&b, IR_OP_BARRIER, 0, NULL, 0, NULL, 0)) p->oom = true;
     /* Prologue: iterations 0 .. S-2. */
     for (int s = 0; s < stages - 1 && !p->oom; s++) {
         ir_value *iv = ir_binary(&b, IR_OP_ADD, lo, ir_binary(&b, IR_OP_MUL, step, scalar(&b, it_t, s)));
@@ -343,6 +377,7 @@ static void stage_invariant(pipe_loop *p, ir_op *ld)
 }
 
 typedef struct pipe_ctx {
+    pipe_bufs bufs;
     ir_module *m;
     const ir_target *t;
     int stages;
@@ -356,7 +391,7 @@ static void visit_invariant(ir_op *op, void *ctx)
     if (op->code != IR_OP_LOAD || c->oom || op->attr.i != 0 || op->nresults != 1) return;
     const ir_type *rt = &op->results[0]->type;
     if (rt->rank != 2 || (rt->dtype != IR_BF16 && rt->dtype != IR_F16) || (rt->shape[1] * 2) % 16 != 0) return;
-    pipe_loop p = {.m = c->m, .t = c->t};
+    pipe_loop p = {.bufs = &c->bufs, .m = c->m, .t = c->t};
     if (!only_mma_operand(&p, op->results[0], 0) || !used_in_loop(op->results[0], 0)) return;
     if (ir_type_numel(rt) * 2 > c->t->smem_per_block / 4) return;
     stage_invariant(&p, op);
@@ -368,7 +403,7 @@ static void visit(ir_op *op, void *ctx)
 {
     pipe_ctx *c = ctx;
     if (op->code != IR_OP_FOR || c->oom || !op->blocks[0]) return;
-    pipe_loop p = {.m = c->m, .t = c->t, .loop = op, .body = op->blocks[0]};
+    pipe_loop p = {.bufs = &c->bufs, .m = c->m, .t = c->t, .loop = op, .body = op->blocks[0]};
     for (ir_op *x = p.body->first; x && p.nloads < MAX_PIPE_LOADS; x = x->next)
         if (candidate(&p, x)) p.loads[p.nloads++].load = x;
     if (!p.nloads) return;
