@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sched_choose.h"
+
 /* The front end's options from o: "NAME=VALUE" defines split in the unit's
  * arena (a define without a name or '=' is an error). */
 static tile_status front_end_options(tc_unit *u, const tc_options *o, fe_options *fo)
@@ -45,13 +47,69 @@ static const bool verify_by_default = false;
 static const bool verify_by_default = true;
 #endif
 
+const sched_plan *tc_unit_plan(const tc_unit *u, const char *name)
+{
+    for (int i = 0; u && name && i < u->plans.len; i++) {
+        const sched_plan *p = u->plans.items[i];
+        if (strcmp(p->kernel, name) == 0) return p;
+    }
+    return NULL;
+}
+
+/* The front end reported `auto` constants without values: the scheduler
+ * chooses them per kernel (sched_choose.c) and the module is lowered again
+ * with its choices, in a fresh module (what the first pass said is
+ * dropped, so no warning is repeated). */
+static tile_status schedule_autos(tc_unit *u, const char *path, const char *text,
+                                  const tc_options *o, const ptr_vec *pending, fe_options *fo,
+                                  diag *mark)
+{
+    const ir_target *t = o->target ? o->target : ir_target_find("sm_90");
+    fe_auto_value *vals = arena_calloc(&u->mem, (size_t)pending->len, sizeof *vals);
+    const fe_auto_const **group = arena_calloc(&u->mem, (size_t)pending->len, sizeof *group);
+    if (!vals || !group) return TILE_ERR_NOMEM;
+    int nvals = 0;
+    for (int i = 0; i < pending->len; i++) {
+        const fe_auto_const *a = pending->items[i];
+        if (tc_unit_plan(u, a->kernel)) continue;
+        int n = 0;
+        for (int j = i; j < pending->len; j++) {
+            const fe_auto_const *b = pending->items[j];
+            if (strcmp(b->kernel, a->kernel) == 0) group[n++] = b;
+        }
+        sched_plan *p = arena_calloc(&u->mem, 1, sizeof *p);
+        if (!p || ptr_vec_push(&u->mem, &u->plans, p)) return TILE_ERR_NOMEM;
+        tile_status st = sched_choose(path, text, o, a->kernel, group, n, t, &u->mem, &u->diags, p);
+        if (st != TILE_OK) return st;
+        for (int k = 0; k < n; k++)
+            vals[nvals++] = (fe_auto_value){.kernel = p->kernel, .name = p->names[k],
+                                            .value = p->cand[p->best].values[k]};
+    }
+    u->diags.last = mark;
+    if (mark) mark->next = NULL;
+    else u->diags.first = NULL;
+    u->diags.nerrors = 0;
+    u->module = ir_module_new(&u->mem, &u->diags);
+    if (!u->module) return TILE_ERR_NOMEM;
+    fo->auto_values = vals;
+    fo->nauto_values = nvals;
+    fo->auto_report = NULL;
+    return fe_compile(u->module, path, text, o->kernel, fo);
+}
+
 static tile_status compile_unit(tc_unit *u, const char *path, const char *text,
                                 const tc_options *o)
 {
     fe_options fo;
     tile_status st = front_end_options(u, o, &fo);
     if (st != TILE_OK) return st;
+    ptr_vec pending = {0};
+    fo.auto_values = o->auto_values;
+    fo.nauto_values = o->nauto_values;
+    fo.auto_report = o->auto_values ? NULL : &pending;
+    diag *mark = u->diags.last;
     st = fe_compile(u->module, path, text, o->kernel, &fo);
+    if (st == TILE_OK && pending.len) st = schedule_autos(u, path, text, o, &pending, &fo, mark);
     if (st != TILE_OK) return st;
     ir_opt_options oo = {
         .level = o->opt_level, .verify_each = o->verify_each || verify_by_default,

@@ -409,6 +409,7 @@ typedef struct ir_target_attrs {
     const char *arch;        /* "sm_90" (ir/target.h) */
     int num_warps;           /* block = 32 * num_warps threads */
     int smem_budget;         /* bytes of shared memory a block may use */
+    int num_stages;          /* software-pipeline stages the scheduler chose (0: none) */
 } ir_target_attrs;
 
 struct ir_module {
