@@ -252,8 +252,8 @@ static tile_status search_rows(search *s, bool exhaustive)
     sched_candidate **order = arena_calloc(s->mem, (size_t)p->ncand + 1, sizeof *order);
     if (!order) return TILE_ERR_NOMEM;
     int n = 0;
-    for (int i = 0; i < p->ncand; i++)
-        if (!p->cand[i].reject) order[n++] = &p->cand[i];
+    for (int i = 0; i < p->ncand; i++)   /* exhaustive: rejected ones too, for exact rows */
+        if (!p->cand[i].reject || (exhaustive && p->cand[i].compiled)) order[n++] = &p->cand[i];
     qsort(order, (size_t)n, sizeof *order, by_bound);
     p->best = -1;
     for (int k = 0; k < n; k++) {
