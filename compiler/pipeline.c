@@ -56,6 +56,18 @@ const sched_plan *tc_unit_plan(const tc_unit *u, const char *name)
     return NULL;
 }
 
+void tc_schedule_text(const tc_unit *u, char *buf, size_t size)
+{
+    const sched_plan *p = u && u->kernel ? tc_unit_plan(u, u->kernel->name) : NULL;
+    if (size) buf[0] = 0;
+    if (!p || p->best < 0) return;
+    const sched_candidate *c = &p->cand[p->best];
+    size_t n = 0;
+    for (int i = 0; i < p->nautos && n < size; i++)
+        n += (size_t)snprintf(buf + n, size - n, "%s=%lld,", p->names[i], (long long)c->values[i]);
+    if (n < size) snprintf(buf + n, size - n, " w%d s%d", c->num_warps, c->num_stages);
+}
+
 /* The front end reported `auto` constants without values: the scheduler
  * chooses them per kernel (sched_choose.c) and the module is lowered again
  * with its choices, in a fresh module (what the first pass said is

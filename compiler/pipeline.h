@@ -49,6 +49,9 @@ typedef struct tc_unit {
 /* The scheduler's plan for kernel `name` of u (candidates, costs, the
  * choice), or NULL when it has no `auto` constant. */
 const struct sched_plan *tc_unit_plan(const tc_unit *u, const char *name);
+/* The scheduler's choice for u's kernel as text ("BM=64,BN=32, w8 s2"; ""
+ * when it chose nothing), e.g. for cache keys: it depends on the target. */
+void tc_schedule_text(const tc_unit *u, char *buf, size_t size);
 
 /* Compiles `path` (text read from disk unless `text` is given).  On failure
  * the unit still holds the diagnostics; call tc_unit_free in every case. */
