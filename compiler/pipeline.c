@@ -158,6 +158,11 @@ static tile_status new_unit(tc_unit **out)
 tile_status tc_compile(tc_unit **out, const char *path, const char *text, const tc_options *o)
 {
     tile_status st = new_unit(out);
+    if (*out) {
+        (*out)->path = path;
+        (*out)->text = text;
+        (*out)->opts = o ? *o : defaults;
+    }
     return st == TILE_OK ? compile_unit(*out, path, text, o ? o : &defaults) : st;
 }
 

@@ -44,6 +44,8 @@ typedef struct tc_unit {
     ptr_vec checked;               /* tc_check: "checked k with D=16 (chosen)", one per kernel */
     ptr_vec plans;                 /* struct sched_plan*: one per kernel whose `auto`
                                       constants the scheduler chose */
+    const char *path, *text;       /* what tc_compile compiled, with these options */
+    tc_options opts;               /*   (the caller's storage): for recompiling */
 } tc_unit;
 
 /* The scheduler's plan for kernel `name` of u (candidates, costs, the

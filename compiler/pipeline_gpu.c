@@ -43,14 +43,26 @@ static tile_status compile_gpu(tc_unit *u, const tc_gpu_options *g, cg_emit_kind
     tile_status st = sched_assign_layouts(u->module, t, num_warps);
     if (st != TILE_OK) return st;
     u->module->target.num_stages = num_stages;
+    /* Explicit constants whose live tiles cannot fit in registers are an
+     * error before code generation (which would take long to fail). */
+    int stages = g && g->num_stages > 0 ? g->num_stages : 0;
+    if (!best && (st = sched_check_fixed(u, t, num_warps, 0, &stages)) != TILE_OK) return st;
     cg_result r;
     st = cg_emit_kernel(u->kernel, t, kind, &r);
     if (st != TILE_OK) return st;
-    if (r.smem_bytes > t->smem_per_block) {
+    if (!best) {
+        /* Explicit constants: a located error when they cannot fit, else
+         * the stages that fit. */
+        stages = g && g->num_stages > 0 ? g->num_stages : 0;
+        if ((st = sched_check_fixed(u, t, num_warps, r.smem_bytes, &stages)) != TILE_OK) return st;
+        num_stages = stages;
+        u->module->target.num_stages = num_stages;
+    } else if (r.smem_bytes > t->smem_per_block) {
         diag_error(&u->diags, u->kernel->loc,
-                   "kernel '%s' needs %d bytes of shared memory, more than the %d of %s (use "
-                   "smaller blocks)", u->kernel->name, r.smem_bytes, t->smem_per_block, t->arch);
-        return TILE_ERR_SEMA;
+                   "internal error: kernel '%s' needs %d bytes of shared memory, more than the "
+                   "%d of %s, although its schedule was costed to fit", u->kernel->name,
+                   r.smem_bytes, t->smem_per_block, t->arch);
+        return TILE_ERR_INTERNAL;
     }
     tc_gpu_assert *asserts = NULL;
     if (r.nasserts) {

@@ -348,3 +348,146 @@ tile_status sched_cost_fixed(const char *path, const char *text, const tc_option
     out->seconds = now_s() - t0;
     return st;
 }
+
+/* ---- explicit constants: fit, or a located error with the nearest fit ---- */
+
+/* Does the fixed kernel fit with one stage (the least it can use)? *smem
+ * and *live get its numbers; why the first limit it breaks, else NULL. */
+static const char *fixed_fit(const ir_target *t, int cg_smem, const sched_cost *c, arena *mem,
+                             int num_warps)
+{
+    if (cg_smem > t->smem_per_block)
+        return arena_printf(mem, "needs %d bytes of shared memory per block, %d more than the "
+                            "%d of %s", cg_smem, cg_smem - t->smem_per_block, t->smem_per_block,
+                            t->arch);
+    if (c->live_regs > t->regs_per_thread)
+        return arena_printf(mem, "keeps %d registers per thread of live tiles at %d warps, %d "
+                            "more than the %d of %s (before any address or temporary)",
+                            c->live_regs, num_warps, c->live_regs - t->regs_per_thread,
+                            t->regs_per_thread, t->arch);
+    return NULL;
+}
+
+/* Constants the nearest-fit search may shrink: explicit ints, powers of two
+ * of 32 or more, that no tensor parameter has as a dimension (those define
+ * the problem, not the schedule). */
+static bool shrinkable(const ir_func *k, const ir_const_binding *b, int64_t *v)
+{
+    char *end;
+    long long x = strtoll(b->value, &end, 10);
+    if (*end || x < 32 || (x & (x - 1)) || b->was_auto) return false;
+    for (int i = 0; i < k->nparams; i++)
+        for (int d = 0; d < k->params[i].type.rank; d++)
+            if (k->params[i].type.kind == IR_TY_TENSOR && k->params[i].dims[d].name &&
+                strcmp(k->params[i].dims[d].name, b->name) == 0)
+                return false;
+    *v = x;
+    return true;
+}
+
+/* Compiles u's kernel again with defines NAME=VALUE replacing (or adding
+ * to) u's own, schedules it for num_warps and says whether it fits. */
+static bool fits_with(tc_unit *u, const ir_target *t, int num_warps, const char *const *names,
+                      const int64_t *vals, int n)
+{
+    const tc_options *o = &u->opts;
+    const char **defs = arena_calloc(&u->mem, (size_t)(o->ndefines + n) + 1, sizeof *defs);
+    if (!defs) return false;
+    int nd = 0;
+    for (int i = 0; i < o->ndefines; i++) {
+        bool replaced = false;
+        for (int j = 0; j < n; j++)
+            replaced |= strncmp(o->defines[i], names[j], strlen(names[j])) == 0 &&
+                        o->defines[i][strlen(names[j])] == '=';
+        if (!replaced) defs[nd++] = o->defines[i];
+    }
+    for (int j = 0; j < n; j++) defs[nd++] = arena_printf(&u->mem, "%s=%lld", names[j], (long long)vals[j]);
+    tc_options co = *o;
+    co.defines = defs;
+    co.ndefines = nd;
+    co.kernel = u->kernel->name;
+    co.dump_passes = NULL;
+    tc_unit *v = NULL;
+    cg_result r;
+    sched_cost c;
+    /* Registers first: they need no layouts or codegen. */
+    bool ok = tc_compile(&v, u->path, u->text, &co) == TILE_OK &&
+              sched_analyze(v->kernel, num_warps, &(sched_shape){0}, &v->mem, &c) == TILE_OK &&
+              !fixed_fit(t, 0, &c, &v->mem, num_warps) &&
+              sched_assign_layouts(v->module, t, num_warps) == TILE_OK &&
+              cg_emit_kernel(v->kernel, t, CG_EMIT_ANALYSIS, &r) == TILE_OK &&
+              !fixed_fit(t, r.smem_bytes, &c, &v->mem, num_warps);
+    tc_unit_free(v);
+    return ok;
+}
+
+/* "BM=128, BN=64": the nearest smaller choice of u's shrinkable constants
+ * that fits (fewest halvings in all, then declaration order), or NULL. */
+static const char *nearest_fit(tc_unit *u, const ir_target *t, int num_warps)
+{
+    const ir_func *k = u->kernel;
+    const char *names[3];
+    int64_t base[3];
+    int n = 0;
+    for (int i = 0; i < k->nconsts && n < 3; i++)
+        if (shrinkable(k, &k->consts[i], &base[n])) names[n++] = k->consts[i].name;
+    if (n == 0) return NULL;
+    for (int total = 1; total <= 3 * 4; total++) {
+        int steps[3] = {0};
+        /* every split of `total` halvings over the n constants */
+        for (int code = 0; code < 1 << (4 * n); code++) {
+            int sum = 0;
+            bool ok = true;
+            for (int j = 0; j < n; j++) {
+                steps[j] = (code >> (4 * j)) & 15;
+                sum += steps[j];
+                ok &= (base[j] >> steps[j]) >= 16 && steps[j] <= 8;
+            }
+            if (sum != total || !ok) continue;
+            int64_t vals[3];
+            for (int j = 0; j < n; j++) vals[j] = base[j] >> steps[j];
+            if (!fits_with(u, t, num_warps, names, vals, n)) continue;
+            char *s = arena_strdup(&u->mem, "");
+            for (int j = 0; j < n && s; j++)
+                s = arena_printf(&u->mem, "%s%s%s=%lld", s, j ? ", " : "", names[j], (long long)vals[j]);
+            return s;
+        }
+    }
+    return NULL;
+}
+
+tile_status sched_check_fixed(tc_unit *u, const ir_target *t, int num_warps, int cg_smem,
+                              int *num_stages)
+{
+    sched_cost c;
+    sched_shape shape;
+    sched_shape_from_defines(&shape, u->opts.defines, u->opts.ndefines);
+    own_shape(&shape, &u->mem);
+    if (sched_analyze(u->kernel, num_warps, &shape, &u->mem, &c) != TILE_OK) return TILE_ERR_NOMEM;
+    const char *why = fixed_fit(t, cg_smem, &c, &u->mem, num_warps);
+    if (!why) {
+        /* The most stages (up to 3) that fit beside codegen's own. */
+        int s = *num_stages;
+        if (s <= 0)
+            for (s = 3; s > 1 && cg_smem + s * c.staged_bytes > t->smem_per_block; s--) {}
+        *num_stages = s;
+        return TILE_OK;
+    }
+    /* Located at the explicit tile constant the user is most likely to
+     * change: the first shrinkable one, else the kernel. */
+    src_loc at = u->kernel->loc;
+    const char *names = "";
+    for (int i = 0; i < u->kernel->nconsts; i++) {
+        int64_t v;
+        if (!shrinkable(u->kernel, &u->kernel->consts[i], &v)) continue;
+        if (!*names && u->kernel->consts[i].loc.line > 0) at = u->kernel->consts[i].loc;
+        names = arena_printf(&u->mem, "%s%s%s=%lld", names, *names ? ", " : "",
+                             u->kernel->consts[i].name, (long long)v);
+    }
+    const char *fit = nearest_fit(u, t, num_warps);
+    diag_error(&u->diags, at, "kernel '%s'%s%s does not fit %s: it %s; %s%s", u->kernel->name,
+               *names ? " with " : "", names, t->arch, why,
+               fit ? "the nearest choice that fits is " : "no smaller choice of its tile "
+               "constants fits", fit ? fit : "");
+    return TILE_ERR_SEMA;
+}

@@ -57,6 +57,14 @@ tile_status sched_cost_fixed(const char *path, const char *text, const tc_option
                              const char *kernel, const ir_target *t, int num_warps,
                              int num_stages, arena *mem, sched_plan *out);
 
+/* Explicit constants (no `auto` left): u->kernel, scheduled for num_warps
+ * with codegen's cg_smem bytes, must fit t with one stage; then
+ * *num_stages (0: choose) becomes the most stages up to 3 that fit.  When
+ * it does not fit: an error at the explicit tile constant (its -D or its
+ * default), by how much, and the nearest smaller choice that fits. */
+tile_status sched_check_fixed(tc_unit *u, const ir_target *t, int num_warps, int cg_smem,
+                              int *num_stages);
+
 /* tilec --explain: the candidate table, then the HBM passes per tensor of
  * the chosen candidate (text), or the same as one JSON object. */
 void sched_explain_text(FILE *out, const sched_plan *p);

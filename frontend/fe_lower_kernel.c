@@ -50,6 +50,7 @@ typedef struct kconst {
     fe_val val;
     bool was_auto;
     bool pending_auto;           /* `auto` without a value yet (auto_report) */
+    src_loc at;                  /* where the value was given */
     int source;                  /* kc_source */
 } kconst;
 
@@ -470,6 +471,7 @@ static bool bind_consts(fe_ctx *cx, const ast_item *k, const char *kname, const 
             fe_declare(&C, p->name, FE_SYM_CONST, fe_err(), p->loc);
             continue;
         }
+        c->at = c->was_auto ? p->deflt->loc : at;
         fe_declare(&C, p->name, FE_SYM_CONST, c->val, p->loc);
     }
     *scope = C.scope;
@@ -736,11 +738,11 @@ static void lower_kernel(fe_ctx *cx, const ast_item *k, const fe_spec *sp, const
     for (int i = 0; i < nconsts; i++)
         f->consts[f->nconsts++] = (ir_const_binding){consts[i].p->name,
                                                      fe_const_str(cx, &consts[i].val),
-                                                     consts[i].was_auto};
+                                                     consts[i].was_auto, consts[i].at};
     for (int i = 0; i < cx->globals.len; i++) {
         fe_global *g = cx->globals.items[i];
         if (g->define >= 0 && g->state == 2 && g->val.kind != FE_ERR)
-            f->consts[f->nconsts++] = (ir_const_binding){g->name, fe_const_str(cx, &g->val), false};
+            f->consts[f->nconsts++] = (ir_const_binding){g->name, fe_const_str(cx, &g->val), false, {0}};
     }
     for (int i = 0; i < np; i++)
         if (!ir_func_add_param(f, &info[i].ip)) {
