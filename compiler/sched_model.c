@@ -426,16 +426,19 @@ tile_status sched_analyze(const ir_func *k, int num_warps, const sched_shape *s,
 
 /* ---- sched_evaluate ------------------------------------------------------ */
 
-/* Calibrated on ptxas -v (sm_90, bench/RESULTS.md, 2026-12-02 codegen):
- * flash_fwd D=128 BM=BN=32 8 warps has 79 live tile registers and uses 204;
- * BM=BN=64 has 149 and needs about 280 (255 plus 412 bytes of spills).  The
- * lowering keeps addresses, masks and unrolled fragments beside the tiles:
- * regs = 118 + 1.1 * live.  (D=64 at 4 warps, 81 live, uses 168: the fit
- * is conservative for small head dims.)  Refit here when codegen changes. */
+/* Calibrated on ptxas -v (sm_80/sm_90, bench/RESULTS.md and tests/run_ptxas.sh,
+ * 2026-12-02 codegen): flash_fwd D=128 BM=BN=32 at 8 warps has 79 live tile
+ * registers and uses 204; flash_bwd_dq_causal D=128 BM=32 BN=64 has 117 and
+ * spills at 255 (about 270 wanted); flash_bwd_dq D=64 BM=BN=64 has 116 and
+ * spills 8 bytes.  The lowering keeps addresses, masks and unrolled
+ * fragments beside the tiles: regs = 67 + 1.75 * live.  It errs high
+ * (flash_bwd_dkdv D=64 BM=64 BN=32, 120 live, uses 254; flash_fwd D=64 at
+ * 4 warps, 81 live, uses 168): a spill costs more than a smaller tile.
+ * Refit here when codegen changes. */
 int sched_predict_regs(int live_regs, int num_warps)
 {
     (void)num_warps;
-    return 118 + (live_regs * 11 + 5) / 10;
+    return 67 + (live_regs * 7 + 3) / 4;
 }
 
 static const char *sprint(arena *mem, const char *fmt, double a, double b, double x)

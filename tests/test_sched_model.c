@@ -133,10 +133,10 @@ static void rejection_reasons(void **state)
     assert_non_null(strstr(c.reject, "shared memory 308224 bytes > 232448 per block (75776 over)"));
     memset(&c, 0, sizeof c);
     c.programs = 1000;
-    c.live_regs = 200;     /* 118 + 220 = 338 predicted */
+    c.live_regs = 200;     /* 67 + 350 = 417 predicted */
     sched_evaluate(t, 8, 1, 0, &mem, &c);
     assert_true(c.regs_only);
-    assert_non_null(strstr(c.reject, "registers 338 per thread > 255 (83 over)"));
+    assert_non_null(strstr(c.reject, "registers 417 per thread > 255 (162 over)"));
     memset(&c, 0, sizeof c);
     c.programs = 132 * 3;
     c.flops = 1e12;
