@@ -138,6 +138,20 @@ static int codegen_smem(search *s, const int64_t *v, int num_warps, const char *
     return bytes;
 }
 
+/* Live tiles grow with every tile size: values v at least as large as a
+ * candidate whose every row is over the registers need not be compiled. */
+static const sched_candidate *dominated(const sched_plan *p, const int64_t *v)
+{
+    for (int i = 0; i < p->ncand; i += NWARPS * NSTAGES) {
+        bool all_regs = i + NWARPS * NSTAGES <= p->ncand, ge = true;
+        for (int j = i; all_regs && j < i + NWARPS * NSTAGES; j++)
+            all_regs = p->cand[j].compiled && p->cand[j].cost.regs_only;
+        for (int a = 0; a < p->nautos; a++) ge &= v[a] >= p->cand[i].values[a];
+        if (all_regs && ge) return &p->cand[i];
+    }
+    return NULL;
+}
+
 /* Phase 1 for values v: the IR half of the cost for every warps choice
  * (one front-end compilation), rows for every warps x stages choice
  * allowed; rows that cannot fit even without codegen's shared memory are
@@ -146,7 +160,14 @@ static void add_rows(search *s, const int64_t *v, int want_warps, int want_stage
 {
     sched_plan *p = s->plan;
     const char *why = NULL;
-    tc_unit *u = compile_values(s, v, &why);
+    const sched_candidate *d = want_warps || want_stages ? NULL : dominated(p, v);
+    if (d) {
+        why = arena_strdup(s->mem, "registers: at least those of");
+        for (int a = 0; a < p->nautos && why; a++)
+            why = arena_printf(s->mem, "%s %s=%lld", why, p->names[a], (long long)d->values[a]);
+        why = why ? arena_printf(s->mem, "%s (over at every warps choice)", why) : NULL;
+    }
+    tc_unit *u = d ? NULL : compile_values(s, v, &why);
     for (int w = 0; w < NWARPS; w++) {
         if (want_warps && warp_choices[w] != want_warps) continue;
         sched_cost cost;
