@@ -155,14 +155,35 @@ static tile_status new_unit(tc_unit **out)
     return u->module ? TILE_OK : TILE_ERR_NOMEM;
 }
 
+static const char **copy_list(arena *mem, const char *const *items, int n)
+{
+    const char **c = arena_calloc(mem, (size_t)n + 1, sizeof *c);
+    for (int i = 0; c && i < n; i++)
+        if (!(c[i] = arena_strdup(mem, items[i]))) return NULL;
+    return c;
+}
+
+/* u keeps what it compiled (copied: the caller's storage may go before a
+ * later tc_compile_gpu recompiles for a resource error's nearest fit). */
+static tile_status remember(tc_unit *u, const char *path, const char *text, const tc_options *o)
+{
+    u->opts = *o;
+    u->path = path ? arena_strdup(&u->mem, path) : NULL;
+    u->text = text ? arena_strdup(&u->mem, text) : NULL;
+    u->opts.kernel = o->kernel ? arena_strdup(&u->mem, o->kernel) : NULL;
+    u->opts.defines = copy_list(&u->mem, o->defines, o->ndefines);
+    u->opts.include_dirs = copy_list(&u->mem, o->include_dirs, o->ninclude);
+    u->opts.auto_values = NULL;   /* only the scheduler's own candidates set them */
+    u->opts.nauto_values = 0;
+    bool ok = (!path || u->path) && (!text || u->text) && (!o->kernel || u->opts.kernel) &&
+              u->opts.defines && u->opts.include_dirs;
+    return ok ? TILE_OK : TILE_ERR_NOMEM;
+}
+
 tile_status tc_compile(tc_unit **out, const char *path, const char *text, const tc_options *o)
 {
     tile_status st = new_unit(out);
-    if (*out) {
-        (*out)->path = path;
-        (*out)->text = text;
-        (*out)->opts = o ? *o : defaults;
-    }
+    if (st == TILE_OK) st = remember(*out, path, text, o ? o : &defaults);
     return st == TILE_OK ? compile_unit(*out, path, text, o ? o : &defaults) : st;
 }
 
