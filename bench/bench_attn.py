@@ -12,6 +12,10 @@ in one process on the same inputs:
             vs SDPA FLASH / CUDNN backward and FlexAttention backward
   decode    decode_split + decode_combine over a paged KV cache
             vs SDPA FLASH / CUDNN on the contiguous cache (GB/s)
+  scores    (only with --only scores) flash_fwd / flash_bwd with each score modifier of
+            lib/attention/scores.tile (ALiBi, softcap 50, T5 relative bias, ACT) vs
+            FlexAttention with the same score_mod, forward and backward; FlexAttention's
+            outputs and autograd gradients are also the correctness reference
 
 bf16; batch x length = 16k tokens; lengths 1k, 4k, 16k; head dims 64 and 128
 (H = 2048 / D heads); causal and not.  Before timing, each of our kernels is
@@ -23,7 +27,8 @@ overhead from Python (the C figure comes from build/launch_overhead).
 
 Usage (repository root, GPU machine):
   python3 bench/bench_attn.py [--lib build-gpu/libtile.so] [--quick]
-         [--no-flex] [--flex-lengths 4096] [--no-triton] [--only fwd,bwd,decode,compile,launch]
+         [--no-flex] [--flex-lengths 4096] [--no-triton] [--only fwd,bwd,decode,compile,launch,scores]
+  --only dynsparse: the dynamic sparse chains at 32k and 128k (bench/bench_dynsparse.py)
 FlexAttention runs at length 4k only by default: each shape costs a
 torch.compile of tens of seconds.
 Prints one line per measurement and a short table last.
@@ -66,9 +71,9 @@ def current_stream():
 class Tile(tile_ctypes.Tile):
     """A GPU context whose kernels take torch tensors and use torch's stream."""
 
-    def __init__(self, path, cache_dir=None):
+    def __init__(self, path, cache_dir=None, num_warps=0):
         super().__init__(path, mode=tile_ctypes.MODE_GPU, lib_dir=LIB_DIR, cache_dir=cache_dir,
-                         stream=current_stream, to_arg=torch_arg)
+                         stream=current_stream, to_arg=torch_arg, num_warps=num_warps)
 
 
 # ---- timing and reporting -----------------------------------------------------------------
@@ -253,6 +258,104 @@ def bench_backward(tile, L, D, causal, flex):
         try_peer("bwd", cfg, "flex", flex_bwd, flops, "TFLOP/s")
 
 
+# ---- score modifiers (--only scores) -----------------------------------------------------------
+# flash_fwd_NAME / flash_bwd_{dkdv,dq}_NAME (lib/attention/scores.tile: the backward's derivative is
+# derived by the compiler) next to FlexAttention with the same score_mod.  Our kernels are checked
+# against FlexAttention's outputs and gradients first (rel_err <= 1e-2 / 2e-2) and not timed if wrong.
+SCORE_MODS = {  # name: causal (as the named specialisations in flash_fwd.tile bind it)
+    "alibi": True, "softcap": True, "rel_bias": False, "act": True,
+}
+
+
+def score_inputs(name, H, L):
+    """The modifier's tensors (ours, by parameter name) and the equivalent torch score_mod (M = N = L)."""
+    dev = "cuda"
+    if name == "alibi":
+        slopes = torch.tensor([2.0 ** (-8.0 * (h + 1) / H) for h in range(H)], device=dev)
+        return {"slopes": slopes}, lambda s, b, h, qi, ki: s + slopes[h] * (ki - qi).to(torch.float32)
+    if name == "softcap":
+        return {}, lambda s, b, h, qi, ki: 50.0 * torch.tanh(s / 50.0)
+    if name == "rel_bias":
+        bias = torch.randn(H, 2 * L - 1, device=dev, generator=torch.Generator(device=dev).manual_seed(5))
+        return {"bias": bias}, lambda s, b, h, qi, ki: s + bias[h, ki - qi + (L - 1)]
+    sink = (torch.arange(L, device=dev) < 4).to(torch.int32)
+    beta = torch.tensor([1.0 if h % 2 == 0 else 0.25 for h in range(H)], device=dev)
+    log_beta = torch.log(beta)
+    return ({"sink": sink, "beta": beta},
+            lambda s, b, h, qi, ki: s + torch.where(sink[ki] != 0, log_beta[h], torch.zeros_like(s)))
+
+
+def bench_scores(tile, L, D, flex_on):
+    """Forward and backward of each modifier: tile's named kernels vs FlexAttention."""
+    from torch.nn.attention.flex_attention import create_block_mask, flex_attention
+    import torch._dynamo
+    torch._dynamo.config.cache_size_limit = 64   # one graph per (shape, score_mod)
+    flex = torch.compile(flex_attention, dynamic=False)
+    Z, H = TOKENS // L, 2048 // D
+    scale = 1 / math.sqrt(D)
+    gen = torch.Generator(device="cuda").manual_seed(11 * L + D)
+    q, k, v, do = (torch.randn(Z, H, L, D, device="cuda", dtype=torch.bfloat16, generator=gen) for _ in range(4))
+    for name, causal in SCORE_MODS.items():
+        cfg = f"{name} L={L} D={D}{' causal' if causal else ''}"
+        fwd_flops = 4 * Z * H * L * L * D / (2 if causal else 1)
+        caps, score_mod = score_inputs(name, H, L)
+        bm = (create_block_mask(lambda b, h, qi, ki: qi >= ki, B=None, H=None, Q_LEN=L, KV_LEN=L)
+              if causal else None)
+        qr, kr, vr = (t.detach().clone().requires_grad_() for t in (q, k, v))
+        try:  # the reference: FlexAttention (compiled) with autograd
+            ref = flex(qr, kr, vr, score_mod=score_mod, block_mask=bm, scale=scale)
+            ref.backward(do)
+        except Exception as e:  # noqa: BLE001
+            record("sc-fwd", cfg, "tile", None, "TFLOP/s", f"no reference ({type(e).__name__}: {e})"[:200])
+            continue
+        defs = {"D": D, "T": "bf16"}
+        try:
+            fwd = tile.kernel("attention/flash_fwd.tile", f"flash_fwd_{name}", defs)
+            pre = tile.kernel("attention/flash_bwd.tile", "flash_bwd_preprocess", defs)
+            dkdv = tile.kernel("attention/flash_bwd.tile", f"flash_bwd_dkdv_{name}", defs)
+            dqk = tile.kernel("attention/flash_bwd.tile", f"flash_bwd_dq_{name}", defs)
+            o, dq, dk, dv = (torch.full_like(q, float("nan")) for _ in range(4))
+            lse = torch.empty(Z, H, L, device="cuda", dtype=torch.float32)
+            delta = torch.full_like(lse, float("nan"))
+            a_fwd = fwd.args(q=q, k=k, v=v, o=o, lse=lse, scale=scale, **caps)
+            fwd.launch(a_fwd)
+            tile.sync()
+            err = rel_err(o, ref)
+            if err > 1e-2:
+                record("sc-fwd", cfg, "tile", None, "TFLOP/s", f"WRONG: O rel_err {err:.2e}")
+            else:
+                ms = bench_ms(lambda: fwd.launch(a_fwd))
+                record("sc-fwd", cfg, "tile", fwd_flops / (ms * 1e-3) * 1e-12, "TFLOP/s", f"{ms:.3f} ms, O rel_err {err:.1e}")
+            a_pre = pre.args(o=o, dout=do, delta=delta)
+            a_kv = dkdv.args(q=q, k=k, v=v, dout=do, lse=lse, delta=delta, dk=dk, dv=dv, scale=scale, **caps)
+            a_q = dqk.args(q=q, k=k, v=v, dout=do, lse=lse, delta=delta, dq=dq, scale=scale, **caps)
+
+            def ours():
+                pre.launch(a_pre)
+                dkdv.launch(a_kv)
+                dqk.launch(a_q)
+            ours()
+            tile.sync()
+            errs = [rel_err(dq, qr.grad), rel_err(dk, kr.grad), rel_err(dv, vr.grad)]
+            if max(errs) > 2e-2:
+                record("sc-bwd", cfg, "tile", None, "TFLOP/s", "WRONG: rel_err dq %.1e dk %.1e dv %.1e" % tuple(errs))
+            else:
+                ms = bench_ms(ours)
+                record("sc-bwd", cfg, "tile", 2.5 * fwd_flops / (ms * 1e-3) * 1e-12, "TFLOP/s",
+                       f"{ms:.3f} ms, max rel_err {max(errs):.1e}")
+        except TileError as e:
+            record("sc-fwd", cfg, "tile", None, "TFLOP/s", "FAILED: " + str(e).replace("\n", " | ")[:300])
+        if not flex_on:
+            continue
+        try_peer("sc-fwd", cfg, "flex", lambda: flex(q, k, v, score_mod=score_mod, block_mask=bm, scale=scale),
+                 fwd_flops, "TFLOP/s")
+
+        def flex_bwd():
+            qr.grad = kr.grad = vr.grad = None
+            flex(qr, kr, vr, score_mod=score_mod, block_mask=bm, scale=scale).backward(do)
+        try_peer("sc-bwd", cfg, "flex", flex_bwd, 2.5 * fwd_flops, "TFLOP/s")
+
+
 # ---- decode -------------------------------------------------------------------------------------
 def bench_decode(tile, L, D):
     PS, H, HK = 64, 32, 8
@@ -362,7 +465,7 @@ def summary():
     for g, c, who, val, unit, note in rows:
         keyed.setdefault((g, c), {})[who] = (val, unit, note)
     for (g, c), d in keyed.items():
-        if g not in ("fwd", "bwd", "decode"):
+        if g not in ("fwd", "bwd", "decode", "sc-fwd", "sc-bwd"):
             continue
         ours = d.get("tile", (None, "", ""))
         unit = ours[1] or next(iter(d.values()))[1]
@@ -389,6 +492,7 @@ def main():
                     help="lengths at which FlexAttention runs (each shape costs a torch.compile)")
     ap.add_argument("--no-triton", action="store_true")
     ap.add_argument("--only", default="fwd,bwd,decode,compile,launch")
+    ap.add_argument("--warps", type=int, default=0, help="warps per block (0: the compiler's choice)")
     ap.add_argument("--fwd-defines", default="",
                     help="extra constants for our forward kernel, e.g. BM=64,BN=64 (until the scheduler picks them)")
     args = ap.parse_args()
@@ -398,7 +502,7 @@ def main():
         return 77
     torch.cuda.init()
     only = set(args.only.split(","))
-    tile = Tile(args.lib)
+    tile = Tile(args.lib, num_warps=args.warps)
     print(f"bench_attn on {tile.device}; torch {torch.__version__}", flush=True)
     flex = None
     if not args.no_flex:
@@ -424,6 +528,14 @@ def main():
             except Exception:  # noqa: BLE001 - keep going: one broken config is one row
                 traceback.print_exc()
             torch.cuda.empty_cache()
+    if "scores" in only:
+        for L in ([4096] if args.quick else [1024, 4096, 16384]):
+            for D in ([128] if args.quick else [64, 128]):
+                try:
+                    bench_scores(tile, L, D, not args.no_flex and L in flex_lengths)
+                except Exception:  # noqa: BLE001
+                    traceback.print_exc()
+                torch.cuda.empty_cache()
     if "decode" in only:
         for L in ([4096] if args.quick else [1024, 4096, 16384]):
             for D in ([128] if args.quick else [64, 128]):
@@ -431,6 +543,9 @@ def main():
                     bench_decode(tile, L, D)
                 except Exception:  # noqa: BLE001
                     traceback.print_exc()
+    if "dynsparse" in only:   # issue 9: estimate-select-attend chains (bench/bench_dynsparse.py)
+        import bench_dynsparse
+        bench_dynsparse.run(tile, record, bench_ms, args.quick)
     if "compile" in only:
         try:
             bench_compile(args.lib)

@@ -79,12 +79,12 @@ class Tile:
     on (None: the default stream); to_arg: turns a tensor object into a
     TileArg (default: the value must already be a TileArg)."""
 
-    def __init__(self, path, mode=MODE_AUTO, lib_dir=None, cache_dir=None, stream=None, to_arg=None):
+    def __init__(self, path, mode=MODE_AUTO, lib_dir=None, cache_dir=None, stream=None, to_arg=None, num_warps=0):
         self.lib = bind(C.CDLL(path))
         self.stream = stream or (lambda: None)
         self.to_arg = to_arg or (lambda a: a)
         cfg = TileConfig(mode=mode, lib_dir=lib_dir.encode() if lib_dir else None,
-                         cache_dir=None if cache_dir is None else cache_dir.encode())
+                         cache_dir=None if cache_dir is None else cache_dir.encode(), num_warps=num_warps)
         self.ctx = C.c_void_p()
         self.check(self.lib.tile_open(C.byref(self.ctx), C.byref(cfg)), "tile_open")
         info = TileDeviceInfo()

@@ -101,7 +101,7 @@ static LLVMValueRef smem_addr16(cg_ctx *g, int64_t offset, int64_t pitch, LLVMVa
     LLVMBuilderRef b = g->b;
     LLVMValueRef idx = LLVMBuildAdd(b, LLVMBuildMul(b, row, cg_i32(g, pitch), ""), col, "");
     LLVMValueRef byte = LLVMBuildAdd(b, cg_i32(g, offset), LLVMBuildMul(b, idx, cg_i32(g, 2), ""), "");
-    LLVMValueRef p = LLVMBuildGEP2(b, LLVMInt8TypeInContext(g->ctx), g->smem, &byte, 1, "");
+    LLVMValueRef p = LLVMBuildGEP2(b, LLVMInt8TypeInContext(g->ctx), g->scratch, &byte, 1, "");
     return LLVMBuildPtrToInt(b, p, LLVMInt32TypeInContext(g->ctx), "");
 }
 
@@ -116,7 +116,7 @@ static void spill_padded(cg_ctx *g, const ir_value *v, int64_t offset, int64_t p
         LLVMValueRef r = m->coord[2 * k], c = m->coord[2 * k + 1];
         LLVMValueRef idx = LLVMBuildAdd(g->b, LLVMBuildMul(g->b, r, cg_i32(g, pitch), ""), c, "");
         LLVMValueRef byte = LLVMBuildAdd(g->b, cg_i32(g, offset), LLVMBuildMul(g->b, idx, cg_i32(g, 2), ""), "");
-        LLVMValueRef p = LLVMBuildGEP2(g->b, LLVMInt8TypeInContext(g->ctx), g->smem, &byte, 1, "");
+        LLVMValueRef p = LLVMBuildGEP2(g->b, LLVMInt8TypeInContext(g->ctx), g->scratch, &byte, 1, "");
         LLVMValueRef st = LLVMBuildStore(g->b, cv->regs[k], p);
         LLVMSetAlignment(st, 2);
         cg_end_if(g, cont);
@@ -130,7 +130,7 @@ static LLVMValueRef f32_at(cg_ctx *g, int64_t N, LLVMValueRef row, LLVMValueRef 
     LLVMValueRef r = LLVMBuildAdd(b, row, cg_i32(g, dr), ""), c = LLVMBuildAdd(b, col, cg_i32(g, dc), "");
     LLVMValueRef idx = LLVMBuildAdd(b, LLVMBuildMul(b, r, cg_i32(g, N), ""), c, "");
     LLVMValueRef byte = LLVMBuildMul(b, idx, cg_i32(g, 4), "");
-    LLVMValueRef p = LLVMBuildGEP2(b, LLVMInt8TypeInContext(g->ctx), g->smem, &byte, 1, "");
+    LLVMValueRef p = LLVMBuildGEP2(b, LLVMInt8TypeInContext(g->ctx), g->scratch, &byte, 1, "");
     if (store) {
         LLVMSetAlignment(LLVMBuildStore(b, store, p), 4);
         return NULL;
@@ -338,6 +338,61 @@ static void b_fragment(cg_ctx *g, const mma_regs *c, int64_t b_off, int64_t b_pi
     for (int i = 0; i < 2; i++) fb[i] = LLVMBuildExtractValue(b, f, (unsigned)i, "");
 }
 
+/* B fragment from a shared buffer (software pipelining, cg_async.c): a
+ * buffer whose memory rows run along k (order [1,0]: V as stored) is read
+ * by ldmatrix.trans like the scratch copy; one whose rows run along n
+ * (order [0,1]: trans(K) of a K stored row-major) by plain ldmatrix, whose
+ * 8x8 blocks then are exactly the col-major B fragments. */
+static void b_fragment_buf(cg_ctx *g, const mma_regs *c, const ir_value *bv, int rn, int ks, LLVMValueRef *fb)
+{
+    LLVMBuilderRef b = g->b;
+    LLVMTypeRef i32 = LLVMInt32TypeInContext(g->ctx);
+    LLVMTypeRef s2[2] = {i32, i32};
+    LLVMTypeRef t2 = LLVMStructTypeInContext(g->ctx, s2, 2, 0);
+    LLVMValueRef l8 = LLVMBuildAnd(b, g->lane, cg_i32(g, 7), "");
+    LLVMValueRef hi8 = LLVMBuildMul(b, LLVMBuildAnd(b, LLVMBuildLShr(b, g->lane, cg_i32(g, 3), ""), cg_i32(g, 1), ""),
+                                    cg_i32(g, 8), "");
+    LLVMValueRef col0 = LLVMBuildMul(b, c->wni, cg_i32(g, 8), "");
+    int64_t ncst = (int64_t)rn * c->wn * 8, kcst = (int64_t)ks * 16;
+    bool k_rows = bv->type.layout->order[0] == 1;
+    LLVMValueRef addr = k_rows ? cg_buffer_addr_split(g, bv, LLVMBuildAdd(b, hi8, l8, ""), kcst, col0, ncst)
+                               : cg_buffer_addr_split(g, bv, LLVMBuildAdd(b, col0, l8, ""), ncst, hi8, kcst);
+    if (!addr) return;
+    LLVMValueRef f = cg_inline_asm(g, t2,
+                                   k_rows ? "ldmatrix.sync.aligned.m8n8.x2.trans.shared.b16 {$0, $1}, [$2];"
+                                          : "ldmatrix.sync.aligned.m8n8.x2.shared.b16 {$0, $1}, [$2];",
+                                   "=r,=r,r,~{memory}", &addr, 1, true);
+    for (int i = 0; i < 2; i++) fb[i] = LLVMBuildExtractValue(b, f, (unsigned)i, "");
+}
+
+/* A fragment of row tile rm, k-step ks from a shared buffer: rows along m
+ * (order [1,0]) by ldmatrix.x4 as from the scratch; rows along k (order
+ * [0,1]: trans(X) of an X stored row-major) by ldmatrix.x4.trans, whose
+ * transposed 8x8 blocks are the row-major A fragments. */
+static void a_fragment_buf(cg_ctx *g, const mma_regs *c, const ir_value *av, int rm, int ks, LLVMValueRef *fa)
+{
+    LLVMBuilderRef b = g->b;
+    LLVMTypeRef i32 = LLVMInt32TypeInContext(g->ctx);
+    LLVMTypeRef s4[4] = {i32, i32, i32, i32};
+    LLVMTypeRef t4 = LLVMStructTypeInContext(g->ctx, s4, 4, 0);
+    LLVMValueRef l8 = LLVMBuildAnd(b, g->lane, cg_i32(g, 7), "");
+    LLVMValueRef mat = LLVMBuildLShr(b, g->lane, cg_i32(g, 3), "");
+    LLVMValueRef dm = LLVMBuildMul(b, LLVMBuildAnd(b, mat, cg_i32(g, 1), ""), cg_i32(g, 8), "");
+    LLVMValueRef dk = LLVMBuildMul(b, LLVMBuildLShr(b, mat, cg_i32(g, 1), ""), cg_i32(g, 8), "");
+    LLVMValueRef m0 = LLVMBuildMul(b, c->wmi, cg_i32(g, 16), "");
+    int64_t mcst = (int64_t)rm * c->wm * 16, kcst = (int64_t)ks * 16;
+    bool m_rows = av->type.layout->order[0] == 1;
+    LLVMValueRef addr =
+        m_rows ? cg_buffer_addr_split(g, av, LLVMBuildAdd(b, LLVMBuildAdd(b, m0, dm, ""), l8, ""), mcst, dk, kcst)
+               : cg_buffer_addr_split(g, av, LLVMBuildAdd(b, dk, l8, ""), kcst, LLVMBuildAdd(b, m0, dm, ""), mcst);
+    if (!addr) return;
+    LLVMValueRef f = cg_inline_asm(g, t4,
+                                   m_rows ? "ldmatrix.sync.aligned.m8n8.x4.shared.b16 {$0, $1, $2, $3}, [$4];"
+                                          : "ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {$0, $1, $2, $3}, [$4];",
+                                   "=r,=r,=r,=r,r,~{memory}", &addr, 1, true);
+    for (int i = 0; i < 4; i++) fa[i] = LLVMBuildExtractValue(b, f, (unsigned)i, "");
+}
+
 static void lower_dot_mma_regs(cg_ctx *g, ir_op *op)
 {
     const ir_value *r = op->results[0], *a = op->operands[0];
@@ -361,13 +416,25 @@ static void lower_dot_mma_regs(cg_ctx *g, ir_op *op)
     cg_mma_warp(g, c.l, &c.wmi, &c.wni);
     for (int k = 0; k < m->nregs; k++)
         out[k] = init ? init->regs[k] : LLVMConstReal(LLVMFloatTypeInContext(g->ctx), 0.0);
-    int64_t cursor = 0, a_pitch = c.K + 8, b_pitch = c.N + 8, a_off = 0;
+    const ir_value *bval = op->operands[1];
+    bool b_buf = cg_is_buffer(bval), a_buf = cg_is_buffer(a);
+    if (a_buf) a_regs = true; /* no scratch copy of A */
+    int64_t cursor = 0, a_pitch = c.K + 8, b_pitch = c.N + 8, a_off = 0, b_off = 0;
     if (!a_regs) a_off = cg_scratch(g, &cursor, c.M * a_pitch * 2);
-    int64_t b_off = cg_scratch(g, &cursor, c.K * b_pitch * 2);
-    cg_barrier(g);
-    if (!a_regs) spill_padded(g, a, a_off, a_pitch);
-    spill_padded(g, op->operands[1], b_off, b_pitch);
-    cg_barrier(g);
+    if (!b_buf) b_off = cg_scratch(g, &cursor, c.K * b_pitch * 2);
+    if (!a_regs || !b_buf) {
+        cg_barrier(g);
+        if (!a_regs) spill_padded(g, a, a_off, a_pitch);
+        if (!b_buf) spill_padded(g, bval, b_off, b_pitch);
+        cg_barrier(g);
+    }
+    /* Buffer bases through an opaque copy: a buffer loaded before the loop
+     * has a loop-invariant base, and every ldmatrix address would be
+     * hoisted into its own register. */
+    cg_val *abv = a_buf ? cg_get(g, a) : NULL, *bbv = b_buf ? cg_get(g, bval) : NULL;
+    LLVMValueRef a_base = abv ? abv->regs[0] : NULL, b_base = bbv ? bbv->regs[0] : NULL;
+    if (abv) abv->regs[0] = cg_opaque(g, a_base);
+    if (bbv && bbv != abv) bbv->regs[0] = cg_opaque(g, b_base);
     LLVMTypeRef f32 = LLVMFloatTypeInContext(g->ctx);
     LLVMTypeRef f4[4] = {f32, f32, f32, f32};
     LLVMTypeRef tf = LLVMStructTypeInContext(g->ctx, f4, 4, 0);
@@ -377,10 +444,15 @@ static void lower_dot_mma_regs(cg_ctx *g, ir_op *op)
         return;
     }
     for (int ks = 0; ks < (int)(c.K / 16) && g->status == TILE_OK; ks++) {
-        for (int rm = 0; rm < c.reps_m; rm++) a_fragment(g, &c, av, a_off, a_pitch, rm, ks, fa + 4 * rm);
+        for (int rm = 0; rm < c.reps_m; rm++) {
+            if (a_buf) a_fragment_buf(g, &c, a, rm, ks, fa + 4 * rm);
+            else a_fragment(g, &c, av, a_off, a_pitch, rm, ks, fa + 4 * rm);
+        }
         for (int rn = 0; rn < c.reps_n; rn++) {
-            LLVMValueRef fb[2];
-            b_fragment(g, &c, b_off, b_pitch, rn, ks, fb);
+            LLVMValueRef fb[2] = {NULL, NULL};
+            if (b_buf) b_fragment_buf(g, &c, bval, rn, ks, fb);
+            else b_fragment(g, &c, b_off, b_pitch, rn, ks, fb);
+            if (!fb[0] || !fb[1]) break;
             for (int rm = 0; rm < c.reps_m; rm++) {
                 int k = (rm * c.reps_n + rn) * 4;
                 LLVMValueRef args[10];
@@ -393,12 +465,18 @@ static void lower_dot_mma_regs(cg_ctx *g, ir_op *op)
             }
         }
     }
+    if (abv) abv->regs[0] = a_base; /* later ops get the plain base again */
+    if (bbv && bbv != abv) bbv->regs[0] = b_base;
 }
 
 void cg_lower_dot(cg_ctx *g, ir_op *op)
 {
     const ir_layout *rl = op->results[0]->type.layout;
     bool mma = mma_applies(g, op) && !g->no_mma;
+    /* A shared-buffer operand: B of the register mma path; anything else
+     * reads the buffer element by element (cg_value_at). */
+    if ((cg_is_buffer(op->operands[0]) || cg_is_buffer(op->operands[1])) && !(rl && rl->kind == IR_LAYOUT_MMA))
+        mma = false;
     if (mma && rl && rl->kind == IR_LAYOUT_MMA) lower_dot_mma_regs(g, op);
     else if (mma) lower_dot_mma(g, op);
     else lower_dot_generic(g, op);

@@ -8,6 +8,7 @@
 #include <llvm-c/Target.h>
 #include <llvm-c/TargetMachine.h>
 #include <llvm-c/Transforms/PassBuilder.h>
+#include <stdlib.h>
 
 static void init_nvptx_once(void)
 {
@@ -46,7 +47,7 @@ tile_status cg_finish(cg_ctx *g, cg_emit_kind kind, cg_result *out)
     }
     LLVMDisposeMessage(err);
     LLVMPassBuilderOptionsRef po = LLVMCreatePassBuilderOptions();
-    LLVMErrorRef e = LLVMRunPasses(g->mod, "default<O3>", g->tm, po);
+    LLVMErrorRef e = LLVMRunPasses(g->mod, getenv("TILE_CG_PASSES") ? getenv("TILE_CG_PASSES") : "default<O3>", g->tm, po);
     LLVMDisposePassBuilderOptions(po);
     if (e) {
         char *msg = LLVMGetErrorMessage(e);

@@ -64,6 +64,10 @@ typedef struct cg_map {
      * entry = true) marks the one copy of an element that is written to
      * memory; own itself is NULL when nothing is replicated. */
     LLVMValueRef *own;
+    /* Blocked maps: coord = cbase[d] + coff[k * rank + d] (one run-time base
+     * per dim), for address arithmetic that keeps the constant apart. */
+    LLVMValueRef cbase[IR_MAX_RANK];
+    int64_t *coff;
     struct cg_map *next;
 } cg_map;
 
@@ -84,7 +88,13 @@ typedef struct cg_ctx {
     LLVMValueRef entry_end;      /* insert point: the entry block's terminator */
     LLVMValueRef status_ptr;     /* hidden ABI parameter */
     LLVMValueRef smem;           /* dynamic shared memory, addrspace(3) */
-    int smem_bytes;              /* high-water mark of the scratch */
+    /* Layout of it: the LOCAL_ALLOC buffers (cg_async.c) in [0, persist),
+     * then the per-op scratch (cg_shared.c), which `scratch` points to. */
+    LLVMValueRef scratch;
+    int64_t persist;
+    int64_t *buf_off;            /* by value id: offset of a LOCAL_ALLOC buffer */
+    bool buffers_live;           /* the scratch sits above the buffers (cg_async.c) */
+    int smem_bytes;              /* high-water mark: persist + scratch */
 
     int num_warps, nthreads;
     /* Bisecting a wrong result on the GPU: TILE_CG_GENERIC_DOT=1 turns off
@@ -124,6 +134,10 @@ void cg_barrier(cg_ctx *g);
  * combine, once per step). */
 void cg_lower_block(cg_ctx *g, ir_block *blk);
 LLVMValueRef cg_and(cg_ctx *g, LLVMValueRef a, LLVMValueRef b); /* NULL = true */
+/* v, through a volatile mov: what is computed from it here is not hoisted
+ * out of the loop around (a loop of 16 cp.async would otherwise keep 16
+ * loop-invariant 64-bit offsets in registers for its whole length). */
+LLVMValueRef cg_opaque(cg_ctx *g, LLVMValueRef v);
 
 /* ---- cg_layout.c ---- */
 const cg_map *cg_map_of(cg_ctx *g, const ir_type *t);
@@ -179,6 +193,8 @@ void cg_lower_slice(cg_ctx *g, ir_op *op);
 void cg_lower_concat(cg_ctx *g, ir_op *op);
 void cg_lower_argext(cg_ctx *g, ir_op *op);  /* argmax, argmin */
 void cg_lower_scan(cg_ctx *g, ir_op *op);    /* associative_scan */
+/* ---- cg_sort.c ---- */
+void cg_lower_sort(cg_ctx *g, ir_op *op);    /* sort, topk */
 /* ---- cg_mma.c ---- */
 /* Register map of an mma, slice(mma, 1) or dot_operand(mma, 0) layout;
  * false if the shape does not fit it. */
@@ -203,6 +219,22 @@ void cg_lower_print(cg_ctx *g, ir_op *op);
  * assert with `message` at op's location when cond is false. */
 void cg_check(cg_ctx *g, const ir_op *op, LLVMValueRef cond, const char *message);
 
+/* ---- cg_async.c ---- */
+/* Places the LOCAL_ALLOC buffers of the kernel (before any lowering). */
+bool cg_place_buffers(cg_ctx *g);
+void cg_lower_local(cg_ctx *g, ir_op *op);      /* local_alloc, local_view, trans of a buffer */
+void cg_lower_async(cg_ctx *g, ir_op *op);      /* async_commit, async_wait, barrier */
+/* The i32 shared-memory address of element (r, c) (c a multiple of the
+ * layout's vec) of a rank-2 buffer value v, by its swizzle; r, c are the
+ * coordinates in memory order (row = the slower dim). */
+LLVMValueRef cg_buffer_addr(cg_ctx *g, const ir_value *v, LLVMValueRef r, LLVMValueRef c);
+bool cg_is_buffer(const ir_value *v);
+/* The same with the coordinates split into run-time + constant parts
+ * (rv + rc, cv + cc): cheaper code for constant strides (cg_async.c). */
+LLVMValueRef cg_buffer_addr_split(cg_ctx *g, const ir_value *v, LLVMValueRef rv, int64_t rc, LLVMValueRef cv,
+                                  int64_t cc);
+/* ---- cg_memory.c (async copies) ---- */
+void cg_lower_async_copy(cg_ctx *g, ir_op *op);
 /* ---- cg_emit.c ---- */
 LLVMTargetMachineRef cg_target_machine(const ir_target *t, char **error);
 tile_status cg_finish(cg_ctx *g, cg_emit_kind kind, cg_result *out);

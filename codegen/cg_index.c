@@ -219,7 +219,7 @@ static void scratch_put(cg_ctx *g, ir_dtype t, int64_t offset, LLVMValueRef inde
     if (t == IR_BOOL) v = LLVMBuildZExt(g->b, v, i8, "");
     LLVMValueRef byte = LLVMBuildAdd(g->b, cg_i32(g, offset),
                                      LLVMBuildMul(g->b, index, cg_i32(g, ir_dtype_size(t)), ""), "");
-    LLVMValueRef st = LLVMBuildStore(g->b, v, LLVMBuildGEP2(g->b, i8, g->smem, &byte, 1, ""));
+    LLVMValueRef st = LLVMBuildStore(g->b, v, LLVMBuildGEP2(g->b, i8, g->scratch, &byte, 1, ""));
     LLVMSetAlignment(st, (unsigned)ir_dtype_size(t));
 }
 

@@ -102,6 +102,19 @@ LLVMValueRef cg_inline_asm(cg_ctx *g, LLVMTypeRef ret, const char *text, const c
     return LLVMBuildCall2(g->b, fty, asmv, args, (unsigned)nargs, "");
 }
 
+LLVMValueRef cg_opaque(cg_ctx *g, LLVMValueRef v)
+{
+    LLVMTypeRef t = LLVMTypeOf(v);
+    if (LLVMGetTypeKind(t) == LLVMPointerTypeKind) {
+        LLVMTypeRef i64 = LLVMInt64TypeInContext(g->ctx);
+        LLVMValueRef x = cg_opaque(g, LLVMBuildPtrToInt(g->b, v, i64, ""));
+        return LLVMBuildIntToPtr(g->b, x, t, "");
+    }
+    bool wide = LLVMGetIntTypeWidth(t) == 64;
+    return cg_inline_asm(g, t, wide ? "mov.b64 $0, $1;" : "mov.b32 $0, $1;", wide ? "=l,l" : "=r,r", &v, 1,
+                         true);
+}
+
 LLVMValueRef cg_and(cg_ctx *g, LLVMValueRef a, LLVMValueRef b)
 {
     if (!a) return b;
@@ -348,7 +361,16 @@ static void lower_op(cg_ctx *g, ir_op *op)
     case IR_OP_RESHAPE:
     case IR_OP_EXPAND_DIMS:
     case IR_OP_TRANS:
+        if (cg_is_buffer(op->operands[0])) cg_lower_local(g, op);
+        else cg_lower_move(g, op);
+        return;
     case IR_OP_CONVERT_LAYOUT: cg_lower_move(g, op); return;
+    case IR_OP_LOCAL_ALLOC:
+    case IR_OP_LOCAL_VIEW: cg_lower_local(g, op); return;
+    case IR_OP_ASYNC_COPY: cg_lower_async_copy(g, op); return;
+    case IR_OP_ASYNC_COMMIT:
+    case IR_OP_ASYNC_WAIT:
+    case IR_OP_BARRIER: cg_lower_async(g, op); return;
     case IR_OP_REDUCE_SUM:
     case IR_OP_REDUCE_MAX:
     case IR_OP_REDUCE_MIN: cg_lower_reduce(g, op); return;
@@ -358,6 +380,7 @@ static void lower_op(cg_ctx *g, ir_op *op)
     case IR_OP_ARGMAX:
     case IR_OP_ARGMIN: cg_lower_argext(g, op); return;
     case IR_OP_SCAN: cg_lower_scan(g, op); return;
+    case IR_OP_SORT: case IR_OP_TOPK: cg_lower_sort(g, op); return;
     case IR_OP_DOT: cg_lower_dot(g, op); return;
     case IR_OP_LOAD: cg_lower_load(g, op); return;
     case IR_OP_STORE:
@@ -466,6 +489,9 @@ static void build_entry(cg_ctx *g)
     LLVMSetFunctionCallConv(g->fn, 71); /* PTX_Kernel: a .entry */
     annotate(g, "kernel", 1);
     annotate(g, "maxntidx", g->nthreads);
+    /* One block per SM is enough: without this ptxas caps a 256-thread
+     * block at 128 registers (two blocks) and spills rather than go past. */
+    annotate(g, "minctasm", 1);
 
     LLVMTypeRef smem_ty = LLVMArrayType2(LLVMInt8TypeInContext(g->ctx), 0);
     g->smem = LLVMAddGlobalInAddressSpace(g->mod, smem_ty, "tile_smem", 3);
@@ -518,6 +544,7 @@ tile_status cg_emit_kernel(ir_func *f, const ir_target *t, cg_emit_kind kind, cg
     g.b = LLVMCreateBuilderInContext(g.ctx);
 
     build_entry(&g);
+    if (g.status == TILE_OK && !cg_place_buffers(&g)) g.status = TILE_ERR_NOMEM;
     if (g.status == TILE_OK) lower_ops(&g, f->body);
     if (g.status == TILE_OK) {
         out->smem_bytes = g.smem_bytes;

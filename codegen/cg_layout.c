@@ -48,8 +48,10 @@ static bool build_blocked(cg_ctx *g, cg_map *m, const ir_layout *l)
         base[d] = LLVMBuildMul(g->b, t, cg_i32(g, l->size_per_thread[d]), "");
     }
     m->coord = arena_calloc(g->mem, (size_t)n * (size_t)(r ? r : 1), sizeof *m->coord);
+    m->coff = arena_calloc(g->mem, (size_t)n * (size_t)(r ? r : 1), sizeof *m->coff);
     m->valid = arena_calloc(g->mem, (size_t)n, sizeof *m->valid);
-    if (!m->coord || !m->valid) return false;
+    if (!m->coord || !m->coff || !m->valid) return false;
+    for (int d = 0; d < r; d++) m->cbase[d] = base[d];
     for (int64_t i = 0; i < n; i++) {
         int64_t rest = i;
         LLVMValueRef ok = NULL;
@@ -59,6 +61,7 @@ static bool build_blocked(cg_ctx *g, cg_map *m, const ir_layout *l)
             int64_t off = (j / l->size_per_thread[d]) * cta[d] + j % l->size_per_thread[d];
             LLVMValueRef c = LLVMBuildAdd(g->b, base[d], cg_i32(g, off), "");
             m->coord[i * r + d] = c;
+            m->coff[i * r + d] = off;
             if (m->shape[d] % cta[d] != 0)
                 ok = cg_and(g, ok, LLVMBuildICmp(g->b, LLVMIntULT, c, cg_i32(g, m->shape[d]), ""));
         }

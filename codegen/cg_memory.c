@@ -36,13 +36,15 @@ static bool setup(cg_ctx *g, ir_op *op, mem_access *a)
 {
     memset(a, 0, sizeof *a);
     a->op = op;
-    a->is_load = op->code == IR_OP_LOAD;
+    /* An async copy reads like a load: (dst, pred, tensor, idx...). */
+    int first = op->code == IR_OP_ASYNC_COPY ? 2 : 0;
+    a->is_load = op->code == IR_OP_LOAD || first > 0;
     a->is_atomic = op->code == IR_OP_ATOMIC_ADD;
-    a->tensor = cg_get(g, op->operands[0]);
+    a->tensor = cg_get(g, op->operands[first]);
     if (!a->tensor) return false;
-    a->trank = op->operands[0]->type.rank;
-    a->dt = op->operands[0]->type.dtype;
-    int k = 1, off = 0;
+    a->trank = op->operands[first]->type.rank;
+    a->dt = op->operands[first]->type.dtype;
+    int k = first + 1, off = 0;
     for (int d = 0; d < a->trank; d++, k++) {
         a->idx[d] = op->operands[k];
         a->idx_off[d] = off;
@@ -50,8 +52,8 @@ static bool setup(cg_ctx *g, ir_op *op, mem_access *a)
         if (op->operands[k]->type.rank > 0) a->gs[a->ngs++] = (cg_gather){.v = op->operands[k]};
     }
     if (!a->is_load) a->value = op->operands[k++];
-    if (op->attr.i & IR_LOAD_HAS_MASK) a->mask = op->operands[k++];
-    if (a->is_load && (op->attr.i & IR_LOAD_HAS_OTHER)) a->other = op->operands[k++];
+    if (first == 0 && (op->attr.i & IR_LOAD_HAS_MASK)) a->mask = op->operands[k++];
+    if (first == 0 && a->is_load && (op->attr.i & IR_LOAD_HAS_OTHER)) a->other = op->operands[k++];
     a->m = cg_map_of(g, a->is_load ? &op->results[0]->type : &a->value->type);
     if (!a->m) return false;
     cg_prepare_gathers(g, a->gs, a->ngs, 0);
@@ -158,6 +160,8 @@ static void access_scalar(cg_ctx *g, mem_access *a, LLVMValueRef *out)
         LLVMValueRef off = element_offset(g, a, c, &inr);
         if (!off) return;
         LLVMValueRef p = cg_and(g, cg_and(g, m->valid[k], inr), mask ? mask->regs[k] : NULL);
+        /* A replicated layout (slice of mma) writes each element once. */
+        if (!a->is_load && m->own) p = cg_and(g, p, m->own[k]);
         p = pred_or_true(g, a->is_load ? p : scalar_owner(g, a, p));
         LLVMValueRef addr = address(g, a, off);
         if (a->is_load) {
@@ -247,7 +251,9 @@ static void access_vector(cg_ctx *g, mem_access *a, int w, LLVMValueRef *out)
         cg_clamped_coord(g, m, k, c);
         LLVMValueRef off = element_offset(g, a, c, &inr);
         if (!off) return;
-        LLVMValueRef p = pred_or_true(g, cg_and(g, m->valid[k], inr));
+        LLVMValueRef p = cg_and(g, m->valid[k], inr);
+        if (!a->is_load && m->own) p = cg_and(g, p, m->own[k]);
+        p = pred_or_true(g, p);
         LLVMValueRef addr = address(g, a, off);
         LLVMValueRef words[4];
         if (a->is_load) {
@@ -344,3 +350,132 @@ static void lower_access(cg_ctx *g, ir_op *op)
 
 void cg_lower_load(cg_ctx *g, ir_op *op) { lower_access(g, op); }
 void cg_lower_store(cg_ctx *g, ir_op *op) { lower_access(g, op); }
+
+/* ---- async copies into shared memory ------------------------------------------
+ *
+ * async_copy (ir.h) moves the view a load of the same operands would read
+ * into a shared buffer.  Where the vector path applies, each w-element
+ * chunk is one cp.async (16 bytes: .cg, bypassing L1; 4 or 8: .ca) whose
+ * source size is 0 for an out-of-range chunk, so the hardware writes the
+ * zeros a load would read.  Otherwise the scalar path loads registers and
+ * stores them: synchronous, but ordered by the same wait and barrier. */
+
+static void buffer_store(cg_ctx *g, const ir_value *dst, const LLVMValueRef *c, ir_dtype t, LLVMValueRef v)
+{
+    const ir_layout *l = dst->type.layout;
+    LLVMValueRef addr = cg_buffer_addr(g, dst, c[l->order[1]], c[l->order[0]]);
+    if (!addr) return;
+    elem_kind ek = kind_of(g, t);
+    char text[64], cons[16];
+    snprintf(text, sizeof text, "st.shared.%s [$0], $1;", ek.ptx);
+    snprintf(cons, sizeof cons, "r,%s,~{memory}", ek.reg);
+    LLVMValueRef args[2] = {addr, to_bits(g, t, v)};
+    cg_inline_asm(g, LLVMVoidTypeInContext(g->ctx), text, cons, args, 2, true);
+}
+
+/* The map's coordinates rebuilt here from opaque bases: the slow path's
+ * per-element coordinates and addresses then stay inside it instead of
+ * being hoisted into registers live across the loop around. */
+static const cg_map *local_map(cg_ctx *g, const cg_map *m)
+{
+    if (!m->coff || m->rank == 0) return m;
+    cg_map *lm = arena_alloc(g->mem, sizeof *lm);
+    LLVMValueRef *coord = arena_calloc(g->mem, (size_t)m->nregs * (size_t)m->rank, sizeof *coord);
+    if (!lm || !coord) return m;
+    *lm = *m;
+    for (int d = 0; d < m->rank; d++) {
+        LLVMValueRef b = cg_opaque(g, m->cbase[d]);
+        for (int k = 0; k < m->nregs; k++)
+            coord[(size_t)k * (size_t)m->rank + d] = LLVMBuildAdd(g->b, b, cg_i32(g, m->coff[(size_t)k * (size_t)m->rank + d]), "");
+    }
+    lm->coord = coord;
+    return lm;
+}
+
+static void copy_scalar(cg_ctx *g, mem_access *a, const ir_value *dst, LLVMValueRef pred)
+{
+    LLVMBasicBlockRef cont0 = cg_begin_if(g, pred);
+    a->m = local_map(g, a->m);
+    const cg_map *m = a->m;
+    LLVMValueRef *regs = arena_calloc(g->mem, (size_t)m->nregs, sizeof *regs);
+    if (!regs) {
+        g->status = TILE_ERR_NOMEM;
+        return;
+    }
+    access_scalar(g, a, regs);
+    for (int k = 0; k < m->nregs && g->status == TILE_OK; k++) {
+        LLVMValueRef c[IR_MAX_RANK];
+        cg_clamped_coord(g, m, k, c);
+        LLVMBasicBlockRef in = cg_begin_if(g, m->valid[k]);
+        buffer_store(g, dst, c, a->dt, regs[k]);
+        cg_end_if(g, in);
+    }
+    cg_end_if(g, cont0);
+}
+
+static void copy_vector(cg_ctx *g, mem_access *a, const ir_value *dst, LLVMValueRef pred, int w)
+{
+    const cg_map *m = a->m;
+    const ir_layout *l = dst->type.layout;
+    int bytes = w * ir_dtype_size(a->dt);
+    char text[96];
+    snprintf(text, sizeof text, "@$0 cp.async.%s.shared.global [$1], [$2], %d, $3;", bytes == 16 ? "cg" : "ca",
+             bytes);
+    LLVMTypeRef i32 = LLVMInt32TypeInContext(g->ctx);
+    for (int k = 0; k < m->nregs && g->status == TILE_OK; k += w) {
+        LLVMValueRef c[IR_MAX_RANK], inr;
+        cg_clamped_coord(g, m, k, c);
+        LLVMValueRef off = element_offset(g, a, c, &inr);
+        if (!off) return;
+        LLVMValueRef p = pred_or_true(g, cg_and(g, m->valid[k], pred));
+        LLVMValueRef size = inr ? LLVMBuildSelect(g->b, inr, LLVMConstInt(i32, (unsigned)bytes, 0),
+                                                  LLVMConstInt(i32, 0, 0), "")
+                                : LLVMConstInt(i32, (unsigned)bytes, 0);
+        LLVMValueRef dst_addr =
+            m->coff && !m->valid[k]
+                ? cg_buffer_addr_split(g, dst, m->cbase[l->order[1]], m->coff[(size_t)k * 2 + l->order[1]],
+                                       m->cbase[l->order[0]], m->coff[(size_t)k * 2 + l->order[0]])
+                : cg_buffer_addr(g, dst, c[l->order[1]], c[l->order[0]]);
+        if (!dst_addr) return;
+        LLVMValueRef args[4] = {p, dst_addr, address(g, a, off), size};
+        cg_inline_asm(g, LLVMVoidTypeInContext(g->ctx), text, "b,r,l,r,~{memory}", args, 4, true);
+    }
+}
+
+void cg_lower_async_copy(cg_ctx *g, ir_op *op)
+{
+    const ir_value *dst = op->operands[0];
+    if (!cg_get(g, dst) || dst->type.rank != 2) {
+        if (g->status == TILE_OK) cg_error(g, op, "async_copy: the destination must be a rank-2 buffer");
+        return;
+    }
+    mem_access a;
+    if (!setup(g, op, &a)) return;
+    /* Recompute the addresses from opaque copies of the base and strides:
+     * cheap ALU in the loop instead of a register per chunk across it. */
+    cg_val t = *a.tensor;
+    t.tensor.ptr = cg_opaque(g, t.tensor.ptr);
+    for (int d = 0; d < a.trank; d++)
+        if (t.tensor.stride[d] && !LLVMIsConstant(t.tensor.stride[d])) t.tensor.stride[d] = cg_opaque(g, t.tensor.stride[d]);
+    a.tensor = &t;
+    LLVMValueRef pred = cg_scalar_of(g, op->operands[1]);
+    int w = g->no_vector ? 1 : vector_width(&a);
+    int bytes = w * ir_dtype_size(a.dt);
+    /* cp.async moves 4, 8 or 16 bytes, whole chunks of the swizzle. */
+    if (w < 2 || (bytes != 4 && bytes != 8 && bytes != 16) || dst->type.layout->vec % w != 0 ||
+        dst->type.layout->order[0] != 1) {
+        copy_scalar(g, &a, dst, pred);
+        return;
+    }
+    LLVMBasicBlockRef vb = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "cpasync");
+    LLVMBasicBlockRef sb = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "cpasync.novec");
+    LLVMBasicBlockRef join = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "cpasync.join");
+    LLVMBuildCondBr(g->b, vector_ok(g, &a, w), vb, sb);
+    LLVMPositionBuilderAtEnd(g->b, vb);
+    copy_vector(g, &a, dst, pred, w);
+    LLVMBuildBr(g->b, join);
+    LLVMPositionBuilderAtEnd(g->b, sb);
+    copy_scalar(g, &a, dst, pred);
+    LLVMBuildBr(g->b, join);
+    LLVMPositionBuilderAtEnd(g->b, join);
+}

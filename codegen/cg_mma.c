@@ -46,6 +46,7 @@ static bool build_mma(cg_ctx *g, cg_map *m, const ir_layout *l)
     int reps_m = (int)(M / (16 * wm)), reps_n = N == 1 ? 1 : (int)(N / (8 * wn));
     if ((int64_t)reps_m * reps_n * 4 > CG_MAX_REGS) return false;
     if (!alloc_map(g, m, reps_m * reps_n * 4, N == 1)) return false;
+    if (N != 1) m->vec = 2; /* registers 2i, 2i+1 are neighbours in a row */
     LLVMValueRef wmi, wni;
     cg_mma_warp(g, l, &wmi, &wni);
     LLVMValueRef g4 = LLVMBuildLShr(g->b, g->lane, i32c(g, 2), "");
@@ -183,7 +184,7 @@ static void across_warps(cg_ctx *g, const ir_op *op, const cg_map *m, ir_dtype d
         LLVMBasicBlockRef cont = cg_begin_if(g, lead);
         LLVMValueRef idx = LLVMBuildAdd(g->b, LLVMBuildMul(g->b, wni, i32c(g, M), ""), m->coord[k], "");
         LLVMValueRef byte = LLVMBuildAdd(g->b, i32c(g, off), LLVMBuildMul(g->b, idx, i32c(g, 4), ""), "");
-        LLVMSetAlignment(LLVMBuildStore(g->b, out[k], LLVMBuildGEP2(g->b, i8, g->smem, &byte, 1, "")), 4);
+        LLVMSetAlignment(LLVMBuildStore(g->b, out[k], LLVMBuildGEP2(g->b, i8, g->scratch, &byte, 1, "")), 4);
         cg_end_if(g, cont);
     }
     cg_barrier(g);
@@ -193,7 +194,7 @@ static void across_warps(cg_ctx *g, const ir_op *op, const cg_map *m, ir_dtype d
             LLVMValueRef byte = LLVMBuildAdd(g->b, i32c(g, off),
                                              LLVMBuildMul(g->b, LLVMBuildAdd(g->b, m->coord[k], i32c(g, w * M), ""),
                                                           i32c(g, 4), ""), "");
-            LLVMValueRef v = LLVMBuildLoad2(g->b, et, LLVMBuildGEP2(g->b, i8, g->smem, &byte, 1, ""), "");
+            LLVMValueRef v = LLVMBuildLoad2(g->b, et, LLVMBuildGEP2(g->b, i8, g->scratch, &byte, 1, ""), "");
             LLVMSetAlignment(v, 4);
             acc = acc ? combine(g, op->code, dt, acc, v) : v;
         }

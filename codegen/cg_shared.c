@@ -16,7 +16,8 @@ int64_t cg_scratch(cg_ctx *g, int64_t *cursor, int64_t bytes)
 {
     int64_t off = (*cursor + 15) & ~(int64_t)15;
     *cursor = off + bytes;
-    if (*cursor > g->smem_bytes) g->smem_bytes = (int)(*cursor > 0x7fffffff ? 0x7fffffff : *cursor);
+    int64_t top = (g->buffers_live ? g->persist : 0) + *cursor;
+    if (top > g->smem_bytes) g->smem_bytes = (int)(top > 0x7fffffff ? 0x7fffffff : top);
     return off;
 }
 
@@ -26,7 +27,7 @@ static LLVMValueRef scratch_ptr(cg_ctx *g, ir_dtype t, int64_t offset, LLVMValue
     int es = ir_dtype_size(t);
     LLVMValueRef byte = LLVMBuildAdd(g->b, cg_i32(g, offset),
                                      LLVMBuildMul(g->b, index, cg_i32(g, es), ""), "");
-    return LLVMBuildGEP2(g->b, i8, g->smem, &byte, 1, "");
+    return LLVMBuildGEP2(g->b, i8, g->scratch, &byte, 1, "");
 }
 
 LLVMValueRef cg_scratch_load(cg_ctx *g, ir_dtype t, int64_t offset, LLVMValueRef index)
@@ -100,7 +101,7 @@ bool cg_prepare_gathers(cg_ctx *g, cg_gather *gs, int n, int64_t base)
     int64_t cursor = base;
     for (int i = 0; i < n; i++) {
         gs[i].offset = -1;
-        if (can_remat(gs[i].v, 0)) continue;
+        if (can_remat(gs[i].v, 0) || cg_is_buffer(gs[i].v)) continue;
         if (!any) cg_barrier(g);
         any = true;
         gs[i].offset = cg_scratch(g, &cursor, ir_type_numel(&gs[i].v->type) * ir_dtype_size(gs[i].v->type.dtype));
@@ -116,6 +117,19 @@ LLVMValueRef cg_value_at(cg_ctx *g, const cg_gather *gs, int n, const ir_value *
     if (g->status != TILE_OK) return NULL;
     const ir_type *t = &v->type;
     if (t->rank == 0) return cg_scalar_of(g, v);
+    if (cg_is_buffer(v)) {
+        const ir_layout *l = t->layout;
+        LLVMValueRef addr = t->rank == 2 ? cg_buffer_addr(g, v, coord[l->order[1]], coord[l->order[0]]) : NULL;
+        if (!addr) {
+            if (g->status == TILE_OK) cg_error(g, NULL, "internal: reading a buffer of rank %d", t->rank);
+            return NULL;
+        }
+        LLVMTypeRef mt = cg_mem_type(g, t->dtype);
+        LLVMValueRef p = LLVMBuildIntToPtr(g->b, addr, LLVMPointerTypeInContext(g->ctx, 3), "");
+        LLVMValueRef x = LLVMBuildLoad2(g->b, mt, p, "");
+        LLVMSetAlignment(x, (unsigned)ir_dtype_size(t->dtype));
+        return x;
+    }
     for (int i = 0; i < n; i++)
         if (gs[i].v == v && gs[i].offset >= 0)
             return cg_scratch_load(g, t->dtype, gs[i].offset, cg_linear(g, t->rank, t->shape, coord));

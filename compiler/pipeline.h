@@ -78,8 +78,8 @@ typedef struct tc_arg_facts {
 typedef struct tc_gpu_options {
     const char *arch;              /* "sm_80", "sm_90" (default "sm_90") */
     int num_warps;                 /* 0: the compiler chooses */
-    int num_stages;                /* 0: the compiler chooses (the scheduler's
-                                      choice, else 2); read by the pipeliner */
+    int num_stages;                /* software pipeline slots (compiler/sched_pipeline.c);
+                                      0: the scheduler's choice, else 2; 1: none */
     tc_arg_facts facts;
     const ir_target *target;/* refined description (runtime); overrides arch */
 } tc_gpu_options;

@@ -12,6 +12,7 @@
 #include "codegen/codegen.h"
 #include "sched_choose.h"
 #include "sched_layout.h"
+#include "sched_pipeline.h"
 
 static tile_status compile_gpu(tc_unit *u, const tc_gpu_options *g, cg_emit_kind kind,
                                tc_gpu_kernel *out)
@@ -42,21 +43,26 @@ static tile_status compile_gpu(tc_unit *u, const tc_gpu_options *g, cg_emit_kind
     }
     tile_status st = sched_assign_layouts(u->module, t, num_warps);
     if (st != TILE_OK) return st;
-    u->module->target.num_stages = num_stages;
     /* Explicit constants whose live tiles cannot fit in registers are an
-     * error before code generation (which would take long to fail). */
+     * error before code generation (which would take long to fail); they
+     * get the most stages (<= 3) the model fits, the scheduler's choice
+     * keeps its own. */
     int stages = g && g->num_stages > 0 ? g->num_stages : 0;
     if (!best && (st = sched_check_fixed(u, t, num_warps, 0, &stages)) != TILE_OK) return st;
+    if (best) stages = num_stages;
+    if (stages <= 0) stages = SCHED_DEFAULT_STAGES;
+    if (u->module->target.num_stages == 0) {
+        st = sched_pipeline(u->module, t, stages, NULL);
+        if (st != TILE_OK) return st;
+        u->module->target.num_stages = stages;
+    }
     cg_result r;
     st = cg_emit_kernel(u->kernel, t, kind, &r);
     if (st != TILE_OK) return st;
     if (!best) {
-        /* Explicit constants: a located error when they cannot fit, else
-         * the stages that fit. */
-        stages = g && g->num_stages > 0 ? g->num_stages : 0;
+        /* Explicit constants: a located error when codegen's shared memory
+         * (the pipeline's buffers included) does not fit. */
         if ((st = sched_check_fixed(u, t, num_warps, r.smem_bytes, &stages)) != TILE_OK) return st;
-        num_stages = stages;
-        u->module->target.num_stages = num_stages;
     } else if (r.smem_bytes > t->smem_per_block) {
         diag_error(&u->diags, u->kernel->loc,
                    "internal error: kernel '%s' needs %d bytes of shared memory, more than the "

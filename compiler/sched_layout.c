@@ -270,6 +270,37 @@ static void assign_block(assign_ctx *a, ir_block *blk)
     ir_walk(blk, assign_op, a);
 }
 
+/* Is x defined inside op p (in one of its regions, or as an argument)? */
+static bool defined_inside(const ir_value *x, const ir_op *p)
+{
+    const ir_op *d = x->def ? x->def : x->owner ? x->owner->parent : NULL;
+    if (!x->def && d == p) return true;
+    for (int r = 0; d && r < p->nblocks; r++)
+        if (p->blocks[r] && ir_op_is_inside(d, p->blocks[r])) return true;
+    return false;
+}
+
+static bool is_loop(const ir_op *p) { return p && (p->code == IR_OP_FOR || p->code == IR_OP_WHILE); }
+
+/* Is x defined outside the innermost loop around op? */
+static bool loop_invariant(const ir_op *op, const ir_value *x)
+{
+    for (const ir_block *blk = op->parent; blk && blk->parent; blk = blk->parent->parent)
+        if (is_loop(blk->parent)) return !defined_inside(x, blk->parent);
+    return false;
+}
+
+/* Where a convert of x for op goes: before op, or before the outermost
+ * loop around op that x is invariant in (a loop-invariant conversion runs
+ * once).  Not out of an `if`: that would run it when not needed. */
+static ir_op *convert_point(ir_op *op, const ir_value *x)
+{
+    ir_op *pos = op;
+    while (pos->parent && is_loop(pos->parent->parent) && !defined_inside(x, pos->parent->parent))
+        pos = pos->parent->parent;
+    return pos;
+}
+
 /* The layout operand i of op must have, or NULL for any. */
 static const ir_layout *wanted(assign_ctx *a, const ir_op *op, int i)
 {
@@ -285,12 +316,32 @@ static const ir_layout *wanted(assign_ctx *a, const ir_op *op, int i)
     case IR_OP_BROADCAST: return NULL; /* codegen reads any layout */
     case IR_OP_DOT:
         if (i == 2) return res;
-        if (i == 0 && res && res->kind == IR_LAYOUT_MMA && have == res) {
+        /* A in registers: P (already in the accumulator layout) and a
+         * loop-invariant A such as flash_fwd's Q block, converted once
+         * before the loop (convert_op hoists it), when it takes at most 32
+         * registers a thread; a larger one stays in shared memory
+         * (sched_pipeline.c stages it there once), as FlashAttention-2
+         * keeps Q, because the registers are the accumulator's. */
+        if (i == 0 && res && res->kind == IR_LAYOUT_MMA &&
+            (have == res || (loop_invariant(op, op->operands[0]) &&
+                             ir_type_numel(t) <= 64 * 32 * (int64_t)a->num_warps))) {
             ir_layout d = {.kind = IR_LAYOUT_DOT_OPERAND, .rank = 2, .parent = res, .opidx = 0, .kwidth = 2};
             const ir_layout *dl = intern(a, &d);
             if (dl && sched_mma_fits(dl, t)) return dl;
         }
         return NULL; /* other operands: any layout (codegen writes them to shared memory) */
+    case IR_OP_STORE: {
+        /* A value in the mma family is stored from its own registers (pairs
+         * of neighbours: 4- or 8-byte stores) rather than converted through
+         * the scratch first; the mask follows it. */
+        int tr = op->operands[0]->type.rank;
+        const ir_layout *vl = op->noperands > 1 + tr ? op->operands[1 + tr]->type.layout : NULL;
+        bool mma_family = vl && (vl->kind == IR_LAYOUT_MMA ||
+                                 (vl->kind == IR_LAYOUT_SLICE && vl->parent->kind == IR_LAYOUT_MMA));
+        if (mma_family && i == 1 + tr) return NULL;
+        if (mma_family && i == 2 + tr) return vl;
+        break;
+    }
     case IR_OP_FOR:
         if (i >= 3 && op->blocks[0] && op->blocks[0]->nargs > i - 2) return op->blocks[0]->args[i - 2]->type.layout;
         break;
@@ -314,7 +365,8 @@ static void convert_op(ir_op *op, void *ctx)
         ir_value *x = op->operands[i];
         const ir_layout *want = wanted(a, op, i);
         if (!want || want == x->type.layout) continue;
-        ir_builder b = {.m = a->m, .f = NULL, .block = op->parent, .before = op, .loc = op->loc};
+        ir_op *at = convert_point(op, x);
+        ir_builder b = {.m = a->m, .f = NULL, .block = at->parent, .before = at, .loc = op->loc};
         ir_type rt = x->type;
         rt.layout = want;
         ir_op *c = ir_build(&b, IR_OP_CONVERT_LAYOUT, 1, &x, 1, &rt, 0);

@@ -27,6 +27,7 @@
 #include "npy.h"
 #include "pipeline.h"
 #include "sched_choose.h"
+#include "sched_mask.h"
 
 static const char usage[] =
     "usage: tilec check FILE [-D NAME=VALUE]... [-I DIR]...\n"
@@ -39,6 +40,7 @@ static const char usage[] =
     "       tilec run FILE -k KERNEL --interp [--in NAME=FILE.npy]... [--random SEED]\n"
     "             [-D NAME=VALUE]... [-I DIR]... [--out-dir DIR] [--save-inputs DIR]\n"
     "             [--check-bounds[=all]] [--max-memory BYTES] [--max-ops N]\n"
+    "       tilec FILE -k KERNEL --explain-blocks[=M,N] [-D NAME=VALUE]... [-I DIR]...\n"
     "       tilec doc [-o OUT] FILE.tile... [TEST.c]...\n"
     "       tilec opt FILE.ir [--passes=LIST] [--verify-each] [-o OUT]\n"
     "       tilec --help | --version\n"
@@ -69,6 +71,9 @@ static const char usage[] =
     "                      path arrives with the code generator)\n"
     "  doc FILE...         write the Markdown reference of library files (with the\n"
     "                      'Tested (NAME.tile):' statements of TEST.c files)\n"
+    "  FILE --explain-blocks[=M,N]  for kernel -k, the key blocks its mask's derived\n"
+    "                      bounds visit (full: no mask arithmetic; partial) and\n"
+    "                      skip, for M query rows and N keys (default 4096,4096)\n"
     "  opt FILE.ir         read tile IR text (as --emit=ir prints it; '-' is stdin),\n"
     "                      run the passes of --passes=LIST in order and print the\n"
     "                      result; passes: " IR_PASS_NAMES "\n"
@@ -91,6 +96,7 @@ static const char usage[] =
     "  -o OUT              write --emit output to OUT instead of stdout\n"
     "  --arch ARCH         GPU target: sm_80 or sm_90 (default sm_90)\n"
     "  --warps N           warps per block (a power of two up to 32; default 4)\n"
+    "  --stages N          software pipeline slots of tensor-core operand loads (1: none; default 2)\n"
     "  --interp            run on the CPU interpreter (the reference semantics)\n"
     "  --in NAME=FILE      read input tensor NAME from a .npy file (converted to the\n"
     "                      parameter's dtype, rounding to nearest even; '<u2' data\n"
@@ -124,8 +130,10 @@ typedef struct cli {
     uint64_t max_bytes, max_ops; /* 0: the interpreter's defaults */
     const char *arch;         /* --arch, NULL: sm_90 */
     int warps;                /* --warps, 0: default */
+    int stages;               /* --stages, 0: default */
     bool ptxas;
     const char *explain;      /* --explain: "text" or "json", else NULL */
+    const char *explain_blocks; /* --explain-blocks[=M,N]: "M,N" */
     ptr_vec defines, includes, inputs;
     bool interp, have_seed, verify_each, dump_passes;
     uint64_t seed;
@@ -293,6 +301,14 @@ static int parse_args(arena *mem, int argc, char **argv, cli *c)
             c->warps = (int)w;
             note_option(c, a, FOR_EMIT);
         }
+        else if (strcmp(a, "--stages") == 0) {
+            NEED_VALUE();
+            uint64_t w;
+            if (!parse_uint(val, 8, &w) || w == 0)
+                return usage_error("--stages needs a number from 1 to 8, got '%s'", val);
+            c->stages = (int)w;
+            note_option(c, a, FOR_EMIT);
+        }
         else if (strcmp(a, "--ptxas") == 0) { c->ptxas = true; note_option(c, a, FOR_EMIT); }
         else if (strcmp(a, "--explain") == 0 || strcmp(a, "--explain=json") == 0 ||
                  strcmp(a, "--explain=text") == 0) {
@@ -311,6 +327,9 @@ static int parse_args(arena *mem, int argc, char **argv, cli *c)
             c->dump_passes = true;
             note_option(c, a, FOR_EMIT | FOR_RUN);
         }
+        else if (strncmp(a, "--explain-blocks", 16) == 0 && (a[16] == 0 || a[16] == '=')) {
+            c->explain_blocks = a[16] ? a + 17 : "4096,4096";
+        }
         else if (a[0] == '-' && a[1]) return usage_error("unknown option '%s'", a);
         else if (!c->file) c->file = a;
         else return usage_error("unexpected argument '%s' (one FILE at a time)", a);
@@ -318,6 +337,13 @@ static int parse_args(arena *mem, int argc, char **argv, cli *c)
 #undef NEED_VALUE
     }
     if (!c->file) return usage_error("%s", "no input FILE");
+    if (c->explain_blocks) {    /* temporary: the scheduler's --explain will show it */
+        if (c->cmd || c->emit || c->ptxas || c->interp || c->out || c->arch || c->warps)
+            return usage_error("%s", "--explain-blocks cannot be combined with a command, --emit, --ptxas or their options");
+        if (!c->kernel) return usage_error("%s", "--explain-blocks needs -k KERNEL");
+        c->cmd = "explain-blocks";
+        return 0;
+    }
     if (!c->cmd) {
         if (c->ptxas && c->emit) return usage_error("%s", "--ptxas cannot be combined with --emit");
         if (c->explain && (c->emit || c->ptxas))
@@ -332,8 +358,8 @@ static int parse_args(arena *mem, int argc, char **argv, cli *c)
         if (!known) return usage_error("unknown --emit kind '%s' (ast, ir, sched, llvm, ptx)", c->emit);
         bool gpu = strcmp(c->emit, "sched") == 0 || strcmp(c->emit, "llvm") == 0 || strcmp(c->emit, "ptx") == 0;
         if (gpu && !c->kernel) return usage_error("--emit=%s needs -k KERNEL", c->emit);
-        if (!gpu && (c->arch || c->warps))
-            return usage_error("%s", "--arch and --warps apply to --emit=sched|llvm|ptx and --ptxas");
+        if (!gpu && (c->arch || c->warps || c->stages))
+            return usage_error("%s", "--arch, --warps and --stages apply to --emit=sched|llvm|ptx and --ptxas");
         if (c->arch && strcmp(c->arch, "sm_80") != 0 && strcmp(c->arch, "sm_90") != 0)
             return usage_error("unknown --arch '%s' (sm_80, sm_90)", c->arch);
         if (c->warps & (c->warps - 1)) return usage_error("--warps must be a power of two, got %d", c->warps);
@@ -422,7 +448,8 @@ static int write_text(const char *path, const char *text, size_t len)
 static int check_defines_used(arena *mem, const cli *c, const ir_func *k);
 static tc_gpu_options gpu_options(const cli *c)
 {
-    return (tc_gpu_options){.arch = c->arch ? c->arch : "sm_90", .num_warps = c->warps};
+    return (tc_gpu_options){.arch = c->arch ? c->arch : "sm_90", .num_warps = c->warps,
+                            .num_stages = c->stages};
 }
 
 /* --emit=sched|llvm|ptx for u->kernel, into out. */
@@ -572,6 +599,41 @@ static int cmd_emit(const cli *c)
     }
     if (rc == 0) rc = write_text(c->out, text, len);
     free(text);
+    return rc;
+}
+
+/* --explain-blocks: the block plan the kernel's mask gives (sched_mask.h). */
+static int cmd_explain_blocks(const cli *c)
+{
+    long long M = 0, N = 0;
+    char tail = 0;
+    if (sscanf(c->explain_blocks, "%lld,%lld%c", &M, &N, &tail) != 2 || M < 1 || N < 1)
+        return usage_error("--explain-blocks=M,N needs two positive sizes, got '%s'",
+                           c->explain_blocks);
+    tc_options o = compile_options(c);
+    tc_unit *u = NULL;
+    tile_status st = tc_compile(&u, c->file, NULL, &o);
+    if (u) diag_print_all(&u->diags, stderr);
+    const char *mask = NULL;
+    int bm = 0, bn = 0;
+    for (int i = 0; st == TILE_OK && u->kernel && i < u->kernel->nconsts; i++) {
+        const ir_const_binding *b = &u->kernel->consts[i];
+        if (strcmp(b->name, "mask") == 0) mask = b->value;
+        if (strcmp(b->name, "BM") == 0) bm = atoi(b->value);
+        if (strcmp(b->name, "BN") == 0) bn = atoi(b->value);
+    }
+    int rc = st == TILE_OK ? 0 : 1;
+    if (rc == 0 && (!mask || bm < 1 || bn < 1)) {
+        fprintf(stderr, "tilec: kernel '%s' has no mask, BM and BN constants to explain\n", c->kernel);
+        rc = 1;
+    }
+    if (rc == 0) {
+        sched_mask_plan p;
+        st = sched_mask_plan_compute(c->file, mask, M, N, bm, bn, &p, stderr);
+        if (st == TILE_OK) sched_mask_plan_describe(stdout, &p);
+        rc = st == TILE_OK ? 0 : 1;
+    }
+    tc_unit_free(u);
     return rc;
 }
 
@@ -1088,6 +1150,7 @@ int main(int argc, char **argv)
     if (rc == 0) add_library_beside_binary(&mem, &c);
     if (rc == 0) {
         if (strcmp(c.cmd, "check") == 0) rc = cmd_check(&c);
+        else if (strcmp(c.cmd, "explain-blocks") == 0) rc = cmd_explain_blocks(&c);
         else if (c.ptxas) rc = cmd_ptxas(&c);
         else if (c.explain) rc = cmd_explain(&c);
         else if (strcmp(c.cmd, "emit") == 0) rc = cmd_emit(&c);

@@ -218,6 +218,14 @@ fe_val fe_const_binary(fe_func *F, ast_binop op, fe_val a, fe_val b, src_loc loc
         fe_binop_error(F, op, &a, &b, "dtypes can only be compared with == and !=", loc);
         return fe_err();
     }
+    if (a.kind == FE_FN || b.kind == FE_FN) {
+        /* The same fn with the same bound constants (printed alike). */
+        if (a.kind == FE_FN && b.kind == FE_FN && (op == AST_OP_EQ || op == AST_OP_NE))
+            return fe_bool((strcmp(fe_const_str(cx, &a), fe_const_str(cx, &b)) == 0) ==
+                           (op == AST_OP_EQ));
+        fe_binop_error(F, op, &a, &b, "fn values can only be compared with == and !=", loc);
+        return fe_err();
+    }
     const char *why = fe_binop_reason(cx, op, fe_const_cat(&a), fe_const_cat(&b));
     if (why) {
         fe_binop_error(F, op, &a, &b, why, loc);

@@ -163,6 +163,8 @@ typedef struct fe_inst {           /* one monomorphised fn */
     struct fe_inst *next;
 } fe_inst;
 
+typedef struct fe_deriv fe_deriv; /* a derivative fn built (fe_derive.c) */
+
 typedef struct fe_frame {          /* the fn call chain, for recursion errors */
     const ast_item *fn;
     const char *fns;               /* its fn constants, printed */
@@ -190,6 +192,7 @@ typedef struct fe_ctx {
     const struct fe_check_line *line; /* the `// tilec:` line being checked, or NULL */
     const ast_item *spec_kernel;   /* while a spec's arguments are evaluated: */
     const char *spec_name;         /*   the kernel it specialises, and its name */
+    fe_deriv *derivs;              /* derivative fns built so far */
     bool oom;
 } fe_ctx;
 
@@ -336,6 +339,16 @@ bool fe_check_fn(fe_ctx *cx, const ast_item *item);
 fe_fnval *fe_fnval_of(fe_ctx *cx, const ast_item *item);
 /* The value of captured parameter `name` in F, or NULL. */
 const fe_val *fe_find_capture(const fe_func *F, const char *name);
+/* Which operand of the CALL that fe_call_fn_values(F, fn, ...) emits holds
+ * positional argument k (-1 if no parameter takes it). */
+int fe_fn_arg_operand(const fe_fnval *fn, int k);
+
+/* ---- fe_derive.c ------------------------------------------------------- */
+/* derivative(fn, args..., wrt: k): calls fn on args and returns, instead of
+ * its results, their derivatives with respect to args[k] (compiler-derived,
+ * forward mode); loc is the built-in's name, locs the arguments'. */
+fe_val fe_derivative(fe_func *F, const fe_fnval *fn, const fe_val *args, const src_loc *locs,
+                     int nargs, int wrt, src_loc loc);
 
 /* ---- fe_lower_stmt.c --------------------------------------------------- */
 void fe_push_scope(fe_func *F);
@@ -353,6 +366,14 @@ void fe_assign_error(fe_ctx *cx, const char *name, fe_sym_kind kind, src_loc loc
  * of an error in an fn instance or a specialisation, innermost first. */
 void fe_note_since(fe_ctx *cx, diag *mark, src_loc loc, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+
+/* ---- fe_mask.c --------------------------------------------------------- */
+/* mask_kv_bounds / mask_q_bounds: args are z, h, lo, hi, M, N (the fixed
+ * axis' block [lo, hi)); keys: the block is of rows and keys are bounded.
+ * Returns a tuple of 8 i32 (two slots of lo, hi, full_lo, full_hi). */
+fe_val fe_mask_bounds(fe_func *F, const fe_fnval *mask, const fe_val *args, bool keys, src_loc loc);
+/* How many slots of fe_mask_bounds can be non-empty (1 or 2); -1 on error. */
+int fe_mask_slots(fe_func *F, const fe_fnval *mask, src_loc loc);
 
 /* ---- fe_resolve.c ------------------------------------------------------ */
 void fe_resolve_item(fe_ctx *cx, const ast_item *item);

@@ -16,7 +16,7 @@ typedef enum bkind {
     B_PROGRAM_ID, B_ARANGE, B_ZEROS, B_FULL, B_DOT, B_TRANS, B_RESHAPE, B_BROADCAST_TO,
     B_WHERE, B_UNARY_F, B_ABS, B_MINMAX, B_REDUCE, B_ROWRED, B_CUMSUM, B_CDIV, B_PRINT,
     B_LOAD, B_STORE, B_SCAN, B_POW, B_FMA, B_CLAMP, B_ARGEXT, B_ANYALL, B_CONCAT,
-    B_SPLIT,
+    B_SPLIT, B_DERIV, B_SORT, B_TOPK, B_MASK_BOUNDS, B_MASK_SLOTS,
 } bkind;
 
 struct fe_builtin {
@@ -63,6 +63,9 @@ static const fe_builtin builtins[] = {
     {"all", B_ANYALL, IR_OP_REDUCE_MIN, 1, 1, {"axis"}},
     {"concat", B_CONCAT, IR_OP_CONCAT, 2, 2, {"axis"}},
     {"split", B_SPLIT, IR_OP_SLICE, 1, 1, {"axis"}},
+    {"sort", B_SORT, IR_OP_SORT, 1, 1, {"axis", "descending"}},
+    {"argsort", B_SORT, IR_OP_SORT, 1, 1, {"axis", "descending"}},
+    {"topk", B_TOPK, IR_OP_TOPK, 2, 3, {"axis"}},
     {"abs", B_ABS, IR_OP_ABS, 1, 1, {0}},
     {"max", B_MINMAX, IR_OP_MAX, 1, 2, {"axis"}},
     {"min", B_MINMAX, IR_OP_MIN, 1, 2, {"axis"}},
@@ -77,6 +80,10 @@ static const fe_builtin builtins[] = {
     {"load", B_LOAD, IR_OP_LOAD, 1, 1, {"mask", "other"}},
     {"store", B_STORE, IR_OP_STORE, 2, 2, {"mask"}},
     {"atomic_add", B_STORE, IR_OP_ATOMIC_ADD, 2, 2, {"mask"}},
+    {"derivative", B_DERIV, IR_OP_CALL, 2, -1, {"wrt"}},
+    {"mask_kv_bounds", B_MASK_BOUNDS, IR_OP_CALL, 7, 7, {0}},
+    {"mask_q_bounds", B_MASK_BOUNDS, IR_OP_CALL, 7, 7, {0}},
+    {"mask_slots", B_MASK_SLOTS, IR_OP_CALL, 1, 1, {0}},
 };
 
 const fe_builtin *fe_find_builtin(const char *name)
@@ -779,6 +786,85 @@ static fe_val b_split(fe_func *F, bargs *a)
     return (fe_val){.kind = FE_TUPLE, .u.tup = {2, items}};
 }
 
+/* Emits SORT (ascending) or TOPK (descending, the first k) of x along axis:
+ * the (values, indices) pair. */
+static fe_val sort_op(fe_func *F, bargs *a, const fe_val *x, int axis, bool descending, int64_t k)
+{
+    ir_value *v = fe_to_ir(F, x, a->pos_loc[0]);
+    if (!v) return fe_err();
+    ir_type types[2] = {v->type, v->type};
+    types[0].shape[axis] = types[1].shape[axis] = k;
+    types[1].dtype = IR_I32;
+    ir_op *op = fe_build(F, a->loc, descending ? IR_OP_TOPK : IR_OP_SORT, 1, &v, 2, types, 0);
+    fe_val *items = op ? arena_calloc(F->cx->mem, 2, sizeof *items) : NULL;
+    if (!items) {
+        if (op) fe_oom(F->cx);
+        return fe_err();
+    }
+    op->attr.i = axis;
+    items[0] = fe_tile(op->results[0], fe_is_weak(x));
+    items[1] = fe_tile(op->results[1], false);
+    return (fe_val){.kind = FE_TUPLE, .u.tup = {2, items}};
+}
+
+/* The numeric tile operand of sort/argsort/topk. */
+static bool sortable_arg(fe_func *F, bargs *a, const fe_val **x)
+{
+    if (!tile_arg(F, a, 0, x)) return false;
+    if (fe_val_dtype(*x) != IR_BOOL) return true;
+    diag_error(F->cx->d, a->loc, "%s needs numbers, got %s (use cast<i32>(x))", a->b->name,
+               fe_describe(F->cx, *x));
+    return false;
+}
+
+/* sort(x, axis: k, descending: b) -> values; argsort -> i32 indices.  Stable
+ * in both directions (ties keep index order); NaN sorts above +inf. */
+static fe_val b_sort(fe_func *F, bargs *a)
+{
+    const fe_val *x;
+    if (!sortable_arg(F, a, &x)) return fe_err();
+    int rank = fe_val_rank(x), axis = rank - 1;
+    const fe_val *av = named_arg(a, "axis"), *dv = named_arg(a, "descending");
+    if (av && !get_axis(F, av, named_loc(a, "axis"), rank, &axis)) return fe_err();
+    if (dv && dv->kind != FE_BOOL) {
+        diag_error(F->cx->d, named_loc(a, "descending"),
+                   "descending must be a constant bool, got %s", fe_describe(F->cx, dv));
+        return fe_err();
+    }
+    fe_val r = sort_op(F, a, x, axis, dv && dv->u.b, fe_val_shape(x)[axis]);
+    if (r.kind != FE_TUPLE) return r;
+    return r.u.tup.items[strcmp(a->b->name, "argsort") == 0 ? 1 : 0];
+}
+
+/* topk(x, k, axis) -> (values, indices): the k largest along axis (default:
+ * the last), largest first, ties to the lower index, NaN above +inf. */
+static fe_val b_topk(fe_func *F, bargs *a)
+{
+    fe_ctx *cx = F->cx;
+    const fe_val *x;
+    if (!sortable_arg(F, a, &x)) return fe_err();
+    int rank = fe_val_rank(x), axis = rank - 1;
+    const fe_val *av = named_arg(a, "axis");
+    src_loc aloc = named_loc(a, "axis");
+    if (a->npos == 3) {
+        if (av) {
+            diag_error(cx->d, aloc, "argument 'axis' given twice");
+            return fe_err();
+        }
+        av = &a->pos[2];
+        aloc = a->pos_loc[2];
+    }
+    if (av && !get_axis(F, av, aloc, rank, &axis)) return fe_err();
+    int64_t k, n = fe_val_shape(x)[axis];
+    if (!get_const_int(F, &a->pos[1], a->pos_loc[1], "k", &k)) return fe_err();
+    if (k < 1 || k > n) {
+        diag_error(cx->d, a->pos_loc[1], "topk needs 1 <= k <= %lld (axis %d of %s), got %lld",
+                   (long long)n, axis, fe_describe(cx, x), (long long)k);
+        return fe_err();
+    }
+    return sort_op(F, a, x, axis, true, k);
+}
+
 static fe_val b_cdiv(fe_func *F, bargs *a)
 {
     fe_ctx *cx = F->cx;
@@ -1076,6 +1162,56 @@ static fe_val b_scan(fe_func *F, bargs *a)
     return (fe_val){.kind = FE_TUPLE, .u.tup = {a->npos, items}};
 }
 
+/* derivative(f, a_0, ..., wrt: k): d f(a_0, ...) / d a_k (fe_derive.c). */
+static fe_val b_derivative(fe_func *F, bargs *a)
+{
+    fe_ctx *cx = F->cx;
+    if (a->pos[0].kind != FE_FN) {
+        diag_error(cx->d, a->pos_loc[0], "the first argument of 'derivative' must be an fn, got %s",
+                   fe_describe(cx, &a->pos[0]));
+        return fe_err();
+    }
+    int wrt = 0;
+    const fe_val *wv = named_arg(a, "wrt");
+    if (wv && (wv->kind != FE_INT || wv->u.i < 0 || wv->u.i >= a->npos - 1)) {
+        diag_error(cx->d, named_loc(a, "wrt"), "'wrt' must be the index of one of the %d "
+                   "arguments passed to the fn (0 to %d), got %s", a->npos - 1, a->npos - 2,
+                   wv->kind == FE_INT ? fe_const_str(cx, wv) : fe_describe(cx, wv));
+        return fe_err();
+    }
+    if (wv) wrt = (int)wv->u.i;
+    if (!fe_need_ir(F, a->loc, "'derivative'")) return fe_err();
+    return fe_derivative(F, a->pos[0].u.fn, a->pos + 1, a->pos_loc + 1, a->npos - 1, wrt, a->loc);
+}
+
+/* mask_kv_bounds(mask, z, h, q_lo, q_hi, M, N), mask_q_bounds(mask, z, h,
+ * k_lo, k_hi, M, N), mask_slots(mask): bounds derived from a mask fn
+ * (fe_mask.c). */
+static fe_val b_mask(fe_func *F, bargs *a)
+{
+    fe_ctx *cx = F->cx;
+    if (a->pos[0].kind != FE_FN) {
+        diag_error(cx->d, a->pos_loc[0], "'%s' needs a mask fn as its first argument, got %s",
+                   a->b->name, fe_describe(cx, &a->pos[0]));
+        return fe_err();
+    }
+    if (!fe_need_ir(F, a->loc, arena_printf(cx->mem, "'%s'", a->b->name))) return fe_err();
+    if (a->b->kind == B_MASK_SLOTS) {
+        int n = fe_mask_slots(F, a->pos[0].u.fn, a->loc);
+        return n < 0 ? fe_err() : fe_int(n);
+    }
+    for (int k = 1; k < 7; k++) {
+        const fe_val *v = &a->pos[k];
+        if (!fe_check_operand(F, v, a->pos_loc[k])) return fe_err();
+        if (fe_val_rank(v) != 0 || !ir_dtype_is_int(fe_val_dtype(v)) || v->kind == FE_FLOAT) {
+            diag_error(cx->d, a->pos_loc[k], "'%s' needs integer scalars after the mask, got %s",
+                       a->b->name, fe_describe(cx, v));
+            return fe_err();
+        }
+    }
+    return fe_mask_bounds(F, a->pos[0].u.fn, a->pos + 1, a->b->name[5] == 'k', a->loc);
+}
+
 /* ---- argument checking and dispatch ------------------------------------ */
 
 fe_val fe_call_builtin(fe_func *F, const fe_builtin *b, const ast_expr *call)
@@ -1162,6 +1298,10 @@ fe_val fe_call_builtin(fe_func *F, const fe_builtin *b, const ast_expr *call)
     case B_ANYALL: return b_anyall(F, &a);
     case B_CONCAT: return b_concat(F, &a);
     case B_SPLIT: return b_split(F, &a);
+    case B_DERIV: return b_derivative(F, &a);
+    case B_SORT: return b_sort(F, &a);
+    case B_TOPK: return b_topk(F, &a);
+    case B_MASK_BOUNDS: case B_MASK_SLOTS: return b_mask(F, &a);
     }
     return fe_err();
 }

@@ -24,6 +24,7 @@
  * instance's own caps name its hidden parameters. */
 #include "fe_lower.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 fe_fnval *fe_fnval_of(fe_ctx *cx, const ast_item *item)
@@ -789,6 +790,30 @@ fe_val fe_call_fn_values(fe_func *F, const fe_fnval *fn, const fe_val *vals, int
         b.state[next] = 2;
     }
     return call_bound(F, &b, cloc);
+}
+
+int fe_fn_arg_operand(const fe_fnval *fn, int k)
+{
+    const ast_item *item = fn->item;
+    int n = item->params.len;
+    bool *bound = calloc((size_t)n + 1, 1);
+    if (!bound) return -1;
+    for (int i = 0; i < fn->nbound; i++) {
+        int p = param_index(item, fn->names[i]);
+        if (p >= 0) bound[p] = true;
+    }
+    int operand = -1, next = 0;
+    for (int i = 0; i <= k; i++) {
+        while (next < n && (bound[next] || has_default(param_at(item, next)))) next++;
+        if (next == n) break;
+        if (i == k) {
+            operand = 0;
+            for (int p = 0; p < next; p++) operand += param_at(item, p)->kind != AST_PARAM_CONST;
+        }
+        next++;
+    }
+    free(bound);
+    return operand;
 }
 
 /* The rest of a call, once its arguments are bound: a partial application,

@@ -335,8 +335,9 @@ fe_val fe_binop(fe_func *F, ast_binop op, fe_val a, fe_val b, src_loc loc)
 {
     fe_ctx *cx = F->cx;
     if (a.kind == FE_ERR || b.kind == FE_ERR) return fe_err();
-    bool ac = fe_is_scalar_const(&a) || a.kind == FE_DTYPE;
-    bool bc = fe_is_scalar_const(&b) || b.kind == FE_DTYPE;
+    bool fn_cmp = op == AST_OP_EQ || op == AST_OP_NE;   /* fn values compare, at compile time */
+    bool ac = fe_is_scalar_const(&a) || a.kind == FE_DTYPE || (a.kind == FE_FN && fn_cmp);
+    bool bc = fe_is_scalar_const(&b) || b.kind == FE_DTYPE || (b.kind == FE_FN && fn_cmp);
     if (ac && bc) return fe_const_binary(F, op, a, b, loc);
     if (!fe_check_operand(F, &a, loc) || !fe_check_operand(F, &b, loc)) return fe_err();
     const char *why = fe_binop_reason(cx, op, val_cat(&a), val_cat(&b));
@@ -415,8 +416,10 @@ static fe_val lower_binary(fe_func *F, const ast_expr *e)
     fe_val a = fe_expr(F, e->u.binary.lhs);
     fe_val b = fe_expr(F, e->u.binary.rhs);
     if (a.kind == FE_ERR || b.kind == FE_ERR) return fe_err();
-    bool ac = fe_is_scalar_const(&a) || a.kind == FE_DTYPE;
-    bool bc = fe_is_scalar_const(&b) || b.kind == FE_DTYPE;
+    ast_binop op = e->u.binary.op;
+    bool fn_cmp = op == AST_OP_EQ || op == AST_OP_NE;   /* fn values compare, at compile time */
+    bool ac = fe_is_scalar_const(&a) || a.kind == FE_DTYPE || (a.kind == FE_FN && fn_cmp);
+    bool bc = fe_is_scalar_const(&b) || b.kind == FE_DTYPE || (b.kind == FE_FN && fn_cmp);
     if (!(ac && bc)) {
         /* Point at the operand that cannot take part. */
         if (!ac && !fe_check_operand(F, &a, e->u.binary.lhs->loc)) return fe_err();

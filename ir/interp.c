@@ -947,6 +947,33 @@ static tile_status exec_compute(interp *st, const ir_op *op)
     return s == TILE_OK ? s : internal(st, op, "unsupported operand dtype or axis");
 }
 
+/* SORT/TOPK: two results (values, indices); shapes as the verifier wants
+ * them, checked again so unverified IR cannot write out of bounds. */
+static tile_status exec_sort(interp *st, const ir_op *op)
+{
+    tile_status s = TILE_OK;
+    if (op->noperands != 1 || op->nresults != 2) return internal(st, op, "expected 1 operand, 2 results");
+    const ir_type *xt = &op->operands[0]->type, *vt = &op->results[0]->type;
+    const ir_type *it = &op->results[1]->type;
+    int axis = (int)op->attr.i;
+    if (axis < 0 || axis >= xt->rank || vt->rank != xt->rank || it->rank != xt->rank ||
+        vt->dtype != xt->dtype || it->dtype != IR_I32)
+        return internal(st, op, "result types do not match the operand");
+    for (int d = 0; d < xt->rank; d++)
+        if (it->shape[d] != vt->shape[d] || (d != axis && vt->shape[d] != xt->shape[d]))
+            return internal(st, op, "result shapes do not match the operand");
+    const void *x = in_tile(st, op, op->operands[0], &s);
+    if (!x) return s;
+    void *values = out_tile(st, op, op->results[0], &s);
+    if (!values) return s;
+    int64_t *indices = out_tile(st, op, op->results[1], &s);
+    if (!indices) return s;
+    s = iop_sort(op->code == IR_OP_TOPK, xt->dtype, xt->rank, xt->shape, axis, vt->shape[axis], x,
+                 values, indices);
+    if (s == TILE_ERR_NOMEM) return nomem(st, op);
+    return s == TILE_OK ? s : internal(st, op, "bad operand dtype, axis or k");
+}
+
 static tile_status exec_op(interp *st, const ir_op *op)
 {
     tile_status s = TILE_OK;
@@ -994,6 +1021,8 @@ static tile_status exec_op(interp *st, const ir_op *op)
     case IR_OP_WHILE: return exec_while(st, op);
     case IR_OP_IF: return exec_if(st, op);
     case IR_OP_SCAN: return exec_scan(st, op);
+    case IR_OP_SORT:
+    case IR_OP_TOPK: return exec_sort(st, op);
     case IR_OP_CALL: return exec_call(st, op);
     case IR_OP_PRINT: return exec_print(st, op);
     case IR_OP_ASSERT: return exec_assert(st, op);

@@ -12,6 +12,7 @@
 #ifndef TILE_INTERP_IMPL_H
 #define TILE_INTERP_IMPL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -38,6 +39,14 @@ void iop_concat(size_t esize, int rank, const int64_t *ashape, const int64_t *bs
 /* ARGMAX/ARGMIN over axis: r (the axis removed) gets i32 indices. */
 tile_status iop_argext(ir_opcode op, ir_dtype t, int rank, const int64_t *shape, int axis,
                        const void *x, int64_t *r);
+
+/* SORT (ascending) and TOPK (descending, the first k): each line along
+ * axis sorted stably on (key, index); values has x's shape with the axis
+ * cut to k, indices the same shape (i32 positions). */
+tile_status iop_sort(bool descending, ir_dtype t, int rank, const int64_t *shape, int axis,
+                     int64_t k, const void *x, void *values, int64_t *indices);
+/* The total-order key of an f32 value for SORT/TOPK (NaN above +inf). */
+int64_t iop_sort_key_f32(float x);
 
 /* Splat of a constant (already in the dtype's storage form). */
 void iop_splat(ir_dtype t, int64_t n, ir_scalar v, void *r);

@@ -224,11 +224,43 @@ enum {
  *                number (the first NaN wins) and +0.0 > -0.0.  So
  *                x[argmax] is bit-identical to reduce.max(x).  Any numeric
  *                dtype (not bool).
+ *   SORT         (x) -> (values, indices i32), both x's shape: each line
+ *                along attr.i sorted ascending, STABLY (equal keys keep
+ *                their index order); indices[.., t, ..] is the position in
+ *                x of values[.., t, ..].  The order is total: -inf < ..
+ *                < -0.0 < +0.0 < .. < +inf < NaN, every NaN equal (so NaNs
+ *                come last, in index order).  Any numeric dtype (not bool).
+ *   TOPK         (x) -> (values, indices i32), x's shape with dim attr.i
+ *                cut to k (1 <= k <= x's size there, the result's): the
+ *                first k of the stable DESCENDING order (same total order:
+ *                NaNs first; ties: lower index first).  k = size is the
+ *                descending sort (`sort(x, descending: true)`).
  *   EXPAND_DIMS  (x) -> x with a dim of size 1 inserted at attr.i (x[:, None]
  *                is expand_dims axis 1); its own op, not a reshape, so the
  *                scheduled IR can give x the slice layout of the result.
  *   CONVERT_LAYOUT (x) -> x with another layout (scheduled IR only); the one
  *                place where data moves between threads to change layout.
+ *
+ *   Shared memory and asynchronous copies (scheduled IR only; inserted by
+ *   compiler/sched_pipeline.c, docs/ir.md "Software pipelining").  A tile
+ *   with a #shared layout lives in shared memory: it is a buffer, never
+ *   registers, and only these ops, TRANS and DOT's operands 0/1 use one.
+ *   LOCAL_ALLOC  () -> T[S,R,C]#shared: a buffer of S slots of R x C
+ *                elements for the whole kernel (codegen places it below
+ *                the per-op scratch).  Side effect: never merged or dropped.
+ *   LOCAL_VIEW   (buf T[S,R,C]#shared, slot i32) -> T[R,C]#shared: slot
+ *                `slot` of buf (an address: pure).
+ *   ASYNC_COPY   (dst T[R,C]#shared, pred bool, tensor, idx_0..idx_{r-1})
+ *                -> T[R,C]#blocked: starts copying tensor[idx...] (LOAD's
+ *                indexing; out-of-range elements are 0) into dst when pred
+ *                holds.  The result is no value: its layout says which
+ *                thread copies which elements.  The copy is complete after
+ *                the ASYNC_WAIT that retires its group, visible to the other
+ *                threads after the BARRIER that follows.
+ *   ASYNC_COMMIT () closes the group of the copies this thread started.
+ *   ASYNC_WAIT   () waits until at most attr.i groups are still in flight.
+ *   BARRIER      () every thread of the block arrives before any goes on;
+ *                orders shared-memory accesses across threads.
  */
 #define IR_OPS(X)                                                          \
     X(CONST, "const", 0, 1, IR_PURE | IR_A_CVAL)                           \
@@ -302,8 +334,17 @@ enum {
     X(CONCAT, "concat", 2, 1, IR_PURE | IR_A_AXIS)                         \
     X(ARGMAX, "argmax", 1, 1, IR_PURE | IR_A_AXIS)                         \
     X(ARGMIN, "argmin", 1, 1, IR_PURE | IR_A_AXIS)                         \
+    X(SORT, "sort", 1, 2, IR_PURE | IR_A_AXIS)                             \
+    X(TOPK, "topk", 1, 2, IR_PURE | IR_A_AXIS)                             \
     X(EXPAND_DIMS, "expand_dims", 1, 1, IR_PURE | IR_A_AXIS)               \
-    X(CONVERT_LAYOUT, "convert_layout", 1, 1, IR_PURE)
+    X(CONVERT_LAYOUT, "convert_layout", 1, 1, IR_PURE)                     \
+    /* scheduled IR only: shared-memory buffers and asynchronous copies */ \
+    X(LOCAL_ALLOC, "local_alloc", 0, 1, IR_SIDE_EFFECT)                    \
+    X(LOCAL_VIEW, "local_view", 2, 1, IR_PURE)                             \
+    X(ASYNC_COPY, "async_copy", -1, 1, IR_MEM_READ | IR_MEM_WRITE)         \
+    X(ASYNC_COMMIT, "async_commit", 0, 0, IR_SIDE_EFFECT)                  \
+    X(ASYNC_WAIT, "async_wait", 0, 0, IR_SIDE_EFFECT | IR_A_INDEX)         \
+    X(BARRIER, "barrier", 0, 0, IR_SIDE_EFFECT)
 
 typedef enum ir_opcode {
 #define X(e, n, no, nr, fl) IR_OP_##e,
@@ -411,7 +452,7 @@ typedef struct ir_target_attrs {
     const char *arch;        /* "sm_90" (ir/target.h) */
     int num_warps;           /* block = 32 * num_warps threads */
     int smem_budget;         /* bytes of shared memory a block may use */
-    int num_stages;          /* software-pipeline stages the scheduler chose (0: none) */
+    int num_stages;          /* software pipeline slots (0: not pipelined yet) */
 } ir_target_attrs;
 
 struct ir_module {

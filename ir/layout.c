@@ -188,8 +188,12 @@ bool ir_layout_valid(const ir_layout *l, int rank, int num_warps, const char **w
         }
         return ir_layout_valid(l->parent, 2, num_warps, why);
     case IR_LAYOUT_SHARED:
-        *why = "a shared layout describes memory, not a register tile";
-        return false;
+        /* A buffer in shared memory (ir.h: LOCAL_ALLOC and its views). */
+        if (l->vec < 1 || l->per_phase < 1 || l->max_phase < 1 || !is_perm(l->order, rank)) {
+            *why = "shared: vec, per_phase, max_phase >= 1 and order a permutation of the dims";
+            return false;
+        }
+        return true;
     }
     *why = "unknown layout kind";
     return false;

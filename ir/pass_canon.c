@@ -152,9 +152,11 @@ static void simplify(ir_op *op)
     case IR_OP_FOR: {
         /* A step that is not a positive constant may fail at run time. */
         ir_scalar lo, hi, step;
-        if (op->noperands >= 3 && ir_value_const(op->operands[0], &lo) &&
-            ir_value_const(op->operands[1], &hi) && ir_value_const(op->operands[2], &step) &&
-            lo.i >= hi.i && step.i > 0) {
+        bool empty = op->noperands >= 3 && ir_value_const(op->operands[2], &step) && step.i > 0 &&
+                     (op->operands[0] == op->operands[1] ||   /* for i = x to x */
+                      (ir_value_const(op->operands[0], &lo) &&
+                       ir_value_const(op->operands[1], &hi) && lo.i >= hi.i));
+        if (empty) {
             for (int i = 0; i < op->nresults; i++)
                 ir_replace_all_uses(op->results[i], op->operands[3 + i]);
             ir_op_erase(op);

@@ -5,6 +5,7 @@
  * interpreter's own scalar semantics, so folding can never change a result),
  * broadcast/reshape/trans/slice of a constant, reduce.max/min of a
  * constant, concat of two equal constants, argmax/argmin of a constant (0),
+ * the values of sort/topk of a constant (and their indices along an axis of 1),
  * and select on a constant condition.  An op that would fail at run time (integer
  * division by zero) is left for the runtime to report.  Folding rewrites the
  * op in place into a CONST, so its result value and uses stay untouched. */
@@ -21,9 +22,37 @@ static void make_const(ir_op *op, ir_scalar val)
     op->attr.cval = val;
 }
 
+/* SORT/TOPK of a splat: every element ties, so the values are the splat
+ * and the indices count 0, 1, ... along the axis.  The values become a new
+ * CONST, the indices too where the axis has length 1 (all 0); DCE drops the
+ * op once nothing reads it. */
+static void fold_sort(ir_op *op)
+{
+    ir_scalar x;
+    if (op->nresults != 2 || op->noperands != 1 || !ir_value_const(op->operands[0], &x) ||
+        !op->parent || !op->parent->func)
+        return;
+    ir_builder b = {.m = op->parent->func->module};
+    ir_builder_before(&b, op);
+    b.loc = op->loc;
+    ir_scalar zero = {0};
+    for (int r = 0; r < 2; r++) {
+        const ir_type *t = &op->results[r]->type;
+        if (!op->results[r]->uses || (r == 1 && t->shape[op->attr.i] != 1)) continue;
+        ir_op *c = ir_build(&b, IR_OP_CONST, 0, NULL, 1, t, 0);
+        if (!c) return;
+        c->attr.cval = r == 0 ? x : zero;
+        ir_replace_all_uses(op->results[r], c->results[0]);
+    }
+}
+
 static void fold_op(ir_op *op)
 {
     const ir_op_info *info = &ir_op_table[op->code];
+    if (op->code == IR_OP_SORT || op->code == IR_OP_TOPK) {
+        fold_sort(op);
+        return;
+    }
     if (!(info->flags & IR_PURE) || op->nresults != 1 || op->code == IR_OP_CONST) return;
     ir_scalar x = {0}, y = {0}, r = {0};
     if (op->code == IR_OP_SELECT) {

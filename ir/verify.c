@@ -161,6 +161,7 @@ static bool tensor_operand_allowed(const ir_op *op, int i)
     case IR_OP_STORE:
     case IR_OP_ATOMIC_ADD:
     case IR_OP_TENSOR_DIM: return i == 0;
+    case IR_OP_ASYNC_COPY: return i == 2;
     case IR_OP_CALL: return true;
     default: return false;
     }
@@ -249,6 +250,37 @@ static void check_axis(verifier *v, const ir_op *op, int rank)
     if (op->attr.i < 0 || op->attr.i >= rank)
         fail(v, op, "%s: axis %" PRId64 " out of range for rank %d", opname(op), op->attr.i,
              rank);
+}
+
+/* SORT/TOPK: values of x's type, i32 indices of the same shape; SORT keeps
+ * the axis length, TOPK cuts it to k in 1..n.  Layouts are free (each
+ * result is written through the scratch). */
+static void check_sort(verifier *v, const ir_op *op)
+{
+    const ir_type *xt = &op->operands[0]->type;
+    const char *name = ir_op_table[op->code].name;
+    check_axis(v, op, xt->rank);
+    if (v->failed) return;
+    if (xt->kind != IR_TY_TILE || xt->rank < 1 || xt->dtype == IR_BOOL) {
+        fail(v, op, "%s: operand has type %s, expected a numeric tile of rank >= 1", name, TS(xt));
+        return;
+    }
+    const ir_type *vt = &op->results[0]->type, *it = &op->results[1]->type;
+    int64_t k = vt->rank == xt->rank ? vt->shape[op->attr.i] : -1;
+    ir_type want = *xt;
+    want.shape[op->attr.i] = k;
+    want.layout = vt->layout;
+    bool k_ok = op->code == IR_OP_SORT ? k == xt->shape[op->attr.i]
+                                       : k >= 1 && k <= xt->shape[op->attr.i];
+    if (!k_ok || !ir_type_equal(vt, &want)) {
+        fail(v, op, "%s: values have type %s, not %s along axis %" PRId64 "%s", name, TS(vt),
+             TS(xt), op->attr.i, op->code == IR_OP_TOPK ? " cut to k in 1..n" : "");
+        return;
+    }
+    want.dtype = IR_I32;
+    want.layout = it->layout;
+    if (!ir_type_equal(it, &want))
+        fail(v, op, "%s: indices have type %s, expected %s", name, TS(it), TS(&want));
 }
 
 /* The parameter a function-argument value stands for, or NULL. */
@@ -503,6 +535,86 @@ static void check_call(verifier *v, const ir_op *op)
         }
 }
 
+static bool is_shared(const ir_type *t)
+{
+    return t->kind == IR_TY_TILE && t->layout && t->layout->kind == IR_LAYOUT_SHARED;
+}
+
+/* Which operands may be shared-memory tiles (ir.h: a #shared tile is a
+ * buffer, so only ops that address memory take one). */
+static bool shared_operand_allowed(const ir_op *op, int i)
+{
+    switch (op->code) {
+    case IR_OP_LOCAL_VIEW:
+    case IR_OP_ASYNC_COPY: return i == 0;
+    case IR_OP_TRANS: return true;
+    case IR_OP_DOT: return i < 2;
+    default: return false;
+    }
+}
+
+static void check_async_copy(verifier *v, const ir_op *op)
+{
+    const ir_type *dt = &op->operands[0]->type, *rt = &op->results[0]->type;
+    if (op->noperands < 3 || op->operands[2]->type.kind != IR_TY_TENSOR) {
+        fail(v, op, "async_copy: operands are (dst, pred, tensor, indices...)");
+        return;
+    }
+    const ir_type *tt = &op->operands[2]->type;
+    if (op->noperands != 3 + tt->rank) {
+        fail(v, op, "async_copy: expected %d operands for a rank-%d tensor, got %d", 3 + tt->rank,
+             tt->rank, op->noperands);
+        return;
+    }
+    if (!is_scalar(op->operands[1], IR_BOOL)) {
+        fail(v, op, "async_copy: the predicate must be a bool scalar");
+        return;
+    }
+    ir_type view = ir_type_scalar(tt->dtype);
+    for (int d = 0; d < tt->rank; d++) {
+        const ir_type *it = &op->operands[3 + d]->type;
+        if (it->kind != IR_TY_TILE || !ir_dtype_is_int(it->dtype) ||
+            view.rank + it->rank > IR_MAX_RANK) {
+            fail(v, op, "async_copy: index %d has type %s, expected an integer tile", d, TS(it));
+            return;
+        }
+        for (int k = 0; k < it->rank; k++) view.shape[view.rank++] = it->shape[k];
+    }
+    if (!is_shared(dt) || is_shared(rt) || !ir_type_same_shape(&view, dt) ||
+        !ir_type_same_shape(&view, rt) || dt->dtype != tt->dtype || rt->dtype != tt->dtype)
+        fail(v, op, "async_copy: copies %s into %s with result %s: shapes and dtypes must agree, "
+                    "the destination in shared memory, the result in registers",
+             TS(&view), TS(dt), TS(rt));
+}
+
+static void check_shared_op(verifier *v, const ir_op *op)
+{
+    const ir_type *rt = op->nresults ? &op->results[0]->type : NULL;
+    if (v->m->stage != IR_STAGE_SCHEDULED) {
+        fail(v, op, "%s: only in scheduled IR", opname(op));
+        return;
+    }
+    switch (op->code) {
+    case IR_OP_LOCAL_ALLOC:
+        if (!is_shared(rt) || rt->rank < 2)
+            fail(v, op, "local_alloc: result %s must be a shared buffer of rank >= 2", TS(rt));
+        break;
+    case IR_OP_LOCAL_VIEW: {
+        const ir_type *bt = &op->operands[0]->type;
+        bool ok = is_shared(bt) && is_shared(rt) && is_scalar(op->operands[1], IR_I32) &&
+                  bt->dtype == rt->dtype && bt->rank == rt->rank + 1;
+        for (int d = 0; ok && d < rt->rank; d++) ok = bt->shape[d + 1] == rt->shape[d];
+        if (!ok) fail(v, op, "local_view: %s is not a slot of %s", TS(rt), TS(bt));
+        break;
+    }
+    case IR_OP_ASYNC_COPY: check_async_copy(v, op); break;
+    case IR_OP_ASYNC_WAIT:
+        if (op->attr.i < 0 || op->attr.i > 64) fail(v, op, "async_wait: %" PRId64 " groups", op->attr.i);
+        break;
+    default: break;
+    }
+}
+
 static void check_op_types(verifier *v, ir_op *op)
 {
     const ir_op_info *info = &ir_op_table[op->code];
@@ -524,6 +636,12 @@ static void check_op_types(verifier *v, ir_op *op)
             return;
         }
     }
+    for (int i = 0; i < op->noperands; i++)
+        if (is_shared(&op->operands[i]->type) && !shared_operand_allowed(op, i)) {
+            fail(v, op, "%s: operand %d is a shared-memory buffer %s", info->name, i,
+                 TS(&op->operands[i]->type));
+            return;
+        }
     if (info->flags & IR_ELEMENTWISE) {
         check_elementwise(v, op);
         return;
@@ -653,6 +771,10 @@ static void check_op_types(verifier *v, ir_op *op)
             fail(v, op, "%s: result has type %s, expected %s", info->name, TS(rt), TS(&want));
         break;
     }
+    case IR_OP_SORT:
+    case IR_OP_TOPK:
+        check_sort(v, op);
+        break;
     case IR_OP_CUMSUM:
         check_axis(v, op, xt->rank);
         if (!v->failed && !ir_type_equal(rt, xt))
@@ -681,6 +803,14 @@ static void check_op_types(verifier *v, ir_op *op)
     case IR_OP_STORE:
     case IR_OP_ATOMIC_ADD:
         check_memory(v, op);
+        break;
+    case IR_OP_LOCAL_ALLOC:
+    case IR_OP_LOCAL_VIEW:
+    case IR_OP_ASYNC_COPY:
+    case IR_OP_ASYNC_COMMIT:
+    case IR_OP_ASYNC_WAIT:
+    case IR_OP_BARRIER:
+        check_shared_op(v, op);
         break;
     case IR_OP_FOR:
         if (op->noperands < 3) {

@@ -337,10 +337,13 @@ static void vector_accesses(void **state)
     assert_non_null(strstr(k.ptx, "st.global.v4.b32"));
     assert_non_null(strstr(k.ptx, "ld.global.b32"));
     tc_unit_free(u);
-    /* bf16 Q/K/V rows: 8 elements = one 16-byte vector. */
+    /* bf16 Q/K/V rows: 8 elements = one 16-byte cp.async into shared
+     * memory (sched_pipeline.c); O from the mma accumulator: pairs of
+     * neighbours, one 32-bit store each. */
     gpu_case fwd = {"attention/flash_fwd.tile", "flash_fwd", "T=bf16,D=64"};
     u = compile_case(&fwd, TILE_LIB_DIR, "sm_90", 0, &k);
-    assert_non_null(strstr(k.ptx, "ld.global.v4.b32"));
+    assert_non_null(strstr(k.ptx, "cp.async.cg.shared.global"));
+    assert_non_null(strstr(k.ptx, "st.global.b32"));
     tc_unit_free(u);
     /* The bisecting switches turn vectors and tensor cores off. */
     setenv("TILE_CG_NO_VECTOR", "1", 1);

@@ -735,6 +735,328 @@ static void test_disk_cache(void **state)
     tile_close(a);
 }
 
+/* ---- score modifiers (scores.tile): forward and the derived backward ------------------ */
+/* The named specialisations flash_fwd_NAME, flash_bwd_dkdv_NAME, flash_bwd_dq_NAME
+ * with their captured tensors (caps[0..ncaps)), chained forward -> backward as in
+ * run_bwd. */
+static bool run_scored(const char *name, const garg *caps, int ncaps, tile_dtype T, int Z, int H,
+                       int HK, int M, int N, int D, uint64_t seed)
+{
+    char defines[64], label[192], kernel[64];
+    snprintf(defines, sizeof defines, "D=%d,T=%s", D, dtname(T));
+    th_rng rng = th_rng_new(seed);
+    size_t nq = (size_t)Z * H * M * D, nk = (size_t)Z * HK * N * D;
+    float *q = TH_NEW(float, nq), *k = TH_NEW(float, nk), *v = TH_NEW(float, nk), *dout = TH_NEW(float, nq);
+    th_fill(&rng, q, nq, -2, 2, (ir_dtype)T);   /* scores up to ~15: softcap bends them */
+    th_fill(&rng, k, nk, -2, 2, (ir_dtype)T);
+    th_fill(&rng, v, nk, -1, 1, (ir_dtype)T);
+    th_fill(&rng, dout, nq, -1, 1, (ir_dtype)T);
+    double scale = 1 / sqrt(D);
+    garg fwd[10] = {GFLT("q", T, q, Z, H, M, D), GFLT("k", T, k, Z, HK, N, D), GFLT("v", T, v, Z, HK, N, D),
+                    GOUT("o", T, Z, H, M, D), GOUT("lse", TILE_F32, Z, H, M), GSCALAR("scale", scale)};
+    for (int i = 0; i < ncaps; i++) fwd[6 + i] = caps[i];
+    snprintf(kernel, sizeof kernel, "flash_fwd_%s", name);
+    snprintf(label, sizeof label, "%s %s Z=%d H=%d HK=%d M=%d N=%d D=%d", kernel, dtname(T), Z, H, HK, M, N, D);
+    bool ok = run_case(label, "attention/flash_fwd.tile", kernel, defines, fwd, 6 + ncaps, seed);
+    garg pre[3] = {GFLT("o", T, fwd[3].result, Z, H, M, D), GFLT("dout", T, dout, Z, H, M, D),
+                   GOUT("delta", TILE_F32, Z, H, M)};
+    ok = ok && run_case("flash_bwd_preprocess (scored)", "attention/flash_bwd.tile", "flash_bwd_preprocess",
+                        defines, pre, 3, seed);
+    garg dkdv[13] = {GFLT("q", T, q, Z, H, M, D), GFLT("k", T, k, Z, HK, N, D), GFLT("v", T, v, Z, HK, N, D),
+                     GFLT("dout", T, dout, Z, H, M, D), GFLT("lse", TILE_F32, fwd[4].result, Z, H, M),
+                     GFLT("delta", TILE_F32, pre[2].result, Z, H, M), GOUT("dk", T, Z, HK, N, D),
+                     GOUT("dv", T, Z, HK, N, D), GSCALAR("scale", scale)};
+    for (int i = 0; i < ncaps; i++) dkdv[9 + i] = caps[i];
+    snprintf(kernel, sizeof kernel, "flash_bwd_dkdv_%s", name);
+    snprintf(label, sizeof label, "%s %s Z=%d H=%d HK=%d M=%d N=%d D=%d", kernel, dtname(T), Z, H, HK, M, N, D);
+    ok = ok && run_case(label, "attention/flash_bwd.tile", kernel, defines, dkdv, 9 + ncaps, seed);
+    garg dq[12] = {dkdv[0], dkdv[1], dkdv[2], dkdv[3], dkdv[4], dkdv[5], GOUT("dq", T, Z, H, M, D),
+                   GSCALAR("scale", scale)};
+    for (int i = 0; i < 6; i++) dq[i].result = NULL;
+    for (int i = 0; i < ncaps; i++) dq[8 + i] = caps[i];
+    snprintf(kernel, sizeof kernel, "flash_bwd_dq_%s", name);
+    snprintf(label, sizeof label, "%s %s Z=%d H=%d HK=%d M=%d N=%d D=%d", kernel, dtname(T), Z, H, HK, M, N, D);
+    ok = ok && run_case(label, "attention/flash_bwd.tile", kernel, defines, dq, 8 + ncaps, seed);
+    free_results(fwd, 6 + ncaps), free_results(pre, 3), free_results(dkdv, 9 + ncaps);
+    free_results(dq, 8 + ncaps);
+    free(q), free(k), free(v), free(dout);
+    return ok;
+}
+
+static void test_score_modifiers(void **state)
+{
+    (void)state;
+    enum { H = 4, HK = 2, M = 131, N = 77 };
+    float slopes[H], beta[H];
+    int32_t sink[N];
+    for (int h = 0; h < H; h++) {
+        slopes[h] = (float)pow(2.0, -8.0 * (h + 1) / H);
+        beta[h] = h % 2 ? 0.2f + 0.2f * (float)h : 1.0f;
+    }
+    for (int j = 0; j < N; j++) sink[j] = j < 4 || j % 17 == 0;
+    garg alibi[1] = {GFLT("slopes", TILE_F32, slopes, H)};
+    garg bias[1] = {GIN("bias", TILE_F32, H, 2 * N - 1)};
+    garg act[2] = {GINT("sink", sink, N), GFLT("beta", TILE_F32, beta, H)};
+    int failed = 0;
+    failed += !run_scored("alibi", alibi, 1, TILE_BF16, 1, H, HK, M, N, 64, 31);
+    failed += !run_scored("softcap", NULL, 0, TILE_BF16, 1, H, HK, N, M, 64, 32);
+    failed += !run_scored("softcap", NULL, 0, TILE_F32, 1, H, HK, 64, 64, 64, 33);
+    failed += !run_scored("act", act, 2, TILE_BF16, 2, H, HK, M, N, 128, 34);
+    /* rel_bias: the table is [H, 2N - 1] of this case's N */
+    garg bias_mn[1] = {GIN("bias", TILE_F32, H, 2 * M - 1)};
+    failed += !run_scored("rel_bias", bias, 1, TILE_BF16, 1, H, HK, M, N, 64, 35);
+    failed += !run_scored("rel_bias", bias_mn, 1, TILE_F16, 1, H, HK, N, M, 64, 36);
+    assert_int_equal(failed, 0);
+}
+
+/* ---- issue 9: sort/topk and the dynamic sparse attention programs ---------------- */
+
+/* The interpreter's result of an i32 output as ints, for the next stage. */
+static int32_t *ints_of(const garg *a)
+{
+    size_t n = numel(a);
+    int32_t *x = TH_NEW(int32_t, n);
+    for (size_t i = 0; i < n; i++) x[i] = (int32_t)a->result[i];
+    return x;
+}
+
+/* Uniform floats in [lo, hi) for the host side of a chain. */
+static float *uniform_floats(th_rng *rng, size_t n, float lo, float hi)
+{
+    float *x = TH_NEW(float, n);
+    for (size_t i = 0; i < n; i++) x[i] = lo + (hi - lo) * (float)th_rng_uniform(rng);
+    return x;
+}
+
+/* sort/argsort/topk on edge values (tests/golden/ptx_sort.tile): ties,
+ * NaNs, +-0 and infinities, bf16 rounding ties, i32 extremes; exact. */
+static void test_sort_ops(void **state)
+{
+    (void)state;
+    static const float special[] = {0.0f, -0.0f, INFINITY, -INFINITY, NAN, 1.5f, -1.5f, 1.5f};
+    float x[3 * 37];
+    int32_t n[3 * 37];
+    th_rng rng = th_rng_new(90);
+    for (int i = 0; i < 3 * 37; i++) {
+        int r = th_rng_int(&rng, 12);
+        x[i] = r < 8 ? special[r] : 1.0f + (float)r * 0.00390625f; /* bf16 ties among these */
+        n[i] = th_rng_int(&rng, 5) == 0 ? (i % 2 ? INT32_MAX : INT32_MIN + 1) : th_rng_int(&rng, 7) - 3;
+    }
+    garg args[8] = {
+        GFLT("x", TILE_F32, x, 3, 37), GINT("n", n, 3, 37), GOUT("s", TILE_F32, 4, 3, 37),
+        GOUT("i", TILE_I32, 4, 3, 37), GOUT("t", TILE_F32, 3, 6), GOUT("j", TILE_I32, 3, 6),
+        GOUT("a0", TILE_I32, 2, 37), GOUT("ni", TILE_I32, 2, 3, 37)};
+    for (int a = 2; a < 8; a++) args[a].ulps = 1; /* floats moved unchanged, ints exact */
+    bool ok = run_case("sort/argsort/topk edge values", "golden/ptx_sort.tile", "sortops", "", args, 8, 91);
+    free_results(args, 8);
+    /* lines of 700: cg_sort.c's bitonic network (padded to 1024) */
+    float xb[2 * 700];
+    int32_t wb[700];
+    for (int i = 0; i < 2 * 700; i++) {
+        int r = th_rng_int(&rng, 40);
+        xb[i] = r < 8 ? special[r] : (float)(r - 20) * 0.25f + (r % 3 ? 0.0f : 0.001953125f);
+    }
+    for (int i = 0; i < 700; i++) wb[i] = th_rng_int(&rng, 50) - 25 + (i % 97 == 0 ? 1000000 : 0);
+    garg big[7] = {
+        GFLT("x", TILE_F32, xb, 2, 700), GINT("w", wb, 700), GOUT("s", TILE_F32, 3, 2, 700),
+        GOUT("i", TILE_I32, 3, 2, 700), GOUT("t", TILE_F32, 2, 100), GOUT("j", TILE_I32, 2, 100),
+        GOUT("ni", TILE_I32, 3, 700)};
+    for (int a = 2; a < 7; a++) big[a].ulps = 1;
+    ok = run_case("sort/argsort/topk lines of 700", "golden/ptx_sort.tile", "sortbig", "", big, 7, 92) && ok;
+    free_results(big, 7);
+    assert_true(ok);
+}
+
+/* The FlexPrefill chain, stage by stage, each stage's interpreter result the
+ * next stage's input on both sides (so the selection must be exact). */
+static bool run_flex_chain(tile_dtype T, int H, int HK, int M, int N, int D, int BM, int BN,
+                           bool by_mass, uint64_t seed)
+{
+    char label[160], defs[160];
+    int MB = (M + BM - 1) / BM, NB = (N + BN - 1) / BN, NBMAX = NB + 2;
+    th_rng rng = th_rng_new(seed);
+    float *q = uniform_floats(&rng, (size_t)H * M * D, -1, 1), *k = uniform_floats(&rng, (size_t)HK * N * D, -1, 1);
+    float *v = uniform_floats(&rng, (size_t)HK * N * D, -1, 1);
+    snprintf(label, sizeof label, "flexprefill %s H=%d HK=%d M=%d N=%d D=%d BM=%d BN=%d %s", dtname(T), H,
+             HK, M, N, D, BM, BN, by_mass ? "mass" : "top-k");
+    garg pool[2] = {GFLT("k", T, k, 1, HK, N, D), GOUT("kbar", TILE_F32, 1, HK, NB, D)};
+    snprintf(defs, sizeof defs, "T=%s,D=%d,BN=%d", dtname(T), D, BN);
+    bool ok = run_case(label, "attention/flexprefill.tile", "flex_pool_k", defs, pool, 2, seed);
+    garg est[6] = {GFLT("q", T, q, 1, H, M, D), GFLT("k", T, k, 1, HK, N, D),
+                   GFLT("kbar", TILE_F32, pool[1].result, 1, HK, NB, D), GOUT("est", TILE_F32, 1, H, MB, NB),
+                   GSCALAR("scale", 1 / sqrt(D))};
+    snprintf(defs, sizeof defs, "T=%s,D=%d,BM=%d,BN=%d,BC=4", dtname(T), D, BM, BN);
+    ok = ok && run_case(label, "attention/flexprefill.tile", "flex_estimate", defs, est, 5, seed);
+    garg sel[7] = {GFLT("est", TILE_F32, est[3].result, 1, H, MB, NB), GOUT("kv_idx", TILE_I32, 1, H, MB, NB),
+                   GOUT("kv_cnt", TILE_I32, 1, H, MB), GSCALAR("M", M), GSCALAR("N", N), GSCALAR("tau", 0.8),
+                   GSCALAR("keep", 3)};
+    sel[1].ulps = sel[2].ulps = 1;
+    snprintf(defs, sizeof defs, "BM=%d,BN=%d,NBMAX=%d,by_mass=%s", BM, BN, NBMAX, by_mass ? "true" : "false");
+    ok = ok && run_case(label, "attention/flexprefill.tile", "flex_select", defs, sel, 7, seed);
+    int32_t *idx = ok ? ints_of(&sel[1]) : NULL, *cnt = ok ? ints_of(&sel[2]) : NULL;
+    garg att[8] = {GFLT("q", T, q, 1, H, M, D), GFLT("k", T, k, 1, HK, N, D), GFLT("v", T, v, 1, HK, N, D),
+                   GINT("kv_idx", idx, 1, H, MB, NB), GINT("kv_cnt", cnt, 1, H, MB), GOUT("o", T, 1, H, M, D),
+                   GOUT("lse", TILE_F32, 1, H, M), GSCALAR("scale", 1 / sqrt(D))};
+    snprintf(defs, sizeof defs, "T=%s,D=%d,BM=%d,BN=%d", dtname(T), D, BM, BN);
+    ok = ok && run_case(label, "attention/block_sparse.tile", "block_sparse_fwd_causal", defs, att, 8, seed);
+    garg km[3] = {GFLT("lse_sparse", TILE_F32, ok ? att[6].result : q, 1, H, M), GIN("lse_dense", TILE_F32, 1, H, M),
+                  GOUT("frac", TILE_F32, 1, H, M)};
+    ok = ok && run_case(label, "attention/flexprefill.tile", "flex_kept_mass", "BM=32", km, 3, seed);
+    free_results(pool, 2), free_results(est, 6), free_results(sel, 7), free_results(att, 8), free_results(km, 3);
+    free(q), free(k), free(v), free(idx), free(cnt);
+    return ok;
+}
+
+/* TokenSelect and Quest decoding, stage by stage as above; every sequence
+ * holds n tokens (so the score and page tables are fully written). */
+static bool run_token_chain(tile_dtype T, int Z, int H, int HK, int D, int PS, int n, int K, int C,
+                            int KP, uint64_t seed)
+{
+    char label[160], defs[160];
+    int S = 4, W = 16, S2 = 3, MAXP = (n + PS - 1) / PS, P = Z * MAXP, NS = P * PS;
+    int NCK = (n + C - 1) / C * K, TMAX = S + W + K, TQ = (KP + 2) * PS;
+    th_rng rng = th_rng_new(seed);
+    float *q = uniform_floats(&rng, (size_t)Z * H * D, -2, 2), *k = uniform_floats(&rng, (size_t)NS * HK * D, -1, 1);
+    float *v = uniform_floats(&rng, (size_t)NS * HK * D, -1, 1);
+    int32_t *table = TH_NEW(int32_t, P), *lens = TH_NEW(int32_t, Z);
+    for (int i = 0; i < P; i++) table[i] = (int32_t)((i * 7L + 3) % P);
+    for (int z = 0; z < Z; z++) lens[z] = n;
+    snprintf(label, sizeof label, "token_select %s Z=%d H=%d HK=%d D=%d PS=%d n=%d K=%d", dtname(T), Z, H, HK,
+             D, PS, n, K);
+    garg lse[6] = {GFLT("q", T, q, Z, H, D), GFLT("k_slots", T, k, NS, HK, D), GINT("block_table", table, Z, MAXP),
+                   GINT("seq_lens", lens, Z), GOUT("lse_part", TILE_F32, Z, H, 2), GSCALAR("scale", 1 / sqrt(D))};
+    snprintf(defs, sizeof defs, "T=%s,D=%d,PS=%d,S=2", dtname(T), D, PS);
+    bool ok = run_case(label, "attention/token_select.tile", "ts_lse_split", defs, lse, 6, seed);
+    garg sc[7] = {GFLT("q", T, q, Z, H, D), GFLT("k_slots", T, k, NS, HK, D), GINT("block_table", table, Z, MAXP),
+                  GINT("seq_lens", lens, Z), GFLT("lse_part", TILE_F32, ok ? lse[4].result : q, Z, H, 2),
+                  GOUT("score", TILE_F32, Z, HK, n), GSCALAR("scale", 1 / sqrt(D))};
+    ok = ok && run_case(label, "attention/token_select.tile", "ts_score", defs, sc, 7, seed);
+    garg ch[4] = {GFLT("score", TILE_F32, ok ? sc[5].result : q, Z, HK, n), GINT("seq_lens", lens, Z),
+                  GOUT("cand_score", TILE_F32, Z, HK, NCK), GOUT("cand_pos", TILE_I32, Z, HK, NCK)};
+    ch[2].ulps = ch[3].ulps = 1;
+    snprintf(defs, sizeof defs, "K=%d,C=%d,S=%d,W=%d", K, C, S, W);
+    ok = ok && run_case(label, "attention/token_select.tile", "ts_select_chunk", defs, ch, 4, seed);
+    int32_t *cpos = ok ? ints_of(&ch[3]) : NULL;
+    garg sel[5] = {GFLT("cand_score", TILE_F32, ok ? ch[2].result : q, Z, HK, NCK), GINT("cand_pos", cpos, Z, HK, NCK),
+                   GINT("seq_lens", lens, Z), GOUT("tok_idx", TILE_I32, Z, HK, TMAX), GOUT("tok_cnt", TILE_I32, Z, HK)};
+    sel[3].ulps = sel[4].ulps = 1;
+    snprintf(defs, sizeof defs, "K=%d,NCMAX=%d,S=%d,W=%d", K, NCK / K + 1, S, W);
+    ok = ok && run_case(label, "attention/token_select.tile", "ts_select", defs, sel, 5, seed);
+    /* Quest on the same cache */
+    garg sum[5] = {GFLT("k_slots", T, k, NS, HK, D), GINT("block_table", table, Z, MAXP), GINT("seq_lens", lens, Z),
+                   GOUT("kmin", TILE_F32, P, HK, D), GOUT("kmax", TILE_F32, P, HK, D)};
+    sum[3].ulps = sum[4].ulps = 1;
+    snprintf(defs, sizeof defs, "T=%s,D=%d,PS=%d", dtname(T), D, PS);
+    ok = ok && run_case(label, "attention/token_select.tile", "quest_summaries", defs, sum, 5, seed);
+    garg qs[6] = {GFLT("q", T, q, Z, H, D), GINT("block_table", table, Z, MAXP), GINT("seq_lens", lens, Z),
+                  GFLT("kmin", TILE_F32, ok ? sum[3].result : q, P, HK, D),
+                  GFLT("kmax", TILE_F32, ok ? sum[4].result : q, P, HK, D), GOUT("page_score", TILE_F32, Z, HK, MAXP)};
+    snprintf(defs, sizeof defs, "T=%s,D=%d,PS=%d,BP=4", dtname(T), D, PS);
+    ok = ok && run_case(label, "attention/token_select.tile", "quest_score", defs, qs, 6, seed);
+    garg qsel[4] = {GFLT("page_score", TILE_F32, ok ? qs[5].result : q, Z, HK, MAXP), GINT("seq_lens", lens, Z),
+                    GOUT("tok_idx", TILE_I32, Z, HK, TQ), GOUT("tok_cnt", TILE_I32, Z, HK)};
+    qsel[2].ulps = qsel[3].ulps = 1;
+    snprintf(defs, sizeof defs, "PS=%d,KP=%d,PMAX=%d", PS, KP, MAXP + KP + 1);
+    ok = ok && run_case(label, "attention/token_select.tile", "quest_select", defs, qsel, 4, seed);
+    /* attention over both lists, then the combine */
+    for (int variant = 0; ok && variant < 2; variant++) {
+        garg *lists = variant ? qsel + 2 : sel + 3;
+        int tmax = variant ? TQ : TMAX;
+        int32_t *ti = ints_of(&lists[0]), *tc = ints_of(&lists[1]);
+        garg att[9] = {GFLT("q", T, q, Z, H, D), GFLT("k_slots", T, k, NS, HK, D), GFLT("v_slots", T, v, NS, HK, D),
+                       GINT("block_table", table, Z, MAXP), GINT("tok_idx", ti, Z, HK, tmax), GINT("tok_cnt", tc, Z, HK),
+                       GOUT("o_part", TILE_F32, Z, H, S2, D), GOUT("lse_part", TILE_F32, Z, H, S2),
+                       GSCALAR("scale", 1 / sqrt(D))};
+        snprintf(defs, sizeof defs, "T=%s,D=%d,PS=%d,S2=%d,BT=8", dtname(T), D, PS, S2);
+        ok = run_case(label, "attention/token_select.tile", "ts_decode_split", defs, att, 9, seed);
+        garg cb[4] = {GFLT("o_part", TILE_F32, ok ? att[6].result : q, Z, H, S2, D),
+                      GFLT("lse_part", TILE_F32, ok ? att[7].result : q, Z, H, S2), GOUT("o", T, Z, H, D),
+                      GOUT("lse", TILE_F32, Z, H)};
+        snprintf(defs, sizeof defs, "T=%s,D=%d,S=%d", dtname(T), D, S2);
+        ok = ok && run_case(label, "attention/decode.tile", "decode_combine", defs, cb, 4, seed);
+        free_results(att, 9), free_results(cb, 4);
+        free(ti), free(tc);
+    }
+    free_results(lse, 6), free_results(sc, 7), free_results(ch, 4), free_results(sel, 5);
+    free_results(sum, 5), free_results(qs, 6), free_results(qsel, 4);
+    free(q), free(k), free(v), free(table), free(lens), free(cpos);
+    return ok;
+}
+
+/* HyperAttention and routing: planes, codes, the counting sort, samples and
+ * the attention kernels, each on the interpreter's results of the stage
+ * before (codes and orders exact). */
+static bool run_hyper_chain(tile_dtype T, int H, int HK, int M, int N, int D, int NP, int BB, int MS,
+                            int C, uint64_t seed)
+{
+    char label[160], defs[160];
+    th_rng rng = th_rng_new(seed);
+    float *q = uniform_floats(&rng, (size_t)H * M * D, -1, 1), *k = uniform_floats(&rng, (size_t)HK * N * D, -1, 1);
+    float *v = uniform_floats(&rng, (size_t)HK * N * D, -1, 1), *cen = uniform_floats(&rng, (size_t)C * D, -1, 1);
+    snprintf(label, sizeof label, "hyper %s H=%d HK=%d M=%d N=%d D=%d NP=%d BB=%d MS=%d C=%d", dtname(T), H,
+             HK, M, N, D, NP, BB, MS, C);
+    garg pl[2] = {GOUT("planes", TILE_F32, NP, D), GSCALAR("seed", 12345)};
+    pl[0].ulps = 1;
+    snprintf(defs, sizeof defs, "NP=%d,D=%d", NP, D);
+    bool ok = run_case(label, "attention/hyper.tile", "hyper_planes", defs, pl, 2, seed);
+    int32_t *perm[2][2] = {{0}}, *pos[2][2] = {{0}}, *codes[2][2] = {{0}}, *starts[2][2] = {{0}};
+    for (int route = 0; route < 2; route++)
+        for (int side = 0; ok && side < 2; side++) {   /* queries, keys */
+            int HX = side ? HK : H, L = side ? N : M, ncode = route ? C : 1 << NP;
+            garg hs[3] = {GFLT("x", T, side ? k : q, 1, HX, L, D),
+                          GFLT(route ? "centroids" : "planes", TILE_F32, route ? cen : pl[0].result, route ? C : NP, D),
+                          GOUT("code", TILE_I32, 1, HX, L)};
+            hs[2].ulps = 1;
+            if (route) snprintf(defs, sizeof defs, "T=%s,D=%d,C=%d,BL=16", dtname(T), D, C);
+            else snprintf(defs, sizeof defs, "T=%s,D=%d,NP=%d,BL=16", dtname(T), D, NP);
+            ok = run_case(label, "attention/hyper.tile", route ? "route_code" : "hyper_hash", defs, hs, 3, seed);
+            codes[route][side] = ok ? ints_of(&hs[2]) : NULL;
+            garg bs[4] = {GINT("code", codes[route][side], 1, HX, L), GOUT("perm", TILE_I32, 1, HX, L),
+                          GOUT("pos", TILE_I32, 1, HX, L), GOUT("starts", TILE_I32, 1, HX, ncode + 1)};
+            bs[1].ulps = bs[2].ulps = bs[3].ulps = 1;
+            snprintf(defs, sizeof defs, "NCODE=%d,BL=16", ncode);
+            ok = ok && run_case(label, "attention/hyper.tile", "bucket_sort", defs, bs, 4, seed);
+            if (ok) perm[route][side] = ints_of(&bs[1]), pos[route][side] = ints_of(&bs[2]), starts[route][side] = ints_of(&bs[3]);
+            free_results(hs, 3), free_results(bs, 4);
+        }
+    garg sm[3] = {GOUT("cols", TILE_I32, 1, H, MS), GSCALAR("N", N), GSCALAR("seed", 777)};
+    sm[0].ulps = 1;
+    snprintf(defs, sizeof defs, "MS=%d", MS);
+    ok = ok && run_case(label, "attention/hyper.tile", "hyper_sample", defs, sm, 3, seed);
+    int32_t *cols = ok ? ints_of(&sm[0]) : NULL;
+    garg ha[10] = {GFLT("q", T, q, 1, H, M, D), GFLT("k", T, k, 1, HK, N, D), GFLT("v", T, v, 1, HK, N, D),
+                   GINT("perm_q", perm[0][0], 1, H, M), GINT("perm_k", perm[0][1], 1, HK, N),
+                   GINT("pos_k", pos[0][1], 1, HK, N), GINT("cols", cols, 1, H, MS), GOUT("o", T, 1, H, M, D),
+                   GOUT("lse", TILE_F32, 1, H, M), GSCALAR("scale", 1 / sqrt(D))};
+    snprintf(defs, sizeof defs, "T=%s,D=%d,BB=%d,MS=%d", dtname(T), D, BB, MS);
+    ok = ok && run_case(label, "attention/hyper.tile", "hyper_attn", defs, ha, 10, seed);
+    garg ra[11] = {GFLT("q", T, q, 1, H, M, D), GFLT("k", T, k, 1, HK, N, D), GFLT("v", T, v, 1, HK, N, D),
+                   GINT("perm_q", perm[1][0], 1, H, M), GINT("code_q", codes[1][0], 1, H, M),
+                   GINT("perm_k", perm[1][1], 1, HK, N), GINT("code_k", codes[1][1], 1, HK, N),
+                   GINT("starts_k", starts[1][1], 1, HK, C + 1), GOUT("o", T, 1, H, M, D),
+                   GOUT("lse", TILE_F32, 1, H, M), GSCALAR("scale", 1 / sqrt(D))};
+    snprintf(defs, sizeof defs, "T=%s,D=%d,BM=16,BN=16,is_causal=true", dtname(T), D);
+    ok = ok && run_case(label, "attention/hyper.tile", "routing_attn", defs, ra, 11, seed);
+    free_results(pl, 2), free_results(sm, 3), free_results(ha, 10), free_results(ra, 11);
+    for (int r = 0; r < 2; r++)
+        for (int s2 = 0; s2 < 2; s2++) free(perm[r][s2]), free(pos[r][s2]), free(codes[r][s2]), free(starts[r][s2]);
+    free(q), free(k), free(v), free(cen), free(cols);
+    return ok;
+}
+
+static void test_dynsparse(void **state)
+{
+    (void)state;
+    int failed = 0;
+    failed += !run_flex_chain(TILE_BF16, 4, 2, 197, 197, 64, 32, 32, true, 101);
+    failed += !run_flex_chain(TILE_F32, 2, 1, 100, 163, 32, 16, 16, false, 102);
+    failed += !run_token_chain(TILE_BF16, 2, 4, 2, 64, 16, 301, 32, 128, 4, 103);
+    failed += !run_token_chain(TILE_F32, 3, 2, 1, 32, 8, 77, 8, 32, 2, 104);
+    failed += !run_hyper_chain(TILE_BF16, 4, 2, 150, 150, 64, 5, 32, 16, 7, 105);
+    failed += !run_hyper_chain(TILE_F32, 2, 2, 61, 97, 32, 3, 16, 8, 5, 106);
+    assert_int_equal(failed, 0);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -762,6 +1084,54 @@ static int teardown(void **state)
     return system(cmd) == 0 ? 0 : -1;
 }
 
+/* ---- block skipping derived from the mask (issue 7 item 5) ------------------------- */
+/* flash_fwd with the default kv_range (derived from the mask: full blocks without
+ * mask arithmetic, partial ones masked, empty ones skipped) for masks with one and
+ * two slots; then a block classification built on the device from a document mask
+ * (block_mask.tile) and the forward that consumes it, chained. */
+static void test_derived_blocks(void **state)
+{
+    (void)state;
+    static const fwd_case cases[] = {
+        {"flash_fwd", TILE_BF16, 1, 2, 1, 300, 400, 64, false, false, false, "mask=sliding_window(W: 100, S: 4)"},
+        {"flash_fwd", TILE_BF16, 1, 2, 2, 200, 200, 128, false, false, false, "mask=prefix_lm(P: 64)"},
+        {"flash_fwd", TILE_F16, 1, 4, 2, 150, 90, 64, false, false, false, "mask=sliding_window(W: 33)"},
+        {"flash_fwd", TILE_BF16, 1, 2, 2, 129, 129, 64, false, false, false, "mask=full_mask,BM=64,BN=64"},
+    };
+    int failed = 0;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) failed += !run_fwd(&cases[i], 70 + i);
+
+    enum { Z = 2, H = 2, HK = 1, M = 150, N = 150, D = 64, BM = 32, BN = 32 };
+    enum { MB = (M + BM - 1) / BM, NB = (N + BN - 1) / BN };
+    int32_t docs[Z * N];
+    for (int z = 0; z < Z; z++)
+        for (int p = 0; p < N; p++) docs[z * N + p] = p < 40 + z ? 0 : p < 41 ? 1 : p < 120 ? 2 : 3;
+    garg bm[7] = {GOUT("full_idx", TILE_I32, Z, 1, MB, NB), GOUT("full_cnt", TILE_I32, Z, 1, MB),
+                  GOUT("partial_idx", TILE_I32, Z, 1, MB, NB), GOUT("partial_cnt", TILE_I32, Z, 1, MB),
+                  GSCALAR("M", M), GSCALAR("N", N), GINT("doc", docs, Z, N)};
+    const char *defines = "D=64,T=bf16,BM=32,BN=32";
+    if (!run_case("block_mask_document_causal", "attention/block_mask.tile",
+                  "block_mask_document_causal", defines, bm, 7, 80)) {
+        failed++;
+    } else {
+        int32_t lists[4][Z * MB * NB];
+        for (int t = 0; t < 4; t++) {
+            size_t n = t % 2 == 0 ? (size_t)Z * MB * NB : (size_t)Z * MB;
+            for (size_t e = 0; e < n; e++) lists[t][e] = (int32_t)bm[t].result[e];
+        }
+        garg fa[11] = {GIN("q", TILE_BF16, Z, H, M, D), GIN("k", TILE_BF16, Z, HK, N, D),
+                       GIN("v", TILE_BF16, Z, HK, N, D), GINT("full_idx", lists[0], Z, 1, MB, NB),
+                       GINT("full_cnt", lists[1], Z, 1, MB), GINT("partial_idx", lists[2], Z, 1, MB, NB),
+                       GINT("partial_cnt", lists[3], Z, 1, MB), GOUT("o", TILE_BF16, Z, H, M, D),
+                       GOUT("lse", TILE_F32, Z, H, M), GSCALAR("scale", 0.125), GINT("doc", docs, Z, N)};
+        failed += !run_case("flash_fwd_document_causal_blocks", "attention/block_mask.tile",
+                            "flash_fwd_document_causal_blocks", defines, fa, 11, 81);
+        free_results(fa, 11);
+    }
+    free_results(bm, 7);
+    assert_int_equal(failed, 0);
+}
+
 int main(void)
 {
     const char *env = getenv("TILE_TEST_GPU_SELFTEST");
@@ -783,7 +1153,9 @@ int main(void)
         cmocka_unit_test(test_decode),        cmocka_unit_test(test_lightning2),
         cmocka_unit_test(test_block_sparse),  cmocka_unit_test(test_device_assert),
         cmocka_unit_test(test_disk_cache),    cmocka_unit_test(test_new_library),
-        cmocka_unit_test(test_new_ops),
+        cmocka_unit_test(test_new_ops),       cmocka_unit_test(test_score_modifiers),
+        cmocka_unit_test(test_sort_ops),      cmocka_unit_test(test_dynsparse),
+        cmocka_unit_test(test_derived_blocks),
     };
     const char *filter = getenv("TEST_GPU_FILTER"); /* e.g. "test_flash_*" */
     if (filter && *filter) cmocka_set_test_filter(filter);

@@ -1254,6 +1254,12 @@ static void test_op_effects_declared(void **state)
     assert_int_equal(ir_op_table[IR_OP_ARGMAX].flags & IR_ATTR_FLAGS, IR_A_AXIS);
     assert_int_equal(ir_op_table[IR_OP_ARGMIN].flags & IR_ATTR_FLAGS, IR_A_AXIS);
     assert_int_equal(ir_op_table[IR_OP_FMA].flags & (IR_ATTR_FLAGS | IR_EFFECT_FLAGS), 0);
+    /* issue 9: sort/topk, pure, two results, an axis */
+    for (int op = IR_OP_SORT; op <= IR_OP_TOPK; op++) {
+        assert_int_equal(ir_op_table[op].flags & (IR_ATTR_FLAGS | IR_EFFECT_FLAGS | IR_PURE | IR_MAY_FAIL),
+                         IR_PURE | IR_A_AXIS);
+        assert_int_equal(ir_op_table[op].nresults, 2);
+    }
 }
 
 /* ir_op_may_fail / ir_op_has_effect, op by op and through regions. */

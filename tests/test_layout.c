@@ -16,6 +16,7 @@
 
 #include "compiler/pipeline.h"
 #include "compiler/sched_layout.h"
+#include "compiler/sched_pipeline.h"
 #include "ir/target.h"
 
 static ir_layout blocked2(int s0, int s1, int t0, int t1, int w0, int w1)
@@ -73,11 +74,54 @@ static void validity(void **state)
     assert_false(ir_layout_valid(&zero, 2, 4, &why));
     ir_layout shared = {.kind = IR_LAYOUT_SHARED, .rank = 2, .vec = 8, .per_phase = 1, .max_phase = 8,
                         .order = {1, 0}};
-    assert_false(ir_layout_valid(&shared, 2, 4, &why));      /* memory, not registers */
+    assert_true(ir_layout_valid(&shared, 2, 4, &why));       /* a buffer (local_alloc) */
+    shared.order[1] = 1;
+    assert_false(ir_layout_valid(&shared, 2, 4, &why));
+    shared.order[1] = 0;
+    shared.max_phase = 0;
+    assert_false(ir_layout_valid(&shared, 2, 4, &why));
     ir_layout sl = {.kind = IR_LAYOUT_SLICE, .rank = 1, .parent = &ok, .dim = 1};
     assert_true(ir_layout_valid(&sl, 1, 4, &why));
     sl.dim = 2;
     assert_false(ir_layout_valid(&sl, 1, 4, &why));
+}
+
+/* The pipeliner's swizzle maps each row's 16-byte chunks onto themselves
+ * (a permutation: every element has one place, inside its row) for every
+ * row length, and the 8 rows an ldmatrix reads at one logical chunk land
+ * in 8 different 16-byte bank groups when rows are 128 bytes or more. */
+static void shared_swizzle(void **state)
+{
+    (void)state;
+    arena mem;
+    arena_init(&mem);
+    ir_module *m = ir_module_new(&mem, NULL);
+    for (int64_t cols = 8; cols <= 256; cols += 8) {
+        const ir_layout *l = sched_shared_layout(m, 2, cols);
+        assert_non_null(l);
+        const char *why = NULL;
+        assert_true(ir_layout_valid(l, 2, 4, &why));
+        int64_t chunks = cols / 8;
+        for (int64_t r = 0; r < 64; r++) {
+            bool seen[64] = {false};
+            for (int64_t c = 0; c < chunks; c++) {
+                int64_t p = c ^ ((r / l->per_phase) % l->max_phase);
+                assert_true(p >= 0 && p < chunks);
+                assert_false(seen[p]);
+                seen[p] = true;
+            }
+        }
+        if (chunks % 8 == 0)
+            for (int64_t c = 0; c < chunks; c++) {
+                bool bank[8] = {false};
+                for (int64_t r = 0; r < 8; r++) {
+                    int64_t g = ((r * chunks + (c ^ ((r / l->per_phase) % l->max_phase))) % 8);
+                    assert_false(bank[g]);
+                    bank[g] = true;
+                }
+            }
+    }
+    arena_free(&mem);
 }
 
 static void scheduler_layouts(void **state)
@@ -372,12 +416,22 @@ static void flash_loop_layouts(void **state)
             to_blocked++;
     assert_int_equal(to_blocked, 0);
     assert_true(count_ops(body, IR_OP_CONVERT_LAYOUT) >= 1);
-    /* Stores see blocked layouts only. */
+    /* Stores: O straight from the accumulator's mma registers, LSE from the
+     * row slice (no conversion through the scratch after the loop); the
+     * index tiles keep their blocked layouts. */
+    int stores = 0;
     for (ir_op *op = u->kernel->body->first; op; op = op->next)
-        if (op->code == IR_OP_STORE)
-            for (int i = 0; i < op->noperands; i++)
-                if (op->operands[i]->type.kind == IR_TY_TILE && op->operands[i]->type.rank > 0)
+        if (op->code == IR_OP_STORE) {
+            int tr = op->operands[0]->type.rank;
+            const ir_layout *vl = op->operands[1 + tr]->type.layout;
+            assert_ptr_equal(vl, stores == 0 ? acc : mi);
+            assert_true(op->operands[1 + tr]->def && op->operands[1 + tr]->def->code != IR_OP_CONVERT_LAYOUT);
+            for (int i = 1; i < 1 + tr; i++)
+                if (op->operands[i]->type.rank > 0)
                     assert_int_equal(op->operands[i]->type.layout->kind, IR_LAYOUT_BLOCKED);
+            stores++;
+        }
+    assert_int_equal(stores, 2);
     assert_int_equal(ir_verify_module(u->module, "test"), TILE_OK);
 
     /* It compiles, and the loop keeps everything in registers: row
@@ -431,6 +485,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(interning_and_printing),
         cmocka_unit_test(validity),
+        cmocka_unit_test(shared_swizzle),
         cmocka_unit_test(scheduler_layouts),
         cmocka_unit_test(targets),
         cmocka_unit_test(stage_rules),

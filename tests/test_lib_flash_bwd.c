@@ -27,6 +27,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <cmocka.h>
 
@@ -86,6 +87,8 @@ static bool kernel_forward(const bwd_case *c, const float *q, const float *k, co
 /* fwd_kernel: O and LSE from flash_fwd.tile instead of the reference.
  * named: the kernels flash_bwd_dkdv_causal and flash_bwd_dq_causal (the case's
  * mask must then be causal and its defines empty). */
+static float *grads_out[3];   /* set by test_derived_blocks_bit_identical: dQ, dK, dV copies */
+
 static bool run_kernels(const bwd_case *c, uint64_t seed, bool fwd_kernel, bool named)
 {
     char def_pre[256], def_dkdv[256], def_dq[256];
@@ -178,6 +181,11 @@ static bool run_kernels(const bwd_case *c, uint64_t seed, bool fwd_kernel, bool 
         CHECK(dkdv, "dK", gk, rk, d.Z, d.HK, d.N, d.D);
         CHECK(dkdv, "dV", gv, rv, d.Z, d.HK, d.N, d.D);
 #undef CHECK
+        if (grads_out[0]) {
+            memcpy(grads_out[0], gq, nq * sizeof *gq);
+            memcpy(grads_out[1], gk, nk * sizeof *gk);
+            memcpy(grads_out[2], gv, nk * sizeof *gv);
+        }
         free(delta), free(gq), free(gk), free(gv), free(rq), free(rk), free(rv);
     }
     th_tensor_free(&tq), th_tensor_free(&tk), th_tensor_free(&tv), th_tensor_free(&tdo);
@@ -361,9 +369,54 @@ static void test_after_kernel_forward(void **state)
     run_cases(cases, sizeof cases / sizeof cases[0], true);
 }
 
+/* The loops derived from the mask (default kv_range / q_range: full blocks
+ * without mask arithmetic, partial ones masked, empty ones skipped) give
+ * dQ, dK and dV bit for bit as the hand-written ranges (or the full range):
+ * the same blocks in the same ascending order. */
+static void test_derived_blocks_bit_identical(void **state)
+{
+    (void)state;
+    enum { Z = 1, H = 4, HK = 2, M = 45, N = 61, D = 64 };
+    const attn_mask w7s2 = {.kind = ATTN_MASK_SLIDING, .window = 7, .sinks = 2};
+    static const struct { const char *mask, *kv, *q; } hand[] = {
+        {"mask=full_mask", "kv_range=full_range", "q_range=full_q_range"},
+        {"mask=causal", "kv_range=causal_range", "q_range=causal_q_range"},
+        {"mask=sliding_window(W:7,S:2)", "kv_range=sliding_window_range(W:7,S:2)",
+         "q_range=sliding_window_q_range(W:7,S:2)"},
+    };
+    const attn_mask masks[] = {{.kind = ATTN_MASK_FULL}, {.kind = ATTN_MASK_CAUSAL}, w7s2};
+    static const int blocks[][2] = {{16, 16}, {8, 32}, {32, 8}};
+    size_t nq = (size_t)Z * H * M * D, nk = (size_t)Z * HK * N * D;
+    int failed = 0;
+    for (size_t p = 0; p < 3; p++)
+        for (size_t b = 0; b < 3; b++) {
+            float *got[2][3];
+            for (int run = 0; run < 2; run++) {
+                bwd_case c = {IR_F32, Z, H, HK, M, N, D, masks[p], hand[p].mask,
+                              run ? hand[p].kv : "", run ? hand[p].q : "", blocks[b][0], blocks[b][1]};
+                got[run][0] = grads_out[0] = TH_NEW(float, nq);
+                got[run][1] = grads_out[1] = TH_NEW(float, nk);
+                got[run][2] = grads_out[2] = TH_NEW(float, nk);
+                if (!run_case(&c, 5100 + p * 10 + b, false)) failed++;
+                grads_out[0] = grads_out[1] = grads_out[2] = NULL;
+            }
+            if (memcmp(got[0][0], got[1][0], nq * sizeof(float)) != 0 ||
+                memcmp(got[0][1], got[1][1], nk * sizeof(float)) != 0 ||
+                memcmp(got[0][2], got[1][2], nk * sizeof(float)) != 0) {
+                fprintf(stderr, "%s (BM=%d, BN=%d): derived and hand-written ranges differ\n",
+                        hand[p].mask, blocks[b][0], blocks[b][1]);
+                failed++;
+            }
+            for (int run = 0; run < 2; run++)
+                for (int t = 0; t < 3; t++) free(got[run][t]);
+        }
+    assert_int_equal(failed, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_derived_blocks_bit_identical),
         cmocka_unit_test(test_full_f32),
         cmocka_unit_test(test_causal_f32),
         cmocka_unit_test(test_sliding_window_f32),

@@ -53,8 +53,11 @@ typedef struct fwd_case {
 #define FWD(T, Z, H, HK, M, N, D, mask, consts, BM, BN) \
     {T, Z, H, HK, M, N, D, mask, consts, BM, BN, 0, NULL, NULL}
 
-static bool run_case(const fwd_case *c, uint64_t seed)
+/* Runs c on fresh inputs from seed and checks it against the reference;
+ * with o_out/lse_out, hands back O and LSE (freed by the caller). */
+static bool run_case_out(const fwd_case *c, uint64_t seed, float **o_out, float **lse_out)
 {
+    if (o_out) *o_out = *lse_out = NULL;
     char defines[256];
     int n = snprintf(defines, sizeof defines, "T=%s,D=%d", ir_dtype_name(c->T), c->D);
     if (c->BM) n += snprintf(defines + n, sizeof defines - (size_t)n, ",BM=%d", c->BM);
@@ -98,10 +101,14 @@ static bool run_case(const fwd_case *c, uint64_t seed)
     }
     th_tensor_free(&tq), th_tensor_free(&tk), th_tensor_free(&tv);
     th_tensor_free(&to), th_tensor_free(&tl);
-    free(q), free(k), free(v), free(o), free(lse);
+    free(q), free(k), free(v);
+    if (o_out) *o_out = o, *lse_out = lse;
+    else free(o), free(lse);
     th_kernel_free(&kern);
     return ok;
 }
+
+static bool run_case(const fwd_case *c, uint64_t seed) { return run_case_out(c, seed, NULL, NULL); }
 
 static void run_cases(const fwd_case *cases, size_t n)
 {
@@ -387,6 +394,54 @@ static void test_nan_in_k_or_v(void **state)
     th_kernel_free(&kern);
 }
 
+/* The key loop derived from the mask (the default kv_range; full blocks
+ * without mask arithmetic, partial ones with it, empty ones skipped) gives
+ * bit for bit what a hand-written range (or the full range) gives: the same
+ * blocks in the same ascending order, a skipped block being entirely
+ * masked (finite V), and where(true, s, -inf) being s. */
+static void test_derived_blocks_bit_identical(void **state)
+{
+    (void)state;
+    enum { Z = 1, H = 2, M = 77, N = 93 };
+    static uint8_t prefix_vis[Z * H * M * N];
+    for (int h = 0; h < H; h++)
+        for (int i = 0; i < M; i++)
+            for (int j = 0; j < N; j++)
+                prefix_vis[((size_t)h * M + i) * N + j] = j < 20 || j <= i + (N - M);
+    const attn_mask prefix = {.kind = ATTN_MASK_EXPLICIT, .visible = prefix_vis};
+    const attn_mask w9s3 = {.kind = ATTN_MASK_SLIDING, .window = 9, .sinks = 3};
+    const attn_mask w40 = {.kind = ATTN_MASK_SLIDING, .window = 40, .sinks = 0};
+    static const struct { const char *derived, *hand; } pairs[] = {
+        {"mask=full_mask", "mask=full_mask,kv_range=full_range"},
+        {"mask=causal", "mask=causal,kv_range=causal_range"},
+        {"mask=causal", "mask=causal,kv_range=full_range"},
+        {"mask=sliding_window(W:9,S:3)", "mask=sliding_window(W:9,S:3),kv_range=sliding_window_range(W:9,S:3)"},
+        {"mask=sliding_window(W:40)", "mask=sliding_window(W:40),kv_range=full_range"},
+        {"mask=prefix_lm(P:20)", "mask=prefix_lm(P:20),kv_range=full_range"},
+    };
+    const attn_mask *masks[] = {&FULL, &CAUSAL, &CAUSAL, &w9s3, &w40, &prefix};
+    static const int blocks[][2] = {{16, 16}, {8, 32}, {32, 8}};
+    int failed = 0;
+    for (size_t p = 0; p < sizeof pairs / sizeof pairs[0]; p++)
+        for (size_t b = 0; b < sizeof blocks / sizeof blocks[0]; b++) {
+            fwd_case c = FWD(IR_F32, Z, H, 1, M, N, 64, *masks[p], pairs[p].derived, blocks[b][0],
+                             blocks[b][1]);
+            fwd_case hand = c;
+            hand.consts = pairs[p].hand;
+            float *o1 = NULL, *l1 = NULL, *o2 = NULL, *l2 = NULL;
+            uint64_t seed = 3100 + p * 10 + b;
+            bool ok = run_case_out(&c, seed, &o1, &l1) & run_case_out(&hand, seed, &o2, &l2);
+            size_t nq = (size_t)Z * H * M * 64, nr = (size_t)Z * H * M;
+            if (!ok || memcmp(o1, o2, nq * sizeof *o1) != 0 || memcmp(l1, l2, nr * sizeof *l1) != 0) {
+                fprintf(stderr, "%s vs %s (BM=%d, BN=%d): not bit-identical\n", pairs[p].derived,
+                        pairs[p].hand, blocks[b][0], blocks[b][1]);
+                failed++;
+            }
+            free(o1), free(l1), free(o2), free(l2);
+        }
+    assert_int_equal(failed, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -404,6 +459,7 @@ int main(void)
         cmocka_unit_test(test_random_sweep_f32),
         cmocka_unit_test(test_both_masks_f32),
         cmocka_unit_test(test_nan_in_k_or_v),
+        cmocka_unit_test(test_derived_blocks_bit_identical),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

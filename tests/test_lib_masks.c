@@ -26,7 +26,9 @@
  * 20, S up to 18), and check_q_range with the q-range fns, for (M, N) from
  * (1, 1) to (100, 130) and (BM, BN) from (7, 5) to (32, 16): zero for the
  * library's pairs, non-zero for ranges narrower than their masks; document and
- * document_causal through flash_fwd (above).
+ * document_causal through flash_fwd (above); CHECK_RANGES: flash_fwd and
+ * flash_bwd_dkdv given a hand-written range narrower than the mask's derived
+ * bounds stop with its assertion, matching ranges run.
  *
  * Tested (block_sparse.tile): its launch-time asserts: H a multiple of HK,
  * MB = cdiv(M, BM), kv_cnt at most MAXB, kv_idx entries in range. */
@@ -502,6 +504,63 @@ static void expect_assert(const char *file, const char *kernel, const char *defi
     th_kernel_free(&kern);
 }
 
+/* -D CHECK_RANGES=true: a hand-written range narrower than what the mask's
+ * derived bounds visit stops the launch (flash_fwd's key loop, flash_bwd_dkdv's
+ * query loop); a matching range runs; without the flag nothing is checked. */
+static bool launch_ok(const char *file, const char *kernel, const char *defines,
+                      const th_arg *args, int nargs, const char *want_error)
+{
+    th_kernel kern;
+    assert_true(th_compile(&kern, file, kernel, defines));
+    bool ok = th_launch(&kern, args, nargs);
+    if (want_error) {
+        char *err = diag_render(&kern.unit->diags, &kern.unit->mem);
+        if (ok || !strstr(err, want_error)) fail_msg("%s [%s]: want '%s' in:\n%s", kernel, defines,
+                                                     want_error, err);
+    }
+    th_kernel_free(&kern);
+    return ok;
+}
+
+static void test_check_ranges(void **state)
+{
+    (void)state;
+    enum { M = 64, N = 64, D = 16 };
+    th_tensor q = th_tensor_new(IR_F32, TH_DIMS(1, 1, M, D), NULL);
+    th_tensor k = th_tensor_new(IR_F32, TH_DIMS(1, 1, N, D), NULL);
+    th_tensor o = th_tensor_new(IR_F32, TH_DIMS(1, 1, M, D), NULL);
+    th_tensor lse = th_tensor_new(IR_F32, TH_DIMS(1, 1, M), NULL);
+    th_tensor dk = th_tensor_new(IR_F32, TH_DIMS(1, 1, N, D), NULL);
+    th_tensor dv = th_tensor_new(IR_F32, TH_DIMS(1, 1, N, D), NULL);
+    float zeros[M * D] = {0};
+    th_tensor_set(&q, zeros), th_tensor_set(&k, zeros), th_tensor_set(&lse, zeros);
+    const th_arg fwd[] = {TH_T("q", &q), TH_T("k", &k), TH_T("v", &k), TH_T("o", &o),
+                          TH_T("lse", &lse), TH_S("scale", 1)};
+    const char *F = "attention/flash_fwd.tile";
+    const char *narrow = "T=f32,D=16,BM=16,BN=16,mask=causal,kv_range=sliding_window_range(W: 4)";
+    assert_true(launch_ok(F, "flash_fwd", narrow, fwd, 6, NULL));       /* unchecked: runs */
+    char defs[200];
+    snprintf(defs, sizeof defs, "%s,CHECK_RANGES=true", narrow);
+    assert_false(launch_ok(F, "flash_fwd", defs, fwd, 6,
+                           "assertion failed: kv_range skips key blocks the mask's derived bounds visit"));
+    assert_true(launch_ok(F, "flash_fwd", "T=f32,D=16,BM=16,BN=16,mask=sliding_window(W: 20, S: 3),"
+                          "kv_range=sliding_window_range(W: 20, S: 3),CHECK_RANGES=true", fwd, 6, NULL));
+    assert_true(launch_ok(F, "flash_fwd", "T=f32,D=16,BM=16,BN=16,mask=causal,"
+                          "kv_range=causal_range,CHECK_RANGES=true", fwd, 6, NULL));
+
+    const th_arg bwd[] = {TH_T("q", &q), TH_T("k", &k), TH_T("v", &k), TH_T("dout", &q),
+                          TH_T("lse", &lse), TH_T("delta", &lse), TH_T("dk", &dk), TH_T("dv", &dv),
+                          TH_S("scale", 1)};
+    const char *B = "attention/flash_bwd.tile";
+    assert_false(launch_ok(B, "flash_bwd_dkdv", "T=f32,D=16,BM=16,BN=16,mask=full_mask,"
+                           "q_range=causal_q_range,CHECK_RANGES=true", bwd, 9,
+                           "assertion failed: q_range skips query blocks the mask's derived bounds visit"));
+    assert_true(launch_ok(B, "flash_bwd_dkdv", "T=f32,D=16,BM=16,BN=16,mask=causal,"
+                          "q_range=causal_q_range,CHECK_RANGES=true", bwd, 9, NULL));
+    th_tensor_free(&q), th_tensor_free(&k), th_tensor_free(&o), th_tensor_free(&lse);
+    th_tensor_free(&dk), th_tensor_free(&dv);
+}
+
 static void test_library_asserts(void **state)
 {
     (void)state;
@@ -670,6 +729,7 @@ static void test_checkers_fail_on_a_missed_block(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_check_ranges),
         cmocka_unit_test(test_document_odd_lengths_f32),
         cmocka_unit_test(test_document_m_ne_n_f32),
         cmocka_unit_test(test_document_gqa_f32),

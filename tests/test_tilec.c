@@ -158,7 +158,7 @@ static void bad_invocations(void **state)
     assert_int_equal(tilec(err, sizeof err, "affine.tile -k affine --emit=ptx --warps 3"), 2);
     assert_non_null(strstr(err, "power of two"));
     assert_int_equal(tilec(err, sizeof err, "affine.tile --emit=ir --arch sm_90"), 2);
-    assert_non_null(strstr(err, "--arch and --warps apply to"));
+    assert_non_null(strstr(err, "--arch, --warps and --stages apply to"));
     assert_int_equal(tilec(err, sizeof err, "affine.tile -k affine --emit=ptx --ptxas"), 2);
     assert_non_null(strstr(err, "--ptxas cannot be combined with --emit"));
     assert_int_equal(tilec(err, sizeof err, "check affine.tile --bogus"), 2);

@@ -1,0 +1,216 @@
+"""bench_dynsparse.py - the dynamic sparse attention chains (issue 9) on one GPU,
+stage by stage, next to dense attention on the same inputs.
+
+Run through bench_attn.py: `python3 bench/bench_attn.py --only dynsparse [--quick]`
+(it passes its Tile context and its timing/recording helpers to run()).
+
+  prefill  FlexPrefill (lib/attention/flexprefill.tile): flex_pool_k,
+           flex_estimate, flex_select (top-k mode, about 10% of the causal
+           key blocks kept), block_sparse_fwd_causal; dense flash_fwd_causal;
+           the kept softmax mass (flex_kept_mass, mean over rows); the sparse
+           output checked on a sample of rows against torch with the same
+           block mask.
+  decode   TokenSelect (token_select.tile): ts_lse_split, ts_score,
+           ts_select_chunk, ts_select (K = 2048 plus 4 sinks and a 64-token
+           window), ts_decode_split, decode_combine; Quest: quest_score,
+           quest_select (2048 tokens' worth of pages), the same attention;
+           dense decode_split + decode_combine; kept mass exp(LSE_sparse -
+           LSE_dense); outputs checked against torch over the kept tokens.
+Contexts of 32k and 128k tokens (--quick: 32k).  bf16, D = 128.  Inputs are
+random with structure (a few key blocks / tokens that queries align with), so
+that selection has something to find.
+"""
+import math
+
+import torch
+
+FLEX = "attention/flexprefill.tile"
+TS = "attention/token_select.tile"
+DEC = "attention/decode.tile"
+BS = "attention/block_sparse.tile"
+FWD = "attention/flash_fwd.tile"
+
+
+def _time(bench_ms, fns):
+    """Milliseconds of each stage (a list of callables), each timed alone."""
+    return [bench_ms(f) for f in fns]
+
+
+def _structured(gen, shape, block, lean, dim):
+    """Random bf16 values plus a direction shared by every `block` rows along
+    dim -2, so attention concentrates on a few blocks."""
+    x = torch.randn(*shape, device="cuda", generator=gen)
+    n = shape[-2]
+    topics = torch.randn(4, shape[-1], device="cuda", generator=gen)
+    which = (torch.arange(n, device="cuda") // block * 5) % 4
+    return (x + lean * topics[which]).to(torch.bfloat16)
+
+
+def bench_prefill(tile, record, bench_ms, L):
+    Z, H, HK, D, BM, BN = 1, 32, 8, 128, 128, 128
+    MB = NB = L // BM
+    keep = max(2, NB // 20)   # about 10% of the causal blocks (NB / 2 per row on average)
+    cfg = f"prefill L={L} H={H} HK={HK} D={D}"
+    gen = torch.Generator(device="cuda").manual_seed(L)
+    q = _structured(gen, (Z, H, L, D), BM, 1.0, 2)
+    k = _structured(gen, (Z, HK, L, D), BN, 1.0, 2)
+    v = torch.randn(Z, HK, L, D, device="cuda", generator=gen).to(torch.bfloat16)
+    scale = 1 / math.sqrt(D)
+    f32 = dict(device="cuda", dtype=torch.float32)
+    kbar = torch.empty(Z, HK, NB, D, **f32)
+    est = torch.empty(Z, H, MB, NB, **f32)
+    kv_idx = torch.empty(Z, H, MB, NB, device="cuda", dtype=torch.int32)
+    kv_cnt = torch.empty(Z, H, MB, device="cuda", dtype=torch.int32)
+    o = torch.empty_like(q)
+    lse = torch.empty(Z, H, L, **f32)
+    od = torch.empty_like(q)
+    lsed = torch.empty(Z, H, L, **f32)
+    frac = torch.empty(Z, H, L, **f32)
+    pool = tile.kernel(FLEX, "flex_pool_k", {"T": "bf16", "D": D, "BN": BN})
+    estimate = tile.kernel(FLEX, "flex_estimate", {"T": "bf16", "D": D, "BM": BM, "BN": BN})
+    select = tile.kernel(FLEX, "flex_select", {"BM": BM, "BN": BN, "NBMAX": NB, "by_mass": "false"})
+    sparse = tile.kernel(BS, "block_sparse_fwd_causal", {"T": "bf16", "D": D, "BM": BM, "BN": BN})
+    dense = tile.kernel(FWD, "flash_fwd_causal", {"T": "bf16", "D": D})
+    kept = tile.kernel(FLEX, "flex_kept_mass", {})
+    a = [pool.args(k=k, kbar=kbar),
+         estimate.args(q=q, k=k, kbar=kbar, est=est, scale=scale),
+         select.args(est=est, kv_idx=kv_idx, kv_cnt=kv_cnt, M=L, N=L, tau=0.0, keep=keep),
+         sparse.args(q=q, k=k, v=v, kv_idx=kv_idx, kv_cnt=kv_cnt, o=o, lse=lse, scale=scale),
+         dense.args(q=q, k=k, v=v, o=od, lse=lsed, scale=scale),
+         kept.args(lse_sparse=lse, lse_dense=lsed, frac=frac)]
+    ks = [pool, estimate, select, sparse, dense, kept]
+    for kk, aa in zip(ks, a):
+        kk.launch(aa)
+    tile.sync()
+    # check a sample of query blocks of head 0 against torch with the kept blocks
+    err = 0.0
+    for b in sorted({0, MB // 3, MB - 1}):
+        rows = torch.arange(b * BM, (b + 1) * BM, device="cuda")
+        blocks = kv_idx[0, 0, b, :kv_cnt[0, 0, b]].long()
+        vis = torch.zeros(L, dtype=torch.bool, device="cuda")
+        vis[(blocks[:, None] * BN + torch.arange(BN, device="cuda")).flatten()] = True
+        mask = vis[None, :] & (torch.arange(L, device="cuda")[None, :] <= rows[:, None])
+        s = (q[0, 0, rows].float() @ k[0, 0].float().T) * scale
+        p = torch.softmax(s.masked_fill(~mask, float("-inf")), -1)
+        ref = p @ v[0, 0].float()
+        err = max(err, ((o[0, 0, rows].float() - ref).norm() / ref.norm()).item())
+    kept_frac = kv_cnt.float().sum().item() / (Z * H * sum(b + 1 for b in range(MB)))
+    mass = frac.mean().item()
+    names = ["pool", "estimate", "select", "sparse_attn"]
+    ms = _time(bench_ms, [lambda kk=kk, aa=aa: kk.launch(aa) for kk, aa in zip(ks[:5], a[:5])])
+    total = sum(ms[:4])
+    note = f"kept {100 * kept_frac:.1f}% blocks, mass {mass:.3f}, rel_err {err:.1e}"
+    if err > 2e-2:
+        note = "WRONG: " + note
+    for n, t in zip(names, ms[:4]):
+        record("dynsparse", cfg, "tile-" + n, t, "ms", "")
+    record("dynsparse", cfg, "tile-total", total, "ms", note)
+    record("dynsparse", cfg, "dense-flash", ms[4], "ms", f"speedup x{ms[4] / total:.2f}")
+
+
+def bench_decode(tile, record, bench_ms, L):
+    Z, H, HK, D, PS = 4, 32, 8, 128, 64
+    K, S, W, C = 2048, 4, 64, 16384
+    pages = L // PS
+    P = Z * pages
+    NCK = -(-L // C) * K
+    SPL = 16
+    cfg = f"decode ctx={L} Z={Z} H={H} HK={HK} D={D}"
+    gen = torch.Generator(device="cuda").manual_seed(L + 1)
+    q = torch.randn(Z, H, D, device="cuda", generator=gen).to(torch.bfloat16)
+    kc = torch.randn(P, PS, HK, D, device="cuda", generator=gen)
+    # heavy hitters: 1% of the tokens lean toward their group's first query
+    hot = torch.rand(P, PS, device="cuda", generator=gen) < 0.01
+    table = torch.randperm(P, device="cuda", generator=gen).to(torch.int32).view(Z, pages)
+    owner = torch.empty(P, dtype=torch.long, device="cuda")
+    owner[table.long().flatten()] = torch.arange(Z, device="cuda").repeat_interleave(pages)
+    lean = q.float().view(Z, HK, H // HK, D)[:, :, 0][owner]            # [P, HK, D]
+    kc = (kc + hot[:, :, None, None] * lean[:, None]).to(torch.bfloat16)
+    vc = torch.randn(P, PS, HK, D, device="cuda", generator=gen).to(torch.bfloat16)
+    lens = torch.full((Z,), L, device="cuda", dtype=torch.int32)
+    ks, vs = kc.view(P * PS, HK, D), vc.view(P * PS, HK, D)
+    scale = 1 / math.sqrt(D)
+    f32 = dict(device="cuda", dtype=torch.float32)
+    i32 = dict(device="cuda", dtype=torch.int32)
+    lse_p = torch.empty(Z, H, 4, **f32)
+    score = torch.empty(Z, HK, L, **f32)
+    cs, cp = torch.empty(Z, HK, NCK, **f32), torch.empty(Z, HK, NCK, **i32)
+    tmax = S + W + K
+    KP = K // PS
+    tq = (KP + 2) * PS
+    ti, tc = torch.empty(Z, HK, tmax, **i32), torch.empty(Z, HK, **i32)
+    qi, qc = torch.empty(Z, HK, tq, **i32), torch.empty(Z, HK, **i32)
+    kmin, kmax = torch.empty(P, HK, D, **f32), torch.empty(P, HK, D, **f32)
+    pscore = torch.empty(Z, HK, pages, **f32)
+    o_part, l_part = torch.empty(Z, H, SPL, D, **f32), torch.empty(Z, H, SPL, **f32)
+    outs = {n: (torch.empty(Z, H, D, device="cuda", dtype=torch.bfloat16), torch.empty(Z, H, **f32))
+            for n in ("token", "quest", "dense")}
+    kd = lambda name, defs, path=TS: tile.kernel(path, name, defs)  # noqa: E731
+    k_lse = kd("ts_lse_split", {"T": "bf16", "D": D, "PS": PS, "S": 4})
+    k_score = kd("ts_score", {"T": "bf16", "D": D, "PS": PS, "S": 4})
+    k_chunk = kd("ts_select_chunk", {"K": K, "C": C, "S": S, "W": W})
+    k_sel = kd("ts_select", {"K": K, "NCMAX": NCK // K, "S": S, "W": W})
+    k_att = kd("ts_decode_split", {"T": "bf16", "D": D, "PS": PS, "S2": SPL})
+    k_comb = kd("decode_combine", {"T": "bf16", "D": D, "S": SPL}, DEC)
+    k_sum = kd("quest_summaries", {"T": "bf16", "D": D, "PS": PS})
+    k_qs = kd("quest_score", {"T": "bf16", "D": D, "PS": PS})
+    k_qsel = kd("quest_select", {"PS": PS, "KP": KP, "PMAX": pages})
+    k_dense = kd("decode_split", {"T": "bf16", "D": D, "PS": PS, "S": SPL}, DEC)
+    common = dict(q=q, block_table=table, seq_lens=lens)
+    token = [(k_lse, k_lse.args(k_slots=ks, lse_part=lse_p, scale=scale, **common)),
+             (k_score, k_score.args(k_slots=ks, lse_part=lse_p, score=score, scale=scale, **common)),
+             (k_chunk, k_chunk.args(score=score, seq_lens=lens, cand_score=cs, cand_pos=cp)),
+             (k_sel, k_sel.args(cand_score=cs, cand_pos=cp, seq_lens=lens, tok_idx=ti, tok_cnt=tc)),
+             (k_att, k_att.args(q=q, k_slots=ks, v_slots=vs, block_table=table, tok_idx=ti, tok_cnt=tc,
+                                o_part=o_part, lse_part=l_part, scale=scale)),
+             (k_comb, k_comb.args(o_part=o_part, lse_part=l_part, o=outs["token"][0], lse=outs["token"][1]))]
+    quest = [(k_qs, k_qs.args(kmin=kmin, kmax=kmax, page_score=pscore, **common)),
+             (k_qsel, k_qsel.args(page_score=pscore, seq_lens=lens, tok_idx=qi, tok_cnt=qc)),
+             (k_att, k_att.args(q=q, k_slots=ks, v_slots=vs, block_table=table, tok_idx=qi, tok_cnt=qc,
+                                o_part=o_part, lse_part=l_part, scale=scale)),
+             (k_comb, k_comb.args(o_part=o_part, lse_part=l_part, o=outs["quest"][0], lse=outs["quest"][1]))]
+    dense = [(k_dense, k_dense.args(k_cache=kc, v_cache=vc, o_part=o_part, lse_part=l_part, scale=scale, **common)),
+             (k_comb, k_comb.args(o_part=o_part, lse_part=l_part, o=outs["dense"][0], lse=outs["dense"][1]))]
+    k_sum(k_slots=ks, kmin=kmin, kmax=kmax, **{n: common[n] for n in ("block_table", "seq_lens")})
+    for chain in (token, quest, dense):
+        for kk, aa in chain:
+            kk.launch(aa)
+    tile.sync()
+
+    def check(lists, name):
+        """rel error vs torch over the kept tokens, and the kept mass."""
+        o, lse = outs[name]
+        errs = []
+        for z in range(Z):
+            for g in range(HK):
+                pos = lists[z, g]
+                pos = pos[pos >= 0].long()
+                slot = table[z, pos // PS].long() * PS + pos % PS
+                kk, vv = ks[slot, g].float(), vs[slot, g].float()
+                qq = q[z, g * (H // HK):(g + 1) * (H // HK)].float()
+                ref = torch.softmax(qq @ kk.T * scale, -1) @ vv
+                got = o[z, g * (H // HK):(g + 1) * (H // HK)].float()
+                errs.append(((got - ref).norm() / ref.norm()).item())
+        mass = torch.exp(lse - outs["dense"][1]).mean().item()
+        return max(errs), mass
+
+    for name, chain, lists in (("token", token, ti), ("quest", quest, qi)):
+        err, mass = check(lists, name)
+        ms = _time(bench_ms, [lambda kk=kk, aa=aa: kk.launch(aa) for kk, aa in chain])
+        note = f"mass {mass:.3f}, rel_err {err:.1e}" + ("" if err < 2e-2 else " WRONG")
+        for (kk, _), t in zip(chain, ms):
+            record("dynsparse", cfg, f"{name}-{kk.name}", t, "ms", "")
+        record("dynsparse", cfg, f"{name}-total", sum(ms), "ms", note)
+    ms = _time(bench_ms, [lambda kk=kk, aa=aa: kk.launch(aa) for kk, aa in dense])
+    record("dynsparse", cfg, "dense-decode", sum(ms), "ms", "")
+
+
+def run(tile, record, bench_ms, quick):
+    for L in ([32768] if quick else [32768, 131072]):
+        for fn in (bench_prefill, bench_decode):
+            try:
+                fn(tile, record, bench_ms, L)
+            except Exception as e:  # noqa: BLE001 - one failing chain is one row
+                record("dynsparse", f"{fn.__name__} L={L}", "tile", None, "ms",
+                       "FAILED: " + str(e).replace("\n", " | ")[:300])
+            torch.cuda.empty_cache()

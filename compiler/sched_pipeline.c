@@ -1,0 +1,399 @@
+/* sched_pipeline.c - software pipelining of the loads that feed tensor cores.
+ *
+ * A `for` loop whose body loads a tile that only tensor-core dots read (as
+ * an operand, directly or transposed: flash attention's K and V, the
+ * backward's Q and dO) gets, per such load, a buffer of S slots in shared
+ * memory; the load becomes a cp.async into slot it % S issued S - 1
+ * iterations ahead, and the dots read the slot in place (ldmatrix), so the
+ * tile never passes through registers and its latency hides behind S - 1
+ * iterations of math.  The loop then reads (it = iteration index):
+ *
+ *     before:  buf = local_alloc; copies for iterations 0 .. S-2, one
+ *              commit each (a copy past the end is predicated off)
+ *     body:    async_wait S-2        -- this iteration's group landed
+ *              barrier               -- ... for every thread; and every
+ *                                       thread is done with it - 1
+ *              copies for it + S - 1 into slot (it - 1) % S; commit
+ *              view = local_view buf, it % S;  the dots read view
+ *
+ * The copies' indices are the load's, recomputed for the later iteration
+ * by cloning the pure ops of the body they depend on with the induction
+ * variable advanced.  Loads that cannot be moved (a mask, an index
+ * computed from a loop-carried value or an effect, a use other than a
+ * dot, a dot off the mma path) stay plain loads. */
+#include "sched_pipeline.h"
+
+#include <string.h>
+
+#define MAX_PIPE_LOADS 8
+#define MAX_SLICE 256
+
+typedef struct pipe_load {
+    ir_op *load;
+    ir_value *buf;
+} pipe_load;
+
+typedef struct pipe_loop {
+    ir_module *m;
+    const ir_target *t;
+    ir_op *loop;
+    ir_block *body;
+    pipe_load loads[MAX_PIPE_LOADS];
+    int nloads;
+    ir_op *slice[MAX_SLICE];   /* body ops the loads' operands depend on, in order */
+    int nslice;
+    bool oom;
+} pipe_loop;
+
+/* Is dot `d` one the mma.sync path of codegen lowers (cg_dot.c)? */
+static bool mma_dot(const pipe_loop *p, const ir_op *d)
+{
+    const ir_type *a = &d->operands[0]->type, *b = &d->operands[1]->type, *r = &d->results[0]->type;
+    return p->t->has_mma_m16n8k16 && r->dtype == IR_F32 && r->layout && r->layout->kind == IR_LAYOUT_MMA &&
+           a->dtype == b->dtype && (a->dtype == IR_BF16 || a->dtype == IR_F16) && a->rank == 2 &&
+           b->rank == 2 && a->shape[0] % 16 == 0 && a->shape[1] % 16 == 0 && b->shape[1] % 8 == 0;
+}
+
+static bool only_mma_operand(const pipe_loop *p, const ir_value *v, int depth)
+{
+    if (!v->uses) return false;
+    for (const ir_use *u = v->uses; u; u = u->next) {
+        const ir_op *user = u->user;
+        if (user->code == IR_OP_DOT && u->index < 2 && mma_dot(p, user)) continue;
+        if (user->code == IR_OP_TRANS && depth == 0 && (!p->body || user->parent == p->body) &&
+            only_mma_operand(p, user->results[0], 1))
+            continue;
+        return false;
+    }
+    return true;
+}
+
+static bool in_slice(const pipe_loop *p, const ir_op *op)
+{
+    for (int i = 0; i < p->nslice; i++)
+        if (p->slice[i] == op) return true;
+    return false;
+}
+
+/* Can v be recomputed for another iteration: defined outside the body,
+ * the induction variable, or a pure op of the body over such values?
+ * Adds the body ops it needs to the slice. */
+static bool recomputable(pipe_loop *p, ir_value *v, int depth)
+{
+    if (v->owner == p->body) return v->index == 0;  /* iv yes, carried values no */
+    if (!v->def) return v->owner ? !ir_op_is_inside(v->owner->parent, p->body) : true;
+    ir_op *d = v->def;
+    if (d->parent != p->body) return !ir_op_is_inside(d, p->body);
+    if (in_slice(p, d)) return true;
+    unsigned fl = ir_op_table[d->code].flags;
+    if (!(fl & IR_PURE) || d->nblocks || depth > 64 || p->nslice >= MAX_SLICE) return false;
+    for (int i = 0; i < d->noperands; i++)
+        if (!recomputable(p, d->operands[i], depth + 1)) return false;
+    p->slice[p->nslice++] = d;
+    return true;
+}
+
+static bool candidate(pipe_loop *p, ir_op *op)
+{
+    if (op->code != IR_OP_LOAD || op->attr.i != 0 || op->nresults != 1) return false;
+    const ir_type *rt = &op->results[0]->type;
+    if (rt->rank != 2 || (rt->dtype != IR_BF16 && rt->dtype != IR_F16) || (rt->shape[1] * 2) % 16 != 0)
+        return false;
+    if (!only_mma_operand(p, op->results[0], 0)) return false;
+    int saved = p->nslice;
+    for (int i = 0; i < op->noperands; i++)
+        if (!recomputable(p, op->operands[i], 0)) {
+            p->nslice = saved;
+            return false;
+        }
+    return true;
+}
+
+/* The slice in program order (it was collected depth first). */
+static void order_slice(pipe_loop *p)
+{
+    int n = 0;
+    ir_op *sorted[MAX_SLICE];
+    for (ir_op *op = p->body->first; op; op = op->next)
+        if (in_slice(p, op)) sorted[n++] = op;
+    memcpy(p->slice, sorted, sizeof *sorted * (size_t)n);
+    p->nslice = n;
+}
+
+static const ir_layout *intern(pipe_loop *p, const ir_layout *l)
+{
+    const ir_layout *r = ir_layout_intern(p->m->mem, &p->m->layouts, l);
+    if (!r) p->oom = true;
+    return r;
+}
+
+/* Row-major swizzled buffer layout for rows of `cols` 16-bit elements:
+ * 16-byte chunks XOR-ed with the row's phase.  The phase stays below the
+ * largest power of two dividing the chunks of a row (the XOR must map a
+ * row's chunks onto themselves: 10 chunks of a D = 80 row allow 2 phases),
+ * at most 8, and rows shorter than 128 bytes share a phase so that the 8
+ * rows one ldmatrix reads still span all 32 banks. */
+const ir_layout *sched_shared_layout(ir_module *m, int rank, int64_t cols)
+{
+    ir_layout l = {.kind = IR_LAYOUT_SHARED, .rank = rank, .vec = 8, .max_phase = 1};
+    int64_t chunks = cols / 8;
+    while (l.max_phase < 8 && chunks % (2 * l.max_phase) == 0) l.max_phase *= 2;
+    l.per_phase = chunks >= 8 ? 1 : (int)(8 / (chunks > 0 ? chunks : 1));
+    for (int d = 0; d < rank; d++) l.order[d] = rank - 1 - d;
+    return ir_layout_intern(m->mem, &m->layouts, &l);
+}
+
+static const ir_layout *shared_layout(pipe_loop *p, int rank, int64_t cols)
+{
+    const ir_layout *l = sched_shared_layout(p->m, rank, cols);
+    if (!l) p->oom = true;
+    return l;
+}
+
+static ir_value *scalar(ir_builder *b, ir_dtype t, int64_t v) { return ir_const_int(b, t, v, 0, NULL); }
+
+/* Clones the slice with the induction variable replaced by iv2 and
+ * issues the copies of every load for that iteration into `slot`. */
+static void issue(pipe_loop *p, ir_builder *b, ir_value *iv2, ir_value *slot, ir_value *pred)
+{
+    ir_value_map map = {0};
+    ir_value_map_set(&map, p->body->args[0], iv2);
+    for (int i = 0; i < p->nslice && !map.oom; i++)
+        if (!ir_clone_op(b, p->slice[i], &map)) p->oom = true;
+    for (int l = 0; l < p->nloads && !p->oom && !map.oom; l++) {
+        ir_op *ld = p->loads[l].load;
+        const ir_type *bt = &p->loads[l].buf->type;
+        ir_type vt = ld->results[0]->type;
+        vt.layout = shared_layout(p, 2, vt.shape[1]);
+        ir_value *vops[2] = {p->loads[l].buf, slot};
+        ir_op *view = ir_build(b, IR_OP_LOCAL_VIEW, 2, vops, 1, &vt, 0);
+        ir_value *ops[2 + IR_MAX_RANK + 1];
+        int n = 0;
+        ops[n++] = view ? view->results[0] : NULL;
+        ops[n++] = pred;
+        for (int i = 0; i < ld->noperands; i++) ops[n++] = ir_value_map_get(&map, ld->operands[i]);
+        ir_type ct = ld->results[0]->type;  /* the load's own (blocked) layout: who copies what */
+        if (!view || !ir_build(b, IR_OP_ASYNC_COPY, n, ops, 1, &ct, 0)) p->oom = true;
+        (void)bt;
+    }
+    if (map.oom) p->oom = true;
+    ir_value_map_free(&map);
+    if (!ir_build(b, IR_OP_ASYNC_COMMIT, 0, NULL, 0, NULL, 0)) p->oom = true;
+}
+
+/* The loads' uses read the view of this iteration's slot. */
+static void rewire(pipe_loop *p, ir_builder *b, ir_value *slot)
+{
+    for (int l = 0; l < p->nloads && !p->oom; l++) {
+        ir_op *ld = p->loads[l].load;
+        ir_value *res = ld->results[0];
+        ir_type vt = res->type;
+        vt.layout = shared_layout(p, 2, vt.shape[1]);
+        ir_value *vops[2] = {p->loads[l].buf, slot};
+        ir_op *view = ir_build(b, IR_OP_LOCAL_VIEW, 2, vops, 1, &vt, 0);
+        if (!view) {
+            p->oom = true;
+            return;
+        }
+        for (ir_use *u = res->uses, *next; u; u = next) {
+            next = u->next;
+            ir_op *user = u->user;
+            if (user->code != IR_OP_TRANS) {
+                ir_op_set_operand(user, u->index, view->results[0]);
+                continue;
+            }
+            /* trans of a buffer: the same memory, the order permuted. */
+            ir_type tt = user->results[0]->type;
+            ir_layout tl = *vt.layout;
+            tl.next = NULL;
+            for (int i = 0; i < 2; i++) tl.order[i] = user->attr.perm[0] == vt.layout->order[i] ? 0 : 1;
+            tt.layout = intern(p, &tl);
+            ir_builder tb = {.m = p->m, .block = user->parent, .before = user, .loc = user->loc};
+            ir_value *x = view->results[0];
+            ir_op *nt = ir_build(&tb, IR_OP_TRANS, 1, &x, 1, &tt, 0);
+            if (!nt || !tt.layout) {
+                p->oom = true;
+                return;
+            }
+            ir_attr_copy(nt, user);
+            ir_replace_all_uses(user->results[0], nt->results[0]);
+            ir_op_erase(user);
+        }
+        ir_op_erase(ld);
+    }
+}
+
+static void transform(pipe_loop *p, int stages)
+{
+    ir_op *loop = p->loop;
+    ir_value *lo = loop->operands[0], *hi = loop->operands[1], *step = loop->operands[2];
+    ir_dtype it_t = lo->type.dtype;
+    ir_builder b = {.m = p->m, .block = loop->parent, .before = loop, .loc = loop->loc};
+    for (int l = 0; l < p->nloads; l++) {
+        ir_type bt = p->loads[l].load->results[0]->type;
+        bt.rank = 3;
+        bt.shape[2] = bt.shape[1];
+        bt.shape[1] = bt.shape[0];
+        bt.shape[0] = stages;
+        bt.layout = shared_layout(p, 3, bt.shape[2]);
+        ir_op *a = ir_build(&b, IR_OP_LOCAL_ALLOC, 0, NULL, 1, &bt, 0);
+        if (!a) {
+            p->oom = true;
+            return;
+        }
+        p->loads[l].buf = a->results[0];
+    }
+    /* Prologue: iterations 0 .. S-2. */
+    for (int s = 0; s < stages - 1 && !p->oom; s++) {
+        ir_value *iv = ir_binary(&b, IR_OP_ADD, lo, ir_binary(&b, IR_OP_MUL, step, scalar(&b, it_t, s)));
+        ir_value *pred = ir_binary(&b, IR_OP_CMP_LT, iv, hi);
+        issue(p, &b, iv, scalar(&b, IR_I32, s), pred);
+    }
+    /* Body head. */
+    ir_builder h = {.m = p->m, .block = p->body, .before = p->body->first, .loc = loop->loc};
+    ir_value *iv = p->body->args[0];
+    ir_value *it = ir_binary(&h, IR_OP_DIV, ir_binary(&h, IR_OP_SUB, iv, lo), step);
+    ir_value *ns = scalar(&h, it_t, stages);
+    ir_value *slot = ir_binary(&h, IR_OP_REM, it, ns);
+    ir_value *ahead = ir_binary(&h, IR_OP_REM, ir_binary(&h, IR_OP_ADD, it, scalar(&h, it_t, stages - 1)), ns);
+    if (it_t != IR_I32) {
+        slot = ir_cast(&h, slot, IR_I32);
+        ahead = ir_cast(&h, ahead, IR_I32);
+    }
+    ir_op *w = ir_build(&h, IR_OP_ASYNC_WAIT, 0, NULL, 0, NULL, 0);
+    if (w) w->attr.i = stages - 2;
+    if (!w || !ir_build(&h, IR_OP_BARRIER, 0, NULL, 0, NULL, 0) || !it || !slot || !ahead) {
+        p->oom = true;
+        return;
+    }
+    ir_value *iv2 = ir_binary(&h, IR_OP_ADD, iv, ir_binary(&h, IR_OP_MUL, step, scalar(&h, it_t, stages - 1)));
+    issue(p, &h, iv2, ahead, ir_binary(&h, IR_OP_CMP_LT, iv2, hi));
+    rewire(p, &h, slot);
+}
+
+static int64_t stage_bytes(const pipe_loop *p)
+{
+    int64_t n = 0;
+    for (int l = 0; l < p->nloads; l++) {
+        const ir_type *t = &p->loads[l].load->results[0]->type;
+        n += ir_type_numel(t) * ir_dtype_size(t->dtype);
+    }
+    return n;
+}
+
+/* ---- loop-invariant operands ----------------------------------------------
+ *
+ * A tile loaded once, outside a loop, and read by mma dots inside it (the
+ * backward's K and V blocks) is copied into a one-slot buffer right where
+ * it is loaded, so the dots read it in place at every iteration instead of
+ * writing it (and its transpose) to the scratch each time. */
+
+static bool used_in_loop(const ir_value *v, int depth)
+{
+    for (const ir_use *u = v->uses; u; u = u->next) {
+        const ir_op *user = u->user;
+        if (user->code == IR_OP_TRANS && depth == 0 && used_in_loop(user->results[0], 1)) return true;
+        for (const ir_block *b = user->parent; b && b->parent; b = b->parent->parent)
+            if (b->parent->code == IR_OP_FOR || b->parent->code == IR_OP_WHILE) {
+                if (!ir_op_is_inside(v->def, b)) return true;
+                break;
+            }
+    }
+    return false;
+}
+
+static void stage_invariant(pipe_loop *p, ir_op *ld)
+{
+    ir_builder b = {.m = p->m, .block = ld->parent, .before = ld->next, .loc = ld->loc};
+    ir_type bt = ld->results[0]->type;
+    bt.rank = 3;
+    bt.shape[2] = bt.shape[1];
+    bt.shape[1] = bt.shape[0];
+    bt.shape[0] = 1;
+    bt.layout = shared_layout(p, 3, bt.shape[2]);
+    ir_op *a = ir_build(&b, IR_OP_LOCAL_ALLOC, 0, NULL, 1, &bt, 0);
+    if (!a) {
+        p->oom = true;
+        return;
+    }
+    ir_value *zero = scalar(&b, IR_I32, 0);
+    ir_value *yes = ir_const_bool(&b, true, 0, NULL);
+    ir_type vt = ld->results[0]->type;
+    vt.layout = shared_layout(p, 2, vt.shape[1]);
+    ir_value *vops[2] = {a->results[0], zero};
+    ir_op *view = ir_build(&b, IR_OP_LOCAL_VIEW, 2, vops, 1, &vt, 0);
+    ir_value *ops[2 + IR_MAX_RANK + 1];
+    int n = 0;
+    ops[n++] = view ? view->results[0] : NULL;
+    ops[n++] = yes;
+    for (int i = 0; i < ld->noperands; i++) ops[n++] = ld->operands[i];
+    ir_type ct = ld->results[0]->type;
+    ir_op *w = NULL;
+    if (!view || !yes || !ir_build(&b, IR_OP_ASYNC_COPY, n, ops, 1, &ct, 0) ||
+        !ir_build(&b, IR_OP_ASYNC_COMMIT, 0, NULL, 0, NULL, 0) ||
+        !(w = ir_build(&b, IR_OP_ASYNC_WAIT, 0, NULL, 0, NULL, 0)) ||
+        !ir_build(&b, IR_OP_BARRIER, 0, NULL, 0, NULL, 0)) {
+        p->oom = true;
+        return;
+    }
+    w->attr.i = 0;
+    p->loads[0] = (pipe_load){.load = ld, .buf = a->results[0]};
+    p->nloads = 1;
+    rewire(p, &b, zero);
+}
+
+typedef struct pipe_ctx {
+    ir_module *m;
+    const ir_target *t;
+    int stages;
+    int npipelined, nstaged;
+    bool oom;
+} pipe_ctx;
+
+static void visit_invariant(ir_op *op, void *ctx)
+{
+    pipe_ctx *c = ctx;
+    if (op->code != IR_OP_LOAD || c->oom || op->attr.i != 0 || op->nresults != 1) return;
+    const ir_type *rt = &op->results[0]->type;
+    if (rt->rank != 2 || (rt->dtype != IR_BF16 && rt->dtype != IR_F16) || (rt->shape[1] * 2) % 16 != 0) return;
+    pipe_loop p = {.m = c->m, .t = c->t};
+    if (!only_mma_operand(&p, op->results[0], 0) || !used_in_loop(op->results[0], 0)) return;
+    if (ir_type_numel(rt) * 2 > c->t->smem_per_block / 4) return;
+    stage_invariant(&p, op);
+    c->oom |= p.oom;
+    c->nstaged++;
+}
+
+static void visit(ir_op *op, void *ctx)
+{
+    pipe_ctx *c = ctx;
+    if (op->code != IR_OP_FOR || c->oom || !op->blocks[0]) return;
+    pipe_loop p = {.m = c->m, .t = c->t, .loop = op, .body = op->blocks[0]};
+    for (ir_op *x = p.body->first; x && p.nloads < MAX_PIPE_LOADS; x = x->next)
+        if (candidate(&p, x)) p.loads[p.nloads++].load = x;
+    if (!p.nloads) return;
+    order_slice(&p);
+    /* Buffers take at most half of a block's shared memory: the rest is
+     * the scratch of the other ops (and room for a second block). */
+    int stages = c->stages;
+    while (stages >= 2 && stage_bytes(&p) * stages > c->t->smem_per_block / 2) stages--;
+    if (stages < 2) return;
+    transform(&p, stages);
+    c->oom |= p.oom;
+    c->npipelined++;
+}
+
+tile_status sched_pipeline(ir_module *m, const ir_target *t, int stages, int *npipelined)
+{
+    if (npipelined) *npipelined = 0;
+    if (stages < 2 || !t->has_cp_async) return TILE_OK;
+    pipe_ctx c = {.m = m, .t = t, .stages = stages};
+    for (ir_func *f = m->first; f; f = f->next)
+        if (f->kind == IR_FUNC_KERNEL) {
+            ir_walk_post(f->body, visit, &c);
+            ir_walk(f->body, visit_invariant, &c);
+        }
+    if (npipelined) *npipelined = c.npipelined;
+    if (c.oom) return TILE_ERR_NOMEM;
+    return ir_verify_module(m, "software pipelining");
+}

@@ -1,0 +1,23 @@
+/* sched_pipeline.h - software pipelining of tensor-core operand loads
+ * (scheduled IR -> scheduled IR with shared buffers and async copies). */
+#ifndef TILE_SCHED_PIPELINE_H
+#define TILE_SCHED_PIPELINE_H
+
+#include "ir/ir.h"
+#include "ir/target.h"
+
+#define SCHED_DEFAULT_STAGES 2
+
+/* Pipelines, with `stages` buffer slots (fewer where they would take more
+ * than half of the block's shared memory; none below 2 or on a target
+ * without cp.async), every `for` loop of m's kernels whose body loads
+ * tiles read only as operands of mma dots.  m must be scheduled
+ * (sched_assign_layouts).  *npipelined (may be NULL) counts the loops. */
+tile_status sched_pipeline(ir_module *m, const ir_target *t, int stages, int *npipelined);
+
+/* The #shared layout of a row-major buffer whose rows hold `cols` 16-bit
+ * elements (cols % 8 == 0): 16-byte chunks with an XOR swizzle that keeps
+ * each row's chunks within the row (exposed for tests). */
+const ir_layout *sched_shared_layout(ir_module *m, int rank, int64_t cols);
+
+#endif
