@@ -264,11 +264,12 @@ static void static_facts(const ir_block *b, bool in_loop, sched_cost *c)
 {
     double loads = 0;
     bool inner = false;
+    int staged = 0;
     for (const ir_op *op = b->first; op; op = op->next) {
         if (op->code == IR_OP_LOAD) {
             double bytes = tile_bytes(&op->results[0]->type);
             loads += bytes;
-            if (in_loop && feeds_dot(op->results[0], 0)) c->staged_bytes += (int)bytes;
+            if (in_loop && feeds_dot(op->results[0], 0)) staged += (int)bytes;
         }
         for (int i = 0; i < op->nblocks; i++) {
             if (!op->blocks[i]) continue;
@@ -278,6 +279,9 @@ static void static_facts(const ir_block *b, bool in_loop, sched_cost *c)
         }
     }
     if (in_loop && !inner && loads > c->iter_load_bytes) c->iter_load_bytes = loads;
+    /* Loops one after another share their buffers (sched_pipeline.c): the
+     * largest loop's, not the sum. */
+    if (staged > c->staged_bytes) c->staged_bytes = staged;
 }
 
 /* 32-bit registers per thread holding value v (16-bit elements pack two to
