@@ -550,7 +550,7 @@ tile_status cg_emit_kernel(ir_func *f, const ir_target *t, cg_emit_kind kind, cg
         out->smem_bytes = g.smem_bytes;
         out->nasserts = g.nasserts;
         out->asserts = g.asserts;
-        g.status = cg_finish(&g, kind, out);
+        if (kind != CG_EMIT_ANALYSIS) g.status = cg_finish(&g, kind, out);
     }
     tile_status st = g.status;
     LLVMDisposeBuilder(g.b);

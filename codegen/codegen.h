@@ -11,7 +11,11 @@
 #include "ir/ir.h"
 #include "ir/target.h"
 
-typedef enum cg_emit_kind { CG_EMIT_LLVM, CG_EMIT_PTX } cg_emit_kind;
+/* CG_EMIT_ANALYSIS builds the kernel and stops before LLVM's optimisation:
+ * out->smem_bytes and the asserts are filled, out->text is NULL.  The
+ * scheduler's cost model calls it so that it counts the shared memory
+ * codegen will allocate, whatever codegen allocates. */
+typedef enum cg_emit_kind { CG_EMIT_LLVM, CG_EMIT_PTX, CG_EMIT_ANALYSIS } cg_emit_kind;
 
 /* A runtime check of the kernel: status[0] = index + 1 when it fails
  * (docs/abi.md); asserts of the source and checks the IR implies. */

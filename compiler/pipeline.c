@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sched_choose.h"
+
 /* The front end's options from o: "NAME=VALUE" defines split in the unit's
  * arena (a define without a name or '=' is an error). */
 static tile_status front_end_options(tc_unit *u, const tc_options *o, fe_options *fo)
@@ -45,13 +47,81 @@ static const bool verify_by_default = false;
 static const bool verify_by_default = true;
 #endif
 
+const sched_plan *tc_unit_plan(const tc_unit *u, const char *name)
+{
+    for (int i = 0; u && name && i < u->plans.len; i++) {
+        const sched_plan *p = u->plans.items[i];
+        if (strcmp(p->kernel, name) == 0) return p;
+    }
+    return NULL;
+}
+
+void tc_schedule_text(const tc_unit *u, char *buf, size_t size)
+{
+    const sched_plan *p = u && u->kernel ? tc_unit_plan(u, u->kernel->name) : NULL;
+    if (size) buf[0] = 0;
+    if (!p || p->best < 0) return;
+    const sched_candidate *c = &p->cand[p->best];
+    size_t n = 0;
+    for (int i = 0; i < p->nautos && n < size; i++)
+        n += (size_t)snprintf(buf + n, size - n, "%s=%lld,", p->names[i], (long long)c->values[i]);
+    if (n < size) snprintf(buf + n, size - n, " w%d s%d", c->num_warps, c->num_stages);
+}
+
+/* The front end reported `auto` constants without values: the scheduler
+ * chooses them per kernel (sched_choose.c) and the module is lowered again
+ * with its choices, in a fresh module (what the first pass said is
+ * dropped, so no warning is repeated). */
+static tile_status schedule_autos(tc_unit *u, const char *path, const char *text,
+                                  const tc_options *o, const ptr_vec *pending, fe_options *fo,
+                                  diag *mark)
+{
+    const ir_target *t = o->target ? o->target : ir_target_find("sm_90");
+    fe_auto_value *vals = arena_calloc(&u->mem, (size_t)pending->len, sizeof *vals);
+    const fe_auto_const **group = arena_calloc(&u->mem, (size_t)pending->len, sizeof *group);
+    if (!vals || !group) return TILE_ERR_NOMEM;
+    int nvals = 0;
+    for (int i = 0; i < pending->len; i++) {
+        const fe_auto_const *a = pending->items[i];
+        if (tc_unit_plan(u, a->kernel)) continue;
+        int n = 0;
+        for (int j = i; j < pending->len; j++) {
+            const fe_auto_const *b = pending->items[j];
+            if (strcmp(b->kernel, a->kernel) == 0) group[n++] = b;
+        }
+        sched_plan *p = arena_calloc(&u->mem, 1, sizeof *p);
+        if (!p || ptr_vec_push(&u->mem, &u->plans, p)) return TILE_ERR_NOMEM;
+        tile_status st = sched_choose(path, text, o, a->kernel, group, n, t, &u->mem, &u->diags, p);
+        if (st != TILE_OK) return st;
+        for (int k = 0; k < n; k++)
+            vals[nvals++] = (fe_auto_value){.kernel = p->kernel, .name = p->names[k],
+                                            .value = p->cand[p->best].values[k]};
+    }
+    u->diags.last = mark;
+    if (mark) mark->next = NULL;
+    else u->diags.first = NULL;
+    u->diags.nerrors = 0;
+    u->module = ir_module_new(&u->mem, &u->diags);
+    if (!u->module) return TILE_ERR_NOMEM;
+    fo->auto_values = vals;
+    fo->nauto_values = nvals;
+    fo->auto_report = NULL;
+    return fe_compile(u->module, path, text, o->kernel, fo);
+}
+
 static tile_status compile_unit(tc_unit *u, const char *path, const char *text,
                                 const tc_options *o)
 {
     fe_options fo;
     tile_status st = front_end_options(u, o, &fo);
     if (st != TILE_OK) return st;
+    ptr_vec pending = {0};
+    fo.auto_values = o->auto_values;
+    fo.nauto_values = o->nauto_values;
+    fo.auto_report = o->auto_values ? NULL : &pending;
+    diag *mark = u->diags.last;
     st = fe_compile(u->module, path, text, o->kernel, &fo);
+    if (st == TILE_OK && pending.len) st = schedule_autos(u, path, text, o, &pending, &fo, mark);
     if (st != TILE_OK) return st;
     ir_opt_options oo = {
         .level = o->opt_level, .verify_each = o->verify_each || verify_by_default,
@@ -85,9 +155,35 @@ static tile_status new_unit(tc_unit **out)
     return u->module ? TILE_OK : TILE_ERR_NOMEM;
 }
 
+static const char **copy_list(arena *mem, const char *const *items, int n)
+{
+    const char **c = arena_calloc(mem, (size_t)n + 1, sizeof *c);
+    for (int i = 0; c && i < n; i++)
+        if (!(c[i] = arena_strdup(mem, items[i]))) return NULL;
+    return c;
+}
+
+/* u keeps what it compiled (copied: the caller's storage may go before a
+ * later tc_compile_gpu recompiles for a resource error's nearest fit). */
+static tile_status remember(tc_unit *u, const char *path, const char *text, const tc_options *o)
+{
+    u->opts = *o;
+    u->path = path ? arena_strdup(&u->mem, path) : NULL;
+    u->text = text ? arena_strdup(&u->mem, text) : NULL;
+    u->opts.kernel = o->kernel ? arena_strdup(&u->mem, o->kernel) : NULL;
+    u->opts.defines = copy_list(&u->mem, o->defines, o->ndefines);
+    u->opts.include_dirs = copy_list(&u->mem, o->include_dirs, o->ninclude);
+    u->opts.auto_values = NULL;   /* only the scheduler's own candidates set them */
+    u->opts.nauto_values = 0;
+    bool ok = (!path || u->path) && (!text || u->text) && (!o->kernel || u->opts.kernel) &&
+              u->opts.defines && u->opts.include_dirs;
+    return ok ? TILE_OK : TILE_ERR_NOMEM;
+}
+
 tile_status tc_compile(tc_unit **out, const char *path, const char *text, const tc_options *o)
 {
     tile_status st = new_unit(out);
+    if (st == TILE_OK) st = remember(*out, path, text, o ? o : &defaults);
     return st == TILE_OK ? compile_unit(*out, path, text, o ? o : &defaults) : st;
 }
 

@@ -11,6 +11,7 @@
 #include "../ir/interp.h"
 #include "../ir/ir.h"
 #include "../ir/passes.h"
+#include "../ir/target.h"
 
 typedef struct tc_options {
     const char *kernel;            /* NULL: every fully bound kernel */
@@ -21,7 +22,18 @@ typedef struct tc_options {
     int opt_level;                 /* 0 = inline only, 1 = full (default) */
     bool verify_each;              /* verifier after every pass */
     FILE *dump_passes;             /* print IR after each pass, or NULL */
+    /* The schedule (compiler/sched_choose.c): `auto` constants are chosen by
+     * the scheduler for this target (NULL: sm_90's description; the
+     * interpreter path uses the same, so it runs what the GPU would), at
+     * the representative shape the integer defines give (docs/scheduling.md).
+     * auto_values fixes them instead (the scheduler's own candidates). */
+    const ir_target *target;
+    const fe_auto_value *auto_values;
+    int nauto_values;
+    bool sched_exhaustive;         /* cost every candidate exactly (--explain), no pruning */
 } tc_options;
+
+struct sched_plan;
 
 /* One compilation: owns the arena everything lives in. */
 typedef struct tc_unit {
@@ -30,7 +42,18 @@ typedef struct tc_unit {
     ir_module *module;
     ir_func *kernel;               /* the requested kernel, when one was named */
     ptr_vec checked;               /* tc_check: "checked k with D=16 (chosen)", one per kernel */
+    ptr_vec plans;                 /* struct sched_plan*: one per kernel whose `auto`
+                                      constants the scheduler chose */
+    const char *path, *text;       /* what tc_compile compiled, with these options */
+    tc_options opts;               /*   (the caller's storage): for recompiling */
 } tc_unit;
+
+/* The scheduler's plan for kernel `name` of u (candidates, costs, the
+ * choice), or NULL when it has no `auto` constant. */
+const struct sched_plan *tc_unit_plan(const tc_unit *u, const char *name);
+/* The scheduler's choice for u's kernel as text ("BM=64,BN=32, w8 s2"; ""
+ * when it chose nothing), e.g. for cache keys: it depends on the target. */
+void tc_schedule_text(const tc_unit *u, char *buf, size_t size);
 
 /* Compiles `path` (text read from disk unless `text` is given).  On failure
  * the unit still holds the diagnostics; call tc_unit_free in every case. */
@@ -55,8 +78,10 @@ typedef struct tc_arg_facts {
 typedef struct tc_gpu_options {
     const char *arch;              /* "sm_80", "sm_90" (default "sm_90") */
     int num_warps;                 /* 0: the compiler chooses */
-    int num_stages;                /* software pipeline slots; 0: the compiler chooses, 1: none */
+    int num_stages;                /* software pipeline slots (compiler/sched_pipeline.c);
+                                      0: the scheduler's choice, else 2; 1: none */
     tc_arg_facts facts;
+    const ir_target *target;/* refined description (runtime); overrides arch */
 } tc_gpu_options;
 
 typedef struct tc_gpu_assert {
@@ -71,6 +96,7 @@ typedef struct tc_gpu_kernel {
     const char *entry;             /* the .entry name (the kernel's name) */
     const char *arch;
     int num_warps;                 /* block = 32 * num_warps threads */
+    int num_stages;                /* pipeline stages (module attribute) */
     int smem_bytes;                /* dynamic shared memory per block */
     int nasserts;
     const tc_gpu_assert *asserts;  /* status[0] - 1 indexes this */

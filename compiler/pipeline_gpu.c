@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "codegen/codegen.h"
+#include "sched_choose.h"
 #include "sched_layout.h"
 #include "sched_pipeline.h"
 
@@ -22,13 +23,19 @@ static tile_status compile_gpu(tc_unit *u, const tc_gpu_options *g, cg_emit_kind
         return TILE_ERR_ARG;
     }
     const char *arch = g && g->arch ? g->arch : "sm_90";
-    const ir_target *t = ir_target_find(arch);
+    const ir_target *t = g && g->target ? g->target : ir_target_find(arch);
     if (!t) {
         diag_error(&u->diags, u->kernel->loc, "unknown GPU architecture '%s' (known: %s)", arch,
                    ir_target_names());
         return TILE_ERR_ARG;
     }
-    int num_warps = g && g->num_warps > 0 ? g->num_warps : sched_choose_num_warps(u->kernel);
+    /* The scheduler's choice when it chose the kernel's `auto` constants;
+     * otherwise (explicit constants) the layout heuristic and 2 stages. */
+    const sched_plan *plan = tc_unit_plan(u, u->kernel->name);
+    const sched_candidate *best = plan && plan->best >= 0 ? &plan->cand[plan->best] : NULL;
+    int num_warps = g && g->num_warps > 0 ? g->num_warps
+                    : best ? best->num_warps : sched_choose_num_warps(u->kernel);
+    int num_stages = g && g->num_stages > 0 ? g->num_stages : best ? best->num_stages : 2;
     if (num_warps > 32 || (num_warps & (num_warps - 1)) != 0) {
         diag_error(&u->diags, u->kernel->loc, "num_warps must be a power of two up to 32, got %d",
                    num_warps);
@@ -36,7 +43,14 @@ static tile_status compile_gpu(tc_unit *u, const tc_gpu_options *g, cg_emit_kind
     }
     tile_status st = sched_assign_layouts(u->module, t, num_warps);
     if (st != TILE_OK) return st;
-    int stages = g && g->num_stages > 0 ? g->num_stages : SCHED_DEFAULT_STAGES;
+    /* Explicit constants whose live tiles cannot fit in registers are an
+     * error before code generation (which would take long to fail); they
+     * get the most stages (<= 3) the model fits, the scheduler's choice
+     * keeps its own. */
+    int stages = g && g->num_stages > 0 ? g->num_stages : 0;
+    if (!best && (st = sched_check_fixed(u, t, num_warps, 0, &stages)) != TILE_OK) return st;
+    if (best) stages = num_stages;
+    if (stages <= 0) stages = SCHED_DEFAULT_STAGES;
     if (u->module->target.num_stages == 0) {
         st = sched_pipeline(u->module, t, stages, NULL);
         if (st != TILE_OK) return st;
@@ -45,11 +59,16 @@ static tile_status compile_gpu(tc_unit *u, const tc_gpu_options *g, cg_emit_kind
     cg_result r;
     st = cg_emit_kernel(u->kernel, t, kind, &r);
     if (st != TILE_OK) return st;
-    if (r.smem_bytes > t->smem_per_block) {
+    if (!best) {
+        /* Explicit constants: a located error when codegen's shared memory
+         * (the pipeline's buffers included) does not fit. */
+        if ((st = sched_check_fixed(u, t, num_warps, r.smem_bytes, &stages)) != TILE_OK) return st;
+    } else if (r.smem_bytes > t->smem_per_block) {
         diag_error(&u->diags, u->kernel->loc,
-                   "kernel '%s' needs %d bytes of shared memory, more than the %d of %s (use "
-                   "smaller blocks)", u->kernel->name, r.smem_bytes, t->smem_per_block, t->arch);
-        return TILE_ERR_SEMA;
+                   "internal error: kernel '%s' needs %d bytes of shared memory, more than the "
+                   "%d of %s, although its schedule was costed to fit", u->kernel->name,
+                   r.smem_bytes, t->smem_per_block, t->arch);
+        return TILE_ERR_INTERNAL;
     }
     tc_gpu_assert *asserts = NULL;
     if (r.nasserts) {
@@ -60,7 +79,7 @@ static tile_status compile_gpu(tc_unit *u, const tc_gpu_options *g, cg_emit_kind
     }
     *out = (tc_gpu_kernel){
         .ptx = r.text, .ptx_size = r.size, .entry = u->kernel->name, .arch = t->arch,
-        .num_warps = num_warps, .smem_bytes = r.smem_bytes, .nasserts = r.nasserts,
+        .num_warps = num_warps, .num_stages = num_stages, .smem_bytes = r.smem_bytes, .nasserts = r.nasserts,
         .asserts = asserts,
     };
     return TILE_OK;

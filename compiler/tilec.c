@@ -26,6 +26,7 @@
 #include "../ir/fp16.h"
 #include "npy.h"
 #include "pipeline.h"
+#include "sched_choose.h"
 #include "sched_mask.h"
 
 static const char usage[] =
@@ -35,6 +36,7 @@ static const char usage[] =
     "       tilec FILE -k KERNEL --emit=sched|llvm|ptx [--arch sm_80|sm_90] [--warps N]\n"
     "             [-D NAME=VALUE]... [-I DIR]... [-o OUT]\n"
     "       tilec FILE -k KERNEL --ptxas [--arch sm_80|sm_90] [--warps N] [-D ...]\n"
+    "       tilec FILE -k KERNEL --explain[=json] [--arch sm_80|sm_90] [--warps N] [-D ...]\n"
     "       tilec run FILE -k KERNEL --interp [--in NAME=FILE.npy]... [--random SEED]\n"
     "             [-D NAME=VALUE]... [-I DIR]... [--out-dir DIR] [--save-inputs DIR]\n"
     "             [--check-bounds[=all]] [--max-memory BYTES] [--max-ops N]\n"
@@ -58,6 +60,13 @@ static const char usage[] =
     "                      ($TILE_PTXAS, default /usr/local/cuda/bin/ptxas); print\n"
     "                      registers, shared memory, stack and spills; exit 1 if\n"
     "                      ptxas fails, 3 if it is not installed\n"
+    "  FILE --explain      the scheduler's table for kernel -k: every candidate\n"
+    "                      (auto constants, warps, stages) with its shared memory,\n"
+    "                      registers, HBM bytes, FLOPs, arithmetic intensity,\n"
+    "                      predicted time and bound, and verdict; then the passes\n"
+    "                      over HBM per tensor.  Dimensions given with -D (M=4096)\n"
+    "                      are the shape it plans for.  --explain=json: the same\n"
+    "                      as JSON (docs/scheduling.md)\n"
     "  run FILE            run kernel -k on the CPU interpreter (--interp; the GPU\n"
     "                      path arrives with the code generator)\n"
     "  doc FILE...         write the Markdown reference of library files (with the\n"
@@ -123,6 +132,7 @@ typedef struct cli {
     int warps;                /* --warps, 0: default */
     int stages;               /* --stages, 0: default */
     bool ptxas;
+    const char *explain;      /* --explain: "text" or "json", else NULL */
     const char *explain_blocks; /* --explain-blocks[=M,N]: "M,N" */
     ptr_vec defines, includes, inputs;
     bool interp, have_seed, verify_each, dump_passes;
@@ -300,6 +310,11 @@ static int parse_args(arena *mem, int argc, char **argv, cli *c)
             note_option(c, a, FOR_EMIT);
         }
         else if (strcmp(a, "--ptxas") == 0) { c->ptxas = true; note_option(c, a, FOR_EMIT); }
+        else if (strcmp(a, "--explain") == 0 || strcmp(a, "--explain=json") == 0 ||
+                 strcmp(a, "--explain=text") == 0) {
+            c->explain = a[9] ? a + 10 : "text";
+            note_option(c, "--explain", FOR_EMIT);
+        }
         else if (strcmp(a, "-O0") == 0 || strcmp(a, "-O1") == 0) {
             c->opt_level = a[2] - '0';
             note_option(c, a, FOR_EMIT | FOR_RUN);
@@ -331,7 +346,10 @@ static int parse_args(arena *mem, int argc, char **argv, cli *c)
     }
     if (!c->cmd) {
         if (c->ptxas && c->emit) return usage_error("%s", "--ptxas cannot be combined with --emit");
-        if (c->ptxas) c->emit = "ptx";
+        if (c->explain && (c->emit || c->ptxas))
+            return usage_error("%s", "--explain cannot be combined with --emit or --ptxas");
+        if (c->explain && !c->kernel) return usage_error("%s", "--explain needs -k KERNEL");
+        if (c->ptxas || c->explain) c->emit = "ptx";
         if (!c->emit)
             return usage_error("%s", "nothing to do: give 'check', 'run', --emit=KIND or --ptxas");
         static const char *const kinds[] = {"ast", "ir", "sched", "llvm", "ptx"};
@@ -398,6 +416,7 @@ static tc_options compile_options(const cli *c)
         .include_dirs = (const char *const *)c->includes.items, .ninclude = c->includes.len,
         .opt_level = c->opt_level, .verify_each = c->verify_each,
         .dump_passes = c->dump_passes ? stderr : NULL,
+        .target = c->arch ? ir_target_find(c->arch) : NULL,
     };
 }
 
@@ -444,7 +463,7 @@ static tile_status emit_gpu(const cli *c, tc_unit *u, FILE *out)
     if (st != TILE_OK) return st;
     if (strcmp(c->emit, "sched") == 0) {
         fprintf(out, "// arch %s, num_warps %d, num_stages %d, smem_bytes %d\n", k.arch, k.num_warps,
-                u->module->target.num_stages, k.smem_bytes);
+                k.num_stages, k.smem_bytes);
         ir_print_func(out, u->kernel);
     } else {
         if (strcmp(c->emit, "ptx") == 0)
@@ -453,6 +472,32 @@ static tile_status emit_gpu(const cli *c, tc_unit *u, FILE *out)
         fputs(k.ptx, out);
     }
     return TILE_OK;
+}
+
+/* --explain[=json]: the scheduler's plan for kernel -k: the one that chose
+ * its `auto` constants, or, with every constant explicit, the costs of
+ * that fixed schedule for each warps/stages choice. */
+static int cmd_explain(const cli *c)
+{
+    tc_options o = compile_options(c);
+    const ir_target *t = o.target ? o.target : ir_target_find("sm_90");
+    o.target = t;
+    o.sched_exhaustive = true;
+    tc_unit *u = NULL;
+    tile_status st = tc_compile(&u, c->file, NULL, &o);
+    if (st == TILE_OK && check_defines_used(&u->mem, c, u->kernel) != 0) st = TILE_ERR_ARG;
+    const sched_plan *plan = st == TILE_OK ? tc_unit_plan(u, u->kernel->name) : NULL;
+    sched_plan fixed;
+    if (st == TILE_OK && !plan) {
+        st = sched_cost_fixed(c->file, NULL, &o, c->kernel, t, c->warps, 0, &u->mem, &fixed);
+        plan = &fixed;
+    }
+    if (u) diag_print_all(&u->diags, stderr);
+    if (st == TILE_OK && strcmp(c->explain, "json") == 0) sched_explain_json(stdout, plan);
+    else if (st == TILE_OK) sched_explain_text(stdout, plan);
+    else if (st == TILE_ERR_NOMEM) fprintf(stderr, "tilec: out of memory\n");
+    tc_unit_free(u);
+    return st == TILE_OK ? 0 : 1;
 }
 
 /* --ptxas: the PTX of kernel -k through `ptxas -v`; its report, then one
@@ -1107,6 +1152,7 @@ int main(int argc, char **argv)
         if (strcmp(c.cmd, "check") == 0) rc = cmd_check(&c);
         else if (strcmp(c.cmd, "explain-blocks") == 0) rc = cmd_explain_blocks(&c);
         else if (c.ptxas) rc = cmd_ptxas(&c);
+        else if (c.explain) rc = cmd_explain(&c);
         else if (strcmp(c.cmd, "emit") == 0) rc = cmd_emit(&c);
         else rc = cmd_run(&c);
     }

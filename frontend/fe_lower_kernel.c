@@ -3,8 +3,11 @@
  *
  * A kernel is lowered once per set of constants: its const parameters are
  * bound from (in priority order) a `kernel x = k(...)` specialisation, a -D
- * define, the default, or `auto` (32 for now); a kernel with a constant left
- * unbound is skipped when compiling everything, and an error when named.
+ * define, the default, or `auto`; a kernel with a constant left unbound is
+ * skipped when compiling everything, and an error when named.  The front end
+ * never picks an `auto` value: compiler/'s scheduler passes it in
+ * (fe_options.auto_values), after a first compilation reported which
+ * constants are `auto` (fe_options.auto_report).
  * Const parameters are not IR parameters: they are folded in and recorded in
  * ir_func.consts.  Tensor and scalar parameters become IR parameters in
  * declaration order; each dynamic dimension name becomes a TENSOR_DIM of the
@@ -46,6 +49,8 @@ typedef struct kconst {
     const ast_param *p;
     fe_val val;
     bool was_auto;
+    bool pending_auto;           /* `auto` without a value yet (auto_report) */
+    src_loc at;                  /* where the value was given */
     int source;                  /* kc_source */
 } kconst;
 
@@ -320,8 +325,60 @@ static bool chosen_value(fe_ctx *cx, const ast_param *p, int *nint, fe_val *out)
 
 /* Binds every const parameter of kernel k; false if one is unbound or bad
  * (then it is an FE_ERR in the scope, so defaults using it stay silent). */
-static bool bind_consts(fe_ctx *cx, const ast_item *k, const fe_spec *sp, kconst *out,
-                        bool report_unbound, fe_scope **scope, const char **unbound)
+/* The scheduler's value for `auto` constant `name` of kernel `kname`. */
+static const fe_auto_value *auto_value(fe_ctx *cx, const char *kname, const char *name)
+{
+    const fe_options *o = cx->opts;
+    for (int i = o ? o->nauto_values - 1 : -1; i >= 0; i--) {
+        const fe_auto_value *v = &o->auto_values[i];
+        if (strcmp(v->name, name) == 0 && (!v->kernel || strcmp(v->kernel, kname) == 0)) return v;
+    }
+    return NULL;
+}
+
+/* Binds `auto` constant p of kernel kname: the scheduler's value or tilec
+ * check's representative one; false when it has none yet (pending_auto:
+ * compile_global reports it). */
+static bool bind_auto(fe_ctx *cx, const char *kname, const ast_param *p, int *nint, kconst *c)
+{
+    const fe_auto_value *av = auto_value(cx, kname, p->name);
+    c->was_auto = true;
+    c->source = KC_AUTO;
+    if (av) {
+        c->val = fe_int(av->value);
+        return true;
+    }
+    if (cx->checking) return chosen_value(cx, p, nint, &c->val);
+    c->pending_auto = true;
+    return false;
+}
+
+/* A kernel whose only unbound constants are `auto` ones: reports them to
+ * auto_report (the caller schedules and compiles again), or, without one,
+ * says that nothing chose them. */
+static void report_pending_autos(fe_ctx *cx, const char *kname, const kconst *c, int n)
+{
+    ptr_vec *report = cx->opts ? cx->opts->auto_report : NULL;
+    for (int i = 0; i < n; i++) {
+        if (!c[i].pending_auto) continue;
+        if (!report) {
+            diag_error(cx->d, c[i].p->deflt->loc, "internal error: constant '%s' of kernel '%s' "
+                       "is 'auto' and no schedule chose it (compile through tc_compile)",
+                       c[i].p->name, kname);
+            continue;
+        }
+        fe_auto_const *a = arena_calloc(cx->mem, 1, sizeof *a);
+        if (!a || ptr_vec_push(cx->mem, report, a)) {
+            fe_oom(cx);
+            return;
+        }
+        *a = (fe_auto_const){.kernel = kname, .name = c[i].p->name, .loc = c[i].p->deflt->loc};
+    }
+}
+
+static bool bind_consts(fe_ctx *cx, const ast_item *k, const char *kname, const fe_spec *sp,
+                        kconst *out, bool report_unbound, fe_scope **scope,
+                        const char **unbound)
 {
     fe_func C = {.cx = cx};
     fe_push_scope(&C);
@@ -371,9 +428,11 @@ static bool bind_consts(fe_ctx *cx, const ast_item *k, const fe_spec *sp, kconst
                     fe_declare(&C, p->name, FE_SYM_CONST, fe_err(), p->loc);
                     continue;
                 }
-                c->val = fe_int(32);
-                c->was_auto = true;
-                c->source = KC_AUTO;
+                if (!bind_auto(cx, kname, p, &nint, c)) {
+                    ok = false;
+                    fe_declare(&C, p->name, FE_SYM_CONST, fe_err(), p->loc);
+                    continue;
+                }
             } else {
                 c->val = fe_const_expr(cx, C.scope, p->deflt);
                 at = p->deflt->loc;
@@ -412,6 +471,7 @@ static bool bind_consts(fe_ctx *cx, const ast_item *k, const fe_spec *sp, kconst
             fe_declare(&C, p->name, FE_SYM_CONST, fe_err(), p->loc);
             continue;
         }
+        c->at = c->was_auto ? p->deflt->loc : at;
         fe_declare(&C, p->name, FE_SYM_CONST, c->val, p->loc);
     }
     *scope = C.scope;
@@ -678,11 +738,11 @@ static void lower_kernel(fe_ctx *cx, const ast_item *k, const fe_spec *sp, const
     for (int i = 0; i < nconsts; i++)
         f->consts[f->nconsts++] = (ir_const_binding){consts[i].p->name,
                                                      fe_const_str(cx, &consts[i].val),
-                                                     consts[i].was_auto};
+                                                     consts[i].was_auto, consts[i].at};
     for (int i = 0; i < cx->globals.len; i++) {
         fe_global *g = cx->globals.items[i];
         if (g->define >= 0 && g->state == 2 && g->val.kind != FE_ERR)
-            f->consts[f->nconsts++] = (ir_const_binding){g->name, fe_const_str(cx, &g->val), false};
+            f->consts[f->nconsts++] = (ir_const_binding){g->name, fe_const_str(cx, &g->val), false, {0}};
     }
     for (int i = 0; i < np; i++)
         if (!ir_func_add_param(f, &info[i].ip)) {
@@ -852,8 +912,10 @@ static void compile_global(fe_ctx *cx, fe_global *g, bool report_unbound, bool w
     fe_scope *scope = NULL;
     int errors = cx->d->nerrors;
     const char *unbound = NULL;
-    if (!bind_consts(cx, k, sp, consts, report_unbound, &scope, &unbound) ||
+    if (!bind_consts(cx, k, g->name, sp, consts, report_unbound, &scope, &unbound) ||
         cx->d->nerrors > errors) {
+        if (!unbound && cx->d->nerrors == errors)
+            report_pending_autos(cx, g->name, consts, nconsts);
         if (warn_unbound && unbound && cx->d->nerrors == errors)
             diag_report(cx->d, DIAG_WARNING, g->item->name_loc, "kernel '%s' is not compiled: "
                         "no value for %s %s (give %s with -D NAME=VALUE)", g->name,

@@ -17,6 +17,20 @@ typedef struct fe_define {     /* -D NAME=VALUE */
     const char *value;         /* parsed as a .tile expression: 128, true, bf16, causal, sliding_window(W: 64) */
 } fe_define;
 
+/* A value compiler/'s scheduler chose for an `auto` constant (sched_choose.c). */
+typedef struct fe_auto_value {
+    const char *kernel;        /* the kernel or specialisation compiled; NULL: any */
+    const char *name;
+    int64_t value;
+} fe_auto_value;
+
+/* An `auto` constant the front end found without a value (fe_options.auto_report). */
+typedef struct fe_auto_const {
+    const char *kernel;        /* the kernel or specialisation being compiled */
+    const char *name;
+    src_loc loc;               /* the `auto` in the source */
+} fe_auto_const;
+
 typedef struct fe_options {
     const char *const *include_dirs;   /* searched after the importing file's folder */
     int ninclude;
@@ -31,6 +45,15 @@ typedef struct fe_options {
      * that names nothing in the file (tilec sets it; a named kernel's
      * defines are checked by the driver against the kernel compiled). */
     bool strict_defines;
+    /* `auto` constants: the front end never picks their values.  They come
+     * from auto_values (the scheduler's choice, compiler/sched_choose.c); an
+     * `auto` constant without one is appended to *auto_report (fe_auto_const,
+     * arena) and its kernel is not lowered, without an error, so that the
+     * caller can choose and compile again.  With auto_report NULL it is an
+     * error.  fe_check gives them representative values instead. */
+    const fe_auto_value *auto_values;
+    int nauto_values;
+    ptr_vec *auto_report;
 } fe_options;
 
 /* Parses, checks and lowers kernel `kernel` of `path` (a kernel or a

@@ -422,6 +422,8 @@ typedef struct ir_const_binding {
     const char *name;
     const char *value;       /* printed form: "128", "true", "bf16", "causal" */
     bool was_auto;           /* chosen by the compiler, not the user */
+    src_loc loc;             /* where the value was given (a -D, a default, the
+                                `auto`); {0} when unknown (read from IR text) */
 } ir_const_binding;
 
 struct ir_func {

@@ -1033,7 +1033,7 @@ static bool parse_consts(reader *r, ir_func *f)
     f->consts = arena_calloc(r->m->mem, (size_t)names.len, sizeof *f->consts);
     if (!f->consts) return oom(r);
     for (int i = 0; i < names.len; i++)
-        f->consts[i] = (ir_const_binding){names.items[i], values.items[i], autos[i]};
+        f->consts[i] = (ir_const_binding){names.items[i], values.items[i], autos[i], {0}};
     f->nconsts = names.len;
     return true;
 }

@@ -24,6 +24,13 @@ typedef struct ir_target {
     bool has_wgmma;            /* sm_90a */
     bool has_tma;
     bool has_bf16_arith;       /* add/mul/fma on bf16 registers (sm_90) */
+    /* Throughputs the scheduler's cost model divides by (compiler/sched_model.c;
+     * the runtime refines them from the device).  Peaks, not measured rates. */
+    int max_threads_per_sm;
+    int max_blocks_per_sm;
+    double hbm_bytes_per_s;    /* DRAM bandwidth */
+    double mma_flops_per_s;    /* dense bf16/f16 mma.sync, f32 accumulation */
+    double smem_bytes_per_s;   /* all SMs: 128 bytes per clock per SM */
 } ir_target;
 
 /* The description of `arch`, or NULL when unknown. */

@@ -124,6 +124,15 @@ static tile_status open_device(tile_context *ctx, const tile_config *cfg)
     if ((st = rt_device_open(ctx->drv, cfg->device, &ctx->dev, err, sizeof err)) != TILE_OK)
         return rt_error(st, "tile_open: %s", err);
     snprintf(ctx->arch, sizeof ctx->arch, "%s", cfg->arch ? cfg->arch : ctx->dev.arch);
+    /* The scheduler plans for this device: its SM count and shared memory
+     * (cuDeviceGetAttribute), the rest from the architecture's description. */
+    const ir_target *base = ir_target_find(ctx->arch);
+    if (base) {
+        ctx->target = *base;
+        if (ctx->dev.sm_count > 0) ctx->target.sm_count = ctx->dev.sm_count;
+        if (ctx->dev.smem_optin > 0) ctx->target.smem_per_block = ctx->dev.smem_optin;
+        ctx->have_target = true;
+    }
     return TILE_OK;
 }
 
@@ -340,6 +349,9 @@ tile_status tile_compile(tile_context *ctx, const tile_source *src, tile_kernel 
         tile_kernel_free(k);
         return rt_error(TILE_ERR_NOMEM, "tile_compile: out of memory");
     }
+    /* `auto` constants: chosen for the device (interpreter: for sm_90's
+     * description, as tilec run --interp does). */
+    k->opts.target = ctx->have_target ? &ctx->target : NULL;
     st = tc_compile(&k->unit, k->path, k->text, &k->opts);
     if (st != TILE_OK) {
         if (k->unit) rt_error_diags(st, &k->unit->diags);

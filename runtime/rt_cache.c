@@ -49,6 +49,7 @@ void rt_cache_key(const rt_key_parts *p, uint8_t key[RT_KEY_SIZE])
     hash_int(&c, p->facts.unit_stride);
     hash_int(&c, (uint64_t)p->num_warps);
     hash_int(&c, (uint64_t)p->opt_level);
+    hash_str(&c, p->schedule);
     for (const src_file *f = p->files; f; f = f->next) {
         hash_str(&c, f->path);
         hash_bytes(&c, f->text, f->len);

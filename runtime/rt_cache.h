@@ -38,6 +38,7 @@ typedef struct rt_key_parts {
     tc_arg_facts facts;
     int num_warps;
     int opt_level;
+    const char *schedule;       /* the scheduler's choice ("BM=64,BN=32 w8 s2"), or NULL */
 } rt_key_parts;
 
 /* The compiler version mixed into every key. */

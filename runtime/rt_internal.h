@@ -36,6 +36,8 @@ struct tile_context {
     const rt_driver *drv;      /* GPU mode */
     rt_device dev;
     char arch[16];
+    ir_target target;          /* arch's description refined from the device (GPU mode): */
+    bool have_target;          /*   what the scheduler plans for */
     char *cache_dir;           /* NULL: no disk cache */
     char *lib_dir;             /* NULL: none found */
     int num_warps;

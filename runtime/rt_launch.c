@@ -174,9 +174,12 @@ tc_arg_facts rt_arg_facts(const ir_func *fn, const tile_arg *args)
 /* ---- variants --------------------------------------------------------------------------- */
 static void key_of(const tile_kernel *k, const tc_unit *u, tc_arg_facts facts, uint8_t *key)
 {
+    char schedule[256];
+    tc_schedule_text(u, schedule, sizeof schedule);
     rt_key_parts parts = {.files = u->diags.files, .kernel = k->opts.kernel,
                           .arch = k->ctx->arch, .facts = facts,
-                          .num_warps = k->ctx->num_warps, .opt_level = k->opts.opt_level};
+                          .num_warps = k->ctx->num_warps, .opt_level = k->opts.opt_level,
+                          .schedule = schedule};
     rt_cache_key(&parts, key);
 }
 
@@ -201,7 +204,8 @@ static tile_status generate(tile_kernel *k, tc_arg_facts facts, const uint8_t *k
         rt_error_diags(st, &u->diags);
     }
     if (st == TILE_OK) {
-        tc_gpu_options g = {.arch = k->ctx->arch, .num_warps = k->ctx->num_warps, .facts = facts};
+        tc_gpu_options g = {.arch = k->ctx->arch, .num_warps = k->ctx->num_warps, .facts = facts,
+                            .target = k->ctx->have_target ? &k->ctx->target : NULL};
         tc_gpu_kernel gk;
         pthread_mutex_lock(&codegen_lock);
         st = tc_compile_gpu(u, &g, &gk);

@@ -45,10 +45,10 @@ CUresult cuDeviceGetAttribute(int *v, int attr, int d)
     (void)d;
     switch (attr) {
     case 5: case 6: case 7: *v = state.max_grid[attr - 5]; return 0;
-    case 16: *v = 132; return 0;
+    case 16: *v = state.sm_count ? state.sm_count : 132; return 0;
     case 75: *v = 9; return 0;
     case 76: *v = 0; return 0;
-    case 97: *v = 232448; return 0;
+    case 97: *v = state.smem_optin ? state.smem_optin : 232448; return 0;
     }
     return 1;
 }

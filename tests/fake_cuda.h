@@ -14,6 +14,7 @@ typedef struct fake_cuda_state {
     /* set by the test */
     int max_grid[3];            /* device attributes read at tile_open */
     int sync_error;             /* cuStreamSynchronize's next result */
+    int sm_count, smem_optin;   /* device attributes (0: 132 and 232448, an H100/H200) */
     /* recorded */
     int ctx_depth;              /* pushes minus pops: 0 between calls */
     int primary_retained;       /* retains minus releases */

@@ -60,6 +60,17 @@ for t in *.tile; do
         # shellcheck disable=SC2086
         "$tilec" "$t" --emit=ir $flags >"$out" 2>&1
         compare "$name" "$name.ir" $? 0
+    elif [ -f "$name.sched.err" ]; then
+        # a schedule that cannot fit: tilec --emit=sched fails with exactly
+        # these diagnostics (flags hold -k KERNEL and any -D/--warps)
+        # shellcheck disable=SC2086
+        "$tilec" "$t" --emit=sched $flags >/dev/null 2>"$out"
+        compare "$name" "$name.sched.err" $? 1
+    elif [ -f "$name.explain" ]; then
+        # tilec --explain's table, without its timing line
+        # shellcheck disable=SC2086
+        "$tilec" "$t" --explain $flags 2>&1 | grep -v '^scheduled in ' >"$out"
+        compare "$name" "$name.explain" 0 0
     elif [ -f "$name.ok" ]; then
         # shellcheck disable=SC2086
         if "$tilec" check "$t" $flags >"$out" 2>&1; then
@@ -92,7 +103,7 @@ for t in *.tile; do
         fi
     else
         fail=$((fail + 1))
-        echo "FAIL $name: no $name.err, $name.ir, $name.ok or $name.ptx.grep beside it"
+        echo "FAIL $name: no $name.err, $name.ir, $name.ok, $name.ptx.grep, $name.sched.err or $name.explain beside it"
     fi
 done
 

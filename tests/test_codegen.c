@@ -295,11 +295,13 @@ static void warps_follow_tile_sizes(void **state)
 {
     (void)state;
     tc_gpu_kernel k;
-    gpu_case d64 = {"attention/flash_fwd.tile", "flash_fwd", "T=bf16,D=64"};
+    /* Explicit tile sizes: the layout heuristic picks the warps (with
+     * `auto` constants the scheduler picks them: test_sched_model.c). */
+    gpu_case d64 = {"attention/flash_fwd.tile", "flash_fwd", "T=bf16,D=64,BM=32,BN=32"};
     tc_unit *u = compile_case(&d64, TILE_LIB_DIR, "sm_90", 0, &k);
     assert_int_equal(k.num_warps, 4);   /* largest tile [32,64] */
     tc_unit_free(u);
-    gpu_case d128 = {"attention/flash_fwd.tile", "flash_fwd", "T=bf16,D=128"};
+    gpu_case d128 = {"attention/flash_fwd.tile", "flash_fwd", "T=bf16,D=128,BM=32,BN=32"};
     u = compile_case(&d128, TILE_LIB_DIR, "sm_90", 0, &k);
     assert_int_equal(k.num_warps, 8);   /* [32,128] accumulator */
     tc_unit_free(u);

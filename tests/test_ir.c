@@ -284,7 +284,7 @@ static void test_print_kernel(void **state)
     ir_value *y = add_tensor(k, "y", IR_F32, 2, dims, sizes, true);
     ir_value *s = add_scalar(k, "s", IR_F32);
     k->nconsts = 2;
-    k->consts = (ir_const_binding[]){{"BR", "16", false}, {"C", "64", true}};
+    k->consts = (ir_const_binding[]){{"BR", "16", false, {0}}, {"C", "64", true, {0}}};
     ir_builder g = {.m = t->m};
     ir_builder_at_end(&g, k->grid);
     ir_op *dim = ir_build(&g, IR_OP_TENSOR_DIM, 1, &k->grid->args[0], 1,

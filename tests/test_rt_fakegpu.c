@@ -252,6 +252,70 @@ static void test_facts_pick_variant(void **state)
     close_run(&r);
 }
 
+/* `auto` constants are chosen for the device that is there: its SM count
+ * and shared memory (cuDeviceGetAttribute) refine the target the scheduler
+ * plans with; the launch runs that choice (grid from BR, block from the
+ * warps). */
+static const char *auto_src =
+    "kernel rows(x: tensor<f32>[R, 64], y: out tensor<f32>[R, 64], const BR: int = auto)\n"
+    "    grid(cdiv(R, BR))\n"
+    "{\n"
+    "    let r = program_id(0) * BR + arange(BR);\n"
+    "    store(y[r, :], exp(load(x[r, :])));\n"
+    "}\n";
+
+static void test_scheduler_uses_device(void **state)
+{
+    (void)state;
+    fake->sm_count = 6;
+    fake->smem_optin = 100 * 1024;
+    ir_target t = *ir_target_find("sm_90");
+    t.sm_count = 6;
+    t.smem_per_block = 100 * 1024;
+    const char *defs[] = {"R=3000"};
+    tc_options o = {.kernel = "rows", .defines = defs, .ndefines = 1, .opt_level = 1, .target = &t};
+    tc_unit *u = NULL;
+    assert_int_equal(tc_compile(&u, "rows.tile", auto_src, &o), TILE_OK);
+    char want[256];
+    tc_schedule_text(u, want, sizeof want);
+    assert_non_null(strstr(want, "BR="));
+    tc_gpu_options g = {.target = &t};
+    tc_gpu_kernel gk;
+    assert_int_equal(tc_compile_gpu(u, &g, &gk), TILE_OK);
+    long long br = strtoll(strstr(want, "BR=") + 3, NULL, 10);
+    int warps = gk.num_warps;
+    tc_unit_free(u);
+    /* The test can fail: sm_90's own description chooses otherwise. */
+    o.target = NULL;
+    assert_int_equal(tc_compile(&u, "rows.tile", auto_src, &o), TILE_OK);
+    char dflt[256];
+    tc_schedule_text(u, dflt, sizeof dflt);
+    tc_unit_free(u);
+    if (strcmp(dflt, want) == 0) fail_msg("same schedule on both targets: %s", want);
+
+    tile_context *ctx;
+    tile_config cfg = config();
+    assert_int_equal(tile_open(&ctx, &cfg), TILE_OK);
+    tile_source src = {.text = auto_src, .path = "rows.tile", .kernel = "rows", .defines = defs,
+                       .ndefines = 1};
+    tile_kernel *k;
+    if (tile_compile(ctx, &src, &k) != TILE_OK) fail_msg("%s", tile_last_error());
+    void *x, *y;
+    assert_int_equal(tile_alloc(ctx, 3000 * 64 * 4, &x), TILE_OK);
+    assert_int_equal(tile_alloc(ctx, 3000 * 64 * 4, &y), TILE_OK);
+    int64_t shape[2] = {3000, 64};
+    tile_arg args[2] = {tile_tensor(TILE_F32, x, 2, shape, NULL), tile_tensor(TILE_F32, y, 2, shape, NULL)};
+    assert_int_equal(tile_launch(k, args, 2, NULL), TILE_OK);
+    assert_int_equal((long long)fake->last.grid[0], (3000 + br - 1) / br);
+    assert_int_equal((int)fake->last.block[0], 32 * warps);
+    assert_int_equal(tile_sync(ctx, NULL), TILE_OK);
+    tile_free(ctx, x);
+    tile_free(ctx, y);
+    tile_kernel_free(k);
+    tile_close(ctx);
+    fake->sm_count = fake->smem_optin = 0;
+}
+
 static void test_ptxas_error(void **state)
 {
     (void)state;
@@ -310,6 +374,7 @@ int main(void)
         cmocka_unit_test(test_grid_limit),
         cmocka_unit_test(test_facts_pick_variant),
         cmocka_unit_test(test_ptxas_error),
+        cmocka_unit_test(test_scheduler_uses_device),
         cmocka_unit_test(test_corrupt_entry_not_trusted),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -50,7 +50,11 @@ static void compile_opts(unit *u, const char *src, const char *kernel, const cha
         fd[i].name = arena_strndup(&u->mem, defs[i], (size_t)(eq - defs[i]));
         fd[i].value = eq + 1;
     }
-    fe_options o = {.include_dirs = inc, .ninclude = ninc, .defines = fd, .ndefines = ndefs};
+    /* The front end never picks `auto` values: stand in for the scheduler
+     * (compiler/sched_choose.c) with 32 for the library's auto names. */
+    static const fe_auto_value autos[] = {{NULL, "BM", 32}, {NULL, "BN", 32}, {NULL, "B", 32}};
+    fe_options o = {.include_dirs = inc, .ninclude = ninc, .defines = fd, .ndefines = ndefs,
+                    .auto_values = autos, .nauto_values = 3};
     u->st = fe_compile(u->m, "t.tile", src, kernel, &o);
     if (u->st == TILE_OK) assert_int_equal(ir_verify_module(u->m, "front end"), TILE_OK);
     u->err = diag_render(&u->diags, &u->mem);
@@ -171,6 +175,55 @@ static void kernel_params_and_consts(void **state)
     assert_int_equal(dim->attr.i, 0);
     assert_string_equal(dim->results[0]->name, "N");
     done(&u);
+}
+
+/* Without a value for an `auto` constant the front end lowers nothing and
+ * reports it (kernel, name, the `auto`'s location) for the scheduler; the
+ * scheduler's value is then used and recorded as auto. */
+static void auto_constants_are_reported(void **state)
+{
+    (void)state;
+    arena mem;
+    arena_init(&mem);
+    diag_ctx d;
+    diag_init(&d, &mem);
+    ir_module *m = ir_module_new(&mem, &d);
+    const char *defs[] = {"D", "64"};
+    fe_define fd = {defs[0], defs[1]};
+    ptr_vec report = {0};
+    fe_options o = {.defines = &fd, .ndefines = 1, .auto_report = &report};
+    assert_int_equal(fe_compile(m, "t.tile", scale_src, "k", &o), TILE_OK);
+    assert_int_equal(d.nerrors, 0);
+    assert_null(ir_module_find(m, "k"));
+    assert_int_equal(report.len, 1);
+    const fe_auto_const *a = report.items[0];
+    assert_string_equal(a->kernel, "k");
+    assert_string_equal(a->name, "BM");
+    assert_int_equal(a->loc.line, 3);
+    assert_int_equal(a->loc.col, 40);
+    /* Another kernel's value does not apply; this kernel's does. */
+    fe_auto_value other = {"k64", "BM", 16}, mine = {"k", "BM", 128};
+    ir_module *m2 = ir_module_new(&mem, &d);
+    fe_options o2 = {.defines = &fd, .ndefines = 1, .auto_values = &other, .nauto_values = 1,
+                     .auto_report = &report};
+    assert_int_equal(fe_compile(m2, "t.tile", scale_src, "k", &o2), TILE_OK);
+    assert_null(ir_module_find(m2, "k"));
+    assert_int_equal(report.len, 2);
+    ir_module *m3 = ir_module_new(&mem, &d);
+    o2.auto_values = &mine;
+    assert_int_equal(fe_compile(m3, "t.tile", scale_src, "k", &o2), TILE_OK);
+    ir_func *f = ir_module_find(m3, "k");
+    assert_non_null(f);
+    assert_string_equal(f->consts[1].value, "128");
+    assert_true(f->consts[1].was_auto);
+    /* Without a report and without a value, it is an error at the `auto`. */
+    ir_module *m4 = ir_module_new(&mem, &d);
+    fe_options o4 = {.defines = &fd, .ndefines = 1};
+    assert_int_equal(fe_compile(m4, "t.tile", scale_src, "k", &o4), TILE_ERR_SEMA);
+    char *err = diag_render(&d, &mem);
+    assert_non_null(strstr(err, "t.tile:3:40: error: internal error: constant 'BM' of kernel 'k' "
+                                "is 'auto' and no schedule chose it"));
+    arena_free(&mem);
 }
 
 static void compile_all_skips_unbound(void **state)
@@ -882,7 +935,8 @@ static int compile_file(const char *path, const char *const *defs, int ndefs, bo
         fd[i].name = arena_strndup(&u.mem, defs[i], (size_t)(eq - defs[i]));
         fd[i].value = eq + 1;
     }
-    fe_options o = {.defines = fd, .ndefines = ndefs};
+    static const fe_auto_value autos[] = {{NULL, "BM", 32}, {NULL, "BN", 32}, {NULL, "B", 32}};
+    fe_options o = {.defines = fd, .ndefines = ndefs, .auto_values = autos, .nauto_values = 3};
     tile_status st = fe_compile(u.m, path, NULL, NULL, &o);
     if (st == TILE_OK) st = ir_verify_module(u.m, "front end");
     if (want_ok && st != TILE_OK) {
@@ -1128,6 +1182,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(kernel_params_and_consts),
         cmocka_unit_test(compile_all_skips_unbound),
+        cmocka_unit_test(auto_constants_are_reported),
         cmocka_unit_test(unbound_const_named),
         cmocka_unit_test(defines_bind_and_override),
         cmocka_unit_test(define_errors),

@@ -1,0 +1,514 @@
+/* sched_choose.c - the SRAM-capacity scheduler's search (sched_choose.h).
+ *
+ * The candidate space is the product of: a power of two from 16 to 256
+ * for each `auto` constant (16 is the mma tile; 3 or more `auto`s stop at
+ * 128), warps per block {4, 8} and pipeline stages {1, 2, 3}.  Each
+ * (constants, warps) pair is compiled for real: the front end with the
+ * candidate's values (a kernel's own asserts and shape checks reject it,
+ * with the message as the reason), the optimiser, layout assignment and
+ * codegen up to its shared-memory plan (CG_EMIT_ANALYSIS).  Stages need no
+ * recompilation: they add staged buffers to codegen's bytes.  The cost
+ * model (sched_model.c) then rejects what does not fit and predicts the
+ * time of the rest; the lowest predicted time wins, the first in
+ * enumeration order on a tie, so the choice is deterministic.
+ *
+ * Hopper's choices enter as more dimensions of the same product (warpgroup
+ * specialisation, setmaxnreg splits, TMA stages), with their resources in
+ * sched_evaluate: docs/architecture.md, "Scheduling". */
+#include "sched_choose.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "codegen/codegen.h"
+#include "sched_layout.h"
+
+sched_explain_hook sched_explain_ranges = NULL;
+
+static const int warp_choices[] = {4, 8};
+static const int stage_choices[] = {1, 2, 3};
+enum { NWARPS = 2, NSTAGES = 3 };
+
+void sched_shape_from_defines(sched_shape *s, const char *const *defines, int n)
+{
+    memset(s, 0, sizeof *s);
+    for (int i = 0; i < n && s->n < SCHED_MAX_DIMS; i++) {
+        const char *eq = strchr(defines[i], '=');
+        if (!eq || eq == defines[i]) continue;
+        char *end;
+        long long v = strtoll(eq + 1, &end, 10);
+        if (*end || end == eq + 1 || v < 1) continue;
+        /* A later define of the same name wins, as in the front end. */
+        size_t len = (size_t)(eq - defines[i]);
+        int k = 0;
+        while (k < s->n && (strcspn(s->names[k], "=") != len ||
+                            strncmp(s->names[k], defines[i], len) != 0))
+            k++;
+        s->names[k] = defines[i];     /* "M=4096": compared up to '=' below */
+        s->values[k] = v;
+        if (k == s->n) s->n++;
+    }
+}
+
+/* Copies a shape's names (pointing at "NAME=VALUE") as plain names. */
+static void own_shape(sched_shape *s, arena *mem)
+{
+    for (int i = 0; i < s->n; i++) {
+        const char *eq = strchr(s->names[i], '=');
+        if (eq) s->names[i] = arena_strndup(mem, s->names[i], (size_t)(eq - s->names[i]));
+    }
+}
+
+typedef struct search {
+    const char *path, *text;
+    const tc_options *o;
+    const char *kernel;
+    const ir_target *t;
+    arena *mem;
+    sched_plan *plan;
+} search;
+
+/* "file:line:col: message" of the first error of d, in mem. */
+static const char *first_error(const diag_ctx *d, arena *mem, const char *what)
+{
+    for (const diag *g = d->first; g; g = g->next)
+        if (g->level == DIAG_ERROR) {
+            const char *file = g->loc.file ? strrchr(g->loc.file, '/') : NULL;
+            file = file ? file + 1 : g->loc.file;
+            if (g->loc.line > 0)
+                return arena_printf(mem, "%s: %s:%d:%d: %s", what, file ? file : "?", g->loc.line,
+                                    g->loc.col, g->msg);
+            return arena_printf(mem, "%s: %s", what, g->msg);
+        }
+    return arena_printf(mem, "%s", what);
+}
+
+static void own_tensors(sched_cost *c, arena *mem)
+{
+    sched_tensor *t = arena_calloc(mem, (size_t)c->ntensors + 1, sizeof *t);
+    if (!t) {
+        c->ntensors = 0;
+        c->tensors = NULL;
+        return;
+    }
+    for (int i = 0; i < c->ntensors; i++) {
+        t[i] = c->tensors[i];
+        t[i].name = arena_strdup(mem, t[i].name);
+    }
+    c->tensors = t;
+}
+
+/* The front end and optimiser with the candidate's values: a unit, or
+ * NULL with *why set. */
+static tc_unit *compile_values(search *s, const int64_t *v, const char **why)
+{
+    sched_plan *p = s->plan;
+    fe_auto_value vals[SCHED_MAX_AUTOS];
+    for (int i = 0; i < p->nautos; i++)
+        vals[i] = (fe_auto_value){.kernel = s->kernel, .name = p->names[i], .value = v[i]};
+    tc_options co = *s->o;
+    co.kernel = s->kernel;
+    co.dump_passes = NULL;
+    co.auto_values = p->nautos ? vals : NULL;
+    co.nauto_values = p->nautos;
+    co.target = s->t;
+    tc_unit *u = NULL;
+    if (tc_compile(&u, s->path, s->text, &co) == TILE_OK) return u;
+    *why = u ? first_error(&u->diags, s->mem, "does not compile") : "out of memory";
+    tc_unit_free(u);
+    return NULL;
+}
+
+/* Codegen's shared memory for values v at num_warps: layouts assigned and
+ * the kernel built up to codegen's plan (CG_EMIT_ANALYSIS).  -1 with *why. */
+static int codegen_smem(search *s, const int64_t *v, int num_warps, const char **why)
+{
+    tc_unit *u = compile_values(s, v, why);
+    if (!u) return -1;
+    int bytes = -1;
+    cg_result r;
+    if (sched_assign_layouts(u->module, s->t, num_warps) != TILE_OK)
+        *why = first_error(&u->diags, s->mem, "no layouts");
+    else if (cg_emit_kernel(u->kernel, s->t, CG_EMIT_ANALYSIS, &r) != TILE_OK)
+        *why = first_error(&u->diags, s->mem, "code generation fails");
+    else
+        bytes = r.smem_bytes;
+    tc_unit_free(u);
+    return bytes;
+}
+
+/* Live tiles grow with every tile size: values v at least as large as a
+ * candidate whose every row is over the registers need not be compiled. */
+static const sched_candidate *dominated(const sched_plan *p, const int64_t *v)
+{
+    for (int i = 0; i < p->ncand; i += NWARPS * NSTAGES) {
+        bool all_regs = i + NWARPS * NSTAGES <= p->ncand, ge = true;
+        for (int j = i; all_regs && j < i + NWARPS * NSTAGES; j++)
+            all_regs = p->cand[j].compiled && p->cand[j].cost.regs_only;
+        for (int a = 0; a < p->nautos; a++) ge &= v[a] >= p->cand[i].values[a];
+        if (all_regs && ge) return &p->cand[i];
+    }
+    return NULL;
+}
+
+/* Phase 1 for values v: the IR half of the cost for every warps choice
+ * (one front-end compilation), rows for every warps x stages choice
+ * allowed; rows that cannot fit even without codegen's shared memory are
+ * rejected here (more shared memory only makes them worse). */
+static void add_rows(search *s, const int64_t *v, int want_warps, int want_stages)
+{
+    sched_plan *p = s->plan;
+    const char *why = NULL;
+    const sched_candidate *d = want_warps || want_stages ? NULL : dominated(p, v);
+    if (d) {
+        why = arena_strdup(s->mem, "registers: at least those of");
+        for (int a = 0; a < p->nautos && why; a++)
+            why = arena_printf(s->mem, "%s %s=%lld", why, p->names[a], (long long)d->values[a]);
+        why = why ? arena_printf(s->mem, "%s (over at every warps choice)", why) : NULL;
+    }
+    tc_unit *u = d ? NULL : compile_values(s, v, &why);
+    for (int w = 0; w < NWARPS; w++) {
+        if (want_warps && warp_choices[w] != want_warps) continue;
+        sched_cost cost;
+        memset(&cost, 0, sizeof cost);
+        if (u && sched_analyze(u->kernel, warp_choices[w], &p->shape, &u->mem, &cost) != TILE_OK)
+            why = "out of memory";
+        if (u && !why) own_tensors(&cost, s->mem);
+        for (int k = 0; k < NSTAGES; k++) {
+            if (want_stages && stage_choices[k] != want_stages) continue;
+            sched_candidate *c = &p->cand[p->ncand++];
+            memset(c, 0, sizeof *c);
+            memcpy(c->values, v, sizeof c->values);
+            c->num_warps = warp_choices[w];
+            c->num_stages = stage_choices[k];
+            c->reject = why;
+            if (why) continue;
+            c->compiled = true;
+            c->cost = cost;
+            sched_evaluate(s->t, c->num_warps, c->num_stages, 0, s->mem, &c->cost);
+            c->reject = c->cost.reject;
+            c->bound = sched_time_bound(s->t, &c->cost);
+        }
+    }
+    tc_unit_free(u);
+}
+
+/* Phase 2 for row i: codegen's bytes (shared by the stage rows of the same
+ * values and warps), then the exact cost. */
+static void evaluate_row(search *s, int i)
+{
+    sched_plan *p = s->plan;
+    sched_candidate *c = &p->cand[i];
+    int cg = -1;
+    const char *why = NULL;
+    for (int j = 0; j < p->ncand && cg < 0; j++) {
+        const sched_candidate *o = &p->cand[j];
+        if (o->exact && o->compiled && o->num_warps == c->num_warps &&
+            memcmp(o->values, c->values, sizeof c->values) == 0)
+            cg = o->cost.cg_smem_bytes;
+    }
+    if (cg < 0) cg = codegen_smem(s, c->values, c->num_warps, &why);
+    c->exact = true;
+    if (cg < 0) {
+        c->compiled = false;
+        c->reject = why;
+        return;
+    }
+    sched_evaluate(s->t, c->num_warps, c->num_stages, cg, s->mem, &c->cost);
+    c->reject = c->cost.reject;
+}
+
+static int by_bound(const void *a, const void *b)
+{
+    const sched_candidate *x = *(const sched_candidate *const *)a,
+                          *y = *(const sched_candidate *const *)b;
+    if (x->bound != y->bound) return x->bound < y->bound ? -1 : 1;
+    return x < y ? -1 : x > y;
+}
+
+static bool better(const sched_plan *p, int i)
+{
+    if (p->best < 0) return true;
+    double a = p->cand[i].cost.time_s, b = p->cand[p->best].cost.time_s;
+    return a < b || (a == b && i < p->best);
+}
+
+/* When every candidate is over the register model's limit and nothing
+ * else rejects it, the model (a fit, not ptxas) may be wrong: take the
+ * one with the fewest predicted registers that fits otherwise, and say so
+ * in its verdict.  Explicit constants get the located error instead. */
+static void register_fallback(search *s)
+{
+    sched_plan *p = s->plan;
+    for (;;) {
+        int pick = -1;
+        for (int i = 0; i < p->ncand; i++) {
+            const sched_candidate *c = &p->cand[i];
+            if (!c->compiled || !c->cost.regs_only || c->fallback_tried) continue;
+            if (pick < 0 || c->cost.regs < p->cand[pick].cost.regs ||
+                (c->cost.regs == p->cand[pick].cost.regs &&
+                 c->cost.time_s < p->cand[pick].cost.time_s))
+                pick = i;
+        }
+        if (pick < 0) return;
+        sched_candidate *c = &p->cand[pick];
+        c->fallback_tried = true;
+        if (!c->exact) evaluate_row(s, pick);
+        if (c->compiled && c->cost.regs_only) {
+            c->reject = NULL;
+            c->over_regs = true;
+            p->best = pick;
+            return;
+        }
+    }
+}
+
+/* Exact costs in order of the lower bound, until the bound passes the best
+ * time found (strictly: an equal time is still evaluated, so ties resolve
+ * by enumeration order as in the exhaustive search). */
+static tile_status search_rows(search *s, bool exhaustive)
+{
+    sched_plan *p = s->plan;
+    sched_candidate **order = arena_calloc(s->mem, (size_t)p->ncand + 1, sizeof *order);
+    if (!order) return TILE_ERR_NOMEM;
+    int n = 0;
+    for (int i = 0; i < p->ncand; i++)   /* exhaustive: rejected ones too, for exact rows */
+        if (!p->cand[i].reject || (exhaustive && p->cand[i].compiled)) order[n++] = &p->cand[i];
+    qsort(order, (size_t)n, sizeof *order, by_bound);
+    p->best = -1;
+    for (int k = 0; k < n; k++) {
+        sched_candidate *c = order[k];
+        int i = (int)(c - p->cand);
+        if (!exhaustive && p->best >= 0 && c->bound > p->cand[p->best].cost.time_s) {
+            c->reject = arena_printf(s->mem, "pruned: at least %.2f us", c->bound * 1e6);
+            c->pruned = true;
+            continue;
+        }
+        evaluate_row(s, i);
+        if (!c->reject && better(p, i)) p->best = i;
+    }
+    if (p->best < 0) register_fallback(s);
+    return TILE_OK;
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static void init_plan(search *s, const char *kernel, const ir_target *t, sched_plan *out)
+{
+    memset(out, 0, sizeof *out);
+    out->kernel = arena_strdup(s->mem, kernel);
+    out->target = t;
+    out->best = -1;
+    sched_shape_from_defines(&out->shape, s->o->defines, s->o->ndefines);
+    own_shape(&out->shape, s->mem);
+}
+
+tile_status sched_choose(const char *path, const char *text, const tc_options *o,
+                         const char *kernel, const fe_auto_const *const *autos, int nautos,
+                         const ir_target *t, arena *mem, diag_ctx *d, sched_plan *out)
+{
+    double t0 = now_s();
+    search s = {.path = path, .text = text, .o = o, .kernel = kernel, .t = t, .mem = mem,
+                .plan = out};
+    init_plan(&s, kernel, t, out);
+    if (nautos > SCHED_MAX_AUTOS) {
+        diag_error(d, autos[SCHED_MAX_AUTOS]->loc, "kernel '%s' has more than %d 'auto' "
+                   "constants (give some with -D)", kernel, SCHED_MAX_AUTOS);
+        return TILE_ERR_SEMA;
+    }
+    out->nautos = nautos;
+    for (int i = 0; i < nautos; i++) {
+        out->names[i] = arena_strdup(mem, autos[i]->name);
+        out->locs[i] = autos[i]->loc;
+    }
+    int64_t hi = nautos >= 3 ? 128 : 256;
+    int per = 0;
+    for (int64_t x = 16; x <= hi; x *= 2) per++;
+    int combos = 1;
+    for (int i = 0; i < nautos; i++) combos *= per;
+    out->cand = arena_calloc(mem, (size_t)combos * NWARPS * NSTAGES, sizeof *out->cand);
+    if (!out->cand) return TILE_ERR_NOMEM;
+    for (int c = 0; c < combos; c++) {
+        int64_t v[SCHED_MAX_AUTOS] = {0};
+        int rest = c;
+        for (int i = nautos - 1; i >= 0; i--) {   /* the last auto varies fastest */
+            v[i] = (int64_t)16 << (rest % per);
+            rest /= per;
+        }
+        add_rows(&s, v, 0, 0);
+    }
+    tile_status st = search_rows(&s, o->sched_exhaustive);
+    if (st != TILE_OK) return st;
+    out->seconds = now_s() - t0;
+    if (out->best >= 0) return TILE_OK;
+    const char *why = out->ncand ? out->cand[0].reject : "no candidates";
+    diag_error(d, autos[0]->loc, "no schedule of kernel '%s' fits %s (%d candidates, e.g. %s; "
+               "tilec --explain lists them)", kernel, t->arch, out->ncand, why);
+    return TILE_ERR_SEMA;
+}
+
+tile_status sched_cost_fixed(const char *path, const char *text, const tc_options *o,
+                             const char *kernel, const ir_target *t, int num_warps,
+                             int num_stages, arena *mem, sched_plan *out)
+{
+    double t0 = now_s();
+    search s = {.path = path, .text = text, .o = o, .kernel = kernel, .t = t, .mem = mem,
+                .plan = out};
+    init_plan(&s, kernel, t, out);
+    out->cand = arena_calloc(mem, NWARPS * NSTAGES, sizeof *out->cand);
+    if (!out->cand) return TILE_ERR_NOMEM;
+    int64_t v[SCHED_MAX_AUTOS] = {0};
+    add_rows(&s, v, num_warps, num_stages);
+    tile_status st = search_rows(&s, true);
+    out->seconds = now_s() - t0;
+    return st;
+}
+
+/* ---- explicit constants: fit, or a located error with the nearest fit ---- */
+
+/* Does the fixed kernel fit with one stage (the least it can use)? *smem
+ * and *live get its numbers; why the first limit it breaks, else NULL. */
+static const char *fixed_fit(const ir_target *t, int cg_smem, const sched_cost *c, arena *mem,
+                             int num_warps)
+{
+    if (cg_smem > t->smem_per_block)
+        return arena_printf(mem, "needs %d bytes of shared memory per block, %d more than the "
+                            "%d of %s", cg_smem, cg_smem - t->smem_per_block, t->smem_per_block,
+                            t->arch);
+    if (c->live_regs > t->regs_per_thread)
+        return arena_printf(mem, "keeps %d registers per thread of live tiles at %d warps, %d "
+                            "more than the %d of %s (before any address or temporary)",
+                            c->live_regs, num_warps, c->live_regs - t->regs_per_thread,
+                            t->regs_per_thread, t->arch);
+    return NULL;
+}
+
+/* Constants the nearest-fit search may shrink: explicit ints, powers of two
+ * of 32 or more, that no tensor parameter has as a dimension (those define
+ * the problem, not the schedule). */
+static bool shrinkable(const ir_func *k, const ir_const_binding *b, int64_t *v)
+{
+    char *end;
+    long long x = strtoll(b->value, &end, 10);
+    if (*end || x < 32 || (x & (x - 1)) || b->was_auto) return false;
+    for (int i = 0; i < k->nparams; i++)
+        for (int d = 0; d < k->params[i].type.rank; d++)
+            if (k->params[i].type.kind == IR_TY_TENSOR && k->params[i].dims[d].name &&
+                strcmp(k->params[i].dims[d].name, b->name) == 0)
+                return false;
+    *v = x;
+    return true;
+}
+
+/* Compiles u's kernel again with defines NAME=VALUE replacing (or adding
+ * to) u's own, schedules it for num_warps and says whether it fits. */
+static bool fits_with(tc_unit *u, const ir_target *t, int num_warps, const char *const *names,
+                      const int64_t *vals, int n)
+{
+    const tc_options *o = &u->opts;
+    const char **defs = arena_calloc(&u->mem, (size_t)(o->ndefines + n) + 1, sizeof *defs);
+    if (!defs) return false;
+    int nd = 0;
+    for (int i = 0; i < o->ndefines; i++) {
+        bool replaced = false;
+        for (int j = 0; j < n; j++)
+            replaced |= strncmp(o->defines[i], names[j], strlen(names[j])) == 0 &&
+                        o->defines[i][strlen(names[j])] == '=';
+        if (!replaced) defs[nd++] = o->defines[i];
+    }
+    for (int j = 0; j < n; j++) defs[nd++] = arena_printf(&u->mem, "%s=%lld", names[j], (long long)vals[j]);
+    tc_options co = *o;
+    co.defines = defs;
+    co.ndefines = nd;
+    co.kernel = u->kernel->name;
+    co.dump_passes = NULL;
+    tc_unit *v = NULL;
+    cg_result r;
+    sched_cost c;
+    /* Registers first: they need no layouts or codegen. */
+    bool ok = tc_compile(&v, u->path, u->text, &co) == TILE_OK &&
+              sched_analyze(v->kernel, num_warps, &(sched_shape){0}, &v->mem, &c) == TILE_OK &&
+              !fixed_fit(t, 0, &c, &v->mem, num_warps) &&
+              sched_assign_layouts(v->module, t, num_warps) == TILE_OK &&
+              cg_emit_kernel(v->kernel, t, CG_EMIT_ANALYSIS, &r) == TILE_OK &&
+              !fixed_fit(t, r.smem_bytes, &c, &v->mem, num_warps);
+    tc_unit_free(v);
+    return ok;
+}
+
+/* "BM=128, BN=64": the nearest smaller choice of u's shrinkable constants
+ * that fits (fewest halvings in all, then declaration order), or NULL. */
+static const char *nearest_fit(tc_unit *u, const ir_target *t, int num_warps)
+{
+    const ir_func *k = u->kernel;
+    const char *names[3];
+    int64_t base[3];
+    int n = 0;
+    for (int i = 0; i < k->nconsts && n < 3; i++)
+        if (shrinkable(k, &k->consts[i], &base[n])) names[n++] = k->consts[i].name;
+    if (n == 0) return NULL;
+    for (int total = 1; total <= 3 * 4; total++) {
+        int steps[3] = {0};
+        /* every split of `total` halvings over the n constants */
+        for (int code = 0; code < 1 << (4 * n); code++) {
+            int sum = 0;
+            bool ok = true;
+            for (int j = 0; j < n; j++) {
+                steps[j] = (code >> (4 * j)) & 15;
+                sum += steps[j];
+                ok &= (base[j] >> steps[j]) >= 16 && steps[j] <= 8;
+            }
+            if (sum != total || !ok) continue;
+            int64_t vals[3];
+            for (int j = 0; j < n; j++) vals[j] = base[j] >> steps[j];
+            if (!fits_with(u, t, num_warps, names, vals, n)) continue;
+            char *s = arena_strdup(&u->mem, "");
+            for (int j = 0; j < n && s; j++)
+                s = arena_printf(&u->mem, "%s%s%s=%lld", s, j ? ", " : "", names[j], (long long)vals[j]);
+            return s;
+        }
+    }
+    return NULL;
+}
+
+tile_status sched_check_fixed(tc_unit *u, const ir_target *t, int num_warps, int cg_smem,
+                              int *num_stages)
+{
+    sched_cost c;
+    sched_shape shape;
+    sched_shape_from_defines(&shape, u->opts.defines, u->opts.ndefines);
+    own_shape(&shape, &u->mem);
+    if (sched_analyze(u->kernel, num_warps, &shape, &u->mem, &c) != TILE_OK) return TILE_ERR_NOMEM;
+    const char *why = fixed_fit(t, cg_smem, &c, &u->mem, num_warps);
+    if (!why) {
+        /* The most stages (up to 3) that fit beside codegen's own. */
+        int s = *num_stages;
+        if (s <= 0)
+            for (s = 3; s > 1 && cg_smem + s * c.staged_bytes > t->smem_per_block; s--) {}
+        *num_stages = s;
+        return TILE_OK;
+    }
+    /* Located at the explicit tile constant the user is most likely to
+     * change: the first shrinkable one, else the kernel. */
+    src_loc at = u->kernel->loc;
+    const char *names = "";
+    for (int i = 0; i < u->kernel->nconsts; i++) {
+        int64_t v;
+        if (!shrinkable(u->kernel, &u->kernel->consts[i], &v)) continue;
+        if (!*names && u->kernel->consts[i].loc.line > 0) at = u->kernel->consts[i].loc;
+        names = arena_printf(&u->mem, "%s%s%s=%lld", names, *names ? ", " : "",
+                             u->kernel->consts[i].name, (long long)v);
+    }
+    const char *fit = nearest_fit(u, t, num_warps);
+    diag_error(&u->diags, at, "kernel '%s'%s%s does not fit %s: it %s; %s%s", u->kernel->name,
+               *names ? " with " : "", names, t->arch, why,
+               fit ? "the nearest choice that fits is " : "no smaller choice of its tile "
+               "constants fits", fit ? fit : "");
+    return TILE_ERR_SEMA;
+}

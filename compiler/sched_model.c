@@ -1,0 +1,528 @@
+/* sched_model.c - the scheduler's cost model (sched_model.h).
+ *
+ * Everything is derived from the scheduled IR, never from a kernel's name:
+ * a load, store or atomic moves its whole tile (masked lanes included: the
+ * model is an upper bound on HBM bytes, and K/V are re-read once per query
+ * block because every program loads them), a dot does 2*m*n*k FLOPs and
+ * reads its operands from shared memory, and each op runs once per trip of
+ * its enclosing loops.  Trip counts come from evaluating the loop bounds
+ * (scalar integer ops of program_id, tensor_dim and constants) for sampled
+ * programs of the grid at the representative shape, so a range fn's bounds
+ * (causal, sliding window) shorten the loops exactly as they will at run
+ * time.  A bound that depends on loaded data cannot be evaluated: that loop
+ * counts once and the cost says the trips are not exact. */
+#include "sched_model.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "ir/eval.h"
+
+#define SCHED_LAUNCH_S 2e-6   /* launch latency added to every prediction */
+
+int64_t sched_shape_dim(const sched_shape *s, const char *name)
+{
+    for (int i = 0; s && name && i < s->n; i++)
+        if (strcmp(s->names[i], name) == 0) return s->values[i];
+    return SCHED_DEFAULT_DIM;
+}
+
+/* ---- scalar evaluation of one program ------------------------------------ */
+
+typedef struct evaluator {
+    const ir_func *k;
+    const sched_shape *shape;
+    int64_t pid[3], grid[3];
+    int64_t *val;          /* by value id */
+    unsigned *gen;         /* val[id] is current when gen[id] == cur */
+    unsigned cur;
+    int nvals;
+} evaluator;
+
+static int64_t dim_size(const ir_param *p, int d, const sched_shape *s)
+{
+    if (d < 0 || d >= p->type.rank) return -1;
+    if (p->dims[d].size >= 1) return p->dims[d].size;
+    return sched_shape_dim(s, p->dims[d].name);
+}
+
+/* The kernel parameter a block argument of the grid or body stands for. */
+static const ir_param *param_of(const evaluator *e, const ir_value *v)
+{
+    if (v->def || !v->owner) return NULL;
+    if (v->owner != e->k->body && v->owner != e->k->grid) return NULL;
+    return v->index < e->k->nparams ? &e->k->params[v->index] : NULL;
+}
+
+static bool eval_value(evaluator *e, const ir_value *v, int64_t *out);
+
+static bool eval_def(evaluator *e, const ir_op *op, int64_t *out)
+{
+    int64_t a = 0, b = 0, c = 0;
+    ir_opcode code = op->code;
+    switch (code) {
+    case IR_OP_CONST:
+        *out = op->attr.cval.i;
+        return ir_dtype_is_int(op->results[0]->type.dtype) || op->results[0]->type.dtype == IR_BOOL;
+    case IR_OP_PROGRAM_ID:
+    case IR_OP_NUM_PROGRAMS:
+        if (op->attr.i < 0 || op->attr.i > 2) return false;
+        *out = code == IR_OP_PROGRAM_ID ? e->pid[op->attr.i] : e->grid[op->attr.i];
+        return true;
+    case IR_OP_TENSOR_DIM: {
+        const ir_param *p = param_of(e, op->operands[0]);
+        *out = p ? dim_size(p, (int)op->attr.i, e->shape) : -1;
+        return *out >= 0;
+    }
+    default: break;
+    }
+    if (op->nresults != 1 || op->results[0]->type.rank != 0) return false;
+    ir_dtype rt = op->results[0]->type.dtype;
+    if (ir_dtype_is_float(rt)) return false;
+    ir_scalar r;
+    if ((ir_op_table[code].flags & IR_ELEMENTWISE) && op->noperands == 1) {
+        ir_dtype in = op->operands[0]->type.dtype;
+        if (ir_dtype_is_float(in) || !eval_value(e, op->operands[0], &a)) return false;
+        if (ir_eval_unary(code, in, rt, (ir_scalar){.i = a}, &r) != TILE_OK) return false;
+    } else if ((ir_op_table[code].flags & IR_ELEMENTWISE) && op->noperands == 2) {
+        ir_dtype in = op->operands[0]->type.dtype;
+        if (ir_dtype_is_float(in) || !eval_value(e, op->operands[0], &a) ||
+            !eval_value(e, op->operands[1], &b))
+            return false;
+        if (ir_eval_binary(code, in, (ir_scalar){.i = a}, (ir_scalar){.i = b}, &r) != TILE_OK)
+            return false;
+    } else if (code == IR_OP_SELECT) {
+        if (!eval_value(e, op->operands[0], &a)) return false;
+        const ir_value *pick = op->operands[a ? 1 : 2];
+        if (ir_dtype_is_float(pick->type.dtype) || !eval_value(e, pick, &c)) return false;
+        r.i = c;
+    } else {
+        return false;
+    }
+    *out = r.i;
+    return true;
+}
+
+static bool eval_value(evaluator *e, const ir_value *v, int64_t *out)
+{
+    if (v->id >= 0 && v->id < e->nvals && e->gen[v->id] == e->cur) {
+        *out = e->val[v->id];
+        return true;
+    }
+    if (!v->def || v->type.rank != 0) return false;   /* arguments: bound by the walk */
+    if (!eval_def(e, v->def, out)) return false;
+    if (v->id >= 0 && v->id < e->nvals) {
+        e->val[v->id] = *out;
+        e->gen[v->id] = e->cur;
+    }
+    return true;
+}
+
+static void bind(evaluator *e, const ir_value *v, int64_t x)
+{
+    if (v->id < 0 || v->id >= e->nvals) return;
+    e->val[v->id] = x;
+    e->gen[v->id] = e->cur;
+}
+
+/* ---- counting one program ------------------------------------------------ */
+
+typedef struct counter {
+    evaluator *e;
+    sched_cost *c;
+    double weight;         /* programs this sample stands for */
+    int num_warps;
+} counter;
+
+static double tile_bytes(const ir_type *t)
+{
+    return (double)ir_type_numel(t) * ir_dtype_size(t->dtype);
+}
+
+static sched_tensor *tensor_of(counter *n, const ir_value *t)
+{
+    const ir_param *p = param_of(n->e, t);
+    return p ? &n->c->tensors[p - n->e->k->params] : NULL;
+}
+
+static bool has_loop(const ir_block *b)
+{
+    for (const ir_op *op = b->first; op; op = op->next) {
+        if (op->code == IR_OP_FOR || op->code == IR_OP_WHILE) return true;
+        for (int i = 0; i < op->nblocks; i++)
+            if (op->blocks[i] && has_loop(op->blocks[i])) return true;
+    }
+    return false;
+}
+
+static void count_block(counter *n, const ir_block *b, double mult);
+
+static void count_for(counter *n, const ir_op *op, double mult)
+{
+    int64_t lo, hi, step;
+    const ir_block *body = op->blocks[0];
+    if (!eval_value(n->e, op->operands[0], &lo) || !eval_value(n->e, op->operands[1], &hi) ||
+        !eval_value(n->e, op->operands[2], &step) || step <= 0) {
+        n->c->trips_exact = false;
+        count_block(n, body, mult);
+        return;
+    }
+    int64_t trips = hi > lo ? (hi - lo - 1) / step + 1 : 0;
+    if (trips == 0) return;
+    if (!has_loop(body)) {
+        count_block(n, body, mult * (double)trips);
+        return;
+    }
+    /* Inner bounds may depend on the induction variable: walk up to 64
+     * evenly spread iterations, each standing for its share. */
+    int64_t walks = trips < 64 ? trips : 64;
+    unsigned outer = n->e->cur;
+    for (int64_t w = 0; w < walks; w++) {
+        int64_t it = w * trips / walks;
+        n->e->cur = ++n->e->cur ? n->e->cur : 1;
+        bind(n->e, body->args[0], lo + it * step);
+        count_block(n, body, mult * (double)trips / (double)walks);
+    }
+    n->e->cur = outer;
+}
+
+static void count_op(counter *n, const ir_op *op, double mult)
+{
+    sched_cost *c = n->c;
+    double w = mult * n->weight;
+    switch (op->code) {
+    case IR_OP_LOAD: {
+        double bytes = tile_bytes(&op->results[0]->type) * w;
+        sched_tensor *t = tensor_of(n, op->operands[0]);
+        if (t) t->read_bytes += bytes;
+        c->hbm_bytes += bytes;
+        break;
+    }
+    case IR_OP_STORE:
+    case IR_OP_ATOMIC_ADD: {
+        int nidx = op->operands[0]->type.rank;
+        double bytes = tile_bytes(&op->operands[1 + nidx]->type) * w;
+        sched_tensor *t = tensor_of(n, op->operands[0]);
+        if (t) t->written_bytes += bytes;
+        if (t && op->code == IR_OP_ATOMIC_ADD) t->read_bytes += bytes;
+        c->hbm_bytes += bytes * (op->code == IR_OP_ATOMIC_ADD ? 2 : 1);
+        break;
+    }
+    case IR_OP_DOT: {
+        const ir_type *a = &op->operands[0]->type, *b = &op->operands[1]->type;
+        if (a->rank != 2 || b->rank != 2) break;
+        double m = (double)a->shape[0], k = (double)a->shape[1], nn = (double)b->shape[1];
+        c->flops += 2 * m * nn * k * w;
+        /* Each warp reads its rows of A and (warps along M) all of B. */
+        c->smem_traffic += (m * k + k * nn * n->num_warps) * ir_dtype_size(a->dtype) * w;
+        break;
+    }
+    case IR_OP_FOR: count_for(n, op, mult); break;
+    case IR_OP_WHILE:
+        c->trips_exact = false;
+        for (int i = 0; i < op->nblocks; i++)
+            if (op->blocks[i]) count_block(n, op->blocks[i], mult);
+        break;
+    case IR_OP_IF: {
+        int64_t cond;
+        if (eval_value(n->e, op->operands[0], &cond) && op->nblocks == 2) {
+            if (op->blocks[cond ? 0 : 1]) count_block(n, op->blocks[cond ? 0 : 1], mult);
+            break;
+        }
+        for (int i = 0; i < op->nblocks; i++)   /* unknown: both, an upper bound */
+            if (op->blocks[i]) count_block(n, op->blocks[i], mult);
+        break;
+    }
+    default: break;
+    }
+}
+
+static void count_block(counter *n, const ir_block *b, double mult)
+{
+    for (const ir_op *op = b->first; op; op = op->next) count_op(n, op, mult);
+}
+
+/* ---- static facts: staged bytes, per-iteration loads, live registers ----- */
+
+/* Does v reach a dot operand through moves and unary conversions? */
+static bool feeds_dot(const ir_value *v, int depth)
+{
+    if (depth > 4) return false;
+    for (const ir_use *u = v->uses; u; u = u->next) {
+        const ir_op *op = u->user;
+        if (op->code == IR_OP_DOT && u->index < 2) return true;
+        bool move = op->code == IR_OP_CAST || op->code == IR_OP_TRANS ||
+                    op->code == IR_OP_CONVERT_LAYOUT || op->code == IR_OP_EXPAND_DIMS ||
+                    op->code == IR_OP_BROADCAST ||
+                    ((ir_op_table[op->code].flags & IR_ELEMENTWISE) && op->noperands == 1);
+        if (move && op->nresults == 1 && feeds_dot(op->results[0], depth + 1)) return true;
+    }
+    return false;
+}
+
+static void static_facts(const ir_block *b, bool in_loop, sched_cost *c)
+{
+    double loads = 0;
+    bool inner = false;
+    int staged = 0;
+    for (const ir_op *op = b->first; op; op = op->next) {
+        if (op->code == IR_OP_LOAD) {
+            double bytes = tile_bytes(&op->results[0]->type);
+            loads += bytes;
+            if (in_loop && feeds_dot(op->results[0], 0)) staged += (int)bytes;
+        }
+        for (int i = 0; i < op->nblocks; i++) {
+            if (!op->blocks[i]) continue;
+            inner |= has_loop(op->blocks[i]) || op->code == IR_OP_FOR || op->code == IR_OP_WHILE;
+            static_facts(op->blocks[i], in_loop || op->code == IR_OP_FOR || op->code == IR_OP_WHILE,
+                         c);
+        }
+    }
+    if (in_loop && !inner && loads > c->iter_load_bytes) c->iter_load_bytes = loads;
+    /* Loops one after another share their buffers (sched_pipeline.c): the
+     * largest loop's, not the sum. */
+    if (staged > c->staged_bytes) c->staged_bytes = staged;
+}
+
+/* 32-bit registers per thread holding value v (16-bit elements pack two to
+ * a register; a scalar takes one). */
+static int value_regs(const ir_value *v, int threads)
+{
+    if (v->type.kind != IR_TY_TILE) return 0;
+    if (v->type.rank == 0) return 1;
+    /* Codegen recomputes integer and bool tiles (indices, masks) at each
+     * use and folds splat constants: only float data stays in registers. */
+    if (!ir_dtype_is_float(v->type.dtype)) return 0;
+    /* A 16-bit tile loaded for tensor-core dots lives in shared memory
+     * (compiler/sched_pipeline.c: cp.async straight into a buffer, read in
+     * place by ldmatrix), as does its transpose. */
+    const ir_op *src = v->def && v->def->code == IR_OP_TRANS ? v->def->operands[0]->def : v->def;
+    if (src && src->code == IR_OP_LOAD && ir_dtype_size(v->type.dtype) == 2 && v->type.rank == 2 &&
+        feeds_dot(src->results[0], 0))
+        return 0;
+    /* Splats and broadcasts are views of fewer registers (their source). */
+    for (const ir_op *d = v->def; d; d = d->noperands ? d->operands[0]->def : NULL) {
+        if (d->code == IR_OP_CONST || d->code == IR_OP_BROADCAST) return 0;
+        if (d->code != IR_OP_CONVERT_LAYOUT && d->code != IR_OP_EXPAND_DIMS) break;
+    }
+    double bytes = tile_bytes(&v->type);
+    int r = (int)ceil(bytes / 4.0 / threads);
+    return r < 1 ? 1 : r;
+}
+
+/* The op of block b that is or contains `user`, or NULL. */
+static const ir_op *top_in(const ir_block *b, const ir_op *user)
+{
+    for (const ir_op *op = user; op; op = op->parent ? op->parent->parent : NULL)
+        if (op->parent == b) return op;
+    return NULL;
+}
+
+/* Last position in b (ops[0..n)) at which v is used (-1: unused). */
+static int last_use(const ir_op *const *ops, int n, const ir_block *b, const ir_value *v)
+{
+    int last = -1;
+    for (const ir_use *u = v->uses; u; u = u->next) {
+        const ir_op *top = top_in(b, u->user);
+        for (int p = n - 1; top && p > last; p--)
+            if (ops[p] == top) {
+                last = p;
+                break;
+            }
+    }
+    return last;
+}
+
+/* Peak registers of block b: its arguments and the values it defines that
+ * are live at each op, plus the peak inside the op's regions.  Values from
+ * outside that b uses are counted by the caller (live across the op). */
+static int block_peak(const ir_block *b, int threads, arena *mem)
+{
+    int n = 0;
+    for (const ir_op *op = b->first; op; op = op->next) n++;
+    if (n == 0) return 0;
+    const ir_op **ops = arena_calloc(mem, (size_t)n, sizeof *ops);
+    int *delta = arena_calloc(mem, (size_t)n + 2, sizeof *delta);   /* live changes after pos */
+    int *born = arena_calloc(mem, (size_t)n, sizeof *born);
+    if (!ops || !delta || !born) return 0;
+    int i = 0;
+    for (const ir_op *op = b->first; op; op = op->next) ops[i++] = op;
+    int live = 0;
+    for (int a = 0; a < b->nargs; a++) {
+        int last = last_use(ops, n, b, b->args[a]);
+        if (last < 0) continue;
+        live += value_regs(b->args[a], threads);
+        delta[last + 1] -= value_regs(b->args[a], threads);
+    }
+    for (int p = 0; p < n; p++)
+        for (int r = 0; r < ops[p]->nresults; r++) {
+            int regs = value_regs(ops[p]->results[r], threads);
+            int last = last_use(ops, n, b, ops[p]->results[r]);
+            born[p] += regs;
+            delta[(last > p ? last : p) + 1] -= regs;
+        }
+    int peak = 0;
+    for (int p = 0; p < n; p++) {
+        live += delta[p] + born[p];
+        int inner = 0;
+        for (int k = 0; k < ops[p]->nblocks; k++)
+            if (ops[p]->blocks[k]) {
+                int q = block_peak(ops[p]->blocks[k], threads, mem);
+                if (q > inner) inner = q;
+            }
+        if (live + inner > peak) peak = live + inner;
+    }
+    return peak;
+}
+
+/* ---- sched_analyze ------------------------------------------------------- */
+
+static bool eval_grid(evaluator *e, int64_t grid[3])
+{
+    const ir_op *y = e->k->grid ? e->k->grid->last : NULL;
+    if (!y || y->code != IR_OP_YIELD || y->noperands != 3) return false;
+    for (int i = 0; i < 3; i++)
+        if (!eval_value(e, y->operands[i], &grid[i]) || grid[i] < 1) return false;
+    return true;
+}
+
+/* Up to `cap` program ids evenly spread over [0, n). */
+static int64_t sample_count(int64_t n, int64_t cap) { return n < cap ? n : cap; }
+
+tile_status sched_analyze(const ir_func *k, int num_warps, const sched_shape *s, arena *mem,
+                          sched_cost *c)
+{
+    memset(c, 0, sizeof *c);
+    c->trips_exact = true;
+    int nvals = k->module->next_value_id;
+    evaluator e = {.k = k, .shape = s, .nvals = nvals, .cur = 1};
+    e.val = arena_calloc(mem, (size_t)nvals + 1, sizeof *e.val);
+    e.gen = arena_calloc(mem, (size_t)nvals + 1, sizeof *e.gen);
+    c->tensors = arena_calloc(mem, (size_t)k->nparams + 1, sizeof *c->tensors);
+    if (!e.val || !e.gen || !c->tensors) return TILE_ERR_NOMEM;
+    c->ntensors = k->nparams;
+    for (int i = 0; i < k->nparams; i++) {
+        const ir_param *p = &k->params[i];
+        c->tensors[i].name = p->name;
+        if (p->type.kind != IR_TY_TENSOR) continue;
+        double size = ir_dtype_size(p->type.dtype);
+        for (int d = 0; d < p->type.rank; d++) size *= (double)dim_size(p, d, s);
+        c->tensors[i].size_bytes = size;
+    }
+    if (!eval_grid(&e, c->grid)) {
+        c->grid[0] = c->grid[1] = c->grid[2] = 1;
+        c->trips_exact = false;
+    }
+    c->programs = c->grid[0] * c->grid[1] * c->grid[2];
+    int64_t nx = sample_count(c->grid[0], 128), ny = sample_count(c->grid[1], 8),
+            nz = sample_count(c->grid[2], 4);
+    counter n = {.e = &e, .c = c, .num_warps = num_warps,
+                 .weight = (double)c->programs / (double)(nx * ny * nz)};
+    memcpy(e.grid, c->grid, sizeof e.grid);
+    for (int64_t z = 0; z < nz; z++)
+        for (int64_t y = 0; y < ny; y++)
+            for (int64_t x = 0; x < nx; x++) {
+                e.pid[0] = x * c->grid[0] / nx;
+                e.pid[1] = y * c->grid[1] / ny;
+                e.pid[2] = z * c->grid[2] / nz;
+                e.cur = ++e.cur ? e.cur : 1;
+                count_block(&n, k->body, 1.0);
+            }
+    static_facts(k->body, false, c);
+    if (c->iter_load_bytes == 0)
+        c->iter_load_bytes = c->programs ? c->hbm_bytes / (double)c->programs : 0;
+    c->live_regs = block_peak(k->body, 32 * num_warps, mem);
+    return TILE_OK;
+}
+
+/* ---- sched_evaluate ------------------------------------------------------ */
+
+/* Calibrated on ptxas -v (sm_80/sm_90, bench/RESULTS.md and tests/run_ptxas.sh,
+ * 2026-12-02 codegen): flash_fwd D=128 BM=BN=32 at 8 warps has 79 live tile
+ * registers and uses 204; flash_bwd_dq_causal D=128 BM=32 BN=64 has 117 and
+ * spills at 255 (about 270 wanted); flash_bwd_dq D=64 BM=BN=64 has 116 and
+ * spills 8 bytes.  The lowering keeps addresses, masks and unrolled
+ * fragments beside the tiles: regs = 67 + 1.75 * live.  It errs high
+ * (flash_bwd_dkdv D=64 BM=64 BN=32, 120 live, uses 254; flash_fwd D=64 at
+ * 4 warps, 81 live, uses 168): a spill costs more than a smaller tile.
+ * Refit here when codegen changes. */
+int sched_predict_regs(int live_regs, int num_warps)
+{
+    (void)num_warps;
+    return 67 + (live_regs * 7 + 3) / 4;
+}
+
+static const char *sprint(arena *mem, const char *fmt, double a, double b, double x)
+{
+    return arena_printf(mem, fmt, a, b, x);
+}
+
+void sched_evaluate(const ir_target *t, int num_warps, int num_stages, int cg_smem, arena *mem,
+                    sched_cost *c)
+{
+    int threads = 32 * num_warps;
+    c->num_warps = num_warps;
+    c->num_stages = num_stages;
+    c->cg_smem_bytes = cg_smem;
+    c->smem_bytes = cg_smem + (num_stages > 1 ? num_stages * c->staged_bytes : 0);
+    c->regs = sched_predict_regs(c->live_regs, num_warps);
+    c->reject = NULL;
+    c->regs_only = false;
+    if (c->smem_bytes > t->smem_per_block)
+        c->reject = sprint(mem, "shared memory %.0f bytes > %.0f per block (%.0f over)",
+                           c->smem_bytes, t->smem_per_block, c->smem_bytes - t->smem_per_block);
+    else if ((c->regs_only = c->regs > t->regs_per_thread))
+        c->reject = sprint(mem, "registers %.0f per thread > %.0f (%.0f over)", c->regs,
+                           t->regs_per_thread, c->regs - t->regs_per_thread);
+    else if ((double)c->regs * threads > t->regs_per_sm)
+        c->reject = sprint(mem, "registers %.0f x %.0f threads > the SM's 65536", c->regs, threads,
+                           0);
+    else if (threads > t->max_threads_per_block)
+        c->reject = sprint(mem, "%.0f threads per block > %.0f", threads, t->max_threads_per_block, 0);
+
+    /* Occupancy: blocks per SM under each limit (registers are allocated
+     * per warp in units of 256, i.e. per thread in steps of 8). */
+    int regs_alloc = (c->regs + 7) / 8 * 8;
+    int by_regs = regs_alloc ? t->regs_per_sm / (regs_alloc * threads) : t->max_blocks_per_sm;
+    int by_smem = c->smem_bytes ? t->smem_per_sm / (c->smem_bytes + 1024) : t->max_blocks_per_sm;
+    int by_threads = t->max_threads_per_sm / threads;
+    int bps = t->max_blocks_per_sm;
+    c->occupancy_limit = "blocks";
+    if (by_threads < bps) bps = by_threads, c->occupancy_limit = "threads";
+    if (by_smem < bps) bps = by_smem, c->occupancy_limit = "smem";
+    if (by_regs < bps) bps = by_regs, c->occupancy_limit = "registers";
+    c->blocks_per_sm = bps;
+    if (bps < 1) {
+        if (!c->reject) c->reject = arena_printf(mem, "no block fits on an SM (%s)", c->occupancy_limit);
+        bps = 1;
+    }
+    double capacity = (double)bps * t->sm_count;
+    c->waves = ceil((double)c->programs / capacity);
+    c->wave_eff = c->programs > 0 ? (double)c->programs / (c->waves * capacity) : 1;
+    /* Latency hiding.  Tensor cores: two warps per SM sub-partition keep
+     * mma.sync busy.  Memory: the bytes in flight per SM (each block's
+     * loads of one iteration, times the stages in flight) must cover
+     * bandwidth x latency (about 600 ns). */
+    int warps_per_sm = bps * num_warps;
+    c->compute_eff = warps_per_sm >= 8 ? 1.0 : warps_per_sm / 8.0;
+    double inflight = bps * c->iter_load_bytes * (num_stages > 1 ? num_stages - 1 : 0.5);
+    double needed = t->hbm_bytes_per_s / t->sm_count * 600e-9;
+    c->mem_eff = inflight >= needed ? 1.0 : inflight / needed;
+    if (c->mem_eff < 0.05) c->mem_eff = 0.05;
+    c->t_mem = c->hbm_bytes / t->hbm_bytes_per_s / c->mem_eff;
+    c->t_compute = c->flops / t->mma_flops_per_s / c->compute_eff;
+    c->t_smem = c->smem_traffic / t->smem_bytes_per_s / c->compute_eff;
+    double tmax = c->t_mem;
+    c->bound = "memory";
+    if (c->t_compute > tmax) tmax = c->t_compute, c->bound = "compute";
+    if (c->t_smem > tmax) tmax = c->t_smem, c->bound = "smem";
+    c->time_s = tmax / c->wave_eff + SCHED_LAUNCH_S;
+}
+
+double sched_time_bound(const ir_target *t, const sched_cost *c)
+{
+    double m = c->hbm_bytes / t->hbm_bytes_per_s, f = c->flops / t->mma_flops_per_s,
+           s = c->smem_traffic / t->smem_bytes_per_s;
+    double x = m > f ? m : f;
+    return (x > s ? x : s) + SCHED_LAUNCH_S;
+}

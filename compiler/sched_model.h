@@ -1,0 +1,84 @@
+/* sched_model.h - the SRAM-capacity scheduler's cost model: what one
+ * scheduled kernel costs on a target at a representative shape.
+ *
+ * Two halves.  sched_analyze reads the scheduled IR alone: HBM bytes per
+ * tensor, tensor-core FLOPs and shared-memory operand traffic of every
+ * `dot`, loop trip counts evaluated over the program grid at the shape, the
+ * bytes a pipeliner stages per stage, and the registers of the tiles live
+ * at the peak.  sched_evaluate adds the target and the resources codegen
+ * reports (its shared-memory plan): feasibility, occupancy, waves and the
+ * predicted time.  docs/scheduling.md gives the formulas. */
+#ifndef TILE_SCHED_MODEL_H
+#define TILE_SCHED_MODEL_H
+
+#include <stdint.h>
+
+#include "ir/ir.h"
+#include "ir/target.h"
+
+/* The representative shape: a value for each dynamic dimension name; a
+ * name missing here takes SCHED_DEFAULT_DIM. */
+#define SCHED_MAX_DIMS 16
+#define SCHED_DEFAULT_DIM 1024
+typedef struct sched_shape {
+    int n;
+    const char *names[SCHED_MAX_DIMS];
+    int64_t values[SCHED_MAX_DIMS];
+} sched_shape;
+
+int64_t sched_shape_dim(const sched_shape *s, const char *name);
+
+/* HBM traffic of one tensor parameter over the whole launch. */
+typedef struct sched_tensor {
+    const char *name;
+    double size_bytes;     /* the tensor at the shape */
+    double read_bytes, written_bytes;
+} sched_tensor;
+
+typedef struct sched_cost {
+    /* sched_analyze: the IR at the shape */
+    int64_t grid[3];
+    int64_t programs;
+    double hbm_bytes;      /* every load, store and atomic, whole tiles */
+    double flops;          /* 2*m*n*k per dot execution */
+    double smem_traffic;   /* dot operands read from shared memory */
+    double iter_load_bytes;/* loaded per iteration of the innermost loop (per program) */
+    int staged_bytes;      /* per stage: loads in a for body that feed a dot */
+    int live_regs;         /* 32-bit registers of the tiles live at the peak */
+    bool trips_exact;      /* false: a loop bound could not be evaluated (taken as 1) */
+    int ntensors;
+    sched_tensor *tensors; /* kernel parameters that are tensors, in order */
+    /* sched_evaluate: the target */
+    int num_warps, num_stages;
+    int cg_smem_bytes;     /* codegen's allocation */
+    int smem_bytes;        /* + num_stages * staged_bytes when num_stages > 1 */
+    int regs;              /* predicted registers per thread */
+    int blocks_per_sm;
+    const char *occupancy_limit;   /* "smem", "registers", "threads", "blocks" */
+    double waves, wave_eff, mem_eff, compute_eff;
+    double t_mem, t_compute, t_smem, time_s;
+    const char *bound;     /* "memory", "compute", "smem" */
+    const char *reject;    /* why infeasible (arena), NULL when it fits */
+    bool regs_only;        /* rejected for registers alone (the search's fallback) */
+} sched_cost;
+
+/* Fills the IR half of c for kernel k (tile or scheduled IR: nothing here
+ * reads layouts) run by num_warps warps at shape s.  Strings and arrays in
+ * mem. */
+tile_status sched_analyze(const ir_func *k, int num_warps, const sched_shape *s, arena *mem,
+                          sched_cost *c);
+
+/* A lower bound of c's predicted time with any resources (every
+ * efficiency 1): what the search prunes with. */
+double sched_time_bound(const ir_target *t, const sched_cost *c);
+
+/* The register model: ptxas' count for live_regs registers of live tiles
+ * at num_warps warps (calibrated on bench/RESULTS.md; docs/scheduling.md). */
+int sched_predict_regs(int live_regs, int num_warps);
+
+/* Fills the target half of c: resources for num_warps / num_stages with
+ * codegen's cg_smem bytes, feasibility (c->reject) and the time. */
+void sched_evaluate(const ir_target *t, int num_warps, int num_stages, int cg_smem, arena *mem,
+                    sched_cost *c);
+
+#endif

@@ -1,0 +1,51 @@
+#!/bin/sh
+# run_explain.sh TILEC: every kernel of lib/attention/*.tile schedules
+# (tilec --explain succeeds with a chosen row) and its --explain=json
+# parses (python3 -m json.tool; skipped without python3).  Constants a
+# kernel requires get 64 (ints), or the values of one of its file's
+# '// tilec: -D ...' lines (masks.tile, whose check kernels need fn
+# constants, is skipped and says so).  Prints each kernel's scheduling time (the
+# exhaustive search --explain runs).  Run from the source root.
+tilec=$1
+fail=0
+n=0
+# explain FILE KERNEL DEFINES...: 0 and the output in $out when it schedules
+explain() {
+    f=$1; k=$2; shift 2
+    defs=$*
+    for try in 1 2 3 4 5 6 7 8; do
+        out=$("$tilec" "$f" -k "$k" $defs --explain 2>&1) && return 0
+        missing=$(printf '%s\n' "$out" | sed -n "s/.*constant '\([A-Za-z_0-9]*\)' needs a value.*/\1/p" | head -1)
+        [ -n "$missing" ] || return 1
+        defs="$defs -D $missing=64"
+    done
+    return 1
+}
+for f in lib/attention/*.tile; do
+    # masks.tile's kernels check range fns against masks: their fn
+    # constants have no value to schedule with (tests/test_lib_masks.c).
+    case $f in */masks.tile) echo "skip: $f (check kernels with fn constants)"; continue;; esac
+    for k in $(grep -o '^kernel [A-Za-z_0-9]*' "$f" | cut -d' ' -f2); do
+        ok=1
+        explain "$f" "$k" || {
+            ok=0
+            grep '^// tilec:' "$f" | sed 's|^// tilec:||' > /tmp/run_explain.$$
+            while read -r line; do
+                if explain "$f" "$k" $line; then ok=1; break; fi
+            done < /tmp/run_explain.$$
+            rm -f /tmp/run_explain.$$
+        }
+        if [ $ok -eq 0 ] || ! printf '%s\n' "$out" | grep -q '^chosen: '; then
+            echo "FAIL $f -k $k"; printf '%s\n' "$out" | tail -3; fail=1; continue
+        fi
+        n=$((n + 1))
+        printf '%-18s %-28s %s\n' "$(basename "$f")" "$k" "$(printf '%s\n' "$out" | grep '^scheduled in')"
+        if command -v python3 >/dev/null 2>&1; then
+            if ! "$tilec" "$f" -k "$k" $defs --explain=json | python3 -m json.tool >/dev/null; then
+                echo "FAIL $f -k $k: --explain=json does not parse"; fail=1
+            fi
+        fi
+    done
+done
+echo "explain: $n kernels scheduled"
+exit $fail

@@ -1,0 +1,241 @@
+/* test_sched_model.c - the SRAM-capacity scheduler (compiler/sched_model.c,
+ * sched_choose.c): the model's numbers against closed forms computed by
+ * hand here, codegen's shared memory as the model's, rejection reasons,
+ * and a deterministic choice that the pruned search shares with the
+ * exhaustive one. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "compiler/pipeline.h"
+#include "compiler/sched_choose.h"
+#include "compiler/sched_layout.h"
+
+#define FLASH TILE_LIB_DIR "/attention/flash_fwd.tile"
+static const char *const lib_inc[] = {TILE_LIB_DIR};
+
+static tc_unit *compile(const char *path, const char *text, const char *kernel, const char **defs,
+                        int ndefs)
+{
+    tc_options o = {.kernel = kernel, .defines = defs, .ndefines = ndefs, .include_dirs = lib_inc,
+                    .ninclude = 1, .opt_level = 1};
+    tc_unit *u = NULL;
+    tile_status st = tc_compile(&u, path, text, &o);
+    if (st != TILE_OK) {
+        diag_print_all(&u->diags, stderr);
+        fail_msg("%s does not compile", kernel);
+    }
+    return u;
+}
+
+static sched_shape shape_of(const char **defs, int n)
+{
+    sched_shape s;
+    sched_shape_from_defines(&s, defs, n);
+    for (int i = 0; i < s.n; i++) {   /* names as plain strings, as sched_choose keeps them */
+        static char names[SCHED_MAX_DIMS][16];
+        size_t len = strcspn(s.names[i], "=");
+        snprintf(names[i], sizeof names[i], "%.*s", (int)len, s.names[i]);
+        s.names[i] = names[i];
+    }
+    return s;
+}
+
+/* flash_fwd, full mask, D=64 bf16, BM=BN=64, Z=2 H=HK=4 M=N=512: every
+ * query block reads all of K and V once. */
+static void flash_fwd_bytes_and_flops(void **state)
+{
+    (void)state;
+    const char *defs[] = {"T=bf16", "D=64", "BM=64", "BN=64", "Z=2", "H=4", "HK=4", "M=512",
+                          "N=512"};
+    tc_unit *u = compile(FLASH, NULL, "flash_fwd", defs, 5);
+    sched_shape s = shape_of(defs + 4, 5);
+    sched_cost c;
+    assert_int_equal(sched_analyze(u->kernel, 4, &s, &u->mem, &c), TILE_OK);
+    double Z = 2, H = 4, M = 512, N = 512, D = 64, BM = 64;
+    assert_int_equal(c.programs, (int64_t)(M / BM * Z * H));
+    assert_true(c.trips_exact);
+    assert_true(c.flops == 4 * Z * H * M * N * D);           /* QK^T and PV */
+    double q = Z * H * M * D * 2, kv = (M / BM) * Z * H * N * D * 2, o = q, lse = Z * H * M * 4;
+    assert_true(c.hbm_bytes == q + 2 * kv + o + lse);
+    assert_string_equal(c.tensors[1].name, "k");
+    assert_true(c.tensors[1].read_bytes / c.tensors[1].size_bytes == M / BM);   /* passes */
+    assert_true(c.tensors[0].read_bytes == q);
+    assert_true(c.tensors[3].written_bytes == o);
+    /* Staged per stage: the K and V tiles of one iteration (BN x D bf16). */
+    assert_int_equal(c.staged_bytes, 2 * 64 * 64 * 2);
+    tc_unit_free(u);
+}
+
+/* The causal range fn shortens the loop: query block i visits i+1 key
+ * blocks, 8*9/2 = 36 of 64 per head at M = N = 512, BM = BN = 64. */
+static void causal_range_shortens_loops(void **state)
+{
+    (void)state;
+    const char *defs[] = {"T=bf16", "D=64", "BM=64", "BN=64", "Z=1", "H=2", "HK=2", "M=512",
+                          "N=512"};
+    tc_unit *u = compile(FLASH, NULL, "flash_fwd_causal", defs, 5);
+    sched_shape s = shape_of(defs + 4, 5);
+    sched_cost c;
+    assert_int_equal(sched_analyze(u->kernel, 4, &s, &u->mem, &c), TILE_OK);
+    assert_true(c.flops == 4.0 * 64 * 64 * 64 * 36 * 2);
+    assert_true(c.tensors[1].read_bytes == 36.0 * 64 * 64 * 2 * 2);
+    tc_unit_free(u);
+}
+
+/* The model's shared memory is codegen's allocation plus the stages. */
+static void smem_follows_codegen(void **state)
+{
+    (void)state;
+    const char *defs[] = {"T=bf16", "D=64", "BM=64", "BN=64"};
+    tc_unit *u = compile(FLASH, NULL, "flash_fwd", defs, 4);
+    tc_gpu_options g = {.arch = "sm_90", .num_warps = 4};
+    tc_gpu_kernel k;
+    assert_int_equal(tc_compile_gpu(u, &g, &k), TILE_OK);
+    tc_unit_free(u);
+    tc_options o = {.kernel = "flash_fwd", .defines = defs, .ndefines = 4, .include_dirs = lib_inc,
+                    .ninclude = 1, .opt_level = 1};
+    u = compile(FLASH, NULL, "flash_fwd", defs, 4);
+    sched_plan p;
+    assert_int_equal(sched_cost_fixed(FLASH, NULL, &o, "flash_fwd",
+                                      ir_target_find("sm_90"), 4, 0, &u->mem, &p), TILE_OK);
+    assert_int_equal(p.ncand, 3);
+    for (int i = 0; i < 3; i++) {
+        const sched_candidate *c = &p.cand[i];
+        assert_true(c->exact);
+        assert_int_equal(c->cost.cg_smem_bytes, k.smem_bytes);
+        int stages = c->num_stages;
+        assert_int_equal(c->cost.smem_bytes,
+                         k.smem_bytes + (stages > 1 ? stages * 2 * 64 * 64 * 2 : 0));
+    }
+    tc_unit_free(u);
+}
+
+/* Resource limits give reasons with the excess. */
+static void rejection_reasons(void **state)
+{
+    (void)state;
+    const ir_target *t = ir_target_find("sm_90");
+    arena mem;
+    arena_init(&mem);
+    sched_cost c;
+    memset(&c, 0, sizeof c);
+    c.programs = 1000;
+    c.staged_bytes = 100 * 1024;
+    sched_evaluate(t, 4, 3, 1024, &mem, &c);
+    assert_non_null(c.reject);
+    assert_non_null(strstr(c.reject, "shared memory 308224 bytes > 232448 per block (75776 over)"));
+    memset(&c, 0, sizeof c);
+    c.programs = 1000;
+    c.live_regs = 200;     /* 67 + 350 = 417 predicted */
+    sched_evaluate(t, 8, 1, 0, &mem, &c);
+    assert_true(c.regs_only);
+    assert_non_null(strstr(c.reject, "registers 417 per thread > 255 (162 over)"));
+    memset(&c, 0, sizeof c);
+    c.programs = 132 * 3;
+    c.flops = 1e12;
+    sched_evaluate(t, 4, 2, 1024, &mem, &c);
+    assert_null(c.reject);
+    assert_string_equal(c.bound, "compute");
+    assert_true(c.wave_eff > 0 && c.wave_eff <= 1);
+    arena_free(&mem);
+}
+
+/* A kernel's own compile-time check rejects candidates, with its message. */
+static const char *capped_src =
+    "kernel capped(x: tensor<f32>[M, 64], y: out tensor<f32>[M, 64], const BM: int = auto)\n"
+    "    grid(cdiv(M, BM))\n"
+    "{\n"
+    "    static_assert(BM <= 32, \"BM must stay at most 32\");\n"
+    "    let rows = program_id(0) * BM + arange(BM);\n"
+    "    store(y[rows, :], load(x[rows, :]) * 2.0);\n"
+    "}\n";
+
+static void compile_failures_are_reasons(void **state)
+{
+    (void)state;
+    tc_options o = {.kernel = "capped", .opt_level = 1, .sched_exhaustive = true};
+    tc_unit *u = NULL;
+    assert_int_equal(tc_compile(&u, "capped.tile", capped_src, &o), TILE_OK);
+    const sched_plan *p = tc_unit_plan(u, "capped");
+    assert_non_null(p);
+    assert_int_equal(p->nautos, 1);
+    assert_string_equal(p->names[0], "BM");
+    assert_true(p->best >= 0);
+    assert_true(p->cand[p->best].values[0] <= 32);
+    int rejected = 0;
+    for (int i = 0; i < p->ncand; i++)
+        if (p->cand[i].values[0] > 32) {
+            assert_false(p->cand[i].compiled);
+            assert_non_null(strstr(p->cand[i].reject, "does not compile: capped.tile:4:"));
+            assert_non_null(strstr(p->cand[i].reject, "BM must stay at most 32"));
+            rejected++;
+        }
+    assert_int_equal(rejected, 3 * 2 * 3);   /* BM = 64, 128, 256 x warps x stages */
+    /* The chosen value is the one compiled. */
+    char want[32];
+    snprintf(want, sizeof want, "%lld", (long long)p->cand[p->best].values[0]);
+    assert_string_equal(u->kernel->consts[0].value, want);
+    assert_true(u->kernel->consts[0].was_auto);
+    tc_unit_free(u);
+}
+
+/* The same input gives the same choice, pruned or exhaustive. */
+static void deterministic_and_pruning_exact(void **state)
+{
+    (void)state;
+    const char *defs[] = {"T=bf16", "D=128", "Z=4", "H=16", "HK=16", "M=4096", "N=4096"};
+    int64_t first[2] = {0};
+    int warps = 0, stages = 0;
+    for (int run = 0; run < 3; run++) {
+        tc_options o = {.kernel = "flash_fwd_causal", .defines = defs, .ndefines = 7,
+                        .include_dirs = lib_inc, .ninclude = 1, .opt_level = 1,
+                        .sched_exhaustive = run == 2};
+        tc_unit *u = NULL;
+        assert_int_equal(tc_compile(&u, FLASH, NULL, &o), TILE_OK);
+        const sched_plan *p = tc_unit_plan(u, "flash_fwd_causal");
+        assert_non_null(p);
+        assert_true(p->best >= 0);
+        const sched_candidate *b = &p->cand[p->best];
+        if (run == 0) {
+            memcpy(first, b->values, sizeof first);
+            warps = b->num_warps;
+            stages = b->num_stages;
+        } else {
+            assert_memory_equal(first, b->values, sizeof first);
+            assert_int_equal(warps, b->num_warps);
+            assert_int_equal(stages, b->num_stages);
+        }
+        /* Every exactly costed feasible candidate is no faster. */
+        for (int i = 0; i < p->ncand; i++)
+            if (p->cand[i].exact && !p->cand[i].reject)
+                assert_true(p->cand[i].cost.time_s >= b->cost.time_s);
+        /* The GPU compilation uses the choice. */
+        tc_gpu_options g = {.arch = "sm_90"};
+        tc_gpu_kernel k;
+        assert_int_equal(tc_compile_gpu(u, &g, &k), TILE_OK);
+        assert_int_equal(k.num_warps, warps);
+        assert_int_equal(k.num_stages, stages);
+        assert_int_equal(u->module->target.num_stages, stages);
+        tc_unit_free(u);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(flash_fwd_bytes_and_flops),
+        cmocka_unit_test(causal_range_shortens_loops),
+        cmocka_unit_test(smem_follows_codegen),
+        cmocka_unit_test(rejection_reasons),
+        cmocka_unit_test(compile_failures_are_reasons),
+        cmocka_unit_test(deterministic_and_pruning_exact),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
