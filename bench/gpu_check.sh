@@ -21,6 +21,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
 PACK=${PACK:-build-gpu}
+if [ ! -d "$PACK" ] && [ -f build-pack/build-gpu.txz ]; then tar xJf build-pack/build-gpu.txz; fi
 OUT=${OUT:-/tmp}
 export TILE_LIB="$PWD/lib"                       # the library, wherever the tree landed
 export TILE_CACHE_DIR=${TILE_CACHE_DIR:-/tmp/tile-cache}

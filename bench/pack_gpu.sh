@@ -27,8 +27,14 @@ if [ -x "$build/tilec" ] && [ $((size + $(stat -c %s "$build/tilec"))) -lt $limi
     strip_to "$build/tilec" "$pack/tilec"
 fi
 du -ab "$pack" | sort -n | awk '{printf "%10.1f MiB  %s\n", $1 / 1048576, $2}'
-size=$(du -sb "$pack" | cut -f1)
+# test_gpu links the compiler statically (the scheduler's code generation
+# pulls LLVM in), so the folder can pass the carry budget: carry the xz
+# tarball instead (bench/gpu_check.sh unpacks it when PACK is absent).
+mkdir -p build-pack
+tar cJf build-pack/build-gpu.txz "$pack"
+size=$(stat -c %s build-pack/build-gpu.txz)
+echo "build-pack/build-gpu.txz: $((size / 1048576)) MiB (carry [\"build-pack\"])"
 if [ "$size" -gt "$limit" ]; then
-    echo "pack_gpu: $pack is $((size / 1048576)) MiB, over the 60 MiB budget" >&2
+    echo "pack_gpu: build-pack/build-gpu.txz is $((size / 1048576)) MiB, over the 60 MiB budget" >&2
     exit 1
 fi

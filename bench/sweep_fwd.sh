@@ -6,6 +6,7 @@
 cd "$(dirname "$0")/.."
 export TILE_LIB="$PWD/lib" TILE_CACHE_DIR=${TILE_CACHE_DIR:-/tmp/tile-cache}
 PACK=${PACK:-build-gpu}
+if [ ! -d "$PACK" ] && [ -f build-pack/build-gpu.txz ]; then tar xJf build-pack/build-gpu.txz; fi
 cfgs=${*:-"64,64,4 128,64,4 128,64,8 128,32,4 64,32,4"}
 for c in $cfgs; do
     IFS=, read -r bm bn w <<<"$c"

@@ -381,10 +381,16 @@ static const char *fixed_fit(const ir_target *t, int cg_smem, const sched_cost *
         return arena_printf(mem, "needs %d bytes of shared memory per block, %d more than the "
                             "%d of %s", cg_smem, cg_smem - t->smem_per_block, t->smem_per_block,
                             t->arch);
-    if (c->live_regs > t->regs_per_thread)
+    /* The live-tile count overestimates what ptxas needs (element-wise
+     * chains and pipelined operands: flash_fwd at BM=128 BN=64 4 warps
+     * counts 559 and runs at 255 registers without spills, bench/RESULTS.md),
+     * so explicit constants are an error only far past the register file;
+     * the search for `auto` still keeps its candidates under it. */
+    if (c->live_regs > 3 * t->regs_per_thread)
         return arena_printf(mem, "keeps %d registers per thread of live tiles at %d warps, %d "
-                            "more than the %d of %s (before any address or temporary)",
-                            c->live_regs, num_warps, c->live_regs - t->regs_per_thread,
+                            "more than 3 x the %d of %s (the most the model, which counts "
+                            "high, lets through)",
+                            c->live_regs, num_warps, c->live_regs - 3 * t->regs_per_thread,
                             t->regs_per_thread, t->arch);
     return NULL;
 }
