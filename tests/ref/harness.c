@@ -168,6 +168,22 @@ bool th_compile(th_kernel *k, const char *file, const char *name, const char *de
     tile_status st = tc_compile(&k->unit, path, NULL, &opts);
     opts.opt_level = 0;
     tc_unit *failed = k->unit;
+    if (st == TILE_OK && k->unit->kernel) {
+        /* The -O0 unit gets the tile sizes the scheduler chose for the -O1
+         * one (it costs the unoptimised IR and could choose others, and
+         * another summation order is not what same_as_O0 checks). */
+        const ir_func *kf = k->unit->kernel;
+        const char **all = arena_calloc(&scratch, (size_t)(ndefs + kf->nconsts) + 1, sizeof *all);
+        int n = 0;
+        for (int i = 0; all && i < ndefs; i++) all[n++] = defs[i];
+        for (int i = 0; all && i < kf->nconsts; i++)
+            if (kf->consts[i].was_auto)
+                all[n++] = arena_printf(&scratch, "%s=%s", kf->consts[i].name, kf->consts[i].value);
+        if (all) {
+            opts.defines = all;
+            opts.ndefines = n;
+        }
+    }
     if (st == TILE_OK) {
         st = tc_compile(&k->unit_O0, path, NULL, &opts);
         failed = k->unit_O0;
