@@ -103,7 +103,10 @@ static bool recomputable(pipe_loop *p, ir_value *v, int depth)
     if (d->parent != p->body) return !ir_op_is_inside(d, p->body);
     if (in_slice(p, d)) return true;
     unsigned fl = ir_op_table[d->code].flags;
-    if (!(fl & IR_PURE) || d->nblocks || depth > 64 || p->nslice >= MAX_SLICE) return false;
+    /* The prologue evaluates the slice for iteration 0 even when the loop
+     * runs no iteration: nothing in it may stop the launch. */
+    if (!(fl & IR_PURE) || ir_op_may_fail(d) || d->nblocks || depth > 64 || p->nslice >= MAX_SLICE)
+        return false;
     for (int i = 0; i < d->noperands; i++)
         if (!recomputable(p, d->operands[i], depth + 1)) return false;
     p->slice[p->nslice++] = d;
