@@ -12,7 +12,9 @@
 # hello_tile; host launch overhead from C; optionally (SANITIZE=1)
 # test_gpu under compute-sanitizer's memcheck, racecheck and synccheck
 # (TEST_GPU_FILTER narrows it, e.g. 'test_flash_fwd'); optionally (ORACLE=1,
-# needs build-gpu/tilec) the library's semantics against PyTorch; then
+# needs build-gpu/tilec) the library's semantics against PyTorch;
+# optionally (TUNE=1) bench/tune_check.sh (tilec tune: the model's choice
+# against the measured best of its top candidates); then
 # bench/bench_attn.py, whose short table comes last.  Logs go to $OUT.
 # TESTS=0 skips test_gpu and the demos, BENCH=0 the benchmark (to split the
 # work over two device calls of at most 10 minutes each).
@@ -57,6 +59,9 @@ if [ "${SANITIZE:-0}" = 1 ]; then
 fi
 if [ "${ORACLE:-0}" = 1 ] && [ -x "$PACK/tilec" ]; then
     step oracle env PYTHONUNBUFFERED=1 python3 bench/oracle_check.py --tilec "$PACK/tilec"
+fi
+if [ "${TUNE:-0}" = 1 ]; then
+    step tune bench/tune_check.sh "$PACK/tilec"
 fi
 if [ "${BENCH:-1}" = 1 ]; then
     step bench env PYTHONUNBUFFERED=1 python3 bench/bench_attn.py --lib "$PACK/libtile.so" "$@"

@@ -56,16 +56,21 @@ const sched_plan *tc_unit_plan(const tc_unit *u, const char *name)
     return NULL;
 }
 
+void tc_candidate_text(const sched_plan *p, const sched_candidate *c, char *buf, size_t size)
+{
+    if (size) buf[0] = 0;
+    size_t n = 0;
+    for (int i = 0; i < p->nautos && n < size; i++)
+        n += (size_t)snprintf(buf + n, size - n, "%s%s=%lld", i ? "," : "", p->names[i],
+                              (long long)c->values[i]);
+    if (n < size) snprintf(buf + n, size - n, " w%d s%d", c->num_warps, c->num_stages);
+}
+
 void tc_schedule_text(const tc_unit *u, char *buf, size_t size)
 {
     const sched_plan *p = u && u->kernel ? tc_unit_plan(u, u->kernel->name) : NULL;
     if (size) buf[0] = 0;
-    if (!p || p->best < 0) return;
-    const sched_candidate *c = &p->cand[p->best];
-    size_t n = 0;
-    for (int i = 0; i < p->nautos && n < size; i++)
-        n += (size_t)snprintf(buf + n, size - n, "%s=%lld,", p->names[i], (long long)c->values[i]);
-    if (n < size) snprintf(buf + n, size - n, " w%d s%d", c->num_warps, c->num_stages);
+    if (p && p->best >= 0) tc_candidate_text(p, &p->cand[p->best], buf, size);
 }
 
 /* The front end reported `auto` constants without values: the scheduler

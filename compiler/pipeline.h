@@ -54,6 +54,10 @@ const struct sched_plan *tc_unit_plan(const tc_unit *u, const char *name);
 /* The scheduler's choice for u's kernel as text ("BM=64,BN=32, w8 s2"; ""
  * when it chose nothing), e.g. for cache keys: it depends on the target. */
 void tc_schedule_text(const tc_unit *u, char *buf, size_t size);
+/* One candidate of a plan as text, in the same form. */
+struct sched_candidate;
+void tc_candidate_text(const struct sched_plan *p, const struct sched_candidate *c, char *buf,
+                       size_t size);
 
 /* Compiles `path` (text read from disk unless `text` is given).  On failure
  * the unit still holds the diagnostics; call tc_unit_free in every case. */

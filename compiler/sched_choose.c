@@ -23,6 +23,7 @@
 
 #include "codegen/codegen.h"
 #include "sched_layout.h"
+#include "sched_pipeline.h"
 
 sched_explain_hook sched_explain_ranges = NULL;
 
@@ -121,8 +122,11 @@ static tc_unit *compile_values(search *s, const int64_t *v, const char **why)
 }
 
 /* Codegen's shared memory for values v at num_warps: layouts assigned and
- * the kernel built up to codegen's plan (CG_EMIT_ANALYSIS).  -1 with *why. */
-static int codegen_smem(search *s, const int64_t *v, int num_warps, const char **why)
+ * the kernel built up to codegen's plan (CG_EMIT_ANALYSIS); then pipelined
+ * as the real compilation does, for *live: the registers of its live tiles
+ * by layout.  -1 with *why. */
+static int codegen_smem(search *s, const int64_t *v, int num_warps, int *live, int *frag,
+                        bool *unpipelined, const char **why)
 {
     tc_unit *u = compile_values(s, v, why);
     if (!u) return -1;
@@ -132,8 +136,15 @@ static int codegen_smem(search *s, const int64_t *v, int num_warps, const char *
         *why = first_error(&u->diags, s->mem, "no layouts");
     else if (cg_emit_kernel(u->kernel, s->t, CG_EMIT_ANALYSIS, &r) != TILE_OK)
         *why = first_error(&u->diags, s->mem, "code generation fails");
-    else
+    else if (sched_pipeline(u->module, s->t, SCHED_DEFAULT_STAGES, NULL) != TILE_OK)
+        *why = first_error(&u->diags, s->mem, "pipelining fails");
+    else {
         bytes = r.smem_bytes;
+        *live = sched_live_regs(u->kernel, num_warps, false, &u->mem);
+        *frag = sched_live_regs(u->kernel, num_warps, true, &u->mem);
+        int dots;
+        sched_loop_facts(u->kernel, &dots, unpipelined);
+    }
     tc_unit_free(u);
     return bytes;
 }
@@ -200,21 +211,26 @@ static void evaluate_row(search *s, int i)
 {
     sched_plan *p = s->plan;
     sched_candidate *c = &p->cand[i];
-    int cg = -1;
+    int cg = -1, live = 0, frag = 0;
+    bool unpiped = false;
     const char *why = NULL;
     for (int j = 0; j < p->ncand && cg < 0; j++) {
         const sched_candidate *o = &p->cand[j];
         if (o->exact && o->compiled && o->num_warps == c->num_warps &&
             memcmp(o->values, c->values, sizeof c->values) == 0)
-            cg = o->cost.cg_smem_bytes;
+            cg = o->cost.cg_smem_bytes, live = o->cost.sched_live_regs,
+            frag = o->cost.sched_frag_regs, unpiped = o->cost.unpipelined;
     }
-    if (cg < 0) cg = codegen_smem(s, c->values, c->num_warps, &why);
+    if (cg < 0) cg = codegen_smem(s, c->values, c->num_warps, &live, &frag, &unpiped, &why);
     c->exact = true;
     if (cg < 0) {
         c->compiled = false;
         c->reject = why;
         return;
     }
+    c->cost.sched_live_regs = live;
+    c->cost.sched_frag_regs = frag;
+    c->cost.unpipelined = unpiped;
     sched_evaluate(s->t, c->num_warps, c->num_stages, cg, s->mem, &c->cost);
     c->reject = c->cost.reject;
 }

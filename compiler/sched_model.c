@@ -284,8 +284,21 @@ static void static_facts(const ir_block *b, bool in_loop, sched_cost *c)
     if (staged > c->staged_bytes) c->staged_bytes = staged;
 }
 
+/* Is v's load in a loop body, read only by dots: an operand the pipeliner
+ * stages in shared memory (sched_pipeline.c), not a register tile? */
+static bool pipelined_operand(const ir_value *v)
+{
+    const ir_op *d = v->def;
+    if (!d || d->code != IR_OP_LOAD || ir_dtype_size(v->type.dtype) != 2) return false;
+    for (const ir_op *p = d->parent ? d->parent->parent : NULL; p; p = p->parent ? p->parent->parent : NULL)
+        if (p->code == IR_OP_FOR || p->code == IR_OP_WHILE) return feeds_dot(v, 0);
+    return false;
+}
+
 /* 32-bit registers per thread holding value v (16-bit elements pack two to
- * a register; a scalar takes one). */
+ * a register; a scalar takes one).  In scheduled IR (layouts) the count is
+ * the layout's elements per thread, replication and padding included; in
+ * tile IR the tile spread evenly over the threads. */
 static int value_regs(const ir_value *v, int threads)
 {
     if (v->type.kind != IR_TY_TILE) return 0;
@@ -293,19 +306,23 @@ static int value_regs(const ir_value *v, int threads)
     /* Codegen recomputes integer and bool tiles (indices, masks) at each
      * use and folds splat constants: only float data stays in registers. */
     if (!ir_dtype_is_float(v->type.dtype)) return 0;
-    /* (16-bit tiles loaded for tensor-core dots live in shared memory since
-     * the pipeliner, but still count here: the fit of the formula below
-     * absorbs what the pipelined code keeps instead -- addresses, the
-     * peeled loops -- and without them the search picks spilling tiles.
-     * Recalibrating on the pipelined code is open: bench/RESULTS.md.) */
     /* Splats and broadcasts are views of fewer registers (their source). */
     for (const ir_op *d = v->def; d; d = d->noperands ? d->operands[0]->def : NULL) {
         if (d->code == IR_OP_CONST || d->code == IR_OP_BROADCAST) return 0;
         if (d->code != IR_OP_CONVERT_LAYOUT && d->code != IR_OP_EXPAND_DIMS) break;
     }
-    double bytes = tile_bytes(&v->type);
-    int r = (int)ceil(bytes / 4.0 / threads);
-    return r < 1 ? 1 : r;
+    double bytes;
+    if (v->type.layout) {
+        bytes = (double)ir_layout_elems_per_thread(v->type.layout, v->type.rank, v->type.shape) *
+                ir_dtype_size(v->type.dtype);
+    } else {
+        /* Tile IR: 16-bit dot operands loaded in loops will live in the
+         * pipeliner's shared buffers. */
+        if (pipelined_operand(v)) return 0;
+        bytes = tile_bytes(&v->type) / threads;
+    }
+    int r = (int)ceil(bytes / 4.0);
+    return r < 1 && bytes > 0 ? 1 : r;
 }
 
 /* The op of block b that is or contains `user`, or NULL. */
@@ -331,18 +348,43 @@ static int last_use(const ir_op *const *ops, int n, const ir_block *b, const ir_
     return last;
 }
 
+/* Registers an mma dot needs beside the live tiles for its operands that
+ * sit in shared-memory buffers: their fragments (ldmatrix'd per k step;
+ * ptxas hoists the loads of an unrolled k loop, so the whole operand
+ * counts). */
+static int dot_fragment_regs(const ir_op *op)
+{
+    if (op->code != IR_OP_DOT || !op->results[0]->type.layout ||
+        op->results[0]->type.layout->kind != IR_LAYOUT_MMA)
+        return 0;
+    const ir_layout *mma = op->results[0]->type.layout;
+    int64_t regs = 0;
+    for (int i = 0; i < 2; i++) {
+        const ir_type *t = &op->operands[i]->type;
+        if (!t->layout || t->layout->kind != IR_LAYOUT_SHARED || t->rank != 2) continue;
+        ir_layout l = {.kind = IR_LAYOUT_DOT_OPERAND, .rank = 2, .parent = mma, .opidx = i,
+                       .kwidth = 8};
+        regs += (ir_layout_elems_per_thread(&l, 2, t->shape) * ir_dtype_size(t->dtype) + 3) / 4;
+    }
+    return (int)regs;
+}
+
 /* Peak registers of block b: its arguments and the values it defines that
  * are live at each op, plus the peak inside the op's regions.  Values from
- * outside that b uses are counted by the caller (live across the op). */
-static int block_peak(const ir_block *b, int threads, arena *mem)
+ * outside that b uses are counted by the caller (live across the op).  A
+ * region op's operands that die there become its regions' arguments and
+ * its results their yields, so they count once, as the larger of the
+ * region's peak and the results. */
+static int block_peak(const ir_block *b, int threads, bool frags, arena *mem)
 {
     int n = 0;
     for (const ir_op *op = b->first; op; op = op->next) n++;
     if (n == 0) return 0;
     const ir_op **ops = arena_calloc(mem, (size_t)n, sizeof *ops);
-    int *delta = arena_calloc(mem, (size_t)n + 2, sizeof *delta);   /* live changes after pos */
+    int *dies = arena_calloc(mem, (size_t)n, sizeof *dies);   /* last use at p, defined before */
     int *born = arena_calloc(mem, (size_t)n, sizeof *born);
-    if (!ops || !delta || !born) return 0;
+    int *stays = arena_calloc(mem, (size_t)n, sizeof *stays); /* born at p and used after p */
+    if (!ops || !dies || !born || !stays) return 0;
     int i = 0;
     for (const ir_op *op = b->first; op; op = op->next) ops[i++] = op;
     int live = 0;
@@ -350,27 +392,60 @@ static int block_peak(const ir_block *b, int threads, arena *mem)
         int last = last_use(ops, n, b, b->args[a]);
         if (last < 0) continue;
         live += value_regs(b->args[a], threads);
-        delta[last + 1] -= value_regs(b->args[a], threads);
+        dies[last] += value_regs(b->args[a], threads);
     }
     for (int p = 0; p < n; p++)
         for (int r = 0; r < ops[p]->nresults; r++) {
             int regs = value_regs(ops[p]->results[r], threads);
             int last = last_use(ops, n, b, ops[p]->results[r]);
             born[p] += regs;
-            delta[(last > p ? last : p) + 1] -= regs;
+            if (last > p) dies[last] += regs, stays[p] += regs;
         }
     int peak = 0;
     for (int p = 0; p < n; p++) {
-        live += delta[p] + born[p];
         int inner = 0;
         for (int k = 0; k < ops[p]->nblocks; k++)
             if (ops[p]->blocks[k]) {
-                int q = block_peak(ops[p]->blocks[k], threads, mem);
+                int q = block_peak(ops[p]->blocks[k], threads, frags, mem);
                 if (q > inner) inner = q;
             }
-        if (live + inner > peak) peak = live + inner;
+        int here = ops[p]->nblocks ? live - dies[p] + (inner > born[p] ? inner : born[p])
+                                   : live + born[p] + (frags ? dot_fragment_regs(ops[p]) : 0);
+        if (here > peak) peak = here;
+        live += stays[p] - dies[p];
     }
     return peak;
+}
+
+/* The most dots one loop body runs (nested loops count separately) and
+ * whether a 16-bit load in a loop still feeds a dot through registers
+ * (the pipeliner left it: scheduled IR). */
+static void loop_facts(const ir_block *b, bool in_loop, int *dots, bool *unpipelined)
+{
+    int n = 0;
+    for (const ir_op *op = b->first; op; op = op->next) {
+        if (op->code == IR_OP_DOT && in_loop) n++;
+        if (in_loop && op->code == IR_OP_LOAD && op->nresults == 1 &&
+            ir_dtype_size(op->results[0]->type.dtype) == 2 && op->results[0]->type.layout &&
+            feeds_dot(op->results[0], 0))
+            *unpipelined = true;
+        bool loop = op->code == IR_OP_FOR || op->code == IR_OP_WHILE;
+        for (int i = 0; i < op->nblocks; i++)
+            if (op->blocks[i]) loop_facts(op->blocks[i], in_loop || loop, dots, unpipelined);
+    }
+    if (n > *dots) *dots = n;
+}
+
+void sched_loop_facts(const ir_func *k, int *dots, bool *unpipelined)
+{
+    *dots = 0;
+    *unpipelined = false;
+    loop_facts(k->body, false, dots, unpipelined);
+}
+
+int sched_live_regs(const ir_func *k, int num_warps, bool fragments, arena *mem)
+{
+    return block_peak(k->body, 32 * num_warps, fragments, mem);
 }
 
 /* ---- sched_analyze ------------------------------------------------------- */
@@ -429,25 +504,34 @@ tile_status sched_analyze(const ir_func *k, int num_warps, const sched_shape *s,
     static_facts(k->body, false, c);
     if (c->iter_load_bytes == 0)
         c->iter_load_bytes = c->programs ? c->hbm_bytes / (double)c->programs : 0;
-    c->live_regs = block_peak(k->body, 32 * num_warps, mem);
+    c->live_regs = sched_live_regs(k, num_warps, false, mem);
+    bool unused;
+    sched_loop_facts(k, &c->loop_dots, &unused);
     return TILE_OK;
 }
 
 /* ---- sched_evaluate ------------------------------------------------------ */
 
-/* Calibrated on ptxas -v (sm_80/sm_90, bench/RESULTS.md and tests/run_ptxas.sh,
- * 2026-12-02 codegen): flash_fwd D=128 BM=BN=32 at 8 warps has 79 live tile
- * registers and uses 204; flash_bwd_dq_causal D=128 BM=32 BN=64 has 117 and
- * spills at 255 (about 270 wanted); flash_bwd_dq D=64 BM=BN=64 has 116 and
- * spills 8 bytes.  The lowering keeps addresses, masks and unrolled
- * fragments beside the tiles: regs = 67 + 1.75 * live.  It errs high
- * (flash_bwd_dkdv D=64 BM=64 BN=32, 120 live, uses 254; flash_fwd D=64 at
- * 4 warps, 81 live, uses 168): a spill costs more than a smaller tile.
- * Refit here when codegen changes. */
-int sched_predict_regs(int live_regs, int num_warps)
+/* Fitted on ptxas -v of the pipelined code (sm_90, 2026-12-02:
+ * bench/reg_fit.py, its table in bench/logs/reg_fit.csv).  With the
+ * pipeliner's operands in shared memory, what ptxas needs beyond the live
+ * tiles grows with the dots of the loop body (fragments of one k step,
+ * addresses, the unrolled k loop): flash_fwd (2 dots) holds 194 live
+ * registers without spilling and spills at 249; flash_bwd_dq (3) holds 124
+ * and spills at 172; flash_bwd_dkdv (4) holds 116 and spills at 127.
+ * regs = live + 40 * dots - 25 separates all three.  Where a 16-bit load
+ * still feeds a dot through registers (the pipeliner could not take it),
+ * conversions through scratch come on top: the fit of the unpipelined
+ * code, 67 + 1.75 * live, applies (flash_fwd D=128 BN=128 at 8 warps: 125
+ * live, 3.4 KB of spills).  Before codegen's facts are known (phase 1 of
+ * the search) the tile IR's count, which errs high by up to 20%, is
+ * scaled down so that no candidate is rejected before it is costed. */
+int sched_predict_regs(const sched_cost *c)
 {
-    (void)num_warps;
-    return 67 + (live_regs * 7 + 3) / 4;
+    if (c->sched_live_regs <= 0)
+        return c->live_regs * 4 / 5 + 40 * c->loop_dots - 25;
+    if (c->unpipelined) return 67 + (c->sched_live_regs * 7 + 3) / 4;
+    return c->sched_live_regs + 40 * c->loop_dots - 25;
 }
 
 static const char *sprint(arena *mem, const char *fmt, double a, double b, double x)
@@ -463,7 +547,7 @@ void sched_evaluate(const ir_target *t, int num_warps, int num_stages, int cg_sm
     c->num_stages = num_stages;
     c->cg_smem_bytes = cg_smem;
     c->smem_bytes = cg_smem + (num_stages > 1 ? num_stages * c->staged_bytes : 0);
-    c->regs = sched_predict_regs(c->live_regs, num_warps);
+    c->regs = sched_predict_regs(c);
     c->reject = NULL;
     c->regs_only = false;
     if (c->smem_bytes > t->smem_per_block)

@@ -45,6 +45,10 @@ typedef struct sched_cost {
     double iter_load_bytes;/* loaded per iteration of the innermost loop (per program) */
     int staged_bytes;      /* per stage: loads in a for body that feed a dot */
     int live_regs;         /* 32-bit registers of the tiles live at the peak */
+    int sched_live_regs;   /* the same on the pipelined scheduled IR, by layout (0: not yet) */
+    int sched_frag_regs;   /*   with the dots' operand fragments */
+    int loop_dots;         /* most dots in one loop body */
+    bool unpipelined;      /* a 16-bit load in a loop feeds a dot through registers */
     bool trips_exact;      /* false: a loop bound could not be evaluated (taken as 1) */
     int ntensors;
     sched_tensor *tensors; /* kernel parameters that are tensors, in order */
@@ -68,13 +72,24 @@ typedef struct sched_cost {
 tile_status sched_analyze(const ir_func *k, int num_warps, const sched_shape *s, arena *mem,
                           sched_cost *c);
 
+/* Peak 32-bit registers per thread of the tiles live at once in k: by
+ * layout in scheduled IR (pipelined operands in shared memory count
+ * nothing), spread evenly over 32 * num_warps threads in tile IR.
+ * fragments: also the registers a dot needs for operands it reads from
+ * shared memory (scheduled IR). */
+int sched_live_regs(const ir_func *k, int num_warps, bool fragments, arena *mem);
+
 /* A lower bound of c's predicted time with any resources (every
  * efficiency 1): what the search prunes with. */
 double sched_time_bound(const ir_target *t, const sched_cost *c);
 
-/* The register model: ptxas' count for live_regs registers of live tiles
- * at num_warps warps (calibrated on bench/RESULTS.md; docs/scheduling.md). */
-int sched_predict_regs(int live_regs, int num_warps);
+/* The register model: ptxas' registers per thread for c's live tiles and
+ * loop facts (fitted by bench/reg_fit.py; docs/scheduling.md). */
+int sched_predict_regs(const sched_cost *c);
+
+/* Of scheduled (or tile) IR: the most dots one loop body runs, and
+ * whether a 16-bit load in a loop still feeds a dot through registers. */
+void sched_loop_facts(const ir_func *k, int *dots, bool *unpipelined);
 
 /* Fills the target half of c: resources for num_warps / num_stages with
  * codegen's cg_smem bytes, feasibility (c->reject) and the time. */

@@ -28,6 +28,7 @@
 #include "pipeline.h"
 #include "sched_choose.h"
 #include "sched_mask.h"
+#include "runtime/tile.h"
 
 static const char usage[] =
     "usage: tilec check FILE [-D NAME=VALUE]... [-I DIR]...\n"
@@ -41,6 +42,8 @@ static const char usage[] =
     "             [-D NAME=VALUE]... [-I DIR]... [--out-dir DIR] [--save-inputs DIR]\n"
     "             [--check-bounds[=all]] [--max-memory BYTES] [--max-ops N]\n"
     "       tilec FILE -k KERNEL --explain-blocks[=M,N] [-D NAME=VALUE]... [-I DIR]...\n"
+    "       tilec tune FILE -k KERNEL --random SEED [--in NAME=FILE.npy]... [-D NAME=VALUE]...\n"
+    "             [--top N] [--iters N]\n"
     "       tilec doc [-o OUT] FILE.tile... [TEST.c]...\n"
     "       tilec opt FILE.ir [--passes=LIST] [--verify-each] [-o OUT]\n"
     "       tilec --help | --version\n"
@@ -67,8 +70,13 @@ static const char usage[] =
     "                      over HBM per tensor.  Dimensions given with -D (M=4096)\n"
     "                      are the shape it plans for.  --explain=json: the same\n"
     "                      as JSON (docs/scheduling.md)\n"
-    "  run FILE            run kernel -k on the CPU interpreter (--interp; the GPU\n"
-    "                      path arrives with the code generator)\n"
+    "  run FILE            run kernel -k on the CPU interpreter (--interp)\n"
+    "  tune FILE           on the GPU, time the scheduler's best candidates for kernel\n"
+    "                      -k (the model's choice first, then up to --top N in all,\n"
+    "                      default 8; --iters launches each, default 10) on inputs\n"
+    "                      made as for run (-D sizes and scalars, --random, --in);\n"
+    "                      print each with its predicted and measured time, and\n"
+    "                      store the fastest in the disk cache for tile_compile\n"
     "  doc FILE...         write the Markdown reference of library files (with the\n"
     "                      'Tested (NAME.tile):' statements of TEST.c files)\n"
     "  FILE --explain-blocks[=M,N]  for kernel -k, the key blocks its mask's derived\n"
@@ -120,7 +128,7 @@ static const char usage[] =
 
 /* Which commands an option means something for; -D and -I mean something
  * for all.  An option given to a command it does not apply to is an error. */
-enum { FOR_CHECK = 1, FOR_EMIT = 2, FOR_RUN = 4 };
+enum { FOR_CHECK = 1, FOR_EMIT = 2, FOR_RUN = 4, FOR_TUNE = 8 };
 
 typedef struct cli {
     const char *cmd;          /* "check", "emit", "run" */
@@ -131,6 +139,7 @@ typedef struct cli {
     const char *arch;         /* --arch, NULL: sm_90 */
     int warps;                /* --warps, 0: default */
     int stages;               /* --stages, 0: default */
+    int top, iters;           /* tune: --top, --iters (0: the runtime's defaults) */
     bool ptxas;
     const char *explain;      /* --explain: "text" or "json", else NULL */
     const char *explain_blocks; /* --explain-blocks[=M,N]: "M,N" */
@@ -230,7 +239,8 @@ static int parse_args(arena *mem, int argc, char **argv, cli *c)
     memset(c, 0, sizeof *c);
     c->opt_level = 1;
     int i = 1;
-    if (i < argc && (strcmp(argv[i], "check") == 0 || strcmp(argv[i], "run") == 0))
+    if (i < argc && (strcmp(argv[i], "check") == 0 || strcmp(argv[i], "run") == 0 ||
+                     strcmp(argv[i], "tune") == 0))
         c->cmd = argv[i++];
     for (; i < argc; i++) {
         const char *a = argv[i];
@@ -248,7 +258,7 @@ static int parse_args(arena *mem, int argc, char **argv, cli *c)
         if (strcmp(a, "-k") == 0 || strcmp(a, "--kernel") == 0) {
             NEED_VALUE();
             ONCE(kernel);
-            note_option(c, a, FOR_EMIT | FOR_RUN);
+            note_option(c, a, FOR_EMIT | FOR_RUN | FOR_TUNE);
         }
         else if (strcmp(a, "-D") == 0) { NEED_VALUE(); ptr_vec_push(mem, &c->defines, (void *)val); }
         else if (strncmp(a, "-D", 2) == 0) ptr_vec_push(mem, &c->defines, (void *)(a + 2));
@@ -258,7 +268,7 @@ static int parse_args(arena *mem, int argc, char **argv, cli *c)
         else if (strcmp(a, "--in") == 0) {
             NEED_VALUE();
             ptr_vec_push(mem, &c->inputs, (void *)val);
-            note_option(c, a, FOR_RUN);
+            note_option(c, a, FOR_RUN | FOR_TUNE);
         }
         else if (strcmp(a, "--out-dir") == 0) { NEED_VALUE(); ONCE(out_dir); note_option(c, a, FOR_RUN); }
         else if (strcmp(a, "--random") == 0) {
@@ -267,7 +277,7 @@ static int parse_args(arena *mem, int argc, char **argv, cli *c)
             if (!parse_uint(val, UINT64_MAX, &c->seed))
                 return usage_error("--random needs an integer seed, got '%s'", val);
             c->have_seed = true;
-            note_option(c, a, FOR_RUN);
+            note_option(c, a, FOR_RUN | FOR_TUNE);
         }
         else if (strncmp(a, "--emit=", 7) == 0) {
             if (c->emit) return usage_error("%s", "--emit given twice");
@@ -290,7 +300,7 @@ static int parse_args(arena *mem, int argc, char **argv, cli *c)
             if (!parse_budget(val, bytes, bytes ? &c->max_bytes : &c->max_ops))
                 return usage_error("%s needs a positive integer%s, got '%s'", a,
                                    bytes ? " (suffix K, M or G allowed)" : "", val);
-            note_option(c, a, FOR_RUN);
+            note_option(c, a, FOR_RUN | (bytes ? FOR_TUNE : 0));
         }
         else if (strcmp(a, "--arch") == 0) { NEED_VALUE(); ONCE(arch); note_option(c, a, FOR_EMIT); }
         else if (strcmp(a, "--warps") == 0) {
@@ -310,6 +320,15 @@ static int parse_args(arena *mem, int argc, char **argv, cli *c)
             note_option(c, a, FOR_EMIT);
         }
         else if (strcmp(a, "--ptxas") == 0) { c->ptxas = true; note_option(c, a, FOR_EMIT); }
+        else if (strcmp(a, "--top") == 0 || strcmp(a, "--iters") == 0) {
+            NEED_VALUE();
+            uint64_t n;
+            if (!parse_uint(val, a[2] == 't' ? TILE_TUNE_MAX : 100000, &n) || n == 0)
+                return usage_error("%s needs a number from 1 to %d, got '%s'", a,
+                                   a[2] == 't' ? TILE_TUNE_MAX : 100000, val);
+            *(a[2] == 't' ? &c->top : &c->iters) = (int)n;
+            note_option(c, a, FOR_TUNE);
+        }
         else if (strcmp(a, "--explain") == 0 || strcmp(a, "--explain=json") == 0 ||
                  strcmp(a, "--explain=text") == 0) {
             c->explain = a[9] ? a + 10 : "text";
@@ -368,11 +387,13 @@ static int parse_args(arena *mem, int argc, char **argv, cli *c)
         return usage_error("--emit cannot be combined with '%s'", c->cmd);
     }
     unsigned cmd = strcmp(c->cmd, "check") == 0 ? FOR_CHECK
-                   : strcmp(c->cmd, "emit") == 0 ? FOR_EMIT : FOR_RUN;
+                   : strcmp(c->cmd, "emit") == 0 ? FOR_EMIT
+                   : strcmp(c->cmd, "tune") == 0 ? FOR_TUNE : FOR_RUN;
     for (int u = 0; u < c->nused; u++)
         if (!(c->used[u].cmds & cmd))
             return usage_error("option %s does not apply to '%s'", c->used[u].name,
                                cmd == FOR_EMIT ? "--emit" : c->cmd);
+    if (cmd == FOR_TUNE && !c->kernel) return usage_error("%s", "tune needs -k KERNEL");
     if (cmd == FOR_RUN) {
         if (!c->kernel) return usage_error("%s", "run needs -k KERNEL");
         if (!c->interp)
@@ -1005,6 +1026,101 @@ static int cmd_run(const cli *c)
     return rc;
 }
 
+/* ---- tilec tune --------------------------------------------------------- */
+
+static void print_progress(void *user, const char *line)
+{
+    (void)user;
+    printf("  %s\n", line);
+    fflush(stdout);
+}
+
+/* Device copies of r's arguments (inputs as made for `run`, random or
+ * --in), as tile_args. */
+static int upload_args(run_state *r, tile_context *ctx, tile_arg *args, void **bufs)
+{
+    for (int p = 0; p < r->k->nparams; p++) {
+        const ir_param *pa = &r->k->params[p];
+        if (pa->type.kind != IR_TY_TENSOR) {
+            args[p] = ir_dtype_is_float(pa->type.dtype)
+                          ? tile_scalar_float((tile_dtype)pa->type.dtype, r->args[p].scalar.f)
+                          : tile_scalar_int((tile_dtype)pa->type.dtype, r->args[p].scalar.i);
+            continue;
+        }
+        const interp_tensor *t = &r->args[p].tensor;
+        size_t bytes = ir_dtype_size(t->dtype);
+        for (int d = 0; d < t->rank; d++) bytes *= (size_t)t->shape[d];
+        if (tile_alloc(ctx, bytes ? bytes : 1, &bufs[p]) != TILE_OK ||
+            tile_upload(ctx, bufs[p], t->data, bytes) != TILE_OK) {
+            fprintf(stderr, "tilec: tensor '%s': %s\n", pa->name, tile_last_error());
+            return -1;
+        }
+        args[p] = tile_tensor((tile_dtype)t->dtype, bufs[p], t->rank, t->shape, NULL);
+    }
+    return 0;
+}
+
+static int tune_on_device(run_state *r, const cli *c)
+{
+    tile_context *ctx = NULL;
+    tile_config cfg = {.mode = TILE_MODE_GPU};
+    if (tile_open(&ctx, &cfg) != TILE_OK) {
+        fprintf(stderr, "tilec: tune needs a GPU: %s\n", tile_last_error());
+        return 1;
+    }
+    tile_source src = {.path = c->file, .kernel = c->kernel,
+                       .defines = (const char *const *)c->defines.items, .ndefines = c->defines.len,
+                       .include_dirs = (const char *const *)c->includes.items,
+                       .ninclude = c->includes.len};
+    tile_kernel *k = NULL;
+    int n = r->k->nparams, rc = 1;
+    tile_arg *args = arena_calloc(r->mem, (size_t)n + 1, sizeof *args);
+    void **bufs = arena_calloc(r->mem, (size_t)n + 1, sizeof *bufs);
+    tile_tune_result res;
+    tile_tune_options o = {.top = c->top, .iters = c->iters, .progress = print_progress};
+    if (!args || !bufs) fprintf(stderr, "tilec: out of memory\n");
+    else if (tile_compile(ctx, &src, &k) != TILE_OK) fprintf(stderr, "%s\n", tile_last_error());
+    else if (upload_args(r, ctx, args, bufs) == 0) {
+        printf("tuning %s on the device: the model's choice first\n", c->kernel);
+        if (tile_tune(k, args, n, NULL, &o, &res) != TILE_OK) {
+            fprintf(stderr, "tilec: %s\n", tile_last_error());
+        } else {
+            const tile_tune_candidate *b = &res.cand[res.best], *m = &res.cand[res.model];
+            printf("best: %s, %.1f us; the model's choice %s, %.1f us (%.2fx the best)\n",
+                   b->schedule, b->measured_us, m->schedule, m->measured_us, res.model_over_best);
+            printf("stored in the disk cache: tile_compile of this kernel and these constants "
+                   "now uses %s\n", b->schedule);
+            rc = 0;
+        }
+    }
+    tile_kernel_free(k);
+    for (int p = 0; bufs && p < n; p++)
+        if (bufs[p]) tile_free(ctx, bufs[p]);
+    tile_close(ctx);
+    return rc;
+}
+
+static int cmd_tune(const cli *c)
+{
+    tc_options o = compile_options(c);
+    tc_unit *u = NULL;
+    if (tc_compile(&u, c->file, NULL, &o) != TILE_OK) {
+        if (u) diag_print_all(&u->diags, stderr);
+        tc_unit_free(u);
+        return 1;
+    }
+    run_state r = {.mem = &u->mem, .c = c, .k = u->kernel};
+    r.args = arena_calloc(&u->mem, (size_t)r.k->nparams + 1, sizeof *r.args);
+    r.given = arena_calloc(&u->mem, (size_t)r.k->nparams + 1, sizeof *r.given);
+    int rc = 1;
+    if (!r.args || !r.given) fprintf(stderr, "tilec: out of memory\n");
+    else if (check_defines_used(r.mem, c, r.k) == 0 && read_inputs(&r) == 0 &&
+             bind_dims_from_defines(&r) == 0 && setup_params(&r) == 0)
+        rc = tune_on_device(&r, c);
+    tc_unit_free(u);
+    return rc;
+}
+
 /* tilec doc [-o OUT] FILE...: its own arguments, so the other commands'
  * one-FILE rule stays as it is. */
 static int cmd_doc(int argc, char **argv)
@@ -1154,6 +1270,7 @@ int main(int argc, char **argv)
         else if (c.ptxas) rc = cmd_ptxas(&c);
         else if (c.explain) rc = cmd_explain(&c);
         else if (strcmp(c.cmd, "emit") == 0) rc = cmd_emit(&c);
+        else if (strcmp(c.cmd, "tune") == 0) rc = cmd_tune(&c);
         else rc = cmd_run(&c);
     }
     arena_free(&mem);

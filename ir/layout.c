@@ -58,6 +58,55 @@ int ir_layout_num_warps(const ir_layout *l)
     return 0;
 }
 
+static int64_t cdiv64(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+/* Elements per thread of a blocked layout over the dims of shape that are
+ * not `skip` (-1: none): the pattern repeats to cover each dim. */
+static int64_t blocked_elems(const ir_layout *l, const int64_t *shape, int skip)
+{
+    int64_t n = 1;
+    for (int d = 0, s = 0; d < l->rank; d++) {
+        if (d == skip) continue;
+        int64_t cta = (int64_t)l->size_per_thread[d] * l->threads_per_warp[d] * l->warps_per_cta[d];
+        n *= l->size_per_thread[d] * cdiv64(shape[s++], cta);
+    }
+    return n;
+}
+
+/* mma.sync m16n8: 4 accumulators per thread per 16x8 tile of a warp. */
+static int64_t mma_elems(const ir_layout *l, int64_t m, int64_t n)
+{
+    int64_t reps_n = n == 1 ? 1 : cdiv64(n, 8 * (int64_t)l->warps_per_cta[1]);
+    return cdiv64(m, 16 * (int64_t)l->warps_per_cta[0]) * reps_n * 4;
+}
+
+int64_t ir_layout_elems_per_thread(const ir_layout *l, int rank, const int64_t *shape)
+{
+    if (!l) return 0;
+    switch (l->kind) {
+    case IR_LAYOUT_BLOCKED: return rank == l->rank ? blocked_elems(l, shape, -1) : 0;
+    case IR_LAYOUT_MMA: return rank == 2 ? mma_elems(l, shape[0], shape[1]) : 0;
+    case IR_LAYOUT_DOT_OPERAND:
+        if (rank != 2) return 0;
+        /* A: the accumulator map of its rows (every warp column holds the
+         * whole k extent); B: k16 x n8 tiles, 4 elements each. */
+        if (l->opidx == 0)
+            return cdiv64(shape[0], 16 * (int64_t)l->parent->warps_per_cta[0]) * cdiv64(shape[1], 8) * 4;
+        return cdiv64(shape[0], 16) * cdiv64(shape[1], 8 * (int64_t)l->parent->warps_per_cta[1]) * 4;
+    case IR_LAYOUT_SLICE: {
+        const ir_layout *p = l->parent;
+        if (rank != p->rank - 1) return 0;
+        if (p->kind == IR_LAYOUT_BLOCKED) return blocked_elems(p, shape, l->dim);
+        if (p->kind != IR_LAYOUT_MMA || rank != 1) return 0;
+        /* Two rows (or two columns) of each 16x8 tile per thread. */
+        return l->dim == 1 ? cdiv64(shape[0], 16 * (int64_t)p->warps_per_cta[0]) * 2
+                           : cdiv64(shape[0], 8 * (int64_t)p->warps_per_cta[1]) * 2;
+    }
+    case IR_LAYOUT_SHARED: return 0;
+    }
+    return 0;
+}
+
 typedef struct sbuf {
     char *buf;
     size_t size, n;

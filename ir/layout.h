@@ -31,6 +31,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #define IR_LAYOUT_MAX_RANK 6 /* = IR_MAX_RANK */
 
@@ -68,6 +69,12 @@ const ir_layout *ir_layout_intern(struct arena *mem, ir_layout_set *set, const i
 
 /* Threads of a blocked layout: product of tpw must be 32, of wpc num_warps. */
 int ir_layout_num_warps(const ir_layout *l);
+
+/* Elements of a tile of `shape` (rank dims) each thread holds in registers
+ * under l (an upper bound for the threads at the tile's edge; padding
+ * included; replicated layouts count every copy a thread holds).  0 for a
+ * shared buffer.  The register model of compiler/sched_model.c reads it. */
+int64_t ir_layout_elems_per_thread(const ir_layout *l, int rank, const int64_t *shape);
 
 /* "#blocked<spt=[1,4],tpw=[8,4],wpc=[4,1],order=[1,0]>" into buf. */
 char *ir_layout_str(const ir_layout *l, char *buf, size_t size);

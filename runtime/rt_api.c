@@ -360,6 +360,10 @@ tile_status tile_compile(tile_context *ctx, const tile_source *src, tile_kernel 
         return st;
     }
     k->fn = k->unit->kernel;
+    if (!ctx->interpret && (st = rt_tune_load(k)) != TILE_OK) {
+        tile_kernel_free(k);
+        return st;
+    }
     if (!ctx->interpret) {
         rt_variant *v;
         pthread_mutex_lock(&ctx->lock);

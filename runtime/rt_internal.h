@@ -4,6 +4,7 @@
  *   rt_launch.c  argument checks, specialisation facts, variants, launching
  *   rt_cache.c   keys and the disk cache
  *   rt_driver.c  the CUDA Driver API through dlopen
+ *   rt_tune.c    measured tuning (tile_tune) and its records on disk
  *
  * Locking: one mutex per context guards its variant list and the driver
  * work done for it (module loads, status buffers); kernels are immutable
@@ -57,7 +58,18 @@ struct tile_kernel {
      * its variant without hashing the sources again. */
     struct { tc_arg_facts facts; rt_variant *variant; } used[8];
     int nused;
+    /* A schedule fixed by tile_tune or a tuning record (rt_tune.c): the
+     * `auto` values sit in opts.auto_values, warps and stages here, and
+     * `schedule` (its text) enters the cache key.  forced false: the
+     * scheduler's own choice. */
+    bool forced, tuned;
+    int num_warps, num_stages;
+    char schedule[96];
 };
+
+/* rt_tune.c: applies the tuning record of k's disk cache, if any (GPU
+ * mode, after k->unit is compiled); a missing or stale record is no error. */
+tile_status rt_tune_load(tile_kernel *k);
 
 /* Sets the calling thread's last error; returns st. */
 tile_status rt_error(tile_status st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

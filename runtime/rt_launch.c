@@ -175,11 +175,12 @@ tc_arg_facts rt_arg_facts(const ir_func *fn, const tile_arg *args)
 static void key_of(const tile_kernel *k, const tc_unit *u, tc_arg_facts facts, uint8_t *key)
 {
     char schedule[256];
-    tc_schedule_text(u, schedule, sizeof schedule);
+    if (k->forced) snprintf(schedule, sizeof schedule, "%s", k->schedule);
+    else tc_schedule_text(u, schedule, sizeof schedule);
     rt_key_parts parts = {.files = u->diags.files, .kernel = k->opts.kernel,
                           .arch = k->ctx->arch, .facts = facts,
-                          .num_warps = k->ctx->num_warps, .opt_level = k->opts.opt_level,
-                          .schedule = schedule};
+                          .num_warps = k->forced ? k->num_warps : k->ctx->num_warps,
+                          .opt_level = k->opts.opt_level, .schedule = schedule};
     rt_cache_key(&parts, key);
 }
 
@@ -206,6 +207,7 @@ static tile_status generate(tile_kernel *k, tc_arg_facts facts, const uint8_t *k
     if (st == TILE_OK) {
         tc_gpu_options g = {.arch = k->ctx->arch, .num_warps = k->ctx->num_warps, .facts = facts,
                             .target = k->ctx->have_target ? &k->ctx->target : NULL};
+        if (k->forced) g.num_warps = k->num_warps, g.num_stages = k->num_stages;
         tc_gpu_kernel gk;
         pthread_mutex_lock(&codegen_lock);
         st = tc_compile_gpu(u, &g, &gk);

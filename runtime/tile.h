@@ -207,6 +207,45 @@ tile_status tile_sync(tile_context *ctx, void *stream);
 /* The grid the kernel's grid(...) clause gives for these arguments. */
 tile_status tile_grid(tile_kernel *k, const tile_arg *args, int nargs, int64_t grid[3]);
 
+/* ---- measured tuning (optional) ------------------------------------------------ */
+/* The scheduler chooses `auto` constants, warps and stages from its cost
+ * model; tile_tune checks that choice by timing the model's best candidates
+ * on the device with these arguments (GPU mode only; outputs are
+ * overwritten).  The fastest becomes k's schedule for later launches, and
+ * is stored in the disk cache beside the compiled code, so a later
+ * tile_compile of the same source, kernel, constants and device uses it.
+ * Not to be called while another thread launches k. */
+#define TILE_TUNE_MAX 16
+typedef struct tile_tune_options {   /* zero-initialise */
+    int top;                    /* candidates timed, best predicted first (0: 8) */
+    int warmup, iters;          /* launches per candidate (0: 2 and 10) */
+    /* Called with one line per candidate as it finishes (NULL: silent). */
+    void (*progress)(void *user, const char *line);
+    void *user;
+} tile_tune_options;
+
+typedef struct tile_tune_candidate {
+    char schedule[96];          /* "BM=128,BN=64 w4 s2" */
+    double predicted_us;        /* the cost model's time */
+    double measured_us;         /* mean per launch; < 0 when it failed */
+    int model_choice;           /* 1: what the model chose */
+    int model_rejected;         /* 1: over the model's register limit (timed to check it) */
+} tile_tune_candidate;
+
+typedef struct tile_tune_result {
+    int n;
+    tile_tune_candidate cand[TILE_TUNE_MAX];
+    int best;                   /* index of the fastest */
+    int model;                  /* index of the model's choice */
+    double model_over_best;     /* measured time of the model's choice / the best's */
+} tile_tune_result;
+
+tile_status tile_tune(tile_kernel *k, const tile_arg *args, int nargs, void *stream,
+                      const tile_tune_options *opts, tile_tune_result *out);
+/* The schedule k uses now ("BM=128,BN=64 w4 s2"; "" without `auto`
+ * constants) and whether it came from tuning. */
+tile_status tile_kernel_schedule(const tile_kernel *k, char *buf, size_t size, int *tuned);
+
 #ifdef __cplusplus
 }
 #endif

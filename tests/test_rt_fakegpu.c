@@ -316,6 +316,116 @@ static void test_scheduler_uses_device(void **state)
     fake->sm_count = fake->smem_optin = 0;
 }
 
+/* tile_tune on the stand-in driver (its times are the host's, so which
+ * candidate wins is arbitrary): the model's choice comes first, each
+ * candidate runs with its own schedule, the winner becomes the kernel's
+ * schedule and a later tile_compile finds it in the disk cache; a corrupt
+ * record is ignored; no `auto` constant or an interpreting context is an
+ * error. */
+static long long br_of(const char *schedule) { return strtoll(strstr(schedule, "BR=") + 3, NULL, 10); }
+static int warps_of(const char *schedule) { return atoi(strstr(schedule, " w") + 2); }
+
+static void tune_record_path(char *buf, size_t size)
+{
+    /* The one .tune file of the cache directory. */
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "ls %s/*.tune 2>/dev/null", cache);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    if (!fgets(buf, (int)size, p)) buf[0] = 0;
+    pclose(p);
+    buf[strcspn(buf, "\n")] = 0;
+}
+
+static void test_tune(void **state)
+{
+    (void)state;
+    tile_context *ctx;
+    tile_config cfg = config();
+    assert_int_equal(tile_open(&ctx, &cfg), TILE_OK);
+    const char *defs[] = {"R=3000"};
+    tile_source src = {.text = auto_src, .path = "rows.tile", .kernel = "rows", .defines = defs,
+                       .ndefines = 1};
+    tile_kernel *k;
+    if (tile_compile(ctx, &src, &k) != TILE_OK) fail_msg("%s", tile_last_error());
+    char model[96];
+    int tuned = -1;
+    assert_int_equal(tile_kernel_schedule(k, model, sizeof model, &tuned), TILE_OK);
+    assert_int_equal(tuned, 0);
+    void *x, *y;
+    assert_int_equal(tile_alloc(ctx, 3000 * 64 * 4, &x), TILE_OK);
+    assert_int_equal(tile_alloc(ctx, 3000 * 64 * 4, &y), TILE_OK);
+    int64_t shape[2] = {3000, 64};
+    tile_arg args[2] = {tile_tensor(TILE_F32, x, 2, shape, NULL), tile_tensor(TILE_F32, y, 2, shape, NULL)};
+    tile_tune_options o = {.top = 4, .warmup = 1, .iters = 2};
+    tile_tune_result res;
+    int before = fake->launches;
+    if (tile_tune(k, args, 2, NULL, &o, &res) != TILE_OK) fail_msg("%s", tile_last_error());
+    assert_true(res.n >= 2 && res.n <= 4);
+    assert_int_equal(fake->launches - before, res.n * 3);
+    assert_string_equal(res.cand[0].schedule, model);
+    assert_int_equal(res.cand[0].model_choice, 1);
+    for (int i = 1; i < res.n; i++) {
+        assert_int_equal(res.cand[i].model_choice, 0);
+        assert_string_not_equal(res.cand[i].schedule, model);
+        assert_true(res.cand[i].measured_us >= 0);
+    }
+    const char *best = res.cand[res.best].schedule;
+    char now[96];
+    assert_int_equal(tile_kernel_schedule(k, now, sizeof now, &tuned), TILE_OK);
+    assert_string_equal(now, best);
+    assert_int_equal(tuned, 1);
+    assert_int_equal(tile_launch(k, args, 2, NULL), TILE_OK);
+    assert_int_equal((long long)fake->last.grid[0], (3000 + br_of(best) - 1) / br_of(best));
+    assert_int_equal((int)fake->last.block[0], 32 * warps_of(best));
+    tile_kernel_free(k);
+
+    /* A later compilation (another context: no memory cache) uses the record. */
+    tile_context *ctx2;
+    assert_int_equal(tile_open(&ctx2, &cfg), TILE_OK);
+    if (tile_compile(ctx2, &src, &k) != TILE_OK) fail_msg("%s", tile_last_error());
+    assert_int_equal(tile_kernel_schedule(k, now, sizeof now, &tuned), TILE_OK);
+    assert_string_equal(now, best);
+    assert_int_equal(tuned, 1);
+    assert_int_equal(tile_launch(k, args, 2, NULL), TILE_OK);
+    assert_int_equal((long long)fake->last.grid[0], (3000 + br_of(best) - 1) / br_of(best));
+    tile_kernel_free(k);
+    /* Other constants: another record (none yet), the model's choice. */
+    const char *defs2[] = {"R=5000"};
+    tile_source src2 = src;
+    src2.defines = defs2;
+    if (tile_compile(ctx2, &src2, &k) != TILE_OK) fail_msg("%s", tile_last_error());
+    assert_int_equal(tile_kernel_schedule(k, now, sizeof now, &tuned), TILE_OK);
+    assert_int_equal(tuned, 0);
+    tile_kernel_free(k);
+    /* A corrupt record is ignored. */
+    char path[512];
+    tune_record_path(path, sizeof path);
+    assert_true(path[0] != 0);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("TILETUNE1 BR=999999 w4 s2\n", f);
+    fclose(f);
+    if (tile_compile(ctx2, &src, &k) != TILE_OK) fail_msg("%s", tile_last_error());
+    assert_int_equal(tile_kernel_schedule(k, now, sizeof now, &tuned), TILE_OK);
+    assert_string_equal(now, model);
+    assert_int_equal(tuned, 0);
+    tile_kernel_free(k);
+    remove(path);
+    tile_close(ctx2);
+
+    /* Nothing to tune without `auto` constants. */
+    tile_source fixed = {.path = PATH, .kernel = "scale_rows", .defines = (const char *[]){"BR=16"},
+                         .ndefines = 1};
+    if (tile_compile(ctx, &fixed, &k) != TILE_OK) fail_msg("%s", tile_last_error());
+    assert_int_equal(tile_tune(k, args, 2, NULL, &o, &res), TILE_ERR_ARG);
+    assert_non_null(strstr(tile_last_error(), "no `auto` constants"));
+    tile_kernel_free(k);
+    tile_free(ctx, x);
+    tile_free(ctx, y);
+    tile_close(ctx);
+}
+
 static void test_ptxas_error(void **state)
 {
     (void)state;
@@ -376,6 +486,7 @@ int main(void)
         cmocka_unit_test(test_ptxas_error),
         cmocka_unit_test(test_scheduler_uses_device),
         cmocka_unit_test(test_corrupt_entry_not_trusted),
+        cmocka_unit_test(test_tune),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -1,0 +1,284 @@
+/* rt_tune.c - measured tuning: tile_tune times the cost model's best
+ * candidates on the device and keeps the fastest; tuning records let a
+ * later tile_compile find that choice in the disk cache.
+ *
+ * The model's ranking comes from the scheduler run exhaustively (every
+ * candidate costed exactly: compiler/sched_choose.c).  Besides the top
+ * feasible candidates, the tuner also times the ones the model rejected
+ * for registers alone that it predicts faster than its choice: the
+ * register model is a fit, and the tuner's job is to check the model.
+ *
+ * A candidate becomes k's schedule by recompiling k's tile IR with its
+ * `auto` values (the grid clause may read them) and fixing warps and
+ * stages for code generation; its text enters the variant key, so every
+ * candidate has its own cache entries.
+ *
+ * A record is DIR/<hex key>.tune holding "TILETUNE1 <schedule>\n", keyed
+ * like a variant (every source, the constants, the kernel, the device's
+ * arch, the compiler version) under the pseudo-schedule "tune".  It is
+ * written to a temporary file and renamed; a record that does not parse
+ * or names no candidate of today's plan is ignored. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "compiler/sched_choose.h"
+#include "rt_internal.h"
+
+#define TUNE_MAGIC "TILETUNE1 "
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* The plan of k's kernel in u, or NULL when it has no `auto` constant. */
+static const sched_plan *plan_of(const tile_kernel *k, const tc_unit *u)
+{
+    return u && u->kernel ? tc_unit_plan(u, u->kernel->name) : NULL;
+}
+
+/* Makes candidate c of plan p k's schedule (c NULL: the scheduler's own
+ * choice again): k's tile IR recompiled with c's values, warps and stages
+ * fixed for code generation. */
+static tile_status apply(tile_kernel *k, const sched_plan *p, const sched_candidate *c)
+{
+    tc_options o = k->opts;
+    o.auto_values = NULL;
+    o.nauto_values = 0;
+    if (c) {
+        fe_auto_value *v = arena_calloc(&k->mem, (size_t)p->nautos + 1, sizeof *v);
+        if (!v) return rt_error(TILE_ERR_NOMEM, "out of memory");
+        for (int i = 0; i < p->nautos; i++) {
+            v[i] = (fe_auto_value){.kernel = k->opts.kernel,
+                                   .name = arena_strdup(&k->mem, p->names[i]),
+                                   .value = c->values[i]};
+            if (!v[i].name) return rt_error(TILE_ERR_NOMEM, "out of memory");
+        }
+        o.auto_values = v;
+        o.nauto_values = p->nautos;
+    }
+    tc_unit *u = NULL;
+    tile_status st = tc_compile(&u, k->path, k->text, &o);
+    if (st != TILE_OK) {
+        if (u) rt_error_diags(st, &u->diags);
+        else rt_error(st, "recompiling '%s': %s", k->opts.kernel, tile_status_name(st));
+        tc_unit_free(u);
+        return st;
+    }
+    tc_unit_free(k->unit);
+    k->unit = u;
+    k->fn = u->kernel;
+    k->opts.auto_values = o.auto_values;
+    k->opts.nauto_values = o.nauto_values;
+    k->forced = c != NULL;
+    k->num_warps = c ? c->num_warps : 0;
+    k->num_stages = c ? c->num_stages : 0;
+    k->schedule[0] = 0;
+    if (c) tc_candidate_text(p, c, k->schedule, sizeof k->schedule);
+    k->nused = 0;   /* the variants of the old schedule stay in ctx's cache */
+    return TILE_OK;
+}
+
+/* ---- records --------------------------------------------------------------------------------- */
+
+static bool record_path(const tile_kernel *k, const tc_unit *u, char *buf, size_t size)
+{
+    if (!k->ctx->cache_dir) return false;
+    rt_key_parts parts = {.files = u->diags.files, .kernel = k->opts.kernel,
+                          .arch = k->ctx->arch, .num_warps = k->ctx->num_warps,
+                          .opt_level = k->opts.opt_level, .schedule = "tune"};
+    uint8_t key[RT_KEY_SIZE];
+    char hex[2 * RT_KEY_SIZE + 1];
+    rt_cache_key(&parts, key);
+    rt_key_hex(key, hex);
+    return snprintf(buf, size, "%s/%s.tune", k->ctx->cache_dir, hex) < (int)size;
+}
+
+static void store_record(const tile_kernel *k, const tc_unit *u, const char *schedule)
+{
+    char path[4096], tmp[4200];
+    if (!record_path(k, u, path, sizeof path)) return;
+    snprintf(tmp, sizeof tmp, "%s.%ld.tmp", path, (long)getpid());
+    FILE *f = fopen(tmp, "w");
+    if (!f) return;   /* the disk cache only saves time */
+    bool ok = fprintf(f, "%s%s\n", TUNE_MAGIC, schedule) > 0;
+    ok &= fclose(f) == 0;
+    if (!ok || rename(tmp, path) != 0) remove(tmp);
+}
+
+tile_status rt_tune_load(tile_kernel *k)
+{
+    const sched_plan *p = plan_of(k, k->unit);
+    char path[4096], line[160];
+    if (!p || !record_path(k, k->unit, path, sizeof path)) return TILE_OK;
+    FILE *f = fopen(path, "r");
+    if (!f) return TILE_OK;
+    bool got = fgets(line, sizeof line, f) != NULL;
+    fclose(f);
+    size_t n = strlen(TUNE_MAGIC);
+    if (!got || strncmp(line, TUNE_MAGIC, n) != 0) return TILE_OK;
+    line[strcspn(line, "\n")] = 0;
+    for (int i = 0; i < p->ncand; i++) {
+        char text[96];
+        tc_candidate_text(p, &p->cand[i], text, sizeof text);
+        if (!p->cand[i].compiled || strcmp(text, line + n) != 0) continue;
+        tile_status st = apply(k, p, &p->cand[i]);
+        if (st == TILE_OK) k->tuned = true;
+        return st;
+    }
+    return TILE_OK;   /* stale: the plan has no such candidate today */
+}
+
+/* ---- tile_tune ------------------------------------------------------------------------------- */
+
+typedef struct pick {
+    const sched_candidate *c;
+    bool rejected;
+} pick;
+
+static int by_time(const void *a, const void *b)
+{
+    const pick *x = a, *y = b;
+    double s = x->c->cost.time_s, t = y->c->cost.time_s;
+    return s < t ? -1 : s > t ? 1 : (x->c > y->c) - (x->c < y->c);
+}
+
+/* The model's choice first, then the feasible candidates by predicted
+ * time, then (up to half of `top`) those over the register model that it
+ * predicts faster than its choice. */
+static int choose(const sched_plan *p, int top, pick *out)
+{
+    pick *all = calloc((size_t)p->ncand + 1, sizeof *all);
+    if (!all) return -1;
+    int n = 0, m = 0;
+    out[m++] = (pick){&p->cand[p->best], p->cand[p->best].over_regs};
+    for (int i = 0; i < p->ncand; i++)
+        if (i != p->best && p->cand[i].compiled && !p->cand[i].reject)
+            all[n++] = (pick){&p->cand[i], false};
+    qsort(all, (size_t)n, sizeof *all, by_time);
+    for (int i = 0; i < n && m < top - top / 4; i++) out[m++] = all[i];
+    n = 0;
+    for (int i = 0; i < p->ncand; i++)
+        if (i != p->best && p->cand[i].compiled && p->cand[i].cost.regs_only &&
+            p->cand[i].cost.time_s < p->cand[p->best].cost.time_s)
+            all[n++] = (pick){&p->cand[i], true};
+    qsort(all, (size_t)n, sizeof *all, by_time);
+    for (int i = 0; i < n && m < top; i++) out[m++] = all[i];
+    free(all);
+    return m;
+}
+
+/* Mean microseconds per launch of k's current schedule, or < 0. */
+static double time_launches(tile_kernel *k, const tile_arg *args, int nargs, void *stream,
+                            int warmup, int iters)
+{
+    for (int i = 0; i < warmup; i++)
+        if (tile_launch(k, args, nargs, stream) != TILE_OK) return -1;
+    if (tile_sync(k->ctx, stream) != TILE_OK) return -1;
+    double t0 = now_s();
+    for (int i = 0; i < iters; i++)
+        if (tile_launch(k, args, nargs, stream) != TILE_OK) return -1;
+    if (tile_sync(k->ctx, stream) != TILE_OK) return -1;
+    return (now_s() - t0) * 1e6 / iters;
+}
+
+static void report(const tile_tune_options *o, const tile_tune_candidate *c, int i, int n)
+{
+    if (!o || !o->progress) return;
+    char line[256];
+    if (c->measured_us < 0)
+        snprintf(line, sizeof line, "[%d/%d] %-24s predicted %10.1f us   failed: %s", i + 1, n,
+                 c->schedule, c->predicted_us, tile_last_error());
+    else
+        snprintf(line, sizeof line, "[%d/%d] %-24s predicted %10.1f us   measured %10.1f us%s%s",
+                 i + 1, n, c->schedule, c->predicted_us, c->measured_us,
+                 c->model_choice ? "   (the model's choice)" : "",
+                 c->model_rejected ? "   (over the register model)" : "");
+    o->progress(o->user, line);
+}
+
+static tile_status check_tune(tile_kernel *k, const tile_tune_options *o, tile_tune_result *out)
+{
+    if (!k || !out) return rt_error(TILE_ERR_ARG, "tile_tune: NULL argument");
+    if (k->ctx->interpret)
+        return rt_error(TILE_ERR_ARG, "tile_tune: timing needs a GPU (the context interprets)");
+    if (o && (o->top < 0 || o->warmup < 0 || o->iters < 0))
+        return rt_error(TILE_ERR_ARG, "tile_tune: negative top, warmup or iters");
+    return TILE_OK;
+}
+
+tile_status tile_tune(tile_kernel *k, const tile_arg *args, int nargs, void *stream,
+                      const tile_tune_options *o, tile_tune_result *out)
+{
+    rt_clear_error();
+    tile_status st = check_tune(k, o, out);
+    if (st != TILE_OK) return st;
+    memset(out, 0, sizeof *out);
+    int top = o && o->top ? o->top : 8, warmup = o && o->warmup ? o->warmup : 2,
+        iters = o && o->iters ? o->iters : 10;
+    if (top > TILE_TUNE_MAX) top = TILE_TUNE_MAX;
+    /* The plan again, every candidate costed exactly. */
+    tc_options po = k->opts;
+    po.auto_values = NULL;
+    po.nauto_values = 0;
+    po.sched_exhaustive = true;
+    tc_unit *pu = NULL;
+    st = tc_compile(&pu, k->path, k->text, &po);
+    const sched_plan *p = st == TILE_OK ? plan_of(k, pu) : NULL;
+    if (st != TILE_OK) {
+        if (pu) rt_error_diags(st, &pu->diags);
+    } else if (!p || p->best < 0) {
+        st = rt_error(TILE_ERR_ARG, "tile_tune: kernel '%s' has no `auto` constants to tune",
+                      k->opts.kernel);
+    }
+    pick picks[TILE_TUNE_MAX];
+    int n = st == TILE_OK ? choose(p, top, picks) : 0;
+    if (n < 0) st = rt_error(TILE_ERR_NOMEM, "out of memory");
+    int best = -1;
+    for (int i = 0; st == TILE_OK && i < n; i++) {
+        tile_tune_candidate *c = &out->cand[out->n++];
+        tc_candidate_text(p, picks[i].c, c->schedule, sizeof c->schedule);
+        c->predicted_us = picks[i].c->cost.time_s * 1e6;
+        c->model_choice = i == 0;
+        c->model_rejected = picks[i].rejected;
+        st = apply(k, p, picks[i].c);
+        c->measured_us = st == TILE_OK ? time_launches(k, args, nargs, stream, warmup, iters) : -1;
+        report(o, c, i, n);
+        if (st == TILE_ERR_NOMEM) break;
+        st = TILE_OK;   /* a candidate that fails to compile or run is reported, not fatal */
+        if (c->measured_us >= 0 && (best < 0 || c->measured_us < out->cand[best].measured_us))
+            best = out->n - 1;
+    }
+    if (st == TILE_OK && best < 0)
+        st = rt_error(TILE_ERR_RUNTIME, "tile_tune: no candidate of '%s' ran", k->opts.kernel);
+    if (st == TILE_OK) {
+        out->best = best;
+        out->model = 0;
+        out->model_over_best = out->cand[0].measured_us >= 0
+                                   ? out->cand[0].measured_us / out->cand[best].measured_us : 0;
+        st = apply(k, p, picks[best].c);
+        if (st == TILE_OK) {
+            k->tuned = true;
+            store_record(k, pu, out->cand[best].schedule);
+        }
+    } else if (p && k->forced && !k->tuned) {
+        (void)apply(k, p, NULL);   /* back to the model's choice; the error stands */
+    }
+    tc_unit_free(pu);
+    return st;
+}
+
+tile_status tile_kernel_schedule(const tile_kernel *k, char *buf, size_t size, int *tuned)
+{
+    rt_clear_error();
+    if (!k || !buf || !size) return rt_error(TILE_ERR_ARG, "tile_kernel_schedule: NULL argument");
+    if (k->forced) snprintf(buf, size, "%s", k->schedule);
+    else tc_schedule_text(k->unit, buf, size);
+    if (tuned) *tuned = k->tuned;
+    return TILE_OK;
+}
