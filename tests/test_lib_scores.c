@@ -3,29 +3,46 @@
  * reference with the chain rule written by hand (tests/ref/scores_ref.c).
  *
  * Each case: random Q, K, V, dO rounded to the kernel dtype, the modifier's
- * tensors (ALiBi's geometric slopes, a random relative-bias table, random
- * sink columns and per-head betas with beta = 1 on some heads); the forward
- * kernel's O and LSE are checked against the reference forward; then the
- * backward kernels run on the reference's O and LSE (rounded as a forward
- * would store them) and their dQ, dK, dV are checked against the
- * reference gradient, whose dS goes through score'(S) as autograd would.
- * The backward's derivative of each modifier is the compiler's.
+ * tensors (ALiBi's geometric slopes, a random relative-bias or T5 bucket
+ * table, random sink columns and per-head betas with beta = 1 on some
+ * heads); the forward kernel's O and LSE are checked against the reference
+ * forward; then the backward kernels run on the reference's O and LSE
+ * (rounded as a forward would store them) and their dQ, dK, dV are checked
+ * against the reference gradient, whose dS goes through score'(S) as
+ * autograd would.  The backward's derivative of each modifier is the
+ * compiler's.  Where flash_bwd_dq trains the modifier's table (score_grad),
+ * its d(table) (accumulate_grad, atomic adds into a zeroed tensor) is
+ * checked against the reference's sum over every (z, h, i, j) reading an
+ * entry, and on tiny cases against central differences in double of the
+ * reference loss sum(dO o O); the reference's table gradient is itself
+ * checked against its finite differences.  T5's bucket function is checked
+ * against a C transcription of mesh_tensorflow's definition (itself checked
+ * against values worked out by hand) at every relative position within
+ * 3 max_distance + 5, for 8 configurations.
  *
  * Tested (scores.tile): identity_score (through every flash test),
- * alibi, softcap, rel_bias, act_calibration, modified_scores,
- * modified_softmax_step, modified_p, modified_grad; f32 and bf16; D = 64;
- * Z = 1, 2; (H, HK) = (2, 1), (2, 2), (4, 1), (4, 2), (4, 4); M and N from 1
- * to 45 (M = N, M < N, M > N with fully masked rows); BM, BN = 16, 32;
- * softcap with cap 50 (the named kernels, on scores up to about 30) and
- * cap 1 (flash_fwd with -D score=softcap(cap:1.0), full and causal masks);
- * and one forward kernel feeding the backward kernels.
+ * alibi, softcap, rel_bias, act_calibration, t5_bias, t5_bias_causal,
+ * t5_bucket, t5_bucket_causal, t5_log_bucket, no_score_grad (through every
+ * flash_bwd_dq test), rel_bias_grad, alibi_grad, t5_bias_grad,
+ * t5_bias_causal_grad, modified_scores, modified_softmax_step, modified_p,
+ * modified_grad; f32 and bf16; D = 64; Z = 1, 2; (H, HK) = (2, 1), (2, 2),
+ * (4, 1), (4, 2), (4, 4); M and N from 1 to 45 (M = N, M < N, M > N with
+ * fully masked rows); BM, BN = 16, 32; softcap with cap 50 (the named
+ * kernels, on scores up to about 30) and cap 1 (flash_fwd with
+ * -D score=softcap(cap:1.0), full and causal masks); T5 with 32 buckets and
+ * max_distance 128 (the library's kernels), 8 and 12, causal 6 and 15
+ * (tests/scores/t5_small.tile, reaching every bucket and the clamp); and
+ * one forward kernel feeding the backward kernels.
  *
  * Tested (flash_fwd.tile): flash_fwd_alibi, flash_fwd_softcap,
- * flash_fwd_rel_bias, flash_fwd_act, flash_fwd with score=softcap(cap:1.0).
+ * flash_fwd_rel_bias, flash_fwd_act, flash_fwd_t5, flash_fwd_t5_causal,
+ * flash_fwd with score=softcap(cap:1.0).
  *
  * Tested (flash_bwd.tile): flash_bwd_dkdv_alibi, flash_bwd_dq_alibi,
  * flash_bwd_dkdv_softcap, flash_bwd_dq_softcap, flash_bwd_dkdv_rel_bias,
  * flash_bwd_dq_rel_bias, flash_bwd_dkdv_act, flash_bwd_dq_act,
+ * flash_bwd_dq_rel_bias_grad, flash_bwd_dq_alibi_grad, flash_bwd_dkdv_t5,
+ * flash_bwd_dq_t5, flash_bwd_dkdv_t5_causal, flash_bwd_dq_t5_causal,
  * flash_bwd_dkdv and flash_bwd_dq with score=softcap(cap:1.0).  Every launch
  * is also run at -O0 and must match bit for bit. */
 #include <math.h>
