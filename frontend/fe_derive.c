@@ -781,9 +781,9 @@ fe_val fe_accumulate_grad(fe_func *F, const fe_grad *g)
     for (int i = 0; i < call->noperands && param < 0; i++)
         if (call->operands[i] == g->wrt->v) param = i;
     if (param < 0) {
-        diag_error(cx->d, g->wrt_loc, "'%s' is not passed to '%s' (bind it to one of the fn's "
-                   "tensor parameters, as in %s(%s: %s))", g->wrt->name, g->fn->item->name,
-                   g->fn->item->name, g->wrt->name, g->wrt->name);
+        diag_error(cx->d, g->wrt_loc, "'%s' is not among the arguments of '%s' (accumulate_grad "
+                   "differentiates with respect to a tensor passed to the fn)", g->wrt->name,
+                   g->fn->item->name);
         return fe_err();
     }
     const ir_type *rt = &call->results[0]->type;
