@@ -514,9 +514,15 @@ def based_torch_chunked(q, k, v, C=64):
     return o.reshape(Z, H, n * C, E)[:, :, :N]
 
 
+def based_sample(x):
+    """What the O(N^2) reference checks: batch 0, heads 0 and 1, the first 4096 positions (causal, so
+    they depend on nothing later)."""
+    return x[:1, :2, :4096]
+
+
 def based_peer(q, k, v):
     """(name, fn) of the closest peer: fla's BASED kernel if it imports and agrees, else PyTorch chunked."""
-    ref = based_reference(q[:1], k[:1], v[:1])
+    ref = based_reference(based_sample(q), based_sample(k), based_sample(v))
     try:
         from fla.ops.based import fused_chunk_based, parallel_based
         attempts = []
@@ -530,7 +536,7 @@ def based_peer(q, k, v):
             try:
                 out = fn(q[:1], k[:1], v[:1])
                 out = out[0] if isinstance(out, tuple) else out
-                if rel_err(out, ref) <= 2e-2:
+                if rel_err(based_sample(out), ref) <= 2e-2:
                     return fname, fn
             except Exception:  # noqa: BLE001 - another signature or layout
                 continue
@@ -548,14 +554,14 @@ def bench_based(tile, L):
     q, k = q.to(torch.bfloat16), k.to(torch.bfloat16)
     v = torch.randn(Z, H, L, E, device="cuda", dtype=torch.bfloat16, generator=gen)
     # reported as tokens per second (and ms); q, k scaled small as BASED's projections are
-    ref = based_reference(q[:1], k[:1], v[:1])
+    ref = based_reference(based_sample(q), based_sample(k), based_sample(v))
     try:
         kern = tile.kernel("attention/based.tile", "based_fwd", {"E": E, "T": "bf16"})
         o = torch.full_like(v, float("nan"))
         a = kern.args(q=q, k=k, v=v, o=o)
         kern.launch(a)
         tile.sync()
-        err = rel_err(o[:1], ref)
+        err = rel_err(based_sample(o), ref)
         if err > 2e-2:
             record("based", cfg, "tile", None, "Mtok/s", f"WRONG: rel_err {err:.2e}")
         else:
@@ -567,7 +573,7 @@ def bench_based(tile, L):
     try:
         out = fn(q, k, v)
         out = out[0] if isinstance(out, tuple) else out
-        err = rel_err(out[:1], ref)
+        err = rel_err(based_sample(out), ref)
         torch.cuda.synchronize()
         if err > 2e-2:
             record("based", cfg, who, None, "Mtok/s", f"WRONG: rel_err {err:.2e}: not timed")
