@@ -680,12 +680,12 @@ static bool failed_before(fe_ctx *cx, const ir_func *f, int param, bool record)
     return false;
 }
 
-/* Sums every element of v into a tile of type `like` (one element). */
-static ir_value *sum_all(dctx *D, ir_value *v, const ir_type *like)
+/* Reduces every element of v with `code` (REDUCE_SUM/MIN/MAX) to a scalar. */
+static ir_value *reduce_all(dctx *D, ir_opcode code, ir_value *v)
 {
     while (v && v->type.rank > 0) {
         ir_type t = ir_type_tile(v->type.dtype, v->type.rank - 1, v->type.shape + 1);
-        ir_op *op = ir_build(&D->b, IR_OP_REDUCE_SUM, 1, &v, 1, &t, 0);
+        ir_op *op = ir_build(&D->b, code, 1, &v, 1, &t, 0);
         if (!op) {
             D->oom = true;
             return NULL;
@@ -693,7 +693,78 @@ static ir_value *sum_all(dctx *D, ir_value *v, const ir_type *like)
         op->attr.i = 0;     /* the axis */
         v = op->results[0];
     }
+    return v;
+}
+
+/* Sums every element of v into a tile of type `like` (one element). */
+static ir_value *sum_all(dctx *D, ir_value *v, const ir_type *like)
+{
+    v = reduce_all(D, IR_OP_REDUCE_SUM, v);
     return v && like->rank > 0 ? chk(D, ir_reshape(&D->b, v, like->rank, like->shape)) : v;
+}
+
+/* atomic_add(into[idx...], value, mask: mask) (mask may be NULL). */
+static void emit_add(dctx *D, const fe_grad *g, ir_value *const *idx, ir_value *value,
+                     ir_value *mask)
+{
+    ir_value *ops[IR_MAX_RANK + 3];
+    int n = 0;
+    ops[n++] = g->into->v;
+    for (int k = 0; k < g->wrt->rank; k++) ops[n++] = idx[k];
+    ops[n++] = value;
+    if (mask) ops[n++] = mask;
+    ir_op *add = ir_build(&D->b, IR_OP_ATOMIC_ADD, n, ops, 0, NULL, 0);
+    if (!add) {
+        D->oom = true;
+        return;
+    }
+    add->attr.i = mask ? IR_LOAD_HAS_MASK : 0;
+}
+
+/* The elementwise contribution value (mask may be NULL) at the tile of
+ * indices idx, with one atomic add per element, except when every index
+ * tile holds one value (a T5 tile past max_distance reads one bucket):
+ * then the tile's masked sum goes in one add.  Contention on one address
+ * is what makes many atomic adds slow, and it is highest exactly there. */
+static void emit_tile_add(dctx *D, const fe_grad *g, ir_value *const *idx, ir_value *value,
+                          ir_value *mask)
+{
+    int rank = g->wrt->rank;
+    ir_value *uniform = NULL, *first[IR_MAX_RANK];
+    for (int k = 0; k < rank; k++) {
+        first[k] = idx[k];
+        if (ir_type_numel(&idx[k]->type) == 1) continue;
+        ir_value *lo = reduce_all(D, IR_OP_REDUCE_MIN, idx[k]);
+        ir_value *hi = reduce_all(D, IR_OP_REDUCE_MAX, idx[k]);
+        ir_value *same = bin(D, IR_OP_CMP_EQ, lo, hi);
+        first[k] = lo;
+        uniform = uniform ? bin(D, IR_OP_AND, uniform, same) : same;
+    }
+    if (!uniform || D->oom) {
+        if (!D->oom) emit_add(D, g, idx, value, mask);
+        return;
+    }
+    ir_op *op = ir_build(&D->b, IR_OP_IF, 1, &uniform, 0, NULL, 2);
+    ir_builder outer = D->b;
+    for (int r = 0; op && r < 2 && !D->oom; r++) {
+        ir_block *blk = ir_op_new_region(op, r, 0, NULL);
+        if (!blk) break;
+        ir_builder_at_end(&D->b, blk);
+        D->b.loc = outer.loc;
+        if (r == 0) {
+            ir_value *v = mask ? chk(D, ir_select(&D->b, mask, value, konst(D, value, 0.0))) : value;
+            ir_value *scalar[IR_MAX_RANK];
+            for (int k = 0; k < rank; k++)
+                scalar[k] = first[k]->type.rank == 0 ? first[k]
+                                                     : chk(D, ir_reshape(&D->b, first[k], 0, NULL));
+            if (v) emit_add(D, g, scalar, reduce_all(D, IR_OP_REDUCE_SUM, v), NULL);
+        } else {
+            emit_add(D, g, idx, value, mask);
+        }
+        if (!ir_build(&D->b, IR_OP_YIELD, 0, NULL, 0, NULL, 0)) D->oom = true;
+    }
+    if (!op || !op->blocks[0] || !op->blocks[1]) D->oom = true;
+    D->b = outer;
 }
 
 /* seed * tangent added to g->into at the indices of the seeded load. */
@@ -707,10 +778,16 @@ static void add_contribution(dctx *D, const fe_grad *g, ir_value *seed, ir_value
     ir_value *lmask = ld->attr.i & IR_LOAD_HAS_MASK ? ld->operands[1 + g->wrt->rank] : NULL;
     if (!value) return;
     if (ir_type_numel(lt) == 1 && ir_type_numel(&value->type) != 1) {
+        /* one element for the whole tile: the masked sum, under the load's
+         * own mask (one element too) */
         if (mask) value = chk(D, ir_select(&D->b, mask, value, konst(D, value, 0.0)));
         value = sum_all(D, value, lt);
-        mask = NULL;
-    } else if (!ir_type_same_shape(lt, &value->type)) {
+        if (value) emit_add(D, g, ld->operands + 1, value, lmask);
+        return;
+    }
+    if (lmask && mask) mask = bin(D, IR_OP_AND, lmask, mask);
+    else if (lmask) mask = lmask;
+    if (!ir_type_same_shape(lt, &value->type)) {
         char a[64], b[64];
         diag_error(D->cx->d, load_loc, "accumulate_grad: this load of '%s' reads %s, but the "
                    "result of '%s' is %s: each element of the result must read the element of "
@@ -720,21 +797,7 @@ static void add_contribution(dctx *D, const fe_grad *g, ir_value *seed, ir_value
         D->failed = true;
         return;
     }
-    if (!value) return;
-    if (lmask && mask) mask = bin(D, IR_OP_AND, lmask, mask);
-    else if (lmask) mask = lmask;
-    ir_value *ops[IR_MAX_RANK + 3];
-    int n = 0;
-    ops[n++] = g->into->v;
-    for (int k = 0; k < g->wrt->rank; k++) ops[n++] = ld->operands[1 + k];
-    ops[n++] = value;
-    if (mask) ops[n++] = mask;
-    ir_op *add = ir_build(&D->b, IR_OP_ATOMIC_ADD, n, ops, 0, NULL, 0);
-    if (!add) {
-        D->oom = true;
-        return;
-    }
-    add->attr.i = mask ? IR_LOAD_HAS_MASK : 0;
+    emit_tile_add(D, g, ld->operands + 1, value, mask);
 }
 
 /* The sweeps over call f(operands) for the loads of the tensor bound to the
