@@ -16,6 +16,14 @@ in one process on the same inputs:
             lib/attention/scores.tile (ALiBi, softcap 50, T5 relative bias, ACT) vs
             FlexAttention with the same score_mod, forward and backward; FlexAttention's
             outputs and autograd gradients are also the correctness reference
+  score-tables (only with --only score-tables) the learned tables' gradients: T5's
+            bucketed bias (bidirectional and causal) and the relative bias, whose
+            flash_bwd_dq also writes d(bias) (accumulate_grad), vs FlexAttention with
+            the table as a captured tensor with requires_grad (forward + backward)
+  based     (only with --only based) BASED's causal Taylor linear attention
+            (based_fwd, F = 16) vs the flash-linear-attention package's kernel
+            (fla.ops.based) when it imports, else a plain PyTorch chunked
+            implementation of the same computation (the output names which)
 
 bf16; batch x length = 16k tokens; lengths 1k, 4k, 16k; head dims 64 and 128
 (H = 2048 / D heads); causal and not.  Before timing, each of our kernels is
@@ -27,7 +35,8 @@ overhead from Python (the C figure comes from build/launch_overhead).
 
 Usage (repository root, GPU machine):
   python3 bench/bench_attn.py [--lib build-gpu/libtile.so] [--quick]
-         [--no-flex] [--flex-lengths 4096] [--no-triton] [--only fwd,bwd,decode,compile,launch,scores]
+         [--no-flex] [--flex-lengths 4096] [--no-triton]
+         [--only fwd,bwd,decode,compile,launch,scores,score-tables,based]
   --only dynsparse: the dynamic sparse chains at 32k and 128k (bench/bench_dynsparse.py)
 FlexAttention runs at length 4k only by default: each shape costs a
 torch.compile of tens of seconds.
@@ -356,6 +365,229 @@ def bench_scores(tile, L, D, flex_on):
         try_peer("sc-bwd", cfg, "flex", flex_bwd, 2.5 * fwd_flops, "TFLOP/s")
 
 
+# ---- learned score tables (--only score-tables) -------------------------------------------------
+# The modifier's table trains too: flash_bwd_dq_t5 / _t5_causal / _rel_bias_grad add d(bias)
+# (accumulate_grad: atomic adds, so d(bias) is zeroed before every backward, inside the timed
+# call) next to FlexAttention with the table as a captured tensor with requires_grad.
+SCORE_TABLES = {  # name: (causal, flash_bwd_dq's kernel suffix)
+    "t5": (False, "t5"), "t5_causal": (True, "t5_causal"), "rel_bias": (False, "rel_bias_grad"),
+}
+
+
+def t5_bucket_torch(rp, bidirectional, num_buckets=32, max_distance=128):
+    """T5's relative-position bucket of rp = key - query (mesh_tensorflow's definition)."""
+    n = -rp
+    ret = torch.zeros_like(n)
+    if bidirectional:
+        num_buckets //= 2
+        ret = ret + (n < 0).to(n.dtype) * num_buckets
+        n = n.abs()
+    else:
+        n = n.clamp_min(0)
+    max_exact = num_buckets // 2
+    large = max_exact + (torch.log(n.float().clamp_min(max_exact) / max_exact)
+                         / math.log(max_distance / max_exact) * (num_buckets - max_exact)).to(n.dtype)
+    large = large.clamp_max(num_buckets - 1)
+    return ret + torch.where(n < max_exact, n, large)
+
+
+def table_score_mod(name, bias_r, L):
+    """FlexAttention's score_mod reading the learnable table bias_r (M = N = L)."""
+    if name.startswith("t5"):
+        bidir = name == "t5"
+
+        def t5_mod(s, b, h, qi, ki):
+            return s + bias_r[h, t5_bucket_torch(ki - qi, bidir)]
+        return t5_mod
+
+    def rel_mod(s, b, h, qi, ki):
+        return s + bias_r[h, ki - qi + (L - 1)]
+    return rel_mod
+
+
+def bench_score_tables(tile, L, D, flex_on):
+    """Forward + backward with d(table): tile's kernels vs FlexAttention with a learnable table."""
+    from torch.nn.attention.flex_attention import create_block_mask, flex_attention
+    import torch._dynamo
+    torch._dynamo.config.cache_size_limit = 64
+    flex = torch.compile(flex_attention, dynamic=False)
+    Z, H = TOKENS // L, 2048 // D
+    scale = 1 / math.sqrt(D)
+    gen = torch.Generator(device="cuda").manual_seed(13 * L + D)
+    q, k, v, do = (torch.randn(Z, H, L, D, device="cuda", dtype=torch.bfloat16, generator=gen) for _ in range(4))
+    for name, (causal, dq_name) in SCORE_TABLES.items():
+        cfg = f"{name}+dbias L={L} D={D}{' causal' if causal else ''}"
+        fwd_flops = 4 * Z * H * L * L * D / (2 if causal else 1)
+        width = 32 if name.startswith("t5") else 2 * L - 1
+        bias = torch.randn(H, width, device="cuda", generator=gen)
+        bias_r = bias.clone().requires_grad_()
+        score_mod = table_score_mod(name, bias_r, L)
+        bm = (create_block_mask(lambda b, h, qi, ki: qi >= ki, B=None, H=None, Q_LEN=L, KV_LEN=L)
+              if causal else None)
+        qr, kr, vr = (t.detach().clone().requires_grad_() for t in (q, k, v))
+        try:  # the reference: FlexAttention with autograd, the table's gradient included
+            flex(qr, kr, vr, score_mod=score_mod, block_mask=bm, scale=scale).backward(do)
+            ref_dbias = bias_r.grad.clone()
+        except Exception as e:  # noqa: BLE001
+            record("sc-tab", cfg, "tile", None, "TFLOP/s", f"no reference ({type(e).__name__}: {e})"[:200])
+            continue
+        defs = {"D": D, "T": "bf16"}
+        fname = "rel_bias" if name == "rel_bias" else name
+        try:
+            fwd = tile.kernel("attention/flash_fwd.tile", f"flash_fwd_{fname}", defs)
+            pre = tile.kernel("attention/flash_bwd.tile", "flash_bwd_preprocess", defs)
+            dkdv = tile.kernel("attention/flash_bwd.tile", f"flash_bwd_dkdv_{fname}", defs)
+            dqk = tile.kernel("attention/flash_bwd.tile", f"flash_bwd_dq_{dq_name}", defs)
+            o, dq, dk, dv = (torch.full_like(q, float("nan")) for _ in range(4))
+            lse = torch.empty(Z, H, L, device="cuda", dtype=torch.float32)
+            delta = torch.full_like(lse, float("nan"))
+            dbias = torch.zeros_like(bias)
+            a_fwd = fwd.args(q=q, k=k, v=v, o=o, lse=lse, scale=scale, bias=bias)
+            a_pre = pre.args(o=o, dout=do, delta=delta)
+            a_kv = dkdv.args(q=q, k=k, v=v, dout=do, lse=lse, delta=delta, dk=dk, dv=dv, scale=scale, bias=bias)
+            a_q = dqk.args(q=q, k=k, v=v, dout=do, lse=lse, delta=delta, dq=dq, scale=scale, bias=bias,
+                           dbias=dbias)
+
+            def ours():
+                fwd.launch(a_fwd)
+                pre.launch(a_pre)
+                dkdv.launch(a_kv)
+                dbias.zero_()
+                dqk.launch(a_q)
+            ours()
+            tile.sync()
+            errs = [rel_err(dq, qr.grad), rel_err(dk, kr.grad), rel_err(dv, vr.grad), rel_err(dbias, ref_dbias)]
+            if max(errs) > 2e-2:
+                record("sc-tab", cfg, "tile", None, "TFLOP/s",
+                       "WRONG: rel_err dq %.1e dk %.1e dv %.1e dbias %.1e" % tuple(errs))
+            else:
+                ms = bench_ms(ours)
+                record("sc-tab", cfg, "tile", 3.5 * fwd_flops / (ms * 1e-3) * 1e-12, "TFLOP/s",
+                       f"{ms:.3f} ms fwd+bwd, max rel_err {max(errs):.1e} (dbias {errs[3]:.1e})")
+        except TileError as e:
+            record("sc-tab", cfg, "tile", None, "TFLOP/s", "FAILED: " + str(e).replace("\n", " | ")[:300])
+        if not flex_on:
+            continue
+
+        def flex_train():
+            qr.grad = kr.grad = vr.grad = bias_r.grad = None
+            flex(qr, kr, vr, score_mod=score_mod, block_mask=bm, scale=scale).backward(do)
+        try_peer("sc-tab", cfg, "flex", flex_train, 3.5 * fwd_flops, "TFLOP/s")
+
+
+# ---- BASED (--only based) -------------------------------------------------------------------------
+# based_fwd (lib/attention/based.tile) next to flash-linear-attention's BASED kernel when the
+# package imports, else a plain PyTorch chunked implementation of the same computation.
+def based_reference(q, k, v):
+    """The O(N^2) definition in float32: y_t = sum_{s<=t} phi(q_t).phi(k_s) v_s / (1e-6 + sum ...)."""
+    a = q.float() @ k.float().transpose(-1, -2)
+    a = (1 + a + 0.5 * a * a).tril()
+    return (a @ v.float()) / (a.sum(-1, keepdim=True) + 1e-6)
+
+
+def based_torch_chunked(q, k, v, C=64):
+    """BASED chunk-wise in PyTorch (float32): intra-chunk quadratic, inter-chunk expanded-feature state."""
+    Z, H, N, F_ = q.shape
+    E = v.shape[-1]
+    pad = (-N) % C
+    qf, kf, vf = (torch.nn.functional.pad(t.float(), (0, 0, 0, pad)) for t in (q, k, v))
+    n = (N + pad) // C
+    qc, kc, vc = (t.view(Z, H, n, C, -1) for t in (qf, kf, vf))
+    a = qc @ kc.transpose(-1, -2)
+    a = (1 + a + 0.5 * a * a).tril()
+    num = a @ vc
+    den = a.sum(-1)
+    k2 = (kc[..., :, None] * kc[..., None, :]).reshape(Z, H, n, C, F_ * F_)
+    q2 = (qc[..., :, None] * qc[..., None, :]).reshape(Z, H, n, C, F_ * F_)
+    # per-chunk sums, made exclusive prefixes over the chunks
+    def excl(x):
+        return torch.cumsum(x, dim=2) - x
+    s0 = excl(vc.sum(3))                                   # [Z, H, n, E]
+    s1 = excl(kc.transpose(-1, -2) @ vc)                  # [Z, H, n, F, E]
+    s2 = excl(k2.transpose(-1, -2) @ vc)                  # [Z, H, n, F*F, E]
+    z1 = excl(kc.sum(3))
+    z2 = excl(k2.sum(3))
+    z0 = (torch.arange(n, device=q.device, dtype=torch.float32) * C).view(1, 1, n, 1)
+    num = num + s0[:, :, :, None, :] + qc @ s1 + 0.5 * (q2 @ s2)
+    den = den + z0 + (qc @ z1[..., None]).squeeze(-1) + 0.5 * (q2 @ z2[..., None]).squeeze(-1)
+    o = num / (den[..., None] + 1e-6)
+    return o.reshape(Z, H, n * C, E)[:, :, :N]
+
+
+def based_sample(x):
+    """What the O(N^2) reference checks: batch 0, heads 0 and 1, the first 4096 positions (causal, so
+    they depend on nothing later)."""
+    return x[:1, :2, :4096]
+
+
+def based_peer(q, k, v):
+    """(name, fn) of the closest peer: fla's BASED kernel if it imports and agrees, else PyTorch chunked."""
+    ref = based_reference(based_sample(q), based_sample(k), based_sample(v))
+    try:
+        from fla.ops.based import fused_chunk_based, parallel_based
+        attempts = []
+        for fname, fn in (("fla.parallel_based", parallel_based), ("fla.fused_chunk_based", fused_chunk_based)):
+            # q is already scaled (scale 1); fla's layout is [B, H, T, K] (head_first) or [B, T, H, K]
+            attempts.append((fname, lambda q, k, v, fn=fn: fn(q, k, v, scale=1.0, use_norm=True, head_first=True)))
+            attempts.append((fname, lambda q, k, v, fn=fn: fn(q.transpose(1, 2), k.transpose(1, 2),
+                                                              v.transpose(1, 2), scale=1.0,
+                                                              use_norm=True).transpose(1, 2)))
+        for fname, fn in attempts:
+            try:
+                out = fn(q[:1], k[:1], v[:1])
+                out = out[0] if isinstance(out, tuple) else out
+                if rel_err(based_sample(out), ref) <= 2e-2:
+                    return fname, fn
+            except Exception:  # noqa: BLE001 - another signature or layout
+                continue
+        print("bench_attn: fla imports but no BASED call agreed with the reference; using PyTorch chunked")
+    except ImportError as e:
+        print(f"bench_attn: flash-linear-attention (fla) unavailable ({e}); using PyTorch chunked")
+    return "torch-chunked", based_torch_chunked
+
+
+def bench_based(tile, L):
+    Z, H, F_, E = TOKENS // L, 16, 16, 64
+    cfg = f"based L={L} Z={Z} H={H} F={F_} E={E}"
+    gen = torch.Generator(device="cuda").manual_seed(17 * L)
+    q, k = (0.25 * torch.randn(Z, H, L, F_, device="cuda", generator=gen) for _ in range(2))
+    q, k = q.to(torch.bfloat16), k.to(torch.bfloat16)
+    v = torch.randn(Z, H, L, E, device="cuda", dtype=torch.bfloat16, generator=gen)
+    # reported as tokens per second (and ms); q, k scaled small as BASED's projections are
+    ref = based_reference(based_sample(q), based_sample(k), based_sample(v))
+    try:
+        kern = tile.kernel("attention/based.tile", "based_fwd", {"E": E, "T": "bf16"})
+        o = torch.full_like(v, float("nan"))
+        a = kern.args(q=q, k=k, v=v, o=o)
+        kern.launch(a)
+        tile.sync()
+        err = rel_err(based_sample(o), ref)
+        if err > 2e-2:
+            record("based", cfg, "tile", None, "Mtok/s", f"WRONG: rel_err {err:.2e}")
+        else:
+            ms = bench_ms(lambda: kern.launch(a))
+            record("based", cfg, "tile", Z * L / (ms * 1e-3) * 1e-6, "Mtok/s", f"{ms:.3f} ms, rel_err {err:.1e}")
+    except TileError as e:
+        record("based", cfg, "tile", None, "Mtok/s", "FAILED: " + str(e).replace("\n", " | ")[:300])
+    who, fn = based_peer(q, k, v)
+    try:
+        out = fn(q, k, v)
+        out = out[0] if isinstance(out, tuple) else out
+        err = rel_err(based_sample(out), ref)
+        torch.cuda.synchronize()
+        if err > 2e-2:
+            record("based", cfg, who, None, "Mtok/s", f"WRONG: rel_err {err:.2e}: not timed")
+        else:
+            ms = bench_ms(lambda: fn(q, k, v))
+            record("based", cfg, who, Z * L / (ms * 1e-3) * 1e-6, "Mtok/s", f"{ms:.3f} ms, rel_err {err:.1e}")
+    except Exception as e:  # noqa: BLE001
+        record("based", cfg, who, None, "Mtok/s", f"n/a ({type(e).__name__}: {str(e)[:80]})")
+    ours = [r[3] for r in rows if r[0] == "based" and r[1] == cfg and r[2] == "tile"]
+    peer = [r[3] for r in rows if r[0] == "based" and r[1] == cfg and r[2] == who]
+    if ours and peer and ours[-1] and peer[-1]:
+        print(f"based    {cfg:28s} tile / {who}: x{ours[-1] / peer[-1]:.2f}", flush=True)
+
+
 # ---- decode -------------------------------------------------------------------------------------
 def bench_decode(tile, L, D):
     PS, H, HK = 64, 32, 8
@@ -465,7 +697,7 @@ def summary():
     for g, c, who, val, unit, note in rows:
         keyed.setdefault((g, c), {})[who] = (val, unit, note)
     for (g, c), d in keyed.items():
-        if g not in ("fwd", "bwd", "decode", "sc-fwd", "sc-bwd"):
+        if g not in ("fwd", "bwd", "decode", "sc-fwd", "sc-bwd", "sc-tab"):
             continue
         ours = d.get("tile", (None, "", ""))
         unit = ours[1] or next(iter(d.values()))[1]
@@ -536,6 +768,21 @@ def main():
                 except Exception:  # noqa: BLE001
                     traceback.print_exc()
                 torch.cuda.empty_cache()
+    if "score-tables" in only:
+        for L in ([4096] if args.quick else [1024, 4096]):
+            for D in ([128] if args.quick else [64, 128]):
+                try:
+                    bench_score_tables(tile, L, D, not args.no_flex and L in flex_lengths)
+                except Exception:  # noqa: BLE001
+                    traceback.print_exc()
+                torch.cuda.empty_cache()
+    if "based" in only:
+        for L in ([4096] if args.quick else [1024, 4096, 16384]):
+            try:
+                bench_based(tile, L)
+            except Exception:  # noqa: BLE001
+                traceback.print_exc()
+            torch.cuda.empty_cache()
     if "decode" in only:
         for L in ([4096] if args.quick else [1024, 4096, 16384]):
             for D in ([128] if args.quick else [64, 128]):

@@ -47,6 +47,13 @@ typedef struct dctx {
                                    depends on (absent: none) */
     const char *fname;          /* the fn differentiated, and its parameter */
     const char *xname;
+    /* accumulate_grad only: the tensor differentiated against.  wt marks
+     * the values that are that tensor (a parameter of each fn walked);
+     * the load of it numbered `seed_load` (program order, from 0) gets the
+     * tangent 1 and its copy is kept in `seeded`. */
+    ir_value_map wt;
+    int seed_load, nloads;
+    ir_op *seeded;
     bool failed, oom;
 } dctx;
 
@@ -208,7 +215,9 @@ static bool walk_func(dctx *D, const ir_func *f, const dlevel *lv, ir_value *con
 static bool active(const dctx *D, const ir_op *op)
 {
     for (int i = 0; i < op->noperands; i++)
-        if (entry(&D->tan, op->operands[i]) || entry(&D->cmp, op->operands[i])) return true;
+        if (entry(&D->tan, op->operands[i]) || entry(&D->cmp, op->operands[i]) ||
+            entry(&D->wt, op->operands[i]))
+            return true;
     for (int r = 0; r < op->nblocks; r++)
         for (const ir_op *in = op->blocks[r] ? op->blocks[r]->first : NULL; in; in = in->next)
             if (active(D, in)) return true;
@@ -369,12 +378,32 @@ static void walk_call(dctx *D, const dlevel *lv, const ir_func *caller, const ir
     }
     ir_value **res = v + 3 * n, **tres = res + nr, **cres = tres + nr;
     dlevel inner = {.call = op, .caller = caller, .up = lv};
+    for (int i = 0; i < n; i++)     /* the tensor differentiated against, passed on */
+        set(D, &D->wt, op->attr.callee->body->args[i],
+            entry(&D->wt, op->operands[i]) ? op->attr.callee->body->args[i] : NULL);
     if (!walk_func(D, op->attr.callee, &inner, v, v + n, v + 2 * n, res, tres, cres)) return;
     for (int i = 0; i < nr; i++) {
         set(D, &D->prim, op->results[i], res[i]);
         set(D, &D->tan, op->results[i], tres[i]);
         set(D, &D->cmp, op->results[i], cres[i]);
     }
+}
+
+/* A load of the tensor of accumulate_grad: copied; the one this sweep
+ * differentiates against gets the tangent 1 (its other operands, indices
+ * and mask, never depend on a loaded value: they are integers and bools). */
+static bool walk_grad_load(dctx *D, const ir_op *op)
+{
+    ir_op *copy = ir_clone_op(&D->b, op, &D->prim);
+    if (!copy) {
+        D->oom = true;
+        return false;
+    }
+    clear_results(D, op);
+    if (D->nloads++ != D->seed_load) return true;
+    D->seeded = copy;
+    set(D, &D->tan, op->results[0], konst(D, copy->results[0], 1.0));
+    return !D->oom;
 }
 
 /* Copies op and gives its results their tangents.  False after an error. */
@@ -387,6 +416,7 @@ static bool walk_op(dctx *D, const dlevel *lv, const ir_func *f, const ir_op *op
         return !D->oom;
     }
     if (!check_choices(D, lv, op)) return false;
+    if (op->code == IR_OP_LOAD && entry(&D->wt, op->operands[0])) return walk_grad_load(D, op);
     if (op->code == IR_OP_CALL) {
         walk_call(D, lv, f, op);
         return !D->failed && !D->oom;
@@ -544,6 +574,7 @@ static ir_func *build_derivative(fe_ctx *cx, const ir_func *f, int wrt)
     ir_value_map_free(&D.prim);
     ir_value_map_free(&D.tan);
     ir_value_map_free(&D.cmp);
+    ir_value_map_free(&D.wt);
     if (D.oom) fe_oom(cx);
     return ok && !D.oom ? d : NULL;
 }
@@ -619,4 +650,232 @@ fe_val fe_derivative(fe_func *F, const fe_fnval *fn, const fe_val *args, const s
     }
     for (int i = 0; i < d->nresults; i++) items[i] = fe_tile(dcall->results[i], false);
     return (fe_val){.kind = FE_TUPLE, .u.tup = {d->nresults, items}};
+}
+
+/* ---- accumulate_grad: the gradient of a tensor the fn reads -------------
+ *
+ * The same forward sweep, with the value of one load of the tensor as the
+ * variable: seed the load's result with the tangent 1, walk f, and the
+ * tangent of the result is d result / d (the element loaded), elementwise.
+ * Each element of the result reads one element of the tensor through that
+ * load, so the vector-Jacobian product is seed * tangent added at the
+ * load's own indices (an atomic_add with the load's mask), or summed over
+ * the whole tile when the load reads one element (a per-head scalar).  A
+ * fn that loads the tensor k times takes k sweeps; the ops they share are
+ * merged by CSE after inlining.  The ops are built in the caller, where
+ * the seed, the mask and the gradient tensor are. */
+
+/* Has the gradient of instance f with respect to its tensor parameter
+ * `param` failed before (its errors are reported once)?  With record, it
+ * has now.  Kept in the derivative cache with wrt = -2 - param. */
+static bool failed_before(fe_ctx *cx, const ir_func *f, int param, bool record)
+{
+    for (const fe_deriv *e = cx->derivs; e; e = e->next)
+        if (e->f == f && e->wrt == -2 - param) return true;
+    if (!record) return false;
+    fe_deriv *e = arena_alloc(cx->mem, sizeof *e);
+    if (!e) return false;
+    *e = (fe_deriv){.f = f, .wrt = -2 - param, .next = cx->derivs};
+    cx->derivs = e;
+    return false;
+}
+
+/* Reduces every element of v with `code` (REDUCE_SUM/MIN/MAX) to a scalar. */
+static ir_value *reduce_all(dctx *D, ir_opcode code, ir_value *v)
+{
+    while (v && v->type.rank > 0) {
+        ir_type t = ir_type_tile(v->type.dtype, v->type.rank - 1, v->type.shape + 1);
+        ir_op *op = ir_build(&D->b, code, 1, &v, 1, &t, 0);
+        if (!op) {
+            D->oom = true;
+            return NULL;
+        }
+        op->attr.i = 0;     /* the axis */
+        v = op->results[0];
+    }
+    return v;
+}
+
+/* Sums every element of v into a tile of type `like` (one element). */
+static ir_value *sum_all(dctx *D, ir_value *v, const ir_type *like)
+{
+    v = reduce_all(D, IR_OP_REDUCE_SUM, v);
+    return v && like->rank > 0 ? chk(D, ir_reshape(&D->b, v, like->rank, like->shape)) : v;
+}
+
+/* atomic_add(into[idx...], value, mask: mask) (mask may be NULL). */
+static void emit_add(dctx *D, const fe_grad *g, ir_value *const *idx, ir_value *value,
+                     ir_value *mask)
+{
+    ir_value *ops[IR_MAX_RANK + 3];
+    int n = 0;
+    ops[n++] = g->into->v;
+    for (int k = 0; k < g->wrt->rank; k++) ops[n++] = idx[k];
+    ops[n++] = value;
+    if (mask) ops[n++] = mask;
+    ir_op *add = ir_build(&D->b, IR_OP_ATOMIC_ADD, n, ops, 0, NULL, 0);
+    if (!add) {
+        D->oom = true;
+        return;
+    }
+    add->attr.i = mask ? IR_LOAD_HAS_MASK : 0;
+}
+
+/* The elementwise contribution value (mask may be NULL) at the tile of
+ * indices idx, with one atomic add per element, except when every index
+ * tile holds one value (a T5 tile past max_distance reads one bucket):
+ * then the tile's masked sum goes in one add.  Contention on one address
+ * is what makes many atomic adds slow, and it is highest exactly there. */
+static void emit_tile_add(dctx *D, const fe_grad *g, ir_value *const *idx, ir_value *value,
+                          ir_value *mask)
+{
+    int rank = g->wrt->rank;
+    ir_value *uniform = NULL, *first[IR_MAX_RANK];
+    for (int k = 0; k < rank; k++) {
+        first[k] = idx[k];
+        if (ir_type_numel(&idx[k]->type) == 1) continue;
+        ir_value *lo = reduce_all(D, IR_OP_REDUCE_MIN, idx[k]);
+        ir_value *hi = reduce_all(D, IR_OP_REDUCE_MAX, idx[k]);
+        ir_value *same = bin(D, IR_OP_CMP_EQ, lo, hi);
+        first[k] = lo;
+        uniform = uniform ? bin(D, IR_OP_AND, uniform, same) : same;
+    }
+    if (!uniform || D->oom) {
+        if (!D->oom) emit_add(D, g, idx, value, mask);
+        return;
+    }
+    ir_op *op = ir_build(&D->b, IR_OP_IF, 1, &uniform, 0, NULL, 2);
+    ir_builder outer = D->b;
+    for (int r = 0; op && r < 2 && !D->oom; r++) {
+        ir_block *blk = ir_op_new_region(op, r, 0, NULL);
+        if (!blk) break;
+        ir_builder_at_end(&D->b, blk);
+        D->b.loc = outer.loc;
+        if (r == 0) {
+            ir_value *v = mask ? chk(D, ir_select(&D->b, mask, value, konst(D, value, 0.0))) : value;
+            ir_value *scalar[IR_MAX_RANK];
+            for (int k = 0; k < rank; k++)
+                scalar[k] = first[k]->type.rank == 0 ? first[k]
+                                                     : chk(D, ir_reshape(&D->b, first[k], 0, NULL));
+            if (v) emit_add(D, g, scalar, reduce_all(D, IR_OP_REDUCE_SUM, v), NULL);
+        } else {
+            emit_add(D, g, idx, value, mask);
+        }
+        if (!ir_build(&D->b, IR_OP_YIELD, 0, NULL, 0, NULL, 0)) D->oom = true;
+    }
+    if (!op || !op->blocks[0] || !op->blocks[1]) D->oom = true;
+    D->b = outer;
+}
+
+/* seed * tangent added to g->into at the indices of the seeded load. */
+static void add_contribution(dctx *D, const fe_grad *g, ir_value *seed, ir_value *mask,
+                             ir_value *tangent, src_loc load_loc)
+{
+    const ir_op *ld = D->seeded;
+    const ir_type *lt = &ld->results[0]->type;
+    if (tangent->type.dtype != IR_F32) tangent = chk(D, ir_cast(&D->b, tangent, IR_F32));
+    ir_value *value = bin(D, IR_OP_MUL, seed, tangent);
+    ir_value *lmask = ld->attr.i & IR_LOAD_HAS_MASK ? ld->operands[1 + g->wrt->rank] : NULL;
+    if (!value) return;
+    if (ir_type_numel(lt) == 1 && ir_type_numel(&value->type) != 1) {
+        /* one element for the whole tile: the masked sum, under the load's
+         * own mask (one element too) */
+        if (mask) value = chk(D, ir_select(&D->b, mask, value, konst(D, value, 0.0)));
+        value = sum_all(D, value, lt);
+        if (value) emit_add(D, g, ld->operands + 1, value, lmask);
+        return;
+    }
+    if (lmask && mask) mask = bin(D, IR_OP_AND, lmask, mask);
+    else if (lmask) mask = lmask;
+    if (!ir_type_same_shape(lt, &value->type)) {
+        char a[64], b[64];
+        diag_error(D->cx->d, load_loc, "accumulate_grad: this load of '%s' reads %s, but the "
+                   "result of '%s' is %s: each element of the result must read the element of "
+                   "'%s' at its own index, or all of them one element",
+                   g->wrt->name, ir_type_str(lt, a, sizeof a), D->fname,
+                   ir_type_str(&value->type, b, sizeof b), g->wrt->name);
+        D->failed = true;
+        return;
+    }
+    emit_tile_add(D, g, ld->operands + 1, value, mask);
+}
+
+/* The sweeps over call f(operands) for the loads of the tensor bound to the
+ * parameters marked in D->wt.  False after an error. */
+static bool grad_sweeps(dctx *D, const fe_grad *g, const ir_op *call, ir_value *seed,
+                        ir_value *mask)
+{
+    const ir_func *f = call->attr.callee;
+    int n = call->noperands;
+    ir_value **v = arena_calloc(D->cx->mem, (size_t)(3 * n + 3) + 1, sizeof *v);
+    if (!v) {
+        D->oom = true;
+        return false;
+    }
+    for (int i = 0; i < n; i++) v[i] = call->operands[i];
+    for (int sweep = 0;; sweep++) {
+        for (int i = 0; i < n; i++)
+            set(D, &D->wt, f->body->args[i], call->operands[i] == g->wrt->v ? f->body->args[i] : NULL);
+        D->seed_load = sweep;
+        D->nloads = 0;
+        D->seeded = NULL;
+        ir_value **res = v + 3 * n, **tres = res + 1, **cres = tres + 1;
+        if (!walk_func(D, f, NULL, v, v + n, v + 2 * n, res, tres, cres) || D->oom) return false;
+        if (!D->seeded) return true;
+        if (tres[0]) add_contribution(D, g, seed, mask, tres[0], D->seeded->loc);
+        if (D->failed || D->oom) return false;
+    }
+}
+
+fe_val fe_accumulate_grad(fe_func *F, const fe_grad *g)
+{
+    fe_ctx *cx = F->cx;
+    fe_val r = fe_call_fn_values(F, g->fn, g->args, g->nargs, g->loc);
+    if (r.kind == FE_ERR) return r;
+    ir_op *call = r.kind == FE_TILE && r.u.v->def && r.u.v->def->code == IR_OP_CALL
+                      ? r.u.v->def : NULL;
+    if (!call || call->nresults != 1 || !ir_dtype_is_float(call->results[0]->type.dtype)) {
+        diag_error(cx->d, g->loc, "'accumulate_grad' needs an fn that returns one float tile, "
+                   "and '%s' does not", g->fn->item->name);
+        return fe_err();
+    }
+    const ir_func *f = call->attr.callee;
+    int param = -1;
+    for (int i = 0; i < call->noperands && param < 0; i++)
+        if (call->operands[i] == g->wrt->v) param = i;
+    if (param < 0) {
+        diag_error(cx->d, g->wrt_loc, "'%s' is not among the arguments of '%s' (accumulate_grad "
+                   "differentiates with respect to a tensor passed to the fn)", g->wrt->name,
+                   g->fn->item->name);
+        return fe_err();
+    }
+    const ir_type *rt = &call->results[0]->type;
+    ir_value *seed = fe_convert_to(F, g->seed, IR_F32, rt->rank, rt->shape, g->seed_loc, "use",
+                                   "as the seed of 'accumulate_grad' (the fn's result)");
+    ir_value *mask = !g->mask ? NULL
+                     : fe_convert_to(F, g->mask, IR_BOOL, rt->rank, rt->shape, g->mask_loc,
+                                     "use", "as the mask of 'accumulate_grad' (the fn's result)");
+    if (!seed || (g->mask && !mask)) return fe_err();
+    if (failed_before(cx, f, param, false)) return fe_err();
+    dctx D = {.cx = cx, .fname = user_name(cx, f->name), .xname = g->wrt->name};
+    D.b = F->b;
+    diag *mark = cx->d->last;
+    bool ok = grad_sweeps(&D, g, call, seed, mask) && !D.oom;
+    F->b = D.b;
+    ir_value_map_free(&D.prim);
+    ir_value_map_free(&D.tan);
+    ir_value_map_free(&D.cmp);
+    ir_value_map_free(&D.wt);
+    if (D.oom) {
+        fe_oom(cx);
+        return fe_err();
+    }
+    ir_op_erase(call);
+    if (!ok) {
+        fe_note_since(cx, mark, g->loc, "in the gradient of '%s' with respect to '%s', taken here",
+                      g->fn->item->name, g->wrt->name);
+        failed_before(cx, f, param, true);
+        return fe_err();
+    }
+    return fe_unit();
 }

@@ -349,6 +349,18 @@ int fe_fn_arg_operand(const fe_fnval *fn, int k);
  * forward mode); loc is the built-in's name, locs the arguments'. */
 fe_val fe_derivative(fe_func *F, const fe_fnval *fn, const fe_val *args, const src_loc *locs,
                      int nargs, int wrt, src_loc loc);
+/* accumulate_grad(fn, args..., wrt: t, into: dt, seed: g, mask: m): adds
+ * g * d fn(args...) / d t[idx] to dt[idx] for every element of t the fn
+ * reads (compiler-derived, one forward sweep per load of t). */
+typedef struct fe_grad {
+    const fe_fnval *fn;
+    const fe_val *args;
+    int nargs;
+    const fe_tensor *wrt, *into;
+    const fe_val *seed, *mask;   /* mask may be NULL */
+    src_loc loc, wrt_loc, seed_loc, mask_loc;
+} fe_grad;
+fe_val fe_accumulate_grad(fe_func *F, const fe_grad *g);
 
 /* ---- fe_lower_stmt.c --------------------------------------------------- */
 void fe_push_scope(fe_func *F);

@@ -16,15 +16,17 @@ typedef enum bkind {
     B_PROGRAM_ID, B_ARANGE, B_ZEROS, B_FULL, B_DOT, B_TRANS, B_RESHAPE, B_BROADCAST_TO,
     B_WHERE, B_UNARY_F, B_ABS, B_MINMAX, B_REDUCE, B_ROWRED, B_CUMSUM, B_CDIV, B_PRINT,
     B_LOAD, B_STORE, B_SCAN, B_POW, B_FMA, B_CLAMP, B_ARGEXT, B_ANYALL, B_CONCAT,
-    B_SPLIT, B_DERIV, B_SORT, B_TOPK, B_MASK_BOUNDS, B_MASK_SLOTS,
+    B_SPLIT, B_DERIV, B_GRAD, B_SORT, B_TOPK, B_MASK_BOUNDS, B_MASK_SLOTS,
 } bkind;
+
+#define BUILTIN_NAMED 4          /* named arguments a built-in takes, at most */
 
 struct fe_builtin {
     const char *name;
     bkind kind;
     ir_opcode code;
     int min, max;               /* positional arguments; max -1 = any */
-    const char *named[2];
+    const char *named[BUILTIN_NAMED];
 };
 
 static const fe_builtin builtins[] = {
@@ -81,6 +83,7 @@ static const fe_builtin builtins[] = {
     {"store", B_STORE, IR_OP_STORE, 2, 2, {"mask"}},
     {"atomic_add", B_STORE, IR_OP_ATOMIC_ADD, 2, 2, {"mask"}},
     {"derivative", B_DERIV, IR_OP_CALL, 2, -1, {"wrt"}},
+    {"accumulate_grad", B_GRAD, IR_OP_CALL, 1, -1, {"wrt", "into", "seed", "mask"}},
     {"mask_kv_bounds", B_MASK_BOUNDS, IR_OP_CALL, 7, 7, {0}},
     {"mask_q_bounds", B_MASK_BOUNDS, IR_OP_CALL, 7, 7, {0}},
     {"mask_slots", B_MASK_SLOTS, IR_OP_CALL, 1, 1, {0}},
@@ -101,12 +104,12 @@ const char *fe_builtin_name_at(int i)
 
 void fe_suggest_builtin_args(const fe_builtin *b, fe_suggest *s)
 {
-    for (int i = 0; i < 2; i++) fe_suggest_add(s, b->named[i]);
+    for (int i = 0; i < BUILTIN_NAMED; i++) fe_suggest_add(s, b->named[i]);
 }
 
 bool fe_builtin_arg_allowed(const fe_builtin *b, const char *arg)
 {
-    for (int i = 0; i < 2; i++)
+    for (int i = 0; i < BUILTIN_NAMED; i++)
         if (b->named[i] && strcmp(b->named[i], arg) == 0) return true;
     return false;
 }
@@ -118,21 +121,21 @@ typedef struct bargs {
     int npos;
     fe_val *pos;
     src_loc *pos_loc;
-    fe_val named[2];
-    src_loc named_loc[2];
-    bool has[2];
+    fe_val named[BUILTIN_NAMED];
+    src_loc named_loc[BUILTIN_NAMED];
+    bool has[BUILTIN_NAMED];
 } bargs;
 
 static const fe_val *named_arg(const bargs *a, const char *name)
 {
-    for (int i = 0; i < 2; i++)
+    for (int i = 0; i < BUILTIN_NAMED; i++)
         if (a->has[i] && strcmp(a->b->named[i], name) == 0) return &a->named[i];
     return NULL;
 }
 
 static src_loc named_loc(const bargs *a, const char *name)
 {
-    for (int i = 0; i < 2; i++)
+    for (int i = 0; i < BUILTIN_NAMED; i++)
         if (a->has[i] && strcmp(a->b->named[i], name) == 0) return a->named_loc[i];
     return a->loc;
 }
@@ -1184,6 +1187,44 @@ static fe_val b_derivative(fe_func *F, bargs *a)
     return fe_derivative(F, a->pos[0].u.fn, a->pos + 1, a->pos_loc + 1, a->npos - 1, wrt, a->loc);
 }
 
+/* accumulate_grad(f, a_0, ..., wrt: t, into: dt, seed: g, mask: m): the
+ * gradient of a tensor f reads (fe_derive.c). */
+static fe_val b_accumulate_grad(fe_func *F, bargs *a)
+{
+    fe_ctx *cx = F->cx;
+    if (a->pos[0].kind != FE_FN) {
+        diag_error(cx->d, a->pos_loc[0], "the first argument of 'accumulate_grad' must be an fn, "
+                   "got %s", fe_describe(cx, &a->pos[0]));
+        return fe_err();
+    }
+    static const char *const need[] = {"wrt", "into", "seed"};
+    for (int i = 0; i < 3; i++)
+        if (!named_arg(a, need[i])) {
+            diag_error(cx->d, a->loc, "'accumulate_grad' needs '%s:' (wrt: the tensor the fn "
+                       "reads, into: its gradient, seed: the gradient of the fn's result)", need[i]);
+            return fe_err();
+        }
+    const fe_val *wv = named_arg(a, "wrt"), *iv = named_arg(a, "into");
+    if (wv->kind != FE_TENSOR || !ir_dtype_is_float(wv->u.t->dtype)) {
+        diag_error(cx->d, named_loc(a, "wrt"), "'wrt' of 'accumulate_grad' must be a float "
+                   "tensor (not a view: no [...]), got %s", fe_describe(cx, wv));
+        return fe_err();
+    }
+    if (iv->kind != FE_TENSOR || !iv->u.t->is_out || iv->u.t->dtype != IR_F32 ||
+        iv->u.t->rank != wv->u.t->rank) {
+        diag_error(cx->d, named_loc(a, "into"), "'into' of 'accumulate_grad' must be an 'out' f32 "
+                   "tensor of the rank of '%s' (%d), got %s", wv->u.t->name, wv->u.t->rank,
+                   fe_describe(cx, iv));
+        return fe_err();
+    }
+    if (!fe_need_ir(F, a->loc, "'accumulate_grad'")) return fe_err();
+    fe_grad g = {.fn = a->pos[0].u.fn, .args = a->pos + 1, .nargs = a->npos - 1,
+                 .wrt = wv->u.t, .into = iv->u.t, .seed = named_arg(a, "seed"),
+                 .mask = named_arg(a, "mask"), .loc = a->loc, .wrt_loc = named_loc(a, "wrt"),
+                 .seed_loc = named_loc(a, "seed"), .mask_loc = named_loc(a, "mask")};
+    return fe_accumulate_grad(F, &g);
+}
+
 /* mask_kv_bounds(mask, z, h, q_lo, q_hi, M, N), mask_q_bounds(mask, z, h,
  * k_lo, k_hi, M, N), mask_slots(mask): bounds derived from a mask fn
  * (fe_mask.c). */
@@ -1236,7 +1277,7 @@ fe_val fe_call_builtin(fe_func *F, const fe_builtin *b, const ast_expr *call)
             continue;
         }
         int k = -1;
-        for (int j = 0; j < 2; j++)
+        for (int j = 0; j < BUILTIN_NAMED; j++)
             if (b->named[j] && strcmp(b->named[j], arg->name) == 0) k = j;
         if (k < 0) {
             fe_suggest s;
@@ -1299,6 +1340,7 @@ fe_val fe_call_builtin(fe_func *F, const fe_builtin *b, const ast_expr *call)
     case B_CONCAT: return b_concat(F, &a);
     case B_SPLIT: return b_split(F, &a);
     case B_DERIV: return b_derivative(F, &a);
+    case B_GRAD: return b_accumulate_grad(F, &a);
     case B_SORT: return b_sort(F, &a);
     case B_TOPK: return b_topk(F, &a);
     case B_MASK_BOUNDS: case B_MASK_SLOTS: return b_mask(F, &a);

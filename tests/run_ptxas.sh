@@ -84,6 +84,16 @@ for k in alibi softcap rel_bias act; do
     check "$A/flash_bwd.tile" "flash_bwd_dkdv_$k" "D=64" 0
     check "$A/flash_bwd.tile" "flash_bwd_dq_$k" "D=64" 0
 done
+# T5's bucketed bias, and the tables' gradients (accumulate_grad: atomic
+# adds into d(table) from flash_bwd_dq).
+for k in t5 t5_causal; do
+    check "$A/flash_fwd.tile" "flash_fwd_$k" "D=64" 0
+    check "$A/flash_bwd.tile" "flash_bwd_dkdv_$k" "D=64" 0
+    check "$A/flash_bwd.tile" "flash_bwd_dq_$k" "D=64" 0
+done
+check "$A/flash_bwd.tile" flash_bwd_dq_rel_bias_grad "D=64" 0
+check "$A/flash_bwd.tile" flash_bwd_dq_alibi_grad "D=64" 0
+check "$A/flash_bwd.tile" flash_bwd_dq_t5 "T=f16,D=128" 0
 # The programs added with issue 5 (associative_scan, slices, new math).
 check "$A/aaren.tile" aaren_fwd "D=64,E=64" 1
 check "$A/aaren.tile" aaren_fwd "T=f32,D=32,E=48" 0

@@ -11,8 +11,10 @@
  * a result that does not depend on x (0), and the identity, whose
  * derivative must fold away completely (the IR of dS * d(identity) is the
  * IR of dS), and the notes of an error in a modifier given to the library.
- * The other errors are golden files (tests/golden/derive_*.err); the IR of
- * two derivatives is tests/golden/derive_ir.ir. */
+ * Also accumulate_grad, the gradient of a tensor the fn reads (three loads,
+ * a one-element load, a load mask, repeated indices, the call's mask).
+ * The other errors are golden files (tests/golden/derive_*.err,
+ * grad_args.err); the IR of two derivatives is tests/golden/derive_ir.ir. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -406,6 +408,54 @@ static void test_identity_vanishes(void **state)
     free(b);
 }
 
+/* accumulate_grad: the gradient of a tensor the fn reads, against the
+ * chain rule written by hand.  f reads t three times: t[i] (one element
+ * per element of the result, squared), t[0] (one element for the whole
+ * tile: its contributions are summed) and t[i + 1] under a load mask; i
+ * repeats indices, so contributions to one entry add up, and the call's
+ * mask drops one element.  Each load is its own forward sweep. */
+static void test_accumulate_grad(void **state)
+{
+    (void)state;
+    const char *src =
+        "fn f(s, i, t: tensor<f32>[C]) {\n"
+        "    let a = load(t[i]);\n"
+        "    s * a * a + load(t[0]) * s + load(t[i + 1], mask: i < 5)\n"
+        "}\n"
+        "kernel k(x: tensor<f32>[N], t: tensor<f32>[C], g: tensor<f32>[N],\n"
+        "         dt: out tensor<f32>[C]) grid(1) {\n"
+        "    let e = arange(16);\n"
+        "    accumulate_grad(f, load(x[e]), e % 8, t, wrt: t, into: dt, seed: load(g[e]),\n"
+        "                    mask: e != 3);\n"
+        "}\n";
+    enum { N = 16, C = 10 };
+    float x[N], t[C], g[N];
+    for (int e = 0; e < N; e++) x[e] = 0.25f * (float)(e - 7), g[e] = 1.0f + 0.125f * (float)e;
+    for (int c = 0; c < C; c++) t[c] = 0.5f - 0.25f * (float)c;
+    double want[C] = {0};
+    for (int e = 0; e < N; e++) {
+        if (e == 3) continue;
+        int i = e % 8;
+        want[i] += g[e] * 2.0 * x[e] * t[i];   /* d(s a^2)/da */
+        want[0] += g[e] * x[e];                /* d(t[0] s)/d t[0] */
+        if (i < 5) want[i + 1] += g[e];        /* d(t[i + 1])/d t[i + 1] where loaded */
+    }
+    for (int opt = 0; opt <= 1; opt++) {
+        tc_unit *u = compile(src, "k", opt);
+        float dt[C] = {0};
+        interp_arg args[4] = {tensor1(x, N), tensor1(t, C), tensor1(g, N), tensor1(dt, C)};
+        tile_status st = interp_launch(u->kernel, args, 4, &u->diags, NULL);
+        if (st != TILE_OK) diag_print_all(&u->diags, stderr);
+        assert_int_equal(st, TILE_OK);
+        for (int c = 0; c < C; c++) {
+            if (!close_to(dt[c], want[c], 1e-5))
+                fprintf(stderr, "accumulate_grad -O%d: dt[%d] = %g, want %g\n", opt, c, dt[c], want[c]);
+            assert_true(close_to(dt[c], want[c], 1e-5));
+        }
+        tc_unit_free(u);
+    }
+}
+
 /* A modifier without a derivative given to the library's backward: the
  * error is at the user's op, then the notes lead through the library (the
  * derivative in scores.tile, the call in flash_bwd_dq) to the user's
@@ -450,6 +500,7 @@ int main(void)
         cmocka_unit_test(test_capture),
         cmocka_unit_test(test_identity_vanishes),
         cmocka_unit_test(test_library_error_notes),
+        cmocka_unit_test(test_accumulate_grad),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -59,11 +59,14 @@ typedef struct garg {
                               the last place of the dtype (exact zero signs; i32:
                               exactly), not rtol * the output's max (test_new_ops) */
     float *result;         /* OUT: the interpreter's output, logical order (malloc'd) */
+    bool zeroed;           /* OUT: starts as zeros, not poison (a kernel adds to it) */
 } garg;
 
 #define SHAPE(...) .rank = (int)(sizeof((int64_t[]){__VA_ARGS__}) / sizeof(int64_t)), .shape = {__VA_ARGS__}
 #define GIN(n, dt, ...) ((garg){.name = (n), .kind = IN_RANDOM, .dtype = (dt), SHAPE(__VA_ARGS__)})
 #define GOUT(n, dt, ...) ((garg){.name = (n), .kind = OUT, .dtype = (dt), SHAPE(__VA_ARGS__)})
+#define GOUT_ZERO(n, dt, ...) \
+    ((garg){.name = (n), .kind = OUT, .dtype = (dt), .zeroed = true, SHAPE(__VA_ARGS__)})
 #define GINT(n, d, ...) ((garg){.name = (n), .kind = IN_INTS, .dtype = TILE_I32, .data = (d), SHAPE(__VA_ARGS__)})
 #define GFLT(n, dt, d, ...) ((garg){.name = (n), .kind = IN_FLOATS, .dtype = (dt), .data = (d), SHAPE(__VA_ARGS__)})
 #define GSCALAR(n, v) ((garg){.name = (n), .kind = SCALAR, .value = (v)})
@@ -130,6 +133,7 @@ static void *host_image(const garg *a, th_rng *rng, size_t *bytes)
     for (size_t i = 0; i < span; i++) store_value(a->dtype, mem, i, NAN);
     if (a->dtype == TILE_I32)
         for (size_t i = 0; i < span; i++) ((int32_t *)mem)[i] = INT32_MIN;
+    for (size_t i = 0; i < n && a->zeroed; i++) store_value(a->dtype, mem, mem_index(a, strides, i), 0);
     for (size_t i = 0; i < n && a->kind != OUT; i++) {
         size_t m = mem_index(a, strides, i);
         if (a->kind == IN_INTS) ((int32_t *)mem)[m] = ((const int32_t *)a->data)[i];
@@ -739,8 +743,21 @@ static void test_disk_cache(void **state)
 /* The named specialisations flash_fwd_NAME, flash_bwd_dkdv_NAME, flash_bwd_dq_NAME
  * with their captured tensors (caps[0..ncaps)), chained forward -> backward as in
  * run_bwd. */
+static bool run_scored_ex(const char *name, const garg *caps, int ncaps, tile_dtype T, int Z,
+                          int H, int HK, int M, int N, int D, uint64_t seed, const char *dq_name,
+                          const garg *grad);
+
 static bool run_scored(const char *name, const garg *caps, int ncaps, tile_dtype T, int Z, int H,
                        int HK, int M, int N, int D, uint64_t seed)
+{
+    return run_scored_ex(name, caps, ncaps, T, Z, H, HK, M, N, D, seed, NULL, NULL);
+}
+
+/* As run_scored; flash_bwd_dq_DQ_NAME (if not NULL) also writes the
+ * modifier's table gradient `grad` (zeroed first: atomic adds). */
+static bool run_scored_ex(const char *name, const garg *caps, int ncaps, tile_dtype T, int Z,
+                          int H, int HK, int M, int N, int D, uint64_t seed, const char *dq_name,
+                          const garg *grad)
 {
     char defines[64], label[192], kernel[64];
     snprintf(defines, sizeof defines, "D=%d,T=%s", D, dtname(T));
@@ -774,11 +791,13 @@ static bool run_scored(const char *name, const garg *caps, int ncaps, tile_dtype
                    GSCALAR("scale", scale)};
     for (int i = 0; i < 6; i++) dq[i].result = NULL;
     for (int i = 0; i < ncaps; i++) dq[8 + i] = caps[i];
-    snprintf(kernel, sizeof kernel, "flash_bwd_dq_%s", name);
+    int ndq = 8 + ncaps;
+    if (grad) dq[ndq++] = *grad;
+    snprintf(kernel, sizeof kernel, "flash_bwd_dq_%s", dq_name ? dq_name : name);
     snprintf(label, sizeof label, "%s %s Z=%d H=%d HK=%d M=%d N=%d D=%d", kernel, dtname(T), Z, H, HK, M, N, D);
-    ok = ok && run_case(label, "attention/flash_bwd.tile", kernel, defines, dq, 8 + ncaps, seed);
+    ok = ok && run_case(label, "attention/flash_bwd.tile", kernel, defines, dq, ndq, seed);
     free_results(fwd, 6 + ncaps), free_results(pre, 3), free_results(dkdv, 9 + ncaps);
-    free_results(dq, 8 + ncaps);
+    free_results(dq, ndq);
     free(q), free(k), free(v), free(dout);
     return ok;
 }
@@ -806,6 +825,34 @@ static void test_score_modifiers(void **state)
     garg bias_mn[1] = {GIN("bias", TILE_F32, H, 2 * M - 1)};
     failed += !run_scored("rel_bias", bias, 1, TILE_BF16, 1, H, HK, M, N, 64, 35);
     failed += !run_scored("rel_bias", bias_mn, 1, TILE_F16, 1, H, HK, N, M, 64, 36);
+    assert_int_equal(failed, 0);
+}
+
+/* T5's bucketed bias (32 buckets, max_distance 128: N = 300 reaches the
+ * clamp) and the learned tables' gradients (accumulate_grad: atomic adds
+ * into a zeroed d(table), compared at f32's tolerance: the sums' order
+ * differs on the GPU). */
+static void test_score_tables(void **state)
+{
+    (void)state;
+    enum { H = 4, HK = 2, M = 131, N = 77, NB = 32 };
+    float slopes[H];
+    for (int h = 0; h < H; h++) slopes[h] = (float)pow(2.0, -8.0 * (h + 1) / H);
+    garg t5[1] = {GIN("bias", TILE_F32, H, NB)};
+    garg t5_grad = GOUT_ZERO("dbias", TILE_F32, H, NB);
+    garg bias[1] = {GIN("bias", TILE_F32, H, 2 * N - 1)};
+    garg bias_grad = GOUT_ZERO("dbias", TILE_F32, H, 2 * N - 1);
+    garg alibi[1] = {GFLT("slopes", TILE_F32, slopes, H)};
+    garg alibi_grad = GOUT_ZERO("dslopes", TILE_F32, H);
+    int failed = 0;
+    failed += !run_scored_ex("t5", t5, 1, TILE_BF16, 1, H, HK, M, N, 64, 41, NULL, &t5_grad);
+    failed += !run_scored_ex("t5", t5, 1, TILE_F32, 2, H, HK, 300, 300, 64, 42, NULL, &t5_grad);
+    failed += !run_scored_ex("t5_causal", t5, 1, TILE_F16, 1, H, HK, 300, 257, 128, 43, NULL,
+                             &t5_grad);
+    failed += !run_scored_ex("rel_bias", bias, 1, TILE_BF16, 1, H, HK, M, N, 64, 44,
+                             "rel_bias_grad", &bias_grad);
+    failed += !run_scored_ex("alibi", alibi, 1, TILE_F32, 1, H, HK, M, N, 64, 45, "alibi_grad",
+                             &alibi_grad);
     assert_int_equal(failed, 0);
 }
 
@@ -1154,6 +1201,7 @@ int main(void)
         cmocka_unit_test(test_block_sparse),  cmocka_unit_test(test_device_assert),
         cmocka_unit_test(test_disk_cache),    cmocka_unit_test(test_new_library),
         cmocka_unit_test(test_new_ops),       cmocka_unit_test(test_score_modifiers),
+        cmocka_unit_test(test_score_tables),
         cmocka_unit_test(test_sort_ops),      cmocka_unit_test(test_dynsparse),
         cmocka_unit_test(test_derived_blocks),
     };

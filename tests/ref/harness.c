@@ -235,6 +235,13 @@ static size_t tensor_bytes(const th_tensor *t)
     return t->numel * (size_t)ir_dtype_size(t->t.dtype);
 }
 
+/* An output before a run: poison, or zeros for one the kernel adds to. */
+static void clear_output(const th_arg *a)
+{
+    if (a->zeroed) memset(a->tensor->t.data, 0, tensor_bytes(a->tensor));
+    else th_tensor_poison(a->tensor);
+}
+
 /* Reruns the launch with the -O0 kernel (outputs re-poisoned) and compares
  * every output byte for byte with what the optimised kernel wrote. */
 static bool same_as_O0(th_kernel *k, const th_arg *args, const int *arg_of, interp_arg *iargs)
@@ -248,7 +255,7 @@ static bool same_as_O0(th_kernel *k, const th_arg *args, const int *arg_of, inte
         if (!f->params[p].is_out || !t) continue;
         saved[p] = TH_NEW(unsigned char, tensor_bytes(t) + 1);
         memcpy(saved[p], t->t.data, tensor_bytes(t));
-        th_tensor_poison(t);
+        clear_output(&args[arg_of[p]]);
     }
     if (!run(k, k->unit_O0, k->fn_O0, iargs, " at -O0")) ok = false;
     for (int p = 0; p < f->nparams && ok; p++) {
@@ -289,7 +296,7 @@ bool th_launch(th_kernel *k, const th_arg *args, int nargs)
                 ok = false;
                 break;
             }
-            if (param->is_out) th_tensor_poison(args[a].tensor);
+            if (param->is_out) clear_output(&args[a]);
             iargs[p].tensor = args[a].tensor->t;
         } else {
             iargs[p].scalar = ir_scalar_round(param->type.dtype, args[a].value);

@@ -85,12 +85,16 @@ typedef struct th_arg {
     const char *name;
     th_tensor *tensor;   /* tensor parameters */
     double value;        /* scalar parameters (converted to the param's dtype) */
+    bool zeroed;         /* an `out` tensor the kernel adds to (atomic_add): zeros
+                            before each run, not poison */
 } th_arg;
 #define TH_T(n, tp) ((th_arg){.name = (n), .tensor = (tp)})
+#define TH_ZERO(n, tp) ((th_arg){.name = (n), .tensor = (tp), .zeroed = true})
 #define TH_S(n, v) ((th_arg){.name = (n), .value = (v)})
 
 /* Matches args to the kernel's parameters by name (every parameter must be
- * given, no extra names), poisons the `out` tensors, runs on the interpreter.
+ * given, no extra names), poisons the `out` tensors (zeroes those given with
+ * TH_ZERO), runs on the interpreter.
  * Then runs the -O0 compilation on the same inputs and requires bit-identical
  * outputs: every library test is also a test that the IR passes never change
  * a result (SQLite's optimisations-off habit), and, since the optimised

@@ -6,25 +6,81 @@
 #include <math.h>
 #include <stdlib.h>
 
+int score_ref_t5_bucket(long rp, int num_buckets, int max_distance, int bidirectional)
+{
+    long n = -rp;                 /* mesh_tensorflow's n: query minus key */
+    int ret = 0, nb = num_buckets;
+    if (bidirectional) {
+        nb /= 2;
+        if (n < 0) ret += nb;
+        n = labs(n);
+    } else if (n < 0) {
+        n = 0;
+    }
+    int max_exact = nb / 2;
+    if (n < max_exact) return ret + (int)n;
+    float ratio = logf((float)n / (float)max_exact) / (float)log((double)max_distance / max_exact);
+    long large = max_exact + (long)(ratio * (float)(nb - max_exact));
+    return ret + (int)(large < nb - 1 ? large : nb - 1);
+}
+
+long score_ref_table_len(const score_mod *sm, const attn_dims *d)
+{
+    switch (sm ? sm->kind : SCORE_IDENTITY) {
+    case SCORE_ALIBI: return d->H;
+    case SCORE_REL_BIAS: return (long)d->H * (2L * d->N - 1);
+    case SCORE_T5: case SCORE_T5_CAUSAL: return (long)d->H * sm->num_buckets;
+    default: return 0;
+    }
+}
+
+/* The flat table entry that (h, i, j) reads (-1: none) and the derivative
+ * of the modified score with respect to it in *coef. */
+static long table_entry(const score_mod *sm, const attn_dims *d, int h, int i, int j,
+                        double *coef)
+{
+    long rel = (long)j - ((long)i + (d->N - d->M));   /* j - i' */
+    *coef = 1;
+    switch (sm ? sm->kind : SCORE_IDENTITY) {
+    case SCORE_ALIBI:
+        *coef = (double)rel;
+        return h;
+    case SCORE_REL_BIAS: {
+        long idx = rel + d->N - 1, R = 2L * d->N - 1;
+        return idx >= 0 && idx < R ? (long)h * R + idx : -1;
+    }
+    case SCORE_T5: case SCORE_T5_CAUSAL:
+        return (long)h * sm->num_buckets +
+               score_ref_t5_bucket(rel, sm->num_buckets, sm->max_distance, sm->kind == SCORE_T5);
+    default:
+        return -1;
+    }
+}
+
+static double entry_value(const score_mod *sm, const float *table, long e)
+{
+    return table[e] + (e == sm->perturb_at ? sm->perturb : 0.0);
+}
+
 double score_ref_apply(const score_mod *sm, const attn_dims *d, int h, int i, int j, double s,
                        double *ds)
 {
     long rel = (long)j - ((long)i + (d->N - d->M));   /* j - i' */
+    double coef;
+    long e = table_entry(sm, d, h, i, j, &coef);
     *ds = 1;
     switch (sm ? sm->kind : SCORE_IDENTITY) {
     case SCORE_IDENTITY:
         return s;
     case SCORE_ALIBI:
-        return s + sm->slopes[h] * (double)rel;
+        return s + entry_value(sm, sm->slopes, e) * (double)rel;
     case SCORE_SOFTCAP: {
         double t = tanh(s / sm->cap);
         *ds = 1 - t * t;
         return sm->cap * t;
     }
-    case SCORE_REL_BIAS: {
-        long idx = rel + d->N - 1, R = 2L * d->N - 1;
-        return s + (idx >= 0 && idx < R ? sm->bias[(long)h * R + idx] : 0.0);
-    }
+    case SCORE_REL_BIAS: case SCORE_T5: case SCORE_T5_CAUSAL:
+        return s + (e >= 0 ? entry_value(sm, sm->bias, e) : 0.0);
     case SCORE_ACT:
         return s + (sm->sink[j] != 0 ? log((double)sm->beta[h]) : 0.0);
     }
@@ -126,6 +182,36 @@ void score_ref_bwd(const attn_dims *d, const float *q, const float *k, const flo
                         dk[kr + x] += scale * ds * qi[x];
                         dv[kr + x] += p[j] * doi[x];
                     }
+                }
+            }
+    free(p), free(dscore), free(dp);
+}
+
+void score_ref_table_grad(const attn_dims *d, const float *q, const float *k, const float *v,
+                          const float *dout, double scale, const attn_mask *mask,
+                          const score_mod *sm, double *dtable)
+{
+    long len = score_ref_table_len(sm, d);
+    for (long e = 0; e < len; e++) dtable[e] = 0;
+    double *p = malloc(sizeof *p * (size_t)d->N), *dscore = malloc(sizeof *dscore * (size_t)d->N);
+    double *dp = malloc(sizeof *dp * (size_t)d->N);
+    if (!p || !dscore || !dp) abort();
+    for (int z = 0; z < d->Z; z++)
+        for (int h = 0; h < d->H; h++)
+            for (int i = 0; i < d->M; i++) {
+                double l;
+                if (!row_softmax(d, q, k, scale, mask, sm, z, h, i, p, dscore, &l)) continue;
+                int hk = h / (d->H / d->HK);
+                const float *doi = row(dout, d, z, d->H, h, d->M, i);
+                double delta = 0;
+                for (int j = 0; j < d->N; j++) {
+                    dp[j] = dotd(doi, row(v, d, z, d->HK, hk, d->N, j), d->D);
+                    delta += p[j] * dp[j];
+                }
+                for (int j = 0; j < d->N; j++) {
+                    double coef;
+                    long e = table_entry(sm, d, h, i, j, &coef);
+                    if (e >= 0) dtable[e] += p[j] * (dp[j] - delta) * coef;   /* dS' dS'/de */
                 }
             }
     free(p), free(dscore), free(dp);

@@ -22,6 +22,8 @@ typedef enum score_kind {
     SCORE_SOFTCAP,  /* cap tanh(s / cap) */
     SCORE_REL_BIAS, /* s + bias[h, (j - i') + N - 1] (0 outside [0, 2N - 1)) */
     SCORE_ACT,      /* s + log(beta[h]) where sink[j] != 0 */
+    SCORE_T5,       /* s + bias[h, t5_bucket(j - i', bidirectional)] */
+    SCORE_T5_CAUSAL, /* s + bias[h, t5_bucket(j - i', causal)] */
 } score_kind;
 
 typedef struct score_mod {
@@ -31,7 +33,26 @@ typedef struct score_mod {
     const float *bias;     /* REL_BIAS: [H, 2N - 1] */
     const int32_t *sink;   /* ACT: [N] */
     const float *beta;     /* ACT: [H] */
+    int num_buckets;       /* T5*: bias is [H, num_buckets] */
+    int max_distance;
+    long perturb_at;       /* adds `perturb` to this flat entry of the learned */
+    double perturb;        /* table (finite differences in double) */
 } score_mod;
+
+/* T5's relative-position bucket of rp = key - query position, as
+ * mesh_tensorflow's _relative_position_bucket computes it (f32 log, the
+ * ratio truncated toward zero): bidirectional != 0 splits the buckets by the
+ * sign of rp. */
+int score_ref_t5_bucket(long rp, int num_buckets, int max_distance, int bidirectional);
+
+/* The learned table of the modifier (ALIBI: slopes [H]; REL_BIAS: bias
+ * [H, 2N - 1]; T5*: bias [H, num_buckets]): its length (0 for the others),
+ * and the gradient of L = sum(dO o O) with respect to it, summed over every
+ * (z, h, i, j) that reads an entry. */
+long score_ref_table_len(const score_mod *sm, const attn_dims *d);
+void score_ref_table_grad(const attn_dims *d, const float *q, const float *k, const float *v,
+                          const float *dout, double scale, const attn_mask *mask,
+                          const score_mod *sm, double *dtable);
 
 /* score(s) at (h, i, j), and its derivative with respect to s in *ds. */
 double score_ref_apply(const score_mod *sm, const attn_dims *d, int h, int i, int j, double s,
