@@ -7,11 +7,11 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "../frontend/frontend.h"
-#include "../ir/interp.h"
-#include "../ir/ir.h"
-#include "../ir/passes.h"
-#include "../ir/target.h"
+#include "frontend/frontend.h"
+#include "ir/interp.h"
+#include "ir/ir.h"
+#include "ir/passes.h"
+#include "ir/target.h"
 
 typedef struct tc_options {
     const char *kernel;            /* NULL: every fully bound kernel */

@@ -23,7 +23,7 @@
 
 #include <sys/wait.h>
 
-#include "../ir/fp16.h"
+#include "support/fp16.h"
 #include "npy.h"
 #include "pipeline.h"
 #include "sched_choose.h"

@@ -34,10 +34,10 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "arena.h"
-#include "diag.h"
+#include "support/arena.h"
+#include "support/diag.h"
 #include "layout.h"
-#include "status.h"
+#include "support/tile_status.h"
 
 #define IR_MAX_RANK 6
 #define IR_MAX_NUMEL (1 << 24) /* elements of one tile (docs/language.md) */

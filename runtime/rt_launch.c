@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ir/fp16.h"
+#include "support/fp16.h"
 #include "rt_internal.h"
 
 static const char *pname(const ir_param *p) { return p->name ? p->name : "?"; }

@@ -33,7 +33,7 @@
 
 #include <cmocka.h>
 
-#include "ir/fp16.h"
+#include "support/fp16.h"
 #include "ref/harness.h"
 #include "runtime/tile.h"
 

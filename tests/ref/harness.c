@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ir/fp16.h"
+#include "support/fp16.h"
 
 /* ---- random numbers ------------------------------------------------------------ */
 th_rng th_rng_new(uint64_t seed) { return (th_rng){.state = seed * 0x9e3779b97f4a7c15ull + 1}; }
