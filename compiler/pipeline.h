@@ -117,6 +117,20 @@ tile_status tc_compile_gpu(tc_unit *u, const tc_gpu_options *g, tc_gpu_kernel *o
  * pulls LLVM into an executable. */
 tile_status tc_compile_gpu_llvm(tc_unit *u, const tc_gpu_options *g, tc_gpu_kernel *out);
 
+/* `tilec opt`'s passes (compiler/opt_passes.c): a comma-separated list of
+ * the generic passes (IR_PASS_NAMES) and the scheduling passes
+ * TC_SCHED_PASS_NAMES, run in order on m.  The scheduling passes take arch
+ * (NULL: the module's, else sm_90), warps (0: the module's, else the
+ * compiler's choice) and stages (0: the module's, else 2).  An unknown name
+ * is TILE_ERR_ARG. */
+typedef struct tc_opt_options {
+    ir_opt_options ir;
+    const char *arch;
+    int num_warps, num_stages;
+} tc_opt_options;
+#define TC_SCHED_PASS_NAMES "sched_layouts, sched_pipeline"
+tile_status tc_run_passes(ir_module *m, const char *list, const tc_opt_options *o);
+
 /* Splits "D=64,mask=causal" (commas inside parentheses are kept) into
  * tc_options.defines storage allocated in `mem`.  Returns the count, -1 on
  * a malformed list. */
