@@ -360,6 +360,7 @@ tile_status tile_compile(tile_context *ctx, const tile_source *src, tile_kernel 
         return st;
     }
     k->fn = k->unit->kernel;
+    k->ndiv = tc_div_candidates(k->fn, k->div, TC_MAX_DIV_CANDIDATES);
     if (!ctx->interpret) {
         rt_variant *v;
         pthread_mutex_lock(&ctx->lock);
