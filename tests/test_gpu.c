@@ -34,7 +34,7 @@
 #include <cmocka.h>
 
 #include "support/fp16.h"
-#include "ref/harness.h"
+#include "ref/rng.h"
 #include "runtime/tile.h"
 
 static tile_context *gpu, *cpu;
