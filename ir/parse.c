@@ -472,6 +472,17 @@ static const ir_layout *parse_layout(reader *r, int depth)
             return NULL;
         }
         l.rank = n[0];
+        /* Products the verifier takes stay small (no overflow on any input). */
+        int64_t lanes = 1, warps = 1;
+        for (int i = 0; ok && i < l.rank; i++) {
+            lanes *= l.threads_per_warp[i] > 32 ? 64 : l.threads_per_warp[i];
+            warps *= l.warps_per_cta[i] > 32 ? 64 : l.warps_per_cta[i];
+            if (lanes > 32 || warps > 32) break;
+        }
+        if (ok && (lanes != 32 || warps > 32)) {
+            err(r, at, "#blocked: tpw must multiply to 32 lanes and wpc to at most 32 warps");
+            return NULL;
+        }
     } else if (accept_word(r, "slice")) {
         l.kind = IR_LAYOUT_SLICE;
         ok = expect(r, "<") && parse_small(r, "dim=", 0, &l.dim) && parse_parent(r, depth, &l.parent);
@@ -491,6 +502,10 @@ static const ir_layout *parse_layout(reader *r, int depth)
         }
         if (ok && n[0] != 2) {
             err(r, at, "#mma: wpc takes 2 entries, not %d", n[0]);
+            return NULL;
+        }
+        if (ok && (int64_t)l.warps_per_cta[0] * l.warps_per_cta[1] > 32) {
+            err(r, at, "#mma: wpc multiplies to more than 32 warps");
             return NULL;
         }
     } else if (accept_word(r, "dot_op")) {

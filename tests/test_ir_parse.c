@@ -648,6 +648,11 @@ static const bad_case bad_cases[] = {
     {KHEAD "  %1 = arange : i32[4,4]#blocked<spt=[1,1],tpw=[4,8],wpc=[4,1],order=[1,1]>\n"
            "  return\n}\n",
      TILE_ERR_SYNTAX, "6:25: layout order is not a permutation of the 2 dims"},
+    {KHEAD "  %1 = arange : i32[4,4]#blocked<spt=[1,1],tpw=[65536,65536],wpc=[1,1],order=[1,0]>\n"
+           "  return\n}\n",
+     TILE_ERR_SYNTAX, "6:25: #blocked: tpw must multiply to 32 lanes and wpc to at most 32 warps"},
+    {KHEAD "  %1 = arange : i32[4,4]#mma<v2,wpc=[64,64]>\n  return\n}\n", TILE_ERR_SYNTAX,
+     "6:25: #mma: wpc multiplies to more than 32 warps"},
     {KHEAD "  %1 = arange : i32[4]#swizzled<1>\n  return\n}\n", TILE_ERR_SYNTAX,
      "6:24: unknown layout (#blocked, #slice, #mma, #dot_op or #shared)"},
     {KHEAD "  %1 = arange : i32[4,4]#mma<v2,wpc=[2,2,1]>\n  return\n}\n", TILE_ERR_SYNTAX,
