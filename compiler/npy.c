@@ -5,7 +5,7 @@
  * reject everything else with a message.  Every size is checked for
  * overflow against the file's real length before anything is allocated, so
  * a hostile shape cannot make us allocate or read out of bounds.  Element
- * conversion goes through ir_eval_unary(CAST) and ir/fp16.h, the same
+ * conversion goes through ir_eval_unary(CAST) and support/fp16.h, the same
  * rounding rules as the language (docs/language.md, "Numerics"). */
 #include "npy.h"
 
@@ -18,8 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../ir/eval.h"
-#include "../ir/fp16.h"
+#include "ir/eval.h"
+#include "support/fp16.h"
 
 enum { NPY_MAX_HEADER = 1 << 20 };
 

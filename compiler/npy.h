@@ -25,7 +25,7 @@
 
 #include <stddef.h>
 
-#include "../ir/interp.h"
+#include "ir/interp.h"
 
 /* Reads `path` into a new contiguous tensor of dtype `want` allocated in
  * `mem`.  On failure writes "path: reason" into err (if errlen > 0). */

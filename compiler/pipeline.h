@@ -7,11 +7,11 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "../frontend/frontend.h"
-#include "../ir/interp.h"
-#include "../ir/ir.h"
-#include "../ir/passes.h"
-#include "../ir/target.h"
+#include "frontend/frontend.h"
+#include "ir/interp.h"
+#include "ir/ir.h"
+#include "ir/passes.h"
+#include "ir/target.h"
 
 typedef struct tc_options {
     const char *kernel;            /* NULL: every fully bound kernel */
@@ -77,7 +77,29 @@ tile_status tc_check(tc_unit **out, const char *path, const tc_options *o);
 typedef struct tc_arg_facts {
     uint64_t aligned16;            /* base pointer is 16-byte aligned */
     uint64_t unit_stride;          /* stride of the last dimension is 1 */
+    uint64_t divisible;            /* bit j: candidate j of tc_div_candidates holds
+                                      (the dim's size is a multiple of its divisor) */
 } tc_arg_facts;
+
+/* Specialisation on sizes divisible by the block that tiles them
+ * (compiler/spec_divisible.c).  The candidates of a kernel's optimised tile
+ * IR are the (named dim, power-of-two block constant) pairs whose remainder
+ * the kernel computes (`cdiv(N, BN)`, the boundary-peeled last block); the
+ * same IR always gives the same list, in the same order, so bit j of
+ * tc_arg_facts.divisible names one pair for the runtime and the compiler. */
+typedef struct tc_div_candidate {
+    const char *dim;               /* a named dim of the kernel's tensors ("N") */
+    int64_t divisor;               /* a power of two ("BN" = 64) */
+} tc_div_candidate;
+#define TC_MAX_DIV_CANDIDATES 64
+int tc_div_candidates(const ir_func *kernel, tc_div_candidate *out, int cap);
+/* Rewrites u->kernel's tile IR under the facts `divisible` (bits of
+ * tc_div_candidates): the remainders they make 0 fold away, and with them
+ * the boundary-peeled loops and their bounds masks.  Exact for arguments
+ * that have the facts, so the result may only run on such arguments.  No
+ * LLVM: tc_compile_gpu calls it before scheduling; the interpreter can run
+ * its result. */
+tile_status tc_specialise_divisible(tc_unit *u, uint64_t divisible);
 
 typedef struct tc_gpu_options {
     const char *arch;              /* "sm_80", "sm_90" (default "sm_90") */
@@ -111,15 +133,31 @@ typedef struct tc_gpu_kernel {
  * the unit's IR in place: a unit can be compiled again for another arch
  * with the same num_warps, not for another num_warps (compile a fresh
  * unit).  g->num_warps 0 lets the compiler choose (sched_choose_num_warps).
- * g->facts are accepted but change nothing yet: the code checks alignment
- * and strides at run time before any vector access, so it is correct for
- * every argument. */
+ * g->facts.aligned16 and unit_stride change nothing yet: the code checks
+ * alignment and strides at run time before any vector access, so it is
+ * correct for every argument; g->facts.divisible specialises the kernel
+ * (tc_specialise_divisible), so its code is correct only for arguments with
+ * those facts. */
 tile_status tc_compile_gpu(tc_unit *u, const tc_gpu_options *g, tc_gpu_kernel *out);
 
 /* tc_compile_gpu, but out->ptx holds the optimised LLVM IR (tilec
  * --emit=llvm).  Both live in compiler/pipeline_gpu.c, the one object that
  * pulls LLVM into an executable. */
 tile_status tc_compile_gpu_llvm(tc_unit *u, const tc_gpu_options *g, tc_gpu_kernel *out);
+
+/* `tilec opt`'s passes (compiler/opt_passes.c): a comma-separated list of
+ * the generic passes (IR_PASS_NAMES) and the scheduling passes
+ * TC_SCHED_PASS_NAMES, run in order on m.  The scheduling passes take arch
+ * (NULL: the module's, else sm_90), warps (0: the module's, else the
+ * compiler's choice) and stages (0: the module's, else 2).  An unknown name
+ * is TILE_ERR_ARG. */
+typedef struct tc_opt_options {
+    ir_opt_options ir;
+    const char *arch;
+    int num_warps, num_stages;
+} tc_opt_options;
+#define TC_SCHED_PASS_NAMES "sched_layouts, sched_pipeline"
+tile_status tc_run_passes(ir_module *m, const char *list, const tc_opt_options *o);
 
 /* Splits "D=64,mask=causal" (commas inside parentheses are kept) into
  * tc_options.defines storage allocated in `mem`.  Returns the count, -1 on

@@ -1,6 +1,6 @@
 /* pipeline_gpu.c - the GPU half of the pipeline (pipeline.h):
  *
- *   optimised tile IR --sched_assign_layouts--> scheduled IR
+ *   optimised tile IR [--tc_specialise_divisible-->] --sched_assign_layouts--> scheduled IR
  *                     --cg_emit_kernel--> LLVM IR --O3--> PTX
  *
  * Its own file so that executables which never compile for the GPU link
@@ -41,7 +41,11 @@ static tile_status compile_gpu(tc_unit *u, const tc_gpu_options *g, cg_emit_kind
                    num_warps);
         return TILE_ERR_ARG;
     }
-    tile_status st = sched_assign_layouts(u->module, t, num_warps);
+    tile_status st = TILE_OK;
+    if (g && g->facts.divisible && u->module->stage == IR_STAGE_TILE)
+        st = tc_specialise_divisible(u, g->facts.divisible);
+    if (st != TILE_OK) return st;
+    st = sched_assign_layouts(u->module, t, num_warps);
     if (st != TILE_OK) return st;
     /* Explicit constants whose live tiles cannot fit in registers are an
      * error before code generation (which would take long to fail); the

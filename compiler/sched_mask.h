@@ -15,7 +15,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "../ir/status.h"
+#include "support/tile_status.h"
 
 typedef struct sched_mask_plan {
     char mask[160];            /* the mask, as -D writes it */

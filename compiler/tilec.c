@@ -23,7 +23,7 @@
 
 #include <sys/wait.h>
 
-#include "../ir/fp16.h"
+#include "support/fp16.h"
 #include "npy.h"
 #include "pipeline.h"
 #include "sched_choose.h"
@@ -45,7 +45,8 @@ static const char usage[] =
     "       tilec tune FILE -k KERNEL --random SEED [--in NAME=FILE.npy]... [-D NAME=VALUE]...\n"
     "             [--top N] [--iters N]\n"
     "       tilec doc [-o OUT] FILE.tile... [TEST.c]...\n"
-    "       tilec opt FILE.ir [--passes=LIST] [--verify-each] [-o OUT]\n"
+    "       tilec opt FILE.ir [--passes=LIST] [--verify-each] [--arch A] [--warps N]\n"
+    "                 [--stages S] [-o OUT]\n"
     "       tilec --help | --version\n"
     "\n"
     "Commands:\n"
@@ -82,9 +83,11 @@ static const char usage[] =
     "  FILE --explain-blocks[=M,N]  for kernel -k, the key blocks its mask's derived\n"
     "                      bounds visit (full: no mask arithmetic; partial) and\n"
     "                      skip, for M query rows and N keys (default 4096,4096)\n"
-    "  opt FILE.ir         read tile IR text (as --emit=ir prints it; '-' is stdin),\n"
-    "                      run the passes of --passes=LIST in order and print the\n"
-    "                      result; passes: " IR_PASS_NAMES "\n"
+    "  opt FILE.ir         read tile IR text (as --emit=ir or --emit=sched prints it;\n"
+    "                      '-' is stdin), run the passes of --passes=LIST in order\n"
+    "                      and print the result; passes: " IR_PASS_NAMES ",\n"
+    "                      " TC_SCHED_PASS_NAMES " (on --arch, --warps, --stages, else\n"
+    "                      the module's attributes)\n"
     "\n"
     "Options:\n"
     "  -k, --kernel NAME   the kernel (or 'kernel x = y(...)' specialisation) to use;\n"
@@ -485,6 +488,7 @@ static tile_status emit_gpu(const cli *c, tc_unit *u, FILE *out)
     if (strcmp(c->emit, "sched") == 0) {
         fprintf(out, "// arch %s, num_warps %d, num_stages %d, smem_bytes %d\n", k.arch, k.num_warps,
                 k.num_stages, k.smem_bytes);
+        ir_print_module_attrs(out, u->module); /* so `tilec opt` reads it back */
         ir_print_func(out, u->kernel);
     } else {
         if (strcmp(c->emit, "ptx") == 0)
@@ -1200,10 +1204,13 @@ static char *read_all(const char *path, size_t *len)
 static int cmd_opt(int argc, char **argv)
 {
     const char *file = NULL, *passes = "", *out = NULL;
-    bool verify_each = false;
+    tc_opt_options o = {.ir = {.level = 1}};
     for (int i = 0; i < argc; i++) {
         if (strncmp(argv[i], "--passes=", 9) == 0) passes = argv[i] + 9;
-        else if (strcmp(argv[i], "--verify-each") == 0) verify_each = true;
+        else if (strcmp(argv[i], "--verify-each") == 0) o.ir.verify_each = true;
+        else if (strcmp(argv[i], "--arch") == 0 && i + 1 < argc) o.arch = argv[++i];
+        else if (strcmp(argv[i], "--warps") == 0 && i + 1 < argc) o.num_warps = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--stages") == 0 && i + 1 < argc) o.num_stages = atoi(argv[++i]);
         else if (strcmp(argv[i], "-o") == 0 && i + 1 < argc) out = argv[++i];
         else if (argv[i][0] == '-' && argv[i][1]) return usage_error("opt: unknown option '%s'", argv[i]);
         else if (!file) file = argv[i];
@@ -1221,11 +1228,12 @@ static int cmd_opt(int argc, char **argv)
     tile_status st = m ? ir_parse_module(m, strcmp(file, "-") ? file : "<stdin>", text, len)
                        : TILE_ERR_NOMEM;
     free(text);
-    ir_opt_options o = {.level = 1, .verify_each = verify_each};
-    if (st == TILE_OK) st = ir_run_passes(m, passes, &o);
+    if (st == TILE_OK) st = tc_run_passes(m, passes, &o);
     diag_print_all(&d, stderr);
     int rc = st == TILE_OK ? 0 : 1;
-    if (st == TILE_ERR_ARG) rc = usage_error("opt: unknown pass in '%s' (passes: %s)", passes, IR_PASS_NAMES);
+    if (st == TILE_ERR_ARG && !d.nerrors)
+        rc = usage_error("opt: unknown pass in '%s' (passes: %s, %s)", passes, IR_PASS_NAMES,
+                         TC_SCHED_PASS_NAMES);
     if (rc == 0) {
         char *buf = NULL;
         size_t n = 0;

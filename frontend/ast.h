@@ -11,8 +11,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "../ir/arena.h"
-#include "../ir/diag.h"
+#include "support/arena.h"
+#include "support/diag.h"
 
 typedef struct ast_expr ast_expr;
 typedef struct ast_stmt ast_stmt;

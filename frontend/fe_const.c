@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../ir/eval.h"
+#include "ir/eval.h"
 
 fe_val fe_err(void) { return (fe_val){.kind = FE_ERR}; }
 fe_val fe_unit(void) { return (fe_val){.kind = FE_UNIT}; }

@@ -10,7 +10,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "../ir/eval.h"
+#include "ir/eval.h"
 
 typedef enum bkind {
     B_PROGRAM_ID, B_ARANGE, B_ZEROS, B_FULL, B_DOT, B_TRANS, B_RESHAPE, B_BROADCAST_TO,

@@ -12,7 +12,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "../ir/eval.h"
+#include "ir/eval.h"
 
 enum { FE_MAX_NUMEL = 1 << 24, FE_MAX_DEPTH = 400 };
 

@@ -10,7 +10,7 @@
 
 #include <stdio.h>
 
-#include "../ir/ir.h"
+#include "ir/ir.h"
 
 typedef struct fe_define {     /* -D NAME=VALUE */
     const char *name;

@@ -13,7 +13,7 @@
 #include <math.h>
 #include <stdint.h>
 
-#include "fp16.h"
+#include "support/fp16.h"
 #include "ir.h"
 
 static inline int ev_is_float(ir_dtype t) { return t == IR_F32 || t == IR_BF16 || t == IR_F16; }

@@ -34,10 +34,10 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "arena.h"
-#include "diag.h"
+#include "support/arena.h"
+#include "support/diag.h"
 #include "layout.h"
-#include "status.h"
+#include "support/tile_status.h"
 
 #define IR_MAX_RANK 6
 #define IR_MAX_NUMEL (1 << 24) /* elements of one tile (docs/language.md) */
@@ -612,9 +612,14 @@ bool ir_op_may_fail(const ir_op *op);
 bool ir_op_has_effect(const ir_op *op);
 
 /* ---- printer, verifier ------------------------------------------------- */
-/* Stable textual form (golden tests depend on it; see docs/architecture.md). */
+/* Stable textual form (golden tests depend on it; see docs/architecture.md).
+ * A scheduled module starts with its attributes (ir_print_module_attrs). */
 void ir_print_module(FILE *out, const ir_module *m);
 void ir_print_func(FILE *out, const ir_func *f);
+/* The module line of scheduled IR, `module scheduled, arch=sm_90,
+ * num_warps=4, smem_budget=N, num_stages=S` and a newline; nothing for
+ * tile IR. */
+void ir_print_module_attrs(FILE *out, const ir_module *m);
 
 /* Checks all invariants; reports "internal error: ir verifier (after PASS): ..."
  * diagnostics.  Returns TILE_OK or TILE_ERR_INTERNAL. */

@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "arena.h"
+#include "support/arena.h"
 
 static bool ints_equal(const int *a, const int *b, int n) { return memcmp(a, b, sizeof *a * (size_t)n) == 0; }
 

@@ -9,7 +9,8 @@
  * attributes are read from the item list after its name, matched against
  * the IR_A_* flags of its row in IR_OPS, so an op added to the table is
  * read without code here.  Types go through parse_type, the one place a
- * layout suffix will be read.  Structure and types are then checked by the
+ * layout suffix (scheduled IR) is read; a scheduled module starts with its
+ * `module scheduled, ...` line.  Structure and types are then checked by the
  * verifier, which reports at the op's .ir location.  Errors are located
  * diagnostics (`file:line:col: error: ...`), never a crash; the reader
  * stops at the first. */
@@ -19,6 +20,7 @@
 #include <string.h>
 
 #include "ir.h"
+#include "target.h"
 
 typedef struct sym {
     const char *name; /* the token after '%', NUL-terminated (arena) */
@@ -399,12 +401,162 @@ static bool parse_shape(reader *r, int *rank, int64_t *shape)
     return expect(r, "]");
 }
 
-/* What may follow a type.  Nothing yet: the scheduled IR's layout suffix
- * (`f32[64,64]#blocked<...>`) will be read here. */
+/* ---- layouts (scheduled IR; ir/layout.c prints them) ------------------- */
+
+/* `name=[a,b,...]` (name may be empty: `[...]`); returns the count. */
+static bool parse_int_list(reader *r, const char *name, int *v, int *n)
+{
+    if (*name && !expect(r, name)) return false;
+    if (!expect(r, "[")) return false;
+    *n = 0;
+    do {
+        int64_t x;
+        const char *at = (blanks(r), r->p);
+        if (*n == IR_LAYOUT_MAX_RANK) return err(r, at, "more than %d entries", IR_LAYOUT_MAX_RANK);
+        if (!parse_int(r, &x, "an integer")) return false;
+        if (x < 0 || x > 65536) return err(r, at, "layout entry %lld out of range", (long long)x);
+        v[(*n)++] = (int)x;
+    } while (accept(r, ","));
+    return expect(r, "]");
+}
+
+/* `name=N`, 1 <= N <= 65536 (`name` may be empty: a bare number). */
+static bool parse_small(reader *r, const char *name, int lo, int *out)
+{
+    if (*name && !expect(r, name)) return false;
+    int64_t x;
+    const char *at = (blanks(r), r->p);
+    if (!parse_int(r, &x, "an integer")) return false;
+    if (x < lo || x > 65536) return err(r, at, "layout field %lld out of range", (long long)x);
+    *out = (int)x;
+    return true;
+}
+
+static const ir_layout *parse_layout(reader *r, int depth);
+
+/* `,#parent>` of slice and dot_op. */
+static bool parse_parent(reader *r, int depth, const ir_layout **parent)
+{
+    return expect(r, ",") && (*parent = parse_layout(r, depth + 1)) != NULL && expect(r, ">");
+}
+
+/* One of ir/layout.c's forms, interned in the module:
+ *   #blocked<spt=[..],tpw=[..],wpc=[..],order=[..]>   (one entry per dim)
+ *   #slice<dim=D,#parent>   #mma<vV,wpc=[M,N]>   #dot_op<I,kwidth=K,#parent>
+ *   #shared<vec=V,per_phase=P,max_phase=M,order=[..]>
+ * Checked here: the form, and entries consistent with each other (lists of
+ * one length, a permutation for order, a rank that fits); whether the layout
+ * suits its tile and the module's warps is the verifier's. */
+static const ir_layout *parse_layout(reader *r, int depth)
+{
+    blanks(r);
+    const char *at = r->p;
+    if (depth > 8) {
+        err(r, at, "layouts nested too deeply");
+        return NULL;
+    }
+    if (!expect(r, "#")) return NULL;
+    ir_layout l;
+    memset(&l, 0, sizeof l);
+    int n[4] = {0};
+    bool ok;
+    if (accept_word(r, "blocked")) {
+        l.kind = IR_LAYOUT_BLOCKED;
+        ok = expect(r, "<") && parse_int_list(r, "spt=", l.size_per_thread, &n[0]) &&
+             parse_int_list(r, ",tpw=", l.threads_per_warp, &n[1]) &&
+             parse_int_list(r, ",wpc=", l.warps_per_cta, &n[2]) &&
+             parse_int_list(r, ",order=", l.order, &n[3]) && expect(r, ">");
+        if (ok && (n[1] != n[0] || n[2] != n[0] || n[3] != n[0])) {
+            err(r, at, "#blocked: spt, tpw, wpc and order need one entry per dim each "
+                       "(%d, %d, %d, %d)", n[0], n[1], n[2], n[3]);
+            return NULL;
+        }
+        l.rank = n[0];
+        /* Products the verifier takes stay small (no overflow on any input). */
+        int64_t lanes = 1, warps = 1;
+        for (int i = 0; ok && i < l.rank; i++) {
+            lanes *= l.threads_per_warp[i] > 32 ? 64 : l.threads_per_warp[i];
+            warps *= l.warps_per_cta[i] > 32 ? 64 : l.warps_per_cta[i];
+            if (lanes > 32 || warps > 32) break;
+        }
+        if (ok && (lanes != 32 || warps > 32)) {
+            err(r, at, "#blocked: tpw must multiply to 32 lanes and wpc to at most 32 warps");
+            return NULL;
+        }
+    } else if (accept_word(r, "slice")) {
+        l.kind = IR_LAYOUT_SLICE;
+        ok = expect(r, "<") && parse_small(r, "dim=", 0, &l.dim) && parse_parent(r, depth, &l.parent);
+        if (ok && (l.parent->rank < 1 || l.dim >= l.parent->rank)) {
+            err(r, at, "#slice: dim %d is not a dim of its rank-%d parent", l.dim, l.parent->rank);
+            return NULL;
+        }
+        if (ok) l.rank = l.parent->rank - 1;
+    } else if (accept_word(r, "mma")) {
+        l.kind = IR_LAYOUT_MMA;
+        l.rank = 2;
+        ok = expect(r, "<") && expect(r, "v") && parse_small(r, "", 2, &l.version) &&
+             parse_int_list(r, ",wpc=", l.warps_per_cta, &n[0]) && expect(r, ">");
+        if (ok && l.version != 2 && l.version != 3) {
+            err(r, at, "#mma: version %d (2: mma.sync, 3: wgmma)", l.version);
+            return NULL;
+        }
+        if (ok && n[0] != 2) {
+            err(r, at, "#mma: wpc takes 2 entries, not %d", n[0]);
+            return NULL;
+        }
+        if (ok && (int64_t)l.warps_per_cta[0] * l.warps_per_cta[1] > 32) {
+            err(r, at, "#mma: wpc multiplies to more than 32 warps");
+            return NULL;
+        }
+    } else if (accept_word(r, "dot_op")) {
+        l.kind = IR_LAYOUT_DOT_OPERAND;
+        l.rank = 2;
+        ok = expect(r, "<") && parse_small(r, "", 0, &l.opidx) &&
+             parse_small(r, ",kwidth=", 1, &l.kwidth) && parse_parent(r, depth, &l.parent);
+        if (ok && (l.opidx > 1 || l.parent->kind != IR_LAYOUT_MMA)) {
+            err(r, at, "#dot_op: operand 0 or 1 of an #mma parent");
+            return NULL;
+        }
+    } else if (accept_word(r, "shared")) {
+        l.kind = IR_LAYOUT_SHARED;
+        ok = expect(r, "<") && parse_small(r, "vec=", 1, &l.vec) &&
+             parse_small(r, ",per_phase=", 1, &l.per_phase) &&
+             parse_small(r, ",max_phase=", 1, &l.max_phase) &&
+             parse_int_list(r, ",order=", l.order, &n[0]) && expect(r, ">");
+        l.rank = n[0];
+    } else {
+        err(r, r->p, "unknown layout (#blocked, #slice, #mma, #dot_op or #shared)");
+        return NULL;
+    }
+    if (!ok) return NULL;
+    if (l.kind == IR_LAYOUT_BLOCKED || l.kind == IR_LAYOUT_SHARED) {
+        bool seen[IR_LAYOUT_MAX_RANK] = {false};
+        for (int i = 0; i < l.rank; i++) {
+            if (l.order[i] >= l.rank || seen[l.order[i]]) {
+                err(r, at, "layout order is not a permutation of the %d dims", l.rank);
+                return NULL;
+            }
+            seen[l.order[i]] = true;
+        }
+    }
+    const ir_layout *interned = ir_layout_intern(r->m->mem, &r->m->layouts, &l);
+    if (!interned) oom(r);
+    return interned;
+}
+
+/* What may follow a type: the layout of scheduled IR
+ * (`f32[64,64]#blocked<...>`), only on a tile of rank >= 1 and of its rank. */
 static bool parse_type_suffix(reader *r, ir_type *t)
 {
-    (void)t;
-    if (r->p < r->end && *r->p == '#') return err(r, r->p, "layout attributes are not supported");
+    if (r->p >= r->end || *r->p != '#') return true;
+    const char *at = r->p;
+    if (t->kind != IR_TY_TILE || t->rank == 0)
+        return err(r, at, "only a tile of rank 1 or more has a layout");
+    const ir_layout *l = parse_layout(r, 0);
+    if (!l) return false;
+    if (l->rank != t->rank)
+        return err(r, at, "a layout of rank %d on a tile of rank %d", l->rank, t->rank);
+    t->layout = l;
     return true;
 }
 
@@ -1099,6 +1251,48 @@ static bool resolve_calls(reader *r)
     return true;
 }
 
+/* `module scheduled, arch=A, num_warps=W, smem_budget=B, num_stages=S`
+ * (ir_print_module_attrs) before the first function: scheduled IR. */
+static bool parse_module_attrs(reader *r)
+{
+    blanks(r);
+    const char *at = r->p;
+    if (!accept_word(r, "module")) return true;
+    if (r->m->first || r->m->stage == IR_STAGE_SCHEDULED)
+        return err(r, at, "the module line comes once, before the first function");
+    if (!accept_word(r, "scheduled")) return err(r, r->p, "expected 'scheduled'");
+    ir_target_attrs t = {0};
+    int64_t v[3];
+    static const char *const names[3] = {"num_warps=", "smem_budget=", "num_stages="};
+    if (!expect(r, ",") || !expect(r, "arch=")) return false;
+    blanks(r);
+    const char *arch_at = r->p;
+    char *arch = take_word(r, false, "an architecture");
+    if (!arch) return false;
+    const ir_target *target = ir_target_find(arch);
+    if (!target)
+        return err(r, arch_at, "unknown GPU architecture '%s' (known: %s)", arch, ir_target_names());
+    for (int k = 0; k < 3; k++) {
+        const char *vat = NULL;
+        if (!expect(r, ",") || !expect(r, names[k])) return false;
+        blanks(r);
+        vat = r->p;
+        if (!parse_int(r, &v[k], "an integer")) return false;
+        if (v[k] < 0 || v[k] > (k == 1 ? (int64_t)1 << 30 : 64))
+            return err(r, vat, "%.*s %lld out of range", (int)strlen(names[k]) - 1, names[k],
+                       (long long)v[k]);
+    }
+    if (v[0] < 1 || (v[0] & (v[0] - 1)) || v[0] > 32)
+        return err(r, at, "num_warps must be a power of two up to 32, not %lld", (long long)v[0]);
+    t.arch = target->arch;
+    t.num_warps = (int)v[0];
+    t.smem_budget = (int)v[1];
+    t.num_stages = (int)v[2];
+    r->m->stage = IR_STAGE_SCHEDULED;
+    r->m->target = t;
+    return eol(r);
+}
+
 tile_status ir_parse_module(ir_module *m, const char *path, const char *text, size_t len)
 {
     reader r = {.m = m, .st = TILE_OK};
@@ -1108,9 +1302,12 @@ tile_status ir_parse_module(ir_module *m, const char *path, const char *text, si
     r.end = r.text + len;
     r.loc_line = 1;
     if (m->diags && !src) return TILE_ERR_NOMEM;
-    for (;;) {
-        skip_empty_lines(&r);
-        if (r.p >= r.end || !parse_func(&r)) break;
+    skip_empty_lines(&r);
+    if (parse_module_attrs(&r)) {
+        for (;;) {
+            skip_empty_lines(&r);
+            if (r.p >= r.end || !parse_func(&r)) break;
+        }
     }
     if (!r.failed) resolve_calls(&r);
     free(r.syms);

@@ -410,8 +410,17 @@ void ir_print_func(FILE *out, const ir_func *f)
     free(p.num);
 }
 
+void ir_print_module_attrs(FILE *out, const ir_module *m)
+{
+    if (m->stage != IR_STAGE_SCHEDULED) return;
+    const ir_target_attrs *t = &m->target;
+    fprintf(out, "module scheduled, arch=%s, num_warps=%d, smem_budget=%d, num_stages=%d\n\n",
+            t->arch ? t->arch : "?", t->num_warps, t->smem_budget, t->num_stages);
+}
+
 void ir_print_module(FILE *out, const ir_module *m)
 {
+    ir_print_module_attrs(out, m);
     for (const ir_func *f = m->first; f; f = f->next) {
         if (f != m->first) fputc('\n', out);
         ir_print_func(out, f);

@@ -364,6 +364,7 @@ tile_status tile_compile(tile_context *ctx, const tile_source *src, tile_kernel 
         tile_kernel_free(k);
         return st;
     }
+    k->ndiv = tc_div_candidates(k->fn, k->div, TC_MAX_DIV_CANDIDATES);
     if (!ctx->interpret) {
         rt_variant *v;
         pthread_mutex_lock(&ctx->lock);

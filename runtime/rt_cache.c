@@ -47,6 +47,7 @@ void rt_cache_key(const rt_key_parts *p, uint8_t key[RT_KEY_SIZE])
     hash_str(&c, p->arch);
     hash_int(&c, p->facts.aligned16);
     hash_int(&c, p->facts.unit_stride);
+    hash_int(&c, p->facts.divisible);
     hash_int(&c, (uint64_t)p->num_warps);
     hash_int(&c, (uint64_t)p->opt_level);
     hash_str(&c, p->schedule);

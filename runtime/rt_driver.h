@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "ir/status.h"
+#include "support/tile_status.h"
 
 typedef int CUresult;
 typedef int CUdevice;

@@ -54,6 +54,10 @@ struct tile_kernel {
     const char *path, *text;   /* text: NULL = read path */
     tc_unit *unit;             /* the optimised tile IR: checks, grid, interpreter */
     const ir_func *fn;
+    /* Its divisibility candidates (tc_div_candidates): bit j of a launch's
+     * facts.divisible says whether candidate j holds for its arguments. */
+    tc_div_candidate div[TC_MAX_DIV_CANDIDATES];
+    int ndiv;
     /* Variants this kernel used, by facts (under ctx->lock): a launch finds
      * its variant without hashing the sources again. */
     struct { tc_arg_facts facts; rt_variant *variant; } used[8];
@@ -89,6 +93,9 @@ void rt_variant_free(tile_context *ctx, rt_variant *v);
 tile_status rt_check_args(const ir_func *fn, const tile_arg *args, int nargs,
                           const int max_grid[3], diag_ctx *d, interp_arg *iargs,
                           int64_t grid[3]);
+/* Bit j: candidate j of k->div holds for args (its dim's size, from the
+ * first tensor with that dim, is a multiple of its divisor). */
+uint64_t rt_div_facts(const tile_kernel *k, const tile_arg *args);
 /* The facts args give (all zero when ctx->no_specialise). */
 tc_arg_facts rt_arg_facts(const ir_func *fn, const tile_arg *args);
 

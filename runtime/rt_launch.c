@@ -5,7 +5,8 @@
  *           modes say the same), outputs overlapping other arguments, the
  *           grid clause evaluated on the host and held to the device's limits;
  *   facts   what the arguments guarantee (16-byte aligned base, unit last
- *           stride): the variant compiled for exactly those facts is used,
+ *           stride, sizes that are multiples of the blocks tiling them):
+ *           the variant compiled for exactly those facts is used,
  *           so no code ever runs under an assumption its arguments break;
  *   launch  parameters marshalled as docs/abi.md says, hidden status last;
  *           a failed assert is read back by tile_sync. */
@@ -13,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ir/fp16.h"
+#include "support/fp16.h"
 #include "rt_internal.h"
 
 static const char *pname(const ir_param *p) { return p->name ? p->name : "?"; }
@@ -171,6 +172,28 @@ tc_arg_facts rt_arg_facts(const ir_func *fn, const tile_arg *args)
     return f;
 }
 
+uint64_t rt_div_facts(const tile_kernel *k, const tile_arg *args)
+{
+    const ir_func *fn = k->fn;
+    uint64_t facts = 0;
+    for (int j = 0; j < k->ndiv; j++) {
+        int64_t size = -1;
+        for (int i = 0; i < fn->nparams && size < 0; i++)
+            for (int d = 0; d < fn->params[i].type.rank && fn->params[i].type.kind == IR_TY_TENSOR; d++)
+                if (fn->params[i].dims[d].name && strcmp(fn->params[i].dims[d].name, k->div[j].dim) == 0) {
+                    size = args[i].shape[d];
+                    break;
+                }
+        if (size >= 0 && size % k->div[j].divisor == 0) facts |= (uint64_t)1 << j;
+    }
+    return facts;
+}
+
+static bool same_facts(tc_arg_facts a, tc_arg_facts b)
+{
+    return a.aligned16 == b.aligned16 && a.unit_stride == b.unit_stride && a.divisible == b.divisible;
+}
+
 /* ---- variants --------------------------------------------------------------------------- */
 static void key_of(const tile_kernel *k, const tc_unit *u, tc_arg_facts facts, uint8_t *key)
 {
@@ -282,7 +305,8 @@ void rt_variant_free(tile_context *ctx, rt_variant *v)
 
 static rt_variant *remember(tile_kernel *k, tc_arg_facts facts, rt_variant *v)
 {
-    int slot = k->nused < 8 ? k->nused++ : (int)(facts.aligned16 ^ facts.unit_stride) % 8;
+    int slot = k->nused < 8 ? k->nused++
+                            : (int)((facts.aligned16 ^ facts.unit_stride ^ facts.divisible) % 8);
     k->used[slot].facts = facts;
     k->used[slot].variant = v;
     return v;
@@ -292,8 +316,7 @@ tile_status rt_variant_get(tile_kernel *k, tc_arg_facts facts, rt_variant **out)
 {
     tile_context *ctx = k->ctx;
     for (int i = 0; i < k->nused; i++)
-        if (k->used[i].facts.aligned16 == facts.aligned16 &&
-            k->used[i].facts.unit_stride == facts.unit_stride)
+        if (same_facts(k->used[i].facts, facts))
             return *out = k->used[i].variant, TILE_OK;
     uint8_t key[RT_KEY_SIZE];
     key_of(k, k->unit, facts, key);
@@ -370,7 +393,11 @@ static tile_status launch_gpu(tile_kernel *k, const tile_arg *args, const int64_
 {
     tile_context *ctx = k->ctx;
     if (grid[0] == 0 || grid[1] == 0 || grid[2] == 0) return TILE_OK;
-    tc_arg_facts facts = ctx->no_specialise ? (tc_arg_facts){0} : rt_arg_facts(k->fn, args);
+    tc_arg_facts facts = {0};
+    if (!ctx->no_specialise) {
+        facts = rt_arg_facts(k->fn, args);
+        facts.divisible = rt_div_facts(k, args);
+    }
     rt_variant *v;
     pthread_mutex_lock(&ctx->lock);
     tile_status st = rt_variant_get(k, facts, &v);

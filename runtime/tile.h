@@ -42,27 +42,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The status codes of every layer (TILE_OK, TILE_ERR_*) and
+ * tile_status_name(): support/tile_status.h, the one definition. */
+#include "tile_status.h"
+
 #ifdef __cplusplus
 extern "C" {
-#endif
-
-/* The status codes of every layer of tile (ir/status.h defines the same
- * enum for the compiler; the guard makes the two one definition). */
-#ifndef TILE_STATUS_H
-#define TILE_STATUS_H
-typedef enum tile_status {
-    TILE_OK = 0,
-    TILE_ERR_SYNTAX,    /* lexer/parser error in a .tile file */
-    TILE_ERR_SEMA,      /* names, types, shapes, consts, imports */
-    TILE_ERR_IO,        /* a file could not be read or written */
-    TILE_ERR_NOMEM,
-    TILE_ERR_ARG,       /* bad call or launch: shapes, dtypes, null pointers, aliasing */
-    TILE_ERR_RUNTIME,   /* a kernel failed while running: assert, driver error */
-    TILE_ERR_NO_DEVICE, /* no CUDA driver or GPU */
-    TILE_ERR_INTERNAL,  /* a compiler invariant broke: a bug in tile */
-} tile_status;
-
-const char *tile_status_name(tile_status s);
 #endif
 
 /* Element types (the same order as the compiler's ir_dtype). */

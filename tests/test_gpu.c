@@ -33,8 +33,8 @@
 
 #include <cmocka.h>
 
-#include "ir/fp16.h"
-#include "ref/harness.h"
+#include "support/fp16.h"
+#include "ref/rng.h"
 #include "runtime/tile.h"
 
 static tile_context *gpu, *cpu;

@@ -19,7 +19,7 @@
 
 #include "compiler/pipeline.h"
 #include "ir/eval.h"
-#include "ir/fp16.h"
+#include "support/fp16.h"
 #include "ir/interp.h"
 #include "ir/interp_impl.h"
 

@@ -1,7 +1,10 @@
 /* test_ir_parse.c - ir/parse.c, the IR text reader.
  *
  * Round trips (print -> parse -> print is the identity) for the optimised
- * IR of every library kernel and for every golden .ir file; what a parsed
+ * IR of every library kernel, for its scheduled IR after the whole GPU
+ * pipeline (layouts, shared buffers, async copies, module attributes: the
+ * parsed kernel also generates the same PTX), and for every golden .ir
+ * file; what a parsed
  * module holds (attributes, constants bit for bit, name hints, use lists,
  * locations); that parsed IR runs like the original on the interpreter; and
  * exact located diagnostics for bad input. */
@@ -17,9 +20,11 @@
 
 #include <cmocka.h>
 
+#include "codegen/codegen.h"
 #include "compiler/pipeline.h"
 #include "ir/ir.h"
 #include "ir/passes.h"
+#include "ir/target.h"
 
 static char *print_text(const ir_module *m)
 {
@@ -128,6 +133,197 @@ static void library_round_trip(void **state)
         arena_free(&mem);
     }
     assert_true(nkernels >= 27); /* every library kernel at least once */
+}
+
+/* ---- scheduled IR ------------------------------------------------------ */
+
+static ir_op *nth_op(ir_block *blk, int n)
+{
+    ir_op *op = blk->first;
+    while (op && n-- > 0) op = op->next;
+    assert_non_null(op);
+    return op;
+}
+
+
+/* PTX without the numbers of its `// callseq N` comments: NVPTX counts
+ * call sequences per process, not per module. */
+static char *without_callseq(const char *ptx)
+{
+    char *out = strdup(ptx), *w = out;
+    assert_non_null(out);
+    for (const char *q = ptx; *q;) {
+        if (strncmp(q, "callseq ", 8) == 0) {
+            memcpy(w, q, 8);
+            w += 8;
+            q += 8;
+            while (*q >= '0' && *q <= '9') q++;
+        } else {
+            *w++ = *q++;
+        }
+    }
+    *w = 0;
+    return out;
+}
+
+/* The PTX of an already scheduled kernel f, generated again from f. */
+static char *ptx_of(ir_func *f)
+{
+    const ir_target *t = ir_target_find(f->module->target.arch);
+    assert_non_null(t);
+    cg_result r;
+    tile_status st = cg_emit_kernel(f, t, CG_EMIT_PTX, &r);
+    if (st != TILE_OK) diag_print_all(f->module->diags, stderr);
+    assert_int_equal(st, TILE_OK);
+    return without_callseq(r.text);
+}
+
+/* Kernel `name` of lib file c through the whole GPU pipeline (scheduler,
+ * layouts, pipelining, codegen): its scheduled IR must read back to the
+ * same text, module attributes and the same PTX.  Returns 1. */
+static int scheduled_round_trip(const lib_case *c, const char *name, bool check_ptx)
+{
+    arena mem;
+    arena_init(&mem);
+    const char **defs = NULL;
+    int ndefs = tc_split_defines(&mem, c->defines, &defs);
+    assert_true(ndefs > 0);
+    char path[512];
+    snprintf(path, sizeof path, "%s/lib/attention/%s", TILE_SOURCE_DIR, c->file);
+    tc_options o = {.kernel = name, .defines = defs, .ndefines = ndefs, .opt_level = 1};
+    tc_unit *u = NULL;
+    tile_status st = tc_compile(&u, path, NULL, &o);
+    tc_gpu_kernel k;
+    tc_gpu_options g = {.arch = "sm_90"};
+    if (st == TILE_OK) st = tc_compile_gpu(u, &g, &k);
+    if (st != TILE_OK) diag_print_all(&u->diags, stderr);
+    assert_int_equal(st, TILE_OK);
+    assert_int_equal(u->module->stage, IR_STAGE_SCHEDULED);
+    char *text = print_text(u->module);
+    assert_true(strncmp(text, "module scheduled, arch=sm_90, num_warps=", 40) == 0);
+    char label[256];
+    snprintf(label, sizeof label, "%s:%s (scheduled)", c->file, name);
+    assert_round_trip(label, text);
+    parsed *p = parse(label, text);
+    assert_int_equal(p->st, TILE_OK);
+    assert_int_equal(p->m->stage, IR_STAGE_SCHEDULED);
+    assert_string_equal(p->m->target.arch, u->module->target.arch);
+    assert_int_equal(p->m->target.num_warps, u->module->target.num_warps);
+    assert_int_equal(p->m->target.smem_budget, u->module->target.smem_budget);
+    assert_int_equal(p->m->target.num_stages, u->module->target.num_stages);
+    if (check_ptx) {
+        ir_func *f = ir_module_find(p->m, name);
+        assert_non_null(f);
+        char *again = ptx_of(f), *orig = without_callseq(k.ptx);
+        assert_string_equal(again, orig);
+        free(again);
+        free(orig);
+    }
+    parsed_free(p);
+    free(text);
+    tc_unit_free(u);
+    arena_free(&mem);
+    return 1;
+}
+
+/* Every kernel of every library case, scheduled: print -> parse -> print;
+ * the PTX of the parsed IR is compared for one kernel per file. */
+static void library_scheduled_round_trip(void **state)
+{
+    (void)state;
+    int nkernels = 0;
+    for (size_t i = 0; i < sizeof lib_cases / sizeof lib_cases[0]; i++) {
+        const lib_case *c = &lib_cases[i];
+        if (c->kernel) {
+            nkernels += scheduled_round_trip(c, c->kernel, true);
+            continue;
+        }
+        /* Every fully bound kernel of the file, by name. */
+        arena mem;
+        arena_init(&mem);
+        const char **defs = NULL;
+        int ndefs = tc_split_defines(&mem, c->defines, &defs);
+        char path[512];
+        snprintf(path, sizeof path, "%s/lib/attention/%s", TILE_SOURCE_DIR, c->file);
+        tc_options o = {.defines = defs, .ndefines = ndefs, .opt_level = 1};
+        tc_unit *u = NULL;
+        assert_int_equal(tc_compile(&u, path, NULL, &o), TILE_OK);
+        bool first = true;
+        for (const ir_func *f = u->module->first; f; f = f->next)
+            if (f->kind == IR_FUNC_KERNEL) {
+                nkernels += scheduled_round_trip(c, f->name, first);
+                first = false;
+            }
+        tc_unit_free(u);
+        arena_free(&mem);
+    }
+    assert_true(nkernels >= 27); /* every library kernel at least once */
+}
+
+/* The module line and layouts of every kind, hand-written as printed. */
+static const char scheduled_form[] =
+    "module scheduled, arch=sm_80, num_warps=4, smem_budget=1000, num_stages=2\n"
+    "\n"
+    "kernel @k(%x: tensor<bf16>[64,32], %y: out tensor<f32>[64]) {\n"
+    "grid:\n"
+    "  %0 = const 1 : i32\n"
+    "  yield %0, %0, %0\n"
+    "body:\n"
+    "  %1 = arange : i32[64]#blocked<spt=[1],tpw=[32],wpc=[4],order=[0]>\n"
+    "  %2 = arange : i32[32]#blocked<spt=[1],tpw=[32],wpc=[4],order=[0]>\n"
+    "  %3 = expand_dims %1, axis=1 : i32[64,1]#blocked<spt=[1,1],tpw=[32,1],wpc=[4,1],order=[0,1]>\n"
+    "  %4 = expand_dims %2, axis=0 : i32[1,32]#blocked<spt=[1,1],tpw=[1,32],wpc=[4,1],order=[1,0]>\n"
+    "  %5 = broadcast %3 : i32[64,32]#blocked<spt=[1,8],tpw=[8,4],wpc=[4,1],order=[1,0]>\n"
+    "  %6 = broadcast %4 : i32[64,32]#blocked<spt=[1,8],tpw=[8,4],wpc=[4,1],order=[1,0]>\n"
+    "  %7 = local_alloc : bf16[2,64,32]#shared<vec=8,per_phase=2,max_phase=4,order=[2,1,0]>\n"
+    "  %8 = const 0 : i32\n"
+    "  %9 = local_view %7, %8 : bf16[64,32]#shared<vec=8,per_phase=2,max_phase=4,order=[1,0]>\n"
+    "  %10 = const true : bool\n"
+    "  %11 = async_copy %9, %10, %x, %1, %2 : bf16[64,32]#blocked<spt=[1,8],tpw=[8,4],wpc=[4,1],order=[1,0]>\n"
+    "  async_commit\n"
+    "  async_wait 0\n"
+    "  barrier\n"
+    "  %12 = load %x[%1, %2] : bf16[64,32]#blocked<spt=[1,8],tpw=[8,4],wpc=[4,1],order=[1,0]>\n"
+    "  %13 = convert_layout %12 : bf16[64,32]#dot_op<0,kwidth=2,#mma<v2,wpc=[4,1]>>\n"
+    "  %14 = trans %9, perm=[1,0] : bf16[32,64]#shared<vec=8,per_phase=2,max_phase=4,order=[0,1]>\n"
+    "  %15 = dot %13, %14 : f32[64,64]#mma<v2,wpc=[4,1]>\n"
+    "  %16 = reduce.sum %15, axis=1 : f32[64]#slice<dim=1,#mma<v2,wpc=[4,1]>>\n"
+    "  store %y[%1], %16\n"
+    "  return\n"
+    "}\n";
+
+static void scheduled_forms_round_trip(void **state)
+{
+    (void)state;
+    assert_round_trip("sched.ir", scheduled_form);
+    parsed *p = parse("sched.ir", scheduled_form);
+    assert_int_equal(p->st, TILE_OK);
+    assert_int_equal(p->m->stage, IR_STAGE_SCHEDULED);
+    assert_string_equal(p->m->target.arch, "sm_80");
+    assert_int_equal(p->m->target.num_warps, 4);
+    assert_int_equal(p->m->target.smem_budget, 1000);
+    assert_int_equal(p->m->target.num_stages, 2);
+    /* Interned: the two equal blocked layouts of %5 and %6 are one object,
+     * the slice's parent is the dot's mma layout. */
+    ir_block *body = p->m->first->body;
+    const ir_value *v5 = nth_op(body, 4)->results[0], *v6 = nth_op(body, 5)->results[0];
+    assert_ptr_equal(v5->type.layout, v6->type.layout);
+    const ir_layout *mma = nth_op(body, 17)->results[0]->type.layout;
+    const ir_layout *slice = nth_op(body, 18)->results[0]->type.layout;
+    assert_int_equal(mma->kind, IR_LAYOUT_MMA);
+    assert_int_equal(slice->kind, IR_LAYOUT_SLICE);
+    assert_ptr_equal(slice->parent, mma);
+    assert_int_equal(slice->rank, 1);
+    const ir_layout *dop = nth_op(body, 15)->results[0]->type.layout;
+    assert_int_equal(dop->kind, IR_LAYOUT_DOT_OPERAND);
+    assert_ptr_equal(dop->parent, mma);
+    const ir_layout *sh = nth_op(body, 6)->results[0]->type.layout;
+    assert_int_equal(sh->kind, IR_LAYOUT_SHARED);
+    assert_int_equal(sh->vec, 8);
+    assert_int_equal(sh->per_phase, 2);
+    assert_int_equal(sh->max_phase, 4);
+    assert_int_equal(sh->rank, 3);
+    parsed_free(p);
 }
 
 static int round_trip_dir(const char *dir, const char *suffix)
@@ -244,14 +440,6 @@ static void every_form_round_trips(void **state)
 {
     (void)state;
     assert_round_trip("every.ir", every_form);
-}
-
-static ir_op *nth_op(ir_block *blk, int n)
-{
-    ir_op *op = blk->first;
-    while (op && n-- > 0) op = op->next;
-    assert_non_null(op);
-    return op;
 }
 
 static void what_a_parsed_module_holds(void **state)
@@ -446,8 +634,48 @@ static const bad_case bad_cases[] = {
      "6:21: expected the end of the line"},
     {KHEAD "  %1 = neg %!3 : f32\n  return\n}\n", TILE_ERR_SYNTAX,
      "6:12: use of undefined value '%!3'"},
-    {KHEAD "  %1 = neg %s : f32[4]#blocked<>\n  return\n}\n", TILE_ERR_SYNTAX,
-     "6:23: layout attributes are not supported"},
+    /* Layouts (scheduled IR) and the module line. */
+    {KHEAD "  %1 = arange : i32[4]#blocked<>\n  return\n}\n", TILE_ERR_SYNTAX,
+     "6:32: expected 'spt='"},
+    {KHEAD "  %1 = neg %s : f32#blocked<spt=[1],tpw=[32],wpc=[4],order=[0]>\n  return\n}\n",
+     TILE_ERR_SYNTAX, "6:20: only a tile of rank 1 or more has a layout"},
+    {KHEAD "  %1 = arange : i32[4]#blocked<spt=[1,1],tpw=[4,8],wpc=[4,1],order=[1,0]>\n"
+           "  return\n}\n",
+     TILE_ERR_SYNTAX, "6:23: a layout of rank 2 on a tile of rank 1"},
+    {KHEAD "  %1 = arange : i32[4]#blocked<spt=[1],tpw=[4,8],wpc=[4],order=[0]>\n  return\n}\n",
+     TILE_ERR_SYNTAX,
+     "6:23: #blocked: spt, tpw, wpc and order need one entry per dim each (1, 2, 1, 1)"},
+    {KHEAD "  %1 = arange : i32[4,4]#blocked<spt=[1,1],tpw=[4,8],wpc=[4,1],order=[1,1]>\n"
+           "  return\n}\n",
+     TILE_ERR_SYNTAX, "6:25: layout order is not a permutation of the 2 dims"},
+    {KHEAD "  %1 = arange : i32[4,4]#blocked<spt=[1,1],tpw=[65536,65536],wpc=[1,1],order=[1,0]>\n"
+           "  return\n}\n",
+     TILE_ERR_SYNTAX, "6:25: #blocked: tpw must multiply to 32 lanes and wpc to at most 32 warps"},
+    {KHEAD "  %1 = arange : i32[4,4]#mma<v2,wpc=[64,64]>\n  return\n}\n", TILE_ERR_SYNTAX,
+     "6:25: #mma: wpc multiplies to more than 32 warps"},
+    {KHEAD "  %1 = arange : i32[4]#swizzled<1>\n  return\n}\n", TILE_ERR_SYNTAX,
+     "6:24: unknown layout (#blocked, #slice, #mma, #dot_op or #shared)"},
+    {KHEAD "  %1 = arange : i32[4,4]#mma<v2,wpc=[2,2,1]>\n  return\n}\n", TILE_ERR_SYNTAX,
+     "6:25: #mma: wpc takes 2 entries, not 3"},
+    {KHEAD "  %1 = arange : i32[4,4]#mma<v7,wpc=[2,2]>\n  return\n}\n", TILE_ERR_SYNTAX,
+     "6:25: #mma: version 7 (2: mma.sync, 3: wgmma)"},
+    {KHEAD "  %1 = arange : i32[4,4]#dot_op<0,kwidth=2,#blocked<spt=[1,1],tpw=[4,8],wpc=[4,1],"
+           "order=[1,0]>>\n  return\n}\n",
+     TILE_ERR_SYNTAX, "6:25: #dot_op: operand 0 or 1 of an #mma parent"},
+    {KHEAD "  %1 = arange : i32[4]#slice<dim=2,#mma<v2,wpc=[4,1]>>\n  return\n}\n",
+     TILE_ERR_SYNTAX, "6:23: #slice: dim 2 is not a dim of its rank-2 parent"},
+    {KHEAD "  %1 = arange : i32[4]#shared<vec=0,per_phase=1,max_phase=1,order=[0]>\n"
+           "  return\n}\n",
+     TILE_ERR_SYNTAX, "6:35: layout field 0 out of range"},
+    {"module scheduled, arch=sm_70, num_warps=4, smem_budget=0, num_stages=0\n", TILE_ERR_SYNTAX,
+     "1:24: unknown GPU architecture 'sm_70' (known: sm_80, sm_90)"},
+    {"module scheduled, arch=sm_80, num_warps=3, smem_budget=0, num_stages=0\n", TILE_ERR_SYNTAX,
+     "1:1: num_warps must be a power of two up to 32, not 3"},
+    {"module scheduled, arch=sm_80, num_warps=4, smem_budget=0\n", TILE_ERR_SYNTAX,
+     "1:57: expected ','"},
+    {"module tiled\n", TILE_ERR_SYNTAX, "1:8: expected 'scheduled'"},
+    {KHEAD "  return\n}\nmodule scheduled, arch=sm_80, num_warps=4, smem_budget=0, num_stages=0\n",
+     TILE_ERR_SYNTAX, "8:1: expected 'kernel' or 'fn'"},
     {KHEAD "  %1 = neg %s : f32\n", TILE_ERR_SYNTAX, "7:1: unexpected end of input: expected '}'"},
     {KHEAD "  %1 = arange : i32[4]\n  %2 = slice %1, axis=0 : i32[2]\n  return\n}\n",
      TILE_ERR_SYNTAX, "7:25: 'slice' needs 'start=S, step=T'"},
@@ -474,6 +702,14 @@ static const bad_case bad_cases[] = {
      TILE_ERR_SEMA, "9:5: invalid IR: in @k: scan: combine yields 2 values, expected 1"},
     {KHEAD "  %1 = neg %s : f32\n}\n", TILE_ERR_SEMA,
      "6:3: invalid IR: in @k: body: block does not end in a terminator"},
+    /* A layout in tile IR (no module line), and one that does not fit the
+     * module's warps: the verifier. */
+    {KHEAD "  %1 = arange : i32[4]#blocked<spt=[1],tpw=[32],wpc=[4],order=[0]>\n  return\n}\n",
+     TILE_ERR_SEMA, "6:3: invalid IR: in @k: result has a layout before scheduling"},
+    {"module scheduled, arch=sm_80, num_warps=8, smem_budget=0, num_stages=0\n" KHEAD
+     "  %1 = arange : i32[4]#blocked<spt=[1],tpw=[32],wpc=[4],order=[0]>\n  return\n}\n",
+     TILE_ERR_SEMA,
+     "7:3: invalid IR: in @k: result: bad layout: warps_per_cta does not multiply to the module's num_warps"},
 };
 
 static void bad_input_is_located(void **state)
@@ -562,6 +798,8 @@ int main(void)
         cmocka_unit_test(what_a_parsed_module_holds),
         cmocka_unit_test(hand_written_input),
         cmocka_unit_test(library_round_trip),
+        cmocka_unit_test(scheduled_forms_round_trip),
+        cmocka_unit_test(library_scheduled_round_trip),
         cmocka_unit_test(golden_files_round_trip),
         cmocka_unit_test(parsed_ir_runs_the_same),
         cmocka_unit_test(bad_input_is_located),

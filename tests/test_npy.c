@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 #include "compiler/npy.h"
-#include "ir/fp16.h"
+#include "support/fp16.h"
 
 static char tmpdir[64];
 static int nfiles;

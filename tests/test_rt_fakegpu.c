@@ -252,6 +252,35 @@ static void test_facts_pick_variant(void **state)
     close_run(&r);
 }
 
+/* Rows a multiple of BR (scale_rows' grid is cdiv(R, BR): candidate (R, 16))
+ * get the variant specialised on it, under its own key; rows that are not
+ * get the general one, here the seeded entry: never code that assumes a
+ * fact the arguments break. */
+static void test_divisible_picks_variant(void **state)
+{
+    (void)state;
+    run r;
+    open_run(&r, 100);
+    tile_arg even[3] = {r.args[0], r.args[1], r.args[2]};
+    even[0].shape[0] = even[1].shape[0] = 96;
+    expect_other_variant(&r, even);
+    uint8_t key[RT_KEY_SIZE];
+    variant_key("64", (tc_arg_facts){.aligned16 = 3, .unit_stride = 3, .divisible = 1}, key);
+    rt_entry e;
+    if (strcmp(fake->last.ptx, SEEDED_PTX) != 0) { /* a code generator is built in */
+        assert_true(rt_cache_load(cache, key, &e));  /* the fact is in the key */
+        assert_string_equal(e.ptx, fake->last.ptx);
+        rt_entry_free(&e);
+    }
+    for (int rows = 97; rows <= 100; rows += 3) { /* odd sizes: the general variant */
+        tile_arg odd[3] = {r.args[0], r.args[1], r.args[2]};
+        odd[0].shape[0] = odd[1].shape[0] = rows;
+        assert_int_equal(tile_launch(r.k, odd, 3, NULL), TILE_OK);
+        assert_string_equal(fake->last.ptx, SEEDED_PTX);
+    }
+    close_run(&r);
+}
+
 /* `auto` constants are chosen for the device that is there: its SM count
  * and shared memory (cuDeviceGetAttribute) refine the target the scheduler
  * plans with; the launch runs that choice (grid from BR, block from the
@@ -483,6 +512,7 @@ int main(void)
         cmocka_unit_test(test_launch),
         cmocka_unit_test(test_grid_limit),
         cmocka_unit_test(test_facts_pick_variant),
+        cmocka_unit_test(test_divisible_picks_variant),
         cmocka_unit_test(test_ptxas_error),
         cmocka_unit_test(test_scheduler_uses_device),
         cmocka_unit_test(test_corrupt_entry_not_trusted),

@@ -13,7 +13,7 @@
 
 #include <cmocka.h>
 
-#include "ir/fp16.h"
+#include "support/fp16.h"
 #include "runtime/rt_internal.h"
 #include "runtime/tile.h"
 

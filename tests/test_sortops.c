@@ -19,7 +19,7 @@
 #include <string.h>
 
 #include "compiler/pipeline.h"
-#include "ir/fp16.h"
+#include "support/fp16.h"
 #include "ir/interp.h"
 
 /* ---- harness ----------------------------------------------------------- */

@@ -804,7 +804,14 @@ static void opt_reads_ir_text(void **state)
     /* Errors: an unknown pass is bad usage; bad text is located. */
     assert_int_equal(tilec(err, sizeof err, "opt dup.ir --passes=cse,nope"), 2);
     assert_non_null(strstr(err, "tilec: opt: unknown pass in 'cse,nope' (passes: inline, "
-                                "canonicalize, fold, cse, dce, optimize)\n"));
+                                "canonicalize, fold, cse, dce, optimize, sched_layouts, "
+                                "sched_pipeline)\n"));
+    /* The scheduling passes: sched_pipeline needs scheduled IR (a located
+     * complaint, not a usage error); an unknown --arch is named. */
+    assert_int_equal(tilec(err, sizeof err, "opt dup.ir --passes=sched_pipeline"), 1);
+    assert_non_null(strstr(err, "error: sched_pipeline runs on scheduled IR (run sched_layouts first)"));
+    assert_int_equal(tilec(err, sizeof err, "opt dup.ir --passes=sched_layouts --arch sm_70"), 1);
+    assert_non_null(strstr(err, "error: unknown GPU architecture 'sm_70'"));
     write_source("bad.ir", "kernel @k() {\ngrid:\n  yield %q\n");
     assert_int_equal(tilec(err, sizeof err, "opt bad.ir"), 1);
     assert_non_null(strstr(err, "bad.ir:3:9: error: use of undefined value '%q'\n"));

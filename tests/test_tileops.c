@@ -21,7 +21,7 @@
 
 #include "compiler/pipeline.h"
 #include "frontend/ast.h"
-#include "ir/fp16.h"
+#include "support/fp16.h"
 #include "ir/interp.h"
 #include "ir_test_util.h"
 

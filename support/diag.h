@@ -7,7 +7,7 @@
  *
  * The source manager keeps the text of every file read, so any later stage
  * (sema, passes, the interpreter) can point at the user's source.  It sits in
- * ir/ because every layer above reports through it. */
+ * support/, the bottom layer, because every layer above reports through it. */
 #ifndef TILE_DIAG_H
 #define TILE_DIAG_H
 

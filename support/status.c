@@ -1,5 +1,6 @@
-/* status.c - names of status codes, for messages and tests. */
-#include "status.h"
+/* status.c - names of status codes, for messages and tests: the only place
+ * the strings live (tile_status.h declares the function, tile.h exports it). */
+#include "tile_status.h"
 
 const char *tile_status_name(tile_status s)
 {
