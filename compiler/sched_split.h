@@ -9,6 +9,7 @@
 #define TILE_SCHED_SPLIT_H
 
 #include <stdint.h>
+#include <stdio.h>
 
 /* Programs resident per SM that the rule plans for (a decode program is
  * small: 4 warps, a [G, D] accumulator and 2-3 staged pages). */
@@ -32,5 +33,11 @@ typedef struct sched_split_choice {
  * ties to the fewer splits.  programs, pages < 1 count as 1; sm_count < 1
  * as 1. */
 sched_split_choice sched_split_count(int sm_count, int64_t programs, int64_t pages);
+
+/* `tilec splits`: the rule's candidates (every S whose pages per split
+ * differ, up to a few past the chosen one's waves) as a table, then the
+ * chosen S, on out. */
+void sched_split_explain(FILE *out, const char *arch, int sm_count, int64_t programs,
+                         int64_t pages);
 
 #endif

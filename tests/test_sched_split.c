@@ -10,12 +10,15 @@
  * Tested: the issue-7 decode shapes (batch 1 and 8, 8 KV heads, 32k keys in
  * pages of 16) on sm_90 (132 SMs) and sm_80 (108 SMs); a batch that fills
  * the machine alone (S = 1); wave quantisation (300 programs); zero and one
- * page; the runtime query in interpreter mode (sm_90) and its argument
- * errors. */
+ * page; the `tilec splits` table; the runtime query in interpreter mode
+ * (sm_90) and its argument errors. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include <cmocka.h>
 
@@ -62,6 +65,25 @@ static void test_degenerate(void **state)
     expect(0, 0, 5, 2, 3, 1);           /* 1 SM, 2 slots: 2 x 3 pages (7) beats 1 x 5 (9) */
 }
 
+/* tilec splits' table: the chosen row marked, one row per wave count (the
+ * most splits it holds), the chosen line. */
+static void test_explain(void **state)
+{
+    (void)state;
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&text, &len);
+    assert_non_null(out);
+    sched_split_explain(out, "sm_90", 132, 8, 2048);
+    fclose(out);
+    assert_non_null(strstr(text, "on sm_90 (132 SMs x 2 programs = 264 slots a wave)"));
+    assert_non_null(strstr(text, "=>       33           63       264      1      67\n"));
+    assert_non_null(strstr(text, "         64           32       512      2      72\n"));
+    assert_null(strstr(text, "         32           64"));   /* not the last of its wave */
+    assert_non_null(strstr(text, "chosen: S = 33 (63 pages per split, 1 wave)\n"));
+    free(text);
+}
+
 static void test_runtime_query(void **state)
 {
     (void)state;
@@ -86,6 +108,7 @@ int main(void)
         cmocka_unit_test(test_full_batch),
         cmocka_unit_test(test_wave_quantisation),
         cmocka_unit_test(test_degenerate),
+        cmocka_unit_test(test_explain),
         cmocka_unit_test(test_runtime_query),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
