@@ -404,8 +404,10 @@ def bench_decode(tile, Z, L, D, PS=16, H=32, HK=8):
             lse_part = torch.full((Z, H, S), float("nan"), device="cuda")
             o = torch.full((Z, H, D), float("nan"), device="cuda", dtype=torch.bfloat16)
             lse = torch.full((Z, H), float("nan"), device="cuda")
-            a1 = split.args(q=q, k_cache=kc, v_cache=vc, block_table=table, seq_lens=lens, o_part=o_part,
-                            lse_part=lse_part, scale=scale)
+            cache = (dict(k_slots=kc.view(P * PS, HK, D), v_slots=vc.view(P * PS, HK, D))
+                     if split_name == "decode_gqa" else dict(k_cache=kc, v_cache=vc))
+            a1 = split.args(q=q, block_table=table, seq_lens=lens, o_part=o_part, lse_part=lse_part,
+                            scale=scale, **cache)
             a2 = comb.args(o_part=o_part, lse_part=lse_part, o=o, lse=lse)
 
             def ours(split=split, comb=comb, a1=a1, a2=a2):

@@ -117,7 +117,7 @@ def bench_decode(tile, record, bench_ms, L):
     P = Z * pages
     NCK = -(-L // C) * K
     G = H // HK
-    BT = 16                                  # ts_decode_gqa's tokens per step
+    BT = 64                                  # ts_decode_gqa's tokens per step (its default)
     cfg = f"decode ctx={L} Z={Z} H={H} HK={HK} D={D}"
     gen = torch.Generator(device="cuda").manual_seed(L + 1)
     q = torch.randn(Z, H, D, device="cuda", generator=gen).to(torch.bfloat16)
@@ -176,7 +176,7 @@ def bench_decode(tile, record, bench_ms, L):
              (k_att, k_att.args(q=q, k_slots=ks, v_slots=vs, block_table=table, tok_idx=qi, tok_cnt=qc,
                                 o_part=o_part, lse_part=l_part, scale=scale)),
              (k_comb, k_comb.args(o_part=o_part, lse_part=l_part, o=outs["quest"][0], lse=outs["quest"][1]))]
-    dense = [(k_dense, k_dense.args(k_cache=kc, v_cache=vc, o_part=o_dense, lse_part=l_dense, scale=scale, **common)),
+    dense = [(k_dense, k_dense.args(k_slots=ks, v_slots=vs, o_part=o_dense, lse_part=l_dense, scale=scale, **common)),
              (k_comb, k_comb.args(o_part=o_dense, lse_part=l_dense, o=outs["dense"][0], lse=outs["dense"][1]))]
     k_sum(k_slots=ks, kmin=kmin, kmax=kmax, **{n: common[n] for n in ("block_table", "seq_lens")})
     for chain in (token, quest, dense):

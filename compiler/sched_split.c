@@ -54,7 +54,7 @@ void sched_split_explain(FILE *out, const char *arch, int sm_count, int64_t prog
     int64_t slots = (int64_t)sm_count * SCHED_SPLIT_PROGRAMS_PER_SM;
     sched_split_choice best = sched_split_count(sm_count, programs, pages);
     fprintf(out, "split count for %lld programs per split over %lld pages on %s (%d SMs x %d "
-            "programs = %lld slots a wave)\n", (long long)programs, (long long)pages, arch,
+            "per SM = %lld slots a wave)\n", (long long)programs, (long long)pages, arch,
             sm_count, SCHED_SPLIT_PROGRAMS_PER_SM, (long long)slots);
     fprintf(out, "      splits  pages/split  programs  waves  cost = waves x (pages + %d)\n",
             SCHED_SPLIT_OVERHEAD_PAGES);

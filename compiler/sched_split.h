@@ -11,9 +11,11 @@
 #include <stdint.h>
 #include <stdio.h>
 
-/* Programs resident per SM that the rule plans for (a decode program is
- * small: 4 warps, a [G, D] accumulator and 2-3 staged pages). */
-#define SCHED_SPLIT_PROGRAMS_PER_SM 2
+/* Programs resident per SM that the rule plans for: the scheduler runs
+ * decode_gqa (D = 128, steps of 64 keys) with 8 warps of ~150 registers and
+ * 2 stages of K and V (64 KB), one block per SM, which keeps 32 KB of copies
+ * in flight per SM, about what an H200 SM needs to stream at full rate. */
+#define SCHED_SPLIT_PROGRAMS_PER_SM 1
 /* A program's fixed cost in pages' worth of time: its start, the query
  * load, the partial's store and the combine's read of it. */
 #define SCHED_SPLIT_OVERHEAD_PAGES 4

@@ -119,6 +119,7 @@ check "$A/token_select.tile" ts_decode_split "D=128,PS=16,S2=8" 1
 check "$A/token_select.tile" ts_decode_split "T=f32,D=64,PS=16,S2=3,BT=8" 0
 check "$A/token_select.tile" ts_logits "D=128,G=4,PS=16" 1
 check "$A/token_select.tile" ts_score_logits "G=4" 1
+check "$A/token_select.tile" ts_score_logits "G=32" 1
 check "$A/token_select.tile" ts_decode_gqa "D=128,G=4,PS=16" 1
 check "$A/token_select.tile" ts_decode_gqa "T=f32,D=64,G=2,PS=16,BT=8" 0
 check "$A/token_select.tile" quest_summaries "D=128,PS=16" 1

@@ -435,12 +435,12 @@ static bool run_decode(tile_dtype T, int Z, int H, int HK, int D, int PS, int S,
 
 /* decode_gqa (one program per key/value head; S is the partials' shape) and
  * decode_merge (any S; BS = 2 loops over the splits). */
-static bool run_decode_gqa(tile_dtype T, int Z, int H, int HK, int D, int PS, int S, uint64_t seed)
+static bool run_decode_gqa(tile_dtype T, int Z, int H, int HK, int D, int PS, int S, int BN, uint64_t seed)
 {
     enum { MAXP = 5 };
     int P = Z * MAXP + 1;
     char defines[64], label[160];
-    snprintf(defines, sizeof defines, "D=%d,T=%s,G=%d,PS=%d", D, dtname(T), H / HK, PS);
+    snprintf(defines, sizeof defines, "D=%d,T=%s,G=%d,PS=%d,BN=%d", D, dtname(T), H / HK, PS, BN);
     int32_t *table = TH_NEW(int32_t, (size_t)Z * MAXP), *lens = TH_NEW(int32_t, (size_t)Z);
     int32_t *perm = TH_NEW(int32_t, (size_t)P);
     th_rng rng = th_rng_new(seed);
@@ -448,7 +448,7 @@ static bool run_decode_gqa(tile_dtype T, int Z, int H, int HK, int D, int PS, in
     th_rng_shuffle(&rng, perm, P);
     for (int i = 0; i < Z * MAXP; i++) table[i] = perm[i];
     for (int z = 0; z < Z; z++) lens[z] = z == 0 ? 0 : z == 1 ? 1 : th_rng_int(&rng, MAXP * PS + 1);
-    garg split[8] = {GIN("q", T, Z, H, D), GIN("k_cache", T, P, PS, HK, D), GIN("v_cache", T, P, PS, HK, D),
+    garg split[8] = {GIN("q", T, Z, H, D), GIN("k_slots", T, P * PS, HK, D), GIN("v_slots", T, P * PS, HK, D),
                      GINT("block_table", table, Z, MAXP), GINT("seq_lens", lens, Z),
                      GOUT("o_part", TILE_F32, Z, H, S, D), GOUT("lse_part", TILE_F32, Z, H, S),
                      GSCALAR("scale", 1 / sqrt(D))};
@@ -472,10 +472,10 @@ static void test_decode(void **state)
     failed += !run_decode(TILE_BF16, 5, 8, 2, 64, 16, 3, 11);
     failed += !run_decode(TILE_F16, 4, 4, 4, 128, 32, 2, 12);
     failed += !run_decode(TILE_BF16, 3, 8, 1, 128, 16, 4, 13);
-    failed += !run_decode_gqa(TILE_BF16, 5, 8, 2, 128, 16, 3, 14);    /* G = 4 */
-    failed += !run_decode_gqa(TILE_BF16, 3, 4, 4, 128, 16, 2, 15);    /* G = 1 */
-    failed += !run_decode_gqa(TILE_F16, 3, 8, 1, 64, 16, 5, 16);      /* MQA, G = 8 */
-    failed += !run_decode_gqa(TILE_F32, 2, 4, 2, 64, 8, 3, 17);
+    failed += !run_decode_gqa(TILE_BF16, 5, 8, 2, 128, 16, 3, 64, 14);    /* G = 4 */
+    failed += !run_decode_gqa(TILE_BF16, 3, 4, 4, 128, 16, 2, 64, 15);    /* G = 1 */
+    failed += !run_decode_gqa(TILE_F16, 3, 8, 1, 64, 16, 5, 32, 16);      /* MQA, G = 8 */
+    failed += !run_decode_gqa(TILE_F32, 2, 4, 2, 64, 8, 3, 16, 17);
     assert_int_equal(failed, 0);
 }
 

@@ -10,8 +10,9 @@
  * decode_combine is also checked alone on hand-made partials.
  *
  * Tested (decode.tile): decode_split then decode_combine, and decode_gqa
- * (S from the partials' shape) then decode_merge (BS = 2: a loop over the
- * splits), on every case, in f32 and bf16;
+ * (S from the partials' shape; the cache viewed flat; steps of BN = 8 or 64
+ * keys) then decode_merge (BS = 2: a loop over the splits), on every case,
+ * in f32 and bf16;
  * D = 64 and 128; (H, HK) = (1, 1), (2, 1), (2, 2), (4, 1), (4, 2), and for
  * the group sizes G = 1, 4, 8 and H (MQA) (8, 8), (8, 2), (16, 2), (8, 1); Z from 1
  * to 4; page sizes PS = 1, 4, 8, 16; S = 1 to 8 splits (more splits than
@@ -49,9 +50,10 @@ static const char *FILE_DECODE = "attention/decode.tile";
 static bool run_case_kernel(const decode_case *c, uint64_t seed, bool gqa)
 {
     char def_split[128], def_combine[128];
-    if (gqa)
-        snprintf(def_split, sizeof def_split, "T=%s,D=%d,G=%d,PS=%d", ir_dtype_name(c->T),
-                 c->D, c->H / c->HK, c->PS);
+    if (gqa) /* steps of 8 keys (across pages when PS < 8, within one when PS > 8)
+              * for odd S, of the default 64 for even S */
+        snprintf(def_split, sizeof def_split, "T=%s,D=%d,G=%d,PS=%d,BN=%d", ir_dtype_name(c->T),
+                 c->D, c->H / c->HK, c->PS, c->S % 2 ? 8 : 64);
     else
         snprintf(def_split, sizeof def_split, "T=%s,D=%d,PS=%d,S=%d", ir_dtype_name(c->T),
                  c->D, c->PS, c->S);
@@ -98,8 +100,11 @@ static bool run_case_kernel(const decode_case *c, uint64_t seed, bool gqa)
     }
 
     th_tensor tq = th_tensor_new(c->T, TH_DIMS(Z, H, D), NULL);
-    th_tensor tk = th_tensor_new(c->T, TH_DIMS(P, PS, HK, D), NULL);
-    th_tensor tv = th_tensor_new(c->T, TH_DIMS(P, PS, HK, D), NULL);
+    /* decode_gqa takes the same memory viewed flat: [P * PS, HK, D] */
+    th_tensor tk = gqa ? th_tensor_new(c->T, TH_DIMS(P * PS, HK, D), NULL)
+                       : th_tensor_new(c->T, TH_DIMS(P, PS, HK, D), NULL);
+    th_tensor tv = gqa ? th_tensor_new(c->T, TH_DIMS(P * PS, HK, D), NULL)
+                       : th_tensor_new(c->T, TH_DIMS(P, PS, HK, D), NULL);
     th_tensor tbt = th_tensor_new(IR_I32, TH_DIMS(Z, maxp), NULL);
     th_tensor tlen = th_tensor_new(IR_I32, TH_DIMS(Z), NULL);
     th_tensor top = th_tensor_new(IR_F32, TH_DIMS(Z, H, S, D), NULL);
@@ -113,8 +118,9 @@ static bool run_case_kernel(const decode_case *c, uint64_t seed, bool gqa)
     th_tensor_set_i32(&tlen, lens);
     double scale = 1 / sqrt(D);
 
-    bool ok = th_launch(&split, (th_arg[]){TH_T("q", &tq), TH_T("k_cache", &tk),
-                                           TH_T("v_cache", &tv), TH_T("block_table", &tbt),
+    bool ok = th_launch(&split, (th_arg[]){TH_T("q", &tq), TH_T(gqa ? "k_slots" : "k_cache", &tk),
+                                           TH_T(gqa ? "v_slots" : "v_cache", &tv),
+                                           TH_T("block_table", &tbt),
                                            TH_T("seq_lens", &tlen), TH_T("o_part", &top),
                                            TH_T("lse_part", &tlp), TH_S("scale", scale)}, 8);
     ok = ok && th_launch(&combine, (th_arg[]){TH_T("o_part", &top), TH_T("lse_part", &tlp),

@@ -329,8 +329,9 @@ static bool run_score_grouped(const cache *ch, double scale, float *score_out)
     const ts_case *c = ch->c;
     th_kernel kl, ksc;
     int S = 3;
-    if (!compile_ts(&kl, "ts_logits", "T=%s,D=%d,G=%d,PS=%d", ir_dtype_name(c->T), c->D, ch->G,
-                    c->PS) ||
+    /* steps of 8 keys (inside a page) or of 64 (across pages) */
+    if (!compile_ts(&kl, "ts_logits", "T=%s,D=%d,G=%d,PS=%d,BN=%d", ir_dtype_name(c->T), c->D, ch->G,
+                    c->PS, c->PS == 8 ? 64 : 8) ||
         !compile_ts(&ksc, "ts_score_logits", "G=%d,C=32,BS=2", ch->G))
         return false;
     th_tensor tlg = th_tensor_new(IR_F32, TH_DIMS(c->Z, c->H, ch->NMAX), NULL);
