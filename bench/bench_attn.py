@@ -10,8 +10,10 @@ in one process on the same inputs:
             FlashAttention-2 forward written here (tutorial style)
   backward  flash_bwd_preprocess + flash_bwd_dkdv + flash_bwd_dq
             vs SDPA FLASH / CUDNN backward and FlexAttention backward
-  decode    decode_split + decode_combine over a paged KV cache
-            vs SDPA FLASH / CUDNN on the contiguous cache (GB/s)
+  decode    decode_gqa + decode_merge (split count from tile_split_count) and
+            decode_split + decode_combine over a paged KV cache, vs a torch
+            copy of the same bytes and SDPA FLASH / CUDNN on the contiguous
+            cache (GB/s of KV cache read)
   scores    (only with --only scores) flash_fwd / flash_bwd with each score modifier of
             lib/attention/scores.tile (ALiBi, softcap 50, T5 relative bias, ACT) vs
             FlexAttention with the same score_mod, forward and backward; FlexAttention's
@@ -589,13 +591,22 @@ def bench_based(tile, L):
 
 
 # ---- decode -------------------------------------------------------------------------------------
-def bench_decode(tile, L, D):
-    PS, H, HK = 64, 32, 8
-    Z = TOKENS // L
-    pages = L // PS
-    S = max(1, min(pages, -(-2 * 132 // (Z * H))))  # about two programs per SM
+def copy_gbps(nbytes):
+    """A torch device-to-device copy of nbytes: (bytes read + bytes written) / time, in GB/s."""
+    src = torch.empty(nbytes // 2, device="cuda", dtype=torch.bfloat16).normal_()
+    dst = torch.empty_like(src)
+    ms = bench_ms(lambda: dst.copy_(src))
+    del src, dst
+    return 2 * nbytes / (ms * 1e-3) * 1e-9
+
+
+def bench_decode(tile, Z, L, D, PS=16, H=32, HK=8):
+    """decode_gqa + decode_merge (S from tile_split_count) and the old per-head
+    decode_split + decode_combine, in GB/s of KV cache read, next to the copy
+    bandwidth of the same bytes and the SDPA peers on the contiguous cache."""
+    pages = -(-L // PS)
     cfg = f"ctx={L} D={D} Z={Z} H={H} HK={HK}"
-    gen = torch.Generator(device="cuda").manual_seed(L + 3 * D)
+    gen = torch.Generator(device="cuda").manual_seed(L + 3 * D + Z)
     P = Z * pages
     q = torch.randn(Z, H, D, device="cuda", dtype=torch.bfloat16, generator=gen)
     kc, vc = (torch.randn(P, PS, HK, D, device="cuda", dtype=torch.bfloat16, generator=gen) for _ in range(2))
@@ -603,41 +614,54 @@ def bench_decode(tile, L, D):
     lens = torch.full((Z,), L, device="cuda", dtype=torch.int32)
     scale = 1 / math.sqrt(D)
     # the same keys, contiguous per sequence, for the peers: [Z, HK, L, D]
-    kz = kc[table.long()].reshape(Z, L, HK, D).transpose(1, 2).contiguous()
-    vz = vc[table.long()].reshape(Z, L, HK, D).transpose(1, 2).contiguous()
-    bytes_moved = 2 * Z * L * HK * D * 2 + 2 * Z * H * D * 2
+    kz = kc[table.long()].reshape(Z, pages * PS, HK, D)[:, :L].transpose(1, 2).contiguous()
+    vz = vc[table.long()].reshape(Z, pages * PS, HK, D)[:, :L].transpose(1, 2).contiguous()
+    kv_bytes = 2 * Z * L * HK * D * 2      # the KV cache read once: the figure reported
+    copy = copy_gbps(kv_bytes)
+    record("decode", cfg, "torch-copy", copy, "GB/s", f"(read + written) / time of a {kv_bytes / 2**20:.0f} MiB copy")
     qf = q.float().view(Z, HK, H // HK, D)
     s = torch.einsum("zgrd,zgld->zgrl", qf, kz.float()) * scale
     ref = torch.einsum("zgrl,zgld->zgrd", torch.softmax(s, -1), vz.float()).reshape(Z, H, D)
-    try:
-        defs = {"D": D, "T": "bf16", "PS": PS, "S": S}
-        split = tile.kernel("attention/decode.tile", "decode_split", defs)
-        comb = tile.kernel("attention/decode.tile", "decode_combine", defs)
-        o_part = torch.full((Z, H, S, D), float("nan"), device="cuda")
-        lse_part = torch.full((Z, H, S), float("nan"), device="cuda")
-        o = torch.full((Z, H, D), float("nan"), device="cuda", dtype=torch.bfloat16)
-        lse = torch.full((Z, H), float("nan"), device="cuda")
-        a1 = split.args(q=q, k_cache=kc, v_cache=vc, block_table=table, seq_lens=lens, o_part=o_part,
-                        lse_part=lse_part, scale=scale)
-        a2 = comb.args(o_part=o_part, lse_part=lse_part, o=o, lse=lse)
+    del s, qf
+    S = tile.split_count(Z * HK, pages)
+    for who, split_name, comb_name, defs, comb_defs in (
+            ("tile", "decode_gqa", "decode_merge", {"D": D, "T": "bf16", "G": H // HK, "PS": PS},
+             {"D": D, "T": "bf16"}),
+            ("tile-per-head", "decode_split", "decode_combine", {"D": D, "T": "bf16", "PS": PS, "S": S},
+             {"D": D, "T": "bf16", "S": S})):
+        try:
+            split = tile.kernel("attention/decode.tile", split_name, defs)
+            comb = tile.kernel("attention/decode.tile", comb_name, comb_defs)
+            o_part = torch.full((Z, H, S, D), float("nan"), device="cuda")
+            lse_part = torch.full((Z, H, S), float("nan"), device="cuda")
+            o = torch.full((Z, H, D), float("nan"), device="cuda", dtype=torch.bfloat16)
+            lse = torch.full((Z, H), float("nan"), device="cuda")
+            cache = (dict(k_slots=kc.view(P * PS, HK, D), v_slots=vc.view(P * PS, HK, D))
+                     if split_name == "decode_gqa" else dict(k_cache=kc, v_cache=vc))
+            a1 = split.args(q=q, block_table=table, seq_lens=lens, o_part=o_part, lse_part=lse_part,
+                            scale=scale, **cache)
+            a2 = comb.args(o_part=o_part, lse_part=lse_part, o=o, lse=lse)
 
-        def ours():
-            split.launch(a1)
-            comb.launch(a2)
-        ours()
-        tile.sync()
-        err = rel_err(o, ref)
-        if err > 1e-2:
-            record("decode", cfg, "tile", None, "GB/s", f"WRONG: rel_err {err:.1e}")
-        else:
+            def ours(split=split, comb=comb, a1=a1, a2=a2):
+                split.launch(a1)
+                comb.launch(a2)
+            ours()
+            tile.sync()
+            err = rel_err(o, ref)
+            if err > 1e-2:
+                record("decode", cfg, who, None, "GB/s", f"WRONG: rel_err {err:.1e}")
+                continue
             ms = bench_ms(ours)
-            record("decode", cfg, "tile", bytes_moved / (ms * 1e-3) * 1e-9, "GB/s", f"{ms:.3f} ms, S={S}, rel_err {err:.1e}")
-    except TileError as e:
-        record("decode", cfg, "tile", None, "GB/s", "FAILED: " + str(e).replace("\n", " | ")[:300])
+            split_ms = bench_ms(lambda split=split, a1=a1: split.launch(a1))
+            gbps = kv_bytes / (ms * 1e-3) * 1e-9
+            record("decode", cfg, who, gbps, "GB/s",
+                   f"{ms:.3f} ms ({split_ms:.3f} split), S={S}, {100 * gbps / copy:.0f}% of copy, rel_err {err:.1e}")
+        except TileError as e:
+            record("decode", cfg, who, None, "GB/s", "FAILED: " + str(e).replace("\n", " | ")[:300])
     q4 = q.view(Z, H, 1, D)
     for backend, who in (("FLASH_ATTENTION", "sdpa-flash"), ("CUDNN_ATTENTION", "sdpa-cudnn")):
         try_peer("decode", cfg, who, lambda backend=backend: sdpa(backend, q4, kz, vz, False, enable_gqa=True),
-                 bytes_moved, "GB/s")
+                 kv_bytes, "GB/s")
 
 
 # ---- compile time and launch overhead ------------------------------------------------------------
@@ -784,12 +808,16 @@ def main():
                 traceback.print_exc()
             torch.cuda.empty_cache()
     if "decode" in only:
-        for L in ([4096] if args.quick else [1024, 4096, 16384]):
-            for D in ([128] if args.quick else [64, 128]):
-                try:
-                    bench_decode(tile, L, D)
-                except Exception:  # noqa: BLE001
-                    traceback.print_exc()
+        # issue 7's target shapes (32k keys, batch 1 and 8), then 16k tokens per batch
+        shapes = [(1, 32768, 128), (8, 32768, 128)]
+        if not args.quick:
+            shapes += [(TOKENS // L, L, D) for L in (1024, 4096, 16384) for D in (64, 128)]
+        for Z, L, D in shapes:
+            try:
+                bench_decode(tile, Z, L, D)
+            except Exception:  # noqa: BLE001
+                traceback.print_exc()
+            torch.cuda.empty_cache()
     if "dynsparse" in only:   # issue 9: estimate-select-attend chains (bench/bench_dynsparse.py)
         import bench_dynsparse
         bench_dynsparse.run(tile, record, bench_ms, args.quick)

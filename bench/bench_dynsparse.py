@@ -10,12 +10,14 @@ Run through bench_attn.py: `python3 bench/bench_attn.py --only dynsparse [--quic
            the kept softmax mass (flex_kept_mass, mean over rows); the sparse
            output checked on a sample of rows against torch with the same
            block mask.
-  decode   TokenSelect (token_select.tile): ts_lse_split, ts_score,
-           ts_select_chunk, ts_select (K = 2048 plus 4 sinks and a 64-token
-           window), ts_decode_split, decode_combine; Quest: quest_score,
-           quest_select (2048 tokens' worth of pages), the same attention;
-           dense decode_split + decode_combine; kept mass exp(LSE_sparse -
-           LSE_dense); outputs checked against torch over the kept tokens.
+  decode   TokenSelect (token_select.tile): ts_logits (each key read
+           once), ts_score_logits, ts_select_chunk, ts_select (K = 2048 plus
+           4 sinks and a 64-token window), ts_decode_gqa, decode_merge;
+           Quest: quest_score, quest_select (2048 tokens' worth of pages),
+           the same attention; dense decode_gqa + decode_merge (GB/s of KV
+           read next to a torch copy of the same bytes); split counts from
+           tile_split_count; kept mass exp(LSE_sparse - LSE_dense); outputs
+           checked against torch over the kept tokens.
 Contexts of 32k and 128k tokens (--quick: 32k).  bf16, D = 128.  Inputs are
 random with structure (a few key blocks / tokens that queries align with), so
 that selection has something to find.
@@ -114,7 +116,8 @@ def bench_decode(tile, record, bench_ms, L):
     pages = L // PS
     P = Z * pages
     NCK = -(-L // C) * K
-    SPL = 16
+    G = H // HK
+    BT = 64                                  # ts_decode_gqa's tokens per step (its default)
     cfg = f"decode ctx={L} Z={Z} H={H} HK={HK} D={D}"
     gen = torch.Generator(device="cuda").manual_seed(L + 1)
     q = torch.randn(Z, H, D, device="cuda", generator=gen).to(torch.bfloat16)
@@ -132,7 +135,9 @@ def bench_decode(tile, record, bench_ms, L):
     scale = 1 / math.sqrt(D)
     f32 = dict(device="cuda", dtype=torch.float32)
     i32 = dict(device="cuda", dtype=torch.int32)
-    lse_p = torch.empty(Z, H, 4, **f32)
+    S_dense = tile.split_count(Z * HK, pages)
+    lse_p = torch.empty(Z, H, S_dense, **f32)
+    logits = torch.empty(Z, H, L, **f32)
     score = torch.empty(Z, HK, L, **f32)
     cs, cp = torch.empty(Z, HK, NCK, **f32), torch.empty(Z, HK, NCK, **i32)
     tmax = S + W + K
@@ -142,23 +147,25 @@ def bench_decode(tile, record, bench_ms, L):
     qi, qc = torch.empty(Z, HK, tq, **i32), torch.empty(Z, HK, **i32)
     kmin, kmax = torch.empty(P, HK, D, **f32), torch.empty(P, HK, D, **f32)
     pscore = torch.empty(Z, HK, pages, **f32)
-    o_part, l_part = torch.empty(Z, H, SPL, D, **f32), torch.empty(Z, H, SPL, **f32)
+    S_tok = tile.split_count(Z * HK, -(-max(tmax, tq) // BT))
+    o_part, l_part = torch.empty(Z, H, S_tok, D, **f32), torch.empty(Z, H, S_tok, **f32)
+    o_dense, l_dense = torch.empty(Z, H, S_dense, D, **f32), torch.empty(Z, H, S_dense, **f32)
     outs = {n: (torch.empty(Z, H, D, device="cuda", dtype=torch.bfloat16), torch.empty(Z, H, **f32))
             for n in ("token", "quest", "dense")}
     kd = lambda name, defs, path=TS: tile.kernel(path, name, defs)  # noqa: E731
-    k_lse = kd("ts_lse_split", {"T": "bf16", "D": D, "PS": PS, "S": 4})
-    k_score = kd("ts_score", {"T": "bf16", "D": D, "PS": PS, "S": 4})
+    k_lse = kd("ts_logits", {"T": "bf16", "D": D, "G": G, "PS": PS})
+    k_score = kd("ts_score_logits", {"G": G})
     k_chunk = kd("ts_select_chunk", {"K": K, "C": C, "S": S, "W": W})
     k_sel = kd("ts_select", {"K": K, "NCMAX": NCK // K, "S": S, "W": W})
-    k_att = kd("ts_decode_split", {"T": "bf16", "D": D, "PS": PS, "S2": SPL})
-    k_comb = kd("decode_combine", {"T": "bf16", "D": D, "S": SPL}, DEC)
+    k_att = kd("ts_decode_gqa", {"T": "bf16", "D": D, "G": G, "PS": PS, "BT": BT})
+    k_comb = kd("decode_merge", {"T": "bf16", "D": D}, DEC)
     k_sum = kd("quest_summaries", {"T": "bf16", "D": D, "PS": PS})
     k_qs = kd("quest_score", {"T": "bf16", "D": D, "PS": PS})
     k_qsel = kd("quest_select", {"PS": PS, "KP": KP, "PMAX": pages})
-    k_dense = kd("decode_split", {"T": "bf16", "D": D, "PS": PS, "S": SPL}, DEC)
+    k_dense = kd("decode_gqa", {"T": "bf16", "D": D, "G": G, "PS": PS}, DEC)
     common = dict(q=q, block_table=table, seq_lens=lens)
-    token = [(k_lse, k_lse.args(k_slots=ks, lse_part=lse_p, scale=scale, **common)),
-             (k_score, k_score.args(k_slots=ks, lse_part=lse_p, score=score, scale=scale, **common)),
+    token = [(k_lse, k_lse.args(k_slots=ks, logits=logits, lse_part=lse_p, scale=scale, **common)),
+             (k_score, k_score.args(logits=logits, lse_part=lse_p, seq_lens=lens, score=score)),
              (k_chunk, k_chunk.args(score=score, seq_lens=lens, cand_score=cs, cand_pos=cp)),
              (k_sel, k_sel.args(cand_score=cs, cand_pos=cp, seq_lens=lens, tok_idx=ti, tok_cnt=tc)),
              (k_att, k_att.args(q=q, k_slots=ks, v_slots=vs, block_table=table, tok_idx=ti, tok_cnt=tc,
@@ -169,8 +176,8 @@ def bench_decode(tile, record, bench_ms, L):
              (k_att, k_att.args(q=q, k_slots=ks, v_slots=vs, block_table=table, tok_idx=qi, tok_cnt=qc,
                                 o_part=o_part, lse_part=l_part, scale=scale)),
              (k_comb, k_comb.args(o_part=o_part, lse_part=l_part, o=outs["quest"][0], lse=outs["quest"][1]))]
-    dense = [(k_dense, k_dense.args(k_cache=kc, v_cache=vc, o_part=o_part, lse_part=l_part, scale=scale, **common)),
-             (k_comb, k_comb.args(o_part=o_part, lse_part=l_part, o=outs["dense"][0], lse=outs["dense"][1]))]
+    dense = [(k_dense, k_dense.args(k_slots=ks, v_slots=vs, o_part=o_dense, lse_part=l_dense, scale=scale, **common)),
+             (k_comb, k_comb.args(o_part=o_dense, lse_part=l_dense, o=outs["dense"][0], lse=outs["dense"][1]))]
     k_sum(k_slots=ks, kmin=kmin, kmax=kmax, **{n: common[n] for n in ("block_table", "seq_lens")})
     for chain in (token, quest, dense):
         for kk, aa in chain:
@@ -202,7 +209,14 @@ def bench_decode(tile, record, bench_ms, L):
             record("dynsparse", cfg, f"{name}-{kk.name}", t, "ms", "")
         record("dynsparse", cfg, f"{name}-total", sum(ms), "ms", note)
     ms = _time(bench_ms, [lambda kk=kk, aa=aa: kk.launch(aa) for kk, aa in dense])
-    record("dynsparse", cfg, "dense-decode", sum(ms), "ms", "")
+    kv_bytes = 2 * Z * L * HK * D * 2
+    src = torch.empty(kv_bytes // 2, device="cuda", dtype=torch.bfloat16)
+    dst = torch.empty_like(src)
+    copy = 2 * kv_bytes / (bench_ms(lambda: dst.copy_(src)) * 1e-3) * 1e-9   # (read + written) / time
+    del src, dst
+    gbps = kv_bytes / (sum(ms) * 1e-3) * 1e-9
+    record("dynsparse", cfg, "dense-decode", sum(ms), "ms",
+           f"S={S_dense} (token lists S={S_tok}); KV read {gbps:.0f} GB/s, {100 * gbps / copy:.0f}% of copy {copy:.0f} GB/s")
 
 
 def run(tile, record, bench_ms, quick):

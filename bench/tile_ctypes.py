@@ -69,6 +69,7 @@ def bind(lib):
     lib.tile_launch.argtypes = [vp, C.POINTER(TileArg), C.c_int, vp]
     lib.tile_sync.argtypes = [vp, vp]
     lib.tile_device.argtypes = [vp, C.POINTER(TileDeviceInfo)]
+    lib.tile_split_count.argtypes = [vp, C.c_int64, C.c_int64, C.POINTER(C.c_int64)]
     lib.tile_last_error.restype = C.c_char_p
     lib.tile_status_name.restype = C.c_char_p
     return lib
@@ -97,6 +98,12 @@ class Tile:
         if status != OK:
             raise TileError(f"{what}: {self.lib.tile_status_name(status).decode()}:\n"
                             f"{self.lib.tile_last_error().decode()}", status)
+
+    def split_count(self, programs, blocks):
+        """The split count of split-KV decoding for the device (tile_split_count)."""
+        splits = C.c_int64(0)
+        self.check(self.lib.tile_split_count(self.ctx, programs, blocks, C.byref(splits)), "tile_split_count")
+        return splits.value
 
     def close(self):
         self.lib.tile_close(self.ctx)

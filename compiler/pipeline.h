@@ -12,6 +12,7 @@
 #include "ir/ir.h"
 #include "ir/passes.h"
 #include "ir/target.h"
+#include "sched_split.h"
 
 typedef struct tc_options {
     const char *kernel;            /* NULL: every fully bound kernel */

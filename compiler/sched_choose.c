@@ -200,6 +200,13 @@ static void add_rows(search *s, const int64_t *v, int want_warps, int want_stage
             sched_evaluate(s->t, c->num_warps, c->num_stages, 0, s->mem, &c->cost);
             c->reject = c->cost.reject;
             c->bound = sched_time_bound(s->t, &c->cost);
+            /* The model has no term for load latency a loop cannot hide:
+             * measured on the H200, one stage ran 2.2 to 4.4 times slower
+             * than two wherever the pipeliner had operands to stage
+             * (tilec tune, bench/RESULTS.md 2026-12-02). */
+            if (!c->reject && !want_stages && c->num_stages == 1 && cost.staged_bytes > 0)
+                c->reject = "one stage: the loop's dot operands would load synchronously "
+                            "(2.2-4.4x slower than two stages, measured)";
         }
     }
     tc_unit_free(u);

@@ -18,9 +18,11 @@
  *
  * The copies' indices are the load's, recomputed for the later iteration
  * by cloning the pure ops of the body they depend on with the induction
- * variable advanced.  Loads that cannot be moved (a mask, an index
- * computed from a loop-carried value or an effect, a use other than a
- * dot, a dot off the mma path) stay plain loads. */
+ * variable advanced; the slice may hold integer loads of tensors the
+ * kernel never writes (a paged cache's block-table entries: the pages to
+ * copy), which read the same values whenever they run and cannot fail.  Loads that cannot
+ * be moved (a mask, an index computed from a loop-carried value or an
+ * effect, a use other than a dot, a dot off the mma path) stay plain loads. */
 #include "sched_pipeline.h"
 
 #include <string.h>
@@ -50,6 +52,7 @@ typedef struct pipe_bufs {
 } pipe_bufs;
 
 typedef struct pipe_loop {
+    const ir_func *kernel;
     pipe_bufs *bufs;
     ir_module *m;
     const ir_target *t;
@@ -92,9 +95,23 @@ static bool in_slice(const pipe_loop *p, const ir_op *op)
     return false;
 }
 
+/* An integer load (indices) of a kernel parameter the kernel never writes:
+ * it reads the same values whenever it runs (out-of-range or masked
+ * elements read `other` and touch no memory), so it can be recomputed like
+ * a pure op. */
+static bool readonly_index_load(const pipe_loop *p, const ir_op *d)
+{
+    if (d->code != IR_OP_LOAD || d->nresults != 1 || !p->kernel) return false;
+    ir_dtype dt = d->results[0]->type.dtype;
+    if (dt != IR_I32 && dt != IR_I64) return false;
+    const ir_value *t = d->operands[0];
+    if (t->def || t->owner != p->kernel->body || t->index >= p->kernel->nparams) return false;
+    return !p->kernel->params[t->index].is_out;
+}
+
 /* Can v be recomputed for another iteration: defined outside the body,
- * the induction variable, or a pure op of the body over such values?
- * Adds the body ops it needs to the slice. */
+ * the induction variable, or a pure op of the body over such values (or a
+ * read-only index load)?  Adds the body ops it needs to the slice. */
 static bool recomputable(pipe_loop *p, ir_value *v, int depth)
 {
     if (v->owner == p->body) return v->index == 0;  /* iv yes, carried values no */
@@ -105,7 +122,8 @@ static bool recomputable(pipe_loop *p, ir_value *v, int depth)
     unsigned fl = ir_op_table[d->code].flags;
     /* The prologue evaluates the slice for iteration 0 even when the loop
      * runs no iteration: nothing in it may stop the launch. */
-    if (!(fl & IR_PURE) || ir_op_may_fail(d) || d->nblocks || depth > 64 || p->nslice >= MAX_SLICE)
+    bool pure = (fl & IR_PURE) || readonly_index_load(p, d);
+    if (!pure || ir_op_may_fail(d) || d->nblocks || depth > 64 || p->nslice >= MAX_SLICE)
         return false;
     for (int i = 0; i < d->noperands; i++)
         if (!recomputable(p, d->operands[i], depth + 1)) return false;
@@ -383,6 +401,7 @@ typedef struct pipe_ctx {
     pipe_bufs bufs;
     ir_module *m;
     const ir_target *t;
+    const ir_func *kernel;
     int stages;
     int npipelined, nstaged;
     bool oom;
@@ -406,7 +425,8 @@ static void visit(ir_op *op, void *ctx)
 {
     pipe_ctx *c = ctx;
     if (op->code != IR_OP_FOR || c->oom || !op->blocks[0]) return;
-    pipe_loop p = {.bufs = &c->bufs, .m = c->m, .t = c->t, .loop = op, .body = op->blocks[0]};
+    pipe_loop p = {.kernel = c->kernel, .bufs = &c->bufs, .m = c->m, .t = c->t, .loop = op,
+                   .body = op->blocks[0]};
     for (ir_op *x = p.body->first; x && p.nloads < MAX_PIPE_LOADS; x = x->next)
         if (candidate(&p, x)) p.loads[p.nloads++].load = x;
     if (!p.nloads) return;
@@ -428,6 +448,7 @@ tile_status sched_pipeline(ir_module *m, const ir_target *t, int stages, int *np
     pipe_ctx c = {.m = m, .t = t, .stages = stages};
     for (ir_func *f = m->first; f; f = f->next)
         if (f->kind == IR_FUNC_KERNEL) {
+            c.kernel = f;
             ir_walk_post(f->body, visit, &c);
             ir_walk(f->body, visit_invariant, &c);
         }

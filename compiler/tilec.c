@@ -47,6 +47,7 @@ static const char usage[] =
     "       tilec doc [-o OUT] FILE.tile... [TEST.c]...\n"
     "       tilec opt FILE.ir [--passes=LIST] [--verify-each] [--arch A] [--warps N]\n"
     "                 [--stages S] [-o OUT]\n"
+    "       tilec splits PROGRAMS PAGES [--arch sm_80|sm_90]\n"
     "       tilec --help | --version\n"
     "\n"
     "Commands:\n"
@@ -78,6 +79,10 @@ static const char usage[] =
     "                      made as for run (-D sizes and scalars, --random, --in);\n"
     "                      print each with its predicted and measured time, and\n"
     "                      store the fastest in the disk cache for tile_compile\n"
+    "  splits P N          the split count of split-KV decoding (decode_gqa) for P\n"
+    "                      programs per split (batch x KV heads) over N pages, with\n"
+    "                      the table it is chosen from (tile_split_count's rule,\n"
+    "                      docs/scheduling.md)\n"
     "  doc FILE...         write the Markdown reference of library files (with the\n"
     "                      'Tested (NAME.tile):' statements of TEST.c files)\n"
     "  FILE --explain-blocks[=M,N]  for kernel -k, the key blocks its mask's derived\n"
@@ -1249,6 +1254,32 @@ static int cmd_opt(int argc, char **argv)
     return rc;
 }
 
+/* tilec splits PROGRAMS PAGES [--arch A] */
+static int cmd_splits(int argc, char **argv)
+{
+    const char *arch = "sm_90";
+    int64_t nums[2];
+    int n = 0;
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--arch") == 0) {
+            if (++i == argc) return usage_error("%s", "option --arch needs a value");
+            arch = argv[i];
+        } else {
+            char *end;
+            long long v = strtoll(argv[i], &end, 10);
+            if (n == 2 || *end || end == argv[i] || v < 0)
+                return usage_error("splits takes PROGRAMS and PAGES (integers >= 0), got '%s'",
+                                   argv[i]);
+            nums[n++] = v;
+        }
+    }
+    if (n != 2) return usage_error("%s", "splits needs PROGRAMS and PAGES");
+    const ir_target *t = ir_target_find(arch);
+    if (!t) return usage_error("unknown --arch '%s' (known: %s)", arch, ir_target_names());
+    sched_split_explain(stdout, t->arch, t->sm_count, nums[0], nums[1]);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc >= 2 && strcmp(argv[1], "doc") == 0) return cmd_doc(argc - 2, argv + 2);
@@ -1267,6 +1298,7 @@ int main(int argc, char **argv)
         return 2;
     }
     if (strcmp(argv[1], "opt") == 0) return cmd_opt(argc - 2, argv + 2);
+    if (strcmp(argv[1], "splits") == 0) return cmd_splits(argc - 2, argv + 2);
     arena mem;
     arena_init(&mem);
     cli c;

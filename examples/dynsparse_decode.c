@@ -1,10 +1,12 @@
 /* dynsparse_decode.c - token-selection decoding from C through tile.h
  * (TokenSelect, lib/attention/token_select.tile): over a paged KV cache,
  * score every cached key per key/value head (the group's query heads'
- * softmaxes summed), keep the sinks, the recent window and the top K
- * tokens, and attend over those only through ts_decode_split and
- * decode.tile's decode_combine, all on the device.  Then the check: dense
- * decoding (decode_split + decode_combine) on the same cache, the kept
+ * softmaxes summed; ts_logits reads each key once, ts_score_logits
+ * normalises), keep the sinks, the recent window and the top K tokens, and
+ * attend over those only through ts_decode_gqa and decode.tile's
+ * decode_merge, all on the device.  The split counts are the runtime's
+ * (tile_split_count, from the shape and the SM count).  Then the check:
+ * dense decoding (decode_gqa + decode_merge) on the same cache, the kept
  * share of the softmax mass (exp(LSE_sparse - LSE_dense)), and the sparse
  * output against a double reference over the tokens the kernels chose (read
  * back for the check only; -1 marks an empty slot of a list).
@@ -27,11 +29,11 @@
 typedef struct problem {
     int Z, H, HK, D, PS, n;          /* every sequence holds n tokens */
     int K, C, S, W, NCMAX;           /* top K in chunks of C; sinks, window */
-    int splits;
 } problem;
 
-static const problem GPU_PROBLEM = {4, 32, 8, 128, 16, 32768, 2048, 4096, 4, 64, 8, 16};
-static const problem CPU_PROBLEM = {2, 4, 2, 32, 16, 301, 24, 64, 4, 16, 5, 3};
+static const problem GPU_PROBLEM = {4, 32, 8, 128, 16, 32768, 2048, 4096, 4, 64, 8};
+static const problem CPU_PROBLEM = {2, 4, 2, 32, 16, 301, 24, 64, 4, 16, 5};
+enum { BT = 64 };                    /* ts_decode_gqa's tokens per step (its default) */
 static const double TOLERANCE = 1e-4;
 
 typedef struct named {
@@ -99,27 +101,29 @@ static void add_heavy_hitters(const problem *p, const float *q, float *kc, const
 }
 
 typedef struct kernels {
-    tile_kernel *lse, *score, *chunk, *select, *split, *combine, *dense;
+    tile_kernel *logits, *score, *chunk, *select, *split, *combine, *dense;
 } kernels;
 
+/* No split count here: the kernels take it from the partials' shapes. */
 static tile_status compile_all(tile_context *ctx, const problem *p, kernels *k)
 {
     char a[96], b[96], c[96], d[96], e[96], f[96];
     const char *ts = "attention/token_select.tile", *dc = "attention/decode.tile";
-    snprintf(a, sizeof a, "T=f32,D=%d,PS=%d,S=%d", p->D, p->PS, p->splits);
+    int G = p->H / p->HK;
+    snprintf(a, sizeof a, "T=f32,D=%d,G=%d,PS=%d", p->D, G, p->PS);
     snprintf(b, sizeof b, "K=%d,C=%d,S=%d,W=%d", p->K, p->C, p->S, p->W);
     snprintf(c, sizeof c, "K=%d,NCMAX=%d,S=%d,W=%d", p->K, p->NCMAX, p->S, p->W);
-    snprintf(d, sizeof d, "T=f32,D=%d,PS=%d,S2=%d", p->D, p->PS, p->splits);
-    snprintf(e, sizeof e, "T=f32,D=%d,S=%d", p->D, p->splits);
-    snprintf(f, sizeof f, "T=f32,D=%d,PS=%d,S=%d", p->D, p->PS, p->splits);
+    snprintf(d, sizeof d, "G=%d", G);
+    snprintf(e, sizeof e, "T=f32,D=%d", p->D);
+    snprintf(f, sizeof f, "T=f32,D=%d,G=%d,PS=%d,BT=%d", p->D, G, p->PS, BT);
     tile_status st;
-    if ((st = tile_compile_file(ctx, ts, "ts_lse_split", a, &k->lse)) ||
-        (st = tile_compile_file(ctx, ts, "ts_score", a, &k->score)) ||
+    if ((st = tile_compile_file(ctx, ts, "ts_logits", a, &k->logits)) ||
+        (st = tile_compile_file(ctx, ts, "ts_score_logits", d, &k->score)) ||
         (st = tile_compile_file(ctx, ts, "ts_select_chunk", b, &k->chunk)) ||
         (st = tile_compile_file(ctx, ts, "ts_select", c, &k->select)) ||
-        (st = tile_compile_file(ctx, ts, "ts_decode_split", d, &k->split)) ||
-        (st = tile_compile_file(ctx, dc, "decode_combine", e, &k->combine)) ||
-        (st = tile_compile_file(ctx, dc, "decode_split", f, &k->dense)))
+        (st = tile_compile_file(ctx, ts, "ts_decode_gqa", f, &k->split)) ||
+        (st = tile_compile_file(ctx, dc, "decode_merge", e, &k->combine)) ||
+        (st = tile_compile_file(ctx, dc, "decode_gqa", a, &k->dense)))
         return st;
     return TILE_OK;
 }
@@ -179,6 +183,13 @@ int main(int argc, char **argv)
     int maxp = (p->n + p->PS - 1) / p->PS, P = p->Z * maxp, ns = P * p->PS;
     int nmax = p->n, nck = (nmax + p->C - 1) / p->C * p->K, tmax = p->S + p->W + p->K;
     if (nck > p->NCMAX * p->K) return fail("NCMAX too small for the context");
+    /* split counts: the dense pass (and the scores) over the pages, the
+     * sparse attention over the steps of a token list */
+    int64_t s_dense, s_sparse;
+    if (tile_split_count(ctx, (int64_t)p->Z * p->HK, maxp, &s_dense) != TILE_OK ||
+        tile_split_count(ctx, (int64_t)p->Z * p->HK, (tmax + BT - 1) / BT, &s_sparse) != TILE_OK)
+        return fail("tile_split_count");
+    int64_t smax = s_dense > s_sparse ? s_dense : s_sparse;
     uint64_t seed = 3;
     size_t nq = (size_t)p->Z * p->H * p->D, nkv = (size_t)ns * p->HK * p->D;
     float *q = random_array(nq, &seed, 2.0f), *kc = random_array(nkv, &seed, 1.0f);
@@ -191,46 +202,49 @@ int main(int argc, char **argv)
     size_t nheads = (size_t)p->Z * p->H, ngroups = (size_t)p->Z * p->HK;
     void *dq = device_array(ctx, nq * 4, q), *dk = device_array(ctx, nkv * 4, kc), *dv = device_array(ctx, nkv * 4, vc);
     void *dt = device_array(ctx, (size_t)P * 4, table), *dl = device_array(ctx, (size_t)p->Z * 4, lens);
-    void *dlp = device_array(ctx, nheads * p->splits * 4, NULL), *dsc = device_array(ctx, ngroups * nmax * 4, NULL);
+    void *dlp = device_array(ctx, nheads * smax * 4, NULL), *dsc = device_array(ctx, ngroups * nmax * 4, NULL);
+    void *dlg = device_array(ctx, nheads * nmax * 4, NULL);
     void *dcs = device_array(ctx, ngroups * nck * 4, NULL), *dcp = device_array(ctx, ngroups * nck * 4, NULL);
     void *dti = device_array(ctx, ngroups * tmax * 4, NULL), *dtc = device_array(ctx, ngroups * 4, NULL);
-    void *dop = device_array(ctx, nheads * p->splits * p->D * 4, NULL), *dlp2 = device_array(ctx, nheads * p->splits * 4, NULL);
+    void *dop = device_array(ctx, nheads * smax * p->D * 4, NULL), *dlp2 = device_array(ctx, nheads * smax * 4, NULL);
     void *dout = device_array(ctx, nheads * p->D * 4, NULL), *dlse = device_array(ctx, nheads * 4, NULL);
     void *dout2 = device_array(ctx, nheads * p->D * 4, NULL), *dlse2 = device_array(ctx, nheads * 4, NULL);
-    if (!dq || !dk || !dv || !dt || !dl || !dlp || !dsc || !dcs || !dcp || !dti || !dtc || !dop || !dlp2 ||
+    if (!dlg || !dq || !dk || !dv || !dt || !dl || !dlp || !dsc || !dcs || !dcp || !dti || !dtc || !dop || !dlp2 ||
         !dout || !dlse || !dout2 || !dlse2)
         return fail("allocating");
 
-    int64_t sq[3] = {p->Z, p->H, p->D}, sslot[3] = {ns, p->HK, p->D}, scache[4] = {P, p->PS, p->HK, p->D};
-    int64_t st2[2] = {p->Z, maxp}, sl[1] = {p->Z}, slp[3] = {p->Z, p->H, p->splits};
+    int64_t sq[3] = {p->Z, p->H, p->D}, sslot[3] = {ns, p->HK, p->D};
+    int64_t st2[2] = {p->Z, maxp}, sl[1] = {p->Z}, slp[3] = {p->Z, p->H, s_dense};
     int64_t ssc[3] = {p->Z, p->HK, nmax}, sck[3] = {p->Z, p->HK, nck}, sti[3] = {p->Z, p->HK, tmax};
-    int64_t sop[4] = {p->Z, p->H, p->splits, p->D};
+    int64_t sop[4] = {p->Z, p->H, s_sparse, p->D}, slp2[3] = {p->Z, p->H, s_sparse};
+    int64_t sopd[4] = {p->Z, p->H, s_dense, p->D}, slg[3] = {p->Z, p->H, nmax};
     tile_arg aq = tile_tensor(TILE_F32, dq, 3, sq, NULL), ak = tile_tensor(TILE_F32, dk, 3, sslot, NULL);
     tile_arg av = tile_tensor(TILE_F32, dv, 3, sslot, NULL), at = tile_tensor(TILE_I32, dt, 2, st2, NULL);
     tile_arg al = tile_tensor(TILE_I32, dl, 1, sl, NULL), alp = tile_tensor(TILE_F32, dlp, 3, slp, NULL);
     tile_arg asc = tile_tensor(TILE_F32, dsc, 3, ssc, NULL), acs = tile_tensor(TILE_F32, dcs, 3, sck, NULL);
     tile_arg acp = tile_tensor(TILE_I32, dcp, 3, sck, NULL), ati = tile_tensor(TILE_I32, dti, 3, sti, NULL);
     tile_arg atc = tile_tensor(TILE_I32, dtc, 2, sti, NULL), aop = tile_tensor(TILE_F32, dop, 4, sop, NULL);
-    tile_arg alp2 = tile_tensor(TILE_F32, dlp2, 3, slp, NULL), scale = tile_scalar_float(TILE_F32, 1 / sqrt(p->D));
+    tile_arg alp2 = tile_tensor(TILE_F32, dlp2, 3, slp2, NULL), scale = tile_scalar_float(TILE_F32, 1 / sqrt(p->D));
     tile_arg aout = tile_tensor(TILE_F32, dout, 3, sq, NULL), alse = tile_tensor(TILE_F32, dlse, 2, sq, NULL);
     tile_arg aout2 = tile_tensor(TILE_F32, dout2, 3, sq, NULL), alse2 = tile_tensor(TILE_F32, dlse2, 2, sq, NULL);
+    tile_arg alg = tile_tensor(TILE_F32, dlg, 3, slg, NULL);
+    tile_arg aopd = tile_tensor(TILE_F32, dop, 4, sopd, NULL), alpd = tile_tensor(TILE_F32, dlp2, 3, slp, NULL);
     named stage[8][9] = {
-        {{"q", aq}, {"k_slots", ak}, {"block_table", at}, {"seq_lens", al}, {"lse_part", alp}, {"scale", scale}},
-        {{"q", aq}, {"k_slots", ak}, {"block_table", at}, {"seq_lens", al}, {"lse_part", alp}, {"score", asc},
+        {{"q", aq}, {"k_slots", ak}, {"block_table", at}, {"seq_lens", al}, {"logits", alg}, {"lse_part", alp},
          {"scale", scale}},
+        {{"logits", alg}, {"lse_part", alp}, {"seq_lens", al}, {"score", asc}},
         {{"score", asc}, {"seq_lens", al}, {"cand_score", acs}, {"cand_pos", acp}},
         {{"cand_score", acs}, {"cand_pos", acp}, {"seq_lens", al}, {"tok_idx", ati}, {"tok_cnt", atc}},
         {{"q", aq}, {"k_slots", ak}, {"v_slots", av}, {"block_table", at}, {"tok_idx", ati}, {"tok_cnt", atc},
          {"o_part", aop}, {"lse_part", alp2}, {"scale", scale}},
         {{"o_part", aop}, {"lse_part", alp2}, {"o", aout}, {"lse", alse}},
-        /* dense decoding: the same cache as [P, PS, HK, D] */
-        {{"q", aq}, {"k_cache", tile_tensor(TILE_F32, dk, 4, scache, NULL)},
-         {"v_cache", tile_tensor(TILE_F32, dv, 4, scache, NULL)}, {"block_table", at}, {"seq_lens", al},
-         {"o_part", aop}, {"lse_part", alp2}, {"scale", scale}},
-        {{"o_part", aop}, {"lse_part", alp2}, {"o", aout2}, {"lse", alse2}},
+        /* dense decoding over the same (flat) cache */
+        {{"q", aq}, {"k_slots", ak}, {"v_slots", av}, {"block_table", at}, {"seq_lens", al},
+         {"o_part", aopd}, {"lse_part", alpd}, {"scale", scale}},
+        {{"o_part", aopd}, {"lse_part", alpd}, {"o", aout2}, {"lse", alse2}},
     };
-    tile_kernel *kern[8] = {kn.lse, kn.score, kn.chunk, kn.select, kn.split, kn.combine, kn.dense, kn.combine};
-    int nargs[8] = {6, 7, 4, 5, 9, 4, 8, 4};
+    tile_kernel *kern[8] = {kn.logits, kn.score, kn.chunk, kn.select, kn.split, kn.combine, kn.dense, kn.combine};
+    int nargs[8] = {7, 4, 4, 5, 9, 4, 8, 4};
     double ms[8];
     for (int s = 0; s < 8; s++) {
         int runs = dev.interpreted ? 1 : 5;
@@ -267,15 +281,15 @@ int main(int argc, char **argv)
         for (int t = 0; t < tc[l]; t++) kept += ti[l * tmax + t] >= 0;
     bool ok = worst <= 1;
     printf("token_select %s Z=%d H=%d HK=%d n=%d D=%d K=%d S=%d W=%d: kept %.1f%% of the tokens, "
-           "%.4f of the softmax mass; error/tol %.2f %s\n",
+           "%.4f of the softmax mass; splits %lld dense, %lld sparse; error/tol %.2f %s\n",
            dev.interpreted ? "interp" : dev.name, p->Z, p->H, p->HK, p->n, p->D, p->K, p->S, p->W,
-           100.0 * kept / ((double)ngroups * p->n), mass / nheads, worst, ok ? "OK" : "FAIL");
+           100.0 * kept / ((double)ngroups * p->n), mass / nheads, (long long)s_dense, (long long)s_sparse, worst, ok ? "OK" : "FAIL");
     if (!dev.interpreted)
-        printf("  ms: lse %.3f score %.3f chunk %.3f select %.3f attend %.3f combine %.3f = %.3f; "
+        printf("  ms: logits %.3f score %.3f chunk %.3f select %.3f attend %.3f combine %.3f = %.3f; "
                "dense decode %.3f\n", ms[0], ms[1], ms[2], ms[3], ms[4], ms[5],
                ms[0] + ms[1] + ms[2] + ms[3] + ms[4] + ms[5], ms[6] + ms[7]);
     for (int s = 0; s < 7; s++) tile_kernel_free(kern[s]);
-    void *bufs[] = {dq, dk, dv, dt, dl, dlp, dsc, dcs, dcp, dti, dtc, dop, dlp2, dout, dlse, dout2, dlse2};
+    void *bufs[] = {dlg, dq, dk, dv, dt, dl, dlp, dsc, dcs, dcp, dti, dtc, dop, dlp2, dout, dlse, dout2, dlse2};
     for (size_t b = 0; b < sizeof bufs / sizeof bufs[0]; b++) tile_free(ctx, bufs[b]);
     free(q), free(kc), free(vc), free(table), free(lens), free(ti), free(tc), free(o), free(lse), free(lse2), free(ref);
     tile_close(ctx);

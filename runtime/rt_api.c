@@ -197,6 +197,18 @@ tile_status tile_device(const tile_context *ctx, tile_device_info *out)
     return TILE_OK;
 }
 
+tile_status tile_split_count(const tile_context *ctx, int64_t programs, int64_t blocks,
+                             int64_t *splits)
+{
+    rt_clear_error();
+    if (!ctx || !splits) return rt_error(TILE_ERR_ARG, "tile_split_count: NULL argument");
+    if (programs < 0 || blocks < 0)
+        return rt_error(TILE_ERR_ARG, "tile_split_count: negative programs or blocks");
+    const ir_target *t = ctx->have_target ? &ctx->target : ir_target_find("sm_90");
+    *splits = sched_split_count(t->sm_count, programs, blocks).splits;
+    return TILE_OK;
+}
+
 /* ---- memory ------------------------------------------------------------------------------ */
 /* Runs one driver call with the context's device current, restoring the
  * caller's current context after. */

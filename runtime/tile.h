@@ -105,6 +105,17 @@ typedef struct tile_device_info {
 
 tile_status tile_device(const tile_context *ctx, tile_device_info *out);
 
+/* The split count S of split-KV decoding (decode_gqa and decode_merge in
+ * lib/attention/decode.tile; token_select.tile's ts_decode_gqa): for
+ * `programs` programs per split (batch x key/value heads) over `blocks` key
+ * blocks (the pages of the longest sequence, or steps of a token list),
+ * chosen from the shape and the SM count of ctx's device (sm_90's
+ * description when interpreting) by the rule in docs/scheduling.md
+ * ("Split-KV decoding").  Allocate the partials [Z, H, S, D] and [Z, H, S]
+ * with it; the kernels take S from their shape.  S >= 1 always. */
+tile_status tile_split_count(const tile_context *ctx, int64_t programs, int64_t blocks,
+                             int64_t *splits);
+
 /* ---- memory (device memory in GPU mode, host memory when interpreting) ----- */
 tile_status tile_alloc(tile_context *ctx, size_t bytes, void **out);
 tile_status tile_free(tile_context *ctx, void *ptr);

@@ -78,6 +78,8 @@ for dir in support ir frontend codegen compiler runtime examples bench; do
       [ "$top" = "$dir" ] && continue
       if [ "$dir" = examples ] || [ "$dir" = bench ]; then
         breach "$f: #include \"$inc\": examples and bench see only $public"
+      elif [ "$f" = compiler/tilec.c ] && [ "$inc" = runtime/tile.h ]; then
+        :  # the tilec executable sits above every library: `tilec tune` runs kernels through tile.h
       elif [[ " ${allowed[$dir]} " != *" $top "* ]]; then
         breach "$f: #include \"$inc\": $dir/ may include only from: ${allowed[$dir]:-(nothing)}"
       fi

@@ -71,6 +71,10 @@ check "$A/flash_bwd.tile" flash_bwd_dq_causal "D=128" 1
 check "$A/decode.tile" decode_split "D=64,PS=16,S=4" 1
 check "$A/decode.tile" decode_split "D=128,PS=16,S=2" 1
 check "$A/decode.tile" decode_combine "D=64,S=4" 1
+check "$A/decode.tile" decode_gqa "D=128,G=4,PS=16" 1
+check "$A/decode.tile" decode_gqa "D=128,G=1,PS=16" 1
+check "$A/decode.tile" decode_gqa "D=64,G=32,PS=16" 1
+check "$A/decode.tile" decode_merge "D=128" 1
 check "$A/block_sparse.tile" block_sparse_fwd "D=64,BM=32,BN=32" 1
 check "$A/block_sparse.tile" block_sparse_fwd_causal "D=128,BM=16,BN=16" 1
 check "$A/lightning2.tile" lightning2 "D=64,E=64" 1
@@ -123,6 +127,11 @@ check "$A/token_select.tile" ts_select_chunk "K=256,C=2048" 1
 check "$A/token_select.tile" ts_select "K=256,NCMAX=16" 1
 check "$A/token_select.tile" ts_decode_split "D=128,PS=16,S2=8" 1
 check "$A/token_select.tile" ts_decode_split "T=f32,D=64,PS=16,S2=3,BT=8" 0
+check "$A/token_select.tile" ts_logits "D=128,G=4,PS=16" 1
+check "$A/token_select.tile" ts_score_logits "G=4" 1
+check "$A/token_select.tile" ts_score_logits "G=32" 1
+check "$A/token_select.tile" ts_decode_gqa "D=128,G=4,PS=16" 1
+check "$A/token_select.tile" ts_decode_gqa "T=f32,D=64,G=2,PS=16,BT=8" 0
 check "$A/token_select.tile" quest_summaries "D=128,PS=16" 1
 check "$A/token_select.tile" quest_append "D=128,PS=16" 1
 check "$A/token_select.tile" quest_score "D=128,PS=16" 1

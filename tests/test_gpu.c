@@ -437,6 +437,38 @@ static bool run_decode(tile_dtype T, int Z, int H, int HK, int D, int PS, int S,
     return ok;
 }
 
+/* decode_gqa (one program per key/value head; S is the partials' shape) and
+ * decode_merge (any S; BS = 2 loops over the splits). */
+static bool run_decode_gqa(tile_dtype T, int Z, int H, int HK, int D, int PS, int S, int BN, uint64_t seed)
+{
+    enum { MAXP = 5 };
+    int P = Z * MAXP + 1;
+    char defines[64], label[160];
+    snprintf(defines, sizeof defines, "D=%d,T=%s,G=%d,PS=%d,BN=%d", D, dtname(T), H / HK, PS, BN);
+    int32_t *table = TH_NEW(int32_t, (size_t)Z * MAXP), *lens = TH_NEW(int32_t, (size_t)Z);
+    int32_t *perm = TH_NEW(int32_t, (size_t)P);
+    th_rng rng = th_rng_new(seed);
+    for (int i = 0; i < P; i++) perm[i] = i;
+    th_rng_shuffle(&rng, perm, P);
+    for (int i = 0; i < Z * MAXP; i++) table[i] = perm[i];
+    for (int z = 0; z < Z; z++) lens[z] = z == 0 ? 0 : z == 1 ? 1 : th_rng_int(&rng, MAXP * PS + 1);
+    garg split[8] = {GIN("q", T, Z, H, D), GIN("k_slots", T, P * PS, HK, D), GIN("v_slots", T, P * PS, HK, D),
+                     GINT("block_table", table, Z, MAXP), GINT("seq_lens", lens, Z),
+                     GOUT("o_part", TILE_F32, Z, H, S, D), GOUT("lse_part", TILE_F32, Z, H, S),
+                     GSCALAR("scale", 1 / sqrt(D))};
+    snprintf(label, sizeof label, "decode_gqa %s Z=%d H=%d HK=%d D=%d PS=%d S=%d", dtname(T), Z, H, HK, D, PS, S);
+    bool ok = run_case(label, "attention/decode.tile", "decode_gqa", defines, split, 8, seed);
+    garg comb[4] = {GFLT("o_part", TILE_F32, split[5].result, Z, H, S, D),
+                    GFLT("lse_part", TILE_F32, split[6].result, Z, H, S), GOUT("o", T, Z, H, D),
+                    GOUT("lse", TILE_F32, Z, H)};
+    snprintf(label, sizeof label, "decode_merge %s Z=%d H=%d D=%d S=%d", dtname(T), Z, H, D, S);
+    snprintf(defines, sizeof defines, "D=%d,T=%s,BS=2", D, dtname(T));
+    ok = ok && run_case(label, "attention/decode.tile", "decode_merge", defines, comb, 4, seed);
+    free_results(split, 8), free_results(comb, 4);
+    free(table), free(lens), free(perm);
+    return ok;
+}
+
 static void test_decode(void **state)
 {
     (void)state;
@@ -444,6 +476,10 @@ static void test_decode(void **state)
     failed += !run_decode(TILE_BF16, 5, 8, 2, 64, 16, 3, 11);
     failed += !run_decode(TILE_F16, 4, 4, 4, 128, 32, 2, 12);
     failed += !run_decode(TILE_BF16, 3, 8, 1, 128, 16, 4, 13);
+    failed += !run_decode_gqa(TILE_BF16, 5, 8, 2, 128, 16, 3, 64, 14);    /* G = 4 */
+    failed += !run_decode_gqa(TILE_BF16, 3, 4, 4, 128, 16, 2, 64, 15);    /* G = 1 */
+    failed += !run_decode_gqa(TILE_F16, 3, 8, 1, 64, 16, 5, 32, 16);      /* MQA, G = 8 */
+    failed += !run_decode_gqa(TILE_F32, 2, 4, 2, 64, 8, 3, 16, 17);
     assert_int_equal(failed, 0);
 }
 
@@ -978,6 +1014,18 @@ static bool run_token_chain(tile_dtype T, int Z, int H, int HK, int D, int PS, i
                   GINT("seq_lens", lens, Z), GFLT("lse_part", TILE_F32, ok ? lse[4].result : q, Z, H, 2),
                   GOUT("score", TILE_F32, Z, HK, n), GSCALAR("scale", 1 / sqrt(D))};
     ok = ok && run_case(label, "attention/token_select.tile", "ts_score", defs, sc, 7, seed);
+    /* the one-pass scores (each key read once), against the same tolerance */
+    garg lg[7] = {GFLT("q", T, q, Z, H, D), GFLT("k_slots", T, k, NS, HK, D), GINT("block_table", table, Z, MAXP),
+                  GINT("seq_lens", lens, Z), GOUT("logits", TILE_F32, Z, H, n), GOUT("lse_part", TILE_F32, Z, H, 3),
+                  GSCALAR("scale", 1 / sqrt(D))};
+    snprintf(defs, sizeof defs, "T=%s,D=%d,G=%d,PS=%d", dtname(T), D, H / HK, PS);
+    ok = ok && run_case(label, "attention/token_select.tile", "ts_logits", defs, lg, 7, seed);
+    garg sl[4] = {GFLT("logits", TILE_F32, ok ? lg[4].result : q, Z, H, n),
+                  GFLT("lse_part", TILE_F32, ok ? lg[5].result : q, Z, H, 3), GINT("seq_lens", lens, Z),
+                  GOUT("score", TILE_F32, Z, HK, n)};
+    snprintf(defs, sizeof defs, "G=%d,C=64,BS=2", H / HK);
+    ok = ok && run_case(label, "attention/token_select.tile", "ts_score_logits", defs, sl, 4, seed);
+    free_results(lg, 7), free_results(sl, 4);
     garg ch[4] = {GFLT("score", TILE_F32, ok ? sc[5].result : q, Z, HK, n), GINT("seq_lens", lens, Z),
                   GOUT("cand_score", TILE_F32, Z, HK, NCK), GOUT("cand_pos", TILE_I32, Z, HK, NCK)};
     ch[2].ulps = ch[3].ulps = 1;
@@ -1022,6 +1070,19 @@ static bool run_token_chain(tile_dtype T, int Z, int H, int HK, int D, int PS, i
         snprintf(defs, sizeof defs, "T=%s,D=%d,S=%d", dtname(T), D, S2);
         ok = ok && run_case(label, "attention/decode.tile", "decode_combine", defs, cb, 4, seed);
         free_results(att, 9), free_results(cb, 4);
+        /* the grouped kernel over the same list, merged by decode_merge */
+        garg ag[9] = {GFLT("q", T, q, Z, H, D), GFLT("k_slots", T, k, NS, HK, D), GFLT("v_slots", T, v, NS, HK, D),
+                      GINT("block_table", table, Z, MAXP), GINT("tok_idx", ti, Z, HK, tmax), GINT("tok_cnt", tc, Z, HK),
+                      GOUT("o_part", TILE_F32, Z, H, S2, D), GOUT("lse_part", TILE_F32, Z, H, S2),
+                      GSCALAR("scale", 1 / sqrt(D))};
+        snprintf(defs, sizeof defs, "T=%s,D=%d,G=%d,PS=%d,BT=8", dtname(T), D, H / HK, PS);
+        ok = ok && run_case(label, "attention/token_select.tile", "ts_decode_gqa", defs, ag, 9, seed);
+        garg mg[4] = {GFLT("o_part", TILE_F32, ok ? ag[6].result : q, Z, H, S2, D),
+                      GFLT("lse_part", TILE_F32, ok ? ag[7].result : q, Z, H, S2), GOUT("o", T, Z, H, D),
+                      GOUT("lse", TILE_F32, Z, H)};
+        snprintf(defs, sizeof defs, "T=%s,D=%d", dtname(T), D);
+        ok = ok && run_case(label, "attention/decode.tile", "decode_merge", defs, mg, 4, seed);
+        free_results(ag, 9), free_results(mg, 4);
         free(ti), free(tc);
     }
     free_results(lse, 6), free_results(sc, 7), free_results(ch, 4), free_results(sel, 5);

@@ -9,12 +9,17 @@
  * page size; split counts include more splits than pages (empty splits).
  * decode_combine is also checked alone on hand-made partials.
  *
- * Tested (decode.tile): decode_split then decode_combine in f32 and bf16;
- * D = 64 and 128; (H, HK) = (1, 1), (2, 1), (2, 2), (4, 1), (4, 2); Z from 1
+ * Tested (decode.tile): decode_split then decode_combine, and decode_gqa
+ * (S from the partials' shape; the cache viewed flat; steps of BN = 8 or 64
+ * keys) then decode_merge (BS = 2: a loop over the splits), on every case,
+ * in f32 and bf16;
+ * D = 64 and 128; (H, HK) = (1, 1), (2, 1), (2, 2), (4, 1), (4, 2), and for
+ * the group sizes G = 1, 4, 8 and H (MQA) (8, 8), (8, 2), (16, 2), (8, 1); Z from 1
  * to 4; page sizes PS = 1, 4, 8, 16; S = 1 to 8 splits (more splits than
  * pages included); sequence lengths 0 to 70 (0, 1 and non-multiples of PS);
  * shuffled pages with a poisoned page behind unused block-table entries; 25
- * random configurations; decode_combine alone (S = 3, D = 64). */
+ * random configurations; decode_combine and decode_merge (BS = 16, 2, 1)
+ * alone on hand-made partials (S = 3, D = 64). */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -40,15 +45,28 @@ typedef struct decode_case {
 
 static const char *FILE_DECODE = "attention/decode.tile";
 
-static bool run_case(const decode_case *c, uint64_t seed)
+/* gqa: decode_gqa (one program per key/value head, S from o_part's shape)
+ * instead of decode_split. */
+static bool run_case_kernel(const decode_case *c, uint64_t seed, bool gqa)
 {
     char def_split[128], def_combine[128];
-    snprintf(def_split, sizeof def_split, "T=%s,D=%d,PS=%d,S=%d", ir_dtype_name(c->T), c->D,
-             c->PS, c->S);
-    snprintf(def_combine, sizeof def_combine, "T=%s,D=%d,S=%d", ir_dtype_name(c->T), c->D, c->S);
+    if (gqa) /* steps of 8 keys (across pages when PS < 8, within one when PS > 8)
+              * for odd S, of the default 64 for even S */
+        snprintf(def_split, sizeof def_split, "T=%s,D=%d,G=%d,PS=%d,BN=%d", ir_dtype_name(c->T),
+                 c->D, c->H / c->HK, c->PS, c->S % 2 ? 8 : 64);
+    else
+        snprintf(def_split, sizeof def_split, "T=%s,D=%d,PS=%d,S=%d", ir_dtype_name(c->T),
+                 c->D, c->PS, c->S);
+    if (gqa) /* S from the partials' shape; BS = 2 makes the merge loop */
+        snprintf(def_combine, sizeof def_combine, "T=%s,D=%d,BS=2", ir_dtype_name(c->T), c->D);
+    else
+        snprintf(def_combine, sizeof def_combine, "T=%s,D=%d,S=%d", ir_dtype_name(c->T), c->D,
+                 c->S);
     th_kernel split, combine;
-    if (!th_compile(&split, FILE_DECODE, "decode_split", def_split)) return false;
-    if (!th_compile(&combine, FILE_DECODE, "decode_combine", def_combine)) {
+    if (!th_compile(&split, FILE_DECODE, gqa ? "decode_gqa" : "decode_split", def_split))
+        return false;
+    if (!th_compile(&combine, FILE_DECODE, gqa ? "decode_merge" : "decode_combine",
+                    def_combine)) {
         th_kernel_free(&split);
         return false;
     }
@@ -82,8 +100,11 @@ static bool run_case(const decode_case *c, uint64_t seed)
     }
 
     th_tensor tq = th_tensor_new(c->T, TH_DIMS(Z, H, D), NULL);
-    th_tensor tk = th_tensor_new(c->T, TH_DIMS(P, PS, HK, D), NULL);
-    th_tensor tv = th_tensor_new(c->T, TH_DIMS(P, PS, HK, D), NULL);
+    /* decode_gqa takes the same memory viewed flat: [P * PS, HK, D] */
+    th_tensor tk = gqa ? th_tensor_new(c->T, TH_DIMS(P * PS, HK, D), NULL)
+                       : th_tensor_new(c->T, TH_DIMS(P, PS, HK, D), NULL);
+    th_tensor tv = gqa ? th_tensor_new(c->T, TH_DIMS(P * PS, HK, D), NULL)
+                       : th_tensor_new(c->T, TH_DIMS(P, PS, HK, D), NULL);
     th_tensor tbt = th_tensor_new(IR_I32, TH_DIMS(Z, maxp), NULL);
     th_tensor tlen = th_tensor_new(IR_I32, TH_DIMS(Z), NULL);
     th_tensor top = th_tensor_new(IR_F32, TH_DIMS(Z, H, S, D), NULL);
@@ -97,8 +118,9 @@ static bool run_case(const decode_case *c, uint64_t seed)
     th_tensor_set_i32(&tlen, lens);
     double scale = 1 / sqrt(D);
 
-    bool ok = th_launch(&split, (th_arg[]){TH_T("q", &tq), TH_T("k_cache", &tk),
-                                           TH_T("v_cache", &tv), TH_T("block_table", &tbt),
+    bool ok = th_launch(&split, (th_arg[]){TH_T("q", &tq), TH_T(gqa ? "k_slots" : "k_cache", &tk),
+                                           TH_T(gqa ? "v_slots" : "v_cache", &tv),
+                                           TH_T("block_table", &tbt),
                                            TH_T("seq_lens", &tlen), TH_T("o_part", &top),
                                            TH_T("lse_part", &tlp), TH_S("scale", scale)}, 8);
     ok = ok && th_launch(&combine, (th_arg[]){TH_T("o_part", &top), TH_T("lse_part", &tlp),
@@ -125,6 +147,13 @@ static bool run_case(const decode_case *c, uint64_t seed)
     free(q), free(kc), free(vc), free(perm), free(table);
     th_kernel_free(&split), th_kernel_free(&combine);
     return ok;
+}
+
+/* Both split kernels on the same case. */
+static bool run_case(const decode_case *c, uint64_t seed)
+{
+    bool ok = run_case_kernel(c, seed, false);
+    return run_case_kernel(c, seed, true) && ok;
 }
 
 static void run_cases(const decode_case *cases, size_t n)
@@ -190,6 +219,31 @@ static void test_bf16(void **state)
     RUN(cases);
 }
 
+/* decode_gqa's group sizes G = 1, 4, 8 and H (MQA), odd lengths, lengths 0
+ * and 1, batches with different lengths (decode_split runs them too). */
+static void test_group_sizes_f32(void **state)
+{
+    (void)state;
+    const decode_case cases[] = {
+        {IR_F32, 8, 8, 64, 16, 3, 3, {37, 0, 1}},       /* G = 1 */
+        {IR_F32, 8, 2, 64, 16, 4, 4, {45, 1, 0, 33}},   /* G = 4 */
+        {IR_F32, 16, 2, 64, 8, 5, 2, {29, 63}},         /* G = 8 */
+        {IR_F32, 8, 1, 64, 4, 2, 3, {1, 19, 0}},        /* MQA: G = H */
+        {IR_F32, 4, 1, 64, 16, 9, 1, {100}},            /* more splits than pages */
+    };
+    RUN(cases);
+}
+
+static void test_group_sizes_bf16(void **state)
+{
+    (void)state;
+    const decode_case cases[] = {
+        {IR_BF16, 8, 2, 128, 16, 3, 2, {77, 16}},        /* G = 4, D = 128 */
+        {IR_BF16, 8, 1, 64, 16, 2, 2, {31, 1}},          /* MQA */
+    };
+    RUN(cases);
+}
+
 /* Random page sizes, split counts, heads and lengths (fixed seed). */
 static void test_random_sweep_f32(void **state)
 {
@@ -209,13 +263,13 @@ static void test_random_sweep_f32(void **state)
     assert_int_equal(failed, 0);
 }
 
-/* decode_combine alone: hand-made partials with empty splits in various places. */
-static void test_combine_alone(void **state)
+/* decode_combine (or decode_merge) alone: hand-made partials with empty
+ * splits in various places. */
+static void combine_alone(const char *kernel, const char *defines)
 {
-    (void)state;
     enum { Z = 1, H = 4, S = 3, D = 64 };
     th_kernel combine;
-    assert_true(th_compile(&combine, FILE_DECODE, "decode_combine", "T=f32,D=64,S=3"));
+    assert_true(th_compile(&combine, FILE_DECODE, kernel, defines));
     th_rng rng = th_rng_new(77);
     float o_part[Z * H * S * D], lse_part[Z * H * S];
     th_fill(&rng, o_part, Z * H * S * D, -1, 1, IR_F32);
@@ -251,6 +305,21 @@ static void test_combine_alone(void **state)
     assert_true(ok);
 }
 
+static void test_combine_alone(void **state)
+{
+    (void)state;
+    combine_alone("decode_combine", "T=f32,D=64,S=3");
+}
+
+/* decode_merge with one step for all splits, and with a ragged last step. */
+static void test_merge_alone(void **state)
+{
+    (void)state;
+    combine_alone("decode_merge", "T=f32,D=64");
+    combine_alone("decode_merge", "T=f32,D=64,BS=2");
+    combine_alone("decode_merge", "T=f32,D=64,BS=1");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -259,8 +328,11 @@ int main(void)
         cmocka_unit_test(test_gqa_mqa_f32),
         cmocka_unit_test(test_head_dim_128),
         cmocka_unit_test(test_bf16),
+        cmocka_unit_test(test_group_sizes_f32),
+        cmocka_unit_test(test_group_sizes_bf16),
         cmocka_unit_test(test_random_sweep_f32),
         cmocka_unit_test(test_combine_alone),
+        cmocka_unit_test(test_merge_alone),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -10,10 +10,11 @@
  * and the append exactly (min, max and copies); attention in double over
  * the reference's kept set (each query head over its group's tokens).
  *
- * Tested (token_select.tile): every kernel (ts_lse_split, ts_score,
- * ts_select_chunk, ts_select, ts_decode_split with decode_combine,
+ * Tested (token_select.tile): every kernel (ts_lse_split, ts_score, the
+ * one-pass ts_logits + ts_score_logits, ts_select_chunk, ts_select,
+ * ts_decode_split with decode_combine, ts_decode_gqa with decode_merge,
  * quest_summaries, quest_append, quest_score, quest_select); f32 and bf16;
- * (H, HK) = (4, 2), (2, 2), (4, 1); sequences of
+ * (H, HK) = (4, 2), (2, 2), (4, 1), (8, 1); sequences of
  * lengths 0, 1, 5 (shorter than sinks + window), odd lengths up to 300 and a
  * multiple of the page size; pages shuffled in the cache; chunks smaller
  * than the context (the merge); a score tensor full of ties across chunks;
@@ -236,16 +237,21 @@ static bool same_lists(const char *what, const ts_case *c, int TMAX, const th_te
 }
 
 /* ts_decode_split + decode_combine over the lists, against ref_attend. */
-static bool run_attend(const cache *ch, const th_tensor *tidx, const th_tensor *tcnt,
-                       const int32_t *ridx, const int32_t *rcnt, int TMAX, double scale)
+static bool run_attend_kernel(const cache *ch, const th_tensor *tidx, const th_tensor *tcnt,
+                              const int32_t *ridx, const int32_t *rcnt, int TMAX, double scale,
+                              bool grouped)
 {
     const ts_case *c = ch->c;
     th_kernel ks, kc;
     int S2 = 3;
-    if (!compile_ts(&ks, "ts_decode_split", "T=%s,D=%d,PS=%d,S2=%d,BT=8", ir_dtype_name(c->T), c->D,
-                    c->PS, S2) ||
-        !compile_ts(&kc, "decode_combine", "T=%s,D=%d,S=%d", ir_dtype_name(c->T), c->D, S2))
-        return false;
+    bool built = grouped
+        ? compile_ts(&ks, "ts_decode_gqa", "T=%s,D=%d,G=%d,PS=%d,BT=8", ir_dtype_name(c->T), c->D,
+                     ch->G, c->PS) &&
+              compile_ts(&kc, "decode_merge", "T=%s,D=%d,BS=2", ir_dtype_name(c->T), c->D)
+        : compile_ts(&ks, "ts_decode_split", "T=%s,D=%d,PS=%d,S2=%d,BT=8", ir_dtype_name(c->T),
+                     c->D, c->PS, S2) &&
+              compile_ts(&kc, "decode_combine", "T=%s,D=%d,S=%d", ir_dtype_name(c->T), c->D, S2);
+    if (!built) return false;
     th_tensor top = th_tensor_new(IR_F32, TH_DIMS(c->Z, c->H, S2, c->D), NULL);
     th_tensor tlp = th_tensor_new(IR_F32, TH_DIMS(c->Z, c->H, S2), NULL);
     th_tensor to = th_tensor_new(c->T, TH_DIMS(c->Z, c->H, c->D), NULL);
@@ -271,6 +277,15 @@ static bool run_attend(const cache *ch, const th_tensor *tidx, const th_tensor *
     free(ro), free(rl), free(o), free(lse);
     th_kernel_free(&ks), th_kernel_free(&kc);
     return ok;
+}
+
+/* ts_decode_split + decode_combine (per query head), then ts_decode_gqa +
+ * decode_merge (per group), both against ref_attend. */
+static bool run_attend(const cache *ch, const th_tensor *tidx, const th_tensor *tcnt,
+                       const int32_t *ridx, const int32_t *rcnt, int TMAX, double scale)
+{
+    bool ok = run_attend_kernel(ch, tidx, tcnt, ridx, rcnt, TMAX, scale, false);
+    return run_attend_kernel(ch, tidx, tcnt, ridx, rcnt, TMAX, scale, true) && ok;
 }
 
 /* ts_lse_split + ts_score against ref_score; the kernel's scores go to
@@ -302,6 +317,43 @@ static bool run_score(const cache *ch, double scale, float *score_out)
         ok = th_check(ksc.label, score_out, ref, TH_DIMS(c->Z, c->HK, ch->NMAX), 1e-5);
     }
     th_tensor_free(&tlp), th_tensor_free(&tsc);
+    free(ref);
+    th_kernel_free(&kl), th_kernel_free(&ksc);
+    return ok;
+}
+
+/* ts_logits (each key read once, S splits) + ts_score_logits against
+ * ref_score, the same contract as run_score. */
+static bool run_score_grouped(const cache *ch, double scale, float *score_out)
+{
+    const ts_case *c = ch->c;
+    th_kernel kl, ksc;
+    int S = 3;
+    /* steps of 8 keys (inside a page) or of 64 (across pages) */
+    if (!compile_ts(&kl, "ts_logits", "T=%s,D=%d,G=%d,PS=%d,BN=%d", ir_dtype_name(c->T), c->D, ch->G,
+                    c->PS, c->PS == 8 ? 64 : 8) ||
+        !compile_ts(&ksc, "ts_score_logits", "G=%d,C=32,BS=2", ch->G))
+        return false;
+    th_tensor tlg = th_tensor_new(IR_F32, TH_DIMS(c->Z, c->H, ch->NMAX), NULL);
+    th_tensor tlp = th_tensor_new(IR_F32, TH_DIMS(c->Z, c->H, S), NULL);
+    th_tensor tsc = th_tensor_new(IR_F32, TH_DIMS(c->Z, c->HK, ch->NMAX), NULL);
+    th_tensor *tq = (th_tensor *)&ch->tq, *tk = (th_tensor *)&ch->tk;
+    th_tensor *tt = (th_tensor *)&ch->ttable, *tn = (th_tensor *)&ch->tlens;
+    bool ok = th_launch(&kl, (th_arg[]){TH_T("q", tq), TH_T("k_slots", tk), TH_T("block_table", tt),
+                                        TH_T("seq_lens", tn), TH_T("logits", &tlg),
+                                        TH_T("lse_part", &tlp), TH_S("scale", scale)}, 7) &&
+              th_launch(&ksc, (th_arg[]){TH_T("logits", &tlg), TH_T("lse_part", &tlp),
+                                         TH_T("seq_lens", tn), TH_T("score", &tsc)}, 4);
+    size_t ns = (size_t)c->Z * c->HK * ch->NMAX;
+    double *ref = TH_NEW(double, ns);
+    ref_score(ch, scale, ref);
+    if (ok) {
+        th_tensor_get(&tsc, score_out);
+        for (int zg = 0; zg < c->Z * c->HK; zg++) /* positions >= n are not written */
+            for (int j = ch->lens[zg / c->HK]; j < ch->NMAX; j++) score_out[(size_t)zg * ch->NMAX + j] = 0;
+        ok = th_check(ksc.label, score_out, ref, TH_DIMS(c->Z, c->HK, ch->NMAX), 1e-5);
+    }
+    th_tensor_free(&tlg), th_tensor_free(&tlp), th_tensor_free(&tsc);
     free(ref);
     th_kernel_free(&kl), th_kernel_free(&ksc);
     return ok;
@@ -347,9 +399,15 @@ static bool run_token_case(const ts_case *c, uint64_t seed)
     int32_t *ridx = TH_NEW(int32_t, nl * TMAX), *rcnt = TH_NEW(int32_t, nl);
     th_tensor tidx = th_tensor_new(IR_I32, TH_DIMS(c->Z, c->HK, TMAX), NULL);
     th_tensor tcnt = th_tensor_new(IR_I32, TH_DIMS(c->Z, c->HK), NULL);
+    /* the two-pass scores (ts_lse_split + ts_score), then the one-pass
+     * grouped ones (ts_logits + ts_score_logits): each selection exact
+     * against the reference from that kernel's own scores */
     bool ok = run_score(&ch, scale, score) &&
               run_token_select(&ch, score, TMAX, &tidx, &tcnt, ridx, rcnt) &&
               run_attend(&ch, &tidx, &tcnt, ridx, rcnt, TMAX, scale);
+    ok = run_score_grouped(&ch, scale, score) &&
+         run_token_select(&ch, score, TMAX, &tidx, &tcnt, ridx, rcnt) &&
+         run_attend(&ch, &tidx, &tcnt, ridx, rcnt, TMAX, scale) && ok;
     th_tensor_free(&tidx), th_tensor_free(&tcnt);
     free(score), free(ridx), free(rcnt);
     cache_free(&ch);
@@ -558,6 +616,7 @@ static void test_token_select(void **state)
         {IR_F32, 2, 2, 2, 16, 8, {129, 1}, 8, 32, 2, 8, 0},
         {IR_F32, 2, 4, 1, 32, 16, {0, 160}, 24, 32, 4, 32, 0},     /* empty sequence */
         {IR_BF16, 1, 4, 2, 64, 16, {211}, 32, 64, 4, 16, 0},
+        {IR_F32, 2, 8, 1, 32, 16, {150, 33}, 16, 64, 4, 16, 0},    /* MQA, G = 8 */
     };
     int failed = 0;
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) failed += !run_token_case(&cases[i], 300 + i);
