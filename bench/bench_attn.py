@@ -590,6 +590,147 @@ def bench_based(tile, L):
         print(f"based    {cfg:28s} tile / {who}: x{ours[-1] / peer[-1]:.2f}", flush=True)
 
 
+# ---- masks: sliding window with sinks, 50% block-sparse (issue 7's mask targets) ----------------
+WINDOW, SINKS, SPARSE_BLOCK = 1024, 4, 128
+
+
+def bench_masks(tile, L, D, flex_on):
+    """flash_fwd with the sliding-window-with-sinks mask (derived block skipping) and
+    block_sparse_fwd over a random 50% block list, each against FlexAttention on the same mask
+    (and SDPA with an explicit mask as a correctness reference).  FLOPs count the visible blocks
+    of FlexAttention's own block mask, so both sides are charged the same work."""
+    from torch.nn.attention.flex_attention import create_block_mask, flex_attention
+    Z, H = TOKENS // L, 2048 // D
+    gen = torch.Generator(device="cuda").manual_seed(3 * L + D)
+    q, k, v = (torch.randn(Z, H, L, D, device="cuda", dtype=torch.bfloat16, generator=gen) for _ in range(3))
+    scale = 1 / math.sqrt(D)
+    o = torch.empty_like(q)
+    lse = torch.empty(Z, H, L, device="cuda", dtype=torch.float32)
+    flex = torch.compile(flex_attention) if flex_on else None
+    nb = triton_cdiv(L, SPARSE_BLOCK)
+    keep = torch.rand(H, nb, nb, device="cuda", generator=gen) < 0.5
+    keep |= torch.eye(nb, dtype=torch.bool, device="cuda")[None]      # every query block sees a block
+    cases = {
+        "window": (lambda b, h, i, j: (j <= i) & ((i - j < WINDOW) | (j < SINKS))),
+        "sparse50": (lambda b, h, i, j: keep[h, i // SPARSE_BLOCK, j // SPARSE_BLOCK]),
+    }
+    for name, mask_mod in cases.items():
+        cfg = f"{name} L={L} D={D} Z={Z} H={H}"
+        bm = create_block_mask(mask_mod, None, H, L, L, device="cuda")
+        dense = bm.to_dense()                                          # [1|Z, H, nb, nb] visible blocks
+        vis_frac = dense.float().mean().item()
+        flops = 4 * Z * H * L * L * D * vis_frac
+        # the reference: batch 0, heads 0 and 1, SDPA with the explicit mask
+        i = torch.arange(L, device="cuda")
+        full = mask_mod(None, torch.arange(2, device="cuda")[:, None, None], i[None, :, None], i[None, None, :])
+        ref = F.scaled_dot_product_attention(q[:1, :2], k[:1, :2], v[:1, :2], attn_mask=full[None], scale=scale)
+        del full
+        try:
+            o.fill_(float("nan"))
+            if name == "window":
+                kern = tile.kernel("attention/flash_fwd.tile", "flash_fwd",
+                                   {"D": D, "T": "bf16", "mask": f"sliding_window(W: {WINDOW}, S: {SINKS})"})
+                a = kern.args(q=q, k=k, v=v, o=o, lse=lse, scale=scale)
+            else:
+                BN = 64
+                per = SPARSE_BLOCK // BN                                 # our key blocks per Flex block
+                idx_l, cnt_l = [], []
+                for h in range(H):
+                    rows_i, rows_c = [], []
+                    for qb in range(nb):
+                        ks = torch.nonzero(keep[h, qb]).flatten()
+                        ks = (ks[:, None] * per + torch.arange(per, device="cuda")[None]).flatten()
+                        rows_c.append(len(ks))
+                        rows_i.append(torch.nn.functional.pad(ks, (0, nb * per - len(ks))))
+                    idx_l.append(torch.stack(rows_i))
+                    cnt_l.append(torch.tensor(rows_c, device="cuda"))
+                kv_idx = torch.stack(idx_l)[None].expand(Z, -1, -1, -1).to(torch.int32).contiguous()
+                kv_cnt = torch.stack(cnt_l)[None].expand(Z, -1, -1).to(torch.int32).contiguous()
+                kern = tile.kernel("attention/block_sparse.tile", "block_sparse_fwd",
+                                   {"D": D, "T": "bf16", "BM": SPARSE_BLOCK, "BN": BN})
+                a = kern.args(q=q, k=k, v=v, kv_idx=kv_idx, kv_cnt=kv_cnt, o=o, lse=lse, scale=scale)
+            kern.launch(a)
+            tile.sync()
+            err = rel_err(o[:1, :2], ref)
+            if err > 1e-2:
+                record("masks", cfg, "tile", None, "TFLOP/s", f"WRONG: rel_err {err:.2e}")
+            else:
+                ms = bench_ms(lambda: kern.launch(a))
+                record("masks", cfg, "tile", flops / (ms * 1e-3) * 1e-12, "TFLOP/s",
+                       f"{ms:.3f} ms, {vis_frac:.0%} of blocks visible, rel_err {err:.1e}")
+        except TileError as e:
+            record("masks", cfg, "tile", None, "TFLOP/s", "FAILED: " + str(e).replace("\n", " | ")[:300])
+        if flex is not None:
+            try_peer("masks", cfg, "flex", lambda: flex(q, k, v, block_mask=bm, scale=scale), flops, "TFLOP/s")
+
+
+def triton_cdiv(a, b):
+    return (a + b - 1) // b
+
+
+# ---- Lightning Attention-2 -------------------------------------------------------------------------
+def lightning_torch_chunked(q, k, v, decay, C=64):
+    """Lightning Attention-2 chunk-wise in PyTorch (float32): intra-chunk masked product, the D x E
+    state carried between chunks by a cumulative product of decays."""
+    Z, H, N, D = q.shape
+    E = v.shape[-1]
+    pad = (-N) % C
+    qf, kf, vf = (torch.nn.functional.pad(t.float(), (0, 0, 0, pad)) for t in (q, k, v))
+    n = (N + pad) // C
+    qc, kc, vc = (t.view(Z, H, n, C, -1) for t in (qf, kf, vf))
+    ld = torch.log(decay.float()).view(1, H, 1, 1, 1)
+    j = torch.arange(C, device=q.device, dtype=torch.float32)
+    gap = j[:, None] - j[None, :]
+    intra = torch.where(gap >= 0, torch.exp(gap * ld), torch.zeros((), device=q.device))
+    o = ((qc @ kc.transpose(-1, -2)) * intra) @ vc
+    kdec = torch.exp((C - 1 - j).view(1, 1, 1, C, 1) * ld)
+    local = (kc * kdec).transpose(-1, -2) @ vc                    # [Z, H, n, D, E]
+    state = torch.zeros(Z, H, D, E, device=q.device)
+    bdec = torch.exp(C * ld.view(1, H, 1, 1))
+    qdec = torch.exp((j + 1).view(1, 1, C, 1) * ld.view(1, H, 1, 1))
+    outs = []
+    for c in range(n):
+        outs.append(o[:, :, c] + (qc[:, :, c] @ state) * qdec)
+        state = state * bdec + local[:, :, c]
+    return torch.stack(outs, 2).reshape(Z, H, n * C, E)[:, :, :N]
+
+
+def bench_lightning(tile, L):
+    Z, H, D = TOKENS // L, 16, 128
+    cfg = f"lightning2 L={L} Z={Z} H={H} D={D}"
+    gen = torch.Generator(device="cuda").manual_seed(29 * L)
+    q, k, v = (0.1 * torch.randn(Z, H, L, D, device="cuda", generator=gen) for _ in range(3))
+    q, k, v = q.to(torch.bfloat16), k.to(torch.bfloat16), v.to(torch.bfloat16)
+    decay = 1 - torch.exp(-torch.linspace(2, 8, H, device="cuda"))   # lambda_h in (0, 1)
+    flops = 2 * Z * H * L * (64 * D * 2 + 2 * D * D)              # chunk of 64: intra + inter + state
+    ref = lightning_torch_chunked(q[:1, :2], k[:1, :2], v[:1, :2], decay[:2])
+    try:
+        kern = tile.kernel("attention/lightning2.tile", "lightning2", {"D": D, "E": D, "T": "bf16"})
+        o = torch.full_like(v, float("nan"))
+        a = kern.args(q=q, k=k, v=v, decay=decay.float().contiguous(), o=o)
+        kern.launch(a)
+        tile.sync()
+        err = rel_err(o[:1, :2], ref)
+        if err > 2e-2:
+            record("linear", cfg, "tile", None, "Mtok/s", f"WRONG: rel_err {err:.2e}")
+        else:
+            ms = bench_ms(lambda: kern.launch(a))
+            record("linear", cfg, "tile", Z * L / (ms * 1e-3) * 1e-6, "Mtok/s", f"{ms:.3f} ms, rel_err {err:.1e}")
+    except TileError as e:
+        record("linear", cfg, "tile", None, "Mtok/s", "FAILED: " + str(e).replace("\n", " | ")[:300])
+    peers = [("torch-chunked", lambda: lightning_torch_chunked(q, k, v, decay))]
+    try:
+        from fla.ops.simple_gla import chunk_simple_gla
+        g = torch.log(decay.float()).view(1, 1, H).expand(Z, L, H).contiguous()
+        peers.insert(0, ("fla-simple-gla", lambda: chunk_simple_gla(
+            q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), g=g, scale=1.0)[0]))
+    except Exception as e:  # noqa: BLE001
+        print(f"bench_attn: flash-linear-attention (fla) unavailable ({type(e).__name__}: {e}); "
+              "Lightning-2 is compared with PyTorch chunked")
+    for who, fn in peers:
+        try_peer("linear", cfg, who, fn, Z * L * 1e3, "Mtok/s")   # work/1e3 so the unit is Mtok/s
+
+
 # ---- decode -------------------------------------------------------------------------------------
 def copy_gbps(nbytes):
     """A torch device-to-device copy of nbytes: (bytes read + bytes written) / time, in GB/s."""
@@ -715,13 +856,13 @@ def flex_setup():
 
 def summary():
     print("\n== summary (ratio = tile / peer; > 1: tile faster)")
-    peers = ["sdpa-flash", "sdpa-cudnn", "flex", "triton"]
+    peers = ["sdpa-flash", "sdpa-cudnn", "flex", "triton", "fla-simple-gla", "torch-chunked"]
     print(f"{'what':8s} {'config':28s} {'tile':>10s} " + " ".join(f"{p:>14s}" for p in peers))
     keyed = {}
     for g, c, who, val, unit, note in rows:
         keyed.setdefault((g, c), {})[who] = (val, unit, note)
     for (g, c), d in keyed.items():
-        if g not in ("fwd", "bwd", "decode", "sc-fwd", "sc-bwd", "sc-tab"):
+        if g not in ("fwd", "bwd", "decode", "sc-fwd", "sc-bwd", "sc-tab", "masks", "linear"):
             continue
         ours = d.get("tile", (None, "", ""))
         unit = ours[1] or next(iter(d.values()))[1]
@@ -800,6 +941,21 @@ def main():
                 except Exception:  # noqa: BLE001
                     traceback.print_exc()
                 torch.cuda.empty_cache()
+    if "masks" in only:
+        for L in ([4096] if args.quick else [1024, 4096, 16384]):
+            for D in ([128] if args.quick else [64, 128]):
+                try:
+                    bench_masks(tile, L, D, not args.no_flex)
+                except Exception:  # noqa: BLE001
+                    traceback.print_exc()
+                torch.cuda.empty_cache()
+    if "lightning" in only:
+        for L in ([16384] if args.quick else [4096, 16384]):
+            try:
+                bench_lightning(tile, L)
+            except Exception:  # noqa: BLE001
+                traceback.print_exc()
+            torch.cuda.empty_cache()
     if "based" in only:
         for L in ([4096] if args.quick else [1024, 4096, 16384]):
             try:
