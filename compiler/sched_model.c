@@ -528,10 +528,12 @@ tile_status sched_analyze(const ir_func *k, int num_warps, const sched_shape *s,
  * scaled down so that no candidate is rejected before it is costed. */
 int sched_predict_regs(const sched_cost *c)
 {
-    if (c->sched_live_regs <= 0)
-        return c->live_regs * 4 / 5 + 40 * c->loop_dots - 25;
-    if (c->unpipelined) return 67 + (c->sched_live_regs * 7 + 3) / 4;
-    return c->sched_live_regs + 40 * c->loop_dots - 25;
+    int r;
+    if (c->sched_live_regs <= 0) r = c->live_regs * 4 / 5 + 40 * c->loop_dots - 25;
+    else if (c->unpipelined) r = 67 + (c->sched_live_regs * 7 + 3) / 4;
+    else r = c->sched_live_regs + 40 * c->loop_dots - 25;
+    /* Indices, addresses and the ABI's parameters: no kernel takes fewer. */
+    return r < 32 ? 32 : r;
 }
 
 static const char *sprint(arena *mem, const char *fmt, double a, double b, double x)
