@@ -364,17 +364,18 @@ tile_status tile_compile(tile_context *ctx, const tile_source *src, tile_kernel 
     /* `auto` constants: chosen for the device (interpreter: for sm_90's
      * description, as tilec run --interp does). */
     k->opts.target = ctx->have_target ? &ctx->target : NULL;
-    st = tc_compile(&k->unit, k->path, k->text, &k->opts);
-    if (st != TILE_OK) {
-        if (k->unit) rt_error_diags(st, &k->unit->diags);
-        else rt_error(st, "tile_compile: %s", tile_status_name(st));
-        tile_kernel_free(k);
-        return st;
-    }
-    k->fn = k->unit->kernel;
-    if (!ctx->interpret && (st = rt_tune_load(k)) != TILE_OK) {
-        tile_kernel_free(k);
-        return st;
+    if (!rt_plan_load(k)) {
+        st = tc_compile(&k->unit, k->path, k->text, &k->opts);
+        if (st != TILE_OK) {
+            if (k->unit) rt_error_diags(st, &k->unit->diags);
+            else rt_error(st, "tile_compile: %s", tile_status_name(st));
+            tile_kernel_free(k);
+            return st;
+        }
+        k->fn = k->unit->kernel;
+        char schedule[96];
+        tc_schedule_text(k->unit, schedule, sizeof schedule);
+        rt_plan_store(k, schedule, false);   /* the next tile_compile skips the search */
     }
     k->ndiv = tc_div_candidates(k->fn, k->div, TC_MAX_DIV_CANDIDATES);
     if (!ctx->interpret) {

@@ -71,9 +71,12 @@ struct tile_kernel {
     char schedule[96];
 };
 
-/* rt_tune.c: applies the tuning record of k's disk cache, if any (GPU
- * mode, after k->unit is compiled); a missing or stale record is no error. */
-tile_status rt_tune_load(tile_kernel *k);
+/* rt_tune.c: the schedule record of k's disk cache.  rt_plan_load compiles
+ * k->unit with the recorded schedule (no search) and says whether it did;
+ * a missing, corrupt or stale record is no error, just false.
+ * rt_plan_store records k's schedule (the scheduler's, or tuned). */
+bool rt_plan_load(tile_kernel *k);
+void rt_plan_store(const tile_kernel *k, const char *schedule, bool tuned);
 
 /* Sets the calling thread's last error; returns st. */
 tile_status rt_error(tile_status st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -202,7 +202,7 @@ static void key_of(const tile_kernel *k, const tc_unit *u, tc_arg_facts facts, u
     else tc_schedule_text(u, schedule, sizeof schedule);
     rt_key_parts parts = {.files = u->diags.files, .kernel = k->opts.kernel,
                           .arch = k->ctx->arch, .facts = facts,
-                          .num_warps = k->forced ? k->num_warps : k->ctx->num_warps,
+                          .num_warps = k->ctx->num_warps,
                           .opt_level = k->opts.opt_level, .schedule = schedule};
     rt_cache_key(&parts, key);
 }

@@ -13,11 +13,15 @@
  * stages for code generation; its text enters the variant key, so every
  * candidate has its own cache entries.
  *
- * A record is DIR/<hex key>.tune holding "TILETUNE1 <schedule>\n", keyed
- * like a variant (every source, the constants, the kernel, the device's
- * arch, the compiler version) under the pseudo-schedule "tune".  It is
- * written to a temporary file and renamed; a record that does not parse
- * or names no candidate of today's plan is ignored. */
+ * A schedule record is DIR/<hex key>.plan holding
+ *     "TILEPLAN1 <sha-256 of every source file> <tuned 0|1> <schedule>\n".
+ * tile_compile writes the scheduler's choice there and tile_tune the
+ * measured best; a later tile_compile of the same top file, kernel,
+ * constants, include dirs and target compiles once with that schedule
+ * and skips the scheduler's search (its compile-time cost), after
+ * checking that the files that compilation read hash as recorded.  It is
+ * written to a temporary file and renamed; a record that does not parse,
+ * does not compile or whose files changed is ignored. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,7 +31,7 @@
 #include "compiler/sched_choose.h"
 #include "rt_internal.h"
 
-#define TUNE_MAGIC "TILETUNE1 "
+#define PLAN_MAGIC "TILEPLAN1 "
 
 static double now_s(void)
 {
@@ -86,52 +90,145 @@ static tile_status apply(tile_kernel *k, const sched_plan *p, const sched_candid
 
 /* ---- records --------------------------------------------------------------------------------- */
 
-static bool record_path(const tile_kernel *k, const tc_unit *u, char *buf, size_t size)
+/* The record's key, from what is known before compiling: the top source
+ * file, the kernel, constants and include dirs, and the target the
+ * scheduler plans for.  Imports are checked after the fast compile (the
+ * record holds the hash of every file that compilation read). */
+static bool record_path(const tile_kernel *k, char *buf, size_t size)
 {
-    if (!k->ctx->cache_dir) return false;
-    rt_key_parts parts = {.files = u->diags.files, .kernel = k->opts.kernel,
-                          .arch = k->ctx->arch, .num_warps = k->ctx->num_warps,
-                          .opt_level = k->opts.opt_level, .schedule = "tune"};
-    uint8_t key[RT_KEY_SIZE];
-    char hex[2 * RT_KEY_SIZE + 1];
-    rt_cache_key(&parts, key);
-    rt_key_hex(key, hex);
-    return snprintf(buf, size, "%s/%s.tune", k->ctx->cache_dir, hex) < (int)size;
+    const tile_context *ctx = k->ctx;
+    if (!ctx->cache_dir) return false;
+    arena m;
+    arena_init(&m);
+    const char *text = k->text;
+    size_t len = 0;
+    if (!text) {
+        FILE *f = fopen(k->path, "rb");
+        char *t = NULL;
+        if (f && fseek(f, 0, SEEK_END) == 0) {
+            long n = ftell(f);
+            if (n >= 0 && fseek(f, 0, SEEK_SET) == 0 && (t = arena_alloc(&m, (size_t)n + 1)) &&
+                fread(t, 1, (size_t)n, f) == (size_t)n)
+                t[n] = 0, len = (size_t)n;
+            else
+                t = NULL;
+        }
+        if (f) fclose(f);
+        text = t;
+    } else {
+        len = strlen(text);
+    }
+    char *what = text ? arena_printf(&m, "%s|O%d|%d SMs|%d smem", k->opts.kernel,
+                                     k->opts.opt_level, ctx->have_target ? ctx->target.sm_count : 0,
+                                     ctx->have_target ? ctx->target.smem_per_block : 0)
+                      : NULL;
+    for (int i = 0; what && i < k->opts.ndefines; i++) what = arena_printf(&m, "%s|-D%s", what, k->opts.defines[i]);
+    for (int i = 0; what && i < k->opts.ninclude; i++) what = arena_printf(&m, "%s|-I%s", what, k->opts.include_dirs[i]);
+    bool ok = what != NULL;
+    if (ok) {
+        src_file top = {.path = k->path, .text = text, .len = len};
+        rt_key_parts parts = {.files = &top, .kernel = what, .arch = ctx->arch,
+                              .num_warps = ctx->num_warps, .schedule = "plan"};
+        uint8_t key[RT_KEY_SIZE];
+        char hex[2 * RT_KEY_SIZE + 1];
+        rt_cache_key(&parts, key);
+        rt_key_hex(key, hex);
+        ok = snprintf(buf, size, "%s/%s.plan", ctx->cache_dir, hex) < (int)size;
+    }
+    arena_free(&m);
+    return ok;
 }
 
-static void store_record(const tile_kernel *k, const tc_unit *u, const char *schedule)
+/* Hex SHA-256 of every source file u read. */
+static void files_hash(const tc_unit *u, char hex[2 * RT_KEY_SIZE + 1])
 {
-    char path[4096], tmp[4200];
-    if (!record_path(k, u, path, sizeof path)) return;
+    rt_key_parts parts = {.files = u->diags.files, .kernel = "", .arch = "", .schedule = "files"};
+    uint8_t key[RT_KEY_SIZE];
+    rt_cache_key(&parts, key);
+    rt_key_hex(key, hex);
+}
+
+void rt_plan_store(const tile_kernel *k, const char *schedule, bool tuned)
+{
+    char path[4096], tmp[4200], hex[2 * RT_KEY_SIZE + 1];
+    if (!schedule || !*schedule || !record_path(k, path, sizeof path)) return;
+    files_hash(k->unit, hex);
     snprintf(tmp, sizeof tmp, "%s.%ld.tmp", path, (long)getpid());
     FILE *f = fopen(tmp, "w");
     if (!f) return;   /* the disk cache only saves time */
-    bool ok = fprintf(f, "%s%s\n", TUNE_MAGIC, schedule) > 0;
+    bool ok = fprintf(f, "%s%s %d %s\n", PLAN_MAGIC, hex, tuned ? 1 : 0, schedule) > 0;
     ok &= fclose(f) == 0;
     if (!ok || rename(tmp, path) != 0) remove(tmp);
 }
 
-tile_status rt_tune_load(tile_kernel *k)
+/* "BM=128,BN=64 w8 s2" into names/values, warps and stages. */
+static int parse_schedule(arena *m, const char *text, const char **names, int64_t *values,
+                          int *warps, int *stages)
 {
-    const sched_plan *p = plan_of(k, k->unit);
-    char path[4096], line[160];
-    if (!p || !record_path(k, k->unit, path, sizeof path)) return TILE_OK;
+    const char *sp = strrchr(text, ' '), *sp2 = NULL;
+    for (const char *p = text; sp && p < sp; p++)
+        if (*p == ' ') sp2 = p;
+    if (!sp2 || sscanf(sp2, " w%d s%d", warps, stages) != 2 || *warps < 1 || *warps > 32 ||
+        *stages < 1 || *stages > 8)
+        return -1;
+    int n = 0;
+    for (const char *p = text; p < sp2 && n < SCHED_MAX_AUTOS;) {
+        const char *eq = memchr(p, '=', (size_t)(sp2 - p));
+        if (!eq || eq == p) return -1;
+        names[n] = arena_strndup(m, p, (size_t)(eq - p));
+        char *end;
+        long long v = strtoll(eq + 1, &end, 10);
+        if (!names[n] || end == eq + 1 || v < 1 || (*end != ',' && end != sp2)) return -1;
+        values[n++] = v;
+        p = *end == ',' ? end + 1 : sp2;
+    }
+    return n;
+}
+
+bool rt_plan_load(tile_kernel *k)
+{
+    char path[4096], line[256], hex[2 * RT_KEY_SIZE + 1], want[2 * RT_KEY_SIZE + 1], sched[96];
+    int tuned;
+    if (!record_path(k, path, sizeof path)) return false;
     FILE *f = fopen(path, "r");
-    if (!f) return TILE_OK;
+    if (!f) return false;
     bool got = fgets(line, sizeof line, f) != NULL;
     fclose(f);
-    size_t n = strlen(TUNE_MAGIC);
-    if (!got || strncmp(line, TUNE_MAGIC, n) != 0) return TILE_OK;
-    line[strcspn(line, "\n")] = 0;
-    for (int i = 0; i < p->ncand; i++) {
-        char text[96];
-        tc_candidate_text(p, &p->cand[i], text, sizeof text);
-        if (!p->cand[i].compiled || strcmp(text, line + n) != 0) continue;
-        tile_status st = apply(k, p, &p->cand[i]);
-        if (st == TILE_OK) k->tuned = true;
-        return st;
+    size_t n = strlen(PLAN_MAGIC);
+    if (!got || strncmp(line, PLAN_MAGIC, n) != 0 ||
+        sscanf(line + n, "%64s %d %95[^\n]", want, &tuned, sched) != 3)
+        return false;
+    const char *names[SCHED_MAX_AUTOS];
+    int64_t values[SCHED_MAX_AUTOS];
+    int warps, stages;
+    int nv = parse_schedule(&k->mem, sched, names, values, &warps, &stages);
+    fe_auto_value *v = nv > 0 ? arena_calloc(&k->mem, (size_t)nv, sizeof *v) : NULL;
+    if (!v) return false;
+    for (int i = 0; i < nv; i++)
+        v[i] = (fe_auto_value){.kernel = k->opts.kernel, .name = names[i], .value = values[i]};
+    tc_options o = k->opts;
+    o.auto_values = v;
+    o.nauto_values = nv;
+    tc_unit *u = NULL;
+    if (tc_compile(&u, k->path, k->text, &o) != TILE_OK) {
+        tc_unit_free(u);   /* stale (the source changed under the same top file): compile afresh */
+        return false;
     }
-    return TILE_OK;   /* stale: the plan has no such candidate today */
+    files_hash(u, hex);
+    if (strcmp(hex, want) != 0) {   /* an import changed */
+        tc_unit_free(u);
+        return false;
+    }
+    k->unit = u;
+    k->fn = u->kernel;
+    k->opts.auto_values = v;
+    k->opts.nauto_values = nv;
+    k->forced = true;
+    k->tuned = tuned != 0;
+    k->num_warps = warps;
+    k->num_stages = stages;
+    snprintf(k->schedule, sizeof k->schedule, "%s", sched);
+    return true;
 }
 
 /* ---- tile_tune ------------------------------------------------------------------------------- */
@@ -264,7 +361,7 @@ tile_status tile_tune(tile_kernel *k, const tile_arg *args, int nargs, void *str
         st = apply(k, p, picks[best].c);
         if (st == TILE_OK) {
             k->tuned = true;
-            store_record(k, pu, out->cand[best].schedule);
+            rt_plan_store(k, out->cand[best].schedule, true);
         }
     } else if (p && k->forced && !k->tuned) {
         (void)apply(k, p, NULL);   /* back to the model's choice; the error stands */

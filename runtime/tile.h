@@ -35,7 +35,9 @@
  * Compiled code is cached in memory (per context) and on disk
  * ($TILE_CACHE_DIR, default ~/.cache/tile), keyed by a SHA-256 of every
  * source file the compilation read, the constants, the target, the
- * specialisation facts of the arguments and the compiler version. */
+ * specialisation facts of the arguments and the compiler version.  The
+ * schedule chosen for `auto` constants (or measured by tile_tune) is kept
+ * there too, so a warm tile_compile skips the scheduler's search. */
 #ifndef TILE_H
 #define TILE_H
 

@@ -354,16 +354,25 @@ static void test_scheduler_uses_device(void **state)
 static long long br_of(const char *schedule) { return strtoll(strstr(schedule, "BR=") + 3, NULL, 10); }
 static int warps_of(const char *schedule) { return atoi(strstr(schedule, " w") + 2); }
 
-static void tune_record_path(char *buf, size_t size)
+/* Overwrites every schedule record of the cache directory with `line`;
+ * returns how many there were. */
+static int corrupt_records(const char *line)
 {
-    /* The one .tune file of the cache directory. */
-    char cmd[256];
-    snprintf(cmd, sizeof cmd, "ls %s/*.tune 2>/dev/null", cache);
+    char cmd[256], path[512];
+    snprintf(cmd, sizeof cmd, "ls %s/*.plan 2>/dev/null", cache);
     FILE *p = popen(cmd, "r");
     assert_non_null(p);
-    if (!fgets(buf, (int)size, p)) buf[0] = 0;
+    int n = 0;
+    while (fgets(path, sizeof path, p)) {
+        path[strcspn(path, "\n")] = 0;
+        FILE *f = fopen(path, "w");
+        assert_non_null(f);
+        fputs(line, f);
+        fclose(f);
+        n++;
+    }
     pclose(p);
-    buf[strcspn(buf, "\n")] = 0;
+    return n;
 }
 
 static void test_tune(void **state)
@@ -427,20 +436,27 @@ static void test_tune(void **state)
     assert_int_equal(tile_kernel_schedule(k, now, sizeof now, &tuned), TILE_OK);
     assert_int_equal(tuned, 0);
     tile_kernel_free(k);
-    /* A corrupt record is ignored. */
-    char path[512];
-    tune_record_path(path, sizeof path);
-    assert_true(path[0] != 0);
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    fputs("TILETUNE1 BR=999999 w4 s2\n", f);
-    fclose(f);
+    /* A record whose sources do not hash as recorded, or that does not
+     * parse, is ignored: the scheduler chooses again. */
+    char bad[160];
+    snprintf(bad, sizeof bad, "TILEPLAN1 %064d 1 %s\n", 0, best);
+    assert_true(corrupt_records(bad) >= 2);
     if (tile_compile(ctx2, &src, &k) != TILE_OK) fail_msg("%s", tile_last_error());
     assert_int_equal(tile_kernel_schedule(k, now, sizeof now, &tuned), TILE_OK);
     assert_string_equal(now, model);
     assert_int_equal(tuned, 0);
     tile_kernel_free(k);
-    remove(path);
+    assert_true(corrupt_records("TILEPLAN1 garbage\n") >= 2);
+    if (tile_compile(ctx2, &src, &k) != TILE_OK) fail_msg("%s", tile_last_error());
+    assert_int_equal(tile_kernel_schedule(k, now, sizeof now, &tuned), TILE_OK);
+    assert_string_equal(now, model);
+    assert_int_equal(tuned, 0);
+    tile_kernel_free(k);
+    /* ... and rewritten by that compile: the next one loads it (no search). */
+    if (tile_compile(ctx2, &src, &k) != TILE_OK) fail_msg("%s", tile_last_error());
+    assert_int_equal(tile_kernel_schedule(k, now, sizeof now, &tuned), TILE_OK);
+    assert_string_equal(now, model);
+    tile_kernel_free(k);
     tile_close(ctx2);
 
     /* Nothing to tune without `auto` constants. */
