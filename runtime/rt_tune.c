@@ -77,6 +77,8 @@ static tile_status apply(tile_kernel *k, const sched_plan *p, const sched_candid
     tc_unit_free(k->unit);
     k->unit = u;
     k->fn = u->kernel;
+    /* The divisibility facts name the new unit's dims and its block sizes. */
+    k->ndiv = tc_div_candidates(k->fn, k->div, TC_MAX_DIV_CANDIDATES);
     k->opts.auto_values = o.auto_values;
     k->opts.nauto_values = o.nauto_values;
     k->forced = c != NULL;
