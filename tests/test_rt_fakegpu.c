@@ -438,7 +438,7 @@ static void test_tune(void **state)
     tile_kernel_free(k);
     /* A record whose sources do not hash as recorded, or that does not
      * parse, is ignored: the scheduler chooses again. */
-    char bad[160];
+    char bad[256];
     snprintf(bad, sizeof bad, "TILEPLAN1 %064d 1 %s\n", 0, best);
     assert_true(corrupt_records(bad) >= 2);
     if (tile_compile(ctx2, &src, &k) != TILE_OK) fail_msg("%s", tile_last_error());
