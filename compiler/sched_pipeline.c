@@ -261,6 +261,16 @@ static void rewire(pipe_loop *p, ir_builder *b, ir_value *slot)
     }
 }
 
+/* Is op inside a loop?  Then its block runs again, and the buffers it
+ * fills are the ones the previous run's loop may still be reading. */
+static bool inside_loop(const ir_op *op)
+{
+    for (const ir_op *q = op->parent ? op->parent->parent : NULL; q;
+         q = q->parent ? q->parent->parent : NULL)
+        if (q->code == IR_OP_FOR || q->code == IR_OP_WHILE) return true;
+    return false;
+}
+
 static void transform(pipe_loop *p, int stages)
 {
     ir_op *loop = p->loop;
@@ -296,8 +306,11 @@ static void transform(pipe_loop *p, int stages)
         p->loads[l].buf = buf;
     }
     /* A reused buffer: every thread has left the earlier loop (whose last
-     * iteration may still read a slot the prologue now fills). */
-    if (reused && !ir_build(&b, IR_OP_BARRIER, 0, NULL, 0, NULL, 0)) p->oom = true;
+     * iteration may still read a slot the prologue now fills).  Inside an
+     * enclosing loop the same holds for the previous trip's loops
+     * (compute-sanitizer's racecheck found it in flash_bwd_dkdv's GQA loop). */
+    if ((reused || inside_loop(loop)) && !ir_build(&b, IR_OP_BARRIER, 0, NULL, 0, NULL, 0))
+        p->oom = true;
     /* Prologue: iterations 0 .. S-2. */
     for (int s = 0; s < stages - 1 && !p->oom; s++) {
         ir_value *iv = ir_binary(&b, IR_OP_ADD, lo, ir_binary(&b, IR_OP_MUL, step, scalar(&b, it_t, s)));
@@ -367,6 +380,9 @@ static void stage_invariant(pipe_loop *p, ir_op *ld)
     bt.shape[0] = 1;
     bt.layout = shared_layout(p, 3, bt.shape[2]);
     ir_op *a = ir_build(&b, IR_OP_LOCAL_ALLOC, 0, NULL, 1, &bt, 0);
+    /* Restaged on every trip of an enclosing loop: wait for the readers of
+     * the previous trip first. */
+    if (a && inside_loop(ld) && !ir_build(&b, IR_OP_BARRIER, 0, NULL, 0, NULL, 0)) a = NULL;
     if (!a) {
         p->oom = true;
         return;
