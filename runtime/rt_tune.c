@@ -227,7 +227,8 @@ bool rt_plan_load(tile_kernel *k)
     k->opts.nauto_values = nv;
     k->forced = true;
     k->tuned = tuned != 0;
-    k->num_warps = warps;
+    /* A context that fixes the warps keeps them, as without a record. */
+    k->num_warps = k->ctx->num_warps && !k->tuned ? k->ctx->num_warps : warps;
     k->num_stages = stages;
     snprintf(k->schedule, sizeof k->schedule, "%s", sched);
     return true;
