@@ -100,6 +100,7 @@ typedef struct cg_ctx {
     /* Bisecting a wrong result on the GPU: TILE_CG_GENERIC_DOT=1 turns off
      * mma.sync, TILE_CG_NO_VECTOR=1 the vector global accesses. */
     bool no_mma, no_vector;
+    uint64_t vector_ok;          /* cg_options.vector_ok: by parameter index */
     LLVMValueRef tid, lane, warp; /* i32, computed in the entry block */
 
     cg_val *vals;                /* by ir_value id */

@@ -511,6 +511,12 @@ static void build_entry(cg_ctx *g)
 
 tile_status cg_emit_kernel(ir_func *f, const ir_target *t, cg_emit_kind kind, cg_result *out)
 {
+    return cg_emit_kernel_with(f, t, NULL, kind, out);
+}
+
+tile_status cg_emit_kernel_with(ir_func *f, const ir_target *t, const cg_options *o,
+                                cg_emit_kind kind, cg_result *out)
+{
     ir_module *m = f->module;
     memset(out, 0, sizeof *out);
     if (m->stage != IR_STAGE_SCHEDULED) {
@@ -520,7 +526,7 @@ tile_status cg_emit_kernel(ir_func *f, const ir_target *t, cg_emit_kind kind, cg
     cg_ctx g = {
         .f = f, .m = m, .target = t, .mem = m->mem, .diags = m->diags,
         .num_warps = m->target.num_warps, .nthreads = 32 * m->target.num_warps,
-        .nvals = m->next_value_id,
+        .nvals = m->next_value_id, .vector_ok = o ? o->vector_ok : 0,
     };
     const char *env = getenv("TILE_CG_GENERIC_DOT");
     g.no_mma = env && *env && strcmp(env, "0") != 0;

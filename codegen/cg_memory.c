@@ -217,6 +217,9 @@ static int vector_width(const mem_access *a)
  * last stride, base and other strides multiples of the chunk. */
 static LLVMValueRef vector_ok(cg_ctx *g, const mem_access *a, int w)
 {
+    int param = a->tensor->tensor.param;
+    if (param >= 0 && param < 64 && (g->vector_ok >> param & 1))
+        return LLVMConstInt(LLVMInt1TypeInContext(g->ctx), 1, 0);
     int64_t bytes = (int64_t)w * ir_dtype_size(a->dt);
     LLVMValueRef base = LLVMBuildPtrToInt(g->b, a->tensor->tensor.ptr, i64t(g), "");
     LLVMValueRef ok = LLVMBuildICmp(g->b, LLVMIntEQ,

@@ -7,6 +7,7 @@
 #define TILE_CODEGEN_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "ir/ir.h"
 #include "ir/target.h"
@@ -35,6 +36,19 @@ typedef struct cg_result {
 /* Lowers the scheduled kernel f (ir_module.stage == IR_STAGE_SCHEDULED) for
  * target t with f->module's num_warps.  Errors go to f->module->diags. */
 tile_status cg_emit_kernel(ir_func *f, const ir_target *t, cg_emit_kind kind, cg_result *out);
+
+/* What the launches of the code are guaranteed (the runtime's specialisation
+ * facts, docs/abi.md): bit i of vector_ok says that tensor parameter i has a
+ * unit last stride and 16-byte aligned rows, so vector accesses to it need no
+ * run-time check and no scalar fallback path.  Code emitted under a fact may
+ * only run on arguments that have it. */
+typedef struct cg_options {
+    uint64_t vector_ok;
+} cg_options;
+
+/* cg_emit_kernel under the facts of o (NULL: none). */
+tile_status cg_emit_kernel_with(ir_func *f, const ir_target *t, const cg_options *o,
+                                cg_emit_kind kind, cg_result *out);
 
 /* For tests, without a GPU: the register map of thread `tid` in a block of
  * num_warps warps under layout l for a tile of `shape`, evaluated by LLVM's

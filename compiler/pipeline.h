@@ -134,9 +134,10 @@ typedef struct tc_gpu_kernel {
  * the unit's IR in place: a unit can be compiled again for another arch
  * with the same num_warps, not for another num_warps (compile a fresh
  * unit).  g->num_warps 0 lets the compiler choose (sched_choose_num_warps).
- * g->facts.aligned16 and unit_stride change nothing yet: the code checks
- * alignment and strides at run time before any vector access, so it is
- * correct for every argument; g->facts.divisible specialises the kernel
+ * Without g->facts.aligned16 and unit_stride for a tensor, the code checks
+ * its alignment and strides at run time before any vector access (and has a
+ * scalar path), so it is correct for every argument; with both, the check
+ * and the scalar path are left out; g->facts.divisible specialises the kernel
  * (tc_specialise_divisible), so its code is correct only for arguments with
  * those facts. */
 tile_status tc_compile_gpu(tc_unit *u, const tc_gpu_options *g, tc_gpu_kernel *out);

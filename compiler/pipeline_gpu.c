@@ -62,7 +62,10 @@ static tile_status compile_gpu(tc_unit *u, const tc_gpu_options *g, cg_emit_kind
         u->module->target.num_stages = stages;
     }
     cg_result r;
-    st = cg_emit_kernel(u->kernel, t, kind, &r);
+    /* A tensor with aligned rows and a unit last stride needs no run-time
+     * alignment check before its vector accesses (docs/abi.md). */
+    cg_options co = {.vector_ok = g ? g->facts.aligned16 & g->facts.unit_stride : 0};
+    st = cg_emit_kernel_with(u->kernel, t, &co, kind, &r);
     if (st != TILE_OK) return st;
     if (!best) {
         /* Explicit constants: a located error when codegen's shared memory

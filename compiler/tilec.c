@@ -113,6 +113,9 @@ static const char usage[] =
     "  --arch ARCH         GPU target: sm_80 or sm_90 (default sm_90)\n"
     "  --warps N           warps per block (a power of two up to 32; default 4)\n"
     "  --stages N          software pipeline slots of tensor-core operand loads (1: none; default 2)\n"
+    "  --aligned           compile as the runtime does for tensors whose rows are 16-byte\n"
+    "                      aligned with a unit last stride (its usual variant): vector\n"
+    "                      accesses without a run-time check or scalar fallback\n"
     "  --interp            run on the CPU interpreter (the reference semantics)\n"
     "  --in NAME=FILE      read input tensor NAME from a .npy file (converted to the\n"
     "                      parameter's dtype, rounding to nearest even; '<u2' data\n"
@@ -147,6 +150,7 @@ typedef struct cli {
     const char *arch;         /* --arch, NULL: sm_90 */
     int warps;                /* --warps, 0: default */
     int stages;               /* --stages, 0: default */
+    bool aligned;             /* --aligned: the runtime's facts for aligned arguments */
     int top, iters;           /* tune: --top, --iters (0: the runtime's defaults) */
     bool ptxas;
     const char *explain;      /* --explain: "text" or "json", else NULL */
@@ -328,6 +332,7 @@ static int parse_args(arena *mem, int argc, char **argv, cli *c)
             note_option(c, a, FOR_EMIT);
         }
         else if (strcmp(a, "--ptxas") == 0) { c->ptxas = true; note_option(c, a, FOR_EMIT); }
+        else if (strcmp(a, "--aligned") == 0) { c->aligned = true; note_option(c, a, FOR_EMIT); }
         else if (strcmp(a, "--top") == 0 || strcmp(a, "--iters") == 0) {
             NEED_VALUE();
             uint64_t n;
@@ -477,8 +482,10 @@ static int write_text(const char *path, const char *text, size_t len)
 static int check_defines_used(arena *mem, const cli *c, const ir_func *k);
 static tc_gpu_options gpu_options(const cli *c)
 {
-    return (tc_gpu_options){.arch = c->arch ? c->arch : "sm_90", .num_warps = c->warps,
-                            .num_stages = c->stages};
+    tc_gpu_options g = {.arch = c->arch ? c->arch : "sm_90", .num_warps = c->warps,
+                        .num_stages = c->stages};
+    if (c->aligned) g.facts = (tc_arg_facts){.aligned16 = ~0ull, .unit_stride = ~0ull};
+    return g;
 }
 
 /* --emit=sched|llvm|ptx for u->kernel, into out. */

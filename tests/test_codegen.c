@@ -238,8 +238,8 @@ static int count(const char *s, const char *what)
 }
 
 /* Compiles c for arch; returns the unit (free it) and fills k. */
-static tc_unit *compile_case(const gpu_case *c, const char *root, const char *arch, int warps,
-                             tc_gpu_kernel *k)
+static tc_unit *compile_case_facts(const gpu_case *c, const char *root, const char *arch, int warps,
+                                   tc_arg_facts facts, tc_gpu_kernel *k)
 {
     char path[512];
     snprintf(path, sizeof path, "%s/%s", root, c->file);
@@ -252,7 +252,7 @@ static tc_unit *compile_case(const gpu_case *c, const char *root, const char *ar
     tc_unit *u = NULL;
     tile_status st = tc_compile(&u, path, NULL, &o);
     if (st == TILE_OK) {
-        tc_gpu_options g = {.arch = arch, .num_warps = warps};
+        tc_gpu_options g = {.arch = arch, .num_warps = warps, .facts = facts};
         st = tc_compile_gpu(u, &g, k);
     }
     arena_free(&scratch);
@@ -261,6 +261,12 @@ static tc_unit *compile_case(const gpu_case *c, const char *root, const char *ar
         fail_msg("%s -k %s [%s] for %s: %s", c->file, c->kernel, c->defines, arch, tile_status_name(st));
     }
     return u;
+}
+
+static tc_unit *compile_case(const gpu_case *c, const char *root, const char *arch, int warps,
+                             tc_gpu_kernel *k)
+{
+    return compile_case_facts(c, root, arch, warps, (tc_arg_facts){0}, k);
 }
 
 static void check_ptx(const gpu_case *c, const char *root, const char *arch)
@@ -415,6 +421,38 @@ static void vector_accesses(void **state)
     tc_unit_free(u);
 }
 
+/* Under the runtime's facts (aligned rows, unit last stride) a tensor's
+ * vector accesses need neither the run-time check nor the scalar path;
+ * a tensor without them keeps both. */
+static void aligned_facts_drop_fallback(void **state)
+{
+    (void)state;
+    tc_gpu_kernel k;
+    gpu_case rows = {"examples/scale_rows.tile", "scale_rows", ""};
+    tc_unit *u = compile_case_facts(&rows, TILE_SOURCE_DIR, "sm_90", 0,
+                                    (tc_arg_facts){.aligned16 = ~0ull, .unit_stride = ~0ull}, &k);
+    assert_non_null(strstr(k.ptx, "ld.global.v4.b32"));
+    assert_non_null(strstr(k.ptx, "st.global.v4.b32"));
+    assert_null(strstr(k.ptx, "ld.global.b32"));
+    assert_null(strstr(k.ptx, "st.global.b32"));
+    tc_unit_free(u);
+    /* aligned16 without unit_stride is not enough */
+    u = compile_case_facts(&rows, TILE_SOURCE_DIR, "sm_90", 0, (tc_arg_facts){.aligned16 = ~0ull}, &k);
+    assert_non_null(strstr(k.ptx, "ld.global.b32"));
+    tc_unit_free(u);
+    /* flash_fwd's cp.async copies lose their scalar fallback (ld.global.b16) */
+    gpu_case fwd = {"attention/flash_fwd.tile", "flash_fwd", "T=bf16,D=64"};
+    u = compile_case(&fwd, TILE_LIB_DIR, "sm_90", 0, &k);
+    int general = count(k.ptx, "ld.global.b16");
+    tc_unit_free(u);
+    u = compile_case_facts(&fwd, TILE_LIB_DIR, "sm_90", 0,
+                           (tc_arg_facts){.aligned16 = ~0ull, .unit_stride = ~0ull}, &k);
+    assert_true(general > 0);
+    assert_int_equal(count(k.ptx, "ld.global.b16"), 0);
+    assert_non_null(strstr(k.ptx, "cp.async.cg.shared.global"));
+    tc_unit_free(u);
+}
+
 static void asserts_and_warps(void **state)
 {
     (void)state;
@@ -482,7 +520,7 @@ int main(void)
         cmocka_unit_test(default_layouts_are_bijections),
         cmocka_unit_test(hand_made_layouts_are_bijections),
         cmocka_unit_test(mma_layouts_are_bijections),
-        cmocka_unit_test(vector_accesses),
+        cmocka_unit_test(aligned_facts_drop_fallback), cmocka_unit_test(vector_accesses),
         cmocka_unit_test(paged_copies_pipelined),
         cmocka_unit_test(asserts_and_warps),
         cmocka_unit_test(bad_options),
