@@ -22,10 +22,22 @@ in one process on the same inputs:
             bucketed bias (bidirectional and causal) and the relative bias, whose
             flash_bwd_dq also writes d(bias) (accumulate_grad), vs FlexAttention with
             the table as a captured tensor with requires_grad (forward + backward)
+  lightning (only with --only lightning) Lightning Attention-2 (lightning2) vs
+            flash-linear-attention's chunk_lightning_attn (fla, imported from source by
+            bench/peers/fla_import.py) on the same decay, and a PyTorch chunked form
   based     (only with --only based) BASED's causal Taylor linear attention
-            (based_fwd, F = 16) vs the flash-linear-attention package's kernel
-            (fla.ops.based) when it imports, else a plain PyTorch chunked
-            implementation of the same computation (the output names which)
+            (based_fwd, F = 16) vs fla's parallel_based and fused_chunk_based (same
+            Taylor kernel and normalisation) and a PyTorch chunked form
+  variants  (only with --only variants, or one of s2, duo, duo-decode, moh, aaren, sqa)
+            issue 8's programs next to their closest peers: S2-Attention vs FlexAttention
+            with the same mask (and our flash_fwd with the mask, and dense causal SDPA);
+            DuoAttention prefill vs FlexAttention with the per-head mask, its paged decode
+            vs our dense decode and SDPA; MoH vs SDPA followed by the router weighting;
+            Aaren vs PyTorch's cumulative-logsumexp form; SQA vs SDPA with enable_gqa
+
+Every row goes through check_and_time: the contender runs once, its output is
+checked against a PyTorch reference (a wrong one is reported as WRONG and not
+timed, a failing one with its reason), then it is timed.
 
 bf16; batch x length = 16k tokens; lengths 1k, 4k, 16k; head dims 64 and 128
 (H = 2048 / D heads); causal and not.  Before timing, each of our kernels is
@@ -38,10 +50,12 @@ overhead from Python (the C figure comes from build/launch_overhead).
 Usage (repository root, GPU machine):
   python3 bench/bench_attn.py [--lib build-gpu/libtile.so] [--quick]
          [--no-flex] [--flex-lengths 4096] [--no-triton]
-         [--only fwd,bwd,decode,compile,launch,scores,score-tables,based]
+         [--only fwd,bwd,decode,compile,launch,scores,score-tables,masks,lightning,based,
+                 variants|s2,duo,duo-decode,moh,aaren,sqa]
   --only dynsparse: the dynamic sparse chains at 32k and 128k (bench/bench_dynsparse.py)
-FlexAttention runs at length 4k only by default: each shape costs a
-torch.compile of tens of seconds.
+FlexAttention runs at length 4k only by default in fwd / bwd / scores (each
+shape costs a torch.compile of tens of seconds), at every length of the
+variants (their masks are the point).
 Prints one line per measurement and a short table last.
 """
 import argparse
@@ -63,6 +77,7 @@ rows = []  # (group, config, contender, value, unit, note)
 
 # ---- libtile through ctypes (bench/tile_ctypes.py), on torch tensors ---------------------------
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(1, os.path.join(os.path.dirname(os.path.abspath(__file__)), "peers"))
 import tile_ctypes  # noqa: E402
 from tile_ctypes import TileError  # noqa: E402
 
@@ -114,16 +129,45 @@ def record(group, config, who, value, unit, note=""):
     print(f"{group:8s} {config:28s} {who:16s} {shown} {note}", flush=True)
 
 
-def try_peer(group, config, who, fn, work, unit):
-    """Times a peer; a failing peer is reported with its reason, not fatal."""
+RATE = {"TFLOP/s": 1e-12, "GB/s": 1e-9, "Mtok/s": 1e-6}   # work units per second -> the unit
+
+
+def check_and_time(group, config, who, fn=None, work=0.0, unit="TFLOP/s", check=None, tol=1e-2,
+                   prepare=None, note=None, check_out=None):
+    """The one check-then-time step of every row, ours and the peers'.
+
+    prepare() (optional) builds the timed callable (compiles our kernel, binds its arguments);
+    fn() is run once; check() (or check_out(what fn returned)) then returns the relative errors
+    against the reference, a float or {label: error}, each compared with tol (a float, or
+    {label: tol}).  A wrong result is
+    recorded as WRONG and not timed; a failure (compile error, unsupported peer) is recorded
+    with its reason; neither stops the run.  work is in FLOPs, bytes or tokens (unit
+    TFLOP/s, GB/s or Mtok/s); note(ms) adds to the row's note.  Returns the median ms or None."""
     try:
-        fn()
+        if prepare is not None:
+            fn = prepare()
+        result = fn()
         torch.cuda.synchronize()
+        errs = check() if check is not None else check_out(result) if check_out is not None else {}
+        errs = {"rel_err": errs} if isinstance(errs, (int, float)) else errs
+        tols = tol if isinstance(tol, dict) else {k: tol for k in errs}
+        shown = ", ".join(f"{k} {e:.1e}" for k, e in errs.items())
+        if any(not (e <= tols[k]) for k, e in errs.items()):   # NaN is wrong too
+            record(group, config, who, None, unit, f"WRONG ({shown}): not timed")
+            return None
         ms = bench_ms(fn)
-        record(group, config, who, work / (ms * 1e-3) * 1e-12 if unit == "TFLOP/s" else work / (ms * 1e-3) * 1e-9,
-               unit, f"{ms:.3f} ms")
-    except Exception as e:  # noqa: BLE001 - any failure of a peer is a table entry
-        record(group, config, who, None, unit, f"n/a ({type(e).__name__}: {str(e).splitlines()[0][:80] if str(e) else ''})")
+        extra = note(ms) if note is not None else ""
+        record(group, config, who, work / (ms * 1e-3) * RATE[unit], unit,
+               ", ".join(x for x in (f"{ms:.3f} ms", shown, extra) if x))
+        return ms
+    except TileError as e:
+        record(group, config, who, None, unit, "FAILED: " + str(e).replace("\n", " | ")[:300])
+    except Exception as e:  # noqa: BLE001 - any failure of a contender is a table entry
+        first = str(e).splitlines()[0][:100] if str(e) else ""
+        record(group, config, who, None, unit, f"n/a ({type(e).__name__}: {first})")
+        if who == "tile":
+            traceback.print_exc()
+    return None
 
 
 def rel_err(got, ref):
@@ -174,44 +218,30 @@ def bench_forward(tile, L, D, causal, args, flex):
     scale = 1 / math.sqrt(D)
     flops = 4 * Z * H * L * L * D / (2 if causal else 1)
     ref = sdpa("FLASH_ATTENTION", q, k, v, causal)
-    try:
+    sample = torch.cat([torch.arange(0, 64), torch.arange(L - 64, L)]).cuda()
+
+    def prepare():
         defs = {"D": D, "T": "bf16", **args.fwd_defines}
         kern = tile.kernel("attention/flash_fwd.tile", "flash_fwd_causal" if causal else "flash_fwd", defs)
         launch_args = kern.args(q=q, k=k, v=v, o=o, lse=lse, scale=scale)
         o.fill_(float("nan"))
         lse.fill_(float("nan"))
-        kern.launch(launch_args)
-        tile.sync()
-        err = rel_err(o, ref)
-        sample = torch.cat([torch.arange(0, 64), torch.arange(L - 64, L)]).cuda()
-        lerr = (lse[0, 0, sample] - lse_rows(q, k, scale, causal, sample)).abs().max().item()
-        if not (err <= 1e-2 and lerr <= 1e-2):
-            record("fwd", cfg, "tile", None, "TFLOP/s", f"WRONG: O rel_err {err:.2e}, LSE max err {lerr:.2e}")
-        else:
-            ms = bench_ms(lambda: kern.launch(launch_args))
-            record("fwd", cfg, "tile", flops / (ms * 1e-3) * 1e-12, "TFLOP/s", f"{ms:.3f} ms, O rel_err {err:.1e}")
-    except TileError as e:
-        record("fwd", cfg, "tile", None, "TFLOP/s", "FAILED: " + str(e).replace("\n", " | ")[:300])
-    try_peer("fwd", cfg, "sdpa-flash", lambda: sdpa("FLASH_ATTENTION", q, k, v, causal), flops, "TFLOP/s")
-    try_peer("fwd", cfg, "sdpa-cudnn", lambda: sdpa("CUDNN_ATTENTION", q, k, v, causal), flops, "TFLOP/s")
+        return lambda: kern.launch(launch_args)
+
+    def check():   # O against SDPA; LSE of some rows against float32, as an absolute error
+        return {"O rel_err": rel_err(o, ref),
+                "LSE max err": (lse[0, 0, sample] - lse_rows(q, k, scale, causal, sample)).abs().max().item()}
+    check_and_time("fwd", cfg, "tile", prepare=prepare, check=check, work=flops)
+    check_and_time("fwd", cfg, "sdpa-flash", lambda: sdpa("FLASH_ATTENTION", q, k, v, causal), flops)
+    check_and_time("fwd", cfg, "sdpa-cudnn", lambda: sdpa("CUDNN_ATTENTION", q, k, v, causal), flops)
     if flex is not None:
         fn, make_mask = flex
         bm = make_mask(L, causal)
-        try_peer("fwd", cfg, "flex", lambda: fn(q, k, v, block_mask=bm), flops, "TFLOP/s")
+        check_and_time("fwd", cfg, "flex", lambda: fn(q, k, v, block_mask=bm), flops)
     if args.triton_fwd is not None:
         out = torch.empty_like(q)
-
-        def tri():
-            return args.triton_fwd(q, k, v, out, causal)
-        try:
-            tri()
-            e = rel_err(out, ref)
-            if e > 1e-2:
-                record("fwd", cfg, "triton", None, "TFLOP/s", f"WRONG (rel_err {e:.1e}): not timed")
-            else:
-                try_peer("fwd", cfg, "triton", tri, flops, "TFLOP/s")
-        except Exception as ex:  # noqa: BLE001
-            record("fwd", cfg, "triton", None, "TFLOP/s", f"n/a ({type(ex).__name__})")
+        check_and_time("fwd", cfg, "triton", lambda: args.triton_fwd(q, k, v, out, causal), flops,
+                       check=lambda: rel_err(out, ref))
 
 
 # ---- backward ---------------------------------------------------------------------------------
@@ -225,16 +255,17 @@ def bench_backward(tile, L, D, causal, flex):
     qr, kr, vr = (t.detach().clone().requires_grad_() for t in (q, k, v))
     out = sdpa("FLASH_ATTENTION", qr, kr, vr, causal)
     out.backward(do)
-    try:
-        sfx = "_causal" if causal else ""
-        defs = {"D": D, "T": "bf16"}
+    sfx = "_causal" if causal else ""
+    defs = {"D": D, "T": "bf16"}
+    o, dq, dk, dv = (torch.full_like(q, float("nan")) for _ in range(4))
+    lse = torch.empty(Z, H, L, device="cuda", dtype=torch.float32)
+    delta = torch.full_like(lse, float("nan"))
+
+    def prepare():
         fwd = tile.kernel("attention/flash_fwd.tile", "flash_fwd" + sfx, defs)
         pre = tile.kernel("attention/flash_bwd.tile", "flash_bwd_preprocess", defs)
         dkdv = tile.kernel("attention/flash_bwd.tile", "flash_bwd_dkdv" + sfx, defs)
         dqk = tile.kernel("attention/flash_bwd.tile", "flash_bwd_dq" + sfx, defs)
-        o, dq, dk, dv = (torch.full_like(q, float("nan")) for _ in range(4))
-        lse = torch.empty(Z, H, L, device="cuda", dtype=torch.float32)
-        delta = torch.full_like(lse, float("nan"))
         fwd(q=q, k=k, v=v, o=o, lse=lse, scale=scale)
         a_pre = pre.args(o=o, dout=do, delta=delta)
         a_kv = dkdv.args(q=q, k=k, v=v, dout=do, lse=lse, delta=delta, dk=dk, dv=dv, scale=scale)
@@ -244,21 +275,14 @@ def bench_backward(tile, L, D, causal, flex):
             pre.launch(a_pre)
             dkdv.launch(a_kv)
             dqk.launch(a_q)
-        ours()
-        tile.sync()
-        errs = [rel_err(dq, qr.grad), rel_err(dk, kr.grad), rel_err(dv, vr.grad)]
-        if max(errs) > 2e-2:
-            record("bwd", cfg, "tile", None, "TFLOP/s", "WRONG: rel_err dq %.1e dk %.1e dv %.1e" % tuple(errs))
-        else:
-            ms = bench_ms(ours)
-            record("bwd", cfg, "tile", flops / (ms * 1e-3) * 1e-12, "TFLOP/s", f"{ms:.3f} ms, max rel_err {max(errs):.1e}")
-    except TileError as e:
-        record("bwd", cfg, "tile", None, "TFLOP/s", "FAILED: " + str(e).replace("\n", " | ")[:300])
+        return ours
+    check_and_time("bwd", cfg, "tile", prepare=prepare, work=flops, tol=2e-2,
+                   check=lambda: {"dq": rel_err(dq, qr.grad), "dk": rel_err(dk, kr.grad), "dv": rel_err(dv, vr.grad)})
     for backend, who in (("FLASH_ATTENTION", "sdpa-flash"), ("CUDNN_ATTENTION", "sdpa-cudnn")):
         def peer(backend=backend):
             qr.grad = kr.grad = vr.grad = None
             sdpa(backend, qr, kr, vr, causal).backward(do)
-        try_peer("bwd", cfg, who, peer, flops, "TFLOP/s")
+        check_and_time("bwd", cfg, who, peer, flops)
     if flex is not None:
         fn, make_mask = flex
         bm = make_mask(L, causal)
@@ -266,7 +290,7 @@ def bench_backward(tile, L, D, causal, flex):
         def flex_bwd():
             qr.grad = kr.grad = vr.grad = None
             fn(qr, kr, vr, block_mask=bm).backward(do)
-        try_peer("bwd", cfg, "flex", flex_bwd, flops, "TFLOP/s")
+        check_and_time("bwd", cfg, "flex", flex_bwd, flops)
 
 
 # ---- score modifiers (--only scores) -----------------------------------------------------------
@@ -320,23 +344,19 @@ def bench_scores(tile, L, D, flex_on):
             record("sc-fwd", cfg, "tile", None, "TFLOP/s", f"no reference ({type(e).__name__}: {e})"[:200])
             continue
         defs = {"D": D, "T": "bf16"}
-        try:
+        o, dq, dk, dv = (torch.full_like(q, float("nan")) for _ in range(4))
+        lse = torch.empty(Z, H, L, device="cuda", dtype=torch.float32)
+        delta = torch.full_like(lse, float("nan"))
+
+        def prep_fwd(name=name, caps=caps):
             fwd = tile.kernel("attention/flash_fwd.tile", f"flash_fwd_{name}", defs)
+            a_fwd = fwd.args(q=q, k=k, v=v, o=o, lse=lse, scale=scale, **caps)
+            return lambda: fwd.launch(a_fwd)
+
+        def prep_bwd(name=name, caps=caps):   # after the forward: o and lse are its outputs
             pre = tile.kernel("attention/flash_bwd.tile", "flash_bwd_preprocess", defs)
             dkdv = tile.kernel("attention/flash_bwd.tile", f"flash_bwd_dkdv_{name}", defs)
             dqk = tile.kernel("attention/flash_bwd.tile", f"flash_bwd_dq_{name}", defs)
-            o, dq, dk, dv = (torch.full_like(q, float("nan")) for _ in range(4))
-            lse = torch.empty(Z, H, L, device="cuda", dtype=torch.float32)
-            delta = torch.full_like(lse, float("nan"))
-            a_fwd = fwd.args(q=q, k=k, v=v, o=o, lse=lse, scale=scale, **caps)
-            fwd.launch(a_fwd)
-            tile.sync()
-            err = rel_err(o, ref)
-            if err > 1e-2:
-                record("sc-fwd", cfg, "tile", None, "TFLOP/s", f"WRONG: O rel_err {err:.2e}")
-            else:
-                ms = bench_ms(lambda: fwd.launch(a_fwd))
-                record("sc-fwd", cfg, "tile", fwd_flops / (ms * 1e-3) * 1e-12, "TFLOP/s", f"{ms:.3f} ms, O rel_err {err:.1e}")
             a_pre = pre.args(o=o, dout=do, delta=delta)
             a_kv = dkdv.args(q=q, k=k, v=v, dout=do, lse=lse, delta=delta, dk=dk, dv=dv, scale=scale, **caps)
             a_q = dqk.args(q=q, k=k, v=v, dout=do, lse=lse, delta=delta, dq=dq, scale=scale, **caps)
@@ -345,26 +365,24 @@ def bench_scores(tile, L, D, flex_on):
                 pre.launch(a_pre)
                 dkdv.launch(a_kv)
                 dqk.launch(a_q)
-            ours()
-            tile.sync()
-            errs = [rel_err(dq, qr.grad), rel_err(dk, kr.grad), rel_err(dv, vr.grad)]
-            if max(errs) > 2e-2:
-                record("sc-bwd", cfg, "tile", None, "TFLOP/s", "WRONG: rel_err dq %.1e dk %.1e dv %.1e" % tuple(errs))
-            else:
-                ms = bench_ms(ours)
-                record("sc-bwd", cfg, "tile", 2.5 * fwd_flops / (ms * 1e-3) * 1e-12, "TFLOP/s",
-                       f"{ms:.3f} ms, max rel_err {max(errs):.1e}")
-        except TileError as e:
-            record("sc-fwd", cfg, "tile", None, "TFLOP/s", "FAILED: " + str(e).replace("\n", " | ")[:300])
+            return ours
+        if check_and_time("sc-fwd", cfg, "tile", prepare=prep_fwd, work=fwd_flops,
+                          check=lambda ref=ref: {"O rel_err": rel_err(o, ref)}) is not None:
+            check_and_time("sc-bwd", cfg, "tile", prepare=prep_bwd, work=2.5 * fwd_flops, tol=2e-2,
+                           check=lambda qr=qr, kr=kr, vr=vr: {"dq": rel_err(dq, qr.grad), "dk": rel_err(dk, kr.grad),
+                                                              "dv": rel_err(dv, vr.grad)})
+        else:
+            record("sc-bwd", cfg, "tile", None, "TFLOP/s", "not run: the forward failed (its O and LSE feed it)")
         if not flex_on:
             continue
-        try_peer("sc-fwd", cfg, "flex", lambda: flex(q, k, v, score_mod=score_mod, block_mask=bm, scale=scale),
-                 fwd_flops, "TFLOP/s")
+        check_and_time("sc-fwd", cfg, "flex",
+                       lambda score_mod=score_mod, bm=bm: flex(q, k, v, score_mod=score_mod, block_mask=bm, scale=scale),
+                       fwd_flops)
 
-        def flex_bwd():
+        def flex_bwd(qr=qr, kr=kr, vr=vr, score_mod=score_mod, bm=bm):
             qr.grad = kr.grad = vr.grad = None
             flex(qr, kr, vr, score_mod=score_mod, block_mask=bm, scale=scale).backward(do)
-        try_peer("sc-bwd", cfg, "flex", flex_bwd, 2.5 * fwd_flops, "TFLOP/s")
+        check_and_time("sc-bwd", cfg, "flex", flex_bwd, 2.5 * fwd_flops)
 
 
 # ---- learned score tables (--only score-tables) -------------------------------------------------
@@ -435,15 +453,17 @@ def bench_score_tables(tile, L, D, flex_on):
             continue
         defs = {"D": D, "T": "bf16"}
         fname = "rel_bias" if name == "rel_bias" else name
-        try:
+        o, dq, dk, dv = (torch.full_like(q, float("nan")) for _ in range(4))
+        lse = torch.empty(Z, H, L, device="cuda", dtype=torch.float32)
+        delta = torch.full_like(lse, float("nan"))
+        dbias = torch.zeros_like(bias)
+
+        def prepare(fname=fname, dq_name=dq_name, bias=bias, dbias=dbias, o=o, dq=dq, dk=dk, dv=dv, lse=lse,
+                    delta=delta):
             fwd = tile.kernel("attention/flash_fwd.tile", f"flash_fwd_{fname}", defs)
             pre = tile.kernel("attention/flash_bwd.tile", "flash_bwd_preprocess", defs)
             dkdv = tile.kernel("attention/flash_bwd.tile", f"flash_bwd_dkdv_{fname}", defs)
             dqk = tile.kernel("attention/flash_bwd.tile", f"flash_bwd_dq_{dq_name}", defs)
-            o, dq, dk, dv = (torch.full_like(q, float("nan")) for _ in range(4))
-            lse = torch.empty(Z, H, L, device="cuda", dtype=torch.float32)
-            delta = torch.full_like(lse, float("nan"))
-            dbias = torch.zeros_like(bias)
             a_fwd = fwd.args(q=q, k=k, v=v, o=o, lse=lse, scale=scale, bias=bias)
             a_pre = pre.args(o=o, dout=do, delta=delta)
             a_kv = dkdv.args(q=q, k=k, v=v, dout=do, lse=lse, delta=delta, dk=dk, dv=dv, scale=scale, bias=bias)
@@ -456,25 +476,19 @@ def bench_score_tables(tile, L, D, flex_on):
                 dkdv.launch(a_kv)
                 dbias.zero_()
                 dqk.launch(a_q)
-            ours()
-            tile.sync()
-            errs = [rel_err(dq, qr.grad), rel_err(dk, kr.grad), rel_err(dv, vr.grad), rel_err(dbias, ref_dbias)]
-            if max(errs) > 2e-2:
-                record("sc-tab", cfg, "tile", None, "TFLOP/s",
-                       "WRONG: rel_err dq %.1e dk %.1e dv %.1e dbias %.1e" % tuple(errs))
-            else:
-                ms = bench_ms(ours)
-                record("sc-tab", cfg, "tile", 3.5 * fwd_flops / (ms * 1e-3) * 1e-12, "TFLOP/s",
-                       f"{ms:.3f} ms fwd+bwd, max rel_err {max(errs):.1e} (dbias {errs[3]:.1e})")
-        except TileError as e:
-            record("sc-tab", cfg, "tile", None, "TFLOP/s", "FAILED: " + str(e).replace("\n", " | ")[:300])
+            return ours
+        check_and_time("sc-tab", cfg, "tile", prepare=prepare, work=3.5 * fwd_flops, tol=2e-2,
+                       note=lambda ms: "fwd+bwd",
+                       check=lambda qr=qr, kr=kr, vr=vr, dq=dq, dk=dk, dv=dv, dbias=dbias, ref_dbias=ref_dbias: {
+                           "dq": rel_err(dq, qr.grad), "dk": rel_err(dk, kr.grad), "dv": rel_err(dv, vr.grad),
+                           "dbias": rel_err(dbias, ref_dbias)})
         if not flex_on:
             continue
 
-        def flex_train():
+        def flex_train(qr=qr, kr=kr, vr=vr, bias_r=bias_r, score_mod=score_mod, bm=bm):
             qr.grad = kr.grad = vr.grad = bias_r.grad = None
             flex(qr, kr, vr, score_mod=score_mod, block_mask=bm, scale=scale).backward(do)
-        try_peer("sc-tab", cfg, "flex", flex_train, 3.5 * fwd_flops, "TFLOP/s")
+        check_and_time("sc-tab", cfg, "flex", flex_train, 3.5 * fwd_flops)
 
 
 # ---- BASED (--only based) -------------------------------------------------------------------------
@@ -522,33 +536,11 @@ def based_sample(x):
     return x[:1, :2, :4096]
 
 
-def based_peer(q, k, v):
-    """(name, fn) of the closest peer: fla's BASED kernel if it imports and agrees, else PyTorch chunked."""
-    ref = based_reference(based_sample(q), based_sample(k), based_sample(v))
-    try:
-        from fla.ops.based import fused_chunk_based, parallel_based
-        attempts = []
-        for fname, fn in (("fla.parallel_based", parallel_based), ("fla.fused_chunk_based", fused_chunk_based)):
-            # q is already scaled (scale 1); fla's layout is [B, H, T, K] (head_first) or [B, T, H, K]
-            attempts.append((fname, lambda q, k, v, fn=fn: fn(q, k, v, scale=1.0, use_norm=True, head_first=True)))
-            attempts.append((fname, lambda q, k, v, fn=fn: fn(q.transpose(1, 2), k.transpose(1, 2),
-                                                              v.transpose(1, 2), scale=1.0,
-                                                              use_norm=True).transpose(1, 2)))
-        for fname, fn in attempts:
-            try:
-                out = fn(q[:1], k[:1], v[:1])
-                out = out[0] if isinstance(out, tuple) else out
-                if rel_err(based_sample(out), ref) <= 2e-2:
-                    return fname, fn
-            except Exception:  # noqa: BLE001 - another signature or layout
-                continue
-        print("bench_attn: fla imports but no BASED call agreed with the reference; using PyTorch chunked")
-    except ImportError as e:
-        print(f"bench_attn: flash-linear-attention (fla) unavailable ({e}); using PyTorch chunked")
-    return "torch-chunked", based_torch_chunked
-
-
-def bench_based(tile, L):
+def bench_based(tile, L, fla):
+    """based_fwd vs fla's two BASED kernels (parallel_based: quadratic over key chunks;
+    fused_chunk_based: chunked with an expanded-feature state, as ours) and PyTorch chunked, on the
+    same inputs.  fla computes the same Taylor kernel 1 + s + s^2/2 of s = scale q.k (scale = 1 here:
+    q, k are the already-scaled projections ours takes) and the same o / (z + 1e-6)."""
     Z, H, F_, E = TOKENS // L, 16, 16, 64
     cfg = f"based L={L} Z={Z} H={H} F={F_} E={E}"
     gen = torch.Generator(device="cuda").manual_seed(17 * L)
@@ -557,37 +549,24 @@ def bench_based(tile, L):
     v = torch.randn(Z, H, L, E, device="cuda", dtype=torch.bfloat16, generator=gen)
     # reported as tokens per second (and ms); q, k scaled small as BASED's projections are
     ref = based_reference(based_sample(q), based_sample(k), based_sample(v))
-    try:
+    o = torch.full_like(v, float("nan"))
+
+    def prepare():
         kern = tile.kernel("attention/based.tile", "based_fwd", {"E": E, "T": "bf16"})
-        o = torch.full_like(v, float("nan"))
         a = kern.args(q=q, k=k, v=v, o=o)
-        kern.launch(a)
-        tile.sync()
-        err = rel_err(based_sample(o), ref)
-        if err > 2e-2:
-            record("based", cfg, "tile", None, "Mtok/s", f"WRONG: rel_err {err:.2e}")
-        else:
-            ms = bench_ms(lambda: kern.launch(a))
-            record("based", cfg, "tile", Z * L / (ms * 1e-3) * 1e-6, "Mtok/s", f"{ms:.3f} ms, rel_err {err:.1e}")
-    except TileError as e:
-        record("based", cfg, "tile", None, "Mtok/s", "FAILED: " + str(e).replace("\n", " | ")[:300])
-    who, fn = based_peer(q, k, v)
-    try:
-        out = fn(q, k, v)
-        out = out[0] if isinstance(out, tuple) else out
-        err = rel_err(based_sample(out), ref)
-        torch.cuda.synchronize()
-        if err > 2e-2:
-            record("based", cfg, who, None, "Mtok/s", f"WRONG: rel_err {err:.2e}: not timed")
-        else:
-            ms = bench_ms(lambda: fn(q, k, v))
-            record("based", cfg, who, Z * L / (ms * 1e-3) * 1e-6, "Mtok/s", f"{ms:.3f} ms, rel_err {err:.1e}")
-    except Exception as e:  # noqa: BLE001
-        record("based", cfg, who, None, "Mtok/s", f"n/a ({type(e).__name__}: {str(e)[:80]})")
-    ours = [r[3] for r in rows if r[0] == "based" and r[1] == cfg and r[2] == "tile"]
-    peer = [r[3] for r in rows if r[0] == "based" and r[1] == cfg and r[2] == who]
-    if ours and peer and ours[-1] and peer[-1]:
-        print(f"based    {cfg:28s} tile / {who}: x{ours[-1] / peer[-1]:.2f}", flush=True)
+        return lambda: kern.launch(a)
+    check_and_time("based", cfg, "tile", prepare=prepare, work=Z * L, unit="Mtok/s", tol=2e-2,
+                   check=lambda: rel_err(based_sample(o), ref))
+    qt, kt, vt = (t.transpose(1, 2).contiguous() for t in (q, k, v))   # fla's [B, T, H, K], untimed
+    for who, name in (("fla-parallel", "parallel_based"), ("fla-fused-chunk", "fused_chunk_based")):
+        if name not in fla[0]:
+            record("based", cfg, who, None, "Mtok/s", "n/a (" + fla[1].get(name, "?")[:100] + ")")
+            continue
+        check_and_time("based", cfg, who, lambda fn=fla[0][name]: fn(qt, kt, vt, scale=1.0, use_norm=True),
+                       Z * L, "Mtok/s", tol=2e-2,
+                       check_out=lambda out: rel_err(based_sample(out.transpose(1, 2)), ref))
+    check_and_time("based", cfg, "torch-chunked", lambda: based_torch_chunked(q, k, v), Z * L, "Mtok/s", tol=2e-2,
+                   check_out=lambda out: rel_err(based_sample(out), ref))
 
 
 # ---- masks: sliding window with sinks, 50% block-sparse (issue 7's mask targets) ----------------
@@ -625,43 +604,42 @@ def bench_masks(tile, L, D, flex_on):
         full = mask_mod(None, torch.arange(2, device="cuda")[:, None, None], i[None, :, None], i[None, None, :])
         ref = F.scaled_dot_product_attention(q[:1, :2], k[:1, :2], v[:1, :2], attn_mask=full[None], scale=scale)
         del full
-        try:
+
+        def prepare(name=name):
             o.fill_(float("nan"))
             if name == "window":
                 kern = tile.kernel("attention/flash_fwd.tile", "flash_fwd",
                                    {"D": D, "T": "bf16", "mask": f"sliding_window(W: {WINDOW}, S: {SINKS})"})
                 a = kern.args(q=q, k=k, v=v, o=o, lse=lse, scale=scale)
             else:
-                BN = 64
-                per = SPARSE_BLOCK // BN                                 # our key blocks per Flex block
-                idx_l, cnt_l = [], []
-                for h in range(H):
-                    rows_i, rows_c = [], []
-                    for qb in range(nb):
-                        ks = torch.nonzero(keep[h, qb]).flatten()
-                        ks = (ks[:, None] * per + torch.arange(per, device="cuda")[None]).flatten()
-                        rows_c.append(len(ks))
-                        rows_i.append(torch.nn.functional.pad(ks, (0, nb * per - len(ks))))
-                    idx_l.append(torch.stack(rows_i))
-                    cnt_l.append(torch.tensor(rows_c, device="cuda"))
-                kv_idx = torch.stack(idx_l)[None].expand(Z, -1, -1, -1).to(torch.int32).contiguous()
-                kv_cnt = torch.stack(cnt_l)[None].expand(Z, -1, -1).to(torch.int32).contiguous()
+                kv_idx, kv_cnt = sparse_lists(keep, Z, SPARSE_BLOCK // 64)
                 kern = tile.kernel("attention/block_sparse.tile", "block_sparse_fwd",
-                                   {"D": D, "T": "bf16", "BM": SPARSE_BLOCK, "BN": BN})
+                                   {"D": D, "T": "bf16", "BM": SPARSE_BLOCK, "BN": 64})
                 a = kern.args(q=q, k=k, v=v, kv_idx=kv_idx, kv_cnt=kv_cnt, o=o, lse=lse, scale=scale)
-            kern.launch(a)
-            tile.sync()
-            err = rel_err(o[:1, :2], ref)
-            if err > 1e-2:
-                record("masks", cfg, "tile", None, "TFLOP/s", f"WRONG: rel_err {err:.2e}")
-            else:
-                ms = bench_ms(lambda: kern.launch(a))
-                record("masks", cfg, "tile", flops / (ms * 1e-3) * 1e-12, "TFLOP/s",
-                       f"{ms:.3f} ms, {vis_frac:.0%} of blocks visible, rel_err {err:.1e}")
-        except TileError as e:
-            record("masks", cfg, "tile", None, "TFLOP/s", "FAILED: " + str(e).replace("\n", " | ")[:300])
+            return lambda: kern.launch(a)
+        check_and_time("masks", cfg, "tile", prepare=prepare, work=flops, check=lambda ref=ref: rel_err(o[:1, :2], ref),
+                       note=lambda ms: f"{vis_frac:.0%} of blocks visible")
         if flex is not None:
-            try_peer("masks", cfg, "flex", lambda: flex(q, k, v, block_mask=bm, scale=scale), flops, "TFLOP/s")
+            check_and_time("masks", cfg, "flex", lambda bm=bm: flex(q, k, v, block_mask=bm, scale=scale), flops)
+
+
+def sparse_lists(keep, Z, per):
+    """block_sparse_fwd's kv_idx / kv_cnt from a [H, nb, nb] block mask of FlexAttention-sized
+    blocks, each split into `per` of our key blocks."""
+    H, nb, _ = keep.shape
+    idx_l, cnt_l = [], []
+    for h in range(H):
+        rows_i, rows_c = [], []
+        for qb in range(nb):
+            ks = torch.nonzero(keep[h, qb]).flatten()
+            ks = (ks[:, None] * per + torch.arange(per, device="cuda")[None]).flatten()
+            rows_c.append(len(ks))
+            rows_i.append(torch.nn.functional.pad(ks, (0, nb * per - len(ks))))
+        idx_l.append(torch.stack(rows_i))
+        cnt_l.append(torch.tensor(rows_c, device="cuda"))
+    kv_idx = torch.stack(idx_l)[None].expand(Z, -1, -1, -1).to(torch.int32).contiguous()
+    kv_cnt = torch.stack(cnt_l)[None].expand(Z, -1, -1).to(torch.int32).contiguous()
+    return kv_idx, kv_cnt
 
 
 def triton_cdiv(a, b):
@@ -695,40 +673,397 @@ def lightning_torch_chunked(q, k, v, decay, C=64):
     return torch.stack(outs, 2).reshape(Z, H, n * C, E)[:, :, :N]
 
 
-def bench_lightning(tile, L):
+LIGHTNING_LAYER = (12, 24)   # (layer_idx, num_layers) of fla's chunk_lightning_attn: TransNormerLLM's decay
+
+
+def lightning_decay(H, layer_idx, num_layers):
+    """lambda_h = exp(-(8 / H) (1 - layer_idx / num_layers) h): the decay fla's chunk_lightning_attn
+    derives from (layer_idx, num_layers) (its g_gamma, the log of lambda), so that every contender
+    computes the same function."""
+    h = torch.arange(H, device="cuda", dtype=torch.float32)
+    return torch.exp(-(8 / H) * (1 - layer_idx / num_layers) * h)
+
+
+def bench_lightning(tile, L, fla):
     Z, H, D = TOKENS // L, 16, 128
     cfg = f"lightning2 L={L} Z={Z} H={H} D={D}"
     gen = torch.Generator(device="cuda").manual_seed(29 * L)
     q, k, v = (0.1 * torch.randn(Z, H, L, D, device="cuda", generator=gen) for _ in range(3))
     q, k, v = q.to(torch.bfloat16), k.to(torch.bfloat16), v.to(torch.bfloat16)
-    decay = 1 - torch.exp(-torch.linspace(2, 8, H, device="cuda"))   # lambda_h in (0, 1)
-    flops = 2 * Z * H * L * (64 * D * 2 + 2 * D * D)              # chunk of 64: intra + inter + state
+    decay = lightning_decay(H, *LIGHTNING_LAYER)                  # lambda_h in (0, 1]
+    work = Z * L                                                  # tokens
     ref = lightning_torch_chunked(q[:1, :2], k[:1, :2], v[:1, :2], decay[:2])
-    try:
+    o = torch.full_like(v, float("nan"))
+
+    def prepare():
         kern = tile.kernel("attention/lightning2.tile", "lightning2", {"D": D, "E": D, "T": "bf16"})
-        o = torch.full_like(v, float("nan"))
-        a = kern.args(q=q, k=k, v=v, decay=decay.float().contiguous(), o=o)
-        kern.launch(a)
-        tile.sync()
-        err = rel_err(o[:1, :2], ref)
-        if err > 2e-2:
-            record("linear", cfg, "tile", None, "Mtok/s", f"WRONG: rel_err {err:.2e}")
-        else:
-            ms = bench_ms(lambda: kern.launch(a))
-            record("linear", cfg, "tile", Z * L / (ms * 1e-3) * 1e-6, "Mtok/s", f"{ms:.3f} ms, rel_err {err:.1e}")
-    except TileError as e:
-        record("linear", cfg, "tile", None, "Mtok/s", "FAILED: " + str(e).replace("\n", " | ")[:300])
-    peers = [("torch-chunked", lambda: lightning_torch_chunked(q, k, v, decay))]
+        a = kern.args(q=q, k=k, v=v, decay=decay.contiguous(), o=o)
+        return lambda: kern.launch(a)
+    check_and_time("linear", cfg, "tile", prepare=prepare, work=work, unit="Mtok/s", tol=2e-2,
+                   check=lambda: rel_err(o[:1, :2], ref))
+    if "chunk_lightning_attn" in fla[0]:
+        # fla's layout is [B, T, H, K], made contiguous outside the timed call; scale 1 as ours
+        qt, kt, vt = (t.transpose(1, 2).contiguous() for t in (q, k, v))
+        out = {}
+
+        def fla_lightning():
+            out["o"] = fla[0]["chunk_lightning_attn"](qt, kt, vt, *LIGHTNING_LAYER, scale=1.0)[0]
+        check_and_time("linear", cfg, "fla-lightning", fla_lightning, work, "Mtok/s", tol=2e-2,
+                       check=lambda: rel_err(out["o"].transpose(1, 2)[:1, :2], ref))
+    else:
+        record("linear", cfg, "fla-lightning", None, "Mtok/s",
+               "n/a (" + fla[1].get("chunk_lightning_attn", "?")[:100] + ")")
+    check_and_time("linear", cfg, "torch-chunked", lambda: lightning_torch_chunked(q, k, v, decay), work, "Mtok/s",
+                   tol=2e-2, check_out=lambda out: rel_err(out[:1, :2], ref))
+
+
+# ---- the literature variants (--only variants, or s2,duo,duo-decode,moh,aaren,sqa) -----------------
+# Issue 8: each program of lib/attention next to its closest peer, on the same bf16 inputs.  Our
+# output is checked first against a float32 PyTorch reference computed here from the definition
+# (sample_ref: batch 0, a few heads, a sample of query rows), and so is every peer's output.
+S2_STRIDE, S2_LOCAL = 8, 512            # s2.tile's S (shard stride) and L (local window)
+DUO_SINKS, DUO_WINDOW = 64, 256         # streaming heads: 64 sink tokens + the last 256 keys
+MOH_BLOCK = 128                         # the routing granularity of the block-coherent MoH case
+VARIANTS = ("s2", "duo", "duo-decode", "moh", "aaren", "sqa")
+
+
+def sample_rows(L):
+    """Query rows the references check: the first 128, 128 in the middle and the last 512."""
+    rows = torch.cat([torch.arange(0, 128), torch.arange(L // 2, L // 2 + 128), torch.arange(L - 512, L)])
+    return rows[rows < L].unique().cuda()
+
+
+def sample_ref(q, k, v, heads, rows, visible, scale):
+    """float32 softmax attention of batch 0: [len(heads), len(rows), D]; visible(h, i, j) -> bool
+    (i: [R, 1] query rows, j: [1, N] keys); GQA as ours (query head h reads h // (H / HK));
+    rows that see no key get 0."""
+    H, HK, N = q.shape[1], k.shape[1], k.shape[2]
+    j = torch.arange(N, device=q.device)[None, :]
+    outs = []
+    for h in heads:
+        hk = h // (H // HK)
+        s = (q[0, h, rows].float() @ k[0, hk].float().T) * scale
+        s = s.masked_fill(~visible(h, rows[:, None], j), float("-inf"))
+        outs.append(torch.softmax(s, -1).nan_to_num(0.0) @ v[0, hk].float())
+    return torch.stack(outs)
+
+
+def on_sample(o, heads, rows):
+    """The part of a [Z, H, M, D] output that sample_ref computes."""
+    return o[0, list(heads)][:, rows]
+
+
+def causal_pairs(L):
+    return L * (L + 1) // 2
+
+
+def s2_pairs(L, H, S, W):
+    """Visible (query, key) pairs of the S2 mask summed over the heads (M = N = L)."""
+    i = torch.arange(L, dtype=torch.int64)
+    window = torch.clamp(i + 1, max=W)
+    outside = torch.clamp(i + 1 - W, min=0)              # keys [0, outside) lie before the window
+    total = 0
+    for h in range(H):
+        r = h % S
+        total += int((window + torch.clamp((outside - r + S - 1) // S, min=0)).sum())
+    return total
+
+
+def streaming_pairs(L, W, S):
+    """Visible pairs of one streaming head: the last W keys up to the diagonal, or one of S sinks."""
+    i = torch.arange(L, dtype=torch.int64)
+    return int((torch.clamp(i + 1, max=W) + torch.clamp(torch.clamp(i + 1 - W, min=0), max=S)).sum())
+
+
+def flex_peer(group, cfg, flex, mask_mod, H, L, q, k, v, scale, work, ref, heads, rows):
+    """FlexAttention with mask_mod (its block mask built here, untimed), checked against ref."""
+    if flex is None:
+        record(group, cfg, "flex", None, "TFLOP/s", "n/a (--no-flex or FlexAttention unavailable)")
+        return
+    from torch.nn.attention.flex_attention import create_block_mask
+    fn = flex[0]
     try:
-        from fla.ops.simple_gla import chunk_simple_gla
-        g = torch.log(decay.float()).view(1, 1, H).expand(Z, L, H).contiguous()
-        peers.insert(0, ("fla-simple-gla", lambda: chunk_simple_gla(
-            q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), g=g, scale=1.0)[0]))
+        bm = create_block_mask(mask_mod, None, H, L, L, device="cuda")
     except Exception as e:  # noqa: BLE001
-        print(f"bench_attn: flash-linear-attention (fla) unavailable ({type(e).__name__}: {e}); "
-              "Lightning-2 is compared with PyTorch chunked")
-    for who, fn in peers:
-        try_peer("linear", cfg, who, fn, Z * L * 1e3, "Mtok/s")   # work/1e3 so the unit is Mtok/s
+        record(group, cfg, "flex", None, "TFLOP/s", f"n/a (create_block_mask: {type(e).__name__}: {str(e)[:80]})")
+        return
+    check_and_time(group, cfg, "flex", lambda: fn(q, k, v, block_mask=bm, scale=scale), work,
+                   check_out=lambda out: rel_err(on_sample(out, heads, rows), ref))
+
+
+def bench_s2(tile, L, flex, D=128):
+    """s2_fwd (strided shard gathered + local window) vs FlexAttention with the same mask, our
+    flash_fwd with the S2 mask (every causal block visited), and dense causal SDPA for scale.
+    TFLOP/s count the mask's visible pairs (4 D FLOPs each) for every contender."""
+    Z, H, S, W = TOKENS // L, 2048 // D, S2_STRIDE, S2_LOCAL
+    cfg = f"S={S} Lw={W} L={L} D={D} Z={Z} H={H}"
+    gen = torch.Generator(device="cuda").manual_seed(41 * L + D)
+    q, k, v = (torch.randn(Z, H, L, D, device="cuda", dtype=torch.bfloat16, generator=gen) for _ in range(3))
+    scale = 1 / math.sqrt(D)
+    work = 4 * D * Z * s2_pairs(L, H, S, W)
+
+    def visible(h, i, j):
+        return (j <= i) & ((j % S == h % S) | (i - j < W))
+    heads, rows = list(range(S)), sample_rows(L)          # one head of every shard
+    ref = sample_ref(q, k, v, heads, rows, visible, scale)
+    o = torch.full_like(q, float("nan"))
+    lse = torch.empty(Z, H, L, device="cuda", dtype=torch.float32)
+    for who, kernel, defs in (("tile", "s2_fwd", {"D": D, "T": "bf16", "S": S, "L": W}),
+                              ("tile-flash+mask", "flash_fwd", {"D": D, "T": "bf16", "mask": f"s2_mask(S: {S}, L: {W})"})):
+        def prepare(kernel=kernel, defs=defs):
+            kern = tile.kernel("attention/s2.tile", kernel, defs)
+            a = kern.args(q=q, k=k, v=v, o=o, lse=lse, scale=scale)
+            o.fill_(float("nan"))
+            return lambda: kern.launch(a)
+        check_and_time("s2", cfg, who, prepare=prepare, work=work, check=lambda: rel_err(on_sample(o, heads, rows), ref))
+    flex_peer("s2", cfg, flex, lambda b, h, qi, ki: (ki <= qi) & ((ki % S == h % S) | (qi - ki < W)),
+              H, L, q, k, v, scale, work, ref, heads, rows)
+    check_and_time("s2", cfg, "sdpa-causal", lambda: sdpa("FLASH_ATTENTION", q, k, v, True), work,
+                   note=lambda ms: "dense causal (more work), for scale")
+
+
+def duo_policy(H, G=1):
+    """DuoAttention's per-head policy: every other (KV group of) head(s) streaming, i32 [H]."""
+    return ((torch.arange(H, device="cuda") // G) % 2).to(torch.int32)
+
+
+def bench_duo(tile, L, flex, D=128):
+    """duo_prefill (half the heads streaming: sinks + window, the rest causal) vs FlexAttention with
+    the same per-head mask and dense causal SDPA for scale; TFLOP/s of the visible pairs."""
+    Z, H, S, W = TOKENS // L, 2048 // D, DUO_SINKS, DUO_WINDOW
+    cfg = f"S={S} W={W} L={L} D={D} Z={Z} H={H}"
+    gen = torch.Generator(device="cuda").manual_seed(43 * L + D)
+    q, k, v = (torch.randn(Z, H, L, D, device="cuda", dtype=torch.bfloat16, generator=gen) for _ in range(3))
+    scale = 1 / math.sqrt(D)
+    streaming = duo_policy(H)
+    n_stream = int(streaming.sum())
+    work = 4 * D * Z * ((H - n_stream) * causal_pairs(L) + n_stream * streaming_pairs(L, W, S))
+
+    def visible(h, i, j):
+        return (j <= i) & ((i - j < W) | (j < S)) if int(streaming[h]) else (j <= i)
+    heads, rows = [0, 1], sample_rows(L)                   # a retrieval and a streaming head
+    ref = sample_ref(q, k, v, heads, rows, visible, scale)
+    o = torch.full_like(q, float("nan"))
+    lse = torch.empty(Z, H, L, device="cuda", dtype=torch.float32)
+
+    def prepare():
+        kern = tile.kernel("attention/duo.tile", "duo_prefill", {"D": D, "T": "bf16", "W": W, "S": S})
+        a = kern.args(q=q, k=k, v=v, streaming=streaming, o=o, lse=lse, scale=scale)
+        return lambda: kern.launch(a)
+    check_and_time("duo", cfg, "tile", prepare=prepare, work=work, check=lambda: rel_err(on_sample(o, heads, rows), ref),
+                   note=lambda ms: f"{n_stream}/{H} heads streaming")
+    flex_peer("duo", cfg, flex,
+              lambda b, h, qi, ki: (ki <= qi) & ((streaming[h] == 0) | (qi - ki < W) | (ki < S)),
+              H, L, q, k, v, scale, work, ref, heads, rows)
+    check_and_time("duo", cfg, "sdpa-causal", lambda: sdpa("FLASH_ATTENTION", q, k, v, True), work,
+                   note=lambda ms: "every head causal (more work), for scale")
+
+
+def bench_duo_decode(tile, Z, L, D=128, PS=16, H=32, HK=8):
+    """duo_decode_split + decode_combine over a paged cache (half the KV groups streaming) vs our
+    dense decode (decode_gqa + decode_merge: every head reads the whole cache) and SDPA on the
+    contiguous cache.  GB/s are effective: the dense cache's bytes / time, for every contender."""
+    G, S, W = H // HK, DUO_SINKS, DUO_WINDOW
+    pages = -(-L // PS)
+    cfg = f"ctx={L} D={D} Z={Z} H={H} HK={HK}"
+    gen = torch.Generator(device="cuda").manual_seed(47 * L + Z)
+    P = Z * pages
+    q = torch.randn(Z, H, D, device="cuda", dtype=torch.bfloat16, generator=gen)
+    kc, vc = (torch.randn(P, PS, HK, D, device="cuda", dtype=torch.bfloat16, generator=gen) for _ in range(2))
+    table = torch.randperm(P, device="cuda", generator=gen).to(torch.int32).view(Z, pages)
+    lens = torch.full((Z,), L, device="cuda", dtype=torch.int32)
+    scale = 1 / math.sqrt(D)
+    kz = kc[table.long()].reshape(Z, pages * PS, HK, D)[:, :L].transpose(1, 2).contiguous()   # [Z, HK, L, D]
+    vz = vc[table.long()].reshape(Z, pages * PS, HK, D)[:, :L].transpose(1, 2).contiguous()
+    kv_bytes = 2 * Z * L * HK * D * 2
+    streaming = duo_policy(H, G)
+    # the references, float32 from the definition: streaming heads see keys j < S or j >= L - W
+    j = torch.arange(L, device="cuda")
+    keep_stream = (j < S) | (j >= L - W)
+    s = torch.einsum("zgrd,zgld->zgrl", q.float().view(Z, HK, G, D), kz.float()) * scale
+    dense_ref = torch.einsum("zgrl,zgld->zgrd", torch.softmax(s, -1), vz.float()).reshape(Z, H, D)
+    st = streaming.view(1, HK, G, 1).bool()
+    s = torch.where(st & ~keep_stream.view(1, 1, 1, L), torch.full_like(s, float("-inf")), s)
+    duo_ref = torch.einsum("zgrl,zgld->zgrd", torch.softmax(s, -1), vz.float()).reshape(Z, H, D)
+    del s
+    NS = tile.split_count(Z * H, pages)
+    o = torch.full((Z, H, D), float("nan"), device="cuda", dtype=torch.bfloat16)
+
+    def prepare():
+        split = tile.kernel("attention/duo.tile", "duo_decode_split",
+                            {"D": D, "T": "bf16", "PS": PS, "NS": NS, "W": W, "S": S})
+        comb = tile.kernel("attention/decode.tile", "decode_combine", {"D": D, "T": "bf16", "S": NS})
+        o_part = torch.full((Z, H, NS, D), float("nan"), device="cuda")
+        lse_part = torch.full((Z, H, NS), float("nan"), device="cuda")
+        lse = torch.empty(Z, H, device="cuda")
+        a1 = split.args(q=q, k_cache=kc, v_cache=vc, block_table=table, seq_lens=lens, streaming=streaming,
+                        o_part=o_part, lse_part=lse_part, scale=scale)
+        a2 = comb.args(o_part=o_part, lse_part=lse_part, o=o, lse=lse)
+
+        def ours():
+            split.launch(a1)
+            comb.launch(a2)
+        return ours
+    check_and_time("duo-dec", cfg, "tile", prepare=prepare, work=kv_bytes, unit="GB/s",
+                   check=lambda: rel_err(o, duo_ref), note=lambda ms: f"NS={NS}, {HK // 2}/{HK} KV groups streaming")
+    o_dense = torch.full((Z, H, D), float("nan"), device="cuda", dtype=torch.bfloat16)
+
+    def prepare_dense():
+        split = tile.kernel("attention/decode.tile", "decode_gqa", {"D": D, "T": "bf16", "G": G, "PS": PS})
+        comb = tile.kernel("attention/decode.tile", "decode_merge", {"D": D, "T": "bf16"})
+        S_ = tile.split_count(Z * HK, pages)
+        o_part = torch.full((Z, H, S_, D), float("nan"), device="cuda")
+        lse_part = torch.full((Z, H, S_), float("nan"), device="cuda")
+        lse = torch.empty(Z, H, device="cuda")
+        a1 = split.args(q=q, k_slots=kc.view(P * PS, HK, D), v_slots=vc.view(P * PS, HK, D), block_table=table,
+                        seq_lens=lens, o_part=o_part, lse_part=lse_part, scale=scale)
+        a2 = comb.args(o_part=o_part, lse_part=lse_part, o=o_dense, lse=lse)
+
+        def dense():
+            split.launch(a1)
+            comb.launch(a2)
+        return dense
+    check_and_time("duo-dec", cfg, "tile-dense", prepare=prepare_dense, work=kv_bytes, unit="GB/s",
+                   check=lambda: rel_err(o_dense, dense_ref), note=lambda ms: "every head full")
+    q4 = q.view(Z, H, 1, D)
+    check_and_time("duo-dec", cfg, "sdpa-flash", lambda: sdpa("FLASH_ATTENTION", q4, kz, vz, False, enable_gqa=True),
+                   kv_bytes, "GB/s", check_out=lambda out: rel_err(out.view(Z, H, D), dense_ref),
+                   note=lambda ms: "every head full")
+
+
+def moh_gates(Z, L, H, block, gen):
+    """Router weights g [Z, L, H] (f32): half the heads per token (block = 1) or per block of
+    `block` tokens, weights uniform in [0.5, 1.5) on the chosen heads and 0 elsewhere."""
+    n = -(-L // block)
+    score = torch.rand(Z, n, H, device="cuda", generator=gen)
+    top = score.topk(H // 2, dim=-1).indices                     # the router's top half
+    chosen = torch.zeros_like(score).scatter_(-1, top, 1.0)
+    w = (0.5 + torch.rand(Z, n, H, device="cuda", generator=gen)) * chosen
+    return w.repeat_interleave(block, dim=1)[:, :L].contiguous()
+
+
+def bench_moh(tile, L, D=128):
+    """moh_fwd_causal vs SDPA over every head followed by the router weighting (the peer computes
+    all (block, head) pairs, then O * g: the same output); per-token routing (no block all zero:
+    nothing to skip) and block-coherent routing (half the (block, head) pairs skipped).  TFLOP/s
+    count dense causal work for both, so the ratio is the time ratio."""
+    Z, H = TOKENS // L, 2048 // D
+    gen = torch.Generator(device="cuda").manual_seed(53 * L + D)
+    q, k, v = (torch.randn(Z, H, L, D, device="cuda", dtype=torch.bfloat16, generator=gen) for _ in range(3))
+    scale = 1 / math.sqrt(D)
+    work = 4 * D * Z * H * causal_pairs(L)
+    heads, rows = [0, 1, 2, 3], sample_rows(L)
+    causal_ref = sample_ref(q, k, v, heads, rows, lambda h, i, j: j <= i, scale)
+    for routing, block in (("token", 1), (f"block{MOH_BLOCK}", MOH_BLOCK)):
+        cfg = f"{routing} L={L} D={D} Z={Z} H={H}"
+        g = moh_gates(Z, L, H, block, gen)
+        ref = causal_ref * g[0][rows][:, heads].T[:, :, None]
+        o = torch.full_like(q, float("nan"))
+        lse = torch.empty(Z, H, L, device="cuda", dtype=torch.float32)
+
+        def prepare(g=g, o=o, lse=lse):
+            kern = tile.kernel("attention/moh.tile", "moh_fwd_causal", {"D": D, "T": "bf16"})
+            a = kern.args(q=q, k=k, v=v, g=g, o=o, lse=lse, scale=scale)
+            return lambda: kern.launch(a)
+        check_and_time("moh", cfg, "tile", prepare=prepare, work=work,
+                       check=lambda o=o, ref=ref: rel_err(on_sample(o, heads, rows), ref))
+        gw = g.transpose(1, 2).unsqueeze(-1)                # [Z, H, L, 1]
+
+        def peer(gw=gw):
+            return (sdpa("FLASH_ATTENTION", q, k, v, True).float() * gw).to(torch.bfloat16)
+        check_and_time("moh", cfg, "sdpa+weight", peer, work,
+                       check_out=lambda out, ref=ref: rel_err(on_sample(out, heads, rows), ref))
+
+
+def aaren_torch(q, k, v):
+    """Aaren's prefix attention in PyTorch (float32), the cumulative logsumexp form:
+    o_t = sum_{i<=t} exp(s_i - M) v_i * exp(M - logcumsumexp(s)_t), s_i = q_h . k_i, M = max_i s_i."""
+    s = torch.einsum("hd,zhnd->zhn", q.float(), k.float())
+    m = s.amax(-1, keepdim=True)
+    num = torch.cumsum(torch.exp(s - m)[..., None] * v.float(), dim=2)
+    return (num * torch.exp(m - torch.logcumsumexp(s, dim=-1))[..., None]).to(v.dtype)
+
+
+def aaren_reference(q, k, v):
+    """The definition in float64 on batch 0, heads 0 and 1: running softmax-weighted means."""
+    s = torch.einsum("hd,hnd->hn", q[:2].double(), k[0, :2].double())
+    p = torch.exp(s - s.amax(-1, keepdim=True))
+    return torch.cumsum(p[..., None] * v[0, :2].double(), 1) / torch.cumsum(p, 1)[..., None]
+
+
+def bench_aaren(tile, N, D=128):
+    """aaren_fwd (parallel prefix scan, one program per (batch, head)) vs the PyTorch form above."""
+    Z, H = TOKENS // N, 2048 // D
+    cfg = f"N={N} D=E={D} Z={Z} H={H}"
+    gen = torch.Generator(device="cuda").manual_seed(59 * N + D)
+    q = (torch.randn(H, D, device="cuda", generator=gen) / math.sqrt(D)).to(torch.bfloat16)   # scaled beforehand
+    k, v = (torch.randn(Z, H, N, D, device="cuda", dtype=torch.bfloat16, generator=gen) for _ in range(2))
+    ref = aaren_reference(q, k, v)
+    o = torch.full_like(v, float("nan"))
+
+    def prepare():
+        kern = tile.kernel("attention/aaren.tile", "aaren_fwd", {"D": D, "E": D, "T": "bf16"})
+        a = kern.args(q=q, k=k, v=v, o=o)
+        return lambda: kern.launch(a)
+    check_and_time("aaren", cfg, "tile", prepare=prepare, work=Z * N, unit="Mtok/s", check=lambda: rel_err(o[0, :2], ref))
+    check_and_time("aaren", cfg, "torch-cumsum", lambda: aaren_torch(q, k, v), Z * N, "Mtok/s",
+                   check_out=lambda out: rel_err(out[0, :2], ref))
+
+
+def bench_sqa(tile, L, Hq, HK, D=128):
+    """sqa_fwd_causal (Hq of the model's 2048 / D heads as queries, HK key/value heads) vs SDPA with
+    enable_gqa on the same shapes, and SDPA with every head (H = 2048 / D, multi-head attention)
+    for scale.  TFLOP/s count SQA's work (Hq heads) for all."""
+    Z, H = TOKENS // L, 2048 // D
+    cfg = f"Hq={Hq} HK={HK} of {H} L={L} D={D} Z={Z}"
+    gen = torch.Generator(device="cuda").manual_seed(61 * L + Hq)
+    q = torch.randn(Z, Hq, L, D, device="cuda", dtype=torch.bfloat16, generator=gen)
+    k, v = (torch.randn(Z, HK, L, D, device="cuda", dtype=torch.bfloat16, generator=gen) for _ in range(2))
+    scale = 1 / math.sqrt(D)
+    work = 4 * D * Z * Hq * causal_pairs(L)
+    heads, rows = [0, Hq - 1], sample_rows(L)
+    ref = sample_ref(q, k, v, heads, rows, lambda h, i, j: j <= i, scale)
+    o = torch.full_like(q, float("nan"))
+    lse = torch.empty(Z, Hq, L, device="cuda", dtype=torch.float32)
+
+    def prepare():
+        kern = tile.kernel("attention/sqa.tile", "sqa_fwd_causal", {"D": D, "T": "bf16"})
+        a = kern.args(q=q, k=k, v=v, o=o, lse=lse, scale=scale)
+        return lambda: kern.launch(a)
+    check_and_time("sqa", cfg, "tile", prepare=prepare, work=work, check=lambda: rel_err(on_sample(o, heads, rows), ref))
+    for backend, who in (("FLASH_ATTENTION", "sdpa-flash"), ("CUDNN_ATTENTION", "sdpa-cudnn")):
+        check_and_time("sqa", cfg, who, lambda backend=backend: sdpa(backend, q, k, v, True, enable_gqa=True), work,
+                       check_out=lambda out: rel_err(on_sample(out, heads, rows), ref))
+    qm, km, vm = (torch.randn(Z, H, L, D, device="cuda", dtype=torch.bfloat16, generator=gen) for _ in range(3))
+    check_and_time("sqa", cfg, "sdpa-mha", lambda: sdpa("FLASH_ATTENTION", qm, km, vm, True), work,
+                   note=lambda ms: f"all {H} heads (more work), for scale")
+
+
+def run_variants(tile, only, quick, flex):
+    """The sections of issue 8 named in only (or all with 'variants'); each shape in its own try."""
+    lengths = [4096] if quick else [4096, 16384]
+    jobs = []
+    want = set(VARIANTS) if "variants" in only else only
+    if "s2" in want:
+        jobs += [(f"s2 L={L}", lambda L=L: bench_s2(tile, L, flex)) for L in lengths]
+    if "duo" in want:
+        jobs += [(f"duo L={L}", lambda L=L: bench_duo(tile, L, flex)) for L in lengths]
+    if "duo-decode" in want:
+        jobs += [(f"duo-decode Z={Z}", lambda Z=Z: bench_duo_decode(tile, Z, 32768)) for Z in ([8] if quick else [1, 8])]
+    if "moh" in want:
+        jobs += [(f"moh L={L}", lambda L=L: bench_moh(tile, L)) for L in lengths]
+    if "aaren" in want:
+        jobs += [(f"aaren N={N}", lambda N=N: bench_aaren(tile, N)) for N in ([4096] if quick else [512, 4096])]
+    if "sqa" in want:
+        jobs += [(f"sqa L={L} Hq={Hq}", lambda L=L, Hq=Hq, HK=HK: bench_sqa(tile, L, Hq, HK))
+                 for L in lengths for Hq, HK in ((8, 4), (4, 2))]
+    for name, job in jobs:
+        try:
+            job()
+        except Exception:  # noqa: BLE001 - one broken section is a traceback, not the end of the run
+            print(f"bench_attn: {name} failed:", flush=True)
+            traceback.print_exc()
+        torch.cuda.empty_cache()
 
 
 # ---- decode -------------------------------------------------------------------------------------
@@ -770,39 +1105,36 @@ def bench_decode(tile, Z, L, D, PS=16, H=32, HK=8):
              {"D": D, "T": "bf16"}),
             ("tile-per-head", "decode_split", "decode_combine", {"D": D, "T": "bf16", "PS": PS, "S": S},
              {"D": D, "T": "bf16", "S": S})):
-        try:
+        o = torch.full((Z, H, D), float("nan"), device="cuda", dtype=torch.bfloat16)
+        timed = {}
+
+        def prepare(split_name=split_name, comb_name=comb_name, defs=defs, comb_defs=comb_defs, o=o, timed=timed):
             split = tile.kernel("attention/decode.tile", split_name, defs)
             comb = tile.kernel("attention/decode.tile", comb_name, comb_defs)
             o_part = torch.full((Z, H, S, D), float("nan"), device="cuda")
             lse_part = torch.full((Z, H, S), float("nan"), device="cuda")
-            o = torch.full((Z, H, D), float("nan"), device="cuda", dtype=torch.bfloat16)
             lse = torch.full((Z, H), float("nan"), device="cuda")
             cache = (dict(k_slots=kc.view(P * PS, HK, D), v_slots=vc.view(P * PS, HK, D))
                      if split_name == "decode_gqa" else dict(k_cache=kc, v_cache=vc))
             a1 = split.args(q=q, block_table=table, seq_lens=lens, o_part=o_part, lse_part=lse_part,
                             scale=scale, **cache)
             a2 = comb.args(o_part=o_part, lse_part=lse_part, o=o, lse=lse)
+            timed["split"] = lambda: split.launch(a1)
 
-            def ours(split=split, comb=comb, a1=a1, a2=a2):
+            def ours():
                 split.launch(a1)
                 comb.launch(a2)
-            ours()
-            tile.sync()
-            err = rel_err(o, ref)
-            if err > 1e-2:
-                record("decode", cfg, who, None, "GB/s", f"WRONG: rel_err {err:.1e}")
-                continue
-            ms = bench_ms(ours)
-            split_ms = bench_ms(lambda split=split, a1=a1: split.launch(a1))
+            return ours
+
+        def note(ms, timed=timed):
             gbps = kv_bytes / (ms * 1e-3) * 1e-9
-            record("decode", cfg, who, gbps, "GB/s",
-                   f"{ms:.3f} ms ({split_ms:.3f} split), S={S}, {100 * gbps / copy:.0f}% of copy, rel_err {err:.1e}")
-        except TileError as e:
-            record("decode", cfg, who, None, "GB/s", "FAILED: " + str(e).replace("\n", " | ")[:300])
+            return f"({bench_ms(timed['split']):.3f} split), S={S}, {100 * gbps / copy:.0f}% of copy"
+        check_and_time("decode", cfg, who, prepare=prepare, work=kv_bytes, unit="GB/s", note=note,
+                       check=lambda o=o: rel_err(o, ref))
     q4 = q.view(Z, H, 1, D)
     for backend, who in (("FLASH_ATTENTION", "sdpa-flash"), ("CUDNN_ATTENTION", "sdpa-cudnn")):
-        try_peer("decode", cfg, who, lambda backend=backend: sdpa(backend, q4, kz, vz, False, enable_gqa=True),
-                 kv_bytes, "GB/s")
+        check_and_time("decode", cfg, who, lambda backend=backend: sdpa(backend, q4, kz, vz, False, enable_gqa=True),
+                       kv_bytes, "GB/s", check_out=lambda out: rel_err(out.view(Z, H, D), ref))
 
 
 # ---- compile time and launch overhead ------------------------------------------------------------
@@ -854,29 +1186,36 @@ def flex_setup():
     return fn, make_mask
 
 
+SUMMARY_GROUPS = ("fwd", "bwd", "decode", "sc-fwd", "sc-bwd", "sc-tab", "masks", "linear", "based",
+                  "s2", "duo", "duo-dec", "moh", "aaren", "sqa")
+
+
 def summary():
-    print("\n== summary (ratio = tile / peer; > 1: tile faster)")
-    peers = ["sdpa-flash", "sdpa-cudnn", "flex", "triton", "fla-simple-gla", "torch-chunked"]
-    print(f"{'what':8s} {'config':28s} {'tile':>10s} " + " ".join(f"{p:>14s}" for p in peers))
+    """One line per (group, config): our value, then each peer's value and the ratio tile / peer
+    (every unit here is a rate: > 1 means tile is faster).  WRONG / failed rows say so."""
+    print("\n== summary (ratio = tile / peer; > 1: tile faster; rates as each row's unit)")
     keyed = {}
     for g, c, who, val, unit, note in rows:
         keyed.setdefault((g, c), {})[who] = (val, unit, note)
     for (g, c), d in keyed.items():
-        if g not in ("fwd", "bwd", "decode", "sc-fwd", "sc-bwd", "sc-tab", "masks", "linear"):
+        if g not in SUMMARY_GROUPS:
             continue
         ours = d.get("tile", (None, "", ""))
         unit = ours[1] or next(iter(d.values()))[1]
-        cell = f"{ours[0]:8.1f}" if ours[0] is not None else ("   WRONG" if "WRONG" in ours[2] else "  failed")
-        line = f"{g:8s} {c:28s} {cell:>10s} "
-        for p in peers:
-            pv = d.get(p, (None, "", ""))[0]
-            if pv is None or ours[0] is None:
-                line += f"{'-':>14s} "
-            else:
-                line += f"{pv:7.1f} x{ours[0] / pv:4.2f} "
-        print(line + f" {unit}")
+
+        def cell(v):
+            if v[0] is not None:
+                return f"{v[0]:8.1f}"
+            return "   WRONG" if "WRONG" in v[2] else "     n/a" if v[2].startswith("n/a") else "  failed"
+        line = f"{g:8s} {c:34s} {cell(ours):>9s} {unit:8s}"
+        for who, pv in d.items():
+            if who == "tile":
+                continue
+            ratio = f" x{ours[0] / pv[0]:.2f}" if pv[0] and ours[0] is not None else ""
+            line += f" | {who} {cell(pv).strip()}{ratio}"
+        print(line)
     for g, c, who, val, unit, note in rows:
-        if g in ("compile", "launch"):
+        if g in ("compile", "launch") and val is not None:
             print(f"{g:8s} {c:28s} {who:14s} {val:10.2f} {unit} {note}")
 
 
@@ -914,6 +1253,12 @@ def main():
         except Exception as e:  # noqa: BLE001
             print(f"triton unavailable: {e}")
     flex_lengths = {int(x) for x in args.flex_lengths.split(",") if x}
+    fla = ({}, {})
+    if only & {"lightning", "based"}:
+        import fla_import                     # bench/peers: flash-linear-attention without pip
+        fla = fla_import.load()
+        for name, why in fla[1].items():
+            print(f"bench_attn: fla's {name} unavailable: {why}", flush=True)
     for L, D, causal in configs(args.quick):
         fx = flex if L in flex_lengths else None
         for group, fn in (("fwd", lambda: bench_forward(tile, L, D, causal, args, fx)),
@@ -952,17 +1297,19 @@ def main():
     if "lightning" in only:
         for L in ([16384] if args.quick else [4096, 16384]):
             try:
-                bench_lightning(tile, L)
+                bench_lightning(tile, L, fla)
             except Exception:  # noqa: BLE001
                 traceback.print_exc()
             torch.cuda.empty_cache()
     if "based" in only:
         for L in ([4096] if args.quick else [1024, 4096, 16384]):
             try:
-                bench_based(tile, L)
+                bench_based(tile, L, fla)
             except Exception:  # noqa: BLE001
                 traceback.print_exc()
             torch.cuda.empty_cache()
+    if only & {"variants", *VARIANTS}:         # issue 8: the literature variants next to their peers
+        run_variants(tile, only, args.quick, flex)
     if "decode" in only:
         # issue 7's target shapes (32k keys, batch 1 and 8), then 16k tokens per batch
         shapes = [(1, 32768, 128), (8, 32768, 128)]
