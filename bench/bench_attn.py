@@ -73,6 +73,8 @@ import torch.nn.functional as F
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LIB_DIR = os.path.join(ROOT, "lib")
 TOKENS = 16 * 1024
+MODEL_DIM = 2048          # H = MODEL_DIM / D heads
+DEV = "cuda"              # "cpu" with --dry-run: the interpreter on small shapes (dry_run_setup)
 rows = []  # (group, config, contender, value, unit, note)
 
 # ---- libtile through ctypes (bench/tile_ctypes.py), on torch tensors ---------------------------
@@ -86,25 +88,37 @@ TORCH_DTYPES = {torch.bool: tile_ctypes.BOOL, torch.int32: tile_ctypes.I32, torc
 
 
 def torch_arg(t):
-    assert t.is_cuda, "tile kernels take device tensors"
+    assert t.is_cuda or DEV == "cpu", "tile kernels take device tensors"
+    assert t.device.type == DEV, f"a {t.device.type} tensor where {DEV} was expected"
     return tile_ctypes.tensor_arg(t.data_ptr(), TORCH_DTYPES[t.dtype], list(t.shape), list(t.stride()))
 
 
 def current_stream():
-    return torch.cuda.current_stream().cuda_stream
+    return torch.cuda.current_stream().cuda_stream if DEV == "cuda" else None
+
+
+def sync():
+    if DEV == "cuda":
+        torch.cuda.synchronize()
 
 
 class Tile(tile_ctypes.Tile):
     """A GPU context whose kernels take torch tensors and use torch's stream."""
 
     def __init__(self, path, cache_dir=None, num_warps=0):
-        super().__init__(path, mode=tile_ctypes.MODE_GPU, lib_dir=LIB_DIR, cache_dir=cache_dir,
+        super().__init__(path, mode=tile_ctypes.MODE_GPU if DEV == "cuda" else tile_ctypes.MODE_INTERPRET,
+                         lib_dir=LIB_DIR, cache_dir=cache_dir,
                          stream=current_stream, to_arg=torch_arg, num_warps=num_warps)
 
 
 # ---- timing and reporting -----------------------------------------------------------------
 def bench_ms(fn):
-    """Median milliseconds of fn() (triton.testing.do_bench, else CUDA events)."""
+    """Median milliseconds of fn() (triton.testing.do_bench, else CUDA events; one call timed
+    by the host clock in a dry run)."""
+    if DEV != "cuda":
+        t0 = time.perf_counter()
+        fn()
+        return (time.perf_counter() - t0) * 1e3
     try:
         import triton.testing
         return triton.testing.do_bench(fn, warmup=25, rep=100, return_mode="median")
@@ -147,7 +161,7 @@ def check_and_time(group, config, who, fn=None, work=0.0, unit="TFLOP/s", check=
         if prepare is not None:
             fn = prepare()
         result = fn()
-        torch.cuda.synchronize()
+        sync()
         errs = check() if check is not None else check_out(result) if check_out is not None else {}
         errs = {"rel_err": errs} if isinstance(errs, (int, float)) else errs
         tols = tol if isinstance(tol, dict) else {k: tol for k in errs}
@@ -209,16 +223,16 @@ def lse_rows(q, k, scale, causal, rows_):
 
 
 def bench_forward(tile, L, D, causal, args, flex):
-    Z, H = TOKENS // L, 2048 // D
+    Z, H = TOKENS // L, MODEL_DIM // D
     cfg = f"L={L} D={D} Z={Z} H={H}{' causal' if causal else ''}"
-    gen = torch.Generator(device="cuda").manual_seed(L + D)
-    q, k, v = (torch.randn(Z, H, L, D, device="cuda", dtype=torch.bfloat16, generator=gen) for _ in range(3))
+    gen = torch.Generator(device=DEV).manual_seed(L + D)
+    q, k, v = (torch.randn(Z, H, L, D, device=DEV, dtype=torch.bfloat16, generator=gen) for _ in range(3))
     o = torch.empty_like(q)
-    lse = torch.empty(Z, H, L, device="cuda", dtype=torch.float32)
+    lse = torch.empty(Z, H, L, device=DEV, dtype=torch.float32)
     scale = 1 / math.sqrt(D)
     flops = 4 * Z * H * L * L * D / (2 if causal else 1)
     ref = sdpa("FLASH_ATTENTION", q, k, v, causal)
-    sample = torch.cat([torch.arange(0, 64), torch.arange(L - 64, L)]).cuda()
+    sample = torch.cat([torch.arange(0, 64), torch.arange(L - 64, L)]).to(DEV)
 
     def prepare():
         defs = {"D": D, "T": "bf16", **args.fwd_defines}
@@ -246,10 +260,10 @@ def bench_forward(tile, L, D, causal, args, flex):
 
 # ---- backward ---------------------------------------------------------------------------------
 def bench_backward(tile, L, D, causal, flex):
-    Z, H = TOKENS // L, 2048 // D
+    Z, H = TOKENS // L, MODEL_DIM // D
     cfg = f"L={L} D={D} Z={Z} H={H}{' causal' if causal else ''}"
-    gen = torch.Generator(device="cuda").manual_seed(7 * L + D)
-    q, k, v, do = (torch.randn(Z, H, L, D, device="cuda", dtype=torch.bfloat16, generator=gen) for _ in range(4))
+    gen = torch.Generator(device=DEV).manual_seed(7 * L + D)
+    q, k, v, do = (torch.randn(Z, H, L, D, device=DEV, dtype=torch.bfloat16, generator=gen) for _ in range(4))
     scale = 1 / math.sqrt(D)
     flops = 10 * Z * H * L * L * D / (2 if causal else 1)  # 2.5 x the forward
     qr, kr, vr = (t.detach().clone().requires_grad_() for t in (q, k, v))
@@ -258,7 +272,7 @@ def bench_backward(tile, L, D, causal, flex):
     sfx = "_causal" if causal else ""
     defs = {"D": D, "T": "bf16"}
     o, dq, dk, dv = (torch.full_like(q, float("nan")) for _ in range(4))
-    lse = torch.empty(Z, H, L, device="cuda", dtype=torch.float32)
+    lse = torch.empty(Z, H, L, device=DEV, dtype=torch.float32)
     delta = torch.full_like(lse, float("nan"))
 
     def prepare():
@@ -304,7 +318,7 @@ SCORE_MODS = {  # name: causal (as the named specialisations in flash_fwd.tile b
 
 def score_inputs(name, H, L):
     """The modifier's tensors (ours, by parameter name) and the equivalent torch score_mod (M = N = L)."""
-    dev = "cuda"
+    dev = DEV
     if name == "alibi":
         slopes = torch.tensor([2.0 ** (-8.0 * (h + 1) / H) for h in range(H)], device=dev)
         return {"slopes": slopes}, lambda s, b, h, qi, ki: s + slopes[h] * (ki - qi).to(torch.float32)
@@ -326,10 +340,10 @@ def bench_scores(tile, L, D, flex_on):
     import torch._dynamo
     torch._dynamo.config.cache_size_limit = 64   # one graph per (shape, score_mod)
     flex = torch.compile(flex_attention, dynamic=False)
-    Z, H = TOKENS // L, 2048 // D
+    Z, H = TOKENS // L, MODEL_DIM // D
     scale = 1 / math.sqrt(D)
-    gen = torch.Generator(device="cuda").manual_seed(11 * L + D)
-    q, k, v, do = (torch.randn(Z, H, L, D, device="cuda", dtype=torch.bfloat16, generator=gen) for _ in range(4))
+    gen = torch.Generator(device=DEV).manual_seed(11 * L + D)
+    q, k, v, do = (torch.randn(Z, H, L, D, device=DEV, dtype=torch.bfloat16, generator=gen) for _ in range(4))
     for name, causal in SCORE_MODS.items():
         cfg = f"{name} L={L} D={D}{' causal' if causal else ''}"
         fwd_flops = 4 * Z * H * L * L * D / (2 if causal else 1)
@@ -345,7 +359,7 @@ def bench_scores(tile, L, D, flex_on):
             continue
         defs = {"D": D, "T": "bf16"}
         o, dq, dk, dv = (torch.full_like(q, float("nan")) for _ in range(4))
-        lse = torch.empty(Z, H, L, device="cuda", dtype=torch.float32)
+        lse = torch.empty(Z, H, L, device=DEV, dtype=torch.float32)
         delta = torch.full_like(lse, float("nan"))
 
         def prep_fwd(name=name, caps=caps):
@@ -431,15 +445,15 @@ def bench_score_tables(tile, L, D, flex_on):
     import torch._dynamo
     torch._dynamo.config.cache_size_limit = 64
     flex = torch.compile(flex_attention, dynamic=False)
-    Z, H = TOKENS // L, 2048 // D
+    Z, H = TOKENS // L, MODEL_DIM // D
     scale = 1 / math.sqrt(D)
-    gen = torch.Generator(device="cuda").manual_seed(13 * L + D)
-    q, k, v, do = (torch.randn(Z, H, L, D, device="cuda", dtype=torch.bfloat16, generator=gen) for _ in range(4))
+    gen = torch.Generator(device=DEV).manual_seed(13 * L + D)
+    q, k, v, do = (torch.randn(Z, H, L, D, device=DEV, dtype=torch.bfloat16, generator=gen) for _ in range(4))
     for name, (causal, dq_name) in SCORE_TABLES.items():
         cfg = f"{name}+dbias L={L} D={D}{' causal' if causal else ''}"
         fwd_flops = 4 * Z * H * L * L * D / (2 if causal else 1)
         width = 32 if name.startswith("t5") else 2 * L - 1
-        bias = torch.randn(H, width, device="cuda", generator=gen)
+        bias = torch.randn(H, width, device=DEV, generator=gen)
         bias_r = bias.clone().requires_grad_()
         score_mod = table_score_mod(name, bias_r, L)
         bm = (create_block_mask(lambda b, h, qi, ki: qi >= ki, B=None, H=None, Q_LEN=L, KV_LEN=L)
@@ -454,7 +468,7 @@ def bench_score_tables(tile, L, D, flex_on):
         defs = {"D": D, "T": "bf16"}
         fname = "rel_bias" if name == "rel_bias" else name
         o, dq, dk, dv = (torch.full_like(q, float("nan")) for _ in range(4))
-        lse = torch.empty(Z, H, L, device="cuda", dtype=torch.float32)
+        lse = torch.empty(Z, H, L, device=DEV, dtype=torch.float32)
         delta = torch.full_like(lse, float("nan"))
         dbias = torch.zeros_like(bias)
 
@@ -543,10 +557,10 @@ def bench_based(tile, L, fla):
     q, k are the already-scaled projections ours takes) and the same o / (z + 1e-6)."""
     Z, H, F_, E = TOKENS // L, 16, 16, 64
     cfg = f"based L={L} Z={Z} H={H} F={F_} E={E}"
-    gen = torch.Generator(device="cuda").manual_seed(17 * L)
-    q, k = (0.25 * torch.randn(Z, H, L, F_, device="cuda", generator=gen) for _ in range(2))
+    gen = torch.Generator(device=DEV).manual_seed(17 * L)
+    q, k = (0.25 * torch.randn(Z, H, L, F_, device=DEV, generator=gen) for _ in range(2))
     q, k = q.to(torch.bfloat16), k.to(torch.bfloat16)
-    v = torch.randn(Z, H, L, E, device="cuda", dtype=torch.bfloat16, generator=gen)
+    v = torch.randn(Z, H, L, E, device=DEV, dtype=torch.bfloat16, generator=gen)
     # reported as tokens per second (and ms); q, k scaled small as BASED's projections are
     ref = based_reference(based_sample(q), based_sample(k), based_sample(v))
     o = torch.full_like(v, float("nan"))
@@ -579,29 +593,29 @@ def bench_masks(tile, L, D, flex_on):
     (and SDPA with an explicit mask as a correctness reference).  FLOPs count the visible blocks
     of FlexAttention's own block mask, so both sides are charged the same work."""
     from torch.nn.attention.flex_attention import create_block_mask, flex_attention
-    Z, H = TOKENS // L, 2048 // D
-    gen = torch.Generator(device="cuda").manual_seed(3 * L + D)
-    q, k, v = (torch.randn(Z, H, L, D, device="cuda", dtype=torch.bfloat16, generator=gen) for _ in range(3))
+    Z, H = TOKENS // L, MODEL_DIM // D
+    gen = torch.Generator(device=DEV).manual_seed(3 * L + D)
+    q, k, v = (torch.randn(Z, H, L, D, device=DEV, dtype=torch.bfloat16, generator=gen) for _ in range(3))
     scale = 1 / math.sqrt(D)
     o = torch.empty_like(q)
-    lse = torch.empty(Z, H, L, device="cuda", dtype=torch.float32)
+    lse = torch.empty(Z, H, L, device=DEV, dtype=torch.float32)
     flex = torch.compile(flex_attention) if flex_on else None
     nb = triton_cdiv(L, SPARSE_BLOCK)
-    keep = torch.rand(H, nb, nb, device="cuda", generator=gen) < 0.5
-    keep |= torch.eye(nb, dtype=torch.bool, device="cuda")[None]      # every query block sees a block
+    keep = torch.rand(H, nb, nb, device=DEV, generator=gen) < 0.5
+    keep |= torch.eye(nb, dtype=torch.bool, device=DEV)[None]      # every query block sees a block
     cases = {
         "window": (lambda b, h, i, j: (j <= i) & ((i - j < WINDOW) | (j < SINKS))),
         "sparse50": (lambda b, h, i, j: keep[h, i // SPARSE_BLOCK, j // SPARSE_BLOCK]),
     }
     for name, mask_mod in cases.items():
         cfg = f"{name} L={L} D={D} Z={Z} H={H}"
-        bm = create_block_mask(mask_mod, None, H, L, L, device="cuda")
+        bm = create_block_mask(mask_mod, None, H, L, L, device=DEV)
         dense = bm.to_dense()                                          # [1|Z, H, nb, nb] visible blocks
         vis_frac = dense.float().mean().item()
         flops = 4 * Z * H * L * L * D * vis_frac
         # the reference: batch 0, heads 0 and 1, SDPA with the explicit mask
-        i = torch.arange(L, device="cuda")
-        full = mask_mod(None, torch.arange(2, device="cuda")[:, None, None], i[None, :, None], i[None, None, :])
+        i = torch.arange(L, device=DEV)
+        full = mask_mod(None, torch.arange(2, device=DEV)[:, None, None], i[None, :, None], i[None, None, :])
         ref = F.scaled_dot_product_attention(q[:1, :2], k[:1, :2], v[:1, :2], attn_mask=full[None], scale=scale)
         del full
 
@@ -632,11 +646,11 @@ def sparse_lists(keep, Z, per):
         rows_i, rows_c = [], []
         for qb in range(nb):
             ks = torch.nonzero(keep[h, qb]).flatten()
-            ks = (ks[:, None] * per + torch.arange(per, device="cuda")[None]).flatten()
+            ks = (ks[:, None] * per + torch.arange(per, device=DEV)[None]).flatten()
             rows_c.append(len(ks))
             rows_i.append(torch.nn.functional.pad(ks, (0, nb * per - len(ks))))
         idx_l.append(torch.stack(rows_i))
-        cnt_l.append(torch.tensor(rows_c, device="cuda"))
+        cnt_l.append(torch.tensor(rows_c, device=DEV))
     kv_idx = torch.stack(idx_l)[None].expand(Z, -1, -1, -1).to(torch.int32).contiguous()
     kv_cnt = torch.stack(cnt_l)[None].expand(Z, -1, -1).to(torch.int32).contiguous()
     return kv_idx, kv_cnt
@@ -680,15 +694,15 @@ def lightning_decay(H, layer_idx, num_layers):
     """lambda_h = exp(-(8 / H) (1 - layer_idx / num_layers) h): the decay fla's chunk_lightning_attn
     derives from (layer_idx, num_layers) (its g_gamma, the log of lambda), so that every contender
     computes the same function."""
-    h = torch.arange(H, device="cuda", dtype=torch.float32)
+    h = torch.arange(H, device=DEV, dtype=torch.float32)
     return torch.exp(-(8 / H) * (1 - layer_idx / num_layers) * h)
 
 
 def bench_lightning(tile, L, fla):
     Z, H, D = TOKENS // L, 16, 128
     cfg = f"lightning2 L={L} Z={Z} H={H} D={D}"
-    gen = torch.Generator(device="cuda").manual_seed(29 * L)
-    q, k, v = (0.1 * torch.randn(Z, H, L, D, device="cuda", generator=gen) for _ in range(3))
+    gen = torch.Generator(device=DEV).manual_seed(29 * L)
+    q, k, v = (0.1 * torch.randn(Z, H, L, D, device=DEV, generator=gen) for _ in range(3))
     q, k, v = q.to(torch.bfloat16), k.to(torch.bfloat16), v.to(torch.bfloat16)
     decay = lightning_decay(H, *LIGHTNING_LAYER)                  # lambda_h in (0, 1]
     work = Z * L                                                  # tokens
@@ -730,7 +744,7 @@ VARIANTS = ("s2", "duo", "duo-decode", "moh", "aaren", "sqa")
 def sample_rows(L):
     """Query rows the references check: the first 128, 128 in the middle and the last 512."""
     rows = torch.cat([torch.arange(0, 128), torch.arange(L // 2, L // 2 + 128), torch.arange(L - 512, L)])
-    return rows[rows < L].unique().cuda()
+    return rows[(rows >= 0) & (rows < L)].unique().to(DEV)
 
 
 def sample_ref(q, k, v, heads, rows, visible, scale):
@@ -783,7 +797,7 @@ def flex_peer(group, cfg, flex, mask_mod, H, L, q, k, v, scale, work, ref, heads
     from torch.nn.attention.flex_attention import create_block_mask
     fn = flex[0]
     try:
-        bm = create_block_mask(mask_mod, None, H, L, L, device="cuda")
+        bm = create_block_mask(mask_mod, None, H, L, L, device=DEV)
     except Exception as e:  # noqa: BLE001
         record(group, cfg, "flex", None, "TFLOP/s", f"n/a (create_block_mask: {type(e).__name__}: {str(e)[:80]})")
         return
@@ -791,23 +805,23 @@ def flex_peer(group, cfg, flex, mask_mod, H, L, q, k, v, scale, work, ref, heads
                    check_out=lambda out: rel_err(on_sample(out, heads, rows), ref))
 
 
-def bench_s2(tile, L, flex, D=128):
+def bench_s2(tile, L, flex, D=128, S=S2_STRIDE, W=S2_LOCAL):
     """s2_fwd (strided shard gathered + local window) vs FlexAttention with the same mask, our
     flash_fwd with the S2 mask (every causal block visited), and dense causal SDPA for scale.
     TFLOP/s count the mask's visible pairs (4 D FLOPs each) for every contender."""
-    Z, H, S, W = TOKENS // L, 2048 // D, S2_STRIDE, S2_LOCAL
+    Z, H = TOKENS // L, MODEL_DIM // D
     cfg = f"S={S} Lw={W} L={L} D={D} Z={Z} H={H}"
-    gen = torch.Generator(device="cuda").manual_seed(41 * L + D)
-    q, k, v = (torch.randn(Z, H, L, D, device="cuda", dtype=torch.bfloat16, generator=gen) for _ in range(3))
+    gen = torch.Generator(device=DEV).manual_seed(41 * L + D)
+    q, k, v = (torch.randn(Z, H, L, D, device=DEV, dtype=torch.bfloat16, generator=gen) for _ in range(3))
     scale = 1 / math.sqrt(D)
     work = 4 * D * Z * s2_pairs(L, H, S, W)
 
     def visible(h, i, j):
         return (j <= i) & ((j % S == h % S) | (i - j < W))
-    heads, rows = list(range(S)), sample_rows(L)          # one head of every shard
+    heads, rows = list(range(min(S, H))), sample_rows(L)  # one head of every shard
     ref = sample_ref(q, k, v, heads, rows, visible, scale)
     o = torch.full_like(q, float("nan"))
-    lse = torch.empty(Z, H, L, device="cuda", dtype=torch.float32)
+    lse = torch.empty(Z, H, L, device=DEV, dtype=torch.float32)
     for who, kernel, defs in (("tile", "s2_fwd", {"D": D, "T": "bf16", "S": S, "L": W}),
                               ("tile-flash+mask", "flash_fwd", {"D": D, "T": "bf16", "mask": f"s2_mask(S: {S}, L: {W})"})):
         def prepare(kernel=kernel, defs=defs):
@@ -824,16 +838,16 @@ def bench_s2(tile, L, flex, D=128):
 
 def duo_policy(H, G=1):
     """DuoAttention's per-head policy: every other (KV group of) head(s) streaming, i32 [H]."""
-    return ((torch.arange(H, device="cuda") // G) % 2).to(torch.int32)
+    return ((torch.arange(H, device=DEV) // G) % 2).to(torch.int32)
 
 
-def bench_duo(tile, L, flex, D=128):
+def bench_duo(tile, L, flex, D=128, S=DUO_SINKS, W=DUO_WINDOW):
     """duo_prefill (half the heads streaming: sinks + window, the rest causal) vs FlexAttention with
     the same per-head mask and dense causal SDPA for scale; TFLOP/s of the visible pairs."""
-    Z, H, S, W = TOKENS // L, 2048 // D, DUO_SINKS, DUO_WINDOW
+    Z, H = TOKENS // L, MODEL_DIM // D
     cfg = f"S={S} W={W} L={L} D={D} Z={Z} H={H}"
-    gen = torch.Generator(device="cuda").manual_seed(43 * L + D)
-    q, k, v = (torch.randn(Z, H, L, D, device="cuda", dtype=torch.bfloat16, generator=gen) for _ in range(3))
+    gen = torch.Generator(device=DEV).manual_seed(43 * L + D)
+    q, k, v = (torch.randn(Z, H, L, D, device=DEV, dtype=torch.bfloat16, generator=gen) for _ in range(3))
     scale = 1 / math.sqrt(D)
     streaming = duo_policy(H)
     n_stream = int(streaming.sum())
@@ -844,7 +858,7 @@ def bench_duo(tile, L, flex, D=128):
     heads, rows = [0, 1], sample_rows(L)                   # a retrieval and a streaming head
     ref = sample_ref(q, k, v, heads, rows, visible, scale)
     o = torch.full_like(q, float("nan"))
-    lse = torch.empty(Z, H, L, device="cuda", dtype=torch.float32)
+    lse = torch.empty(Z, H, L, device=DEV, dtype=torch.float32)
 
     def prepare():
         kern = tile.kernel("attention/duo.tile", "duo_prefill", {"D": D, "T": "bf16", "W": W, "S": S})
@@ -859,26 +873,26 @@ def bench_duo(tile, L, flex, D=128):
                    note=lambda ms: "every head causal (more work), for scale")
 
 
-def bench_duo_decode(tile, Z, L, D=128, PS=16, H=32, HK=8):
+def bench_duo_decode(tile, Z, L, D=128, sinks_window=(DUO_SINKS, DUO_WINDOW), PS=16, H=32, HK=8):
     """duo_decode_split + decode_combine over a paged cache (half the KV groups streaming) vs our
     dense decode (decode_gqa + decode_merge: every head reads the whole cache) and SDPA on the
     contiguous cache.  GB/s are effective: the dense cache's bytes / time, for every contender."""
-    G, S, W = H // HK, DUO_SINKS, DUO_WINDOW
+    G, (S, W) = H // HK, sinks_window
     pages = -(-L // PS)
     cfg = f"ctx={L} D={D} Z={Z} H={H} HK={HK}"
-    gen = torch.Generator(device="cuda").manual_seed(47 * L + Z)
+    gen = torch.Generator(device=DEV).manual_seed(47 * L + Z)
     P = Z * pages
-    q = torch.randn(Z, H, D, device="cuda", dtype=torch.bfloat16, generator=gen)
-    kc, vc = (torch.randn(P, PS, HK, D, device="cuda", dtype=torch.bfloat16, generator=gen) for _ in range(2))
-    table = torch.randperm(P, device="cuda", generator=gen).to(torch.int32).view(Z, pages)
-    lens = torch.full((Z,), L, device="cuda", dtype=torch.int32)
+    q = torch.randn(Z, H, D, device=DEV, dtype=torch.bfloat16, generator=gen)
+    kc, vc = (torch.randn(P, PS, HK, D, device=DEV, dtype=torch.bfloat16, generator=gen) for _ in range(2))
+    table = torch.randperm(P, device=DEV, generator=gen).to(torch.int32).view(Z, pages)
+    lens = torch.full((Z,), L, device=DEV, dtype=torch.int32)
     scale = 1 / math.sqrt(D)
     kz = kc[table.long()].reshape(Z, pages * PS, HK, D)[:, :L].transpose(1, 2).contiguous()   # [Z, HK, L, D]
     vz = vc[table.long()].reshape(Z, pages * PS, HK, D)[:, :L].transpose(1, 2).contiguous()
     kv_bytes = 2 * Z * L * HK * D * 2
     streaming = duo_policy(H, G)
     # the references, float32 from the definition: streaming heads see keys j < S or j >= L - W
-    j = torch.arange(L, device="cuda")
+    j = torch.arange(L, device=DEV)
     keep_stream = (j < S) | (j >= L - W)
     s = torch.einsum("zgrd,zgld->zgrl", q.float().view(Z, HK, G, D), kz.float()) * scale
     dense_ref = torch.einsum("zgrl,zgld->zgrd", torch.softmax(s, -1), vz.float()).reshape(Z, H, D)
@@ -887,15 +901,15 @@ def bench_duo_decode(tile, Z, L, D=128, PS=16, H=32, HK=8):
     duo_ref = torch.einsum("zgrl,zgld->zgrd", torch.softmax(s, -1), vz.float()).reshape(Z, H, D)
     del s
     NS = tile.split_count(Z * H, pages)
-    o = torch.full((Z, H, D), float("nan"), device="cuda", dtype=torch.bfloat16)
+    o = torch.full((Z, H, D), float("nan"), device=DEV, dtype=torch.bfloat16)
 
     def prepare():
         split = tile.kernel("attention/duo.tile", "duo_decode_split",
                             {"D": D, "T": "bf16", "PS": PS, "NS": NS, "W": W, "S": S})
         comb = tile.kernel("attention/decode.tile", "decode_combine", {"D": D, "T": "bf16", "S": NS})
-        o_part = torch.full((Z, H, NS, D), float("nan"), device="cuda")
-        lse_part = torch.full((Z, H, NS), float("nan"), device="cuda")
-        lse = torch.empty(Z, H, device="cuda")
+        o_part = torch.full((Z, H, NS, D), float("nan"), device=DEV)
+        lse_part = torch.full((Z, H, NS), float("nan"), device=DEV)
+        lse = torch.empty(Z, H, device=DEV)
         a1 = split.args(q=q, k_cache=kc, v_cache=vc, block_table=table, seq_lens=lens, streaming=streaming,
                         o_part=o_part, lse_part=lse_part, scale=scale)
         a2 = comb.args(o_part=o_part, lse_part=lse_part, o=o, lse=lse)
@@ -906,15 +920,15 @@ def bench_duo_decode(tile, Z, L, D=128, PS=16, H=32, HK=8):
         return ours
     check_and_time("duo-dec", cfg, "tile", prepare=prepare, work=kv_bytes, unit="GB/s",
                    check=lambda: rel_err(o, duo_ref), note=lambda ms: f"NS={NS}, {HK // 2}/{HK} KV groups streaming")
-    o_dense = torch.full((Z, H, D), float("nan"), device="cuda", dtype=torch.bfloat16)
+    o_dense = torch.full((Z, H, D), float("nan"), device=DEV, dtype=torch.bfloat16)
 
     def prepare_dense():
         split = tile.kernel("attention/decode.tile", "decode_gqa", {"D": D, "T": "bf16", "G": G, "PS": PS})
         comb = tile.kernel("attention/decode.tile", "decode_merge", {"D": D, "T": "bf16"})
         S_ = tile.split_count(Z * HK, pages)
-        o_part = torch.full((Z, H, S_, D), float("nan"), device="cuda")
-        lse_part = torch.full((Z, H, S_), float("nan"), device="cuda")
-        lse = torch.empty(Z, H, device="cuda")
+        o_part = torch.full((Z, H, S_, D), float("nan"), device=DEV)
+        lse_part = torch.full((Z, H, S_), float("nan"), device=DEV)
+        lse = torch.empty(Z, H, device=DEV)
         a1 = split.args(q=q, k_slots=kc.view(P * PS, HK, D), v_slots=vc.view(P * PS, HK, D), block_table=table,
                         seq_lens=lens, o_part=o_part, lse_part=lse_part, scale=scale)
         a2 = comb.args(o_part=o_part, lse_part=lse_part, o=o_dense, lse=lse)
@@ -935,31 +949,31 @@ def moh_gates(Z, L, H, block, gen):
     """Router weights g [Z, L, H] (f32): half the heads per token (block = 1) or per block of
     `block` tokens, weights uniform in [0.5, 1.5) on the chosen heads and 0 elsewhere."""
     n = -(-L // block)
-    score = torch.rand(Z, n, H, device="cuda", generator=gen)
+    score = torch.rand(Z, n, H, device=DEV, generator=gen)
     top = score.topk(H // 2, dim=-1).indices                     # the router's top half
     chosen = torch.zeros_like(score).scatter_(-1, top, 1.0)
-    w = (0.5 + torch.rand(Z, n, H, device="cuda", generator=gen)) * chosen
+    w = (0.5 + torch.rand(Z, n, H, device=DEV, generator=gen)) * chosen
     return w.repeat_interleave(block, dim=1)[:, :L].contiguous()
 
 
-def bench_moh(tile, L, D=128):
+def bench_moh(tile, L, D=128, block=MOH_BLOCK):
     """moh_fwd_causal vs SDPA over every head followed by the router weighting (the peer computes
     all (block, head) pairs, then O * g: the same output); per-token routing (no block all zero:
     nothing to skip) and block-coherent routing (half the (block, head) pairs skipped).  TFLOP/s
     count dense causal work for both, so the ratio is the time ratio."""
-    Z, H = TOKENS // L, 2048 // D
-    gen = torch.Generator(device="cuda").manual_seed(53 * L + D)
-    q, k, v = (torch.randn(Z, H, L, D, device="cuda", dtype=torch.bfloat16, generator=gen) for _ in range(3))
+    Z, H = TOKENS // L, MODEL_DIM // D
+    gen = torch.Generator(device=DEV).manual_seed(53 * L + D)
+    q, k, v = (torch.randn(Z, H, L, D, device=DEV, dtype=torch.bfloat16, generator=gen) for _ in range(3))
     scale = 1 / math.sqrt(D)
     work = 4 * D * Z * H * causal_pairs(L)
     heads, rows = [0, 1, 2, 3], sample_rows(L)
     causal_ref = sample_ref(q, k, v, heads, rows, lambda h, i, j: j <= i, scale)
-    for routing, block in (("token", 1), (f"block{MOH_BLOCK}", MOH_BLOCK)):
+    for routing, blk in (("token", 1), (f"block{block}", block)):
         cfg = f"{routing} L={L} D={D} Z={Z} H={H}"
-        g = moh_gates(Z, L, H, block, gen)
+        g = moh_gates(Z, L, H, blk, gen)
         ref = causal_ref * g[0][rows][:, heads].T[:, :, None]
         o = torch.full_like(q, float("nan"))
-        lse = torch.empty(Z, H, L, device="cuda", dtype=torch.float32)
+        lse = torch.empty(Z, H, L, device=DEV, dtype=torch.float32)
 
         def prepare(g=g, o=o, lse=lse):
             kern = tile.kernel("attention/moh.tile", "moh_fwd_causal", {"D": D, "T": "bf16"})
@@ -993,11 +1007,11 @@ def aaren_reference(q, k, v):
 
 def bench_aaren(tile, N, D=128):
     """aaren_fwd (parallel prefix scan, one program per (batch, head)) vs the PyTorch form above."""
-    Z, H = TOKENS // N, 2048 // D
+    Z, H = TOKENS // N, MODEL_DIM // D
     cfg = f"N={N} D=E={D} Z={Z} H={H}"
-    gen = torch.Generator(device="cuda").manual_seed(59 * N + D)
-    q = (torch.randn(H, D, device="cuda", generator=gen) / math.sqrt(D)).to(torch.bfloat16)   # scaled beforehand
-    k, v = (torch.randn(Z, H, N, D, device="cuda", dtype=torch.bfloat16, generator=gen) for _ in range(2))
+    gen = torch.Generator(device=DEV).manual_seed(59 * N + D)
+    q = (torch.randn(H, D, device=DEV, generator=gen) / math.sqrt(D)).to(torch.bfloat16)   # scaled beforehand
+    k, v = (torch.randn(Z, H, N, D, device=DEV, dtype=torch.bfloat16, generator=gen) for _ in range(2))
     ref = aaren_reference(q, k, v)
     o = torch.full_like(v, float("nan"))
 
@@ -1011,20 +1025,20 @@ def bench_aaren(tile, N, D=128):
 
 
 def bench_sqa(tile, L, Hq, HK, D=128):
-    """sqa_fwd_causal (Hq of the model's 2048 / D heads as queries, HK key/value heads) vs SDPA with
-    enable_gqa on the same shapes, and SDPA with every head (H = 2048 / D, multi-head attention)
+    """sqa_fwd_causal (Hq of the model's MODEL_DIM / D heads as queries, HK key/value heads) vs SDPA
+    with enable_gqa on the same shapes, and SDPA with every head (H = MODEL_DIM / D, multi-head attention)
     for scale.  TFLOP/s count SQA's work (Hq heads) for all."""
-    Z, H = TOKENS // L, 2048 // D
+    Z, H = TOKENS // L, MODEL_DIM // D
     cfg = f"Hq={Hq} HK={HK} of {H} L={L} D={D} Z={Z}"
-    gen = torch.Generator(device="cuda").manual_seed(61 * L + Hq)
-    q = torch.randn(Z, Hq, L, D, device="cuda", dtype=torch.bfloat16, generator=gen)
-    k, v = (torch.randn(Z, HK, L, D, device="cuda", dtype=torch.bfloat16, generator=gen) for _ in range(2))
+    gen = torch.Generator(device=DEV).manual_seed(61 * L + Hq)
+    q = torch.randn(Z, Hq, L, D, device=DEV, dtype=torch.bfloat16, generator=gen)
+    k, v = (torch.randn(Z, HK, L, D, device=DEV, dtype=torch.bfloat16, generator=gen) for _ in range(2))
     scale = 1 / math.sqrt(D)
     work = 4 * D * Z * Hq * causal_pairs(L)
     heads, rows = [0, Hq - 1], sample_rows(L)
     ref = sample_ref(q, k, v, heads, rows, lambda h, i, j: j <= i, scale)
     o = torch.full_like(q, float("nan"))
-    lse = torch.empty(Z, Hq, L, device="cuda", dtype=torch.float32)
+    lse = torch.empty(Z, Hq, L, device=DEV, dtype=torch.float32)
 
     def prepare():
         kern = tile.kernel("attention/sqa.tile", "sqa_fwd_causal", {"D": D, "T": "bf16"})
@@ -1034,42 +1048,50 @@ def bench_sqa(tile, L, Hq, HK, D=128):
     for backend, who in (("FLASH_ATTENTION", "sdpa-flash"), ("CUDNN_ATTENTION", "sdpa-cudnn")):
         check_and_time("sqa", cfg, who, lambda backend=backend: sdpa(backend, q, k, v, True, enable_gqa=True), work,
                        check_out=lambda out: rel_err(on_sample(out, heads, rows), ref))
-    qm, km, vm = (torch.randn(Z, H, L, D, device="cuda", dtype=torch.bfloat16, generator=gen) for _ in range(3))
+    qm, km, vm = (torch.randn(Z, H, L, D, device=DEV, dtype=torch.bfloat16, generator=gen) for _ in range(3))
     check_and_time("sqa", cfg, "sdpa-mha", lambda: sdpa("FLASH_ATTENTION", qm, km, vm, True), work,
                    note=lambda ms: f"all {H} heads (more work), for scale")
 
 
-def run_variants(tile, only, quick, flex):
-    """The sections of issue 8 named in only (or all with 'variants'); each shape in its own try."""
-    lengths = [4096] if quick else [4096, 16384]
-    jobs = []
+def variant_shapes(quick, dry):
+    """The shapes of the variant sections: issue 8's (bf16, 16k tokens, D = 128), or the dry run's
+    (tiny, for the interpreter, with S2's and Duo's constants scaled down to matter at L = 128)."""
+    if dry:
+        return dict(lengths=[128], D=32, s2=(2, 16), duo=(4, 16), moh_block=32, decode=[(2, 100)],
+                    aaren=[100], sqa=[(4, 2), (2, 1)])
+    return dict(lengths=[4096] if quick else [4096, 16384], D=128, s2=(S2_STRIDE, S2_LOCAL),
+                duo=(DUO_SINKS, DUO_WINDOW), moh_block=MOH_BLOCK,
+                decode=[(8, 32768)] if quick else [(1, 32768), (8, 32768)],
+                aaren=[4096] if quick else [512, 4096], sqa=[(8, 4), (4, 2)])
+
+
+def run_variants(tile, only, flex, shapes):
+    """The sections of issue 8 named in only (or all with 'variants'), each shape in its own try."""
     want = set(VARIANTS) if "variants" in only else only
+    D, lengths = shapes["D"], shapes["lengths"]
+    jobs = []
     if "s2" in want:
-        jobs += [(f"s2 L={L}", lambda L=L: bench_s2(tile, L, flex)) for L in lengths]
+        jobs += [(f"s2 L={L}", lambda L=L: bench_s2(tile, L, flex, D, *shapes["s2"])) for L in lengths]
     if "duo" in want:
-        jobs += [(f"duo L={L}", lambda L=L: bench_duo(tile, L, flex)) for L in lengths]
+        jobs += [(f"duo L={L}", lambda L=L: bench_duo(tile, L, flex, D, *shapes["duo"])) for L in lengths]
     if "duo-decode" in want:
-        jobs += [(f"duo-decode Z={Z}", lambda Z=Z: bench_duo_decode(tile, Z, 32768)) for Z in ([8] if quick else [1, 8])]
+        jobs += [(f"duo-decode Z={Z}", lambda Z=Z, ctx=ctx: bench_duo_decode(tile, Z, ctx, D, shapes["duo"]))
+                 for Z, ctx in shapes["decode"]]
     if "moh" in want:
-        jobs += [(f"moh L={L}", lambda L=L: bench_moh(tile, L)) for L in lengths]
+        jobs += [(f"moh L={L}", lambda L=L: bench_moh(tile, L, D, shapes["moh_block"])) for L in lengths]
     if "aaren" in want:
-        jobs += [(f"aaren N={N}", lambda N=N: bench_aaren(tile, N)) for N in ([4096] if quick else [512, 4096])]
+        jobs += [(f"aaren N={N}", lambda N=N: bench_aaren(tile, N, D)) for N in shapes["aaren"]]
     if "sqa" in want:
-        jobs += [(f"sqa L={L} Hq={Hq}", lambda L=L, Hq=Hq, HK=HK: bench_sqa(tile, L, Hq, HK))
-                 for L in lengths for Hq, HK in ((8, 4), (4, 2))]
+        jobs += [(f"sqa L={L} Hq={Hq}", lambda L=L, Hq=Hq, HK=HK: bench_sqa(tile, L, Hq, HK, D))
+                 for L in lengths for Hq, HK in shapes["sqa"]]
     for name, job in jobs:
-        try:
-            job()
-        except Exception:  # noqa: BLE001 - one broken section is a traceback, not the end of the run
-            print(f"bench_attn: {name} failed:", flush=True)
-            traceback.print_exc()
-        torch.cuda.empty_cache()
+        run_section(name, job)
 
 
 # ---- decode -------------------------------------------------------------------------------------
 def copy_gbps(nbytes):
     """A torch device-to-device copy of nbytes: (bytes read + bytes written) / time, in GB/s."""
-    src = torch.empty(nbytes // 2, device="cuda", dtype=torch.bfloat16).normal_()
+    src = torch.empty(nbytes // 2, device=DEV, dtype=torch.bfloat16).normal_()
     dst = torch.empty_like(src)
     ms = bench_ms(lambda: dst.copy_(src))
     del src, dst
@@ -1082,12 +1104,12 @@ def bench_decode(tile, Z, L, D, PS=16, H=32, HK=8):
     bandwidth of the same bytes and the SDPA peers on the contiguous cache."""
     pages = -(-L // PS)
     cfg = f"ctx={L} D={D} Z={Z} H={H} HK={HK}"
-    gen = torch.Generator(device="cuda").manual_seed(L + 3 * D + Z)
+    gen = torch.Generator(device=DEV).manual_seed(L + 3 * D + Z)
     P = Z * pages
-    q = torch.randn(Z, H, D, device="cuda", dtype=torch.bfloat16, generator=gen)
-    kc, vc = (torch.randn(P, PS, HK, D, device="cuda", dtype=torch.bfloat16, generator=gen) for _ in range(2))
-    table = torch.randperm(P, device="cuda", generator=gen).to(torch.int32).view(Z, pages)
-    lens = torch.full((Z,), L, device="cuda", dtype=torch.int32)
+    q = torch.randn(Z, H, D, device=DEV, dtype=torch.bfloat16, generator=gen)
+    kc, vc = (torch.randn(P, PS, HK, D, device=DEV, dtype=torch.bfloat16, generator=gen) for _ in range(2))
+    table = torch.randperm(P, device=DEV, generator=gen).to(torch.int32).view(Z, pages)
+    lens = torch.full((Z,), L, device=DEV, dtype=torch.int32)
     scale = 1 / math.sqrt(D)
     # the same keys, contiguous per sequence, for the peers: [Z, HK, L, D]
     kz = kc[table.long()].reshape(Z, pages * PS, HK, D)[:, :L].transpose(1, 2).contiguous()
@@ -1105,15 +1127,15 @@ def bench_decode(tile, Z, L, D, PS=16, H=32, HK=8):
              {"D": D, "T": "bf16"}),
             ("tile-per-head", "decode_split", "decode_combine", {"D": D, "T": "bf16", "PS": PS, "S": S},
              {"D": D, "T": "bf16", "S": S})):
-        o = torch.full((Z, H, D), float("nan"), device="cuda", dtype=torch.bfloat16)
+        o = torch.full((Z, H, D), float("nan"), device=DEV, dtype=torch.bfloat16)
         timed = {}
 
         def prepare(split_name=split_name, comb_name=comb_name, defs=defs, comb_defs=comb_defs, o=o, timed=timed):
             split = tile.kernel("attention/decode.tile", split_name, defs)
             comb = tile.kernel("attention/decode.tile", comb_name, comb_defs)
-            o_part = torch.full((Z, H, S, D), float("nan"), device="cuda")
-            lse_part = torch.full((Z, H, S), float("nan"), device="cuda")
-            lse = torch.full((Z, H), float("nan"), device="cuda")
+            o_part = torch.full((Z, H, S, D), float("nan"), device=DEV)
+            lse_part = torch.full((Z, H, S), float("nan"), device=DEV)
+            lse = torch.full((Z, H), float("nan"), device=DEV)
             cache = (dict(k_slots=kc.view(P * PS, HK, D), v_slots=vc.view(P * PS, HK, D))
                      if split_name == "decode_gqa" else dict(k_cache=kc, v_cache=vc))
             a1 = split.args(q=q, block_table=table, seq_lens=lens, o_part=o_part, lse_part=lse_part,
@@ -1155,8 +1177,8 @@ def bench_compile(libpath):
 
 def bench_launch_overhead(tile):
     k = tile.kernel("attention/flash_fwd.tile", "flash_fwd", {"D": 64, "T": "bf16"})
-    q = torch.randn(1, 1, 64, 64, device="cuda", dtype=torch.bfloat16)
-    o, lse = torch.empty_like(q), torch.empty(1, 1, 64, device="cuda")
+    q = torch.randn(1, 1, 64, 64, device=DEV, dtype=torch.bfloat16)
+    o, lse = torch.empty_like(q), torch.empty(1, 1, 64, device=DEV)
     a = k.args(q=q, k=q, v=q, o=o, lse=lse, scale=0.125)
     for _ in range(10):
         k.launch(a)
@@ -1219,24 +1241,68 @@ def summary():
             print(f"{g:8s} {c:28s} {who:14s} {val:10.2f} {unit} {note}")
 
 
+SECTION_ERRORS = []   # sections that raised (each printed its traceback and the run went on)
+
+
+def run_section(name, fn):
+    """Runs one section (one shape of one group); an exception is a traceback, not the end."""
+    try:
+        fn()
+    except Exception:  # noqa: BLE001 - keep going: one broken config is one traceback
+        print(f"bench_attn: section {name} failed:", flush=True)
+        traceback.print_exc()
+        SECTION_ERRORS.append(name)
+    if DEV == "cuda":
+        torch.cuda.empty_cache()
+
+
+DRY_SECTIONS = {"lightning", "based", "variants", *VARIANTS}
+
+
+def dry_run_setup(args):
+    """--dry-run: no GPU needed.  libtile's interpreter runs our kernels on CPU tensors (their
+    data pointers are host memory), on small shapes; the peers that need CUDA report n/a.  Checks
+    the sections' plumbing (kernel and parameter names, shapes, references, the checks) where
+    torch is installed without a GPU."""
+    global DEV, TOKENS, MODEL_DIM
+    DEV, TOKENS, MODEL_DIM = "cpu", 256, 128
+    args.no_flex = args.no_triton = True
+    if args.lib == DEFAULT_LIB:
+        args.lib = os.path.join(ROOT, "build", "libtile.so")
+    only = set(args.only.split(","))
+    if not only <= DRY_SECTIONS:
+        print(f"bench_attn: --dry-run covers {','.join(sorted(DRY_SECTIONS))}; "
+              f"ignoring {','.join(sorted(only - DRY_SECTIONS))}", file=sys.stderr)
+    args.only = ",".join(only & DRY_SECTIONS)
+
+
+DEFAULT_LIB = os.path.join(ROOT, "build-gpu", "libtile.so")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--lib", default=os.path.join(ROOT, "build-gpu", "libtile.so"))
+    ap.add_argument("--lib", default=DEFAULT_LIB)
     ap.add_argument("--quick", action="store_true", help="L=4k, D=128 only")
     ap.add_argument("--no-flex", action="store_true")
     ap.add_argument("--flex-lengths", default="4096",
-                    help="lengths at which FlexAttention runs (each shape costs a torch.compile)")
+                    help="lengths at which FlexAttention runs in fwd, bwd, scores (each shape costs a torch.compile)")
     ap.add_argument("--no-triton", action="store_true")
     ap.add_argument("--only", default="fwd,bwd,decode,compile,launch")
     ap.add_argument("--warps", type=int, default=0, help="warps per block (0: the compiler's choice)")
     ap.add_argument("--fwd-defines", default="",
                     help="extra constants for our forward kernel, e.g. BM=64,BN=64 (until the scheduler picks them)")
+    ap.add_argument("--dry-run", action="store_true",
+                    help="no GPU: our kernels on libtile's interpreter (default build/libtile.so), tiny shapes, "
+                         "sections lightning, based and the variants; exit 1 if one of ours is not right")
     args = ap.parse_args()
     args.fwd_defines = dict(kv.split("=", 1) for kv in args.fwd_defines.split(",") if kv)
-    if not torch.cuda.is_available():
+    if args.dry_run:
+        dry_run_setup(args)
+    elif not torch.cuda.is_available():
         print("bench_attn: no CUDA device; nothing to measure", file=sys.stderr)
         return 77
-    torch.cuda.init()
+    else:
+        torch.cuda.init()
     only = set(args.only.split(","))
     tile = Tile(args.lib, num_warps=args.warps)
     print(f"bench_attn on {tile.device}; torch {torch.__version__}", flush=True)
@@ -1261,81 +1327,53 @@ def main():
             print(f"bench_attn: fla's {name} unavailable: {why}", flush=True)
     for L, D, causal in configs(args.quick):
         fx = flex if L in flex_lengths else None
-        for group, fn in (("fwd", lambda: bench_forward(tile, L, D, causal, args, fx)),
-                          ("bwd", lambda: bench_backward(tile, L, D, causal, fx))):
-            if group not in only:
-                continue
-            try:
-                fn()
-            except Exception:  # noqa: BLE001 - keep going: one broken config is one row
-                traceback.print_exc()
-            torch.cuda.empty_cache()
+        if "fwd" in only:
+            run_section(f"fwd L={L} D={D}", lambda: bench_forward(tile, L, D, causal, args, fx))
+        if "bwd" in only:
+            run_section(f"bwd L={L} D={D}", lambda: bench_backward(tile, L, D, causal, fx))
     if "scores" in only:
         for L in ([4096] if args.quick else [1024, 4096, 16384]):
             for D in ([128] if args.quick else [64, 128]):
-                try:
-                    bench_scores(tile, L, D, not args.no_flex and L in flex_lengths)
-                except Exception:  # noqa: BLE001
-                    traceback.print_exc()
-                torch.cuda.empty_cache()
+                run_section(f"scores L={L} D={D}",
+                            lambda: bench_scores(tile, L, D, not args.no_flex and L in flex_lengths))
     if "score-tables" in only:
         for L in ([4096] if args.quick else [1024, 4096]):
             for D in ([128] if args.quick else [64, 128]):
-                try:
-                    bench_score_tables(tile, L, D, not args.no_flex and L in flex_lengths)
-                except Exception:  # noqa: BLE001
-                    traceback.print_exc()
-                torch.cuda.empty_cache()
+                run_section(f"score-tables L={L} D={D}",
+                            lambda: bench_score_tables(tile, L, D, not args.no_flex and L in flex_lengths))
     if "masks" in only:
         for L in ([4096] if args.quick else [1024, 4096, 16384]):
             for D in ([128] if args.quick else [64, 128]):
-                try:
-                    bench_masks(tile, L, D, not args.no_flex)
-                except Exception:  # noqa: BLE001
-                    traceback.print_exc()
-                torch.cuda.empty_cache()
+                run_section(f"masks L={L} D={D}", lambda: bench_masks(tile, L, D, not args.no_flex))
     if "lightning" in only:
-        for L in ([16384] if args.quick else [4096, 16384]):
-            try:
-                bench_lightning(tile, L, fla)
-            except Exception:  # noqa: BLE001
-                traceback.print_exc()
-            torch.cuda.empty_cache()
+        for L in ([128] if args.dry_run else [16384] if args.quick else [4096, 16384]):
+            run_section(f"lightning L={L}", lambda: bench_lightning(tile, L, fla))
     if "based" in only:
-        for L in ([4096] if args.quick else [1024, 4096, 16384]):
-            try:
-                bench_based(tile, L, fla)
-            except Exception:  # noqa: BLE001
-                traceback.print_exc()
-            torch.cuda.empty_cache()
+        for L in ([128] if args.dry_run else [4096] if args.quick else [1024, 4096, 16384]):
+            run_section(f"based L={L}", lambda: bench_based(tile, L, fla))
     if only & {"variants", *VARIANTS}:         # issue 8: the literature variants next to their peers
-        run_variants(tile, only, args.quick, flex)
+        run_variants(tile, only, flex, variant_shapes(args.quick, args.dry_run))
     if "decode" in only:
         # issue 7's target shapes (32k keys, batch 1 and 8), then 16k tokens per batch
         shapes = [(1, 32768, 128), (8, 32768, 128)]
         if not args.quick:
             shapes += [(TOKENS // L, L, D) for L in (1024, 4096, 16384) for D in (64, 128)]
         for Z, L, D in shapes:
-            try:
-                bench_decode(tile, Z, L, D)
-            except Exception:  # noqa: BLE001
-                traceback.print_exc()
-            torch.cuda.empty_cache()
+            run_section(f"decode Z={Z} L={L} D={D}", lambda: bench_decode(tile, Z, L, D))
     if "dynsparse" in only:   # issue 9: estimate-select-attend chains (bench/bench_dynsparse.py)
         import bench_dynsparse
         bench_dynsparse.run(tile, record, bench_ms, args.quick)
     if "compile" in only:
-        try:
-            bench_compile(args.lib)
-        except Exception:  # noqa: BLE001
-            traceback.print_exc()
+        run_section("compile", lambda: bench_compile(args.lib))
     if "launch" in only:
-        try:
-            bench_launch_overhead(tile)
-        except Exception:  # noqa: BLE001
-            traceback.print_exc()
+        run_section("launch", lambda: bench_launch_overhead(tile))
     tile.close()
     summary()
+    if args.dry_run:   # every one of our rows must have been checked right, and no section may raise
+        bad = [r for r in rows if r[2].startswith("tile") and r[3] is None]
+        print(f"bench_attn --dry-run: {len([r for r in rows if r[2].startswith('tile')]) - len(bad)} passed, "
+              f"{len(bad) + len(SECTION_ERRORS)} failed")
+        return 1 if bad or SECTION_ERRORS else 0
     return 0
 
 
