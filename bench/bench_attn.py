@@ -251,7 +251,8 @@ def bench_forward(tile, L, D, causal, args, flex):
     if flex is not None:
         fn, make_mask = flex
         bm = make_mask(L, causal)
-        check_and_time("fwd", cfg, "flex", lambda: fn(q, k, v, block_mask=bm), flops)
+        check_and_time("fwd", cfg, "flex", lambda: fn(q, k, v, block_mask=bm), flops,
+                       check_out=lambda out: rel_err(out, ref))
     if args.triton_fwd is not None:
         out = torch.empty_like(q)
         check_and_time("fwd", cfg, "triton", lambda: args.triton_fwd(q, k, v, out, causal), flops,
@@ -634,7 +635,8 @@ def bench_masks(tile, L, D, flex_on):
         check_and_time("masks", cfg, "tile", prepare=prepare, work=flops, check=lambda ref=ref: rel_err(o[:1, :2], ref),
                        note=lambda ms: f"{vis_frac:.0%} of blocks visible")
         if flex is not None:
-            check_and_time("masks", cfg, "flex", lambda bm=bm: flex(q, k, v, block_mask=bm, scale=scale), flops)
+            check_and_time("masks", cfg, "flex", lambda bm=bm: flex(q, k, v, block_mask=bm, scale=scale), flops,
+                           check_out=lambda out, ref=ref: rel_err(out[:1, :2], ref))
 
 
 def sparse_lists(keep, Z, per):
