@@ -1269,7 +1269,7 @@ def run_section(name, fn):
         torch.cuda.empty_cache()
 
 
-DRY_SECTIONS = {"lightning", "based", "variants", *VARIANTS}
+DRY_SECTIONS = {"lightning", "based", "decode", "variants", *VARIANTS}
 
 
 def dry_run_setup(args):
@@ -1306,7 +1306,7 @@ def main():
                     help="extra constants for our forward kernel, e.g. BM=64,BN=64 (until the scheduler picks them)")
     ap.add_argument("--dry-run", action="store_true",
                     help="no GPU: our kernels on libtile's interpreter (default build/libtile.so), tiny shapes, "
-                         "sections lightning, based and the variants; exit 1 if one of ours is not right")
+                         "sections lightning, based, decode and the variants; exit 1 if one of ours is not right")
     args = ap.parse_args()
     args.fwd_defines = dict(kv.split("=", 1) for kv in args.fwd_defines.split(",") if kv)
     if args.dry_run:
@@ -1368,8 +1368,8 @@ def main():
         run_variants(tile, only, flex, variant_shapes(args.quick, args.dry_run))
     if "decode" in only:
         # issue 7's target shapes (32k keys, batch 1 and 8), then 16k tokens per batch
-        shapes = [(1, 32768, 128), (8, 32768, 128)]
-        if not args.quick:
+        shapes = [(2, 100, 32)] if args.dry_run else [(1, 32768, 128), (8, 32768, 128)]
+        if not args.quick and not args.dry_run:
             shapes += [(TOKENS // L, L, D) for L in (1024, 4096, 16384) for D in (64, 128)]
         for Z, L, D in shapes:
             run_section(f"decode Z={Z} L={L} D={D}", lambda: bench_decode(tile, Z, L, D))
