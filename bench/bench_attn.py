@@ -192,9 +192,24 @@ def rel_err(got, ref):
 
 
 def sdpa(backend, q, k, v, causal, **kw):
+    if DEV != "cuda":   # the dry run: the same function in plain torch ops (any torch version)
+        return sdpa_math(q, k, v, causal, **kw)
     from torch.nn.attention import SDPBackend, sdpa_kernel
     with sdpa_kernel(getattr(SDPBackend, backend)):
         return F.scaled_dot_product_attention(q, k, v, is_causal=causal, **kw)
+
+
+def sdpa_math(q, k, v, causal, enable_gqa=False, scale=None):
+    """SDPA's definition in float32 (is_causal: top-left aligned, as SDPA's), differentiable;
+    the dry run's stand-in for the SDPA backends, named as such in no row (the rows keep the
+    backend's name: a dry run's peer timings mean nothing)."""
+    rep = q.shape[1] // k.shape[1]
+    if rep > 1:
+        k, v = k.repeat_interleave(rep, 1), v.repeat_interleave(rep, 1)
+    s = (q.float() @ k.float().transpose(-1, -2)) * (scale if scale is not None else 1 / math.sqrt(q.shape[-1]))
+    if causal:
+        s = s.masked_fill(torch.ones(s.shape[-2:], dtype=torch.bool, device=s.device).triu(1), float("-inf"))
+    return (torch.softmax(s, -1) @ v.float()).to(q.dtype)
 
 
 # ---- a Triton FlashAttention-2 forward (bench/triton_fa.py, written here) -----------------------
@@ -204,9 +219,9 @@ def triton_fwd_factory():
 
 
 # ---- forward ----------------------------------------------------------------------------------
-def configs(quick):
-    lengths = [4096] if quick else [1024, 4096, 16384]
-    dims = [128] if quick else [64, 128]
+def configs(quick, dry=False):
+    lengths = [128] if dry else [4096] if quick else [1024, 4096, 16384]
+    dims = [32] if dry else [128] if quick else [64, 128]
     for L in lengths:
         for D in dims:
             for causal in (False, True):
@@ -1269,7 +1284,7 @@ def run_section(name, fn):
         torch.cuda.empty_cache()
 
 
-DRY_SECTIONS = {"lightning", "based", "decode", "variants", *VARIANTS}
+DRY_SECTIONS = {"fwd", "bwd", "lightning", "based", "decode", "variants", *VARIANTS}
 
 
 def dry_run_setup(args):
@@ -1306,7 +1321,8 @@ def main():
                     help="extra constants for our forward kernel, e.g. BM=64,BN=64 (until the scheduler picks them)")
     ap.add_argument("--dry-run", action="store_true",
                     help="no GPU: our kernels on libtile's interpreter (default build/libtile.so), tiny shapes, "
-                         "sections lightning, based, decode and the variants; exit 1 if one of ours is not right")
+                         "sections fwd, bwd, lightning, based, decode and the variants (SDPA by its definition); "
+                         "exit 1 if one of ours is not right")
     args = ap.parse_args()
     args.fwd_defines = dict(kv.split("=", 1) for kv in args.fwd_defines.split(",") if kv)
     if args.dry_run:
@@ -1338,7 +1354,7 @@ def main():
         fla = fla_import.load()
         for name, why in fla[1].items():
             print(f"bench_attn: fla's {name} unavailable: {why}", flush=True)
-    for L, D, causal in configs(args.quick):
+    for L, D, causal in configs(args.quick, args.dry_run):
         fx = flex if L in flex_lengths else None
         if "fwd" in only:
             run_section(f"fwd L={L} D={D}", lambda: bench_forward(tile, L, D, causal, args, fx))

@@ -1,5 +1,5 @@
 #!/bin/sh
-# bench/bench_attn.py --dry-run (the Lightning, BASED, decode and issue-8
+# bench/bench_attn.py --dry-run (fwd, bwd, decode, Lightning, BASED and the issue-8
 # variant sections: our kernels on libtile's interpreter with CPU tensors, every
 # reference and check of those sections) and bench/oracle_check.py --only
 # issue8 (issue 8's programs and the score modifiers on tilec's interpreter
@@ -19,7 +19,7 @@ if [ -n "$asan" ]; then
 fi
 for py in /usr/bin/python3 python3; do
     if "$py" -c 'import torch, numpy' 2>/dev/null; then
-        "$py" bench/bench_attn.py --dry-run --lib "$lib" --only variants,lightning,based,decode || exit 1
+        "$py" bench/bench_attn.py --dry-run --lib "$lib" --only fwd,bwd,decode,lightning,based,variants || exit 1
         exec "$py" bench/oracle_check.py --tilec "$tilec" --only issue8
     fi
 done
