@@ -49,6 +49,7 @@ echo "== machine"
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader || true
 python3 -c 'import torch, triton; print("torch", torch.__version__, "triton", triton.__version__, "cuda", torch.cuda.is_available())' || true
 ls -la "$PACK" "$PACK/tests"
+python3 bench/peers/fla_import.py || true        # flash-linear-attention's kernels: importable?
 
 if [ "${TESTS:-1}" = 1 ]; then
     step test_gpu bash -c "cd tests && ../$PACK/tests/test_gpu"
