@@ -153,9 +153,8 @@ def check_and_time(group, config, who, fn=None, work=0.0, unit="TFLOP/s", check=
     prepare() (optional) builds the timed callable (compiles our kernel, binds its arguments);
     fn() is run once; check() (or check_out(what fn returned)) then returns the relative errors
     against the reference, a float or {label: error}, each compared with tol (a float, or
-    {label: tol}).  A wrong result is
-    recorded as WRONG and not timed; a failure (compile error, unsupported peer) is recorded
-    with its reason; neither stops the run.  work is in FLOPs, bytes or tokens (unit
+    {label: tol}).  A wrong result is recorded as WRONG and not timed; a failure (compile
+    error, unsupported peer) is recorded with its reason; neither stops the run.  work is in FLOPs, bytes or tokens (unit
     TFLOP/s, GB/s or Mtok/s); note(ms) adds to the row's note.  Returns the median ms or None."""
     try:
         if prepare is not None:
