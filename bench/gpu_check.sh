@@ -27,6 +27,11 @@ if [ ! -d "$PACK" ] && [ -f build-pack/build-gpu.txz ]; then tar xJf build-pack/
 OUT=${OUT:-/tmp}
 export TILE_LIB="$PWD/lib"                       # the library, wherever the tree landed
 export TILE_CACHE_DIR=${TILE_CACHE_DIR:-/tmp/tile-cache}
+# flash-linear-attention's source tree (bench/pack_gpu.sh), for bench/peers/fla_import.py
+if [ -d "$PACK/peers/fla" ]; then
+    export FLA_PATH="$PWD/$PACK/peers"
+    export PYTHONPATH="$FLA_PATH${PYTHONPATH:+:$PYTHONPATH}"
+fi
 failed=0
 step() { # step NAME COMMAND...: runs it, logs to $OUT/NAME.log, counts a failure
     local name=$1
@@ -44,6 +49,7 @@ echo "== machine"
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader || true
 python3 -c 'import torch, triton; print("torch", torch.__version__, "triton", triton.__version__, "cuda", torch.cuda.is_available())' || true
 ls -la "$PACK" "$PACK/tests"
+python3 bench/peers/fla_import.py || true        # flash-linear-attention's kernels: importable?
 
 if [ "${TESTS:-1}" = 1 ]; then
     step test_gpu bash -c "cd tests && ../$PACK/tests/test_gpu"

@@ -135,8 +135,12 @@ class Kernel:
             self.tile.lib.tile_kernel_free(self.k)
 
     def args(self, **named):
-        """The argument array, values given by parameter name."""
+        """The argument array, values given by parameter name.  It holds only the tensors'
+        addresses, so it keeps the tensor objects too: a tensor made just for the call (a
+        partial-result buffer, a .contiguous() copy) must not be freed while the array can
+        still be launched."""
         arr = (TileArg * len(self.params))()
+        arr.keep_alive = named
         for i, (name, is_tensor, dtype) in enumerate(self.params):
             if name not in named:
                 raise TileError(f"{self.name}: no value for parameter '{name}'", 5)
