@@ -11,11 +11,13 @@
 #include <stdint.h>
 #include <stdio.h>
 
-/* Programs resident per SM that the rule plans for: the scheduler runs
- * decode_gqa (D = 128, steps of 64 keys) with 8 warps of ~150 registers and
- * 2 stages of K and V (64 KB), one block per SM, which keeps 32 KB of copies
- * in flight per SM, about what an H200 SM needs to stream at full rate. */
-#define SCHED_SPLIT_PROGRAMS_PER_SM 1
+/* Programs resident per SM that the rule plans for.  decode_gqa (D = 128,
+ * steps of 64 keys, 2 stages of K and V: 64 KB) fits two blocks per SM, and
+ * one block does not stream at full rate: on the H200 (bench/decode_sweep.py,
+ * RESULTS.md session 5) batch 8 read 59% of copy bandwidth at S = 2 (one
+ * program per SM) and 84% at S = 4 (two), batch 1 51% at S = 16 and 63% at
+ * S = 32; more splits than two a SM gained nothing. */
+#define SCHED_SPLIT_PROGRAMS_PER_SM 2
 /* A program's fixed cost in pages' worth of time: its start, the query
  * load, the partial's store and the combine's read of it. */
 #define SCHED_SPLIT_OVERHEAD_PAGES 4
