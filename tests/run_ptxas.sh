@@ -116,7 +116,11 @@ check golden/ptx_newops.tile newops "" 1
 check golden/ptx_sort.tile sortops "" 1
 check golden/ptx_sort.tile sortbig "" 0
 check "$A/flexprefill.tile" flex_pool_k "D=64,BN=64" 1
-check "$A/flexprefill.tile" flex_estimate "D=128,BM=64,BN=64" 1
+check "$A/flexprefill.tile" flex_pool_q "D=128,BM=128" 1
+check "$A/flexprefill.tile" flex_estimate "D=128,BM=128,BN=128" 1
+check "$A/flexprefill.tile" flex_last_lse "D=128,BM=128,BN=128" 1
+check "$A/flexprefill.tile" flex_last_mass "D=128,BM=128,BN=128" 1
+check "$A/flexprefill.tile" flex_last_mass "T=f32,D=64,BM=32,BN=16,is_causal=false" 0
 check "$A/flexprefill.tile" flex_select "BM=64,BN=64,NBMAX=2048" 1
 check "$A/flexprefill.tile" flex_select "BM=128,BN=128,NBMAX=37,by_mass=false,is_causal=false" 0
 check "$A/flexprefill.tile" flex_kept_mass "" 1

@@ -965,12 +965,28 @@ static bool run_flex_chain(tile_dtype T, int H, int HK, int M, int N, int D, int
     garg pool[2] = {GFLT("k", T, k, 1, HK, N, D), GOUT("kbar", TILE_F32, 1, HK, NB, D)};
     snprintf(defs, sizeof defs, "T=%s,D=%d,BN=%d", dtname(T), D, BN);
     bool ok = run_case(label, "attention/flexprefill.tile", "flex_pool_k", defs, pool, 2, seed);
-    garg est[6] = {GFLT("q", T, q, 1, H, M, D), GFLT("k", T, k, 1, HK, N, D),
+    garg pq[2] = {GFLT("q", T, q, 1, H, M, D), GOUT("qbar", TILE_F32, 1, H, MB, D)};
+    snprintf(defs, sizeof defs, "T=%s,D=%d,BM=%d", dtname(T), D, BM);
+    ok = ok && run_case(label, "attention/flexprefill.tile", "flex_pool_q", defs, pq, 2, seed);
+    garg est[6] = {GFLT("qbar", TILE_F32, pq[1].result, 1, H, MB, D),
                    GFLT("kbar", TILE_F32, pool[1].result, 1, HK, NB, D), GOUT("est", TILE_F32, 1, H, MB, NB),
-                   GSCALAR("scale", 1 / sqrt(D))};
-    snprintf(defs, sizeof defs, "T=%s,D=%d,BM=%d,BN=%d,BC=4", dtname(T), D, BM, BN);
-    ok = ok && run_case(label, "attention/flexprefill.tile", "flex_estimate", defs, est, 5, seed);
-    garg sel[7] = {GFLT("est", TILE_F32, est[3].result, 1, H, MB, NB), GOUT("kv_idx", TILE_I32, 1, H, MB, NB),
+                   GSCALAR("M", M), GSCALAR("N", N), GSCALAR("scale", 1 / sqrt(D))};
+    snprintf(defs, sizeof defs, "D=%d,BM=%d,BN=%d,BQ=4,BC=4", D, BM, BN);
+    ok = ok && run_case(label, "attention/flexprefill.tile", "flex_estimate", defs, est, 6, seed);
+    /* the exact last row in 3 runs of key blocks; est starts as zeros (the
+     * kernel writes one row), its row MB - 1 replaces the pooled one */
+    garg ll[4] = {GFLT("q", T, q, 1, H, M, D), GFLT("k", T, k, 1, HK, N, D), GOUT("lse_part", TILE_F32, 1, H, 3, BM),
+                  GSCALAR("scale", 1 / sqrt(D))};
+    snprintf(defs, sizeof defs, "T=%s,D=%d,BM=%d,BN=%d", dtname(T), D, BM, BN);
+    ok = ok && run_case(label, "attention/flexprefill.tile", "flex_last_lse", defs, ll, 4, seed);
+    garg lm[5] = {GFLT("q", T, q, 1, H, M, D), GFLT("k", T, k, 1, HK, N, D),
+                  GFLT("lse_part", TILE_F32, ok ? ll[2].result : q, 1, H, 3, BM), GOUT_ZERO("est", TILE_F32, 1, H, MB, NB),
+                  GSCALAR("scale", 1 / sqrt(D))};
+    ok = ok && run_case(label, "attention/flexprefill.tile", "flex_last_mass", defs, lm, 5, seed);
+    for (int h = 0; ok && h < H; h++)
+        memcpy(est[2].result + ((size_t)h * MB + MB - 1) * NB, lm[3].result + ((size_t)h * MB + MB - 1) * NB,
+               sizeof(float) * (size_t)NB);
+    garg sel[7] = {GFLT("est", TILE_F32, est[2].result, 1, H, MB, NB), GOUT("kv_idx", TILE_I32, 1, H, MB, NB),
                    GOUT("kv_cnt", TILE_I32, 1, H, MB), GSCALAR("M", M), GSCALAR("N", N), GSCALAR("tau", 0.8),
                    GSCALAR("keep", 3)};
     sel[1].ulps = sel[2].ulps = 1;
@@ -985,7 +1001,8 @@ static bool run_flex_chain(tile_dtype T, int H, int HK, int M, int N, int D, int
     garg km[3] = {GFLT("lse_sparse", TILE_F32, ok ? att[6].result : q, 1, H, M), GIN("lse_dense", TILE_F32, 1, H, M),
                   GOUT("frac", TILE_F32, 1, H, M)};
     ok = ok && run_case(label, "attention/flexprefill.tile", "flex_kept_mass", "BM=32", km, 3, seed);
-    free_results(pool, 2), free_results(est, 6), free_results(sel, 7), free_results(att, 8), free_results(km, 3);
+    free_results(pool, 2), free_results(pq, 2), free_results(est, 6), free_results(ll, 4), free_results(lm, 5);
+    free_results(sel, 7), free_results(att, 8), free_results(km, 3);
     free(q), free(k), free(v), free(idx), free(cnt);
     return ok;
 }

@@ -3,7 +3,7 @@
  * reference, then the chain through block_sparse_fwd_causal against dense
  * attention with the reference's selection as an explicit mask.
  *
- * References: flex_pool_k and flex_estimate (pooled and exact last row) in double
+ * References: flex_pool_k, flex_pool_q, flex_estimate and the exact last row in double
  * from the rounded inputs (tolerance: f32 rounding); flex_select EXACTLY:
  * the reference repeats the kernel's f32 operations in the same order
  * (expf, sums in index order, the exclusive prefix of the sorted masses), so
@@ -14,12 +14,15 @@
  * with the dense mask of the selected blocks intersected with causal, and
  * the kept-mass check against exp(LSE_sparse - LSE_dense) of the reference.
  *
- * Tested (flexprefill.tile): flex_pool_k, flex_estimate (pooled and exact
- * last block), flex_select, flex_kept_mass with block_sparse_fwd_causal and
- * block_sparse_fwd; f32 and bf16; (H, HK) = (2, 2), (4, 2), (2, 1); M = N and M != N
- * (odd lengths 37..130, a last partial block); BM = BN = 16 and
- * (BM, BN) = (32, 16); mass mode (tau 0.5, 0.9, 1.0) and top-k mode (keep =
- * 1, 3); causal and not. */
+ * Tested (flexprefill.tile): flex_pool_k, flex_pool_q, flex_estimate (BQ = BC
+ * = 4: several programs and steps), flex_last_lse and flex_last_mass (the
+ * exact last block, 1 to 12 runs of key blocks, more runs than blocks),
+ * flex_select, flex_kept_mass with block_sparse_fwd_causal and
+ * block_sparse_fwd; f32 and bf16; (H, HK) = (2, 2), (4, 2), (2, 1), (4, 1);
+ * M = N and M != N (odd lengths 37..200, a last partial block, M = 1, N = 1,
+ * a last block with a row that sees no key); BM = BN = 16, (BM, BN) = (32,
+ * 16) and (32, 32); mass mode (tau 0.5, 0.9, 1.0) and top-k mode (keep = 1,
+ * 2, 3); causal and not. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -42,6 +45,7 @@ typedef struct fp_case {
     bool causal, by_mass, exact_last;
     float tau;
     int keep;
+    int S; /* runs of key blocks of the exact last row (0: 2) */
 } fp_case;
 
 typedef struct fp_dims {
@@ -81,30 +85,37 @@ static void ref_pool_k(const fp_case *c, const fp_dims *f, const float *k, doubl
         }
 }
 
+/* qbar [Z, H, MB, D] (double) from q [Z, H, M, D]. */
+static void ref_pool_q(const fp_case *c, const fp_dims *f, const float *q, double *qbar)
+{
+    for (int zh = 0; zh < c->Z * c->H; zh++)
+        for (int b = 0; b < f->MB; b++) {
+            int lo = b * c->BM, hi = lo + c->BM < c->M ? lo + c->BM : c->M;
+            for (int d = 0; d < c->D; d++) {
+                double s = 0;
+                for (int i = lo; i < hi; i++) s += q[((size_t)zh * c->M + i) * c->D + d];
+                qbar[((size_t)zh * f->MB + b) * c->D + d] = s / (hi - lo);
+            }
+        }
+}
+
 /* est [Z, H, MB, NB] of flex_estimate (double). */
-static void ref_estimate(const fp_case *c, const fp_dims *f, const float *q, const double *kbar,
+static void ref_estimate(const fp_case *c, const fp_dims *f, const double *qbar, const double *kbar,
                          double scale, double *est)
 {
-    double *qbar = TH_NEW(double, c->D);
     for (int z = 0; z < c->Z; z++)
         for (int h = 0; h < c->H; h++)
             for (int b = 0; b < f->MB; b++) {
-                int lo = b * c->BM, hi = lo + c->BM < c->M ? lo + c->BM : c->M;
-                for (int d = 0; d < c->D; d++) {
-                    double s = 0;
-                    for (int i = lo; i < hi; i++) s += q[(((size_t)z * c->H + h) * c->M + i) * c->D + d];
-                    qbar[d] = s / (hi - lo);
-                }
+                const double *qr = qbar + (((size_t)z * c->H + h) * f->MB + b) * c->D;
                 int hk = h / (c->H / c->HK), diag_b = ref_diag(b, c->M, c->N, c->BM, c->BN);
                 for (int kb = 0; kb < f->NB; kb++) {
                     double e = 0;
                     const double *kr = kbar + (((size_t)z * c->HK + hk) * f->NB + kb) * c->D;
-                    for (int d = 0; d < c->D; d++) e += qbar[d] * kr[d];
+                    for (int d = 0; d < c->D; d++) e += qr[d] * kr[d];
                     bool vis = !c->causal || kb <= diag_b;
                     est[(((size_t)z * c->H + h) * f->MB + b) * f->NB + kb] = vis ? e * scale : -INFINITY;
                 }
             }
-    free(qbar);
 }
 
 /* The last query block's row of est from exact attention (double). */
@@ -236,33 +247,84 @@ typedef struct chain {
     th_tensor tq, tk, tv, tkbar, test, tidx, tcnt;
 } chain;
 
+/* The last query block's exact row: flex_last_lse then flex_last_mass over
+ * S runs of key blocks (S = c->S, or 2 when 0).  flex_last_mass overwrites
+ * one row of est in place; the harness poisons an output before a launch, so
+ * it writes a scratch est here, whose other rows must stay poisoned (NaN:
+ * nothing else written), and its last row is copied into ch->test. */
+static bool run_last(const fp_case *c, const fp_dims *f, chain *ch, double scale)
+{
+    char defs[200];
+    th_kernel kl, km;
+    int S = c->S ? c->S : 2;
+    snprintf(defs, sizeof defs, "T=%s,D=%d,BM=%d,BN=%d,is_causal=%s", ir_dtype_name(c->T), c->D, c->BM,
+             c->BN, c->causal ? "true" : "false");
+    if (!th_compile(&kl, FILE_FP, "flex_last_lse", defs)) return false;
+    if (!th_compile(&km, FILE_FP, "flex_last_mass", defs)) return false;
+    th_tensor tpart = th_tensor_new(IR_F32, TH_DIMS(c->Z, c->H, S, c->BM), NULL);
+    th_tensor tlast = th_tensor_new(IR_F32, TH_DIMS(c->Z, c->H, f->MB, f->NB), NULL);
+    bool ok = th_launch(&kl, (th_arg[]){TH_T("q", &ch->tq), TH_T("k", &ch->tk), TH_T("lse_part", &tpart),
+                                        TH_S("scale", scale)}, 4) &&
+              th_launch(&km, (th_arg[]){TH_T("q", &ch->tq), TH_T("k", &ch->tk), TH_T("lse_part", &tpart),
+                                        TH_T("est", &tlast), TH_S("scale", scale)}, 5);
+    if (ok) {
+        size_t n = (size_t)c->Z * c->H * f->MB * f->NB;
+        float *est = TH_NEW(float, n), *last = TH_NEW(float, n);
+        th_tensor_get(&ch->test, est);
+        th_tensor_get(&tlast, last);
+        for (size_t i = 0; i < n && ok; i++) {
+            bool in_last = (i / (size_t)f->NB) % (size_t)f->MB == (size_t)f->MB - 1;
+            if (in_last) est[i] = last[i];
+            else if (!isnan(last[i])) {
+                fprintf(stderr, "%s: wrote est outside the last query block (element %zu)\n", km.label, i);
+                ok = false;
+            }
+        }
+        th_tensor_set(&ch->test, est);
+        free(est), free(last);
+    }
+    th_tensor_free(&tpart), th_tensor_free(&tlast);
+    th_kernel_free(&kl), th_kernel_free(&km);
+    return ok;
+}
+
 static bool run_estimates(const fp_case *c, const fp_dims *f, chain *ch, double scale)
 {
     char defs[200];
-    th_kernel kp, ke;
+    th_kernel kp, kq, ke;
     snprintf(defs, sizeof defs, "T=%s,D=%d,BN=%d", ir_dtype_name(c->T), c->D, c->BN);
     if (!th_compile(&kp, FILE_FP, "flex_pool_k", defs)) return false;
-    snprintf(defs, sizeof defs, "T=%s,D=%d,BM=%d,BN=%d,BC=4,is_causal=%s,exact_last=%s",
-             ir_dtype_name(c->T), c->D, c->BM, c->BN, c->causal ? "true" : "false",
-             c->exact_last ? "true" : "false");
+    snprintf(defs, sizeof defs, "T=%s,D=%d,BM=%d", ir_dtype_name(c->T), c->D, c->BM);
+    if (!th_compile(&kq, FILE_FP, "flex_pool_q", defs)) return false;
+    /* BQ = 4 and BC = 4: several programs and steps, partial at the ends */
+    snprintf(defs, sizeof defs, "D=%d,BM=%d,BN=%d,BQ=4,BC=4,is_causal=%s", c->D, c->BM, c->BN,
+             c->causal ? "true" : "false");
     if (!th_compile(&ke, FILE_FP, "flex_estimate", defs)) return false;
+    th_tensor tqbar = th_tensor_new(IR_F32, TH_DIMS(c->Z, c->H, f->MB, c->D), NULL);
     bool ok = th_launch(&kp, (th_arg[]){TH_T("k", &ch->tk), TH_T("kbar", &ch->tkbar)}, 2) &&
-              th_launch(&ke, (th_arg[]){TH_T("q", &ch->tq), TH_T("k", &ch->tk), TH_T("kbar", &ch->tkbar),
-                                        TH_T("est", &ch->test), TH_S("scale", scale)}, 5);
+              th_launch(&kq, (th_arg[]){TH_T("q", &ch->tq), TH_T("qbar", &tqbar)}, 2) &&
+              th_launch(&ke, (th_arg[]){TH_T("qbar", &tqbar), TH_T("kbar", &ch->tkbar), TH_T("est", &ch->test),
+                                        TH_S("M", c->M), TH_S("N", c->N), TH_S("scale", scale)}, 6) &&
+              (!c->exact_last || run_last(c, f, ch, scale));
     size_t nkbar = (size_t)c->Z * c->HK * f->NB * c->D, nest = (size_t)c->Z * c->H * f->MB * f->NB;
-    double *rkbar = TH_NEW(double, nkbar), *rest = TH_NEW(double, nest);
-    float *gkbar = TH_NEW(float, nkbar);
+    size_t nqbar = (size_t)c->Z * c->H * f->MB * c->D;
+    double *rkbar = TH_NEW(double, nkbar), *rest = TH_NEW(double, nest), *rqbar = TH_NEW(double, nqbar);
+    float *gkbar = TH_NEW(float, nkbar), *gqbar = TH_NEW(float, nqbar);
     ref_pool_k(c, f, ch->k, rkbar);
-    ref_estimate(c, f, ch->q, rkbar, scale, rest);
+    ref_pool_q(c, f, ch->q, rqbar);
+    ref_estimate(c, f, rqbar, rkbar, scale, rest);
     if (c->exact_last) ref_estimate_last(c, f, ch->q, ch->k, scale, rest);
     if (ok) {
         th_tensor_get(&ch->tkbar, gkbar);
+        th_tensor_get(&tqbar, gqbar);
         th_tensor_get(&ch->test, ch->est);
         ok = th_check(kp.label, gkbar, rkbar, TH_DIMS(c->Z, c->HK, f->NB, c->D), 1e-5) &&
+             th_check(kq.label, gqbar, rqbar, TH_DIMS(c->Z, c->H, f->MB, c->D), 1e-5) &&
              th_check(ke.label, ch->est, rest, TH_DIMS(c->Z, c->H, f->MB, f->NB), 1e-4);
     }
-    free(rkbar), free(rest), free(gkbar);
-    th_kernel_free(&kp), th_kernel_free(&ke);
+    free(rkbar), free(rest), free(rqbar), free(gkbar), free(gqbar);
+    th_tensor_free(&tqbar);
+    th_kernel_free(&kp), th_kernel_free(&kq), th_kernel_free(&ke);
     return ok;
 }
 
@@ -393,11 +455,11 @@ static void test_chain_mass(void **state)
 {
     (void)state;
     const fp_case cases[] = {
-        {IR_F32, 1, 2, 2, 100, 100, 32, 16, 16, true, true, true, 0.5f, 0},
-        {IR_F32, 1, 4, 2, 77, 130, 32, 16, 16, true, true, true, 0.9f, 0},   /* M < N */
-        {IR_F32, 2, 2, 1, 70, 45, 32, 32, 16, true, true, false, 0.9f, 0},   /* M > N */
-        {IR_F32, 1, 2, 2, 37, 37, 16, 16, 16, true, true, true, 1.0f, 0},    /* keep all */
-        {IR_F32, 1, 2, 2, 90, 61, 32, 16, 16, false, true, true, 0.7f, 0},   /* not causal */
+        {IR_F32, 1, 2, 2, 100, 100, 32, 16, 16, true, true, true, 0.5f, 0, 0},
+        {IR_F32, 1, 4, 2, 77, 130, 32, 16, 16, true, true, true, 0.9f, 0, 0},   /* M < N */
+        {IR_F32, 2, 2, 1, 70, 45, 32, 32, 16, true, true, false, 0.9f, 0, 0},   /* M > N */
+        {IR_F32, 1, 2, 2, 37, 37, 16, 16, 16, true, true, true, 1.0f, 0, 0},    /* keep all */
+        {IR_F32, 1, 2, 2, 90, 61, 32, 16, 16, false, true, true, 0.7f, 0, 0},   /* not causal */
     };
     RUN(cases);
 }
@@ -406,9 +468,9 @@ static void test_chain_topk(void **state)
 {
     (void)state;
     const fp_case cases[] = {
-        {IR_F32, 1, 2, 2, 100, 100, 32, 16, 16, true, false, true, 0, 3},
-        {IR_F32, 1, 4, 1, 83, 83, 32, 16, 16, true, false, false, 0, 1},    /* forced only */
-        {IR_F32, 1, 2, 2, 50, 99, 32, 32, 16, false, false, true, 0, 2},
+        {IR_F32, 1, 2, 2, 100, 100, 32, 16, 16, true, false, true, 0, 3, 0},
+        {IR_F32, 1, 4, 1, 83, 83, 32, 16, 16, true, false, false, 0, 1, 0},    /* forced only */
+        {IR_F32, 1, 2, 2, 50, 99, 32, 32, 16, false, false, true, 0, 2, 0},
     };
     RUN(cases);
 }
@@ -417,8 +479,27 @@ static void test_chain_bf16(void **state)
 {
     (void)state;
     const fp_case cases[] = {
-        {IR_BF16, 1, 4, 2, 100, 100, 64, 16, 16, true, true, true, 0.9f, 0},
-        {IR_BF16, 1, 2, 2, 65, 65, 64, 32, 16, true, false, true, 0, 3},
+        {IR_BF16, 1, 4, 2, 100, 100, 64, 16, 16, true, true, true, 0.9f, 0, 0},
+        {IR_BF16, 1, 2, 2, 65, 65, 64, 32, 16, true, false, true, 0, 3, 0},
+    };
+    RUN(cases);
+}
+
+/* The exact last row by runs of key blocks: one run, runs of several
+ * blocks with a short last one, more runs than blocks (empty runs: LSE
+ * -inf, nothing stored), lengths of 1 (one key, one query), a last block
+ * with rows that see no key (M > N), GQA. */
+static void test_last_row_runs(void **state)
+{
+    (void)state;
+    const fp_case cases[] = {
+        {IR_F32, 1, 4, 2, 77, 130, 32, 16, 16, true, true, true, 0.9f, 0, 1},
+        {IR_F32, 1, 4, 2, 77, 130, 32, 16, 16, true, true, true, 0.9f, 0, 5},   /* 9 blocks: 2,2,2,2,1 */
+        {IR_F32, 1, 2, 2, 60, 130, 32, 32, 16, false, true, true, 0.9f, 0, 12}, /* 12 runs > 9 blocks */
+        {IR_F32, 1, 2, 1, 1, 1, 16, 16, 16, true, true, true, 0.9f, 0, 3},
+        {IR_F32, 1, 4, 1, 1, 77, 32, 16, 16, true, false, true, 0, 2, 4},
+        {IR_F32, 2, 2, 1, 50, 1, 16, 16, 16, true, true, true, 0.9f, 0, 2},     /* row 48 sees no key */
+        {IR_BF16, 1, 4, 2, 95, 200, 64, 32, 32, true, true, true, 0.9f, 0, 3},
     };
     RUN(cases);
 }
@@ -429,7 +510,7 @@ static void test_select_ties(void **state)
 {
     (void)state;
     for (int mode = 0; mode < 2; mode++) {
-        fp_case c = {IR_F32, 1, 3, 3, 70, 70, 16, 8, 8, true, mode == 0, false, 0.6f, 4};
+        fp_case c = {IR_F32, 1, 3, 3, 70, 70, 16, 8, 8, true, mode == 0, false, 0.6f, 4, 0};
         fp_dims f = dims_of(&c);
         size_t nlists = (size_t)c.H * f.MB;
         float *est = TH_NEW(float, nlists * f.NB);
@@ -465,6 +546,7 @@ int main(void)
         cmocka_unit_test(test_chain_mass),
         cmocka_unit_test(test_chain_topk),
         cmocka_unit_test(test_chain_bf16),
+        cmocka_unit_test(test_last_row_runs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
