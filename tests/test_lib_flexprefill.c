@@ -18,7 +18,7 @@
  * = 4: several programs and steps), flex_last_lse and flex_last_mass (the
  * exact last block, 1 to 12 runs of key blocks, more runs than blocks),
  * flex_select, flex_kept_mass with block_sparse_fwd_causal and
- * block_sparse_fwd; f32 and bf16; (H, HK) = (2, 2), (4, 2), (2, 1), (4, 1);
+ * block_sparse_fwd (BK = BN and BK = BN / 2); f32 and bf16; (H, HK) = (2, 2), (4, 2), (2, 1), (4, 1);
  * M = N and M != N (odd lengths 37..200, a last partial block, M = 1, N = 1,
  * a last block with a row that sees no key); BM = BN = 16, (BM, BN) = (32,
  * 16) and (32, 32); mass mode (tau 0.5, 0.9, 1.0) and top-k mode (keep = 1,
@@ -347,6 +347,37 @@ static bool run_select(const fp_case *c, const fp_dims *f, chain *ch, int32_t *r
     return ok;
 }
 
+/* The attention over the selection with BK = BN / 2 (two steps a listed
+ * block, as FlexPrefill's 128-key blocks run in 64-key steps) against the
+ * same reference as the one-step kernel in run_attend. */
+static bool run_attend_half_steps(const fp_case *c, chain *ch, const attn_dims *d, const double *ro,
+                                  const double *rl, double scale)
+{
+    char defs[120];
+    th_kernel kb;
+    snprintf(defs, sizeof defs, "T=%s,D=%d,BM=%d,BN=%d,BK=%d", ir_dtype_name(c->T), c->D, c->BM, c->BN,
+             c->BN / 2);
+    if (!th_compile(&kb, "attention/block_sparse.tile", c->causal ? "block_sparse_fwd_causal" : "block_sparse_fwd",
+                    defs))
+        return false;
+    size_t nq = (size_t)d->Z * d->H * d->M * d->D, nrows = (size_t)d->Z * d->H * d->M;
+    th_tensor to = th_tensor_new(c->T, TH_DIMS(d->Z, d->H, d->M, d->D), NULL);
+    th_tensor tl = th_tensor_new(IR_F32, TH_DIMS(d->Z, d->H, d->M), NULL);
+    float *o = TH_NEW(float, nq), *lse = TH_NEW(float, nrows);
+    bool ok = th_launch(&kb, (th_arg[]){TH_T("q", &ch->tq), TH_T("k", &ch->tk), TH_T("v", &ch->tv),
+                                        TH_T("kv_idx", &ch->tidx), TH_T("kv_cnt", &ch->tcnt),
+                                        TH_T("o", &to), TH_T("lse", &tl), TH_S("scale", scale)}, 8);
+    if (ok) {
+        th_tensor_get(&to, o);
+        th_tensor_get(&tl, lse);
+        ok = th_check_attention(kb.label, d, c->T, o, lse, ro, rl);
+    }
+    th_tensor_free(&to), th_tensor_free(&tl);
+    free(o), free(lse);
+    th_kernel_free(&kb);
+    return ok;
+}
+
 /* block_sparse_fwd_causal (or block_sparse_fwd) over the selection, and the
  * kept-mass check, against the dense reference. */
 static bool run_attend(const fp_case *c, const fp_dims *f, chain *ch, const int32_t *ridx,
@@ -382,6 +413,7 @@ static bool run_attend(const fp_case *c, const fp_dims *f, chain *ch, const int3
         th_tensor_get(&tl, lse);
         ok = th_check_attention(kb.label, d, c->T, o, lse, ro, rl);
     }
+    ok = ok && run_attend_half_steps(c, ch, d, ro, rl, scale);
     float *lsed = TH_NEW(float, nrows);
     for (size_t r = 0; r < nrows; r++) {
         lsed[r] = (float)rld[r];
