@@ -6,7 +6,8 @@
  * References: flex_pool_k, flex_pool_q, flex_estimate and the exact last row in double
  * from the rounded inputs (tolerance: f32 rounding); flex_select EXACTLY:
  * the reference repeats the kernel's f32 operations in the same order
- * (expf, sums in index order, the exclusive prefix of the sorted masses), so
+ * (expf, two-level sums: groups of 32 in index order, then the groups; the
+ * exclusive prefix of the sorted masses the same way), so
  * the kept lists and counts must be identical, which is what makes a tie or
  * an off-by-one in the selection fail.  It takes the est tensor the estimate
  * kernels produced (checked just before), and, in a separate test, a
@@ -17,7 +18,8 @@
  * Tested (flexprefill.tile): flex_pool_k, flex_pool_q, flex_estimate (BQ = BC
  * = 4: several programs and steps), flex_last_lse and flex_last_mass (the
  * exact last block, 1 to 12 runs of key blocks, more runs than blocks),
- * flex_select, flex_kept_mass with block_sparse_fwd_causal and
+ * flex_select (rows of up to 100 blocks: two-level sums across four groups
+ * of 32), flex_kept_mass with block_sparse_fwd_causal and
  * block_sparse_fwd (BK = BN and BK = BN / 2); f32 and bf16; (H, HK) = (2, 2), (4, 2), (2, 1), (4, 1);
  * M = N and M != N (odd lengths 37..200, a last partial block, M = 1, N = 1,
  * a last block with a row that sees no key); BM = BN = 16, (BM, BN) = (32,
@@ -149,27 +151,39 @@ static void ref_estimate_last(const fp_case *c, const fp_dims *f, const float *q
     free(s);
 }
 
+/* Sum of x[0..32) in index order, as codegen's and the interpreter's sum. */
+static float group_sum(const float *x)
+{
+    float s = x[0];
+    for (int i = 1; i < 32; i++) s += x[i];
+    return s;
+}
+
 /* flex_select's rule on one row of est (NB entries), in the kernel's f32
- * operations and order.  Writes idx[0..count) and returns count. */
+ * operations and order: the row padded to NP = ceil(NBMAX / 32) * 32, sums
+ * in two levels (groups of 32 in order, then the groups in order), the
+ * exclusive prefix the same way.  Writes idx[0..count) and returns count. */
 static int ref_select_row(const float *e_row, int NB, int NBMAX, int maxb, int diag_b, bool by_mass,
                           float tau, int keep, int32_t *idx)
 {
-    float e[64], p[64], key[64], free_p[64];
-    int order[64];
-    assert_true(NBMAX <= 64);
+    enum { CAP = 128 };
+    float e[CAP], p[CAP], key[CAP], free_p[CAP], before[CAP], gsum[CAP / 32] = {0};
+    int order[CAP];
+    int NP = (NBMAX + 31) / 32 * 32, G = NP / 32;
+    assert_true(NP <= CAP);
     float e_max = -INFINITY;
-    for (int c = 0; c < NBMAX; c++) {
+    for (int c = 0; c < NP; c++) {
         e[c] = c < NB ? e_row[c] : -INFINITY;
         if (e[c] > e_max) e_max = e[c];
     }
     float shift = e_max == -INFINITY ? 0.0f : e_max, total = 0.0f;
-    for (int c = 0; c < NBMAX; c++) {
-        p[c] = e[c] > -INFINITY ? expf(e[c] - shift) : 0.0f;
-        total += p[c];
-    }
+    for (int c = 0; c < NP; c++) p[c] = e[c] > -INFINITY ? expf(e[c] - shift) : 0.0f;
+    for (int g = 0; g < G; g++) gsum[g] = group_sum(p + 32 * g);
+    total = gsum[0];
+    for (int g = 1; g < G; g++) total += gsum[g];
     int n_forced = 0, n_vis = 0;
-    float forced_p = 0.0f;
-    for (int c = 0; c < NBMAX; c++) {
+    float forced_p = 0.0f; /* at most two nonzero terms: any order */
+    for (int c = 0; c < NP; c++) {
         bool vis = e[c] > -INFINITY, forced = vis && (c == 0 || c == diag_b);
         p[c] = total > 0.0f ? p[c] / total : 0.0f;
         key[c] = forced ? 2.0f : vis ? p[c] : -1.0f;
@@ -178,7 +192,7 @@ static int ref_select_row(const float *e_row, int NB, int NBMAX, int maxb, int d
         forced_p += forced ? p[c] : 0.0f;
     }
     /* stable descending insertion sort of the keys */
-    for (int c = 0; c < NBMAX; c++) {
+    for (int c = 0; c < NP; c++) {
         int t = c;
         while (t > 0 && key[order[t - 1]] < key[c]) {
             order[t] = order[t - 1];
@@ -186,16 +200,23 @@ static int ref_select_row(const float *e_row, int NB, int NBMAX, int maxb, int d
         }
         order[t] = c;
     }
-    for (int t = 0; t < NBMAX; t++) {
+    for (int t = 0; t < NP; t++) {
         float s = key[order[t]];
         free_p[t] = s >= 0.0f && s < 2.0f ? s : 0.0f;
     }
+    float ahead = 0.0f; /* the groups before this one */
+    for (int g = 0; g < G; g++) {
+        float inside = 0.0f;
+        for (int i = 0; i < 32; i++) {
+            before[32 * g + i] = ahead + inside;
+            inside += free_p[32 * g + i];
+        }
+        ahead += group_sum(free_p + 32 * g);
+    }
     int count = 0;
-    float before = 0.0f; /* the kernel's cumsum shifted by one */
-    for (int t = 0; t < NBMAX; t++) {
-        bool more = by_mass ? forced_p + before < tau : t < keep;
+    for (int t = 0; t < NP; t++) {
+        bool more = by_mass ? forced_p + before[t] < tau : t < keep;
         count += t < n_forced || (t < n_vis && more);
-        before = t == 0 ? free_p[0] : before + free_p[t];
     }
     if (count > maxb) count = maxb;
     for (int t = 0; t < count; t++) idx[t] = order[t];
@@ -571,10 +592,42 @@ static void test_select_ties(void **state)
     }
 }
 
+/* flex_select alone on rows of 100 key blocks (NBMAX 103: a tile of four
+ * groups of 32, so the two-level sums and prefix cross groups), random
+ * estimates with some ties, causal, both modes. */
+static void test_select_wide(void **state)
+{
+    (void)state;
+    for (int mode = 0; mode < 2; mode++) {
+        fp_case c = {IR_F32, 1, 3, 3, 800, 800, 16, 8, 8, true, mode == 0, false, 0.7f, 20, 0};
+        fp_dims f = dims_of(&c);
+        size_t nlists = (size_t)c.H * f.MB;
+        float *est = TH_NEW(float, nlists * f.NB);
+        th_rng rng = th_rng_new(91 + mode);
+        for (size_t r = 0; r < nlists; r++)
+            for (int b = 0; b < f.NB; b++) {
+                int diag_b = ref_diag((int)(r % f.MB), c.M, c.N, c.BM, c.BN);
+                float x = th_rng_int(&rng, 4) == 0 ? 1.0f : (float)(6 * th_rng_uniform(&rng) - 3);
+                est[r * f.NB + b] = b > diag_b ? -INFINITY : x;
+            }
+        chain ch = {.est = est};
+        ch.test = th_tensor_new(IR_F32, TH_DIMS(1, c.H, f.MB, f.NB), NULL);
+        ch.tidx = th_tensor_new(IR_I32, TH_DIMS(1, c.H, f.MB, f.maxb), NULL);
+        ch.tcnt = th_tensor_new(IR_I32, TH_DIMS(1, c.H, f.MB), NULL);
+        th_tensor_set(&ch.test, est);
+        int32_t *ridx = TH_NEW(int32_t, nlists * f.maxb), *rcnt = TH_NEW(int32_t, nlists);
+        assert_true(f.NBMAX > 96);
+        assert_true(run_select(&c, &f, &ch, ridx, rcnt));
+        th_tensor_free(&ch.test), th_tensor_free(&ch.tidx), th_tensor_free(&ch.tcnt);
+        free(est), free(ridx), free(rcnt);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_select_ties),
+        cmocka_unit_test(test_select_wide),
         cmocka_unit_test(test_chain_mass),
         cmocka_unit_test(test_chain_topk),
         cmocka_unit_test(test_chain_bf16),
