@@ -131,7 +131,7 @@ def bench_prefill(tile, record, bench_ms, L):
     if err > 2e-2 or est_err > 1e-3:
         note = "WRONG: " + note
     for (name, _, _), t in zip(chain, ms):
-        record("dynsparse", cfg, "tile-" + name, t, "ms", "")
+        record("dynsparse", cfg, "tile-" + name, t, "ms", f"{t:.3f} ms")
     record("dynsparse", cfg, "tile-estimate-chain", sum(ms[:6]), "ms", "pool_k .. select")
     record("dynsparse", cfg, "tile-total", total, "ms", note)
     record("dynsparse", cfg, "dense-flash", dense_ms, "ms", f"speedup x{dense_ms / total:.2f}")
@@ -172,7 +172,8 @@ def bench_decode(tile, record, bench_ms, L):
     tq = (KP + 2) * PS
     ti, tc = torch.empty(Z, HK, tmax, **i32), torch.empty(Z, HK, **i32)
     qi, qc = torch.empty(Z, HK, tq, **i32), torch.empty(Z, HK, **i32)
-    kmin, kmax = torch.empty(P, HK, D, **f32), torch.empty(P, HK, D, **f32)
+    bf16 = dict(device="cuda", dtype=torch.bfloat16)
+    kmin, kmax = torch.empty(P, HK, D, **bf16), torch.empty(P, HK, D, **bf16)   # min/max of bf16 keys: exact
     pscore = torch.empty(Z, HK, pages, **f32)
     S_tok = tile.split_count(Z * HK, -(-max(tmax, tq) // BT))
     o_part, l_part = torch.empty(Z, H, S_tok, D, **f32), torch.empty(Z, H, S_tok, **f32)
@@ -187,7 +188,7 @@ def bench_decode(tile, record, bench_ms, L):
     k_att = kd("ts_decode_gqa", {"T": "bf16", "D": D, "G": G, "PS": PS, "BT": BT})
     k_comb = kd("decode_merge", {"T": "bf16", "D": D}, DEC)
     k_sum = kd("quest_summaries", {"T": "bf16", "D": D, "PS": PS})
-    k_qs = kd("quest_score", {"T": "bf16", "D": D, "PS": PS})
+    k_qs = kd("quest_score", {"T": "bf16", "D": D, "G": G, "PS": PS})
     k_qsel = kd("quest_select", {"PS": PS, "KP": KP, "PMAX": pages})
     k_dense = kd("decode_gqa", {"T": "bf16", "D": D, "G": G, "PS": PS}, DEC)
     common = dict(q=q, block_table=table, seq_lens=lens)
@@ -228,14 +229,17 @@ def bench_decode(tile, record, bench_ms, L):
         mass = torch.exp(lse - outs["dense"][1]).mean().item()
         return max(errs), mass
 
+    totals = {}
     for name, chain, lists in (("token", token, ti), ("quest", quest, qi)):
         err, mass = check(lists, name)
         ms = _time(bench_ms, [lambda kk=kk, aa=aa: kk.launch(aa) for kk, aa in chain])
         note = f"mass {mass:.3f}, rel_err {err:.1e}" + ("" if err < 2e-2 else " WRONG")
         for (kk, _), t in zip(chain, ms):
-            record("dynsparse", cfg, f"{name}-{kk.name}", t, "ms", "")
-        record("dynsparse", cfg, f"{name}-total", sum(ms), "ms", note)
+            record("dynsparse", cfg, f"{name}-{kk.name}", t, "ms", f"{1e3 * t:.1f} us")
+        record("dynsparse", cfg, f"{name}-total", sum(ms), "ms", note + f"; {1e3 * sum(ms):.1f} us")
+        totals[name] = sum(ms)
     ms = _time(bench_ms, [lambda kk=kk, aa=aa: kk.launch(aa) for kk, aa in dense])
+    speedups = ", ".join(f"{n} x{sum(ms) / t:.2f}" for n, t in totals.items())
     kv_bytes = 2 * Z * L * HK * D * 2
     src = torch.empty(kv_bytes // 2, device="cuda", dtype=torch.bfloat16)
     dst = torch.empty_like(src)
@@ -243,7 +247,8 @@ def bench_decode(tile, record, bench_ms, L):
     del src, dst
     gbps = kv_bytes / (sum(ms) * 1e-3) * 1e-9
     record("dynsparse", cfg, "dense-decode", sum(ms), "ms",
-           f"S={S_dense} (token lists S={S_tok}); KV read {gbps:.0f} GB/s, {100 * gbps / copy:.0f}% of copy {copy:.0f} GB/s")
+           f"{1e3 * sum(ms):.1f} us, S={S_dense} (token lists S={S_tok}); KV read {gbps:.0f} GB/s, "
+           f"{100 * gbps / copy:.0f}% of copy {copy:.0f} GB/s; speedup {speedups}")
 
 
 def run(tile, record, bench_ms, quick):

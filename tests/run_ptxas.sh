@@ -137,7 +137,8 @@ check "$A/token_select.tile" ts_decode_gqa "D=128,G=4,PS=16" 1
 check "$A/token_select.tile" ts_decode_gqa "T=f32,D=64,G=2,PS=16,BT=8" 0
 check "$A/token_select.tile" quest_summaries "D=128,PS=16" 1
 check "$A/token_select.tile" quest_append "D=128,PS=16" 1
-check "$A/token_select.tile" quest_score "D=128,PS=16" 1
+check "$A/token_select.tile" quest_score "D=128,G=4,PS=16" 1
+check "$A/token_select.tile" quest_score "T=f32,D=64,G=2,PS=16,BP=4" 0
 check "$A/token_select.tile" quest_select "PS=16,KP=128,PMAX=8192" 1
 check "$A/hyper.tile" hyper_planes "NP=8,D=128" 1
 check "$A/hyper.tile" hyper_hash "D=128,NP=8" 1

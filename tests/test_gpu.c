@@ -1056,14 +1056,14 @@ static bool run_token_chain(tile_dtype T, int Z, int H, int HK, int D, int PS, i
     ok = ok && run_case(label, "attention/token_select.tile", "ts_select", defs, sel, 5, seed);
     /* Quest on the same cache */
     garg sum[5] = {GFLT("k_slots", T, k, NS, HK, D), GINT("block_table", table, Z, MAXP), GINT("seq_lens", lens, Z),
-                   GOUT("kmin", TILE_F32, P, HK, D), GOUT("kmax", TILE_F32, P, HK, D)};
+                   GOUT("kmin", T, P, HK, D), GOUT("kmax", T, P, HK, D)};
     sum[3].ulps = sum[4].ulps = 1;
     snprintf(defs, sizeof defs, "T=%s,D=%d,PS=%d", dtname(T), D, PS);
     ok = ok && run_case(label, "attention/token_select.tile", "quest_summaries", defs, sum, 5, seed);
     garg qs[6] = {GFLT("q", T, q, Z, H, D), GINT("block_table", table, Z, MAXP), GINT("seq_lens", lens, Z),
-                  GFLT("kmin", TILE_F32, ok ? sum[3].result : q, P, HK, D),
-                  GFLT("kmax", TILE_F32, ok ? sum[4].result : q, P, HK, D), GOUT("page_score", TILE_F32, Z, HK, MAXP)};
-    snprintf(defs, sizeof defs, "T=%s,D=%d,PS=%d,BP=4", dtname(T), D, PS);
+                  GFLT("kmin", T, ok ? sum[3].result : q, P, HK, D),
+                  GFLT("kmax", T, ok ? sum[4].result : q, P, HK, D), GOUT("page_score", TILE_F32, Z, HK, MAXP)};
+    snprintf(defs, sizeof defs, "T=%s,D=%d,G=%d,PS=%d,BP=8", dtname(T), D, H / HK, PS);
     ok = ok && run_case(label, "attention/token_select.tile", "quest_score", defs, qs, 6, seed);
     garg qsel[4] = {GFLT("page_score", TILE_F32, ok ? qs[5].result : q, Z, HK, MAXP), GINT("seq_lens", lens, Z),
                     GOUT("tok_idx", TILE_I32, Z, HK, TQ), GOUT("tok_cnt", TILE_I32, Z, HK)};
