@@ -22,6 +22,14 @@ Run through bench_attn.py: `python3 bench/bench_attn.py --only dynsparse [--quic
            read next to a torch copy of the same bytes); split counts from
            tile_split_count; kept mass exp(LSE_sparse - LSE_dense); outputs
            checked against torch over the kept tokens.
+  bucketed HyperAttention (hyper.tile: hyper_planes, hyper_hash of the
+           queries and the keys, bucket_sort of both, hyper_sample,
+           hyper_attn; 64 buckets, blocks of 128, 64 samples) and Routing
+           (route_code of both with 16 centroids, bucket_sort of both,
+           routing_attn), non-causal; dense flash_fwd on the same inputs;
+           each stage's time, the total, exp(LSE - LSE_dense) (for Routing
+           the kept softmax mass), rows of two heads (two KV groups) checked
+           against torch with the kernels' own codes, orders and samples.
 Contexts of 32k and 128k tokens (--quick: 32k).  bf16, D = 128.  Inputs are
 random with structure (a few key blocks / tokens that queries align with), so
 that selection has something to find.
@@ -36,6 +44,7 @@ TS = "attention/token_select.tile"
 DEC = "attention/decode.tile"
 BS = "attention/block_sparse.tile"
 FWD = "attention/flash_fwd.tile"
+HYP = "attention/hyper.tile"
 
 
 def _time(bench_ms, fns):
@@ -251,9 +260,145 @@ def bench_decode(tile, record, bench_ms, L):
            f"{100 * gbps / copy:.0f}% of copy {copy:.0f} GB/s; speedup {speedups}")
 
 
+def _hyper_ref(q, k, v, scale, perm_k, pos_q, pos_k, cols, h, hk, rows, BB, MS, N):
+    """HyperAttention rows of head h from the kernel's own buckets and samples:
+    the keys of the query's block of the sorted order, plus the sampled
+    columns outside it weighted N / MS (lse includes the weights)."""
+    outs, lses = [], []
+    for i in rows.tolist():
+        qb = int(pos_q[0, h, i]) // BB
+        blk = perm_k[0, hk, qb * BB:min(qb * BB + BB, N)].long()
+        c = cols[0, h].long()
+        outside = (pos_k[0, hk, c] // BB) != qb
+        c = c[outside]
+        qi = q[0, h, i].float()
+        s = torch.cat([k[0, hk, blk].float() @ qi * scale,
+                       k[0, hk, c].float() @ qi * scale + math.log(N / MS)])
+        vv = torch.cat([v[0, hk, blk].float(), v[0, hk, c].float()])
+        outs.append(torch.softmax(s, 0) @ vv)
+        lses.append(torch.logsumexp(s, 0))
+    return torch.stack(outs), torch.stack(lses)
+
+
+def _routing_ref(q, k, v, scale, code_q, code_k, h, hk, rows):
+    """Routing rows of head h: exact softmax over the keys of the query's own
+    cluster (O = 0, LSE = -inf for a cluster with no key)."""
+    outs, lses = [], []
+    for i in rows.tolist():
+        keys = (code_k[0, hk] == code_q[0, h, i]).nonzero().flatten()
+        if len(keys) == 0:
+            outs.append(torch.zeros(q.shape[-1], device="cuda"))
+            lses.append(torch.tensor(float("-inf"), device="cuda"))
+            continue
+        s = k[0, hk, keys].float() @ q[0, h, i].float() * scale
+        outs.append(torch.softmax(s, 0) @ v[0, hk, keys].float())
+        lses.append(torch.logsumexp(s, 0))
+    return torch.stack(outs), torch.stack(lses)
+
+
+def _rows_err(o, lse, ref_o, ref_l, h, rows):
+    """Largest relative error of O (per row) and absolute error of finite LSEs."""
+    got = o[0, h, rows].float()
+    err_o = ((got - ref_o).norm(dim=-1) / ref_o.norm(dim=-1).clamp_min(1e-6)).max().item()
+    fin = torch.isfinite(ref_l)
+    err_l = (lse[0, h, rows][fin] - ref_l[fin]).abs().max().item() if fin.any() else 0.0
+    bad_inf = bool((torch.isinf(lse[0, h, rows]) != ~fin).any())
+    return max(err_o, err_l, float("inf") if bad_inf else 0.0)
+
+
+def bench_bucketed(tile, record, bench_ms, L):
+    """HyperAttention (hyper_planes, hyper_hash q and k, bucket_sort q and k,
+    hyper_sample, hyper_attn) and Routing (route_code q and k, bucket_sort q
+    and k, routing_attn), non-causal, next to dense flash_fwd on the same
+    inputs; rows of two heads (one per KV group: GQA) checked against torch
+    with the kernels' own codes, orders and samples."""
+    Z, H, HK, D = 1, 32, 8, 128
+    NP, BB, MS = 6, 128, 64                 # 64 buckets, blocks of 128 sorted positions, 64 samples
+    C, BM, BN = 16, 64, 64                  # routing: 16 clusters
+    cfg = f"bucketed L={L} H={H} HK={HK} D={D}"
+    gen = torch.Generator(device="cuda").manual_seed(L + 7)
+    q = _structured(gen, (Z, H, L, D), 128, 1.0, 2)
+    k = _structured(gen, (Z, HK, L, D), 128, 1.0, 2)
+    v = torch.randn(Z, HK, L, D, device="cuda", generator=gen).to(torch.bfloat16)
+    centroids = torch.randn(C, D, device="cuda", generator=gen)
+    scale = 1 / math.sqrt(D)
+    f32 = dict(device="cuda", dtype=torch.float32)
+    i32 = dict(device="cuda", dtype=torch.int32)
+    planes = torch.empty(NP, D, **f32)
+    side = {}   # per (method, q|k): code, perm, pos, starts
+    for m, ncode in (("hyper", 2 ** NP), ("route", C)):
+        for x, hx in (("q", H), ("k", HK)):
+            side[m, x] = [torch.empty(Z, hx, L, **i32) for _ in range(3)] + [torch.empty(Z, hx, ncode + 1, **i32)]
+    cols = torch.empty(Z, H, MS, **i32)
+    o_h, o_r, o_d = (torch.empty_like(q) for _ in range(3))
+    l_h, l_r, l_d = (torch.empty(Z, H, L, **f32) for _ in range(3))
+    k_planes = tile.kernel(HYP, "hyper_planes", {"NP": NP, "D": D})
+    k_hash = tile.kernel(HYP, "hyper_hash", {"T": "bf16", "D": D, "NP": NP})
+    k_route = tile.kernel(HYP, "route_code", {"T": "bf16", "D": D, "C": C, "BL": 16})
+    k_sort_h = tile.kernel(HYP, "bucket_sort", {"NCODE": 2 ** NP})
+    k_sort_r = tile.kernel(HYP, "bucket_sort", {"NCODE": C})
+    k_sample = tile.kernel(HYP, "hyper_sample", {"MS": MS})
+    k_hattn = tile.kernel(HYP, "hyper_attn", {"T": "bf16", "D": D, "BB": BB, "MS": MS})
+    k_rattn = tile.kernel(HYP, "routing_attn", {"T": "bf16", "D": D, "BM": BM, "BN": BN})
+    dense = tile.kernel(FWD, "flash_fwd", {"T": "bf16", "D": D})
+
+    def sort_args(kern, m, x):
+        code, perm, pos, starts = side[m, x]
+        return kern.args(code=code, perm=perm, pos=pos, starts=starts)
+    hq, hk_ = side["hyper", "q"], side["hyper", "k"]
+    rq, rk = side["route", "q"], side["route", "k"]
+    chains = {
+        "hyper": [("planes", k_planes, k_planes.args(planes=planes, seed=1234)),
+                  ("hash_q", k_hash, k_hash.args(x=q, planes=planes, code=hq[0])),
+                  ("hash_k", k_hash, k_hash.args(x=k, planes=planes, code=hk_[0])),
+                  ("sort_q", k_sort_h, sort_args(k_sort_h, "hyper", "q")),
+                  ("sort_k", k_sort_h, sort_args(k_sort_h, "hyper", "k")),
+                  ("sample", k_sample, k_sample.args(cols=cols, N=L, seed=99)),
+                  ("attn", k_hattn, k_hattn.args(q=q, k=k, v=v, perm_q=hq[1], perm_k=hk_[1], pos_k=hk_[2],
+                                                 cols=cols, o=o_h, lse=l_h, scale=scale))],
+        "routing": [("code_q", k_route, k_route.args(x=q, centroids=centroids, code=rq[0])),
+                    ("code_k", k_route, k_route.args(x=k, centroids=centroids, code=rk[0])),
+                    ("sort_q", k_sort_r, sort_args(k_sort_r, "route", "q")),
+                    ("sort_k", k_sort_r, sort_args(k_sort_r, "route", "k")),
+                    ("attn", k_rattn, k_rattn.args(q=q, k=k, v=v, perm_q=rq[1], code_q=rq[0], perm_k=rk[1],
+                                                   code_k=rk[0], starts_k=rk[3], o=o_r, lse=l_r, scale=scale))],
+    }
+    dense_args = dense.args(q=q, k=k, v=v, o=o_d, lse=l_d, scale=scale)
+    dense.launch(dense_args)
+    dense_ms = bench_ms(lambda: dense.launch(dense_args))
+    record("dynsparse", cfg, "dense-flash", dense_ms, "ms", f"{dense_ms:.3f} ms, non-causal")
+    gen_rows = torch.Generator(device="cuda").manual_seed(5)
+    for name, chain in chains.items():
+        try:
+            for _, kk, aa in chain:
+                kk.launch(aa)
+            tile.sync()
+            err = 0.0
+            for h in (0, H // HK + 1):                    # two KV groups
+                hkv = h // (H // HK)
+                rows = torch.randint(0, L, (24,), device="cuda", generator=gen_rows)
+                if name == "hyper":
+                    ro, rl = _hyper_ref(q, k, v, scale, hk_[1], hq[2], hk_[2], cols, h, hkv, rows, BB, MS, L)
+                    err = max(err, _rows_err(o_h, l_h, ro, rl, h, rows))
+                else:
+                    ro, rl = _routing_ref(q, k, v, scale, rq[0], rk[0], h, hkv, rows)
+                    err = max(err, _rows_err(o_r, l_r, ro, rl, h, rows))
+            lse = l_h if name == "hyper" else l_r
+            ratio = torch.exp(lse - l_d).mean().item()   # routing: the kept softmax mass
+            ms = _time(bench_ms, [lambda kk=kk, aa=aa: kk.launch(aa) for _, kk, aa in chain])
+            for (stage, _, _), t in zip(chain, ms):
+                record("dynsparse", cfg, f"{name}-{stage}", t, "ms", f"{t:.3f} ms")
+            note = (f"{sum(ms):.3f} ms, speedup x{dense_ms / sum(ms):.2f}, rel_err {err:.1e}, "
+                    f"exp(LSE - LSE_dense) {ratio:.3f}" + ("" if err < 3e-2 else " WRONG"))
+            record("dynsparse", cfg, f"{name}-total", sum(ms), "ms", note)
+        except Exception as e:  # noqa: BLE001 - one failing chain is one row
+            traceback.print_exc()
+            record("dynsparse", cfg, f"{name}-total", None, "ms", "FAILED: " + str(e).replace("\n", " | ")[:300])
+
+
 def run(tile, record, bench_ms, quick):
     for L in ([32768] if quick else [32768, 131072]):
-        for fn in (bench_prefill, bench_decode):
+        for fn in (bench_prefill, bench_decode, bench_bucketed):
             try:
                 fn(tile, record, bench_ms, L)
             except Exception as e:  # noqa: BLE001 - one failing chain is one row
