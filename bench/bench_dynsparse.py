@@ -23,9 +23,10 @@ Run through bench_attn.py: `python3 bench/bench_attn.py --only dynsparse [--quic
            tile_split_count; kept mass exp(LSE_sparse - LSE_dense); outputs
            checked against torch over the kept tokens.
   bucketed HyperAttention (hyper.tile: hyper_planes, hyper_hash of the
-           queries and the keys, bucket_sort of both, hyper_sample,
+           queries and the keys, the chunked counting sort of both
+           (bucket_count, bucket_offsets, bucket_place), hyper_sample,
            hyper_attn; 64 buckets, blocks of 128, 64 samples) and Routing
-           (route_code of both with 16 centroids, bucket_sort of both,
+           (route_code of both with 16 centroids, the same sorts,
            routing_attn), non-causal; dense flash_fwd on the same inputs;
            each stage's time, the total, exp(LSE - LSE_dense) (for Routing
            the kept softmax mass), rows of two heads (two KV groups) checked
@@ -325,41 +326,47 @@ def bench_bucketed(tile, record, bench_ms, L):
     f32 = dict(device="cuda", dtype=torch.float32)
     i32 = dict(device="cuda", dtype=torch.int32)
     planes = torch.empty(NP, D, **f32)
-    side = {}   # per (method, q|k): code, perm, pos, starts
+    CH = 2048                               # positions per chunk of the chunked counting sort
+    NCH = -(-L // CH)
+    side = {}   # per (method, q|k): code, perm, pos, starts, counts, offsets
     for m, ncode in (("hyper", 2 ** NP), ("route", C)):
         for x, hx in (("q", H), ("k", HK)):
-            side[m, x] = [torch.empty(Z, hx, L, **i32) for _ in range(3)] + [torch.empty(Z, hx, ncode + 1, **i32)]
+            side[m, x] = ([torch.empty(Z, hx, L, **i32) for _ in range(3)] + [torch.empty(Z, hx, ncode + 1, **i32)] +
+                          [torch.empty(Z, hx, NCH, ncode, **i32) for _ in range(2)])
     cols = torch.empty(Z, H, MS, **i32)
     o_h, o_r, o_d = (torch.empty_like(q) for _ in range(3))
     l_h, l_r, l_d = (torch.empty(Z, H, L, **f32) for _ in range(3))
     k_planes = tile.kernel(HYP, "hyper_planes", {"NP": NP, "D": D})
     k_hash = tile.kernel(HYP, "hyper_hash", {"T": "bf16", "D": D, "NP": NP})
     k_route = tile.kernel(HYP, "route_code", {"T": "bf16", "D": D, "C": C, "BL": 16})
-    k_sort_h = tile.kernel(HYP, "bucket_sort", {"NCODE": 2 ** NP})
-    k_sort_r = tile.kernel(HYP, "bucket_sort", {"NCODE": C})
+    sorts = {m: [tile.kernel(HYP, n, {"NCODE": ncode, "CH": CH} if n != "bucket_offsets" else {"NCODE": ncode})
+                 for n in ("bucket_count", "bucket_offsets", "bucket_place")]
+             for m, ncode in (("hyper", 2 ** NP), ("route", C))}
     k_sample = tile.kernel(HYP, "hyper_sample", {"MS": MS})
     k_hattn = tile.kernel(HYP, "hyper_attn", {"T": "bf16", "D": D, "BB": BB, "MS": MS})
     k_rattn = tile.kernel(HYP, "routing_attn", {"T": "bf16", "D": D, "BM": BM, "BN": BN})
     dense = tile.kernel(FWD, "flash_fwd", {"T": "bf16", "D": D})
 
-    def sort_args(kern, m, x):
-        code, perm, pos, starts = side[m, x]
-        return kern.args(code=code, perm=perm, pos=pos, starts=starts)
+    def sort_stages(m, x):
+        """The chunked sort of side x: count, offsets, place (one launch each)."""
+        code, perm, pos, starts, counts, offsets = side[m, x]
+        kc, ko, kp = sorts[m]
+        return [(f"count_{x}", kc, kc.args(code=code, counts=counts)),
+                (f"offsets_{x}", ko, ko.args(counts=counts, offsets=offsets, starts=starts)),
+                (f"place_{x}", kp, kp.args(code=code, offsets=offsets, perm=perm, pos=pos))]
     hq, hk_ = side["hyper", "q"], side["hyper", "k"]
     rq, rk = side["route", "q"], side["route", "k"]
     chains = {
         "hyper": [("planes", k_planes, k_planes.args(planes=planes, seed=1234)),
                   ("hash_q", k_hash, k_hash.args(x=q, planes=planes, code=hq[0])),
                   ("hash_k", k_hash, k_hash.args(x=k, planes=planes, code=hk_[0])),
-                  ("sort_q", k_sort_h, sort_args(k_sort_h, "hyper", "q")),
-                  ("sort_k", k_sort_h, sort_args(k_sort_h, "hyper", "k")),
+                  *sort_stages("hyper", "q"), *sort_stages("hyper", "k"),
                   ("sample", k_sample, k_sample.args(cols=cols, N=L, seed=99)),
                   ("attn", k_hattn, k_hattn.args(q=q, k=k, v=v, perm_q=hq[1], perm_k=hk_[1], pos_k=hk_[2],
                                                  cols=cols, o=o_h, lse=l_h, scale=scale))],
         "routing": [("code_q", k_route, k_route.args(x=q, centroids=centroids, code=rq[0])),
                     ("code_k", k_route, k_route.args(x=k, centroids=centroids, code=rk[0])),
-                    ("sort_q", k_sort_r, sort_args(k_sort_r, "route", "q")),
-                    ("sort_k", k_sort_r, sort_args(k_sort_r, "route", "k")),
+                    *sort_stages("route", "q"), *sort_stages("route", "k"),
                     ("attn", k_rattn, k_rattn.args(q=q, k=k, v=v, perm_q=rq[1], code_q=rq[0], perm_k=rk[1],
                                                    code_k=rk[0], starts_k=rk[3], o=o_r, lse=l_r, scale=scale))],
     }
@@ -391,6 +398,17 @@ def bench_bucketed(tile, record, bench_ms, L):
             note = (f"{sum(ms):.3f} ms, speedup x{dense_ms / sum(ms):.2f}, rel_err {err:.1e}, "
                     f"exp(LSE - LSE_dense) {ratio:.3f}" + ("" if err < 3e-2 else " WRONG"))
             record("dynsparse", cfg, f"{name}-total", sum(ms), "ms", note)
+            if name == "hyper":   # the one-program-per-head bucket_sort on the same codes, for comparison
+                serial = tile.kernel(HYP, "bucket_sort", {"NCODE": 2 ** NP})
+                perm2, pos2, starts2 = torch.empty_like(hq[1]), torch.empty_like(hq[2]), torch.empty_like(hq[3])
+                sa = serial.args(code=hq[0], perm=perm2, pos=pos2, starts=starts2)
+                serial.launch(sa)
+                tile.sync()
+                same = bool((perm2 == hq[1]).all() and (pos2 == hq[2]).all() and (starts2 == hq[3]).all())
+                t = bench_ms(lambda: serial.launch(sa))
+                record("dynsparse", cfg, "hyper-bucket_sort_q", t, "ms",
+                       f"{t:.3f} ms: one program per head (the chunked sort's q stages replace it)"
+                       + ("" if same else "; WRONG: differs from the chunked sort"))
         except Exception as e:  # noqa: BLE001 - one failing chain is one row
             traceback.print_exc()
             record("dynsparse", cfg, f"{name}-total", None, "ms", "FAILED: " + str(e).replace("\n", " | ")[:300])

@@ -144,6 +144,9 @@ check "$A/hyper.tile" hyper_planes "NP=8,D=128" 1
 check "$A/hyper.tile" hyper_hash "D=128,NP=8" 1
 check "$A/hyper.tile" route_code "D=128,C=16,BL=16" 1
 check "$A/hyper.tile" bucket_sort "NCODE=256" 1
+check "$A/hyper.tile" bucket_count "NCODE=256" 1
+check "$A/hyper.tile" bucket_offsets "NCODE=256" 1
+check "$A/hyper.tile" bucket_place "NCODE=64" 1
 check "$A/hyper.tile" hyper_sample "MS=256" 1
 check "$A/hyper.tile" hyper_attn "D=128,BB=64,MS=64" 1
 check "$A/hyper.tile" routing_attn "D=128,BM=32,BN=32" 1

@@ -1108,6 +1108,39 @@ static bool run_token_chain(tile_dtype T, int Z, int H, int HK, int D, int PS, i
     return ok;
 }
 
+/* The chunked counting sort (bucket_count, bucket_offsets, bucket_place,
+ * chunks of 32 positions) on the GPU and the interpreter; its perm, pos and
+ * starts must also equal bucket_sort's (sorted[0..2], interpreter results). */
+static bool run_chunked_sort(const char *label, const int32_t *code, int HX, int L, int ncode,
+                             const garg *sorted, uint64_t seed)
+{
+    char defs[96];
+    int NCH = (L + 31) / 32;
+    garg bc[2] = {GINT("code", code, 1, HX, L), GOUT("counts", TILE_I32, 1, HX, NCH, ncode)};
+    bc[1].ulps = 1;
+    snprintf(defs, sizeof defs, "NCODE=%d,CH=32,BL=16", ncode);
+    bool ok = run_case(label, "attention/hyper.tile", "bucket_count", defs, bc, 2, seed);
+    int32_t *counts = ok ? ints_of(&bc[1]) : NULL;
+    garg bo[3] = {GINT("counts", counts, 1, HX, NCH, ncode), GOUT("offsets", TILE_I32, 1, HX, NCH, ncode),
+                  GOUT("starts", TILE_I32, 1, HX, ncode + 1)};
+    bo[1].ulps = bo[2].ulps = 1;
+    snprintf(defs, sizeof defs, "NCODE=%d", ncode);
+    ok = ok && run_case(label, "attention/hyper.tile", "bucket_offsets", defs, bo, 3, seed);
+    int32_t *offs = ok ? ints_of(&bo[1]) : NULL;
+    garg bp[4] = {GINT("code", code, 1, HX, L), GINT("offsets", offs, 1, HX, NCH, ncode),
+                  GOUT("perm", TILE_I32, 1, HX, L), GOUT("pos", TILE_I32, 1, HX, L)};
+    bp[2].ulps = bp[3].ulps = 1;
+    snprintf(defs, sizeof defs, "NCODE=%d,CH=32,BL=16", ncode);
+    ok = ok && run_case(label, "attention/hyper.tile", "bucket_place", defs, bp, 4, seed);
+    const float *mine[3] = {ok ? bp[2].result : NULL, ok ? bp[3].result : NULL, ok ? bo[2].result : NULL};
+    for (int a = 0; ok && a < 3; a++)
+        ok = memcmp(mine[a], sorted[a].result, sizeof(float) * numel(&sorted[a])) == 0;
+    if (!ok) fprintf(stderr, "FAIL %s: the chunked sort differs from bucket_sort\n", label);
+    free_results(bc, 2), free_results(bo, 3), free_results(bp, 4);
+    free(counts), free(offs);
+    return ok;
+}
+
 /* HyperAttention and routing: planes, codes, the counting sort, samples and
  * the attention kernels, each on the interpreter's results of the stage
  * before (codes and orders exact). */
@@ -1142,6 +1175,7 @@ static bool run_hyper_chain(tile_dtype T, int H, int HK, int M, int N, int D, in
             snprintf(defs, sizeof defs, "NCODE=%d,BL=16", ncode);
             ok = ok && run_case(label, "attention/hyper.tile", "bucket_sort", defs, bs, 4, seed);
             if (ok) perm[route][side] = ints_of(&bs[1]), pos[route][side] = ints_of(&bs[2]), starts[route][side] = ints_of(&bs[3]);
+            ok = ok && run_chunked_sort(label, codes[route][side], HX, L, ncode, &bs[1], seed);
             free_results(hs, 3), free_results(bs, 4);
         }
     garg sm[3] = {GOUT("cols", TILE_I32, 1, H, MS), GSCALAR("N", N), GSCALAR("seed", 777)};
