@@ -76,6 +76,7 @@ check "$A/decode.tile" decode_gqa "D=64,G=32,PS=16" 1
 check "$A/decode.tile" decode_merge "D=128" 1
 check "$A/block_sparse.tile" block_sparse_fwd "D=64,BM=32,BN=32" 1
 check "$A/block_sparse.tile" block_sparse_fwd_causal "D=128,BM=16,BN=16" 1
+check "$A/block_sparse.tile" block_sparse_fwd_causal "D=128,BM=128,BN=128,BK=64" 1
 check "$A/lightning2.tile" lightning2 "D=64,E=64" 1
 check "$A/masks.tile" check_kv_range "mask=causal,kv_range=causal_range,M=64,N=64,BM=16,BN=16" 0
 # Score modifiers (scores.tile) through the named specialisations: they must
