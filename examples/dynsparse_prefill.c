@@ -1,8 +1,10 @@
 /* dynsparse_prefill.c - dynamic sparse prefill from C through tile.h: the
- * FlexPrefill chain of lib/attention/flexprefill.tile (pool the keys,
- * estimate block scores, select key blocks per head and query block until
- * their estimated mass reaches tau), then block_sparse_fwd_causal over the
- * selection, all on the device with no host round trip between the stages.
+ * FlexPrefill chain of lib/attention/flexprefill.tile (pool the keys and
+ * the queries, estimate block scores, the last query block's row from exact
+ * attention in runs of key blocks, select key blocks per head and query
+ * block until their estimated mass reaches tau), then
+ * block_sparse_fwd_causal over the selection, all on the device with no
+ * host round trip between the stages.
  * Then the check: dense flash_fwd_causal on the same inputs and
  * flex_kept_mass, the fraction of every row's true softmax mass the
  * selection kept; and the sparse output against a double reference that
@@ -14,6 +16,7 @@
  * error is within the f32 tolerance, 1 otherwise.
  *
  * usage: dynsparse_prefill [LIBDIR] */
+#include <inttypes.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -98,20 +101,27 @@ static void add_topics(const problem *p, float *q, float *k, uint64_t *seed)
 }
 
 /* The kernels of the chain, compiled once. */
+enum { NSTAGES = 9 };
+
 typedef struct chain {
-    tile_kernel *pool, *estimate, *select, *sparse, *dense, *kept;
+    tile_kernel *pool, *pool_q, *estimate, *last_lse, *last_mass, *select, *sparse, *dense, *kept;
 } chain;
 
 static tile_status compile_chain(tile_context *ctx, const problem *p, int nbmax, chain *c)
 {
-    char d1[96], d2[128], d3[128], d4[96];
+    char d1[96], d2[128], d3[128], d4[96], d5[96], d6[96];
     snprintf(d1, sizeof d1, "T=f32,D=%d,BN=%d", p->D, p->BN);
     snprintf(d2, sizeof d2, "T=f32,D=%d,BM=%d,BN=%d", p->D, p->BM, p->BN);
+    snprintf(d5, sizeof d5, "T=f32,D=%d,BM=%d", p->D, p->BM);
+    snprintf(d6, sizeof d6, "D=%d,BM=%d,BN=%d", p->D, p->BM, p->BN);
     snprintf(d3, sizeof d3, "BM=%d,BN=%d,NBMAX=%d", p->BM, p->BN, nbmax);
     snprintf(d4, sizeof d4, "T=f32,D=%d", p->D);
     tile_status st;
     if ((st = tile_compile_file(ctx, "attention/flexprefill.tile", "flex_pool_k", d1, &c->pool)) ||
-        (st = tile_compile_file(ctx, "attention/flexprefill.tile", "flex_estimate", d2, &c->estimate)) ||
+        (st = tile_compile_file(ctx, "attention/flexprefill.tile", "flex_pool_q", d5, &c->pool_q)) ||
+        (st = tile_compile_file(ctx, "attention/flexprefill.tile", "flex_estimate", d6, &c->estimate)) ||
+        (st = tile_compile_file(ctx, "attention/flexprefill.tile", "flex_last_lse", d2, &c->last_lse)) ||
+        (st = tile_compile_file(ctx, "attention/flexprefill.tile", "flex_last_mass", d2, &c->last_mass)) ||
         (st = tile_compile_file(ctx, "attention/flexprefill.tile", "flex_select", d3, &c->select)) ||
         (st = tile_compile_file(ctx, "attention/block_sparse.tile", "block_sparse_fwd_causal", d2, &c->sparse)) ||
         (st = tile_compile_file(ctx, "attention/flash_fwd.tile", "flash_fwd_causal", d4, &c->dense)) ||
@@ -174,29 +184,39 @@ int main(int argc, char **argv)
     float *q = random_array(nq, &seed), *k = random_array(nk, &seed), *v = random_array(nk, &seed);
     add_topics(p, q, k, &seed);
     void *dq = device_array(ctx, nq * 4, q), *dk = device_array(ctx, nk * 4, k), *dv = device_array(ctx, nk * 4, v);
+    /* runs of key blocks for the exact last row: the split-KV rule */
+    int64_t runs = 1;
+    if (tile_split_count(ctx, (int64_t)p->Z * p->H, nb, &runs) != TILE_OK) return fail("tile_split_count");
     void *dkbar = device_array(ctx, (size_t)p->Z * p->HK * nb * p->D * 4, NULL);
+    void *dqbar = device_array(ctx, nlists * p->D * 4, NULL);
+    void *dpart = device_array(ctx, (size_t)p->Z * p->H * (size_t)runs * p->BM * 4, NULL);
     void *dest = device_array(ctx, nlists * nb * 4, NULL);
     void *didx = device_array(ctx, nlists * nbmax * 4, NULL), *dcnt = device_array(ctx, nlists * 4, NULL);
     void *dout = device_array(ctx, nq * 4, NULL), *dlse = device_array(ctx, nrows * 4, NULL);
     void *dout2 = device_array(ctx, nq * 4, NULL), *dlse2 = device_array(ctx, nrows * 4, NULL);
     void *dfrac = device_array(ctx, nrows * 4, NULL);
-    if (!dq || !dk || !dv || !dkbar || !dest || !didx || !dcnt || !dout || !dlse || !dout2 || !dlse2 || !dfrac)
+    if (!dq || !dk || !dv || !dkbar || !dqbar || !dpart || !dest || !didx || !dcnt || !dout || !dlse || !dout2 || !dlse2 || !dfrac)
         return fail("allocating");
 
     double scale = 1 / sqrt(p->D);
     int64_t sq[4] = {p->Z, p->H, p->M, p->D}, sk[4] = {p->Z, p->HK, p->N, p->D};
     int64_t skbar[4] = {p->Z, p->HK, nb, p->D}, sest[4] = {p->Z, p->H, mb, nb};
+    int64_t sqbar[4] = {p->Z, p->H, mb, p->D}, spart[4] = {p->Z, p->H, runs, p->BM};
     int64_t sidx[4] = {p->Z, p->H, mb, nbmax}, srow[3] = {p->Z, p->H, p->M};
     tile_arg aq = tile_tensor(TILE_F32, dq, 4, sq, NULL), ak = tile_tensor(TILE_F32, dk, 4, sk, NULL);
     tile_arg av = tile_tensor(TILE_F32, dv, 4, sk, NULL), akbar = tile_tensor(TILE_F32, dkbar, 4, skbar, NULL);
     tile_arg aest = tile_tensor(TILE_F32, dest, 4, sest, NULL), aidx = tile_tensor(TILE_I32, didx, 4, sidx, NULL);
     tile_arg acnt = tile_tensor(TILE_I32, dcnt, 3, sidx, NULL), ascale = tile_scalar_float(TILE_F32, scale);
     tile_arg alse = tile_tensor(TILE_F32, dlse, 3, srow, NULL), alse2 = tile_tensor(TILE_F32, dlse2, 3, srow, NULL);
-    named stage[6][9] = {
+    tile_arg aqbar = tile_tensor(TILE_F32, dqbar, 4, sqbar, NULL), apart = tile_tensor(TILE_F32, dpart, 4, spart, NULL);
+    tile_arg aM = tile_scalar_int(TILE_I32, p->M), aN = tile_scalar_int(TILE_I32, p->N);
+    named stage[NSTAGES][9] = {
         {{"k", ak}, {"kbar", akbar}},
-        {{"q", aq}, {"k", ak}, {"kbar", akbar}, {"est", aest}, {"scale", ascale}},
-        {{"est", aest}, {"kv_idx", aidx}, {"kv_cnt", acnt}, {"M", tile_scalar_int(TILE_I32, p->M)},
-         {"N", tile_scalar_int(TILE_I32, p->N)}, {"tau", tile_scalar_float(TILE_F32, p->tau)},
+        {{"q", aq}, {"qbar", aqbar}},
+        {{"qbar", aqbar}, {"kbar", akbar}, {"est", aest}, {"M", aM}, {"N", aN}, {"scale", ascale}},
+        {{"q", aq}, {"k", ak}, {"lse_part", apart}, {"scale", ascale}},
+        {{"q", aq}, {"k", ak}, {"lse_part", apart}, {"est", aest}, {"scale", ascale}},
+        {{"est", aest}, {"kv_idx", aidx}, {"kv_cnt", acnt}, {"M", aM}, {"N", aN}, {"tau", tile_scalar_float(TILE_F32, p->tau)},
          {"keep", tile_scalar_int(TILE_I32, 0)}},
         {{"q", aq}, {"k", ak}, {"v", av}, {"kv_idx", aidx}, {"kv_cnt", acnt},
          {"o", tile_tensor(TILE_F32, dout, 4, sq, NULL)}, {"lse", alse}, {"scale", ascale}},
@@ -204,18 +224,20 @@ int main(int argc, char **argv)
          {"scale", ascale}},
         {{"lse_sparse", alse}, {"lse_dense", alse2}, {"frac", tile_tensor(TILE_F32, dfrac, 3, srow, NULL)}},
     };
-    tile_kernel *kern[6] = {c.pool, c.estimate, c.select, c.sparse, c.dense, c.kept};
-    const char *names[6] = {"pool", "estimate", "select", "sparse", "dense", "kept_mass"};
-    int nargs[6] = {2, 5, 7, 8, 6, 3};
-    double ms[6];
-    for (int s = 0; s < 6; s++) {
-        int runs = dev.interpreted ? 1 : 5;
+    tile_kernel *kern[NSTAGES] = {c.pool,   c.pool_q, c.estimate, c.last_lse, c.last_mass,
+                                  c.select, c.sparse, c.dense,    c.kept};
+    const char *names[NSTAGES] = {"pool_k", "pool_q", "estimate", "last_lse", "last_mass",
+                                  "select", "sparse", "dense",    "kept_mass"};
+    int nargs[NSTAGES] = {2, 2, 6, 4, 5, 7, 8, 6, 3};
+    double ms[NSTAGES];
+    for (int s = 0; s < NSTAGES; s++) {
+        int reps = dev.interpreted ? 1 : 5;
         if (!dev.interpreted && (launch(kern[s], stage[s], nargs[s]) || tile_sync(ctx, NULL))) return fail(names[s]);
         double t0 = now();
-        for (int r = 0; r < runs; r++)
+        for (int r = 0; r < reps; r++)
             if (launch(kern[s], stage[s], nargs[s]) != TILE_OK) return fail(names[s]);
         if (tile_sync(ctx, NULL) != TILE_OK) return fail(names[s]);
-        ms[s] = (now() - t0) / runs * 1e3;
+        ms[s] = (now() - t0) / reps * 1e3;
     }
 
     /* The check, on the host. */
@@ -251,11 +273,14 @@ int main(int argc, char **argv)
            "%.4f of the softmax mass; error/tol %.2f %s\n",
            dev.interpreted ? "interp" : dev.name, p->H, p->HK, p->M, p->D, p->BM, p->tau,
            100.0 * kept_blocks / causal_blocks, mass / nrows, worst, ok ? "OK" : "FAIL");
-    if (!dev.interpreted)
-        printf("  ms: pool %.3f estimate %.3f select %.3f sparse %.3f = %.3f; dense flash_fwd_causal %.3f\n",
-               ms[0], ms[1], ms[2], ms[3], ms[0] + ms[1] + ms[2] + ms[3], ms[4]);
-    for (int s = 0; s < 6; s++) tile_kernel_free(kern[s]);
-    void *bufs[] = {dq, dk, dv, dkbar, dest, didx, dcnt, dout, dlse, dout2, dlse2, dfrac};
+    if (!dev.interpreted) {
+        double total = 0;
+        printf("  ms:");
+        for (int s = 0; s < 7; s++) printf(" %s %.3f", names[s], ms[s]), total += ms[s];
+        printf(" = %.3f (%" PRId64 " runs); dense flash_fwd_causal %.3f\n", total, runs, ms[7]);
+    }
+    for (int s = 0; s < NSTAGES; s++) tile_kernel_free(kern[s]);
+    void *bufs[] = {dq, dk, dv, dkbar, dqbar, dpart, dest, didx, dcnt, dout, dlse, dout2, dlse2, dfrac};
     for (size_t b = 0; b < sizeof bufs / sizeof bufs[0]; b++) tile_free(ctx, bufs[b]);
     free(q), free(k), free(v), free(idx), free(cnt), free(o), free(lse), free(frac), free(ref);
     tile_close(ctx);

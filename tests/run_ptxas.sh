@@ -76,6 +76,7 @@ check "$A/decode.tile" decode_gqa "D=64,G=32,PS=16" 1
 check "$A/decode.tile" decode_merge "D=128" 1
 check "$A/block_sparse.tile" block_sparse_fwd "D=64,BM=32,BN=32" 1
 check "$A/block_sparse.tile" block_sparse_fwd_causal "D=128,BM=16,BN=16" 1
+check "$A/block_sparse.tile" block_sparse_fwd_causal "D=128,BM=128,BN=128,BK=64" 1
 check "$A/lightning2.tile" lightning2 "D=64,E=64" 1
 check "$A/masks.tile" check_kv_range "mask=causal,kv_range=causal_range,M=64,N=64,BM=16,BN=16" 0
 # Score modifiers (scores.tile) through the named specialisations: they must
@@ -116,7 +117,11 @@ check golden/ptx_newops.tile newops "" 1
 check golden/ptx_sort.tile sortops "" 1
 check golden/ptx_sort.tile sortbig "" 0
 check "$A/flexprefill.tile" flex_pool_k "D=64,BN=64" 1
-check "$A/flexprefill.tile" flex_estimate "D=128,BM=64,BN=64" 1
+check "$A/flexprefill.tile" flex_pool_q "D=128,BM=128" 1
+check "$A/flexprefill.tile" flex_estimate "D=128,BM=128,BN=128" 1
+check "$A/flexprefill.tile" flex_last_lse "D=128,BM=128,BN=128" 1
+check "$A/flexprefill.tile" flex_last_mass "D=128,BM=128,BN=128" 1
+check "$A/flexprefill.tile" flex_last_mass "T=f32,D=64,BM=32,BN=16,is_causal=false" 0
 check "$A/flexprefill.tile" flex_select "BM=64,BN=64,NBMAX=2048" 1
 check "$A/flexprefill.tile" flex_select "BM=128,BN=128,NBMAX=37,by_mass=false,is_causal=false" 0
 check "$A/flexprefill.tile" flex_kept_mass "" 1
@@ -133,12 +138,16 @@ check "$A/token_select.tile" ts_decode_gqa "D=128,G=4,PS=16" 1
 check "$A/token_select.tile" ts_decode_gqa "T=f32,D=64,G=2,PS=16,BT=8" 0
 check "$A/token_select.tile" quest_summaries "D=128,PS=16" 1
 check "$A/token_select.tile" quest_append "D=128,PS=16" 1
-check "$A/token_select.tile" quest_score "D=128,PS=16" 1
+check "$A/token_select.tile" quest_score "D=128,G=4,PS=16" 1
+check "$A/token_select.tile" quest_score "T=f32,D=64,G=2,PS=16,BP=4" 0
 check "$A/token_select.tile" quest_select "PS=16,KP=128,PMAX=8192" 1
 check "$A/hyper.tile" hyper_planes "NP=8,D=128" 1
 check "$A/hyper.tile" hyper_hash "D=128,NP=8" 1
 check "$A/hyper.tile" route_code "D=128,C=16,BL=16" 1
 check "$A/hyper.tile" bucket_sort "NCODE=256" 1
+check "$A/hyper.tile" bucket_count "NCODE=256" 1
+check "$A/hyper.tile" bucket_offsets "NCODE=256" 1
+check "$A/hyper.tile" bucket_place "NCODE=64" 1
 check "$A/hyper.tile" hyper_sample "MS=256" 1
 check "$A/hyper.tile" hyper_attn "D=128,BB=64,MS=64" 1
 check "$A/hyper.tile" routing_attn "D=128,BM=32,BN=32" 1

@@ -965,12 +965,28 @@ static bool run_flex_chain(tile_dtype T, int H, int HK, int M, int N, int D, int
     garg pool[2] = {GFLT("k", T, k, 1, HK, N, D), GOUT("kbar", TILE_F32, 1, HK, NB, D)};
     snprintf(defs, sizeof defs, "T=%s,D=%d,BN=%d", dtname(T), D, BN);
     bool ok = run_case(label, "attention/flexprefill.tile", "flex_pool_k", defs, pool, 2, seed);
-    garg est[6] = {GFLT("q", T, q, 1, H, M, D), GFLT("k", T, k, 1, HK, N, D),
+    garg pq[2] = {GFLT("q", T, q, 1, H, M, D), GOUT("qbar", TILE_F32, 1, H, MB, D)};
+    snprintf(defs, sizeof defs, "T=%s,D=%d,BM=%d", dtname(T), D, BM);
+    ok = ok && run_case(label, "attention/flexprefill.tile", "flex_pool_q", defs, pq, 2, seed);
+    garg est[6] = {GFLT("qbar", TILE_F32, pq[1].result, 1, H, MB, D),
                    GFLT("kbar", TILE_F32, pool[1].result, 1, HK, NB, D), GOUT("est", TILE_F32, 1, H, MB, NB),
-                   GSCALAR("scale", 1 / sqrt(D))};
-    snprintf(defs, sizeof defs, "T=%s,D=%d,BM=%d,BN=%d,BC=4", dtname(T), D, BM, BN);
-    ok = ok && run_case(label, "attention/flexprefill.tile", "flex_estimate", defs, est, 5, seed);
-    garg sel[7] = {GFLT("est", TILE_F32, est[3].result, 1, H, MB, NB), GOUT("kv_idx", TILE_I32, 1, H, MB, NB),
+                   GSCALAR("M", M), GSCALAR("N", N), GSCALAR("scale", 1 / sqrt(D))};
+    snprintf(defs, sizeof defs, "D=%d,BM=%d,BN=%d,BQ=4,BC=4", D, BM, BN);
+    ok = ok && run_case(label, "attention/flexprefill.tile", "flex_estimate", defs, est, 6, seed);
+    /* the exact last row in 3 runs of key blocks; est starts as zeros (the
+     * kernel writes one row), its row MB - 1 replaces the pooled one */
+    garg ll[4] = {GFLT("q", T, q, 1, H, M, D), GFLT("k", T, k, 1, HK, N, D), GOUT("lse_part", TILE_F32, 1, H, 3, BM),
+                  GSCALAR("scale", 1 / sqrt(D))};
+    snprintf(defs, sizeof defs, "T=%s,D=%d,BM=%d,BN=%d", dtname(T), D, BM, BN);
+    ok = ok && run_case(label, "attention/flexprefill.tile", "flex_last_lse", defs, ll, 4, seed);
+    garg lm[5] = {GFLT("q", T, q, 1, H, M, D), GFLT("k", T, k, 1, HK, N, D),
+                  GFLT("lse_part", TILE_F32, ok ? ll[2].result : q, 1, H, 3, BM), GOUT_ZERO("est", TILE_F32, 1, H, MB, NB),
+                  GSCALAR("scale", 1 / sqrt(D))};
+    ok = ok && run_case(label, "attention/flexprefill.tile", "flex_last_mass", defs, lm, 5, seed);
+    for (int h = 0; ok && h < H; h++)
+        memcpy(est[2].result + ((size_t)h * MB + MB - 1) * NB, lm[3].result + ((size_t)h * MB + MB - 1) * NB,
+               sizeof(float) * (size_t)NB);
+    garg sel[7] = {GFLT("est", TILE_F32, est[2].result, 1, H, MB, NB), GOUT("kv_idx", TILE_I32, 1, H, MB, NB),
                    GOUT("kv_cnt", TILE_I32, 1, H, MB), GSCALAR("M", M), GSCALAR("N", N), GSCALAR("tau", 0.8),
                    GSCALAR("keep", 3)};
     sel[1].ulps = sel[2].ulps = 1;
@@ -985,7 +1001,8 @@ static bool run_flex_chain(tile_dtype T, int H, int HK, int M, int N, int D, int
     garg km[3] = {GFLT("lse_sparse", TILE_F32, ok ? att[6].result : q, 1, H, M), GIN("lse_dense", TILE_F32, 1, H, M),
                   GOUT("frac", TILE_F32, 1, H, M)};
     ok = ok && run_case(label, "attention/flexprefill.tile", "flex_kept_mass", "BM=32", km, 3, seed);
-    free_results(pool, 2), free_results(est, 6), free_results(sel, 7), free_results(att, 8), free_results(km, 3);
+    free_results(pool, 2), free_results(pq, 2), free_results(est, 6), free_results(ll, 4), free_results(lm, 5);
+    free_results(sel, 7), free_results(att, 8), free_results(km, 3);
     free(q), free(k), free(v), free(idx), free(cnt);
     return ok;
 }
@@ -1039,14 +1056,14 @@ static bool run_token_chain(tile_dtype T, int Z, int H, int HK, int D, int PS, i
     ok = ok && run_case(label, "attention/token_select.tile", "ts_select", defs, sel, 5, seed);
     /* Quest on the same cache */
     garg sum[5] = {GFLT("k_slots", T, k, NS, HK, D), GINT("block_table", table, Z, MAXP), GINT("seq_lens", lens, Z),
-                   GOUT("kmin", TILE_F32, P, HK, D), GOUT("kmax", TILE_F32, P, HK, D)};
+                   GOUT("kmin", T, P, HK, D), GOUT("kmax", T, P, HK, D)};
     sum[3].ulps = sum[4].ulps = 1;
     snprintf(defs, sizeof defs, "T=%s,D=%d,PS=%d", dtname(T), D, PS);
     ok = ok && run_case(label, "attention/token_select.tile", "quest_summaries", defs, sum, 5, seed);
     garg qs[6] = {GFLT("q", T, q, Z, H, D), GINT("block_table", table, Z, MAXP), GINT("seq_lens", lens, Z),
-                  GFLT("kmin", TILE_F32, ok ? sum[3].result : q, P, HK, D),
-                  GFLT("kmax", TILE_F32, ok ? sum[4].result : q, P, HK, D), GOUT("page_score", TILE_F32, Z, HK, MAXP)};
-    snprintf(defs, sizeof defs, "T=%s,D=%d,PS=%d,BP=4", dtname(T), D, PS);
+                  GFLT("kmin", T, ok ? sum[3].result : q, P, HK, D),
+                  GFLT("kmax", T, ok ? sum[4].result : q, P, HK, D), GOUT("page_score", TILE_F32, Z, HK, MAXP)};
+    snprintf(defs, sizeof defs, "T=%s,D=%d,G=%d,PS=%d,BP=8", dtname(T), D, H / HK, PS);
     ok = ok && run_case(label, "attention/token_select.tile", "quest_score", defs, qs, 6, seed);
     garg qsel[4] = {GFLT("page_score", TILE_F32, ok ? qs[5].result : q, Z, HK, MAXP), GINT("seq_lens", lens, Z),
                     GOUT("tok_idx", TILE_I32, Z, HK, TQ), GOUT("tok_cnt", TILE_I32, Z, HK)};
@@ -1091,6 +1108,39 @@ static bool run_token_chain(tile_dtype T, int Z, int H, int HK, int D, int PS, i
     return ok;
 }
 
+/* The chunked counting sort (bucket_count, bucket_offsets, bucket_place,
+ * chunks of 32 positions) on the GPU and the interpreter; its perm, pos and
+ * starts must also equal bucket_sort's (sorted[0..2], interpreter results). */
+static bool run_chunked_sort(const char *label, const int32_t *code, int HX, int L, int ncode,
+                             const garg *sorted, uint64_t seed)
+{
+    char defs[96];
+    int NCH = (L + 31) / 32;
+    garg bc[2] = {GINT("code", code, 1, HX, L), GOUT("counts", TILE_I32, 1, HX, NCH, ncode)};
+    bc[1].ulps = 1;
+    snprintf(defs, sizeof defs, "NCODE=%d,CH=32,BL=16", ncode);
+    bool ok = run_case(label, "attention/hyper.tile", "bucket_count", defs, bc, 2, seed);
+    int32_t *counts = ok ? ints_of(&bc[1]) : NULL;
+    garg bo[3] = {GINT("counts", counts, 1, HX, NCH, ncode), GOUT("offsets", TILE_I32, 1, HX, NCH, ncode),
+                  GOUT("starts", TILE_I32, 1, HX, ncode + 1)};
+    bo[1].ulps = bo[2].ulps = 1;
+    snprintf(defs, sizeof defs, "NCODE=%d", ncode);
+    ok = ok && run_case(label, "attention/hyper.tile", "bucket_offsets", defs, bo, 3, seed);
+    int32_t *offs = ok ? ints_of(&bo[1]) : NULL;
+    garg bp[4] = {GINT("code", code, 1, HX, L), GINT("offsets", offs, 1, HX, NCH, ncode),
+                  GOUT("perm", TILE_I32, 1, HX, L), GOUT("pos", TILE_I32, 1, HX, L)};
+    bp[2].ulps = bp[3].ulps = 1;
+    snprintf(defs, sizeof defs, "NCODE=%d,CH=32,BL=16", ncode);
+    ok = ok && run_case(label, "attention/hyper.tile", "bucket_place", defs, bp, 4, seed);
+    const float *mine[3] = {ok ? bp[2].result : NULL, ok ? bp[3].result : NULL, ok ? bo[2].result : NULL};
+    for (int a = 0; ok && a < 3; a++)
+        ok = memcmp(mine[a], sorted[a].result, sizeof(float) * numel(&sorted[a])) == 0;
+    if (!ok) fprintf(stderr, "FAIL %s: the chunked sort differs from bucket_sort\n", label);
+    free_results(bc, 2), free_results(bo, 3), free_results(bp, 4);
+    free(counts), free(offs);
+    return ok;
+}
+
 /* HyperAttention and routing: planes, codes, the counting sort, samples and
  * the attention kernels, each on the interpreter's results of the stage
  * before (codes and orders exact). */
@@ -1125,6 +1175,7 @@ static bool run_hyper_chain(tile_dtype T, int H, int HK, int M, int N, int D, in
             snprintf(defs, sizeof defs, "NCODE=%d,BL=16", ncode);
             ok = ok && run_case(label, "attention/hyper.tile", "bucket_sort", defs, bs, 4, seed);
             if (ok) perm[route][side] = ints_of(&bs[1]), pos[route][side] = ints_of(&bs[2]), starts[route][side] = ints_of(&bs[3]);
+            ok = ok && run_chunked_sort(label, codes[route][side], HX, L, ncode, &bs[1], seed);
             free_results(hs, 3), free_results(bs, 4);
         }
     garg sm[3] = {GOUT("cols", TILE_I32, 1, H, MS), GSCALAR("N", N), GSCALAR("seed", 777)};

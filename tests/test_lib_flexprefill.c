@@ -3,10 +3,11 @@
  * reference, then the chain through block_sparse_fwd_causal against dense
  * attention with the reference's selection as an explicit mask.
  *
- * References: flex_pool_k and flex_estimate (pooled and exact last row) in double
+ * References: flex_pool_k, flex_pool_q, flex_estimate and the exact last row in double
  * from the rounded inputs (tolerance: f32 rounding); flex_select EXACTLY:
  * the reference repeats the kernel's f32 operations in the same order
- * (expf, sums in index order, the exclusive prefix of the sorted masses), so
+ * (expf, two-level sums: groups of 32 in index order, then the groups; the
+ * exclusive prefix of the sorted masses the same way), so
  * the kept lists and counts must be identical, which is what makes a tie or
  * an off-by-one in the selection fail.  It takes the est tensor the estimate
  * kernels produced (checked just before), and, in a separate test, a
@@ -14,12 +15,16 @@
  * with the dense mask of the selected blocks intersected with causal, and
  * the kept-mass check against exp(LSE_sparse - LSE_dense) of the reference.
  *
- * Tested (flexprefill.tile): flex_pool_k, flex_estimate (pooled and exact
- * last block), flex_select, flex_kept_mass with block_sparse_fwd_causal and
- * block_sparse_fwd; f32 and bf16; (H, HK) = (2, 2), (4, 2), (2, 1); M = N and M != N
- * (odd lengths 37..130, a last partial block); BM = BN = 16 and
- * (BM, BN) = (32, 16); mass mode (tau 0.5, 0.9, 1.0) and top-k mode (keep =
- * 1, 3); causal and not. */
+ * Tested (flexprefill.tile): flex_pool_k, flex_pool_q, flex_estimate (BQ = BC
+ * = 4: several programs and steps), flex_last_lse and flex_last_mass (the
+ * exact last block, 1 to 12 runs of key blocks, more runs than blocks),
+ * flex_select (rows of up to 100 blocks: two-level sums across four groups
+ * of 32), flex_kept_mass with block_sparse_fwd_causal and
+ * block_sparse_fwd (BK = BN and BK = BN / 2); f32 and bf16; (H, HK) = (2, 2), (4, 2), (2, 1), (4, 1);
+ * M = N and M != N (odd lengths 37..200, a last partial block, M = 1, N = 1,
+ * a last block with a row that sees no key); BM = BN = 16, (BM, BN) = (32,
+ * 16) and (32, 32); mass mode (tau 0.5, 0.9, 1.0) and top-k mode (keep = 1,
+ * 2, 3); causal and not. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -42,6 +47,7 @@ typedef struct fp_case {
     bool causal, by_mass, exact_last;
     float tau;
     int keep;
+    int S; /* runs of key blocks of the exact last row (0: 2) */
 } fp_case;
 
 typedef struct fp_dims {
@@ -81,30 +87,37 @@ static void ref_pool_k(const fp_case *c, const fp_dims *f, const float *k, doubl
         }
 }
 
+/* qbar [Z, H, MB, D] (double) from q [Z, H, M, D]. */
+static void ref_pool_q(const fp_case *c, const fp_dims *f, const float *q, double *qbar)
+{
+    for (int zh = 0; zh < c->Z * c->H; zh++)
+        for (int b = 0; b < f->MB; b++) {
+            int lo = b * c->BM, hi = lo + c->BM < c->M ? lo + c->BM : c->M;
+            for (int d = 0; d < c->D; d++) {
+                double s = 0;
+                for (int i = lo; i < hi; i++) s += q[((size_t)zh * c->M + i) * c->D + d];
+                qbar[((size_t)zh * f->MB + b) * c->D + d] = s / (hi - lo);
+            }
+        }
+}
+
 /* est [Z, H, MB, NB] of flex_estimate (double). */
-static void ref_estimate(const fp_case *c, const fp_dims *f, const float *q, const double *kbar,
+static void ref_estimate(const fp_case *c, const fp_dims *f, const double *qbar, const double *kbar,
                          double scale, double *est)
 {
-    double *qbar = TH_NEW(double, c->D);
     for (int z = 0; z < c->Z; z++)
         for (int h = 0; h < c->H; h++)
             for (int b = 0; b < f->MB; b++) {
-                int lo = b * c->BM, hi = lo + c->BM < c->M ? lo + c->BM : c->M;
-                for (int d = 0; d < c->D; d++) {
-                    double s = 0;
-                    for (int i = lo; i < hi; i++) s += q[(((size_t)z * c->H + h) * c->M + i) * c->D + d];
-                    qbar[d] = s / (hi - lo);
-                }
+                const double *qr = qbar + (((size_t)z * c->H + h) * f->MB + b) * c->D;
                 int hk = h / (c->H / c->HK), diag_b = ref_diag(b, c->M, c->N, c->BM, c->BN);
                 for (int kb = 0; kb < f->NB; kb++) {
                     double e = 0;
                     const double *kr = kbar + (((size_t)z * c->HK + hk) * f->NB + kb) * c->D;
-                    for (int d = 0; d < c->D; d++) e += qbar[d] * kr[d];
+                    for (int d = 0; d < c->D; d++) e += qr[d] * kr[d];
                     bool vis = !c->causal || kb <= diag_b;
                     est[(((size_t)z * c->H + h) * f->MB + b) * f->NB + kb] = vis ? e * scale : -INFINITY;
                 }
             }
-    free(qbar);
 }
 
 /* The last query block's row of est from exact attention (double). */
@@ -138,27 +151,39 @@ static void ref_estimate_last(const fp_case *c, const fp_dims *f, const float *q
     free(s);
 }
 
+/* Sum of x[0..32) in index order, as codegen's and the interpreter's sum. */
+static float group_sum(const float *x)
+{
+    float s = x[0];
+    for (int i = 1; i < 32; i++) s += x[i];
+    return s;
+}
+
 /* flex_select's rule on one row of est (NB entries), in the kernel's f32
- * operations and order.  Writes idx[0..count) and returns count. */
+ * operations and order: the row padded to NP = ceil(NBMAX / 32) * 32, sums
+ * in two levels (groups of 32 in order, then the groups in order), the
+ * exclusive prefix the same way.  Writes idx[0..count) and returns count. */
 static int ref_select_row(const float *e_row, int NB, int NBMAX, int maxb, int diag_b, bool by_mass,
                           float tau, int keep, int32_t *idx)
 {
-    float e[64], p[64], key[64], free_p[64];
-    int order[64];
-    assert_true(NBMAX <= 64);
+    enum { CAP = 128 };
+    float e[CAP], p[CAP], key[CAP], free_p[CAP], before[CAP], gsum[CAP / 32] = {0};
+    int order[CAP];
+    int NP = (NBMAX + 31) / 32 * 32, G = NP / 32;
+    assert_true(NP <= CAP);
     float e_max = -INFINITY;
-    for (int c = 0; c < NBMAX; c++) {
+    for (int c = 0; c < NP; c++) {
         e[c] = c < NB ? e_row[c] : -INFINITY;
         if (e[c] > e_max) e_max = e[c];
     }
     float shift = e_max == -INFINITY ? 0.0f : e_max, total = 0.0f;
-    for (int c = 0; c < NBMAX; c++) {
-        p[c] = e[c] > -INFINITY ? expf(e[c] - shift) : 0.0f;
-        total += p[c];
-    }
+    for (int c = 0; c < NP; c++) p[c] = e[c] > -INFINITY ? expf(e[c] - shift) : 0.0f;
+    for (int g = 0; g < G; g++) gsum[g] = group_sum(p + 32 * g);
+    total = gsum[0];
+    for (int g = 1; g < G; g++) total += gsum[g];
     int n_forced = 0, n_vis = 0;
-    float forced_p = 0.0f;
-    for (int c = 0; c < NBMAX; c++) {
+    float forced_p = 0.0f; /* at most two nonzero terms: any order */
+    for (int c = 0; c < NP; c++) {
         bool vis = e[c] > -INFINITY, forced = vis && (c == 0 || c == diag_b);
         p[c] = total > 0.0f ? p[c] / total : 0.0f;
         key[c] = forced ? 2.0f : vis ? p[c] : -1.0f;
@@ -167,7 +192,7 @@ static int ref_select_row(const float *e_row, int NB, int NBMAX, int maxb, int d
         forced_p += forced ? p[c] : 0.0f;
     }
     /* stable descending insertion sort of the keys */
-    for (int c = 0; c < NBMAX; c++) {
+    for (int c = 0; c < NP; c++) {
         int t = c;
         while (t > 0 && key[order[t - 1]] < key[c]) {
             order[t] = order[t - 1];
@@ -175,16 +200,23 @@ static int ref_select_row(const float *e_row, int NB, int NBMAX, int maxb, int d
         }
         order[t] = c;
     }
-    for (int t = 0; t < NBMAX; t++) {
+    for (int t = 0; t < NP; t++) {
         float s = key[order[t]];
         free_p[t] = s >= 0.0f && s < 2.0f ? s : 0.0f;
     }
+    float ahead = 0.0f; /* the groups before this one */
+    for (int g = 0; g < G; g++) {
+        float inside = 0.0f;
+        for (int i = 0; i < 32; i++) {
+            before[32 * g + i] = ahead + inside;
+            inside += free_p[32 * g + i];
+        }
+        ahead += group_sum(free_p + 32 * g);
+    }
     int count = 0;
-    float before = 0.0f; /* the kernel's cumsum shifted by one */
-    for (int t = 0; t < NBMAX; t++) {
-        bool more = by_mass ? forced_p + before < tau : t < keep;
+    for (int t = 0; t < NP; t++) {
+        bool more = by_mass ? forced_p + before[t] < tau : t < keep;
         count += t < n_forced || (t < n_vis && more);
-        before = t == 0 ? free_p[0] : before + free_p[t];
     }
     if (count > maxb) count = maxb;
     for (int t = 0; t < count; t++) idx[t] = order[t];
@@ -236,33 +268,84 @@ typedef struct chain {
     th_tensor tq, tk, tv, tkbar, test, tidx, tcnt;
 } chain;
 
+/* The last query block's exact row: flex_last_lse then flex_last_mass over
+ * S runs of key blocks (S = c->S, or 2 when 0).  flex_last_mass overwrites
+ * one row of est in place; the harness poisons an output before a launch, so
+ * it writes a scratch est here, whose other rows must stay poisoned (NaN:
+ * nothing else written), and its last row is copied into ch->test. */
+static bool run_last(const fp_case *c, const fp_dims *f, chain *ch, double scale)
+{
+    char defs[200];
+    th_kernel kl, km;
+    int S = c->S ? c->S : 2;
+    snprintf(defs, sizeof defs, "T=%s,D=%d,BM=%d,BN=%d,is_causal=%s", ir_dtype_name(c->T), c->D, c->BM,
+             c->BN, c->causal ? "true" : "false");
+    if (!th_compile(&kl, FILE_FP, "flex_last_lse", defs)) return false;
+    if (!th_compile(&km, FILE_FP, "flex_last_mass", defs)) return false;
+    th_tensor tpart = th_tensor_new(IR_F32, TH_DIMS(c->Z, c->H, S, c->BM), NULL);
+    th_tensor tlast = th_tensor_new(IR_F32, TH_DIMS(c->Z, c->H, f->MB, f->NB), NULL);
+    bool ok = th_launch(&kl, (th_arg[]){TH_T("q", &ch->tq), TH_T("k", &ch->tk), TH_T("lse_part", &tpart),
+                                        TH_S("scale", scale)}, 4) &&
+              th_launch(&km, (th_arg[]){TH_T("q", &ch->tq), TH_T("k", &ch->tk), TH_T("lse_part", &tpart),
+                                        TH_T("est", &tlast), TH_S("scale", scale)}, 5);
+    if (ok) {
+        size_t n = (size_t)c->Z * c->H * f->MB * f->NB;
+        float *est = TH_NEW(float, n), *last = TH_NEW(float, n);
+        th_tensor_get(&ch->test, est);
+        th_tensor_get(&tlast, last);
+        for (size_t i = 0; i < n && ok; i++) {
+            bool in_last = (i / (size_t)f->NB) % (size_t)f->MB == (size_t)f->MB - 1;
+            if (in_last) est[i] = last[i];
+            else if (!isnan(last[i])) {
+                fprintf(stderr, "%s: wrote est outside the last query block (element %zu)\n", km.label, i);
+                ok = false;
+            }
+        }
+        th_tensor_set(&ch->test, est);
+        free(est), free(last);
+    }
+    th_tensor_free(&tpart), th_tensor_free(&tlast);
+    th_kernel_free(&kl), th_kernel_free(&km);
+    return ok;
+}
+
 static bool run_estimates(const fp_case *c, const fp_dims *f, chain *ch, double scale)
 {
     char defs[200];
-    th_kernel kp, ke;
+    th_kernel kp, kq, ke;
     snprintf(defs, sizeof defs, "T=%s,D=%d,BN=%d", ir_dtype_name(c->T), c->D, c->BN);
     if (!th_compile(&kp, FILE_FP, "flex_pool_k", defs)) return false;
-    snprintf(defs, sizeof defs, "T=%s,D=%d,BM=%d,BN=%d,BC=4,is_causal=%s,exact_last=%s",
-             ir_dtype_name(c->T), c->D, c->BM, c->BN, c->causal ? "true" : "false",
-             c->exact_last ? "true" : "false");
+    snprintf(defs, sizeof defs, "T=%s,D=%d,BM=%d", ir_dtype_name(c->T), c->D, c->BM);
+    if (!th_compile(&kq, FILE_FP, "flex_pool_q", defs)) return false;
+    /* BQ = 4 and BC = 4: several programs and steps, partial at the ends */
+    snprintf(defs, sizeof defs, "D=%d,BM=%d,BN=%d,BQ=4,BC=4,is_causal=%s", c->D, c->BM, c->BN,
+             c->causal ? "true" : "false");
     if (!th_compile(&ke, FILE_FP, "flex_estimate", defs)) return false;
+    th_tensor tqbar = th_tensor_new(IR_F32, TH_DIMS(c->Z, c->H, f->MB, c->D), NULL);
     bool ok = th_launch(&kp, (th_arg[]){TH_T("k", &ch->tk), TH_T("kbar", &ch->tkbar)}, 2) &&
-              th_launch(&ke, (th_arg[]){TH_T("q", &ch->tq), TH_T("k", &ch->tk), TH_T("kbar", &ch->tkbar),
-                                        TH_T("est", &ch->test), TH_S("scale", scale)}, 5);
+              th_launch(&kq, (th_arg[]){TH_T("q", &ch->tq), TH_T("qbar", &tqbar)}, 2) &&
+              th_launch(&ke, (th_arg[]){TH_T("qbar", &tqbar), TH_T("kbar", &ch->tkbar), TH_T("est", &ch->test),
+                                        TH_S("M", c->M), TH_S("N", c->N), TH_S("scale", scale)}, 6) &&
+              (!c->exact_last || run_last(c, f, ch, scale));
     size_t nkbar = (size_t)c->Z * c->HK * f->NB * c->D, nest = (size_t)c->Z * c->H * f->MB * f->NB;
-    double *rkbar = TH_NEW(double, nkbar), *rest = TH_NEW(double, nest);
-    float *gkbar = TH_NEW(float, nkbar);
+    size_t nqbar = (size_t)c->Z * c->H * f->MB * c->D;
+    double *rkbar = TH_NEW(double, nkbar), *rest = TH_NEW(double, nest), *rqbar = TH_NEW(double, nqbar);
+    float *gkbar = TH_NEW(float, nkbar), *gqbar = TH_NEW(float, nqbar);
     ref_pool_k(c, f, ch->k, rkbar);
-    ref_estimate(c, f, ch->q, rkbar, scale, rest);
+    ref_pool_q(c, f, ch->q, rqbar);
+    ref_estimate(c, f, rqbar, rkbar, scale, rest);
     if (c->exact_last) ref_estimate_last(c, f, ch->q, ch->k, scale, rest);
     if (ok) {
         th_tensor_get(&ch->tkbar, gkbar);
+        th_tensor_get(&tqbar, gqbar);
         th_tensor_get(&ch->test, ch->est);
         ok = th_check(kp.label, gkbar, rkbar, TH_DIMS(c->Z, c->HK, f->NB, c->D), 1e-5) &&
+             th_check(kq.label, gqbar, rqbar, TH_DIMS(c->Z, c->H, f->MB, c->D), 1e-5) &&
              th_check(ke.label, ch->est, rest, TH_DIMS(c->Z, c->H, f->MB, f->NB), 1e-4);
     }
-    free(rkbar), free(rest), free(gkbar);
-    th_kernel_free(&kp), th_kernel_free(&ke);
+    free(rkbar), free(rest), free(rqbar), free(gkbar), free(gqbar);
+    th_tensor_free(&tqbar);
+    th_kernel_free(&kp), th_kernel_free(&kq), th_kernel_free(&ke);
     return ok;
 }
 
@@ -282,6 +365,37 @@ static bool run_select(const fp_case *c, const fp_dims *f, chain *ch, int32_t *r
     ref_select(c, f, ch->est, ridx, rcnt);
     ok = ok && compare_selection(ks.label, c, f, &ch->tidx, &ch->tcnt, ridx, rcnt);
     th_kernel_free(&ks);
+    return ok;
+}
+
+/* The attention over the selection with BK = BN / 2 (two steps a listed
+ * block, as FlexPrefill's 128-key blocks run in 64-key steps) against the
+ * same reference as the one-step kernel in run_attend. */
+static bool run_attend_half_steps(const fp_case *c, chain *ch, const attn_dims *d, const double *ro,
+                                  const double *rl, double scale)
+{
+    char defs[120];
+    th_kernel kb;
+    snprintf(defs, sizeof defs, "T=%s,D=%d,BM=%d,BN=%d,BK=%d", ir_dtype_name(c->T), c->D, c->BM, c->BN,
+             c->BN / 2);
+    if (!th_compile(&kb, "attention/block_sparse.tile", c->causal ? "block_sparse_fwd_causal" : "block_sparse_fwd",
+                    defs))
+        return false;
+    size_t nq = (size_t)d->Z * d->H * d->M * d->D, nrows = (size_t)d->Z * d->H * d->M;
+    th_tensor to = th_tensor_new(c->T, TH_DIMS(d->Z, d->H, d->M, d->D), NULL);
+    th_tensor tl = th_tensor_new(IR_F32, TH_DIMS(d->Z, d->H, d->M), NULL);
+    float *o = TH_NEW(float, nq), *lse = TH_NEW(float, nrows);
+    bool ok = th_launch(&kb, (th_arg[]){TH_T("q", &ch->tq), TH_T("k", &ch->tk), TH_T("v", &ch->tv),
+                                        TH_T("kv_idx", &ch->tidx), TH_T("kv_cnt", &ch->tcnt),
+                                        TH_T("o", &to), TH_T("lse", &tl), TH_S("scale", scale)}, 8);
+    if (ok) {
+        th_tensor_get(&to, o);
+        th_tensor_get(&tl, lse);
+        ok = th_check_attention(kb.label, d, c->T, o, lse, ro, rl);
+    }
+    th_tensor_free(&to), th_tensor_free(&tl);
+    free(o), free(lse);
+    th_kernel_free(&kb);
     return ok;
 }
 
@@ -320,6 +434,7 @@ static bool run_attend(const fp_case *c, const fp_dims *f, chain *ch, const int3
         th_tensor_get(&tl, lse);
         ok = th_check_attention(kb.label, d, c->T, o, lse, ro, rl);
     }
+    ok = ok && run_attend_half_steps(c, ch, d, ro, rl, scale);
     float *lsed = TH_NEW(float, nrows);
     for (size_t r = 0; r < nrows; r++) {
         lsed[r] = (float)rld[r];
@@ -393,11 +508,11 @@ static void test_chain_mass(void **state)
 {
     (void)state;
     const fp_case cases[] = {
-        {IR_F32, 1, 2, 2, 100, 100, 32, 16, 16, true, true, true, 0.5f, 0},
-        {IR_F32, 1, 4, 2, 77, 130, 32, 16, 16, true, true, true, 0.9f, 0},   /* M < N */
-        {IR_F32, 2, 2, 1, 70, 45, 32, 32, 16, true, true, false, 0.9f, 0},   /* M > N */
-        {IR_F32, 1, 2, 2, 37, 37, 16, 16, 16, true, true, true, 1.0f, 0},    /* keep all */
-        {IR_F32, 1, 2, 2, 90, 61, 32, 16, 16, false, true, true, 0.7f, 0},   /* not causal */
+        {IR_F32, 1, 2, 2, 100, 100, 32, 16, 16, true, true, true, 0.5f, 0, 0},
+        {IR_F32, 1, 4, 2, 77, 130, 32, 16, 16, true, true, true, 0.9f, 0, 0},   /* M < N */
+        {IR_F32, 2, 2, 1, 70, 45, 32, 32, 16, true, true, false, 0.9f, 0, 0},   /* M > N */
+        {IR_F32, 1, 2, 2, 37, 37, 16, 16, 16, true, true, true, 1.0f, 0, 0},    /* keep all */
+        {IR_F32, 1, 2, 2, 90, 61, 32, 16, 16, false, true, true, 0.7f, 0, 0},   /* not causal */
     };
     RUN(cases);
 }
@@ -406,9 +521,9 @@ static void test_chain_topk(void **state)
 {
     (void)state;
     const fp_case cases[] = {
-        {IR_F32, 1, 2, 2, 100, 100, 32, 16, 16, true, false, true, 0, 3},
-        {IR_F32, 1, 4, 1, 83, 83, 32, 16, 16, true, false, false, 0, 1},    /* forced only */
-        {IR_F32, 1, 2, 2, 50, 99, 32, 32, 16, false, false, true, 0, 2},
+        {IR_F32, 1, 2, 2, 100, 100, 32, 16, 16, true, false, true, 0, 3, 0},
+        {IR_F32, 1, 4, 1, 83, 83, 32, 16, 16, true, false, false, 0, 1, 0},    /* forced only */
+        {IR_F32, 1, 2, 2, 50, 99, 32, 32, 16, false, false, true, 0, 2, 0},
     };
     RUN(cases);
 }
@@ -417,8 +532,27 @@ static void test_chain_bf16(void **state)
 {
     (void)state;
     const fp_case cases[] = {
-        {IR_BF16, 1, 4, 2, 100, 100, 64, 16, 16, true, true, true, 0.9f, 0},
-        {IR_BF16, 1, 2, 2, 65, 65, 64, 32, 16, true, false, true, 0, 3},
+        {IR_BF16, 1, 4, 2, 100, 100, 64, 16, 16, true, true, true, 0.9f, 0, 0},
+        {IR_BF16, 1, 2, 2, 65, 65, 64, 32, 16, true, false, true, 0, 3, 0},
+    };
+    RUN(cases);
+}
+
+/* The exact last row by runs of key blocks: one run, runs of several
+ * blocks with a short last one, more runs than blocks (empty runs: LSE
+ * -inf, nothing stored), lengths of 1 (one key, one query), a last block
+ * with rows that see no key (M > N), GQA. */
+static void test_last_row_runs(void **state)
+{
+    (void)state;
+    const fp_case cases[] = {
+        {IR_F32, 1, 4, 2, 77, 130, 32, 16, 16, true, true, true, 0.9f, 0, 1},
+        {IR_F32, 1, 4, 2, 77, 130, 32, 16, 16, true, true, true, 0.9f, 0, 5},   /* 9 blocks: 2,2,2,2,1 */
+        {IR_F32, 1, 2, 2, 60, 130, 32, 32, 16, false, true, true, 0.9f, 0, 12}, /* 12 runs > 9 blocks */
+        {IR_F32, 1, 2, 1, 1, 1, 16, 16, 16, true, true, true, 0.9f, 0, 3},
+        {IR_F32, 1, 4, 1, 1, 77, 32, 16, 16, true, false, true, 0, 2, 4},
+        {IR_F32, 2, 2, 1, 50, 1, 16, 16, 16, true, true, true, 0.9f, 0, 2},     /* row 48 sees no key */
+        {IR_BF16, 1, 4, 2, 95, 200, 64, 32, 32, true, true, true, 0.9f, 0, 3},
     };
     RUN(cases);
 }
@@ -429,7 +563,7 @@ static void test_select_ties(void **state)
 {
     (void)state;
     for (int mode = 0; mode < 2; mode++) {
-        fp_case c = {IR_F32, 1, 3, 3, 70, 70, 16, 8, 8, true, mode == 0, false, 0.6f, 4};
+        fp_case c = {IR_F32, 1, 3, 3, 70, 70, 16, 8, 8, true, mode == 0, false, 0.6f, 4, 0};
         fp_dims f = dims_of(&c);
         size_t nlists = (size_t)c.H * f.MB;
         float *est = TH_NEW(float, nlists * f.NB);
@@ -458,13 +592,46 @@ static void test_select_ties(void **state)
     }
 }
 
+/* flex_select alone on rows of 100 key blocks (NBMAX 103: a tile of four
+ * groups of 32, so the two-level sums and prefix cross groups), random
+ * estimates with some ties, causal, both modes. */
+static void test_select_wide(void **state)
+{
+    (void)state;
+    for (int mode = 0; mode < 2; mode++) {
+        fp_case c = {IR_F32, 1, 3, 3, 800, 800, 16, 8, 8, true, mode == 0, false, 0.7f, 20, 0};
+        fp_dims f = dims_of(&c);
+        size_t nlists = (size_t)c.H * f.MB;
+        float *est = TH_NEW(float, nlists * f.NB);
+        th_rng rng = th_rng_new(91 + mode);
+        for (size_t r = 0; r < nlists; r++)
+            for (int b = 0; b < f.NB; b++) {
+                int diag_b = ref_diag((int)(r % f.MB), c.M, c.N, c.BM, c.BN);
+                float x = th_rng_int(&rng, 4) == 0 ? 1.0f : (float)(6 * th_rng_uniform(&rng) - 3);
+                est[r * f.NB + b] = b > diag_b ? -INFINITY : x;
+            }
+        chain ch = {.est = est};
+        ch.test = th_tensor_new(IR_F32, TH_DIMS(1, c.H, f.MB, f.NB), NULL);
+        ch.tidx = th_tensor_new(IR_I32, TH_DIMS(1, c.H, f.MB, f.maxb), NULL);
+        ch.tcnt = th_tensor_new(IR_I32, TH_DIMS(1, c.H, f.MB), NULL);
+        th_tensor_set(&ch.test, est);
+        int32_t *ridx = TH_NEW(int32_t, nlists * f.maxb), *rcnt = TH_NEW(int32_t, nlists);
+        assert_true(f.NBMAX > 96);
+        assert_true(run_select(&c, &f, &ch, ridx, rcnt));
+        th_tensor_free(&ch.test), th_tensor_free(&ch.tidx), th_tensor_free(&ch.tcnt);
+        free(est), free(ridx), free(rcnt);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_select_ties),
+        cmocka_unit_test(test_select_wide),
         cmocka_unit_test(test_chain_mass),
         cmocka_unit_test(test_chain_topk),
         cmocka_unit_test(test_chain_bf16),
+        cmocka_unit_test(test_last_row_runs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -6,7 +6,9 @@
  * /work/shared/design/ALGORITHMS.md, given the orders and samples the
  * kernels produced (checked just before).
  *
- * Tested (hyper.tile): every kernel; f32 and bf16; (H, HK) = (2, 2), (4, 2),
+ * Tested (hyper.tile): every kernel (the chunked sort, bucket_count,
+ * bucket_offsets and bucket_place, with chunks of 32, 48 and 256 positions:
+ * several chunks, chunks of 3 steps, one chunk); f32 and bf16; (H, HK) = (2, 2), (4, 2),
  * (2, 1); M = N and M != N,
  * odd lengths (37 .. 150); NP = 3 and 6 hyperplanes; bucket blocks of 16 and
  * 32; 8 and 24 samples; routing with 5 and 7 centroids, causal and not, with
@@ -169,6 +171,39 @@ static bool same_ints(const char *what, const th_tensor *t, const int32_t *want)
     return true;
 }
 
+/* The chunked sort (bucket_count, bucket_offsets, bucket_place) with CH
+ * positions a chunk on the same codes: perm, pos and starts must equal the
+ * reference's (and so bucket_sort's) element for element. */
+static bool chunked_sort(int Z, int HX, int L, int ncode, int CH, const th_tensor *tcode, const int32_t *perm,
+                         const int32_t *pos, const int32_t *starts)
+{
+    char defs[120];
+    th_kernel kc, ko, kp;
+    int NCH = (L + CH - 1) / CH;
+    snprintf(defs, sizeof defs, "NCODE=%d,CH=%d,BL=16", ncode, CH);
+    if (!th_compile(&kc, FILE_H, "bucket_count", defs) || !th_compile(&kp, FILE_H, "bucket_place", defs))
+        return false;
+    snprintf(defs, sizeof defs, "NCODE=%d", ncode);
+    if (!th_compile(&ko, FILE_H, "bucket_offsets", defs)) return false;
+    th_tensor tcounts = th_tensor_new(IR_I32, TH_DIMS(Z, HX, NCH, ncode), NULL);
+    th_tensor toffs = th_tensor_new(IR_I32, TH_DIMS(Z, HX, NCH, ncode), NULL);
+    th_tensor tstarts = th_tensor_new(IR_I32, TH_DIMS(Z, HX, ncode + 1), NULL);
+    th_tensor tperm = th_tensor_new(IR_I32, TH_DIMS(Z, HX, L), NULL);
+    th_tensor tpos = th_tensor_new(IR_I32, TH_DIMS(Z, HX, L), NULL);
+    bool ok = th_launch(&kc, (th_arg[]){TH_T("code", (th_tensor *)tcode), TH_T("counts", &tcounts)}, 2) &&
+              th_launch(&ko, (th_arg[]){TH_T("counts", &tcounts), TH_T("offsets", &toffs),
+                                        TH_T("starts", &tstarts)}, 3) &&
+              th_launch(&kp, (th_arg[]){TH_T("code", (th_tensor *)tcode), TH_T("offsets", &toffs),
+                                        TH_T("perm", &tperm), TH_T("pos", &tpos)}, 4) &&
+              same_ints("bucket_place perm", &tperm, perm) && same_ints("bucket_place pos", &tpos, pos) &&
+              same_ints("bucket_offsets starts", &tstarts, starts);
+    if (!ok) fprintf(stderr, "chunked sort: L=%d NCODE=%d CH=%d (%d chunks)\n", L, ncode, CH, NCH);
+    th_tensor_free(&tcounts), th_tensor_free(&toffs), th_tensor_free(&tstarts);
+    th_tensor_free(&tperm), th_tensor_free(&tpos);
+    th_kernel_free(&kc), th_kernel_free(&ko), th_kernel_free(&kp);
+    return ok;
+}
+
 /* codes (LSH or centroids) of x [Z, HX, L, D] by the kernel, checked, then
  * sorted by bucket_sort, checked; returns the kernel's outputs. */
 static bool codes_and_sort(const hy_case *c, const th_tensor *tx, const float *x, int HX, int L,
@@ -196,7 +231,10 @@ static bool codes_and_sort(const hy_case *c, const th_tensor *tx, const float *x
          th_launch(&ks, (th_arg[]){TH_T("code", tcode), TH_T("perm", tperm), TH_T("pos", tpos),
                                    TH_T("starts", tstarts)}, 4) &&
          same_ints("bucket_sort perm", tperm, perm) && same_ints("bucket_sort pos", tpos, pos) &&
-         same_ints("bucket_sort starts", tstarts, starts);
+         same_ints("bucket_sort starts", tstarts, starts) &&
+         chunked_sort(c->Z, HX, L, ncode, 32, tcode, perm, pos, starts) &&    /* several chunks */
+         chunked_sort(c->Z, HX, L, ncode, 48, tcode, perm, pos, starts) &&    /* chunks of 3 steps */
+         chunked_sort(c->Z, HX, L, ncode, 256, tcode, perm, pos, starts);     /* one chunk */
     free(starts);
     th_kernel_free(&kc), th_kernel_free(&ks);
     return ok;

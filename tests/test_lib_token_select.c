@@ -482,7 +482,8 @@ static bool run_quest(cache *ch, double scale, th_tensor *tmin, th_tensor *tmax)
     int TMAX = (c->KP + 2) * c->PS;
     th_kernel ks, kb, kp;
     if (!compile_ts(&ks, "quest_summaries", "T=%s,D=%d,PS=%d", ir_dtype_name(c->T), c->D, c->PS) ||
-        !compile_ts(&kb, "quest_score", "T=%s,D=%d,PS=%d,BP=4", ir_dtype_name(c->T), c->D, c->PS) ||
+        !compile_ts(&kb, "quest_score", "T=%s,D=%d,G=%d,PS=%d,BP=%d", ir_dtype_name(c->T), c->D, ch->G, c->PS,
+                    ch->MAXP > 8 ? 8 : 4) ||
         !compile_ts(&kp, "quest_select", "PS=%d,KP=%d,PMAX=%d", c->PS, c->KP, ch->MAXP + c->KP + 1))
         return false;
     size_t nl = (size_t)c->Z * c->HK;
@@ -596,8 +597,8 @@ static bool run_quest_case(const ts_case *c, uint64_t seed)
 {
     cache ch;
     cache_new(&ch, c, seed);
-    th_tensor tmin = th_tensor_new(IR_F32, TH_DIMS(ch.P, c->HK, c->D), NULL);
-    th_tensor tmax = th_tensor_new(IR_F32, TH_DIMS(ch.P, c->HK, c->D), NULL);
+    th_tensor tmin = th_tensor_new(c->T, TH_DIMS(ch.P, c->HK, c->D), NULL);   /* exact: min/max of T values */
+    th_tensor tmax = th_tensor_new(c->T, TH_DIMS(ch.P, c->HK, c->D), NULL);
     double scale = 1 / sqrt(c->D);
     bool ok = run_quest(&ch, scale, &tmin, &tmax) && run_append(&ch, &tmin, &tmax, seed + 1) &&
               run_quest(&ch, scale, &tmin, &tmax); /* decoding goes on after the append */
