@@ -1,0 +1,85 @@
+/* timing.c - the per-thread compile-time breakdown (timing.h).  A small
+ * stack of open phases: closing one adds its time to its own inclusive
+ * total and subtracts it from its parent's self time. */
+#include "timing.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define TT_DEPTH 32
+
+static const char *const phase_names[TT_COUNT] = {
+    "parse/resolve", "lower", "optimise", "sched search", "specialise", "sched layouts",
+    "sched pipeline", "llvm ir build", "llvm opt", "nvptx codegen", "cache i/o", "module load",
+};
+
+typedef struct tt_state {
+    double total[TT_COUNT], self[TT_COUNT];
+    int calls[TT_COUNT];
+    struct { tt_phase phase; double start, inner; } stack[TT_DEPTH];
+    int depth;
+} tt_state;
+
+static _Thread_local tt_state state;
+static int enabled = -1; /* -1: not read from the environment yet */
+
+bool tt_enabled(void)
+{
+    if (enabled < 0) {
+        const char *env = getenv("TILE_TIMING");
+        enabled = env && *env && strcmp(env, "0") != 0;
+    }
+    return enabled > 0;
+}
+
+void tt_enable(bool on) { enabled = on; }
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+void tt_begin(tt_phase p)
+{
+    if (!tt_enabled()) return;
+    if (state.depth < TT_DEPTH)
+        state.stack[state.depth].phase = p, state.stack[state.depth].start = now_s(),
+        state.stack[state.depth].inner = 0;
+    state.depth++;
+}
+
+void tt_end(tt_phase p)
+{
+    if (!tt_enabled() || state.depth == 0) return;
+    int top = --state.depth;
+    if (top >= TT_DEPTH || state.stack[top].phase != p) return; /* unbalanced: ignore */
+    double t = now_s() - state.stack[top].start;
+    state.total[p] += t;
+    state.self[p] += t - state.stack[top].inner;
+    state.calls[p]++;
+    if (top > 0) state.stack[top - 1].inner += t;
+}
+
+void tt_reset(void) { memset(&state, 0, sizeof state); }
+
+double tt_self_seconds(tt_phase p) { return p < TT_COUNT ? state.self[p] : 0; }
+
+int tt_calls(tt_phase p) { return p < TT_COUNT ? state.calls[p] : 0; }
+
+void tt_report(FILE *out, const char *title)
+{
+    if (!out) return;
+    double sum = 0;
+    fprintf(out, "timing: %s\n", title ? title : "");
+    fprintf(out, "  %-16s %10s %10s %6s\n", "phase", "self ms", "total ms", "calls");
+    for (int p = 0; p < TT_COUNT; p++) {
+        if (!state.calls[p]) continue;
+        sum += state.self[p];
+        fprintf(out, "  %-16s %10.2f %10.2f %6d\n", phase_names[p], state.self[p] * 1e3,
+                state.total[p] * 1e3, state.calls[p]);
+    }
+    fprintf(out, "  %-16s %10.2f\n", "timed", sum * 1e3);
+}
