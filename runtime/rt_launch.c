@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "support/fp16.h"
+#include "support/timing.h"
 #include "rt_internal.h"
 
 static const char *pname(const ir_param *p) { return p->name ? p->name : "?"; }
@@ -195,12 +196,14 @@ static bool same_facts(tc_arg_facts a, tc_arg_facts b)
 }
 
 /* ---- variants --------------------------------------------------------------------------- */
+/* u NULL: k's own record of its sources and schedule (rt_record.c). */
 static void key_of(const tile_kernel *k, const tc_unit *u, tc_arg_facts facts, uint8_t *key)
 {
     char schedule[256];
     if (k->forced) snprintf(schedule, sizeof schedule, "%s", k->schedule);
-    else tc_schedule_text(u, schedule, sizeof schedule);
-    rt_key_parts parts = {.files = u->diags.files, .kernel = k->opts.kernel,
+    else if (u) tc_schedule_text(u, schedule, sizeof schedule);
+    else snprintf(schedule, sizeof schedule, "%s", k->sched_text);
+    rt_key_parts parts = {.files = u ? u->diags.files : k->files, .kernel = k->opts.kernel,
                           .arch = k->ctx->arch, .facts = facts,
                           .num_warps = k->ctx->num_warps,
                           .opt_level = k->opts.opt_level, .schedule = schedule};
@@ -213,11 +216,13 @@ static void key_of(const tile_kernel *k, const tc_unit *u, tc_arg_facts facts, u
 static pthread_mutex_t codegen_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* Code generation for a cache miss, on a fresh unit: scheduling rewrites
- * the IR, and k->unit must stay the plain tile IR. */
+ * the IR, and k->unit must stay the plain tile IR.  tile_compile's own
+ * unit, when it left one (k->spare), is used up first. */
 static tile_status generate(tile_kernel *k, tc_arg_facts facts, const uint8_t *key, rt_entry *e)
 {
-    tc_unit *u = NULL;
-    tile_status st = tc_compile(&u, k->path, k->text, &k->opts);
+    tc_unit *u = k->spare;
+    k->spare = NULL;
+    tile_status st = u ? TILE_OK : tc_compile(&u, k->path, k->text, &k->opts);
     uint8_t again[RT_KEY_SIZE];
     if (st == TILE_OK) {
         key_of(k, u, facts, again);
@@ -277,8 +282,10 @@ static tile_status load_variant(tile_context *ctx, rt_variant *v)
     char err[20000], e[256];
     if (r != RT_CUDA_SUCCESS)
         return rt_error(TILE_ERR_RUNTIME, "cuCtxPushCurrent: %s", rt_cuda_error(drv, r, e, sizeof e));
+    tt_begin(TT_MODULE_LOAD);
     tile_status st = rt_module_load(drv, v->entry.ptx, v->entry.entry, v->entry.smem_bytes,
                                     &v->module, &v->fn, err, sizeof err);
+    tt_end(TT_MODULE_LOAD);
     if (st != TILE_OK) {
         rt_error(st, "%s", err);
     } else if ((r = drv->cuMemAlloc(&v->status, 8 * sizeof(int32_t))) != RT_CUDA_SUCCESS ||
@@ -327,6 +334,8 @@ tile_status rt_variant_get(tile_kernel *k, tc_arg_facts facts, rt_variant **out)
     memcpy(v->key, key, RT_KEY_SIZE);
     tile_status st = TILE_OK;
     if (!rt_cache_load(ctx->cache_dir, key, &v->entry)) {
+        tc_unit_free(k->spare);   /* specialised facts: a unit compiled for them */
+        k->spare = NULL;
         st = generate(k, facts, key, &v->entry);
         char err[4600];
         /* The disk cache only saves time: a failed write is not an error. */
@@ -429,18 +438,46 @@ static tile_status launch_gpu(tile_kernel *k, const tile_arg *args, const int64_
                     rt_cuda_error(drv, r, e, sizeof e));
 }
 
+/* A kernel launched from its record has its signature but not the
+ * source locations of its grid's ops: a failed check is explained by
+ * checking again against the compiled kernel, so the messages are those of
+ * a cold compile (an error path may take a compile). */
+static tile_status explain_failure(tile_kernel *k, const tile_arg *args, int nargs,
+                                   const int *limits, tile_status st, diag_ctx *d)
+{
+    tc_unit *u = NULL;
+    arena mem;
+    arena_init(&mem);
+    diag_ctx d2;
+    diag_init(&d2, &mem);
+    interp_arg *iargs = NULL;
+    int64_t grid[3];
+    if (tc_compile(&u, k->path, k->text, &k->opts) == TILE_OK &&
+        (iargs = arena_calloc(&mem, (size_t)(u->kernel->nparams + 1), sizeof *iargs))) {
+        d2.files = u->diags.files;
+        tile_status again = rt_check_args(u->kernel, args, nargs, limits, &d2, iargs, grid);
+        if (again != TILE_OK && d2.first) d = &d2, st = again;
+    }
+    st = rt_error_diags(st, d);
+    tc_unit_free(u);
+    arena_free(&mem);
+    return st;
+}
+
 /* Checks (and converts) the arguments; diagnostics become the last error. */
 static tile_status checked(tile_kernel *k, const tile_arg *args, int nargs, interp_arg **iargs,
                            int64_t grid[3], arena *mem, diag_ctx *d)
 {
     arena_init(mem);
     diag_init(d, mem);
-    d->files = k->unit->diags.files; /* read only: for source lines in messages */
+    d->files = k->unit ? k->unit->diags.files : k->files; /* read only: for source lines */
     *iargs = arena_calloc(mem, (size_t)(k->fn->nparams + 1), sizeof **iargs);
     if (!*iargs) return rt_error(TILE_ERR_NOMEM, "out of memory");
     const int *limits = k->ctx->interpret ? NULL : k->ctx->dev.max_grid;
     tile_status st = rt_check_args(k->fn, args, nargs, limits, d, *iargs, grid);
-    return st == TILE_OK ? TILE_OK : rt_error_diags(st, d);
+    if (st == TILE_OK) return TILE_OK;
+    if (!k->unit && st != TILE_ERR_NOMEM) return explain_failure(k, args, nargs, limits, st, d);
+    return rt_error_diags(st, d);
 }
 
 tile_status tile_launch(tile_kernel *k, const tile_arg *args, int nargs, void *stream)
