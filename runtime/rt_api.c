@@ -369,7 +369,8 @@ static tile_status compile_sources(tile_kernel *k, rt_wbuf *rec)
     }
     k->ndiv = tc_div_candidates(k->fn, k->div, TC_MAX_DIV_CANDIDATES);
     if (k->ctx->interpret) return TILE_OK;
-    tc_schedule_text(k->unit, k->sched_text, sizeof k->sched_text);
+    if (k->forced) snprintf(k->sched_text, sizeof k->sched_text, "%s", k->schedule);
+    else tc_schedule_text(k->unit, k->sched_text, sizeof k->sched_text);
     if (rt_record_build(k, k->unit, rec) && rt_record_apply(k, rec->p, rec->len)) {
         k->spare = k->unit;
         k->unit = NULL;
@@ -400,7 +401,7 @@ tile_status tile_compile(tile_context *ctx, const tile_source *src, tile_kernel 
 {
     if (tt_enabled()) tt_reset();
     tile_status st = compile_kernel(ctx, src, out);
-    if (tt_enabled())
+    if (tt_report_wanted())
         tt_report(stderr, src && src->kernel ? src->kernel : "tile_compile"); /* TILE_TIMING=1 */
     return st;
 }

@@ -438,8 +438,22 @@ static tile_status launch_gpu(tile_kernel *k, const tile_arg *args, const int64_
                     rt_cuda_error(drv, r, e, sizeof e));
 }
 
+/* Whether every diagnostic of d points into the kernel's sources (or
+ * nowhere): those of its parameters do; an error inside the grid of a
+ * kernel launched from its record points into the record's IR text. */
+static bool in_sources(const tile_kernel *k, const diag_ctx *d)
+{
+    for (const diag *g = d->first; g; g = g->next) {
+        if (!g->loc.file) continue;
+        const src_file *f = k->files;
+        while (f && f->path != g->loc.file && strcmp(f->path, g->loc.file) != 0) f = f->next;
+        if (!f) return false;
+    }
+    return true;
+}
+
 /* A kernel launched from its record has its signature but not the
- * source locations of its grid's ops: a failed check is explained by
+ * source locations of its grid's ops: such an error is explained by
  * checking again against the compiled kernel, so the messages are those of
  * a cold compile (an error path may take a compile). */
 static tile_status explain_failure(tile_kernel *k, const tile_arg *args, int nargs,
@@ -476,7 +490,8 @@ static tile_status checked(tile_kernel *k, const tile_arg *args, int nargs, inte
     const int *limits = k->ctx->interpret ? NULL : k->ctx->dev.max_grid;
     tile_status st = rt_check_args(k->fn, args, nargs, limits, d, *iargs, grid);
     if (st == TILE_OK) return TILE_OK;
-    if (!k->unit && st != TILE_ERR_NOMEM) return explain_failure(k, args, nargs, limits, st, d);
+    if (!k->unit && st != TILE_ERR_NOMEM && !in_sources(k, d))
+        return explain_failure(k, args, nargs, limits, st, d);
     return rt_error_diags(st, d);
 }
 

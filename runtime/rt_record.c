@@ -118,7 +118,8 @@ bool rt_record_build(const tile_kernel *k, const tc_unit *u, rt_wbuf *b)
     char *sig = fn ? signature_text(fn) : NULL;
     if (!sig) return false;
     char sched[96], plan[256];
-    tc_schedule_text(u, sched, sizeof sched);
+    if (u == k->unit && *k->sched_text) snprintf(sched, sizeof sched, "%s", k->sched_text);
+    else tc_schedule_text(u, sched, sizeof sched);
     rt_plan_line(k, plan, sizeof plan);
     put_s(b, plan);
     put_s(b, fn->name);

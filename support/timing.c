@@ -35,6 +35,12 @@ bool tt_enabled(void)
 
 void tt_enable(bool on) { enabled = on; }
 
+bool tt_report_wanted(void)
+{
+    const char *env = getenv("TILE_TIMING");
+    return env && *env && strcmp(env, "0") != 0;
+}
+
 static double now_s(void)
 {
     struct timespec ts;

@@ -28,8 +28,11 @@ typedef enum tt_phase {
 
 /* Whether timing is on for this process (TILE_TIMING set and not "0"). */
 bool tt_enabled(void);
-/* Switches timing on or off (tilec --time). */
+/* Switches timing on or off (tilec --time; tests count phases). */
 void tt_enable(bool on);
+/* Whether TILE_TIMING asks the runtime to print each tile_compile's
+ * breakdown to stderr (tt_enable alone only counts). */
+bool tt_report_wanted(void);
 /* Opens and closes a phase on the calling thread (nothing when off). */
 void tt_begin(tt_phase p);
 void tt_end(tt_phase p);
