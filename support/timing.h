@@ -3,7 +3,9 @@
  *
  * Phases nest (the scheduler's search lowers candidates through the front
  * end): each phase keeps its inclusive time, and its self time excludes
- * the phases timed inside it, so the self column adds up to the whole. */
+ * the phases timed inside it, so the self column adds up to the whole.
+ * Self time is given twice: wall clock, and the thread's CPU time (what
+ * to compare on a machine shared with other work). */
 #ifndef TILE_TIMING_H
 #define TILE_TIMING_H
 
