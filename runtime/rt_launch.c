@@ -334,8 +334,6 @@ tile_status rt_variant_get(tile_kernel *k, tc_arg_facts facts, rt_variant **out)
     memcpy(v->key, key, RT_KEY_SIZE);
     tile_status st = TILE_OK;
     if (!rt_cache_load(ctx->cache_dir, key, &v->entry)) {
-        tc_unit_free(k->spare);   /* specialised facts: a unit compiled for them */
-        k->spare = NULL;
         st = generate(k, facts, key, &v->entry);
         char err[4600];
         /* The disk cache only saves time: a failed write is not an error. */
