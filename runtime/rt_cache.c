@@ -17,10 +17,10 @@
 #include "support/timing.h"
 #include "rt_version.h" /* TILE_COMPILER_VERSION: a hash of the compiler's sources */
 
-static const char MAGIC[8] = {'T', 'I', 'L', 'E', 'K', 'C', '0', '1'};
+static const char MAGIC[8] = {'T', 'I', 'L', 'E', 'K', 'C', '0', '2'};
 enum { HEADER = 8 + 8 + RT_KEY_SIZE + SHA256_DIGEST_SIZE };
 
-const char *rt_compiler_version(void) { return "tile " TILE_COMPILER_VERSION " (cache format 1)"; }
+const char *rt_compiler_version(void) { return "tile " TILE_COMPILER_VERSION " (cache format 2)"; }
 
 /* ---- key ------------------------------------------------------------------------ */
 /* Every field is length-prefixed, so no two different inputs hash the same
@@ -88,6 +88,7 @@ void rt_entry_free(rt_entry *e)
 {
     if (!e) return;
     free(e->ptx);
+    free(e->cubin);
     free(e->entry);
     free(e->arch);
     for (int i = 0; i < e->nasserts && e->asserts; i++) {
@@ -210,6 +211,7 @@ static void serialise_payload(rt_wbuf *b, const rt_entry *e)
         rt_put_str(b, e->asserts[i].message, strlen(e->asserts[i].message));
     }
     rt_put_str(b, e->ptx, e->ptx_size);
+    rt_put_str(b, (const char *)e->cubin, e->cubin ? e->cubin_size : 0);
 }
 
 static bool parse_payload(rt_rbuf *b, rt_entry *e)
@@ -233,6 +235,8 @@ static bool parse_payload(rt_rbuf *b, rt_entry *e)
         e->asserts[i].message = rt_get_str(b, NULL);
     }
     e->ptx = rt_get_str(b, &e->ptx_size);
+    e->cubin = (uint8_t *)rt_get_str(b, &e->cubin_size);
+    if (e->cubin && !e->cubin_size) free(e->cubin), e->cubin = NULL;
     return !b->failed && b->pos == b->len && e->num_warps > 0 && e->smem_bytes >= 0 &&
            strlen(e->ptx) == e->ptx_size;
 }

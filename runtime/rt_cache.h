@@ -8,13 +8,15 @@
  *
  * An entry is one file DIR/<hex key>.tkc:
  *
- *   0      8   magic "TILEKC01"
+ *   0      8   magic "TILEKC02"
  *   8      8   payload length, little endian
  *   16    32   the key (an entry renamed to another key is not trusted)
  *   48    32   SHA-256 of the payload
  *   80     -   payload: u32 num_warps, smem_bytes, nasserts; strings entry,
  *              arch; per assert: string file, u32 line, col, string message;
- *              string ptx.  (string = u32 length + bytes, no NUL)
+ *              string ptx; string cubin (the device code cuLink made of
+ *              the PTX when the entry was stored; empty: none).
+ *              (string = u32 length + bytes, no NUL)
  *
  * Writers write a temporary file in DIR and rename it over the entry, so a
  * reader sees a whole old entry, a whole new one or none; anything that
@@ -62,6 +64,8 @@ typedef struct rt_assert {
 typedef struct rt_entry {
     char *ptx;
     size_t ptx_size;
+    uint8_t *cubin;            /* NULL: none (load the PTX) */
+    size_t cubin_size;
     char *entry, *arch;
     int num_warps, smem_bytes;
     int nasserts;

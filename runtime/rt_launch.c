@@ -274,6 +274,36 @@ tile_status tile_kernel_ptx(tile_kernel *k, const char *arch, char **ptx)
     return st;
 }
 
+/* Whether variants are loaded as cubins made by cuLink (TILE_CUBIN=0: as
+ * PTX, the driver compiling it at every load its own JIT cache misses). */
+static bool want_cubin(void)
+{
+    const char *env = getenv("TILE_CUBIN");
+    return !env || strcmp(env, "0") != 0;
+}
+
+/* The variant's module: its cubin when the entry has one (from the disk
+ * cache), else one linked from its PTX now (kept in the entry, so the disk
+ * cache stores it), else the PTX itself, whose load reports any error. */
+static tile_status load_module(const rt_driver *drv, rt_variant *v, char *err, size_t size)
+{
+    rt_entry *e = &v->entry;
+    if (e->cubin && rt_module_load(drv, (const char *)e->cubin, e->entry, e->smem_bytes,
+                                   &v->module, &v->fn, err, size) == TILE_OK)
+        return TILE_OK;
+    free(e->cubin);
+    e->cubin = NULL;
+    e->cubin_size = 0;
+    if (want_cubin() && rt_module_link(drv, e->ptx, e->ptx_size, &e->cubin, &e->cubin_size) &&
+        rt_module_load(drv, (const char *)e->cubin, e->entry, e->smem_bytes, &v->module, &v->fn,
+                       err, size) == TILE_OK)
+        return TILE_OK;
+    free(e->cubin);
+    e->cubin = NULL;
+    e->cubin_size = 0;
+    return rt_module_load(drv, e->ptx, e->entry, e->smem_bytes, &v->module, &v->fn, err, size);
+}
+
 /* Module, function and status buffer of a variant, on the device. */
 static tile_status load_variant(tile_context *ctx, rt_variant *v)
 {
@@ -283,8 +313,7 @@ static tile_status load_variant(tile_context *ctx, rt_variant *v)
     if (r != RT_CUDA_SUCCESS)
         return rt_error(TILE_ERR_RUNTIME, "cuCtxPushCurrent: %s", rt_cuda_error(drv, r, e, sizeof e));
     tt_begin(TT_MODULE_LOAD);
-    tile_status st = rt_module_load(drv, v->entry.ptx, v->entry.entry, v->entry.smem_bytes,
-                                    &v->module, &v->fn, err, sizeof err);
+    tile_status st = load_module(drv, v, err, sizeof err);
     tt_end(TT_MODULE_LOAD);
     if (st != TILE_OK) {
         rt_error(st, "%s", err);
@@ -333,13 +362,14 @@ tile_status rt_variant_get(tile_kernel *k, tc_arg_facts facts, rt_variant **out)
     if (!v) return rt_error(TILE_ERR_NOMEM, "out of memory");
     memcpy(v->key, key, RT_KEY_SIZE);
     tile_status st = TILE_OK;
-    if (!rt_cache_load(ctx->cache_dir, key, &v->entry)) {
-        st = generate(k, facts, key, &v->entry);
-        char err[4600];
-        /* The disk cache only saves time: a failed write is not an error. */
-        if (st == TILE_OK) (void)rt_cache_store(ctx->cache_dir, key, &v->entry, err, sizeof err);
-    }
+    bool cached = rt_cache_load(ctx->cache_dir, key, &v->entry), had_cubin = v->entry.cubin;
+    if (!cached) st = generate(k, facts, key, &v->entry);
     if (st == TILE_OK) st = load_variant(ctx, v);
+    /* Stored once loaded, with the cubin the load made (the disk cache only
+     * saves time: a failed write is not an error). */
+    char err[4600];
+    if (st == TILE_OK && (!cached || (!had_cubin && v->entry.cubin)))
+        (void)rt_cache_store(ctx->cache_dir, key, &v->entry, err, sizeof err);
     if (st != TILE_OK) {
         rt_variant_free(ctx, v);
         return st;

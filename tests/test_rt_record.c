@@ -6,7 +6,8 @@
  * from a warm kernel (without the scheduler's search) and is found in the
  * disk cache after; launch errors read the same from a warm kernel as from
  * the interpreter's full IR; every truncation of a record's payload is
- * refused by rt_record_apply.
+ * refused by rt_record_apply; variants load as the cubins made at their
+ * first load and stored with them, the PTX when the driver refuses those.
  *
  * The kernel imports a file whose constant is its grid's second axis, so
  * the import's effect is visible in the launch. */
@@ -179,7 +180,10 @@ static void test_warm_runs_no_compiler(void **state)
     tile_config cfg = config(TILE_MODE_GPU);
     assert_int_equal(tile_open(&ctx, &cfg), TILE_OK);
     int once = optimiser_runs();
+    int links = fake->links, cubins = fake->cubin_loads;
     tile_kernel *k = compile(ctx);
+    assert_int_equal(fake->links - links, 1);         /* the variant's cubin, made ... */
+    assert_int_equal(fake->cubin_loads - cubins, 1);  /* ... and loaded */
     /* One compile: the first variant's code generation reuses its unit. */
     assert_int_equal(tt_calls(TT_OPTIMIZE), once);
     assert_int_equal(tt_calls(TT_SCHED_SEARCH), 1);
@@ -202,6 +206,7 @@ static void test_warm_runs_no_compiler(void **state)
 
     for (int round = 0; round < 2; round++) {
         assert_int_equal(tile_open(&ctx, &cfg), TILE_OK);
+        links = fake->links, cubins = fake->cubin_loads;
         k = compile(ctx);
         assert_int_equal(compiler_calls(), 0);
         char sched[96];
@@ -219,7 +224,9 @@ static void test_warm_runs_no_compiler(void **state)
         seen warm, warm_div;
         launch_rows(ctx, k, odd, &warm);
         launch_rows(ctx, k, even, &warm_div);
-        assert_int_equal(compiler_calls(), 0);   /* both variants from the disk cache */
+        assert_int_equal(compiler_calls(), 0);        /* both variants from the disk cache, */
+        assert_int_equal(fake->links, links);         /* as the cubins stored there */
+        assert_int_equal(fake->cubin_loads - cubins, 2);
         same_launch(&cold, &warm);
         same_launch(&cold_div, &warm_div);
         free(warm.ptx);
@@ -506,6 +513,50 @@ static void test_text_source(void **state)
     tile_close(ctx);
 }
 
+/* A driver that refuses the stored cubin gets the PTX (and a TILE_CUBIN=0
+ * context makes no cubin); either way the kernel runs the same code. */
+static void test_cubin_fallback(void **state)
+{
+    (void)state;
+    tile_context *ctx;
+    tile_config cfg = config(TILE_MODE_GPU);
+    assert_int_equal(tile_open(&ctx, &cfg), TILE_OK);
+    tile_kernel *k = compile(ctx);
+    seen want;
+    launch_rows(ctx, k, 5, &want);
+    tile_kernel_free(k);
+    tile_close(ctx);
+    fake->reject_cubin = 1;
+    int cubins = fake->cubin_loads, loads = fake->modules_loaded;
+    assert_int_equal(tile_open(&ctx, &cfg), TILE_OK);
+    k = compile(ctx);
+    seen got;
+    launch_rows(ctx, k, 5, &got);
+    same_launch(&want, &got);
+    assert_int_equal(fake->cubin_loads, cubins);
+    assert_int_equal(fake->modules_loaded - loads, 1);
+    free(got.ptx);
+    tile_kernel_free(k);
+    tile_close(ctx);
+    fake->reject_cubin = 0;
+
+    setenv("TILE_CUBIN", "0", 1);
+    int links = fake->links;
+    cubins = fake->cubin_loads;
+    const char *text = "kernel thrice(x: tensor<f32>[N], y: out tensor<f32>[N]) grid(cdiv(N, 64))\n"
+                       "{\n    let i = program_id(0) * 64 + arange(64);\n"
+                       "    store(y[i], load(x[i]) * 3.0);\n}\n";
+    tile_source src = {.path = "thrice.tile", .text = text, .kernel = "thrice"};
+    assert_int_equal(tile_open(&ctx, &cfg), TILE_OK);
+    assert_int_equal(tile_compile(ctx, &src, &k), TILE_OK);
+    assert_int_equal(fake->links, links);
+    assert_int_equal(fake->cubin_loads, cubins);
+    tile_kernel_free(k);
+    tile_close(ctx);
+    unsetenv("TILE_CUBIN");
+    free(want.ptx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -515,6 +566,7 @@ int main(void)
         cmocka_unit_test(test_apply_truncated),
         cmocka_unit_test(test_same_errors),
         cmocka_unit_test(test_text_source),
+        cmocka_unit_test(test_cubin_fallback),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
