@@ -127,7 +127,7 @@ tile_status rt_entry_from_gpu(rt_entry *e, const tc_gpu_kernel *k)
 /* ---- serialisation ------------------------------------------------------------------ */
 void rt_put(rt_wbuf *b, const void *p, size_t n)
 {
-    if (b->failed) return;
+    if (b->failed || n == 0) return;
     if (b->len + n > b->cap) {
         size_t cap = b->cap ? b->cap : 4096;
         while (cap < b->len + n) cap *= 2;
