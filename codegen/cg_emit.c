@@ -2,6 +2,7 @@
  * default<O3>, PTX or LLVM IR.  The only file that knows about LLVM's
  * target registry. */
 #include "cg_impl.h"
+#include "support/timing.h"
 
 #include <string.h>
 
@@ -47,7 +48,9 @@ tile_status cg_finish(cg_ctx *g, cg_emit_kind kind, cg_result *out)
     }
     LLVMDisposeMessage(err);
     LLVMPassBuilderOptionsRef po = LLVMCreatePassBuilderOptions();
+    tt_begin(TT_LLVM_OPT);
     LLVMErrorRef e = LLVMRunPasses(g->mod, getenv("TILE_CG_PASSES") ? getenv("TILE_CG_PASSES") : "default<O3>", g->tm, po);
+    tt_end(TT_LLVM_OPT);
     LLVMDisposePassBuilderOptions(po);
     if (e) {
         char *msg = LLVMGetErrorMessage(e);
@@ -62,7 +65,10 @@ tile_status cg_finish(cg_ctx *g, cg_emit_kind kind, cg_result *out)
         return out->text ? TILE_OK : TILE_ERR_NOMEM;
     }
     LLVMMemoryBufferRef buf = NULL;
-    if (LLVMTargetMachineEmitToMemoryBuffer(g->tm, g->mod, LLVMAssemblyFile, &err, &buf)) {
+    tt_begin(TT_NVPTX);
+    LLVMBool failed = LLVMTargetMachineEmitToMemoryBuffer(g->tm, g->mod, LLVMAssemblyFile, &err, &buf);
+    tt_end(TT_NVPTX);
+    if (failed) {
         diag_error(g->diags, g->f->loc, "internal error: PTX emission failed: %s", err ? err : "?");
         LLVMDisposeMessage(err);
         return TILE_ERR_INTERNAL;

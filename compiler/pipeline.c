@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "sched_choose.h"
+#include "support/timing.h"
 
 /* The front end's options from o: "NAME=VALUE" defines split in the unit's
  * arena (a define without a name or '=' is an error). */
@@ -96,7 +97,9 @@ static tile_status schedule_autos(tc_unit *u, const char *path, const char *text
         }
         sched_plan *p = arena_calloc(&u->mem, 1, sizeof *p);
         if (!p || ptr_vec_push(&u->mem, &u->plans, p)) return TILE_ERR_NOMEM;
+        tt_begin(TT_SCHED_SEARCH);
         tile_status st = sched_choose(path, text, o, a->kernel, group, n, t, &u->mem, &u->diags, p);
+        tt_end(TT_SCHED_SEARCH);
         if (st != TILE_OK) return st;
         for (int k = 0; k < n; k++)
             vals[nvals++] = (fe_auto_value){.kernel = p->kernel, .name = p->names[k],
@@ -134,7 +137,9 @@ static tile_status compile_unit(tc_unit *u, const char *path, const char *text,
     };
     st = ir_verify_module(u->module, "front end");
     if (st != TILE_OK) return st;
+    tt_begin(TT_OPTIMIZE);
     st = ir_optimize(u->module, &oo);
+    tt_end(TT_OPTIMIZE);
     if (st != TILE_OK) return st;
     if (o->kernel) {
         u->kernel = ir_module_find(u->module, o->kernel);

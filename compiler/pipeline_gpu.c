@@ -13,6 +13,7 @@
 #include "sched_choose.h"
 #include "sched_layout.h"
 #include "sched_pipeline.h"
+#include "support/timing.h"
 
 static tile_status compile_gpu(tc_unit *u, const tc_gpu_options *g, cg_emit_kind kind,
                                tc_gpu_kernel *out)
@@ -42,10 +43,14 @@ static tile_status compile_gpu(tc_unit *u, const tc_gpu_options *g, cg_emit_kind
         return TILE_ERR_ARG;
     }
     tile_status st = TILE_OK;
+    tt_begin(TT_SPECIALISE);
     if (g && g->facts.divisible && u->module->stage == IR_STAGE_TILE)
         st = tc_specialise_divisible(u, g->facts.divisible);
+    tt_end(TT_SPECIALISE);
     if (st != TILE_OK) return st;
+    tt_begin(TT_SCHED_LAYOUT);
     st = sched_assign_layouts(u->module, t, num_warps);
+    tt_end(TT_SCHED_LAYOUT);
     if (st != TILE_OK) return st;
     /* Explicit constants whose live tiles cannot fit in registers are an
      * error before code generation (which would take long to fail); the
@@ -53,11 +58,16 @@ static tile_status compile_gpu(tc_unit *u, const tc_gpu_options *g, cg_emit_kind
     /* Explicit constants without --stages: 2 (measured: 3 stages cost
      * flash_fwd BM=128 BN=64 4 warps 296 -> 162 TFLOP/s in registers). */
     int stages = g && g->num_stages > 0 ? g->num_stages : SCHED_DEFAULT_STAGES;
-    if (!best && (st = sched_check_fixed(u, t, num_warps, 0, &stages)) != TILE_OK) return st;
+    tt_begin(TT_SCHED_LAYOUT);
+    if (!best) st = sched_check_fixed(u, t, num_warps, 0, &stages);
+    tt_end(TT_SCHED_LAYOUT);
+    if (st != TILE_OK) return st;
     if (best) stages = num_stages;
     if (stages <= 0) stages = SCHED_DEFAULT_STAGES;
     if (u->module->target.num_stages == 0) {
+        tt_begin(TT_SCHED_PIPELINE);
         st = sched_pipeline(u->module, t, stages, NULL);
+        tt_end(TT_SCHED_PIPELINE);
         if (st != TILE_OK) return st;
         u->module->target.num_stages = stages;
     }
@@ -65,7 +75,9 @@ static tile_status compile_gpu(tc_unit *u, const tc_gpu_options *g, cg_emit_kind
     /* A tensor with aligned rows and a unit last stride needs no run-time
      * alignment check before its vector accesses (docs/abi.md). */
     cg_options co = {.vector_ok = g ? g->facts.aligned16 & g->facts.unit_stride : 0};
+    tt_begin(TT_LLVM_BUILD);
     st = cg_emit_kernel_with(u->kernel, t, &co, kind, &r);
+    tt_end(TT_LLVM_BUILD);
     if (st != TILE_OK) return st;
     if (!best) {
         /* Explicit constants: a located error when codegen's shared memory

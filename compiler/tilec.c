@@ -24,6 +24,7 @@
 #include <sys/wait.h>
 
 #include "support/fp16.h"
+#include "support/timing.h"
 #include "npy.h"
 #include "pipeline.h"
 #include "sched_choose.h"
@@ -110,6 +111,8 @@ static const char usage[] =
     "  --verify-each       run the IR verifier after every pass\n"
     "  --dump-passes       print the IR after every pass (to stderr)\n"
     "  -o OUT              write --emit output to OUT instead of stdout\n"
+    "  --time              print where compile time went, by phase, to stderr\n"
+    "                      (TILE_TIMING=1 does the same, in the runtime too)\n"
     "  --arch ARCH         GPU target: sm_80 or sm_90 (default sm_90)\n"
     "  --warps N           warps per block (a power of two up to 32; default 4)\n"
     "  --stages N          software pipeline slots of tensor-core operand loads (1: none; default 2)\n"
@@ -296,6 +299,7 @@ static int parse_args(arena *mem, int argc, char **argv, cli *c)
             c->emit = a + 7;
         }
         else if (strcmp(a, "--interp") == 0) { c->interp = true; note_option(c, a, FOR_RUN); }
+        else if (strcmp(a, "--time") == 0) tt_enable(true);
         else if (strcmp(a, "--save-inputs") == 0) {
             NEED_VALUE();
             if (c->save_inputs) return usage_error("option %s given twice", a);
@@ -1320,6 +1324,7 @@ int main(int argc, char **argv)
         else if (strcmp(c.cmd, "tune") == 0) rc = cmd_tune(&c);
         else rc = cmd_run(&c);
     }
+    if (tt_enabled()) tt_report(stderr, argv[1]); /* --time, TILE_TIMING=1 */
     arena_free(&mem);
     return rc;
 }

@@ -27,6 +27,7 @@
  * generic kernels").  Errors get context notes: the specialisation that
  * asked for the kernel, the values check chose. */
 #include "fe_lower.h"
+#include "support/timing.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -1036,11 +1037,25 @@ static void compile_root(fe_ctx *cx)
     }
 }
 
+static tile_status compile_kernel(ir_module *m, const char *path, const char *text,
+                                 const char *kernel, const fe_options *opts);
+
 tile_status fe_compile(ir_module *m, const char *path, const char *text, const char *kernel,
                        const fe_options *opts)
 {
+    tt_begin(TT_LOWER);
+    tile_status st = compile_kernel(m, path, text, kernel, opts);
+    tt_end(TT_LOWER);
+    return st;
+}
+
+static tile_status compile_kernel(ir_module *m, const char *path, const char *text,
+                                 const char *kernel, const fe_options *opts)
+{
     fe_ctx cx;
+    tt_begin(TT_PARSE);
     tile_status st = setup(&cx, m, path, text, opts);
+    tt_end(TT_PARSE);
     if (st != TILE_OK) return finish(&cx, st);
     if (!kernel) {
         if (opts && opts->strict_defines) check_defines_named(&cx);

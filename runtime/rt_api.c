@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "support/timing.h"
 #include "rt_internal.h"
 
 _Static_assert(TILE_BOOL == (int)IR_BOOL && TILE_I32 == (int)IR_I32 && TILE_I64 == (int)IR_I64 &&
@@ -345,7 +346,67 @@ static tile_status check_source(const tile_source *src)
     return TILE_OK;
 }
 
+/* Compiles k from its sources (a schedule record, when there is one, fixes
+ * the schedule and skips the search).  In GPU mode k's signature then
+ * comes from the kernel record built from the unit (*rec, to be stored
+ * once the first variant is loaded), and the unit is left in k->spare
+ * for that variant's code generation. */
+static tile_status compile_sources(tile_kernel *k, rt_wbuf *rec)
+{
+    if (!rt_plan_load(k)) {
+        tile_status st = tc_compile(&k->unit, k->path, k->text, &k->opts);
+        if (st != TILE_OK) {
+            if (k->unit) rt_error_diags(st, &k->unit->diags);
+            else rt_error(st, "tile_compile: %s", tile_status_name(st));
+            return st;
+        }
+        k->fn = k->unit->kernel;
+        char schedule[96];
+        tc_schedule_text(k->unit, schedule, sizeof schedule);
+        rt_plan_store(k, schedule, false);   /* the next tile_compile skips the search */
+        /* Variants compiled later (other facts) skip it too. */
+        if (!k->ctx->interpret && *schedule) (void)rt_plan_force(k, schedule);
+    }
+    k->ndiv = tc_div_candidates(k->fn, k->div, TC_MAX_DIV_CANDIDATES);
+    if (k->ctx->interpret) return TILE_OK;
+    if (k->forced) snprintf(k->sched_text, sizeof k->sched_text, "%s", k->schedule);
+    else tc_schedule_text(k->unit, k->sched_text, sizeof k->sched_text);
+    if (rt_record_build(k, k->unit, rec) && rt_record_apply(k, rec->p, rec->len)) {
+        k->spare = k->unit;
+        k->unit = NULL;
+    } else {
+        rec->failed = true;   /* launch from the unit itself; store no record */
+        k->files = k->unit->diags.files;
+    }
+    return TILE_OK;
+}
+
+/* GPU mode: the variant for the best facts, found or compiled and loaded. */
+static tile_status first_variant(tile_kernel *k)
+{
+    tile_context *ctx = k->ctx;
+    rt_variant *v;
+    pthread_mutex_lock(&ctx->lock);
+    tile_status st =
+        rt_variant_get(k, ctx->no_specialise ? (tc_arg_facts){0} : rt_best_facts(k->fn), &v);
+    pthread_mutex_unlock(&ctx->lock);
+    tc_unit_free(k->spare);   /* unused when the variant was cached */
+    k->spare = NULL;
+    return st;
+}
+
+static tile_status compile_kernel(tile_context *ctx, const tile_source *src, tile_kernel **out);
+
 tile_status tile_compile(tile_context *ctx, const tile_source *src, tile_kernel **out)
+{
+    if (tt_enabled()) tt_reset();
+    tile_status st = compile_kernel(ctx, src, out);
+    if (tt_report_wanted())
+        tt_report(stderr, src && src->kernel ? src->kernel : "tile_compile"); /* TILE_TIMING=1 */
+    return st;
+}
+
+static tile_status compile_kernel(tile_context *ctx, const tile_source *src, tile_kernel **out)
 {
     rt_clear_error();
     if (!out) return rt_error(TILE_ERR_ARG, "tile_compile: out is NULL");
@@ -364,29 +425,17 @@ tile_status tile_compile(tile_context *ctx, const tile_source *src, tile_kernel 
     /* `auto` constants: chosen for the device (interpreter: for sm_90's
      * description, as tilec run --interp does). */
     k->opts.target = ctx->have_target ? &ctx->target : NULL;
-    if (!rt_plan_load(k)) {
-        st = tc_compile(&k->unit, k->path, k->text, &k->opts);
-        if (st != TILE_OK) {
-            if (k->unit) rt_error_diags(st, &k->unit->diags);
-            else rt_error(st, "tile_compile: %s", tile_status_name(st));
-            tile_kernel_free(k);
-            return st;
-        }
-        k->fn = k->unit->kernel;
-        char schedule[96];
-        tc_schedule_text(k->unit, schedule, sizeof schedule);
-        rt_plan_store(k, schedule, false);   /* the next tile_compile skips the search */
-    }
-    k->ndiv = tc_div_candidates(k->fn, k->div, TC_MAX_DIV_CANDIDATES);
-    if (!ctx->interpret) {
-        rt_variant *v;
-        pthread_mutex_lock(&ctx->lock);
-        st = rt_variant_get(k, ctx->no_specialise ? (tc_arg_facts){0} : rt_best_facts(k->fn), &v);
-        pthread_mutex_unlock(&ctx->lock);
-        if (st != TILE_OK) {
-            tile_kernel_free(k);
-            return st;
-        }
+    /* GPU mode: a kernel record makes this a warm compile (no compiler). */
+    rt_wbuf rec = {0};
+    k->warm = !ctx->interpret && rt_record_load(k);
+    if (!k->warm) st = compile_sources(k, &rec);
+    if (st == TILE_OK && !ctx->interpret) st = first_variant(k);
+    if (st == TILE_OK && !k->warm && !ctx->interpret && !rec.failed)
+        rt_record_store(k, rec.p, rec.len);
+    free(rec.p);
+    if (st != TILE_OK) {
+        tile_kernel_free(k);
+        return st;
     }
     *out = k;
     return TILE_OK;
@@ -421,6 +470,7 @@ void tile_kernel_free(tile_kernel *k)
 {
     if (!k) return;
     tc_unit_free(k->unit);
+    tc_unit_free(k->spare);
     arena_free(&k->mem);
     free(k);
 }

@@ -14,12 +14,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "support/timing.h"
 #include "rt_version.h" /* TILE_COMPILER_VERSION: a hash of the compiler's sources */
 
-static const char MAGIC[8] = {'T', 'I', 'L', 'E', 'K', 'C', '0', '1'};
+static const char MAGIC[8] = {'T', 'I', 'L', 'E', 'K', 'C', '0', '2'};
 enum { HEADER = 8 + 8 + RT_KEY_SIZE + SHA256_DIGEST_SIZE };
 
-const char *rt_compiler_version(void) { return "tile " TILE_COMPILER_VERSION " (cache format 1)"; }
+const char *rt_compiler_version(void) { return "tile " TILE_COMPILER_VERSION " (cache format 2)"; }
 
 /* ---- key ------------------------------------------------------------------------ */
 /* Every field is length-prefixed, so no two different inputs hash the same
@@ -38,6 +39,14 @@ static void hash_str(struct sha256_ctx *c, const char *s)
 
 static void hash_int(struct sha256_ctx *c, uint64_t v) { hash_bytes(c, &v, sizeof v); }
 
+bool rt_file_repeated(const src_file *files, const src_file *f)
+{
+    for (const src_file *g = files; g && g != f; g = g->next)
+        if (g->len == f->len && strcmp(g->path, f->path) == 0 && memcmp(g->text, f->text, f->len) == 0)
+            return true;
+    return false;
+}
+
 void rt_cache_key(const rt_key_parts *p, uint8_t key[RT_KEY_SIZE])
 {
     struct sha256_ctx c;
@@ -52,10 +61,19 @@ void rt_cache_key(const rt_key_parts *p, uint8_t key[RT_KEY_SIZE])
     hash_int(&c, (uint64_t)p->opt_level);
     hash_str(&c, p->schedule);
     for (const src_file *f = p->files; f; f = f->next) {
+        if (rt_file_repeated(p->files, f)) continue;
         hash_str(&c, f->path);
         hash_bytes(&c, f->text, f->len);
     }
     sha256_digest(&c, RT_KEY_SIZE, key);
+}
+
+void rt_sha256(const void *p, size_t n, uint8_t out[RT_KEY_SIZE])
+{
+    struct sha256_ctx c;
+    sha256_init(&c);
+    sha256_update(&c, n, p);
+    sha256_digest(&c, RT_KEY_SIZE, out);
 }
 
 void rt_key_hex(const uint8_t key[RT_KEY_SIZE], char hex[2 * RT_KEY_SIZE + 1])
@@ -70,6 +88,7 @@ void rt_entry_free(rt_entry *e)
 {
     if (!e) return;
     free(e->ptx);
+    free(e->cubin);
     free(e->entry);
     free(e->arch);
     for (int i = 0; i < e->nasserts && e->asserts; i++) {
@@ -106,15 +125,9 @@ tile_status rt_entry_from_gpu(rt_entry *e, const tc_gpu_kernel *k)
 }
 
 /* ---- serialisation ------------------------------------------------------------------ */
-typedef struct wbuf {
-    uint8_t *p;
-    size_t len, cap;
-    bool failed;
-} wbuf;
-
-static void put(wbuf *b, const void *p, size_t n)
+void rt_put(rt_wbuf *b, const void *p, size_t n)
 {
-    if (b->failed) return;
+    if (b->failed || n == 0) return;
     if (b->len + n > b->cap) {
         size_t cap = b->cap ? b->cap : 4096;
         while (cap < b->len + n) cap *= 2;
@@ -130,31 +143,25 @@ static void put(wbuf *b, const void *p, size_t n)
     b->len += n;
 }
 
-static void put_u32(wbuf *b, uint32_t v)
+void rt_put_u32(rt_wbuf *b, uint32_t v)
 {
     uint8_t x[4] = {(uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24)};
-    put(b, x, 4);
+    rt_put(b, x, 4);
 }
 
-static void put_u64(wbuf *b, uint64_t v)
+void rt_put_u64(rt_wbuf *b, uint64_t v)
 {
-    put_u32(b, (uint32_t)v);
-    put_u32(b, (uint32_t)(v >> 32));
+    rt_put_u32(b, (uint32_t)v);
+    rt_put_u32(b, (uint32_t)(v >> 32));
 }
 
-static void put_str(wbuf *b, const char *s, size_t n)
+void rt_put_str(rt_wbuf *b, const char *s, size_t n)
 {
-    put_u32(b, (uint32_t)n);
-    put(b, s, n);
+    rt_put_u32(b, (uint32_t)n);
+    rt_put(b, s, n);
 }
 
-typedef struct rbuf {
-    const uint8_t *p;
-    size_t len, pos;
-    bool failed;
-} rbuf;
-
-static uint32_t get_u32(rbuf *b)
+uint32_t rt_get_u32(rt_rbuf *b)
 {
     if (b->failed || b->len - b->pos < 4) {
         b->failed = true;
@@ -165,9 +172,15 @@ static uint32_t get_u32(rbuf *b)
     return (uint32_t)x[0] | (uint32_t)x[1] << 8 | (uint32_t)x[2] << 16 | (uint32_t)x[3] << 24;
 }
 
-static char *get_str(rbuf *b, size_t *len)
+uint64_t rt_get_u64(rt_rbuf *b)
 {
-    uint32_t n = get_u32(b);
+    uint64_t lo = rt_get_u32(b);
+    return lo | (uint64_t)rt_get_u32(b) << 32;
+}
+
+char *rt_get_str(rt_rbuf *b, size_t *len)
+{
+    uint32_t n = rt_get_u32(b);
     if (b->failed || b->len - b->pos < n) {
         b->failed = true;
         return NULL;
@@ -184,53 +197,62 @@ static char *get_str(rbuf *b, size_t *len)
     return s;
 }
 
-static void serialise_payload(wbuf *b, const rt_entry *e)
+static void serialise_payload(rt_wbuf *b, const rt_entry *e)
 {
-    put_u32(b, (uint32_t)e->num_warps);
-    put_u32(b, (uint32_t)e->smem_bytes);
-    put_u32(b, (uint32_t)e->nasserts);
-    put_str(b, e->entry, strlen(e->entry));
-    put_str(b, e->arch, strlen(e->arch));
+    rt_put_u32(b, (uint32_t)e->num_warps);
+    rt_put_u32(b, (uint32_t)e->smem_bytes);
+    rt_put_u32(b, (uint32_t)e->nasserts);
+    rt_put_str(b, e->entry, strlen(e->entry));
+    rt_put_str(b, e->arch, strlen(e->arch));
     for (int i = 0; i < e->nasserts; i++) {
-        put_str(b, e->asserts[i].file, strlen(e->asserts[i].file));
-        put_u32(b, (uint32_t)e->asserts[i].line);
-        put_u32(b, (uint32_t)e->asserts[i].col);
-        put_str(b, e->asserts[i].message, strlen(e->asserts[i].message));
+        rt_put_str(b, e->asserts[i].file, strlen(e->asserts[i].file));
+        rt_put_u32(b, (uint32_t)e->asserts[i].line);
+        rt_put_u32(b, (uint32_t)e->asserts[i].col);
+        rt_put_str(b, e->asserts[i].message, strlen(e->asserts[i].message));
     }
-    put_str(b, e->ptx, e->ptx_size);
+    rt_put_str(b, e->ptx, e->ptx_size);
+    rt_put_str(b, (const char *)e->cubin, e->cubin ? e->cubin_size : 0);
 }
 
-static bool parse_payload(rbuf *b, rt_entry *e)
+static bool parse_payload(rt_rbuf *b, rt_entry *e)
 {
     memset(e, 0, sizeof *e);
-    e->num_warps = (int)get_u32(b);
-    e->smem_bytes = (int)get_u32(b);
-    uint32_t n = get_u32(b);
+    e->num_warps = (int)rt_get_u32(b);
+    e->smem_bytes = (int)rt_get_u32(b);
+    uint32_t n = rt_get_u32(b);
     /* A count the payload cannot hold (each assert is at least 16 bytes)
      * is corruption, not an allocation request. */
     if (b->failed || n > (b->len - b->pos) / 16) return false;
-    e->entry = get_str(b, NULL);
-    e->arch = get_str(b, NULL);
+    e->entry = rt_get_str(b, NULL);
+    e->arch = rt_get_str(b, NULL);
     e->asserts = calloc(n ? n : 1, sizeof *e->asserts);
     if (!e->asserts) return false;
     e->nasserts = (int)n;
     for (uint32_t i = 0; i < n && !b->failed; i++) {
-        e->asserts[i].file = get_str(b, NULL);
-        e->asserts[i].line = (int)get_u32(b);
-        e->asserts[i].col = (int)get_u32(b);
-        e->asserts[i].message = get_str(b, NULL);
+        e->asserts[i].file = rt_get_str(b, NULL);
+        e->asserts[i].line = (int)rt_get_u32(b);
+        e->asserts[i].col = (int)rt_get_u32(b);
+        e->asserts[i].message = rt_get_str(b, NULL);
     }
-    e->ptx = get_str(b, &e->ptx_size);
+    e->ptx = rt_get_str(b, &e->ptx_size);
+    e->cubin = (uint8_t *)rt_get_str(b, &e->cubin_size);
+    if (e->cubin && !e->cubin_size) free(e->cubin), e->cubin = NULL;
     return !b->failed && b->pos == b->len && e->num_warps > 0 && e->smem_bytes >= 0 &&
            strlen(e->ptx) == e->ptx_size;
 }
 
 /* ---- files ------------------------------------------------------------------------------ */
-void rt_cache_path(const char *dir, const uint8_t key[RT_KEY_SIZE], char *buf, size_t size)
+static void blob_path(const char *dir, const uint8_t key[RT_KEY_SIZE], const char *ext, char *buf,
+                      size_t size)
 {
     char hex[2 * RT_KEY_SIZE + 1];
     rt_key_hex(key, hex);
-    snprintf(buf, size, "%s/%s.tkc", dir, hex);
+    snprintf(buf, size, "%s/%s%s", dir, hex, ext);
+}
+
+void rt_cache_path(const char *dir, const uint8_t key[RT_KEY_SIZE], char *buf, size_t size)
+{
+    blob_path(dir, key, ".tkc", buf, size);
 }
 
 char *rt_cache_default_dir(void)
@@ -263,39 +285,57 @@ static uint8_t *read_file(const char *path, size_t *len)
     return data;
 }
 
-bool rt_cache_load(const char *dir, const uint8_t key[RT_KEY_SIZE], rt_entry *out)
+uint8_t *rt_blob_load(const char *dir, const uint8_t key[RT_KEY_SIZE], const char *ext,
+                      const char magic[8], const uint8_t **payload, size_t *payload_len)
 {
-    memset(out, 0, sizeof *out);
-    if (!dir || !*dir) return false;
+    if (!dir || !*dir) return NULL;
     char path[4096];
-    rt_cache_path(dir, key, path, sizeof path);
+    blob_path(dir, key, ext, path, sizeof path);
+    tt_begin(TT_CACHE_IO);
     size_t len = 0;
     uint8_t *data = read_file(path, &len);
-    if (!data) return false;
-    rbuf hdr = {.p = data + 8, .len = 8};
-    uint64_t payload = get_u32(&hdr);
-    payload |= (uint64_t)get_u32(&hdr) << 32;
-    uint8_t sum[SHA256_DIGEST_SIZE];
-    bool ok = memcmp(data, MAGIC, 8) == 0 && payload == len - HEADER &&
-              memcmp(data + 16, key, RT_KEY_SIZE) == 0;
+    bool ok = data != NULL;
+    uint64_t n = 0;
     if (ok) {
+        rt_rbuf hdr = {.p = data + 8, .len = 8};
+        n = rt_get_u64(&hdr);
+        ok = memcmp(data, magic, 8) == 0 && n == len - HEADER &&
+             memcmp(data + 16, key, RT_KEY_SIZE) == 0;
+    }
+    if (ok) {
+        uint8_t sum[SHA256_DIGEST_SIZE];
         struct sha256_ctx c;
         sha256_init(&c);
-        sha256_update(&c, payload, data + HEADER);
+        sha256_update(&c, n, data + HEADER);
         sha256_digest(&c, sizeof sum, sum);
         ok = memcmp(sum, data + 16 + RT_KEY_SIZE, sizeof sum) == 0;
     }
-    if (ok) {
-        rbuf b = {.p = data + HEADER, .len = payload};
-        ok = parse_payload(&b, out);
+    tt_end(TT_CACHE_IO);
+    if (!ok) {
+        free(data);
+        return NULL;
     }
+    *payload = data + HEADER;
+    *payload_len = n;
+    return data;
+}
+
+bool rt_cache_load(const char *dir, const uint8_t key[RT_KEY_SIZE], rt_entry *out)
+{
+    memset(out, 0, sizeof *out);
+    const uint8_t *payload;
+    size_t len;
+    uint8_t *data = rt_blob_load(dir, key, ".tkc", MAGIC, &payload, &len);
+    if (!data) return false;
+    rt_rbuf b = {.p = payload, .len = len};
+    bool ok = parse_payload(&b, out);
     free(data);
     if (!ok) rt_entry_free(out);
     return ok;
 }
 
 /* mkdir -p, mode 0700 (the cache holds code that will be run). */
-static int make_dirs(const char *dir)
+int rt_make_dirs(const char *dir)
 {
     char path[4096];
     if (snprintf(path, sizeof path, "%s", dir) >= (int)sizeof path) return ENAMETOOLONG;
@@ -321,38 +361,53 @@ static bool write_all(int fd, const uint8_t *p, size_t n)
     return true;
 }
 
+/* Header and payload to a temporary file in dir, renamed over path. */
+static int write_blob(const char *dir, const char *path, const uint8_t *header,
+                      const uint8_t *payload, size_t len)
+{
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.XXXXXX", path);
+    int rc = rt_make_dirs(dir), fd = -1;
+    if (rc == 0 && (fd = mkstemp(tmp)) < 0) rc = errno;
+    if (rc == 0 && (!write_all(fd, header, HEADER) || !write_all(fd, payload, len)))
+        rc = errno ? errno : EIO;
+    if (fd >= 0 && close(fd) != 0 && rc == 0) rc = errno;
+    if (rc == 0 && rename(tmp, path) != 0) rc = errno;
+    if (rc != 0 && fd >= 0) unlink(tmp);
+    return rc;
+}
+
+tile_status rt_blob_store(const char *dir, const uint8_t key[RT_KEY_SIZE], const char *ext,
+                          const char magic[8], const uint8_t *payload, size_t len, char *err,
+                          size_t errsize)
+{
+    if (!dir || !*dir) return TILE_OK;
+    uint8_t header[HEADER];
+    memcpy(header, magic, 8);
+    for (int i = 0; i < 8; i++) header[8 + i] = (uint8_t)((uint64_t)len >> (8 * i));
+    memcpy(header + 16, key, RT_KEY_SIZE);
+    struct sha256_ctx c;
+    sha256_init(&c);
+    sha256_update(&c, len, payload);
+    sha256_digest(&c, SHA256_DIGEST_SIZE, header + 16 + RT_KEY_SIZE);
+    char path[4096];
+    blob_path(dir, key, ext, path, sizeof path);
+    tt_begin(TT_CACHE_IO);
+    int rc = write_blob(dir, path, header, payload, len);
+    tt_end(TT_CACHE_IO);
+    if (rc == 0) return TILE_OK;
+    snprintf(err, errsize, "cannot write the kernel cache entry %s: %s", path, strerror(rc));
+    return TILE_ERR_IO;
+}
+
 tile_status rt_cache_store(const char *dir, const uint8_t key[RT_KEY_SIZE], const rt_entry *e,
                            char *err, size_t errsize)
 {
     if (!dir || !*dir) return TILE_OK;
-    wbuf b = {0};
-    put(&b, MAGIC, 8);
-    put_u64(&b, 0);
-    put(&b, key, RT_KEY_SIZE);
-    put(&b, (uint8_t[SHA256_DIGEST_SIZE]){0}, SHA256_DIGEST_SIZE);
+    rt_wbuf b = {0};
     serialise_payload(&b, e);
-    if (b.failed) {
-        free(b.p);
-        return TILE_ERR_NOMEM;
-    }
-    uint64_t payload = b.len - HEADER;
-    for (int i = 0; i < 8; i++) b.p[8 + i] = (uint8_t)(payload >> (8 * i));
-    struct sha256_ctx c;
-    sha256_init(&c);
-    sha256_update(&c, payload, b.p + HEADER);
-    sha256_digest(&c, SHA256_DIGEST_SIZE, b.p + 16 + RT_KEY_SIZE);
-
-    char path[4096], tmp[4200];
-    rt_cache_path(dir, key, path, sizeof path);
-    snprintf(tmp, sizeof tmp, "%s.XXXXXX", path);
-    int rc = make_dirs(dir), fd = -1;
-    if (rc == 0 && (fd = mkstemp(tmp)) < 0) rc = errno;
-    if (rc == 0 && !write_all(fd, b.p, b.len)) rc = errno ? errno : EIO;
-    if (fd >= 0 && close(fd) != 0 && rc == 0) rc = errno;
-    if (rc == 0 && rename(tmp, path) != 0) rc = errno;
-    if (rc != 0 && fd >= 0) unlink(tmp);
+    tile_status st = b.failed ? TILE_ERR_NOMEM
+                              : rt_blob_store(dir, key, ".tkc", MAGIC, b.p, b.len, err, errsize);
     free(b.p);
-    if (rc == 0) return TILE_OK;
-    snprintf(err, errsize, "cannot write the kernel cache entry %s: %s", path, strerror(rc));
-    return TILE_ERR_IO;
+    return st;
 }

@@ -185,3 +185,23 @@ tile_status rt_module_load(const rt_driver *drv, const char *ptx, const char *en
     *fn = NULL;
     return TILE_ERR_INTERNAL;
 }
+
+bool rt_module_link(const rt_driver *drv, const char *ptx, size_t ptx_size, uint8_t **cubin,
+                    size_t *cubin_size)
+{
+    *cubin = NULL;
+    *cubin_size = 0;
+    CUlinkState link = NULL;
+    void *image = NULL;
+    size_t size = 0;
+    bool ok = drv->cuLinkCreate(0, NULL, NULL, &link) == RT_CUDA_SUCCESS &&
+              drv->cuLinkAddData(link, RT_CU_JIT_INPUT_PTX, (void *)ptx, ptx_size + 1, "kernel.ptx",
+                                 0, NULL, NULL) == RT_CUDA_SUCCESS &&
+              drv->cuLinkComplete(link, &image, &size) == RT_CUDA_SUCCESS && image && size;
+    if (ok && (*cubin = malloc(size))) {   /* the image lives as long as the link state */
+        memcpy(*cubin, image, size);
+        *cubin_size = size;
+    }
+    if (link) drv->cuLinkDestroy(link);
+    return *cubin != NULL;
+}

@@ -8,6 +8,7 @@
 #ifndef TILE_RT_DRIVER_H
 #define TILE_RT_DRIVER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -20,6 +21,7 @@ typedef struct CUctx_st *CUcontext;
 typedef struct CUmod_st *CUmodule;
 typedef struct CUfunc_st *CUfunction;
 typedef struct CUstream_st *CUstream;
+typedef struct CUlinkState_st *CUlinkState;
 
 enum {
     RT_CUDA_SUCCESS = 0,
@@ -30,6 +32,7 @@ enum {
     RT_CU_JIT_ERROR_LOG_BUFFER = 5,
     RT_CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES = 6,
     RT_CU_JIT_LOG_VERBOSE = 12,
+    RT_CU_JIT_INPUT_PTX = 1,
     RT_CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_X = 5,
     RT_CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT = 16,
     RT_CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR = 75,
@@ -55,6 +58,12 @@ enum {
     X(cuModuleLoadDataEx, "cuModuleLoadDataEx",                                               \
       (CUmodule *m, const void *image, unsigned n, int *options, void **values))              \
     X(cuModuleUnload, "cuModuleUnload", (CUmodule m))                                         \
+    X(cuLinkCreate, "cuLinkCreate_v2", (unsigned n, int *options, void **values, CUlinkState *s)) \
+    X(cuLinkAddData, "cuLinkAddData_v2",                                                      \
+      (CUlinkState s, int type, void *data, size_t size, const char *name, unsigned n,        \
+       int *options, void **values))                                                          \
+    X(cuLinkComplete, "cuLinkComplete", (CUlinkState s, void **cubin, size_t *size))          \
+    X(cuLinkDestroy, "cuLinkDestroy", (CUlinkState s))                                        \
     X(cuModuleGetFunction, "cuModuleGetFunction", (CUfunction *f, CUmodule m, const char *n)) \
     X(cuFuncSetAttribute, "cuFuncSetAttribute", (CUfunction f, int attr, int value))          \
     X(cuLaunchKernel, "cuLaunchKernel",                                                       \
@@ -105,10 +114,17 @@ tile_status rt_device_open(const rt_driver *drv, int ordinal, rt_device *out, ch
                            size_t errsize);
 void rt_device_close(const rt_driver *drv, rt_device *d);
 
-/* Loads PTX and finds `entry` (the current context must be the device's).
- * On failure err holds the driver's error and the ptxas log. */
+/* Loads PTX or a cubin and finds `entry` (the current context must be the
+ * device's).  On failure err holds the driver's error and the ptxas log. */
 tile_status rt_module_load(const rt_driver *drv, const char *ptx, const char *entry,
                            int smem_bytes, CUmodule *mod, CUfunction *fn, char *err,
                            size_t errsize);
+
+/* Compiles PTX to the device's machine code (cuLink*: the work a PTX
+ * module load does, kept so that a load from the disk cache skips it even
+ * when the driver's own JIT cache is cold).  *cubin is malloc'd.  False
+ * when the driver cannot (the PTX load then reports why). */
+bool rt_module_link(const rt_driver *drv, const char *ptx, size_t ptx_size, uint8_t **cubin,
+                    size_t *cubin_size);
 
 #endif

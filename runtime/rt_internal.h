@@ -5,6 +5,7 @@
  *   rt_cache.c   keys and the disk cache
  *   rt_driver.c  the CUDA Driver API through dlopen
  *   rt_tune.c    measured tuning (tile_tune) and its records on disk
+ *   rt_record.c  kernel records: a warm tile_compile without the compiler
  *
  * Locking: one mutex per context guards its variant list and the driver
  * work done for it (module loads, status buffers); kernels are immutable
@@ -52,8 +53,19 @@ struct tile_kernel {
     arena mem;                 /* the copies below */
     tc_options opts;           /* kernel, defines, include dirs (+ lib_dir) */
     const char *path, *text;   /* text: NULL = read path */
-    tc_unit *unit;             /* the optimised tile IR: checks, grid, interpreter */
+    tc_unit *unit;             /* the optimised tile IR: interpreter mode, tile_tune; in GPU
+                                  mode NULL once the first variant is compiled, or from a
+                                  kernel record (nothing compiled) */
+    /* What k->fn is in GPU mode: the kernel's signature and grid, read from
+     * its kernel record (rt_record.c; body reduced to `return`), whether
+     * the record was just built (a cold compile) or read (a warm one). */
     const ir_func *fn;
+    src_file *files;           /* the sources the compilation read, in k->mem */
+    char sched_text[96];       /* the scheduler's choice (tc_schedule_text) */
+    bool warm;                 /* from a kernel record: nothing was compiled */
+    /* A fresh unit the first variant's code generation consumes (it would
+     * otherwise compile the same sources again). */
+    tc_unit *spare;
     /* Its divisibility candidates (tc_div_candidates): bit j of a launch's
      * facts.divisible says whether candidate j holds for its arguments. */
     tc_div_candidate div[TC_MAX_DIV_CANDIDATES];
@@ -77,6 +89,31 @@ struct tile_kernel {
  * rt_plan_store records k's schedule (the scheduler's, or tuned). */
 bool rt_plan_load(tile_kernel *k);
 void rt_plan_store(const tile_kernel *k, const char *schedule, bool tuned);
+/* Fixes k's schedule to `schedule` (the text a record holds) without
+ * compiling; false when it does not parse. */
+bool rt_plan_force(tile_kernel *k, const char *schedule);
+/* The schedule record's line ("" when there is none): kernel records hold
+ * the line they were built under, so a new or changed schedule record
+ * (tile_tune in another process) makes them stale. */
+void rt_plan_line(const tile_kernel *k, char *line, size_t size);
+/* A key from what is known before compiling: the top file's path and text,
+ * the kernel, constants, include dirs, options, arch and target; tag
+ * separates the records keyed so ("plan", "kernel").  False when the top
+ * file cannot be read. */
+bool rt_source_key(const tile_kernel *k, const char *tag, uint8_t key[RT_KEY_SIZE]);
+
+/* rt_record.c: kernel records (DIR/<source key>.tkr).  rt_record_build
+ * serialises what launching k needs from its compiled unit u;
+ * rt_record_apply makes a record k's signature, sources and schedule
+ * (false, k untouched, when it is malformed or a source it lists changed);
+ * rt_record_load finds, checks and applies k's record from the disk cache;
+ * rt_record_store writes one (a failed write is no error). */
+bool rt_record_build(const tile_kernel *k, const tc_unit *u, rt_wbuf *out);
+bool rt_record_apply(tile_kernel *k, const uint8_t *payload, size_t len);
+bool rt_record_load(tile_kernel *k);
+void rt_record_store(const tile_kernel *k, const uint8_t *payload, size_t len);
+/* Builds k's record from k->unit and stores it (after tile_tune). */
+void rt_record_save(const tile_kernel *k);
 
 /* Sets the calling thread's last error; returns st. */
 tile_status rt_error(tile_status st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "support/fp16.h"
+#include "support/timing.h"
 #include "rt_internal.h"
 
 static const char *pname(const ir_param *p) { return p->name ? p->name : "?"; }
@@ -195,12 +196,14 @@ static bool same_facts(tc_arg_facts a, tc_arg_facts b)
 }
 
 /* ---- variants --------------------------------------------------------------------------- */
+/* u NULL: k's own record of its sources and schedule (rt_record.c). */
 static void key_of(const tile_kernel *k, const tc_unit *u, tc_arg_facts facts, uint8_t *key)
 {
     char schedule[256];
     if (k->forced) snprintf(schedule, sizeof schedule, "%s", k->schedule);
-    else tc_schedule_text(u, schedule, sizeof schedule);
-    rt_key_parts parts = {.files = u->diags.files, .kernel = k->opts.kernel,
+    else if (u) tc_schedule_text(u, schedule, sizeof schedule);
+    else snprintf(schedule, sizeof schedule, "%s", k->sched_text);
+    rt_key_parts parts = {.files = u ? u->diags.files : k->files, .kernel = k->opts.kernel,
                           .arch = k->ctx->arch, .facts = facts,
                           .num_warps = k->ctx->num_warps,
                           .opt_level = k->opts.opt_level, .schedule = schedule};
@@ -213,11 +216,13 @@ static void key_of(const tile_kernel *k, const tc_unit *u, tc_arg_facts facts, u
 static pthread_mutex_t codegen_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* Code generation for a cache miss, on a fresh unit: scheduling rewrites
- * the IR, and k->unit must stay the plain tile IR. */
+ * the IR, and k->unit must stay the plain tile IR.  tile_compile's own
+ * unit, when it left one (k->spare), is used up first. */
 static tile_status generate(tile_kernel *k, tc_arg_facts facts, const uint8_t *key, rt_entry *e)
 {
-    tc_unit *u = NULL;
-    tile_status st = tc_compile(&u, k->path, k->text, &k->opts);
+    tc_unit *u = k->spare;
+    k->spare = NULL;
+    tile_status st = u ? TILE_OK : tc_compile(&u, k->path, k->text, &k->opts);
     uint8_t again[RT_KEY_SIZE];
     if (st == TILE_OK) {
         key_of(k, u, facts, again);
@@ -269,6 +274,36 @@ tile_status tile_kernel_ptx(tile_kernel *k, const char *arch, char **ptx)
     return st;
 }
 
+/* Whether variants are loaded as cubins made by cuLink (TILE_CUBIN=0: as
+ * PTX, the driver compiling it at every load its own JIT cache misses). */
+static bool want_cubin(void)
+{
+    const char *env = getenv("TILE_CUBIN");
+    return !env || strcmp(env, "0") != 0;
+}
+
+/* The variant's module: its cubin when the entry has one (from the disk
+ * cache), else one linked from its PTX now (kept in the entry, so the disk
+ * cache stores it), else the PTX itself, whose load reports any error. */
+static tile_status load_module(const rt_driver *drv, rt_variant *v, char *err, size_t size)
+{
+    rt_entry *e = &v->entry;
+    if (e->cubin && rt_module_load(drv, (const char *)e->cubin, e->entry, e->smem_bytes,
+                                   &v->module, &v->fn, err, size) == TILE_OK)
+        return TILE_OK;
+    free(e->cubin);
+    e->cubin = NULL;
+    e->cubin_size = 0;
+    if (want_cubin() && rt_module_link(drv, e->ptx, e->ptx_size, &e->cubin, &e->cubin_size) &&
+        rt_module_load(drv, (const char *)e->cubin, e->entry, e->smem_bytes, &v->module, &v->fn,
+                       err, size) == TILE_OK)
+        return TILE_OK;
+    free(e->cubin);
+    e->cubin = NULL;
+    e->cubin_size = 0;
+    return rt_module_load(drv, e->ptx, e->entry, e->smem_bytes, &v->module, &v->fn, err, size);
+}
+
 /* Module, function and status buffer of a variant, on the device. */
 static tile_status load_variant(tile_context *ctx, rt_variant *v)
 {
@@ -277,8 +312,9 @@ static tile_status load_variant(tile_context *ctx, rt_variant *v)
     char err[20000], e[256];
     if (r != RT_CUDA_SUCCESS)
         return rt_error(TILE_ERR_RUNTIME, "cuCtxPushCurrent: %s", rt_cuda_error(drv, r, e, sizeof e));
-    tile_status st = rt_module_load(drv, v->entry.ptx, v->entry.entry, v->entry.smem_bytes,
-                                    &v->module, &v->fn, err, sizeof err);
+    tt_begin(TT_MODULE_LOAD);
+    tile_status st = load_module(drv, v, err, sizeof err);
+    tt_end(TT_MODULE_LOAD);
     if (st != TILE_OK) {
         rt_error(st, "%s", err);
     } else if ((r = drv->cuMemAlloc(&v->status, 8 * sizeof(int32_t))) != RT_CUDA_SUCCESS ||
@@ -326,13 +362,14 @@ tile_status rt_variant_get(tile_kernel *k, tc_arg_facts facts, rt_variant **out)
     if (!v) return rt_error(TILE_ERR_NOMEM, "out of memory");
     memcpy(v->key, key, RT_KEY_SIZE);
     tile_status st = TILE_OK;
-    if (!rt_cache_load(ctx->cache_dir, key, &v->entry)) {
-        st = generate(k, facts, key, &v->entry);
-        char err[4600];
-        /* The disk cache only saves time: a failed write is not an error. */
-        if (st == TILE_OK) (void)rt_cache_store(ctx->cache_dir, key, &v->entry, err, sizeof err);
-    }
+    bool cached = rt_cache_load(ctx->cache_dir, key, &v->entry), had_cubin = v->entry.cubin;
+    if (!cached) st = generate(k, facts, key, &v->entry);
     if (st == TILE_OK) st = load_variant(ctx, v);
+    /* Stored once loaded, with the cubin the load made (the disk cache only
+     * saves time: a failed write is not an error). */
+    char err[4600];
+    if (st == TILE_OK && (!cached || (!had_cubin && v->entry.cubin)))
+        (void)rt_cache_store(ctx->cache_dir, key, &v->entry, err, sizeof err);
     if (st != TILE_OK) {
         rt_variant_free(ctx, v);
         return st;
@@ -429,18 +466,61 @@ static tile_status launch_gpu(tile_kernel *k, const tile_arg *args, const int64_
                     rt_cuda_error(drv, r, e, sizeof e));
 }
 
+/* Whether every diagnostic of d points into the kernel's sources (or
+ * nowhere): those of its parameters do; an error inside the grid of a
+ * kernel launched from its record points into the record's IR text. */
+static bool in_sources(const tile_kernel *k, const diag_ctx *d)
+{
+    for (const diag *g = d->first; g; g = g->next) {
+        if (!g->loc.file) continue;
+        const src_file *f = k->files;
+        while (f && f->path != g->loc.file && strcmp(f->path, g->loc.file) != 0) f = f->next;
+        if (!f) return false;
+    }
+    return true;
+}
+
+/* A kernel launched from its record has its signature but not the
+ * source locations of its grid's ops: such an error is explained by
+ * checking again against the compiled kernel, so the messages are those of
+ * a cold compile (an error path may take a compile). */
+static tile_status explain_failure(tile_kernel *k, const tile_arg *args, int nargs,
+                                   const int *limits, tile_status st, diag_ctx *d)
+{
+    tc_unit *u = NULL;
+    arena mem;
+    arena_init(&mem);
+    diag_ctx d2;
+    diag_init(&d2, &mem);
+    interp_arg *iargs = NULL;
+    int64_t grid[3];
+    if (tc_compile(&u, k->path, k->text, &k->opts) == TILE_OK &&
+        (iargs = arena_calloc(&mem, (size_t)(u->kernel->nparams + 1), sizeof *iargs))) {
+        d2.files = u->diags.files;
+        tile_status again = rt_check_args(u->kernel, args, nargs, limits, &d2, iargs, grid);
+        if (again != TILE_OK && d2.first) d = &d2, st = again;
+    }
+    st = rt_error_diags(st, d);
+    tc_unit_free(u);
+    arena_free(&mem);
+    return st;
+}
+
 /* Checks (and converts) the arguments; diagnostics become the last error. */
 static tile_status checked(tile_kernel *k, const tile_arg *args, int nargs, interp_arg **iargs,
                            int64_t grid[3], arena *mem, diag_ctx *d)
 {
     arena_init(mem);
     diag_init(d, mem);
-    d->files = k->unit->diags.files; /* read only: for source lines in messages */
+    d->files = k->unit ? k->unit->diags.files : k->files; /* read only: for source lines */
     *iargs = arena_calloc(mem, (size_t)(k->fn->nparams + 1), sizeof **iargs);
     if (!*iargs) return rt_error(TILE_ERR_NOMEM, "out of memory");
     const int *limits = k->ctx->interpret ? NULL : k->ctx->dev.max_grid;
     tile_status st = rt_check_args(k->fn, args, nargs, limits, d, *iargs, grid);
-    return st == TILE_OK ? TILE_OK : rt_error_diags(st, d);
+    if (st == TILE_OK) return TILE_OK;
+    if (!k->unit && st != TILE_ERR_NOMEM && !in_sources(k, d))
+        return explain_failure(k, args, nargs, limits, st, d);
+    return rt_error_diags(st, d);
 }
 
 tile_status tile_launch(tile_kernel *k, const tile_arg *args, int nargs, void *stream)

@@ -96,10 +96,9 @@ static tile_status apply(tile_kernel *k, const sched_plan *p, const sched_candid
  * file, the kernel, constants and include dirs, and the target the
  * scheduler plans for.  Imports are checked after the fast compile (the
  * record holds the hash of every file that compilation read). */
-static bool record_path(const tile_kernel *k, char *buf, size_t size)
+bool rt_source_key(const tile_kernel *k, const char *tag, uint8_t key[RT_KEY_SIZE])
 {
     const tile_context *ctx = k->ctx;
-    if (!ctx->cache_dir) return false;
     arena m;
     arena_init(&m);
     const char *text = k->text;
@@ -130,15 +129,30 @@ static bool record_path(const tile_kernel *k, char *buf, size_t size)
     if (ok) {
         src_file top = {.path = k->path, .text = text, .len = len};
         rt_key_parts parts = {.files = &top, .kernel = what, .arch = ctx->arch,
-                              .num_warps = ctx->num_warps, .schedule = "plan"};
-        uint8_t key[RT_KEY_SIZE];
-        char hex[2 * RT_KEY_SIZE + 1];
+                              .num_warps = ctx->num_warps, .schedule = tag};
         rt_cache_key(&parts, key);
-        rt_key_hex(key, hex);
-        ok = snprintf(buf, size, "%s/%s.plan", ctx->cache_dir, hex) < (int)size;
     }
     arena_free(&m);
     return ok;
+}
+
+static bool record_path(const tile_kernel *k, char *buf, size_t size)
+{
+    uint8_t key[RT_KEY_SIZE];
+    char hex[2 * RT_KEY_SIZE + 1];
+    if (!k->ctx->cache_dir || !rt_source_key(k, "plan", key)) return false;
+    rt_key_hex(key, hex);
+    return snprintf(buf, size, "%s/%s.plan", k->ctx->cache_dir, hex) < (int)size;
+}
+
+void rt_plan_line(const tile_kernel *k, char *line, size_t size)
+{
+    char path[4096];
+    line[0] = 0;
+    FILE *f = record_path(k, path, sizeof path) ? fopen(path, "r") : NULL;
+    if (!f) return;
+    if (!fgets(line, (int)size, f)) line[0] = 0;
+    fclose(f);
 }
 
 /* Hex SHA-256 of every source file u read. */
@@ -156,7 +170,7 @@ void rt_plan_store(const tile_kernel *k, const char *schedule, bool tuned)
     if (!schedule || !*schedule || !record_path(k, path, sizeof path)) return;
     files_hash(k->unit, hex);
     snprintf(tmp, sizeof tmp, "%s.%ld.tmp", path, (long)getpid());
-    FILE *f = fopen(tmp, "w");
+    FILE *f = rt_make_dirs(k->ctx->cache_dir) == 0 ? fopen(tmp, "w") : NULL;
     if (!f) return;   /* the disk cache only saves time */
     bool ok = fprintf(f, "%s%s %d %s\n", PLAN_MAGIC, hex, tuned ? 1 : 0, schedule) > 0;
     ok &= fclose(f) == 0;
@@ -187,6 +201,45 @@ static int parse_schedule(arena *m, const char *text, const char **names, int64_
     return n;
 }
 
+/* The `auto` values of schedule text `sched` into *v (in k->mem): the
+ * count, or <= 0 when the text does not parse. */
+static int schedule_values(tile_kernel *k, const char *sched, fe_auto_value **v, int *warps,
+                           int *stages)
+{
+    const char *names[SCHED_MAX_AUTOS];
+    int64_t values[SCHED_MAX_AUTOS];
+    int nv = parse_schedule(&k->mem, sched, names, values, warps, stages);
+    *v = nv > 0 ? arena_calloc(&k->mem, (size_t)nv, sizeof **v) : NULL;
+    if (!*v) return 0;
+    for (int i = 0; i < nv; i++)
+        (*v)[i] = (fe_auto_value){.kernel = k->opts.kernel, .name = names[i], .value = values[i]};
+    return nv;
+}
+
+/* Fixes k's schedule to `sched` (its auto values, warps and stages), as a
+ * record does; k's IR is left as it is (compiled with that schedule). */
+static void force(tile_kernel *k, fe_auto_value *v, int nv, const char *sched, bool tuned,
+                  int warps, int stages)
+{
+    k->opts.auto_values = v;
+    k->opts.nauto_values = nv;
+    k->forced = true;
+    k->tuned = tuned;
+    /* A context that fixes the warps keeps them, as without a record. */
+    k->num_warps = k->ctx->num_warps && !k->tuned ? k->ctx->num_warps : warps;
+    k->num_stages = stages;
+    snprintf(k->schedule, sizeof k->schedule, "%s", sched);
+}
+
+bool rt_plan_force(tile_kernel *k, const char *sched)
+{
+    fe_auto_value *v;
+    int warps, stages, nv = schedule_values(k, sched, &v, &warps, &stages);
+    if (nv <= 0 || strlen(sched) >= sizeof k->schedule) return false;
+    force(k, v, nv, sched, false, warps, stages);
+    return true;
+}
+
 bool rt_plan_load(tile_kernel *k)
 {
     char path[4096], line[256], hex[2 * RT_KEY_SIZE + 1], want[2 * RT_KEY_SIZE + 1], sched[96];
@@ -200,14 +253,9 @@ bool rt_plan_load(tile_kernel *k)
     if (!got || strncmp(line, PLAN_MAGIC, n) != 0 ||
         sscanf(line + n, "%64s %d %95[^\n]", want, &tuned, sched) != 3)
         return false;
-    const char *names[SCHED_MAX_AUTOS];
-    int64_t values[SCHED_MAX_AUTOS];
-    int warps, stages;
-    int nv = parse_schedule(&k->mem, sched, names, values, &warps, &stages);
-    fe_auto_value *v = nv > 0 ? arena_calloc(&k->mem, (size_t)nv, sizeof *v) : NULL;
-    if (!v) return false;
-    for (int i = 0; i < nv; i++)
-        v[i] = (fe_auto_value){.kernel = k->opts.kernel, .name = names[i], .value = values[i]};
+    fe_auto_value *v;
+    int warps, stages, nv = schedule_values(k, sched, &v, &warps, &stages);
+    if (nv <= 0) return false;
     tc_options o = k->opts;
     o.auto_values = v;
     o.nauto_values = nv;
@@ -223,14 +271,7 @@ bool rt_plan_load(tile_kernel *k)
     }
     k->unit = u;
     k->fn = u->kernel;
-    k->opts.auto_values = v;
-    k->opts.nauto_values = nv;
-    k->forced = true;
-    k->tuned = tuned != 0;
-    /* A context that fixes the warps keeps them, as without a record. */
-    k->num_warps = k->ctx->num_warps && !k->tuned ? k->ctx->num_warps : warps;
-    k->num_stages = stages;
-    snprintf(k->schedule, sizeof k->schedule, "%s", sched);
+    force(k, v, nv, sched, tuned != 0, warps, stages);
     return true;
 }
 
@@ -365,6 +406,7 @@ tile_status tile_tune(tile_kernel *k, const tile_arg *args, int nargs, void *str
         if (st == TILE_OK) {
             k->tuned = true;
             rt_plan_store(k, out->cand[best].schedule, true);
+            rt_record_save(k);   /* the kernel record follows the tuned schedule */
         }
     } else if (p && k->forced && !k->tuned) {
         (void)apply(k, p, NULL);   /* back to the model's choice; the error stands */
@@ -378,7 +420,8 @@ tile_status tile_kernel_schedule(const tile_kernel *k, char *buf, size_t size, i
     rt_clear_error();
     if (!k || !buf || !size) return rt_error(TILE_ERR_ARG, "tile_kernel_schedule: NULL argument");
     if (k->forced) snprintf(buf, size, "%s", k->schedule);
-    else tc_schedule_text(k->unit, buf, size);
+    else if (k->unit) tc_schedule_text(k->unit, buf, size);
+    else snprintf(buf, size, "%s", k->sched_text);
     if (tuned) *tuned = k->tuned;
     return TILE_OK;
 }

@@ -139,7 +139,9 @@ typedef struct tile_kernel tile_kernel;
 
 /* Compiles (or finds in the caches) the kernel.  In GPU mode the variant for
  * 16-byte aligned, unit-stride arguments is compiled and loaded now; other
- * variants when a launch needs them. */
+ * variants when a launch needs them.  A kernel whose record is in the disk
+ * cache is not compiled at all (runtime/README.md); TILE_TIMING=1 prints
+ * where the time went to stderr. */
 tile_status tile_compile(tile_context *ctx, const tile_source *src, tile_kernel **out);
 /* The same for a file, with the constants as one comma-separated list
  * ("D=64,T=bf16,mask=causal"; commas inside parentheses are kept; NULL for

@@ -65,10 +65,62 @@ CUresult cuDevicePrimaryCtxRelease_v2(int d) { return (void)d, state.primary_ret
 CUresult cuCtxPushCurrent_v2(void *c) { return c == &primary_ctx ? (state.ctx_depth++, 0) : 201; }
 CUresult cuCtxPopCurrent_v2(void **c) { return *c = &primary_ctx, state.ctx_depth--, 0; }
 
+/* A "cubin": this prefix and the PTX it was linked from. */
+static const char CUBIN[] = "FAKECUBIN\n";
+
+typedef struct fake_link {
+    char *ptx, *cubin;
+} fake_link;
+
+CUresult cuLinkCreate_v2(unsigned n, int *options, void **values, void **s)
+{
+    (void)n, (void)options, (void)values;
+    if (state.ctx_depth <= 0) return 201;
+    *s = calloc(1, sizeof(fake_link));
+    return 0;
+}
+
+CUresult cuLinkAddData_v2(void *s, int type, void *data, size_t size, const char *name, unsigned n,
+                          int *options, void **values)
+{
+    (void)name, (void)n, (void)options, (void)values;
+    fake_link *l = s;
+    if (type != 1 || l->ptx || strstr(data, "PTXAS_ERROR")) return 218;
+    l->ptx = strndup(data, size);
+    return 0;
+}
+
+CUresult cuLinkComplete(void *s, void **cubin, size_t *size)
+{
+    fake_link *l = s;
+    if (!l->ptx) return 1;
+    size_t n = strlen(CUBIN) + strlen(l->ptx) + 1;
+    l->cubin = malloc(n);
+    snprintf(l->cubin, n, "%s%s", CUBIN, l->ptx);
+    *cubin = l->cubin;
+    *size = n;
+    state.links++;
+    return 0;
+}
+
+CUresult cuLinkDestroy(void *s)
+{
+    fake_link *l = s;
+    free(l->ptx);
+    free(l->cubin);
+    free(l);
+    return 0;
+}
+
 /* options: 3/4 info log buffer/size, 5/6 error log buffer/size. */
 CUresult cuModuleLoadDataEx(void **m, const void *image, unsigned n, int *options, void **values)
 {
     if (state.ctx_depth <= 0) return 201; /* no current context */
+    if (strncmp(image, CUBIN, strlen(CUBIN)) == 0) {
+        if (state.reject_cubin) return 209; /* CUDA_ERROR_NO_BINARY_FOR_GPU */
+        image = (const char *)image + strlen(CUBIN);
+        state.cubin_loads++;
+    }
     if (strstr(image, "PTXAS_ERROR")) {
         for (unsigned i = 0; i < n; i++)
             if (options[i] == 5) snprintf(values[i], 64, "fake ptxas error: line 1");

@@ -15,6 +15,8 @@ typedef struct fake_cuda_state {
     int max_grid[3];            /* device attributes read at tile_open */
     int sync_error;             /* cuStreamSynchronize's next result */
     int sm_count, smem_optin;   /* device attributes (0: 132 and 232448, an H100/H200) */
+    int reject_cubin;           /* cuModuleLoadDataEx refuses cubins (a driver that cannot
+                                   run them) */
     /* recorded */
     int ctx_depth;              /* pushes minus pops: 0 between calls */
     int primary_retained;       /* retains minus releases */
@@ -22,6 +24,8 @@ typedef struct fake_cuda_state {
     int allocations;            /* outstanding cuMemAlloc blocks */
     int max_dynamic_smem;       /* last cuFuncSetAttribute value */
     int launches;
+    int links;                  /* cuLinkComplete calls that made a "cubin" */
+    int cubin_loads;            /* modules loaded from such a cubin */
     struct {
         unsigned grid[3], block[3], smem;
         void *stream;

@@ -89,6 +89,37 @@ static void test_key_fields(void **state)
     assert_int_equal(strlen(hex), 64);
 }
 
+/* A source listed again (same path and text) leaves the key as it is:
+ * the scheduler's search registers the sources a second time, and a compile
+ * with the schedule fixed must find the entries of the one that chose it.
+ * Another text under the same path is no repeat. */
+static void test_key_skips_repeats(void **state)
+{
+    (void)state;
+    src_file b = {.path = "b.tile", .text = "fn f() {}", .len = 9};
+    src_file a = {.path = "a.tile", .text = "kernel k() {}", .len = 13, .next = &b};
+    src_file b2 = b, a2 = a;
+    a2.next = &b2;
+    b2.next = &a;                 /* a2, b2, a, b: the list registered twice */
+    rt_key_parts once = {.files = &a, .kernel = "k", .arch = "sm_90", .opt_level = 1};
+    rt_key_parts twice = once;
+    twice.files = &a2;
+    uint8_t k0[RT_KEY_SIZE], k1[RT_KEY_SIZE];
+    key_with(&once, k0);
+    key_with(&twice, k1);
+    assert_memory_equal(k0, k1, RT_KEY_SIZE);
+    assert_false(rt_file_repeated(&a2, &a2));
+    assert_true(rt_file_repeated(&a2, &a));
+    src_file a3 = a;
+    a3.text = "kernel k() { }";   /* the same path, other text: counted */
+    a3.len = 14;
+    b2.next = &a3;
+    a3.next = NULL;
+    assert_false(rt_file_repeated(&a2, &a3));
+    key_with(&twice, k1);
+    assert_memory_not_equal(k0, k1, RT_KEY_SIZE);
+}
+
 /* A compilation's key follows the text of the files it imports. */
 static void unit_key(const char *path, uint8_t *key)
 {
@@ -303,6 +334,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_key_fields),
+        cmocka_unit_test(test_key_skips_repeats),
         cmocka_unit_test_setup_teardown(test_key_follows_imports, make_dir, remove_dir),
         cmocka_unit_test_setup_teardown(test_round_trip, make_dir, remove_dir),
         cmocka_unit_test_setup_teardown(test_truncated_and_corrupt, make_dir, remove_dir),
