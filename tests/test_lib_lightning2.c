@@ -16,8 +16,10 @@
  * (kv_in) against a recurrence in double; N = 1, 11, 45 to 300 (N a multiple
  * of CH, not a multiple, shorter than one chunk); CH = B (16) and CH = 2B,
  * 4B; NC from 1 to 19 with U = 2, 3, 4 and 8 (NC a multiple of U or not);
- * B = auto with CH = 64; decays 1.0 (none), 0.99 to 0.5, 0.05 and 0.001;
- * Z = 1, 2; H = 1 to 3; (D, E) = (64, 64), (32, 48), (64, 128), (16, 32). */
+ * BE = 16, 32, 64 (one to four column tiles, E = 40 a partial one);
+ * B = BE = auto with CH = 64; decays 1.0 (none), 0.99 to 0.5, 0.05 and
+ * 0.001; Z = 1, 2; H = 1 to 3; (D, E) = (64, 64), (32, 48), (32, 40),
+ * (64, 128), (16, 32). */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -141,7 +143,7 @@ static void test_bf16(void **state)
 typedef struct chain_case {
     ir_dtype T;
     int Z, H, N, D, E;
-    int CH, B, U;           /* B = 0: leave `auto` */
+    int CH, B, BE, U;       /* B, BE = 0: leave `auto` */
     float decay[MAX_H];
 } chain_case;
 
@@ -154,7 +156,8 @@ static bool compile_chain(chain_kernels *ks, const chain_case *c)
     char common[96], blocked[128], scan[96];
     snprintf(common, sizeof common, "T=%s,D=%d,E=%d", ir_dtype_name(c->T), c->D, c->E);
     int n = snprintf(blocked, sizeof blocked, "%s,CH=%d", common, c->CH);
-    if (c->B) snprintf(blocked + n, sizeof blocked - (size_t)n, ",B=%d", c->B);
+    if (c->B) n += snprintf(blocked + n, sizeof blocked - (size_t)n, ",B=%d", c->B);
+    if (c->BE) snprintf(blocked + n, sizeof blocked - (size_t)n, ",BE=%d", c->BE);
     snprintf(scan, sizeof scan, "D=%d,E=%d,CH=%d,U=%d", c->D, c->E, c->CH, c->U);
     char single[128];
     n = snprintf(single, sizeof single, "%s", common);
@@ -292,11 +295,11 @@ static void test_chain_f32(void **state)
 {
     (void)state;
     const chain_case cases[] = {
-        {IR_F32, 1, 3, 45, 64, 64, 16, 16, 2, {1.0f, 0.9f, 0.5f}},     /* NC = 3, not a multiple of U */
-        {IR_F32, 2, 2, 100, 32, 48, 32, 16, 4, {0.99f, 1.0f}},         /* two blocks per chunk */
-        {IR_F32, 1, 1, 128, 32, 48, 32, 16, 4, {0.8f}},                /* N a multiple of CH and of CH U */
-        {IR_F32, 1, 2, 300, 16, 32, 16, 16, 8, {0.97f, 1.0f}},         /* NC = 19: three groups */
-        {IR_F32, 1, 2, 70, 32, 32, 64, 16, 3, {0.05f, 0.001f}},        /* strong decay; 4 blocks a chunk */
+        {IR_F32, 1, 3, 45, 64, 64, 16, 16, 64, 2, {1.0f, 0.9f, 0.5f}},     /* NC = 3, not a multiple of U */
+        {IR_F32, 2, 2, 100, 32, 48, 32, 16, 16, 4, {0.99f, 1.0f}},         /* 2 blocks a chunk, 3 column tiles */
+        {IR_F32, 1, 1, 128, 32, 40, 32, 16, 32, 4, {0.8f}},                /* N = CH U; E not a multiple of BE */
+        {IR_F32, 1, 2, 300, 16, 32, 16, 16, 32, 8, {0.97f, 1.0f}},         /* NC = 19: three groups */
+        {IR_F32, 1, 2, 70, 32, 32, 64, 16, 16, 3, {0.05f, 0.001f}},        /* strong decay; 4 blocks a chunk */
     };
     RUN_CHAIN(cases);
 }
@@ -305,9 +308,9 @@ static void test_chain_short(void **state)
 {
     (void)state;
     const chain_case cases[] = {
-        {IR_F32, 1, 2, 1, 64, 64, 16, 16, 2, {1.0f, 0.5f}},            /* N = 1 */
-        {IR_F32, 1, 2, 11, 64, 64, 32, 16, 2, {1.0f, 0.5f}},           /* N < CH */
-        {IR_F32, 1, 1, 150, 32, 32, 64, 0, 2, {0.97f}},                /* B = auto */
+        {IR_F32, 1, 2, 1, 64, 64, 16, 16, 32, 2, {1.0f, 0.5f}},            /* N = 1 */
+        {IR_F32, 1, 2, 11, 64, 64, 32, 16, 64, 2, {1.0f, 0.5f}},           /* N < CH */
+        {IR_F32, 1, 1, 150, 32, 32, 64, 0, 0, 2, {0.97f}},                 /* B, BE = auto */
     };
     RUN_CHAIN(cases);
 }
@@ -316,8 +319,8 @@ static void test_chain_bf16(void **state)
 {
     (void)state;
     const chain_case cases[] = {
-        {IR_BF16, 1, 2, 77, 64, 128, 32, 16, 3, {0.95f, 1.0f}},
-        {IR_BF16, 2, 1, 50, 64, 64, 16, 16, 2, {0.9f}},
+        {IR_BF16, 1, 2, 77, 64, 128, 32, 16, 64, 3, {0.95f, 1.0f}},
+        {IR_BF16, 2, 1, 50, 64, 64, 16, 16, 32, 2, {0.9f}},
     };
     RUN_CHAIN(cases);
 }
