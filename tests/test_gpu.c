@@ -612,6 +612,41 @@ static bool run_based(tile_dtype T, int Z, int H, int HK, int N, int E, uint64_t
     return ok;
 }
 
+/* BASED's chunk-parallel chain, each step against the interpreter, the next
+ * step fed the interpreter's (CH = 32, NC = 4 chunks, U = 8: one partial
+ * scan group). */
+static bool run_based_chain(tile_dtype T, int Z, int H, int HK, int N, int E, uint64_t seed)
+{
+    enum { F = 16, P = 1 + F + F * F, CH = 32 };
+    int NC = (N + CH - 1) / CH;
+    char defines[64], scan_defines[32], label[160];
+    snprintf(defines, sizeof defines, "E=%d,T=%s,CH=%d", E, dtname(T), CH);
+    snprintf(scan_defines, sizeof scan_defines, "E=%d", E);
+    th_rng rng = th_rng_new(seed);
+    size_t nq = (size_t)Z * H * N * F, nk = (size_t)Z * HK * N * F, nv = (size_t)Z * HK * N * E;
+    float *q = TH_NEW(float, nq), *k = TH_NEW(float, nk), *v = TH_NEW(float, nv);
+    th_fill(&rng, q, nq, -0.5, 0.5, (ir_dtype)T);
+    th_fill(&rng, k, nk, -0.5, 0.5, (ir_dtype)T);
+    th_fill(&rng, v, nv, -1, 1, (ir_dtype)T);
+    garg st[4] = {GFLT("k", T, k, Z, HK, N, F), GFLT("v", T, v, Z, HK, N, E),
+                  GOUT("kv_chunk", TILE_F32, Z, HK, NC, P, E), GOUT("ksum_chunk", TILE_F32, Z, HK, NC, P)};
+    snprintf(label, sizeof label, "based_chunk_state %s Z=%d HK=%d N=%d E=%d", dtname(T), Z, HK, N, E);
+    bool ok = run_case(label, "attention/based.tile", "based_chunk_state", defines, st, 4, seed);
+    garg scan[4] = {GFLT("kv_chunk", TILE_F32, st[2].result, Z, HK, NC, P, E),
+                    GFLT("ksum_chunk", TILE_F32, st[3].result, Z, HK, NC, P),
+                    GOUT("kv_in", TILE_F32, Z, HK, NC, P, E), GOUT("ksum_in", TILE_F32, Z, HK, NC, P)};
+    snprintf(label, sizeof label, "based_state_scan Z=%d HK=%d NC=%d E=%d", Z, HK, NC, E);
+    ok = ok && run_case(label, "attention/based.tile", "based_state_scan", scan_defines, scan, 4, seed);
+    garg out[6] = {GFLT("q", T, q, Z, H, N, F), GFLT("k", T, k, Z, HK, N, F), GFLT("v", T, v, Z, HK, N, E),
+                   GFLT("kv_in", TILE_F32, scan[2].result, Z, HK, NC, P, E),
+                   GFLT("ksum_in", TILE_F32, scan[3].result, Z, HK, NC, P), GOUT("o", T, Z, H, N, E)};
+    snprintf(label, sizeof label, "based_chunk_out %s Z=%d H=%d HK=%d N=%d E=%d", dtname(T), Z, H, HK, N, E);
+    ok = ok && run_case(label, "attention/based.tile", "based_chunk_out", defines, out, 6, seed);
+    free_results(st, 4), free_results(scan, 4), free_results(out, 6);
+    free(q), free(k), free(v);
+    return ok;
+}
+
 static bool run_duo_prefill(tile_dtype T, int Z, int H, int HK, int M, int N, int D, int W, int S, uint64_t seed)
 {
     char defines[64], label[160];
@@ -683,6 +718,7 @@ static void test_new_library(void **state)
     failed += !run_aaren(TILE_BF16, 1, 1, 1, 64, 64, 43);                      /* length 1 */
     failed += !run_based(TILE_BF16, 1, 4, 2, 100, 64, 44);                     /* GQA */
     failed += !run_based(TILE_F32, 2, 2, 1, 37, 32, 45);
+    failed += !run_based_chain(TILE_BF16, 1, 4, 2, 100, 64, 158);            /* GQA */
     failed += !run_flashlike("attention/based.tile", "based_window", "", TILE_BF16, 1, 2, 1, 100, 100, 64, 46);
     failed += !run_flashlike("attention/based.tile", "based_window", "", TILE_F32, 1, 4, 2, 77, 131, 32, 47);
     failed += !run_flashlike("attention/s2.tile", "s2_fwd", "S=4,L=16", TILE_BF16, 1, 4, 2, 100, 100, 64, 48);
