@@ -215,8 +215,8 @@ static bool check_chain(const chain_kernels *ks, const chain_case *c, int NC, co
     ok = th_check(what, kv_in, ref_states, TH_DIMS(d.Z, d.H, NC, d.D, d.E), th_rtol(c->T)) && ok;
     free(ref_states);
 
-    /* the chain and the single launch differ only in the order of f32 sums
-     * (and the 16-bit roundings those reach) */
+    /* the chain and the single launch differ in the order of f32 sums and
+     * in which operand takes the decay before rounding to T (v, not k) */
     double *single = TH_NEW(double, nv);
     for (size_t i = 0; i < nv; i++) single[i] = o_single[i];
     snprintf(what, sizeof what, "%s Z=%d H=%d N=%d: O vs %s", ks->out.label, d.Z, d.H, d.N,
