@@ -8,9 +8,9 @@
  * |interp|), infinities exactly, any NaN fails.  Cases cover every mask of
  * the library (full, causal, streaming, document, document-causal,
  * block-sparse), the backward kernels, paged decoding with its combine,
- * Lightning-2, odd lengths, M != N both ways, length 1, GQA/MQA, f16, bf16
- * and f32, strided and misaligned arguments (the general variant), and a
- * failed assert on the device.  Also: the disk cache is used by a second
+ * Lightning-2 and its chunk-parallel chain, odd lengths, M != N both ways,
+ * length 1, GQA/MQA, f16, bf16 and f32, strided and misaligned arguments
+ * (the general variant), and a failed assert on the device.  Also: the disk cache is used by a second
  * context and a corrupt entry is recompiled.
  *
  * Exits 77 (CTest: skipped) when there is no CUDA driver or device; never
@@ -484,6 +484,41 @@ static void test_decode(void **state)
 }
 
 /* ---- Lightning-2 and block-sparse ------------------------------------------------------ */
+/* The chunk-parallel chain: each step's GPU output against the interpreter's,
+ * the next step fed the interpreter's (CH = 32: B <= 32; NC = 10 chunks, 3
+ * scan groups of U = 4; E = 96 leaves a partial column tile at BE = 64). */
+static bool run_lightning_chain(tile_dtype T, int Z, int H, int N, int D, int E, uint64_t seed)
+{
+    enum { CH = 32, U = 4 };
+    int NC = (N + CH - 1) / CH;
+    char defines[96], scan_defines[64], label[160];
+    snprintf(defines, sizeof defines, "D=%d,E=%d,T=%s,CH=%d", D, E, dtname(T), CH);
+    snprintf(scan_defines, sizeof scan_defines, "D=%d,E=%d,CH=%d,U=%d", D, E, CH, U);
+    th_rng rng = th_rng_new(seed);
+    size_t nqk = (size_t)Z * H * N * D, nv = (size_t)Z * H * N * E;
+    float *q = TH_NEW(float, nqk), *k = TH_NEW(float, nqk), *v = TH_NEW(float, nv);
+    th_fill(&rng, q, nqk, -1, 1, (ir_dtype)T);
+    th_fill(&rng, k, nqk, -1, 1, (ir_dtype)T);
+    th_fill(&rng, v, nv, -1, 1, (ir_dtype)T);
+    float decay[4] = {0.97f, 1.0f, 0.5f, 0.9f};
+    garg st[4] = {GFLT("k", T, k, Z, H, N, D), GFLT("v", T, v, Z, H, N, E), GFLT("decay", TILE_F32, decay, H),
+                  GOUT("kv_chunk", TILE_F32, Z, H, NC, D, E)};
+    snprintf(label, sizeof label, "lightning2_chunk_state %s Z=%d H=%d N=%d D=%d E=%d", dtname(T), Z, H, N, D, E);
+    bool ok = run_case(label, "attention/lightning2.tile", "lightning2_chunk_state", defines, st, 4, seed);
+    garg scan[3] = {GFLT("kv_chunk", TILE_F32, st[3].result, Z, H, NC, D, E),
+                    GFLT("decay", TILE_F32, decay, H), GOUT("kv_in", TILE_F32, Z, H, NC, D, E)};
+    snprintf(label, sizeof label, "lightning2_state_scan Z=%d H=%d NC=%d D=%d E=%d", Z, H, NC, D, E);
+    ok = ok && run_case(label, "attention/lightning2.tile", "lightning2_state_scan", scan_defines, scan, 3, seed);
+    garg out[6] = {GFLT("q", T, q, Z, H, N, D), GFLT("k", T, k, Z, H, N, D), GFLT("v", T, v, Z, H, N, E),
+                   GFLT("decay", TILE_F32, decay, H), GFLT("kv_in", TILE_F32, scan[2].result, Z, H, NC, D, E),
+                   GOUT("o", T, Z, H, N, E)};
+    snprintf(label, sizeof label, "lightning2_chunk_out %s Z=%d H=%d N=%d D=%d E=%d", dtname(T), Z, H, N, D, E);
+    ok = ok && run_case(label, "attention/lightning2.tile", "lightning2_chunk_out", defines, out, 6, seed);
+    free_results(st, 4), free_results(scan, 3), free_results(out, 6);
+    free(q), free(k), free(v);
+    return ok;
+}
+
 static void test_lightning2(void **state)
 {
     (void)state;
@@ -503,6 +538,7 @@ static void test_lightning2(void **state)
         failed += !run_case(label, "attention/lightning2.tile", "lightning2", defines, args, 5, 20 + i);
         free_results(args, 5);
     }
+    failed += !run_lightning_chain(TILE_BF16, 1, 3, 300, 64, 96, 24);
     assert_int_equal(failed, 0);
 }
 
@@ -573,6 +609,41 @@ static bool run_based(tile_dtype T, int Z, int H, int HK, int N, int E, uint64_t
                     GOUT("o", T, Z, H, N, E)};
     bool ok = run_case(label, "attention/based.tile", "based_fwd", defines, args, 4, seed);
     free_results(args, 4);
+    return ok;
+}
+
+/* BASED's chunk-parallel chain, each step against the interpreter, the next
+ * step fed the interpreter's (CH = 32, NC = 4 chunks, U = 8: one partial
+ * scan group). */
+static bool run_based_chain(tile_dtype T, int Z, int H, int HK, int N, int E, uint64_t seed)
+{
+    enum { F = 16, P = 1 + F + F * F, CH = 32 };
+    int NC = (N + CH - 1) / CH;
+    char defines[64], scan_defines[32], label[160];
+    snprintf(defines, sizeof defines, "E=%d,T=%s,CH=%d", E, dtname(T), CH);
+    snprintf(scan_defines, sizeof scan_defines, "E=%d", E);
+    th_rng rng = th_rng_new(seed);
+    size_t nq = (size_t)Z * H * N * F, nk = (size_t)Z * HK * N * F, nv = (size_t)Z * HK * N * E;
+    float *q = TH_NEW(float, nq), *k = TH_NEW(float, nk), *v = TH_NEW(float, nv);
+    th_fill(&rng, q, nq, -0.5, 0.5, (ir_dtype)T);
+    th_fill(&rng, k, nk, -0.5, 0.5, (ir_dtype)T);
+    th_fill(&rng, v, nv, -1, 1, (ir_dtype)T);
+    garg st[4] = {GFLT("k", T, k, Z, HK, N, F), GFLT("v", T, v, Z, HK, N, E),
+                  GOUT("kv_chunk", TILE_F32, Z, HK, NC, P, E), GOUT("ksum_chunk", TILE_F32, Z, HK, NC, P)};
+    snprintf(label, sizeof label, "based_chunk_state %s Z=%d HK=%d N=%d E=%d", dtname(T), Z, HK, N, E);
+    bool ok = run_case(label, "attention/based.tile", "based_chunk_state", defines, st, 4, seed);
+    garg scan[4] = {GFLT("kv_chunk", TILE_F32, st[2].result, Z, HK, NC, P, E),
+                    GFLT("ksum_chunk", TILE_F32, st[3].result, Z, HK, NC, P),
+                    GOUT("kv_in", TILE_F32, Z, HK, NC, P, E), GOUT("ksum_in", TILE_F32, Z, HK, NC, P)};
+    snprintf(label, sizeof label, "based_state_scan Z=%d HK=%d NC=%d E=%d", Z, HK, NC, E);
+    ok = ok && run_case(label, "attention/based.tile", "based_state_scan", scan_defines, scan, 4, seed);
+    garg out[6] = {GFLT("q", T, q, Z, H, N, F), GFLT("k", T, k, Z, HK, N, F), GFLT("v", T, v, Z, HK, N, E),
+                   GFLT("kv_in", TILE_F32, scan[2].result, Z, HK, NC, P, E),
+                   GFLT("ksum_in", TILE_F32, scan[3].result, Z, HK, NC, P), GOUT("o", T, Z, H, N, E)};
+    snprintf(label, sizeof label, "based_chunk_out %s Z=%d H=%d HK=%d N=%d E=%d", dtname(T), Z, H, HK, N, E);
+    ok = ok && run_case(label, "attention/based.tile", "based_chunk_out", defines, out, 6, seed);
+    free_results(st, 4), free_results(scan, 4), free_results(out, 6);
+    free(q), free(k), free(v);
     return ok;
 }
 
@@ -647,6 +718,7 @@ static void test_new_library(void **state)
     failed += !run_aaren(TILE_BF16, 1, 1, 1, 64, 64, 43);                      /* length 1 */
     failed += !run_based(TILE_BF16, 1, 4, 2, 100, 64, 44);                     /* GQA */
     failed += !run_based(TILE_F32, 2, 2, 1, 37, 32, 45);
+    failed += !run_based_chain(TILE_BF16, 1, 4, 2, 100, 64, 158);            /* GQA */
     failed += !run_flashlike("attention/based.tile", "based_window", "", TILE_BF16, 1, 2, 1, 100, 100, 64, 46);
     failed += !run_flashlike("attention/based.tile", "based_window", "", TILE_F32, 1, 4, 2, 77, 131, 32, 47);
     failed += !run_flashlike("attention/s2.tile", "s2_fwd", "S=4,L=16", TILE_BF16, 1, 4, 2, 100, 100, 64, 48);
