@@ -367,3 +367,71 @@ void cg_lower_dot_wgmma(cg_ctx *g, ir_op *op)
     tie(g, "wgmma.wait_group.sync.aligned 0;", out, nacc);
     tie_all(g, "", tail, m->nregs - nacc, 128);
 }
+
+/* ---- probes for tests (codegen.h) ------------------------------------------- */
+
+typedef struct probe {
+    arena mem;
+    cg_ctx g;
+    cg_val val;
+    ir_value buf;
+    ir_layout layout;
+} probe;
+
+/* A context whose builder has no block: every LLVM value built from
+ * constants folds to a constant.  One buffer value (id 0) of `rows` x
+ * `cols` 16-bit elements, swizzle=128, rows the slower dim, at `base`. */
+static void probe_open(probe *p, int64_t rows, int64_t cols, int64_t base)
+{
+    memset(p, 0, sizeof *p);
+    arena_init(&p->mem);
+    p->g.mem = &p->mem;
+    p->g.ctx = LLVMContextCreate();
+    p->g.b = LLVMCreateBuilderInContext(p->g.ctx);
+    p->layout = (ir_layout){.kind = IR_LAYOUT_SHARED, .rank = 2, .vec = 8, .per_phase = 1, .max_phase = 8,
+                            .swizzle = 128, .order = {1, 0}};
+    p->buf = (ir_value){.id = 0, .type = {.kind = IR_TY_TILE, .dtype = IR_BF16, .rank = 2, .shape = {rows, cols},
+                                          .layout = &p->layout}};
+    p->val = (cg_val){.lowered = true, .nregs = 1};
+    p->val.regs = arena_calloc(&p->mem, 1, sizeof *p->val.regs);
+    if (p->val.regs) p->val.regs[0] = cg_i32(&p->g, base);
+    p->g.vals = &p->val;
+    p->g.nvals = 1;
+}
+
+static void probe_close(probe *p)
+{
+    LLVMDisposeBuilder(p->g.b);
+    LLVMContextDispose(p->g.ctx);
+    arena_free(&p->mem);
+}
+
+static int64_t const_of(LLVMValueRef v) { return v && LLVMIsConstant(v) ? (int64_t)LLVMConstIntGetZExtValue(v) : -1; }
+
+int64_t cg_wgmma_probe_store(int64_t rows, int64_t cols, int64_t base, int64_t r, int64_t c)
+{
+    probe p;
+    probe_open(&p, rows, cols, base);
+    int64_t a = -1;
+    if (p.val.regs) a = const_of(cg_buffer_addr(&p.g, &p.buf, cg_i32(&p.g, r), cg_i32(&p.g, c)));
+    probe_close(&p);
+    return a;
+}
+
+int64_t cg_wgmma_probe_desc(bool k_major, int64_t rows, int64_t base, int64_t mn0, int64_t k0, uint64_t *desc)
+{
+    probe p;
+    probe_open(&p, rows, WG_SLAB, base);
+    wg_operand o = {.base = p.val.regs ? p.val.regs[0] : NULL, .rows = rows, .k_major = k_major};
+    int64_t ok = -1;
+    if (o.base) {
+        /* mn0 as the lowering's run-time part (the warpgroup's rows). */
+        LLVMValueRef d = descriptor(&p.g, &o, cg_i32(&p.g, mn0), 0, k0);
+        if (d && LLVMIsConstant(d)) {
+            *desc = LLVMConstIntGetZExtValue(d);
+            ok = 0;
+        }
+    }
+    probe_close(&p);
+    return ok;
+}
