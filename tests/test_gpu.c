@@ -1324,6 +1324,8 @@ static void test_wgmma(void **state)
                     for (int k = 64; k <= 128; k += 64) failed += !run_wgmma_dot(T, 200, 150, k, bm, bn, seed++);
         }
         failed += !run_wgmma_dot(TILE_BF16, 64, 16, 64, 64, 16, seed++);   /* N = 16: B K-major */
+        failed += !run_wgmma_dot(TILE_BF16, 100, 64, 32, 64, 64, seed++);  /* K = 32: A M-major, B N-major */
+        failed += !run_wgmma_dot(TILE_F16, 70, 128, 48, 64, 128, seed++);  /* K = 48, two slabs of N */
         failed += !run_wgmma_chain(TILE_BF16, 100, 64, 64, 64, 64, seed++);
         failed += !run_wgmma_chain(TILE_F16, 130, 128, 128, 64, 128, seed++);
         static const fwd_case fwd4[] = {
