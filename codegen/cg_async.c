@@ -10,7 +10,11 @@
  * fastest dim first) with Triton's XOR swizzle: in memory row r, the
  * vec-element chunk j is stored at chunk j ^ ((r / per_phase) % max_phase),
  * so the eight 16-byte rows one ldmatrix reads, and the 16-byte chunks a
- * warp's cp.async writes, fall in different banks without padding. */
+ * warp's cp.async writes, fall in different banks without padding.
+ * swizzle=128 (wgmma's operands, cg_wgmma.c): the fastest dim in slabs of
+ * 128 bytes, each [rows][128 bytes]; chunk c of row r at c ^ (r % 8); such
+ * buffers and, in a wgmma module, the scratch above them start on
+ * 1024-byte boundaries, where the hardware's swizzle pattern starts. */
 #include "cg_impl.h"
 
 #include <stdio.h>
@@ -25,7 +29,8 @@ static void place(ir_op *op, void *ctx)
     cg_ctx *g = ctx;
     if (op->code != IR_OP_LOCAL_ALLOC) return;
     const ir_value *v = op->results[0];
-    g->persist = (g->persist + 127) & ~(int64_t)127;
+    int64_t align = v->type.layout && v->type.layout->swizzle == 128 ? 1024 : 128;
+    g->persist = (g->persist + align - 1) & ~(align - 1);
     if (v->id >= 0 && v->id < g->nvals) g->buf_off[v->id] = g->persist;
     g->persist += buffer_bytes(&v->type);
 }
@@ -36,7 +41,8 @@ bool cg_place_buffers(cg_ctx *g)
     if (!g->buf_off) return false;
     g->persist = 0;
     ir_walk(g->f->body, place, g);
-    g->persist = (g->persist + 127) & ~(int64_t)127;
+    int64_t align = g->wgmma ? 1024 : 128;
+    g->persist = (g->persist + align - 1) & ~(align - 1);
     /* Until the first buffer comes alive, the scratch may use its place
      * too (flash_fwd's conversion of Q before the loop needs no memory of
      * its own): cg_lower_local moves the scratch up at the first alloc. */
@@ -54,7 +60,14 @@ static void buffers_come_alive(cg_ctx *g)
     if (g->smem_bytes > 0) cg_barrier(g);
     g->buffers_live = true;
     LLVMValueRef off = cg_i32(g, g->persist);
-    g->scratch = LLVMConstGEP2(LLVMInt8TypeInContext(g->ctx), g->smem, &off, 1);
+    if (LLVMIsConstant(g->smem)) {
+        g->scratch = LLVMConstGEP2(LLVMInt8TypeInContext(g->ctx), g->smem, &off, 1);
+    } else { /* the run-time aligned base (wgmma): computed in the entry block */
+        LLVMBasicBlockRef at = LLVMGetInsertBlock(g->b);
+        LLVMPositionBuilderBefore(g->b, g->entry_end);
+        g->scratch = LLVMBuildGEP2(g->b, LLVMInt8TypeInContext(g->ctx), g->smem, &off, 1, "scratch");
+        LLVMPositionBuilderAtEnd(g->b, at);
+    }
     if (g->persist > g->smem_bytes) g->smem_bytes = (int)g->persist;
 }
 
@@ -104,12 +117,37 @@ void cg_lower_local(cg_ctx *g, ir_op *op)
  * registers hold them all (one add each per use), instead of one per
  * ldmatrix.  (x + hi) ^ p = hi + (x ^ p) because hi is a multiple of
  * max_phase and p < max_phase. */
+/* swizzle=128: slab c / W (W = 128 / es elements), row r, chunk ^ r % 8.
+ * The row's constant part keeps the phase when a multiple of 8. */
+static LLVMValueRef slab_addr(cg_ctx *g, const ir_value *v, LLVMValueRef base, LLVMValueRef rv, int64_t rc,
+                              LLVMValueRef cv, int64_t cc)
+{
+    LLVMBuilderRef b = g->b;
+    const ir_layout *l = v->type.layout;
+    int64_t es = ir_dtype_size(v->type.dtype), w = 128 / es, rows = v->type.shape[l->order[1]];
+    if (rc % 8 != 0) {
+        rv = LLVMBuildAdd(b, rv, cg_i32(g, rc), "");
+        rc = 0;
+    }
+    LLVMValueRef c = LLVMBuildAdd(b, cv, cg_i32(g, cc), "");
+    LLVMValueRef slab = LLVMBuildUDiv(b, c, cg_i32(g, w), "");
+    LLVMValueRef inrow = LLVMBuildURem(b, c, cg_i32(g, w), "");
+    LLVMValueRef chunk = LLVMBuildXor(b, LLVMBuildUDiv(b, inrow, cg_i32(g, 16 / es), ""),
+                                      LLVMBuildAnd(b, rv, cg_i32(g, 7), ""), "");
+    LLVMValueRef off = LLVMBuildMul(b, slab, cg_i32(g, rows * 128), "");
+    off = LLVMBuildAdd(b, off, LLVMBuildMul(b, rv, cg_i32(g, 128), ""), "");
+    off = LLVMBuildAdd(b, off, LLVMBuildMul(b, chunk, cg_i32(g, 16), ""), "");
+    off = LLVMBuildAdd(b, off, LLVMBuildMul(b, LLVMBuildURem(b, inrow, cg_i32(g, 16 / es), ""), cg_i32(g, es), ""), "");
+    return LLVMBuildAdd(b, LLVMBuildAdd(b, base, off, ""), cg_i32(g, rc * 128), "");
+}
+
 LLVMValueRef cg_buffer_addr_split(cg_ctx *g, const ir_value *v, LLVMValueRef rv, int64_t rc, LLVMValueRef cv,
                                   int64_t cc)
 {
     const ir_layout *l = v->type.layout;
     cg_val *bv = cg_get(g, v);
     if (!bv) return NULL;
+    if (l->swizzle == 128) return slab_addr(g, v, bv->regs[0], rv, rc, cv, cc);
     LLVMBuilderRef b = g->b;
     int64_t es = ir_dtype_size(v->type.dtype), pitch = v->type.shape[l->order[0]];
     int64_t period = (int64_t)l->per_phase * l->max_phase;
@@ -144,6 +182,9 @@ void cg_lower_async(cg_ctx *g, ir_op *op)
     case IR_OP_ASYNC_WAIT:
         snprintf(text, sizeof text, "cp.async.wait_group %d;", (int)op->attr.i);
         cg_inline_asm(g, v, text, "~{memory}", NULL, 0, true);
+        /* cp.async writes through the generic proxy; wgmma reads through
+         * the async one (the barrier that follows publishes both). */
+        if (g->wgmma) cg_fence_proxy_async(g);
         return;
     default: cg_barrier(g); return;
     }

@@ -477,7 +477,8 @@ void cg_lower_dot(cg_ctx *g, ir_op *op)
      * reads the buffer element by element (cg_value_at). */
     if ((cg_is_buffer(op->operands[0]) || cg_is_buffer(op->operands[1])) && !(rl && rl->kind == IR_LAYOUT_MMA))
         mma = false;
-    if (mma && rl && rl->kind == IR_LAYOUT_MMA) lower_dot_mma_regs(g, op);
+    if (mma && cg_wgmma_applies(g, op)) cg_lower_dot_wgmma(g, op);
+    else if (mma && rl && rl->kind == IR_LAYOUT_MMA) lower_dot_mma_regs(g, op); /* v3 too: same registers */
     else if (mma) lower_dot_mma(g, op);
     else lower_dot_generic(g, op);
 }

@@ -20,12 +20,12 @@ static void init_nvptx_once(void)
     LLVMInitializeNVPTXAsmPrinter();
 }
 
-LLVMTargetMachineRef cg_target_machine(const ir_target *t, char **error)
+LLVMTargetMachineRef cg_target_machine(const ir_target *t, const char *arch, char **error)
 {
     init_nvptx_once();
     LLVMTargetRef target;
     if (LLVMGetTargetFromTriple(CG_TRIPLE, &target, error)) return NULL;
-    return LLVMCreateTargetMachine(target, CG_TRIPLE, t->arch, t->ptx_features,
+    return LLVMCreateTargetMachine(target, CG_TRIPLE, arch ? arch : t->arch, t->ptx_features,
                                    LLVMCodeGenLevelAggressive, LLVMRelocDefault,
                                    LLVMCodeModelDefault);
 }

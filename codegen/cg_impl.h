@@ -9,6 +9,7 @@
  *   cg_index.c       slice, concat, argmax/argmin, associative_scan
  *   cg_math.c        sin cos erf log1p expm1 pow (f64 software routines)
  *   cg_dot.c         dot: the generic SIMT path, mma.sync for bf16/f16
+ *   cg_wgmma.c       dot: Hopper's wgmma.mma_async (mma v3 layouts, sm_90a)
  *   cg_memory.c      load, store, atomic_add (predicated, vectorised)
  *   cg_effects.c     assert and print
  *   cg_emit.c        target machine, O3, PTX text
@@ -32,6 +33,7 @@
 
 #define CG_TRIPLE "nvptx64-nvidia-cuda"
 #define CG_MAX_REGS 4096 /* registers of one tile in one thread */
+#define CG_MAX_ASM_ARGS 160 /* inputs of one inline asm */
 
 typedef struct cg_tensor {
     LLVMValueRef ptr;                  /* ptr addrspace(1) to element [0,...] */
@@ -101,6 +103,10 @@ typedef struct cg_ctx {
      * mma.sync, TILE_CG_NO_VECTOR=1 the vector global accesses. */
     bool no_mma, no_vector;
     uint64_t vector_ok;          /* cg_options.vector_ok: by parameter index */
+    /* The module has mma v3 (wgmma) layouts: emitted for sm_90a, with the
+     * dynamic shared memory aligned to 1024 bytes at run time (the 128-byte
+     * swizzle pattern of wgmma's descriptors starts at such a boundary). */
+    bool wgmma;
     LLVMValueRef tid, lane, warp; /* i32, computed in the entry block */
 
     cg_val *vals;                /* by ir_value id */
@@ -209,6 +215,13 @@ bool cg_mma_reduce(cg_ctx *g, ir_op *op);
 /* ---- cg_dot.c ---- */
 void cg_lower_dot(cg_ctx *g, ir_op *op);
 
+/* ---- cg_wgmma.c ---- */
+bool cg_wgmma_applies(cg_ctx *g, const ir_op *op);
+void cg_lower_dot_wgmma(cg_ctx *g, ir_op *op);
+/* fence.proxy.async.shared::cta: this thread's shared-memory writes become
+ * visible to wgmma (the async proxy) after the next barrier. */
+void cg_fence_proxy_async(cg_ctx *g);
+
 /* ---- cg_memory.c ---- */
 void cg_lower_load(cg_ctx *g, ir_op *op);
 void cg_lower_store(cg_ctx *g, ir_op *op);   /* store and atomic_add */
@@ -237,7 +250,8 @@ LLVMValueRef cg_buffer_addr_split(cg_ctx *g, const ir_value *v, LLVMValueRef rv,
 /* ---- cg_memory.c (async copies) ---- */
 void cg_lower_async_copy(cg_ctx *g, ir_op *op);
 /* ---- cg_emit.c ---- */
-LLVMTargetMachineRef cg_target_machine(const ir_target *t, char **error);
+/* arch: the NVPTX CPU (t->arch, or "sm_90a" for wgmma). */
+LLVMTargetMachineRef cg_target_machine(const ir_target *t, const char *arch, char **error);
 tile_status cg_finish(cg_ctx *g, cg_emit_kind kind, cg_result *out);
 
 #endif

@@ -93,8 +93,12 @@ LLVMValueRef cg_intrinsic(cg_ctx *g, const char *name, LLVMTypeRef *overloads, i
 LLVMValueRef cg_inline_asm(cg_ctx *g, LLVMTypeRef ret, const char *text, const char *constraints,
                            LLVMValueRef *args, int nargs, bool side_effects)
 {
-    LLVMTypeRef at[16];
-    for (int i = 0; i < nargs && i < 16; i++) at[i] = LLVMTypeOf(args[i]);
+    LLVMTypeRef at[CG_MAX_ASM_ARGS]; /* wgmma m64n256: 128 accumulators + A + B */
+    if (nargs > CG_MAX_ASM_ARGS) {
+        cg_error(g, NULL, "internal error: inline asm with %d operands", nargs);
+        nargs = CG_MAX_ASM_ARGS;
+    }
+    for (int i = 0; i < nargs; i++) at[i] = LLVMTypeOf(args[i]);
     LLVMTypeRef fty = LLVMFunctionType(ret, at, (unsigned)nargs, 0);
     LLVMValueRef asmv = LLVMGetInlineAsm(fty, (char *)text, strlen(text), (char *)constraints,
                                          strlen(constraints), side_effects, 0,
@@ -496,11 +500,20 @@ static void build_entry(cg_ctx *g)
     LLVMTypeRef smem_ty = LLVMArrayType2(LLVMInt8TypeInContext(g->ctx), 0);
     g->smem = LLVMAddGlobalInAddressSpace(g->mod, smem_ty, "tile_smem", 3);
     LLVMSetLinkage(g->smem, LLVMExternalLinkage);
-    LLVMSetAlignment(g->smem, 16);
+    LLVMSetAlignment(g->smem, g->wgmma ? 1024 : 16);
 
     g->entry = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "entry");
     LLVMBasicBlockRef body = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "body");
     LLVMPositionBuilderAtEnd(g->b, g->entry);
+    if (g->wgmma) {
+        /* The declared alignment of dynamic shared memory is not a promise
+         * of the launch: round the base up at run time (1 KiB more is
+         * requested, cg_emit_kernel). */
+        LLVMTypeRef i32 = LLVMInt32TypeInContext(g->ctx);
+        LLVMValueRef raw = LLVMBuildPtrToInt(g->b, g->smem, i32, "");
+        LLVMValueRef up = LLVMBuildAnd(g->b, LLVMBuildAdd(g->b, raw, cg_i32(g, 1023), ""), cg_i32(g, ~1023), "");
+        g->smem = LLVMBuildIntToPtr(g->b, up, LLVMTypeOf(g->smem), "smem1k");
+    }
     g->tid = cg_intrinsic(g, "llvm.nvvm.read.ptx.sreg.tid.x", NULL, 0, NULL, 0);
     g->lane = LLVMBuildAnd(g->b, g->tid, cg_i32(g, 31), "lane");
     g->warp = LLVMBuildLShr(g->b, g->tid, cg_i32(g, 5), "warp");
@@ -535,7 +548,13 @@ tile_status cg_emit_kernel_with(ir_func *f, const ir_target *t, const cg_options
     g.vals = arena_calloc(g.mem, (size_t)(g.nvals ? g.nvals : 1), sizeof *g.vals);
     if (!g.vals) return TILE_ERR_NOMEM;
     char *err = NULL;
-    g.tm = cg_target_machine(t, &err);
+    for (const ir_layout *l = m->layouts.first; l; l = l->next)
+        if (l->kind == IR_LAYOUT_MMA && l->version == 3) g.wgmma = true;
+    if (g.wgmma && !t->has_wgmma) {
+        diag_error(g.diags, f->loc, "the schedule uses wgmma (mma v3), which target %s does not have", t->arch);
+        return TILE_ERR_ARG;
+    }
+    g.tm = cg_target_machine(t, g.wgmma ? "sm_90a" : NULL, &err);
     if (!g.tm) {
         diag_error(g.diags, f->loc, "internal error: no NVPTX target: %s", err ? err : "?");
         LLVMDisposeMessage(err);
@@ -553,7 +572,7 @@ tile_status cg_emit_kernel_with(ir_func *f, const ir_target *t, const cg_options
     if (g.status == TILE_OK && !cg_place_buffers(&g)) g.status = TILE_ERR_NOMEM;
     if (g.status == TILE_OK) lower_ops(&g, f->body);
     if (g.status == TILE_OK) {
-        out->smem_bytes = g.smem_bytes;
+        out->smem_bytes = g.smem_bytes + (g.wgmma && g.smem_bytes > 0 ? 1024 : 0);
         out->nasserts = g.nasserts;
         out->asserts = g.asserts;
         if (kind != CG_EMIT_ANALYSIS) g.status = cg_finish(&g, kind, out);

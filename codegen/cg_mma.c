@@ -99,9 +99,10 @@ static bool build_row_slice(cg_ctx *g, cg_map *m, const ir_layout *p)
 bool cg_mma_build_map(cg_ctx *g, cg_map *m, const ir_layout *l)
 {
     switch (l->kind) {
-    case IR_LAYOUT_MMA: return m->rank == 2 && build_mma(g, m, l);
+    /* v3 with warpgroups only along M numbers its registers as v2 (cg_wgmma.c). */
+    case IR_LAYOUT_MMA: return m->rank == 2 && (l->version == 2 || l->warps_per_cta[1] == 1) && build_mma(g, m, l);
     case IR_LAYOUT_DOT_OPERAND:
-        return m->rank == 2 && l->opidx == 0 && l->parent->warps_per_cta[1] == 1 &&
+        return m->rank == 2 && l->opidx == 0 && l->parent->warps_per_cta[1] == 1 && l->parent->kind == IR_LAYOUT_MMA &&
                m->shape[1] % 16 == 0 && build_mma(g, m, l->parent);
     case IR_LAYOUT_SLICE:
         return m->rank == 1 && l->dim == 1 && l->parent->kind == IR_LAYOUT_MMA &&

@@ -59,4 +59,14 @@ tile_status cg_emit_kernel_with(ir_func *f, const ir_target *t, const cg_options
 int cg_layout_thread_map(const ir_layout *l, int rank, const int64_t *shape, int num_warps,
                          int tid, int64_t *coord, bool *valid, int cap);
 
+/* For tests, without a GPU: wgmma's shared-memory addressing (cg_wgmma.c,
+ * cg_async.c) evaluated on constants.  probe_store: the byte address at
+ * which a 16-bit buffer of rows x cols in the 128-byte swizzle (swizzle=128,
+ * rows the slower dim) at `base` keeps element (r, c), or -1.  probe_desc:
+ * the matrix descriptor the lowering builds for an operand in such a
+ * buffer of `rows` rows at `base` (k_major: its rows run along M/N),
+ * for the block starting at M/N index mn0 and k index k0; 0, or -1. */
+int64_t cg_wgmma_probe_store(int64_t rows, int64_t cols, int64_t base, int64_t r, int64_t c);
+int64_t cg_wgmma_probe_desc(bool k_major, int64_t rows, int64_t base, int64_t mn0, int64_t k0, uint64_t *desc);
+
 #endif

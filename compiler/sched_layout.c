@@ -136,6 +136,7 @@ typedef struct assign_ctx {
     int num_warps;
     const ir_layout **hint;   /* by value id; NULL: the blocked default */
     int nhint;
+    bool wgmma;               /* sched_wgmma_enabled */
     bool changed;
     bool oom;
 } assign_ctx;
@@ -178,7 +179,26 @@ bool sched_mma_fits(const ir_layout *l, const ir_type *t)
     }
 }
 
-/* Is dot `op` one for mma.sync m16n8k16?  Then its accumulator layout. */
+bool sched_wgmma_enabled(const ir_target *t)
+{
+    const char *env = getenv("TILE_WGMMA");
+    return t && t->has_wgmma && env && env[0] && strcmp(env, "0") != 0;
+}
+
+/* wgmma m64nNk16 for an M-row accumulator: all warps along M in whole
+ * warpgroups (64 rows each per instruction), N <= 256 columns in one
+ * instruction; NULL when the dot does not fit. */
+static const ir_layout *wgmma_layout(assign_ctx *a, int64_t M, int64_t N)
+{
+    if (!a->wgmma || a->num_warps % 4 != 0 || M % (16 * a->num_warps) != 0 || N > 256) return NULL;
+    ir_layout l = {.kind = IR_LAYOUT_MMA, .rank = 2, .version = 3};
+    l.warps_per_cta[0] = a->num_warps;
+    l.warps_per_cta[1] = 1;
+    return intern(a, &l);
+}
+
+/* Is dot `op` one for the tensor cores (wgmma, else mma.sync m16n8k16)?
+ * Then its accumulator layout. */
 static const ir_layout *dot_mma(assign_ctx *a, const ir_op *op)
 {
     const ir_type *x = &op->operands[0]->type, *y = &op->operands[1]->type, *r = &op->results[0]->type;
@@ -186,7 +206,8 @@ static const ir_layout *dot_mma(assign_ctx *a, const ir_op *op)
         (x->dtype != IR_BF16 && x->dtype != IR_F16) || x->rank != 2 || y->rank != 2)
         return NULL;
     if (x->shape[0] % 16 || x->shape[1] % 16 || y->shape[1] % 8) return NULL;
-    const ir_layout *l = mma_layout(a, r->shape[0]);
+    const ir_layout *l = wgmma_layout(a, r->shape[0], r->shape[1]);
+    if (!l) l = mma_layout(a, r->shape[0]);
     return sched_mma_fits(l, r) ? l : NULL;
 }
 
@@ -422,7 +443,7 @@ tile_status sched_assign_layouts(ir_module *m, const ir_target *t, int num_warps
                    m->target.num_warps);
         return TILE_ERR_INTERNAL;
     }
-    assign_ctx a = {.m = m, .t = t, .num_warps = num_warps};
+    assign_ctx a = {.m = m, .t = t, .num_warps = num_warps, .wgmma = sched_wgmma_enabled(t)};
     for (ir_func *f = m->first; f; f = f->next) {
         tile_status st = assign_func(&a, f);
         if (st != TILE_OK) return st;

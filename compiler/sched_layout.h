@@ -20,6 +20,11 @@ tile_status sched_assign_layouts(ir_module *m, const ir_target *t, int num_warps
  * kernels run out of registers). */
 int sched_choose_num_warps(const ir_func *f);
 
+/* Hopper's wgmma for tensor-core dots (mma v3 layouts, emitted for sm_90a):
+ * opt-in with the environment variable TILE_WGMMA=1 (read here, the one
+ * place) on a target that has it. */
+bool sched_wgmma_enabled(const ir_target *t);
+
 /* The blocked layout chosen for a tile of this shape (exposed for tests). */
 /* Does an mma-family layout (mma, slice(mma, 1), dot_operand(mma, 0)) cover a
  * tile of type t exactly (codegen's register maps assume it)? */

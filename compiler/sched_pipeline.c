@@ -33,6 +33,7 @@
 typedef struct pipe_load {
     ir_op *load;
     ir_value *buf;
+    bool wgmma;          /* feeds_wgmma: the buffer has swizzle=128 */
 } pipe_load;
 
 /* Buffers made so far: a later loop of the same block whose loads have
@@ -86,6 +87,25 @@ static bool only_mma_operand(const pipe_loop *p, const ir_value *v, int depth)
         return false;
     }
     return true;
+}
+
+/* Do all the dots v feeds (directly or through one trans) run on wgmma
+ * (mma v3 result)?  Then its buffer takes wgmma's 128-byte swizzle
+ * (whole 128-byte rows of the fastest dim, rows in groups of 8), which
+ * the descriptors read in place. */
+static bool feeds_wgmma(const ir_value *v, int depth)
+{
+    const ir_type *t = &v->type;
+    if (depth == 0 && (t->rank != 2 || (t->shape[1] * 2) % 128 != 0 || t->shape[0] % 8 != 0)) return false;
+    for (const ir_use *u = v->uses; u; u = u->next) {
+        const ir_op *user = u->user;
+        const ir_layout *rl = user->nresults ? user->results[0]->type.layout : NULL;
+        if (user->code == IR_OP_DOT && u->index < 2 && rl && rl->kind == IR_LAYOUT_MMA && rl->version == 3)
+            continue;
+        if (user->code == IR_OP_TRANS && depth == 0 && feeds_wgmma(user->results[0], 1)) continue;
+        return false;
+    }
+    return v->uses != NULL;
 }
 
 static bool in_slice(const pipe_loop *p, const ir_op *op)
@@ -181,9 +201,12 @@ const ir_layout *sched_shared_layout(ir_module *m, int rank, int64_t cols)
     return ir_layout_intern(m->mem, &m->layouts, &l);
 }
 
-static const ir_layout *shared_layout(pipe_loop *p, int rank, int64_t cols)
+static const ir_layout *shared_layout(pipe_loop *p, int rank, int64_t cols, bool wgmma)
 {
-    const ir_layout *l = sched_shared_layout(p->m, rank, cols);
+    ir_layout w = {.kind = IR_LAYOUT_SHARED, .rank = rank, .vec = 8, .per_phase = 1, .max_phase = 8,
+                   .swizzle = 128};
+    for (int d = 0; d < rank; d++) w.order[d] = rank - 1 - d;
+    const ir_layout *l = wgmma ? ir_layout_intern(p->m->mem, &p->m->layouts, &w) : sched_shared_layout(p->m, rank, cols);
     if (!l) p->oom = true;
     return l;
 }
@@ -202,7 +225,7 @@ static void issue(pipe_loop *p, ir_builder *b, ir_value *iv2, ir_value *slot, ir
         ir_op *ld = p->loads[l].load;
         const ir_type *bt = &p->loads[l].buf->type;
         ir_type vt = ld->results[0]->type;
-        vt.layout = shared_layout(p, 2, vt.shape[1]);
+        vt.layout = shared_layout(p, 2, vt.shape[1], p->loads[l].wgmma);
         ir_value *vops[2] = {p->loads[l].buf, slot};
         ir_op *view = ir_build(b, IR_OP_LOCAL_VIEW, 2, vops, 1, &vt, 0);
         ir_value *ops[2 + IR_MAX_RANK + 1];
@@ -226,7 +249,7 @@ static void rewire(pipe_loop *p, ir_builder *b, ir_value *slot)
         ir_op *ld = p->loads[l].load;
         ir_value *res = ld->results[0];
         ir_type vt = res->type;
-        vt.layout = shared_layout(p, 2, vt.shape[1]);
+        vt.layout = shared_layout(p, 2, vt.shape[1], p->loads[l].wgmma);
         ir_value *vops[2] = {p->loads[l].buf, slot};
         ir_op *view = ir_build(b, IR_OP_LOCAL_VIEW, 2, vops, 1, &vt, 0);
         if (!view) {
@@ -284,7 +307,7 @@ static void transform(pipe_loop *p, int stages)
         bt.shape[2] = bt.shape[1];
         bt.shape[1] = bt.shape[0];
         bt.shape[0] = stages;
-        bt.layout = shared_layout(p, 3, bt.shape[2]);
+        bt.layout = shared_layout(p, 3, bt.shape[2], p->loads[l].wgmma);
         ir_value *buf = NULL;
         for (int i = 0; i < p->bufs->n && !buf; i++) {
             pipe_buf *pb = &p->bufs->b[i];
@@ -378,7 +401,8 @@ static void stage_invariant(pipe_loop *p, ir_op *ld)
     bt.shape[2] = bt.shape[1];
     bt.shape[1] = bt.shape[0];
     bt.shape[0] = 1;
-    bt.layout = shared_layout(p, 3, bt.shape[2]);
+    bool wg = feeds_wgmma(ld->results[0], 0);
+    bt.layout = shared_layout(p, 3, bt.shape[2], wg);
     ir_op *a = ir_build(&b, IR_OP_LOCAL_ALLOC, 0, NULL, 1, &bt, 0);
     /* Restaged on every trip of an enclosing loop: wait for the readers of
      * the previous trip first. */
@@ -390,7 +414,7 @@ static void stage_invariant(pipe_loop *p, ir_op *ld)
     ir_value *zero = scalar(&b, IR_I32, 0);
     ir_value *yes = ir_const_bool(&b, true, 0, NULL);
     ir_type vt = ld->results[0]->type;
-    vt.layout = shared_layout(p, 2, vt.shape[1]);
+    vt.layout = shared_layout(p, 2, vt.shape[1], wg);
     ir_value *vops[2] = {a->results[0], zero};
     ir_op *view = ir_build(&b, IR_OP_LOCAL_VIEW, 2, vops, 1, &vt, 0);
     ir_value *ops[2 + IR_MAX_RANK + 1];
@@ -408,7 +432,7 @@ static void stage_invariant(pipe_loop *p, ir_op *ld)
         return;
     }
     w->attr.i = 0;
-    p->loads[0] = (pipe_load){.load = ld, .buf = a->results[0]};
+    p->loads[0] = (pipe_load){.load = ld, .buf = a->results[0], .wgmma = wg};
     p->nloads = 1;
     rewire(p, &b, zero);
 }
@@ -444,7 +468,8 @@ static void visit(ir_op *op, void *ctx)
     pipe_loop p = {.kernel = c->kernel, .bufs = &c->bufs, .m = c->m, .t = c->t, .loop = op,
                    .body = op->blocks[0]};
     for (ir_op *x = p.body->first; x && p.nloads < MAX_PIPE_LOADS; x = x->next)
-        if (candidate(&p, x)) p.loads[p.nloads++].load = x;
+        if (candidate(&p, x))
+            p.loads[p.nloads++] = (pipe_load){.load = x, .wgmma = feeds_wgmma(x->results[0], 0)};
     if (!p.nloads) return;
     order_slice(&p);
     /* Buffers take at most half of a block's shared memory: the rest is

@@ -567,7 +567,9 @@ static int cmd_ptxas(const cli *c)
     }
     if (fd >= 0) close(fd);
     if (rc == 0) {
-        char *cmd = arena_printf(&u->mem, "'%s' -arch=%s -v '%s' -o /dev/null 2>&1", ptxas, k.arch, ptx_path);
+        /* wgmma kernels are emitted for sm_90a, which ptxas -arch=sm_90 refuses. */
+        const char *arch = strstr(k.ptx, ".target sm_90a") ? "sm_90a" : k.arch;
+        char *cmd = arena_printf(&u->mem, "'%s' -arch=%s -v '%s' -o /dev/null 2>&1", ptxas, arch, ptx_path);
         FILE *p = cmd ? popen(cmd, "r") : NULL;
         char line[1024];
         long regs = -1, stack = -1, spill_st = -1, spill_ld = -1;

@@ -25,7 +25,7 @@ static bool layout_equal(const ir_layout *a, const ir_layout *b)
         return a->parent == b->parent && a->opidx == b->opidx && a->kwidth == b->kwidth;
     case IR_LAYOUT_SHARED:
         return a->vec == b->vec && a->per_phase == b->per_phase && a->max_phase == b->max_phase &&
-               ints_equal(a->order, b->order, r);
+               a->swizzle == b->swizzle && ints_equal(a->order, b->order, r);
     }
     return false;
 }
@@ -159,6 +159,7 @@ static void put_layout(sbuf *s, const ir_layout *l)
     case IR_LAYOUT_SHARED:
         put(s, "#shared<vec=%d,per_phase=%d,max_phase=%d,", l->vec, l->per_phase, l->max_phase);
         put_ints(s, "order", l->order, l->rank);
+        if (l->swizzle) put(s, ",swizzle=%d", l->swizzle);
         put(s, ">");
         return;
     }
@@ -224,8 +225,13 @@ bool ir_layout_valid(const ir_layout *l, int rank, int num_warps, const char **w
         }
         return ir_layout_valid(l->parent, rank + 1, num_warps, why);
     case IR_LAYOUT_MMA:
-        if (rank != 2 || l->version != 2 || l->warps_per_cta[0] * l->warps_per_cta[1] != num_warps) {
-            *why = "mma: rank 2, version 2, warps_per_cta multiplying to num_warps";
+        if (rank != 2 || (l->version != 2 && l->version != 3) || l->warps_per_cta[0] < 1 ||
+            l->warps_per_cta[1] < 1 || l->warps_per_cta[0] * l->warps_per_cta[1] != num_warps) {
+            *why = "mma: rank 2, version 2 or 3, warps_per_cta multiplying to num_warps";
+            return false;
+        }
+        if (l->version == 3 && l->warps_per_cta[0] % 4 != 0) {
+            *why = "mma v3 (wgmma): warps_per_cta[0] must be a multiple of 4 (whole warpgroups along M)";
             return false;
         }
         return true;
@@ -240,6 +246,10 @@ bool ir_layout_valid(const ir_layout *l, int rank, int num_warps, const char **w
         /* A buffer in shared memory (ir.h: LOCAL_ALLOC and its views). */
         if (l->vec < 1 || l->per_phase < 1 || l->max_phase < 1 || !is_perm(l->order, rank)) {
             *why = "shared: vec, per_phase, max_phase >= 1 and order a permutation of the dims";
+            return false;
+        }
+        if (l->swizzle != 0 && (l->swizzle != 128 || l->per_phase != 1 || l->max_phase != 8 || rank < 2)) {
+            *why = "shared: swizzle=128 needs per_phase=1, max_phase=8 and rank >= 2";
             return false;
         }
         return true;

@@ -18,13 +18,23 @@
  *   slice(parent, dim)              the parent layout with dim removed: the
  *       layout of a reduction's result, the operand of expand_dims.
  *   mma(version, wpc)               version 2: mma.sync m16n8k16 accumulators
- *       (f32) spread over wpc[0] x wpc[1] warps; version 3 is reserved for
- *       Hopper's wgmma.
+ *       (f32) spread over wpc[0] x wpc[1] warps.  Version 3: Hopper's wgmma
+ *       m64nNk16, wpc = [4 * warpgroups along M, warpgroups along N]; warp
+ *       w of a warpgroup owns rows 16w..16w+15 of each 64-row block and, per
+ *       8-column chunk, the same 4-element fragment as mma.sync, so with
+ *       wpc[1] = 1 its registers are numbered exactly as version 2's with
+ *       wpc = [wpc[0], 1] (codegen/cg_mma.c reuses that map).
  *   dot_operand(parent, opidx, kwidth)  operand A (0) or B (1) of an mma
  *       parent, kwidth consecutive k elements per register.
- *   shared(vec, per_phase, max_phase, order)  a shared-memory buffer with the
- *       XOR swizzle of Triton (max_phase 1 = unswizzled); a 128-byte swizzle
- *       for TMA fits the same fields.
+ *   shared(vec, per_phase, max_phase, order[, swizzle=128])  a shared-memory
+ *       buffer with the XOR swizzle of Triton (max_phase 1 = unswizzled).
+ *       swizzle = 128: the 128-byte swizzle that wgmma's matrix descriptors
+ *       (and TMA) read: the fastest dim is cut into slabs of 128 bytes (64
+ *       bf16), each slab stored as [rows][128 bytes] from a 1024-byte
+ *       aligned base, the 16-byte chunk c of row r at chunk c ^ (r % 8);
+ *       vec = 16 bytes of elements, per_phase = 1, max_phase = 8.  The
+ *       same buffer is K-major or MN-major for a dot depending on whether
+ *       its fastest dim is the dot's k (codegen/cg_wgmma.c).
  */
 #ifndef TILE_LAYOUT_H
 #define TILE_LAYOUT_H
@@ -56,6 +66,7 @@ struct ir_layout {
     int version;                                /* mma: 2 = mma.sync, 3 = wgmma */
     int opidx, kwidth;                          /* dot_operand */
     int vec, per_phase, max_phase;              /* shared */
+    int swizzle;                                /* shared: 0 (Triton's) or 128 (wgmma's) */
     const ir_layout *next;                      /* intern list */
 };
 

@@ -443,7 +443,7 @@ static bool parse_parent(reader *r, int depth, const ir_layout **parent)
 /* One of ir/layout.c's forms, interned in the module:
  *   #blocked<spt=[..],tpw=[..],wpc=[..],order=[..]>   (one entry per dim)
  *   #slice<dim=D,#parent>   #mma<vV,wpc=[M,N]>   #dot_op<I,kwidth=K,#parent>
- *   #shared<vec=V,per_phase=P,max_phase=M,order=[..]>
+ *   #shared<vec=V,per_phase=P,max_phase=M,order=[..][,swizzle=128]>
  * Checked here: the form, and entries consistent with each other (lists of
  * one length, a permutation for order, a rank that fits); whether the layout
  * suits its tile and the module's warps is the verifier's. */
@@ -522,7 +522,15 @@ static const ir_layout *parse_layout(reader *r, int depth)
         ok = expect(r, "<") && parse_small(r, "vec=", 1, &l.vec) &&
              parse_small(r, ",per_phase=", 1, &l.per_phase) &&
              parse_small(r, ",max_phase=", 1, &l.max_phase) &&
-             parse_int_list(r, ",order=", l.order, &n[0]) && expect(r, ">");
+             parse_int_list(r, ",order=", l.order, &n[0]);
+        if (ok && peek(r, ',')) {
+            ok = parse_small(r, ",swizzle=", 0, &l.swizzle);
+            if (ok && l.swizzle != 0 && l.swizzle != 128) {
+                err(r, at, "#shared: swizzle=%d (0 or 128)", l.swizzle);
+                return NULL;
+            }
+        }
+        ok = ok && expect(r, ">");
         l.rank = n[0];
     } else {
         err(r, r->p, "unknown layout (#blocked, #slice, #mma, #dot_op or #shared)");

@@ -21,7 +21,10 @@ static const ir_target targets[] = {
         .smem_per_block = 227 * 1024, .smem_per_sm = 228 * 1024,
         .regs_per_sm = 65536, .regs_per_thread = 255,
         .has_mma_m16n8k16 = true, .has_ldmatrix = true, .has_cp_async = true,
-        .has_wgmma = false, /* needs sm_90a; not emitted yet */
+        /* wgmma is an sm_90a feature: a module whose schedule uses it (mma
+         * v3; compiler/sched_layout.c, opt-in with TILE_WGMMA=1) is emitted
+         * for sm_90a (codegen/cg_kernel.c). */
+        .has_wgmma = true,
         .has_tma = false, .has_bf16_arith = true,
         /* H200 SXM: 4.8 TB/s, 1.98 GHz; mma.sync reaches about two thirds of
          * the 989 TFLOP/s dense bf16 that wgmma does. */

@@ -21,7 +21,7 @@ typedef struct ir_target {
     bool has_mma_m16n8k16;     /* mma.sync bf16/f16 -> f32 */
     bool has_ldmatrix;
     bool has_cp_async;
-    bool has_wgmma;            /* sm_90a */
+    bool has_wgmma;            /* wgmma.mma_async (emitted as sm_90a) */
     bool has_tma;
     bool has_bf16_arith;       /* add/mul/fma on bf16 registers (sm_90) */
     /* Throughputs the scheduler's cost model divides by (compiler/sched_model.c;

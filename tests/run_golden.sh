@@ -7,7 +7,9 @@
 #   NAME.ptx.grep  `tilec NAME.tile --emit=ptx [flags]` must match every line
 #             (grep -E; a line '!PATTERN' must not match; '=N PATTERN' must
 #             match exactly N lines; '#' comments)
-# Optional NAME.flags holds extra tilec arguments (e.g. -k KERNEL -D D=64).
+# Optional NAME.flags holds extra tilec arguments (e.g. -k KERNEL -D D=64);
+# optional NAME.env environment settings for that run (e.g. TILE_WGMMA=1),
+# for .ptx.grep tests and pass tests.
 # Pass tests (.ir -> .ir) live in passes/: NAME.in.ir, NAME.flags (the
 # `tilec opt` arguments, e.g. --passes=cse,dce) and the expected NAME.out.ir.
 # Every .ir and passes/*.out.ir file must also read back unchanged (`tilec opt FILE`, no
@@ -81,8 +83,10 @@ for t in *.tile; do
     elif [ -f "$name.ptx.grep" ]; then
         # Each line a pattern (grep -E) the PTX must contain; '!PATTERN'
         # must not occur.  flags hold -k KERNEL and any --arch/-D.
+        envs=
+        [ -f "$name.env" ] && envs=$(cat "$name.env")
         # shellcheck disable=SC2086
-        if "$tilec" "$t" --emit=ptx $flags >"/tmp/golden.$$.out" 2>&1; then
+        if env $envs "$tilec" "$t" --emit=ptx $flags >"/tmp/golden.$$.out" 2>&1; then
             ok=1
             while IFS= read -r pat; do
                 [ -z "$pat" ] && continue
@@ -115,8 +119,10 @@ for t in passes/*.in.ir; do
     if [ ! -f "$name.out.ir" ] && [ "$update" != 1 ]; then
         fail=$((fail + 1)); echo "FAIL $name: no $name.out.ir beside it"; continue
     fi
+    envs=
+    [ -f "$name.env" ] && envs=$(cat "$name.env")
     # shellcheck disable=SC2086
-    "$tilec" opt "$t" $flags >"$out" 2>&1
+    env $envs "$tilec" opt "$t" $flags >"$out" 2>&1
     compare "$name" "$name.out.ir" $? 0
 done
 

@@ -163,6 +163,41 @@ check "$A/hyper.tile" hyper_sample "MS=256" 1
 check "$A/hyper.tile" hyper_attn "D=128,BB=64,MS=64" 1
 check "$A/hyper.tile" routing_attn "D=128,BM=32,BN=32" 1
 check "$A/hyper.tile" routing_attn "T=f32,D=32,BM=16,BN=8,is_causal=true" 0
+# Hopper's wgmma (TILE_WGMMA=1: mma v3 layouts, PTX for sm_90a, which
+# tilec --ptxas assembles with -arch=sm_90a): the PTX must hold
+# wgmma.mma_async and no ldmatrix (operands by descriptor or registers),
+# and assemble.  check_wgmma FILE KERNEL DEFINES WARPS
+check_wgmma() {
+    file=$1 kernel=$2 defines=$3 warps=$4
+    set -- "$tilec" "$file" -k "$kernel" --arch sm_90 --warps "$warps"
+    old_ifs=$IFS; IFS=,
+    for d in $defines; do set -- "$@" -D "$d"; done
+    IFS=$old_ifs
+    if ! env TILE_WGMMA=1 "$@" --emit=ptx >"$out" 2>&1 || ! grep -q '^\.target sm_90a' "$out" ||
+       ! grep -q 'wgmma\.mma_async' "$out" || grep -q 'ldmatrix' "$out"; then
+        fail=$((fail + 1)); echo "FAIL wgmma $kernel [$defines] warps $warps: no sm_90a wgmma PTX without ldmatrix"
+        grep -m 5 'error\|target\|ldmatrix' "$out"
+        return
+    fi
+    if ! env TILE_WGMMA=1 "$@" --ptxas >"$out" 2>&1; then
+        fail=$((fail + 1)); echo "FAIL wgmma $kernel [$defines]: ptxas -arch=sm_90a rejected it"; cat "$out"
+        return
+    fi
+    pass=$((pass + 1)); echo "ok   wgmma $(grep '^tilec: ' "$out")"
+}
+for D in 64 128; do
+    for k in flash_fwd flash_fwd_causal; do
+        check_wgmma "$A/flash_fwd.tile" "$k" "D=$D" 8
+        check_wgmma "$A/flash_fwd.tile" "$k" "D=$D,BM=64,BN=64" 4
+    done
+done
+check_wgmma "$A/flash_fwd.tile" flash_fwd "T=f16,D=128,BM=128,BN=64" 8
+check_wgmma golden/ptx_wgmma_dot.tile wg_dot "K=64" 4
+check_wgmma golden/ptx_wgmma_dot.tile wg_dot "K=128,BN=128" 4
+check_wgmma golden/ptx_wgmma_dot.tile wg_dot "T=f16,BM=128,K=64" 8
+check_wgmma golden/ptx_wgmma_dot.tile wg_dot "BM=128,BN=256,K=128" 8
+check_wgmma golden/ptx_wgmma_dot.tile wg_dot "BN=16,K=64" 4
+check_wgmma golden/ptx_wgmma_dot.tile wg_dot "BN=64,K=32" 4
 # Every test kernel (print, asserts, loops, atomics, masks, bool and i64 data).
 for k in ir_assert:k ir_capture:k:N=8 ir_defines:k:D=16 ir_if:k ir_import:k ir_loop:k \
          ir_partial:local ir_reduce:k ir_view_mask:k ir_weak:k ok_compose:k ok_misc:k \

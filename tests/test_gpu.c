@@ -1363,6 +1363,120 @@ static void test_derived_blocks(void **state)
     assert_int_equal(failed, 0);
 }
 
+/* ---- Hopper's wgmma (mma v3, TILE_WGMMA=1) ------------------------------------------ */
+/* Runs when the device is sm_90 (H100/H200) and in the selftest (which
+ * checks the cases and that the PTX takes the wgmma path; codegen needs no
+ * GPU); skipped on other devices.  The compiles happen with TILE_WGMMA=1 in
+ * fresh contexts without a disk cache (the cache key does not hold the
+ * environment: a kernel cached by the other tests would be served) and with
+ * the warps fixed (4 = one warpgroup, 8 = two along M).  Cases: plain dots
+ * with A and B from shared memory (M = 64/128 rows a block, N = 64/128,
+ * K = 64/128, bf16 and f16, odd M and N), a chain whose second dot takes A
+ * from the first's accumulator registers, and flash_fwd (D = 64/128, causal,
+ * odd lengths, GQA) with K and V pipelined into the 128-byte swizzle.
+ * Just these: TEST_GPU_FILTER=test_wgmma build/tests/test_gpu (from tests/). */
+static bool wgmma_ptx(tile_context *ctx, const char *file, const char *kernel, const char *defines)
+{
+    tile_kernel *k = compile(ctx, file, kernel, defines);
+    char *ptx = NULL;
+    bool ok = k && tile_kernel_ptx(k, "sm_90", &ptx) == TILE_OK && ptx && strstr(ptx, "wgmma.mma_async") &&
+              strstr(ptx, ".target sm_90a");
+    if (!ok) fprintf(stderr, "FAIL %s %s [%s]: the PTX does not take the wgmma path\n", file, kernel, defines);
+    free(ptx);
+    tile_kernel_free(k);
+    return ok;
+}
+
+static bool run_wgmma_dot(tile_dtype T, int M, int N, int K, int BM, int BN, uint64_t seed)
+{
+    char defines[96], label[160];
+    snprintf(defines, sizeof defines, "T=%s,K=%d,BM=%d,BN=%d", dtname(T), K, BM, BN);
+    snprintf(label, sizeof label, "wgmma dot %s M=%d N=%d K=%d BM=%d BN=%d", dtname(T), M, N, K, BM, BN);
+    garg args[3] = {GIN("a", T, M, K), GIN("b", T, K, N), GOUT("c", TILE_F32, M, N)};
+    bool ok = wgmma_ptx(gpu, "golden/ptx_wgmma_dot.tile", "wg_dot", defines) &&
+              run_case(label, "golden/ptx_wgmma_dot.tile", "wg_dot", defines, args, 3, seed);
+    free_results(args, 3);
+    return ok;
+}
+
+static bool run_wgmma_chain(tile_dtype T, int M, int K, int N, int P, int BM, uint64_t seed)
+{
+    char defines[96], label[160];
+    snprintf(defines, sizeof defines, "T=%s,K=%d,N=%d,P=%d,BM=%d", dtname(T), K, N, P, BM);
+    snprintf(label, sizeof label, "wgmma chain %s M=%d K=%d N=%d P=%d BM=%d", dtname(T), M, K, N, P, BM);
+    garg args[5] = {GIN("a", T, M, K), GIN("b", T, K, N), GIN("e", T, N, P), GOUT("c", TILE_F32, M, N),
+                    GOUT("d", T, M, P)};
+    bool ok = wgmma_ptx(gpu, "golden/ptx_wgmma_dot.tile", "wg_chain", defines) &&
+              run_case(label, "golden/ptx_wgmma_dot.tile", "wg_chain", defines, args, 5, seed);
+    free_results(args, 5);
+    return ok;
+}
+
+static bool run_wgmma_fwd(const fwd_case *c, uint64_t seed)
+{
+    char defines[128];
+    snprintf(defines, sizeof defines, "D=%d,T=%s%s%s", c->D, dtname(c->T), c->extra ? "," : "", c->extra ? c->extra : "");
+    return wgmma_ptx(gpu, "attention/flash_fwd.tile", c->kernel, defines) && run_fwd(c, seed);
+}
+
+static void test_wgmma(void **state)
+{
+    (void)state;
+    tile_device_info info;
+    tile_device(gpu, &info);
+    if (!selftest && strcmp(info.arch, "sm_90") != 0) {
+        fprintf(stderr, "test_wgmma: skipped: %s is not sm_90\n", info.arch);
+        skip();
+    }
+    setenv("TILE_WGMMA", "1", 1);
+    tile_context *saved = gpu, *ctx[2] = {NULL, NULL};
+    tile_mode mode = selftest ? TILE_MODE_INTERPRET : TILE_MODE_GPU;
+    int failed = 0;
+    for (int w = 0; w < 2; w++)
+        if (tile_open(&ctx[w], &(tile_config){.mode = mode, .cache_dir = "", .num_warps = 4 * (w + 1)}) != TILE_OK) {
+            fprintf(stderr, "FAIL test_wgmma: %s\n", tile_last_error());
+            failed++;
+        }
+    uint64_t seed = 400;
+    if (!failed) {
+        gpu = ctx[0]; /* one warpgroup */
+        for (int t = 0; t < 2; t++) {
+            tile_dtype T = t ? TILE_F16 : TILE_BF16;
+            for (int bm = 64; bm <= 128; bm += 64)
+                for (int bn = 64; bn <= 128; bn += 64)
+                    for (int k = 64; k <= 128; k += 64) failed += !run_wgmma_dot(T, 200, 150, k, bm, bn, seed++);
+        }
+        failed += !run_wgmma_dot(TILE_BF16, 64, 16, 64, 64, 16, seed++);   /* N = 16: B K-major */
+        failed += !run_wgmma_dot(TILE_BF16, 100, 64, 32, 64, 64, seed++);  /* K = 32: A M-major, B N-major */
+        failed += !run_wgmma_dot(TILE_F16, 70, 128, 48, 64, 128, seed++);  /* K = 48, two slabs of N */
+        failed += !run_wgmma_chain(TILE_BF16, 100, 64, 64, 64, 64, seed++);
+        failed += !run_wgmma_chain(TILE_F16, 130, 128, 128, 64, 128, seed++);
+        static const fwd_case fwd4[] = {
+            {"flash_fwd", TILE_BF16, 1, 2, 2, 77, 131, 64, false, false, false, "BM=64,BN=64"},
+            {"flash_fwd_causal", TILE_BF16, 1, 4, 2, 131, 77, 64, false, false, false, "BM=64,BN=64"},
+            {"flash_fwd", TILE_BF16, 1, 2, 1, 100, 200, 128, false, false, false, "BM=64,BN=64"},
+            {"flash_fwd_causal", TILE_F16, 1, 2, 2, 129, 129, 128, false, false, false, "BM=64,BN=64"},
+        };
+        for (size_t i = 0; i < sizeof fwd4 / sizeof fwd4[0]; i++) failed += !run_wgmma_fwd(&fwd4[i], seed++);
+        gpu = ctx[1]; /* two warpgroups along M */
+        failed += !run_wgmma_dot(TILE_BF16, 300, 150, 128, 128, 128, seed++);
+        failed += !run_wgmma_chain(TILE_BF16, 250, 64, 64, 128, 128, seed++);
+        static const fwd_case fwd8[] = {
+            {"flash_fwd", TILE_BF16, 2, 4, 4, 77, 131, 64, false, false, false, NULL},
+            {"flash_fwd", TILE_BF16, 1, 2, 2, 256, 256, 128, false, false, false, NULL},
+            {"flash_fwd_causal", TILE_BF16, 1, 4, 2, 131, 77, 64, false, false, false, NULL},
+            {"flash_fwd_causal", TILE_F16, 1, 4, 1, 300, 300, 128, false, false, false, NULL},
+            {"flash_fwd_causal", TILE_BF16, 1, 2, 1, 1, 1, 64, false, false, false, NULL},
+        };
+        for (size_t i = 0; i < sizeof fwd8 / sizeof fwd8[0]; i++) failed += !run_wgmma_fwd(&fwd8[i], seed++);
+    }
+    gpu = saved;
+    for (int w = 0; w < 2; w++)
+        if (ctx[w]) tile_close(ctx[w]);
+    unsetenv("TILE_WGMMA");
+    assert_int_equal(failed, 0);
+}
+
 int main(void)
 {
     const char *env = getenv("TILE_TEST_GPU_SELFTEST");
@@ -1388,6 +1502,7 @@ int main(void)
         cmocka_unit_test(test_score_tables),
         cmocka_unit_test(test_sort_ops),      cmocka_unit_test(test_dynsparse),
         cmocka_unit_test(test_derived_blocks),
+        cmocka_unit_test(test_wgmma),
     };
     const char *filter = getenv("TEST_GPU_FILTER"); /* e.g. "test_flash_*" */
     if (filter && *filter) cmocka_set_test_filter(filter);

@@ -667,6 +667,12 @@ static const bad_case bad_cases[] = {
     {KHEAD "  %1 = arange : i32[4]#shared<vec=0,per_phase=1,max_phase=1,order=[0]>\n"
            "  return\n}\n",
      TILE_ERR_SYNTAX, "6:35: layout field 0 out of range"},
+    {KHEAD "  %1 = arange : i32[4,64]#shared<vec=8,per_phase=1,max_phase=8,order=[1,0],swizzle=64>\n"
+           "  return\n}\n",
+     TILE_ERR_SYNTAX, "6:26: #shared: swizzle=64 (0 or 128)"},
+    {KHEAD "  %1 = arange : i32[4,64]#shared<vec=8,per_phase=1,max_phase=8,order=[1,0],swizle=128>\n"
+           "  return\n}\n",
+     TILE_ERR_SYNTAX, "6:75: expected ',swizzle='"},
     {"module scheduled, arch=sm_70, num_warps=4, smem_budget=0, num_stages=0\n", TILE_ERR_SYNTAX,
      "1:24: unknown GPU architecture 'sm_70' (known: sm_80, sm_90)"},
     {"module scheduled, arch=sm_80, num_warps=3, smem_budget=0, num_stages=0\n", TILE_ERR_SYNTAX,

@@ -49,6 +49,26 @@ static void interning_and_printing(void **state)
     ir_layout op = {.kind = IR_LAYOUT_DOT_OPERAND, .rank = 2, .parent = lm, .opidx = 0, .kwidth = 8};
     assert_string_equal(ir_layout_str(ir_layout_intern(&mem, &set, &op), buf, sizeof buf),
                         "#dot_op<0,kwidth=8,#mma<v2,wpc=[2,2]>>");
+    /* wgmma: mma v3 and the 128-byte swizzled buffer; swizzle is part of
+     * the identity (an interned v3 differs from v2, a swizzle=128 buffer from
+     * the same fields without it) and printed only when set. */
+    ir_layout v3 = {.kind = IR_LAYOUT_MMA, .rank = 2, .version = 3, .warps_per_cta = {8, 1}};
+    ir_layout v2 = v3;
+    v2.version = 2;
+    const ir_layout *l3 = ir_layout_intern(&mem, &set, &v3);
+    assert_ptr_equal(l3, ir_layout_intern(&mem, &set, &v3));
+    assert_ptr_not_equal(l3, ir_layout_intern(&mem, &set, &v2));
+    assert_string_equal(ir_layout_str(l3, buf, sizeof buf), "#mma<v3,wpc=[8,1]>");
+    ir_layout sw = {.kind = IR_LAYOUT_SHARED, .rank = 3, .vec = 8, .per_phase = 1, .max_phase = 8,
+                    .order = {2, 1, 0}, .swizzle = 128};
+    ir_layout plain = sw;
+    plain.swizzle = 0;
+    const ir_layout *lsw = ir_layout_intern(&mem, &set, &sw), *lpl = ir_layout_intern(&mem, &set, &plain);
+    assert_ptr_not_equal(lsw, lpl);
+    assert_ptr_equal(lsw, ir_layout_intern(&mem, &set, &sw));
+    assert_string_equal(ir_layout_str(lsw, buf, sizeof buf),
+                        "#shared<vec=8,per_phase=1,max_phase=8,order=[2,1,0],swizzle=128>");
+    assert_string_equal(ir_layout_str(lpl, buf, sizeof buf), "#shared<vec=8,per_phase=1,max_phase=8,order=[2,1,0]>");
     /* A short buffer truncates, never overflows. */
     char tiny[8];
     assert_int_equal(strlen(ir_layout_str(la, tiny, sizeof tiny)), 7);
@@ -80,10 +100,56 @@ static void validity(void **state)
     shared.order[1] = 0;
     shared.max_phase = 0;
     assert_false(ir_layout_valid(&shared, 2, 4, &why));
+    /* wgmma: whole warpgroups along M; the 128-byte swizzle only with its
+     * fixed phases. */
+    ir_layout v3 = {.kind = IR_LAYOUT_MMA, .rank = 2, .version = 3, .warps_per_cta = {4, 1}};
+    assert_true(ir_layout_valid(&v3, 2, 4, &why));
+    v3.warps_per_cta[0] = 8;
+    assert_true(ir_layout_valid(&v3, 2, 8, &why));
+    v3.warps_per_cta[0] = 2;
+    v3.warps_per_cta[1] = 2;
+    assert_false(ir_layout_valid(&v3, 2, 4, &why)); /* half a warpgroup along M */
+    v3.warps_per_cta[0] = 4;
+    v3.warps_per_cta[1] = 2;
+    assert_true(ir_layout_valid(&v3, 2, 8, &why)); /* valid data; codegen lowers wpc[1] = 1 only */
+    v3.version = 4;
+    assert_false(ir_layout_valid(&v3, 2, 8, &why));
+    ir_layout sw = {.kind = IR_LAYOUT_SHARED, .rank = 2, .vec = 8, .per_phase = 1, .max_phase = 8,
+                    .order = {1, 0}, .swizzle = 128};
+    assert_true(ir_layout_valid(&sw, 2, 4, &why));
+    sw.max_phase = 4;
+    assert_false(ir_layout_valid(&sw, 2, 4, &why));
+    sw.max_phase = 8;
+    sw.swizzle = 64;
+    assert_false(ir_layout_valid(&sw, 2, 4, &why));
     ir_layout sl = {.kind = IR_LAYOUT_SLICE, .rank = 1, .parent = &ok, .dim = 1};
     assert_true(ir_layout_valid(&sl, 1, 4, &why));
     sl.dim = 2;
     assert_false(ir_layout_valid(&sl, 1, 4, &why));
+}
+
+/* Registers a thread holds under the wgmma layouts (the register model of
+ * compiler/sched_model.c reads them): m64nNk16 gives each thread N/2 f32
+ * accumulators per 64-row block of its warpgroup, A in registers 8 per
+ * k16 step (K/2), a row vector 2 per block; a buffer none. */
+static void wgmma_elems_per_thread(void **state)
+{
+    (void)state;
+    ir_layout v3 = {.kind = IR_LAYOUT_MMA, .rank = 2, .version = 3, .warps_per_cta = {4, 1}};
+    assert_int_equal(ir_layout_elems_per_thread(&v3, 2, (int64_t[]){64, 64}), 32);
+    assert_int_equal(ir_layout_elems_per_thread(&v3, 2, (int64_t[]){128, 64}), 64);   /* two blocks */
+    assert_int_equal(ir_layout_elems_per_thread(&v3, 2, (int64_t[]){64, 256}), 128);  /* m64n256 */
+    ir_layout v3w2 = {.kind = IR_LAYOUT_MMA, .rank = 2, .version = 3, .warps_per_cta = {8, 1}};
+    assert_int_equal(ir_layout_elems_per_thread(&v3w2, 2, (int64_t[]){128, 128}), 64); /* one block each */
+    assert_int_equal(ir_layout_elems_per_thread(&v3w2, 2, (int64_t[]){256, 64}), 64);
+    ir_layout a = {.kind = IR_LAYOUT_DOT_OPERAND, .rank = 2, .parent = &v3, .opidx = 0, .kwidth = 2};
+    assert_int_equal(ir_layout_elems_per_thread(&a, 2, (int64_t[]){64, 64}), 32);
+    assert_int_equal(ir_layout_elems_per_thread(&a, 2, (int64_t[]){128, 128}), 128);
+    ir_layout rows = {.kind = IR_LAYOUT_SLICE, .rank = 1, .parent = &v3, .dim = 1};
+    assert_int_equal(ir_layout_elems_per_thread(&rows, 1, (int64_t[]){128}), 4);
+    ir_layout sw = {.kind = IR_LAYOUT_SHARED, .rank = 2, .vec = 8, .per_phase = 1, .max_phase = 8,
+                    .order = {1, 0}, .swizzle = 128};
+    assert_int_equal(ir_layout_elems_per_thread(&sw, 2, (int64_t[]){64, 128}), 0);
 }
 
 /* The pipeliner's swizzle maps each row's 16-byte chunks onto themselves
@@ -161,7 +227,8 @@ static void targets(void **state)
     assert_int_equal(h->warp_size, 32);
     assert_true(h->smem_per_block > a->smem_per_block);
     assert_true(a->has_mma_m16n8k16 && h->has_mma_m16n8k16);
-    assert_false(h->has_wgmma); /* sm_90a only, not emitted yet */
+    assert_true(h->has_wgmma); /* emitted as sm_90a when the schedule uses it */
+    assert_false(a->has_wgmma);
     assert_int_equal(h->regs_per_thread, 255);
 }
 
@@ -485,6 +552,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(interning_and_printing),
         cmocka_unit_test(validity),
+        cmocka_unit_test(wgmma_elems_per_thread),
         cmocka_unit_test(shared_swizzle),
         cmocka_unit_test(scheduler_layouts),
         cmocka_unit_test(targets),
