@@ -742,6 +742,32 @@ def bench_lightning(tile, L, fla):
         return lambda: kern.launch(a)
     check_and_time("linear", cfg, "tile", prepare=prepare, work=work, unit="Mtok/s", tol=2e-2,
                    check=lambda: rel_err(o[0, :2, :4096], ref))
+    # the chunk-parallel chain: lightning2_chunk_state -> lightning2_state_scan ->
+    # lightning2_chunk_out (CH rows a chunk, NC = cdiv(L, CH) chunks of f32 [D, E] states)
+    for CH in (256, 512):
+        oc = torch.full_like(v, float("nan"))
+
+        def prepare_chain(CH=CH, oc=oc):
+            NC = -(-L // CH)
+            d = {"D": D, "E": D, "T": "bf16", "CH": CH}
+            k_state = tile.kernel("attention/lightning2.tile", "lightning2_chunk_state", d)
+            k_scan = tile.kernel("attention/lightning2.tile", "lightning2_state_scan", {"D": D, "E": D, "CH": CH})
+            k_out = tile.kernel("attention/lightning2.tile", "lightning2_chunk_out", d)
+            dec = decay.float().contiguous()
+            kv_chunk = torch.empty(Z, H, NC, D, D, device=DEV, dtype=torch.float32)
+            kv_in = torch.empty_like(kv_chunk)
+            a1 = k_state.args(k=k, v=v, decay=dec, kv_chunk=kv_chunk)
+            a2 = k_scan.args(kv_chunk=kv_chunk, decay=dec, kv_in=kv_in)
+            a3 = k_out.args(q=q, k=k, v=v, decay=dec, kv_in=kv_in, o=oc)
+
+            def chain():
+                k_state.launch(a1)
+                k_scan.launch(a2)
+                k_out.launch(a3)
+            return chain
+        check_and_time("linear", cfg, f"tile-chain CH={CH}", prepare=prepare_chain, work=work, unit="Mtok/s",
+                       tol=2e-2, check=lambda oc=oc: rel_err(oc[0, :2, :4096], ref))
+        del oc
     if "chunk_lightning_attn" in fla[0]:
         # fla's layout is [B, T, H, K], made contiguous outside the timed call; scale 1 as ours
         qt, kt, vt = (t.transpose(1, 2).contiguous() for t in (q, k, v))

@@ -87,6 +87,17 @@ static void test_key_fields(void **state)
     char hex[2 * RT_KEY_SIZE + 1];
     rt_key_hex(k0, hex);
     assert_int_equal(strlen(hex), 64);
+    /* The switches that change generated code are part of the key. */
+    const char *names[] = {"TILE_WGMMA", "TILE_CG_GENERIC_DOT", "TILE_CG_NO_VECTOR"};
+    key_with(&base, k0);
+    for (int i = 0; i < 3; i++) {
+        setenv(names[i], "1", 1);
+        key_with(&base, k1);
+        unsetenv(names[i]);
+        if (memcmp(k0, k1, RT_KEY_SIZE) == 0) fail_msg("%s does not change the key", names[i]);
+    }
+    key_with(&base, k1);
+    assert_memory_equal(k0, k1, RT_KEY_SIZE);
 }
 
 /* A source listed again (same path and text) leaves the key as it is:
