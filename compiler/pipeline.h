@@ -142,6 +142,12 @@ typedef struct tc_gpu_kernel {
  * those facts. */
 tile_status tc_compile_gpu(tc_unit *u, const tc_gpu_options *g, tc_gpu_kernel *out);
 
+/* The environment switches that change the generated code (TILE_WGMMA,
+ * TILE_CG_GENERIC_DOT, TILE_CG_NO_VECTOR) as "NAME=VALUE;..." in buf: a cache
+ * key must hold them, or code built under one setting is loaded under
+ * another. */
+void tc_codegen_switches(char *buf, size_t size);
+
 /* tc_compile_gpu, but out->ptx holds the optimised LLVM IR (tilec
  * --emit=llvm).  Both live in compiler/pipeline_gpu.c, the one object that
  * pulls LLVM into an executable. */

@@ -7,6 +7,8 @@
  * no LLVM object (static archives pull in only what is referenced). */
 #include "pipeline.h"
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "codegen/codegen.h"
@@ -113,4 +115,16 @@ tile_status tc_compile_gpu(tc_unit *u, const tc_gpu_options *g, tc_gpu_kernel *o
 tile_status tc_compile_gpu_llvm(tc_unit *u, const tc_gpu_options *g, tc_gpu_kernel *out)
 {
     return compile_gpu(u, g, CG_EMIT_LLVM, out);
+}
+
+void tc_codegen_switches(char *buf, size_t size)
+{
+    static const char *const names[] = {"TILE_WGMMA", "TILE_CG_GENERIC_DOT", "TILE_CG_NO_VECTOR"};
+    size_t n = 0;
+    if (size) buf[0] = 0;
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        const char *v = getenv(names[i]);
+        int w = snprintf(buf + n, n < size ? size - n : 0, "%s=%s;", names[i], v ? v : "");
+        if (w > 0) n += (size_t)w;
+    }
 }

@@ -52,6 +52,9 @@ void rt_cache_key(const rt_key_parts *p, uint8_t key[RT_KEY_SIZE])
     struct sha256_ctx c;
     sha256_init(&c);
     hash_str(&c, rt_compiler_version());
+    char switches[256];
+    tc_codegen_switches(switches, sizeof switches);
+    hash_str(&c, switches);
     hash_str(&c, p->kernel);
     hash_str(&c, p->arch);
     hash_int(&c, p->facts.aligned16);

@@ -119,9 +119,11 @@ bool rt_source_key(const tile_kernel *k, const char *tag, uint8_t key[RT_KEY_SIZ
     } else {
         len = strlen(text);
     }
-    char *what = text ? arena_printf(&m, "%s|O%d|%d SMs|%d smem", k->opts.kernel,
+    char switches[256];
+    tc_codegen_switches(switches, sizeof switches);
+    char *what = text ? arena_printf(&m, "%s|O%d|%d SMs|%d smem|%s", k->opts.kernel,
                                      k->opts.opt_level, ctx->have_target ? ctx->target.sm_count : 0,
-                                     ctx->have_target ? ctx->target.smem_per_block : 0)
+                                     ctx->have_target ? ctx->target.smem_per_block : 0, switches)
                       : NULL;
     for (int i = 0; what && i < k->opts.ndefines; i++) what = arena_printf(&m, "%s|-D%s", what, k->opts.defines[i]);
     for (int i = 0; what && i < k->opts.ninclude; i++) what = arena_printf(&m, "%s|-I%s", what, k->opts.include_dirs[i]);
