@@ -117,6 +117,10 @@ static void json_cost(FILE *out, const sched_cost *k)
     json_num(out, intensity(k));
     fputs(", \"waves\": ", out);
     json_num(out, k->waves);
+    fputs(", \"exposed_latency_us\": ", out);
+    json_num(out, k->exposed_s * 1e6);
+    fputs(", \"latency_efficiency\": ", out);
+    json_num(out, k->latency_eff);
     fputs(", \"time_us\": ", out);
     json_num(out, k->time_s * 1e6);
     fputs(", \"bound\": ", out);

@@ -19,6 +19,12 @@
 #include "ir/eval.h"
 
 #define SCHED_LAUNCH_S 2e-6   /* launch latency added to every prediction */
+/* A global load that misses L2: 600-800 cycles on H100/H200 (pointer-chase
+ * microbenchmarks: chipsandcheese.com, "Nvidia's H100: Funny L2, and Tons
+ * of Bandwidth", 2023, and the ~600-cycle HBM3 figure tables quote); taken
+ * at 700 and checked against the one-stage slowdowns tilec tune measured
+ * (docs/scheduling.md). */
+#define SCHED_LOAD_LATENCY_CYCLES 700.0
 
 int64_t sched_shape_dim(const sched_shape *s, const char *name)
 {
@@ -164,12 +170,14 @@ static void count_for(counter *n, const ir_op *op, double mult)
     if (!eval_value(n->e, op->operands[0], &lo) || !eval_value(n->e, op->operands[1], &hi) ||
         !eval_value(n->e, op->operands[2], &step) || step <= 0) {
         n->c->trips_exact = false;
+        if (!has_loop(body)) n->c->inner_iters += mult * n->weight;
         count_block(n, body, mult);
         return;
     }
     int64_t trips = hi > lo ? (hi - lo - 1) / step + 1 : 0;
     if (trips == 0) return;
     if (!has_loop(body)) {
+        n->c->inner_iters += mult * (double)trips * n->weight;
         count_block(n, body, mult * (double)trips);
         return;
     }
@@ -264,12 +272,12 @@ static void static_facts(const ir_block *b, bool in_loop, sched_cost *c)
 {
     double loads = 0;
     bool inner = false;
-    int staged = 0;
+    int staged = 0, nstaged = 0;
     for (const ir_op *op = b->first; op; op = op->next) {
         if (op->code == IR_OP_LOAD) {
             double bytes = tile_bytes(&op->results[0]->type);
             loads += bytes;
-            if (in_loop && feeds_dot(op->results[0], 0)) staged += (int)bytes;
+            if (in_loop && feeds_dot(op->results[0], 0)) staged += (int)bytes, nstaged++;
         }
         for (int i = 0; i < op->nblocks; i++) {
             if (!op->blocks[i]) continue;
@@ -282,6 +290,7 @@ static void static_facts(const ir_block *b, bool in_loop, sched_cost *c)
     /* Loops one after another share their buffers (sched_pipeline.c): the
      * largest loop's, not the sum. */
     if (staged > c->staged_bytes) c->staged_bytes = staged;
+    if (nstaged > c->staged_loads) c->staged_loads = nstaged;
 }
 
 /* Is v's load in a loop body, read only by dots: an operand the pipeliner
@@ -536,6 +545,38 @@ int sched_predict_regs(const sched_cost *c)
     return r < 32 ? 32 : r;
 }
 
+/* The load latency a loop leaves exposed.  An innermost iteration's
+ * loads take a round trip to memory (SCHED_LOAD_LATENCY_CYCLES) plus
+ * their transfer at the SM's share of the bandwidth before its dots can
+ * start: one round trip when the pipeliner issues them together
+ * (cp.async), one per staged operand when they load synchronously (one
+ * stage; with a single trip the model fell short of every one-stage
+ * slowdown tilec tune measured).  With S stages the loads of iteration
+ * i + S - 1 are issued at iteration i, so S - 1 iterations of the block
+ * (each as long as bps blocks' worth of the SM's time per iteration, c)
+ * cover them.  What stays exposed, E, is hidden only by the other
+ * resident blocks: a block's iteration lasts max(bps c, c + E) and the SM
+ * works bps c of it.  Without staged operands the pipeliner does nothing,
+ * so the stages do not count; where it left a dot operand in registers
+ * (scheduled IR) the loop runs as one stage. */
+static void latency(const ir_target *t, int bps, int num_stages, double tmax, sched_cost *c)
+{
+    c->exposed_s = 0;
+    c->latency_eff = 1;
+    if (c->inner_iters <= 0 || c->iter_load_bytes <= 0) return;
+    double clock = t->smem_bytes_per_s / (128.0 * t->sm_count);   /* 128 B/clk/SM */
+    double per_sm_bw = t->hbm_bytes_per_s / t->sm_count;
+    int stages = c->staged_bytes > 0 && !c->unpipelined ? num_stages : 1;
+    int trips = stages == 1 && c->staged_loads > 1 ? c->staged_loads : 1;
+    double round_trip = trips * SCHED_LOAD_LATENCY_CYCLES / clock + c->iter_load_bytes / per_sm_bw;
+    double iter = tmax * t->sm_count / c->inner_iters;   /* c: SM time per block iteration */
+    double exposed = round_trip - (stages - 1) * bps * iter;
+    if (exposed <= 0) return;
+    c->exposed_s = exposed;
+    double span = iter + exposed > bps * iter ? iter + exposed : bps * iter;
+    c->latency_eff = bps * iter / span;
+}
+
 static const char *sprint(arena *mem, const char *fmt, double a, double b, double x)
 {
     return arena_printf(mem, fmt, a, b, x);
@@ -583,13 +624,15 @@ void sched_evaluate(const ir_target *t, int num_warps, int num_stages, int cg_sm
     double capacity = (double)bps * t->sm_count;
     c->waves = ceil((double)c->programs / capacity);
     c->wave_eff = c->programs > 0 ? (double)c->programs / (c->waves * capacity) : 1;
-    /* Latency hiding.  Tensor cores: two warps per SM sub-partition keep
+    /* Throughput.  Tensor cores: two warps per SM sub-partition keep
      * mma.sync busy.  Memory: the bytes in flight per SM (each block's
      * loads of one iteration, times the stages in flight) must cover
-     * bandwidth x latency (about 600 ns). */
+     * bandwidth x latency (about 600 ns).  What one stage leaves exposed
+     * is latency() below, not counted here. */
     int warps_per_sm = bps * num_warps;
     c->compute_eff = warps_per_sm >= 8 ? 1.0 : warps_per_sm / 8.0;
-    double inflight = bps * c->iter_load_bytes * (num_stages > 1 ? num_stages - 1 : 0.5);
+    int staging = c->staged_bytes > 0 && !c->unpipelined ? num_stages : 1;
+    double inflight = bps * c->iter_load_bytes * (staging > 1 ? staging - 1 : 1);
     double needed = t->hbm_bytes_per_s / t->sm_count * 600e-9;
     c->mem_eff = inflight >= needed ? 1.0 : inflight / needed;
     if (c->mem_eff < 0.05) c->mem_eff = 0.05;
@@ -600,7 +643,9 @@ void sched_evaluate(const ir_target *t, int num_warps, int num_stages, int cg_sm
     c->bound = "memory";
     if (c->t_compute > tmax) tmax = c->t_compute, c->bound = "compute";
     if (c->t_smem > tmax) tmax = c->t_smem, c->bound = "smem";
-    c->time_s = tmax / c->wave_eff + SCHED_LAUNCH_S;
+    latency(t, bps, num_stages, tmax, c);
+    if (c->latency_eff < 1) c->bound = "latency";
+    c->time_s = tmax / (c->wave_eff * c->latency_eff) + SCHED_LAUNCH_S;
 }
 
 double sched_time_bound(const ir_target *t, const sched_cost *c)

@@ -43,7 +43,9 @@ typedef struct sched_cost {
     double flops;          /* 2*m*n*k per dot execution */
     double smem_traffic;   /* dot operands read from shared memory */
     double iter_load_bytes;/* loaded per iteration of the innermost loop (per program) */
+    double inner_iters;    /* iterations of innermost loops, all programs together */
     int staged_bytes;      /* per stage: loads in a for body that feed a dot */
+    int staged_loads;      /*   how many loads those are */
     int live_regs;         /* 32-bit registers of the tiles live at the peak */
     int sched_live_regs;   /* the same on the pipelined scheduled IR, by layout (0: not yet) */
     int sched_frag_regs;   /*   with the dots' operand fragments */
@@ -60,6 +62,8 @@ typedef struct sched_cost {
     int blocks_per_sm;
     const char *occupancy_limit;   /* "smem", "registers", "threads", "blocks" */
     double waves, wave_eff, mem_eff, compute_eff;
+    double exposed_s;      /* load latency an innermost iteration waits for, per block */
+    double latency_eff;    /* share of the SM's time not lost to it (1: hidden) */
     double t_mem, t_compute, t_smem, time_s;
     const char *bound;     /* "memory", "compute", "smem" */
     const char *reject;    /* why infeasible (arena), NULL when it fits */
