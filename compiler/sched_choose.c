@@ -140,10 +140,9 @@ static int codegen_smem(search *s, const int64_t *v, int num_warps, int *live, i
         *why = first_error(&u->diags, s->mem, "pipelining fails");
     else {
         bytes = r.smem_bytes;
-        *live = sched_live_regs(u->kernel, num_warps, false, &u->mem);
-        *frag = sched_live_regs(u->kernel, num_warps, true, &u->mem);
-        int dots;
-        sched_loop_facts(u->kernel, &dots, unpipelined);
+        *live = sched_live_regs(u->kernel, num_warps, &u->mem);
+        *frag = sched_fragment_regs(u->kernel);
+        *unpipelined = sched_unpipelined(u->kernel);
     }
     tc_unit_free(u);
     return bytes;

@@ -357,11 +357,13 @@ static int last_use(const ir_op *const *ops, int n, const ir_block *b, const ir_
     return last;
 }
 
-/* Registers an mma dot needs beside the live tiles for its operands that
- * sit in shared-memory buffers: their fragments (ldmatrix'd per k step;
- * ptxas hoists the loads of an unrolled k loop, so the whole operand
- * counts). */
-static int dot_fragment_regs(const ir_op *op)
+/* Registers one k step of an mma dot's operands takes per thread where
+ * they sit in shared-memory buffers: the A fragment of the warp's rows
+ * (m / warps along M) and the B fragment of its columns (n / warps along
+ * N), 16 deep, as ldmatrix loads them into dot-operand registers.  So
+ * the term follows the warp tile: more warps along M shrink A's share,
+ * along N B's (ir_layout_elems_per_thread counts the replication). */
+static int dot_kstep_regs(const ir_op *op)
 {
     if (op->code != IR_OP_DOT || !op->results[0]->type.layout ||
         op->results[0]->type.layout->kind != IR_LAYOUT_MMA)
@@ -371,9 +373,10 @@ static int dot_fragment_regs(const ir_op *op)
     for (int i = 0; i < 2; i++) {
         const ir_type *t = &op->operands[i]->type;
         if (!t->layout || t->layout->kind != IR_LAYOUT_SHARED || t->rank != 2) continue;
+        int64_t shape[2] = {i == 0 ? t->shape[0] : 16, i == 0 ? 16 : t->shape[1]};
         ir_layout l = {.kind = IR_LAYOUT_DOT_OPERAND, .rank = 2, .parent = mma, .opidx = i,
                        .kwidth = 8};
-        regs += (ir_layout_elems_per_thread(&l, 2, t->shape) * ir_dtype_size(t->dtype) + 3) / 4;
+        regs += (ir_layout_elems_per_thread(&l, 2, shape) * ir_dtype_size(t->dtype) + 3) / 4;
     }
     return (int)regs;
 }
@@ -384,7 +387,7 @@ static int dot_fragment_regs(const ir_op *op)
  * region op's operands that die there become its regions' arguments and
  * its results their yields, so they count once, as the larger of the
  * region's peak and the results. */
-static int block_peak(const ir_block *b, int threads, bool frags, arena *mem)
+static int block_peak(const ir_block *b, int threads, arena *mem)
 {
     int n = 0;
     for (const ir_op *op = b->first; op; op = op->next) n++;
@@ -415,46 +418,70 @@ static int block_peak(const ir_block *b, int threads, bool frags, arena *mem)
         int inner = 0;
         for (int k = 0; k < ops[p]->nblocks; k++)
             if (ops[p]->blocks[k]) {
-                int q = block_peak(ops[p]->blocks[k], threads, frags, mem);
+                int q = block_peak(ops[p]->blocks[k], threads, mem);
                 if (q > inner) inner = q;
             }
         int here = ops[p]->nblocks ? live - dies[p] + (inner > born[p] ? inner : born[p])
-                                   : live + born[p] + (frags ? dot_fragment_regs(ops[p]) : 0);
+                                   : live + born[p];
         if (here > peak) peak = here;
         live += stays[p] - dies[p];
     }
     return peak;
 }
 
-/* The most dots one loop body runs (nested loops count separately) and
- * whether a 16-bit load in a loop still feeds a dot through registers
- * (the pipeliner left it: scheduled IR). */
-static void loop_facts(const ir_block *b, bool in_loop, int *dots, bool *unpipelined)
+/* Over the loop bodies of b (in_loop: b is one): the most dots one body
+ * runs and the most k-step fragment registers its dots take (nested
+ * loops count separately). */
+static void loop_facts(const ir_block *b, bool in_loop, int *dots, int *frags)
 {
-    int n = 0;
+    int n = 0, f = 0;
     for (const ir_op *op = b->first; op; op = op->next) {
-        if (op->code == IR_OP_DOT && in_loop) n++;
+        if (op->code == IR_OP_DOT && in_loop) n++, f += dot_kstep_regs(op);
+        bool loop = op->code == IR_OP_FOR || op->code == IR_OP_WHILE;
+        for (int i = 0; i < op->nblocks; i++)
+            if (op->blocks[i]) loop_facts(op->blocks[i], in_loop || loop, dots, frags);
+    }
+    if (n > *dots) *dots = n;
+    if (f > *frags) *frags = f;
+}
+
+int sched_loop_dots(const ir_func *k)
+{
+    int dots = 0, frags = 0;
+    loop_facts(k->body, false, &dots, &frags);
+    return dots;
+}
+
+int sched_fragment_regs(const ir_func *k)
+{
+    int dots = 0, frags = 0;
+    loop_facts(k->body, false, &dots, &frags);
+    return frags;
+}
+
+static bool dot_operand_in_registers(const ir_block *b, bool in_loop)
+{
+    for (const ir_op *op = b->first; op; op = op->next) {
         if (in_loop && op->code == IR_OP_LOAD && op->nresults == 1 &&
             ir_dtype_size(op->results[0]->type.dtype) == 2 && op->results[0]->type.layout &&
             feeds_dot(op->results[0], 0))
-            *unpipelined = true;
+            return true;
         bool loop = op->code == IR_OP_FOR || op->code == IR_OP_WHILE;
         for (int i = 0; i < op->nblocks; i++)
-            if (op->blocks[i]) loop_facts(op->blocks[i], in_loop || loop, dots, unpipelined);
+            if (op->blocks[i] && dot_operand_in_registers(op->blocks[i], in_loop || loop))
+                return true;
     }
-    if (n > *dots) *dots = n;
+    return false;
 }
 
-void sched_loop_facts(const ir_func *k, int *dots, bool *unpipelined)
+bool sched_unpipelined(const ir_func *k)
 {
-    *dots = 0;
-    *unpipelined = false;
-    loop_facts(k->body, false, dots, unpipelined);
+    return dot_operand_in_registers(k->body, false);
 }
 
-int sched_live_regs(const ir_func *k, int num_warps, bool fragments, arena *mem)
+int sched_live_regs(const ir_func *k, int num_warps, arena *mem)
 {
-    return block_peak(k->body, 32 * num_warps, fragments, mem);
+    return block_peak(k->body, 32 * num_warps, mem);
 }
 
 /* ---- sched_analyze ------------------------------------------------------- */
@@ -513,9 +540,8 @@ tile_status sched_analyze(const ir_func *k, int num_warps, const sched_shape *s,
     static_facts(k->body, false, c);
     if (c->iter_load_bytes == 0)
         c->iter_load_bytes = c->programs ? c->hbm_bytes / (double)c->programs : 0;
-    c->live_regs = sched_live_regs(k, num_warps, false, mem);
-    bool unused;
-    sched_loop_facts(k, &c->loop_dots, &unused);
+    c->live_regs = sched_live_regs(k, num_warps, mem);
+    c->loop_dots = sched_loop_dots(k);
     return TILE_OK;
 }
 

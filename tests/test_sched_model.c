@@ -293,6 +293,41 @@ static void search_picks_pipelined(void **state)
         }
 }
 
+/* The fragment term: one k step (16 deep) of the dot operands read from
+ * shared memory, per thread.  flash_fwd at BM=64 and 4 warps puts the
+ * warps along M (16 rows each), so every warp reads whole B fragments:
+ * K^T's [16, BN] and V's [16, D] bf16 over 32 lanes, BN/4 + D/4
+ * registers (Q stays in registers); 8 warps split N and need fewer. */
+static void fragment_term_follows_warp_tile(void **state)
+{
+    (void)state;
+    static const int cfg[][2] = {{64, 64}, {64, 128}, {128, 64}, {128, 32}};
+    int four[4];
+    for (int i = 0; i < 4; i++)
+        for (int w = 4; w <= 8; w += 4) {
+            char d[16], bn[16];
+            snprintf(d, sizeof d, "D=%d", cfg[i][0]);
+            snprintf(bn, sizeof bn, "BN=%d", cfg[i][1]);
+            const char *defs[] = {"T=bf16", d, "BM=64", bn};
+            tc_options o = {.kernel = "flash_fwd", .defines = defs, .ndefines = 4,
+                            .include_dirs = lib_inc, .ninclude = 1, .opt_level = 1};
+            tc_unit *u = compile(FLASH, NULL, "flash_fwd", defs, 4);
+            sched_plan p;
+            assert_int_equal(sched_cost_fixed(FLASH, NULL, &o, "flash_fwd",
+                                              ir_target_find("sm_90"), w, 2, &u->mem, &p),
+                             TILE_OK);
+            assert_true(p.ncand == 1 && p.cand[0].exact);
+            int f = p.cand[0].cost.sched_frag_regs;
+            if (w == 4) {
+                assert_int_equal(f, cfg[i][1] / 4 + cfg[i][0] / 4);
+                four[i] = f;
+            } else {
+                assert_true(f > 0 && f < four[i]);
+            }
+            tc_unit_free(u);
+        }
+}
+
 /* A kernel's own compile-time check rejects candidates, with its message. */
 static const char *capped_src =
     "kernel capped(x: tensor<f32>[M, 64], y: out tensor<f32>[M, 64], const BM: int = auto)\n"
@@ -381,6 +416,7 @@ int main(void)
         cmocka_unit_test(smem_follows_codegen),
         cmocka_unit_test(rejection_reasons),
         cmocka_unit_test(latency_closed_form),
+        cmocka_unit_test(fragment_term_follows_warp_tile),
         cmocka_unit_test(one_stage_ranks_last),
         cmocka_unit_test(search_picks_pipelined),
         cmocka_unit_test(compile_failures_are_reasons),
