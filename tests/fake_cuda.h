@@ -15,6 +15,9 @@ typedef struct fake_cuda_state {
     int max_grid[3];            /* device attributes read at tile_open */
     int sync_error;             /* cuStreamSynchronize's next result */
     int sm_count, smem_optin;   /* device attributes (0: 132 and 232448, an H100/H200) */
+    /* cuEventElapsedTime's answers in turn (milliseconds; none: host time) */
+    float elapsed_ms[16];
+    int nelapsed, elapsed_next;
     /* recorded */
     int ctx_depth;              /* pushes minus pops: 0 between calls */
     int primary_retained;       /* retains minus releases */
@@ -22,6 +25,8 @@ typedef struct fake_cuda_state {
     int allocations;            /* outstanding cuMemAlloc blocks */
     int max_dynamic_smem;       /* last cuFuncSetAttribute value */
     int launches;
+    int events;                 /* outstanding cuEventCreate handles */
+    int event_records;          /* cuEventRecord calls */
     struct {
         unsigned grid[3], block[3], smem;
         void *stream;
