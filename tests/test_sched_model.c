@@ -328,6 +328,26 @@ static void fragment_term_follows_warp_tile(void **state)
         }
 }
 
+/* D=128 with BN=128 stages 2 x 64 KB of K and V: the pipeliner takes it
+ * (it kept its buffers to half a block's shared memory before, and the
+ * loop ran unpipelined with its operands through registers). */
+static void d128_bn128_pipelined(void **state)
+{
+    (void)state;
+    const char *defs[] = {"T=bf16", "D=128", "BM=128", "BN=128"};
+    tc_options o = {.kernel = "flash_fwd", .defines = defs, .ndefines = 4,
+                    .include_dirs = lib_inc, .ninclude = 1, .opt_level = 1};
+    tc_unit *u = compile(FLASH, NULL, "flash_fwd", defs, 4);
+    sched_plan p;
+    assert_int_equal(sched_cost_fixed(FLASH, NULL, &o, "flash_fwd", ir_target_find("sm_90"), 8, 2,
+                                      &u->mem, &p), TILE_OK);
+    assert_true(p.ncand == 1 && p.cand[0].exact && p.cand[0].compiled);
+    assert_false(p.cand[0].cost.unpipelined);
+    assert_int_equal(p.cand[0].cost.staged_bytes, 2 * 128 * 128 * 2);
+    assert_true(p.cand[0].cost.smem_bytes <= ir_target_find("sm_90")->smem_per_block);
+    tc_unit_free(u);
+}
+
 /* A kernel's own compile-time check rejects candidates, with its message. */
 static const char *capped_src =
     "kernel capped(x: tensor<f32>[M, 64], y: out tensor<f32>[M, 64], const BM: int = auto)\n"
@@ -417,6 +437,7 @@ int main(void)
         cmocka_unit_test(rejection_reasons),
         cmocka_unit_test(latency_closed_form),
         cmocka_unit_test(fragment_term_follows_warp_tile),
+        cmocka_unit_test(d128_bn128_pipelined),
         cmocka_unit_test(one_stage_ranks_last),
         cmocka_unit_test(search_picks_pipelined),
         cmocka_unit_test(compile_failures_are_reasons),
