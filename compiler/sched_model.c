@@ -547,26 +547,33 @@ tile_status sched_analyze(const ir_func *k, int num_warps, const sched_shape *s,
 
 /* ---- sched_evaluate ------------------------------------------------------ */
 
-/* Fitted on ptxas -v of the pipelined code (sm_90, 2026-12-02:
- * bench/reg_fit.py, its table in bench/logs/reg_fit.csv).  With the
- * pipeliner's operands in shared memory, what ptxas needs beyond the live
- * tiles grows with the dots of the loop body (fragments of one k step,
- * addresses, the unrolled k loop): flash_fwd (2 dots) holds 194 live
- * registers without spilling and spills at 249; flash_bwd_dq (3) holds 124
- * and spills at 172; flash_bwd_dkdv (4) holds 116 and spills at 127.
- * regs = live + 40 * dots - 25 separates all three.  Where a 16-bit load
- * still feeds a dot through registers (the pipeliner could not take it),
- * conversions through scratch come on top: the fit of the unpipelined
- * code, 67 + 1.75 * live, applies (flash_fwd D=128 BN=128 at 8 warps: 125
- * live, 3.4 KB of spills).  Before codegen's facts are known (phase 1 of
- * the search) the tile IR's count, which errs high by up to 20%, is
- * scaled down so that no candidate is rejected before it is costed. */
+/* Fitted on ptxas -v of the pipelined code (sm_90, 2026-12-02, session
+ * 5: bench/reg_fit.py over 130 schedules of flash_fwd, flash_bwd_dq,
+ * flash_bwd_dkdv and lightning2; bench/logs/s5-model.md).  Beyond the live
+ * tiles ptxas needs, per warp, one k step's operand fragments of the loop's
+ * dots (sched_fragment_regs: they follow the warp tile, so more warps
+ * along a dimension shrink them) and per dot addresses, indices and the
+ * unrolled k loop's bookkeeping:
+ *     regs = live + fragments + 30 x dots - 90.
+ * ptxas takes every free register (it hoists and unrolls), so its count is
+ * no target below 255; the line is drawn where spills pass 256 bytes: no
+ * schedule under it spills more, and small spills (flash_fwd D=128
+ * 128/64/4 spills 156 B and measured fastest, session 3) are let through.
+ * Where a 16-bit load still feeds a dot through registers (the pipeliner
+ * could not take it), conversions through scratch come on top: the fit of
+ * the unpipelined code, 67 + 1.75 x live.  Before codegen's facts are
+ * known (phase 1 of the search) 0.8 x the tile IR's count without
+ * fragments stays under the exact figure on every schedule of the fit, so
+ * no candidate is rejected before it is costed. */
 int sched_predict_regs(const sched_cost *c)
 {
+    /* The fit has no kernel without dots in a loop: those keep the
+     * session-4 line's intercept. */
+    int extra = c->loop_dots ? 30 * c->loop_dots - 90 : -25;
     int r;
-    if (c->sched_live_regs <= 0) r = c->live_regs * 4 / 5 + 40 * c->loop_dots - 25;
+    if (c->sched_live_regs <= 0) r = c->live_regs * 4 / 5 + extra;
     else if (c->unpipelined) r = 67 + (c->sched_live_regs * 7 + 3) / 4;
-    else r = c->sched_live_regs + 40 * c->loop_dots - 25;
+    else r = c->sched_live_regs + c->sched_frag_regs + extra;
     /* Indices, addresses and the ABI's parameters: no kernel takes fewer. */
     return r < 32 ? 32 : r;
 }
@@ -580,9 +587,11 @@ int sched_predict_regs(const sched_cost *c)
  * slowdown tilec tune measured).  With S stages the loads of iteration
  * i + S - 1 are issued at iteration i, so S - 1 iterations of the block
  * (each as long as bps blocks' worth of the SM's time per iteration, c)
- * cover them.  What stays exposed, E, is hidden only by the other
- * resident blocks: a block's iteration lasts max(bps c, c + E) and the SM
- * works bps c of it.  Without staged operands the pipeliner does nothing,
+ * cover them.  What stays exposed, E, adds to every iteration: a block's
+ * iteration lasts bps c + E and the SM works bps c of it.  The other
+ * resident blocks do not hide it (their loops wait at the same points;
+ * measured, two blocks per SM left one stage 2.1x slower, dkdv 32/32/4,
+ * as one block did, 2.2x).  Without staged operands the pipeliner does nothing,
  * so the stages do not count; where it left a dot operand in registers
  * (scheduled IR) the loop runs as one stage. */
 static void latency(const ir_target *t, int bps, int num_stages, double tmax, sched_cost *c)
@@ -599,7 +608,7 @@ static void latency(const ir_target *t, int bps, int num_stages, double tmax, sc
     double exposed = round_trip - (stages - 1) * bps * iter;
     if (exposed <= 0) return;
     c->exposed_s = exposed;
-    double span = iter + exposed > bps * iter ? iter + exposed : bps * iter;
+    double span = bps * iter + exposed;
     c->latency_eff = bps * iter / span;
 }
 
