@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
 """Register-model calibration data (CPU only: tilec + ptxas).
 
-For each library kernel and schedule below, records the scheduler's two
-live-register counts (tilec --explain=json: tile IR and pipelined scheduled
-IR) next to what ptxas -v assigns (registers, spill bytes).  The model in
-compiler/sched_model.c (sched_predict_regs) is fitted on this table; rerun
-it after a codegen change:
+For each library kernel and schedule below, records the scheduler's
+register facts (tilec --explain=json at two stages: live tiles on the tile
+IR and on the pipelined scheduled IR, one k step's operand fragments of a
+loop's dots, the dots of the loop, whether a dot operand stayed in
+registers) next to what ptxas -v assigns (registers, spill bytes).  The
+model in compiler/sched_model.c (sched_predict_regs) is fitted on this
+table (bench/logs/s5-model.md); rerun it after a codegen change:
 
     python3 bench/reg_fit.py build/tilec > bench/logs/reg_fit.csv
 """
@@ -19,16 +21,17 @@ import sys
 TILEC = sys.argv[1] if len(sys.argv) > 1 else "build/tilec"
 LIB = "lib/attention"
 ARCH = "sm_90"
-TILES = [32, 64, 128]
+FWD_BM = [32, 64, 128, 256]
+FWD_BN = [16, 32, 64, 128]
+BWD = [(32, 32), (32, 64), (64, 32), (64, 64), (128, 16), (128, 32), (16, 128), (32, 128)]
 
 
 def configs():
-    for d, (bm, bn), w in itertools.product([64, 128], itertools.product(TILES, TILES), [4, 8]):
-        for k in ["flash_fwd", "flash_fwd_causal"]:
-            yield ("flash_fwd.tile", k, {"D": d, "BM": bm, "BN": bn}, w)
-        for k in ["flash_bwd_dq", "flash_bwd_dkdv"]:
-            if bm <= 64 and bn <= 64:
-                yield ("flash_bwd.tile", k, {"D": d, "BM": bm, "BN": bn}, w)
+    for d, w in itertools.product([64, 128], [4, 8]):
+        for bm, bn in itertools.product(FWD_BM, FWD_BN):
+            yield ("flash_fwd.tile", "flash_fwd", {"D": d, "BM": bm, "BN": bn}, w)
+        for (bm, bn), k in itertools.product(BWD, ["flash_bwd_dq", "flash_bwd_dkdv"]):
+            yield ("flash_bwd.tile", k, {"D": d, "BM": bm, "BN": bn}, w)
     for b, w in itertools.product([32, 64, 128], [4, 8]):
         yield ("lightning2.tile", "lightning2", {"D": 128, "E": 128, "B": b}, w)
 
@@ -43,19 +46,20 @@ def run(cfg):
     try:
         c = json.loads(ex.stdout)["candidates"]
         c = [x for x in c if x["stages"] == 2][0]
-        live, slive = c["live_tile_registers"], c["scheduled_live_registers"]
+        facts = (c["live_tile_registers"], c["scheduled_live_registers"], c["fragment_registers"],
+                 c["loop_dots"], int(c["dot_operand_in_registers"]), c["registers"])
     except (ValueError, KeyError, IndexError):
         return None
     px = subprocess.run(args + ["--ptxas"], capture_output=True, text=True)
     m = re.search(r"registers (\d+).*spill stores (\d+) bytes, spill loads (\d+)", px.stdout + px.stderr)
     if not m:
         return None
-    return (kernel, " ".join(f"{k}={v}" for k, v in defs.items()), warps, live, slive,
-            int(m.group(1)), int(m.group(2)) + int(m.group(3)))
+    return (kernel, " ".join(f"{k}={v}" for k, v in defs.items()), warps) + facts + (
+        int(m.group(1)), int(m.group(2)) + int(m.group(3)))
 
 
 def main():
-    print("kernel,defines,warps,live_tile,live_sched,ptxas_regs,spill_bytes")
+    print("kernel,defines,warps,live_tile,live_sched,frag,dots,in_regs,model_regs,ptxas_regs,spill_bytes")
     with cf.ThreadPoolExecutor(2) as ex:
         for r in ex.map(run, list(configs())):
             if r:

@@ -140,10 +140,9 @@ static int codegen_smem(search *s, const int64_t *v, int num_warps, int *live, i
         *why = first_error(&u->diags, s->mem, "pipelining fails");
     else {
         bytes = r.smem_bytes;
-        *live = sched_live_regs(u->kernel, num_warps, false, &u->mem);
-        *frag = sched_live_regs(u->kernel, num_warps, true, &u->mem);
-        int dots;
-        sched_loop_facts(u->kernel, &dots, unpipelined);
+        *live = sched_live_regs(u->kernel, num_warps, &u->mem);
+        *frag = sched_fragment_regs(u->kernel);
+        *unpipelined = sched_unpipelined(u->kernel);
     }
     tc_unit_free(u);
     return bytes;
@@ -200,14 +199,6 @@ static void add_rows(search *s, const int64_t *v, int want_warps, int want_stage
             sched_evaluate(s->t, c->num_warps, c->num_stages, 0, s->mem, &c->cost);
             c->reject = c->cost.reject;
             c->bound = sched_time_bound(s->t, &c->cost);
-            /* The model has no term for load latency a loop cannot hide:
-             * measured on the H200, one stage ran 2.2 to 4.4 times slower
-             * than two wherever the pipeliner had operands to stage
-             * (tilec tune, bench/RESULTS.md 2026-12-02). */
-            if (!want_stages && c->num_stages == 1 && cost.staged_bytes > 0)
-                c->policy = "one stage: the loop's dot operands would load synchronously "
-                            "(2.2-4.4x slower than two stages, measured)";
-            if (!c->reject) c->reject = c->policy;
         }
     }
     tc_unit_free(u);
@@ -240,7 +231,7 @@ static void evaluate_row(search *s, int i)
     c->cost.sched_frag_regs = frag;
     c->cost.unpipelined = unpiped;
     sched_evaluate(s->t, c->num_warps, c->num_stages, cg, s->mem, &c->cost);
-    c->reject = c->cost.reject ? c->cost.reject : c->policy;
+    c->reject = c->cost.reject;
 }
 
 static int by_bound(const void *a, const void *b)
@@ -269,7 +260,7 @@ static void register_fallback(search *s)
         int pick = -1;
         for (int i = 0; i < p->ncand; i++) {
             const sched_candidate *c = &p->cand[i];
-            if (!c->compiled || !c->cost.regs_only || c->fallback_tried || c->policy) continue;
+            if (!c->compiled || !c->cost.regs_only || c->fallback_tried) continue;
             if (pick < 0 || c->cost.regs < p->cand[pick].cost.regs ||
                 (c->cost.regs == p->cand[pick].cost.regs &&
                  c->cost.time_s < p->cand[pick].cost.time_s))

@@ -22,9 +22,6 @@ typedef struct sched_candidate {
     bool fallback_tried;
     bool over_regs;                    /* chosen although over the register model */
     const char *reject;                /* NULL: feasible */
-    const char *policy;                /* a rejection that is not a resource limit
-                                          (one stage where operands stage), kept
-                                          when the row is costed exactly */
 } sched_candidate;
 
 typedef struct sched_plan {

@@ -104,10 +104,11 @@ static void json_cost(FILE *out, const sched_cost *k)
 {
     fprintf(out, ", \"smem_bytes\": %d, \"codegen_smem_bytes\": %d, \"staged_bytes_per_stage\": %d"
             ", \"registers\": %d, \"live_tile_registers\": %d, "
-            "\"scheduled_live_registers\": %d, \"scheduled_fragment_registers\": %d, "
-            "\"blocks_per_sm\": %d, "
+            "\"scheduled_live_registers\": %d, \"fragment_registers\": %d, "
+            "\"loop_dots\": %d, \"dot_operand_in_registers\": %s, \"blocks_per_sm\": %d, "
             "\"occupancy_limit\": ", k->smem_bytes, k->cg_smem_bytes, k->staged_bytes, k->regs,
-            k->live_regs, k->sched_live_regs, k->sched_frag_regs, k->blocks_per_sm);
+            k->live_regs, k->sched_live_regs, k->sched_frag_regs, k->loop_dots,
+            k->unpipelined ? "true" : "false", k->blocks_per_sm);
     json_str(out, k->occupancy_limit);
     fprintf(out, ", \"programs\": %lld, \"hbm_bytes\": ", (long long)k->programs);
     json_num(out, k->hbm_bytes);
@@ -117,6 +118,10 @@ static void json_cost(FILE *out, const sched_cost *k)
     json_num(out, intensity(k));
     fputs(", \"waves\": ", out);
     json_num(out, k->waves);
+    fputs(", \"exposed_latency_us\": ", out);
+    json_num(out, k->exposed_s * 1e6);
+    fputs(", \"latency_efficiency\": ", out);
+    json_num(out, k->latency_eff);
     fputs(", \"time_us\": ", out);
     json_num(out, k->time_s * 1e6);
     fputs(", \"bound\": ", out);

@@ -43,12 +43,15 @@ typedef struct sched_cost {
     double flops;          /* 2*m*n*k per dot execution */
     double smem_traffic;   /* dot operands read from shared memory */
     double iter_load_bytes;/* loaded per iteration of the innermost loop (per program) */
+    double inner_iters;    /* iterations of innermost loops, all programs together */
     int staged_bytes;      /* per stage: loads in a for body that feed a dot */
+    int staged_loads;      /*   how many loads those are */
     int live_regs;         /* 32-bit registers of the tiles live at the peak */
     int sched_live_regs;   /* the same on the pipelined scheduled IR, by layout (0: not yet) */
-    int sched_frag_regs;   /*   with the dots' operand fragments */
+    int sched_frag_regs;   /* one k step's operand fragments of a loop's dots (scheduled IR) */
     int loop_dots;         /* most dots in one loop body */
-    bool unpipelined;      /* a 16-bit load in a loop feeds a dot through registers */
+    bool unpipelined;      /* a 16-bit load in a loop feeds a dot through registers
+                              (scheduled IR: sched_unpipelined) */
     bool trips_exact;      /* false: a loop bound could not be evaluated (taken as 1) */
     int ntensors;
     sched_tensor *tensors; /* kernel parameters that are tensors, in order */
@@ -60,6 +63,8 @@ typedef struct sched_cost {
     int blocks_per_sm;
     const char *occupancy_limit;   /* "smem", "registers", "threads", "blocks" */
     double waves, wave_eff, mem_eff, compute_eff;
+    double exposed_s;      /* load latency an innermost iteration waits for, per block */
+    double latency_eff;    /* share of the SM's time not lost to it (1: hidden) */
     double t_mem, t_compute, t_smem, time_s;
     const char *bound;     /* "memory", "compute", "smem" */
     const char *reject;    /* why infeasible (arena), NULL when it fits */
@@ -74,10 +79,8 @@ tile_status sched_analyze(const ir_func *k, int num_warps, const sched_shape *s,
 
 /* Peak 32-bit registers per thread of the tiles live at once in k: by
  * layout in scheduled IR (pipelined operands in shared memory count
- * nothing), spread evenly over 32 * num_warps threads in tile IR.
- * fragments: also the registers a dot needs for operands it reads from
- * shared memory (scheduled IR). */
-int sched_live_regs(const ir_func *k, int num_warps, bool fragments, arena *mem);
+ * nothing), spread evenly over 32 * num_warps threads in tile IR. */
+int sched_live_regs(const ir_func *k, int num_warps, arena *mem);
 
 /* A lower bound of c's predicted time with any resources (every
  * efficiency 1): what the search prunes with. */
@@ -87,9 +90,17 @@ double sched_time_bound(const ir_target *t, const sched_cost *c);
  * loop facts (fitted by bench/reg_fit.py; docs/scheduling.md). */
 int sched_predict_regs(const sched_cost *c);
 
-/* Of scheduled (or tile) IR: the most dots one loop body runs, and
- * whether a 16-bit load in a loop still feeds a dot through registers. */
-void sched_loop_facts(const ir_func *k, int *dots, bool *unpipelined);
+/* The most dots one loop body of k runs (tile or scheduled IR). */
+int sched_loop_dots(const ir_func *k);
+
+/* Scheduled IR: the registers per thread one k step of the dots of a
+ * loop body takes for the operands they read from shared memory (the
+ * most of any loop body). */
+int sched_fragment_regs(const ir_func *k);
+
+/* Scheduled IR: does a 16-bit load in a loop still feed a dot through
+ * registers (an operand the pipeliner did not take)? */
+bool sched_unpipelined(const ir_func *k);
 
 /* Fills the target half of c: resources for num_warps / num_stages with
  * codegen's cg_smem bytes, feasibility (c->reject) and the time. */

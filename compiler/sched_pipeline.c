@@ -472,10 +472,12 @@ static void visit(ir_op *op, void *ctx)
             p.loads[p.nloads++] = (pipe_load){.load = x, .wgmma = feeds_wgmma(x->results[0], 0)};
     if (!p.nloads) return;
     order_slice(&p);
-    /* Buffers take at most half of a block's shared memory: the rest is
-     * the scratch of the other ops (and room for a second block). */
+    /* Buffers take at most three quarters of a block's shared memory: the
+     * rest is the scratch of the other ops.  (Half, before, left D=128
+     * BN=128 unpipelined: 2 x 64 KB of K and V; whether a second block
+     * fits beside them is the scheduler's choice, not this pass's.) */
     int stages = c->stages;
-    while (stages >= 2 && stage_bytes(&p) * stages > c->t->smem_per_block / 2) stages--;
+    while (stages >= 2 && stage_bytes(&p) * stages > c->t->smem_per_block / 4 * 3) stages--;
     if (stages < 2) return;
     transform(&p, stages);
     c->oom |= p.oom;

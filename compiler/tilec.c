@@ -1016,7 +1016,11 @@ static int write_tensors(run_state *r, const char *out_dir, bool outputs)
     return 0;
 }
 
-static int cmd_run(const cli *c)
+/* What `run` and `tune` share: the kernel compiled with c's options and
+ * r filled with its arguments (--in files, -D dimensions and scalars,
+ * random tensors).  Returns the unit that owns r's memory (the caller
+ * frees it), or NULL after printing why. */
+static tc_unit *prepare_inputs(const cli *c, run_state *r)
 {
     tc_options o = compile_options(c);
     tc_unit *u = NULL;
@@ -1025,24 +1029,34 @@ static int cmd_run(const cli *c)
         if (u) diag_print_all(&u->diags, stderr);
         if (st == TILE_ERR_NOMEM) fprintf(stderr, "tilec: out of memory\n");
         tc_unit_free(u);
-        return 1;
+        return NULL;
     }
-    run_state r = {.mem = &u->mem, .c = c, .k = u->kernel};
-    r.args = arena_calloc(&u->mem, (size_t)r.k->nparams + 1, sizeof *r.args);
-    r.given = arena_calloc(&u->mem, (size_t)r.k->nparams + 1, sizeof *r.given);
-    int rc = 1;
-    if (!r.args || !r.given) {
+    *r = (run_state){.mem = &u->mem, .c = c, .k = u->kernel};
+    r->args = arena_calloc(&u->mem, (size_t)r->k->nparams + 1, sizeof *r->args);
+    r->given = arena_calloc(&u->mem, (size_t)r->k->nparams + 1, sizeof *r->given);
+    if (!r->args || !r->given) {
         fprintf(stderr, "tilec: out of memory\n");
-    } else if (check_defines_used(r.mem, c, r.k) == 0 && read_inputs(&r) == 0 &&
-               bind_dims_from_defines(&r) == 0 && setup_params(&r) == 0) {
-        /* Inputs are saved before the launch: a kernel may write to them. */
-        if (!c->save_inputs || write_tensors(&r, c->save_inputs, false) == 0) {
-            interp_options io = {.check_bounds = c->check_bounds, .max_bytes = c->max_bytes,
-                                 .max_ops = c->max_ops};
-            st = interp_launch(r.k, r.args, r.k->nparams, &u->diags, &io);
-            diag_print_all(&u->diags, stderr);
-            if (st == TILE_OK) rc = write_tensors(&r, c->out_dir ? c->out_dir : ".", true) == 0 ? 0 : 1;
-        }
+    } else if (check_defines_used(r->mem, c, r->k) == 0 && read_inputs(r) == 0 &&
+               bind_dims_from_defines(r) == 0 && setup_params(r) == 0) {
+        return u;
+    }
+    tc_unit_free(u);
+    return NULL;
+}
+
+static int cmd_run(const cli *c)
+{
+    run_state r;
+    tc_unit *u = prepare_inputs(c, &r);
+    if (!u) return 1;
+    int rc = 1;
+    /* Inputs are saved before the launch: a kernel may write to them. */
+    if (!c->save_inputs || write_tensors(&r, c->save_inputs, false) == 0) {
+        interp_options io = {.check_bounds = c->check_bounds, .max_bytes = c->max_bytes,
+                             .max_ops = c->max_ops};
+        tile_status st = interp_launch(r.k, r.args, r.k->nparams, &u->diags, &io);
+        diag_print_all(&u->diags, stderr);
+        if (st == TILE_OK) rc = write_tensors(&r, c->out_dir ? c->out_dir : ".", true) == 0 ? 0 : 1;
     }
     tc_unit_free(u);
     return rc;
@@ -1124,21 +1138,10 @@ static int tune_on_device(run_state *r, const cli *c)
 
 static int cmd_tune(const cli *c)
 {
-    tc_options o = compile_options(c);
-    tc_unit *u = NULL;
-    if (tc_compile(&u, c->file, NULL, &o) != TILE_OK) {
-        if (u) diag_print_all(&u->diags, stderr);
-        tc_unit_free(u);
-        return 1;
-    }
-    run_state r = {.mem = &u->mem, .c = c, .k = u->kernel};
-    r.args = arena_calloc(&u->mem, (size_t)r.k->nparams + 1, sizeof *r.args);
-    r.given = arena_calloc(&u->mem, (size_t)r.k->nparams + 1, sizeof *r.given);
-    int rc = 1;
-    if (!r.args || !r.given) fprintf(stderr, "tilec: out of memory\n");
-    else if (check_defines_used(r.mem, c, r.k) == 0 && read_inputs(&r) == 0 &&
-             bind_dims_from_defines(&r) == 0 && setup_params(&r) == 0)
-        rc = tune_on_device(&r, c);
+    run_state r;
+    tc_unit *u = prepare_inputs(c, &r);
+    if (!u) return 1;
+    int rc = tune_on_device(&r, c);
     tc_unit_free(u);
     return rc;
 }

@@ -22,6 +22,7 @@ typedef struct CUmod_st *CUmodule;
 typedef struct CUfunc_st *CUfunction;
 typedef struct CUstream_st *CUstream;
 typedef struct CUlinkState_st *CUlinkState;
+typedef struct CUevent_st *CUevent;
 
 enum {
     RT_CUDA_SUCCESS = 0,
@@ -74,7 +75,12 @@ enum {
     X(cuMemFree, "cuMemFree_v2", (CUdeviceptr p))                                             \
     X(cuMemcpyHtoD, "cuMemcpyHtoD_v2", (CUdeviceptr dst, const void *src, size_t bytes))      \
     X(cuMemcpyDtoH, "cuMemcpyDtoH_v2", (void *dst, CUdeviceptr src, size_t bytes))            \
-    X(cuMemsetD32, "cuMemsetD32_v2", (CUdeviceptr dst, unsigned value, size_t n))
+    X(cuMemsetD32, "cuMemsetD32_v2", (CUdeviceptr dst, unsigned value, size_t n))            \
+    X(cuEventCreate, "cuEventCreate", (CUevent *e, unsigned flags))                           \
+    X(cuEventRecord, "cuEventRecord", (CUevent e, CUstream s))                                \
+    X(cuEventSynchronize, "cuEventSynchronize", (CUevent e))                                  \
+    X(cuEventElapsedTime, "cuEventElapsedTime", (float *ms, CUevent start, CUevent end))      \
+    X(cuEventDestroy, "cuEventDestroy_v2", (CUevent e))
 
 typedef struct rt_driver {
     void *lib;

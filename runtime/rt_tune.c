@@ -25,20 +25,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "compiler/sched_choose.h"
 #include "rt_internal.h"
 
 #define PLAN_MAGIC "TILEPLAN1 "
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 /* The plan of k's kernel in u, or NULL when it has no `auto` constant. */
 static const sched_plan *plan_of(const tile_kernel *k, const tc_unit *u)
@@ -316,18 +308,92 @@ static int choose(const sched_plan *p, int top, pick *out)
     return m;
 }
 
-/* Mean microseconds per launch of k's current schedule, or < 0. */
+static int by_value(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Records ev[0..2n) around n launches of k on stream: ev[2i] before
+ * launch i, ev[2i + 1] after it.  The context is current. */
+static tile_status record_launches(tile_kernel *k, const tile_arg *args, int nargs, void *stream,
+                                   CUevent *ev, int n)
+{
+    const rt_driver *drv = k->ctx->drv;
+    char e[256];
+    for (int i = 0; i < n; i++) {
+        CUresult r = drv->cuEventRecord(ev[2 * i], (CUstream)stream);
+        if (r != RT_CUDA_SUCCESS)
+            return rt_error(TILE_ERR_RUNTIME, "cuEventRecord: %s", rt_cuda_error(drv, r, e, sizeof e));
+        tile_status st = tile_launch(k, args, nargs, stream);
+        if (st != TILE_OK) return st;
+        r = drv->cuEventRecord(ev[2 * i + 1], (CUstream)stream);
+        if (r != RT_CUDA_SUCCESS)
+            return rt_error(TILE_ERR_RUNTIME, "cuEventRecord: %s", rt_cuda_error(drv, r, e, sizeof e));
+    }
+    return TILE_OK;
+}
+
+/* Median microseconds per launch of ev's n launches into *us. */
+static tile_status median_launch(const rt_driver *drv, CUevent *ev, int n, double *us)
+{
+    char e[256];
+    double *t = calloc((size_t)n, sizeof *t);
+    if (!t) return rt_error(TILE_ERR_NOMEM, "out of memory");
+    CUresult r = drv->cuEventSynchronize(ev[2 * n - 1]);
+    for (int i = 0; i < n && r == RT_CUDA_SUCCESS; i++) {
+        float ms = 0;
+        r = drv->cuEventElapsedTime(&ms, ev[2 * i], ev[2 * i + 1]);
+        t[i] = ms * 1e3;
+    }
+    if (r == RT_CUDA_SUCCESS) {
+        qsort(t, (size_t)n, sizeof *t, by_value);
+        *us = n % 2 ? t[n / 2] : (t[n / 2 - 1] + t[n / 2]) / 2;
+    }
+    free(t);
+    return r == RT_CUDA_SUCCESS ? TILE_OK
+                                : rt_error(TILE_ERR_RUNTIME, "timing with CUDA events: %s",
+                                           rt_cuda_error(drv, r, e, sizeof e));
+}
+
+/* Median microseconds per launch of k's current schedule, or < 0: after
+ * `warmup` launches (compilation, caches), each of `iters` launches timed
+ * on the device between two CUDA events (no host time in it), then a
+ * tile_sync for the kernels' errors. */
 static double time_launches(tile_kernel *k, const tile_arg *args, int nargs, void *stream,
                             int warmup, int iters)
 {
     for (int i = 0; i < warmup; i++)
         if (tile_launch(k, args, nargs, stream) != TILE_OK) return -1;
     if (tile_sync(k->ctx, stream) != TILE_OK) return -1;
-    double t0 = now_s();
-    for (int i = 0; i < iters; i++)
-        if (tile_launch(k, args, nargs, stream) != TILE_OK) return -1;
-    if (tile_sync(k->ctx, stream) != TILE_OK) return -1;
-    return (now_s() - t0) * 1e6 / iters;
+    const rt_driver *drv = k->ctx->drv;
+    char e[256];
+    CUevent *ev = calloc((size_t)iters * 2, sizeof *ev);
+    if (!ev) {
+        rt_error(TILE_ERR_NOMEM, "out of memory");
+        return -1;
+    }
+    CUresult r = drv->cuCtxPushCurrent(k->ctx->dev.ctx);
+    if (r != RT_CUDA_SUCCESS) {
+        free(ev);
+        rt_error(TILE_ERR_RUNTIME, "cuCtxPushCurrent: %s", rt_cuda_error(drv, r, e, sizeof e));
+        return -1;
+    }
+    tile_status st = TILE_OK;
+    int made = 0;
+    for (; made < 2 * iters && st == TILE_OK; made++)
+        if ((r = drv->cuEventCreate(&ev[made], 0)) != RT_CUDA_SUCCESS)
+            st = rt_error(TILE_ERR_RUNTIME, "cuEventCreate: %s", rt_cuda_error(drv, r, e, sizeof e));
+    if (st != TILE_OK) made--;   /* the failed one holds nothing */
+    double us = -1;
+    if (st == TILE_OK) st = record_launches(k, args, nargs, stream, ev, iters);
+    if (st == TILE_OK) st = median_launch(drv, ev, iters, &us);
+    for (int i = 0; i < made; i++) drv->cuEventDestroy(ev[i]);
+    free(ev);
+    CUcontext popped;
+    drv->cuCtxPopCurrent(&popped);
+    if (st != TILE_OK || tile_sync(k->ctx, stream) != TILE_OK) return -1;
+    return us;
 }
 
 static void report(const tile_tune_options *o, const tile_tune_candidate *c, int i, int n)

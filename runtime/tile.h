@@ -218,7 +218,7 @@ tile_status tile_grid(tile_kernel *k, const tile_arg *args, int nargs, int64_t g
 #define TILE_TUNE_MAX 16
 typedef struct tile_tune_options {   /* zero-initialise */
     int top;                    /* candidates timed, best predicted first (0: 8) */
-    int warmup, iters;          /* launches per candidate (0: 2 and 10) */
+    int warmup, iters;          /* launches per candidate, untimed and timed (0: 2 and 10) */
     /* Called with one line per candidate as it finishes (NULL: silent). */
     void (*progress)(void *user, const char *line);
     void *user;
@@ -227,7 +227,7 @@ typedef struct tile_tune_options {   /* zero-initialise */
 typedef struct tile_tune_candidate {
     char schedule[96];          /* "BM=128,BN=64 w4 s2" */
     double predicted_us;        /* the cost model's time */
-    double measured_us;         /* mean per launch; < 0 when it failed */
+    double measured_us;         /* median per launch (CUDA events); < 0 when it failed */
     int model_choice;           /* 1: what the model chose */
     int model_rejected;         /* 1: over the model's register limit (timed to check it) */
 } tile_tune_candidate;

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "fake_cuda.h"
 
@@ -221,5 +222,56 @@ CUresult cuMemcpyDtoH_v2(void *dst, unsigned long long src, size_t n)
 CUresult cuMemsetD32_v2(unsigned long long dst, unsigned v, size_t n)
 {
     for (size_t i = 0; i < n; i++) ((unsigned *)(uintptr_t)dst)[i] = v;
+    return 0;
+}
+
+/* Events hold the host's time when recorded; elapsed times come from
+ * state.elapsed_ms in turn when the test set some. */
+typedef struct fake_event {
+    double recorded_ms;
+    int recorded;
+} fake_event;
+
+CUresult cuEventCreate(void **e, unsigned flags)
+{
+    (void)flags;
+    if (state.ctx_depth <= 0) return 201;
+    fake_event *ev = calloc(1, sizeof *ev);
+    if (!ev) return 2;
+    state.events++;
+    *e = ev;
+    return 0;
+}
+
+CUresult cuEventRecord(void *e, void *stream)
+{
+    (void)stream;
+    fake_event *ev = e;
+    if (state.ctx_depth <= 0 || !ev) return 201;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ev->recorded_ms = (double)ts.tv_sec * 1e3 + ts.tv_nsec * 1e-6;
+    ev->recorded = 1;
+    state.event_records++;
+    return 0;
+}
+
+CUresult cuEventSynchronize(void *e) { return e && ((fake_event *)e)->recorded ? 0 : 400; }
+
+CUresult cuEventElapsedTime(float *ms, void *start, void *end)
+{
+    fake_event *a = start, *b = end;
+    if (!a || !b || !a->recorded || !b->recorded) return 600;   /* CUDA_ERROR_NOT_READY */
+    if (state.nelapsed > 0)
+        *ms = state.elapsed_ms[state.elapsed_next++ % state.nelapsed];
+    else
+        *ms = (float)(b->recorded_ms - a->recorded_ms);
+    return 0;
+}
+
+CUresult cuEventDestroy_v2(void *e)
+{
+    free(e);
+    state.events--;
     return 0;
 }

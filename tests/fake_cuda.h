@@ -17,6 +17,9 @@ typedef struct fake_cuda_state {
     int sm_count, smem_optin;   /* device attributes (0: 132 and 232448, an H100/H200) */
     int reject_cubin;           /* cuModuleLoadDataEx refuses cubins (a driver that cannot
                                    run them) */
+    /* cuEventElapsedTime's answers in turn (milliseconds; none: host time) */
+    float elapsed_ms[16];
+    int nelapsed, elapsed_next;
     /* recorded */
     int ctx_depth;              /* pushes minus pops: 0 between calls */
     int primary_retained;       /* retains minus releases */
@@ -26,6 +29,8 @@ typedef struct fake_cuda_state {
     int launches;
     int links;                  /* cuLinkComplete calls that made a "cubin" */
     int cubin_loads;            /* modules loaded from such a cubin */
+    int events;                 /* outstanding cuEventCreate handles */
+    int event_records;          /* cuEventRecord calls */
     struct {
         unsigned grid[3], block[3], smem;
         void *stream;

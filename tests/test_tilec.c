@@ -127,6 +127,33 @@ static void random_inputs_need_dimensions(void **state)
     assert_int_equal(rc, 0);
 }
 
+/* `tune` prepares its inputs as `run` does (one prepare_inputs): the same
+ * invocations fail with the same messages before any device is needed. */
+static void tune_shares_run_inputs(void **state)
+{
+    (void)state;
+    static const char *const cases[][2] = {
+        {"-k affine --random 1 -D R=5", "scalar parameter 's' (f32) needs a value: -D s=..."},
+        {"-k affine --random 1 -D R=5 -D s=2 -D Q=1",
+         "-D Q: kernel 'affine' has no constant, scalar parameter or dimension named 'Q'"},
+        {"-k affine -D R=5 -D s=2", "input tensor 'x' is missing"},
+        {"-k affine --in x=nope.npy --random 1 -D s=2", "--in x=nope.npy"},
+        {"-k affine --random 1 -D R=5 -D s=abc", "-D s=abc is not a valid f32"},
+        {"-k affine --random 3 -D s=2", "size of dimension 'R' of 'x' is unknown: give -D R=N"},
+    };
+    char err[4096];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        assert_int_equal(tilec(err, sizeof err, "run affine.tile --interp %s", cases[i][0]), 1);
+        assert_non_null(strstr(err, cases[i][1]));
+        assert_int_equal(tilec(err, sizeof err, "tune affine.tile %s", cases[i][0]), 1);
+        assert_non_null(strstr(err, cases[i][1]));
+    }
+    /* Good inputs get as far as the device (none here; with one, affine
+     * has nothing to tune). */
+    assert_int_equal(tilec(err, sizeof err, "tune affine.tile -k affine --random 1 -D R=5 -D s=2"), 1);
+    assert_true(strstr(err, "tune needs a GPU") || strstr(err, "no `auto` constants"));
+}
+
 static void bad_invocations(void **state)
 {
     (void)state;
@@ -826,6 +853,7 @@ int main(void)
         cmocka_unit_test(npy_in_and_out),
         cmocka_unit_test(random_inputs_need_dimensions),
         cmocka_unit_test(bad_invocations),
+        cmocka_unit_test(tune_shares_run_inputs),
         cmocka_unit_test(check_and_emit),
         cmocka_unit_test(repeated_define_refused),
         cmocka_unit_test(integer_values),
