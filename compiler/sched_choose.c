@@ -242,11 +242,18 @@ static int by_bound(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/* Predicted times within SCHED_TIE of each other are a tie, won by the
+ * earlier candidate in enumeration order (fewer warps, fewer stages): the
+ * model's resolution is a few percent, and the extra resources are not free
+ * (H200, flash_fwd D=128 L=4k: 3 stages were predicted 2% faster than 2 and
+ * measured 3% slower, 18% slower causal; bench/RESULTS.md session 5). */
+#define SCHED_TIE 0.03
+
 static bool better(const sched_plan *p, int i)
 {
     if (p->best < 0) return true;
     double a = p->cand[i].cost.time_s, b = p->cand[p->best].cost.time_s;
-    return a < b || (a == b && i < p->best);
+    return a < b * (1 - SCHED_TIE) || (a <= b * (1 + SCHED_TIE) && i < p->best);
 }
 
 /* When every candidate is over the register model's limit and nothing
@@ -295,7 +302,7 @@ static tile_status search_rows(search *s, bool exhaustive)
     for (int k = 0; k < n; k++) {
         sched_candidate *c = order[k];
         int i = (int)(c - p->cand);
-        if (!exhaustive && p->best >= 0 && c->bound > p->cand[p->best].cost.time_s) {
+        if (!exhaustive && p->best >= 0 && c->bound > p->cand[p->best].cost.time_s * (1 + SCHED_TIE)) {
             c->reject = arena_printf(s->mem, "pruned: at least %.2f us", c->bound * 1e6);
             c->pruned = true;
             continue;
