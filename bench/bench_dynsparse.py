@@ -36,6 +36,7 @@ random with structure (a few key blocks / tokens that queries align with), so
 that selection has something to find.
 """
 import math
+import os
 import traceback
 
 import torch
@@ -415,7 +416,8 @@ def bench_bucketed(tile, record, bench_ms, L):
 
 
 def run(tile, record, bench_ms, quick):
-    for L in ([32768] if quick else [32768, 131072]):
+    lengths = os.environ.get("DYNSPARSE_LENGTHS")     # e.g. "131072": one length only
+    for L in ([int(x) for x in lengths.split(",")] if lengths else [32768] if quick else [32768, 131072]):
         for fn in (bench_prefill, bench_decode, bench_bucketed):
             try:
                 fn(tile, record, bench_ms, L)
