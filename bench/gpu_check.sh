@@ -16,7 +16,8 @@
 # optionally (TUNE=1) bench/tune_check.sh (tilec tune: the model's choice
 # against the measured best of its top candidates); then
 # bench/bench_attn.py, whose short table comes last.  Logs go to $OUT.
-# TESTS=0 skips test_gpu and the demos, BENCH=0 the benchmark (to split the
+# WGMMA_TESTS=1 runs test_gpu a second time with TILE_WGMMA=1 (sm_90: wgmma
+# wherever the layouts allow).  TESTS=0 skips test_gpu and the demos, BENCH=0 the benchmark (to split the
 # work over two device calls of at most 10 minutes each).
 # Exit status: the number of failed steps.
 set -uo pipefail
@@ -53,6 +54,9 @@ python3 bench/peers/fla_import.py || true        # flash-linear-attention's kern
 
 if [ "${TESTS:-1}" = 1 ]; then
     step test_gpu bash -c "cd tests && ../$PACK/tests/test_gpu"
+    if [ "${WGMMA_TESTS:-0}" = 1 ]; then   # every library test again on Hopper's wgmma
+        step test_gpu_wgmma bash -c "cd tests && TILE_WGMMA=1 ../$PACK/tests/test_gpu"
+    fi
     step flash_demo "$PACK/flash_demo" lib
     step hello_tile "$PACK/hello_tile"
     step launch_overhead "$PACK/launch_overhead" 20000

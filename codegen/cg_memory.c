@@ -194,12 +194,25 @@ static void access_scalar(cg_ctx *g, mem_access *a, LLVMValueRef *out)
 
 /* ---- vector path ------------------------------------------------------------ */
 
+/* Is the mask the same along the view's last dim (a broadcast of a tile
+ * whose last extent is 1, as `mask: live[:, None]` is)?  Then one chunk
+ * of consecutive last-dim elements has one predicate: its first
+ * element's. */
+static bool row_uniform_mask(const mem_access *a)
+{
+    const ir_value *mk = a->mask;
+    if (!mk || !mk->def || mk->def->code != IR_OP_BROADCAST) return false;
+    const ir_type *src = &mk->def->operands[0]->type, *t = &mk->type;
+    return src->rank == t->rank && t->rank > 0 && src->shape[t->rank - 1] == 1;
+}
+
 /* Elements per 16-byte (or smaller) chunk when the view allows vectors. */
 static int vector_width(const mem_access *a)
 {
     const cg_map *m = a->m;
     int last = a->trank - 1;
-    if (m->rank == 0 || m->vec < 2 || a->mask || a->is_atomic || a->dt == IR_BOOL || a->dt == IR_I64)
+    if (m->rank == 0 || m->vec < 2 || (a->mask && !row_uniform_mask(a)) || a->is_atomic ||
+        a->dt == IR_BOOL || a->dt == IR_I64)
         return 1;
     const ir_value *ix = a->idx[last];
     if (ix->type.rank != 1 || a->idx_off[last] != m->rank - 1 || !ix->def ||
@@ -248,13 +261,14 @@ static void access_vector(cg_ctx *g, mem_access *a, int w, LLVMValueRef *out)
     LLVMTypeRef et = cg_type(g, a->dt);
     int per_word = 4 / es;
     LLVMTypeRef word_vec = LLVMVectorType(et, (unsigned)per_word);
+    cg_val *mask = a->mask ? cg_get(g, a->mask) : NULL; /* row-uniform (vector_width) */
     char text[256], cons[96];
     for (int k = 0; k < m->nregs && g->status == TILE_OK; k += w) {
         LLVMValueRef c[IR_MAX_RANK], inr;
         cg_clamped_coord(g, m, k, c);
         LLVMValueRef off = element_offset(g, a, c, &inr);
         if (!off) return;
-        LLVMValueRef p = cg_and(g, m->valid[k], inr);
+        LLVMValueRef p = cg_and(g, cg_and(g, m->valid[k], inr), mask ? mask->regs[k] : NULL);
         if (!a->is_load && m->own) p = cg_and(g, p, m->own[k]);
         p = pred_or_true(g, p);
         LLVMValueRef addr = address(g, a, off);

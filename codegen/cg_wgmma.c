@@ -77,6 +77,11 @@ bool cg_wgmma_applies(cg_ctx *g, const ir_op *op)
     if (a->rank != 2 || b->rank != 2) return false;
     int64_t M = a->shape[0], K = a->shape[1], N = b->shape[1];
     if (M % (16 * rl->warps_per_cta[0]) != 0 || K % 16 != 0 || N % 8 != 0 || N > WG_MAX_N) return false;
+    /* A buffer in the pipeliner's own swizzle (rows not whole 128-byte
+     * slabs: D = 32 or 96) is read by mma.sync's ldmatrix instead, into
+     * the same v3 registers (cg_dot.c), rather than copied a second time. */
+    for (int i = 0; i < 2; i++)
+        if (cg_is_buffer(op->operands[i]) && !swizzled_buffer(op->operands[i])) return false;
     /* An operand written to the scratch needs whole 64-element slabs along
      * one of its dims (M always has them: 64 rows per warpgroup). */
     if (!swizzled_buffer(op->operands[1]) && N % WG_SLAB != 0 && K % WG_SLAB != 0) return false;

@@ -558,6 +558,57 @@ static void aligned_facts_drop_fallback(void **state)
     tc_unit_free(u);
 }
 
+/* A mask that is the same along the last dim (`live[:, None]`: a gather
+ * of whole rows, quest_score's page summaries) keeps 16-byte accesses, one
+ * predicate a chunk; a mask that varies along the last dim does not. */
+static const char MASKED_ROWS[] =
+    "kernel rows(x: tensor<bf16>[N, 64], idx: tensor<i32>[R], y: out tensor<bf16>[R, 64],\n"
+    "            const R: int = 32) grid(1) {\n"
+    "    let r = arange(R);\n"
+    "    let live = r < 20;\n"
+    "    let i = load(idx[r], mask: live);\n"
+    "    let v = load(x[i, :], mask: live[:, None]);\n"
+    "    store(y[r, :], v * 2.0, mask: live[:, None]);\n"
+    "}\n"
+    "kernel cols(x: tensor<bf16>[N, 64], y: out tensor<bf16>[N, 64]) grid(1) {\n"
+    "    let c = arange(64);\n"
+    "    let v = load(x[arange(32), :], mask: (c < 60)[None, :]);\n"
+    "    store(y[arange(32), :], v);\n"
+    "}\n";
+
+static const char *compile_text_ptx(tc_unit **u, const char *kernel, tc_gpu_kernel *k)
+{
+    tc_options o = {.kernel = kernel, .opt_level = 1};
+    tile_status st = tc_compile(u, "masked_rows.tile", MASKED_ROWS, &o);
+    if (st == TILE_OK) {
+        tc_gpu_options g = {.arch = "sm_90", .facts = {.aligned16 = ~0ull, .unit_stride = ~0ull}};
+        st = tc_compile_gpu(*u, &g, k);
+    }
+    if (st != TILE_OK) {
+        diag_print_all(&(*u)->diags, stderr);
+        fail_msg("masked_rows.tile -k %s: %s", kernel, tile_status_name(st));
+    }
+    return k->ptx;
+}
+
+static void row_masks_stay_vector(void **state)
+{
+    (void)state;
+    tc_gpu_kernel k;
+    tc_unit *u = NULL;
+    const char *ptx = compile_text_ptx(&u, "rows", &k);
+    assert_non_null(strstr(ptx, "ld.global.v4.b32"));
+    assert_non_null(strstr(ptx, "st.global.v4.b32"));
+    assert_int_equal(count(ptx, "ld.global.b16"), 0);
+    assert_int_equal(count(ptx, "st.global.b16"), 0);
+    tc_unit_free(u);
+    u = NULL;
+    ptx = compile_text_ptx(&u, "cols", &k);
+    assert_true(count(ptx, "ld.global.b16") > 0);
+    assert_null(strstr(ptx, "ld.global.v4.b32"));
+    tc_unit_free(u);
+}
+
 static void asserts_and_warps(void **state)
 {
     (void)state;
@@ -626,6 +677,7 @@ int main(void)
         cmocka_unit_test(hand_made_layouts_are_bijections),
         cmocka_unit_test(mma_layouts_are_bijections),
         cmocka_unit_test(aligned_facts_drop_fallback),
+        cmocka_unit_test(row_masks_stay_vector),
         cmocka_unit_test(wgmma_accumulator_map),
         cmocka_unit_test(wgmma_descriptors_match_buffers),
         cmocka_unit_test(vector_accesses),
