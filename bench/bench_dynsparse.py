@@ -3,6 +3,8 @@ stage by stage, next to dense attention on the same inputs.
 
 Run through bench_attn.py: `python3 bench/bench_attn.py --only dynsparse [--quick]`
 (it passes its Tile context and its timing/recording helpers to run()).
+DYNSPARSE_LENGTHS=131072 picks the lengths, DYNSPARSE_CHAINS=decode the chains
+(prefill, decode, bucketed).
 
   prefill  FlexPrefill (lib/attention/flexprefill.tile): flex_pool_k,
            flex_pool_q, flex_estimate, flex_last_lse + flex_last_mass (the
@@ -418,7 +420,8 @@ def bench_bucketed(tile, record, bench_ms, L):
 def run(tile, record, bench_ms, quick):
     lengths = os.environ.get("DYNSPARSE_LENGTHS")     # e.g. "131072": one length only
     for L in ([int(x) for x in lengths.split(",")] if lengths else [32768] if quick else [32768, 131072]):
-        for fn in (bench_prefill, bench_decode, bench_bucketed):
+        chains = os.environ.get("DYNSPARSE_CHAINS", "prefill,decode,bucketed").split(",")   # e.g. "decode"
+        for fn in [f for f in (bench_prefill, bench_decode, bench_bucketed) if f.__name__[6:] in chains]:
             try:
                 fn(tile, record, bench_ms, L)
             except Exception as e:  # noqa: BLE001 - one failing chain is one row

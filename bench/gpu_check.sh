@@ -16,8 +16,8 @@
 # optionally (TUNE=1) bench/tune_check.sh (tilec tune: the model's choice
 # against the measured best of its top candidates); then
 # bench/bench_attn.py, whose short table comes last.  Logs go to $OUT.
-# WGMMA_TESTS=1 runs test_gpu a second time with TILE_WGMMA=1 (sm_90: wgmma
-# wherever the layouts allow).  TESTS=0 skips test_gpu and the demos, BENCH=0 the benchmark (to split the
+# MMA_SYNC_TESTS=1 runs test_gpu a second time with TILE_WGMMA=0 (sm_90's
+# dots on mma.sync, not the default wgmma).  TESTS=0 skips test_gpu and the demos, BENCH=0 the benchmark (to split the
 # work over two device calls of at most 10 minutes each).
 # Exit status: the number of failed steps.
 set -uo pipefail
@@ -54,8 +54,8 @@ python3 bench/peers/fla_import.py || true        # flash-linear-attention's kern
 
 if [ "${TESTS:-1}" = 1 ]; then
     step test_gpu bash -c "cd tests && ../$PACK/tests/test_gpu"
-    if [ "${WGMMA_TESTS:-0}" = 1 ]; then   # every library test again on Hopper's wgmma
-        step test_gpu_wgmma bash -c "cd tests && TILE_WGMMA=1 ../$PACK/tests/test_gpu"
+    if [ "${MMA_SYNC_TESTS:-0}" = 1 ]; then   # every library test again on mma.sync
+        step test_gpu_mma_sync bash -c "cd tests && TILE_WGMMA=0 ../$PACK/tests/test_gpu"
     fi
     step flash_demo "$PACK/flash_demo" lib
     step hello_tile "$PACK/hello_tile"

@@ -1,7 +1,8 @@
 /* cg_wgmma.c - dot on Hopper's warpgroup tensor cores: wgmma.mma_async
  * m64nNk16 (bf16/f16 operands, f32 accumulation), for a result in the
- * mma v3 layout (ir/layout.h), chosen by compiler/sched_layout.c when
- * TILE_WGMMA=1.  The module is then emitted for sm_90a (cg_kernel.c).
+ * mma v3 layout (ir/layout.h), chosen by compiler/sched_layout.c (the
+ * default on sm_90; TILE_WGMMA=0 keeps mma.sync).  The module is then
+ * emitted for sm_90a (cg_kernel.c).
  *
  * Registers.  With wpc = [4 * wgm, 1] the accumulator registers of v3 are
  * numbered as v2's (cg_mma.c): register (rm * N/8 + j) * 4 + i of warp w

@@ -182,7 +182,7 @@ bool sched_mma_fits(const ir_layout *l, const ir_type *t)
 bool sched_wgmma_enabled(const ir_target *t)
 {
     const char *env = getenv("TILE_WGMMA");
-    return t && t->has_wgmma && env && env[0] && strcmp(env, "0") != 0;
+    return t && t->has_wgmma && !(env && strcmp(env, "0") == 0);
 }
 
 /* wgmma m64nNk16 for an M-row accumulator: all warps along M in whole

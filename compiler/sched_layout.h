@@ -21,8 +21,8 @@ tile_status sched_assign_layouts(ir_module *m, const ir_target *t, int num_warps
 int sched_choose_num_warps(const ir_func *f);
 
 /* Hopper's wgmma for tensor-core dots (mma v3 layouts, emitted for sm_90a):
- * opt-in with the environment variable TILE_WGMMA=1 (read here, the one
- * place) on a target that has it. */
+ * on by default on a target that has it; TILE_WGMMA=0 (read here, the one
+ * place) keeps mma.sync (m16n8k16), e.g. to compare the two. */
 bool sched_wgmma_enabled(const ir_target *t);
 
 /* The blocked layout chosen for a tile of this shape (exposed for tests). */

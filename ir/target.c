@@ -22,7 +22,7 @@ static const ir_target targets[] = {
         .regs_per_sm = 65536, .regs_per_thread = 255,
         .has_mma_m16n8k16 = true, .has_ldmatrix = true, .has_cp_async = true,
         /* wgmma is an sm_90a feature: a module whose schedule uses it (mma
-         * v3; compiler/sched_layout.c, opt-in with TILE_WGMMA=1) is emitted
+         * v3; compiler/sched_layout.c, the default, TILE_WGMMA=0 turns it off) is emitted
          * for sm_90a (codegen/cg_kernel.c). */
         .has_wgmma = true,
         .has_tma = false, .has_bf16_arith = true,

@@ -516,8 +516,21 @@ static void vector_accesses(void **state)
     tc_unit_free(u);
     unsetenv("TILE_CG_NO_VECTOR");
     unsetenv("TILE_CG_GENERIC_DOT");
+    /* sm_90 runs its dots on wgmma by default, TILE_WGMMA=0 on mma.sync;
+     * sm_80 has only mma.sync. */
     u = compile_case(&fwd, TILE_LIB_DIR, "sm_90", 0, &k);
+    assert_non_null(strstr(k.ptx, "wgmma.mma_async.sync.aligned"));
+    assert_non_null(strstr(k.ptx, ".target sm_90a"));
+    tc_unit_free(u);
+    setenv("TILE_WGMMA", "0", 1);
+    u = compile_case(&fwd, TILE_LIB_DIR, "sm_90", 0, &k);
+    unsetenv("TILE_WGMMA");
     assert_non_null(strstr(k.ptx, "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32"));
+    assert_null(strstr(k.ptx, "wgmma"));
+    tc_unit_free(u);
+    u = compile_case(&fwd, TILE_LIB_DIR, "sm_80", 0, &k);
+    assert_non_null(strstr(k.ptx, "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32"));
+    assert_null(strstr(k.ptx, "wgmma"));
     tc_unit_free(u);
     /* D = 111: no vector fits the last dim. */
     gpu_case odd = {"attention/flash_fwd.tile", "flash_fwd", "T=f32,D=111,BM=16,BN=16"};

@@ -1363,13 +1363,15 @@ static void test_derived_blocks(void **state)
     assert_int_equal(failed, 0);
 }
 
-/* ---- Hopper's wgmma (mma v3, TILE_WGMMA=1) ------------------------------------------ */
+/* ---- Hopper's wgmma (mma v3, the default on sm_90) ------------------------------------ */
 /* Runs when the device is sm_90 (H100/H200) and in the selftest (which
  * checks the cases and that the PTX takes the wgmma path; codegen needs no
- * GPU); skipped on other devices.  The compiles happen with TILE_WGMMA=1 in
- * fresh contexts without a disk cache (the cache key does not hold the
- * environment: a kernel cached by the other tests would be served) and with
- * the warps fixed (4 = one warpgroup, 8 = two along M).  Cases: plain dots
+ * GPU); skipped on other devices.  Every other test here runs the library
+ * on wgmma too wherever its layouts allow (TILE_WGMMA=0 runs them all on
+ * mma.sync: bench/gpu_check.sh MMA_SYNC_TESTS=1); this one pins the
+ * instruction's own corners.  The compiles happen with TILE_WGMMA=1 (even
+ * if the caller set 0) in fresh contexts without a disk cache, with the
+ * warps fixed (4 = one warpgroup, 8 = two along M).  Cases: plain dots
  * with A and B from shared memory (M = 64/128 rows a block, N = 64/128,
  * K = 64/128, bf16 and f16, odd M and N), a chain whose second dot takes A
  * from the first's accumulator registers, and flash_fwd (D = 64/128, causal,
