@@ -4,12 +4,13 @@
 For each library kernel and schedule below, records the scheduler's
 register facts (tilec --explain=json at two stages: live tiles on the tile
 IR and on the pipelined scheduled IR, one k step's operand fragments of a
-loop's dots, the dots of the loop, whether a dot operand stayed in
-registers) next to what ptxas -v assigns (registers, spill bytes).  The
+loop's dots, the dots of the loop and how many of them run on wgmma,
+whether a dot operand stayed in registers) next to what ptxas -v assigns (registers, spill bytes).  The
 model in compiler/sched_model.c (sched_predict_regs) is fitted on this
 table (bench/logs/s5-model.md); rerun it after a codegen change:
 
     python3 bench/reg_fit.py build/tilec > bench/logs/reg_fit.csv
+    (bench/logs/reg_fit_wgmma.csv: the same with wgmma, the sm_90 default)
 """
 import concurrent.futures as cf
 import itertools
@@ -47,7 +48,7 @@ def run(cfg):
         c = json.loads(ex.stdout)["candidates"]
         c = [x for x in c if x["stages"] == 2][0]
         facts = (c["live_tile_registers"], c["scheduled_live_registers"], c["fragment_registers"],
-                 c["loop_dots"], int(c["dot_operand_in_registers"]), c["registers"])
+                 c["loop_dots"], c["loop_wgmma_dots"], int(c["dot_operand_in_registers"]), c["registers"])
     except (ValueError, KeyError, IndexError):
         return None
     px = subprocess.run(args + ["--ptxas"], capture_output=True, text=True)
@@ -59,7 +60,7 @@ def run(cfg):
 
 
 def main():
-    print("kernel,defines,warps,live_tile,live_sched,frag,dots,in_regs,model_regs,ptxas_regs,spill_bytes")
+    print("kernel,defines,warps,live_tile,live_sched,frag,dots,wgmma_dots,in_regs,model_regs,ptxas_regs,spill_bytes")
     with cf.ThreadPoolExecutor(2) as ex:
         for r in ex.map(run, list(configs())):
             if r:

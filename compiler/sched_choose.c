@@ -126,7 +126,7 @@ static tc_unit *compile_values(search *s, const int64_t *v, const char **why)
  * as the real compilation does, for *live: the registers of its live tiles
  * by layout.  -1 with *why. */
 static int codegen_smem(search *s, const int64_t *v, int num_warps, int *live, int *frag,
-                        bool *unpipelined, const char **why)
+                        int *wgmma, bool *unpipelined, const char **why)
 {
     tc_unit *u = compile_values(s, v, why);
     if (!u) return -1;
@@ -142,6 +142,7 @@ static int codegen_smem(search *s, const int64_t *v, int num_warps, int *live, i
         bytes = r.smem_bytes;
         *live = sched_live_regs(u->kernel, num_warps, &u->mem);
         *frag = sched_fragment_regs(u->kernel);
+        *wgmma = sched_wgmma_loop_dots(u->kernel);
         *unpipelined = sched_unpipelined(u->kernel);
     }
     tc_unit_free(u);
@@ -210,7 +211,7 @@ static void evaluate_row(search *s, int i)
 {
     sched_plan *p = s->plan;
     sched_candidate *c = &p->cand[i];
-    int cg = -1, live = 0, frag = 0;
+    int cg = -1, live = 0, frag = 0, wgmma = 0;
     bool unpiped = false;
     const char *why = NULL;
     for (int j = 0; j < p->ncand && cg < 0; j++) {
@@ -218,9 +219,10 @@ static void evaluate_row(search *s, int i)
         if (o->exact && o->compiled && o->num_warps == c->num_warps &&
             memcmp(o->values, c->values, sizeof c->values) == 0)
             cg = o->cost.cg_smem_bytes, live = o->cost.sched_live_regs,
-            frag = o->cost.sched_frag_regs, unpiped = o->cost.unpipelined;
+            frag = o->cost.sched_frag_regs, wgmma = o->cost.sched_wgmma_dots,
+            unpiped = o->cost.unpipelined;
     }
-    if (cg < 0) cg = codegen_smem(s, c->values, c->num_warps, &live, &frag, &unpiped, &why);
+    if (cg < 0) cg = codegen_smem(s, c->values, c->num_warps, &live, &frag, &wgmma, &unpiped, &why);
     c->exact = true;
     if (cg < 0) {
         c->compiled = false;
@@ -229,6 +231,7 @@ static void evaluate_row(search *s, int i)
     }
     c->cost.sched_live_regs = live;
     c->cost.sched_frag_regs = frag;
+    c->cost.sched_wgmma_dots = wgmma;
     c->cost.unpipelined = unpiped;
     sched_evaluate(s->t, c->num_warps, c->num_stages, cg, s->mem, &c->cost);
     c->reject = c->cost.reject;

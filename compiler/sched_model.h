@@ -50,6 +50,7 @@ typedef struct sched_cost {
     int sched_live_regs;   /* the same on the pipelined scheduled IR, by layout (0: not yet) */
     int sched_frag_regs;   /* one k step's operand fragments of a loop's dots (scheduled IR) */
     int loop_dots;         /* most dots in one loop body */
+    int sched_wgmma_dots;  /*   of those, on wgmma (scheduled IR: an mma v3 result) */
     bool unpipelined;      /* a 16-bit load in a loop feeds a dot through registers
                               (scheduled IR: sched_unpipelined) */
     bool trips_exact;      /* false: a loop bound could not be evaluated (taken as 1) */
@@ -92,6 +93,9 @@ int sched_predict_regs(const sched_cost *c);
 
 /* The most dots one loop body of k runs (tile or scheduled IR). */
 int sched_loop_dots(const ir_func *k);
+/* The dots of the loop body sched_loop_dots counts that run on wgmma (mma
+ * v3 result layout; scheduled IR). */
+int sched_wgmma_loop_dots(const ir_func *k);
 
 /* Scheduled IR: the registers per thread one k step of the dots of a
  * loop body takes for the operands they read from shared memory (the
