@@ -25,7 +25,8 @@ while read -r name file kernel defs; do
         echo "$name: tilec failed: $(head -3 "$out/$name.err")"
         continue
     fi
-    "$ptxas" -arch=sm_90 -v -o "$out/$name.cubin" "$out/$name.ptx" 2>&1 | grep -E 'registers|spill' | tr '\n' ' '
+    arch=sm_90; grep -q "^\.target sm_90a" "$out/$name.ptx" && arch=sm_90a
+    "$ptxas" -arch=$arch -v -o "$out/$name.cubin" "$out/$name.ptx" 2>&1 | grep -E 'registers|spill' | tr '\n' ' '
     echo
     "$dis" -sass "$out/$name.cubin" > "$out/$name.sass"
     python3 bench/sass_mix.py --name "$name" < "$out/$name.sass"
