@@ -12,14 +12,12 @@
 #include <stdio.h>
 
 /* Programs resident per SM that the rule plans for.  decode_gqa (D = 128,
- * steps of 32 keys, 2 stages of K and V: 47 KB, 4 warps) fits four blocks
- * per SM, and one block does not stream at full rate.  On the H200
- * (bench/decode_sweep.py, bench/logs/2026-12-02-s5-decode_sweep2.log)
- * batch 8 read 71% of copy bandwidth at S = 4 (two programs per SM) and 92%
- * at S = 8 (four), batch 1 55% at S = 32 and 62% at S = 64; with 64-key
- * steps (two blocks per SM: the rule planned 2 until session 6) batch 8 read
- * 85% at S = 4 and batch 1 62% at S = 32. */
-#define SCHED_SPLIT_PROGRAMS_PER_SM 4
+ * steps of 64 keys, 2 stages of K and V: 64 KB) fits two blocks per SM, and
+ * one block does not stream at full rate: on the H200 (bench/decode_sweep.py,
+ * RESULTS.md session 5) batch 8 read 59% of copy bandwidth at S = 2 (one
+ * program per SM) and 84% at S = 4 (two), batch 1 51% at S = 16 and 63% at
+ * S = 32; more splits than two a SM gained nothing. */
+#define SCHED_SPLIT_PROGRAMS_PER_SM 2
 /* A program's fixed cost in pages' worth of time: its start, the query
  * load, the partial's store and the combine's read of it. */
 #define SCHED_SPLIT_OVERHEAD_PAGES 4
