@@ -330,6 +330,7 @@ static void init_plan(search *s, const char *kernel, const ir_target *t, sched_p
     out->kernel = arena_strdup(s->mem, kernel);
     out->target = t;
     out->best = -1;
+    out->model_best = -1;
     sched_shape_from_defines(&out->shape, s->o->defines, s->o->ndefines);
     own_shape(&out->shape, s->mem);
 }
@@ -393,6 +394,19 @@ tile_status sched_cost_fixed(const char *path, const char *text, const tc_option
     tile_status st = search_rows(&s, true);
     out->seconds = now_s() - t0;
     return st;
+}
+
+void sched_mark_fixed(sched_plan *p, int num_warps, int num_stages)
+{
+    for (int i = 0; i < p->ncand; i++) {
+        const sched_candidate *c = &p->cand[i];
+        if (c->num_warps != num_warps || c->num_stages != num_stages || i == p->best ||
+            !c->compiled || c->reject)
+            continue;
+        p->model_best = p->best;
+        p->best = i;
+        return;
+    }
 }
 
 /* ---- explicit constants: fit, or a located error with the nearest fit ---- */

@@ -34,6 +34,8 @@ typedef struct sched_plan {
     int ncand;
     sched_candidate *cand;
     int best;                          /* index into cand, -1: none fits */
+    int model_best;                    /* explicit constants: the model's lowest row when
+                                          the compiler uses another (best), else -1 */
     double seconds;                    /* the scheduler's own run time */
 } sched_plan;
 
@@ -56,6 +58,13 @@ tile_status sched_choose(const char *path, const char *text, const tc_options *o
 tile_status sched_cost_fixed(const char *path, const char *text, const tc_options *o,
                              const char *kernel, const ir_target *t, int num_warps,
                              int num_stages, arena *mem, sched_plan *out);
+
+/* A fixed plan (sched_cost_fixed over every choice) as the compiler uses
+ * it: explicit constants compile with the warps of sched_choose_num_warps
+ * and SCHED_DEFAULT_STAGES (compiler/pipeline_gpu.c), not the model's
+ * lowest row; best becomes that row (when it fits) and model_best
+ * the model's, so --explain marks what runs. */
+void sched_mark_fixed(sched_plan *p, int num_warps, int num_stages);
 
 /* Explicit constants (no `auto` left): u->kernel, scheduled for num_warps
  * with codegen's cg_smem bytes, must fit t with one stage; then

@@ -67,6 +67,12 @@ void sched_explain_text(FILE *out, const sched_plan *p)
             b->cost.bound, b->cost.blocks_per_sm, b->cost.occupancy_limit,
             (long long)b->cost.programs, b->cost.waves, b->cost.wave_eff * 100,
             b->cost.trips_exact ? "" : "; a loop bound depends on data: counted once");
+    if (p->model_best >= 0) {
+        const sched_candidate *m = &p->cand[p->model_best];
+        fprintf(out, "explicit constants: the warps follow the tile sizes and the stages are %d "
+                "(the model's lowest row: warps=%d stages=%d, %.2f us; --warps N picks another)\n",
+                b->num_stages, m->num_warps, m->num_stages, m->cost.time_s * 1e6);
+    }
     fprintf(out, "HBM passes per tensor (bytes moved / tensor size):\n");
     for (int i = 0; i < b->cost.ntensors; i++) {
         const sched_tensor *s = &b->cost.tensors[i];
@@ -164,7 +170,8 @@ void sched_explain_json(FILE *out, const sched_plan *p)
         json_str(out, c->reject ? c->reject : i == p->best ? "chosen" : "fits");
         fputs("}", out);
     }
-    fprintf(out, "],\n \"chosen\": %d, \"tensors\": [", p->best);
+    fprintf(out, "],\n \"chosen\": %d, \"model_lowest\": %d, \"tensors\": [", p->best,
+            p->model_best >= 0 ? p->model_best : p->best);
     const sched_candidate *b = p->best >= 0 ? &p->cand[p->best] : NULL;
     bool first = true;
     for (int i = 0; b && i < b->cost.ntensors; i++) {

@@ -28,7 +28,9 @@
 #include "npy.h"
 #include "pipeline.h"
 #include "sched_choose.h"
+#include "sched_layout.h"
 #include "sched_mask.h"
+#include "sched_pipeline.h"
 #include "runtime/tile.h"
 
 static const char usage[] =
@@ -531,6 +533,10 @@ static int cmd_explain(const cli *c)
     sched_plan fixed;
     if (st == TILE_OK && !plan) {
         st = sched_cost_fixed(c->file, NULL, &o, c->kernel, t, c->warps, 0, &u->mem, &fixed);
+        /* mark the row the compiler uses for these constants */
+        if (st == TILE_OK)
+            sched_mark_fixed(&fixed, c->warps ? c->warps : sched_choose_num_warps(u->kernel),
+                             SCHED_DEFAULT_STAGES);
         plan = &fixed;
     }
     if (u) diag_print_all(&u->diags, stderr);

@@ -1,12 +1,20 @@
 #!/bin/sh
 # run_explain.sh TILEC: every kernel of lib/attention/*.tile schedules
-# (tilec --explain succeeds with a chosen row) and its --explain=json
+# (tilec --explain succeeds with a chosen row, the warps and stages that
+# --emit=sched compiles with) and its --explain=json
 # parses (python3 -m json.tool; skipped without python3).  Constants a
 # kernel requires get 64 (ints), or the values of one of its file's
 # '// tilec: -D ...' lines (masks.tile, whose check kernels need fn
 # constants, is skipped and says so).  Prints each kernel's scheduling time (the
 # exhaustive search --explain runs).  Run from the source root.
 tilec=$1
+# Kernels whose --explain (the exhaustive search) and compilation (the
+# pruned one) choose differently today, one per line "KERNEL|reason";
+# reported as XFAIL, and as a failure once they agree.
+EXPECT_MISMATCH="
+based_fwd|--explain 8 warps 1 stage, compiled 8 warps 2 stages: at the representative shape every row predicts the same time; why the pruned search differs is not yet understood
+based_chunk_out|--explain 8 warps 1 stage, compiled 4 warps 3 stages, a row --explain rejects for registers (283 > 255): not yet understood
+"
 fail=0
 n=0
 # explain FILE KERNEL DEFINES...: 0 and the output in $out when it schedules
@@ -49,6 +57,20 @@ for f in lib/attention/*.tile; do
         fi
         n=$((n + 1))
         printf '%-18s %-28s %s\n' "$(basename "$f")" "$k" "$(printf '%s\n' "$out" | grep '^scheduled in')"
+        # The row marked chosen is the schedule the compiler uses (explicit
+        # constants included): the same warps and stages as --emit=sched.
+        said=$(printf '%s\n' "$out" | sed -n 's/^chosen: .*warps=\([0-9]*\) stages=\([0-9]*\):.*/\1 \2/p')
+        used=$("$tilec" "$f" -k "$k" $defs --emit=sched 2>/dev/null | sed -n '1s/.*num_warps \([0-9]*\), num_stages \([0-9]*\),.*/\1 \2/p')
+        known=$(printf '%s\n' "$EXPECT_MISMATCH" | grep "^$k|" || true)
+        if [ -n "$used" ] && [ "$said" != "$used" ]; then
+            if [ -n "$known" ]; then
+                echo "XFAIL $f -k $k: --explain chose warps/stages $said, the compiler uses $used (${known#*|})"
+            else
+                echo "FAIL $f -k $k: --explain chose warps/stages $said, the compiler uses $used"; fail=1
+            fi
+        elif [ -n "$known" ] && [ -n "$used" ]; then
+            echo "FAIL $f -k $k: listed in EXPECT_MISMATCH but --explain and the compiler agree"; fail=1
+        fi
         if command -v python3 >/dev/null 2>&1; then
             if ! "$tilec" "$f" -k "$k" $defs --explain=json | python3 -m json.tool >/dev/null; then
                 echo "FAIL $f -k $k: --explain=json does not parse"; fail=1
