@@ -181,7 +181,9 @@ def check_bwd(tilec, gen, name, Z, H, HK, M, N, D, causal):
         record(name, what, rel_err(got, torch.nan_to_num(ref)), 2e-2)
 
 
-def check_decode(tilec, gen, name, Z, H, HK, D, PS, S, lens):
+def paged_cache(gen, Z, H, HK, D, PS, lens):
+    """q [Z, H, D], a paged K/V cache [P, PS, HK, D] (3 spare pages) and a block table
+    giving each sequence its pages in a random order."""
     P = sum((n + PS - 1) // PS for n in lens) + 3
     maxp = max(1, max((n + PS - 1) // PS for n in lens))
     q = rand(Z, H, D, gen=gen)
@@ -193,6 +195,11 @@ def check_decode(tilec, gen, name, Z, H, HK, D, PS, S, lens):
         for p in range((n + PS - 1) // PS):
             table[z, p] = pages[at]
             at += 1
+    return q, kc, vc, table
+
+
+def check_decode(tilec, gen, name, Z, H, HK, D, PS, S, lens):
+    q, kc, vc, table = paged_cache(gen, Z, H, HK, D, PS, lens)
     seq = torch.tensor(lens, dtype=torch.int32)
     scale = 1 / math.sqrt(D)
     part = tilec_run(tilec, "decode.tile", "decode_split",
@@ -301,17 +308,7 @@ def check_duo_prefill(tilec, gen, name, Z, H, HK, M, N, D, W, S, streaming, T="f
 def check_duo_decode(tilec, gen, name, Z, H, HK, D, PS, NS, W, S, streaming, lens):
     """duo_decode_split + decode_combine over a paged cache: the new token (position n - 1) of a
     streaming head sees keys j < S or j >= n - W; a retrieval head all n keys."""
-    P = sum((n + PS - 1) // PS for n in lens) + 3
-    maxp = max(1, max((n + PS - 1) // PS for n in lens))
-    q = rand(Z, H, D, gen=gen)
-    kc, vc = rand(P, PS, HK, D, gen=gen), rand(P, PS, HK, D, gen=gen)
-    pages = torch.randperm(P, generator=gen)
-    table = torch.zeros(Z, maxp, dtype=torch.int32)
-    at = 0
-    for z, n in enumerate(lens):
-        for p in range((n + PS - 1) // PS):
-            table[z, p] = pages[at]
-            at += 1
+    q, kc, vc, table = paged_cache(gen, Z, H, HK, D, PS, lens)
     st = torch.tensor(streaming, dtype=torch.int32)
     scale = 1 / math.sqrt(D)
     part = tilec_run(tilec, "duo.tile", "duo_decode_split",

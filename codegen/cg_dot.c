@@ -291,17 +291,22 @@ static LLVMValueRef pack2(cg_ctx *g, LLVMValueRef lo, LLVMValueRef hi)
     return LLVMBuildBitCast(g->b, v, LLVMInt32TypeInContext(g->ctx), "");
 }
 
+void cg_pack_a_fragment(cg_ctx *g, const cg_val *av, int64_t K, int rm, int ks, LLVMValueRef *fa)
+{
+    int kt = (int)(K / 8), t0 = (rm * kt + 2 * ks) * 4, t1 = t0 + 4;
+    fa[0] = pack2(g, av->regs[t0], av->regs[t0 + 1]);
+    fa[1] = pack2(g, av->regs[t0 + 2], av->regs[t0 + 3]);
+    fa[2] = pack2(g, av->regs[t1], av->regs[t1 + 1]);
+    fa[3] = pack2(g, av->regs[t1 + 2], av->regs[t1 + 3]);
+}
+
 /* The A fragment of row tile rm, k-step ks: from registers or ldmatrix. */
 static void a_fragment(cg_ctx *g, const mma_regs *c, const cg_val *av, int64_t a_off, int64_t a_pitch,
                        int rm, int ks, LLVMValueRef *fa)
 {
     LLVMBuilderRef b = g->b;
     if (av) {
-        int kt = (int)(c->K / 8), t0 = (rm * kt + 2 * ks) * 4, t1 = t0 + 4;
-        fa[0] = pack2(g, av->regs[t0], av->regs[t0 + 1]);
-        fa[1] = pack2(g, av->regs[t0 + 2], av->regs[t0 + 3]);
-        fa[2] = pack2(g, av->regs[t1], av->regs[t1 + 1]);
-        fa[3] = pack2(g, av->regs[t1 + 2], av->regs[t1 + 3]);
+        cg_pack_a_fragment(g, av, c->K, rm, ks, fa);
         return;
     }
     LLVMTypeRef i32 = LLVMInt32TypeInContext(g->ctx);

@@ -141,6 +141,11 @@ void cg_barrier(cg_ctx *g);
  * combine, once per step). */
 void cg_lower_block(cg_ctx *g, ir_block *blk);
 LLVMValueRef cg_and(cg_ctx *g, LLVMValueRef a, LLVMValueRef b); /* NULL = true */
+/* mma.sync's A fragment (four .b32 registers, bf16/f16 pairs) of row tile
+ * rm and k-step ks, packed from A registers in the accumulator's shape
+ * (P of flash attention; K columns): cg_dot.c's register path and
+ * cg_wgmma.c's A-in-registers operand share it. */
+void cg_pack_a_fragment(cg_ctx *g, const cg_val *av, int64_t K, int rm, int ks, LLVMValueRef *fa);
 /* v, through a volatile mov: what is computed from it here is not hoisted
  * out of the loop around (a loop of 16 cp.async would otherwise keep 16
  * loop-invariant 64-bit offsets in registers for its whole length). */

@@ -200,15 +200,6 @@ static LLVMValueRef descriptor(cg_ctx *g, const wg_operand *o, LLVMValueRef mn_v
     return LLVMBuildOr(b, lo, LLVMConstInt(i64, hi, 0), "desc");
 }
 
-static LLVMValueRef pack2(cg_ctx *g, LLVMValueRef lo, LLVMValueRef hi)
-{
-    LLVMTypeRef vt = LLVMVectorType(LLVMTypeOf(lo), 2);
-    LLVMValueRef v = LLVMGetUndef(vt);
-    v = LLVMBuildInsertElement(g->b, v, lo, cg_i32(g, 0), "");
-    v = LLVMBuildInsertElement(g->b, v, hi, cg_i32(g, 1), "");
-    return LLVMBuildBitCast(g->b, v, LLVMInt32TypeInContext(g->ctx), "");
-}
-
 /* "wgmma.mma_async... {$0..$n-1}, A, $n+?, 1, 1, 1[, ta], tb;" with the
  * accumulators tied in and out. */
 static void mma_text(char *text, size_t size, int N, bool bf16, bool a_regs, bool ta, bool tb)
@@ -328,7 +319,7 @@ void cg_lower_dot_wgmma(cg_ctx *g, ir_op *op)
     }
     /* The warpgroup's first row along M: 64 * (warp / 4). */
     LLVMValueRef wg_row = LLVMBuildMul(g->b, LLVMBuildLShr(g->b, g->warp, cg_i32(g, 2), ""), cg_i32(g, 64), "");
-    int kt = (int)(K / 8), ksteps = (int)(K / 16);
+    int ksteps = (int)(K / 16);
     /* A's fragments, packed: 4 registers per (row block, k-step). */
     LLVMValueRef *fa = NULL;
     if (oa.regs) {
@@ -338,14 +329,8 @@ void cg_lower_dot_wgmma(cg_ctx *g, ir_op *op)
             return;
         }
         for (int rm = 0; rm < reps_m; rm++)
-            for (int ks = 0; ks < ksteps; ks++) {
-                int t0 = (rm * kt + 2 * ks) * 4, t1 = t0 + 4;
-                LLVMValueRef *f = fa + ((size_t)rm * (size_t)ksteps + (size_t)ks) * 4;
-                f[0] = pack2(g, av->regs[t0], av->regs[t0 + 1]);
-                f[1] = pack2(g, av->regs[t0 + 2], av->regs[t0 + 3]);
-                f[2] = pack2(g, av->regs[t1], av->regs[t1 + 1]);
-                f[3] = pack2(g, av->regs[t1 + 2], av->regs[t1 + 3]);
-            }
+            for (int ks = 0; ks < ksteps; ks++)
+                cg_pack_a_fragment(g, av, K, rm, ks, fa + ((size_t)rm * (size_t)ksteps + (size_t)ks) * 4);
         tie_all(g, "", fa, reps_m * ksteps * 4, 128);
     }
     tie_all(g, "wgmma.fence.sync.aligned;", out, m->nregs, 128);
