@@ -17,7 +17,8 @@
 # against the measured best of its top candidates); then
 # bench/bench_attn.py, whose short table comes last.  Logs go to $OUT.
 # MMA_SYNC_TESTS=1 runs test_gpu a second time with TILE_WGMMA=0 (sm_90's
-# dots on mma.sync, not the default wgmma).  TESTS=0 skips test_gpu and the demos, BENCH=0 the benchmark (to split the
+# dots on mma.sync, not the default wgmma).  BENCH_AB='VAR=value' runs the
+# benchmark once more, first, under those settings.  TESTS=0 skips test_gpu and the demos, BENCH=0 the benchmark (to split the
 # work over two device calls of at most 10 minutes each).
 # Exit status: the number of failed steps.
 set -uo pipefail
@@ -74,6 +75,12 @@ if [ "${TUNE:-0}" = 1 ]; then
     step tune bench/tune_check.sh "$PACK/tilec"
 fi
 if [ "${BENCH:-1}" = 1 ]; then
+    # BENCH_AB='VAR=value ...': the same benchmark first under those settings
+    # (an A/B of one codegen switch in one call, e.g. TILE_WGMMA_DEFER=0).
+    if [ -n "${BENCH_AB:-}" ]; then
+        # shellcheck disable=SC2086
+        step bench_ab env $BENCH_AB PYTHONUNBUFFERED=1 python3 bench/bench_attn.py --lib "$PACK/libtile.so" "$@"
+    fi
     step bench env PYTHONUNBUFFERED=1 python3 bench/bench_attn.py --lib "$PACK/libtile.so" "$@"
 fi
 echo "== gpu_check: $failed step(s) failed"

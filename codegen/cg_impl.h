@@ -49,6 +49,7 @@ typedef struct cg_val {
     cg_tensor tensor;
     int nregs;
     LLVMValueRef *regs;
+    int wg_group;           /* > 0: the result of wgmma group wg_group - 1, not yet waited for */
 } cg_val;
 
 /* Per-thread register map of one (shape, layout): nregs registers, each with
@@ -72,6 +73,8 @@ typedef struct cg_map {
     int64_t *coff;
     struct cg_map *next;
 } cg_map;
+
+#define CG_WG_MAX_PENDING 8
 
 typedef struct cg_ctx {
     ir_func *f;
@@ -107,6 +110,14 @@ typedef struct cg_ctx {
      * dynamic shared memory aligned to 1024 bytes at run time (the 128-byte
      * swizzle pattern of wgmma's descriptors starts at such a boundary). */
     bool wgmma;
+    /* wgmma groups in flight (cg_wgmma.c): a dot's wait is deferred to the
+     * first use of its result, so that the next dot and the ops in between
+     * run while it computes (TILE_WGMMA_DEFER=0: wait at once). */
+    bool wg_defer;
+    int wg_committed;            /* groups committed so far */
+    int wg_done;                 /* groups 0 .. wg_done - 1 are known complete */
+    int wg_pending[CG_WG_MAX_PENDING];  /* value ids */
+    int wg_npending;
     LLVMValueRef tid, lane, warp; /* i32, computed in the entry block */
 
     cg_val *vals;                /* by ir_value id */
@@ -223,6 +234,14 @@ void cg_lower_dot(cg_ctx *g, ir_op *op);
 /* ---- cg_wgmma.c ---- */
 bool cg_wgmma_applies(cg_ctx *g, const ir_op *op);
 void cg_lower_dot_wgmma(cg_ctx *g, ir_op *op);
+/* Waits for the wgmma group that computes v (a deferred dot's result) and
+ * ties its registers through the wait; cg_get calls it. */
+void cg_wgmma_await(cg_ctx *g, const ir_value *v);
+/* Waits for every group in flight: before an op that may not run beside
+ * them (control flow, shared-memory writes, barriers) and at a block's end. */
+void cg_wgmma_flush(cg_ctx *g);
+/* Whether op may be lowered while wgmma groups are in flight. */
+bool cg_wgmma_beside(cg_ctx *g, const ir_op *op);
 /* fence.proxy.async.shared::cta: this thread's shared-memory writes become
  * visible to wgmma (the async proxy) after the next barrier. */
 void cg_fence_proxy_async(cg_ctx *g);

@@ -30,6 +30,7 @@ cg_val *cg_get(cg_ctx *g, const ir_value *v)
         cg_error(g, NULL, "internal: value %d used before it was lowered", v ? v->id : -1);
         return NULL;
     }
+    if (g->vals[v->id].wg_group) cg_wgmma_await(g, v);
     return &g->vals[v->id];
 }
 
@@ -350,6 +351,7 @@ static void lower_if(cg_ctx *g, ir_op *op)
 
 static void lower_op(cg_ctx *g, ir_op *op)
 {
+    if (g->wg_npending && !cg_wgmma_beside(g, op)) cg_wgmma_flush(g);
     unsigned flags = ir_op_table[op->code].flags;
     if (flags & IR_ELEMENTWISE) {
         lower_elementwise(g, op);
@@ -406,6 +408,7 @@ static void lower_op(cg_ctx *g, ir_op *op)
 static void lower_ops(cg_ctx *g, ir_block *blk)
 {
     for (ir_op *op = blk->first; op && g->status == TILE_OK; op = op->next) lower_op(g, op);
+    if (g->status == TILE_OK) cg_wgmma_flush(g);
 }
 
 void cg_lower_block(cg_ctx *g, ir_block *blk) { lower_ops(g, blk); }
@@ -545,6 +548,8 @@ tile_status cg_emit_kernel_with(ir_func *f, const ir_target *t, const cg_options
     g.no_mma = env && *env && strcmp(env, "0") != 0;
     env = getenv("TILE_CG_NO_VECTOR");
     g.no_vector = env && *env && strcmp(env, "0") != 0;
+    env = getenv("TILE_WGMMA_DEFER");
+    g.wg_defer = !(env && strcmp(env, "0") == 0);
     g.vals = arena_calloc(g.mem, (size_t)(g.nvals ? g.nvals : 1), sizeof *g.vals);
     if (!g.vals) return TILE_ERR_NOMEM;
     char *err = NULL;

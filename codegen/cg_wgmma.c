@@ -276,6 +276,16 @@ static void tie_all(cg_ctx *g, const char *text, LLVMValueRef *vals, int n, int 
     if (n == 0) tie(g, text, NULL, 0);
 }
 
+/* tie() over any number of values with `text` on the first statement:
+ * a wait, after which every value is read. */
+static void tie_after(cg_ctx *g, const char *text, LLVMValueRef *vals, int n)
+{
+    for (int i = 0; i < n || i == 0; i += 128) {
+        int k = n - i < 128 ? n - i : 128;
+        tie(g, i == 0 ? text : "", vals + i, k);
+    }
+}
+
 void cg_lower_dot_wgmma(cg_ctx *g, ir_op *op)
 {
     const ir_value *a = op->operands[0], *r = op->results[0];
@@ -352,11 +362,74 @@ void cg_lower_dot_wgmma(cg_ctx *g, ir_op *op)
         }
     }
     simple_asm(g, "wgmma.commit_group.sync.aligned;");
-    /* The first wait does the waiting; the others (nothing left in flight)
-     * only tie the rest of the accumulators, nacc at a time. */
-    LLVMValueRef *tail = out + (size_t)nacc;
-    tie(g, "wgmma.wait_group.sync.aligned 0;", out, nacc);
-    tie_all(g, "", tail, m->nregs - nacc, 128);
+    int group = g->wg_committed++;
+    /* A spilled operand sits in the scratch region, which the ops that
+     * follow may overwrite: such a dot is waited for at once. */
+    if (g->wg_defer && !spilled && g->wg_npending < CG_WG_MAX_PENDING) {
+        g->vals[r->id].wg_group = group + 1;
+        g->wg_pending[g->wg_npending++] = r->id;
+        return;
+    }
+    tie_after(g, "wgmma.wait_group.sync.aligned 0;", out, m->nregs);
+    g->wg_done = g->wg_committed;
+}
+
+/* ---- deferred waits ----------------------------------------------------------- */
+
+/* wait_group N lets the N most recent groups stay in flight and completes
+ * all older ones (PTX ISA, wgmma.wait_group): v's group is done once at
+ * most (groups committed after it) are pending. */
+void cg_wgmma_await(cg_ctx *g, const ir_value *v)
+{
+    cg_val *cv = &g->vals[v->id];
+    int group = cv->wg_group - 1;
+    if (group < 0) return;
+    cv->wg_group = 0;
+    if (group >= g->wg_done) {
+        char text[64];
+        snprintf(text, sizeof text, "wgmma.wait_group.sync.aligned %d;", g->wg_committed - 1 - group);
+        tie_after(g, text, cv->regs, cv->nregs);
+        g->wg_done = group + 1;
+    } else {
+        tie_after(g, "", cv->regs, cv->nregs);
+    }
+    for (int i = 0; i < g->wg_npending; i++)
+        if (g->wg_pending[i] == v->id) g->wg_pending[i] = g->wg_pending[--g->wg_npending];
+}
+
+void cg_wgmma_flush(cg_ctx *g)
+{
+    if (g->wg_npending == 0) return;
+    if (g->wg_done < g->wg_committed) {
+        simple_asm(g, "wgmma.wait_group.sync.aligned 0;");
+        g->wg_done = g->wg_committed;
+    }
+    while (g->wg_npending > 0 && g->status == TILE_OK) {
+        ir_value v = {.id = g->wg_pending[g->wg_npending - 1]};
+        cg_wgmma_await(g, &v);
+    }
+    g->wg_npending = 0;
+}
+
+/* Ops that neither write the shared memory a pending group reads (the
+ * pipeliner's buffers: only cp.async writes them, after a barrier) nor
+ * leave the block: register arithmetic, reductions and moves (their
+ * scratch is not read by a deferred dot), global loads, buffer views and
+ * further dots. */
+bool cg_wgmma_beside(cg_ctx *g, const ir_op *op)
+{
+    (void)g;
+    if (ir_op_table[op->code].flags & IR_ELEMENTWISE) return true;
+    switch (op->code) {
+    case IR_OP_CONST: case IR_OP_ARANGE: case IR_OP_PROGRAM_ID: case IR_OP_NUM_PROGRAMS:
+    case IR_OP_TENSOR_DIM: case IR_OP_BROADCAST: case IR_OP_RESHAPE: case IR_OP_EXPAND_DIMS:
+    case IR_OP_TRANS: case IR_OP_CONVERT_LAYOUT: case IR_OP_LOCAL_VIEW:
+    case IR_OP_REDUCE_SUM: case IR_OP_REDUCE_MAX: case IR_OP_REDUCE_MIN:
+    case IR_OP_DOT: case IR_OP_LOAD:
+        return true;
+    default:
+        return false;
+    }
 }
 
 /* ---- probes for tests (codegen.h) ------------------------------------------- */

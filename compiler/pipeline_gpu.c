@@ -119,7 +119,7 @@ tile_status tc_compile_gpu_llvm(tc_unit *u, const tc_gpu_options *g, tc_gpu_kern
 
 void tc_codegen_switches(char *buf, size_t size)
 {
-    static const char *const names[] = {"TILE_WGMMA", "TILE_CG_GENERIC_DOT", "TILE_CG_NO_VECTOR"};
+    static const char *const names[] = {"TILE_WGMMA", "TILE_WGMMA_DEFER", "TILE_CG_GENERIC_DOT", "TILE_CG_NO_VECTOR"};
     size_t n = 0;
     if (size) buf[0] = 0;
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {

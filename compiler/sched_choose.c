@@ -298,8 +298,14 @@ static tile_status search_rows(search *s, bool exhaustive)
     sched_candidate **order = arena_calloc(s->mem, (size_t)p->ncand + 1, sizeof *order);
     if (!order) return TILE_ERR_NOMEM;
     int n = 0;
-    for (int i = 0; i < p->ncand; i++)   /* exhaustive: rejected ones too, for exact rows */
-        if (!p->cand[i].reject || (exhaustive && p->cand[i].compiled)) order[n++] = &p->cand[i];
+    /* Exhaustive: rejected ones too, for exact rows.  Pruned: also those
+     * phase 1 rejected only for registers: its count is the tile IR's, and
+     * the scheduled IR's can be lower (a wgmma operand that stays in shared
+     * memory: flash_bwd_dq's Q), so the exact row may fit. */
+    for (int i = 0; i < p->ncand; i++) {
+        const sched_candidate *c = &p->cand[i];
+        if (!c->reject || (c->compiled && (exhaustive || c->cost.regs_only))) order[n++] = &p->cand[i];
+    }
     qsort(order, (size_t)n, sizeof *order, by_bound);
     p->best = -1;
     for (int k = 0; k < n; k++) {

@@ -119,7 +119,8 @@ int sched_choose_num_warps(const ir_func *f)
  * broadcasts of [M,1] mma tiles, expand_dims(slice(mma,1), 1) -> mma,
  * reductions of an mma tile along its rows -> slice(mma, 1), loop-carried
  * values (a body argument takes its initial value's or its yielded value's
- * hint, the loop's result the same).  Everything else keeps the blocked
+ * hint, the loop's result the same), an `if`'s results (its branches'
+ * yields' hint).  Everything else keeps the blocked
  * default.  Then every value takes its layout (hint or default) and a
  * convert_layout is inserted before each use that needs another one:
  * elementwise operands, dot accumulators and loop-carried values take the
@@ -258,6 +259,16 @@ static void hint_op(ir_op *op, void *ctx)
         }
         return;
     }
+    case IR_OP_IF:
+        /* A result takes its branches' hint (flash_fwd's segments, each in
+         * an `if`, pass the mma accumulator on without a conversion). */
+        for (int i = 0; i < op->nresults; i++)
+            for (int r = 0; r < op->nblocks && r < 2; r++) {
+                const ir_op *y = op->blocks[r] ? op->blocks[r]->last : NULL;
+                if (y && y->code == IR_OP_YIELD && y->noperands == op->nresults)
+                    set_hint(a, op->results[i], hint_of(a, y->operands[i]));
+            }
+        return;
     default: break;
     }
     if (!(ir_op_table[op->code].flags & IR_ELEMENTWISE) || op->nresults != 1) return;
@@ -342,9 +353,12 @@ static const ir_layout *wanted(assign_ctx *a, const ir_op *op, int i)
          * before the loop (convert_op hoists it), when it takes at most 32
          * registers a thread; a larger one stays in shared memory
          * (sched_pipeline.c stages it there once), as FlashAttention-2
-         * keeps Q, because the registers are the accumulator's. */
+         * keeps Q, because the registers are the accumulator's.  On
+         * wgmma a loop-invariant A stays in shared memory (FlashAttention-3's
+         * Q): the descriptors read it in place, and its registers serve
+         * the accumulators in flight. */
         if (i == 0 && res && res->kind == IR_LAYOUT_MMA &&
-            (have == res || (loop_invariant(op, op->operands[0]) &&
+            (have == res || (loop_invariant(op, op->operands[0]) && res->version != 3 &&
                              ir_type_numel(t) <= 64 * 32 * (int64_t)a->num_warps))) {
             ir_layout d = {.kind = IR_LAYOUT_DOT_OPERAND, .rank = 2, .parent = res, .opidx = 0, .kwidth = 2};
             const ir_layout *dl = intern(a, &d);
@@ -368,7 +382,8 @@ static const ir_layout *wanted(assign_ctx *a, const ir_op *op, int i)
         break;
     case IR_OP_YIELD: {
         const ir_op *p = op->parent ? op->parent->parent : NULL;
-        if (p && p->code == IR_OP_FOR && i < p->nresults) return p->results[i]->type.layout;
+        if (p && (p->code == IR_OP_FOR || p->code == IR_OP_IF) && i < p->nresults)
+            return p->results[i]->type.layout;
         break;
     }
     default:

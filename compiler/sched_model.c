@@ -365,8 +365,9 @@ static int last_use(const ir_op *const *ops, int n, const ir_block *b, const ir_
  * along N B's (ir_layout_elems_per_thread counts the replication). */
 static int dot_kstep_regs(const ir_op *op)
 {
+    /* wgmma reads its shared operands through descriptors: no fragments. */
     if (op->code != IR_OP_DOT || !op->results[0]->type.layout ||
-        op->results[0]->type.layout->kind != IR_LAYOUT_MMA)
+        op->results[0]->type.layout->kind != IR_LAYOUT_MMA || op->results[0]->type.layout->version == 3)
         return 0;
     const ir_layout *mma = op->results[0]->type.layout;
     int64_t regs = 0;

@@ -36,13 +36,16 @@ typedef struct pipe_load {
     bool wgmma;          /* feeds_wgmma: the buffer has swizzle=128 */
 } pipe_load;
 
-/* Buffers made so far: a later loop of the same block whose loads have
- * the same types reuses them (its loop starts after the earlier one ends,
- * so one set of slots serves the sequence of loops, e.g. flash_fwd's
- * partial / full / partial segments). */
+/* Buffers made so far, each allocated in the kernel's top-level block
+ * before the op that holds its loop: a later loop of the kernel whose
+ * loads have the same types reuses them unless one loop holds the other
+ * (a loop starts after an earlier sibling ends, so one set of slots serves
+ * the sequence of loops, e.g. flash_fwd's partial / full / partial
+ * segments, each in its own `if`). */
 #define MAX_BUFS 32
 typedef struct pipe_buf {
     ir_block *block;
+    ir_op *loop;
     ir_type type;
     ir_value *buf;
 } pipe_buf;
@@ -294,12 +297,24 @@ static bool inside_loop(const ir_op *op)
     return false;
 }
 
+/* Does `outer` hold op (or is it op)? */
+static bool holds(const ir_op *outer, const ir_op *op)
+{
+    for (const ir_op *q = op; q; q = q->parent ? q->parent->parent : NULL)
+        if (q == outer) return true;
+    return false;
+}
+
 static void transform(pipe_loop *p, int stages)
 {
     ir_op *loop = p->loop;
     ir_value *lo = loop->operands[0], *hi = loop->operands[1], *step = loop->operands[2];
     ir_dtype it_t = lo->type.dtype;
     ir_builder b = {.m = p->m, .block = loop->parent, .before = loop, .loc = loop->loc};
+    ir_op *anchor = loop;
+    while (anchor->parent && anchor->parent != p->kernel->body && anchor->parent->parent)
+        anchor = anchor->parent->parent;
+    ir_builder ab = {.m = p->m, .block = anchor->parent, .before = anchor, .loc = loop->loc};
     bool reused = false;
     for (int l = 0; l < p->nloads; l++) {
         ir_type bt = p->loads[l].load->results[0]->type;
@@ -313,18 +328,20 @@ static void transform(pipe_loop *p, int stages)
             pipe_buf *pb = &p->bufs->b[i];
             bool taken = false;
             for (int j = 0; j < l; j++) taken |= p->loads[j].buf == pb->buf;
-            if (pb->block == loop->parent && !taken && ir_type_equal(&pb->type, &bt)) buf = pb->buf;
+            if (pb->block == anchor->parent && !taken && !holds(pb->loop, loop) && !holds(loop, pb->loop) &&
+                ir_type_equal(&pb->type, &bt))
+                buf = pb->buf;
         }
         if (buf) {
             reused = true;
         } else {
-            ir_op *a = ir_build(&b, IR_OP_LOCAL_ALLOC, 0, NULL, 1, &bt, 0);
+            ir_op *a = ir_build(&ab, IR_OP_LOCAL_ALLOC, 0, NULL, 1, &bt, 0);
             if (!a) {
                 p->oom = true;
                 return;
             }
             buf = a->results[0];
-            if (p->bufs->n < MAX_BUFS) p->bufs->b[p->bufs->n++] = (pipe_buf){loop->parent, bt, buf};
+            if (p->bufs->n < MAX_BUFS) p->bufs->b[p->bufs->n++] = (pipe_buf){anchor->parent, loop, bt, buf};
         }
         p->loads[l].buf = buf;
     }
@@ -393,7 +410,33 @@ static bool used_in_loop(const ir_value *v, int depth)
     return false;
 }
 
-static void stage_invariant(pipe_loop *p, ir_op *ld)
+/* A one-slot buffer for load ld.  `shared`: one read only by the dots
+ * right after it (no loop in between), which later such loads of the same
+ * type reuse, as the pipelined loops reuse theirs (flash_fwd's last P V
+ * of each segment); the others get their own. */
+static ir_value *stage_buffer(pipe_loop *p, ir_op *ld, const ir_type *bt, bool shared, bool *reused)
+{
+    ir_op *anchor = ld;
+    while (anchor->parent && anchor->parent != p->kernel->body && anchor->parent->parent)
+        anchor = anchor->parent->parent;
+    *reused = false;
+    if (shared)
+        for (int i = 0; i < p->bufs->n; i++) {
+            pipe_buf *pb = &p->bufs->b[i];
+            if (pb->block == anchor->parent && !pb->loop && ir_type_equal(&pb->type, bt)) {
+                *reused = true;
+                return pb->buf;
+            }
+        }
+    ir_builder ab = {.m = p->m, .block = anchor->parent, .before = anchor, .loc = ld->loc};
+    if (!shared) ab = (ir_builder){.m = p->m, .block = ld->parent, .before = ld->next, .loc = ld->loc};
+    ir_op *a = ir_build(&ab, IR_OP_LOCAL_ALLOC, 0, NULL, 1, bt, 0);
+    if (!a) return NULL;
+    if (shared && p->bufs->n < MAX_BUFS) p->bufs->b[p->bufs->n++] = (pipe_buf){anchor->parent, NULL, *bt, a->results[0]};
+    return a->results[0];
+}
+
+static void stage_invariant(pipe_loop *p, ir_op *ld, bool shared)
 {
     ir_builder b = {.m = p->m, .block = ld->parent, .before = ld->next, .loc = ld->loc};
     ir_type bt = ld->results[0]->type;
@@ -403,11 +446,12 @@ static void stage_invariant(pipe_loop *p, ir_op *ld)
     bt.shape[0] = 1;
     bool wg = feeds_wgmma(ld->results[0], 0);
     bt.layout = shared_layout(p, 3, bt.shape[2], wg);
-    ir_op *a = ir_build(&b, IR_OP_LOCAL_ALLOC, 0, NULL, 1, &bt, 0);
-    /* Restaged on every trip of an enclosing loop: wait for the readers of
-     * the previous trip first. */
-    if (a && inside_loop(ld) && !ir_build(&b, IR_OP_BARRIER, 0, NULL, 0, NULL, 0)) a = NULL;
-    if (!a) {
+    bool reused;
+    ir_value *buf = stage_buffer(p, ld, &bt, shared, &reused);
+    /* Restaged on every trip of an enclosing loop, or a buffer an earlier
+     * load used: wait for the earlier readers first. */
+    if (buf && (reused || inside_loop(ld)) && !ir_build(&b, IR_OP_BARRIER, 0, NULL, 0, NULL, 0)) buf = NULL;
+    if (!buf) {
         p->oom = true;
         return;
     }
@@ -415,7 +459,7 @@ static void stage_invariant(pipe_loop *p, ir_op *ld)
     ir_value *yes = ir_const_bool(&b, true, 0, NULL);
     ir_type vt = ld->results[0]->type;
     vt.layout = shared_layout(p, 2, vt.shape[1], wg);
-    ir_value *vops[2] = {a->results[0], zero};
+    ir_value *vops[2] = {buf, zero};
     ir_op *view = ir_build(&b, IR_OP_LOCAL_VIEW, 2, vops, 1, &vt, 0);
     ir_value *ops[2 + IR_MAX_RANK + 1];
     int n = 0;
@@ -432,7 +476,7 @@ static void stage_invariant(pipe_loop *p, ir_op *ld)
         return;
     }
     w->attr.i = 0;
-    p->loads[0] = (pipe_load){.load = ld, .buf = a->results[0], .wgmma = wg};
+    p->loads[0] = (pipe_load){.load = ld, .buf = buf, .wgmma = wg};
     p->nloads = 1;
     rewire(p, &b, zero);
 }
@@ -453,10 +497,14 @@ static void visit_invariant(ir_op *op, void *ctx)
     if (op->code != IR_OP_LOAD || c->oom || op->attr.i != 0 || op->nresults != 1) return;
     const ir_type *rt = &op->results[0]->type;
     if (rt->rank != 2 || (rt->dtype != IR_BF16 && rt->dtype != IR_F16) || (rt->shape[1] * 2) % 16 != 0) return;
-    pipe_loop p = {.bufs = &c->bufs, .m = c->m, .t = c->t};
-    if (!only_mma_operand(&p, op->results[0], 0) || !used_in_loop(op->results[0], 0)) return;
+    pipe_loop p = {.kernel = c->kernel, .bufs = &c->bufs, .m = c->m, .t = c->t};
+    if (!only_mma_operand(&p, op->results[0], 0)) return;
+    /* Outside any loop, a load that only wgmma dots read is staged too:
+     * else the dot writes it to the scratch from registers (cg_wgmma.c). */
+    bool in_loop = used_in_loop(op->results[0], 0);
+    if (!in_loop && (inside_loop(op) || !feeds_wgmma(op->results[0], 0))) return;
     if (ir_type_numel(rt) * 2 > c->t->smem_per_block / 4) return;
-    stage_invariant(&p, op);
+    stage_invariant(&p, op, !in_loop);
     c->oom |= p.oom;
     c->nstaged++;
 }

@@ -354,7 +354,25 @@ static void has_masking(ir_op *op, void *ctx)
     if (op->code == IR_OP_SELECT && op->results[0]->type.rank == 2) *(bool *)ctx = true;
 }
 
-/* Counts flash_fwd's top-level key loops and those with mask arithmetic. */
+/* The loops of blk outside any other loop (each segment's loop sits in
+ * an `if` that skips an empty segment: flash_fwd.tile's attend_blocks). */
+static void count_key_loops(ir_block *blk, loop_count *n)
+{
+    for (ir_op *op = blk->first; op; op = op->next) {
+        if (op->code == IR_OP_IF) {
+            for (int r = 0; r < op->nblocks; r++)
+                if (op->blocks[r]) count_key_loops(op->blocks[r], n);
+            continue;
+        }
+        if (op->code != IR_OP_FOR) continue;
+        bool masked = false;
+        ir_walk(op->blocks[0], has_masking, &masked);
+        n->loops++;
+        n->masked += masked;
+    }
+}
+
+/* Counts flash_fwd's key loops and those with mask arithmetic. */
 static loop_count fwd_loops(const char *mask, const char *extra)
 {
     char def[160];
@@ -367,13 +385,7 @@ static loop_count fwd_loops(const char *mask, const char *extra)
     snprintf(path, sizeof path, "%s/attention/flash_fwd.tile", TILE_LIB_DIR);
     loop_count n = {0, 0};
     if (tc_compile(&u, path, NULL, &o) == TILE_OK && u->kernel) {
-        for (ir_op *op = u->kernel->body->first; op; op = op->next) {
-            if (op->code != IR_OP_FOR) continue;
-            bool masked = false;
-            ir_walk(op->blocks[0], has_masking, &masked);
-            n.loops++;
-            n.masked += masked;
-        }
+        count_key_loops(u->kernel->body, &n);
     } else if (u) {
         diag_print_all(&u->diags, stderr);
     }

@@ -62,9 +62,12 @@ static void flash_fwd_bytes_and_flops(void **state)
     double Z = 2, H = 4, M = 512, N = 512, D = 64, BM = 64;
     assert_int_equal(c.programs, (int64_t)(M / BM * Z * H));
     assert_true(c.trips_exact);
-    assert_true(c.flops == 4 * Z * H * M * N * D);           /* QK^T and PV */
+    /* QK^T and PV, and the rotated loop's first P V (of P = 0, on V's
+     * first block, which it reads a second time: flash_fwd.tile). */
+    double BN = 64, programs = M / BM * Z * H;
+    assert_true(c.flops == 4 * Z * H * M * N * D + programs * 2 * BM * BN * D);
     double q = Z * H * M * D * 2, kv = (M / BM) * Z * H * N * D * 2, o = q, lse = Z * H * M * 4;
-    assert_true(c.hbm_bytes == q + 2 * kv + o + lse);
+    assert_true(c.hbm_bytes == q + 2 * kv + programs * BN * D * 2 + o + lse);
     assert_string_equal(c.tensors[1].name, "k");
     assert_true(c.tensors[1].read_bytes / c.tensors[1].size_bytes == M / BM);   /* passes */
     assert_true(c.tensors[0].read_bytes == q);
@@ -85,7 +88,9 @@ static void causal_range_shortens_loops(void **state)
     sched_shape s = shape_of(defs + 4, 5);
     sched_cost c;
     assert_int_equal(sched_analyze(u->kernel, 4, &s, &u->mem, &c), TILE_OK);
-    assert_true(c.flops == 4.0 * 64 * 64 * 64 * 36 * 2);
+    /* Each head: 8 diagonal (masked) segments, 7 full ones (query blocks
+     * 1-7), each with the rotated loop's first P V of P = 0. */
+    assert_true(c.flops == 4.0 * 64 * 64 * 64 * 36 * 2 + 2.0 * 64 * 64 * 64 * 15 * 2);
     assert_true(c.tensors[1].read_bytes == 36.0 * 64 * 64 * 2 * 2);
     tc_unit_free(u);
 }
@@ -298,7 +303,8 @@ static void search_picks_pipelined(void **state)
  * shared memory, per thread.  flash_fwd at BM=64 and 4 warps puts the
  * warps along M (16 rows each), so every warp reads whole B fragments:
  * K^T's [16, BN] and V's [16, D] bf16 over 32 lanes, BN/4 + D/4
- * registers (Q stays in registers); 8 warps split N and need fewer. */
+ * registers (Q stays in registers) on mma.sync (sm_80); 8 warps split N
+ * and need fewer. */
 static void fragment_term_follows_warp_tile(void **state)
 {
     (void)state;
@@ -315,7 +321,7 @@ static void fragment_term_follows_warp_tile(void **state)
             tc_unit *u = compile(FLASH, NULL, "flash_fwd", defs, 4);
             sched_plan p;
             assert_int_equal(sched_cost_fixed(FLASH, NULL, &o, "flash_fwd",
-                                              ir_target_find("sm_90"), w, 2, &u->mem, &p),
+                                              ir_target_find("sm_80"), w, 2, &u->mem, &p),
                              TILE_OK);
             assert_true(p.ncand == 1 && p.cand[0].exact);
             int f = p.cand[0].cost.sched_frag_regs;
@@ -325,6 +331,15 @@ static void fragment_term_follows_warp_tile(void **state)
             } else {
                 assert_true(f > 0 && f < four[i]);
             }
+            /* On sm_90, 4 warps (one warpgroup) run both dots on wgmma, which
+             * reads the operands through descriptors; BM = 64 is too short
+             * for 8 warps' two warpgroups, which stay on mma.sync. */
+            assert_int_equal(sched_cost_fixed(FLASH, NULL, &o, "flash_fwd",
+                                              ir_target_find("sm_90"), w, 2, &u->mem, &p),
+                             TILE_OK);
+            assert_int_equal(p.cand[0].cost.sched_wgmma_dots, w == 4 ? 2 : 0);
+            if (w == 4) assert_int_equal(p.cand[0].cost.sched_frag_regs, 0);
+            else assert_true(p.cand[0].cost.sched_frag_regs > 0);
             tc_unit_free(u);
         }
 }
