@@ -118,6 +118,17 @@ typedef struct cg_ctx {
     int wg_done;                 /* groups 0 .. wg_done - 1 are known complete */
     int wg_pending[CG_WG_MAX_PENDING];  /* value ids */
     int wg_npending;
+    /* The first instruction of the fence of the oldest group in flight: a
+     * later dot computes its descriptors and packs A before it (ptxas
+     * serialises the groups when a non-wgmma instruction defines an input
+     * of a wgmma while one is in flight: C7513). */
+    LLVMValueRef wg_anchor;
+    /* Loop-carried values a deferred wgmma read as A from registers: the
+     * loop's next value of each is copied after the body's final wait
+     * (cg_wgmma_copy_carried), else LLVM may write the next P into the
+     * registers the product in flight reads. */
+    const ir_value **wg_a_args;
+    int wg_na, wg_cap;
     LLVMValueRef tid, lane, warp; /* i32, computed in the entry block */
 
     cg_val *vals;                /* by ir_value id */
@@ -240,6 +251,11 @@ void cg_wgmma_await(cg_ctx *g, const ir_value *v);
 /* Waits for every group in flight: before an op that may not run beside
  * them (control flow, shared-memory writes, barriers) and at a block's end. */
 void cg_wgmma_flush(cg_ctx *g);
+/* The loop body's yielded values whose block argument was a deferred
+ * wgmma's A in registers: their registers are copied here, after the
+ * body's final wait, so that no register of a product in flight is
+ * overwritten (ptxas would serialise the groups: C7513). */
+void cg_wgmma_copy_carried(cg_ctx *g, ir_block *body, int first_arg);
 /* Whether op may be lowered while wgmma groups are in flight. */
 bool cg_wgmma_beside(cg_ctx *g, const ir_op *op);
 /* fence.proxy.async.shared::cta: this thread's shared-memory writes become

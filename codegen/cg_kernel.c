@@ -280,6 +280,7 @@ static void lower_for(cg_ctx *g, ir_op *op)
     bind(g, blk->args[0], &iv, 1);
     for (int i = 0; i < n; i++) bind(g, blk->args[1 + i], phis[i], counts[i]);
     lower_ops(g, blk);
+    if (g->status == TILE_OK) cg_wgmma_copy_carried(g, blk, 1);
     if (g->status != TILE_OK) return;
     LLVMValueRef next = LLVMBuildAdd(g->b, iv, step, "");
     LLVMBasicBlockRef latch = LLVMGetInsertBlock(g->b);

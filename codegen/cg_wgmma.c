@@ -49,6 +49,8 @@
 #include <stdio.h>
 #include <string.h>
 
+static void mark_carried(cg_ctx *g, const ir_value *a);
+
 #define WG_MAX_N 256
 #define WG_SLAB 64          /* 16-bit elements per 128-byte row */
 
@@ -276,6 +278,30 @@ static void tie_all(cg_ctx *g, const char *text, LLVMValueRef *vals, int n, int 
     if (n == 0) tie(g, text, NULL, 0);
 }
 
+/* Is v defined before the anchor (an argument, a constant, or an
+ * instruction of an earlier block or earlier in the anchor's block)?  The
+ * dot is lowered in the anchor's block, so an instruction of another block
+ * dominates it. */
+static bool before_anchor(cg_ctx *g, LLVMValueRef v)
+{
+    if (!v || !LLVMIsAInstruction(v)) return true;
+    if (LLVMGetInstructionParent(v) != LLVMGetInstructionParent(g->wg_anchor)) return true;
+    for (LLVMValueRef x = LLVMGetPreviousInstruction(g->wg_anchor); x; x = LLVMGetPreviousInstruction(x))
+        if (x == v) return true;
+    return false;
+}
+
+/* Are the inputs of a dot's descriptors and packed A there before the
+ * anchor? */
+static bool available(cg_ctx *g, const cg_val *av, const wg_operand *oa, const wg_operand *ob)
+{
+    if (!before_anchor(g, g->warp) || !before_anchor(g, ob->base) || (!oa->regs && !before_anchor(g, oa->base)))
+        return false;
+    for (int i = 0; av && i < av->nregs; i++)
+        if (!before_anchor(g, av->regs[i])) return false;
+    return true;
+}
+
 /* tie() over any number of values with `text` on the first statement:
  * a wait, after which every value is read. */
 static void tie_after(cg_ctx *g, const char *text, LLVMValueRef *vals, int n)
@@ -327,35 +353,48 @@ void cg_lower_dot_wgmma(cg_ctx *g, ir_op *op)
         g->status = TILE_ERR_NOMEM;
         return;
     }
+    int ksteps = (int)(K / 16);
+    bool in_flight = g->wg_done < g->wg_committed;
+    /* Where A's packed fragments and the descriptors go: before the fence of
+     * the oldest group in flight when this dot's inputs are there already
+     * (the loop-carried P of flash_fwd's rotated loop, the slot's buffer),
+     * else here. */
+    LLVMBasicBlockRef here = LLVMGetInsertBlock(g->b);
+    bool hoist = in_flight && g->wg_anchor && LLVMGetInstructionParent(g->wg_anchor) == here &&
+                 available(g, oa.regs ? av : NULL, &oa, &ob);
+    if (hoist) LLVMPositionBuilderBefore(g->b, g->wg_anchor);
     /* The warpgroup's first row along M: 64 * (warp / 4). */
     LLVMValueRef wg_row = LLVMBuildMul(g->b, LLVMBuildLShr(g->b, g->warp, cg_i32(g, 2), ""), cg_i32(g, 64), "");
-    int ksteps = (int)(K / 16);
-    /* A's fragments, packed: 4 registers per (row block, k-step). */
-    LLVMValueRef *fa = NULL;
-    if (oa.regs) {
-        fa = arena_calloc(g->mem, (size_t)reps_m * (size_t)ksteps * 4, sizeof *fa);
-        if (!fa) {
-            g->status = TILE_ERR_NOMEM;
-            return;
-        }
-        for (int rm = 0; rm < reps_m; rm++)
-            for (int ks = 0; ks < ksteps; ks++)
-                cg_pack_a_fragment(g, av, K, rm, ks, fa + ((size_t)rm * (size_t)ksteps + (size_t)ks) * 4);
-        tie_all(g, "", fa, reps_m * ksteps * 4, 128);
+    /* A's fragments, packed: 4 registers per (row block, k-step); or A's
+     * descriptors; and B's: all before the fence. */
+    size_t nsteps = (size_t)reps_m * (size_t)ksteps;
+    LLVMValueRef *fa = arena_calloc(g->mem, nsteps * 4, sizeof *fa);
+    LLVMValueRef *db = arena_calloc(g->mem, (size_t)ksteps, sizeof *db);
+    if (!fa || !db) {
+        g->status = TILE_ERR_NOMEM;
+        return;
     }
+    for (int rm = 0; rm < reps_m; rm++)
+        for (int ks = 0; ks < ksteps; ks++) {
+            LLVMValueRef *f = fa + ((size_t)rm * (size_t)ksteps + (size_t)ks) * 4;
+            if (oa.regs) cg_pack_a_fragment(g, av, K, rm, ks, f);
+            else f[0] = descriptor(g, &oa, wg_row, (int64_t)rm * 64 * wgm, (int64_t)ks * 16);
+        }
+    for (int ks = 0; ks < ksteps; ks++) db[ks] = descriptor(g, &ob, NULL, 0, (int64_t)ks * 16);
+    if (oa.regs) tie_all(g, "", fa, (int)nsteps * 4, 128);
+    if (hoist) LLVMPositionBuilderAtEnd(g->b, here);
+    LLVMValueRef before = LLVMGetLastInstruction(here);
     tie_all(g, "wgmma.fence.sync.aligned;", out, m->nregs, 128);
+    if (!in_flight)
+        g->wg_anchor = before ? LLVMGetNextInstruction(before) : LLVMGetFirstInstruction(here);
     LLVMValueRef args[WG_MAX_N / 2 + 8];
     for (int rm = 0; rm < reps_m; rm++) {
         LLVMValueRef *acc = out + (size_t)rm * (size_t)nacc;
-        int64_t row_cst = (int64_t)rm * 64 * wgm;
         for (int ks = 0; ks < ksteps; ks++) {
+            const LLVMValueRef *f = fa + ((size_t)rm * (size_t)ksteps + (size_t)ks) * 4;
             int n = 0;
-            if (oa.regs) {
-                for (int i = 0; i < 4; i++) args[n++] = fa[((size_t)rm * (size_t)ksteps + (size_t)ks) * 4 + (size_t)i];
-            } else {
-                args[n++] = descriptor(g, &oa, wg_row, row_cst, (int64_t)ks * 16);
-            }
-            args[n++] = descriptor(g, &ob, NULL, 0, (int64_t)ks * 16);
+            for (int i = 0; i < (oa.regs ? 4 : 1); i++) args[n++] = f[i];
+            args[n++] = db[ks];
             for (int i = 0; i < nacc; i++) args[n++] = acc[i];
             LLVMValueRef d = cg_inline_asm(g, st, text, cons, args, n, true);
             for (int i = 0; i < nacc; i++) acc[i] = LLVMBuildExtractValue(g->b, d, (unsigned)i, "");
@@ -368,6 +407,7 @@ void cg_lower_dot_wgmma(cg_ctx *g, ir_op *op)
     if (g->wg_defer && !spilled && g->wg_npending < CG_WG_MAX_PENDING) {
         g->vals[r->id].wg_group = group + 1;
         g->wg_pending[g->wg_npending++] = r->id;
+        if (oa.regs) mark_carried(g, a);
         return;
     }
     tie_after(g, "wgmma.wait_group.sync.aligned 0;", out, m->nregs);
@@ -375,6 +415,54 @@ void cg_lower_dot_wgmma(cg_ctx *g, ir_op *op)
 }
 
 /* ---- deferred waits ----------------------------------------------------------- */
+
+/* A in registers from a block argument (through layout conversions): the
+ * value a loop carries into the product. */
+static void mark_carried(cg_ctx *g, const ir_value *a)
+{
+    while (a->def && a->def->code == IR_OP_CONVERT_LAYOUT) a = a->def->operands[0];
+    if (a->def || !a->owner) return;
+    if (g->wg_na == g->wg_cap) {
+        int cap = g->wg_cap ? 2 * g->wg_cap : 8;
+        const ir_value **n = arena_alloc(g->mem, sizeof *n * (size_t)cap);
+        if (!n) {
+            g->status = TILE_ERR_NOMEM;
+            return;
+        }
+        if (g->wg_na) memcpy(n, g->wg_a_args, sizeof *n * (size_t)g->wg_na);
+        g->wg_a_args = n;
+        g->wg_cap = cap;
+    }
+    g->wg_a_args[g->wg_na++] = a;
+}
+
+/* A real copy (not a tie: the tie's output shares the input's register). */
+static LLVMValueRef copy_reg(cg_ctx *g, LLVMValueRef v)
+{
+    LLVMTypeRef t = LLVMTypeOf(v), i16 = LLVMInt16TypeInContext(g->ctx);
+    LLVMTypeKind k = LLVMGetTypeKind(t);
+    bool half = k == LLVMBFloatTypeKind || k == LLVMHalfTypeKind;
+    LLVMValueRef x = half ? LLVMBuildBitCast(g->b, v, i16, "") : v;
+    LLVMTypeRef xt = LLVMTypeOf(x);
+    unsigned bits = LLVMGetTypeKind(xt) == LLVMIntegerTypeKind ? LLVMGetIntTypeWidth(xt) : 32;
+    const char *text = bits == 16 ? "mov.b16 $0, $1;" : bits == 64 ? "mov.b64 $0, $1;" : "mov.b32 $0, $1;";
+    const char *cons = bits == 16 ? "=h,h" : bits == 64 ? "=l,l" : k == LLVMFloatTypeKind ? "=f,f" : "=r,r";
+    if (bits == 1) return v;
+    LLVMValueRef r = cg_inline_asm(g, xt, text, cons, &x, 1, true);
+    return half ? LLVMBuildBitCast(g->b, r, t, "") : r;
+}
+
+void cg_wgmma_copy_carried(cg_ctx *g, ir_block *body, int first_arg)
+{
+    const ir_op *y = body->last;
+    if (!g->wg_na || !y || y->code != IR_OP_YIELD) return;
+    for (int i = 0; i < y->noperands && first_arg + i < body->nargs; i++) {
+        bool marked = false;
+        for (int j = 0; j < g->wg_na && !marked; j++) marked = g->wg_a_args[j] == body->args[first_arg + i];
+        cg_val *v = marked ? cg_get(g, y->operands[i]) : NULL;
+        for (int k = 0; v && k < v->nregs; k++) v->regs[k] = copy_reg(g, v->regs[k]);
+    }
+}
 
 /* wait_group N lets the N most recent groups stay in flight and completes
  * all older ones (PTX ISA, wgmma.wait_group): v's group is done once at

@@ -17,10 +17,14 @@ lib=${TILE_LIB:-../lib}
 # Default-constant kernels expected to spill today, one per line:
 #   "KERNEL|DEFINES|ARCH|reason"
 EXPECT_SPILLS="
+flash_fwd_document|D=64|sm_80|8 bytes: on mma.sync the rotated loop (flash_fwd.tile, for wgmma's overlap) carries P as well; the model predicts 241 registers for BM=256 BN=32 at 8 warps, ptxas needs 255 and 8 bytes
 based_fwd|E=64|sm_90|carries s2 = f32[F*F, E] = [256, 64] (64 registers a thread at 8 warps) plus s1, z2 and the chunk's [B, F*F] feature tile through a generic reshape; needs the state in shared memory
 "
 
 pass=0 fail=0 xfail=0
+# Kernels whose wgmma groups ptxas serialises today, "KERNEL|DEFINES|ARCH|why".
+EXPECT_SERIAL="
+"
 out=/tmp/run_ptxas.$$
 # check FILE KERNEL DEFINES STRICT(1 = default constants: no spills, no stack)
 check() {
@@ -35,6 +39,16 @@ check() {
             continue
         fi
         summary=$(grep '^tilec: ' "$out")
+        # ptxas serialising wgmma (C7509-C7520: a register of a product in
+        # flight touched, a wait it had to inject) undoes the deferred waits
+        # of codegen/cg_wgmma.c: a failure unless listed in EXPECT_SERIAL.
+        serial=$(grep -o 'C75[0-9][0-9]' "$out" | sort -u | tr '\n' ' ')
+        known_serial=$(printf '%s\n' "$EXPECT_SERIAL" | grep "^$kernel|$defines|$arch|" || true)
+        if [ -n "$serial" ] && [ -z "$known_serial" ]; then
+            fail=$((fail + 1)); echo "FAIL $kernel [$defines] $arch: ptxas serialises wgmma ($serial)"
+            grep 'C75[0-9][0-9]' "$out"
+            continue
+        fi
         spills=$(echo "$summary" | sed -n 's/.*stack \([0-9-]*\) bytes, spill stores \([0-9-]*\) bytes, spill loads \([0-9-]*\).*/\1 \2 \3/p')
         expected=$(printf '%s\n' "$EXPECT_SPILLS" | grep "^$kernel|$defines|$arch|" || true)
         if [ "$strict" = 1 ] && [ "$spills" != "0 0 0" ]; then
