@@ -40,10 +40,14 @@
  * made visible to wgmma's async proxy by fence.proxy.async.shared::cta in
  * the writing threads before the barrier that publishes them (here after
  * a scratch spill, and after every cp.async.wait_group: cg_async.c); the
- * mma_asyncs of the dot are committed as one group and waited for at once
- * (wait_group 0), the accumulators tied through the wait so that nothing
- * reads them before it.  Synchronous per dot: overlapping the wait with
- * the softmax is the next step. */
+ * mma_asyncs of the dot are committed as one group, waited for at the first
+ * use of the result (wait_group N: N groups committed since may stay in
+ * flight), the accumulators tied through the wait so that nothing reads
+ * them before it.  ptxas keeps groups in flight together only while no
+ * other instruction writes a wgmma input register (C7513): descriptors and
+ * A's packed fragments go before the fence of the oldest group in flight,
+ * and a loop-carried A gets its next value copied after the body's final
+ * wait. */
 #include "cg_impl.h"
 
 #include <stdio.h>

@@ -593,13 +593,25 @@ tile_status sched_analyze(const ir_func *k, int num_warps, const sched_shape *s,
  * this line 5 accepted ones spill (8-1084 B) and 8 rejected ones do not
  * (flash_fwd D=64 BM=256 BN=64 at 8 warps among them, the fastest that
  * tilec tune measured); a per-dot term for wgmma from 0 to 40 trades one
- * kind of error for the other.  The accumulators' per-warpgroup layout is
- * the likely missing feature. */
+ * kind of error for the other.  Session 7 (2026-12-03): once every loop dot
+ * of a kernel runs on wgmma with its shared operands read by descriptor
+ * (flash_fwd's Q too), no fragment is loaded to registers, and over the
+ * 33 flash_fwd schedules of D = 64/128, BM 64-256, BN 32-128, 4/8 warps
+ * (bench/logs/reg_fit_s7_fwd.txt) live + 7 per dot accepts every clean
+ * one (live <= 241, the fastest D = 64 schedule BM=256 BN=64 at 8 warps
+ * among them) and one that spills (D=128 BM=64 BN=128, 4 warps: live
+ * 237, 226 bytes).  It holds for loops of at most two dots whose loads
+ * are all staged: with four (flash_bwd_dkdv: live 166, 308 bytes spilled)
+ * or a plain load beside them (flash_fwd_document's key ids: live 234,
+ * 14 bytes), and where mma.sync dots remain, the line above stays. */
 int sched_predict_regs(const sched_cost *c)
 {
     int r;
     if (c->sched_live_regs <= 0) r = c->live_regs * 4 / 5 + 40 * c->loop_dots - 25;
     else if (c->unpipelined) r = 67 + (c->sched_live_regs * 7 + 3) / 4;
+    else if (c->sched_wgmma_dots > 0 && c->sched_wgmma_dots == c->loop_dots && c->loop_dots <= 2 &&
+             c->iter_load_bytes <= c->staged_bytes)
+        r = c->sched_live_regs + 7 * c->loop_dots;
     else r = c->sched_live_regs + 40 * c->loop_dots - 25;
     /* Indices, addresses and the ABI's parameters: no kernel takes fewer. */
     return r < 32 ? 32 : r;
