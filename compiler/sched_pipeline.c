@@ -297,6 +297,14 @@ static bool inside_loop(const ir_op *op)
     return false;
 }
 
+/* The op of the kernel's top-level block that holds op (or op itself):
+ * buffers are allocated before it, so that sibling `if`s share them. */
+static ir_op *top_level(const pipe_loop *p, ir_op *op)
+{
+    while (op->parent && op->parent != p->kernel->body && op->parent->parent) op = op->parent->parent;
+    return op;
+}
+
 /* Does `outer` hold op (or is it op)? */
 static bool holds(const ir_op *outer, const ir_op *op)
 {
@@ -311,9 +319,7 @@ static void transform(pipe_loop *p, int stages)
     ir_value *lo = loop->operands[0], *hi = loop->operands[1], *step = loop->operands[2];
     ir_dtype it_t = lo->type.dtype;
     ir_builder b = {.m = p->m, .block = loop->parent, .before = loop, .loc = loop->loc};
-    ir_op *anchor = loop;
-    while (anchor->parent && anchor->parent != p->kernel->body && anchor->parent->parent)
-        anchor = anchor->parent->parent;
+    ir_op *anchor = top_level(p, loop);
     ir_builder ab = {.m = p->m, .block = anchor->parent, .before = anchor, .loc = loop->loc};
     bool reused = false;
     for (int l = 0; l < p->nloads; l++) {
@@ -416,9 +422,7 @@ static bool used_in_loop(const ir_value *v, int depth)
  * of each segment); the others get their own. */
 static ir_value *stage_buffer(pipe_loop *p, ir_op *ld, const ir_type *bt, bool shared, bool *reused)
 {
-    ir_op *anchor = ld;
-    while (anchor->parent && anchor->parent != p->kernel->body && anchor->parent->parent)
-        anchor = anchor->parent->parent;
+    ir_op *anchor = top_level(p, ld);
     *reused = false;
     if (shared)
         for (int i = 0; i < p->bufs->n; i++) {
