@@ -257,7 +257,7 @@ void cg_wgmma_flush(cg_ctx *g);
  * overwritten (ptxas would serialise the groups: C7513). */
 void cg_wgmma_copy_carried(cg_ctx *g, ir_block *body, int first_arg);
 /* Whether op may be lowered while wgmma groups are in flight. */
-bool cg_wgmma_beside(cg_ctx *g, const ir_op *op);
+bool cg_wgmma_beside(const ir_op *op);
 /* fence.proxy.async.shared::cta: this thread's shared-memory writes become
  * visible to wgmma (the async proxy) after the next barrier. */
 void cg_fence_proxy_async(cg_ctx *g);

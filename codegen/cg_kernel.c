@@ -316,6 +316,7 @@ static void lower_while(cg_ctx *g, ir_op *op)
     LLVMPositionBuilderAtEnd(g->b, body);
     for (int i = 0; i < n; i++) bind(g, blk->args[i], phis[i], counts[i]);
     lower_ops(g, blk);
+    if (g->status == TILE_OK) cg_wgmma_copy_carried(g, blk, 0);
     if (g->status != TILE_OK) return;
     add_incoming(g, phis, counts, n, terminator(blk)->operands, LLVMGetInsertBlock(g->b));
     LLVMBuildBr(g->b, head);
@@ -352,7 +353,7 @@ static void lower_if(cg_ctx *g, ir_op *op)
 
 static void lower_op(cg_ctx *g, ir_op *op)
 {
-    if (g->wg_npending && !cg_wgmma_beside(g, op)) cg_wgmma_flush(g);
+    if (g->wg_npending && !cg_wgmma_beside(op)) cg_wgmma_flush(g);
     unsigned flags = ir_op_table[op->code].flags;
     if (flags & IR_ELEMENTWISE) {
         lower_elementwise(g, op);

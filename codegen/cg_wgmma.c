@@ -53,8 +53,6 @@
 #include <stdio.h>
 #include <string.h>
 
-static void mark_carried(cg_ctx *g, const ir_value *a);
-
 #define WG_MAX_N 256
 #define WG_SLAB 64          /* 16-bit elements per 128-byte row */
 
@@ -271,15 +269,17 @@ static void tie(cg_ctx *g, const char *text, LLVMValueRef *vals, int n)
     for (int i = 0; i < n; i++) vals[i] = LLVMBuildExtractValue(g->b, r, (unsigned)i, "");
 }
 
-/* tie() over any number of values, at most `chunk` per statement; `text`
- * on the last one (the others are empty). */
-static void tie_all(cg_ctx *g, const char *text, LLVMValueRef *vals, int n, int chunk)
+/* tie() over any number of values, 128 per statement, `text` on the last
+ * statement (a fence, before which every value is written) or, `first`,
+ * on the first (a wait, after which every value is read); the others are
+ * empty. */
+static void tie_chunks(cg_ctx *g, const char *text, bool first, LLVMValueRef *vals, int n)
 {
-    for (int i = 0; i < n; i += chunk) {
-        int k = n - i < chunk ? n - i : chunk;
-        tie(g, i + k >= n ? text : "", vals + i, k);
+    for (int i = 0; i < n || i == 0; i += 128) {
+        int k = n - i < 128 ? n - i : 128;
+        bool here = first ? i == 0 : i + 128 >= n;
+        tie(g, here ? text : "", vals + i, k);
     }
-    if (n == 0) tie(g, text, NULL, 0);
 }
 
 /* Is v defined before the anchor (an argument, a constant, or an
@@ -306,14 +306,24 @@ static bool available(cg_ctx *g, const cg_val *av, const wg_operand *oa, const w
     return true;
 }
 
-/* tie() over any number of values with `text` on the first statement:
- * a wait, after which every value is read. */
-static void tie_after(cg_ctx *g, const char *text, LLVMValueRef *vals, int n)
+/* A in registers from a block argument (through layout conversions): the
+ * value a loop carries into the product. */
+static void mark_carried(cg_ctx *g, const ir_value *a)
 {
-    for (int i = 0; i < n || i == 0; i += 128) {
-        int k = n - i < 128 ? n - i : 128;
-        tie(g, i == 0 ? text : "", vals + i, k);
+    while (a->def && a->def->code == IR_OP_CONVERT_LAYOUT) a = a->def->operands[0];
+    if (a->def || !a->owner) return;
+    if (g->wg_na == g->wg_cap) {
+        int cap = g->wg_cap ? 2 * g->wg_cap : 8;
+        const ir_value **n = arena_alloc(g->mem, sizeof *n * (size_t)cap);
+        if (!n) {
+            g->status = TILE_ERR_NOMEM;
+            return;
+        }
+        if (g->wg_na) memcpy(n, g->wg_a_args, sizeof *n * (size_t)g->wg_na);
+        g->wg_a_args = n;
+        g->wg_cap = cap;
     }
+    g->wg_a_args[g->wg_na++] = a;
 }
 
 void cg_lower_dot_wgmma(cg_ctx *g, ir_op *op)
@@ -385,10 +395,10 @@ void cg_lower_dot_wgmma(cg_ctx *g, ir_op *op)
             else f[0] = descriptor(g, &oa, wg_row, (int64_t)rm * 64 * wgm, (int64_t)ks * 16);
         }
     for (int ks = 0; ks < ksteps; ks++) db[ks] = descriptor(g, &ob, NULL, 0, (int64_t)ks * 16);
-    if (oa.regs) tie_all(g, "", fa, (int)nsteps * 4, 128);
+    if (oa.regs) tie_chunks(g, "", false, fa, (int)nsteps * 4);
     if (hoist) LLVMPositionBuilderAtEnd(g->b, here);
     LLVMValueRef before = LLVMGetLastInstruction(here);
-    tie_all(g, "wgmma.fence.sync.aligned;", out, m->nregs, 128);
+    tie_chunks(g, "wgmma.fence.sync.aligned;", false, out, m->nregs);
     if (!in_flight)
         g->wg_anchor = before ? LLVMGetNextInstruction(before) : LLVMGetFirstInstruction(here);
     LLVMValueRef args[WG_MAX_N / 2 + 8];
@@ -414,44 +424,24 @@ void cg_lower_dot_wgmma(cg_ctx *g, ir_op *op)
         if (oa.regs) mark_carried(g, a);
         return;
     }
-    tie_after(g, "wgmma.wait_group.sync.aligned 0;", out, m->nregs);
+    tie_chunks(g, "wgmma.wait_group.sync.aligned 0;", true, out, m->nregs);
     g->wg_done = g->wg_committed;
 }
 
 /* ---- deferred waits ----------------------------------------------------------- */
-
-/* A in registers from a block argument (through layout conversions): the
- * value a loop carries into the product. */
-static void mark_carried(cg_ctx *g, const ir_value *a)
-{
-    while (a->def && a->def->code == IR_OP_CONVERT_LAYOUT) a = a->def->operands[0];
-    if (a->def || !a->owner) return;
-    if (g->wg_na == g->wg_cap) {
-        int cap = g->wg_cap ? 2 * g->wg_cap : 8;
-        const ir_value **n = arena_alloc(g->mem, sizeof *n * (size_t)cap);
-        if (!n) {
-            g->status = TILE_ERR_NOMEM;
-            return;
-        }
-        if (g->wg_na) memcpy(n, g->wg_a_args, sizeof *n * (size_t)g->wg_na);
-        g->wg_a_args = n;
-        g->wg_cap = cap;
-    }
-    g->wg_a_args[g->wg_na++] = a;
-}
 
 /* A real copy (not a tie: the tie's output shares the input's register). */
 static LLVMValueRef copy_reg(cg_ctx *g, LLVMValueRef v)
 {
     LLVMTypeRef t = LLVMTypeOf(v), i16 = LLVMInt16TypeInContext(g->ctx);
     LLVMTypeKind k = LLVMGetTypeKind(t);
+    if (k == LLVMIntegerTypeKind && LLVMGetIntTypeWidth(t) == 1) return v;   /* a predicate: no A input */
     bool half = k == LLVMBFloatTypeKind || k == LLVMHalfTypeKind;
     LLVMValueRef x = half ? LLVMBuildBitCast(g->b, v, i16, "") : v;
     LLVMTypeRef xt = LLVMTypeOf(x);
     unsigned bits = LLVMGetTypeKind(xt) == LLVMIntegerTypeKind ? LLVMGetIntTypeWidth(xt) : 32;
     const char *text = bits == 16 ? "mov.b16 $0, $1;" : bits == 64 ? "mov.b64 $0, $1;" : "mov.b32 $0, $1;";
     const char *cons = bits == 16 ? "=h,h" : bits == 64 ? "=l,l" : k == LLVMFloatTypeKind ? "=f,f" : "=r,r";
-    if (bits == 1) return v;
     LLVMValueRef r = cg_inline_asm(g, xt, text, cons, &x, 1, true);
     return half ? LLVMBuildBitCast(g->b, r, t, "") : r;
 }
@@ -480,10 +470,10 @@ void cg_wgmma_await(cg_ctx *g, const ir_value *v)
     if (group >= g->wg_done) {
         char text[64];
         snprintf(text, sizeof text, "wgmma.wait_group.sync.aligned %d;", g->wg_committed - 1 - group);
-        tie_after(g, text, cv->regs, cv->nregs);
+        tie_chunks(g, text, true, cv->regs, cv->nregs);
         g->wg_done = group + 1;
     } else {
-        tie_after(g, "", cv->regs, cv->nregs);
+        tie_chunks(g, "", true, cv->regs, cv->nregs);
     }
     for (int i = 0; i < g->wg_npending; i++)
         if (g->wg_pending[i] == v->id) g->wg_pending[i] = g->wg_pending[--g->wg_npending];
@@ -508,9 +498,8 @@ void cg_wgmma_flush(cg_ctx *g)
  * leave the block: register arithmetic, reductions and moves (their
  * scratch is not read by a deferred dot), global loads, buffer views and
  * further dots. */
-bool cg_wgmma_beside(cg_ctx *g, const ir_op *op)
+bool cg_wgmma_beside(const ir_op *op)
 {
-    (void)g;
     if (ir_op_table[op->code].flags & IR_ELEMENTWISE) return true;
     switch (op->code) {
     case IR_OP_CONST: case IR_OP_ARANGE: case IR_OP_PROGRAM_ID: case IR_OP_NUM_PROGRAMS:
