@@ -462,6 +462,13 @@ static void bind_params(cg_ctx *g)
                 cv->tensor.static_size[d] = p->dims[d].size;
             }
             for (int d = 0; d < p->type.rank; d++) cv->tensor.stride[d] = LLVMGetParam(g->fn, (unsigned)k++);
+            /* Under the vector fact the last stride is 1 (docs/abi.md): a
+             * constant, so the addresses of a row's elements differ by
+             * constants that fold into the loads' offsets, rather than by
+             * products LLVM would hoist out of loops into 64-bit registers
+             * (flash_bwd_dkdv's LSE across its columns: 32 of them). */
+            if (p->type.rank > 0 && i < 64 && (g->vector_ok >> i & 1))
+                cv->tensor.stride[p->type.rank - 1] = LLVMConstInt(LLVMInt64TypeInContext(g->ctx), 1, 0);
             continue;
         }
         LLVMValueRef v = LLVMGetParam(g->fn, (unsigned)k++);

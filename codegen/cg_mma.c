@@ -42,10 +42,12 @@ static bool build_mma(cg_ctx *g, cg_map *m, const ir_layout *l)
 {
     int wm = l->warps_per_cta[0], wn = l->warps_per_cta[1];
     int64_t M = m->shape[0], N = m->shape[1];
-    if (M % (16 * wm) != 0 || (N != 1 && N % (8 * wn) != 0)) return false;
-    int reps_m = (int)(M / (16 * wm)), reps_n = N == 1 ? 1 : (int)(N / (8 * wn));
+    /* M == 1 ([1, N], a column vector expanded): the map of one 16-row tile
+     * with every row at 0, owned by the threads of row 0. */
+    if ((M != 1 && M % (16 * wm) != 0) || (N != 1 && N % (8 * wn) != 0) || (M == 1 && N == 1)) return false;
+    int reps_m = M == 1 ? 1 : (int)(M / (16 * wm)), reps_n = N == 1 ? 1 : (int)(N / (8 * wn));
     if ((int64_t)reps_m * reps_n * 4 > CG_MAX_REGS) return false;
-    if (!alloc_map(g, m, reps_m * reps_n * 4, N == 1)) return false;
+    if (!alloc_map(g, m, reps_m * reps_n * 4, N == 1 || M == 1)) return false;
     if (N != 1) m->vec = 2; /* registers 2i, 2i+1 are neighbours in a row */
     LLVMValueRef wmi, wni;
     cg_mma_warp(g, l, &wmi, &wni);
@@ -54,18 +56,27 @@ static bool build_mma(cg_ctx *g, cg_map *m, const ir_layout *l)
     LLVMValueRef rbase = LLVMBuildAdd(g->b, LLVMBuildMul(g->b, wmi, i32c(g, 16), ""), g4, "");
     LLVMValueRef cbase = LLVMBuildAdd(g->b, LLVMBuildMul(g->b, wni, i32c(g, 8), ""),
                                       LLVMBuildMul(g->b, t4, i32c(g, 2), ""), "");
-    LLVMValueRef owner = NULL;
+    LLVMValueRef owner = NULL, false1 = LLVMConstInt(LLVMInt1TypeInContext(g->ctx), 0, 0);
     if (N == 1)
         owner = LLVMBuildAnd(g->b, LLVMBuildICmp(g->b, LLVMIntEQ, t4, i32c(g, 0), ""),
                              LLVMBuildICmp(g->b, LLVMIntEQ, wni, i32c(g, 0), ""), "");
+    else if (M == 1)
+        owner = LLVMBuildAnd(g->b, LLVMBuildICmp(g->b, LLVMIntEQ, g4, i32c(g, 0), ""),
+                             LLVMBuildICmp(g->b, LLVMIntEQ, wmi, i32c(g, 0), ""), "");
     for (int rm = 0; rm < reps_m; rm++)
         for (int rn = 0; rn < reps_n; rn++)
             for (int i = 0; i < 4; i++) {
                 int k = (rm * reps_n + rn) * 4 + i;
+                if (M == 1) {
+                    m->coord[2 * k] = i32c(g, 0);
+                    m->coord[2 * k + 1] = LLVMBuildAdd(g->b, cbase, i32c(g, (int64_t)rn * wn * 8 + (i & 1)), "");
+                    m->own[k] = (i >> 1) ? false1 : owner;
+                    continue;
+                }
                 m->coord[2 * k] = LLVMBuildAdd(g->b, rbase, i32c(g, (int64_t)rm * wm * 16 + 8 * (i >> 1)), "");
                 if (N == 1) {
                     m->coord[2 * k + 1] = i32c(g, 0);
-                    m->own[k] = (i & 1) ? LLVMConstInt(LLVMInt1TypeInContext(g->ctx), 0, 0) : owner;
+                    m->own[k] = (i & 1) ? false1 : owner;
                 } else {
                     m->coord[2 * k + 1] = LLVMBuildAdd(g->b, cbase, i32c(g, (int64_t)rn * wn * 8 + (i & 1)), "");
                 }
@@ -96,6 +107,33 @@ static bool build_row_slice(cg_ctx *g, cg_map *m, const ir_layout *p)
     return true;
 }
 
+/* A value per column of an mma tile (slice dim 0): the columns this thread
+ * holds, 2 of each 8-column tile, replicated down the rows; owned by the
+ * threads of row 0. */
+static bool build_col_slice(cg_ctx *g, cg_map *m, const ir_layout *p)
+{
+    int wn = p->warps_per_cta[1];
+    int64_t N = m->shape[0];
+    if (N % (8 * wn) != 0 || N / (8 * wn) * 2 > CG_MAX_REGS) return false;
+    int reps_n = (int)(N / (8 * wn));
+    if (!alloc_map(g, m, reps_n * 2, true)) return false;
+    LLVMValueRef wmi, wni;
+    cg_mma_warp(g, p, &wmi, &wni);
+    LLVMValueRef g4 = LLVMBuildLShr(g->b, g->lane, i32c(g, 2), "");
+    LLVMValueRef t4 = LLVMBuildAnd(g->b, g->lane, i32c(g, 3), "");
+    LLVMValueRef cbase = LLVMBuildAdd(g->b, LLVMBuildMul(g->b, wni, i32c(g, 8), ""),
+                                      LLVMBuildMul(g->b, t4, i32c(g, 2), ""), "");
+    LLVMValueRef owner = LLVMBuildAnd(g->b, LLVMBuildICmp(g->b, LLVMIntEQ, g4, i32c(g, 0), ""),
+                                      LLVMBuildICmp(g->b, LLVMIntEQ, wmi, i32c(g, 0), ""), "");
+    for (int rn = 0; rn < reps_n; rn++)
+        for (int h = 0; h < 2; h++) {
+            int k = rn * 2 + h;
+            m->coord[k] = LLVMBuildAdd(g->b, cbase, i32c(g, (int64_t)rn * wn * 8 + h), "");
+            m->own[k] = owner;
+        }
+    return true;
+}
+
 bool cg_mma_build_map(cg_ctx *g, cg_map *m, const ir_layout *l)
 {
     switch (l->kind) {
@@ -105,8 +143,10 @@ bool cg_mma_build_map(cg_ctx *g, cg_map *m, const ir_layout *l)
         return m->rank == 2 && l->opidx == 0 && l->parent->warps_per_cta[1] == 1 && l->parent->kind == IR_LAYOUT_MMA &&
                m->shape[1] % 16 == 0 && build_mma(g, m, l->parent);
     case IR_LAYOUT_SLICE:
-        return m->rank == 1 && l->dim == 1 && l->parent->kind == IR_LAYOUT_MMA &&
-               build_row_slice(g, m, l->parent);
+        if (m->rank != 1 || l->parent->kind != IR_LAYOUT_MMA ||
+            (l->parent->version == 3 && l->parent->warps_per_cta[1] != 1))
+            return false;
+        return l->dim == 1 ? build_row_slice(g, m, l->parent) : l->dim == 0 && build_col_slice(g, m, l->parent);
     default: return false;
     }
 }
@@ -128,6 +168,12 @@ bool cg_mma_move(cg_ctx *g, ir_op *op)
     } else if (op->code == IR_OP_BROADCAST && xl == rl && xl->kind == IR_LAYOUT_MMA && x->type.rank == 2 &&
                x->type.shape[1] == 1 && x->type.shape[0] == r->type.shape[0]) {
         n = 2;
+    } else if (op->code == IR_OP_EXPAND_DIMS && xl->kind == IR_LAYOUT_SLICE && xl->dim == 0 &&
+               op->attr.i == 0 && rl == xl->parent && rl->kind == IR_LAYOUT_MMA) {
+        n = 3; /* [N] per column -> [1, N]: registers (rn, i) from column pair rn */
+    } else if (op->code == IR_OP_BROADCAST && xl == rl && xl->kind == IR_LAYOUT_MMA && x->type.rank == 2 &&
+               x->type.shape[0] == 1 && x->type.shape[1] == r->type.shape[1] && r->type.shape[0] != 1) {
+        n = 4; /* [1, N] -> [M, N]: every row tile repeats row 0's registers */
     } else {
         return false;
     }
@@ -137,13 +183,16 @@ bool cg_mma_move(cg_ctx *g, ir_op *op)
     LLVMValueRef *out = cg_def(g, r, m->nregs);
     if (!out) return true;
     const ir_layout *ml = rl->kind == IR_LAYOUT_MMA ? rl : rl->parent;
-    int per_rm = m->nregs / (int)(r->type.shape[0] / (16 * ml->warps_per_cta[0])); /* 4 * reps_n */
+    int64_t rows = r->type.shape[0] == 1 ? 1 : r->type.shape[0] / (16 * ml->warps_per_cta[0]);
+    int per_rm = m->nregs / (int)rows; /* 4 * reps_n */
     for (int k = 0; k < m->nregs; k++) {
-        int rm = k / per_rm, i = k % 4;
+        int rm = k / per_rm, i = k % 4, rn = (k % per_rm) / 4;
         switch (n) {
         case 0: out[k] = xv->regs[k]; break;
         case 1: out[k] = xv->regs[rm * 2 + (i >> 1)]; break;
-        default: out[k] = xv->regs[rm * 4 + i]; break;
+        case 2: out[k] = xv->regs[rm * 4 + i]; break;
+        case 3: out[k] = xv->regs[rn * 2 + (i & 1)]; break;
+        default: out[k] = xv->regs[rn * 4 + i]; break;
         }
     }
     return true;

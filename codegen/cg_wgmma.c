@@ -62,6 +62,8 @@ typedef struct wg_operand {
     LLVMValueRef base;      /* i32 shared address, 1024-aligned */
     int64_t rows;           /* extent of the slower memory dim */
     bool k_major;           /* the fastest memory dim is k */
+    LLVMValueRef desc0;     /* descriptor() of offset 0, made once per dot */
+    bool fold;              /* base not made opaque (the unit probes fold it) */
 } wg_operand;
 
 static bool is_v3(const ir_layout *l) { return l && l->kind == IR_LAYOUT_MMA && l->version == 3; }
@@ -180,7 +182,7 @@ static wg_operand operand(cg_ctx *g, const ir_op *op, int i, int64_t *cursor, bo
 
 /* Descriptor of operand o for the block whose first M/N index is mn0
  * (mn_var run-time + mn_cst; a multiple of 64 for MN-major) at k0. */
-static LLVMValueRef descriptor(cg_ctx *g, const wg_operand *o, LLVMValueRef mn_var, int64_t mn_cst, int64_t k0)
+static LLVMValueRef descriptor(cg_ctx *g, wg_operand *o, LLVMValueRef mn_var, int64_t mn_cst, int64_t k0)
 {
     LLVMBuilderRef b = g->b;
     int64_t slab = o->rows * 128, lbo, cst;
@@ -194,14 +196,23 @@ static LLVMValueRef descriptor(cg_ctx *g, const wg_operand *o, LLVMValueRef mn_v
         cst = (mn_cst / WG_SLAB) * slab + k0 * 128;
         var = mn_var ? LLVMBuildMul(b, LLVMBuildUDiv(b, mn_var, cg_i32(g, WG_SLAB), ""), cg_i32(g, slab), "") : NULL;
     }
-    LLVMValueRef addr = LLVMBuildAdd(b, o->base, cg_i32(g, cst), "");
-    if (var) addr = LLVMBuildAdd(b, addr, var, "");
     LLVMTypeRef i64 = LLVMInt64TypeInContext(g->ctx);
-    LLVMValueRef lo = LLVMBuildZExt(b, LLVMBuildLShr(b, LLVMBuildAnd(b, addr, cg_i32(g, 0x3FFFF), ""), cg_i32(g, 4), ""),
-                                    i64, "");
-    uint64_t hi = ((uint64_t)((lbo & 0x3FFFF) >> 4) << 16) | ((uint64_t)((1024 & 0x3FFFF) >> 4) << 32) |
-                  ((uint64_t)1 << 62);
-    return LLVMBuildOr(b, lo, LLVMConstInt(i64, hi, 0), "desc");
+    if (!o->desc0) {
+        /* The base made opaque here: every k-step's descriptor is then an
+         * add to one register made at the dot, where LLVM would otherwise
+         * hoist each of a loop-invariant operand's descriptors out of the
+         * loop and keep them all live in 64-bit registers across it. */
+        LLVMValueRef addr = o->fold ? o->base : cg_opaque(g, o->base);
+        if (var) addr = LLVMBuildAdd(b, addr, var, "");
+        LLVMValueRef lo = LLVMBuildZExt(b, LLVMBuildLShr(b, LLVMBuildAnd(b, addr, cg_i32(g, 0x3FFFF), ""),
+                                                         cg_i32(g, 4), ""), i64, "");
+        uint64_t hi = ((uint64_t)((lbo & 0x3FFFF) >> 4) << 16) | ((uint64_t)((1024 & 0x3FFFF) >> 4) << 32) |
+                      ((uint64_t)1 << 62);
+        o->desc0 = LLVMBuildOr(b, lo, LLVMConstInt(i64, hi, 0), "desc");
+    }
+    /* The start address (bits 0-13, in 16-byte units) of a buffer below
+     * 256 KB: adding the offset never carries out of the field. */
+    return cst ? LLVMBuildAdd(b, o->desc0, LLVMConstInt(i64, (uint64_t)(cst >> 4), 0), "desc") : o->desc0;
 }
 
 /* "wgmma.mma_async... {$0..$n-1}, A, $n+?, 1, 1, 1[, ta], tb;" with the
@@ -567,7 +578,7 @@ int64_t cg_wgmma_probe_desc(bool k_major, int64_t rows, int64_t base, int64_t mn
 {
     probe p;
     probe_open(&p, rows, WG_SLAB, base);
-    wg_operand o = {.base = p.val.regs ? p.val.regs[0] : NULL, .rows = rows, .k_major = k_major};
+    wg_operand o = {.base = p.val.regs ? p.val.regs[0] : NULL, .rows = rows, .k_major = k_major, .fold = true};
     int64_t ok = -1;
     if (o.base) {
         /* mn0 as the lowering's run-time part (the warpgroup's rows). */

@@ -168,11 +168,15 @@ bool sched_mma_fits(const ir_layout *l, const ir_type *t)
     if (!l || t->kind != IR_TY_TILE) return false;
     switch (l->kind) {
     case IR_LAYOUT_MMA:
-        return t->rank == 2 && t->shape[0] % (16 * l->warps_per_cta[0]) == 0 &&
-               (t->shape[1] == 1 || t->shape[1] % (8 * l->warps_per_cta[1]) == 0);
+        return t->rank == 2 && (t->shape[0] == 1 || t->shape[0] % (16 * l->warps_per_cta[0]) == 0) &&
+               (t->shape[1] == 1 || t->shape[1] % (8 * l->warps_per_cta[1]) == 0) &&
+               (t->shape[0] != 1 || t->shape[1] != 1);
     case IR_LAYOUT_SLICE:
-        return t->rank == 1 && l->dim == 1 && l->parent->kind == IR_LAYOUT_MMA &&
-               t->shape[0] % (16 * l->parent->warps_per_cta[0]) == 0;
+        /* dim 1: a value per row (a row max); dim 0: a value per column
+         * (flash_bwd_dkdv's LSE across its transposed scores). */
+        if (t->rank != 1 || l->parent->kind != IR_LAYOUT_MMA) return false;
+        return l->dim == 1 ? t->shape[0] % (16 * l->parent->warps_per_cta[0]) == 0
+                           : l->dim == 0 && t->shape[0] % (8 * l->parent->warps_per_cta[1]) == 0;
     case IR_LAYOUT_DOT_OPERAND:
         return t->rank == 2 && l->opidx == 0 && l->parent->warps_per_cta[1] == 1 &&
                t->shape[0] % (16 * l->parent->warps_per_cta[0]) == 0 && t->shape[1] % 16 == 0;
@@ -224,6 +228,46 @@ static void set_hint(assign_ctx *a, const ir_value *v, const ir_layout *l)
     a->changed = true;
 }
 
+/* Can codegen recompute v at any coordinate (constants, aranges and
+ * elementwise ops on them)?  Then a layout conversion of it costs no shared
+ * memory, and no hint need reach it. */
+static bool remat_at(const ir_value *v, int depth)
+{
+    if (v->type.rank == 0) return true;
+    const ir_op *d = v->def;
+    if (!d || depth > 12) return false;
+    if (d->code == IR_OP_ARANGE || d->code == IR_OP_CONST) return true;
+    if (d->code == IR_OP_BROADCAST || d->code == IR_OP_EXPAND_DIMS || (ir_op_table[d->code].flags & IR_ELEMENTWISE)) {
+        for (int i = 0; i < d->noperands; i++)
+            if (!remat_at(d->operands[i], depth + 1)) return false;
+        return true;
+    }
+    return false;
+}
+
+static bool remat(const ir_value *v) { return remat_at(v, 0); }
+
+/* Is every use of v an expand_dims (LSE, Delta)?  A vector also used on
+ * its own (decode's live-token mask, which also picks the rows to gather)
+ * keeps its own layout: replicated down the mma tile's rows it would cost
+ * registers there, and the gathers could no longer be staged. */
+static bool only_expanded(const ir_value *v)
+{
+    for (const ir_use *u = v->uses; u; u = u->next)
+        if (u->user->code != IR_OP_EXPAND_DIMS) return false;
+    return v->uses != NULL;
+}
+
+/* Is v ([M, 1] or [1, N]) a vector expanded by expand_dims that codegen
+ * cannot recompute (a loaded LSE)? */
+static bool expands_loaded(const ir_value *v)
+{
+    const ir_op *d = v->def;
+    return d && d->code == IR_OP_EXPAND_DIMS && v->type.rank == 2 &&
+           (v->type.shape[0] == 1 || v->type.shape[1] == 1) && !remat(d->operands[0]) &&
+           only_expanded(d->operands[0]);
+}
+
 static void hint_op(ir_op *op, void *ctx)
 {
     assign_ctx *a = ctx;
@@ -242,10 +286,19 @@ static void hint_op(ir_op *op, void *ctx)
     case IR_OP_EXPAND_DIMS:
         l = hint_of(a, op->operands[0]);
         if (l && l->kind == IR_LAYOUT_SLICE && op->attr.i == l->dim) set_hint(a, op->results[0], l->parent);
+        l = hint_of(a, op->results[0]);
+        if (l && l->kind == IR_LAYOUT_MMA && op->operands[0]->type.rank == 1 && !remat(op->operands[0]) &&
+            only_expanded(op->operands[0])) {
+            ir_layout s = {.kind = IR_LAYOUT_SLICE, .rank = 1, .parent = l, .dim = op->attr.i};
+            set_hint(a, op->operands[0], intern(a, &s));
+        }
         return;
     case IR_OP_BROADCAST:
         l = hint_of(a, op->operands[0]);
         if (l && l->kind == IR_LAYOUT_MMA && op->operands[0]->type.rank == 2) set_hint(a, op->results[0], l);
+        l = hint_of(a, op->results[0]);
+        if (l && l->kind == IR_LAYOUT_MMA && op->operands[0]->type.rank == 2 && expands_loaded(op->operands[0]))
+            set_hint(a, op->operands[0], l);
         return;
     case IR_OP_FOR: {
         ir_block *body = op->blocks[0];
@@ -275,6 +328,18 @@ static void hint_op(ir_op *op, void *ctx)
     for (int i = 0; i < op->noperands && !l; i++)
         if (op->operands[i]->type.rank == op->results[0]->type.rank) l = hint_of(a, op->operands[i]);
     set_hint(a, op->results[0], l);
+    /* Backwards, into a broadcast operand: a scalar (scale) broadcast in the
+     * mma layout, or a loaded vector (LSE, Delta) expanded across it, is
+     * built in place rather than converted through shared memory. */
+    l = hint_of(a, op->results[0]);
+    if (!l || l->kind != IR_LAYOUT_MMA) return;
+    for (int i = 0; i < op->noperands; i++) {
+        const ir_value *x = op->operands[i];
+        const ir_op *d = x->def;
+        if (!d || d->code != IR_OP_BROADCAST || x->type.rank != op->results[0]->type.rank) continue;
+        const ir_value *src = d->operands[0];
+        if (src->type.rank == 0 || (src->type.rank == 2 && expands_loaded(src))) set_hint(a, x, l);
+    }
 }
 
 static void assign_value(assign_ctx *a, ir_value *v)
