@@ -245,17 +245,29 @@ static int by_bound(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* Predicted times within SCHED_TIE of each other are a tie, won by the
- * earlier candidate in enumeration order (fewer warps, fewer stages): the
- * model's resolution is a few percent, and the extra resources are not free
- * (H200, flash_fwd D=128 L=4k: 3 stages were predicted 2% faster than 2 and
- * measured 3% slower, 18% slower causal; bench/RESULTS.md session 5). */
+/* Between schedules of the same tile sizes, predicted times within
+ * SCHED_TIE of each other are a tie, won by the earlier candidate in
+ * enumeration order (fewer warps, fewer stages): the model's resolution is
+ * a few percent, and the extra resources are not free (H200, flash_fwd
+ * D=128 L=4k: 3 stages were predicted 2% faster than 2 and measured 3%
+ * slower, 18% slower causal; bench/RESULTS.md session 5).  Between tile
+ * sizes the lower prediction wins: the larger tile's fewer iterations save
+ * per-iteration costs the model does not count (waits, barriers, the
+ * softmax's row reductions), and the tie went the wrong way there (session
+ * 8: flash_fwd_causal D=64 L=1k, BN=64 predicted 2.8% faster than BN=32,
+ * measured 1.26x; flash_fwd D=128 L=1k, BN=128 against 64: 1.11x). */
 #define SCHED_TIE 0.03
+
+static bool same_tiles(const sched_plan *p, int i, int j)
+{
+    return memcmp(p->cand[i].values, p->cand[j].values, sizeof *p->cand[i].values * (size_t)p->nautos) == 0;
+}
 
 static bool better(const sched_plan *p, int i)
 {
     if (p->best < 0) return true;
     double a = p->cand[i].cost.time_s, b = p->cand[p->best].cost.time_s;
+    if (!same_tiles(p, i, p->best)) return a < b;
     return a < b * (1 - SCHED_TIE) || (a <= b * (1 + SCHED_TIE) && i < p->best);
 }
 

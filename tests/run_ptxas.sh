@@ -17,7 +17,6 @@ lib=${TILE_LIB:-../lib}
 # Default-constant kernels expected to spill today, one per line:
 #   "KERNEL|DEFINES|ARCH|reason"
 EXPECT_SPILLS="
-flash_fwd_document|D=64|sm_80|8 bytes: on mma.sync the rotated loop (flash_fwd.tile, for wgmma's overlap) carries P as well; the model predicts 241 registers for BM=256 BN=32 at 8 warps, ptxas needs 255 and 8 bytes
 flash_bwd_dkdv_causal|D=128|sm_90|12 bytes in the general variant (any strides): LSE and Delta, read across the columns of the transposed scores, take one address per column from a run-time stride; the variant contiguous tensors launch (--aligned, unit last stride) has no spill
 based_fwd|E=64|sm_90|carries s2 = f32[F*F, E] = [256, 64] (64 registers a thread at 8 warps) plus s1, z2 and the chunk's [B, F*F] feature tile through a generic reshape; needs the state in shared memory
 "
