@@ -84,51 +84,32 @@ static bool build_mma(cg_ctx *g, cg_map *m, const ir_layout *l)
     return true;
 }
 
-static bool build_row_slice(cg_ctx *g, cg_map *m, const ir_layout *p)
+/* A value per row (dim 1: a row max) or per column (dim 0: flash_bwd_dkdv's
+ * LSE across its transposed scores) of an mma tile: the rows (columns) this
+ * thread holds, 2 of each 16-row (8-column) tile, replicated across the
+ * other dim and owned by the threads at its index 0. */
+static bool build_slice(cg_ctx *g, cg_map *m, const ir_layout *p, int dim)
 {
-    int wm = p->warps_per_cta[0];
-    int64_t M = m->shape[0];
-    if (M % (16 * wm) != 0) return false;
-    int reps_m = (int)(M / (16 * wm));
-    if (!alloc_map(g, m, reps_m * 2, true)) return false;
+    bool rows = dim == 1;
+    int w = p->warps_per_cta[rows ? 0 : 1], tile = rows ? 16 : 8;
+    int64_t n = m->shape[0];
+    if (n % (tile * w) != 0 || n / (tile * w) * 2 > CG_MAX_REGS) return false;
+    int reps = (int)(n / (tile * w));
+    if (!alloc_map(g, m, reps * 2, true)) return false;
     LLVMValueRef wmi, wni;
     cg_mma_warp(g, p, &wmi, &wni);
     LLVMValueRef g4 = LLVMBuildLShr(g->b, g->lane, i32c(g, 2), "");
     LLVMValueRef t4 = LLVMBuildAnd(g->b, g->lane, i32c(g, 3), "");
-    LLVMValueRef rbase = LLVMBuildAdd(g->b, LLVMBuildMul(g->b, wmi, i32c(g, 16), ""), g4, "");
-    LLVMValueRef owner = LLVMBuildAnd(g->b, LLVMBuildICmp(g->b, LLVMIntEQ, t4, i32c(g, 0), ""),
-                                      LLVMBuildICmp(g->b, LLVMIntEQ, wni, i32c(g, 0), ""), "");
-    for (int rm = 0; rm < reps_m; rm++)
+    /* rows: warp row * 16 + lane / 4; columns: warp column * 8 + 2 * (lane % 4) */
+    LLVMValueRef base = rows ? LLVMBuildAdd(g->b, LLVMBuildMul(g->b, wmi, i32c(g, 16), ""), g4, "")
+                             : LLVMBuildAdd(g->b, LLVMBuildMul(g->b, wni, i32c(g, 8), ""),
+                                            LLVMBuildMul(g->b, t4, i32c(g, 2), ""), "");
+    LLVMValueRef owner = LLVMBuildAnd(g->b, LLVMBuildICmp(g->b, LLVMIntEQ, rows ? t4 : g4, i32c(g, 0), ""),
+                                      LLVMBuildICmp(g->b, LLVMIntEQ, rows ? wni : wmi, i32c(g, 0), ""), "");
+    for (int r = 0; r < reps; r++)
         for (int h = 0; h < 2; h++) {
-            int k = rm * 2 + h;
-            m->coord[k] = LLVMBuildAdd(g->b, rbase, i32c(g, (int64_t)rm * wm * 16 + 8 * h), "");
-            m->own[k] = owner;
-        }
-    return true;
-}
-
-/* A value per column of an mma tile (slice dim 0): the columns this thread
- * holds, 2 of each 8-column tile, replicated down the rows; owned by the
- * threads of row 0. */
-static bool build_col_slice(cg_ctx *g, cg_map *m, const ir_layout *p)
-{
-    int wn = p->warps_per_cta[1];
-    int64_t N = m->shape[0];
-    if (N % (8 * wn) != 0 || N / (8 * wn) * 2 > CG_MAX_REGS) return false;
-    int reps_n = (int)(N / (8 * wn));
-    if (!alloc_map(g, m, reps_n * 2, true)) return false;
-    LLVMValueRef wmi, wni;
-    cg_mma_warp(g, p, &wmi, &wni);
-    LLVMValueRef g4 = LLVMBuildLShr(g->b, g->lane, i32c(g, 2), "");
-    LLVMValueRef t4 = LLVMBuildAnd(g->b, g->lane, i32c(g, 3), "");
-    LLVMValueRef cbase = LLVMBuildAdd(g->b, LLVMBuildMul(g->b, wni, i32c(g, 8), ""),
-                                      LLVMBuildMul(g->b, t4, i32c(g, 2), ""), "");
-    LLVMValueRef owner = LLVMBuildAnd(g->b, LLVMBuildICmp(g->b, LLVMIntEQ, g4, i32c(g, 0), ""),
-                                      LLVMBuildICmp(g->b, LLVMIntEQ, wmi, i32c(g, 0), ""), "");
-    for (int rn = 0; rn < reps_n; rn++)
-        for (int h = 0; h < 2; h++) {
-            int k = rn * 2 + h;
-            m->coord[k] = LLVMBuildAdd(g->b, cbase, i32c(g, (int64_t)rn * wn * 8 + h), "");
+            int k = r * 2 + h;
+            m->coord[k] = LLVMBuildAdd(g->b, base, i32c(g, (int64_t)r * w * tile + (rows ? 8 : 1) * h), "");
             m->own[k] = owner;
         }
     return true;
@@ -146,7 +127,7 @@ bool cg_mma_build_map(cg_ctx *g, cg_map *m, const ir_layout *l)
         if (m->rank != 1 || l->parent->kind != IR_LAYOUT_MMA ||
             (l->parent->version == 3 && l->parent->warps_per_cta[1] != 1))
             return false;
-        return l->dim == 1 ? build_row_slice(g, m, l->parent) : l->dim == 0 && build_col_slice(g, m, l->parent);
+        return (l->dim == 0 || l->dim == 1) && build_slice(g, m, l->parent, l->dim);
     default: return false;
     }
 }

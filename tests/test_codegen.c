@@ -219,6 +219,15 @@ static void mma_layouts_are_bijections(void **state)
     check_bijection(&row41, 1, r64, 4);   /* replicated over a quad */
     check_bijection(&row24, 1, r32, 8);   /* ... and over the warps along N */
     check_bijection(&opa, 2, s64, 4);
+    /* Column slices (a value per column, replicated down the rows) and the
+     * [1, N] tile they expand to. */
+    ir_layout col41 = {.kind = IR_LAYOUT_SLICE, .rank = 1, .parent = &mma41, .dim = 0};
+    ir_layout col24 = {.kind = IR_LAYOUT_SLICE, .rank = 1, .parent = &mma24, .dim = 0};
+    int64_t row1[2] = {1, 64};
+    check_bijection(&col41, 1, r64, 4);
+    check_bijection(&col24, 1, r64, 8);
+    check_bijection(&mma41, 2, row1, 4);
+    check_bijection(&mma24, 2, row1, 8);
 
     ir_layout one = {.kind = IR_LAYOUT_MMA, .rank = 2, .version = 2, .warps_per_cta = {1, 1}};
     int64_t t[2] = {16, 8}, coord[8];
@@ -238,6 +247,22 @@ static void mma_layouts_are_bijections(void **state)
     assert_int_equal(rc[0], 32 + 3);
     assert_int_equal(rc[1], 32 + 11);
     assert_false(valid[0]); /* lane 13 is not its quad's first lane */
+    /* The column slice: lane l holds columns 2(l%4) and 2(l%4) + 1 of each
+     * 8-column tile; warp w of mma24 the 8 columns from 8(w/2) of each 32;
+     * only row 0's threads (lanes 0-3 of the warps at row 0) own them. */
+    int64_t cc[16];
+    bool cv[16];
+    assert_int_equal(cg_layout_thread_map(&col41, 1, r64, 4, 2 * 32 + 13, cc, cv, 16), 16);
+    assert_int_equal(cc[0], 2);
+    assert_int_equal(cc[1], 3);
+    assert_int_equal(cc[2], 8 + 2);
+    assert_false(cv[0]);
+    assert_int_equal(cg_layout_thread_map(&col24, 1, r64, 8, 3 * 32 + 2, cc, cv, 16), 4);
+    assert_int_equal(cc[0], 8 + 4);
+    assert_int_equal(cc[2], 32 + 8 + 4);
+    assert_false(cv[0]); /* warp 3 sits at warp row 1 */
+    assert_int_equal(cg_layout_thread_map(&col24, 1, r64, 8, 2 * 32 + 2, cc, cv, 16), 4);
+    assert_true(cv[0]);
     /* A shape the layout does not cover exactly has no map. */
     int64_t odd[2] = {48, 64};
     assert_int_equal(cg_layout_thread_map(&mma41, 2, odd, 4, 0, coord, valid, 4), -1);
