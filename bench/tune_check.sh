@@ -12,6 +12,8 @@
 #   TOP=4 ITERS=10     candidates timed per shape, launches per candidate
 #   FWD_LENGTHS="1024 4096 16384" BWD_LENGTHS="4096 16384" DIMS="64 128"
 #   BWD_CAUSAL=1       also the causal backward kernels
+#   MASK_LENGTHS="4096"  also flash_fwd with bench_attn.py's sliding window
+#                      with sinks (W = 1024, S = 4) at those lengths
 #   LOG=DIR            each shape's full tilec output in DIR (default: a temp dir)
 # The default (20 shapes, TOP=4) stays near 6 minutes on an H200: each
 # candidate is compiled (ptxas) before it is timed, which dominates.
@@ -27,15 +29,16 @@ start=$(date +%s)
 rows=()
 within=0
 total=0
-# tune LABEL FILE KERNEL L D: one shape; appends its row
+# tune LABEL FILE KERNEL L D [DEFINE]: one shape; appends its row
 tune() {
-    local label=$1 file=$2 kernel=$3 L=$4 D=$5
+    local label=$1 file=$2 kernel=$3 L=$4 D=$5 extra=()
+    [ -n "${6:-}" ] && extra=(-D "$6")
     local Z=$((16384 / L)) out f="$log/$(echo "$label" | tr ' =' '__').log"
     local t0=$(date +%s)
     echo "== $label (Z=$Z H=16 L=$L D=$D)"
     # progress per candidate as it finishes, the whole output kept in $f
     "$tilec" tune "$file" -k "$kernel" --random 1 --top "${TOP:-4}" --iters "${ITERS:-10}" \
-        -D Z=$Z -D H=16 -D HK=16 -D M=$L -D N=$L -D D=$D -D scale=0.125 2>&1 |
+        -D Z=$Z -D H=16 -D HK=16 -D M=$L -D N=$L -D D=$D -D scale=0.125 "${extra[@]}" 2>&1 |
         tee "$f" | sed -u 's/^/   /'
     # "best: S, T us; the model's choice S2, T2 us (R x the best)"
     local row
@@ -63,6 +66,11 @@ for L in ${BWD_LENGTHS:-4096 16384}; do
             tune "dq causal L=$L D=$D" $A/flash_bwd.tile flash_bwd_dq_causal "$L" "$D"
             tune "dkdv causal L=$L D=$D" $A/flash_bwd.tile flash_bwd_dkdv_causal "$L" "$D"
         fi
+    done
+done
+for L in ${MASK_LENGTHS:-}; do
+    for D in ${DIMS:-64 128}; do
+        tune "window L=$L D=$D" $A/flash_fwd.tile flash_fwd "$L" "$D" "mask=sliding_window(W: 1024, S: 4)"
     done
 done
 echo

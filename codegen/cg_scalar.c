@@ -106,9 +106,25 @@ static LLVMValueRef asm1(cg_ctx *g, const char *text, LLVMValueRef x)
     return cg_inline_asm(g, f32(g), text, "=f,f", &x, 1, false);
 }
 
-/* ex2.approx / lg2.approx (PTX: max relative error 2^-22 / abs 2^-22). */
-static LLVMValueRef ex2(cg_ctx *g, LLVMValueRef x) { return asm1(g, "ex2.approx.f32 $0, $1;", x); }
+/* ex2.approx / lg2.approx (PTX: max relative error 2^-22 / abs 2^-22).
+ * ex2 flushes subnormals (.ftz): ptxas expands the non-ftz form into four
+ * instructions around MUFU.EX2 (a range test and two scalings), the
+ * softmax's largest per-element cost; a result below 2^-126 becomes 0
+ * (docs/language.md, "GPU tolerance contract").  lg2 keeps subnormal
+ * inputs: log of one is -87..-103, not -inf. */
+static LLVMValueRef ex2(cg_ctx *g, LLVMValueRef x) { return asm1(g, "ex2.approx.ftz.f32 $0, $1;", x); }
 static LLVMValueRef lg2(cg_ctx *g, LLVMValueRef x) { return asm1(g, "lg2.approx.f32 $0, $1;", x); }
+
+/* a * b + c may become one fma (docs/language.md, "GPU tolerance
+ * contract"): the contract flag lets LLVM fuse a multiply into the add or
+ * subtract that uses it, e.g. the softmax's exp2(s * log2e - m) into FFMA +
+ * MUFU.  Without it NVPTX prints mul.rn/add.rn, which ptxas may not fuse
+ * either. */
+static LLVMValueRef contractible(LLVMValueRef inst)
+{
+    if (LLVMIsAInstruction(inst)) LLVMSetFastMathFlags(inst, LLVMFastMathAllowContract);
+    return inst;
+}
 
 static LLVMValueRef float_op(cg_ctx *g, rule r, LLVMValueRef *a)
 {
@@ -127,9 +143,9 @@ static LLVMValueRef float_op(cg_ctx *g, rule r, LLVMValueRef *a)
         return LLVMBuildFDiv(b, fc(g, 1.0), LLVMBuildFAdd(b, fc(g, 1.0), e, ""), "");
     }
     case R_TANH: return asm1(g, "tanh.approx.f32 $0, $1;", a[0]);
-    case R_FADD: return LLVMBuildFAdd(b, a[0], a[1], "");
-    case R_FSUB: return LLVMBuildFSub(b, a[0], a[1], "");
-    case R_FMUL: return LLVMBuildFMul(b, a[0], a[1], "");
+    case R_FADD: return contractible(LLVMBuildFAdd(b, a[0], a[1], ""));
+    case R_FSUB: return contractible(LLVMBuildFSub(b, a[0], a[1], ""));
+    case R_FMUL: return contractible(LLVMBuildFMul(b, a[0], a[1], ""));
     case R_FDIV: return LLVMBuildFDiv(b, a[0], a[1], "");
     case R_FREM: {
         /* NVPTX expands frem as a - b * trunc(a / b), which gives NaN for a

@@ -17,9 +17,14 @@
 #include "ir/target.h"
 
 /* The representative shape: a value for each dynamic dimension name; a
- * name missing here takes SCHED_DEFAULT_DIM. */
+ * name missing here takes SCHED_DEFAULT_DIM.  The runtime plans before it
+ * knows the lengths, so the default stands for the long sequences where
+ * the time goes: at 4096 the model picks the tuned best of flash_fwd at
+ * every benchmarked length (1k-16k), where at 1024 it overweighted the
+ * masked diagonal of short causal rows (flash_fwd_causal D=128 took
+ * BN=64, measured 7-15% slower at every length: docs/scheduling.md). */
 #define SCHED_MAX_DIMS 16
-#define SCHED_DEFAULT_DIM 1024
+#define SCHED_DEFAULT_DIM 4096
 typedef struct sched_shape {
     int n;
     const char *names[SCHED_MAX_DIMS];
