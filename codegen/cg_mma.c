@@ -233,8 +233,24 @@ static void across_warps(cg_ctx *g, const ir_op *op, const cg_map *m, ir_dtype d
     }
 }
 
-/* In-thread over the thread's columns, then shfl.xor 1 and 2 across the
- * quad of lanes that shares a row, then across warps (wn > 1). */
+/* vals[0..n) combined in a balanced pairwise tree, (v0 v1)(v2 v3)...: depth
+ * log2 n instead of a chain of n - 1 dependent instructions (a row of an
+ * m64n128 accumulator is 32 values a thread; the chain's latency stalled
+ * the softmax: ncu, bench/RESULTS.md session 9).  vals is overwritten. */
+static LLVMValueRef tree(cg_ctx *g, ir_opcode code, ir_dtype dt, LLVMValueRef *vals, int n)
+{
+    while (n > 1) {
+        int half = 0;
+        for (int i = 0; i + 1 < n; i += 2) vals[half++] = combine(g, code, dt, vals[i], vals[i + 1]);
+        if (n % 2) vals[half++] = vals[n - 1];
+        n = half;
+    }
+    return vals[0];
+}
+
+/* In-thread over the thread's columns (a pairwise tree), then shfl.xor 1
+ * and 2 across the quad of lanes that shares a row, then across warps
+ * (wn > 1). */
 bool cg_mma_reduce(cg_ctx *g, ir_op *op)
 {
     const ir_value *x = op->operands[0], *r = op->results[0];
@@ -254,9 +270,19 @@ bool cg_mma_reduce(cg_ctx *g, ir_op *op)
         for (int h = 0; h < 2; h++) {
             LLVMValueRef acc = xv->regs[rm * reps_n * 4 + 2 * h];
             if (N > 1) {
+                /* in trees of up to 256 values (a row of 1024 columns a
+                 * warp), chained beyond */
+                LLVMValueRef vals[256];
+                int n = 0;
+                acc = NULL;
                 for (int rn = 0; rn < reps_n; rn++)
-                    for (int j = 0; j < 2; j++)
-                        if (rn || j) acc = combine(g, op->code, dt, acc, xv->regs[(rm * reps_n + rn) * 4 + 2 * h + j]);
+                    for (int j = 0; j < 2; j++) {
+                        vals[n++] = xv->regs[(rm * reps_n + rn) * 4 + 2 * h + j];
+                        if (n < 256 && (rn < reps_n - 1 || j == 0)) continue;
+                        LLVMValueRef t = tree(g, op->code, dt, vals, n);
+                        acc = acc ? combine(g, op->code, dt, acc, t) : t;
+                        n = 0;
+                    }
                 acc = combine(g, op->code, dt, acc, shfl_xor(g, acc, 1));
                 acc = combine(g, op->code, dt, acc, shfl_xor(g, acc, 2));
             }
