@@ -520,6 +520,36 @@ static bool eval_grid(evaluator *e, int64_t grid[3])
 /* Up to `cap` program ids evenly spread over [0, n). */
 static int64_t sample_count(int64_t n, int64_t cap) { return n < cap ? n : cap; }
 
+/* Does the scalar v depend on program_id(axis)?  (Through scalar defs;
+ * a block argument, e.g. an induction variable, ends the walk: its own
+ * bounds are checked where its loop is.) */
+static bool reads_pid(const ir_value *v, int axis, int depth)
+{
+    const ir_op *d = v->def;
+    if (!d || depth > 64) return d != NULL;
+    if (d->code == IR_OP_PROGRAM_ID || d->code == IR_OP_NUM_PROGRAMS) return d->attr.i == axis;
+    for (int i = 0; i < d->noperands; i++)
+        if (reads_pid(d->operands[i], axis, depth + 1)) return true;
+    return false;
+}
+
+/* Does any loop bound or branch condition of b depend on program_id(axis)?
+ * When none does, every program along that axis counts the same, and one
+ * sample stands for all of them (flash_fwd's heads and batch: 32 times
+ * fewer walks at the representative shape). */
+static bool control_reads_pid(const ir_block *b, int axis)
+{
+    for (const ir_op *op = b->first; op; op = op->next) {
+        int n = op->code == IR_OP_FOR ? 3 : op->code == IR_OP_IF ? 1 : 0;
+        if (op->code == IR_OP_WHILE) return true;
+        for (int i = 0; i < n && i < op->noperands; i++)
+            if (reads_pid(op->operands[i], axis, 0)) return true;
+        for (int i = 0; i < op->nblocks; i++)
+            if (op->blocks[i] && control_reads_pid(op->blocks[i], axis)) return true;
+    }
+    return false;
+}
+
 tile_status sched_analyze(const ir_func *k, int num_warps, const sched_shape *s, arena *mem,
                           sched_cost *c)
 {
@@ -545,8 +575,9 @@ tile_status sched_analyze(const ir_func *k, int num_warps, const sched_shape *s,
         c->trips_exact = false;
     }
     c->programs = c->grid[0] * c->grid[1] * c->grid[2];
-    int64_t nx = sample_count(c->grid[0], 128), ny = sample_count(c->grid[1], 8),
-            nz = sample_count(c->grid[2], 4);
+    int64_t nx = sample_count(c->grid[0], 128),
+            ny = control_reads_pid(k->body, 1) ? sample_count(c->grid[1], 8) : 1,
+            nz = control_reads_pid(k->body, 2) ? sample_count(c->grid[2], 4) : 1;
     counter n = {.e = &e, .c = c, .num_warps = num_warps,
                  .weight = (double)c->programs / (double)(nx * ny * nz)};
     memcpy(e.grid, c->grid, sizeof e.grid);
