@@ -218,8 +218,19 @@ def triton_fwd_factory():
 
 
 # ---- forward ----------------------------------------------------------------------------------
+def bench_lengths(quick, dry=False):
+    """The lengths of the fwd/bwd/masks sections: BENCH_LENGTHS="1024 4096" narrows the
+    default (a short device call)."""
+    if dry:
+        return [128]
+    if quick:
+        return [4096]
+    env = os.environ.get("BENCH_LENGTHS", "").split()
+    return [int(x) for x in env] if env else [1024, 4096, 16384]
+
+
 def configs(quick, dry=False):
-    lengths = [128] if dry else [4096] if quick else [1024, 4096, 16384]
+    lengths = bench_lengths(quick, dry)
     dims = [32] if dry else [128] if quick else [64, 128]
     for L in lengths:
         for D in dims:
@@ -1428,7 +1439,7 @@ def main():
                 run_section(f"score-tables L={L} D={D}",
                             lambda: bench_score_tables(tile, L, D, not args.no_flex and L in flex_lengths))
     if "masks" in only:
-        for L in ([4096] if args.quick else [1024, 4096, 16384]):
+        for L in bench_lengths(args.quick):
             for D in ([128] if args.quick else [64, 128]):
                 run_section(f"masks L={L} D={D}", lambda: bench_masks(tile, L, D, not args.no_flex))
     if "lightning" in only:
