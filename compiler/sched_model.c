@@ -520,13 +520,19 @@ static bool eval_grid(evaluator *e, int64_t grid[3])
 /* Up to `cap` program ids evenly spread over [0, n). */
 static int64_t sample_count(int64_t n, int64_t cap) { return n < cap ? n : cap; }
 
-/* Does the scalar v depend on program_id(axis)?  (Through scalar defs;
- * a block argument, e.g. an induction variable, ends the walk: its own
- * bounds are checked where its loop is.) */
+/* May the scalar v depend on program_id(axis)?  Through its defs; a
+ * function's parameter and a for's induction variable end the walk (the
+ * loop's own bounds are checked where the loop is); any other block
+ * argument (a loop-carried value), a result of a region op (computed in
+ * its blocks) and a walk too deep answer yes. */
 static bool reads_pid(const ir_value *v, int axis, int depth)
 {
     const ir_op *d = v->def;
-    if (!d || depth > 64) return d != NULL;
+    if (!d) {
+        const ir_op *loop = v->owner ? v->owner->parent : NULL;
+        return loop && !(loop->code == IR_OP_FOR && v->index == 0);
+    }
+    if (depth > 64 || d->nblocks > 0) return true;
     if (d->code == IR_OP_PROGRAM_ID || d->code == IR_OP_NUM_PROGRAMS) return d->attr.i == axis;
     for (int i = 0; i < d->noperands; i++)
         if (reads_pid(d->operands[i], axis, depth + 1)) return true;

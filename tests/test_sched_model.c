@@ -95,6 +95,51 @@ static void causal_range_shortens_loops(void **state)
     tc_unit_free(u);
 }
 
+/* Programs along an axis are sampled once only when no loop bound or
+ * branch reads that axis (flash_fwd's heads and batch).  Here a loop's trip
+ * count depends on program_id(1), directly (k2) or through a value assigned
+ * in an if (k1): every program's loads must be counted. */
+static void pid_dependent_trips_sampled(void **state)
+{
+    (void)state;
+    const char *src =
+        "kernel k1(x: tensor<f32>[R, 16], y: out tensor<f32>[R, 16]) grid(1, 8)\n"
+        "{\n"
+        "    let rows = arange(16);\n"
+        "    var t = 0;\n"
+        "    if program_id(1) > 3 {\n"
+        "        t = 2;\n"
+        "    }\n"
+        "    var acc = zeros([16, 16]);\n"
+        "    for i in range(t) {\n"
+        "        acc = acc + load(x[i * 16 + rows, :]);\n"
+        "    }\n"
+        "    store(y[rows, :], acc);\n"
+        "}\n"
+        "kernel k2(x: tensor<f32>[R, 16], y: out tensor<f32>[R, 16]) grid(1, 8)\n"
+        "{\n"
+        "    let rows = arange(16);\n"
+        "    var acc = zeros([16, 16]);\n"
+        "    for i in range(program_id(1)) {\n"
+        "        acc = acc + load(x[i * 16 + rows, :]);\n"
+        "    }\n"
+        "    store(y[rows, :], acc);\n"
+        "}\n";
+    const char *defs[] = {"R=1024"};
+    /* k1: programs 4-7 load twice; k2: 0 + 1 + ... + 7 loads */
+    const char *names[] = {"k1", "k2"};
+    const double loads[] = {4.0 * 2, 28.0};
+    for (int i = 0; i < 2; i++) {
+        tc_unit *u = compile("pid.tile", src, names[i], defs, 1);
+        sched_shape s = shape_of(defs, 1);
+        sched_cost c;
+        assert_int_equal(sched_analyze(u->kernel, 4, &s, &u->mem, &c), TILE_OK);
+        assert_true(c.tensors[0].read_bytes == loads[i] * 16 * 16 * 4);
+        assert_true(c.tensors[1].written_bytes == 8.0 * 16 * 16 * 4);
+        tc_unit_free(u);
+    }
+}
+
 /* The model's shared memory is codegen's allocation plus the stages. */
 static void smem_follows_codegen(void **state)
 {
@@ -453,6 +498,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(flash_fwd_bytes_and_flops),
         cmocka_unit_test(causal_range_shortens_loops),
+        cmocka_unit_test(pid_dependent_trips_sampled),
         cmocka_unit_test(smem_follows_codegen),
         cmocka_unit_test(rejection_reasons),
         cmocka_unit_test(latency_closed_form),
