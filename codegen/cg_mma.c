@@ -233,10 +233,11 @@ static void across_warps(cg_ctx *g, const ir_op *op, const cg_map *m, ir_dtype d
     }
 }
 
-/* vals[0..n) combined in a balanced pairwise tree, (v0 v1)(v2 v3)...: depth
- * log2 n instead of a chain of n - 1 dependent instructions (a row of an
- * m64n128 accumulator is 32 values a thread; the chain's latency stalled
- * the softmax: ncu, bench/RESULTS.md session 9).  vals is overwritten. */
+/* vals[0..n) combined in a balanced pairwise tree, level by level,
+ * ((v0 v1)(v2 v3))...: depth log2 n instead of a chain of n - 1 dependent
+ * instructions (a row of an m64n128 accumulator is 32 values a thread; the
+ * chain's latency stalled the softmax: ncu, bench/RESULTS.md session 9).
+ * vals is overwritten. */
 static LLVMValueRef tree(cg_ctx *g, ir_opcode code, ir_dtype dt, LLVMValueRef *vals, int n)
 {
     while (n > 1) {
@@ -266,23 +267,17 @@ bool cg_mma_reduce(cg_ctx *g, ir_op *op)
     if (!out) return true;
     int64_t N = x->type.shape[1];
     int reps_m = m->nregs / 2, reps_n = N == 1 ? 1 : (int)(N / (8 * xl->warps_per_cta[1]));
+    LLVMValueRef *vals = arena_calloc(g->mem, (size_t)(2 * reps_n), sizeof *vals);
+    if (!vals) {
+        g->status = TILE_ERR_NOMEM;   /* as cg_def: the compilation fails with it */
+        return true;
+    }
     for (int rm = 0; rm < reps_m; rm++)
         for (int h = 0; h < 2; h++) {
             LLVMValueRef acc = xv->regs[rm * reps_n * 4 + 2 * h];
             if (N > 1) {
-                /* in trees of up to 256 values (a row of 1024 columns a
-                 * warp), chained beyond */
-                LLVMValueRef vals[256];
-                int n = 0;
-                acc = NULL;
-                for (int rn = 0; rn < reps_n; rn++)
-                    for (int j = 0; j < 2; j++) {
-                        vals[n++] = xv->regs[(rm * reps_n + rn) * 4 + 2 * h + j];
-                        if (n < 256 && (rn < reps_n - 1 || j == 0)) continue;
-                        LLVMValueRef t = tree(g, op->code, dt, vals, n);
-                        acc = acc ? combine(g, op->code, dt, acc, t) : t;
-                        n = 0;
-                    }
+                for (int i = 0; i < 2 * reps_n; i++) vals[i] = xv->regs[(rm * reps_n + i / 2) * 4 + 2 * h + i % 2];
+                acc = tree(g, op->code, dt, vals, 2 * reps_n);
                 acc = combine(g, op->code, dt, acc, shfl_xor(g, acc, 1));
                 acc = combine(g, op->code, dt, acc, shfl_xor(g, acc, 2));
             }
