@@ -440,6 +440,77 @@ static ir_value *stage_buffer(pipe_loop *p, ir_op *ld, const ir_type *bt, bool s
     return a->results[0];
 }
 
+/* The op of block `home` that holds op (or op itself); NULL if none does. */
+static ir_op *held_in(ir_op *op, const ir_block *home)
+{
+    while (op && op->parent != home) op = op->parent ? op->parent->parent : NULL;
+    return op;
+}
+
+/* Does a pipelined loop's own wait cover the buffer for `user`?  The
+ * innermost loop around it (below `home`, the staged load's block) starts
+ * its body with `async_wait S-2; barrier` before the user: the loop's
+ * prologue commits S - 1 groups after the staged copy, so at the first
+ * iteration's wait the copy's group is among the older ones, which the
+ * wait completes, and the barrier publishes every thread's part. */
+static bool covered_by_loop_wait(ir_op *user, const ir_block *home)
+{
+    for (ir_op *x = user; x && x->parent && x->parent != home; x = x->parent->parent) {
+        ir_block *body = x->parent;
+        ir_op *loop = body->parent;
+        if (!loop || (loop->code != IR_OP_FOR && loop->code != IR_OP_WHILE)) continue;
+        for (ir_op *y = body->first; y && y != x; y = y->next)
+            if (y->code == IR_OP_ASYNC_WAIT && y->next && y->next->code == IR_OP_BARRIER) return true;
+        return false;
+    }
+    return false;
+}
+
+/* The earliest op of `home` that holds a use of v (or of a trans of v) that
+ * no pipelined loop's wait covers; NULL when every use is covered. */
+static ir_op *first_uncovered(const ir_value *v, const ir_block *home, int depth)
+{
+    ir_op *first = NULL;
+    for (const ir_use *u = v->uses; u; u = u->next) {
+        ir_op *at = NULL;
+        if (u->user->code == IR_OP_TRANS && depth == 0) at = first_uncovered(u->user->results[0], home, 1);
+        else if (!covered_by_loop_wait(u->user, home)) at = held_in(u->user, home);
+        if (!at) continue;
+        if (!first) {
+            first = at;
+            continue;
+        }
+        for (ir_op *y = at; y; y = y->next)
+            if (y == first) {
+                first = at;
+                break;
+            }
+    }
+    return first;
+}
+
+/* The staged copy is waited for (async_wait 0; barrier) only right before
+ * the first op that reads the buffer outside a pipelined loop's own wait,
+ * so everything in between runs while it lands: flash_fwd's Q block flies
+ * beside the first K/V blocks of the loop's prologue, and its last P V's
+ * V block (loaded before the loop) beside the whole loop. */
+static void wait_before_use(pipe_loop *p, ir_block *home, ir_value *view)
+{
+    ir_op *at = first_uncovered(view, home, 0);
+    if (!at) return;
+    /* Another staged load's wait already stands there: it waits for all. */
+    if (at->prev && at->prev->code == IR_OP_BARRIER && at->prev->prev &&
+        at->prev->prev->code == IR_OP_ASYNC_WAIT && at->prev->prev->attr.i == 0)
+        return;
+    ir_builder b = {.m = p->m, .block = home, .before = at, .loc = at->loc};
+    ir_op *w = ir_build(&b, IR_OP_ASYNC_WAIT, 0, NULL, 0, NULL, 0);
+    if (!w || !ir_build(&b, IR_OP_BARRIER, 0, NULL, 0, NULL, 0)) {
+        p->oom = true;
+        return;
+    }
+    w->attr.i = 0;
+}
+
 static void stage_invariant(pipe_loop *p, ir_op *ld, bool shared)
 {
     ir_builder b = {.m = p->m, .block = ld->parent, .before = ld->next, .loc = ld->loc};
@@ -471,18 +542,20 @@ static void stage_invariant(pipe_loop *p, ir_op *ld, bool shared)
     ops[n++] = yes;
     for (int i = 0; i < ld->noperands; i++) ops[n++] = ld->operands[i];
     ir_type ct = ld->results[0]->type;
-    ir_op *w = NULL;
     if (!view || !yes || !ir_build(&b, IR_OP_ASYNC_COPY, n, ops, 1, &ct, 0) ||
-        !ir_build(&b, IR_OP_ASYNC_COMMIT, 0, NULL, 0, NULL, 0) ||
-        !(w = ir_build(&b, IR_OP_ASYNC_WAIT, 0, NULL, 0, NULL, 0)) ||
-        !ir_build(&b, IR_OP_BARRIER, 0, NULL, 0, NULL, 0)) {
+        !ir_build(&b, IR_OP_ASYNC_COMMIT, 0, NULL, 0, NULL, 0)) {
         p->oom = true;
         return;
     }
-    w->attr.i = 0;
     p->loads[0] = (pipe_load){.load = ld, .buf = buf, .wgmma = wg};
     p->nloads = 1;
-    rewire(p, &b, zero);
+    ir_block *home = ld->parent;
+    ir_op *after = b.before;       /* the op the copy was placed before */
+    rewire(p, &b, zero);           /* erases ld */
+    ir_op *rv = after ? after->prev : home->last;   /* the rewired view */
+    if (p->oom) return;
+    if (rv && rv->code == IR_OP_LOCAL_VIEW) wait_before_use(p, home, rv->results[0]);
+    else p->oom = true;
 }
 
 typedef struct pipe_ctx {
@@ -495,6 +568,26 @@ typedef struct pipe_ctx {
     bool oom;
 } pipe_ctx;
 
+static bool holds_loop(const ir_op *op)
+{
+    if (op->code == IR_OP_FOR || op->code == IR_OP_WHILE) return true;
+    for (int r = 0; r < op->nblocks; r++)
+        for (const ir_op *x = op->blocks[r] ? op->blocks[r]->first : NULL; x; x = x->next)
+            if (holds_loop(x)) return true;
+    return false;
+}
+
+/* Is ld's value live across a loop (loaded before it, read after it)?  In
+ * registers it would hold them through the loop; staged, it lands beside
+ * the loop's work (wait_before_use). */
+static bool lives_across_loop(ir_op *ld)
+{
+    ir_op *first = first_uncovered(ld->results[0], ld->parent, 0);
+    for (const ir_op *x = ld->next; x && x != first; x = x->next)
+        if (holds_loop(x)) return true;
+    return false;
+}
+
 static void visit_invariant(ir_op *op, void *ctx)
 {
     pipe_ctx *c = ctx;
@@ -506,7 +599,7 @@ static void visit_invariant(ir_op *op, void *ctx)
     /* Outside any loop, a load that only wgmma dots read is staged too:
      * else the dot writes it to the scratch from registers (cg_wgmma.c). */
     bool in_loop = used_in_loop(op->results[0], 0);
-    if (!in_loop && (inside_loop(op) || !feeds_wgmma(op->results[0], 0))) return;
+    if (!in_loop && (inside_loop(op) || !(feeds_wgmma(op->results[0], 0) || lives_across_loop(op)))) return;
     if (ir_type_numel(rt) * 2 > c->t->smem_per_block / 4) return;
     stage_invariant(&p, op, !in_loop);
     c->oom |= p.oom;
