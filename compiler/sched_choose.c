@@ -125,21 +125,43 @@ static tc_unit *compile_values(search *s, const int64_t *v, const char **why)
  * the kernel built up to codegen's plan (CG_EMIT_ANALYSIS); then pipelined
  * as the real compilation does, for *live: the registers of its live tiles
  * by layout.  -1 with *why. */
+static void add_slots(ir_op *op, void *ctx)
+{
+    const ir_type *t = op->code == IR_OP_LOCAL_ALLOC ? &op->results[0]->type : NULL;
+    if (t && t->rank == 3 && t->shape[0] > 1) *(double *)ctx += (double)ir_type_numel(t) * ir_dtype_size(t->dtype);
+}
+
+/* Bytes of the pipeliner's multi-slot buffers (a loop's staged tiles). */
+static double multi_slot_bytes(ir_func *k)
+{
+    double n = 0;
+    ir_walk(k->body, add_slots, &n);
+    return n;
+}
+
 static int codegen_smem(search *s, const int64_t *v, int num_warps, int *live, int *frag,
                         int *wgmma, bool *unpipelined, const char **why)
 {
     tc_unit *u = compile_values(s, v, why);
     if (!u) return -1;
     int bytes = -1;
-    cg_result r;
+    cg_result r, piped;
     if (sched_assign_layouts(u->module, s->t, num_warps) != TILE_OK)
         *why = first_error(&u->diags, s->mem, "no layouts");
     else if (cg_emit_kernel(u->kernel, s->t, CG_EMIT_ANALYSIS, &r) != TILE_OK)
         *why = first_error(&u->diags, s->mem, "code generation fails");
     else if (sched_pipeline(u->module, s->t, SCHED_DEFAULT_STAGES, NULL) != TILE_OK)
         *why = first_error(&u->diags, s->mem, "pipelining fails");
+    else if (cg_emit_kernel(u->kernel, s->t, CG_EMIT_ANALYSIS, &piped) != TILE_OK)
+        *why = first_error(&u->diags, s->mem, "code generation fails");
     else {
+        /* The model adds stages x the loops' staged tiles; the pipelined
+         * kernel also keeps one-slot buffers (a tile staged once, read in
+         * a loop or after it) below its scratch, which the unpipelined
+         * one may not have had. */
         bytes = r.smem_bytes;
+        int other = piped.smem_bytes - (int)multi_slot_bytes(u->kernel);
+        if (other > bytes) bytes = other;
         *live = sched_live_regs(u->kernel, num_warps, &u->mem);
         *frag = sched_fragment_regs(u->kernel);
         *wgmma = sched_wgmma_loop_dots(u->kernel);

@@ -12,7 +12,7 @@ static const ir_target targets[] = {
         .has_mma_m16n8k16 = true, .has_ldmatrix = true, .has_cp_async = true,
         /* A100 SXM 80 GB: 2.04 TB/s, 312 TFLOP/s bf16, 1.41 GHz. */
         .max_threads_per_sm = 2048, .max_blocks_per_sm = 32,
-        .hbm_bytes_per_s = 2.04e12, .mma_flops_per_s = 312e12,
+        .hbm_bytes_per_s = 2.04e12, .l2_bytes = 40e6, .mma_flops_per_s = 312e12,
         .smem_bytes_per_s = 108 * 128 * 1.41e9,
     },
     {
@@ -29,7 +29,7 @@ static const ir_target targets[] = {
         /* H200 SXM: 4.8 TB/s, 1.98 GHz; mma.sync reaches about two thirds of
          * the 989 TFLOP/s dense bf16 that wgmma does. */
         .max_threads_per_sm = 2048, .max_blocks_per_sm = 32,
-        .hbm_bytes_per_s = 4.8e12, .mma_flops_per_s = 660e12,
+        .hbm_bytes_per_s = 4.8e12, .l2_bytes = 50e6, .mma_flops_per_s = 660e12,
         .smem_bytes_per_s = 132 * 128 * 1.98e9,
     },
 };

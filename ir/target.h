@@ -29,6 +29,7 @@ typedef struct ir_target {
     int max_threads_per_sm;
     int max_blocks_per_sm;
     double hbm_bytes_per_s;    /* DRAM bandwidth */
+    double l2_bytes;           /* L2 capacity: A100 40 MB, H100/H200 50 MB */
     double mma_flops_per_s;    /* dense bf16/f16 mma.sync, f32 accumulation */
     double smem_bytes_per_s;   /* all SMs: 128 bytes per clock per SM */
 } ir_target;

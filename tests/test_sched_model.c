@@ -264,6 +264,46 @@ static void latency_closed_form(void **state)
     arena_free(&mem);
 }
 
+/* Re-reads of a tensor come from L2 while the part of the re-read tensors
+ * that the resident programs touch fits in half of L2 (sched_model.c,
+ * l2_hits): one block of 8 warps per SM, 132 of 1056 programs resident, so
+ * an eighth of each tensor. */
+static void l2_serves_rereads(void **state)
+{
+    (void)state;
+    const ir_target *t = ir_target_find("sm_90");
+    arena mem;
+    arena_init(&mem);
+    sched_tensor x[2] = {{.name = "k", .size_bytes = 100e6, .read_bytes = 800e6},
+                         {.name = "o", .size_bytes = 50e6, .written_bytes = 50e6}};
+    sched_cost c;
+    memset(&c, 0, sizeof c);
+    c.programs = 1056;
+    c.tensors = x;
+    c.ntensors = 2;
+    c.hbm_bytes = 850e6;
+    c.iter_load_bytes = 65536;            /* enough in flight: mem_eff 1 */
+    c.sched_live_regs = 200;              /* 255 registers at 8 warps: one block per SM */
+    c.loop_dots = 2;
+    sched_evaluate(t, 8, 1, 0, &mem, &c);
+    assert_int_equal(c.blocks_per_sm, 1);
+    /* 12.5 MB of k resident <= 25 MB: 700 MB of re-reads hit. */
+    assert_true(c.l2_hit_bytes == 700e6);
+    assert_true(fabs(c.t_mem - 150e6 / 4.8e12) < 1e-12);
+    /* 37.5 MB > 25 MB: every byte from HBM. */
+    x[0] = (sched_tensor){.name = "k", .size_bytes = 300e6, .read_bytes = 2400e6};
+    c.hbm_bytes = 2450e6;
+    sched_evaluate(t, 8, 1, 0, &mem, &c);
+    assert_true(c.l2_hit_bytes == 0);
+    assert_true(fabs(c.t_mem - 2450e6 / 4.8e12) < 1e-12);
+    /* Read once: nothing to hit. */
+    x[0].read_bytes = 300e6;
+    c.hbm_bytes = 350e6;
+    sched_evaluate(t, 8, 1, 0, &mem, &c);
+    assert_true(c.l2_hit_bytes == 0);
+    arena_free(&mem);
+}
+
 /* One stage against two and three at the shapes tilec tune measured on
  * the H200 (bench/logs/2026-12-02-s4-tune.log: Z=4 H=HK=16 L=4096, bf16):
  * the model ranks one stage last and predicts the slowdown roughly. */
@@ -502,6 +542,7 @@ int main(void)
         cmocka_unit_test(smem_follows_codegen),
         cmocka_unit_test(rejection_reasons),
         cmocka_unit_test(latency_closed_form),
+        cmocka_unit_test(l2_serves_rereads),
         cmocka_unit_test(fragment_term_follows_warp_tile),
         cmocka_unit_test(d128_bn128_pipelined),
         cmocka_unit_test(one_stage_ranks_last),
