@@ -162,6 +162,7 @@ static bool has_loop(const ir_block *b)
 }
 
 static void count_block(counter *n, const ir_block *b, double mult);
+static bool reads_pid(const ir_value *v, int axis, int depth);
 
 static void count_for(counter *n, const ir_op *op, double mult)
 {
@@ -203,6 +204,8 @@ static void count_op(counter *n, const ir_op *op, double mult)
         double bytes = tile_bytes(&op->results[0]->type) * w;
         sched_tensor *t = tensor_of(n, op->operands[0]);
         if (t) t->read_bytes += bytes;
+        for (int i = 1; t && !t->reads_pid0 && i < op->noperands; i++)
+            t->reads_pid0 = reads_pid(op->operands[i], 0, 0);
         c->hbm_bytes += bytes;
         break;
     }
@@ -212,7 +215,7 @@ static void count_op(counter *n, const ir_op *op, double mult)
         double bytes = tile_bytes(&op->operands[1 + nidx]->type) * w;
         sched_tensor *t = tensor_of(n, op->operands[0]);
         if (t) t->written_bytes += bytes;
-        if (t && op->code == IR_OP_ATOMIC_ADD) t->read_bytes += bytes;
+        if (t && op->code == IR_OP_ATOMIC_ADD) t->read_bytes += bytes, t->reads_pid0 = true;
         c->hbm_bytes += bytes * (op->code == IR_OP_ATOMIC_ADD ? 2 : 1);
         break;
     }
@@ -705,21 +708,21 @@ static const char *sprint(arena *mem, const char *fmt, double a, double b, doubl
     return arena_printf(mem, fmt, a, b, x);
 }
 
-/* Re-reads that L2 serves.  A tensor read more than once over the grid
- * (K and V: once per query block of their head) is re-read by programs
- * that run together when the grid enumerates the programs sharing it on
- * its fastest axis, as the library's grids do (program_id(0) walks the
- * query blocks of one head).  The part of such tensors that the resident
- * programs touch is then size x resident / programs; while it fits in half
- * of L2, each byte comes from HBM once and the re-reads hit L2.  (Measured,
- * H200: flash_fwd D=64 L=4k at BM=128 re-reads K and V 32 times, 4.3 GB
- * in 1.6 ms, at the speed of BM=256, which reads half as much; counted as
- * HBM bytes the model called BM=128 memory-bound.)  The hits take no time
- * in the model: L2's bandwidth is several times HBM's.  A tensor counts
- * when it is read in two passes or more (reread). */
-/* Read in two passes or more.  (Below that the excess is the masked lanes
- * of partial tiles, which the byte count includes and no memory moves.) */
-static bool reread(const sched_tensor *x) { return x->size_bytes > 0 && x->read_bytes >= 2 * x->size_bytes; }
+/* Read in eight passes or more, by loads whose indices do not read
+ * program_id(0) (the programs along the grid's fastest axis share it, and
+ * they run together).  Below two passes the excess is the masked lanes of
+ * partial tiles, which the byte count includes and no memory moves; the
+ * eight is measured (H200, session 10): flash_fwd's K and V, 8-64 passes,
+ * behave as L2-resident, while counting the hits of lightning2_chunk_out's
+ * q and k (2-4 passes, one per BE block) made the model pick BE=32 at 4
+ * warps, 1.6x slower for the chain than its BE=64 at 8: at few passes
+ * the tile's other costs, which the model does not count (per-iteration
+ * waits and reductions), decide, and a small tile's bytes are a better
+ * proxy for them than nothing. */
+static bool reread(const sched_tensor *x)
+{
+    return x->size_bytes > 0 && x->read_bytes >= 8 * x->size_bytes && !x->reads_pid0;
+}
 
 /* Bytes read beyond the tensors' sizes, over all tensors. */
 static double rereads(const sched_cost *c)
@@ -730,6 +733,18 @@ static double rereads(const sched_cost *c)
     return n;
 }
 
+/* Re-reads that L2 serves.  A tensor read more than once over the grid
+ * (K and V: once per query block of their head) is re-read by programs
+ * that run together when the grid enumerates the programs sharing it on
+ * its fastest axis, as the library's grids do (program_id(0) walks the
+ * query blocks of one head).  The part of such tensors that the resident
+ * programs touch is then size x resident / programs; while it fits in half
+ * of L2, each byte comes from HBM once and the re-reads hit L2.  (Measured,
+ * H200: flash_fwd D=64 L=4k at BM=128 re-reads K and V 32 times, 4.3 GB
+ * in 1.6 ms, at the speed of BM=256, which reads half as much; counted as
+ * HBM bytes the model called BM=128 memory-bound.)  The hits take no time
+ * in the model: L2's bandwidth is several times HBM's.  Which tensors
+ * count: reread, above. */
 static double l2_hits(const ir_target *t, const sched_cost *c, double resident)
 {
     double footprint = 0;

@@ -38,6 +38,7 @@ typedef struct sched_tensor {
     const char *name;
     double size_bytes;     /* the tensor at the shape */
     double read_bytes, written_bytes;
+    bool reads_pid0;       /* a load's indices read program_id(0) (sched_model.c: l2_hits) */
 } sched_tensor;
 
 typedef struct sched_cost {

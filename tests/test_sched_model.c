@@ -264,10 +264,11 @@ static void latency_closed_form(void **state)
     arena_free(&mem);
 }
 
-/* Re-reads of a tensor come from L2 while the part of the re-read tensors
- * that the resident programs touch fits in half of L2 (sched_model.c,
- * l2_hits): one block of 8 warps per SM, 132 of 1056 programs resident, so
- * an eighth of each tensor. */
+/* Re-reads of a tensor read in eight passes or more, by loads that do not
+ * read program_id(0), come from L2 while the part of such tensors that the
+ * resident programs touch fits in half of L2 (sched_model.c, l2_hits): one
+ * block of 8 warps per SM, 132 of 1056 programs resident, so an eighth of
+ * each tensor. */
 static void l2_serves_rereads(void **state)
 {
     (void)state;
@@ -299,6 +300,17 @@ static void l2_serves_rereads(void **state)
     /* Read once: nothing to hit. */
     x[0].read_bytes = 300e6;
     c.hbm_bytes = 350e6;
+    sched_evaluate(t, 8, 1, 0, &mem, &c);
+    assert_true(c.l2_hit_bytes == 0);
+    /* Four passes: below the eight the term needs. */
+    x[0] = (sched_tensor){.name = "k", .size_bytes = 100e6, .read_bytes = 400e6};
+    c.hbm_bytes = 450e6;
+    sched_evaluate(t, 8, 1, 0, &mem, &c);
+    assert_true(c.l2_hit_bytes == 0);
+    /* Eight passes, but a load's indices read program_id(0): the programs
+     * that share it are not the ones the grid runs together. */
+    x[0] = (sched_tensor){.name = "k", .size_bytes = 100e6, .read_bytes = 800e6, .reads_pid0 = true};
+    c.hbm_bytes = 850e6;
     sched_evaluate(t, 8, 1, 0, &mem, &c);
     assert_true(c.l2_hit_bytes == 0);
     arena_free(&mem);
