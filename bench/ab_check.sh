@@ -39,19 +39,23 @@ def rows(path):
     for line in open(path):
         m = row.match(line)
         if m:
-            out[(m.group(1), m.group(2).strip(), m.group(3))] = float(m.group(4))
+            shape, who = m.group(2).strip(), m.group(3)
+            head, _, last = shape.rpartition(" ")
+            if last.startswith("tile-"):      # "tile-chain CH=256": a contender of two words
+                shape, who = head, last + " " + who
+            out[(m.group(1), shape, who)] = float(m.group(4))
     return out
 a, b, a2 = (rows(p) for p in sys.argv[1:4])
 print("== ab_check: tile, B against the mean of A and A2 (same call)")
-print(f"{'kernel':8} {'shape':34} {'A':>8} {'B':>8} {'A2':>8} {'B/A':>6}   peer (B run)")
+print(f"{'kernel':8} {'shape':34} {'who':18} {'A':>8} {'B':>8} {'A2':>8} {'B/A':>6}   peer (B run)")
 for key in b:
     kind, shape, who = key
-    if who != "tile" or key not in a:
+    if not who.startswith("tile") or key not in a:
         continue
     base = (a[key] + a2.get(key, a[key])) / 2
     name = "sdpa-flash" if (kind, shape, "sdpa-flash") in b else "flex"
     peer = b.get((kind, shape, name))
     ptxt = f"{name} {peer:.1f} (B x{b[key] / peer:.2f})" if peer else ""
-    print(f"{kind:8} {shape:34} {a[key]:8.1f} {b[key]:8.1f} {a2.get(key, float('nan')):8.1f} "
+    print(f"{kind:8} {shape:34} {who:18} {a[key]:8.1f} {b[key]:8.1f} {a2.get(key, float('nan')):8.1f} "
           f"{b[key] / base:6.3f}   {ptxt}")
 EOF
