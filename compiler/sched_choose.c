@@ -121,10 +121,6 @@ static tc_unit *compile_values(search *s, const int64_t *v, const char **why)
     return NULL;
 }
 
-/* Codegen's shared memory for values v at num_warps: layouts assigned and
- * the kernel built up to codegen's plan (CG_EMIT_ANALYSIS); then pipelined
- * as the real compilation does, for *live: the registers of its live tiles
- * by layout.  -1 with *why. */
 static void add_slots(ir_op *op, void *ctx)
 {
     const ir_type *t = op->code == IR_OP_LOCAL_ALLOC ? &op->results[0]->type : NULL;
@@ -139,6 +135,12 @@ static double multi_slot_bytes(ir_func *k)
     return n;
 }
 
+/* Codegen's shared memory for values v at num_warps: layouts assigned and
+ * the kernel built up to codegen's plan (CG_EMIT_ANALYSIS); then pipelined
+ * as the real compilation does and built again (its one-slot buffers and
+ * scratch, without the loops' slots, which the model adds per stage
+ * count), the larger of the two; and for *live the registers of its live
+ * tiles by layout.  -1 with *why. */
 static int codegen_smem(search *s, const int64_t *v, int num_warps, int *live, int *frag,
                         int *wgmma, bool *unpipelined, const char **why)
 {

@@ -164,6 +164,21 @@ static bool has_loop(const ir_block *b)
 static void count_block(counter *n, const ir_block *b, double mult);
 static bool reads_pid(const ir_value *v, int axis, int depth);
 
+/* The tensors some load (or atomic) reads at indices that may depend on
+ * program_id(0) (l2_hits): a property of the ops, found in one walk, not
+ * per counted execution. */
+static void mark_pid0_reads(counter *n, const ir_block *b)
+{
+    for (const ir_op *op = b->first; op; op = op->next) {
+        bool reads = op->code == IR_OP_LOAD || op->code == IR_OP_ATOMIC_ADD;
+        sched_tensor *t = reads ? tensor_of(n, op->operands[0]) : NULL;
+        for (int i = 1; t && !t->reads_pid0 && i < op->noperands; i++)
+            t->reads_pid0 = op->code == IR_OP_ATOMIC_ADD || reads_pid(op->operands[i], 0, 0);
+        for (int r = 0; r < op->nblocks; r++)
+            if (op->blocks[r]) mark_pid0_reads(n, op->blocks[r]);
+    }
+}
+
 static void count_for(counter *n, const ir_op *op, double mult)
 {
     int64_t lo, hi, step;
@@ -204,8 +219,6 @@ static void count_op(counter *n, const ir_op *op, double mult)
         double bytes = tile_bytes(&op->results[0]->type) * w;
         sched_tensor *t = tensor_of(n, op->operands[0]);
         if (t) t->read_bytes += bytes;
-        for (int i = 1; t && !t->reads_pid0 && i < op->noperands; i++)
-            t->reads_pid0 = reads_pid(op->operands[i], 0, 0);
         c->hbm_bytes += bytes;
         break;
     }
@@ -215,7 +228,7 @@ static void count_op(counter *n, const ir_op *op, double mult)
         double bytes = tile_bytes(&op->operands[1 + nidx]->type) * w;
         sched_tensor *t = tensor_of(n, op->operands[0]);
         if (t) t->written_bytes += bytes;
-        if (t && op->code == IR_OP_ATOMIC_ADD) t->read_bytes += bytes, t->reads_pid0 = true;
+        if (t && op->code == IR_OP_ATOMIC_ADD) t->read_bytes += bytes;
         c->hbm_bytes += bytes * (op->code == IR_OP_ATOMIC_ADD ? 2 : 1);
         break;
     }
@@ -599,6 +612,7 @@ tile_status sched_analyze(const ir_func *k, int num_warps, const sched_shape *s,
                 e.cur = ++e.cur ? e.cur : 1;
                 count_block(&n, k->body, 1.0);
             }
+    mark_pid0_reads(&n, k->body);
     static_facts(k->body, false, c);
     if (c->iter_load_bytes == 0)
         c->iter_load_bytes = c->programs ? c->hbm_bytes / (double)c->programs : 0;

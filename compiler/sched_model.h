@@ -38,7 +38,7 @@ typedef struct sched_tensor {
     const char *name;
     double size_bytes;     /* the tensor at the shape */
     double read_bytes, written_bytes;
-    bool reads_pid0;       /* a load's indices read program_id(0) (sched_model.c: l2_hits) */
+    bool reads_pid0;       /* a load's indices may read program_id(0) (sched_model.c: l2_hits) */
 } sched_tensor;
 
 typedef struct sched_cost {
@@ -70,7 +70,7 @@ typedef struct sched_cost {
     int blocks_per_sm;
     const char *occupancy_limit;   /* "smem", "registers", "threads", "blocks" */
     double waves, wave_eff, mem_eff, compute_eff;
-    double l2_hit_bytes;   /* re-reads the model takes from L2, not HBM (sched_l2_hits) */
+    double l2_hit_bytes;   /* re-reads the model takes from L2, not HBM (sched_model.c: l2_hits) */
     double exposed_s;      /* load latency an innermost iteration waits for, per block */
     double latency_eff;    /* share of the SM's time not lost to it (1: hidden) */
     double t_mem, t_compute, t_smem, time_s;

@@ -579,7 +579,8 @@ static bool holds_loop(const ir_op *op)
 
 /* Is ld's value live across a loop (loaded before it, read after it)?  In
  * registers it would hold them through the loop; staged, it lands beside
- * the loop's work (wait_before_use). */
+ * the loop's work (wait_before_use).  Asked only of a load no loop reads
+ * (visit_invariant), so first_uncovered is simply its first reader. */
 static bool lives_across_loop(ir_op *ld)
 {
     ir_op *first = first_uncovered(ld->results[0], ld->parent, 0);
