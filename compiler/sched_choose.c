@@ -135,35 +135,34 @@ static double multi_slot_bytes(ir_func *k)
     return n;
 }
 
-/* Codegen's shared memory for values v at num_warps: layouts assigned and
- * the kernel built up to codegen's plan (CG_EMIT_ANALYSIS); then pipelined
- * as the real compilation does and built again (its one-slot buffers and
- * scratch, without the loops' slots, which the model adds per stage
- * count), the larger of the two; and for *live the registers of its live
- * tiles by layout.  -1 with *why. */
-static int codegen_smem(search *s, const int64_t *v, int num_warps, int *live, int *frag,
-                        int *wgmma, bool *unpipelined, const char **why)
+/* Codegen's shared memory for values v at num_warps, for the kernel that
+ * a row of `flat` (one stage: sched_pipeline leaves the kernel as it is)
+ * or of two stages and more compiles: layouts assigned and the kernel
+ * built up to codegen's plan (CG_EMIT_ANALYSIS), pipelined first unless
+ * flat.  Pipelined, the loops' slots are taken out: the model adds them per
+ * stage count; the one-slot buffers (a tile staged once, read in a loop or
+ * after it) and the scratch stay.  One build of the kernel, not both: the
+ * build is most of a candidate's cost, and a flat kernel's scratch (a
+ * loop's operand staged there op by op) is no bound on the pipelined one's.
+ * *live and the other register inputs come from the pipelined IR either
+ * way (the IR the register model was fitted on).  -1 with *why. */
+static int codegen_smem(search *s, const int64_t *v, int num_warps, bool flat, int *live,
+                        int *frag, int *wgmma, bool *unpipelined, const char **why)
 {
     tc_unit *u = compile_values(s, v, why);
     if (!u) return -1;
     int bytes = -1;
-    cg_result r, piped;
+    cg_result r;
     if (sched_assign_layouts(u->module, s->t, num_warps) != TILE_OK)
         *why = first_error(&u->diags, s->mem, "no layouts");
-    else if (cg_emit_kernel(u->kernel, s->t, CG_EMIT_ANALYSIS, &r) != TILE_OK)
+    else if (flat && cg_emit_kernel(u->kernel, s->t, CG_EMIT_ANALYSIS, &r) != TILE_OK)
         *why = first_error(&u->diags, s->mem, "code generation fails");
     else if (sched_pipeline(u->module, s->t, SCHED_DEFAULT_STAGES, NULL) != TILE_OK)
         *why = first_error(&u->diags, s->mem, "pipelining fails");
-    else if (cg_emit_kernel(u->kernel, s->t, CG_EMIT_ANALYSIS, &piped) != TILE_OK)
+    else if (!flat && cg_emit_kernel(u->kernel, s->t, CG_EMIT_ANALYSIS, &r) != TILE_OK)
         *why = first_error(&u->diags, s->mem, "code generation fails");
     else {
-        /* The model adds stages x the loops' staged tiles; the pipelined
-         * kernel also keeps one-slot buffers (a tile staged once, read in
-         * a loop or after it) below its scratch, which the unpipelined
-         * one may not have had. */
-        bytes = r.smem_bytes;
-        int other = piped.smem_bytes - (int)multi_slot_bytes(u->kernel);
-        if (other > bytes) bytes = other;
+        bytes = flat ? r.smem_bytes : r.smem_bytes - (int)multi_slot_bytes(u->kernel);
         *live = sched_live_regs(u->kernel, num_warps, &u->mem);
         *frag = sched_fragment_regs(u->kernel);
         *wgmma = sched_wgmma_loop_dots(u->kernel);
@@ -223,50 +222,16 @@ static void add_rows(search *s, const int64_t *v, int want_warps, int want_stage
             c->cost = cost;
             sched_evaluate(s->t, c->num_warps, c->num_stages, 0, s->mem, &c->cost);
             c->reject = c->cost.reject;
-            c->bound = sched_time_bound(s->t, &c->cost);
+            c->bound = sched_time_bound(s->t, &c->cost, 0);
         }
     }
     tc_unit_free(u);
 }
 
-/* Phase 2 for row i: codegen's bytes (shared by the stage rows of the same
- * values and warps), then the exact cost. */
-static void evaluate_row(search *s, int i)
+/* Does a row of num_stages compile the kernel as sched_pipeline leaves it? */
+static bool flat_row(const search *s, int num_stages)
 {
-    sched_plan *p = s->plan;
-    sched_candidate *c = &p->cand[i];
-    int cg = -1, live = 0, frag = 0, wgmma = 0;
-    bool unpiped = false;
-    const char *why = NULL;
-    for (int j = 0; j < p->ncand && cg < 0; j++) {
-        const sched_candidate *o = &p->cand[j];
-        if (o->exact && o->compiled && o->num_warps == c->num_warps &&
-            memcmp(o->values, c->values, sizeof c->values) == 0)
-            cg = o->cost.cg_smem_bytes, live = o->cost.sched_live_regs,
-            frag = o->cost.sched_frag_regs, wgmma = o->cost.sched_wgmma_dots,
-            unpiped = o->cost.unpipelined;
-    }
-    if (cg < 0) cg = codegen_smem(s, c->values, c->num_warps, &live, &frag, &wgmma, &unpiped, &why);
-    c->exact = true;
-    if (cg < 0) {
-        c->compiled = false;
-        c->reject = why;
-        return;
-    }
-    c->cost.sched_live_regs = live;
-    c->cost.sched_frag_regs = frag;
-    c->cost.sched_wgmma_dots = wgmma;
-    c->cost.unpipelined = unpiped;
-    sched_evaluate(s->t, c->num_warps, c->num_stages, cg, s->mem, &c->cost);
-    c->reject = c->cost.reject;
-}
-
-static int by_bound(const void *a, const void *b)
-{
-    const sched_candidate *x = *(const sched_candidate *const *)a,
-                          *y = *(const sched_candidate *const *)b;
-    if (x->bound != y->bound) return x->bound < y->bound ? -1 : 1;
-    return x < y ? -1 : x > y;
+    return num_stages < 2 || !s->t->has_cp_async;
 }
 
 /* Between schedules of the same tile sizes, predicted times within
@@ -281,6 +246,99 @@ static int by_bound(const void *a, const void *b)
  * 8: flash_fwd_causal D=64 L=1k, BN=64 predicted 2.8% faster than BN=32,
  * measured 1.26x; flash_fwd D=128 L=1k, BN=128 against 64: 1.11x). */
 #define SCHED_TIE 0.03
+
+/* A row built exactly for the same values and warps: of the same
+ * flatness when `same_flat`, else any (the register inputs come from the
+ * pipelined IR for both, sched_evaluate's registers do not depend on the
+ * stages).  -1 if none. */
+static int built_sibling(const search *s, const sched_candidate *c, bool same_flat)
+{
+    const sched_plan *p = s->plan;
+    bool flat = flat_row(s, c->num_stages);
+    for (int j = 0; j < p->ncand; j++) {
+        const sched_candidate *o = &p->cand[j];
+        if (o->exact && o->compiled && o->num_warps == c->num_warps &&
+            (!same_flat || flat_row(s, o->num_stages) == flat) &&
+            memcmp(o->values, c->values, sizeof c->values) == 0)
+            return j;
+    }
+    return -1;
+}
+
+static void take_registers(sched_cost *c, const sched_cost *from)
+{
+    c->sched_live_regs = from->sched_live_regs;
+    c->sched_frag_regs = from->sched_frag_regs;
+    c->sched_wgmma_dots = from->sched_wgmma_dots;
+    c->unpipelined = from->unpipelined;
+}
+
+/* A one-stage row of the pruned search whose pipelined sibling is built
+ * needs its own build only if it can win.  Its registers are the
+ * sibling's: a row over them, or over the threads, is settled without the
+ * build; so is one whose time bound with the blocks per SM those allow
+ * (no shared memory counted) is past the best beyond the tie.  True when
+ * settled (c->reject says how). */
+static bool settled_without_build(search *s, sched_candidate *c)
+{
+    const sched_plan *p = s->plan;
+    int j = built_sibling(s, c, false);
+    if (j < 0) return false;
+    sched_cost trial = c->cost;
+    take_registers(&trial, &p->cand[j].cost);
+    sched_evaluate(s->t, c->num_warps, c->num_stages, 0, s->mem, &trial);
+    if (trial.reject) {
+        c->cost = trial;
+        c->reject = trial.reject;
+        return true;
+    }
+    double bound = sched_time_bound(s->t, &trial, trial.blocks_per_sm);
+    if (p->best >= 0 && bound > p->cand[p->best].cost.time_s * (1 + SCHED_TIE)) {
+        c->reject = arena_printf(s->mem, "pruned: at least %.2f us", bound * 1e6);
+        c->pruned = true;
+        return true;
+    }
+    return false;
+}
+
+/* Phase 2 for row i: codegen's bytes (shared by the rows of the same
+ * values and warps that build the same kernel: one stage, or two and
+ * more), then the exact cost. */
+static void evaluate_row(search *s, int i, bool exhaustive)
+{
+    sched_plan *p = s->plan;
+    sched_candidate *c = &p->cand[i];
+    bool flat = flat_row(s, c->num_stages);
+    int j = built_sibling(s, c, true);
+    if (j < 0 && flat && !exhaustive && settled_without_build(s, c)) return;
+    int cg = -1;
+    sched_cost from = {0};
+    const char *why = NULL;
+    if (j >= 0) {
+        cg = p->cand[j].cost.cg_smem_bytes;
+        from = p->cand[j].cost;
+    } else {
+        cg = codegen_smem(s, c->values, c->num_warps, flat, &from.sched_live_regs,
+                          &from.sched_frag_regs, &from.sched_wgmma_dots, &from.unpipelined, &why);
+    }
+    c->exact = true;
+    if (cg < 0) {
+        c->compiled = false;
+        c->reject = why;
+        return;
+    }
+    take_registers(&c->cost, &from);
+    sched_evaluate(s->t, c->num_warps, c->num_stages, cg, s->mem, &c->cost);
+    c->reject = c->cost.reject;
+}
+
+static int by_bound(const void *a, const void *b)
+{
+    const sched_candidate *x = *(const sched_candidate *const *)a,
+                          *y = *(const sched_candidate *const *)b;
+    if (x->bound != y->bound) return x->bound < y->bound ? -1 : 1;
+    return x < y ? -1 : x > y;
+}
 
 static bool same_tiles(const sched_plan *p, int i, int j)
 {
@@ -315,7 +373,7 @@ static void register_fallback(search *s)
         if (pick < 0) return;
         sched_candidate *c = &p->cand[pick];
         c->fallback_tried = true;
-        if (!c->exact) evaluate_row(s, pick);
+        if (!c->exact) evaluate_row(s, pick, true);
         if (c->compiled && c->cost.regs_only) {
             c->reject = NULL;
             c->over_regs = true;
@@ -352,7 +410,7 @@ static tile_status search_rows(search *s, bool exhaustive)
             c->pruned = true;
             continue;
         }
-        evaluate_row(s, i);
+        evaluate_row(s, i, exhaustive);
         if (!c->reject && better(p, i)) p->best = i;
     }
     if (p->best < 0) register_fallback(s);

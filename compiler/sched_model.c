@@ -163,6 +163,38 @@ static bool has_loop(const ir_block *b)
 
 static void count_block(counter *n, const ir_block *b, double mult);
 static bool reads_pid(const ir_value *v, int axis, int depth);
+static bool reads_pid_in(const ir_value *v, int axis, const ir_op *within, bool *iv, int depth);
+
+/* The innermost for loop around op, or NULL. */
+static const ir_op *enclosing_for(const ir_op *op)
+{
+    for (const ir_block *b = op->parent; b && b->parent; b = b->parent->parent)
+        if (b->parent->code == IR_OP_FOR) return b->parent;
+    return NULL;
+}
+
+static bool inside(const ir_op *op, const ir_op *loop)
+{
+    for (const ir_block *b = op->parent; b && b->parent; b = b->parent->parent)
+        if (b->parent == loop) return true;
+    return false;
+}
+
+/* May load op's index operand v differ between the programs along
+ * program_id(0) for the same iteration of its loop?  Values from outside
+ * the loop that an index of the induction variable also reads offset the
+ * walk over the tensor as the loop's bounds do (flash_fwd's key block is
+ * the t-th of its program's segments: where(t < na, s0 + t, ...)), and a
+ * loop's bounds are not followed either (reads_pid): the programs still
+ * walk the same blocks, in windows shifted by their position. */
+static bool index_reads_pid0(const ir_op *op, const ir_value *v)
+{
+    const ir_op *loop = enclosing_for(op);
+    if (!loop) return reads_pid(v, 0, 0);
+    bool iv = false;
+    if (reads_pid_in(v, 0, loop, &iv, 0)) return true;
+    return iv ? false : reads_pid(v, 0, 0);
+}
 
 /* The tensors some load (or atomic) reads at indices that may depend on
  * program_id(0) (l2_hits): a property of the ops, found in one walk, not
@@ -173,7 +205,7 @@ static void mark_pid0_reads(counter *n, const ir_block *b)
         bool reads = op->code == IR_OP_LOAD || op->code == IR_OP_ATOMIC_ADD;
         sched_tensor *t = reads ? tensor_of(n, op->operands[0]) : NULL;
         for (int i = 1; t && !t->reads_pid0 && i < op->noperands; i++)
-            t->reads_pid0 = op->code == IR_OP_ATOMIC_ADD || reads_pid(op->operands[i], 0, 0);
+            t->reads_pid0 = op->code == IR_OP_ATOMIC_ADD || index_reads_pid0(op, op->operands[i]);
         for (int r = 0; r < op->nblocks; r++)
             if (op->blocks[r]) mark_pid0_reads(n, op->blocks[r]);
     }
@@ -543,15 +575,25 @@ static int64_t sample_count(int64_t n, int64_t cap) { return n < cap ? n : cap; 
  * its blocks) and a walk too deep answer yes. */
 static bool reads_pid(const ir_value *v, int axis, int depth)
 {
+    return reads_pid_in(v, axis, NULL, NULL, depth);
+}
+
+/* reads_pid, and when `within` is given the walk also ends at values
+ * defined outside that loop; *iv then says whether it met the loop's
+ * induction variable (index_reads_pid0). */
+static bool reads_pid_in(const ir_value *v, int axis, const ir_op *within, bool *iv, int depth)
+{
     const ir_op *d = v->def;
     if (!d) {
         const ir_op *loop = v->owner ? v->owner->parent : NULL;
+        if (within && loop == within && v->index == 0) *iv = true;
         return loop && !(loop->code == IR_OP_FOR && v->index == 0);
     }
+    if (within && !inside(d, within)) return false;
     if (depth > 64 || d->nblocks > 0) return true;
     if (d->code == IR_OP_PROGRAM_ID || d->code == IR_OP_NUM_PROGRAMS) return d->attr.i == axis;
     for (int i = 0; i < d->noperands; i++)
-        if (reads_pid(d->operands[i], axis, depth + 1)) return true;
+        if (reads_pid_in(d->operands[i], axis, within, iv, depth + 1)) return true;
     return false;
 }
 
@@ -699,16 +741,21 @@ int sched_predict_regs(const sched_cost *c)
  * as one block did, 2.2x).  Without staged operands the pipeliner does nothing,
  * so the stages do not count; where it left a dot operand in registers
  * (scheduled IR) the loop runs as one stage. */
+static double round_trip_s(const ir_target *t, int stages, const sched_cost *c)
+{
+    double clock = t->smem_bytes_per_s / (128.0 * t->sm_count);   /* 128 B/clk/SM */
+    double per_sm_bw = t->hbm_bytes_per_s / t->sm_count;
+    int trips = stages == 1 && c->staged_loads > 1 ? c->staged_loads : 1;
+    return trips * SCHED_LOAD_LATENCY_CYCLES / clock + c->iter_load_bytes / per_sm_bw;
+}
+
 static void latency(const ir_target *t, int bps, int num_stages, double tmax, sched_cost *c)
 {
     c->exposed_s = 0;
     c->latency_eff = 1;
     if (c->inner_iters <= 0 || c->iter_load_bytes <= 0) return;
-    double clock = t->smem_bytes_per_s / (128.0 * t->sm_count);   /* 128 B/clk/SM */
-    double per_sm_bw = t->hbm_bytes_per_s / t->sm_count;
     int stages = c->staged_bytes > 0 && !c->unpipelined ? num_stages : 1;
-    int trips = stages == 1 && c->staged_loads > 1 ? c->staged_loads : 1;
-    double round_trip = trips * SCHED_LOAD_LATENCY_CYCLES / clock + c->iter_load_bytes / per_sm_bw;
+    double round_trip = round_trip_s(t, stages, c);
     double iter = tmax * t->sm_count / c->inner_iters;   /* c: SM time per block iteration */
     double exposed = round_trip - (stages - 1) * bps * iter;
     if (exposed <= 0) return;
@@ -835,11 +882,25 @@ void sched_evaluate(const ir_target *t, int num_warps, int num_stages, int cg_sm
     c->time_s = tmax / (c->wave_eff * c->latency_eff) + SCHED_LAUNCH_S;
 }
 
-double sched_time_bound(const ir_target *t, const sched_cost *c)
+double sched_time_bound(const ir_target *t, const sched_cost *c, int max_bps)
 {
     /* Every re-read an L2 hit (l2_hits takes at most these): a lower bound. */
     double m = (c->hbm_bytes - rereads(c)) / t->hbm_bytes_per_s, f = c->flops / t->mma_flops_per_s,
            s = c->smem_traffic / t->smem_bytes_per_s;
     double x = m > f ? m : f;
-    return (x > s ? x : s) + SCHED_LAUNCH_S;
+    x = x > s ? x : s;
+    /* One stage leaves each iteration's round trip exposed whatever codegen
+     * finds: in sched_evaluate, time = (tmax + round_trip x inner_iters /
+     * (bps x SMs)) / wave_eff there, with tmax >= x, wave_eff <= 1 and bps
+     * at most what the threads (and max_bps) allow.  Without this term the
+     * pruned search built every one-stage kernel, each a front-end run and
+     * a codegen build of its own. */
+    if (c->num_stages == 1 && c->inner_iters > 0 && c->iter_load_bytes > 0) {
+        int threads = 32 * c->num_warps, bps = t->max_blocks_per_sm;
+        if (threads > 0 && t->max_threads_per_sm / threads < bps) bps = t->max_threads_per_sm / threads;
+        if (max_bps > 0 && max_bps < bps) bps = max_bps;
+        if (bps < 1) bps = 1;
+        x += round_trip_s(t, 1, c) * c->inner_iters / ((double)bps * t->sm_count);
+    }
+    return x + SCHED_LAUNCH_S;
 }

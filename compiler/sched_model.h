@@ -91,8 +91,9 @@ tile_status sched_analyze(const ir_func *k, int num_warps, const sched_shape *s,
 int sched_live_regs(const ir_func *k, int num_warps, arena *mem);
 
 /* A lower bound of c's predicted time with any resources (every
- * efficiency 1): what the search prunes with. */
-double sched_time_bound(const ir_target *t, const sched_cost *c);
+ * efficiency 1; for one stage, at most max_bps blocks per SM when max_bps >
+ * 0, else what the threads allow): what the search prunes with. */
+double sched_time_bound(const ir_target *t, const sched_cost *c, int max_bps);
 
 /* The register model: ptxas' registers per thread for c's live tiles and
  * loop facts (fitted by bench/reg_fit.py; docs/scheduling.md). */

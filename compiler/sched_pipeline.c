@@ -40,7 +40,7 @@ typedef struct pipe_load {
  * before the op that holds its loop: a later loop of the kernel whose
  * loads have the same types reuses them unless one loop holds the other
  * (a loop starts after an earlier sibling ends, so one set of slots serves
- * the sequence of loops, e.g. flash_fwd's partial / full / partial
+ * the sequence of loops, e.g. a backward kernel's partial / full / partial
  * segments, each in its own `if`). */
 #define MAX_BUFS 32
 typedef struct pipe_buf {

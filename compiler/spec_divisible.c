@@ -2,12 +2,12 @@
  * that tiles it" (pipeline.h: tc_div_candidates, tc_specialise_divisible).
  *
  * A kernel tiles a named dim N by a block constant BN: `cdiv(N, BN)` in the
- * grid, and the library's loops split the key range into full blocks and a
- * boundary-peeled last block (`hi / BN` full ones, one more when
- * `hi % BN > 0`) whose loads carry the bounds mask `cols < N`.  When N is a
- * multiple of BN the remainder is 0 and the peeled loop runs from the end
- * of the full blocks to the same end: nothing.  The facts say exactly that,
- * and this pass makes the compiler see it:
+ * grid, and the library splits the key range into full blocks and a
+ * partial last one (`hi / BN` full ones, one more when `hi % BN > 0`) that
+ * takes the bounds mask `cols < N`.  When N is a multiple of BN the
+ * remainder is 0 and the partial segment runs from the end of the full
+ * blocks to the same end: nothing.  The facts say exactly that, and this
+ * pass makes the compiler see it:
  *
  *   candidates  every (named dim, power-of-two constant c) such that the
  *               kernel takes `rem(x, c)` of a scalar x computed from the
@@ -18,9 +18,13 @@
  *               tensor_dim of a dim with a fact (r = 0, m = its divisor),
  *               add/sub/mul/select/min/max, a for's induction variable;
  *   rewrites    rem(x, c) -> 0 and div(x, c) > 0 -> x > 0 where x = 0 (mod c);
- *               then the optimiser folds the remainders' selects, CSE makes
- *               the peeled loop's bounds one value and canonicalize drops
- *               the loop (`for i = a to a`), its masked loads with it.
+ *               then the optimiser folds the remainders' selects and CSE
+ *               makes the partial segment's bounds one value: flash_fwd's
+ *               test of a full block (flash_fwd.tile, full_in_slot) becomes
+ *               a compare of its loop's induction variable with the loop's
+ *               own bound, which canonicalize settles, and the branch that
+ *               applies the mask goes (a loop over such a segment alone,
+ *               `for i = a to a`, goes with its masked loads).
  *
  * Everything it rewrites is exact under the facts, so a variant compiled
  * with them is only launched with arguments that have them (runtime/). */

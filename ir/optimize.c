@@ -1,7 +1,10 @@
 /* optimize.c - the generic tile-IR pass pipeline, as one flat sequence.
  *
- *   inline; then (level >= 1) repeat { canonicalize, fold, cse, dce }
- *   until a round changes nothing (at most MAX_ROUNDS rounds).
+ *   inline; then (level >= 1) repeat { canonicalize, fold, dce, cse, dce }
+ *   until a round changes nothing (at most MAX_ROUNDS rounds).  The dce
+ *   before cse drops what fold left dead first: cse would otherwise make
+ *   it the leader of a live copy, hoisting it out of an `if` (an identity
+ *   score modifier's index tiles, out of flash_fwd's masked branch).
  *
  * "Changed" is decided by a structural fingerprint of the module (opcodes,
  * operand ids, attributes, result types), so passes stay plain
@@ -72,6 +75,7 @@ static const struct {
 } func_passes[] = {
     {"canonicalize", pass_canonicalize},
     {"fold", pass_fold},
+    {"dce", pass_dce},
     {"cse", pass_cse},
     {"dce", pass_dce},
 };

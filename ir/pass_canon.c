@@ -54,6 +54,49 @@ static bool is_add_identity(const ir_value *v)
 
 static bool is_sub_identity(const ir_value *v) { return is_const(v, K_ZERO); }
 
+/* Makes op the integer or bool constant v (its result type stays). */
+static void to_const(ir_op *op, int64_t v)
+{
+    op->code = IR_OP_CONST;
+    ir_op_set_operands(op, 0, NULL);
+    memset(&op->attr, 0, sizeof op->attr);
+    op->attr.cval.i = v;
+}
+
+/* The `for` whose induction variable v is, with a positive constant step;
+ * else NULL. */
+static const ir_op *counted_loop_of(const ir_value *v)
+{
+    const ir_op *loop = !v->def && v->owner ? v->owner->parent : NULL;
+    ir_scalar step;
+    if (!loop || loop->code != IR_OP_FOR || v->index != 0 || loop->noperands < 3) return NULL;
+    return ir_value_const(loop->operands[2], &step) && step.i > 0 ? loop : NULL;
+}
+
+/* A scalar compare of a loop's induction variable i with the loop's own
+ * bounds, in its body, where lo <= i < hi: i < hi and i >= lo hold, i >= hi
+ * and i < lo do not (flash_fwd's loop over its segments: whether iteration
+ * t is in the first slot, `t < na`, is `t < hi` when the second slot is
+ * empty).  1 or 0, or -1 when op is no such compare. */
+static int iv_compare(const ir_op *op)
+{
+    if (op->nresults != 1 || op->results[0]->type.rank != 0) return -1;
+    ir_value *x = op->operands[0], *y = op->operands[1];
+    ir_opcode code = op->code;
+    if (code == IR_OP_CMP_GT || code == IR_OP_CMP_LE) {   /* b > i is i < b; b <= i is i >= b */
+        ir_value *t = x;
+        x = y, y = t;
+        code = code == IR_OP_CMP_GT ? IR_OP_CMP_LT : IR_OP_CMP_GE;
+    }
+    if (code != IR_OP_CMP_LT && code != IR_OP_CMP_GE) return -1;
+    const ir_op *loop = counted_loop_of(x);
+    if (!loop) return -1;
+    bool lt = code == IR_OP_CMP_LT;
+    if (y == loop->operands[1]) return lt ? 1 : 0;
+    if (y == loop->operands[0]) return lt ? 0 : 1;
+    return -1;
+}
+
 static void simplify_binary(ir_op *op)
 {
     ir_value *x = op->operands[0], *y = op->operands[1];
@@ -65,15 +108,12 @@ static void simplify_binary(ir_op *op)
         break;
     case IR_OP_SUB:
         if (is_sub_identity(y)) replace(op, x);
+        else if (is_int && x == y) to_const(op, 0);
         break;
     case IR_OP_MUL:
         if (is_const(y, K_ONE)) replace(op, x);
         else if (is_const(x, K_ONE)) replace(op, y);
-        else if (is_int && (is_const(x, K_ZERO) || is_const(y, K_ZERO))) {
-            op->code = IR_OP_CONST;
-            ir_op_set_operands(op, 0, NULL);
-            memset(&op->attr, 0, sizeof op->attr);
-        }
+        else if (is_int && (is_const(x, K_ZERO) || is_const(y, K_ZERO))) to_const(op, 0);
         break;
     case IR_OP_DIV:
         if (is_const(y, K_ONE)) replace(op, x);
@@ -136,6 +176,14 @@ static void simplify(ir_op *op)
         for (int i = 0; i < rt->rank; i++)
             if (inner[op->attr.perm[i]] != i) return;
         replace(op, x->def->operands[0]);
+        break;
+    }
+    case IR_OP_CMP_LT:
+    case IR_OP_CMP_LE:
+    case IR_OP_CMP_GT:
+    case IR_OP_CMP_GE: {
+        int v = iv_compare(op);
+        if (v >= 0) to_const(op, v);
         break;
     }
     case IR_OP_SELECT:

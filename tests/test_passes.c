@@ -674,7 +674,9 @@ static void test_assert_survives_passes(void **state)
     ir_op *loop = build_for(b, zero, n, one, 0, NULL, NULL);
     ir_builder lb = {.m = t->m};
     ir_builder_at_end(&lb, loop->blocks[0]);
-    assert_op(&lb, ir_binary(&lb, IR_OP_CMP_LT, loop->blocks[0]->args[0], n), "in \"loop\"");
+    /* i <= n: true in the loop, but not one of the compares with the
+     * loop's own bounds that canonicalize settles (i < n would fold). */
+    assert_op(&lb, ir_binary(&lb, IR_OP_CMP_LE, loop->blocks[0]->args[0], n), "in \"loop\"");
     yield(&lb, 0, NULL);
     ir_binary(b, IR_OP_ADD, n, one); /* dead */
     ret(b);
@@ -692,7 +694,7 @@ static void test_assert_survives_passes(void **state)
         "  assert %4, \"f\"\n"
         "  %5 = const 1 : i32\n"
         "  for %i.6 = %2 to %1 step %5 {\n"
-        "    %7 = cmp.lt %i.6, %1 : bool\n"
+        "    %7 = cmp.le %i.6, %1 : bool\n"
         "    assert %7, \"in \\\"loop\\\"\"\n"
         "    yield\n"
         "  }\n"
@@ -948,6 +950,77 @@ static void test_canonicalize_keeps_for_with_unknown_step(void **state)
         "  print \"r\", %9\n"
         "  return\n"
         "}\n");
+}
+
+/* How often pat occurs in s. */
+static int count_text(const char *s, const char *pat)
+{
+    int n = 0;
+    for (const char *at = s; (at = strstr(at, pat)); at++) n++;
+    return n;
+}
+
+/* Where pat first occurs in s, or strlen(s). */
+static size_t offset_of_text(const char *s, const char *pat)
+{
+    size_t n = strlen(s), m = strlen(pat);
+    for (size_t i = 0; i + m <= n; i++)
+        if (memcmp(s + i, pat, m) == 0) return i;
+    return n;
+}
+
+/* In `for i = lo to hi step 1` the body runs with lo <= i < hi: i < hi,
+ * hi > i, i >= lo and lo <= i fold to true, i >= hi and i < lo to false;
+ * with a step that is not a positive constant, or against another value,
+ * nothing folds.  And an integer x - x is 0. */
+static void test_canonicalize_iv_compares(void **state)
+{
+    fx *t = *state;
+    make_kernel(t);
+    ir_builder *b = &t->b;
+    ir_value *n = tdim(b, t->x, 0);
+    ir_value *lo = ir_const_int(b, IR_I32, 2, 0, NULL);
+    ir_value *one = ir_const_int(b, IR_I32, 1, 0, NULL);
+    ir_value *steps[2] = {one, n};
+    for (int k = 0; k < 2; k++) {
+        ir_op *loop = build_for(b, lo, n, steps[k], 0, NULL, NULL);
+        ir_builder lb = {.m = t->m};
+        ir_builder_at_end(&lb, loop->blocks[0]);
+        ir_value *i = loop->blocks[0]->args[0];
+        ir_value *c[7] = {
+            ir_binary(&lb, IR_OP_CMP_LT, i, n),  ir_binary(&lb, IR_OP_CMP_GT, n, i),
+            ir_binary(&lb, IR_OP_CMP_GE, i, lo), ir_binary(&lb, IR_OP_CMP_LE, lo, i),
+            ir_binary(&lb, IR_OP_CMP_GE, i, n),  ir_binary(&lb, IR_OP_CMP_LT, i, lo),
+            ir_binary(&lb, IR_OP_CMP_LT, i, ir_binary(&lb, IR_OP_SUB, n, n)),
+        };
+        print_op(&lb, "c", 7, c);
+        yield(&lb, 0, NULL);
+    }
+    ret(b);
+    pass_canonicalize(t->k);
+    pass_dce(t->k);
+    char *txt = module_text(t->m);
+    assert_non_null(txt);
+    /* Offsets, not pointers into txt (gcc's dangling-pointer check cannot
+     * see that open_memstream's buffer outlives module_text). */
+    size_t off2 = offset_of_text(txt, "step %1");   /* the loop of unknown step */
+    size_t off1 = offset_of_text(txt, "step %3");
+    assert_true(off1 < off2 && off2 < strlen(txt));
+    /* Step 1: every compare with the bounds settled; i < n - n is i < 0. */
+    char head[4096], tail[4096];
+    size_t len = off2 - off1 < sizeof head - 1 ? off2 - off1 : sizeof head - 1;
+    memcpy(head, txt + off1, len);
+    head[len] = 0;
+    snprintf(tail, sizeof tail, "%s", txt + off2);
+    free(txt);
+    /* Step 1: every compare with the bounds settled (four true, two
+     * false); i < n - n is i < 0, kept. */
+    assert_int_equal(count_text(head, "cmp."), 1);
+    assert_int_equal(count_text(head, "const true"), 4);
+    assert_int_equal(count_text(head, "const false"), 2);
+    assert_int_equal(count_text(head, "sub"), 0);
+    /* Unknown step: nothing settled. */
+    assert_int_equal(count_text(tail, "cmp."), 7);
 }
 
 /* DCE keeps a dead integer division unless its divisor is a constant
@@ -1237,6 +1310,7 @@ int main(void)
         T(test_optimize_fixpoint),
         T(test_optimize_preserves_results),
         T(test_canonicalize_keeps_for_with_unknown_step),
+        T(test_canonicalize_iv_compares),
         T(test_dce_keeps_what_can_fail),
         T(test_dce_scan),
         T(test_optimize_keeps_runtime_errors),
