@@ -173,13 +173,6 @@ static const ir_op *enclosing_for(const ir_op *op)
     return NULL;
 }
 
-static bool inside(const ir_op *op, const ir_op *loop)
-{
-    for (const ir_block *b = op->parent; b && b->parent; b = b->parent->parent)
-        if (b->parent == loop) return true;
-    return false;
-}
-
 /* May load op's index operand v differ between the programs along
  * program_id(0) for the same iteration of its loop?  Values from outside
  * the loop that an index of the induction variable also reads offset the
@@ -589,7 +582,7 @@ static bool reads_pid_in(const ir_value *v, int axis, const ir_op *within, bool 
         if (within && loop == within && v->index == 0) *iv = true;
         return loop && !(loop->code == IR_OP_FOR && v->index == 0);
     }
-    if (within && !inside(d, within)) return false;
+    if (within && !ir_op_is_inside(d, within->blocks[0])) return false;
     if (depth > 64 || d->nblocks > 0) return true;
     if (d->code == IR_OP_PROGRAM_ID || d->code == IR_OP_NUM_PROGRAMS) return d->attr.i == axis;
     for (int i = 0; i < d->noperands; i++)

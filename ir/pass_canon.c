@@ -63,14 +63,21 @@ static void to_const(ir_op *op, int64_t v)
     op->attr.cval.i = v;
 }
 
+/* Does for loop op step by a positive constant?  (Another step may fail
+ * at run time, and says nothing about the induction variable's range.) */
+static bool positive_step(const ir_op *op)
+{
+    ir_scalar step;
+    return op->noperands >= 3 && ir_value_const(op->operands[2], &step) && step.i > 0;
+}
+
 /* The `for` whose induction variable v is, with a positive constant step;
  * else NULL. */
 static const ir_op *counted_loop_of(const ir_value *v)
 {
     const ir_op *loop = !v->def && v->owner ? v->owner->parent : NULL;
-    ir_scalar step;
-    if (!loop || loop->code != IR_OP_FOR || v->index != 0 || loop->noperands < 3) return NULL;
-    return ir_value_const(loop->operands[2], &step) && step.i > 0 ? loop : NULL;
+    if (!loop || loop->code != IR_OP_FOR || v->index != 0) return NULL;
+    return positive_step(loop) ? loop : NULL;
 }
 
 /* A scalar compare of a loop's induction variable i with the loop's own
@@ -198,9 +205,8 @@ static void simplify(ir_op *op)
         if (op->noperands == 1 && ir_value_const(op->operands[0], &c) && c.i) ir_op_erase(op);
         break;
     case IR_OP_FOR: {
-        /* A step that is not a positive constant may fail at run time. */
-        ir_scalar lo, hi, step;
-        bool empty = op->noperands >= 3 && ir_value_const(op->operands[2], &step) && step.i > 0 &&
+        ir_scalar lo, hi;
+        bool empty = positive_step(op) &&
                      (op->operands[0] == op->operands[1] ||   /* for i = x to x */
                       (ir_value_const(op->operands[0], &lo) &&
                        ir_value_const(op->operands[1], &hi) && lo.i >= hi.i));

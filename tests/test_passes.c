@@ -659,6 +659,14 @@ static ir_op *assert_op(ir_builder *b, ir_value *c, const char *message)
 /* CSE merges the conditions, never the asserts; canonicalize drops only the
  * one that is constant true; DCE keeps every other assert, what it uses, and
  * a loop whose only effect is an assert. */
+/* How often pat occurs in s. */
+static int count_text(const char *s, const char *pat)
+{
+    int n = 0;
+    for (const char *at = s; (at = strstr(at, pat)); at++) n++;
+    return n;
+}
+
 static void test_assert_survives_passes(void **state)
 {
     fx *t = *state;
@@ -704,9 +712,7 @@ static void test_assert_survives_passes(void **state)
     assert_int_equal(ir_optimize(t->m, &(ir_opt_options){.level = 1, .verify_each = true}),
                      TILE_OK);
     char *txt = module_text(t->m);
-    int nasserts = 0;
-    for (const char *at = txt; (at = strstr(at, "  assert ")); at++) nasserts++;
-    assert_int_equal(nasserts, 4);
+    assert_int_equal(count_text(txt, "  assert "), 4);
     free(txt);
 }
 
@@ -950,14 +956,6 @@ static void test_canonicalize_keeps_for_with_unknown_step(void **state)
         "  print \"r\", %9\n"
         "  return\n"
         "}\n");
-}
-
-/* How often pat occurs in s. */
-static int count_text(const char *s, const char *pat)
-{
-    int n = 0;
-    for (const char *at = s; (at = strstr(at, pat)); at++) n++;
-    return n;
 }
 
 /* Where pat first occurs in s, or strlen(s). */
