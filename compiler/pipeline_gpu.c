@@ -17,6 +17,27 @@
 #include "sched_pipeline.h"
 #include "support/timing.h"
 
+/* Explicit constants: the row of that fixed schedule over the warps and
+ * stages g leaves open that sched_fixed_prefer takes (the default row
+ * unless the model predicts better by more than its tie), as `tilec
+ * --explain` marks it; NULL when g sets both or nothing fits (then the
+ * default, and sched_check_fixed's located error if it does not fit). */
+static const sched_candidate *fixed_choice(tc_unit *u, const tc_gpu_options *g,
+                                           const ir_target *t, sched_plan *fixed)
+{
+    int warps = g && g->num_warps > 0 ? g->num_warps : 0;
+    int stages = g && g->num_stages > 0 ? g->num_stages : 0;
+    if ((warps && stages) || (!u->path && !u->text)) return NULL;
+    tt_begin(TT_SCHED_SEARCH);
+    tile_status st = sched_cost_fixed(u->path, u->text, &u->opts, u->kernel->name, t, warps,
+                                      stages, &u->mem, fixed);
+    tt_end(TT_SCHED_SEARCH);
+    if (st != TILE_OK) return NULL;
+    sched_fixed_prefer(fixed, warps ? warps : sched_choose_num_warps(u->kernel),
+                       stages ? stages : SCHED_DEFAULT_STAGES);
+    return fixed->best >= 0 ? &fixed->cand[fixed->best] : NULL;
+}
+
 static tile_status compile_gpu(tc_unit *u, const tc_gpu_options *g, cg_emit_kind kind,
                                tc_gpu_kernel *out)
 {
@@ -33,12 +54,17 @@ static tile_status compile_gpu(tc_unit *u, const tc_gpu_options *g, cg_emit_kind
         return TILE_ERR_ARG;
     }
     /* The scheduler's choice when it chose the kernel's `auto` constants;
-     * otherwise (explicit constants) the layout heuristic and 2 stages. */
+     * otherwise (explicit constants) the layout heuristic's warps and 2
+     * stages, or the model's row where it predicts better (fixed_choice). */
     const sched_plan *plan = tc_unit_plan(u, u->kernel->name);
     const sched_candidate *best = plan && plan->best >= 0 ? &plan->cand[plan->best] : NULL;
+    sched_plan fixed;
+    const sched_candidate *model = best ? NULL : fixed_choice(u, g, t, &fixed);
     int num_warps = g && g->num_warps > 0 ? g->num_warps
-                    : best ? best->num_warps : sched_choose_num_warps(u->kernel);
-    int num_stages = g && g->num_stages > 0 ? g->num_stages : best ? best->num_stages : 2;
+                    : best ? best->num_warps
+                    : model ? model->num_warps : sched_choose_num_warps(u->kernel);
+    int num_stages = g && g->num_stages > 0 ? g->num_stages
+                     : best ? best->num_stages : model ? model->num_stages : 2;
     if (num_warps > 32 || (num_warps & (num_warps - 1)) != 0) {
         diag_error(&u->diags, u->kernel->loc, "num_warps must be a power of two up to 32, got %d",
                    num_warps);
@@ -59,7 +85,8 @@ static tile_status compile_gpu(tc_unit *u, const tc_gpu_options *g, cg_emit_kind
      * scheduler's choice keeps its own stages. */
     /* Explicit constants without --stages: 2 (measured: 3 stages cost
      * flash_fwd BM=128 BN=64 4 warps 296 -> 162 TFLOP/s in registers). */
-    int stages = g && g->num_stages > 0 ? g->num_stages : SCHED_DEFAULT_STAGES;
+    int stages = g && g->num_stages > 0 ? g->num_stages
+                 : model ? model->num_stages : SCHED_DEFAULT_STAGES;
     tt_begin(TT_SCHED_LAYOUT);
     if (!best) st = sched_check_fixed(u, t, num_warps, 0, &stages);
     tt_end(TT_SCHED_LAYOUT);

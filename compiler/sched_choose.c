@@ -479,6 +479,16 @@ tile_status sched_choose(const char *path, const char *text, const tc_options *o
     return TILE_ERR_SEMA;
 }
 
+/* The model's lowest row of a fixed plan (model_best), or none (best
+ * -1) when the kernel has no dot in a loop: the register line is fitted
+ * on loops of dots only (bucket_sort's [64, 256] one-hot tiles: predicted
+ * 32 registers; at the 4 warps that won the tie ptxas spilled 340 B). */
+static void fixed_policy(sched_plan *p)
+{
+    p->model_best = p->best;
+    if (p->best >= 0 && p->cand[p->best].cost.loop_dots == 0) p->best = -1;
+}
+
 tile_status sched_cost_fixed(const char *path, const char *text, const tc_options *o,
                              const char *kernel, const ir_target *t, int num_warps,
                              int num_stages, arena *mem, sched_plan *out)
@@ -492,8 +502,17 @@ tile_status sched_cost_fixed(const char *path, const char *text, const tc_option
     int64_t v[SCHED_MAX_AUTOS] = {0};
     add_rows(&s, v, num_warps, num_stages);
     tile_status st = search_rows(&s, true);
+    if (st == TILE_OK) fixed_policy(out);
     out->seconds = now_s() - t0;
     return st;
+}
+
+void sched_fixed_prefer(sched_plan *p, int num_warps, int num_stages)
+{
+    int m = p->best;
+    sched_mark_fixed(p, num_warps, num_stages);
+    if (m >= 0 && p->best != m && p->cand[m].cost.time_s < p->cand[p->best].cost.time_s * (1 - SCHED_TIE))
+        p->best = m;
 }
 
 void sched_mark_fixed(sched_plan *p, int num_warps, int num_stages)
@@ -503,7 +522,6 @@ void sched_mark_fixed(sched_plan *p, int num_warps, int num_stages)
         if (c->num_warps != num_warps || c->num_stages != num_stages || i == p->best ||
             !c->compiled || c->reject)
             continue;
-        p->model_best = p->best;
         p->best = i;
         return;
     }

@@ -34,8 +34,8 @@ typedef struct sched_plan {
     int ncand;
     sched_candidate *cand;
     int best;                          /* index into cand, -1: none fits */
-    int model_best;                    /* explicit constants: the model's lowest row when
-                                          the compiler uses another (best), else -1 */
+    int model_best;                    /* explicit constants: the model's lowest row (best:
+                                          the one compiled, sched_cost_fixed), else -1 */
     double seconds;                    /* the scheduler's own run time */
 } sched_plan;
 
@@ -54,17 +54,23 @@ tile_status sched_choose(const char *path, const char *text, const tc_options *o
 /* Costs one fixed schedule (explicit constants): u->kernel compiled with
  * every constant bound, scheduled here for num_warps (0: every choice) and
  * num_stages (0: every choice) into a one-row-per-choice plan; `path`,
- * `text` and o recompile it.  Used by --explain and the resource errors. */
+ * `text` and o recompile it.  out->model_best is the model's lowest row,
+ * out->best the same, or -1 when the kernel has no dot in a loop (the
+ * register model's ground). */
 tile_status sched_cost_fixed(const char *path, const char *text, const tc_options *o,
                              const char *kernel, const ir_target *t, int num_warps,
                              int num_stages, arena *mem, sched_plan *out);
 
-/* A fixed plan (sched_cost_fixed over every choice) as the compiler uses
- * it: explicit constants compile with the warps of sched_choose_num_warps
- * and SCHED_DEFAULT_STAGES (compiler/pipeline_gpu.c), not the model's
- * lowest row; best becomes that row (when it fits) and model_best
- * the model's, so --explain marks what runs. */
+/* Marks the row of num_warps and num_stages as p's best (when it fits). */
 void sched_mark_fixed(sched_plan *p, int num_warps, int num_stages);
+
+/* The row explicit constants compile with (compiler/pipeline_gpu.c): the
+ * default one (num_warps from sched_choose_num_warps, num_stages 2, or
+ * what the user set) unless p's best beats it by more than the model's
+ * tie margin (3%).  A tie is no evidence: block_sparse_fwd and decode_gqa
+ * tie at 4 and 8 warps in the model and measured 4 warps 2-5% slower
+ * (bench/RESULTS.md, session 12). */
+void sched_fixed_prefer(sched_plan *p, int num_warps, int num_stages);
 
 /* Explicit constants (no `auto` left): u->kernel, scheduled for num_warps
  * with codegen's cg_smem bytes, must fit t with one stage; then

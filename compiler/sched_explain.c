@@ -67,11 +67,16 @@ void sched_explain_text(FILE *out, const sched_plan *p)
             b->cost.bound, b->cost.blocks_per_sm, b->cost.occupancy_limit,
             (long long)b->cost.programs, b->cost.waves, b->cost.wave_eff * 100,
             b->cost.trips_exact ? "" : "; a loop bound depends on data: counted once");
-    if (p->model_best >= 0) {
+    if (p->nautos == 0 && p->model_best == p->best)
+        fprintf(out, "explicit constants: the model's lowest row, more than 3%% below the default "
+                "warps and stages (--warps N, --stages S set them)\n");
+    else if (p->nautos == 0 && p->model_best >= 0) {
         const sched_candidate *m = &p->cand[p->model_best];
-        fprintf(out, "explicit constants: the warps follow the tile sizes and the stages are %d "
-                "(the model's lowest row: warps=%d stages=%d, %.2f us; --warps N picks another)\n",
-                b->num_stages, m->num_warps, m->num_stages, m->cost.time_s * 1e6);
+        fprintf(out, "explicit constants: the default warps (for the tile sizes) and stages, as "
+                "the model's lowest row (warps=%d stages=%d, %.2f us) %s (--warps N, --stages S "
+                "set them)\n", m->num_warps, m->num_stages, m->cost.time_s * 1e6,
+                m->cost.loop_dots == 0 ? "has no dot in a loop, the register model's ground"
+                                       : "is not 3% lower");
     }
     fprintf(out, "HBM passes per tensor (bytes moved / tensor size):\n");
     for (int i = 0; i < b->cost.ntensors; i++) {

@@ -313,12 +313,13 @@ static void static_facts(const ir_block *b, bool in_loop, sched_cost *c)
 {
     double loads = 0;
     bool inner = false;
-    int staged = 0, nstaged = 0;
+    int staged = 0, nstaged = 0, unstaged = 0;
     for (const ir_op *op = b->first; op; op = op->next) {
         if (op->code == IR_OP_LOAD) {
             double bytes = tile_bytes(&op->results[0]->type);
             loads += bytes;
             if (in_loop && feeds_dot(op->results[0], 0)) staged += (int)bytes, nstaged++;
+            else if (in_loop && op->results[0]->type.rank > 0) unstaged += (int)bytes;
         }
         for (int i = 0; i < op->nblocks; i++) {
             if (!op->blocks[i]) continue;
@@ -332,6 +333,7 @@ static void static_facts(const ir_block *b, bool in_loop, sched_cost *c)
      * largest loop's, not the sum. */
     if (staged > c->staged_bytes) c->staged_bytes = staged;
     if (nstaged > c->staged_loads) c->staged_loads = nstaged;
+    if (unstaged > c->unstaged_tile_bytes) c->unstaged_tile_bytes = unstaged;
 }
 
 /* Is v's load in a loop body, read only by dots: an operand the pipeliner
@@ -704,14 +706,19 @@ tile_status sched_analyze(const ir_func *k, int num_warps, const sched_shape *s,
  * their addresses are constant offsets of one base).  Of two dots beside
  * a plain load only flash_fwd_document is measured (its key ids: live
  * 234, 12 bytes spilled at BM=256 BN=64), so there, and where mma.sync
- * dots remain, the line above stays. */
+ * dots remain, the line above stays.  "Plain load" means a tile (session
+ * 12): a scalar one (block_sparse_fwd's block index) takes one register,
+ * and counting it put that kernel's BM=128 BN=64 4-warp rows at 265 where
+ * ptxas takes 207; the key ids of flash_fwd_document, loaded inside the
+ * mask's branch, count now (ptxas: 255 and 16 B of spill at BN=64, 4
+ * warps). */
 int sched_predict_regs(const sched_cost *c)
 {
     int r;
     if (c->sched_live_regs <= 0) r = c->live_regs * 4 / 5 + 40 * c->loop_dots - 25;
     else if (c->unpipelined) r = 67 + (c->sched_live_regs * 7 + 3) / 4;
     else if (c->sched_wgmma_dots > 0 && c->sched_wgmma_dots == c->loop_dots && c->loop_dots <= 4 &&
-             (c->iter_load_bytes <= c->staged_bytes || c->loop_dots > 2))
+             (c->unstaged_tile_bytes == 0 || c->loop_dots > 2))
         r = c->sched_live_regs + 6 * c->loop_dots;
     else r = c->sched_live_regs + 40 * c->loop_dots - 25;
     /* Indices, addresses and the ABI's parameters: no kernel takes fewer. */

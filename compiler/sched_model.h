@@ -52,6 +52,8 @@ typedef struct sched_cost {
     double inner_iters;    /* iterations of innermost loops, all programs together */
     int staged_bytes;      /* per stage: loads in a for body that feed a dot */
     int staged_loads;      /*   how many loads those are */
+    int unstaged_tile_bytes;/* per iteration: loads in a for body of a tile (rank >= 1)
+                              that feeds no dot: held in registers */
     int live_regs;         /* 32-bit registers of the tiles live at the peak */
     int sched_live_regs;   /* the same on the pipelined scheduled IR, by layout (0: not yet) */
     int sched_frag_regs;   /* one k step's operand fragments of a loop's dots (scheduled IR) */

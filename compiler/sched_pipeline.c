@@ -245,9 +245,11 @@ static void issue(pipe_loop *p, ir_builder *b, ir_value *iv2, ir_value *slot, ir
     if (!ir_build(b, IR_OP_ASYNC_COMMIT, 0, NULL, 0, NULL, 0)) p->oom = true;
 }
 
-/* The loads' uses read the view of this iteration's slot. */
-static void rewire(pipe_loop *p, ir_builder *b, ir_value *slot)
+/* The loads' uses read the view of this iteration's slot; returns the
+ * last load's view. */
+static ir_op *rewire(pipe_loop *p, ir_builder *b, ir_value *slot)
 {
+    ir_op *last = NULL;
     for (int l = 0; l < p->nloads && !p->oom; l++) {
         ir_op *ld = p->loads[l].load;
         ir_value *res = ld->results[0];
@@ -257,8 +259,9 @@ static void rewire(pipe_loop *p, ir_builder *b, ir_value *slot)
         ir_op *view = ir_build(b, IR_OP_LOCAL_VIEW, 2, vops, 1, &vt, 0);
         if (!view) {
             p->oom = true;
-            return;
+            return NULL;
         }
+        last = view;
         for (ir_use *u = res->uses, *next; u; u = next) {
             next = u->next;
             ir_op *user = u->user;
@@ -266,25 +269,20 @@ static void rewire(pipe_loop *p, ir_builder *b, ir_value *slot)
                 ir_op_set_operand(user, u->index, view->results[0]);
                 continue;
             }
-            /* trans of a buffer: the same memory, the order permuted. */
-            ir_type tt = user->results[0]->type;
+            /* trans of a buffer: the same memory, the order permuted.  The
+             * trans is changed in place, not replaced: callers walk the
+             * block and hold the op after the load, often this one. */
             ir_layout tl = *vt.layout;
             tl.next = NULL;
             for (int i = 0; i < 2; i++) tl.order[i] = user->attr.perm[0] == vt.layout->order[i] ? 0 : 1;
-            tt.layout = intern(p, &tl);
-            ir_builder tb = {.m = p->m, .block = user->parent, .before = user, .loc = user->loc};
-            ir_value *x = view->results[0];
-            ir_op *nt = ir_build(&tb, IR_OP_TRANS, 1, &x, 1, &tt, 0);
-            if (!nt || !tt.layout) {
-                p->oom = true;
-                return;
-            }
-            ir_attr_copy(nt, user);
-            ir_replace_all_uses(user->results[0], nt->results[0]);
-            ir_op_erase(user);
+            const ir_layout *tlay = intern(p, &tl);
+            if (!tlay) return NULL;
+            ir_op_set_operand(user, u->index, view->results[0]);
+            user->results[0]->type.layout = tlay;
         }
         ir_op_erase(ld);
     }
+    return last;
 }
 
 /* Is op inside a loop?  Then its block runs again, and the buffers it
@@ -420,14 +418,37 @@ static bool used_in_loop(const ir_value *v, int depth)
  * right after it (no loop in between), which later such loads of the same
  * type reuse, as the pipelined loops reuse theirs (flash_fwd's last P V
  * of each segment); the others get their own. */
+/* Is v (a buffer, or a view or trans of one) read at or after `anchor`,
+ * an op of its block: by an op there or inside it, or by a later one? */
+static bool read_from(const ir_value *v, const ir_op *anchor, int depth)
+{
+    for (const ir_use *u = v->uses; u; u = u->next) {
+        const ir_op *user = u->user;
+        if ((user->code == IR_OP_LOCAL_VIEW || user->code == IR_OP_TRANS) && depth < 4 &&
+            user->nresults == 1 && read_from(user->results[0], anchor, depth + 1))
+            return true;
+        const ir_op *top = user;
+        while (top && top->parent != anchor->parent) top = top->parent ? top->parent->parent : NULL;
+        for (const ir_op *x = anchor; x && top; x = x->next)
+            if (x == top) return true;
+    }
+    return false;
+}
+
 static ir_value *stage_buffer(pipe_loop *p, ir_op *ld, const ir_type *bt, bool shared, bool *reused)
 {
     ir_op *anchor = top_level(p, ld);
     *reused = false;
+    /* A buffer an earlier staged load filled is reused once nothing reads
+     * it from this top-level op on (not hyper_attn's Q, which its second
+     * dot reads after K of the same shape is staged; not across the two
+     * branches of one if either, which would be safe but is not told
+     * apart). */
     if (shared)
         for (int i = 0; i < p->bufs->n; i++) {
             pipe_buf *pb = &p->bufs->b[i];
-            if (pb->block == anchor->parent && !pb->loop && ir_type_equal(&pb->type, bt)) {
+            if (pb->block == anchor->parent && !pb->loop && ir_type_equal(&pb->type, bt) &&
+                !read_from(pb->buf, anchor, 0)) {
                 *reused = true;
                 return pb->buf;
             }
@@ -550,11 +571,9 @@ static void stage_invariant(pipe_loop *p, ir_op *ld, bool shared)
     p->loads[0] = (pipe_load){.load = ld, .buf = buf, .wgmma = wg};
     p->nloads = 1;
     ir_block *home = ld->parent;
-    ir_op *after = b.before;       /* the op the copy was placed before */
-    rewire(p, &b, zero);           /* erases ld */
-    ir_op *rv = after ? after->prev : home->last;   /* the rewired view */
+    ir_op *rv = rewire(p, &b, zero);   /* erases ld */
     if (p->oom) return;
-    if (rv && rv->code == IR_OP_LOCAL_VIEW) wait_before_use(p, home, rv->results[0]);
+    if (rv) wait_before_use(p, home, rv->results[0]);
     else p->oom = true;
 }
 

@@ -116,8 +116,10 @@ static const char usage[] =
     "  --time              print where compile time went, by phase, to stderr\n"
     "                      (TILE_TIMING=1 does the same, in the runtime too)\n"
     "  --arch ARCH         GPU target: sm_80 or sm_90 (default sm_90)\n"
-    "  --warps N           warps per block (a power of two up to 32; default 4)\n"
-    "  --stages N          software pipeline slots of tensor-core operand loads (1: none; default 2)\n"
+    "  --warps N           warps per block (a power of two up to 32; default: the\n"
+    "                      scheduler's choice, --explain says which and why)\n"
+    "  --stages N          software pipeline slots of tensor-core operand loads (1: none;\n"
+    "                      default: the scheduler's choice)\n"
     "  --aligned           compile as the runtime does for tensors whose rows are 16-byte\n"
     "                      aligned with a unit last stride (its usual variant): vector\n"
     "                      accesses without a run-time check or scalar fallback\n"
@@ -532,11 +534,12 @@ static int cmd_explain(const cli *c)
     const sched_plan *plan = st == TILE_OK ? tc_unit_plan(u, u->kernel->name) : NULL;
     sched_plan fixed;
     if (st == TILE_OK && !plan) {
-        st = sched_cost_fixed(c->file, NULL, &o, c->kernel, t, c->warps, 0, &u->mem, &fixed);
-        /* mark the row the compiler uses for these constants */
+        st = sched_cost_fixed(c->file, NULL, &o, c->kernel, t, c->warps, c->stages, &u->mem,
+                              &fixed);
+        /* mark the row the compiler uses for these constants (pipeline_gpu.c) */
         if (st == TILE_OK)
-            sched_mark_fixed(&fixed, c->warps ? c->warps : sched_choose_num_warps(u->kernel),
-                             SCHED_DEFAULT_STAGES);
+            sched_fixed_prefer(&fixed, c->warps ? c->warps : sched_choose_num_warps(u->kernel),
+                               c->stages ? c->stages : SCHED_DEFAULT_STAGES);
         plan = &fixed;
     }
     if (u) diag_print_all(&u->diags, stderr);

@@ -461,6 +461,42 @@ static void d128_bn128_pipelined(void **state)
     tc_unit_free(u);
 }
 
+/* The register line's "every loop load staged" test counts tiles, not
+ * scalars: block_sparse_fwd's block index (one i32 a step) left its 4-warp
+ * rows at 265 registers where ptxas takes 207; flash_fwd_document's key
+ * ids, a [BN] tile loaded in the mask's branch, put it at 255 registers and
+ * 16 B of spill at BM=128 BN=64 4 warps (ptxas -v, sm_90a, --aligned). */
+static void scalar_loads_cost_no_tile(void **state)
+{
+    (void)state;
+    char path[512];
+    snprintf(path, sizeof path, "%s/attention/block_sparse.tile", TILE_LIB_DIR);
+    const char *sp[] = {"T=bf16", "D=64", "BM=128", "BN=64", "Z=4", "H=16", "HK=16",
+                        "M=4096", "N=4096", "MB=32", "MAXB=64"};
+    tc_options o = {.kernel = "block_sparse_fwd", .defines = sp, .ndefines = 11,
+                    .include_dirs = lib_inc, .ninclude = 1, .opt_level = 1};
+    tc_unit *u = compile(path, NULL, "block_sparse_fwd", sp, 11);
+    sched_plan p;
+    assert_int_equal(sched_cost_fixed(path, NULL, &o, "block_sparse_fwd", ir_target_find("sm_90"),
+                                      4, 2, &u->mem, &p), TILE_OK);
+    assert_true(p.ncand == 1 && p.cand[0].compiled && !p.cand[0].reject);
+    assert_int_equal(p.cand[0].cost.unstaged_tile_bytes, 0);
+    assert_true(p.cand[0].cost.regs >= 207 && p.cand[0].cost.regs <= 240);
+    tc_unit_free(u);
+    const char *doc[] = {"T=bf16", "D=64", "BM=128", "BN=64", "Z=4", "H=16", "HK=16",
+                         "M=4096", "N=4096"};
+    tc_options od = {.kernel = "flash_fwd_document", .defines = doc, .ndefines = 9,
+                     .include_dirs = lib_inc, .ninclude = 1, .opt_level = 1};
+    u = compile(FLASH, NULL, "flash_fwd_document", doc, 9);
+    assert_int_equal(sched_cost_fixed(FLASH, NULL, &od, "flash_fwd_document", ir_target_find("sm_90"),
+                                      4, 2, &u->mem, &p), TILE_OK);
+    assert_true(p.ncand == 1 && p.cand[0].compiled);
+    /* the rows' ids [128] and the keys' [64], i32, in the mask's branch */
+    assert_int_equal(p.cand[0].cost.unstaged_tile_bytes, (128 + 64) * 4);
+    assert_true(p.cand[0].cost.regs > 255);
+    tc_unit_free(u);
+}
+
 /* A kernel's own compile-time check rejects candidates, with its message. */
 static const char *capped_src =
     "kernel capped(x: tensor<f32>[M, 64], y: out tensor<f32>[M, 64], const BM: int = auto)\n"
@@ -557,6 +593,7 @@ int main(void)
         cmocka_unit_test(l2_serves_rereads),
         cmocka_unit_test(fragment_term_follows_warp_tile),
         cmocka_unit_test(d128_bn128_pipelined),
+        cmocka_unit_test(scalar_loads_cost_no_tile),
         cmocka_unit_test(one_stage_ranks_last),
         cmocka_unit_test(search_picks_pipelined),
         cmocka_unit_test(compile_failures_are_reasons),
