@@ -779,6 +779,39 @@ def bench_lightning(tile, L, fla):
         check_and_time("linear", cfg, f"tile-chain CH={CH}", prepare=prepare_chain, work=work, unit="Mtok/s",
                        tol=2e-2, check=lambda oc=oc: rel_err(oc[0, :2, :4096], ref))
         del oc
+    # the block-state chain: lightning2_block_states (the state entering each block of B rows,
+    # sequential over the blocks, in T) -> lightning2_block_out (every block independent); the
+    # note gives each launch's own time.  LIGHTNING_BLOCK_TILES="BD=64,BE=32;..." adds rows with
+    # block_states' tiles set (the sweep of the scheduler's choice).
+    tiles = [t for t in os.environ.get("LIGHTNING_BLOCK_TILES", "").split(";") if t]
+    for B, extra in [(64, ""), (128, "")] + [(64, t) for t in tiles]:
+        ob = torch.full_like(v, float("nan"))
+        parts = {}
+
+        def prepare_blocks(B=B, extra=extra, ob=ob, parts=parts):
+            NB = -(-L // B)
+            d = {"D": D, "E": D, "T": "bf16", "B": B}
+            ds = dict(d, **dict(kv.split("=") for kv in extra.split(",") if kv))
+            k_states = tile.kernel("attention/lightning2.tile", "lightning2_block_states", ds)
+            k_out = tile.kernel("attention/lightning2.tile", "lightning2_block_out", d)
+            h_in = torch.empty(Z, H, NB, D, D, device=DEV, dtype=torch.bfloat16)
+            dec = decay.float().contiguous()
+            a1 = k_states.args(k=k, v=v, decay=dec, h_in=h_in)
+            a2 = k_out.args(q=q, k=k, v=v, decay=dec, h_in=h_in, o=ob)
+            parts["states"] = lambda: k_states.launch(a1)
+            parts["out"] = lambda: k_out.launch(a2)
+
+            def chain():
+                k_states.launch(a1)
+                k_out.launch(a2)
+            return chain
+
+        def split_note(ms, parts=parts):
+            return ", ".join(f"{n} {bench_ms(f):.3f} ms" for n, f in parts.items())
+        check_and_time("linear", cfg, f"tile-blocks B={B}" + (f" {extra}" if extra else ""),
+                       prepare=prepare_blocks, work=work, unit="Mtok/s", tol=2e-2, note=split_note,
+                       check=lambda ob=ob: rel_err(ob[0, :2, :4096], ref))
+        del ob
     if "chunk_lightning_attn" in fla[0]:
         # fla's layout is [B, T, H, K], made contiguous outside the timed call; scale 1 as ours
         qt, kt, vt = (t.transpose(1, 2).contiguous() for t in (q, k, v))

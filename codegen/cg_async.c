@@ -189,3 +189,39 @@ void cg_lower_async(cg_ctx *g, ir_op *op)
     default: cg_barrier(g); return;
     }
 }
+
+/* convert_layout of a rank-2 buffer view to a register layout: the register
+ * copy of a staged load (sched_pipeline.c), each thread reading the
+ * elements its own async_copy wrote.  A run of w elements that the result
+ * layout gives one register run along the buffer's fastest dim, inside one
+ * chunk of the swizzle, is one vector ld.shared. */
+void cg_read_buffer(cg_ctx *g, ir_op *op)
+{
+    const ir_value *x = op->operands[0], *r = op->results[0];
+    const ir_layout *l = x->type.layout;
+    const cg_map *m = cg_map_of(g, &r->type);
+    if (!m) return;
+    LLVMValueRef *out = cg_def(g, r, m->nregs);
+    if (!out) return;
+    ir_dtype t = r->type.dtype;
+    int es = ir_dtype_size(t);
+    int w = l->order[0] == 1 ? m->vec : 1;
+    while (w > 1 && (w * es > 16 || l->vec % w != 0 || m->nregs % w != 0)) w /= 2;
+    if (w < 1) w = 1;
+    LLVMTypeRef et = cg_type(g, t), vt = LLVMVectorType(et, (unsigned)w);
+    LLVMTypeRef p3 = LLVMPointerTypeInContext(g->ctx, 3);
+    for (int k = 0; k < m->nregs && g->status == TILE_OK; k += w) {
+        LLVMValueRef c[IR_MAX_RANK];
+        cg_clamped_coord(g, m, k, c);
+        LLVMValueRef addr = cg_buffer_addr(g, x, c[l->order[1]], c[l->order[0]]);
+        if (!addr) return;
+        LLVMValueRef ptr = LLVMBuildIntToPtr(g->b, addr, p3, "");
+        LLVMValueRef v = LLVMBuildLoad2(g->b, w > 1 ? vt : et, ptr, "");
+        LLVMSetAlignment(v, (unsigned)(w * es));
+        if (w == 1) {
+            out[k] = v;
+            continue;
+        }
+        for (int i = 0; i < w; i++) out[k + i] = LLVMBuildExtractElement(g->b, v, cg_i32(g, i), "");
+    }
+}

@@ -278,6 +278,7 @@ void cg_check(cg_ctx *g, const ir_op *op, LLVMValueRef cond, const char *message
 bool cg_place_buffers(cg_ctx *g);
 void cg_lower_local(cg_ctx *g, ir_op *op);      /* local_alloc, local_view, trans of a buffer */
 void cg_lower_async(cg_ctx *g, ir_op *op);      /* async_commit, async_wait, barrier */
+void cg_read_buffer(cg_ctx *g, ir_op *op);      /* convert_layout of a buffer view into registers */
 /* The i32 shared-memory address of element (r, c) (c a multiple of the
  * layout's vec) of a rank-2 buffer value v, by its swizzle; r, c are the
  * coordinates in memory order (row = the slower dim). */

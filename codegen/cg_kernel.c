@@ -372,7 +372,10 @@ static void lower_op(cg_ctx *g, ir_op *op)
         if (cg_is_buffer(op->operands[0])) cg_lower_local(g, op);
         else cg_lower_move(g, op);
         return;
-    case IR_OP_CONVERT_LAYOUT: cg_lower_move(g, op); return;
+    case IR_OP_CONVERT_LAYOUT:
+        if (cg_is_buffer(op->operands[0])) cg_read_buffer(g, op);
+        else cg_lower_move(g, op);
+        return;
     case IR_OP_LOCAL_ALLOC:
     case IR_OP_LOCAL_VIEW: cg_lower_local(g, op); return;
     case IR_OP_ASYNC_COPY: cg_lower_async_copy(g, op); return;

@@ -146,8 +146,8 @@ static double multi_slot_bytes(ir_func *k)
  * loop's operand staged there op by op) is no bound on the pipelined one's.
  * *live and the other register inputs come from the pipelined IR either
  * way (the IR the register model was fitted on).  -1 with *why. */
-static int codegen_smem(search *s, const int64_t *v, int num_warps, bool flat, int *live,
-                        int *frag, int *wgmma, bool *unpipelined, const char **why)
+static int codegen_smem(search *s, const int64_t *v, int num_warps, bool flat, sched_cost *facts,
+                        const char **why)
 {
     tc_unit *u = compile_values(s, v, why);
     if (!u) return -1;
@@ -163,10 +163,11 @@ static int codegen_smem(search *s, const int64_t *v, int num_warps, bool flat, i
         *why = first_error(&u->diags, s->mem, "code generation fails");
     else {
         bytes = flat ? r.smem_bytes : r.smem_bytes - (int)multi_slot_bytes(u->kernel);
-        *live = sched_live_regs(u->kernel, num_warps, &u->mem);
-        *frag = sched_fragment_regs(u->kernel);
-        *wgmma = sched_wgmma_loop_dots(u->kernel);
-        *unpipelined = sched_unpipelined(u->kernel);
+        facts->sched_live_regs = sched_live_regs(u->kernel, num_warps, &u->mem);
+        facts->sched_frag_regs = sched_fragment_regs(u->kernel);
+        facts->sched_wgmma_dots = sched_wgmma_loop_dots(u->kernel);
+        facts->unpipelined = sched_unpipelined(u->kernel);
+        facts->staged_reads = sched_staged_reads(u->kernel);
     }
     tc_unit_free(u);
     return bytes;
@@ -271,6 +272,7 @@ static void take_registers(sched_cost *c, const sched_cost *from)
     c->sched_frag_regs = from->sched_frag_regs;
     c->sched_wgmma_dots = from->sched_wgmma_dots;
     c->unpipelined = from->unpipelined;
+    c->staged_reads = from->staged_reads;
 }
 
 /* A one-stage row of the pruned search whose pipelined sibling is built
@@ -318,8 +320,7 @@ static void evaluate_row(search *s, int i, bool exhaustive)
         cg = p->cand[j].cost.cg_smem_bytes;
         from = p->cand[j].cost;
     } else {
-        cg = codegen_smem(s, c->values, c->num_warps, flat, &from.sched_live_regs,
-                          &from.sched_frag_regs, &from.sched_wgmma_dots, &from.unpipelined, &why);
+        cg = codegen_smem(s, c->values, c->num_warps, flat, &from, &why);
     }
     c->exact = true;
     if (cg < 0) {

@@ -117,9 +117,10 @@ static void json_cost(FILE *out, const sched_cost *k)
             ", \"registers\": %d, \"live_tile_registers\": %d, "
             "\"scheduled_live_registers\": %d, \"fragment_registers\": %d, "
             "\"loop_dots\": %d, \"loop_wgmma_dots\": %d, \"dot_operand_in_registers\": %s, "
-            "\"blocks_per_sm\": %d, \"occupancy_limit\": ", k->smem_bytes, k->cg_smem_bytes, k->staged_bytes,
-            k->regs, k->live_regs, k->sched_live_regs, k->sched_frag_regs, k->loop_dots, k->sched_wgmma_dots,
-            k->unpipelined ? "true" : "false", k->blocks_per_sm);
+            "\"staged_register_reads\": %s, \"blocks_per_sm\": %d, \"occupancy_limit\": ",
+            k->smem_bytes, k->cg_smem_bytes, k->staged_bytes, k->regs, k->live_regs, k->sched_live_regs,
+            k->sched_frag_regs, k->loop_dots, k->sched_wgmma_dots, k->unpipelined ? "true" : "false",
+            k->staged_reads ? "true" : "false", k->blocks_per_sm);
     json_str(out, k->occupancy_limit);
     fprintf(out, ", \"programs\": %lld, \"hbm_bytes\": ", (long long)k->programs);
     json_num(out, k->hbm_bytes);

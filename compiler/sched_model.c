@@ -309,6 +309,17 @@ static bool feeds_dot(const ir_value *v, int depth)
     return false;
 }
 
+/* A load the pipeliner stages although something besides a dot reads it
+ * (sched_pipeline.c, candidate): a 16-bit rank-2 tile, unmasked, in a for
+ * body.  Its slots take shared memory; its register copy, registers. */
+static bool staged_for_registers(const ir_op *op)
+{
+    const ir_type *t = &op->results[0]->type;
+    const ir_op *loop = op->parent ? op->parent->parent : NULL;
+    return loop && loop->code == IR_OP_FOR && op->attr.i == 0 && t->rank == 2 &&
+           ir_dtype_size(t->dtype) == 2 && t->shape[1] * 2 >= 128 && (t->shape[1] * 2) % 16 == 0;
+}
+
 static void static_facts(const ir_block *b, bool in_loop, sched_cost *c)
 {
     double loads = 0;
@@ -319,6 +330,7 @@ static void static_facts(const ir_block *b, bool in_loop, sched_cost *c)
             double bytes = tile_bytes(&op->results[0]->type);
             loads += bytes;
             if (in_loop && feeds_dot(op->results[0], 0)) staged += (int)bytes, nstaged++;
+            else if (in_loop && staged_for_registers(op)) staged += (int)bytes, nstaged++, unstaged += (int)bytes;
             else if (in_loop && op->results[0]->type.rank > 0) unstaged += (int)bytes;
         }
         for (int i = 0; i < op->nblocks; i++) {
@@ -539,6 +551,24 @@ static bool dot_operand_in_registers(const ir_block *b, bool in_loop)
     return false;
 }
 
+static bool reads_staged(const ir_block *b, bool in_loop)
+{
+    for (const ir_op *op = b->first; op; op = op->next) {
+        if (in_loop && op->code == IR_OP_CONVERT_LAYOUT && op->operands[0]->type.layout &&
+            op->operands[0]->type.layout->kind == IR_LAYOUT_SHARED)
+            return true;
+        bool loop = op->code == IR_OP_FOR || op->code == IR_OP_WHILE;
+        for (int i = 0; i < op->nblocks; i++)
+            if (op->blocks[i] && reads_staged(op->blocks[i], in_loop || loop)) return true;
+    }
+    return false;
+}
+
+bool sched_staged_reads(const ir_func *k)
+{
+    return reads_staged(k->body, false);
+}
+
 bool sched_unpipelined(const ir_func *k)
 {
     return dot_operand_in_registers(k->body, false);
@@ -675,7 +705,13 @@ tile_status sched_analyze(const ir_func *k, int num_warps, const sched_shape *s,
  * the line stays until a measurement says small spills cost nothing.
  * Where a 16-bit load still feeds a dot through registers (the pipeliner
  * could not take it), conversions through scratch come on top: the fit of
- * the unpipelined code, 67 + 1.75 * live.  Before codegen's facts are
+ * the unpipelined code, 67 + 1.75 * live.  A loop that reads one of its
+ * staged tiles into registers to scale it before its dots (lightning2's
+ * decayed v, based's features of k: sched_pipeline.c) keeps that line: its
+ * register copies and their conversions are the same code, only the
+ * global loads are gone (on the wgmma line based_chunk_state, B=64 BE=32
+ * at 8 warps, was predicted 237 registers and spilled 344 B; its old line
+ * predicted 234 for the B=32 BE=16 schedule ptxas fits in 223).  Before codegen's facts are
  * known (phase 1 of the search) the tile IR's count, which errs high by up
  * to 20%, is scaled down so that no candidate is rejected before it is
  * costed.  With wgmma the default on sm_90 (2026-12-03), the same 132
@@ -716,7 +752,7 @@ int sched_predict_regs(const sched_cost *c)
 {
     int r;
     if (c->sched_live_regs <= 0) r = c->live_regs * 4 / 5 + 40 * c->loop_dots - 25;
-    else if (c->unpipelined) r = 67 + (c->sched_live_regs * 7 + 3) / 4;
+    else if (c->unpipelined || c->staged_reads) r = 67 + (c->sched_live_regs * 7 + 3) / 4;
     else if (c->sched_wgmma_dots > 0 && c->sched_wgmma_dots == c->loop_dots && c->loop_dots <= 4 &&
              (c->unstaged_tile_bytes == 0 || c->loop_dots > 2))
         r = c->sched_live_regs + 6 * c->loop_dots;

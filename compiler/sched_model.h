@@ -61,6 +61,8 @@ typedef struct sched_cost {
     int sched_wgmma_dots;  /*   of those, on wgmma (scheduled IR: an mma v3 result) */
     bool unpipelined;      /* a 16-bit load in a loop feeds a dot through registers
                               (scheduled IR: sched_unpipelined) */
+    bool staged_reads;     /* a staged tile of a loop is also read into registers
+                              (scheduled IR: sched_staged_reads) */
     bool trips_exact;      /* false: a loop bound could not be evaluated (taken as 1) */
     int ntensors;
     sched_tensor *tensors; /* kernel parameters that are tensors, in order */
@@ -111,6 +113,9 @@ int sched_wgmma_loop_dots(const ir_func *k);
  * loop body takes for the operands they read from shared memory (the
  * most of any loop body). */
 int sched_fragment_regs(const ir_func *k);
+/* Does a loop read one of its staged tiles into registers (a convert_layout
+ * of a buffer: a tile the loop scales or masks before its dots)? */
+bool sched_staged_reads(const ir_func *k);
 
 /* Scheduled IR: does a 16-bit load in a loop still feed a dot through
  * registers (an operand the pipeliner did not take)? */

@@ -20,9 +20,13 @@
  * by cloning the pure ops of the body they depend on with the induction
  * variable advanced; the slice may hold integer loads of tensors the
  * kernel never writes (a paged cache's block-table entries: the pages to
- * copy), which read the same values whenever they run and cannot fail.  Loads that cannot
- * be moved (a mask, an index computed from a loop-carried value or an
- * effect, a use other than a dot, a dot off the mma path) stay plain loads. */
+ * copy), which read the same values whenever they run and cannot fail.  A
+ * tile that something besides an mma dot also reads (scaled before its
+ * product) is staged too when its rows are 128 bytes or more: those uses
+ * read the slot back into registers (convert_layout of the view) where the
+ * load stood.  Loads that cannot be moved (a mask, an index computed from a
+ * loop-carried value or an effect, narrower rows read into registers) stay
+ * plain loads. */
 #include "sched_pipeline.h"
 
 #include <string.h>
@@ -92,23 +96,36 @@ static bool only_mma_operand(const pipe_loop *p, const ir_value *v, int depth)
     return true;
 }
 
+/* Does use u of a staged load read the slot in place: an mma dot's operand,
+ * directly or through a trans that only such operands read? */
+static bool in_place(const pipe_loop *p, const ir_use *u)
+{
+    const ir_op *user = u->user;
+    if (user->code == IR_OP_DOT) return u->index < 2 && mma_dot(p, user);
+    return user->code == IR_OP_TRANS && (!p->body || user->parent == p->body) &&
+           only_mma_operand(p, user->results[0], 1);
+}
+
 /* Do all the dots v feeds (directly or through one trans) run on wgmma
  * (mma v3 result)?  Then its buffer takes wgmma's 128-byte swizzle
  * (whole 128-byte rows of the fastest dim, rows in groups of 8), which
  * the descriptors read in place. */
-static bool feeds_wgmma(const ir_value *v, int depth)
+static bool feeds_wgmma(const pipe_loop *p, const ir_value *v, int depth)
 {
     const ir_type *t = &v->type;
     if (depth == 0 && (t->rank != 2 || (t->shape[1] * 2) % 128 != 0 || t->shape[0] % 8 != 0)) return false;
+    bool any = false;
     for (const ir_use *u = v->uses; u; u = u->next) {
         const ir_op *user = u->user;
+        if (depth == 0 && p && !in_place(p, u)) continue;   /* read into registers: any layout serves */
+        any = true;
         const ir_layout *rl = user->nresults ? user->results[0]->type.layout : NULL;
         if (user->code == IR_OP_DOT && u->index < 2 && rl && rl->kind == IR_LAYOUT_MMA && rl->version == 3)
             continue;
-        if (user->code == IR_OP_TRANS && depth == 0 && feeds_wgmma(user->results[0], 1)) continue;
+        if (user->code == IR_OP_TRANS && depth == 0 && feeds_wgmma(p, user->results[0], 1)) continue;
         return false;
     }
-    return v->uses != NULL;
+    return any;
 }
 
 static bool in_slice(const pipe_loop *p, const ir_op *op)
@@ -154,13 +171,26 @@ static bool recomputable(pipe_loop *p, ir_value *v, int depth)
     return true;
 }
 
+/* A load of the loop body worth staging: a 16-bit rank-2 tile, unmasked,
+ * whose indices can be computed S - 1 iterations ahead.  The dots on the
+ * mma path read its slot in place; any other use reads the slot into
+ * registers where the load stood (convert_layout from the buffer), which
+ * still takes the load's latency off the loop's critical path: a tile
+ * scaled before a product (lightning2's decayed v) waited for global
+ * memory on every iteration when it stayed a plain load. */
 static bool candidate(pipe_loop *p, ir_op *op)
 {
     if (op->code != IR_OP_LOAD || op->attr.i != 0 || op->nresults != 1) return false;
     const ir_type *rt = &op->results[0]->type;
     if (rt->rank != 2 || (rt->dtype != IR_BF16 && rt->dtype != IR_F16) || (rt->shape[1] * 2) % 16 != 0)
         return false;
-    if (!only_mma_operand(p, op->results[0], 0)) return false;
+    if (!op->results[0]->uses) return false;
+    /* Read back into registers, a row narrower than 128 bytes costs more
+     * than its load saved: based_fwd's [B, 16] q and k tiles so staged made
+     * the kernel 26% slower on the H200 (2026-12-04). */
+    bool all_in_place = true;
+    for (const ir_use *u = op->results[0]->uses; u; u = u->next) all_in_place &= in_place(p, u);
+    if (!all_in_place && rt->shape[1] * 2 < 128) return false;
     int saved = p->nslice;
     for (int i = 0; i < op->noperands; i++)
         if (!recomputable(p, op->operands[i], 0)) {
@@ -245,8 +275,19 @@ static void issue(pipe_loop *p, ir_builder *b, ir_value *iv2, ir_value *slot, ir
     if (!ir_build(b, IR_OP_ASYNC_COMMIT, 0, NULL, 0, NULL, 0)) p->oom = true;
 }
 
-/* The loads' uses read the view of this iteration's slot; returns the
- * last load's view. */
+/* The slot `view` read into registers in ld's own layout, where ld stands
+ * (each thread reads back the elements its own copy wrote). */
+static ir_value *read_slot(pipe_loop *p, ir_op *ld, ir_value *view)
+{
+    ir_builder b = {.m = p->m, .block = ld->parent, .before = ld, .loc = ld->loc};
+    ir_type rt = ld->results[0]->type;
+    ir_op *rd = ir_build(&b, IR_OP_CONVERT_LAYOUT, 1, &view, 1, &rt, 0);
+    if (!rd) p->oom = true;
+    return rd ? rd->results[0] : NULL;
+}
+
+/* The loads' uses read the view of this iteration's slot (the others a
+ * register copy of it); returns the last load's view. */
 static ir_op *rewire(pipe_loop *p, ir_builder *b, ir_value *slot)
 {
     ir_op *last = NULL;
@@ -262,9 +303,16 @@ static ir_op *rewire(pipe_loop *p, ir_builder *b, ir_value *slot)
             return NULL;
         }
         last = view;
+        ir_value *regs = NULL;   /* the slot read into registers, for the other uses */
         for (ir_use *u = res->uses, *next; u; u = next) {
             next = u->next;
             ir_op *user = u->user;
+            if (!in_place(p, u)) {
+                if (!regs) regs = read_slot(p, ld, view->results[0]);
+                if (!regs) return NULL;
+                ir_op_set_operand(user, u->index, regs);
+                continue;
+            }
             if (user->code != IR_OP_TRANS) {
                 ir_op_set_operand(user, u->index, view->results[0]);
                 continue;
@@ -540,7 +588,7 @@ static void stage_invariant(pipe_loop *p, ir_op *ld, bool shared)
     bt.shape[2] = bt.shape[1];
     bt.shape[1] = bt.shape[0];
     bt.shape[0] = 1;
-    bool wg = feeds_wgmma(ld->results[0], 0);
+    bool wg = feeds_wgmma(p, ld->results[0], 0);
     bt.layout = shared_layout(p, 3, bt.shape[2], wg);
     bool reused;
     ir_value *buf = stage_buffer(p, ld, &bt, shared, &reused);
@@ -619,7 +667,7 @@ static void visit_invariant(ir_op *op, void *ctx)
     /* Outside any loop, a load that only wgmma dots read is staged too:
      * else the dot writes it to the scratch from registers (cg_wgmma.c). */
     bool in_loop = used_in_loop(op->results[0], 0);
-    if (!in_loop && (inside_loop(op) || !(feeds_wgmma(op->results[0], 0) || lives_across_loop(op)))) return;
+    if (!in_loop && (inside_loop(op) || !(feeds_wgmma(&p, op->results[0], 0) || lives_across_loop(op)))) return;
     if (ir_type_numel(rt) * 2 > c->t->smem_per_block / 4) return;
     stage_invariant(&p, op, !in_loop);
     c->oom |= p.oom;
@@ -634,7 +682,7 @@ static void visit(ir_op *op, void *ctx)
                    .body = op->blocks[0]};
     for (ir_op *x = p.body->first; x && p.nloads < MAX_PIPE_LOADS; x = x->next)
         if (candidate(&p, x))
-            p.loads[p.nloads++] = (pipe_load){.load = x, .wgmma = feeds_wgmma(x->results[0], 0)};
+            p.loads[p.nloads++] = (pipe_load){.load = x, .wgmma = feeds_wgmma(&p, x->results[0], 0)};
     if (!p.nloads) return;
     order_slice(&p);
     /* Buffers take at most three quarters of a block's shared memory: the

@@ -244,7 +244,9 @@ enum {
  *   Shared memory and asynchronous copies (scheduled IR only; inserted by
  *   compiler/sched_pipeline.c, docs/ir.md "Software pipelining").  A tile
  *   with a #shared layout lives in shared memory: it is a buffer, never
- *   registers, and only these ops, TRANS and DOT's operands 0/1 use one.
+ *   registers, and only these ops, TRANS, DOT's operands 0/1 and
+ *   CONVERT_LAYOUT use one (a rank-2 view converted to a register layout
+ *   is read from shared memory: the staged load's register copy).
  *   LOCAL_ALLOC  () -> T[S,R,C]#shared: a buffer of S slots of R x C
  *                elements for the whole kernel (codegen places it below
  *                the per-op scratch).  Side effect: never merged or dropped.

@@ -549,6 +549,7 @@ static bool shared_operand_allowed(const ir_op *op, int i)
     case IR_OP_ASYNC_COPY: return i == 0;
     case IR_OP_TRANS: return true;
     case IR_OP_DOT: return i < 2;
+    case IR_OP_CONVERT_LAYOUT: return op->operands[0]->type.rank == 2;   /* a buffer read into registers */
     default: return false;
     }
 }

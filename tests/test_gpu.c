@@ -484,6 +484,16 @@ static void test_decode(void **state)
 }
 
 /* ---- Lightning-2 and block-sparse ------------------------------------------------------ */
+/* Random q, k ([.., D]) and v ([.., E]) in T's precision, nqk and nv elements. */
+static void lightning_inputs(tile_dtype T, size_t nqk, size_t nv, uint64_t seed, float **q, float **k, float **v)
+{
+    th_rng rng = th_rng_new(seed);
+    *q = TH_NEW(float, nqk), *k = TH_NEW(float, nqk), *v = TH_NEW(float, nv);
+    th_fill(&rng, *q, nqk, -1, 1, (ir_dtype)T);
+    th_fill(&rng, *k, nqk, -1, 1, (ir_dtype)T);
+    th_fill(&rng, *v, nv, -1, 1, (ir_dtype)T);
+}
+
 /* The chunk-parallel chain: each step's GPU output against the interpreter's,
  * the next step fed the interpreter's (CH = 32: B <= 32; NC = 10 chunks, 3
  * scan groups of U = 4; E = 96 leaves a partial column tile at BE = 64). */
@@ -494,12 +504,8 @@ static bool run_lightning_chain(tile_dtype T, int Z, int H, int N, int D, int E,
     char defines[96], scan_defines[64], label[160];
     snprintf(defines, sizeof defines, "D=%d,E=%d,T=%s,CH=%d", D, E, dtname(T), CH);
     snprintf(scan_defines, sizeof scan_defines, "D=%d,E=%d,CH=%d,U=%d", D, E, CH, U);
-    th_rng rng = th_rng_new(seed);
-    size_t nqk = (size_t)Z * H * N * D, nv = (size_t)Z * H * N * E;
-    float *q = TH_NEW(float, nqk), *k = TH_NEW(float, nqk), *v = TH_NEW(float, nv);
-    th_fill(&rng, q, nqk, -1, 1, (ir_dtype)T);
-    th_fill(&rng, k, nqk, -1, 1, (ir_dtype)T);
-    th_fill(&rng, v, nv, -1, 1, (ir_dtype)T);
+    float *q, *k, *v;
+    lightning_inputs(T, (size_t)Z * H * N * D, (size_t)Z * H * N * E, seed, &q, &k, &v);
     float decay[4] = {0.97f, 1.0f, 0.5f, 0.9f};
     garg st[4] = {GFLT("k", T, k, Z, H, N, D), GFLT("v", T, v, Z, H, N, E), GFLT("decay", TILE_F32, decay, H),
                   GOUT("kv_chunk", TILE_F32, Z, H, NC, D, E)};
@@ -515,6 +521,38 @@ static bool run_lightning_chain(tile_dtype T, int Z, int H, int N, int D, int E,
     snprintf(label, sizeof label, "lightning2_chunk_out %s Z=%d H=%d N=%d D=%d E=%d", dtname(T), Z, H, N, D, E);
     ok = ok && run_case(label, "attention/lightning2.tile", "lightning2_chunk_out", defines, out, 6, seed);
     free_results(st, 4), free_results(scan, 3), free_results(out, 6);
+    free(q), free(k), free(v);
+    return ok;
+}
+
+/* The block-state chain: block_states' GPU states against the interpreter's,
+ * then block_out fed the interpreter's states (B = 32: NB = 10 blocks with a
+ * partial last one; D = 80 leaves a partial row tile at BD = 64, E = 96 a
+ * partial column tile at BE = 64; the states' v tile staged through shared
+ * memory and read back into registers to take its decay). */
+static bool run_lightning_blocks(tile_dtype T, int Z, int H, int N, int D, int E, const char *tiles,
+                                 uint64_t seed)
+{
+    enum { B = 32 };
+    int NB = (N + B - 1) / B;
+    char defines[128], label[192];
+    snprintf(defines, sizeof defines, "D=%d,E=%d,T=%s,B=%d%s", D, E, dtname(T), B, tiles);
+    float *q, *k, *v;
+    lightning_inputs(T, (size_t)Z * H * N * D, (size_t)Z * H * N * E, seed, &q, &k, &v);
+    float decay[4] = {0.97f, 1.0f, 0.5f, 0.9f};
+    garg st[4] = {GFLT("k", T, k, Z, H, N, D), GFLT("v", T, v, Z, H, N, E), GFLT("decay", TILE_F32, decay, H),
+                  GOUT("h_in", T, Z, H, NB, D, E)};
+    snprintf(label, sizeof label, "lightning2_block_states %s Z=%d H=%d N=%d D=%d E=%d%s", dtname(T), Z, H, N, D,
+             E, tiles);
+    bool ok = run_case(label, "attention/lightning2.tile", "lightning2_block_states", defines, st, 4, seed);
+    /* block_out takes no BD */
+    snprintf(defines, sizeof defines, "D=%d,E=%d,T=%s,B=%d", D, E, dtname(T), B);
+    garg out[6] = {GFLT("q", T, q, Z, H, N, D), GFLT("k", T, k, Z, H, N, D), GFLT("v", T, v, Z, H, N, E),
+                   GFLT("decay", TILE_F32, decay, H), GFLT("h_in", T, st[3].result, Z, H, NB, D, E),
+                   GOUT("o", T, Z, H, N, E)};
+    snprintf(label, sizeof label, "lightning2_block_out %s Z=%d H=%d N=%d D=%d E=%d", dtname(T), Z, H, N, D, E);
+    ok = ok && run_case(label, "attention/lightning2.tile", "lightning2_block_out", defines, out, 6, seed);
+    free_results(st, 4), free_results(out, 6);
     free(q), free(k), free(v);
     return ok;
 }
@@ -539,6 +577,9 @@ static void test_lightning2(void **state)
         free_results(args, 5);
     }
     failed += !run_lightning_chain(TILE_BF16, 1, 3, 300, 64, 96, 24);
+    failed += !run_lightning_blocks(TILE_BF16, 1, 3, 300, 80, 96, ",BD=64,BE=64", 25);
+    failed += !run_lightning_blocks(TILE_BF16, 2, 2, 257, 128, 128, "", 26);     /* the scheduler's BD, BE */
+    failed += !run_lightning_blocks(TILE_F16, 1, 2, 100, 64, 64, ",BD=64,BE=32", 27);
     assert_int_equal(failed, 0);
 }
 

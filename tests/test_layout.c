@@ -16,6 +16,7 @@
 
 #include "compiler/pipeline.h"
 #include "compiler/sched_layout.h"
+#include "compiler/sched_model.h"
 #include "compiler/sched_pipeline.h"
 #include "ir/target.h"
 
@@ -434,6 +435,56 @@ static ir_op *view_of(ir_value *v)
     return v->def && v->def->code == IR_OP_LOCAL_VIEW ? v->def : NULL;
 }
 
+/* A loop that scales its v tile before the product (lightning2's decay):
+ * v is staged like k (an async copy S - 1 iterations ahead) and read back
+ * into registers where its load stood; the narrow w tile (32-byte rows) of
+ * the same loop, also scaled, stays a plain load. */
+static const char *scaled_src =
+    "kernel scaled(k: tensor<bf16>[N, 64], v: tensor<bf16>[N, 64], w: tensor<bf16>[N, 16],\n"
+    "              o: out tensor<f32>[64, 64], p: out tensor<f32>[64, 16]) grid(1)\n"
+    "{\n"
+    "    let j = arange(64);\n"
+    "    var kv = zeros([64, 64]);\n"
+    "    var kw = zeros([64, 16]);\n"
+    "    for c in range(0, N, 64) {\n"
+    "        let kb = load(k[c + j, :]);\n"
+    "        let vb = load(v[c + j, :]);\n"
+    "        kv = dot(trans(kb), cast<bf16>(vb * 0.5), kv);\n"
+    "        kw = dot(trans(kb), cast<bf16>(load(w[c + j, :]) * 0.5), kw);\n"
+    "    }\n"
+    "    store(o[j, :], kv);\n"
+    "    store(p[j, :], kw);\n"
+    "}\n";
+
+static void scaled_loads_staged_and_read(void **state)
+{
+    (void)state;
+    tc_options o = {.kernel = "scaled", .opt_level = 1};
+    tc_unit *u = NULL;
+    assert_int_equal(tc_compile(&u, "scaled.tile", scaled_src, &o), TILE_OK);
+    const ir_target *t = ir_target_find("sm_90");
+    assert_int_equal(sched_assign_layouts(u->module, t, 4), TILE_OK);
+    assert_int_equal(sched_pipeline(u->module, t, 2, NULL), TILE_OK);
+    ir_op *loop = first_op(u->kernel->body, IR_OP_FOR);
+    assert_non_null(loop);
+    ir_block *body = loop->blocks[0];
+    assert_int_equal(count_ops(body, IR_OP_ASYNC_COPY), 2);   /* k and v */
+    assert_int_equal(count_ops(body, IR_OP_LOAD), 1);         /* w */
+    int reads = 0;
+    for (ir_op *op = body->first; op; op = op->next) {
+        if (op->code != IR_OP_CONVERT_LAYOUT || !op->operands[0]->type.layout ||
+            op->operands[0]->type.layout->kind != IR_LAYOUT_SHARED)
+            continue;
+        reads++;
+        assert_int_equal(op->results[0]->type.layout->kind, IR_LAYOUT_BLOCKED);
+        assert_int_equal(op->results[0]->type.shape[1], 64);
+        assert_non_null(op->results[0]->uses);
+    }
+    assert_int_equal(reads, 1);
+    assert_true(sched_staged_reads(u->kernel));
+    tc_unit_free(u);
+}
+
 static void staged_buffers_not_overwritten(void **state)
 {
     (void)state;
@@ -617,6 +668,7 @@ int main(void)
         cmocka_unit_test(explicit_conversions),
         cmocka_unit_test(flash_loop_layouts),
         cmocka_unit_test(staged_buffers_not_overwritten),
+        cmocka_unit_test(scaled_loads_staged_and_read),
         cmocka_unit_test(anchored_layouts_fallbacks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

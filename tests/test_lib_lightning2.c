@@ -19,7 +19,13 @@
  * BE = 16, 32, 64 (one to four column tiles, E = 40 a partial one);
  * B = BE = auto with CH = 64; decays 1.0 (none), 0.99 to 0.5, 0.05 and
  * 0.001; Z = 1, 2; H = 1 to 3; (D, E) = (64, 64), (32, 48), (32, 40),
- * (64, 128), (16, 32). */
+ * (64, 128), (16, 32).
+ * The block-state chain lightning2_block_states, lightning2_block_out (f32,
+ * bf16): the output against the naive sum and against lightning2 at the
+ * same B, and the states entering each block (h_in) against the recurrence
+ * in double; N = 1, 11 (< B), 45 to 150; B = 16, 32; BD = 16 to 64 and
+ * BE = 16 to 64 (one to three tiles each way, D = 48 and E = 40 partial
+ * ones), BD = BE = auto; decays 1.0 to 0.001; Z = 1, 2; H = 1 to 3. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -27,6 +33,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <cmocka.h>
 
@@ -325,6 +332,145 @@ static void test_chain_bf16(void **state)
     RUN_CHAIN(cases);
 }
 
+/* ---- the block-state chain ------------------------------------------------- */
+typedef struct blocks_case {
+    ir_dtype T;
+    int Z, H, N, D, E;
+    int B, BD, BE;          /* BD, BE = 0: leave `auto` */
+    float decay[MAX_H];
+} blocks_case;
+
+static bool compile_blocks(th_kernel *states, th_kernel *out, th_kernel *single, const blocks_case *c)
+{
+    char common[96], st[160], ou[128];
+    snprintf(common, sizeof common, "T=%s,D=%d,E=%d,B=%d", ir_dtype_name(c->T), c->D, c->E, c->B);
+    int n = snprintf(st, sizeof st, "%s", common);
+    if (c->BD) n += snprintf(st + n, sizeof st - (size_t)n, ",BD=%d", c->BD);
+    if (c->BE) snprintf(st + n, sizeof st - (size_t)n, ",BE=%d", c->BE);
+    n = snprintf(ou, sizeof ou, "%s", common);
+    if (c->BE) snprintf(ou + n, sizeof ou - (size_t)n, ",BE=%d", c->BE);
+    *states = *out = *single = (th_kernel){0};
+    return th_compile(states, "attention/lightning2.tile", "lightning2_block_states", st) &&
+           th_compile(out, "attention/lightning2.tile", "lightning2_block_out", ou) &&
+           th_compile(single, "attention/lightning2.tile", "lightning2", common);
+}
+
+/* O against the naive sum and against lightning2 at the same B (the same
+ * roundings: both multiply by the state rounded to T, both fold the decay
+ * before rounding, lightning2 into k and this chain into v); the states
+ * entering each block against the token recurrence in double. */
+static bool check_blocks(const blocks_case *c, const char *label, int NB, const float *k, const float *v,
+                         const float *h_in, const float *o, const float *o_single, const double *ref)
+{
+    size_t nv = (size_t)c->Z * c->H * c->N * c->E, ns = (size_t)c->Z * c->H * NB * c->D * c->E;
+    char what[512];
+    snprintf(what, sizeof what, "%s Z=%d H=%d N=%d: O", label, c->Z, c->H, c->N);
+    bool ok = th_check(what, o, ref, TH_DIMS(c->Z, c->H, c->N, c->E), th_rtol(c->T));
+    chain_case cc = {.T = c->T, .Z = c->Z, .H = c->H, .N = c->N, .D = c->D, .E = c->E, .CH = c->B};
+    memcpy(cc.decay, c->decay, sizeof cc.decay);
+    double *ref_states = TH_NEW(double, ns);
+    ref_chunk_states(&cc, NB, k, v, ref_states);
+    snprintf(what, sizeof what, "%s Z=%d H=%d N=%d: h_in", label, c->Z, c->H, c->N);
+    ok = th_check(what, h_in, ref_states, TH_DIMS(c->Z, c->H, NB, c->D, c->E), th_rtol(c->T)) && ok;
+    free(ref_states);
+    double *single = TH_NEW(double, nv);
+    for (size_t i = 0; i < nv; i++) single[i] = o_single[i];
+    snprintf(what, sizeof what, "%s Z=%d H=%d N=%d: O vs lightning2", label, c->Z, c->H, c->N);
+    ok = th_check(what, o, single, TH_DIMS(c->Z, c->H, c->N, c->E), th_rtol(c->T)) && ok;
+    free(single);
+    return ok;
+}
+
+static bool run_blocks_case(const blocks_case *c, uint64_t seed)
+{
+    th_kernel ks, ko, k1;
+    bool ok = compile_blocks(&ks, &ko, &k1, c);
+    int NB = (c->N + c->B - 1) / c->B;
+    size_t nqk = (size_t)c->Z * c->H * c->N * c->D, nv = (size_t)c->Z * c->H * c->N * c->E;
+    size_t ns = (size_t)c->Z * c->H * NB * c->D * c->E;
+    th_rng rng = th_rng_new(seed);
+    float *q = TH_NEW(float, nqk), *k = TH_NEW(float, nqk), *v = TH_NEW(float, nv);
+    float *o = TH_NEW(float, nv), *o_single = TH_NEW(float, nv), *h_in = TH_NEW(float, ns);
+    th_fill(&rng, q, nqk, -1, 1, c->T);
+    th_fill(&rng, k, nqk, -1, 1, c->T);
+    th_fill(&rng, v, nv, -1, 1, c->T);
+    th_tensor tq = th_tensor_new(c->T, TH_DIMS(c->Z, c->H, c->N, c->D), NULL);
+    th_tensor tk = th_tensor_new(c->T, TH_DIMS(c->Z, c->H, c->N, c->D), NULL);
+    th_tensor tv = th_tensor_new(c->T, TH_DIMS(c->Z, c->H, c->N, c->E), NULL);
+    th_tensor tdecay = th_tensor_new(IR_F32, TH_DIMS(c->H), NULL);
+    th_tensor th = th_tensor_new(c->T, TH_DIMS(c->Z, c->H, NB, c->D, c->E), NULL);
+    th_tensor to = th_tensor_new(c->T, TH_DIMS(c->Z, c->H, c->N, c->E), NULL);
+    th_tensor tsingle = th_tensor_new(c->T, TH_DIMS(c->Z, c->H, c->N, c->E), NULL);
+    th_tensor_set(&tq, q);
+    th_tensor_set(&tk, k);
+    th_tensor_set(&tv, v);
+    th_tensor_set(&tdecay, c->decay);
+    ok = ok &&
+         th_launch(&ks, (th_arg[]){TH_T("k", &tk), TH_T("v", &tv), TH_T("decay", &tdecay), TH_T("h_in", &th)}, 4) &&
+         th_launch(&ko, (th_arg[]){TH_T("q", &tq), TH_T("k", &tk), TH_T("v", &tv), TH_T("decay", &tdecay),
+                                   TH_T("h_in", &th), TH_T("o", &to)}, 6) &&
+         th_launch(&k1, (th_arg[]){TH_T("q", &tq), TH_T("k", &tk), TH_T("v", &tv), TH_T("decay", &tdecay),
+                                   TH_T("o", &tsingle)}, 5);
+    if (ok) {
+        th_tensor_get(&to, o);
+        th_tensor_get(&tsingle, o_single);
+        th_tensor_get(&th, h_in);
+        double *ref = TH_NEW(double, nv);
+        lightning_dims d = {.Z = c->Z, .H = c->H, .N = c->N, .D = c->D, .E = c->E};
+        attn_ref_lightning(&d, q, k, v, c->decay, ref);
+        ok = check_blocks(c, ko.label, NB, k, v, h_in, o, o_single, ref);
+        free(ref);
+    }
+    th_tensor_free(&tq), th_tensor_free(&tk), th_tensor_free(&tv), th_tensor_free(&tdecay);
+    th_tensor_free(&th), th_tensor_free(&to), th_tensor_free(&tsingle);
+    free(q), free(k), free(v), free(o), free(o_single), free(h_in);
+    th_kernel_free(&ks), th_kernel_free(&ko), th_kernel_free(&k1);
+    return ok;
+}
+
+static void run_blocks_cases(const blocks_case *cases, size_t n)
+{
+    int failed = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!run_blocks_case(&cases[i], 6000 + i)) failed++;
+    assert_int_equal(failed, 0);
+}
+
+#define RUN_BLOCKS(cases) run_blocks_cases(cases, sizeof cases / sizeof cases[0])
+
+static void test_blocks_f32(void **state)
+{
+    (void)state;
+    const blocks_case cases[] = {
+        {IR_F32, 1, 3, 45, 64, 64, 16, 64, 64, {1.0f, 0.9f, 0.5f}},      /* N not a multiple of B */
+        {IR_F32, 2, 2, 100, 32, 48, 16, 16, 16, {0.99f, 1.0f}},          /* 2 x 3 state tiles a head */
+        {IR_F32, 1, 1, 128, 48, 40, 32, 32, 32, {0.8f}},                 /* partial row and column tiles */
+        {IR_F32, 1, 2, 70, 32, 32, 16, 32, 16, {0.05f, 0.001f}},         /* strong decay */
+    };
+    RUN_BLOCKS(cases);
+}
+
+static void test_blocks_short(void **state)
+{
+    (void)state;
+    const blocks_case cases[] = {
+        {IR_F32, 1, 2, 1, 64, 64, 16, 32, 32, {1.0f, 0.5f}},             /* N = 1 */
+        {IR_F32, 1, 2, 11, 64, 64, 16, 64, 16, {1.0f, 0.5f}},            /* N < B */
+        {IR_F32, 1, 1, 150, 32, 32, 32, 0, 0, {0.97f}},                  /* BD, BE = auto */
+    };
+    RUN_BLOCKS(cases);
+}
+
+static void test_blocks_bf16(void **state)
+{
+    (void)state;
+    const blocks_case cases[] = {
+        {IR_BF16, 1, 2, 77, 64, 128, 16, 32, 64, {0.95f, 1.0f}},
+        {IR_BF16, 2, 1, 50, 64, 64, 32, 64, 32, {0.9f}},
+    };
+    RUN_BLOCKS(cases);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -335,6 +481,9 @@ int main(void)
         cmocka_unit_test(test_chain_f32),
         cmocka_unit_test(test_chain_short),
         cmocka_unit_test(test_chain_bf16),
+        cmocka_unit_test(test_blocks_f32),
+        cmocka_unit_test(test_blocks_short),
+        cmocka_unit_test(test_blocks_bf16),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
