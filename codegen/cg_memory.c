@@ -8,7 +8,8 @@
  * does): `@p ld.global` leaves `other` in the register when p is false, so
  * there is no branch per element.  Where the layout gives a thread vec
  * consecutive elements of the tensor's last dim (an arange index over a
- * dim of static size), the access is 16-byte vectorised behind a uniform
+ * dim of static size, or an arange plus a uniform offset that is a multiple
+ * of the chunk: `program_id(1) * BE + arange(BE)`), the access is 16-byte vectorised behind a uniform
  * run-time check that the addresses are aligned (base pointer, strides);
  * otherwise the scalar path runs.  Both paths are always correct. */
 #include "cg_impl.h"
@@ -207,6 +208,40 @@ static bool row_uniform_mask(const mem_access *a)
 }
 
 /* Elements per 16-byte (or smaller) chunk when the view allows vectors. */
+/* Is integer scalar s a multiple of w by its construction (a constant, a
+ * product with one, a sum of such)? */
+static bool multiple_of(const ir_value *s, int w, int depth)
+{
+    const ir_op *d = s->def;
+    if (!d || depth > 8 || !ir_dtype_is_int(s->type.dtype)) return false;
+    switch (d->code) {
+    case IR_OP_CONST: return d->attr.cval.i % w == 0;
+    case IR_OP_BROADCAST: return multiple_of(d->operands[0], w, depth + 1);
+    case IR_OP_MUL: return multiple_of(d->operands[0], w, depth + 1) || multiple_of(d->operands[1], w, depth + 1);
+    case IR_OP_ADD: return multiple_of(d->operands[0], w, depth + 1) && multiple_of(d->operands[1], w, depth + 1);
+    default: return false;
+    }
+}
+
+/* Does index tile ix walk consecutive elements from a multiple of w:
+ * arange(n), or arange(n) plus a uniform offset (a broadcast scalar, such
+ * as program_id(1) * BE) that is a multiple of w?  Then w-element chunks
+ * are contiguous and aligned like the tensor's rows. */
+static bool contiguous_index(const ir_value *ix, int w)
+{
+    const ir_op *d = ix->def;
+    if (!d) return false;
+    if (d->code == IR_OP_ARANGE) return true;
+    if (d->code != IR_OP_ADD) return false;
+    for (int i = 0; i < 2; i++) {
+        const ir_value *r = d->operands[i], *u = d->operands[1 - i];
+        if (r->def && r->def->code == IR_OP_ARANGE && u->def && u->def->code == IR_OP_BROADCAST &&
+            u->def->operands[0]->type.rank == 0 && multiple_of(u->def->operands[0], w, 0))
+            return true;
+    }
+    return false;
+}
+
 static int vector_width(const mem_access *a)
 {
     const cg_map *m = a->m;
@@ -215,14 +250,12 @@ static int vector_width(const mem_access *a)
         a->dt == IR_BOOL || a->dt == IR_I64)
         return 1;
     const ir_value *ix = a->idx[last];
-    if (ix->type.rank != 1 || a->idx_off[last] != m->rank - 1 || !ix->def ||
-        ix->def->code != IR_OP_ARANGE)
-        return 1;
+    if (ix->type.rank != 1 || a->idx_off[last] != m->rank - 1) return 1;
     int64_t s = a->tensor->tensor.static_size[last];
     int es = ir_dtype_size(a->dt);
     int w = m->vec;
     while (w * es > 16) w /= 2;
-    if (w < 2 || s <= 0 || s % w != 0 || m->shape[m->rank - 1] % w != 0) return 1;
+    if (w < 2 || s <= 0 || s % w != 0 || m->shape[m->rank - 1] % w != 0 || !contiguous_index(ix, w)) return 1;
     return w;
 }
 

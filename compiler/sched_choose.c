@@ -155,6 +155,8 @@ static int codegen_smem(search *s, const int64_t *v, int num_warps, bool flat, s
     cg_result r;
     if (sched_assign_layouts(u->module, s->t, num_warps) != TILE_OK)
         *why = first_error(&u->diags, s->mem, "no layouts");
+    else if (flat && sched_pipeline(u->module, s->t, 1, NULL) != TILE_OK)
+        *why = first_error(&u->diags, s->mem, "pipelining fails");
     else if (flat && cg_emit_kernel(u->kernel, s->t, CG_EMIT_ANALYSIS, &r) != TILE_OK)
         *why = first_error(&u->diags, s->mem, "code generation fails");
     else if (sched_pipeline(u->module, s->t, SCHED_DEFAULT_STAGES, NULL) != TILE_OK)

@@ -700,12 +700,16 @@ static void visit(ir_op *op, void *ctx)
 tile_status sched_pipeline(ir_module *m, const ir_target *t, int stages, int *npipelined)
 {
     if (npipelined) *npipelined = 0;
-    if (stages < 2 || !t->has_cp_async) return TILE_OK;
+    if (!t->has_cp_async) return TILE_OK;
     pipe_ctx c = {.m = m, .t = t, .stages = stages};
+    /* One stage pipelines no loop, but a tile loaded outside the loops is
+     * staged all the same: else wgmma reads it through scratch, written 16
+     * bits at a time (lightning2_block_out, which has no loop, loaded its
+     * four tiles with scalar loads: 0.78 ms where 91 us was predicted). */
     for (ir_func *f = m->first; f; f = f->next)
         if (f->kind == IR_FUNC_KERNEL) {
             c.kernel = f;
-            ir_walk_post(f->body, visit, &c);
+            if (stages >= 2) ir_walk_post(f->body, visit, &c);
             ir_walk(f->body, visit_invariant, &c);
         }
     if (npipelined) *npipelined = c.npipelined;

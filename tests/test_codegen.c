@@ -538,6 +538,53 @@ static void paged_copies_pipelined(void **state)
     assert_true(paged_copies(false) > staged_q_only);
 }
 
+/* A loop-free kernel at one stage whose dot reads a column tile at an
+ * offset, program_id(1) * 64 + arange(64) (lightning2_block_out's v): the
+ * tiles are staged by 16-byte cp.async (the pipeliner stages loop-free
+ * wgmma operands at one stage too; codegen vectorises an arange plus a
+ * multiple of the chunk), not loaded 16 bits at a time.  With an offset of
+ * 60 (not a multiple of 8 elements) the copy must not be vectorised. */
+static const char *offset_cols_src =
+    "kernel cols(a: tensor<bf16>[64, 64], b: tensor<bf16>[64, 128], o: out tensor<f32>[64, 128]) grid(1, 2)\n"
+    "{\n"
+    "    let r = arange(64);\n"
+    "    let c = program_id(1) * %d + arange(64);\n"
+    "    store(o[r, c], dot(load(a[r, :]), load(b[r, c])));\n"
+    "}\n";
+
+static const char *offset_cols_ptx(int step, tc_unit **u, tc_gpu_kernel *k)
+{
+    char src[512];
+    snprintf(src, sizeof src, offset_cols_src, step);
+    tc_options o = {.kernel = "cols", .opt_level = 1};
+    tile_status st = tc_compile(u, "cols.tile", src, &o);
+    if (st == TILE_OK) {
+        tc_gpu_options g = {.arch = "sm_90", .num_warps = 4, .num_stages = 1,
+                            .facts = {.aligned16 = ~0ull, .unit_stride = ~0ull}};
+        st = tc_compile_gpu(*u, &g, k);
+    }
+    if (st != TILE_OK) diag_print_all(&(*u)->diags, stderr);
+    assert_int_equal(st, TILE_OK);
+    return k->ptx;
+}
+
+static void offset_columns_vectorised(void **state)
+{
+    (void)state;
+    tc_unit *u = NULL;
+    tc_gpu_kernel k;
+    const char *ptx = offset_cols_ptx(64, &u, &k);
+    int copies = 0;
+    for (const char *at = ptx; (at = strstr(at, "cp.async.cg.shared.global")); at++) copies++;
+    assert_true(copies >= 64 * 64 * 2 / 16 / 128);   /* b at least: one 16-byte copy each 8 elements */
+    assert_null(strstr(ptx, "ld.global.b16"));
+    tc_unit_free(u);
+    u = NULL;
+    ptx = offset_cols_ptx(60, &u, &k);
+    assert_non_null(strstr(ptx, "ld.global.b16"));   /* b's copy: unaligned columns, scalar */
+    tc_unit_free(u);
+}
+
 static void vector_accesses(void **state)
 {
     (void)state;
@@ -745,6 +792,7 @@ int main(void)
         cmocka_unit_test(wgmma_accumulator_map),
         cmocka_unit_test(wgmma_descriptors_match_buffers),
         cmocka_unit_test(vector_accesses),
+        cmocka_unit_test(offset_columns_vectorised),
         cmocka_unit_test(paged_copies_pipelined),
         cmocka_unit_test(asserts_and_warps),
         cmocka_unit_test(bad_options),
