@@ -9,10 +9,13 @@
 #define SCHED_DEFAULT_STAGES 2
 
 /* Pipelines, with `stages` buffer slots (fewer where they would take more
- * than half of the block's shared memory; none below 2 or on a target
- * without cp.async), every `for` loop of m's kernels whose body loads
- * tiles read only as operands of mma dots.  m must be scheduled
- * (sched_assign_layouts).  *npipelined (may be NULL) counts the loops. */
+ * than three quarters of the block's shared memory; no loop below 2
+ * stages; nothing on a target without cp.async), every `for` loop of m's
+ * kernels whose body loads 16-bit tiles (read as mma operands in place, or
+ * read back into registers: sched_pipeline.c), and stages the tiles loaded
+ * outside loops that mma dots read, at any stage count.  m must be
+ * scheduled (sched_assign_layouts).  *npipelined (may be NULL) counts the
+ * loops. */
 tile_status sched_pipeline(ir_module *m, const ir_target *t, int stages, int *npipelined);
 
 /* The #shared layout of a row-major buffer whose rows hold `cols` 16-bit
