@@ -12,6 +12,7 @@
  * time.  A bound that depends on loaded data cannot be evaluated: that loop
  * counts once and the cost says the trips are not exact. */
 #include "sched_model.h"
+#include "sched_pipeline.h"
 
 #include <math.h>
 #include <string.h>
@@ -317,7 +318,7 @@ static bool staged_for_registers(const ir_op *op)
     const ir_type *t = &op->results[0]->type;
     const ir_op *loop = op->parent ? op->parent->parent : NULL;
     return loop && loop->code == IR_OP_FOR && op->attr.i == 0 && t->rank == 2 &&
-           ir_dtype_size(t->dtype) == 2 && t->shape[1] * 2 >= 128 && (t->shape[1] * 2) % 16 == 0;
+           ir_dtype_size(t->dtype) == 2 && t->shape[1] * 2 >= SCHED_MIN_READ_ROW_BYTES && (t->shape[1] * 2) % 16 == 0;
 }
 
 static void static_facts(const ir_block *b, bool in_loop, sched_cost *c)

@@ -190,7 +190,7 @@ static bool candidate(pipe_loop *p, ir_op *op)
      * the kernel 26% slower on the H200 (2026-12-04). */
     bool all_in_place = true;
     for (const ir_use *u = op->results[0]->uses; u; u = u->next) all_in_place &= in_place(p, u);
-    if (!all_in_place && rt->shape[1] * 2 < 128) return false;
+    if (!all_in_place && rt->shape[1] * 2 < SCHED_MIN_READ_ROW_BYTES) return false;
     int saved = p->nslice;
     for (int i = 0; i < op->noperands; i++)
         if (!recomputable(p, op->operands[i], 0)) {

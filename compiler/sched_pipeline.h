@@ -7,6 +7,11 @@
 #include "ir/target.h"
 
 #define SCHED_DEFAULT_STAGES 2
+/* A loop tile that something besides an mma dot reads is staged (and read
+ * back into registers) only with rows of at least this many bytes: based's
+ * 32-byte rows so staged ran 26% slower on the H200.  The model
+ * (sched_model.c) counts staged bytes by the same rule. */
+#define SCHED_MIN_READ_ROW_BYTES 128
 
 /* Pipelines, with `stages` buffer slots (fewer where they would take more
  * than three quarters of the block's shared memory; no loop below 2
