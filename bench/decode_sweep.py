@@ -65,6 +65,7 @@ def main():
     ap.add_argument("--lib", default="build-gpu/libtile.so")
     ap.add_argument("--batches", default="1,8")
     ap.add_argument("--bn", default="32,64,128")
+    ap.add_argument("--warps", default="0,1,2,4,8", help="0: the compiler's choice")
     args = ap.parse_args()
     torch.cuda.init()
     print(f"{'Z':>2} {'S':>4} {'BN':>4} {'warps':>5} {'ms':>7} {'split ms':>8} {'GB/s':>7} {'%copy':>6}  note")
@@ -75,7 +76,7 @@ def main():
         base = ba.Tile(args.lib)
         S0 = base.split_count(Z * s["HK"], s["pages"])
         print(f"# Z={Z}: copy {copy:.0f} GB/s; tile_split_count -> S={S0}", flush=True)
-        for warps in (0, 1, 2, 4, 8):
+        for warps in (int(w) for w in args.warps.split(",")):
             tile = base if warps == 0 else ba.Tile(args.lib, num_warps=warps)
             for BN in (int(b) for b in args.bn.split(",")):
                 for S in sorted({S0, 2 * S0, 4 * S0, 8 * S0, 16 * S0}):

@@ -10,11 +10,13 @@ model in compiler/sched_model.c (sched_predict_regs) is fitted on this
 table (bench/logs/s5-model.md); rerun it after a codegen change:
 
     python3 bench/reg_fit.py build/tilec > bench/logs/reg_fit.csv
-    (bench/logs/reg_fit_wgmma.csv: the same with wgmma, the sm_90 default)
+    (bench/logs/reg_fit_wgmma.csv: the same with wgmma, the sm_90 default;
+    ALIGNED=1 SPARSE=1: the aligned variant, and block_sparse_fwd too)
 """
 import concurrent.futures as cf
 import itertools
 import json
+import os
 import re
 import subprocess
 import sys
@@ -25,6 +27,11 @@ ARCH = "sm_90"
 FWD_BM = [32, 64, 128, 256]
 FWD_BN = [16, 32, 64, 128]
 BWD = [(32, 32), (32, 64), (64, 32), (64, 64), (128, 16), (128, 32), (16, 128), (32, 128)]
+# ALIGNED=1: the variant of aligned tensors (unit last stride, 16-byte rows), which the
+# runtime compiles for such launches: the one the fit since session 8 is on.
+ALIGNED = os.environ.get("ALIGNED", "0") == "1"
+# SPARSE=1: block_sparse_fwd too (BM=128, BN=64/128, D=64/128, 4/8 warps).
+SPARSE = os.environ.get("SPARSE", "0") == "1"
 
 
 def configs():
@@ -35,12 +42,15 @@ def configs():
             yield ("flash_bwd.tile", k, {"D": d, "BM": bm, "BN": bn}, w)
     for b, w in itertools.product([32, 64, 128], [4, 8]):
         yield ("lightning2.tile", "lightning2", {"D": 128, "E": 128, "B": b}, w)
+    for d, bn, w in itertools.product([64, 128], [64, 128], [4, 8]):
+        if SPARSE:
+            yield ("block_sparse.tile", "block_sparse_fwd", {"D": d, "BM": 128, "BN": bn}, w)
 
 
 def run(cfg):
     path, kernel, defs, warps = cfg
     args = [TILEC, f"{LIB}/{path}", "-k", kernel, "--arch", ARCH, "--warps", str(warps),
-            "--stages", "2"]
+            "--stages", "2"] + (["--aligned"] if ALIGNED else [])
     for k, v in defs.items():
         args += ["-D", f"{k}={v}"]
     ex = subprocess.run(args + ["--explain=json"], capture_output=True, text=True)

@@ -438,6 +438,37 @@ static void init_plan(search *s, const char *kernel, const ir_target *t, sched_p
     own_shape(&out->shape, s->mem);
 }
 
+/* Candidates: every auto a power of two in [lo, hi], crossed with the
+ * warps and stages; then the search over them. */
+static tile_status search_values(search *s, int64_t lo, int64_t hi)
+{
+    sched_plan *out = s->plan;
+    int nautos = out->nautos, per = 0;
+    for (int64_t x = lo; x <= hi; x *= 2) per++;
+    int combos = 1;
+    for (int i = 0; i < nautos; i++) combos *= per;
+    out->ncand = 0;
+    out->cand = arena_calloc(s->mem, (size_t)combos * NWARPS * NSTAGES, sizeof *out->cand);
+    if (!out->cand) return TILE_ERR_NOMEM;
+    for (int c = 0; c < combos; c++) {
+        int64_t v[SCHED_MAX_AUTOS] = {0};
+        int rest = c;
+        for (int i = nautos - 1; i >= 0; i--) {   /* the last auto varies fastest */
+            v[i] = lo << (rest % per);
+            rest /= per;
+        }
+        add_rows(s, v, 0, 0);
+    }
+    return search_rows(s, s->o->sched_exhaustive);
+}
+
+static bool any_compiled(const sched_plan *p)
+{
+    for (int i = 0; i < p->ncand; i++)
+        if (p->cand[i].compiled) return true;
+    return false;
+}
+
 tile_status sched_choose(const char *path, const char *text, const tc_options *o,
                          const char *kernel, const fe_auto_const *const *autos, int nautos,
                          const ir_target *t, arena *mem, diag_ctx *d, sched_plan *out)
@@ -456,23 +487,11 @@ tile_status sched_choose(const char *path, const char *text, const tc_options *o
         out->names[i] = arena_strdup(mem, autos[i]->name);
         out->locs[i] = autos[i]->loc;
     }
-    int64_t hi = nautos >= 3 ? 128 : 256;
-    int per = 0;
-    for (int64_t x = 16; x <= hi; x *= 2) per++;
-    int combos = 1;
-    for (int i = 0; i < nautos; i++) combos *= per;
-    out->cand = arena_calloc(mem, (size_t)combos * NWARPS * NSTAGES, sizeof *out->cand);
-    if (!out->cand) return TILE_ERR_NOMEM;
-    for (int c = 0; c < combos; c++) {
-        int64_t v[SCHED_MAX_AUTOS] = {0};
-        int rest = c;
-        for (int i = nautos - 1; i >= 0; i--) {   /* the last auto varies fastest */
-            v[i] = (int64_t)16 << (rest % per);
-            rest /= per;
-        }
-        add_rows(&s, v, 0, 0);
-    }
-    tile_status st = search_rows(&s, o->sched_exhaustive);
+    tile_status st = search_values(&s, 16, nautos >= 3 ? 128 : 256);
+    /* Below 16 only where the kernel's own asserts take nothing from 16 up
+     * (block_sparse_fwd's step BK must divide a layout's BN of 2..8): the
+     * candidates compiled as rows, so the search cannot mistake them. */
+    if (st == TILE_OK && out->best < 0 && !any_compiled(out)) st = search_values(&s, 1, 8);
     if (st != TILE_OK) return st;
     out->seconds = now_s() - t0;
     if (out->best >= 0) return TILE_OK;

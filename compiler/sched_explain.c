@@ -66,7 +66,8 @@ void sched_explain_text(FILE *out, const sched_plan *p)
             "in %.0f waves (%.0f%% full)%s\n", b->num_warps, b->num_stages, b->cost.time_s * 1e6,
             b->cost.bound, b->cost.blocks_per_sm, b->cost.occupancy_limit,
             (long long)b->cost.programs, b->cost.waves, b->cost.wave_eff * 100,
-            b->cost.trips_exact ? "" : "; a loop bound depends on data: counted once");
+            !b->cost.trips_exact ? "; a loop bound depends on data: counted once"
+            : b->cost.trips_bounded ? "; a loop bound reads data: taken at its asserted maximum" : "");
     if (p->nautos == 0 && p->model_best == p->best)
         fprintf(out, "explicit constants: the model's lowest row, more than 3%% below the default "
                 "warps and stages (--warps N, --stages S set them)\n");
@@ -138,7 +139,8 @@ static void json_cost(FILE *out, const sched_cost *k)
     json_num(out, k->time_s * 1e6);
     fputs(", \"bound\": ", out);
     json_str(out, k->bound);
-    fprintf(out, ", \"trips_exact\": %s", k->trips_exact ? "true" : "false");
+    fprintf(out, ", \"trips_exact\": %s, \"trips_bounded\": %s", k->trips_exact ? "true" : "false",
+            k->trips_bounded ? "true" : "false");
 }
 
 void sched_explain_json(FILE *out, const sched_plan *p)

@@ -9,8 +9,11 @@
  * (scalar integer ops of program_id, tensor_dim and constants) for sampled
  * programs of the grid at the representative shape, so a range fn's bounds
  * (causal, sliding window) shorten the loops exactly as they will at run
- * time.  A bound that depends on loaded data cannot be evaluated: that loop
- * counts once and the cost says the trips are not exact. */
+ * time.  A bound that depends on loaded data (a block list's count, a
+ * sequence's length) is taken at the largest value an assert of the
+ * kernel allows it (`assert(count <= MAXB)`): the worst case, which the
+ * kernel's shapes state.  Without such an assert the loop counts once and
+ * the cost says the trips are not exact. */
 #include "sched_model.h"
 #include "sched_pipeline.h"
 
@@ -44,6 +47,8 @@ typedef struct evaluator {
     unsigned *gen;         /* val[id] is current when gen[id] == cur */
     unsigned cur;
     int nvals;
+    bool bound_loads;      /* a loaded scalar takes its asserted maximum (loop bounds) */
+    bool used_bound;       /*   and one did */
 } evaluator;
 
 static int64_t dim_size(const ir_param *p, int d, const sched_shape *s)
@@ -63,11 +68,47 @@ static const ir_param *param_of(const evaluator *e, const ir_value *v)
 
 static bool eval_value(evaluator *e, const ir_value *v, int64_t *out);
 
+/* Does the bool scalar c reach an assert (directly or as a term of `and`s)? */
+static bool asserted(const ir_value *c, int depth)
+{
+    for (const ir_use *u = c->uses; u && depth < 8; u = u->next) {
+        if (u->user->code == IR_OP_ASSERT) return true;
+        if (u->user->code == IR_OP_AND && asserted(u->user->results[0], depth + 1)) return true;
+    }
+    return false;
+}
+
+/* The largest value the kernel's asserts allow the integer scalar v:
+ * `v <= x`, `v < x` (x - 1), `x >= v`, `x > v`, asserted alone or as a term
+ * of an `and`, the least of them.  False if none. */
+static bool asserted_max(evaluator *e, const ir_value *v, int64_t *out)
+{
+    bool found = false;
+    for (const ir_use *u = v->uses; u; u = u->next) {
+        const ir_op *cmp = u->user;
+        int side = cmp->code == IR_OP_CMP_LE || cmp->code == IR_OP_CMP_LT ? 0
+                   : cmp->code == IR_OP_CMP_GE || cmp->code == IR_OP_CMP_GT ? 1 : -1;
+        if (side < 0 || u->index != side || !asserted(cmp->results[0], 0)) continue;
+        int64_t x;
+        if (!eval_value(e, cmp->operands[1 - side], &x)) continue;
+        if (cmp->code == IR_OP_CMP_LT || cmp->code == IR_OP_CMP_GT) x--;
+        if (!found || x < *out) *out = x;
+        found = true;
+    }
+    return found;
+}
+
 static bool eval_def(evaluator *e, const ir_op *op, int64_t *out)
 {
     int64_t a = 0, b = 0, c = 0;
     ir_opcode code = op->code;
     switch (code) {
+    case IR_OP_LOAD:
+        if (!e->bound_loads || op->nresults != 1 || op->results[0]->type.rank != 0 ||
+            !ir_dtype_is_int(op->results[0]->type.dtype) || !asserted_max(e, op->results[0], out))
+            return false;
+        e->used_bound = true;
+        return true;
     case IR_OP_CONST:
         *out = op->attr.cval.i;
         return ir_dtype_is_int(op->results[0]->type.dtype) || op->results[0]->type.dtype == IR_BOOL;
@@ -118,7 +159,8 @@ static bool eval_value(evaluator *e, const ir_value *v, int64_t *out)
     }
     if (!v->def || v->type.rank != 0) return false;   /* arguments: bound by the walk */
     if (!eval_def(e, v->def, out)) return false;
-    if (v->id >= 0 && v->id < e->nvals) {
+    /* What a bound load's maximum gave holds for the loop bound only. */
+    if (!e->bound_loads && v->id >= 0 && v->id < e->nvals) {
         e->val[v->id] = *out;
         e->gen[v->id] = e->cur;
     }
@@ -205,12 +247,29 @@ static void mark_pid0_reads(counter *n, const ir_block *b)
     }
 }
 
+/* A loop's bounds, exact or, where they read data, at its asserted maximum. */
+static bool loop_bounds(counter *n, const ir_op *op, int64_t *lo, int64_t *hi, int64_t *step)
+{
+    evaluator *e = n->e;
+    for (int pass = 0; pass < 2; pass++) {
+        e->bound_loads = pass == 1;
+        e->used_bound = false;
+        bool ok = eval_value(e, op->operands[0], lo) && eval_value(e, op->operands[1], hi) &&
+                  eval_value(e, op->operands[2], step);
+        e->bound_loads = false;
+        if (ok) {
+            n->c->trips_bounded |= e->used_bound;
+            return true;
+        }
+    }
+    return false;
+}
+
 static void count_for(counter *n, const ir_op *op, double mult)
 {
     int64_t lo, hi, step;
     const ir_block *body = op->blocks[0];
-    if (!eval_value(n->e, op->operands[0], &lo) || !eval_value(n->e, op->operands[1], &hi) ||
-        !eval_value(n->e, op->operands[2], &step) || step <= 0) {
+    if (!loop_bounds(n, op, &lo, &hi, &step) || step <= 0) {
         n->c->trips_exact = false;
         if (!has_loop(body)) n->c->inner_iters += mult * n->weight;
         count_block(n, body, mult);

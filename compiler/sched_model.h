@@ -64,6 +64,7 @@ typedef struct sched_cost {
     bool staged_reads;     /* a staged tile of a loop is also read into registers
                               (scheduled IR: sched_staged_reads) */
     bool trips_exact;      /* false: a loop bound could not be evaluated (taken as 1) */
+    bool trips_bounded;    /* a loop bound read data: taken at its asserted maximum */
     int ntensors;
     sched_tensor *tensors; /* kernel parameters that are tensors, in order */
     /* sched_evaluate: the target */

@@ -555,6 +555,39 @@ void ir_op_remove_operand(ir_op *op, int i)
     for (int k = i; k < op->noperands; k++) use_link(op, k);
 }
 
+/* Appends v to op's operands (a copy of the list: v may be read from it). */
+static bool append_operand(ir_op *op, ir_value *v)
+{
+    ir_module *m = op->parent->func->module;
+    ir_value **ops = arena_calloc(m->mem, (size_t)op->noperands + 1, sizeof *ops);
+    if (!ops) return false;
+    if (op->noperands) memcpy(ops, op->operands, (size_t)op->noperands * sizeof *ops);
+    ops[op->noperands] = v;
+    return ir_op_set_operands(op, op->noperands + 1, ops);
+}
+
+ir_value *ir_for_add_carried(ir_op *loop, ir_value *init, ir_value *(*next)(ir_value *arg, void *ctx),
+                             void *ctx)
+{
+    ir_block *body = loop->code == IR_OP_FOR && loop->nblocks == 1 ? loop->blocks[0] : NULL;
+    ir_op *yield = body ? body->last : NULL;
+    if (!yield || yield->code != IR_OP_YIELD || !loop->parent) return NULL;
+    ir_module *m = body->func->module;
+    ir_value *arg = block_add_arg(body, init->type, init->name);
+    ir_value *r = ir_value_new(m, init->type);
+    ir_value **res = arena_calloc(m->mem, (size_t)loop->nresults + 1, sizeof *res);
+    if (!arg || !r || !res) return NULL;
+    ir_value *nv = next(arg, ctx);
+    if (!nv || !append_operand(loop, init) || !append_operand(yield, nv)) return NULL;
+    if (loop->nresults) memcpy(res, loop->results, (size_t)loop->nresults * sizeof *res);
+    r->def = loop;
+    r->index = loop->nresults;
+    r->name = init->name;
+    res[loop->nresults++] = r;
+    loop->results = res;
+    return r;
+}
+
 void ir_op_remove_result(ir_op *op, int i)
 {
     if (i < 0 || i >= op->nresults) return;

@@ -554,6 +554,13 @@ void ir_op_remove_operand(ir_op *op, int i);                    /* later ones sh
 void ir_op_remove_result(ir_op *op, int i);
 void ir_block_remove_arg(ir_block *blk, int i);
 int ir_value_num_uses(const ir_value *v);
+/* Adds a value carried by the for loop `loop`: `init` becomes its last
+ * operand, a new argument `arg` of its body holds it in each iteration,
+ * `next(arg, ctx)` builds the value the body passes on (appended to the
+ * body's yield) and the loop's new last result, returned, is the final
+ * one.  NULL on OOM, or if next fails or loop is not a for with a yield. */
+ir_value *ir_for_add_carried(ir_op *loop, ir_value *init, ir_value *(*next)(ir_value *arg, void *ctx),
+                             void *ctx);
 /* Replaces every use of `from` by an op inside `scope` (recursively) with
  * `to`, through from's use list. */
 void ir_replace_uses(ir_block *scope, ir_value *from, ir_value *to);

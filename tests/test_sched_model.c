@@ -140,6 +140,44 @@ static void pid_dependent_trips_sampled(void **state)
     }
 }
 
+/* A loop bound read from memory (a block list's count) is taken at the
+ * largest value the kernel's asserts allow it (`count <= MB`, `count < MB +
+ * 1` inside an `and`: 8 trips of a [16, 16] load a program); without an
+ * assert the loop counts once and the trips are not exact. */
+static void data_bounds_take_asserted_max(void **state)
+{
+    (void)state;
+    const char *tmpl =
+        "kernel k(x: tensor<f32>[R, 16], n: tensor<i32>[4], y: out tensor<f32>[R, 16], const MB: int)\n"
+        "    grid(4)\n"
+        "{\n"
+        "    let rows = arange(16);\n"
+        "    let count = load(n[program_id(0)]);\n"
+        "    %s\n"
+        "    var acc = zeros([16, 16]);\n"
+        "    for i in range(count) {\n"
+        "        acc = acc + load(x[i * 16 + rows, :]);\n"
+        "    }\n"
+        "    store(y[rows, :], acc);\n"
+        "}\n";
+    const char *asserts[] = {"assert(count <= MB, \"too many\");",
+                             "assert((count >= 0) & (count < MB + 1), \"out of range\");", ""};
+    const char *defs[] = {"R=1024", "MB=8"};
+    const double trips[] = {8, 8, 1};
+    for (int i = 0; i < 3; i++) {
+        char src[1024];
+        snprintf(src, sizeof src, tmpl, asserts[i]);
+        tc_unit *u = compile("bounds.tile", src, "k", defs, 2);
+        sched_shape s = shape_of(defs, 2);
+        sched_cost c;
+        assert_int_equal(sched_analyze(u->kernel, 4, &s, &u->mem, &c), TILE_OK);
+        assert_true(c.tensors[0].read_bytes == 4 * trips[i] * 16 * 16 * 4);
+        assert_true(c.trips_exact == (i < 2));
+        assert_true(c.trips_bounded == (i < 2));
+        tc_unit_free(u);
+    }
+}
+
 /* The model's shared memory is codegen's allocation plus the stages. */
 static void smem_follows_codegen(void **state)
 {
@@ -536,6 +574,41 @@ static void compile_failures_are_reasons(void **state)
     tc_unit_free(u);
 }
 
+/* Where the kernel's asserts take no candidate from 16 up (a step that
+ * must divide a layout's 4-key blocks), the search tries 1..8. */
+static const char *small_src =
+    "kernel small(x: tensor<f32>[M, 64], y: out tensor<f32>[M, 64], const BN: int,\n"
+    "             const BK: int = auto) grid(cdiv(M, BN))\n"
+    "{\n"
+    "    static_assert(BN % BK == 0, \"BK must divide BN\");\n"
+    "    for t in range(BN / BK) {\n"
+    "        let rows = program_id(0) * BN + t * BK + arange(BK);\n"
+    "        store(y[rows, :], load(x[rows, :]) * 2.0);\n"
+    "    }\n"
+    "}\n";
+
+static void small_candidates_where_none_compiles(void **state)
+{
+    (void)state;
+    const char *defs[] = {"BN=4", "M=256"};
+    tc_options o = {.kernel = "small", .defines = defs, .ndefines = 2, .opt_level = 1};
+    tc_unit *u = NULL;
+    assert_int_equal(tc_compile(&u, "small.tile", small_src, &o), TILE_OK);
+    const sched_plan *p = tc_unit_plan(u, "small");
+    assert_non_null(p);
+    assert_true(p->best >= 0);
+    assert_true(p->cand[p->best].values[0] >= 1 && p->cand[p->best].values[0] <= 4);
+    for (int i = 0; i < p->ncand; i++) assert_true(p->cand[i].values[0] <= 8);
+    tc_unit_free(u);
+    /* With BN = 64 the usual candidates, from 16. */
+    const char *big[] = {"BN=64", "M=256"};
+    o.defines = big;
+    assert_int_equal(tc_compile(&u, "small.tile", small_src, &o), TILE_OK);
+    p = tc_unit_plan(u, "small");
+    assert_true(p->best >= 0 && p->cand[p->best].values[0] >= 16);
+    tc_unit_free(u);
+}
+
 /* The same input gives the same choice, pruned or exhaustive. */
 static void deterministic_and_pruning_exact(void **state)
 {
@@ -587,6 +660,8 @@ int main(void)
         cmocka_unit_test(flash_fwd_bytes_and_flops),
         cmocka_unit_test(causal_range_shortens_loops),
         cmocka_unit_test(pid_dependent_trips_sampled),
+        cmocka_unit_test(data_bounds_take_asserted_max),
+        cmocka_unit_test(small_candidates_where_none_compiles),
         cmocka_unit_test(smem_follows_codegen),
         cmocka_unit_test(rejection_reasons),
         cmocka_unit_test(latency_closed_form),

@@ -936,7 +936,7 @@ static int compile_file(const char *path, const char *const *defs, int ndefs, bo
         fd[i].value = eq + 1;
     }
     static const fe_auto_value autos[] = {{NULL, "BM", 32}, {NULL, "BN", 32}, {NULL, "B", 32},
-                                          {NULL, "BE", 32}, {NULL, "BD", 32}};
+                                          {NULL, "BE", 32}, {NULL, "BD", 32}, {NULL, "BK", 16}};
     fe_options o = {.defines = fd, .ndefines = ndefs, .auto_values = autos,
                     .nauto_values = sizeof autos / sizeof autos[0]};
     tile_status st = fe_compile(u.m, path, NULL, NULL, &o);
