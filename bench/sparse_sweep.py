@@ -8,6 +8,9 @@ SDPA with the explicit mask before it is timed.  On the GPU machine:
 
     python3 bench/sparse_sweep.py --lib build-gpu/libtile.so [--dims 64,128]
         [--cfgs BN:BK:WARPS,...]      (WARPS 0, BK 0: the compiler's choice)
+    python3 bench/sparse_sweep.py --window [--cfgs BM:BN:WARPS,...]
+        (the other mask of the bench: flash_fwd with sliding_window(W: 1024, S: 4);
+         BM 0: the compiler's tiles)
 """
 import argparse
 import math
@@ -38,9 +41,12 @@ def main():
     ap.add_argument("--lib", default="build-gpu/libtile.so")
     ap.add_argument("--length", type=int, default=4096)
     ap.add_argument("--dims", default="64,128")
-    ap.add_argument("--cfgs", default="64:0:0,64:0:4,64:0:8,128:0:0,128:128:8,128:64:0,128:64:4,128:64:8")
+    ap.add_argument("--cfgs", default=ap_default_cfgs())
     ap.add_argument("--no-flex", action="store_true")
+    ap.add_argument("--window", action="store_true", help="flash_fwd's sliding window with sinks instead")
     args = ap.parse_args()
+    if args.window:
+        return window(args)
     torch.cuda.init()
     from torch.nn.attention.flex_attention import create_block_mask, flex_attention
     flex = None if args.no_flex else torch.compile(flex_attention, dynamic=False)
@@ -92,6 +98,64 @@ def main():
             print(f"{D:>4} {bn:>4} {bk or bn:>4} {warps or 'auto':>5} {ms:8.3f} {flops / ms * 1e-9:8.1f} {ratio}",
                   flush=True)
     return 0
+
+
+def window(args):
+    """flash_fwd with bench_attn's sliding window with sinks over hand-set BM, BN, warps."""
+    torch.cuda.init()
+    from torch.nn.attention.flex_attention import create_block_mask, flex_attention
+    flex = None if args.no_flex else torch.compile(flex_attention, dynamic=False)
+    cfgs = args.cfgs if args.cfgs != ap_default_cfgs() else "0:0:0,128:64:4,128:32:4,256:32:8,128:128:8,64:64:4"
+    tiles = {}
+    L = args.length
+    W, S = ba.WINDOW, ba.SINKS
+    print(f"{'D':>4} {'BM':>4} {'BN':>4} {'warps':>5} {'ms':>8} {'TFLOP/s':>8} {'x flex':>7}")
+    for D in (int(d) for d in args.dims.split(",")):
+        Z, H, q, k, v, _ = inputs(L, D)
+        scale = 1 / math.sqrt(D)
+
+        def mask_mod(b, h, i, j):
+            return (j <= i) & ((i - j < W) | (j < S))
+        bm = create_block_mask(mask_mod, None, None, L, L, device="cuda")
+        flops = 4 * Z * H * L * L * D * bm.to_dense().float().mean().item()
+        i = torch.arange(L, device="cuda")
+        ref = F.scaled_dot_product_attention(q[:1, :2], k[:1, :2], v[:1, :2],
+                                             attn_mask=mask_mod(None, None, i[:, None], i[None, :]), scale=scale)
+        flex_ms = None
+        if flex is not None:
+            flex(q, k, v, block_mask=bm, scale=scale)
+            flex_ms = ba.bench_ms(lambda: flex(q, k, v, block_mask=bm, scale=scale))
+            print(f"{D:>4} {'flex':>15} {flex_ms:8.3f} {flops / flex_ms * 1e-9:8.1f}", flush=True)
+        o = torch.empty_like(q)
+        lse = torch.empty(Z, H, L, device="cuda", dtype=torch.float32)
+        for cfg in cfgs.split(","):
+            bmv, bnv, warps = (int(x) for x in cfg.split(":"))
+            tile = tiles.setdefault(warps, ba.Tile(args.lib, num_warps=warps))
+            consts = {"D": D, "T": "bf16", "mask": f"sliding_window(W: {W}, S: {S})"}
+            if bmv:
+                consts.update(BM=bmv, BN=bnv)
+            try:
+                kern = tile.kernel("attention/flash_fwd.tile", "flash_fwd", consts)
+                a = kern.args(q=q, k=k, v=v, o=o, lse=lse, scale=scale)
+                o.fill_(float("nan"))
+                kern.launch(a)
+                tile.sync()
+            except Exception as e:  # noqa: BLE001 - a failing config is a row
+                print(f"{D:>4} {bmv:>4} {bnv:>4} {warps or 'auto':>5}  failed: {str(e).splitlines()[0][:100]}")
+                continue
+            err = ba.rel_err(o[:1, :2], ref)
+            if not err < 2e-2:
+                print(f"{D:>4} {bmv:>4} {bnv:>4} {warps or 'auto':>5}  WRONG rel_err {err:.1e}")
+                continue
+            ms = ba.bench_ms(lambda: kern.launch(a))
+            ratio = f"{flex_ms / ms:7.2f}" if flex_ms else ""
+            print(f"{D:>4} {bmv or 'auto':>4} {bnv or 'auto':>4} {warps or 'auto':>5} {ms:8.3f} "
+                  f"{flops / ms * 1e-9:8.1f} {ratio}", flush=True)
+    return 0
+
+
+def ap_default_cfgs():
+    return "64:0:0,64:0:4,64:0:8,128:0:0,128:128:8,128:64:0,128:64:4,128:64:8"
 
 
 if __name__ == "__main__":
