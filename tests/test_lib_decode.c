@@ -320,6 +320,44 @@ static void test_merge_alone(void **state)
     combine_alone("decode_merge", "T=f32,D=64,BS=1");
 }
 
+/* A sequence longer than its block table's MAXP pages stops the launch
+ * with the assert's message (it read block-table entry 0 past the row). */
+static void test_seq_len_past_table(void **state)
+{
+    (void)state;
+    enum { Z = 1, H = 4, HK = 2, D = 16, PS = 4, P = 3, MAXP = 2, S = 2 };
+    th_tensor q = th_tensor_new(IR_F32, TH_DIMS(Z, H, D), NULL);
+    th_tensor kc = th_tensor_new(IR_F32, TH_DIMS(P, PS, HK, D), NULL);
+    th_tensor slots = th_tensor_new(IR_F32, TH_DIMS(P * PS, HK, D), NULL);
+    th_tensor table = th_tensor_new(IR_I32, TH_DIMS(Z, MAXP), NULL);
+    th_tensor lens = th_tensor_new(IR_I32, TH_DIMS(Z), NULL);
+    th_tensor op = th_tensor_new(IR_F32, TH_DIMS(Z, H, S, D), NULL);
+    th_tensor lp = th_tensor_new(IR_F32, TH_DIMS(Z, H, S), NULL);
+    th_tensor_set_i32(&table, (const int32_t[MAXP]){0, 1});
+    th_tensor_set_i32(&lens, (const int32_t[Z]){MAXP * PS + 1});
+    const char *want = "seq_lens[z] must be in [0, MAXP * PS]: block_table holds MAXP pages";
+    const th_arg split[] = {TH_T("q", &q), TH_T("k_cache", &kc), TH_T("v_cache", &kc),
+                            TH_T("block_table", &table), TH_T("seq_lens", &lens), TH_T("o_part", &op),
+                            TH_T("lse_part", &lp), TH_S("scale", 1)};
+    const th_arg gqa[] = {TH_T("q", &q), TH_T("k_slots", &slots), TH_T("v_slots", &slots),
+                          TH_T("block_table", &table), TH_T("seq_lens", &lens), TH_T("o_part", &op),
+                          TH_T("lse_part", &lp), TH_S("scale", 1)};
+    struct { const char *kernel, *defines; const th_arg *args; } cases[] = {
+        {"decode_split", "T=f32,D=16,PS=4,S=2", split},
+        {"decode_gqa", "T=f32,D=16,G=2,PS=4", gqa},
+    };
+    for (int c = 0; c < 2; c++) {
+        th_kernel kern;
+        assert_true(th_compile(&kern, FILE_DECODE, cases[c].kernel, cases[c].defines));
+        assert_false(th_launch(&kern, cases[c].args, 8));
+        char *err = diag_render(&kern.unit->diags, &kern.unit->mem);
+        if (!strstr(err, want)) fail_msg("%s: want '%s' in:\n%s", cases[c].kernel, want, err);
+        th_kernel_free(&kern);
+    }
+    th_tensor_free(&q), th_tensor_free(&kc), th_tensor_free(&slots), th_tensor_free(&table);
+    th_tensor_free(&lens), th_tensor_free(&op), th_tensor_free(&lp);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -333,6 +371,7 @@ int main(void)
         cmocka_unit_test(test_random_sweep_f32),
         cmocka_unit_test(test_combine_alone),
         cmocka_unit_test(test_merge_alone),
+        cmocka_unit_test(test_seq_len_past_table),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
