@@ -418,6 +418,44 @@ static void test_print_control(void **state)
         "}\n");
 }
 
+/* ir_for_add_carried: the loop gains an operand, a body argument, a yield
+ * operand and a result, all of init's type, and stays valid. */
+static ir_value *doubled(ir_value *arg, void *ctx)
+{
+    ir_builder *lb = ctx;
+    return ir_binary(lb, IR_OP_ADD, arg, arg);
+}
+
+static void test_for_add_carried(void **state)
+{
+    fx *t = *state;
+    ir_func *f = build_control_fn(t);
+    ir_op *loop = f->body->first;
+    while (loop && loop->code != IR_OP_FOR) loop = loop->next;
+    assert_non_null(loop);
+    ir_builder lb = {.m = t->m, .block = loop->blocks[0], .before = loop->blocks[0]->last};
+    ir_value *zero = f->body->first->results[0];   /* %0 = const 0 : i32 */
+    ir_value *r = ir_for_add_carried(loop, zero, doubled, &lb);
+    assert_non_null(r);
+    assert_int_equal(loop->noperands, 5);
+    assert_int_equal(loop->nresults, 2);
+    assert_ptr_equal(loop->results[1], r);
+    assert_int_equal(r->index, 1);
+    assert_ptr_equal(r->def, loop);
+    ir_block *body = loop->blocks[0];
+    assert_int_equal(body->nargs, 3);
+    assert_int_equal(body->args[2]->type.dtype, IR_I32);
+    ir_op *y = body->last;
+    assert_int_equal(y->noperands, 2);
+    assert_int_equal(y->operands[1]->def->code, IR_OP_ADD);
+    assert_ptr_equal(y->operands[1]->def->operands[0], body->args[2]);
+    assert_int_equal(ir_verify_module(t->m, "test"), TILE_OK);
+    /* Not a for: nothing added. */
+    ir_op *wh = loop->next;
+    while (wh && wh->code != IR_OP_WHILE) wh = wh->next;
+    assert_null(ir_for_add_carried(wh, zero, doubled, &lb));
+}
+
 static void test_print_consts_and_attrs(void **state)
 {
     fx *t = *state;
@@ -1617,6 +1655,7 @@ int main(void)
         T(test_walk_post),
         T(test_print_kernel),
         T(test_print_control),
+        T(test_for_add_carried),
         T(test_print_consts_and_attrs),
         T(test_print_masked_load_and_module),
         T(test_verify_good),
