@@ -32,6 +32,9 @@ typedef struct tc_options {
     const fe_auto_value *auto_values;
     int nauto_values;
     bool sched_exhaustive;         /* cost every candidate exactly (--explain), no pruning */
+    /* Set by tc_compile for the scheduler's candidates (their parse trees
+     * live in the outer unit): leave NULL. */
+    struct fe_parse_cache *parse_cache;
 } tc_options;
 
 struct sched_plan;

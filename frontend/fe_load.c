@@ -293,6 +293,57 @@ static void load_import(loader *L, const loaded_file *importer, const ast_item *
     load_file(L, found, NULL, it->loc);
 }
 
+/* ---- the parse cache ---------------------------------------------------- */
+
+typedef struct cached_file {
+    const char *path, *text;     /* the cache's copies: the tree's locations point here */
+    size_t len;
+    ast_file *ast;
+} cached_file;
+
+struct fe_parse_cache {
+    arena *mem;
+    ptr_vec files;               /* cached_file* */
+};
+
+fe_parse_cache *fe_parse_cache_new(arena *mem)
+{
+    fe_parse_cache *c = arena_calloc(mem, 1, sizeof *c);
+    if (c) c->mem = mem;
+    return c;
+}
+
+static const cached_file *cache_find(const fe_parse_cache *c, const src_file *sf)
+{
+    for (int i = 0; c && i < c->files.len; i++) {
+        const cached_file *f = c->files.items[i];
+        if (f->len == sf->len && strcmp(f->path, sf->path) == 0 && memcmp(f->text, sf->text, sf->len) == 0)
+            return f;
+    }
+    return NULL;
+}
+
+/* sf's tree: the cached one, else parsed (into the cache when there is one
+ * and the file parses without errors). */
+static ast_file *parse_source(fe_ctx *cx, const src_file *sf)
+{
+    fe_parse_cache *c = cx->opts ? cx->opts->parse_cache : NULL;
+    const cached_file *hit = cache_find(c, sf);
+    if (hit) return hit->ast;
+    if (!c) return fe_parse(cx->mem, cx->d, sf->path, sf->text, sf->len);
+    cached_file *f = arena_calloc(c->mem, 1, sizeof *f);
+    char *path = arena_strdup(c->mem, sf->path), *text = arena_strndup(c->mem, sf->text, sf->len);
+    if (!f || !path || !text) {
+        fe_oom(cx);
+        return NULL;
+    }
+    int errors_before = cx->d->nerrors;
+    *f = (cached_file){.path = path, .text = text, .len = sf->len,
+                       .ast = fe_parse(c->mem, cx->d, path, text, sf->len)};
+    if (f->ast && cx->d->nerrors == errors_before && ptr_vec_push(c->mem, &c->files, f)) fe_oom(cx);
+    return f->ast;
+}
+
 static void load_file(loader *L, const char *path, const char *text, src_loc from)
 {
     fe_ctx *cx = L->cx;
@@ -317,7 +368,7 @@ static void load_file(loader *L, const char *path, const char *text, src_loc fro
     }
     lf->path = sf->path;
     int errors_before = cx->d->nerrors;
-    ast_file *af = fe_parse(cx->mem, cx->d, sf->path, sf->text, sf->len);
+    ast_file *af = parse_source(cx, sf);
     if (!af || cx->d->nerrors > errors_before) {
         L->failed = true;
         L->syntax = true;

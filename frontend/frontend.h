@@ -31,6 +31,14 @@ typedef struct fe_auto_const {
     src_loc loc;               /* the `auto` in the source */
 } fe_auto_const;
 
+/* Parsed sources, shared by the compilations of one search (the
+ * scheduler's candidates compile the same files with other constants): a
+ * file is parsed once and its syntax tree, which lowering only reads, is
+ * reused while its text is the same.  It lives in the arena it was made in,
+ * which must outlive every compilation that uses it. */
+typedef struct fe_parse_cache fe_parse_cache;
+fe_parse_cache *fe_parse_cache_new(arena *mem);
+
 typedef struct fe_options {
     const char *const *include_dirs;   /* searched after the importing file's folder */
     int ninclude;
@@ -54,6 +62,7 @@ typedef struct fe_options {
     const fe_auto_value *auto_values;
     int nauto_values;
     ptr_vec *auto_report;
+    fe_parse_cache *parse_cache;       /* NULL: every file parsed anew */
 } fe_options;
 
 /* Parses, checks and lowers kernel `kernel` of `path` (a kernel or a

@@ -1179,6 +1179,55 @@ static void text_with_a_nul(void **state)
     done(&u);
 }
 
+/* A parse cache (fe_parse_cache, shared by the scheduler's candidate
+ * compiles) gives the same IR as parsing anew, follows a changed text, and
+ * keeps no file that did not parse: its error comes again. */
+static char *compile_cached(fe_parse_cache *cache, const char *src, tile_status *st)
+{
+    unit u;
+    arena_init(&u.mem);
+    diag_init(&u.diags, &u.mem);
+    u.m = ir_module_new(&u.mem, &u.diags);
+    fe_options o = {.parse_cache = cache};
+    *st = fe_compile(u.m, "t.tile", src, "k", &o);
+    char *text = *st == TILE_OK ? print_module(u.m) : strdup(diag_render(&u.diags, &u.mem));
+    done(&u);
+    return text;
+}
+
+static void parse_cache_reuses_and_follows_text(void **state)
+{
+    (void)state;
+    arena mem;
+    arena_init(&mem);
+    fe_parse_cache *cache = fe_parse_cache_new(&mem);
+    assert_non_null(cache);
+    const char *a = "kernel k(x: out tensor<f32>[4]) grid(1) { store(x[arange(4)], full([4], 1.0)); }\n";
+    const char *b = "kernel k(x: out tensor<f32>[4]) grid(1) { store(x[arange(4)], full([4], 2.0)); }\n";
+    const char *bad = "kernel k(x: out tensor<f32>[4]) grid(1) { store(x[arange(4)], ; }\n";
+    tile_status st;
+    char *fresh = compile_cached(NULL, a, &st);
+    assert_int_equal(st, TILE_OK);
+    for (int i = 0; i < 2; i++) {   /* parsed into the cache, then taken from it */
+        char *cached = compile_cached(cache, a, &st);
+        assert_int_equal(st, TILE_OK);
+        assert_string_equal(cached, fresh);
+        free(cached);
+    }
+    char *other = compile_cached(cache, b, &st);
+    assert_int_equal(st, TILE_OK);
+    assert_non_null(strstr(other, "2.0"));
+    assert_null(strstr(other, "1.0"));
+    for (int i = 0; i < 2; i++) {
+        char *err = compile_cached(cache, bad, &st);
+        assert_int_equal(st, TILE_ERR_SYNTAX);
+        assert_non_null(strstr(err, "t.tile:1:"));
+        free(err);
+    }
+    free(fresh), free(other);
+    arena_free(&mem);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1210,6 +1259,7 @@ int main(void)
         cmocka_unit_test(deep_nesting_is_bounded),
         cmocka_unit_test(many_globals),
         cmocka_unit_test(text_with_a_nul),
+        cmocka_unit_test(parse_cache_reuses_and_follows_text),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
