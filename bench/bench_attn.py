@@ -137,6 +137,14 @@ def bench_ms(fn):
     return sorted(times)[len(times) // 2]
 
 
+def launches(*steps):
+    """One callable launching each (kernel, args) in order: a chain of kernels timed as one."""
+    def run():
+        for kern, a in steps:
+            kern.launch(a)
+    return run
+
+
 def record(group, config, who, value, unit, note=""):
     rows.append((group, config, who, value, unit, note))
     shown = f"{value:8.1f} {unit}" if value is not None else f"{'-':>8s} {unit}"
@@ -311,11 +319,7 @@ def bench_backward(tile, L, D, causal, flex):
         a_kv = dkdv.args(q=q, k=k, v=v, dout=do, lse=lse, delta=delta, dk=dk, dv=dv, scale=scale)
         a_q = dqk.args(q=q, k=k, v=v, dout=do, lse=lse, delta=delta, dq=dq, scale=scale)
 
-        def ours():
-            pre.launch(a_pre)
-            dkdv.launch(a_kv)
-            dqk.launch(a_q)
-        return ours
+        return launches((pre, a_pre), (dkdv, a_kv), (dqk, a_q))
     check_and_time("bwd", cfg, "tile", prepare=prepare, work=flops, tol=2e-2,
                    check=lambda: {"dq": rel_err(dq, qr.grad), "dk": rel_err(dk, kr.grad), "dv": rel_err(dv, vr.grad)})
     for backend, who in (("FLASH_ATTENTION", "sdpa-flash"), ("CUDNN_ATTENTION", "sdpa-cudnn")):
@@ -401,11 +405,7 @@ def bench_scores(tile, L, D, flex_on):
             a_kv = dkdv.args(q=q, k=k, v=v, dout=do, lse=lse, delta=delta, dk=dk, dv=dv, scale=scale, **caps)
             a_q = dqk.args(q=q, k=k, v=v, dout=do, lse=lse, delta=delta, dq=dq, scale=scale, **caps)
 
-            def ours():
-                pre.launch(a_pre)
-                dkdv.launch(a_kv)
-                dqk.launch(a_q)
-            return ours
+            return launches((pre, a_pre), (dkdv, a_kv), (dqk, a_q))
         if check_and_time("sc-fwd", cfg, "tile", prepare=prep_fwd, work=fwd_flops,
                           check=lambda ref=ref: {"O rel_err": rel_err(o, ref)}) is not None:
             check_and_time("sc-bwd", cfg, "tile", prepare=prep_bwd, work=2.5 * fwd_flops, tol=2e-2,
@@ -772,11 +772,7 @@ def bench_lightning(tile, L, fla):
             a2 = k_scan.args(kv_chunk=kv_chunk, decay=dec, kv_in=kv_in)
             a3 = k_out.args(q=q, k=k, v=v, decay=dec, kv_in=kv_in, o=oc)
 
-            def chain():
-                k_state.launch(a1)
-                k_scan.launch(a2)
-                k_out.launch(a3)
-            return chain
+            return launches((k_state, a1), (k_scan, a2), (k_out, a3))
         check_and_time("linear", cfg, f"tile-chain CH={CH}", prepare=prepare_chain, work=work, unit="Mtok/s",
                        tol=2e-2, check=lambda oc=oc: rel_err(oc[0, :2, :4096], ref))
         del oc
@@ -802,10 +798,7 @@ def bench_lightning(tile, L, fla):
             parts["states"] = lambda: k_states.launch(a1)
             parts["out"] = lambda: k_out.launch(a2)
 
-            def chain():
-                k_states.launch(a1)
-                k_out.launch(a2)
-            return chain
+            return launches((k_states, a1), (k_out, a2))
 
         def split_note(ms, parts=parts):
             return ", ".join(f"{n} {bench_ms(f):.3f} ms" for n, f in parts.items())
@@ -1012,10 +1005,7 @@ def bench_duo_decode(tile, Z, L, D=128, sinks_window=(DUO_SINKS, DUO_WINDOW), PS
                         o_part=o_part, lse_part=lse_part, scale=scale)
         a2 = comb.args(o_part=o_part, lse_part=lse_part, o=o, lse=lse)
 
-        def ours():
-            split.launch(a1)
-            comb.launch(a2)
-        return ours
+        return launches((split, a1), (comb, a2))
     check_and_time("duo-dec", cfg, "tile", prepare=prepare, work=kv_bytes, unit="GB/s",
                    check=lambda: rel_err(o, duo_ref), note=lambda ms: f"NS={NS}, {HK // 2}/{HK} KV groups streaming")
     o_dense = torch.full((Z, H, D), float("nan"), device=DEV, dtype=torch.bfloat16)
@@ -1241,10 +1231,7 @@ def bench_decode(tile, Z, L, D, PS=16, H=32, HK=8):
             a2 = comb.args(o_part=o_part, lse_part=lse_part, o=o, lse=lse)
             timed["split"] = lambda: split.launch(a1)
 
-            def ours():
-                split.launch(a1)
-                comb.launch(a2)
-            return ours
+            return launches((split, a1), (comb, a2))
 
         def note(ms, timed=timed):
             gbps = kv_bytes / (ms * 1e-3) * 1e-9

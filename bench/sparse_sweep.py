@@ -79,25 +79,33 @@ def main():
             consts = {"D": D, "T": "bf16", "BM": LAYOUT_BLOCK, "BN": bn}
             if bk:
                 consts["BK"] = bk
-            try:
+
+            def make(consts=consts, bn=bn):
                 kern = tile.kernel("attention/block_sparse.tile", "block_sparse_fwd", consts)
                 kv_idx, kv_cnt = ba.sparse_lists(keep, Z, LAYOUT_BLOCK // bn)
-                a = kern.args(q=q, k=k, v=v, kv_idx=kv_idx, kv_cnt=kv_cnt, o=o, lse=lse, scale=scale)
-                o.fill_(float("nan"))
-                kern.launch(a)
-                tile.sync()
-            except Exception as e:  # noqa: BLE001 - a failing config is a row
-                print(f"{D:>4} {bn:>4} {bk or bn:>4} {warps or 'auto':>5}  failed: {str(e).splitlines()[0][:100]}")
-                continue
-            err = ba.rel_err(o[:1, :2], ref)
-            if not err < 2e-2:
-                print(f"{D:>4} {bn:>4} {bk or bn:>4} {warps or 'auto':>5}  WRONG rel_err {err:.1e}")
-                continue
-            ms = ba.bench_ms(lambda: kern.launch(a))
-            ratio = f"{flex_ms / ms:7.2f}" if flex_ms else ""
-            print(f"{D:>4} {bn:>4} {bk or bn:>4} {warps or 'auto':>5} {ms:8.3f} {flops / ms * 1e-9:8.1f} {ratio}",
-                  flush=True)
+                return kern, kern.args(q=q, k=k, v=v, kv_idx=kv_idx, kv_cnt=kv_cnt, o=o, lse=lse, scale=scale)
+            time_row(f"{D:>4} {bn:>4} {bk or 'auto':>4} {warps or 'auto':>5}", tile, make, o, ref, flops, flex_ms)
     return 0
+
+
+def time_row(label, tile, make, o, ref, flops, flex_ms):
+    """One configuration: compiled and launched by make() -> (kernel, args), o checked
+    against ref (batch 0, heads 0-1) after poisoning, then timed; one printed row."""
+    try:
+        kern, a = make()
+        o.fill_(float("nan"))
+        kern.launch(a)
+        tile.sync()
+    except Exception as e:  # noqa: BLE001 - a failing config is a row
+        print(f"{label}  failed: {str(e).splitlines()[0][:100]}")
+        return
+    err = ba.rel_err(o[:1, :2], ref)
+    if not err < 2e-2:
+        print(f"{label}  WRONG rel_err {err:.1e}")
+        return
+    ms = ba.bench_ms(lambda: kern.launch(a))
+    ratio = f"{flex_ms / ms:7.2f}" if flex_ms else ""
+    print(f"{label} {ms:8.3f} {flops / ms * 1e-9:8.1f} {ratio}", flush=True)
 
 
 def window(args):
@@ -134,23 +142,12 @@ def window(args):
             consts = {"D": D, "T": "bf16", "mask": f"sliding_window(W: {W}, S: {S})"}
             if bmv:
                 consts.update(BM=bmv, BN=bnv)
-            try:
+
+            def make(consts=consts):
                 kern = tile.kernel("attention/flash_fwd.tile", "flash_fwd", consts)
-                a = kern.args(q=q, k=k, v=v, o=o, lse=lse, scale=scale)
-                o.fill_(float("nan"))
-                kern.launch(a)
-                tile.sync()
-            except Exception as e:  # noqa: BLE001 - a failing config is a row
-                print(f"{D:>4} {bmv:>4} {bnv:>4} {warps or 'auto':>5}  failed: {str(e).splitlines()[0][:100]}")
-                continue
-            err = ba.rel_err(o[:1, :2], ref)
-            if not err < 2e-2:
-                print(f"{D:>4} {bmv:>4} {bnv:>4} {warps or 'auto':>5}  WRONG rel_err {err:.1e}")
-                continue
-            ms = ba.bench_ms(lambda: kern.launch(a))
-            ratio = f"{flex_ms / ms:7.2f}" if flex_ms else ""
-            print(f"{D:>4} {bmv or 'auto':>4} {bnv or 'auto':>4} {warps or 'auto':>5} {ms:8.3f} "
-                  f"{flops / ms * 1e-9:8.1f} {ratio}", flush=True)
+                return kern, kern.args(q=q, k=k, v=v, o=o, lse=lse, scale=scale)
+            time_row(f"{D:>4} {bmv or 'auto':>4} {bnv or 'auto':>4} {warps or 'auto':>5}", tile, make, o, ref,
+                     flops, flex_ms)
     return 0
 
 

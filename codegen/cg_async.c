@@ -205,9 +205,8 @@ void cg_read_buffer(cg_ctx *g, ir_op *op)
     if (!out) return;
     ir_dtype t = r->type.dtype;
     int es = ir_dtype_size(t);
-    int w = l->order[0] == 1 ? m->vec : 1;
+    int w = l->order[0] == 1 && m->vec > 1 ? m->vec : 1;
     while (w > 1 && (w * es > 16 || l->vec % w != 0 || m->nregs % w != 0)) w /= 2;
-    if (w < 1) w = 1;
     LLVMTypeRef et = cg_type(g, t), vt = LLVMVectorType(et, (unsigned)w);
     LLVMTypeRef p3 = LLVMPointerTypeInContext(g->ctx, 3);
     for (int k = 0; k < m->nregs && g->status == TILE_OK; k += w) {

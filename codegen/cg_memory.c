@@ -207,7 +207,6 @@ static bool row_uniform_mask(const mem_access *a)
     return src->rank == t->rank && t->rank > 0 && src->shape[t->rank - 1] == 1;
 }
 
-/* Elements per 16-byte (or smaller) chunk when the view allows vectors. */
 /* Is integer scalar s a multiple of w by its construction (a constant, a
  * product with one, a sum of such)? */
 static bool multiple_of(const ir_value *s, int w, int depth)
@@ -242,6 +241,7 @@ static bool contiguous_index(const ir_value *ix, int w)
     return false;
 }
 
+/* Elements per 16-byte (or smaller) chunk when the view allows vectors. */
 static int vector_width(const mem_access *a)
 {
     const cg_map *m = a->m;

@@ -399,17 +399,10 @@ static void find_index_loads(pipe_loop *p)
                 chain |= p->slice[j]->operands[o]->def == op;
         p->idx_chain[i] = chain;
     }
-    /* One level: nothing an index load reads is another one's result. */
-    for (int i = 0; i < p->nslice; i++) {
-        if (!p->idx_chain[i] || p->slice[i]->code == IR_OP_LOAD) continue;
-        for (int o = 0; o < p->slice[i]->noperands; o++) {
+    /* One level: nothing in an index load's chain reads another's result. */
+    for (int i = 0; i < p->nslice; i++)
+        for (int o = 0; p->idx_chain[i] && o < p->slice[i]->noperands; o++) {
             const ir_op *d = p->slice[i]->operands[o]->def;
-            if (d && d->code == IR_OP_LOAD && d->parent == p->body) goto none;
-        }
-    }
-    for (int k = 0; k < p->nidx; k++)
-        for (int o = 0; o < p->idx[k]->noperands; o++) {
-            const ir_op *d = p->idx[k]->operands[o]->def;
             if (d && d->code == IR_OP_LOAD && d->parent == p->body) goto none;
         }
     return;
