@@ -11,6 +11,10 @@ SDPA with the explicit mask before it is timed.  On the GPU machine:
     python3 bench/sparse_sweep.py --window [--cfgs BM:BN:WARPS,...]
         (the other mask of the bench: flash_fwd with sliding_window(W: 1024, S: 4);
          BM 0: the compiler's tiles)
+    python3 bench/sparse_sweep.py --fwd causal|none [--cfgs BM:BN:WARPS,...]
+        (flash_fwd_causal, or flash_fwd without a mask, next to SDPA's FLASH
+         backend (FlashAttention-2) instead of Flex: the forward's side of the
+         scheduler's choice)
 """
 import argparse
 import math
@@ -44,9 +48,10 @@ def main():
     ap.add_argument("--cfgs", default=ap_default_cfgs())
     ap.add_argument("--no-flex", action="store_true")
     ap.add_argument("--window", action="store_true", help="flash_fwd's sliding window with sinks instead")
+    ap.add_argument("--fwd", choices=["window", "causal", "none"], help="flash_fwd with this mask instead")
     args = ap.parse_args()
-    if args.window:
-        return window(args)
+    if args.window or args.fwd:
+        return forward(args, args.fwd or "window")
     torch.cuda.init()
     from torch.nn.attention.flex_attention import create_block_mask, flex_attention
     flex = None if args.no_flex else torch.compile(flex_attention, dynamic=False)
@@ -108,46 +113,66 @@ def time_row(label, tile, make, o, ref, flops, flex_ms):
     print(f"{label} {ms:8.3f} {flops / ms * 1e-9:8.1f} {ratio}", flush=True)
 
 
-def window(args):
-    """flash_fwd with bench_attn's sliding window with sinks over hand-set BM, BN, warps."""
+def forward(args, mask):
+    """flash_fwd over hand-set BM, BN, warps: with bench_attn's sliding window with
+    sinks (against Flex on the same mask), causal or unmasked (against SDPA's
+    FLASH backend, FlashAttention-2; the ratio column is then x FA2)."""
     torch.cuda.init()
     from torch.nn.attention.flex_attention import create_block_mask, flex_attention
-    flex = None if args.no_flex else torch.compile(flex_attention, dynamic=False)
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+    flex = None if args.no_flex or mask != "window" else torch.compile(flex_attention, dynamic=False)
     cfgs = args.cfgs if args.cfgs != ap_default_cfgs() else "0:0:0,128:64:4,128:32:4,256:32:8,128:128:8,64:64:4"
     tiles = {}
     L = args.length
     W, S = ba.WINDOW, ba.SINKS
-    print(f"{'D':>4} {'BM':>4} {'BN':>4} {'warps':>5} {'ms':>8} {'TFLOP/s':>8} {'x flex':>7}")
+    peer = "flex" if mask == "window" else "fa2"
+    print(f"{mask}, L={L}")
+    print(f"{'D':>4} {'BM':>4} {'BN':>4} {'warps':>5} {'ms':>8} {'TFLOP/s':>8} {'x ' + peer:>7}")
     for D in (int(d) for d in args.dims.split(",")):
         Z, H, q, k, v, _ = inputs(L, D)
         scale = 1 / math.sqrt(D)
 
         def mask_mod(b, h, i, j):
+            if mask == "none":
+                return j >= 0
+            if mask == "causal":
+                return j <= i
             return (j <= i) & ((i - j < W) | (j < S))
-        bm = create_block_mask(mask_mod, None, None, L, L, device="cuda")
-        flops = 4 * Z * H * L * L * D * bm.to_dense().float().mean().item()
         i = torch.arange(L, device="cuda")
-        ref = F.scaled_dot_product_attention(q[:1, :2], k[:1, :2], v[:1, :2],
-                                             attn_mask=mask_mod(None, None, i[:, None], i[None, :]), scale=scale)
-        flex_ms = None
+        dense = mask_mod(None, None, i[:, None], i[None, :])
+        flops = 4 * Z * H * L * L * D * dense.float().mean().item()
+        ref = F.scaled_dot_product_attention(q[:1, :2], k[:1, :2], v[:1, :2], attn_mask=dense, scale=scale)
+        del dense
+        peer_ms = None
         if flex is not None:
+            bm = create_block_mask(mask_mod, None, None, L, L, device="cuda")
             flex(q, k, v, block_mask=bm, scale=scale)
-            flex_ms = ba.bench_ms(lambda: flex(q, k, v, block_mask=bm, scale=scale))
-            print(f"{D:>4} {'flex':>15} {flex_ms:8.3f} {flops / flex_ms * 1e-9:8.1f}", flush=True)
+            peer_ms = ba.bench_ms(lambda: flex(q, k, v, block_mask=bm, scale=scale))
+        elif mask != "window":
+            def fa2():
+                with sdpa_kernel(SDPBackend.FLASH_ATTENTION):
+                    return F.scaled_dot_product_attention(q, k, v, is_causal=mask == "causal", scale=scale)
+            fa2()
+            peer_ms = ba.bench_ms(fa2)
+        if peer_ms:
+            print(f"{D:>4} {peer:>15} {peer_ms:8.3f} {flops / peer_ms * 1e-9:8.1f}", flush=True)
         o = torch.empty_like(q)
         lse = torch.empty(Z, H, L, device="cuda", dtype=torch.float32)
+        kernel = "flash_fwd_causal" if mask == "causal" else "flash_fwd"
         for cfg in cfgs.split(","):
             bmv, bnv, warps = (int(x) for x in cfg.split(":"))
             tile = tiles.setdefault(warps, ba.Tile(args.lib, num_warps=warps))
-            consts = {"D": D, "T": "bf16", "mask": f"sliding_window(W: {W}, S: {S})"}
+            consts = {"D": D, "T": "bf16"}
+            if mask == "window":
+                consts["mask"] = f"sliding_window(W: {W}, S: {S})"
             if bmv:
                 consts.update(BM=bmv, BN=bnv)
 
             def make(consts=consts):
-                kern = tile.kernel("attention/flash_fwd.tile", "flash_fwd", consts)
+                kern = tile.kernel("attention/flash_fwd.tile", kernel, consts)
                 return kern, kern.args(q=q, k=k, v=v, o=o, lse=lse, scale=scale)
             time_row(f"{D:>4} {bmv or 'auto':>4} {bnv or 'auto':>4} {warps or 'auto':>5}", tile, make, o, ref,
-                     flops, flex_ms)
+                     flops, peer_ms)
     return 0
 
 

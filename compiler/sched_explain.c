@@ -2,6 +2,7 @@
  * the HBM passes per tensor, as text for people or JSON for tools.  Both
  * print the same facts from the same plan (sched_choose.h). */
 #include "sched_choose.h"
+#include "sched_layout.h"
 
 #include <math.h>
 #include <string.h>
@@ -29,8 +30,12 @@ void sched_explain_text(FILE *out, const sched_plan *p)
 {
     const ir_target *t = p->target;
     fprintf(out, "schedule of %s for %s (%d SMs, %d KB shared memory per block, %.2f TB/s, "
-            "%.0f TFLOP/s mma)\n", p->kernel, t->arch, t->sm_count, t->smem_per_block / 1024,
+            "%.0f TFLOP/s mma", p->kernel, t->arch, t->sm_count, t->smem_per_block / 1024,
             t->hbm_bytes_per_s / 1e12, t->mma_flops_per_s / 1e12);
+    if (sched_wgmma_enabled(t) && t->wgmma_flops_per_s > 0)
+        fprintf(out, ", %.0f wgmma", t->wgmma_flops_per_s / 1e12);
+    fprintf(out, ", %.0f T elementwise ops/s, %.1f T exp/s)\n", t->alu_ops_per_s / 1e12,
+            t->sfu_ops_per_s / 1e12);
     shape_text(out, p);
     fprintf(out, "%-3s %-*s %5s %6s %8s %5s %6s %10s %10s %6s %6s %10s %-7s %s\n", "", p->nautos * 9,
             p->nautos ? "constants" : "", "warps", "stages", "smem", "regs", "blk/SM", "HBM MB",
@@ -131,8 +136,30 @@ static void json_cost(FILE *out, const sched_cost *k)
     json_num(out, intensity(k));
     fputs(", \"waves\": ", out);
     json_num(out, k->waves);
+    fputs(", \"memory_us\": ", out);
+    json_num(out, k->t_mem * 1e6);
+    fputs(", \"l2_us\": ", out);
+    json_num(out, k->t_l2 * 1e6);
+    fputs(", \"compute_us\": ", out);
+    json_num(out, k->t_compute * 1e6);
+    fputs(", \"tensor_us\": ", out);
+    json_num(out, k->t_tensor * 1e6);
+    fputs(", \"elementwise_us\": ", out);
+    json_num(out, k->t_alu * 1e6);
+    fputs(", \"smem_us\": ", out);
+    json_num(out, k->t_smem * 1e6);
+    fputs(", \"inner_iterations\": ", out);
+    json_num(out, k->inner_iters);
+    fputs(", \"wave_efficiency\": ", out);
+    json_num(out, k->wave_eff);
+    fputs(", \"compute_efficiency\": ", out);
+    json_num(out, k->compute_eff);
+    fputs(", \"round_trip_us\": ", out);
+    json_num(out, k->round_trip_s * 1e6);
     fputs(", \"exposed_latency_us\": ", out);
     json_num(out, k->exposed_s * 1e6);
+    fputs(", \"dot_wait_us\": ", out);
+    json_num(out, k->dot_wait_s * 1e6);
     fputs(", \"latency_efficiency\": ", out);
     json_num(out, k->latency_eff);
     fputs(", \"time_us\": ", out);

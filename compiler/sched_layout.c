@@ -193,24 +193,42 @@ bool sched_wgmma_enabled(const ir_target *t)
 /* wgmma m64nNk16 for an M-row accumulator: all warps along M in whole
  * warpgroups (64 rows each per instruction), N <= 256 columns in one
  * instruction; NULL when the dot does not fit. */
+static bool wgmma_shape(int num_warps, int64_t M, int64_t N)
+{
+    return num_warps % 4 == 0 && M % (16 * num_warps) == 0 && N <= 256;
+}
+
 static const ir_layout *wgmma_layout(assign_ctx *a, int64_t M, int64_t N)
 {
-    if (!a->wgmma || a->num_warps % 4 != 0 || M % (16 * a->num_warps) != 0 || N > 256) return NULL;
+    if (!a->wgmma || !wgmma_shape(a->num_warps, M, N)) return NULL;
     ir_layout l = {.kind = IR_LAYOUT_MMA, .rank = 2, .version = 3};
     l.warps_per_cta[0] = a->num_warps;
     l.warps_per_cta[1] = 1;
     return intern(a, &l);
 }
 
+/* Operand and accumulator types the tensor cores take (16-bit inputs, f32
+ * accumulation, whole m16n8k16 tiles). */
+static bool mma_types(const ir_op *op)
+{
+    const ir_type *x = &op->operands[0]->type, *y = &op->operands[1]->type, *r = &op->results[0]->type;
+    return r->dtype == IR_F32 && x->dtype == y->dtype && (x->dtype == IR_BF16 || x->dtype == IR_F16) &&
+           x->rank == 2 && y->rank == 2 && x->shape[0] % 16 == 0 && x->shape[1] % 16 == 0 &&
+           y->shape[1] % 8 == 0;
+}
+
+bool sched_wgmma_fits(const ir_op *op, int num_warps)
+{
+    const ir_type *r = &op->results[0]->type;
+    return op->code == IR_OP_DOT && mma_types(op) && wgmma_shape(num_warps, r->shape[0], r->shape[1]);
+}
+
 /* Is dot `op` one for the tensor cores (wgmma, else mma.sync m16n8k16)?
  * Then its accumulator layout. */
 static const ir_layout *dot_mma(assign_ctx *a, const ir_op *op)
 {
-    const ir_type *x = &op->operands[0]->type, *y = &op->operands[1]->type, *r = &op->results[0]->type;
-    if (!a->t->has_mma_m16n8k16 || r->dtype != IR_F32 || x->dtype != y->dtype ||
-        (x->dtype != IR_BF16 && x->dtype != IR_F16) || x->rank != 2 || y->rank != 2)
-        return NULL;
-    if (x->shape[0] % 16 || x->shape[1] % 16 || y->shape[1] % 8) return NULL;
+    const ir_type *r = &op->results[0]->type;
+    if (!a->t->has_mma_m16n8k16 || !mma_types(op)) return NULL;
     const ir_layout *l = wgmma_layout(a, r->shape[0], r->shape[1]);
     if (!l) l = mma_layout(a, r->shape[0]);
     return sched_mma_fits(l, r) ? l : NULL;

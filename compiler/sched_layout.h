@@ -25,6 +25,11 @@ int sched_choose_num_warps(const ir_func *f);
  * place) keeps mma.sync (m16n8k16), e.g. to compare the two. */
 bool sched_wgmma_enabled(const ir_target *t);
 
+/* Would dot `op` at num_warps run on wgmma where it is enabled (16-bit
+ * operands, f32 accumulator, every warp along M in whole warpgroups)?  The
+ * layout pass's own rule; the cost model reads it before layouts exist. */
+bool sched_wgmma_fits(const ir_op *op, int num_warps);
+
 /* The blocked layout chosen for a tile of this shape (exposed for tests). */
 /* Does an mma-family layout (mma, slice(mma, 1), dot_operand(mma, 0)) cover a
  * tile of type t exactly (codegen's register maps assume it)? */

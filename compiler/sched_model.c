@@ -15,6 +15,8 @@
  * kernel's shapes state.  Without such an assert the loop counts once and
  * the cost says the trips are not exact. */
 #include "sched_model.h"
+
+#include "sched_layout.h"
 #include "sched_pipeline.h"
 
 #include <math.h>
@@ -295,6 +297,46 @@ static void count_for(counter *n, const ir_op *op, double mult)
     n->e->cur = outer;
 }
 
+/* Transcendentals: the MUFU pipe, 16 a clock per SM (sigmoid and pow take
+ * two; a natural exp or log's scaling by log2(e) fuses into the FMA that
+ * forms its argument). */
+static int sfu_count(ir_opcode code)
+{
+    switch (code) {
+    case IR_OP_EXP: case IR_OP_EXP2: case IR_OP_LOG: case IR_OP_LOG2: case IR_OP_SQRT:
+    case IR_OP_RSQRT: case IR_OP_SIN: case IR_OP_COS: case IR_OP_TANH: case IR_OP_ERF:
+    case IR_OP_LOG1P: case IR_OP_EXPM1: case IR_OP_DIV:
+        return 1;
+    case IR_OP_SIGMOID: case IR_OP_POW: return 2;
+    default: return 0;
+    }
+}
+
+/* The elementwise work on tiles, per element: arithmetic, comparisons,
+ * selects and conversions on the FMA/ALU pipes, transcendentals on MUFU,
+ * reductions over their input.  FlashAttention's softmax is this term: at
+ * D = 64 an exponential costs the MUFU pipe as long as the 256 tensor-core
+ * FLOPs of its score element (FlashAttention-3, section 3).  Scalars are
+ * uniform registers and cost nothing here; so do moves (broadcast,
+ * expand_dims, layout conversions). */
+static void count_elementwise(sched_cost *c, const ir_op *op, double w)
+{
+    unsigned fl = ir_op_table[op->code].flags;
+    const ir_type *t = NULL;
+    double per = 1;
+    if (fl & IR_ELEMENTWISE) t = op->nresults ? &op->results[0]->type : NULL;
+    if (op->code == IR_OP_CAST && t && ir_dtype_size(t->dtype) == 2) per = 0.5;  /* cvt packs two */
+    else if (op->code == IR_OP_REDUCE_SUM || op->code == IR_OP_REDUCE_MAX || op->code == IR_OP_REDUCE_MIN)
+        t = &op->operands[0]->type;
+    else if (op->code == IR_OP_CUMSUM || op->code == IR_OP_ARGMAX || op->code == IR_OP_ARGMIN)
+        t = &op->operands[0]->type, per = 2;
+    if (!t || t->rank == 0) return;
+    double n = (double)ir_type_numel(t) * w;
+    int sfu = sfu_count(op->code);
+    c->sfu_ops += sfu * n;
+    c->alu_ops += (sfu ? op->code == IR_OP_DIV : per) * n;
+}
+
 static void count_op(counter *n, const ir_op *op, double mult)
 {
     sched_cost *c = n->c;
@@ -322,8 +364,16 @@ static void count_op(counter *n, const ir_op *op, double mult)
         if (a->rank != 2 || b->rank != 2) break;
         double m = (double)a->shape[0], k = (double)a->shape[1], nn = (double)b->shape[1];
         c->flops += 2 * m * nn * k * w;
-        /* Each warp reads its rows of A and (warps along M) all of B. */
-        c->smem_traffic += (m * k + k * nn * n->num_warps) * ir_dtype_size(a->dtype) * w;
+        /* mma.sync: each warp reads its rows of A and (warps along M) all of
+         * B.  wgmma: a warpgroup's instruction reads B once for 64 rows. */
+        double sync = (m * k + k * nn * n->num_warps) * ir_dtype_size(a->dtype) * w;
+        bool wg = sched_wgmma_fits(op, n->num_warps);
+        c->smem_traffic += sync;
+        c->smem_traffic_wgmma += wg ? (m * k + k * nn * (m / 64)) * ir_dtype_size(a->dtype) * w : sync;
+        if (wg) {
+            c->flops_wgmma += 2 * m * nn * k * w;
+            c->wgmma_issue_flops += 2 * m * (nn < 64 ? 64 : nn) * k * w;
+        }
         break;
     }
     case IR_OP_FOR: count_for(n, op, mult); break;
@@ -342,7 +392,7 @@ static void count_op(counter *n, const ir_op *op, double mult)
             if (op->blocks[i]) count_block(n, op->blocks[i], mult);
         break;
     }
-    default: break;
+    default: count_elementwise(c, op, w); break;
     }
 }
 
@@ -845,19 +895,34 @@ static double round_trip_s(const ir_target *t, int stages, const sched_cost *c)
     return trips * SCHED_LOAD_LATENCY_CYCLES / clock + c->iter_load_bytes / per_sm_bw;
 }
 
+/* The dots of an innermost iteration wait for their results: the
+ * softmax needs the scores, the next dot its probabilities, so the tensor
+ * pipe fills and drains once per dot and the iteration's barrier adds to
+ * it.  Other resident blocks do not hide it (the same argument as the
+ * loads' exposed latency, below).  Fitted with the elementwise, overlap
+ * and L2 terms on 173 flash_fwd and flash_bwd schedules that tilec tune
+ * and bench/sweep_fwd.sh measured on the H200 (bench/model_fit.py,
+ * bench/logs/model_points.csv): 150 cycles a dot.  Without it the model
+ * takes BN=32 rows for the causal D=64 forward, measured 1.26x slower
+ * than BN=64 (session 8) and 5-15% slower again in session 15. */
+#define SCHED_DOT_WAIT_CYCLES 150.0
+
 static void latency(const ir_target *t, int bps, int num_stages, double tmax, sched_cost *c)
 {
-    c->exposed_s = 0;
+    c->exposed_s = c->round_trip_s = c->dot_wait_s = 0;
     c->latency_eff = 1;
-    if (c->inner_iters <= 0 || c->iter_load_bytes <= 0) return;
-    int stages = c->staged_bytes > 0 && !c->unpipelined ? num_stages : 1;
-    double round_trip = round_trip_s(t, stages, c);
+    if (c->inner_iters <= 0) return;
+    double clock = t->smem_bytes_per_s / (128.0 * t->sm_count);
     double iter = tmax * t->sm_count / c->inner_iters;   /* c: SM time per block iteration */
-    double exposed = round_trip - (stages - 1) * bps * iter;
-    if (exposed <= 0) return;
-    c->exposed_s = exposed;
-    double span = bps * iter + exposed;
-    c->latency_eff = bps * iter / span;
+    c->dot_wait_s = c->loop_dots * SCHED_DOT_WAIT_CYCLES / clock;
+    if (c->iter_load_bytes > 0) {
+        int stages = c->staged_bytes > 0 && !c->unpipelined ? num_stages : 1;
+        double round_trip = c->round_trip_s = round_trip_s(t, stages, c);
+        double exposed = round_trip - (stages - 1) * bps * iter;
+        c->exposed_s = exposed > 0 ? exposed : 0;
+    }
+    double wait = c->exposed_s + c->dot_wait_s;
+    if (wait > 0 && iter > 0) c->latency_eff = bps * iter / (bps * iter + wait);
 }
 
 static const char *sprint(arena *mem, const char *fmt, double a, double b, double x)
@@ -909,6 +974,51 @@ static double l2_hits(const ir_target *t, const sched_cost *c, double resident)
     for (int i = 0; i < c->ntensors; i++)
         if (reread(&c->tensors[i])) footprint += c->tensors[i].size_bytes * share;
     return footprint <= t->l2_bytes / 2 ? rereads(c) : 0;
+}
+
+/* The elementwise work's time (FMA/ALU and MUFU pipes in parallel would
+ * be their max; their sum, because a softmax's exp waits for the sums and
+ * maxima around it). */
+static double alu_time(const ir_target *t, const sched_cost *c)
+{
+    return (t->alu_ops_per_s > 0 ? c->alu_ops / t->alu_ops_per_s : 0) +
+           (t->sfu_ops_per_s > 0 ? c->sfu_ops / t->sfu_ops_per_s : 0);
+}
+
+/* Tensor-core and elementwise time together.  One block's warps issue
+ * both, and each waits for the other (the softmax for its scores, the next
+ * dot for its probabilities): the two add up.  Another resident block can
+ * run its dots while this one runs its softmax, so of the smaller term a
+ * share SCHED_OVERLAP^(blocks - 1) stays exposed.  Measured, H200 (bench/
+ * RESULTS.md, session 15): flash_fwd D=64 L=4k Z=4 H=16 BM=128 BN=64 at 4
+ * warps, two blocks an SM, 811 us, where the dots take 357 at wgmma's rate
+ * and the elementwise work 507 (their max 507, their sum 864, this term
+ * 775); at one block an SM (BM=128 BN=128, 8 warps) the same work runs
+ * 5-19% slower, and at three (BM=64 BN=64) up to 8% faster under a causal
+ * mask.  0.75 is the fit of bench/model_fit.py (SCHED_DOT_WAIT_CYCLES). */
+#define SCHED_OVERLAP 0.75
+
+/* The dots at their rates: wgmma's where it is on and the dot fits it.  A
+ * wgmma narrower than 64 columns issues as slowly as a 64-column one
+ * (measured, H200: block_sparse_fwd D=64 at BK=32, where QK^T is m64n32,
+ * 6-9% slower than at BK=64; flash_fwd's BN=32 rows are among the slowest
+ * of every sweep). */
+static double tensor_time(const ir_target *t, const sched_cost *c)
+{
+    if (!sched_wgmma_enabled(t) || t->wgmma_flops_per_s <= 0) return c->flops / t->mma_flops_per_s;
+    return (c->flops - c->flops_wgmma) / t->mma_flops_per_s + c->wgmma_issue_flops / t->wgmma_flops_per_s;
+}
+
+static double compute_time(const ir_target *t, const sched_cost *c, int bps)
+{
+    double dots = tensor_time(t, c), alu = alu_time(t, c);
+    double hi = dots > alu ? dots : alu, lo = dots > alu ? alu : dots;
+    return hi + lo * pow(SCHED_OVERLAP, bps > 1 ? bps - 1 : 0);
+}
+
+static double smem_traffic(const ir_target *t, const sched_cost *c)
+{
+    return sched_wgmma_enabled(t) ? c->smem_traffic_wgmma : c->smem_traffic;
 }
 
 void sched_evaluate(const ir_target *t, int num_warps, int num_stages, int cg_smem, arena *mem,
@@ -967,24 +1077,33 @@ void sched_evaluate(const ir_target *t, int num_warps, int num_stages, int cg_sm
     if (c->mem_eff < 0.05) c->mem_eff = 0.05;
     c->l2_hit_bytes = l2_hits(t, c, capacity);
     c->t_mem = (c->hbm_bytes - c->l2_hit_bytes) / t->hbm_bytes_per_s / c->mem_eff;
-    c->t_compute = c->flops / t->mma_flops_per_s / c->compute_eff;
-    c->t_smem = c->smem_traffic / t->smem_bytes_per_s / c->compute_eff;
+    c->t_alu = alu_time(t, c);
+    c->t_tensor = tensor_time(t, c);
+    c->t_compute = compute_time(t, c, bps) / c->compute_eff;
+    c->t_smem = smem_traffic(t, c) / t->smem_bytes_per_s / c->compute_eff;
+    /* L2 serves the re-reads (l2_hits) but not for free: at BM=64, D=64
+     * flash_fwd re-reads K and V twice as often as at BM=128 and runs 5-7%
+     * slower for it (H200), where the other terms call the two even. */
+    c->t_l2 = t->l2_bytes_per_s > 0 ? c->hbm_bytes / t->l2_bytes_per_s : 0;
     double tmax = c->t_mem;
     c->bound = "memory";
+    if (c->t_l2 > tmax) tmax = c->t_l2, c->bound = "l2";
     if (c->t_compute > tmax) tmax = c->t_compute, c->bound = "compute";
     if (c->t_smem > tmax) tmax = c->t_smem, c->bound = "smem";
     latency(t, bps, num_stages, tmax, c);
-    if (c->latency_eff < 1) c->bound = "latency";
+    if (c->exposed_s > 0) c->bound = "latency";
     c->time_s = tmax / (c->wave_eff * c->latency_eff) + SCHED_LAUNCH_S;
 }
 
 double sched_time_bound(const ir_target *t, const sched_cost *c, int max_bps)
 {
     /* Every re-read an L2 hit (l2_hits takes at most these): a lower bound. */
-    double m = (c->hbm_bytes - rereads(c)) / t->hbm_bytes_per_s, f = c->flops / t->mma_flops_per_s,
-           s = c->smem_traffic / t->smem_bytes_per_s;
+    double m = (c->hbm_bytes - rereads(c)) / t->hbm_bytes_per_s,
+           f = compute_time(t, c, 64),   /* the larger term: any number of blocks */
+           s = smem_traffic(t, c) / t->smem_bytes_per_s;
     double x = m > f ? m : f;
     x = x > s ? x : s;
+    if (t->l2_bytes_per_s > 0 && c->hbm_bytes / t->l2_bytes_per_s > x) x = c->hbm_bytes / t->l2_bytes_per_s;
     /* One stage leaves each iteration's round trip exposed whatever codegen
      * finds: in sched_evaluate, time = (tmax + round_trip x inner_iters /
      * (bps x SMs)) / wave_eff there, with tmax >= x, wave_eff <= 1 and bps

@@ -47,7 +47,15 @@ typedef struct sched_cost {
     int64_t programs;
     double hbm_bytes;      /* every load, store and atomic, whole tiles */
     double flops;          /* 2*m*n*k per dot execution */
-    double smem_traffic;   /* dot operands read from shared memory */
+    double flops_wgmma;    /*   of them, dots that go to wgmma where it is on */
+    double wgmma_issue_flops; /* the same at the rate they run: an instruction
+                              narrower than 64 columns takes a 64-column slot */
+    double smem_traffic;   /* dot operands read from shared memory, mma.sync:
+                              A once, B once per warp */
+    double smem_traffic_wgmma; /* the same where the dots go to wgmma: B once per
+                              64 rows of the accumulator (sched_wgmma_fits) */
+    double alu_ops;        /* elementwise and reduction work on tile elements */
+    double sfu_ops;        /*   of it, transcendental (exp, log, rcp...: MUFU) */
     double iter_load_bytes;/* loaded per iteration of the innermost loop (per program) */
     double inner_iters;    /* iterations of innermost loops, all programs together */
     int staged_bytes;      /* per stage: loads in a for body that feed a dot */
@@ -76,9 +84,13 @@ typedef struct sched_cost {
     const char *occupancy_limit;   /* "smem", "registers", "threads", "blocks" */
     double waves, wave_eff, mem_eff, compute_eff;
     double l2_hit_bytes;   /* re-reads the model takes from L2, not HBM (sched_model.c: l2_hits) */
+    double round_trip_s;   /* an innermost iteration's loads: latency + transfer */
     double exposed_s;      /* load latency an innermost iteration waits for, per block */
-    double latency_eff;    /* share of the SM's time not lost to it (1: hidden) */
+    double dot_wait_s;     /* an innermost iteration's waits for its dots' results */
+    double latency_eff;    /* share of the SM's time not lost to both (1: hidden) */
     double t_mem, t_compute, t_smem, time_s;
+    double t_tensor, t_alu;/* t_compute's parts: dots at the mma rate, elementwise */
+    double t_l2;           /* every byte (hbm_bytes, re-reads too) through L2 */
     const char *bound;     /* "memory", "compute", "smem" */
     const char *reject;    /* why infeasible (arena), NULL when it fits */
     bool regs_only;        /* rejected for registers alone (the search's fallback) */

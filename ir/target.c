@@ -13,7 +13,9 @@ static const ir_target targets[] = {
         /* A100 SXM 80 GB: 2.04 TB/s, 312 TFLOP/s bf16, 1.41 GHz. */
         .max_threads_per_sm = 2048, .max_blocks_per_sm = 32,
         .hbm_bytes_per_s = 2.04e12, .l2_bytes = 40e6, .mma_flops_per_s = 312e12,
+        .l2_bytes_per_s = 4.0e12,   /* about twice HBM, as on the H200; not measured here */
         .smem_bytes_per_s = 108 * 128 * 1.41e9,
+        .alu_ops_per_s = 108 * 64 * 1.41e9, .sfu_ops_per_s = 108 * 16 * 1.41e9,
     },
     {
         .arch = "sm_90", .cc = 90, .ptx_features = "+ptx80", .sm_count = 132,
@@ -30,7 +32,12 @@ static const ir_target targets[] = {
          * the 989 TFLOP/s dense bf16 that wgmma does. */
         .max_threads_per_sm = 2048, .max_blocks_per_sm = 32,
         .hbm_bytes_per_s = 4.8e12, .l2_bytes = 50e6, .mma_flops_per_s = 660e12,
+        .wgmma_flops_per_s = 776e12,
+        /* Fitted, not a peak (bench/model_fit.py, session 15): flash_fwd D=64
+         * at BM=64 streams 8.6 GB of K and V re-reads through L2 in 1.7 ms. */
+        .l2_bytes_per_s = 5.5e12,
         .smem_bytes_per_s = 132 * 128 * 1.98e9,
+        .alu_ops_per_s = 132 * 128 * 1.98e9, .sfu_ops_per_s = 132 * 16 * 1.98e9,
     },
 };
 

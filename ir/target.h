@@ -30,8 +30,12 @@ typedef struct ir_target {
     int max_blocks_per_sm;
     double hbm_bytes_per_s;    /* DRAM bandwidth */
     double l2_bytes;           /* L2 capacity: A100 40 MB, H100/H200 50 MB */
+    double l2_bytes_per_s;     /* L2 bandwidth: every load and store passes it */
     double mma_flops_per_s;    /* dense bf16/f16 mma.sync, f32 accumulation */
+    double wgmma_flops_per_s;  /* the same on wgmma (0: no wgmma) */
     double smem_bytes_per_s;   /* all SMs: 128 bytes per clock per SM */
+    double alu_ops_per_s;      /* elementwise FP32 lanes, all SMs (FMA pipe) */
+    double sfu_ops_per_s;      /* ex2, lg2, rcp, rsqrt...: 16 per clock per SM (MUFU) */
 } ir_target;
 
 /* The description of `arch`, or NULL when unknown. */

@@ -77,6 +77,84 @@ static void flash_fwd_bytes_and_flops(void **state)
     tc_unit_free(u);
 }
 
+/* The elementwise work of the same kernel: one exponential per score
+ * element (MUFU), and per element the scale, the max, the subtraction,
+ * the row max and sum, and the conversion of P (half: packed two to a cvt),
+ * with the accumulator's rescale (BM x D per iteration: D / BN per score)
+ * on top; no other op of the softmax comes close to a score's count. */
+static void softmax_is_elementwise_work(void **state)
+{
+    (void)state;
+    const char *defs[] = {"T=bf16", "D=64", "BM=64", "BN=64", "Z=2", "H=4", "HK=4", "M=512",
+                          "N=512"};
+    tc_unit *u = compile(FLASH, NULL, "flash_fwd", defs, 5);
+    sched_shape s = shape_of(defs + 4, 5);
+    sched_cost c;
+    assert_int_equal(sched_analyze(u->kernel, 4, &s, &u->mem, &c), TILE_OK);
+    double scores = 2.0 * 4 * 512 * 512, rows = 2.0 * 4 * 512 * (512 / 64);   /* row x key block */
+    /* exp of the scores, of the rescale factor per row and block */
+    assert_true(c.sfu_ops >= scores + rows && c.sfu_ops <= 1.01 * (scores + rows));
+    assert_true(c.alu_ops >= 5 * scores && c.alu_ops <= 8 * scores);
+    tc_unit_free(u);
+}
+
+/* A dot wgmma takes (all warps along M in whole warpgroups) reads B once
+ * for 64 rows of the accumulator, not once a warp, and runs at the wgmma
+ * rate; at 8 warps BM=64 does not fit wgmma and keeps mma.sync's terms. */
+static void wgmma_dots_counted_apart(void **state)
+{
+    (void)state;
+    const char *defs[] = {"T=bf16", "D=64", "BM=64", "BN=64", "Z=2", "H=4", "HK=4", "M=512",
+                          "N=512"};
+    tc_unit *u = compile(FLASH, NULL, "flash_fwd", defs, 5);
+    sched_shape s = shape_of(defs + 4, 5);
+    sched_cost c4, c8;
+    assert_int_equal(sched_analyze(u->kernel, 4, &s, &u->mem, &c4), TILE_OK);
+    assert_int_equal(sched_analyze(u->kernel, 8, &s, &u->mem, &c8), TILE_OK);
+    assert_true(c4.flops_wgmma == c4.flops && c8.flops_wgmma == 0);
+    /* per dot of [64, 64] x [64, 64]: A 64x64 and B once (wgmma) or 4 times */
+    assert_true(fabs(c4.smem_traffic_wgmma / c4.smem_traffic - 2.0 / 5.0) < 1e-9);
+    assert_true(c8.smem_traffic_wgmma == c8.smem_traffic);
+    assert_true(c4.wgmma_issue_flops == c4.flops_wgmma);
+    tc_unit_free(u);
+    /* BN=32: QK^T is m64n32 and issues as a 64-column instruction, P V
+     * (n = D = 64) does not: half the FLOPs count twice. */
+    const char *narrow[] = {"T=bf16", "D=64", "BM=64", "BN=32", "Z=2", "H=4", "HK=4", "M=512",
+                            "N=512"};
+    u = compile(FLASH, NULL, "flash_fwd", narrow, 5);
+    assert_int_equal(sched_analyze(u->kernel, 4, &s, &u->mem, &c4), TILE_OK);
+    double r = c4.wgmma_issue_flops / c4.flops_wgmma;
+    assert_true(r > 1.45 && r <= 1.5);
+    tc_unit_free(u);
+}
+
+/* Tensor and elementwise time: added at one block an SM, the smaller one
+ * hidden by 1 - 0.75^(blocks - 1) where other blocks can run beside. */
+static void elementwise_adds_to_dots(void **state)
+{
+    (void)state;
+    const ir_target *t = ir_target_find("sm_90");
+    arena mem;
+    arena_init(&mem);
+    sched_cost c;
+    memset(&c, 0, sizeof c);
+    c.programs = 132 * 32;
+    c.flops = c.flops_wgmma = c.wgmma_issue_flops = t->wgmma_flops_per_s * 100e-6;  /* 100 us */
+    c.sfu_ops = t->sfu_ops_per_s * 40e-6;                        /* 40 us of exp */
+    c.alu_ops = t->alu_ops_per_s * 20e-6;                        /* 20 us of the rest */
+    c.sched_live_regs = 200;                                     /* 8 warps: one block an SM */
+    sched_evaluate(t, 8, 2, 0, &mem, &c);
+    assert_int_equal(c.blocks_per_sm, 1);
+    assert_true(fabs(c.t_tensor - 100e-6) < 1e-12 && fabs(c.t_alu - 60e-6) < 1e-12);
+    assert_true(fabs(c.t_compute - 160e-6) < 1e-12);
+    c.sched_live_regs = 100;                                     /* 4 warps: 6 blocks */
+    sched_evaluate(t, 4, 2, 0, &mem, &c);
+    assert_int_equal(c.blocks_per_sm, 6);
+    assert_true(fabs(c.t_compute - (100e-6 + 60e-6 * pow(0.75, 5))) < 1e-12);
+    assert_true(sched_time_bound(t, &c, 0) <= c.time_s);
+    arena_free(&mem);
+}
+
 /* The causal range fn shortens the loop: query block i visits i+1 key
  * blocks, 8*9/2 = 36 of 64 per head at M = N = 512, BM = BN = 64. */
 static void causal_range_shortens_loops(void **state)
@@ -276,22 +354,24 @@ static void latency_closed_form(void **state)
     c.sched_live_regs = 200;              /* 255 registers at 8 warps: one block per SM */
     c.loop_dots = 2;
     double clock = 1.98e9, lat = 700 / clock, xfer = 36364 / (4.8e12 / 132);
+    double w = 2 * 150 / clock;           /* each of the two dots waits 150 cycles */
     sched_evaluate(t, 8, 1, 0, &mem, &c);
     assert_int_equal(c.blocks_per_sm, 1);
     /* One stage: two round trips and the transfer, nothing hides them. */
     double e1 = 2 * lat + xfer;
     assert_true(fabs(c.exposed_s - e1) < 1e-9);
-    assert_true(fabs(c.latency_eff - 1e-6 / (1e-6 + e1)) < 1e-6);
+    assert_true(fabs(c.dot_wait_s - w) < 1e-12);
+    assert_true(fabs(c.latency_eff - 1e-6 / (1e-6 + e1 + w)) < 1e-6);
     assert_string_equal(c.bound, "latency");
-    assert_true(fabs(c.time_s - (100e-6 * (1e-6 + e1) / 1e-6 + 2e-6)) < 1e-9);
+    assert_true(fabs(c.time_s - (100e-6 * (1e-6 + e1 + w) / 1e-6 + 2e-6)) < 1e-9);
     /* Two stages: one round trip, one iteration (1 us) of cover. */
     sched_evaluate(t, 8, 2, 0, &mem, &c);
     double e2 = lat + xfer - 1e-6;
     assert_true(fabs(c.exposed_s - e2) < 1e-9);
-    assert_true(fabs(c.latency_eff - 1e-6 / (1e-6 + e2)) < 1e-6);
-    /* Three: covered. */
+    assert_true(fabs(c.latency_eff - 1e-6 / (1e-6 + e2 + w)) < 1e-6);
+    /* Three: the loads are covered, the dots' waits are not. */
     sched_evaluate(t, 8, 3, 0, &mem, &c);
-    assert_true(c.exposed_s == 0 && c.latency_eff == 1);
+    assert_true(c.exposed_s == 0 && fabs(c.latency_eff - 1e-6 / (1e-6 + w)) < 1e-6);
     assert_string_equal(c.bound, "compute");
     /* Nothing staged: the stages change nothing. */
     c.staged_bytes = 0;
@@ -658,6 +738,9 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(flash_fwd_bytes_and_flops),
+        cmocka_unit_test(softmax_is_elementwise_work),
+        cmocka_unit_test(wgmma_dots_counted_apart),
+        cmocka_unit_test(elementwise_adds_to_dots),
         cmocka_unit_test(causal_range_shortens_loops),
         cmocka_unit_test(pid_dependent_trips_sampled),
         cmocka_unit_test(data_bounds_take_asserted_max),
