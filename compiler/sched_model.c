@@ -316,20 +316,24 @@ static int sfu_count(ir_opcode code)
  * selects and conversions on the FMA/ALU pipes, transcendentals on MUFU,
  * reductions over their input.  FlashAttention's softmax is this term: at
  * D = 64 an exponential costs the MUFU pipe as long as the 256 tensor-core
- * FLOPs of its score element (FlashAttention-3, section 3).  Scalars are
- * uniform registers and cost nothing here; so do moves (broadcast,
- * expand_dims, layout conversions). */
+ * FLOPs of its score element (the imbalance FlashAttention-3 is built
+ * around).  Scalars are uniform registers and cost nothing here; so do
+ * moves (broadcast, expand_dims, layout conversions). */
 static void count_elementwise(sched_cost *c, const ir_op *op, double w)
 {
-    unsigned fl = ir_op_table[op->code].flags;
     const ir_type *t = NULL;
     double per = 1;
-    if (fl & IR_ELEMENTWISE) t = op->nresults ? &op->results[0]->type : NULL;
-    if (op->code == IR_OP_CAST && t && ir_dtype_size(t->dtype) == 2) per = 0.5;  /* cvt packs two */
-    else if (op->code == IR_OP_REDUCE_SUM || op->code == IR_OP_REDUCE_MAX || op->code == IR_OP_REDUCE_MIN)
+    switch (op->code) {
+    case IR_OP_REDUCE_SUM: case IR_OP_REDUCE_MAX: case IR_OP_REDUCE_MIN:
         t = &op->operands[0]->type;
-    else if (op->code == IR_OP_CUMSUM || op->code == IR_OP_ARGMAX || op->code == IR_OP_ARGMIN)
+        break;
+    case IR_OP_CUMSUM: case IR_OP_ARGMAX: case IR_OP_ARGMIN:
         t = &op->operands[0]->type, per = 2;
+        break;
+    default:
+        if ((ir_op_table[op->code].flags & IR_ELEMENTWISE) && op->nresults) t = &op->results[0]->type;
+        if (op->code == IR_OP_CAST && t && ir_dtype_size(t->dtype) == 2) per = 0.5;   /* cvt packs two */
+    }
     if (!t || t->rank == 0) return;
     double n = (double)ir_type_numel(t) * w;
     int sfu = sfu_count(op->code);

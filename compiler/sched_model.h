@@ -91,7 +91,7 @@ typedef struct sched_cost {
     double t_mem, t_compute, t_smem, time_s;
     double t_tensor, t_alu;/* t_compute's parts: dots at the mma rate, elementwise */
     double t_l2;           /* every byte (hbm_bytes, re-reads too) through L2 */
-    const char *bound;     /* "memory", "compute", "smem" */
+    const char *bound;     /* "memory", "l2", "compute", "smem", "latency" */
     const char *reject;    /* why infeasible (arena), NULL when it fits */
     bool regs_only;        /* rejected for registers alone (the search's fallback) */
 } sched_cost;
