@@ -128,42 +128,22 @@ static void json_cost(FILE *out, const sched_cost *k)
             k->sched_frag_regs, k->loop_dots, k->sched_wgmma_dots, k->unpipelined ? "true" : "false",
             k->staged_reads ? "true" : "false", k->blocks_per_sm);
     json_str(out, k->occupancy_limit);
-    fprintf(out, ", \"programs\": %lld, \"hbm_bytes\": ", (long long)k->programs);
-    json_num(out, k->hbm_bytes);
-    fputs(", \"flops\": ", out);
-    json_num(out, k->flops);
-    fputs(", \"arithmetic_intensity\": ", out);
-    json_num(out, intensity(k));
-    fputs(", \"waves\": ", out);
-    json_num(out, k->waves);
-    fputs(", \"memory_us\": ", out);
-    json_num(out, k->t_mem * 1e6);
-    fputs(", \"l2_us\": ", out);
-    json_num(out, k->t_l2 * 1e6);
-    fputs(", \"compute_us\": ", out);
-    json_num(out, k->t_compute * 1e6);
-    fputs(", \"tensor_us\": ", out);
-    json_num(out, k->t_tensor * 1e6);
-    fputs(", \"elementwise_us\": ", out);
-    json_num(out, k->t_alu * 1e6);
-    fputs(", \"smem_us\": ", out);
-    json_num(out, k->t_smem * 1e6);
-    fputs(", \"inner_iterations\": ", out);
-    json_num(out, k->inner_iters);
-    fputs(", \"wave_efficiency\": ", out);
-    json_num(out, k->wave_eff);
-    fputs(", \"compute_efficiency\": ", out);
-    json_num(out, k->compute_eff);
-    fputs(", \"round_trip_us\": ", out);
-    json_num(out, k->round_trip_s * 1e6);
-    fputs(", \"exposed_latency_us\": ", out);
-    json_num(out, k->exposed_s * 1e6);
-    fputs(", \"dot_wait_us\": ", out);
-    json_num(out, k->dot_wait_s * 1e6);
-    fputs(", \"latency_efficiency\": ", out);
-    json_num(out, k->latency_eff);
-    fputs(", \"time_us\": ", out);
-    json_num(out, k->time_s * 1e6);
+    fprintf(out, ", \"programs\": %lld", (long long)k->programs);
+    /* The numbers, in microseconds where they are times. */
+    const struct { const char *key; double x; } nums[] = {
+        {"hbm_bytes", k->hbm_bytes}, {"flops", k->flops}, {"arithmetic_intensity", intensity(k)},
+        {"waves", k->waves}, {"memory_us", k->t_mem * 1e6}, {"l2_us", k->t_l2 * 1e6},
+        {"compute_us", k->t_compute * 1e6}, {"tensor_us", k->t_tensor * 1e6},
+        {"elementwise_us", k->t_alu * 1e6}, {"smem_us", k->t_smem * 1e6},
+        {"inner_iterations", k->inner_iters}, {"wave_efficiency", k->wave_eff},
+        {"compute_efficiency", k->compute_eff}, {"round_trip_us", k->round_trip_s * 1e6},
+        {"exposed_latency_us", k->exposed_s * 1e6}, {"dot_wait_us", k->dot_wait_s * 1e6},
+        {"latency_efficiency", k->latency_eff}, {"time_us", k->time_s * 1e6},
+    };
+    for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++) {
+        fprintf(out, ", \"%s\": ", nums[i].key);
+        json_num(out, nums[i].x);
+    }
     fputs(", \"bound\": ", out);
     json_str(out, k->bound);
     fprintf(out, ", \"trips_exact\": %s, \"trips_bounded\": %s", k->trips_exact ? "true" : "false",
