@@ -32,6 +32,9 @@ typedef struct tc_options {
     const fe_auto_value *auto_values;
     int nauto_values;
     bool sched_exhaustive;         /* cost every candidate exactly (--explain), no pruning */
+    int num_warps;                 /* the warps the kernel will run with (tc_gpu_options'),
+                                      0: the scheduler's; one of its choices (4, 8) makes
+                                      the search cost rows of those warps only */
     /* Set by tc_compile for the scheduler's candidates (their parse trees
      * live in the outer unit): leave NULL. */
     struct fe_parse_cache *parse_cache;

@@ -440,6 +440,17 @@ static void init_plan(search *s, const char *kernel, const ir_target *t, sched_p
 
 /* Candidates: every auto a power of two in [lo, hi], crossed with the
  * warps and stages; then the search over them. */
+/* Warps the caller will run the kernel with, when they are a choice of the
+ * search: the `auto` values are then the best for those warps (flash_fwd
+ * D=64 causal takes BM=64 at 4 warps, one warpgroup; at 8 that row would
+ * leave wgmma for mma.sync).  0: every choice. */
+static int forced_warps(const tc_options *o)
+{
+    for (int w = 0; w < NWARPS; w++)
+        if (o->num_warps == warp_choices[w]) return o->num_warps;
+    return 0;
+}
+
 static tile_status search_values(search *s, int64_t lo, int64_t hi)
 {
     sched_plan *out = s->plan;
@@ -457,7 +468,7 @@ static tile_status search_values(search *s, int64_t lo, int64_t hi)
             v[i] = lo << (rest % per);
             rest /= per;
         }
-        add_rows(s, v, 0, 0);
+        add_rows(s, v, forced_warps(s->o), 0);
     }
     return search_rows(s, s->o->sched_exhaustive);
 }

@@ -459,6 +459,7 @@ static tc_options compile_options(const cli *c)
         .opt_level = c->opt_level, .verify_each = c->verify_each,
         .dump_passes = c->dump_passes ? stderr : NULL,
         .target = c->arch ? ir_target_find(c->arch) : NULL,
+        .num_warps = c->warps,
     };
 }
 

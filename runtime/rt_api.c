@@ -331,7 +331,7 @@ static bool copy_source(tile_kernel *k, const tile_source *src, const char *lib_
     if (lib_dir && !(incs[ninc++] = arena_strdup(m, lib_dir))) return false;
     k->opts = (tc_options){.kernel = arena_strdup(m, src->kernel), .defines = defs,
                            .ndefines = src->ndefines, .include_dirs = incs, .ninclude = ninc,
-                           .opt_level = 1};
+                           .opt_level = 1, .num_warps = k->ctx ? k->ctx->num_warps : 0};
     return k->opts.kernel != NULL;
 }
 

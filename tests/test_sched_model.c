@@ -514,6 +514,37 @@ static void search_picks_pipelined(void **state)
         }
 }
 
+/* A caller's warps (tc_options.num_warps: the runtime's context, tilec
+ * --warps) restrict the search to rows of those warps: flash_fwd_causal
+ * D=64 takes BM=64 on 4 warps by itself, and at 8 warps a BM that keeps
+ * every warp along M in whole warpgroups (wgmma).  Warps the search has no
+ * rows for (2) leave it as it is. */
+static void context_warps_restrict_search(void **state)
+{
+    (void)state;
+    const char *defs[] = {"T=bf16", "D=64"};
+    int want[] = {0, 8, 4, 2}, got[4];
+    for (int i = 0; i < 4; i++) {
+        tc_options o = {.kernel = "flash_fwd_causal", .defines = defs, .ndefines = 2,
+                        .include_dirs = lib_inc, .ninclude = 1, .opt_level = 1, .num_warps = want[i]};
+        tc_unit *u = NULL;
+        assert_int_equal(tc_compile(&u, FLASH, NULL, &o), TILE_OK);
+        const sched_plan *p = tc_unit_plan(u, "flash_fwd_causal");
+        assert_non_null(p);
+        assert_true(p->best >= 0);
+        const sched_candidate *c = &p->cand[p->best];
+        got[i] = c->num_warps;
+        if (want[i] == 8) assert_int_equal(c->values[0] % 128, 0);   /* BM: two warpgroups */
+        for (int j = 0; want[i] && want[i] != 2 && j < p->ncand; j++)
+            assert_int_equal(p->cand[j].num_warps, want[i]);
+        tc_unit_free(u);
+    }
+    assert_int_equal(got[0], 4);
+    assert_int_equal(got[1], 8);
+    assert_int_equal(got[2], 4);
+    assert_int_equal(got[3], got[0]);
+}
+
 /* The fragment term: one k step (16 deep) of the dot operands read from
  * shared memory, per thread.  flash_fwd at BM=64 and 4 warps puts the
  * warps along M (16 rows each), so every warp reads whole B fragments:
@@ -754,6 +785,7 @@ int main(void)
         cmocka_unit_test(scalar_loads_cost_no_tile),
         cmocka_unit_test(one_stage_ranks_last),
         cmocka_unit_test(search_picks_pipelined),
+        cmocka_unit_test(context_warps_restrict_search),
         cmocka_unit_test(compile_failures_are_reasons),
         cmocka_unit_test(deterministic_and_pruning_exact),
     };
