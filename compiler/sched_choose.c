@@ -438,8 +438,6 @@ static void init_plan(search *s, const char *kernel, const ir_target *t, sched_p
     own_shape(&out->shape, s->mem);
 }
 
-/* Candidates: every auto a power of two in [lo, hi], crossed with the
- * warps and stages; then the search over them. */
 /* Warps the caller will run the kernel with, when they are a choice of the
  * search: the `auto` values are then the best for those warps (flash_fwd
  * D=64 causal takes BM=64 at 4 warps, one warpgroup; at 8 that row would
@@ -451,6 +449,8 @@ static int forced_warps(const tc_options *o)
     return 0;
 }
 
+/* Candidates: every auto a power of two in [lo, hi], crossed with the
+ * warps and stages; then the search over them. */
 static tile_status search_values(search *s, int64_t lo, int64_t hi)
 {
     sched_plan *out = s->plan;

@@ -44,7 +44,8 @@ void sched_shape_from_defines(sched_shape *s, const char *const *defines, int n)
 
 /* Chooses the `auto` constants autos[0..nautos) of kernel `kernel` (from
  * path/text compiled with o's defines) for target t: every candidate is
- * compiled, scheduled and costed.  Strings and arrays in mem.  When no
+ * compiled, scheduled and costed (only rows of o->num_warps when those are
+ * a warps choice).  Strings and arrays in mem.  When no
  * candidate fits, reports the error at the first `auto` through d and
  * returns TILE_ERR_SEMA (out still holds the table). */
 tile_status sched_choose(const char *path, const char *text, const tc_options *o,
