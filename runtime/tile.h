@@ -84,7 +84,8 @@ typedef struct tile_config {    /* zero-initialise, then set what you need */
                                    include dirs (`import "attention/..."`);
                                    NULL: $TILE_LIB, else lib/ beside the
                                    build, else the source tree's lib/ */
-    int num_warps;              /* 0: the compiler's choice; 4 or 8: auto constants are chosen for those warps */
+    int num_warps;              /* 0: the compiler's choice; 4 or 8: `auto`
+                                   constants are chosen for those warps */
     int no_specialise;          /* 1: always compile the general variant */
 } tile_config;
 
