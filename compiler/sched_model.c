@@ -968,9 +968,9 @@ static double rereads(const sched_cost *c)
  * of L2, each byte comes from HBM once and the re-reads hit L2.  (Measured,
  * H200: flash_fwd D=64 L=4k at BM=128 re-reads K and V 32 times, 4.3 GB
  * in 1.6 ms, at the speed of BM=256, which reads half as much; counted as
- * HBM bytes the model called BM=128 memory-bound.)  The hits take no time
- * in the model: L2's bandwidth is several times HBM's.  Which tensors
- * count: reread, above. */
+ * HBM bytes the model called BM=128 memory-bound.)  The hits take no HBM
+ * time; every byte, hit or not, counts in the L2 term (sched_evaluate).
+ * Which tensors count: reread, above. */
 static double l2_hits(const ir_target *t, const sched_cost *c, double resident)
 {
     double footprint = 0;
