@@ -15,7 +15,7 @@ parameters below (the same formula as sched_evaluate in
 compiler/sched_model.c) so a grid of parameters can be tried without a
 rebuild:
 
-    time = max(memory, compute, smem) / (wave_eff x latency_eff) + 2 us
+    time = max(memory, bytes / L2_BW, compute, smem) / (wave_eff x latency_eff) + 2 us
     compute = max(tensor, elementwise) + min(...) x OVERLAP^(blocks/SM - 1)
     latency_eff: each innermost iteration also waits DOT_WAIT cycles a dot
 
@@ -151,14 +151,14 @@ def main():
         print(f"the runtime's picks: worst {max(known):.3f}, {r.count(None)} unmeasured")
     if args.grid:
         res = []
-        for ov, dw, st in itertools.product([0.5, 0.6, 0.75, 0.85, 1.0], [0, 150, 300, 500, 800],
+        for ov, dw, l2 in itertools.product([0.5, 0.6, 0.75, 0.85, 1.0], [0, 150, 300, 500, 800],
                                             [0, 4.5e12, 5e12, 5.5e12, 6e12, 7e12]):
-            pp = dict(overlap=ov, dot_wait=dw, l2_bw=st)
+            pp = dict(overlap=ov, dot_wait=dw, l2_bw=l2)
             r = picks(groups, pp)
             known = [x for x in r if x]
             rt = [x for x in runtime_picks(args.tilec, groups, pp) if x]
             geo = math.exp(sum(math.log(x) for x in known) / len(known))
-            res.append((sum(x > 1.10 for x in known + rt), max(known + rt), geo, r.count(None), max(rt), ov, dw, st))
+            res.append((sum(x > 1.10 for x in known + rt), max(known + rt), geo, r.count(None), max(rt), ov, dw, l2))
         print("over 10%  worst  geomean  unmeasured  runtime-worst  overlap  dot_wait  L2 B/s")
         for x in sorted(res)[:16]:
             print(f"{x[0]:9d} {x[1]:6.3f} {x[2]:8.4f} {x[3]:11d} {x[4]:14.3f} {x[5]:8.2f} {x[6]:9.0f} {x[7]:8.1e}")
