@@ -891,12 +891,17 @@ int sched_predict_regs(const sched_cost *c)
  * as one block did, 2.2x).  Without staged operands the pipeliner does nothing,
  * so the stages do not count; where it left a dot operand in registers
  * (scheduled IR) the loop runs as one stage. */
+/* The SM clock, from the shared-memory bandwidth's 128 B a clock an SM. */
+static double sm_clock(const ir_target *t)
+{
+    return t->smem_bytes_per_s / (128.0 * t->sm_count);
+}
+
 static double round_trip_s(const ir_target *t, int stages, const sched_cost *c)
 {
-    double clock = t->smem_bytes_per_s / (128.0 * t->sm_count);   /* 128 B/clk/SM */
     double per_sm_bw = t->hbm_bytes_per_s / t->sm_count;
     int trips = stages == 1 && c->staged_loads > 1 ? c->staged_loads : 1;
-    return trips * SCHED_LOAD_LATENCY_CYCLES / clock + c->iter_load_bytes / per_sm_bw;
+    return trips * SCHED_LOAD_LATENCY_CYCLES / sm_clock(t) + c->iter_load_bytes / per_sm_bw;
 }
 
 /* The dots of an innermost iteration wait for their results: the
@@ -916,9 +921,8 @@ static void latency(const ir_target *t, int bps, int num_stages, double tmax, sc
     c->exposed_s = c->round_trip_s = c->dot_wait_s = 0;
     c->latency_eff = 1;
     if (c->inner_iters <= 0) return;
-    double clock = t->smem_bytes_per_s / (128.0 * t->sm_count);
     double iter = tmax * t->sm_count / c->inner_iters;   /* c: SM time per block iteration */
-    c->dot_wait_s = c->loop_dots * SCHED_DOT_WAIT_CYCLES / clock;
+    c->dot_wait_s = c->loop_dots * SCHED_DOT_WAIT_CYCLES / sm_clock(t);
     if (c->iter_load_bytes > 0) {
         int stages = c->staged_bytes > 0 && !c->unpipelined ? num_stages : 1;
         double round_trip = c->round_trip_s = round_trip_s(t, stages, c);

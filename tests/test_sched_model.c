@@ -48,6 +48,16 @@ static sched_shape shape_of(const char **defs, int n)
     return s;
 }
 
+/* A cost with nothing counted but its programs, for the closed forms of
+ * sched_evaluate below. */
+static sched_cost blank_cost(int64_t programs)
+{
+    sched_cost c;
+    memset(&c, 0, sizeof c);
+    c.programs = programs;
+    return c;
+}
+
 /* flash_fwd, full mask, D=64 bf16, BM=BN=64, Z=2 H=HK=4 M=N=512: every
  * query block reads all of K and V once. */
 static void flash_fwd_bytes_and_flops(void **state)
@@ -136,9 +146,7 @@ static void elementwise_adds_to_dots(void **state)
     const ir_target *t = ir_target_find("sm_90");
     arena mem;
     arena_init(&mem);
-    sched_cost c;
-    memset(&c, 0, sizeof c);
-    c.programs = 132 * 32;
+    sched_cost c = blank_cost(132 * 32);
     c.flops = c.flops_wgmma = c.wgmma_issue_flops = t->wgmma_flops_per_s * 100e-6;  /* 100 us */
     c.sfu_ops = t->sfu_ops_per_s * 40e-6;                        /* 40 us of exp */
     c.alu_ops = t->alu_ops_per_s * 20e-6;                        /* 20 us of the rest */
@@ -293,9 +301,7 @@ static void rejection_reasons(void **state)
     const ir_target *t = ir_target_find("sm_90");
     arena mem;
     arena_init(&mem);
-    sched_cost c;
-    memset(&c, 0, sizeof c);
-    c.programs = 1000;
+    sched_cost c = blank_cost(1000);
     c.staged_bytes = 100 * 1024;
     sched_evaluate(t, 4, 3, 1024, &mem, &c);
     assert_non_null(c.reject);
@@ -343,9 +349,7 @@ static void latency_closed_form(void **state)
     const ir_target *t = ir_target_find("sm_90");
     arena mem;
     arena_init(&mem);
-    sched_cost c;
-    memset(&c, 0, sizeof c);
-    c.programs = 132;
+    sched_cost c = blank_cost(132);
     c.inner_iters = 132 * 100;            /* 100 iterations per SM */
     c.flops = 660e12 * 100e-6;            /* 100 us of mma: c = 1 us */
     c.iter_load_bytes = 36364;            /* ~1 us at the SM's 4.8e12 / 132 B/s */
@@ -395,9 +399,7 @@ static void l2_serves_rereads(void **state)
     arena_init(&mem);
     sched_tensor x[2] = {{.name = "k", .size_bytes = 100e6, .read_bytes = 800e6},
                          {.name = "o", .size_bytes = 50e6, .written_bytes = 50e6}};
-    sched_cost c;
-    memset(&c, 0, sizeof c);
-    c.programs = 1056;
+    sched_cost c = blank_cost(1056);
     c.tensors = x;
     c.ntensors = 2;
     c.hbm_bytes = 850e6;
