@@ -3,7 +3,10 @@
 # not compare across machines or calls (they differ by up to 5%).
 #
 #   A=build-gpu-old B=build-gpu bench/ab_check.sh [bench_attn.py options]
+#   A=build-gpu B=build-gpu A_ENV="TILE_PROGRAM_ORDER=0" bench/ab_check.sh ...
 #
+# A_ENV / B_ENV (optional): NAME=VALUE words set for that build's runs only,
+# for an A/B of one build under a compiler switch.
 # A and B are packs (bench/pack_gpu.sh), each beside the library it was
 # built with in PACK/lib (else the tree's lib/); a PACK.txz in build-pack/ is
 # unpacked first.  bench_attn.py runs A, then B, then A again: the repeat
@@ -20,17 +23,18 @@ for p in "$A" "$B"; do
     if [ ! -d "$p" ] && [ -f "build-pack/$p.txz" ]; then tar xJf "build-pack/$p.txz"; fi
     [ -f "$p/libtile.so" ] || { echo "ab_check: no $p/libtile.so"; exit 2; }
 done
-run() { # run TAG PACK [options]
-    local tag=$1 pack=$2 lib="$PWD/lib"
-    shift 2
+run() { # run TAG PACK ENV [options]
+    local tag=$1 pack=$2 vars=$3 lib="$PWD/lib"
+    shift 3
     [ -d "$pack/lib" ] && lib="$PWD/$pack/lib"
-    echo "== $tag: $pack (library $lib)"
-    TILE_LIB="$lib" TILE_CACHE_DIR="/tmp/ab-cache-$tag" PYTHONUNBUFFERED=1 \
+    echo "== $tag: $pack (library $lib) ${vars}"
+    # shellcheck disable=SC2086 # vars: NAME=VALUE words
+    env $vars TILE_LIB="$lib" TILE_CACHE_DIR="/tmp/ab-cache-$tag" PYTHONUNBUFFERED=1 \
         python3 bench/bench_attn.py --lib "$pack/libtile.so" "$@" 2>&1 | tee "$OUT/ab_$tag.log"
 }
-run A "$A" "$@"
-run B "$B" "$@"
-run A2 "$A" "$@"
+run A "$A" "${A_ENV:-}" "$@"
+run B "$B" "${B_ENV:-}" "$@"
+run A2 "$A" "${A_ENV:-}" "$@"
 python3 - "$OUT/ab_A.log" "$OUT/ab_B.log" "$OUT/ab_A2.log" <<'EOF'
 import re, sys
 row = re.compile(r'^(\w+)\s+(.*\S)\s+(\S+)\s+([0-9.]+) (TFLOP/s|GB/s|Mtok/s)')
