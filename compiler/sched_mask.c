@@ -173,3 +173,38 @@ void sched_mask_plan_describe(FILE *out, const sched_mask_plan *p)
                 "(treated as maybe-visible, never skipped)\n", (long long)p->visible,
                 (long long)visited, (long long)p->all_visible, (long long)p->full);
 }
+
+/* A JSON string of s: the masks and notes are ASCII; quotes, backslashes
+ * and control characters escaped. */
+static void json_text(FILE *out, const char *s)
+{
+    fputc('"', out);
+    for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
+        if (*c == '"' || *c == '\\') fprintf(out, "\\%c", *c);
+        else if (*c < 0x20) fprintf(out, "\\u%04x", *c);
+        else fputc(*c, out);
+    }
+    fputc('"', out);
+}
+
+void sched_mask_plan_json(FILE *out, const sched_mask_plan *p)
+{
+    int64_t total = p->qblocks * p->kblocks, visited = p->full + p->partial;
+    fputs("{\"mask\": ", out);
+    json_text(out, p->mask);
+    fprintf(out, ", \"M\": %lld, \"N\": %lld, \"BM\": %d, \"BN\": %d, \"reads_data\": %s",
+            (long long)p->M, (long long)p->N, p->BM, p->BN, p->data ? "true" : "false");
+    if (p->data) {
+        fputs(", \"note\": ", out);
+        json_text(out, p->note);
+    } else {
+        fprintf(out, ", \"slots\": %d, \"blocks\": %lld, \"full\": %lld, \"partial\": %lld, "
+                "\"skipped\": %lld, \"skipped_fraction\": %.6g, \"visible\": %lld, "
+                "\"all_visible\": %lld, \"exact\": %s", p->slots, (long long)total,
+                (long long)p->full, (long long)p->partial, (long long)(total - visited),
+                total ? (double)(total - visited) / (double)total : 0.0, (long long)p->visible,
+                (long long)p->all_visible,
+                visited == p->visible && p->full == p->all_visible ? "true" : "false");
+    }
+    fputc('}', out);
+}

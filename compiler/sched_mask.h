@@ -46,4 +46,7 @@ tile_status sched_mask_plan_compute(const char *path, const char *mask, int64_t 
  * full). */
 void sched_mask_plan_describe(FILE *out, const sched_mask_plan *p);
 
+/* The same as one JSON object (tilec --explain=json's "key_ranges"). */
+void sched_mask_plan_json(FILE *out, const sched_mask_plan *p);
+
 #endif

@@ -72,9 +72,11 @@ static const char usage[] =
     "                      (auto constants, warps, stages) with its shared memory,\n"
     "                      registers, HBM bytes, FLOPs, arithmetic intensity,\n"
     "                      predicted time and bound, and verdict; then the passes\n"
-    "                      over HBM per tensor.  Dimensions given with -D (M=4096)\n"
-    "                      are the shape it plans for.  --explain=json: the same\n"
-    "                      as JSON (docs/scheduling.md)\n"
+    "                      over HBM per tensor and the blocks its mask's derived\n"
+    "                      ranges skip (as --explain-blocks, at the chosen BM, BN).\n"
+    "                      Dimensions given with -D (M=4096) are the shape it\n"
+    "                      plans for.  --explain=json: the same as JSON\n"
+    "                      (docs/scheduling.md)\n"
     "  run FILE            run kernel -k on the CPU interpreter (--interp)\n"
     "  tune FILE           on the GPU, time the scheduler's best candidates for kernel\n"
     "                      -k (the model's choice first, then up to --top N in all,\n"
@@ -377,7 +379,7 @@ static int parse_args(arena *mem, int argc, char **argv, cli *c)
 #undef NEED_VALUE
     }
     if (!c->file) return usage_error("%s", "no input FILE");
-    if (c->explain_blocks) {    /* temporary: the scheduler's --explain will show it */
+    if (c->explain_blocks) {    /* --explain shows it at the plan's shape and tiles; this, at any */
         if (c->cmd || c->emit || c->ptxas || c->interp || c->out || c->arch || c->warps)
             return usage_error("%s", "--explain-blocks cannot be combined with a command, --emit, --ptxas or their options");
         if (!c->kernel) return usage_error("%s", "--explain-blocks needs -k KERNEL");
@@ -520,6 +522,55 @@ static tile_status emit_gpu(const cli *c, tc_unit *u, FILE *out)
     return TILE_OK;
 }
 
+/* What --explain's block-skipping line needs beyond the plan: the unit
+ * (its mask and tile constants) and its file (the mask's definitions). */
+static struct {
+    const char *file;
+    const tc_unit *u;
+} explain_ctx;
+
+/* The value of constant `name` in the plan's chosen row, else the kernel's. */
+static bool plan_const(const sched_plan *p, const tc_unit *u, const char *name, int64_t *out)
+{
+    for (int i = 0; p->best >= 0 && i < p->nautos; i++)
+        if (strcmp(p->names[i], name) == 0) return *out = p->cand[p->best].values[i], true;
+    for (int i = 0; i < u->kernel->nconsts; i++)
+        if (strcmp(u->kernel->consts[i].name, name) == 0) {
+            char *end;
+            long long v = strtoll(u->kernel->consts[i].value, &end, 10);
+            return *end == 0 && (*out = v, true);
+        }
+    return false;
+}
+
+/* sched_explain_ranges for --explain: the block plan of the kernel's mask
+ * (sched_mask.h) at the plan's M and N and its BM, BN; kernels with no mask
+ * constant say so.  1 when something was printed. */
+static int explain_ranges(FILE *out, const sched_plan *p, bool json)
+{
+    const tc_unit *u = explain_ctx.u;
+    const char *mask = NULL;
+    for (int i = 0; u && u->kernel && i < u->kernel->nconsts; i++)
+        if (strcmp(u->kernel->consts[i].name, "mask") == 0) mask = u->kernel->consts[i].value;
+    int64_t bm = 0, bn = 0;
+    if (!mask || !plan_const(p, u, "BM", &bm) || !plan_const(p, u, "BN", &bn) || bm < 1 ||
+        bn < 1 || bm > INT32_MAX || bn > INT32_MAX) {
+        if (!json) fprintf(out, " none (kernel '%s' has no mask, BM and BN constants)\n", p->kernel);
+        return !json;
+    }
+    sched_mask_plan mp;
+    int64_t M = sched_shape_dim(&p->shape, "M"), N = sched_shape_dim(&p->shape, "N");
+    if (sched_mask_plan_compute(explain_ctx.file, mask, M, N, (int)bm, (int)bn, &mp, stderr) != TILE_OK)
+        return 0;
+    if (json) {
+        sched_mask_plan_json(out, &mp);
+    } else {
+        fputc('\n', out);
+        sched_mask_plan_describe(out, &mp);
+    }
+    return 1;
+}
+
 /* --explain[=json]: the scheduler's plan for kernel -k: the one that chose
  * its `auto` constants, or, with every constant explicit, the costs of
  * that fixed schedule for each warps/stages choice. */
@@ -544,6 +595,8 @@ static int cmd_explain(const cli *c)
         plan = &fixed;
     }
     if (u) diag_print_all(&u->diags, stderr);
+    explain_ctx.file = c->file, explain_ctx.u = u;
+    sched_explain_ranges = explain_ranges;
     if (st == TILE_OK && strcmp(c->explain, "json") == 0) sched_explain_json(stdout, plan);
     else if (st == TILE_OK) sched_explain_text(stdout, plan);
     else if (st == TILE_ERR_NOMEM) fprintf(stderr, "tilec: out of memory\n");

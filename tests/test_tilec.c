@@ -723,6 +723,38 @@ static void check_library(void **state)
     assert_non_null(strstr(err, "note: 'flash_fwd' was checked with D=16 (chosen)"));
 }
 
+/* --explain shows the block plan of the kernel's mask at its shape and
+ * tiles: causal over 4 x 4 blocks of 64 visits the 10 on or below the
+ * diagonal (6 full, the 4 diagonal ones masked) and skips 6; the window's
+ * two slots; JSON carries the same; a kernel without a mask says so. */
+static void explain_shows_block_plan(void **state)
+{
+    (void)state;
+    char err[4096], flash[512], decode[512];
+    snprintf(flash, sizeof flash, "%s/lib/attention/flash_fwd.tile", TILE_SOURCE_DIR);
+    snprintf(decode, sizeof decode, "%s/lib/attention/decode.tile", TILE_SOURCE_DIR);
+    const char *shape = "-D D=64 -D BM=64 -D BN=64 -D M=256 -D N=256 -D Z=1 -D H=2 -D HK=2";
+    assert_int_equal(tilec(err, sizeof err, "%s -k flash_fwd_causal %s --explain", flash, shape), 0);
+    const char *out = read_file("stdout.txt");
+    assert_non_null(strstr(out, "block plan of mask causal: M=256 N=256, BM=64 BN=64"));
+    assert_non_null(strstr(out, "visited 10 (62.5%): full 6 (37.5%, no mask arithmetic), "
+                                "partial 4 (25.0%, masked); skipped 6 (37.5%)"));
+    assert_non_null(strstr(out, "exact: "));
+    assert_int_equal(tilec(err, sizeof err, "%s -k flash_fwd %s -D 'mask=sliding_window(W: 64, S: 4)' "
+                           "--explain", flash, shape), 0);
+    out = read_file("stdout.txt");
+    assert_non_null(strstr(out, "key-block ranges per query block: 2 slots"));
+    assert_int_equal(tilec(err, sizeof err, "%s -k flash_fwd_causal %s --explain=json", flash, shape), 0);
+    out = read_file("stdout.txt");
+    assert_non_null(strstr(out, "\"key_ranges\": [{\"mask\": \"causal\", \"M\": 256, \"N\": 256"));
+    assert_non_null(strstr(out, "\"full\": 6, \"partial\": 4, \"skipped\": 6"));
+    assert_int_equal(tilec(err, sizeof err, "%s -k decode_gqa -D D=128 -D G=4 -D PS=16 --explain",
+                           decode), 0);
+    out = read_file("stdout.txt");
+    assert_non_null(strstr(out, "derived key ranges (block skipping): none (kernel 'decode_gqa' has "
+                                "no mask, BM and BN constants)"));
+}
+
 /* --emit=ir without -k says which kernels it does not compile. */
 static void emit_names_skipped_kernels(void **state)
 {
@@ -873,6 +905,7 @@ int main(void)
         cmocka_unit_test(emit_names_skipped_kernels),
         cmocka_unit_test(define_diagnostics),
         cmocka_unit_test(opt_reads_ir_text),
+        cmocka_unit_test(explain_shows_block_plan),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
