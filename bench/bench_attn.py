@@ -625,7 +625,10 @@ def bench_masks(tile, L, D, flex_on):
     scale = 1 / math.sqrt(D)
     o = torch.empty_like(q)
     lse = torch.empty(Z, H, L, device=DEV, dtype=torch.float32)
-    flex = torch.compile(flex_attention) if flex_on else None
+    # static shapes: a second length would otherwise recompile flex_attention with
+    # dynamic shapes, slower code (the D=64 window at 4k: 201 against 279 TFLOP/s,
+    # RESULTS.md session 16)
+    flex = torch.compile(flex_attention, dynamic=False) if flex_on else None
     nb = triton_cdiv(L, SPARSE_BLOCK)
     keep = torch.rand(H, nb, nb, device=DEV, generator=gen) < 0.5
     keep |= torch.eye(nb, dtype=torch.bool, device=DEV)[None]      # every query block sees a block
