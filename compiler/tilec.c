@@ -379,7 +379,7 @@ static int parse_args(arena *mem, int argc, char **argv, cli *c)
 #undef NEED_VALUE
     }
     if (!c->file) return usage_error("%s", "no input FILE");
-    if (c->explain_blocks) {    /* --explain shows it at the plan's shape and tiles; this, at any */
+    if (c->explain_blocks) {    /* the plan at any M, N (--explain: at the shape and tiles it schedules) */
         if (c->cmd || c->emit || c->ptxas || c->interp || c->out || c->arch || c->warps)
             return usage_error("%s", "--explain-blocks cannot be combined with a command, --emit, --ptxas or their options");
         if (!c->kernel) return usage_error("%s", "--explain-blocks needs -k KERNEL");
