@@ -11,7 +11,6 @@ torch before it is timed.  On the GPU machine, from the repo root:
     python3 bench/decode_floor.py --ncu --L 32768     (two launches, for ncu)
 """
 import argparse
-import math
 import os
 import sys
 
@@ -36,18 +35,8 @@ def hot_ms(fn, n=50):
 
 
 def split_launch(tile, s, S, BN, lens=None):
-    Z, H, HK, D, PS, P = s["Z"], s["H"], s["HK"], s["D"], s["PS"], s["P"]
-    split = tile.kernel("attention/decode.tile", "decode_gqa",
-                        {"D": D, "T": "bf16", "G": H // HK, "PS": PS, "BN": BN})
-    comb = tile.kernel("attention/decode.tile", "decode_merge", {"D": D, "T": "bf16"})
-    o_part = torch.full((Z, H, S, D), float("nan"), device="cuda")
-    lse_part = torch.full((Z, H, S), float("nan"), device="cuda")
-    o = torch.full((Z, H, D), float("nan"), device="cuda", dtype=torch.bfloat16)
-    lse = torch.full((Z, H), float("nan"), device="cuda")
-    a1 = split.args(q=s["q"], k_slots=s["kc"].view(P * PS, HK, D), v_slots=s["vc"].view(P * PS, HK, D),
-                    block_table=s["table"], seq_lens=s["lens"] if lens is None else lens,
-                    o_part=o_part, lse_part=lse_part, scale=1 / math.sqrt(D))
-    a2 = comb.args(o_part=o_part, lse_part=lse_part, o=o, lse=lse)
+    """The split kernel's launch (a callable) and the output, after one split + merge."""
+    split, a1, comb, a2, o = ds.launches(tile, s, S, BN, lens)
     split.launch(a1)
     comb.launch(a2)
     tile.sync()

@@ -35,7 +35,9 @@ def setup(Z, L, D=128, PS=16, H=32, HK=8):
                 Z=Z, L=L, D=D, PS=PS, H=H, HK=HK)
 
 
-def run_one(tile, s, S, BN):
+def launches(tile, s, S, BN, lens=None):
+    """decode_gqa and decode_merge of setup()'s shape bound to fresh (NaN) buffers:
+    (split, a1, merge, a2, o); lens replaces the sequence lengths."""
     Z, H, HK, D, PS, P = s["Z"], s["H"], s["HK"], s["D"], s["PS"], s["P"]
     split = tile.kernel("attention/decode.tile", "decode_gqa",
                         {"D": D, "T": "bf16", "G": H // HK, "PS": PS, "BN": BN})
@@ -45,9 +47,14 @@ def run_one(tile, s, S, BN):
     o = torch.full((Z, H, D), float("nan"), device="cuda", dtype=torch.bfloat16)
     lse = torch.full((Z, H), float("nan"), device="cuda")
     a1 = split.args(q=s["q"], k_slots=s["kc"].view(P * PS, HK, D), v_slots=s["vc"].view(P * PS, HK, D),
-                    block_table=s["table"], seq_lens=s["lens"], o_part=o_part, lse_part=lse_part,
-                    scale=1 / math.sqrt(D))
+                    block_table=s["table"], seq_lens=s["lens"] if lens is None else lens,
+                    o_part=o_part, lse_part=lse_part, scale=1 / math.sqrt(D))
     a2 = comb.args(o_part=o_part, lse_part=lse_part, o=o, lse=lse)
+    return split, a1, comb, a2, o
+
+
+def run_one(tile, s, S, BN):
+    split, a1, comb, a2, o = launches(tile, s, S, BN)
 
     def both():
         split.launch(a1)
