@@ -338,6 +338,8 @@ static void count_elementwise(sched_cost *c, const ir_op *op, double w)
     double n = (double)ir_type_numel(t) * w;
     int sfu = sfu_count(op->code);
     c->sfu_ops += sfu * n;
+    /* a transcendental is MUFU's alone; a division is MUFU's reciprocal and
+     * an FMA's multiply */
     c->alu_ops += (sfu ? op->code == IR_OP_DIV : per) * n;
 }
 
@@ -875,6 +877,12 @@ int sched_predict_regs(const sched_cost *c)
     return r < 32 ? 32 : r;
 }
 
+/* The SM clock, from the shared-memory bandwidth's 128 B a clock an SM. */
+static double sm_clock(const ir_target *t)
+{
+    return t->smem_bytes_per_s / (128.0 * t->sm_count);
+}
+
 /* The load latency a loop leaves exposed.  An innermost iteration's
  * loads take a round trip to memory (SCHED_LOAD_LATENCY_CYCLES) plus
  * their transfer at the SM's share of the bandwidth before its dots can
@@ -891,12 +899,6 @@ int sched_predict_regs(const sched_cost *c)
  * as one block did, 2.2x).  Without staged operands the pipeliner does nothing,
  * so the stages do not count; where it left a dot operand in registers
  * (scheduled IR) the loop runs as one stage. */
-/* The SM clock, from the shared-memory bandwidth's 128 B a clock an SM. */
-static double sm_clock(const ir_target *t)
-{
-    return t->smem_bytes_per_s / (128.0 * t->sm_count);
-}
-
 static double round_trip_s(const ir_target *t, int stages, const sched_cost *c)
 {
     double per_sm_bw = t->hbm_bytes_per_s / t->sm_count;
@@ -1024,6 +1026,12 @@ static double compute_time(const ir_target *t, const sched_cost *c, int bps)
     return hi + lo * pow(SCHED_OVERLAP, bps > 1 ? bps - 1 : 0);
 }
 
+/* Every byte, L2 hit or not, through L2 at its bandwidth. */
+static double l2_time(const ir_target *t, const sched_cost *c)
+{
+    return t->l2_bytes_per_s > 0 ? c->hbm_bytes / t->l2_bytes_per_s : 0;
+}
+
 static double smem_traffic(const ir_target *t, const sched_cost *c)
 {
     return sched_wgmma_enabled(t) ? c->smem_traffic_wgmma : c->smem_traffic;
@@ -1092,7 +1100,7 @@ void sched_evaluate(const ir_target *t, int num_warps, int num_stages, int cg_sm
     /* L2 serves the re-reads (l2_hits) but not for free: at BM=64, D=64
      * flash_fwd re-reads K and V twice as often as at BM=128 and runs 5-7%
      * slower for it (H200), where the other terms call the two even. */
-    c->t_l2 = t->l2_bytes_per_s > 0 ? c->hbm_bytes / t->l2_bytes_per_s : 0;
+    c->t_l2 = l2_time(t, c);
     double tmax = c->t_mem;
     c->bound = "memory";
     if (c->t_l2 > tmax) tmax = c->t_l2, c->bound = "l2";
@@ -1111,7 +1119,7 @@ double sched_time_bound(const ir_target *t, const sched_cost *c, int max_bps)
            s = smem_traffic(t, c) / t->smem_bytes_per_s;
     double x = m > f ? m : f;
     x = x > s ? x : s;
-    if (t->l2_bytes_per_s > 0 && c->hbm_bytes / t->l2_bytes_per_s > x) x = c->hbm_bytes / t->l2_bytes_per_s;
+    x = x > l2_time(t, c) ? x : l2_time(t, c);
     /* One stage leaves each iteration's round trip exposed whatever codegen
      * finds: in sched_evaluate, time = (tmax + round_trip x inner_iters /
      * (bps x SMs)) / wave_eff there, with tmax >= x, wave_eff <= 1 and bps

@@ -58,17 +58,27 @@ static sched_cost blank_cost(int64_t programs)
     return c;
 }
 
+/* The shape the flash_fwd tests below analyse at: Z=2 H=HK=4 M=N=512. */
+static const char *FLASH_SHAPE[] = {"Z=2", "H=4", "HK=4", "M=512", "N=512"};
+
+/* flash_fwd, full mask, D=64 bf16, BN=bn, BM=64, compiled and analysed at
+ * FLASH_SHAPE for num_warps into *c; the unit (free it) analyses again. */
+static tc_unit *flash64(const char *bn, int num_warps, sched_cost *c)
+{
+    const char *defs[] = {"T=bf16", "D=64", "BM=64", bn, "Z=2"};
+    tc_unit *u = compile(FLASH, NULL, "flash_fwd", defs, 5);
+    sched_shape s = shape_of(FLASH_SHAPE, 5);
+    assert_int_equal(sched_analyze(u->kernel, num_warps, &s, &u->mem, c), TILE_OK);
+    return u;
+}
+
 /* flash_fwd, full mask, D=64 bf16, BM=BN=64, Z=2 H=HK=4 M=N=512: every
  * query block reads all of K and V once. */
 static void flash_fwd_bytes_and_flops(void **state)
 {
     (void)state;
-    const char *defs[] = {"T=bf16", "D=64", "BM=64", "BN=64", "Z=2", "H=4", "HK=4", "M=512",
-                          "N=512"};
-    tc_unit *u = compile(FLASH, NULL, "flash_fwd", defs, 5);
-    sched_shape s = shape_of(defs + 4, 5);
     sched_cost c;
-    assert_int_equal(sched_analyze(u->kernel, 4, &s, &u->mem, &c), TILE_OK);
+    tc_unit *u = flash64("BN=64", 4, &c);
     double Z = 2, H = 4, M = 512, N = 512, D = 64, BM = 64;
     assert_int_equal(c.programs, (int64_t)(M / BM * Z * H));
     assert_true(c.trips_exact);
@@ -95,12 +105,8 @@ static void flash_fwd_bytes_and_flops(void **state)
 static void softmax_is_elementwise_work(void **state)
 {
     (void)state;
-    const char *defs[] = {"T=bf16", "D=64", "BM=64", "BN=64", "Z=2", "H=4", "HK=4", "M=512",
-                          "N=512"};
-    tc_unit *u = compile(FLASH, NULL, "flash_fwd", defs, 5);
-    sched_shape s = shape_of(defs + 4, 5);
     sched_cost c;
-    assert_int_equal(sched_analyze(u->kernel, 4, &s, &u->mem, &c), TILE_OK);
+    tc_unit *u = flash64("BN=64", 4, &c);
     double scores = 2.0 * 4 * 512 * 512, rows = 2.0 * 4 * 512 * (512 / 64);   /* row x key block */
     /* exp of the scores, of the rescale factor per row and block */
     assert_true(c.sfu_ops >= scores + rows && c.sfu_ops <= 1.01 * (scores + rows));
@@ -114,12 +120,9 @@ static void softmax_is_elementwise_work(void **state)
 static void wgmma_dots_counted_apart(void **state)
 {
     (void)state;
-    const char *defs[] = {"T=bf16", "D=64", "BM=64", "BN=64", "Z=2", "H=4", "HK=4", "M=512",
-                          "N=512"};
-    tc_unit *u = compile(FLASH, NULL, "flash_fwd", defs, 5);
-    sched_shape s = shape_of(defs + 4, 5);
     sched_cost c4, c8;
-    assert_int_equal(sched_analyze(u->kernel, 4, &s, &u->mem, &c4), TILE_OK);
+    tc_unit *u = flash64("BN=64", 4, &c4);
+    sched_shape s = shape_of(FLASH_SHAPE, 5);
     assert_int_equal(sched_analyze(u->kernel, 8, &s, &u->mem, &c8), TILE_OK);
     assert_true(c4.flops_wgmma == c4.flops && c8.flops_wgmma == 0);
     /* per dot of [64, 64] x [64, 64]: A 64x64 and B once (wgmma) or 4 times */
@@ -129,10 +132,7 @@ static void wgmma_dots_counted_apart(void **state)
     tc_unit_free(u);
     /* BN=32: QK^T is m64n32 and issues as a 64-column instruction, P V
      * (n = D = 64) does not: half the FLOPs count twice. */
-    const char *narrow[] = {"T=bf16", "D=64", "BM=64", "BN=32", "Z=2", "H=4", "HK=4", "M=512",
-                            "N=512"};
-    u = compile(FLASH, NULL, "flash_fwd", narrow, 5);
-    assert_int_equal(sched_analyze(u->kernel, 4, &s, &u->mem, &c4), TILE_OK);
+    u = flash64("BN=32", 4, &c4);
     double r = c4.wgmma_issue_flops / c4.flops_wgmma;
     assert_true(r > 1.45 && r <= 1.5);
     tc_unit_free(u);
